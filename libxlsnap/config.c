@@ -1,0 +1,332 @@
+/*
+ * config.c - snapshot config files (xl.cfg syntax, read with libxlutil)
+ *
+ *   name="NAME"               default: creation time in epoch seconds
+ *   description="TEXT"
+ *   creationtime=N            informative; ignored on create
+ *   memory="yes"|"no"|"/abs/path"
+ *   type="internal"|"external"
+ *   disk=[ 'vdev=xvda,target=null',                       # internal
+ *          'vdev=xvdb,format=qcow2,target=/abs/ovl.qcow2' ] # external
+ *
+ * Every error names file:line.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <libxlutil.h>
+
+static const char *const known_keys[] = {
+    "name", "description", "creationtime", "memory", "type", "disk",
+};
+
+void xlsnap_config_init(xlsnap_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->creationtime = -1;
+}
+
+void xlsnap_config_dispose(xlsnap_config *c)
+{
+    free(c->name);
+    free(c->description);
+    free(c->memory_path);
+    for (int i = 0; i < c->num_disks; i++) {
+        free(c->disks[i].vdev);
+        free(c->disks[i].format);
+        free(c->disks[i].target);
+    }
+    free(c->disks);
+    xlsnap_config_init(c);
+}
+
+/*
+ * Line of the last top-level assignment to key in text (0 if none), and
+ * with key NULL the first assignment to a key not in known_keys
+ * (*unknown_r set to a malloc'd copy of it).  A key is an identifier at
+ * the start of a line followed by '='; list items start with quotes, so
+ * they never look like keys.
+ */
+static int key_line(const char *text, const char *key, char **unknown_r)
+{
+    int line = 1, found = 0;
+
+    for (const char *p = text; *p; line++) {
+        const char *e;
+        size_t n;
+
+        while (*p == ' ' || *p == '\t') p++;
+        e = p;
+        while (isalnum((unsigned char)*e) || *e == '_') e++;
+        n = e - p;
+        while (*e == ' ' || *e == '\t') e++;
+        if (n && !isdigit((unsigned char)*p) && *e == '=') {
+            if (key) {
+                if (strlen(key) == n && !strncmp(p, key, n)) found = line;
+            } else {
+                bool known = false;
+                for (size_t i = 0; i < ARRAY_SIZE(known_keys); i++)
+                    known |= strlen(known_keys[i]) == n &&
+                             !strncmp(p, known_keys[i], n);
+                if (!known) {
+                    *unknown_r = strndup(p, n);
+                    return line;
+                }
+            }
+        }
+        p = strchr(p, '\n');
+        if (!p) break;
+        p++;
+    }
+    return found;
+}
+
+/* First line of what libxlutil reported, or fallback. */
+static const char *report_text(char *buf, const char *fallback)
+{
+    if (!buf || !*buf) return fallback;
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf;
+}
+
+static const char *format_name(libxl_disk_format f)
+{
+    switch (f) {
+    case LIBXL_DISK_FORMAT_QCOW2: return "qcow2";
+    case LIBXL_DISK_FORMAT_RAW: return "raw";
+    case LIBXL_DISK_FORMAT_QCOW: return "qcow";
+    case LIBXL_DISK_FORMAT_VHD: return "vhd";
+    case LIBXL_DISK_FORMAT_QED: return "qed";
+    default: return "unknown";
+    }
+}
+
+int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
+                             xlsnap_config *cfg_r)
+{
+    XLU_Config *cfg = NULL;
+    XLU_ConfigList *disks = NULL;
+    FILE *report = NULL;
+    char *rbuf = NULL, *text = NULL, *unknown = NULL;
+    size_t rlen = 0;
+    const char *s;
+    long l;
+    int rc, e, ndisks = 0;
+    xlsnap_config c;
+    libxl_device_disk disk;
+
+    xlsnap_config_init(&c);
+    libxl_device_disk_init(&disk);
+
+    rc = xlsnap__read_file(ctx, AT_FDCWD, path, 1 << 20, &text, NULL);
+    if (rc) goto out;
+    report = open_memstream(&rbuf, &rlen);
+    if (!report) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    cfg = xlu_cfg_init(report, path);
+    if (!cfg) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    e = xlu_cfg_readdata(cfg, text, strlen(text));
+    if (e) {
+        fflush(report);
+        /* libxlutil says "file:line: config parsing error near ..." */
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s",
+                           report_text(rbuf, "config parsing error"));
+        goto out;
+    }
+
+#define BAD(key, ...) do {                                              \
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s:%d: " __VA_ARGS__); \
+        goto out;                                                       \
+    } while (0)
+#define LINE(key) path, key_line(text, key, NULL)
+
+    e = key_line(text, NULL, &unknown);
+    if (e) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                           "%s:%d: unknown setting '%s' (known: name, "
+                           "description, creationtime, memory, type, disk)",
+                           path, e, unknown);
+        goto out;
+    }
+
+    e = xlu_cfg_get_string(cfg, "name", &s, 1);
+    if (e == EINVAL) BAD("name", "'name' must be a string", LINE("name"));
+    if (!e) {
+        if (xlsnap_name_validate(ctx, s)) {
+            rc = xlsnap__error_prefix(ctx, XLSNAP_ERROR_INVAL, "%s:%d",
+                                      LINE("name"));
+            goto out;
+        }
+        c.name = xlsnap__strdup(s);
+    }
+
+    e = xlu_cfg_get_string(cfg, "description", &s, 1);
+    if (e == EINVAL)
+        BAD("description", "'description' must be a string",
+            LINE("description"));
+    if (!e) c.description = xlsnap__strdup(s);
+
+    e = xlu_cfg_get_long(cfg, "creationtime", &l, 1);
+    if (e == EINVAL || (!e && l < 0))
+        BAD("creationtime", "'creationtime' must be a non-negative "
+            "number of seconds since the epoch", LINE("creationtime"));
+    if (!e) c.creationtime = l;
+
+    e = xlu_cfg_get_string(cfg, "memory", &s, 1);
+    if (e == EINVAL)
+        BAD("memory", "'memory' must be a string: \"yes\", \"no\" or an "
+            "absolute path", LINE("memory"));
+    if (!e) {
+        if (!strcmp(s, "yes")) {
+            c.memory = XLSNAP_MEMORY_YES;
+        } else if (!strcmp(s, "no")) {
+            c.memory = XLSNAP_MEMORY_NO;
+        } else if (s[0] == '/') {
+            c.memory = XLSNAP_MEMORY_PATH;
+            c.memory_path = xlsnap__strdup(s);
+        } else {
+            BAD("memory", "memory=\"%s\": expected \"yes\", \"no\" or an "
+                "absolute path", LINE("memory"), s);
+        }
+    }
+
+    e = xlu_cfg_get_string(cfg, "type", &s, 1);
+    if (e == EINVAL)
+        BAD("type", "'type' must be a string: \"internal\" or "
+            "\"external\"", LINE("type"));
+    if (!e) {
+        if (!strcmp(s, "internal"))
+            c.type = XLSNAP_DISK_INTERNAL;
+        else if (!strcmp(s, "external"))
+            c.type = XLSNAP_DISK_EXTERNAL;
+        else
+            BAD("type", "type=\"%s\": expected \"internal\" or "
+                "\"external\"", LINE("type"), s);
+    }
+
+    e = xlu_cfg_get_list(cfg, "disk", &disks, &ndisks, 1);
+    if (e == EINVAL)
+        BAD("disk", "'disk' must be a list of disk specifications, e.g. "
+            "disk=[ 'vdev=xvda,target=null' ]", LINE("disk"));
+    if (!e && ndisks > 0) {
+        c.disks = calloc(ndisks, sizeof(*c.disks));
+        if (!c.disks) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    }
+    for (int i = 0; !e && i < ndisks; i++) {
+        const char *spec = xlu_cfg_get_listitem(disks, i);
+        xlsnap_cfg_disk *d = &c.disks[i];
+        bool explicit_format;
+
+        if (!spec)
+            BAD("disk", "disk entry %d is not a string", LINE("disk"),
+                i + 1);
+        libxl_device_disk_dispose(&disk);
+        libxl_device_disk_init(&disk);
+        if (xlu_disk_parse(cfg, 1, &spec, &disk)) {
+            fflush(report);
+            /* libxlutil: "file: config parsing error in disk ...: why" */
+            const char *why = report_text(rbuf, "invalid disk spec");
+            const char *colon = strstr(why, "specification: ");
+            BAD("disk", "disk entry %d '%s': %s", LINE("disk"), i + 1, spec,
+                colon ? colon + strlen("specification: ") : why);
+        }
+        c.num_disks = i + 1;
+        d->vdev = xlsnap__strdup(disk.vdev);
+        explicit_format = strstr(spec, "format=") != NULL ||
+                          strchr(spec, ',') == NULL ||
+                          disk.format != LIBXL_DISK_FORMAT_RAW;
+        if (!disk.pdev_path || !*disk.pdev_path ||
+            !strcmp(disk.pdev_path, "null")) {
+            d->kind = 0;             /* the snapshot's type */
+        } else {
+            if (disk.pdev_path[0] != '/')
+                BAD("disk", "disk entry %d: target '%s' must be an "
+                    "absolute path (or null for an internal snapshot)",
+                    LINE("disk"), i + 1, disk.pdev_path);
+            d->kind = XLSNAP_DISK_EXTERNAL;
+            d->target = xlsnap__strdup(disk.pdev_path);
+        }
+        if (explicit_format && disk.format != LIBXL_DISK_FORMAT_RAW) {
+            if (disk.format != LIBXL_DISK_FORMAT_QCOW2)
+                BAD("disk", "disk entry %d: format %s cannot hold "
+                    "snapshots (use qcow2)", LINE("disk"), i + 1,
+                    format_name(disk.format));
+            d->format = xlsnap__strdup("qcow2");
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(c.disks[j].vdev, d->vdev))
+                BAD("disk", "disk %s is listed twice", LINE("disk"),
+                    d->vdev);
+    }
+#undef BAD
+#undef LINE
+
+    *cfg_r = c;
+    xlsnap_config_init(&c);
+    rc = 0;
+ out:
+    libxl_device_disk_dispose(&disk);
+    if (cfg) xlu_cfg_destroy(cfg);
+    if (report) fclose(report);
+    free(rbuf);
+    free(text);
+    free(unknown);
+    xlsnap_config_dispose(&c);
+    return rc;
+}
+
+int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
+                          char **json_r)
+{
+    yajl_gen g = xlsnap__gen_alloc();
+    int s, rc;
+    static const char *const mem[] = { NULL, "no", "yes", NULL };
+
+#define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "name", c->name));
+    CHK(xlsnap__gen_kv_str(g, "description", c->description));
+    CHK(xlsnap__gen_str(g, "creationtime"));
+    CHK(c->creationtime < 0 ? yajl_gen_null(g)
+                            : yajl_gen_integer(g, c->creationtime));
+    CHK(xlsnap__gen_kv_str(g, "memory",
+                           c->memory == XLSNAP_MEMORY_PATH
+                           ? c->memory_path : mem[c->memory]));
+    CHK(xlsnap__gen_kv_str(g, "type",
+                           c->type == XLSNAP_DISK_INTERNAL ? "internal" :
+                           c->type == XLSNAP_DISK_EXTERNAL ? "external" :
+                           NULL));
+    CHK(xlsnap__gen_str(g, "disks"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < c->num_disks; i++) {
+        const xlsnap_cfg_disk *d = &c->disks[i];
+        CHK(yajl_gen_map_open(g));
+        CHK(xlsnap__gen_kv_str(g, "vdev", d->vdev));
+        CHK(xlsnap__gen_kv_str(g, "snapshot",
+                               d->kind == XLSNAP_DISK_EXTERNAL ? "external"
+                               : NULL));
+        CHK(xlsnap__gen_kv_str(g, "format", d->format));
+        CHK(xlsnap__gen_kv_str(g, "target", d->target));
+        CHK(yajl_gen_map_close(g));
+    }
+    CHK(yajl_gen_array_close(g));
+    CHK(yajl_gen_map_close(g));
+#undef CHK
+    rc = xlsnap__gen_finish(ctx, g, json_r);
+    goto out;
+ gen_failed:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                       "cannot generate JSON (yajl status %d; a string is "
+                       "not valid UTF-8?)", s);
+ out:
+    yajl_gen_free(g);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

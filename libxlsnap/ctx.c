@@ -1,0 +1,188 @@
+/*
+ * ctx.c - the libxlsnap context, errors, lazy libxl context
+ */
+#include "internal.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+int xlsnap_ctx_alloc(xlsnap_ctx **ctx_r, const char *state_dir,
+                     xentoollog_logger *lg)
+{
+    xlsnap_ctx *ctx = NULL;
+    const char *dir = state_dir;
+    int rc;
+
+    *ctx_r = NULL;
+    if (!dir || !*dir) dir = getenv("XL_SNAPSHOT_DIR");
+    if (!dir || !*dir) dir = XLSNAP_DEFAULT_STATE_DIR;
+
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (dir[0] == '/') {
+        ctx->state_dir = strdup(dir);
+    } else {
+        char *cwd = getcwd(NULL, 0);
+        if (!cwd) { rc = xlsnap__errno_rc(errno); goto out; }
+        ctx->state_dir = xlsnap__sprintf("%s/%s", cwd, dir);
+        free(cwd);
+    }
+    if (!ctx->state_dir) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    /* strip trailing slashes, keep "/" */
+    for (size_t n = strlen(ctx->state_dir);
+         n > 1 && ctx->state_dir[n - 1] == '/'; n--)
+        ctx->state_dir[n - 1] = '\0';
+    ctx->lg = lg;
+    ctx->lock_timeout = 30;
+    *ctx_r = ctx;
+    ctx = NULL;
+    rc = 0;
+
+ out:
+    xlsnap_ctx_free(ctx);
+    return rc;
+}
+
+void xlsnap_ctx_free(xlsnap_ctx *ctx)
+{
+    if (!ctx) return;
+    if (ctx->lctx) libxl_ctx_free(ctx->lctx);
+    free(ctx->state_dir);
+    free(ctx);
+}
+
+const char *xlsnap_state_dir(const xlsnap_ctx *ctx)
+{
+    return ctx->state_dir;
+}
+
+void xlsnap_set_lock_timeout(xlsnap_ctx *ctx, int seconds)
+{
+    ctx->lock_timeout = seconds < 0 ? 0 : seconds;
+}
+
+const char *xlsnap_last_error(const xlsnap_ctx *ctx)
+{
+    return ctx->errbuf;
+}
+
+const char *xlsnap_strerror(int rc)
+{
+    switch (rc) {
+    case 0: return "success";
+    case XLSNAP_ERROR_INVAL: return "invalid argument";
+    case XLSNAP_ERROR_NOTFOUND: return "not found";
+    case XLSNAP_ERROR_EXISTS: return "already exists";
+    case XLSNAP_ERROR_BUSY: return "busy";
+    case XLSNAP_ERROR_NOTSUP: return "not supported";
+    case XLSNAP_ERROR_HYPERVISOR: return "hypervisor error";
+    case XLSNAP_ERROR_CORRUPT: return "corrupt data";
+    case XLSNAP_ERROR_IO: return "input/output error";
+    case XLSNAP_ERROR_NOSPACE: return "no space left";
+    case XLSNAP_ERROR_PERM: return "permission denied";
+    case XLSNAP_ERROR_NOMEM: return "out of memory";
+    default: return "failure";
+    }
+}
+
+int xlsnap__errno_rc(int e)
+{
+    switch (e) {
+    case 0: return XLSNAP_ERROR_FAIL;
+    case ENOENT: case ENOTDIR: case ESRCH: return XLSNAP_ERROR_NOTFOUND;
+    case EEXIST: case ENOTEMPTY: return XLSNAP_ERROR_EXISTS;
+    case EBUSY: case EWOULDBLOCK: return XLSNAP_ERROR_BUSY;
+    case ENOSPC: case EDQUOT: return XLSNAP_ERROR_NOSPACE;
+    case EACCES: case EPERM: case ELOOP: case EROFS:
+        return XLSNAP_ERROR_PERM;
+    case ENOMEM: return XLSNAP_ERROR_NOMEM;
+    case EINVAL: case ENAMETOOLONG: return XLSNAP_ERROR_INVAL;
+    case ENOTSUP: return XLSNAP_ERROR_NOTSUP;
+    default: return XLSNAP_ERROR_IO;
+    }
+}
+
+static void verror(xlsnap_ctx *ctx, const char *suffix, const char *fmt,
+                   va_list ap)
+{
+    int n = vsnprintf(ctx->errbuf, sizeof(ctx->errbuf), fmt, ap);
+    if (suffix && n >= 0 && (size_t)n < sizeof(ctx->errbuf))
+        snprintf(ctx->errbuf + n, sizeof(ctx->errbuf) - n, ": %s", suffix);
+}
+
+int xlsnap__error(xlsnap_ctx *ctx, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(ctx, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int xlsnap__error_errno(xlsnap_ctx *ctx, int e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(ctx, strerror(e), fmt, ap);
+    va_end(ap);
+    return xlsnap__errno_rc(e);
+}
+
+int xlsnap__error_prefix(xlsnap_ctx *ctx, int rc, const char *fmt, ...)
+{
+    char old[XLSNAP__ERRBUF];
+    va_list ap;
+
+    memcpy(old, ctx->errbuf, sizeof(old));
+    va_start(ap, fmt);
+    verror(ctx, old[0] ? old : NULL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+bool xlsnap__hypervisor_present(void)
+{
+    return access("/dev/xen/privcmd", R_OK | W_OK) == 0 ||
+           access("/proc/xen/privcmd", R_OK | W_OK) == 0;
+}
+
+int xlsnap__libxl(xlsnap_ctx *ctx, libxl_ctx **lctx_r)
+{
+    int rc;
+
+    if (!ctx->lctx && !ctx->lctx_failed) {
+        if (!xlsnap__hypervisor_present()) {
+            ctx->lctx_failed = true;
+        } else {
+            rc = libxl_ctx_alloc(&ctx->lctx, LIBXL_VERSION, 0, ctx->lg);
+            if (rc) {
+                ctx->lctx = NULL;
+                ctx->lctx_failed = true;
+            }
+        }
+    }
+    if (!ctx->lctx)
+        return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                             "cannot reach the hypervisor (not running in "
+                             "a Xen dom0 with xenfs mounted?)");
+    *lctx_r = ctx->lctx;
+    return 0;
+}
+
+void xlsnap__fault_point(const char *step)
+{
+    const char *f = getenv("XL_SNAPSHOT_FAULT");
+
+    if (f && !strcmp(f, step)) {
+        fflush(NULL);
+        kill(getpid(), SIGKILL);
+    }
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,123 @@
+/*
+ * json.c - yajl generator helpers (libxl-json style output)
+ */
+#include "internal.h"
+
+#include <inttypes.h>
+
+yajl_gen xlsnap__gen_alloc(void)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+
+    if (!g) abort();
+    yajl_gen_config(g, yajl_gen_beautify, 1);
+    yajl_gen_config(g, yajl_gen_indent_string, "    ");
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+    return g;
+}
+
+int xlsnap__gen_str(yajl_gen g, const char *s)
+{
+    if (!s) return (int)yajl_gen_null(g);
+    return yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+int xlsnap__gen_kv_str(yajl_gen g, const char *k, const char *v)
+{
+    int s = xlsnap__gen_str(g, k);
+    return s ? s : xlsnap__gen_str(g, v);
+}
+
+int xlsnap__gen_kv_int(yajl_gen g, const char *k, int64_t v)
+{
+    char buf[32];
+    int s = xlsnap__gen_str(g, k);
+
+    if (s) return s;
+    snprintf(buf, sizeof(buf), "%" PRId64, v);
+    return yajl_gen_number(g, buf, strlen(buf));
+}
+
+int xlsnap__gen_kv_bool(yajl_gen g, const char *k, bool v)
+{
+    int s = xlsnap__gen_str(g, k);
+    return s ? s : (int)yajl_gen_bool(g, v);
+}
+
+int xlsnap__gen_tree(yajl_gen g, yajl_val v)
+{
+    int s = yajl_gen_status_ok;
+    size_t i;
+
+    if (!v) return yajl_gen_null(g);
+    switch (v->type) {
+    case yajl_t_string:
+        return xlsnap__gen_str(g, v->u.string);
+    case yajl_t_number:
+        return yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
+    case yajl_t_true:
+        return yajl_gen_bool(g, 1);
+    case yajl_t_false:
+        return yajl_gen_bool(g, 0);
+    case yajl_t_null:
+        return yajl_gen_null(g);
+    case yajl_t_object:
+        if ((s = yajl_gen_map_open(g))) return s;
+        for (i = 0; i < v->u.object.len; i++) {
+            if ((s = xlsnap__gen_str(g, v->u.object.keys[i]))) return s;
+            if ((s = xlsnap__gen_tree(g, v->u.object.values[i]))) return s;
+        }
+        return yajl_gen_map_close(g);
+    case yajl_t_array:
+        if ((s = yajl_gen_array_open(g))) return s;
+        for (i = 0; i < v->u.array.len; i++)
+            if ((s = xlsnap__gen_tree(g, v->u.array.values[i]))) return s;
+        return yajl_gen_array_close(g);
+    default:
+        return yajl_gen_invalid_string;
+    }
+}
+
+int xlsnap__gen_raw(xlsnap_ctx *ctx, yajl_gen g, const char *json)
+{
+    char err[256];
+    yajl_val v;
+    int s;
+
+    if (!json) return yajl_gen_null(g) ? XLSNAP_ERROR_FAIL : 0;
+    v = yajl_tree_parse(json, err, sizeof(err));
+    if (!v)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                             "invalid domain config JSON: %s", err);
+    s = xlsnap__gen_tree(g, v);
+    yajl_tree_free(v);
+    if (s)
+        return xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
+                             "cannot generate JSON (yajl status %d)", s);
+    return 0;
+}
+
+int xlsnap__gen_finish(xlsnap_ctx *ctx, yajl_gen g, char **json_r)
+{
+    const unsigned char *buf;
+    size_t len;
+    char *r;
+
+    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
+        return xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
+                             "cannot generate JSON");
+    r = malloc(len + 1);
+    if (!r) return XLSNAP_ERROR_NOMEM;
+    memcpy(r, buf, len);
+    r[len] = '\0';
+    *json_r = r;
+    return 0;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,223 @@
+/*
+ * libxlsnap.h - snapshots for Xen domains managed by libxl (xl)
+ *
+ * This is the only public header of libxlsnap.  It exposes no libxl
+ * types: a toolstack can use it without LIBXL_API_VERSION games.
+ *
+ * Conventions (as in libxl):
+ *  - Every function that can fail returns 0 or a negative XLSNAP_ERROR_*
+ *    and leaves a human readable message on the context, fetched with
+ *    xlsnap_last_error().  The library never prints and never exits.
+ *  - Structs have _init() and _dispose(): call _init() before any use
+ *    (also for out parameters) and _dispose() exactly once afterwards,
+ *    whatever the outcome.  _dispose() is idempotent.
+ *  - Handles have _alloc() and _free(); _free(NULL) is a no-op.
+ *  - Output parameters come last and end in _r.  Strings returned in
+ *    structs are owned by the struct and freed by its _dispose().
+ */
+#ifndef LIBXLSNAP_H
+#define LIBXLSNAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <xentoollog.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XLSNAP_VERSION "0.1.0"
+
+/* Error codes: always negative.  0 is success. */
+enum {
+    XLSNAP_ERROR_FAIL       = -1,  /* unspecified failure */
+    XLSNAP_ERROR_INVAL      = -2,  /* invalid argument or input */
+    XLSNAP_ERROR_NOTFOUND   = -3,  /* no such domain / snapshot / file */
+    XLSNAP_ERROR_EXISTS     = -4,  /* name already taken */
+    XLSNAP_ERROR_BUSY       = -5,  /* another operation holds the lock */
+    XLSNAP_ERROR_NOTSUP     = -6,  /* not supported for this domain/disk */
+    XLSNAP_ERROR_HYPERVISOR = -7,  /* libxl / hypervisor failure */
+    XLSNAP_ERROR_CORRUPT    = -8,  /* malformed record or bundle */
+    XLSNAP_ERROR_IO         = -9,  /* read/write/fsync failure */
+    XLSNAP_ERROR_NOSPACE    = -10, /* ENOSPC / EDQUOT */
+    XLSNAP_ERROR_PERM       = -11, /* permission denied, unsafe file */
+    XLSNAP_ERROR_NOMEM      = -12,
+};
+
+/* Longest snapshot name, in bytes. */
+#define XLSNAP_NAME_MAX 255
+
+typedef struct xlsnap_ctx xlsnap_ctx;
+
+/*
+ * Context.  state_dir NULL means XL_SNAPSHOT_DIR from the environment
+ * or else the default /var/lib/xen/snapshots.  lg may be NULL; it is
+ * only handed to libxl, which the context creates lazily, the first
+ * time an operation needs the hypervisor.
+ */
+#define XLSNAP_DEFAULT_STATE_DIR "/var/lib/xen/snapshots"
+int xlsnap_ctx_alloc(xlsnap_ctx **ctx_r, const char *state_dir,
+                     xentoollog_logger *lg);
+void xlsnap_ctx_free(xlsnap_ctx *ctx);
+const char *xlsnap_state_dir(const xlsnap_ctx *ctx);
+
+/* Message of the last failure on ctx; borrowed, valid until next call. */
+const char *xlsnap_last_error(const xlsnap_ctx *ctx);
+/* Generic text for an error code ("not found", ...). */
+const char *xlsnap_strerror(int rc);
+
+/* Seconds to wait for the per-domain lock before XLSNAP_ERROR_BUSY
+ * (default 30; 0 = fail at once). */
+void xlsnap_set_lock_timeout(xlsnap_ctx *ctx, int seconds);
+
+/* --- Names ---------------------------------------------------------- */
+
+/*
+ * A snapshot name: 1..XLSNAP_NAME_MAX bytes, no '/', no leading '.',
+ * no control characters.  Returns 0 or XLSNAP_ERROR_INVAL with a
+ * message saying what is wrong.
+ */
+int xlsnap_name_validate(xlsnap_ctx *ctx, const char *name);
+
+/* --- Domains --------------------------------------------------------- */
+
+typedef struct {
+    char *name;        /* may be NULL when only the UUID is known */
+    char *uuid;        /* canonical lower-case UUID text */
+    int64_t domid;     /* -1: not running on this host */
+} xlsnap_domain;
+
+void xlsnap_domain_init(xlsnap_domain *d);
+void xlsnap_domain_dispose(xlsnap_domain *d);
+
+/*
+ * Resolve a domain given as UUID, domid or name.  A UUID needs no
+ * hypervisor.  A name or domid is looked up among running domains (if
+ * a hypervisor is reachable); a name not running is looked up in the
+ * domain names stored in the snapshot records, so snapshots of a
+ * destroyed domain stay reachable by name.
+ */
+int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
+                          xlsnap_domain *dom_r);
+
+/* --- Snapshots ------------------------------------------------------- */
+
+typedef enum {
+    XLSNAP_STATE_PREPARING = 0,  /* parts may be missing; not revertable */
+    XLSNAP_STATE_READY = 1,
+} xlsnap_state;
+
+typedef enum {
+    XLSNAP_DISK_INTERNAL = 1,    /* qcow2 internal snapshot */
+    XLSNAP_DISK_EXTERNAL = 2,    /* new overlay on top of the old image */
+} xlsnap_disk_kind;
+
+typedef struct {
+    char *vdev;           /* "xvda" */
+    char *format;         /* format of image: "qcow2", "raw" */
+    char *image;          /* image the domain used when snapshotted */
+    xlsnap_disk_kind kind;
+    char *internal_name;  /* INTERNAL: snapshot name inside image */
+    char *overlay;        /* EXTERNAL: overlay created by the snapshot */
+    char *backing;        /* EXTERNAL: image holding the snapshot data */
+} xlsnap_disk;
+
+void xlsnap_disk_init(xlsnap_disk *d);
+void xlsnap_disk_dispose(xlsnap_disk *d);
+
+typedef struct {
+    char *name;
+    char *description;       /* NULL: none */
+    int64_t creationtime;    /* seconds since the epoch */
+    xlsnap_state state;
+    char *domstate;          /* domain state when taken: "running",
+                                "paused", "shutoff" */
+    char *memory;            /* memory image (xl save format) or NULL */
+    char *parent;            /* NULL: a root */
+    bool current;
+    char *domain_name;
+    char *domain_uuid;
+    int num_disks;
+    xlsnap_disk *disks;
+    char *config_json;       /* libxl_domain_config as libxl-json text */
+} xlsnap_snapshot;
+
+void xlsnap_snapshot_init(xlsnap_snapshot *s);
+void xlsnap_snapshot_dispose(xlsnap_snapshot *s);
+void xlsnap_snapshot_list_free(xlsnap_snapshot *list, int nr);
+
+/* "internal", "external", "mixed" or "none" (memory only / no disks). */
+const char *xlsnap_snapshot_type(const xlsnap_snapshot *s);
+const char *xlsnap_state_name(xlsnap_state st);
+
+/*
+ * All snapshots of a domain, sorted by creation time (then name).
+ * A domain without snapshots gives *nr_r = 0 and success.
+ */
+int xlsnap_list(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                xlsnap_snapshot **list_r, int *nr_r);
+
+/* One snapshot by name. */
+int xlsnap_get(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+               const char *name, xlsnap_snapshot *snap_r);
+
+/* Make name the current snapshot (no revert). */
+int xlsnap_set_current(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       const char *name);
+
+/* Store a record (create or replace) under the domain lock. */
+int xlsnap_record_store(xlsnap_ctx *ctx, const xlsnap_snapshot *snap);
+
+/* JSON text (libxl-json style) of one snapshot / of a domain's list.
+ * *json_r is malloc'd; free() it. */
+int xlsnap_snapshot_to_json(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
+                            char **json_r);
+int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        const xlsnap_snapshot *list, int nr,
+                        char **json_r);
+/* Parse a record from JSON text (as written by the store). */
+int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
+                              xlsnap_snapshot *snap_r);
+
+/* --- Snapshot config files (xl.cfg syntax) ---------------------------- */
+
+typedef enum {
+    XLSNAP_MEMORY_DEFAULT = 0,   /* not set: decided by the command */
+    XLSNAP_MEMORY_NO,
+    XLSNAP_MEMORY_YES,           /* default path in the state dir */
+    XLSNAP_MEMORY_PATH,          /* memory_path */
+} xlsnap_memory_mode;
+
+typedef struct {
+    char *vdev;
+    char *format;            /* NULL: keep the disk's format */
+    char *target;            /* external: overlay path; NULL: default */
+    xlsnap_disk_kind kind;   /* 0: the snapshot's default type */
+    bool exclude;            /* 'vdev=xvdb,snapshot=no' style: skip */
+} xlsnap_cfg_disk;
+
+typedef struct {
+    char *name;              /* NULL: default (creation time) */
+    char *description;
+    int64_t creationtime;    /* parsed but ignored on create; -1 unset */
+    xlsnap_memory_mode memory;
+    char *memory_path;
+    xlsnap_disk_kind type;   /* 0: unset */
+    int num_disks;
+    xlsnap_cfg_disk *disks;
+} xlsnap_config;
+
+void xlsnap_config_init(xlsnap_config *c);
+void xlsnap_config_dispose(xlsnap_config *c);
+
+/* Parse a snapshot config file.  Errors name "file:line". */
+int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
+                             xlsnap_config *cfg_r);
+int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
+                          char **json_r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBXLSNAP_H */

@@ -1,0 +1,311 @@
+/*
+ * snapshot.c - public entry points: names, domains, list, get, current
+ */
+#include "internal.h"
+
+#include <ctype.h>
+
+int xlsnap_name_validate(xlsnap_ctx *ctx, const char *name)
+{
+    size_t len;
+    const unsigned char *p;
+
+    if (!name || !*name)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                             "snapshot name is empty");
+    len = strlen(name);
+    if (len > XLSNAP_NAME_MAX)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                             "snapshot name is %zu bytes long (at most %d)",
+                             len, XLSNAP_NAME_MAX);
+    if (name[0] == '.')
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                             "snapshot name '%s' starts with '.'", name);
+    if (strchr(name, '/'))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                             "snapshot name '%s' contains '/'", name);
+    for (p = (const unsigned char *)name; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                                 "snapshot name contains a control "
+                                 "character (byte 0x%02x at offset %zu)",
+                                 *p, (size_t)(p - (const unsigned char *)
+                                              name));
+    }
+    /* UTF-8, so that names survive JSON */
+    for (p = (const unsigned char *)name; *p; ) {
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
+                (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0) goto bad_utf8;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xc0) != 0x80) goto bad_utf8;
+    }
+    return 0;
+ bad_utf8:
+    return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                         "snapshot name is not valid UTF-8");
+}
+
+/* ---- domains ---- */
+
+void xlsnap_domain_init(xlsnap_domain *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->domid = -1;
+}
+
+void xlsnap_domain_dispose(xlsnap_domain *d)
+{
+    free(d->name);
+    free(d->uuid);
+    xlsnap_domain_init(d);
+}
+
+static bool is_domid(const char *s)
+{
+    if (!*s || strlen(s) > 9) return false;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s)) return false;
+    return true;
+}
+
+/*
+ * Look the domain up among the running ones, by UUID, domid or name.
+ * Returns NOTFOUND (without a message) when it is not running or when
+ * there is no hypervisor.
+ */
+static int resolve_live(xlsnap_ctx *ctx, const char *uuid, const char *spec,
+                        xlsnap_domain *d)
+{
+    libxl_ctx *lctx;
+    libxl_dominfo *info = NULL;
+    int nb = 0, rc = XLSNAP_ERROR_NOTFOUND;
+    char ubuf[40];
+
+    if (!xlsnap__hypervisor_present()) return XLSNAP_ERROR_NOTFOUND;
+    if ((rc = xlsnap__libxl(ctx, &lctx))) return rc;
+    info = libxl_list_domain(lctx, &nb);
+    if (!info)
+        return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                             "cannot list domains");
+    rc = XLSNAP_ERROR_NOTFOUND;
+    for (int i = 0; i < nb; i++) {
+        char *name = libxl_domid_to_name(lctx, info[i].domid);
+        bool match;
+
+        snprintf(ubuf, sizeof(ubuf), LIBXL_UUID_FMT,
+                 LIBXL_UUID_BYTES(info[i].uuid));
+        if (uuid)
+            match = !strcmp(ubuf, uuid);
+        else if (is_domid(spec))
+            match = info[i].domid == (uint32_t)atol(spec);
+        else
+            match = name && !strcmp(name, spec);
+        if (match) {
+            d->domid = info[i].domid;
+            d->uuid = xlsnap__strdup(ubuf);
+            d->name = name;
+            rc = 0;
+            break;
+        }
+        free(name);
+    }
+    libxl_dominfo_list_free(info, nb);
+    return rc;
+}
+
+int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
+                          xlsnap_domain *dom_r)
+{
+    xlsnap_domain d;
+    xlsnap_snapshot *list = NULL;
+    char *uuid = NULL, **uuids = NULL;
+    int nr = 0, nu = 0, rc;
+
+    xlsnap_domain_init(&d);
+    if (!spec || !*spec) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no domain given");
+        goto out;
+    }
+    uuid = xlsnap__uuid_canon(spec);
+    rc = resolve_live(ctx, uuid, spec, &d);
+    if (rc == 0) goto done;
+    /* no hypervisor (or no access to it): stored records still work */
+    if (rc != XLSNAP_ERROR_NOTFOUND && rc != XLSNAP_ERROR_HYPERVISOR)
+        goto out;
+
+    if (uuid) {
+        /* not running: the UUID alone is enough */
+        d.uuid = uuid;
+        uuid = NULL;
+        if ((rc = xlsnap__store_list(ctx, d.uuid, &list, &nr))) goto out;
+        for (int i = nr - 1; i >= 0 && !d.name; i--)
+            d.name = xlsnap__strdup(list[i].domain_name);
+        goto done;
+    }
+    if (is_domid(spec)) {
+        rc = xlsnap__hypervisor_present()
+            ? xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                            "no domain with id %s", spec)
+            : xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                            "domain id %s needs a running hypervisor "
+                            "(give the domain's name or UUID)", spec);
+        goto out;
+    }
+    if ((rc = xlsnap__store_find_domain(ctx, spec, &uuids, &nu))) goto out;
+    if (nu == 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                           "no domain '%s' (not running here, and no "
+                           "snapshots recorded under that name in %s)",
+                           spec, ctx->state_dir);
+        goto out;
+    }
+    if (nu > 1) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                           "domain name '%s' is ambiguous: snapshots "
+                           "exist for %d domains of that name (%s, %s%s); "
+                           "give the UUID", spec, nu, uuids[0], uuids[1],
+                           nu > 2 ? ", ..." : "");
+        goto out;
+    }
+    d.uuid = uuids[0];
+    uuids[0] = NULL;
+    d.name = xlsnap__strdup(spec);
+
+ done:
+    *dom_r = d;
+    xlsnap_domain_init(&d);
+    rc = 0;
+ out:
+    for (int i = 0; i < nu; i++) free(uuids[i]);
+    free(uuids);
+    xlsnap_snapshot_list_free(list, nr);
+    free(uuid);
+    xlsnap_domain_dispose(&d);
+    return rc;
+}
+
+/* ---- snapshots ---- */
+
+int xlsnap_list(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                xlsnap_snapshot **list_r, int *nr_r)
+{
+    return xlsnap__store_list(ctx, dom->uuid, list_r, nr_r);
+}
+
+int xlsnap_get(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+               const char *name, xlsnap_snapshot *snap_r)
+{
+    return xlsnap__store_read(ctx, dom->uuid, name, snap_r);
+}
+
+/* With the domain lock held: make 'name' current (NULL: none), updating
+ * every record whose flag changes.  The old current is cleared first, so
+ * a crash in between leaves no current snapshot, never two. */
+static int set_current_locked(xlsnap_ctx *ctx, const char *uuid,
+                              const char *name)
+{
+    xlsnap_snapshot *list = NULL;
+    int nr = 0, rc, target = -1;
+
+    if ((rc = xlsnap__store_list(ctx, uuid, &list, &nr))) goto out;
+    for (int i = 0; i < nr; i++)
+        if (name && !strcmp(list[i].name, name)) target = i;
+    if (name && target < 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                           "no snapshot '%s'", name);
+        goto out;
+    }
+    for (int i = 0; i < nr; i++) {
+        if (i == target || !list[i].current) continue;
+        list[i].current = false;
+        if ((rc = xlsnap__store_write(ctx, &list[i]))) goto out;
+    }
+    if (target >= 0 && !list[target].current) {
+        list[target].current = true;
+        if ((rc = xlsnap__store_write(ctx, &list[target]))) goto out;
+    }
+    rc = 0;
+ out:
+    xlsnap_snapshot_list_free(list, nr);
+    return rc;
+}
+
+int xlsnap_set_current(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       const char *name)
+{
+    xlsnap__lock lock = { -1 };
+    int rc;
+
+    if ((rc = xlsnap_name_validate(ctx, name))) goto out;
+    if ((rc = xlsnap__lock_domain(ctx, dom->uuid, &lock))) goto out;
+    rc = set_current_locked(ctx, dom->uuid, name);
+ out:
+    xlsnap__unlock(&lock);
+    return rc;
+}
+
+int xlsnap_record_store(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
+{
+    xlsnap__lock lock = { -1 };
+    int rc;
+
+    if (!snap->domain_uuid || !xlsnap__is_uuid(snap->domain_uuid)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                           "record has no valid domain UUID");
+        goto out;
+    }
+    if ((rc = xlsnap_name_validate(ctx, snap->name))) goto out;
+    if ((rc = xlsnap__lock_domain(ctx, snap->domain_uuid, &lock)))
+        goto out;
+    if (snap->current &&
+        (rc = set_current_locked(ctx, snap->domain_uuid, NULL)))
+        goto out;
+    rc = xlsnap__store_write(ctx, snap);
+ out:
+    xlsnap__unlock(&lock);
+    return rc;
+}
+
+#define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
+
+int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        const xlsnap_snapshot *list, int nr,
+                        char **json_r)
+{
+    yajl_gen g = xlsnap__gen_alloc();
+    int s, rc;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_str(g, "domain"));
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "name", dom->name));
+    CHK(xlsnap__gen_kv_str(g, "uuid", dom->uuid));
+    CHK(xlsnap__gen_str(g, "domid"));
+    CHK(dom->domid < 0 ? yajl_gen_null(g) : yajl_gen_integer(g, dom->domid));
+    CHK(yajl_gen_map_close(g));
+    CHK(xlsnap__gen_str(g, "snapshots"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < nr; i++)
+        if ((rc = xlsnap__snapshot_gen(ctx, g, &list[i]))) goto out;
+    CHK(yajl_gen_array_close(g));
+    CHK(yajl_gen_map_close(g));
+    rc = xlsnap__gen_finish(ctx, g, json_r);
+    goto out;
+
+ gen_failed:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
+                       "cannot generate JSON (yajl status %d)", s);
+ out:
+    yajl_gen_free(g);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

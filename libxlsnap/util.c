@@ -1,0 +1,226 @@
+/*
+ * util.c - small helpers: strings, safe file I/O, UUIDs
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *xlsnap__strdup(const char *s)
+{
+    char *r;
+
+    if (!s) return NULL;
+    r = strdup(s);
+    if (!r) abort();             /* as libxl: OOM is fatal */
+    return r;
+}
+
+char *xlsnap__sprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *r = NULL;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&r, fmt, ap);
+    va_end(ap);
+    if (n < 0) abort();
+    return r;
+}
+
+int xlsnap__read_file(xlsnap_ctx *ctx, int dirfd, const char *path,
+                      size_t max, char **data_r, size_t *len_r)
+{
+    int fd = -1, rc;
+    char *buf = NULL;
+    size_t len = 0, cap = 4096;
+    struct stat st;
+
+    fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot open %s", path);
+        goto out;
+    }
+    if (fstat(fd, &st) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot stat %s", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM,
+                           "%s is not a regular file", path);
+        goto out;
+    }
+    if ((size_t)st.st_size > max) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                           "%s is too large (%lld bytes, limit %zu)", path,
+                           (long long)st.st_size, max);
+        goto out;
+    }
+    if ((size_t)st.st_size + 1 > cap) cap = st.st_size + 1;
+    buf = malloc(cap);
+    if (!buf) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    for (;;) {
+        ssize_t r;
+        if (len + 1 >= cap) {
+            if (cap > max) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                                   "%s is too large", path);
+                goto out;
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+            buf = nb;
+        }
+        r = read(fd, buf + len, cap - len - 1);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            rc = xlsnap__error_errno(ctx, errno, "cannot read %s", path);
+            goto out;
+        }
+        if (r == 0) break;
+        len += r;
+    }
+    buf[len] = '\0';
+    *data_r = buf;
+    buf = NULL;
+    if (len_r) *len_r = len;
+    rc = 0;
+
+ out:
+    if (fd >= 0) close(fd);
+    free(buf);
+    return rc;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len) {
+        ssize_t r = write(fd, data, len);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        data += r;
+        len -= r;
+    }
+    return 0;
+}
+
+int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
+                              const char *file, const char *data,
+                              size_t len)
+{
+    int dfd = -1, fd = -1, rc;
+    char *tmp = NULL;
+
+    tmp = xlsnap__sprintf(".%s.tmp", file);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot open directory %s",
+                                 dir);
+        goto out;
+    }
+    /* A stale temporary file is what a killed writer leaves: the
+     * caller holds the domain lock, so nobody else is writing it. */
+    if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s/%s",
+                                 dir, tmp);
+        goto out;
+    }
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot create %s/%s",
+                                 dir, tmp);
+        goto out;
+    }
+    if (len > 1 && getenv("XL_SNAPSHOT_FAULT")) {
+        /* crash-safety tests: die with half a record written */
+        if (write_all(fd, data, len / 2) < 0) goto write_failed;
+        xlsnap__fault_point("record-write");
+        if (write_all(fd, data + len / 2, len - len / 2) < 0)
+            goto write_failed;
+    } else if (write_all(fd, data, len) < 0) {
+        goto write_failed;
+    }
+    if (fsync(fd) < 0) goto write_failed;
+    if (close(fd) < 0) { fd = -1; goto write_failed; }
+    fd = -1;
+    xlsnap__fault_point("record-before-rename");
+    if (renameat(dfd, tmp, dfd, file) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot rename %s/%s",
+                                 dir, tmp);
+        goto out;
+    }
+    if (fsync(dfd) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot sync directory %s",
+                                 dir);
+        goto out;
+    }
+    rc = 0;
+    goto out;
+
+ write_failed:
+    rc = xlsnap__error_errno(ctx, errno, "cannot write %s/%s", dir, file);
+    unlinkat(dfd, tmp, 0);
+ out:
+    if (fd >= 0) close(fd);
+    if (dfd >= 0) close(dfd);
+    free(tmp);
+    return rc;
+}
+
+int xlsnap__mkdir_private(xlsnap_ctx *ctx, const char *path)
+{
+    struct stat st;
+
+    if (mkdir(path, 0700) == 0) return 0;
+    if (errno != EEXIST)
+        return xlsnap__error_errno(ctx, errno, "cannot create directory %s",
+                                   path);
+    if (lstat(path, &st) < 0)
+        return xlsnap__error_errno(ctx, errno, "cannot stat %s", path);
+    if (!S_ISDIR(st.st_mode))
+        return xlsnap__error(ctx, XLSNAP_ERROR_PERM,
+                             "%s exists and is not a directory", path);
+    return 0;
+}
+
+bool xlsnap__is_uuid(const char *s)
+{
+    static const int dash[] = { 8, 13, 18, 23 };
+    size_t i, d = 0;
+
+    if (strlen(s) != 36) return false;
+    for (i = 0; i < 36; i++) {
+        if (d < ARRAY_SIZE(dash) && (int)i == dash[d]) {
+            if (s[i] != '-') return false;
+            d++;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+char *xlsnap__uuid_canon(const char *s)
+{
+    char *r;
+
+    if (!xlsnap__is_uuid(s)) return NULL;
+    r = xlsnap__strdup(s);
+    for (char *p = r; *p; p++) *p = tolower((unsigned char)*p);
+    return r;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

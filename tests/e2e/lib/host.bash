@@ -1,0 +1,123 @@
+# shellcheck shell=bash
+# Host-side helpers shared by tests/e2e/run.sh and tests/e2e/demo.sh:
+# build/cached images, the 9p share, and booting Xen + dom0 in QEMU (TCG) while
+# streaming the serial log line by line to a handler function.
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO=$(cd "$E2E_DIR/../.." && pwd)
+E2E_TIMEOUT=${E2E_TIMEOUT:-900}
+
+host_log() { printf '[e2e %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+e2e_host_prereqs() {
+    local c pkg missing=
+    for c in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap \
+             cpio:cpio depmod:kmod timeout:coreutils flock:util-linux; do
+        pkg=${c#*:}; c=${c%%:*}
+        command -v "$c" >/dev/null 2>&1 || missing="$missing $pkg"
+    done
+    [ -x /bin/busybox ] || missing="$missing busybox-static"
+    if [ -n "$missing" ]; then
+        echo "e2e: missing host packages:$missing (apt-get install$missing)" >&2
+        return 1
+    fi
+}
+
+# e2e_host_build_images: sets E2E_IMG (directory with xen, vmlinuz, dom0.cpio, guest.cpio.gz)
+e2e_host_build_images() {
+    local out
+    out=$("$E2E_DIR/build-images.sh") || return 1
+    E2E_IMG=$(tail -n 1 <<<"$out")
+    [ -f "$E2E_IMG/.complete" ] || { echo "e2e: build-images.sh gave no image dir" >&2; return 1; }
+}
+
+# e2e_host_make_share DIR: fill the 9p share with everything dom0 needs (but dom0-run).
+e2e_host_make_share() {
+    local share=$1 bin=${XL_SNAPSHOT_BIN:-$REPO/build/xl-snapshot}
+    mkdir -p "$share"/{bin,tests,images,results}
+    cp -r "$E2E_DIR/lib" "$E2E_DIR/guests" "$share/tests/"
+    cp "$E2E_IMG/vmlinuz" "$share/images/guest-vmlinuz"
+    cp "$E2E_IMG/guest.cpio.gz" "$share/images/guest-initrd"
+    if [ -x "$bin" ]; then
+        cp "$bin" "$share/bin/xl-snapshot"
+        host_log "using xl-snapshot from $bin"
+    else
+        host_log "WARNING: no xl-snapshot binary at $bin (set XL_SNAPSHOT_BIN); tests needing it will skip"
+    fi
+    # Environment for dom0: every E2E_* variable of the host (but host-only ones).
+    local v
+    : > "$share/env"
+    while IFS= read -r v; do
+        case $v in E2E_TIMEOUT|E2E_IMG|E2E_DIR|E2E_CACHE_DIR|E2E_LOG_DIR|E2E_KEEP_SHARE) continue ;; esac
+        printf 'export %s=%q\n' "$v" "${!v}" >> "$share/env"
+    done < <(compgen -e | grep '^E2E_' || true)
+}
+
+# e2e_host_boot SHARE LOG HANDLER
+# Boots the VM and calls "HANDLER LINE" for every serial line (CR stripped), as it comes.
+# Afterwards sets:
+#   E2E_VM_FINISHED=1 if dom0 printed @@END@@, E2E_DOM0_RC (its status),
+#   E2E_VM_REASON (why it did not finish), E2E_BOOT_SECS (QEMU start -> dom0 ready).
+e2e_host_boot() {
+    local share=$1 log=$2 handler=$3 qpid line t0 killer=
+    E2E_VM_FINISHED=0 E2E_DOM0_RC= E2E_VM_REASON= E2E_BOOT_SECS=
+    : > "$log"
+    t0=$(date +%s.%N)
+    timeout -k 10 "$E2E_TIMEOUT" qemu-system-x86_64 \
+        -accel tcg -cpu qemu64,+svm,+npt -m 2048 -smp 2 \
+        -nodefaults -display none -monitor none -no-reboot \
+        -serial "file:$log" \
+        -kernel "$E2E_IMG/xen" \
+        -append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all" \
+        -initrd "$E2E_IMG/vmlinuz console=hvc0 rdinit=/init panic=1,$E2E_IMG/dom0.cpio" \
+        -virtfs "local,path=$share,mount_tag=share,security_model=none,id=share" \
+        </dev/null >"$log.qemu" 2>&1 &
+    qpid=$!
+    while IFS= read -r line; do
+        line=${line//$'\r'/}
+        case $line in
+            *"@@STAGE@@ dom0-ready"*)
+                E2E_BOOT_SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') ;;
+            *"@@END@@ "*)
+                E2E_VM_FINISHED=1
+                E2E_DOM0_RC=${line##*@@END@@ }; E2E_DOM0_RC=${E2E_DOM0_RC%% *}
+                # dom0 powers off by itself; make sure QEMU goes away.
+                [ -n "$killer" ] || { (sleep 30; kill "$qpid" 2>/dev/null) & killer=$!; } ;;
+            *"Kernel panic"*|*"(XEN) Panic"*|*"Dom0 crashed"*|*"dom0-init-failed"*)
+                if [ -z "$E2E_VM_REASON" ] && [ "$E2E_VM_FINISHED" = 0 ]; then
+                    E2E_VM_REASON="crash: $line"
+                    # Let the trace reach the log, then stop (a panic normally ends QEMU itself).
+                    (sleep 5; kill "$qpid" 2>/dev/null) & killer=$!
+                fi ;;
+        esac
+        "$handler" "$line"
+    done < <(tail -n +1 -F --pid="$qpid" "$log" 2>/dev/null)
+    local rc=0
+    wait "$qpid" || rc=$?
+    [ -z "$killer" ] || kill "$killer" 2>/dev/null || true
+    if [ "$E2E_VM_FINISHED" = 0 ] && [ -z "$E2E_VM_REASON" ]; then
+        case $rc in
+            124|137) E2E_VM_REASON="timeout after ${E2E_TIMEOUT}s (E2E_TIMEOUT)" ;;
+            0) E2E_VM_REASON="VM stopped before dom0 finished" ;;
+            *) E2E_VM_REASON="QEMU exited with status $rc: $(tail -n 3 "$log.qemu" | tr '\n' ' ')" ;;
+        esac
+    fi
+}
+
+# e2e_host_serial_tail LOG [N]: the end of the serial log as TAP comments.
+e2e_host_serial_tail() {
+    local log=$1 n=${2:-60}
+    echo "# ---- last $n lines of the serial log ($log) ----"
+    tail -n "$n" "$log" | tr -d '\r' | sed 's/^/# | /'
+    if [ -s "$log.qemu" ]; then
+        echo "# ---- QEMU stderr ----"
+        tail -n 10 "$log.qemu" | sed 's/^/# | /'
+    fi
+}
+
+# e2e_host_rundir: per-run directory for logs (outside the repo), printed by the callers.
+e2e_host_rundir() {
+    local base=${E2E_LOG_DIR:-${TMPDIR:-/tmp}/xl-snapshot-e2e}
+    mkdir -p "$base"
+    mktemp -d "$base/run-$(date +%Y%m%d-%H%M%S)-XXXX"
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Real-Xen end-to-end tests: boots Xen 4.17 + a Debian dom0 in QEMU (software
+# emulation) and runs tests/e2e/*.bats (or the given bats files) inside dom0.
+#
+#   tests/e2e/run.sh [BATS_FILE...]
+#
+# Prints TAP on stdout as the tests run: "ok N e2e/<file>: <test>" / "not ok N ...",
+# their "# ..." diagnostics, and a trailing plan "1..N". Progress goes to stderr.
+# Exit status 0 only if dom0 finished and every test passed (skips count as passed).
+# Any failure to build, boot or finish gives a "not ok N e2e: ..." line and exit 1.
+set -euo pipefail
+# shellcheck source=lib/host.bash
+. "$(dirname "${BASH_SOURCE[0]}")/lib/host.bash"
+export LC_ALL=C
+
+N_OK=0 N_FAIL=0 N_SKIP=0 LAST_NUM=0
+declare -A SEEN=()
+
+# Print one TAP line and count it.
+tap_out() {
+    local l=$1 re='^(not ok|ok) ([0-9]+)'
+    printf '%s\n' "$l"
+    if [[ $l =~ $re ]]; then
+        LAST_NUM=${BASH_REMATCH[2]}
+        if [ "${BASH_REMATCH[1]}" = "not ok" ]; then
+            N_FAIL=$((N_FAIL + 1))
+        else
+            N_OK=$((N_OK + 1))
+            [[ $l != *"# skip"* && $l != *"# SKIP"* ]] || N_SKIP=$((N_SKIP + 1))
+        fi
+    fi
+}
+
+# Serial line handler: "@@TAP@@ <seq> <len> <text>" -> text (if not garbled by interleaving).
+on_serial() {
+    local l=$1 rest seq len text
+    case $l in *"@@TAP@@ "*) ;; *"@@STAGE@@ "*) host_log "dom0: ${l##*@@STAGE@@ }"; return ;; *) return ;; esac
+    rest=${l##*@@TAP@@ }
+    seq=${rest%% *}; rest=${rest#* }
+    len=${rest%% *}; text=${rest#* }
+    [[ $seq =~ ^[0-9]+$ && $len =~ ^[0-9]+$ ]] || return 0
+    [ "${#text}" = "$len" ] || return 0       # garbled on the serial line: recovered from the share later
+    [ -z "${SEEN[$seq]:-}" ] || return 0
+    SEEN[$seq]=1
+    tap_out "$text"
+}
+
+fail_line() { tap_out "not ok $((LAST_NUM + 1)) e2e: $*"; }
+
+finish() {
+    [ $((N_OK + N_FAIL)) -gt 0 ] || fail_line "no test ran"
+    echo "1..$((N_OK + N_FAIL))"
+    echo "# e2e: $N_OK passed, $N_FAIL failed, $N_SKIP skipped (log: $RUNDIR/serial.log)"
+    [ "$N_FAIL" = 0 ]
+}
+
+main() {
+    local t_start=$SECONDS f
+    RUNDIR=$(e2e_host_rundir)
+    host_log "logs: $RUNDIR (serial log: $RUNDIR/serial.log)"
+    echo "# e2e: serial log: $RUNDIR/serial.log"
+
+    if ! e2e_host_prereqs; then fail_line "host prerequisites missing (see stderr)"; finish; return; fi
+    host_log "building images (cached after the first run)"
+    local t0=$SECONDS
+    if ! e2e_host_build_images 2> >(tee "$RUNDIR/build.log" >&2); then
+        fail_line "building the images failed (log: $RUNDIR/build.log)"; finish; return
+    fi
+    host_log "images ready in $((SECONDS - t0)) s: $E2E_IMG"
+
+    local share=$RUNDIR/share
+    e2e_host_make_share "$share"
+    local files=("$@")
+    if [ ${#files[@]} = 0 ]; then
+        files=("$E2E_DIR"/*.bats)
+    fi
+    : > "$share/tests/.order"
+    for f in "${files[@]}"; do
+        [ -f "$f" ] || { fail_line "no such bats file: $f"; continue; }
+        cp "$f" "$share/tests/"
+        basename "$f" >> "$share/tests/.order"
+    done
+    cp "$E2E_DIR/lib/dom0-run-tests.sh" "$share/dom0-run"
+
+    host_log "booting Xen + dom0 in QEMU (TCG, timeout ${E2E_TIMEOUT}s)"
+    t0=$SECONDS
+    e2e_host_boot "$share" "$RUNDIR/serial.log" on_serial
+    host_log "VM ran $((SECONDS - t0)) s (dom0 ready after ${E2E_BOOT_SECS:-?} s)"
+
+    # Recover TAP lines that were garbled on the serial console from the share's copy.
+    if [ -f "$share/results/tap.txt" ]; then
+        local seq len text
+        while IFS=' ' read -r seq len text; do
+            [ -z "${SEEN[$seq]:-}" ] || continue
+            SEEN[$seq]=1
+            tap_out "$text"
+        done < "$share/results/tap.txt"
+    fi
+    if [ "$E2E_VM_FINISHED" != 1 ]; then
+        e2e_host_serial_tail "$RUNDIR/serial.log" 80
+        fail_line "VM did not finish: $E2E_VM_REASON"
+    elif [ "$E2E_DOM0_RC" != 0 ] && [ "$N_FAIL" = 0 ]; then
+        fail_line "dom0 test runner exited with status $E2E_DOM0_RC"
+    fi
+    cp "$share/results/tap.txt" "$RUNDIR/tap.txt" 2>/dev/null || true
+    [ "${E2E_KEEP_SHARE:-0}" = 1 ] || rm -rf "$share"
+    host_log "total $((SECONDS - t_start)) s"
+    finish
+}
+
+main "$@"

@@ -1,0 +1,93 @@
+/*
+ * cmd_info.c - xl-snapshot info [--json] <Domain> <Name>
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "xl-snapshot.h"
+
+static void print_children(const xlsnap_snapshot *list, int nr,
+                           const char *name)
+{
+    int n = 0;
+
+    printf("%-14s", "Children:");
+    for (int i = 0; i < nr; i++) {
+        if (!list[i].parent || strcmp(list[i].parent, name)) continue;
+        printf("%s%s", n++ ? ", " : "", list[i].name);
+    }
+    printf("%s\n", n ? "" : "-");
+}
+
+int main_info(const struct cmd_spec *cmd, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    xlsnap_domain dom;
+    xlsnap_snapshot s, *list = NULL;
+    bool json = false;
+    int opt, rc, nr = 0;
+    const char *name;
+    char t[64], *out = NULL;
+
+    xlsnap_domain_init(&dom);
+    xlsnap_snapshot_init(&s);
+    while ((opt = cmd_getopt(cmd, argc, argv, "", lo)) != -1) {
+        switch (opt) {
+        COMMON_OPT_CASES;
+        case 'j': json = true; break;
+        }
+    }
+    if ((rc = cmd_args(cmd, argc, 2, 2))) return rc;
+    name = argv[optind + 1];
+
+    rc = EXIT_FAILURE;
+    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+        xlsnap_get(g_ctx, &dom, name, &s)) {
+        fail("show '%s'", name);
+        goto out;
+    }
+    if (json) {
+        if (xlsnap_snapshot_to_json(g_ctx, &s, &out)) {
+            fail("show '%s'", name);
+            goto out;
+        }
+        rc = print_json(out);
+        goto out;
+    }
+    format_time(t, sizeof(t), s.creationtime);
+    printf("%-14s%s\n", "Name:", s.name);
+    printf("%-14s%s (%s)\n", "Domain:", s.domain_name ? s.domain_name : "-",
+           s.domain_uuid);
+    printf("%-14s%s (%lld)\n", "Created:", t, (long long)s.creationtime);
+    printf("%-14s%s\n", "State:", xlsnap_state_name(s.state));
+    printf("%-14s%s\n", "Type:", xlsnap_snapshot_type(&s));
+    printf("%-14s%s\n", "Domain state:", s.domstate ? s.domstate : "-");
+    printf("%-14s%s\n", "Memory:", s.memory ? s.memory : "no");
+    printf("%-14s%s\n", "Parent:", s.parent ? s.parent : "-");
+    printf("%-14s%s\n", "Current:", s.current ? "yes" : "no");
+    if (!xlsnap_list(g_ctx, &dom, &list, &nr))
+        print_children(list, nr, s.name);
+    printf("%-14s%s\n", "Description:", s.description ? s.description : "-");
+    printf("%-14s%d\n", "Disks:", s.num_disks);
+    for (int i = 0; i < s.num_disks; i++) {
+        const xlsnap_disk *d = &s.disks[i];
+        if (d->kind == XLSNAP_DISK_INTERNAL)
+            printf("  %-6s %-6s internal  snapshot '%s' in %s\n", d->vdev,
+                   d->format, d->internal_name, d->image);
+        else
+            printf("  %-6s %-6s external  data in %s, overlay %s\n",
+                   d->vdev, d->format, d->backing, d->overlay);
+    }
+    printf("%-14s%s\n", "Config:", s.config_json ? "stored (see --json)"
+                                                 : "none");
+    rc = EXIT_SUCCESS;
+ out:
+    xlsnap_snapshot_list_free(list, nr);
+    xlsnap_snapshot_dispose(&s);
+    xlsnap_domain_dispose(&dom);
+    return rc;
+}

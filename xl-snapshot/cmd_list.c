@@ -1,0 +1,234 @@
+/*
+ * cmd_list.c - xl-snapshot list
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "xl-snapshot.h"
+
+enum { OPT_TREE = 0x100, OPT_JSON, OPT_ROOTS, OPT_LEAVES, OPT_PARENT,
+       OPT_FROM, OPT_NAMES };
+
+struct view {
+    xlsnap_snapshot *s;
+    int nr;
+    int *parent;        /* index of parent, -1 for roots / dangling */
+    bool *show;
+};
+
+static int find(const struct view *v, const char *name)
+{
+    if (!name) return -1;
+    for (int i = 0; i < v->nr; i++)
+        if (!strcmp(v->s[i].name, name)) return i;
+    return -1;
+}
+
+static bool is_descendant(const struct view *v, int i, int ancestor)
+{
+    /* bounded walk: a corrupt parent cycle cannot loop forever */
+    for (int p = v->parent[i], n = 0; p >= 0 && n < v->nr;
+         p = v->parent[p], n++)
+        if (p == ancestor) return true;
+    return false;
+}
+
+static bool has_children(const struct view *v, int i)
+{
+    for (int j = 0; j < v->nr; j++)
+        if (v->parent[j] == i) return true;
+    return false;
+}
+
+static int width(const struct view *v, int min, const char *(*get)(
+                     const xlsnap_snapshot *))
+{
+    int w = min;
+    for (int i = 0; i < v->nr; i++) {
+        if (!v->show[i]) continue;
+        const char *x = get(&v->s[i]);
+        int n = x ? (int)strlen(x) : 1;
+        if (n > w) w = n;
+    }
+    return w;
+}
+
+static const char *get_name(const xlsnap_snapshot *s) { return s->name; }
+static const char *get_parent(const xlsnap_snapshot *s) { return s->parent; }
+
+static void print_long(const xlsnap_snapshot *s)
+{
+    if (s->description)
+        printf("    description: %s\n", s->description);
+    if (s->memory)
+        printf("    memory: %s\n", s->memory);
+    for (int i = 0; i < s->num_disks; i++) {
+        const xlsnap_disk *d = &s->disks[i];
+        if (d->kind == XLSNAP_DISK_INTERNAL)
+            printf("    disk %s: %s internal snapshot '%s' in %s\n",
+                   d->vdev, d->format, d->internal_name, d->image);
+        else
+            printf("    disk %s: %s external, data in %s, overlay %s\n",
+                   d->vdev, d->format, d->backing, d->overlay);
+    }
+}
+
+static void print_table(const struct view *v, bool lng)
+{
+    int wn = width(v, 4, get_name), wp = width(v, 6, get_parent);
+    char t[64];
+
+    printf("  %-*s  %-19s  %-9s  %-8s  %-6s  %s\n", wn, "NAME", "CREATED",
+           "STATE", "TYPE", "MEMORY", "PARENT");
+    for (int i = 0; i < v->nr; i++) {
+        const xlsnap_snapshot *s = &v->s[i];
+        if (!v->show[i]) continue;
+        format_time(t, sizeof(t), s->creationtime);
+        printf("%c %-*s  %-19s  %-9s  %-8s  %-6s  %-*s\n",
+               s->current ? '*' : ' ', wn, s->name, t,
+               xlsnap_state_name(s->state), xlsnap_snapshot_type(s),
+               s->memory ? "yes" : "no", wp, s->parent ? s->parent : "-");
+        if (lng) print_long(s);
+    }
+}
+
+static void print_node(const struct view *v, int i, char *prefix,
+                       size_t plen, bool last, bool root, int depth)
+{
+    const xlsnap_snapshot *s = &v->s[i];
+    int nkids = 0, k = 0;
+
+    printf("%s%s%s%s%s\n", prefix, root ? "" : last ? "`-- " : "|-- ",
+           s->name, s->current ? " *" : "",
+           s->state == XLSNAP_STATE_READY ? "" : " (preparing)");
+    if (depth >= v->nr) return;               /* corrupt cycle guard */
+    for (int j = 0; j < v->nr; j++)
+        if (v->parent[j] == i) nkids++;
+    size_t n = strlen(prefix);
+    if (!root && n + 5 < plen) strcat(prefix, last ? "    " : "|   ");
+    for (int j = 0; j < v->nr; j++) {
+        if (v->parent[j] != i) continue;
+        print_node(v, j, prefix, plen, ++k == nkids, false, depth + 1);
+    }
+    prefix[n] = '\0';
+}
+
+int main_list(const struct cmd_spec *cmd, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "long", no_argument, NULL, 'l' },
+        { "tree", no_argument, NULL, OPT_TREE },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "names", no_argument, NULL, OPT_NAMES },
+        { "roots", no_argument, NULL, OPT_ROOTS },
+        { "leaves", no_argument, NULL, OPT_LEAVES },
+        { "parent", required_argument, NULL, OPT_PARENT },
+        { "from", required_argument, NULL, OPT_FROM },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    bool lng = false, tree = false, json = false, roots = false,
+         leaves = false, names = false;
+    const char *parent = NULL, *from = NULL;
+    xlsnap_domain dom;
+    struct view v = { 0 };
+    int opt, rc, nfilters, anchor = -1;
+    char *out = NULL;
+
+    xlsnap_domain_init(&dom);
+    while ((opt = cmd_getopt(cmd, argc, argv, "l", lo)) != -1) {
+        switch (opt) {
+        COMMON_OPT_CASES;
+        case 'l': lng = true; break;
+        case OPT_TREE: tree = true; break;
+        case OPT_JSON: json = true; break;
+        case OPT_NAMES: names = true; break;
+        case OPT_ROOTS: roots = true; break;
+        case OPT_LEAVES: leaves = true; break;
+        case OPT_PARENT: parent = optarg; break;
+        case OPT_FROM: from = optarg; break;
+        }
+    }
+    if ((rc = cmd_args(cmd, argc, 1, 1))) return rc;
+    nfilters = roots + leaves + !!parent + !!from;
+    if (nfilters > 1) {
+        err("list: --roots, --leaves, --parent and --from exclude each "
+            "other");
+        return EXIT_USAGE;
+    }
+    if (tree && (roots || leaves || parent)) {
+        err("list: --tree combines only with --from");
+        return EXIT_USAGE;
+    }
+    if (json + names + tree + lng > 1 && !(tree && lng)) {
+        err("list: choose one output format (--json, --names, --tree, "
+            "--long)");
+        return EXIT_USAGE;
+    }
+
+    if (resolve_domain("list snapshots", argv[optind], &dom)) {
+        rc = EXIT_FAILURE;
+        goto out;
+    }
+    if (xlsnap_list(g_ctx, &dom, &v.s, &v.nr)) {
+        rc = fail("list snapshots of '%s'", argv[optind]);
+        goto out;
+    }
+    v.parent = calloc(v.nr ? v.nr : 1, sizeof(*v.parent));
+    v.show = calloc(v.nr ? v.nr : 1, sizeof(*v.show));
+    if (!v.parent || !v.show) abort();
+    for (int i = 0; i < v.nr; i++) v.parent[i] = find(&v, v.s[i].parent);
+    if (parent || from) {
+        anchor = find(&v, parent ? parent : from);
+        if (anchor < 0) {
+            err("cannot list snapshots of '%s': no snapshot '%s'",
+                argv[optind], parent ? parent : from);
+            rc = EXIT_FAILURE;
+            goto out;
+        }
+    }
+    for (int i = 0; i < v.nr; i++) {
+        bool show = true;
+        if (roots) show = v.parent[i] < 0;
+        if (leaves) show = !has_children(&v, i);
+        if (parent) show = v.parent[i] == anchor;
+        if (from) show = is_descendant(&v, i, anchor);
+        v.show[i] = show;
+    }
+
+    rc = EXIT_SUCCESS;
+    if (json) {
+        xlsnap_snapshot *sel = calloc(v.nr ? v.nr : 1, sizeof(*sel));
+        int n = 0;
+        if (!sel) abort();
+        for (int i = 0; i < v.nr; i++)
+            if (v.show[i]) sel[n++] = v.s[i];   /* shallow: not freed */
+        if (xlsnap_list_to_json(g_ctx, &dom, sel, n, &out))
+            rc = fail("list snapshots of '%s'", argv[optind]);
+        else
+            rc = print_json(out);
+        free(sel);
+    } else if (names) {
+        for (int i = 0; i < v.nr; i++)
+            if (v.show[i]) puts(v.s[i].name);
+    } else if (tree) {
+        char prefix[512] = "";
+        if (from) {
+            print_node(&v, anchor, prefix, sizeof(prefix), true, true, 0);
+        } else {
+            for (int i = 0; i < v.nr; i++)
+                if (v.parent[i] < 0)
+                    print_node(&v, i, prefix, sizeof(prefix), true, true,
+                               0);
+        }
+    } else {
+        print_table(&v, lng);
+    }
+
+ out:
+    free(v.parent);
+    free(v.show);
+    xlsnap_snapshot_list_free(v.s, v.nr);
+    xlsnap_domain_dispose(&dom);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/*
+ * cmdtable.c - the command table (designated initialisers, exact match)
+ *
+ * 'help', the man page synopsis test and bash completion all read this
+ * table; tests/bats/00-cli.bats fails when a command is missing from
+ * the man page.
+ */
+#include <string.h>
+
+#include "xl-snapshot.h"
+
+const struct cmd_spec cmd_table[] = {
+    {
+        .name = "help", .fn = main_help,
+        .summary = "Show help for xl-snapshot or one of its commands",
+        .usage = "[--commands] [<Command>]",
+        .options = "  --commands      list command names only\n",
+    },
+    {
+        .name = "list", .fn = main_list,
+        .summary = "List the snapshots of a domain",
+        .usage = "[-l|--long] [--tree] [--json] [--roots|--leaves|"
+                 "--parent NAME|--from NAME] <Domain>",
+        .options =
+            "  -l, --long      also show description and disks\n"
+            "  --tree          draw the snapshot hierarchy\n"
+            "  --json          print one JSON document with every field\n"
+            "  --names         print snapshot names only, one per line\n"
+            "  --roots         only snapshots without a parent\n"
+            "  --leaves        only snapshots without children\n"
+            "  --parent NAME   only the children of NAME\n"
+            "  --from NAME     only the descendants of NAME\n",
+    },
+    {
+        .name = "info", .fn = main_info,
+        .summary = "Show everything recorded about one snapshot",
+        .usage = "[--json] <Domain> <Name>",
+        .options = "  --json          print the record as JSON\n",
+    },
+    {
+        .name = "current", .fn = main_current, .flags = CMD_MODIFIES,
+        .summary = "Show the current snapshot, or make <Name> current "
+                   "without reverting",
+        .usage = "[--json] <Domain> [<Name>]",
+        .options = "  --json          print {\"name\": ...} as JSON\n",
+    },
+    {
+        .name = "parent", .fn = main_parent,
+        .summary = "Show the parent of a snapshot",
+        .usage = "[--json] <Domain> <Name>",
+        .options = "  --json          print {\"name\": ..., \"parent\": ...}\n",
+    },
+    {
+        .name = "check-config", .fn = main_check_config,
+        .summary = "Parse a snapshot config file and show what it sets",
+        .usage = "[--json] <ConfigFile>",
+        .options = "  --json          print the parsed settings as JSON\n",
+    },
+};
+
+const int cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
+
+const struct cmd_spec *cmd_lookup(const char *name)
+{
+    for (int i = 0; i < cmd_table_len; i++)
+        if (!strcmp(cmd_table[i].name, name))
+            return &cmd_table[i];
+    return NULL;
+}

@@ -1,0 +1,99 @@
+/*
+ * main.c - global options, context set-up, dispatch
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <xentoollog.h>
+
+#include "xl-snapshot.h"
+
+xlsnap_ctx *g_ctx;
+int g_verbose;
+const char *g_progname = "xl-snapshot";
+
+static void print_version(void)
+{
+    printf("xl-snapshot %s (libxlsnap %s, built for Xen libxl 4.17)\n",
+           XLSNAP_VERSION, XLSNAP_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { "state-dir", required_argument, NULL, 'S' },
+        { "verbose", no_argument, NULL, 'v' },
+        { NULL, 0, NULL, 0 },
+    };
+    xentoollog_logger_stdiostream *lg = NULL;
+    const struct cmd_spec *cmd;
+    const char *state_dir = NULL;
+    int opt, rc;
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+hvS:", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+            print_help(stdout);
+            return EXIT_SUCCESS;
+        case 'V':
+            print_version();
+            return EXIT_SUCCESS;
+        case 'S':
+            state_dir = optarg;
+            break;
+        case 'v':
+            g_verbose++;
+            break;
+        default:
+            if (optopt)
+                err("option '-%c' %s", optopt, optopt == 'S'
+                    ? "needs a directory" : "is not a global option");
+            else
+                err("unknown global option '%s'", argv[optind - 1]);
+            print_help(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        print_help(stderr);
+        return EXIT_USAGE;
+    }
+    cmd = cmd_lookup(argv[optind]);
+    if (!cmd) {
+        err("'%s' is not an xl-snapshot command; see 'xl-snapshot help'",
+            argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (state_dir && !*state_dir) {
+        err("-S needs a directory");
+        return EXIT_USAGE;
+    }
+
+    lg = xtl_createlogger_stdiostream(stderr,
+                                      g_verbose > 1 ? XTL_DEBUG :
+                                      g_verbose ? XTL_DETAIL : XTL_ERROR,
+                                      0);
+    rc = xlsnap_ctx_alloc(&g_ctx, state_dir, (xentoollog_logger *)lg);
+    if (rc) {
+        err("cannot set up: %s", xlsnap_strerror(rc));
+        rc = EXIT_FAILURE;
+        goto out;
+    }
+
+    argc -= optind;
+    argv += optind;
+    optind = 0;          /* reset getopt for the command (GNU) */
+    rc = cmd->fn(cmd, argc, argv);
+
+ out:
+    xlsnap_ctx_free(g_ctx);
+    if (lg) xtl_logger_destroy((xentoollog_logger *)lg);
+    fflush(stdout);
+    if (ferror(stdout)) {
+        err("cannot write output");
+        rc = EXIT_FAILURE;
+    }
+    return rc;
+}

@@ -1,0 +1,164 @@
+/*
+ * util.c - messages, option parsing, small shared helpers of the CLI
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xl-snapshot.h"
+
+void err(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fprintf(stderr, "%s: ", g_progname);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fprintf(stderr, "%s: cannot ", g_progname);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s\n", xlsnap_last_error(g_ctx));
+    return EXIT_FAILURE;
+}
+
+void print_usage(FILE *f, const struct cmd_spec *cmd)
+{
+    fprintf(f, "Usage: xl-snapshot [-v] [-S DIR] %s %s\n", cmd->name,
+            cmd->usage);
+}
+
+void print_help(FILE *f)
+{
+    fprintf(f,
+            "Usage: xl-snapshot [-v] [-S DIR] <command> [args]\n"
+            "       xl-snapshot --version | help [<command>]\n"
+            "\n"
+            "Snapshots of Xen domains (create, list, revert, delete, "
+            "export) for the xl toolstack.\n"
+            "\n"
+            "Global options:\n"
+            "  -S, --state-dir DIR  snapshot state directory (default "
+            "$XL_SNAPSHOT_DIR or\n"
+            "                       " XLSNAP_DEFAULT_STATE_DIR ")\n"
+            "  -v, --verbose        more libxl detail on stderr "
+            "(twice: debug)\n"
+            "  -h, --help           this help\n"
+            "  --version            print the version\n"
+            "\n"
+            "Commands:\n");
+    for (int i = 0; i < cmd_table_len; i++) {
+        if (cmd_table[i].flags & CMD_HIDDEN) continue;
+        fprintf(f, "  %-14s %s\n", cmd_table[i].name, cmd_table[i].summary);
+    }
+    fprintf(f, "\nSee 'xl-snapshot help <command>' and "
+            "xl-snapshot(1).\n");
+}
+
+void print_cmd_help(FILE *f, const struct cmd_spec *cmd)
+{
+    print_usage(f, cmd);
+    fprintf(f, "\n%s.\n", cmd->summary);
+    if (cmd->options && *cmd->options)
+        fprintf(f, "\nOptions:\n%s", cmd->options);
+    fprintf(f, "  -h, --help      this help\n");
+}
+
+int cmd_getopt(const struct cmd_spec *cmd, int argc, char **argv,
+               const char *shortopts, const struct option *longopts)
+{
+    static const struct option help_only[] = {
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    };
+    char so[64];
+    int opt;
+
+    snprintf(so, sizeof(so), "+:h%s", shortopts);
+    opterr = 0;
+    opt = getopt_long(argc, argv, so, longopts ? longopts : help_only,
+                      NULL);
+    switch (opt) {
+    case 'h':
+        print_cmd_help(stdout, cmd);
+        return OPT_EXIT_OK;
+    case '?':
+        if (optopt)
+            err("%s: unknown option '-%c'", cmd->name, optopt);
+        else
+            err("%s: unknown option '%s'", cmd->name, argv[optind - 1]);
+        print_usage(stderr, cmd);
+        return OPT_EXIT_USAGE;
+    case ':':
+        err("%s: option '%s' needs an argument", cmd->name,
+            argv[optind - 1]);
+        print_usage(stderr, cmd);
+        return OPT_EXIT_USAGE;
+    default:
+        return opt;
+    }
+}
+
+int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max)
+{
+    int n = argc - optind;
+
+    if (n >= min && (max < 0 || n <= max)) return 0;
+    err("%s: %s arguments", cmd->name, n < min ? "missing" : "too many");
+    print_usage(stderr, cmd);
+    return EXIT_USAGE;
+}
+
+int resolve_domain(const char *what, const char *spec, xlsnap_domain *d)
+{
+    int rc = xlsnap_domain_resolve(g_ctx, spec, d);
+
+    if (rc) fail("%s", what);
+    return rc;
+}
+
+void format_time(char *buf, size_t len, long long t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (!localtime_r(&tt, &tm) ||
+        !strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(buf, len, "%lld", t);
+}
+
+int print_json(char *json)
+{
+    fputs(json, stdout);
+    if (json[0] && json[strlen(json) - 1] != '\n') fputc('\n', stdout);
+    free(json);
+    return EXIT_SUCCESS;
+}
+
+void print_json_string(const char *s)
+{
+    if (!s) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}

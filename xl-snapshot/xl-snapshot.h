@@ -1,0 +1,89 @@
+/*
+ * xl-snapshot.h - the command line tool: command table and helpers
+ *
+ * Every main_<verb>() returns a process exit status: 0 success,
+ * 1 failure, 2 usage error.
+ */
+#ifndef XL_SNAPSHOT_H
+#define XL_SNAPSHOT_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "libxlsnap.h"
+
+#define EXIT_USAGE 2
+
+struct cmd_spec;
+typedef int cmd_fn(const struct cmd_spec *cmd, int argc, char **argv);
+
+enum {
+    CMD_MODIFIES = 1 << 0,   /* changes snapshots (takes the domain lock) */
+    CMD_HIDDEN   = 1 << 1,   /* not listed by 'help' */
+};
+
+struct cmd_spec {
+    const char *name;
+    cmd_fn *fn;
+    unsigned flags;
+    const char *summary;     /* one line, no final period */
+    const char *usage;       /* after "xl-snapshot <name> " */
+    const char *options;     /* option lines for 'help <name>' */
+};
+
+extern const struct cmd_spec cmd_table[];
+extern const int cmd_table_len;
+const struct cmd_spec *cmd_lookup(const char *name);
+
+/* Global state set up by main(). */
+extern xlsnap_ctx *g_ctx;
+extern int g_verbose;
+extern const char *g_progname;
+
+/* Messages: "xl-snapshot: " + text, on stderr. */
+void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "xl-snapshot: cannot <what>: <ctx message>", returns EXIT_FAILURE. */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void print_usage(FILE *f, const struct cmd_spec *cmd);
+void print_help(FILE *f);
+void print_cmd_help(FILE *f, const struct cmd_spec *cmd);
+
+/*
+ * Option parsing shared by all commands: -h/--help prints the command's
+ * help and returns OPT_EXIT_OK; an unknown option or missing argument
+ * prints usage and returns OPT_EXIT_USAGE.  Put COMMON_OPT_CASES in the
+ * switch.  cmd_args() then checks the number of positional arguments.
+ */
+#define OPT_EXIT_OK    0x10000
+#define OPT_EXIT_USAGE 0x10001
+#define COMMON_OPT_CASES                        \
+    case OPT_EXIT_OK: return EXIT_SUCCESS;      \
+    case OPT_EXIT_USAGE: return EXIT_USAGE
+int cmd_getopt(const struct cmd_spec *cmd, int argc, char **argv,
+               const char *shortopts, const struct option *longopts);
+/* 0 if min <= positional args <= max (max < 0: unlimited), else prints
+ * usage and returns EXIT_USAGE. */
+int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max);
+
+/* Resolve a domain argument; prints the error. */
+int resolve_domain(const char *what, const char *spec, xlsnap_domain *d);
+
+/* "2026-11-25 06:50:01" in local time. */
+void format_time(char *buf, size_t len, long long t);
+
+/* A JSON string literal for s (NULL: null) on stdout. */
+void print_json_string(const char *s);
+
+/* Print JSON text and a newline; returns an exit status. */
+int print_json(char *json);
+
+int main_help(const struct cmd_spec *, int, char **);
+int main_list(const struct cmd_spec *, int, char **);
+int main_info(const struct cmd_spec *, int, char **);
+int main_current(const struct cmd_spec *, int, char **);
+int main_parent(const struct cmd_spec *, int, char **);
+int main_check_config(const struct cmd_spec *, int, char **);
+
+#endif /* XL_SNAPSHOT_H */
