@@ -14,6 +14,12 @@ MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 
 BUILD      ?= build
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+MAKEFLAGS += --no-print-directory
+endif
 XEN_PKGS   := xenlight xlutil xentoollog yajl
 PKG_CFLAGS := $(shell pkg-config --cflags $(XEN_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(XEN_PKGS) 2>/dev/null)
@@ -46,26 +52,26 @@ all: $(BUILD)/xl-snapshot $(STATIC_LIB) $(SHARED_LIB) $(UNIT_BINS)
 $(BUILD)/obj/%.o: %.c libxlsnap/libxlsnap.h libxlsnap/internal.h \
               xl-snapshot/xl-snapshot.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(STATIC_LIB): $(LIB_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJS) libxlsnap/libxlsnap.map
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libxlsnap.so.$(SOVERSION) \
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libxlsnap.so.$(SOVERSION) \
 	    -Wl,--version-script=libxlsnap/libxlsnap.map -Wl,--no-undefined \
 	    -o $@ $(LIB_OBJS) $(PKG_LIBS)
-	ln -sf libxlsnap.so.$(VERSION) $(BUILD)/libxlsnap.so.$(SOVERSION)
-	ln -sf libxlsnap.so.$(SOVERSION) $(BUILD)/libxlsnap.so
+	$(Q)ln -sf libxlsnap.so.$(VERSION) $(BUILD)/libxlsnap.so.$(SOVERSION)
+	$(Q)ln -sf libxlsnap.so.$(SOVERSION) $(BUILD)/libxlsnap.so
 
 # The CLI links libxlsnap statically: one binary to copy into dom0.
 $(BUILD)/xl-snapshot: $(CLI_OBJS) $(STATIC_LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< \
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< \
 	    $(STATIC_LIB) $(PKG_LIBS)
 
 unit: $(UNIT_BINS)

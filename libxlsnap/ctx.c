@@ -34,6 +34,8 @@ int xlsnap_ctx_alloc(xlsnap_ctx **ctx_r, const char *state_dir,
         ctx->state_dir[n - 1] = '\0';
     ctx->lg = lg;
     ctx->lock_timeout = 30;
+    if (getenv("XL_SNAPSHOT_LOCK_TIMEOUT"))
+        ctx->lock_timeout = atoi(getenv("XL_SNAPSHOT_LOCK_TIMEOUT"));
     *ctx_r = ctx;
     ctx = NULL;
     rc = 0;

@@ -97,7 +97,9 @@ typedef struct {
     int fd;
 } xlsnap__lock;
 int xlsnap__domain_dir(xlsnap_ctx *ctx, const char *uuid, char **dir_r);
-int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid,
+/* create: make the state and domain dirs if missing; otherwise a
+ * domain without a directory gives NOTFOUND. */
+int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid, bool create,
                         xlsnap__lock *lock_r);
 void xlsnap__unlock(xlsnap__lock *lock);
 int xlsnap__store_read(xlsnap_ctx *ctx, const char *uuid,

@@ -239,7 +239,11 @@ int xlsnap_set_current(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     int rc;
 
     if ((rc = xlsnap_name_validate(ctx, name))) goto out;
-    if ((rc = xlsnap__lock_domain(ctx, dom->uuid, &lock))) goto out;
+    if ((rc = xlsnap__lock_domain(ctx, dom->uuid, false, &lock))) {
+        if (rc == XLSNAP_ERROR_NOTFOUND)
+            rc = xlsnap__error(ctx, rc, "no snapshot '%s'", name);
+        goto out;
+    }
     rc = set_current_locked(ctx, dom->uuid, name);
  out:
     xlsnap__unlock(&lock);
@@ -257,7 +261,7 @@ int xlsnap_record_store(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
         goto out;
     }
     if ((rc = xlsnap_name_validate(ctx, snap->name))) goto out;
-    if ((rc = xlsnap__lock_domain(ctx, snap->domain_uuid, &lock)))
+    if ((rc = xlsnap__lock_domain(ctx, snap->domain_uuid, true, &lock)))
         goto out;
     if (snap->current &&
         (rc = set_current_locked(ctx, snap->domain_uuid, NULL)))

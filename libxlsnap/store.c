@@ -53,7 +53,7 @@ static int ensure_state_dir(xlsnap_ctx *ctx)
     return rc;
 }
 
-int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid,
+int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid, bool create,
                         xlsnap__lock *lock_r)
 {
     char *dir = NULL, *path = NULL;
@@ -62,8 +62,14 @@ int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid,
 
     lock_r->fd = -1;
     if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
-    if ((rc = ensure_state_dir(ctx))) goto out;
-    if ((rc = xlsnap__mkdir_private(ctx, dir))) goto out;
+    if (create) {
+        if ((rc = ensure_state_dir(ctx))) goto out;
+        if ((rc = xlsnap__mkdir_private(ctx, dir))) goto out;
+    } else if (access(dir, F_OK) < 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                           "domain %s has no snapshots", uuid);
+        goto out;
+    }
     path = xlsnap__sprintf("%s/%s", dir, XLSNAP__LOCK_FILE);
     fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -240,18 +246,30 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
     return rc;
 }
 
-/* The domain name stored in any record of domain dir 'uuid'. */
+/* Whether any readable record of domain dir 'uuid' names the domain
+ * 'name'.  Unreadable records are skipped here: one bad file must not
+ * hide a domain (list and info report it). */
 static bool domain_has_name(xlsnap_ctx *ctx, const char *uuid,
                             const char *name)
 {
-    xlsnap_snapshot *list = NULL;
-    int nr = 0;
+    char *dir = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
+    char saved[XLSNAP__ERRBUF];
+    DIR *d = opendir(dir);
+    struct dirent *de;
     bool found = false;
 
-    if (xlsnap__store_list(ctx, uuid, &list, &nr)) return false;
-    for (int i = 0; i < nr && !found; i++)
-        found = list[i].domain_name && !strcmp(list[i].domain_name, name);
-    xlsnap_snapshot_list_free(list, nr);
+    memcpy(saved, ctx->errbuf, sizeof(saved));
+    while (d && !found && (de = readdir(d))) {
+        xlsnap_snapshot s;
+        if (de->d_name[0] == '.') continue;
+        xlsnap_snapshot_init(&s);
+        if (!read_record(ctx, dirfd(d), uuid, de->d_name, &s))
+            found = s.domain_name && !strcmp(s.domain_name, name);
+        xlsnap_snapshot_dispose(&s);
+    }
+    if (d) closedir(d);
+    free(dir);
+    memcpy(ctx->errbuf, saved, sizeof(saved));
     return found;
 }
 

@@ -57,20 +57,16 @@ int main_current(const struct cmd_spec *cmd, int argc, char **argv)
         err("current: --json only applies when showing");
         return EXIT_USAGE;
     }
-    if (resolve_domain(optind + 1 < argc ? "set the current snapshot"
-                                         : "show the current snapshot",
-                       argv[optind], &dom)) {
-        rc = EXIT_FAILURE;
-        goto out;
-    }
     if (optind + 1 < argc) {
         const char *name = argv[optind + 1];
-        rc = xlsnap_set_current(g_ctx, &dom, name)
+        rc = xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+             xlsnap_set_current(g_ctx, &dom, name)
            ? fail("make '%s' current", name) : EXIT_SUCCESS;
+    } else if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom)) {
+        rc = fail("show the current snapshot of '%s'", argv[optind]);
     } else {
         rc = show_current(argv[optind], &dom, json);
     }
- out:
     xlsnap_domain_dispose(&dom);
     return rc;
 }

@@ -166,11 +166,8 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    if (resolve_domain("list snapshots", argv[optind], &dom)) {
-        rc = EXIT_FAILURE;
-        goto out;
-    }
-    if (xlsnap_list(g_ctx, &dom, &v.s, &v.nr)) {
+    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+        xlsnap_list(g_ctx, &dom, &v.s, &v.nr)) {
         rc = fail("list snapshots of '%s'", argv[optind]);
         goto out;
     }

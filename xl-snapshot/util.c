@@ -119,14 +119,6 @@ int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max)
     return EXIT_USAGE;
 }
 
-int resolve_domain(const char *what, const char *spec, xlsnap_domain *d)
-{
-    int rc = xlsnap_domain_resolve(g_ctx, spec, d);
-
-    if (rc) fail("%s", what);
-    return rc;
-}
-
 void format_time(char *buf, size_t len, long long t)
 {
     time_t tt = (time_t)t;

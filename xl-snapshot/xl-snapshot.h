@@ -67,9 +67,6 @@ int cmd_getopt(const struct cmd_spec *cmd, int argc, char **argv,
  * usage and returns EXIT_USAGE. */
 int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max);
 
-/* Resolve a domain argument; prints the error. */
-int resolve_domain(const char *what, const char *spec, xlsnap_domain *d);
-
 /* "2026-11-25 06:50:01" in local time. */
 void format_time(char *buf, size_t len, long long t);
 

@@ -7,13 +7,15 @@
 
 static int tap_n, tap_failed;
 
+/* cond is evaluated exactly once */
 #define ok(cond, ...) do {                                              \
+        int ok_ = !!(cond);                                             \
         tap_n++;                                                        \
-        if (!(cond)) tap_failed++;                                      \
-        printf("%sok %d - ", (cond) ? "" : "not ", tap_n);              \
+        if (!ok_) tap_failed++;                                         \
+        printf("%sok %d - ", ok_ ? "" : "not ", tap_n);                 \
         printf(__VA_ARGS__);                                            \
         printf("\n");                                                   \
-        if (!(cond))                                                    \
+        if (!ok_)                                                       \
             printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
         fflush(stdout);                                                 \
     } while (0)

@@ -1,0 +1,62 @@
+# helpers.bash - shared set-up for the host bats suite (no hypervisor).
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+XS=${XL_SNAPSHOT_BIN:-$REPO/build/xl-snapshot}
+UUID=6ba7b810-9dad-11d1-80b4-00c04fd430c8
+
+setup() {
+    STATE=$BATS_TEST_TMPDIR/state
+    export XL_SNAPSHOT_DIR=$STATE
+}
+
+# xs ARGS...: the tool under test
+xs() { "$XS" "$@"; }
+
+# mkrecord NAME PARENT|- CREATIONTIME CURRENT(true|false) [STATE] [UUID] [DOMNAME]
+# Writes a record as the store would, to set up list/info tests.
+mkrecord() {
+    local name=$1 parent=$2 t=$3 cur=$4 st=${5:-ready} uuid=${6:-$UUID}
+    local dname=${7:-g1} p
+    [ "$parent" = - ] && p=null || p="\"$parent\""
+    mkdir -p -m 0700 "$STATE" "$STATE/$uuid" "$STATE/$uuid/$name"
+    cat > "$STATE/$uuid/$name/record.json" <<JSON
+{
+    "version": 1,
+    "name": "$name",
+    "description": "snapshot $name",
+    "creationtime": $t,
+    "state": "$st",
+    "type": "internal",
+    "domstate": "running",
+    "memory": "$STATE/$uuid/$name/memory.save",
+    "parent": $p,
+    "current": $cur,
+    "domain": { "name": "$dname", "uuid": "$uuid" },
+    "disks": [
+        { "vdev": "xvda", "format": "qcow2", "image": "/img/g1.qcow2",
+          "snapshot": "internal", "internal_name": "$name" },
+        { "vdev": "xvdb", "format": "qcow2", "image": "/img/d.qcow2",
+          "snapshot": "external", "overlay": "/img/d.$name.qcow2",
+          "backing": "/img/d.qcow2" }
+    ],
+    "config": { "c_info": { "type": "pv", "name": "$dname" },
+                "b_info": { "max_memkb": 131072 } }
+}
+JSON
+    chmod 0600 "$STATE/$uuid/$name/record.json"
+}
+
+# The three-record fixture: chain s0 -> s1 -> s2, s1 current.
+mkchain() {
+    mkrecord s0 - 1764000000 false
+    mkrecord s1 s0 1764000100 true
+    mkrecord s2 s1 1764000200 false
+}
+
+# json_get EXPR: evaluate a python expression on the JSON on stdin (d)
+json_get() {
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}

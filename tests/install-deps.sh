@@ -1,0 +1,28 @@
+#!/bin/bash
+# install-deps.sh - install the Debian 12 packages xl-snapshot needs to
+# build, test and run its real-Xen e2e suite.  Idempotent: installs only
+# what is missing.  Needs root (or sudo) and Debian's package mirrors.
+set -euo pipefail
+
+PKGS=(
+    # build
+    gcc make pkg-config libxen-dev libyajl-dev perl
+    # host tests
+    bats bats-support bats-assert bats-file qemu-utils python3
+    # e2e: Xen 4.17 booted in QEMU (software emulation)
+    qemu-system-x86 debootstrap cpio kmod busybox-static zstd
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$st" = installed ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

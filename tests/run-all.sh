@@ -1,0 +1,107 @@
+#!/bin/bash
+# run-all.sh - README's test command (make check): installs missing
+# dependencies, builds, runs every suite and ends with one line
+#   N passed, N failed
+# counted over the TAP lines of all suites:
+#   unit    C unit tests (TAP)
+#   man     podchecker on the man pages
+#   bats    the host CLI suite (no hypervisor), tests/bats
+#   san     unit + bats again, built with ASan+UBSan
+#   e2e     tests/e2e/run.sh: real Xen 4.17 booted in QEMU, bats in dom0
+# Set XS_SUITES="unit bats" to run a subset.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+SUITES=${XS_SUITES:-unit man bats san e2e}
+OUT=$REPO/build/test-results
+passed=0 failed=0 skipped=0
+
+tests/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+mkdir -p "$OUT"
+
+# run_suite NAME CMD...: stream the suite's TAP, count its results; a
+# suite that exits non-zero without a failing test line counts as one
+# failure, so a crash never passes silently.
+run_suite() {
+    local name=$1 log=$OUT/$1.tap rc
+    shift
+    echo "# ---- $name: $*"
+    "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    local p f s
+    p=$(grep -cE '^ok ' "$log" | tr -d ' ')
+    s=$(grep -cE '^ok .*# (skip|SKIP)' "$log" | tr -d ' ')
+    f=$(grep -cE '^not ok ' "$log" | tr -d ' ')
+    p=$((p - s))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "not ok - $name: exited with status $rc and no failing test"
+        f=1
+    fi
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+    echo "# ---- $name: $p passed, $f failed, $s skipped"
+}
+
+unit_tests() {
+    local dir=$1 rc=0
+    for t in "$dir"/tests/test_*; do
+        echo "# $(basename "$t")"
+        "$t" | sed "s/^\(\(not \)\?ok\) [0-9]* /\1 $(basename "$t"): /" ||
+            rc=1
+    done
+    return $rc
+}
+
+man_check() {
+    local rc=0
+    for p in man/*.pod; do
+        if podchecker -warnings -warnings "$p" >/dev/null 2>&1; then
+            echo "ok - podchecker $p"
+        else
+            echo "not ok - podchecker $p"; podchecker "$p" 2>&1 | sed 's/^/# /'
+            rc=1
+        fi
+    done
+    return $rc
+}
+
+build() {
+    if ! make -j2 "$@" all >"$OUT/build.log" 2>&1; then
+        cat "$OUT/build.log"
+        return 1
+    fi
+}
+
+if ! build; then
+    echo "not ok - build failed"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+for suite in $SUITES; do
+    case $suite in
+    unit) run_suite unit unit_tests build ;;
+    man) run_suite man man_check ;;
+    bats) run_suite bats bats --tap tests/bats ;;
+    san)
+        if build BUILD=build-san SAN=1; then
+            export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+            export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+            run_suite san-unit unit_tests build-san
+            XL_SNAPSHOT_BIN=$REPO/build-san/xl-snapshot \
+                run_suite san-bats bats --tap tests/bats
+            unset ASAN_OPTIONS UBSAN_OPTIONS
+        else
+            echo "not ok - sanitizer build failed"; failed=$((failed + 1))
+        fi
+        ;;
+    e2e) run_suite e2e tests/e2e/run.sh ;;
+    *) echo "unknown suite $suite" >&2; failed=$((failed + 1)) ;;
+    esac
+done
+
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
