@@ -156,10 +156,17 @@ int xlsnap__libxl(xlsnap_ctx *ctx, libxl_ctx **lctx_r)
         if (!xlsnap__hypervisor_present()) {
             ctx->lctx_failed = true;
         } else {
+            /* we run qemu-img and xl ourselves: libxl must reap only
+             * its own children */
+            static const libxl_childproc_hooks hooks = {
+                .chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
+            };
             rc = libxl_ctx_alloc(&ctx->lctx, LIBXL_VERSION, 0, ctx->lg);
             if (rc) {
                 ctx->lctx = NULL;
                 ctx->lctx_failed = true;
+            } else {
+                libxl_childproc_setmode(ctx->lctx, &hooks, NULL);
             }
         }
     }

@@ -111,6 +111,91 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
 int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
                               char ***uuids_r, int *nr_r);
 
+/* spawn.c: fork/exec an argv vector, no shell; capture output */
+int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
+                  char **out_r, char **err_r, int *status_r);
+char *xlsnap__last_line(const char *text, const char *prefix);
+
+/* be_qemuimg.c: images no running QEMU has open */
+int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
+                          const char *image);     /* op: c, a, d */
+int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
+                                const char *backing, const char *fmt);
+int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
+                              const char *name, bool *has_r);
+int xlsnap__qimg_convert_snapshot(xlsnap_ctx *ctx, const char *image,
+                                  const char *name, const char *out);
+int xlsnap__qimg_commit(xlsnap_ctx *ctx, const char *overlay);
+int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
+                        const char *newbase, const char *fmt);
+
+/* be_qmp.c: QEMU's monitor of a running domain */
+typedef struct {
+    int fd, lockfd;
+    char *buf;
+    size_t len, cap;
+} xlsnap__qmp;
+void xlsnap__qmp_init(xlsnap__qmp *q);
+int xlsnap__qmp_open(xlsnap_ctx *ctx, int64_t domid, const char *uuid,
+                     xlsnap__qmp *q);
+void xlsnap__qmp_close(xlsnap__qmp *q);
+int xlsnap__qmp_exec(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *cmd,
+                     yajl_val *ret_r);
+int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                              const char *file, char **node_r);
+
+/* savefile.c */
+int xlsnap__savefile_write_header(xlsnap_ctx *ctx, int fd,
+                                  const char *config_json);
+int xlsnap__savefile_read_header(xlsnap_ctx *ctx, int fd, char **config_r);
+
+/* domcfg.c */
+typedef struct {
+    char *vdev, *path, *format, *backend;
+    bool readwrite, cdrom;
+} xlsnap__cfgdisk;
+int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
+                         xlsnap__cfgdisk **disks_r, int *nr_r);
+void xlsnap__cfgdisk_list_free(xlsnap__cfgdisk *l, int nr);
+
+/* be_libxl.c: the hypervisor */
+typedef enum {
+    XLSNAP__DOM_GONE, XLSNAP__DOM_RUNNING, XLSNAP__DOM_PAUSED,
+    XLSNAP__DOM_SUSPENDED, XLSNAP__DOM_SHUTDOWN,
+} xlsnap__domstate;
+int xlsnap__hv_state(xlsnap_ctx *ctx, int64_t domid, xlsnap__domstate *st_r);
+int xlsnap__hv_config(xlsnap_ctx *ctx, int64_t domid, char **json_r);
+int xlsnap__hv_pause(xlsnap_ctx *ctx, int64_t domid, bool pause);
+int xlsnap__hv_resume(xlsnap_ctx *ctx, int64_t domid);
+int xlsnap__hv_destroy(xlsnap_ctx *ctx, int64_t domid);
+int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
+                    const char *config_json, bool live);
+int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
+                      int64_t *domid_r);
+int xlsnap__hv_config_set_disk(xlsnap_ctx *ctx, const char *config_json,
+                               const char *vdev, const char *path,
+                               const char *fmt, char **json_r);
+int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
+                             const char *uuid, const char *vdev,
+                             const char *path, const char *fmt);
+
+/* chain.c */
+typedef struct {
+    char **v;
+    int n;
+} xlsnap__strset;
+void xlsnap__set_add(xlsnap__strset *s, const char *x);
+bool xlsnap__set_has(const xlsnap__strset *s, const char *x);
+void xlsnap__set_free(xlsnap__strset *s);
+int xlsnap__backing_of(xlsnap_ctx *ctx, const char *image, char **b_r);
+int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        xlsnap__strset *live);
+int xlsnap__has_dependents(xlsnap_ctx *ctx, const char *image,
+                           const xlsnap__strset *known, bool *has_r);
+int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                         const xlsnap_snapshot *l, int nr,
+                         xlsnap__strset *known, xlsnap__strset *live);
+
 #endif /* XLSNAP_INTERNAL_H */
 
 /*

@@ -216,6 +216,58 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
 int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
                           char **json_r);
 
+/* --- Create, revert, delete ------------------------------------------ */
+
+typedef struct {
+    const char *name;          /* NULL: creation time in epoch seconds */
+    const char *description;
+    int memory;                /* -1: default (yes if running), 0, 1 */
+    const char *memory_path;   /* NULL: <state>/<uuid>/<name>/memory.save */
+    xlsnap_disk_kind type;     /* 0: internal (external for raw disks) */
+    bool live;                 /* save memory with live pre-copy */
+    bool dry_run;              /* plan only: fill snap_r, change nothing */
+    const xlsnap_cfg_disk *disks;  /* NULL: every writable disk */
+    int num_disks;
+} xlsnap_create_params;
+
+void xlsnap_create_params_init(xlsnap_create_params *p);
+
+/*
+ * Take a snapshot.  Running domain: memory (xl save format) and/or
+ * disks through QEMU's monitor, all disks in one transaction, while the
+ * guest is suspended (or paused, for disk-only); then it resumes.  A
+ * domain that is not running: qemu-img on its disks, using the config
+ * stored with its latest snapshot.  The snapshot becomes current; its
+ * parent is the previous current one.  *snap_r gets the record.
+ */
+int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  const xlsnap_create_params *p, xlsnap_snapshot *snap_r);
+
+enum {
+    XLSNAP_REVERT_RUNNING = 1 << 0,   /* end running */
+    XLSNAP_REVERT_PAUSED  = 1 << 1,   /* end paused */
+    XLSNAP_REVERT_FORCE   = 1 << 2,   /* discard a running domain's state */
+};
+
+/*
+ * Revert the domain to a snapshot: destroy it if it runs (needs
+ * XLSNAP_REVERT_FORCE), put every disk back, then restore the memory
+ * image (snapshots with memory) or leave the domain off (disk-only),
+ * unless RUNNING / PAUSED say otherwise.  The snapshot becomes current.
+ */
+int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  const char *name, unsigned flags);
+
+enum {
+    XLSNAP_DELETE_CHILDREN      = 1 << 0, /* also all descendants */
+    XLSNAP_DELETE_CHILDREN_ONLY = 1 << 1, /* only the descendants */
+    XLSNAP_DELETE_METADATA      = 1 << 2, /* only the record */
+};
+
+/* Delete a snapshot: its disk snapshots, memory image and record. */
+int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  const char *name, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,29 @@ const struct cmd_spec cmd_table[] = {
         .options = "  --commands      list command names only\n",
     },
     {
+        .name = "create", .fn = main_create, .flags = CMD_MODIFIES,
+        .summary = "Take a snapshot of a domain (disks, and memory when "
+                   "it runs)",
+        .usage = "[-n NAME] [-d DESC] [--disk-only|--memory|--no-memory] "
+                 "[--internal|--external] [--live] [-N] [--json] "
+                 "<Domain> [<ConfigFile>]",
+        .options =
+            "  -n, --name NAME     snapshot name (default: creation time)\n"
+            "  -d, --description DESC\n"
+            "                      free text\n"
+            "  --memory            also save memory (default when running)\n"
+            "  --no-memory, --disk-only\n"
+            "                      disks only (crash-consistent if running)\n"
+            "  --internal          qcow2 internal snapshots (default)\n"
+            "  --external          new qcow2 overlays on the disks\n"
+            "  --live              save memory while the guest runs\n"
+            "  -N, --dry-run       print the record it would write, change "
+            "nothing\n"
+            "  --json              print the new record as JSON\n"
+            "  <ConfigFile>        snapshot config file, see "
+            "xl-snapshot.conf(5)\n",
+    },
+    {
         .name = "list", .fn = main_list,
         .summary = "List the snapshots of a domain",
         .usage = "[-l|--long] [--tree] [--json] [--roots|--leaves|"
@@ -36,6 +59,27 @@ const struct cmd_spec cmd_table[] = {
         .summary = "Show everything recorded about one snapshot",
         .usage = "[--json] <Domain> <Name>",
         .options = "  --json          print the record as JSON\n",
+    },
+    {
+        .name = "revert", .fn = main_revert, .flags = CMD_MODIFIES,
+        .summary = "Put a domain back to a snapshot (disks, memory, "
+                   "config)",
+        .usage = "[--running|--paused] [--force] <Domain> <Name>",
+        .options =
+            "  --running       end with the domain running\n"
+            "  --paused        end with the domain paused\n"
+            "  -f, --force     destroy the running domain (its state since\n"
+            "                  the snapshot is lost)\n",
+    },
+    {
+        .name = "delete", .fn = main_delete, .flags = CMD_MODIFIES,
+        .summary = "Delete a snapshot, keeping every other snapshot's data",
+        .usage = "[--children|--children-only|--metadata] <Domain> <Name>",
+        .options =
+            "  --children      also delete all its descendants\n"
+            "  --children-only delete only its descendants\n"
+            "  --metadata      delete only the record, keep disk data and\n"
+            "                  memory image\n",
     },
     {
         .name = "current", .fn = main_current, .flags = CMD_MODIFIES,

@@ -77,6 +77,9 @@ void print_json_string(const char *s);
 int print_json(char *json);
 
 int main_help(const struct cmd_spec *, int, char **);
+int main_create(const struct cmd_spec *, int, char **);
+int main_revert(const struct cmd_spec *, int, char **);
+int main_delete(const struct cmd_spec *, int, char **);
 int main_list(const struct cmd_spec *, int, char **);
 int main_info(const struct cmd_spec *, int, char **);
 int main_current(const struct cmd_spec *, int, char **);

@@ -1,0 +1,298 @@
+/*
+ * be_libxl.c - the hypervisor backend: everything done through libxl
+ * (domain state and config, memory save, suspend/resume, pause,
+ * destroy, create) and the xenstore/userdata updates that keep a
+ * running domain's own config in step with its disks.  libxl error
+ * codes are translated here.
+ */
+#include "internal.h"
+
+#include <sys/file.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+static int lx_error(xlsnap_ctx *ctx, int lrc, const char *what)
+{
+    return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "%s: libxl error %s",
+                         what, libxl_error_to_string(lrc));
+}
+
+int xlsnap__hv_state(xlsnap_ctx *ctx, int64_t domid, xlsnap__domstate *st_r)
+{
+    libxl_ctx *lx;
+    libxl_dominfo info;
+    int rc, lrc;
+
+    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    libxl_dominfo_init(&info);
+    lrc = libxl_domain_info(lx, &info, domid);
+    if (lrc == ERROR_DOMAIN_NOTFOUND || lrc == ERROR_INVAL) {
+        *st_r = XLSNAP__DOM_GONE;
+    } else if (lrc) {
+        rc = lx_error(ctx, lrc, "cannot get domain state");
+    } else if (info.dying) {
+        *st_r = XLSNAP__DOM_GONE;
+    } else if (info.shutdown) {
+        *st_r = info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND
+              ? XLSNAP__DOM_SUSPENDED : XLSNAP__DOM_SHUTDOWN;
+    } else {
+        *st_r = info.paused ? XLSNAP__DOM_PAUSED : XLSNAP__DOM_RUNNING;
+    }
+    libxl_dominfo_dispose(&info);
+    return rc;
+}
+
+int xlsnap__hv_config(xlsnap_ctx *ctx, int64_t domid, char **json_r)
+{
+    libxl_ctx *lx;
+    libxl_domain_config dc;
+    int rc, lrc;
+
+    *json_r = NULL;
+    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    libxl_domain_config_init(&dc);
+    lrc = libxl_retrieve_domain_configuration(lx, domid, &dc, NULL);
+    if (lrc) {
+        rc = lx_error(ctx, lrc, "cannot retrieve the domain configuration");
+        goto out;
+    }
+    *json_r = libxl_domain_config_to_json(lx, &dc);
+    if (!*json_r)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                           "cannot convert the domain configuration to "
+                           "JSON");
+ out:
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+int xlsnap__hv_pause(xlsnap_ctx *ctx, int64_t domid, bool pause)
+{
+    libxl_ctx *lx;
+    int rc, lrc;
+
+    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    lrc = pause ? libxl_domain_pause(lx, domid, NULL)
+                : libxl_domain_unpause(lx, domid, NULL);
+    return lrc ? lx_error(ctx, lrc, pause ? "cannot pause the domain"
+                                          : "cannot unpause the domain")
+               : 0;
+}
+
+int xlsnap__hv_resume(xlsnap_ctx *ctx, int64_t domid)
+{
+    libxl_ctx *lx;
+    int rc, lrc;
+
+    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    lrc = libxl_domain_resume(lx, domid, 1, NULL);
+    return lrc ? lx_error(ctx, lrc, "cannot resume the domain") : 0;
+}
+
+int xlsnap__hv_destroy(xlsnap_ctx *ctx, int64_t domid)
+{
+    libxl_ctx *lx;
+    int rc, lrc;
+
+    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    lrc = libxl_domain_destroy(lx, domid, NULL);
+    return lrc ? lx_error(ctx, lrc, "cannot destroy the domain") : 0;
+}
+
+/*
+ * Write the memory image: xl's header with config_json, then libxl's
+ * stream.  When this returns 0 the domain is suspended (shut down with
+ * reason "suspend") and must be resumed by the caller.  On failure the
+ * domain is resumed here if it got suspended.
+ */
+int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
+                    const char *config_json, bool live)
+{
+    libxl_ctx *lx;
+    xlsnap__domstate st;
+    int rc, lrc;
+
+    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    if ((rc = xlsnap__savefile_write_header(ctx, fd, config_json)))
+        return rc;
+    lrc = libxl_domain_suspend(lx, domid, fd, live ? LIBXL_SUSPEND_LIVE : 0,
+                               NULL);
+    if (!lrc) return 0;
+    rc = lx_error(ctx, lrc, "cannot save the domain's memory");
+    /* libxl_domain_suspend may leave the domain suspended; xl resumes */
+    if (!xlsnap__hv_state(ctx, domid, &st) && st == XLSNAP__DOM_SUSPENDED)
+        libxl_domain_resume(lx, domid, 1, NULL);
+    return rc;
+}
+
+/* Create a domain from a libxl-json config (left paused if asked). */
+int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
+                      int64_t *domid_r)
+{
+    libxl_ctx *lx;
+    libxl_domain_config dc;
+    uint32_t domid = (uint32_t)INVALID_DOMID;
+    int rc, lrc;
+
+    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    libxl_domain_config_init(&dc);
+    lrc = libxl_domain_config_from_json(lx, &dc, config_json);
+    if (lrc) {
+        rc = lx_error(ctx, lrc, "stored domain configuration is invalid");
+        goto out;
+    }
+    lrc = libxl_domain_create_new(lx, &dc, &domid, NULL, NULL);
+    if (lrc) {
+        rc = lx_error(ctx, lrc, "cannot create the domain");
+        if (domid != (uint32_t)INVALID_DOMID) libxl_domain_destroy(lx, domid, NULL);
+        goto out;
+    }
+    if (!paused && (lrc = libxl_domain_unpause(lx, domid, NULL))) {
+        rc = lx_error(ctx, lrc, "cannot unpause the new domain");
+        goto out;
+    }
+    *domid_r = domid;
+ out:
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+/* A copy of config_json with disk vdev pointing at path (format fmt). */
+int xlsnap__hv_config_set_disk(xlsnap_ctx *ctx, const char *config_json,
+                               const char *vdev, const char *path,
+                               const char *fmt, char **json_r)
+{
+    libxl_ctx *lx;
+    libxl_domain_config dc;
+    libxl_disk_format f;
+    int rc, lrc, found = 0;
+
+    *json_r = NULL;
+    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    libxl_domain_config_init(&dc);
+    if ((lrc = libxl_domain_config_from_json(lx, &dc, config_json))) {
+        rc = lx_error(ctx, lrc, "domain configuration is invalid");
+        goto out;
+    }
+    if (libxl_disk_format_from_string(fmt, &f)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown format %s",
+                           fmt);
+        goto out;
+    }
+    for (int i = 0; i < dc.num_disks; i++) {
+        if (!dc.disks[i].vdev || strcmp(dc.disks[i].vdev, vdev)) continue;
+        free(dc.disks[i].pdev_path);
+        dc.disks[i].pdev_path = xlsnap__strdup(path);
+        dc.disks[i].format = f;
+        found = 1;
+    }
+    if (!found) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                           "domain configuration has no disk %s", vdev);
+        goto out;
+    }
+    *json_r = libxl_domain_config_to_json(lx, &dc);
+    if (!*json_r) rc = XLSNAP_ERROR_NOMEM;
+ out:
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+/*
+ * After an external snapshot of a running domain, make the domain's own
+ * config name the new overlay: libxl's stored config (userdata
+ * "libxl-json", what save/restore/reboot/migrate use, under libxl's
+ * domain-userdata-lock) and the qdisk backend's xenstore "params".
+ * Without this, `xl save` + `xl restore` reopens the old image and drops
+ * every write made since the snapshot.
+ */
+int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
+                             const char *uuid, const char *vdev,
+                             const char *path, const char *fmt)
+{
+    libxl_ctx *lx;
+    uint8_t *data = NULL;
+    int len = 0, lockfd = -1, rc, lrc;
+    char *lock = NULL, *json = NULL, *bdir = NULL, **ents = NULL;
+    struct xs_handle *xs = NULL;
+    unsigned n = 0;
+    bool done = false;
+
+    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    lock = xlsnap__sprintf("/var/lib/xen/userdata-l.%u.%s."
+                           "domain-userdata-lock", (unsigned)domid, uuid);
+    lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot take %s", lock);
+        goto out;
+    }
+    lrc = libxl_userdata_retrieve(lx, domid, "libxl-json", &data, &len);
+    if (lrc || !data || !len) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                           "cannot read libxl's stored configuration of "
+                           "domain %u", (unsigned)domid);
+        goto out;
+    }
+    rc = xlsnap__hv_config_set_disk(ctx, (const char *)data, vdev, path, fmt,
+                                    &json);
+    if (rc) goto out;
+    lrc = libxl_userdata_store(lx, domid, "libxl-json",
+                               (const uint8_t *)json, strlen(json) + 1);
+    if (lrc) {
+        rc = lx_error(ctx, lrc, "cannot store the domain configuration");
+        goto out;
+    }
+
+    xs = xs_open(0);
+    if (!xs) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot open xenstore");
+        goto out;
+    }
+    bdir = xlsnap__sprintf("/local/domain/0/backend/qdisk/%u",
+                           (unsigned)domid);
+    ents = xs_directory(xs, XBT_NULL, bdir, &n);
+    for (unsigned i = 0; ents && i < n && !done; i++) {
+        char *p = xlsnap__sprintf("%s/%s/dev", bdir, ents[i]);
+        unsigned l;
+        char *dev = xs_read(xs, XBT_NULL, p, &l);
+        free(p);
+        if (dev && !strcmp(dev, vdev)) {
+            char *params = xlsnap__sprintf("%s:%s", fmt, path);
+            p = xlsnap__sprintf("%s/%s/params", bdir, ents[i]);
+            done = xs_write(xs, XBT_NULL, p, params, strlen(params));
+            free(p);
+            free(params);
+            if (!done) {
+                free(dev);
+                rc = xlsnap__error_errno(ctx, errno, "cannot update "
+                                         "xenstore params of %s", vdev);
+                goto out;
+            }
+        }
+        free(dev);
+    }
+    if (!done) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                           "no qdisk backend for %s in xenstore", vdev);
+        goto out;
+    }
+    rc = 0;
+ out:
+    free(ents);
+    free(bdir);
+    if (xs) xs_close(xs);
+    free(json);
+    free(data);
+    if (lockfd >= 0) close(lockfd);
+    free(lock);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,129 @@
+/*
+ * be_qemuimg.c - disk backend for images no QEMU has open: qemu-img.
+ *
+ * Never called on an image a running domain uses (Xen's qdisk opens
+ * images with locking off, so qemu-img would not be stopped); the
+ * orchestration checks that first and uses be_qmp.c instead.
+ * qemu-img failures are translated here: exit status + its last
+ * "qemu-img: ..." line become an XLSNAP_ERROR_* and a ctx message.
+ */
+#include "internal.h"
+
+static const char *qemu_img(void)
+{
+    const char *p = getenv("XL_SNAPSHOT_QEMU_IMG");
+    return p && *p ? p : "qemu-img";
+}
+
+static int run(xlsnap_ctx *ctx, const char *const argv[], char **out_r)
+{
+    char *out = NULL, *err = NULL, *why = NULL;
+    int status, rc;
+
+    rc = xlsnap__spawn(ctx, argv, -1, &out, &err, &status);
+    if (rc) goto out;
+    if (status) {
+        why = xlsnap__last_line(err, "qemu-img: ");
+        if (!*why) { free(why); why = xlsnap__last_line(out, NULL); }
+        rc = strstr(why, "No space left") ? XLSNAP_ERROR_NOSPACE :
+             strstr(why, "No such file") ? XLSNAP_ERROR_NOTFOUND :
+             strstr(why, "Permission denied") ? XLSNAP_ERROR_PERM :
+             XLSNAP_ERROR_FAIL;
+        rc = xlsnap__error(ctx, rc, "qemu-img %s failed: %s", argv[1],
+                           *why ? why : "no message");
+        goto out;
+    }
+    if (out_r) { *out_r = out; out = NULL; }
+    rc = 0;
+ out:
+    free(out);
+    free(err);
+    free(why);
+    return rc;
+}
+
+int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
+                          const char *image)
+{
+    char flag[3] = { '-', op, '\0' };
+    const char *argv[] = { qemu_img(), "snapshot", "-q", flag, name, image,
+                           NULL };
+    return run(ctx, argv, NULL);
+}
+
+int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
+                                const char *backing, const char *fmt)
+{
+    const char *argv[] = { qemu_img(), "create", "-q", "-f", "qcow2",
+                           "-b", backing, "-F", fmt, overlay, NULL };
+    return run(ctx, argv, NULL);
+}
+
+/* Names of the internal snapshots of image (-U: read-only, shared). */
+int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
+                              const char *name, bool *has_r)
+{
+    const char *argv[] = { qemu_img(), "info", "-U", "--output=json",
+                           image, NULL };
+    char *out = NULL, errbuf[128];
+    yajl_val root = NULL, snaps;
+    const char *path[] = { "snapshots", NULL };
+    int rc;
+
+    *has_r = false;
+    if ((rc = run(ctx, argv, &out))) goto out;
+    root = yajl_tree_parse(out, errbuf, sizeof(errbuf));
+    if (!root) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
+                           "cannot parse qemu-img info of %s", image);
+        goto out;
+    }
+    snaps = yajl_tree_get(root, path, yajl_t_array);
+    for (size_t i = 0; snaps && i < snaps->u.array.len; i++) {
+        const char *np[] = { "name", NULL };
+        yajl_val n = yajl_tree_get(snaps->u.array.values[i], np,
+                                   yajl_t_string);
+        if (n && !strcmp(n->u.string, name)) *has_r = true;
+    }
+    rc = 0;
+ out:
+    if (root) yajl_tree_free(root);
+    free(out);
+    return rc;
+}
+
+/* A standalone copy of internal snapshot name of image (offline). */
+int xlsnap__qimg_convert_snapshot(xlsnap_ctx *ctx, const char *image,
+                                  const char *name, const char *out)
+{
+    char *l = xlsnap__sprintf("snapshot.name=%s", name);
+    const char *argv[] = { qemu_img(), "convert", "-q", "-l", l, "-O",
+                           "qcow2", image, out, NULL };
+    int rc = run(ctx, argv, NULL);
+    free(l);
+    return rc;
+}
+
+/* Merge overlay into its backing file (offline). */
+int xlsnap__qimg_commit(xlsnap_ctx *ctx, const char *overlay)
+{
+    const char *argv[] = { qemu_img(), "commit", "-q", "-d", overlay, NULL };
+    return run(ctx, argv, NULL);
+}
+
+/* Make image's backing file newbase, copying what differs (offline). */
+int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
+                        const char *newbase, const char *fmt)
+{
+    const char *argv[] = { qemu_img(), "rebase", "-q", "-b", newbase, "-F",
+                           fmt, image, NULL };
+    return run(ctx, argv, NULL);
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

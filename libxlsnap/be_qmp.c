@@ -1,0 +1,223 @@
+/*
+ * be_qmp.c - disk backend for running domains: QEMU's monitor (QMP)
+ * on libxl's socket /var/run/xen/qmp-libxl-<domid>, under libxl's own
+ * lock userdata-l.<domid>.<uuid>.qmp-socket-lock so that we never race
+ * libxl's hotplug or cd-insert.  QMP errors are translated here.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define QMP_TIMEOUT_MS (120 * 1000)
+
+static const char *run_dir(void)
+{
+    const char *d = getenv("XL_SNAPSHOT_XEN_RUN_DIR");
+    return d && *d ? d : "/var/run/xen";
+}
+
+static const char *lib_dir(void)
+{
+    const char *d = getenv("XL_SNAPSHOT_XEN_LIB_DIR");
+    return d && *d ? d : "/var/lib/xen";
+}
+
+void xlsnap__qmp_init(xlsnap__qmp *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->fd = q->lockfd = -1;
+}
+
+void xlsnap__qmp_close(xlsnap__qmp *q)
+{
+    if (q->fd >= 0) close(q->fd);
+    if (q->lockfd >= 0) close(q->lockfd);   /* drops libxl's lock */
+    free(q->buf);
+    xlsnap__qmp_init(q);
+}
+
+/* Read one complete line (a QMP message) into a malloc'd string. */
+static int read_line(xlsnap_ctx *ctx, xlsnap__qmp *q, char **line_r)
+{
+    for (;;) {
+        char *nl = q->buf ? memchr(q->buf, '\n', q->len) : NULL;
+        if (nl) {
+            size_t n = nl - q->buf;
+            *line_r = strndup(q->buf, n);
+            memmove(q->buf, nl + 1, q->len - n - 1);
+            q->len -= n + 1;
+            return 0;
+        }
+        if (q->len + 4096 > q->cap) {
+            q->cap = q->cap ? q->cap * 2 : 65536;
+            if (q->cap > (64u << 20))
+                return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                                     "QMP reply too large");
+            q->buf = realloc(q->buf, q->cap);
+            if (!q->buf) abort();
+        }
+        struct pollfd p = { .fd = q->fd, .events = POLLIN };
+        int r = poll(&p, 1, QMP_TIMEOUT_MS);
+        if (r == 0)
+            return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                                 "QMP: no reply from QEMU within %d s",
+                                 QMP_TIMEOUT_MS / 1000);
+        if (r < 0 && errno == EINTR) continue;
+        ssize_t n = read(q->fd, q->buf + q->len, q->cap - q->len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                                 "QMP: connection to QEMU closed");
+        q->len += n;
+    }
+}
+
+/*
+ * Send a command (JSON text), wait for its reply, skipping events.
+ * On success *ret_r (may be NULL) gets the parsed reply object; an
+ * "error" reply becomes XLSNAP_ERROR_HYPERVISOR with QEMU's desc.
+ */
+int xlsnap__qmp_exec(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *cmd,
+                     yajl_val *ret_r)
+{
+    size_t len = strlen(cmd), off = 0;
+    char *line = NULL, err[128];
+    yajl_val v = NULL;
+    int rc;
+
+    if (ret_r) *ret_r = NULL;
+    while (off < len) {
+        ssize_t n = write(q->fd, cmd + off, len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            rc = xlsnap__error_errno(ctx, errno, "QMP: cannot send");
+            goto out;
+        }
+        off += n;
+    }
+    if (write(q->fd, "\n", 1) != 1) {
+        rc = xlsnap__error_errno(ctx, errno, "QMP: cannot send");
+        goto out;
+    }
+    for (;;) {
+        const char *ep[] = { "event", NULL }, *rp[] = { "return", NULL },
+                   *xp[] = { "error", NULL }, *dp[] = { "desc", NULL };
+        yajl_val e;
+
+        free(line);
+        line = NULL;
+        if ((rc = read_line(ctx, q, &line))) goto out;
+        if (v) yajl_tree_free(v);
+        v = yajl_tree_parse(line, err, sizeof(err));
+        if (!v) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                               "QMP: malformed reply");
+            goto out;
+        }
+        if (yajl_tree_get(v, ep, yajl_t_any)) continue;
+        if ((e = yajl_tree_get(v, xp, yajl_t_object))) {
+            yajl_val d = yajl_tree_get(e, dp, yajl_t_string);
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU: %s",
+                               d ? d->u.string : "unknown error");
+            goto out;
+        }
+        if (yajl_tree_get(v, rp, yajl_t_any)) break;
+    }
+    if (ret_r) { *ret_r = v; v = NULL; }
+    rc = 0;
+ out:
+    if (v) yajl_tree_free(v);
+    free(line);
+    return rc;
+}
+
+int xlsnap__qmp_open(xlsnap_ctx *ctx, int64_t domid, const char *uuid,
+                     xlsnap__qmp *q)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char *lock = NULL, *greeting = NULL;
+    int rc;
+
+    xlsnap__qmp_init(q);
+    lock = xlsnap__sprintf("%s/userdata-l.%u.%s.qmp-socket-lock", lib_dir(),
+                           (unsigned)domid, uuid);
+    q->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (q->lockfd < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot open libxl's QMP lock "
+                                 "%s", lock);
+        goto out;
+    }
+    while (flock(q->lockfd, LOCK_EX) < 0) {
+        if (errno == EINTR) continue;
+        rc = xlsnap__error_errno(ctx, errno, "cannot take %s", lock);
+        goto out;
+    }
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/qmp-libxl-%u", run_dir(),
+             (unsigned)domid);
+    q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot connect to QEMU's "
+                                 "monitor %s (does the domain have a qdisk "
+                                 "device model?)", sa.sun_path);
+        goto out;
+    }
+    if ((rc = read_line(ctx, q, &greeting))) goto out;
+    if (!strstr(greeting, "\"QMP\"")) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                           "%s: not a QMP greeting", sa.sun_path);
+        goto out;
+    }
+    rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"qmp_capabilities\"}",
+                          NULL);
+ out:
+    if (rc) xlsnap__qmp_close(q);
+    free(greeting);
+    free(lock);
+    return rc;
+}
+
+/*
+ * The node name QEMU uses for the top of the disk whose active image
+ * is 'file' (qdisk devices have no device name; libxl's first node is
+ * "<vdev>-<format>", later overlays carry the names we gave them).
+ */
+int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                              const char *file, char **node_r)
+{
+    const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
+               *fp[] = { "file", NULL }, *np[] = { "node-name", NULL };
+    yajl_val v = NULL, list;
+    int rc;
+
+    *node_r = NULL;
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-block\"}", &v)))
+        return rc;
+    list = yajl_tree_get(v, rp, yajl_t_array);
+    for (size_t i = 0; list && i < list->u.array.len && !*node_r; i++) {
+        yajl_val ins = yajl_tree_get(list->u.array.values[i], ip,
+                                     yajl_t_object);
+        yajl_val f = ins ? yajl_tree_get(ins, fp, yajl_t_string) : NULL;
+        yajl_val n = ins ? yajl_tree_get(ins, np, yajl_t_string) : NULL;
+        if (f && n && !strcmp(f->u.string, file))
+            *node_r = xlsnap__strdup(n->u.string);
+    }
+    yajl_tree_free(v);
+    if (!*node_r)
+        return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                             "QEMU has no block node with image %s open",
+                             file);
+    return 0;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,467 @@
+/*
+ * create.c - take a snapshot
+ *
+ * Order of work (crash safety): the record is written as "preparing"
+ * before any data is touched and becomes "ready" (and current) only when
+ * every part exists.  Any failure resumes the guest and removes what was
+ * made; what cannot be undone leaves the record "preparing" with the
+ * reason in the error.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void xlsnap_create_params_init(xlsnap_create_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->memory = -1;
+}
+
+/* The record of the latest snapshot (for its stored config), or NULL. */
+static const xlsnap_snapshot *latest(const xlsnap_snapshot *l, int nr)
+{
+    return nr ? &l[nr - 1] : NULL;      /* list is sorted by time */
+}
+
+/* "<dir>/<stem>.<name>.qcow2" next to image */
+static char *default_overlay(const char *image, const char *name)
+{
+    char *copy = xlsnap__strdup(image), *dir, *base, *dot, *r;
+
+    dir = xlsnap__strdup(dirname(copy));
+    free(copy);
+    copy = xlsnap__strdup(image);
+    base = basename(copy);
+    dot = strrchr(base, '.');
+    if (dot && dot != base) *dot = '\0';
+    r = xlsnap__sprintf("%s/%s.%s.qcow2", dir, base, name);
+    free(copy);
+    free(dir);
+    return r;
+}
+
+static const xlsnap_cfg_disk *wanted(const xlsnap_create_params *p,
+                                     const char *vdev)
+{
+    for (int i = 0; i < p->num_disks; i++)
+        if (!strcmp(p->disks[i].vdev, vdev)) return &p->disks[i];
+    return NULL;
+}
+
+/*
+ * Decide which disks to snapshot and how.  Every writable disk by
+ * default (CD-ROMs and read-only disks skipped); qcow2 internal unless
+ * asked otherwise, raw only external; backends QEMU does not serve
+ * (phy:) are refused, naming the disk.
+ */
+static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
+                      const char *config, bool running, const char *name,
+                      xlsnap_snapshot *s)
+{
+    xlsnap__cfgdisk *cd = NULL;
+    int ncd = 0, rc;
+
+    if ((rc = xlsnap__config_disks(ctx, config, &cd, &ncd))) goto out;
+    for (int i = 0; i < p->num_disks; i++) {
+        bool found = false;
+        for (int j = 0; j < ncd; j++)
+            found |= !strcmp(cd[j].vdev, p->disks[i].vdev);
+        if (!found) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                               "the domain has no disk %s",
+                               p->disks[i].vdev);
+            goto out;
+        }
+    }
+    s->disks = calloc(ncd ? ncd : 1, sizeof(*s->disks));
+    if (!s->disks) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    for (int i = 0; i < ncd; i++) {
+        const xlsnap__cfgdisk *d = &cd[i];
+        const xlsnap_cfg_disk *w = wanted(p, d->vdev);
+        xlsnap_disk *sd;
+        xlsnap_disk_kind kind;
+        bool raw;
+
+        if (p->num_disks && !w) continue;
+        if (d->cdrom || !d->readwrite) {
+            if (w) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                                   "disk %s is %s and cannot be "
+                                   "snapshotted", d->vdev,
+                                   d->cdrom ? "a CD-ROM" : "read-only");
+                goto out;
+            }
+            continue;
+        }
+        if (!d->path || !*d->path) continue;   /* empty drive */
+        if (running && (!d->backend || strcmp(d->backend, "qdisk"))) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                               "disk %s (%s, backend %s) cannot be "
+                               "snapshotted: only disks served by QEMU "
+                               "(backendtype=qdisk) can be", d->vdev,
+                               d->path, d->backend ? d->backend : "unknown");
+            goto out;
+        }
+        raw = d->format && !strcmp(d->format, "raw");
+        if (!raw && (!d->format || strcmp(d->format, "qcow2"))) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                               "disk %s (%s) has format %s: only qcow2 and "
+                               "raw disks can be snapshotted", d->vdev,
+                               d->path, d->format ? d->format : "unknown");
+            goto out;
+        }
+        kind = w && w->kind ? w->kind : p->type;
+        if (!kind) kind = raw ? XLSNAP_DISK_EXTERNAL : XLSNAP_DISK_INTERNAL;
+        if (raw && kind == XLSNAP_DISK_INTERNAL) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                               "disk %s (%s) is raw and cannot hold an "
+                               "internal snapshot; use --external",
+                               d->vdev, d->path);
+            goto out;
+        }
+        if (kind == XLSNAP_DISK_EXTERNAL && !running) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                               "disk %s: an external snapshot of a domain "
+                               "that is not running would leave its xl "
+                               "config naming the old image; take it while "
+                               "the domain runs, or use --internal",
+                               d->vdev);
+            goto out;
+        }
+        sd = &s->disks[s->num_disks++];
+        sd->vdev = xlsnap__strdup(d->vdev);
+        sd->format = xlsnap__strdup(d->format);
+        sd->image = xlsnap__strdup(d->path);
+        sd->kind = kind;
+        if (kind == XLSNAP_DISK_INTERNAL) {
+            sd->internal_name = xlsnap__strdup(name);
+        } else {
+            sd->backing = xlsnap__strdup(d->path);
+            sd->overlay = w && w->target ? xlsnap__strdup(w->target)
+                                         : default_overlay(d->path, name);
+            if (access(sd->overlay, F_OK) == 0) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
+                                   "disk %s: overlay %s already exists",
+                                   d->vdev, sd->overlay);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+ out:
+    xlsnap__cfgdisk_list_free(cd, ncd);
+    return rc;
+}
+
+#define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
+
+/* The QMP transaction snapshotting every disk at once. */
+static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                            const xlsnap_snapshot *sn)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *cmd = NULL, *node = NULL;
+    int s, rc;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "execute", "transaction"));
+    CHK(xlsnap__gen_str(g, "arguments"));
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_str(g, "actions"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        free(node);
+        node = NULL;
+        if ((rc = xlsnap__qmp_node_for_file(ctx, q, d->image, &node)))
+            goto out;
+        CHK(yajl_gen_map_open(g));
+        if (d->kind == XLSNAP_DISK_INTERNAL) {
+            CHK(xlsnap__gen_kv_str(g, "type",
+                                   "blockdev-snapshot-internal-sync"));
+            CHK(xlsnap__gen_str(g, "data"));
+            CHK(yajl_gen_map_open(g));
+            CHK(xlsnap__gen_kv_str(g, "device", node));
+            CHK(xlsnap__gen_kv_str(g, "name", d->internal_name));
+        } else {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            char *nn = xlsnap__sprintf("xs-%s-%lld%06ld", d->vdev,
+                                       (long long)ts.tv_sec % 100000000,
+                                       ts.tv_nsec / 1000);
+            CHK(xlsnap__gen_kv_str(g, "type", "blockdev-snapshot-sync"));
+            CHK(xlsnap__gen_str(g, "data"));
+            CHK(yajl_gen_map_open(g));
+            CHK(xlsnap__gen_kv_str(g, "node-name", node));
+            CHK(xlsnap__gen_kv_str(g, "snapshot-file", d->overlay));
+            CHK(xlsnap__gen_kv_str(g, "snapshot-node-name", nn));
+            CHK(xlsnap__gen_kv_str(g, "format", "qcow2"));
+            CHK(xlsnap__gen_kv_str(g, "mode", "absolute-paths"));
+            free(nn);
+        }
+        CHK(yajl_gen_map_close(g));
+        CHK(yajl_gen_map_close(g));
+    }
+    CHK(yajl_gen_array_close(g));
+    CHK(yajl_gen_map_close(g));
+    CHK(yajl_gen_map_close(g));
+    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
+    rc = xlsnap__qmp_exec(ctx, q, cmd, NULL);
+    if (rc)
+        rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
+                                  "failed (no disk was changed)");
+    goto out;
+ gen_failed:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP command");
+ out:
+    free(node);
+    free(cmd);
+    yajl_gen_free(g);
+    return rc;
+}
+
+#undef CHK
+
+/* Offline: qemu-img on each disk; undo the ones done on failure. */
+static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
+{
+    int i, rc = 0;
+
+    for (i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        rc = xlsnap__qimg_snapshot(ctx, 'c', d->internal_name, d->image);
+        if (rc) {
+            rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+            break;
+        }
+    }
+    if (rc) {
+        char saved[XLSNAP__ERRBUF];
+        memcpy(saved, ctx->errbuf, sizeof(saved));
+        while (--i >= 0)
+            xlsnap__qimg_snapshot(ctx, 'd', sn->disks[i].internal_name,
+                                  sn->disks[i].image);
+        memcpy(ctx->errbuf, saved, sizeof(saved));
+    }
+    return rc;
+}
+
+/* Remove a record directory and what create put in it. */
+static void discard(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
+{
+    char *dir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir,
+                                sn->domain_uuid, sn->name);
+    char *p = xlsnap__sprintf("%s/%s", dir, XLSNAP__RECORD_FILE);
+
+    unlink(p);
+    free(p);
+    if (sn->memory) unlink(sn->memory);
+    rmdir(dir);
+    free(dir);
+}
+
+int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  const xlsnap_create_params *p, xlsnap_snapshot *snap_r)
+{
+    xlsnap_snapshot sn, *list = NULL;
+    xlsnap__lock lock = { -1 };
+    xlsnap__qmp q;
+    xlsnap__domstate st = XLSNAP__DOM_GONE;
+    char *name = NULL, *sdir = NULL, *cfg = NULL;
+    bool running = false, suspended = false, paused = false, wrote = false;
+    int nr = 0, memfd = -1, rc;
+    char saved[XLSNAP__ERRBUF];
+
+    xlsnap_snapshot_init(&sn);
+    xlsnap__qmp_init(&q);
+
+    name = p->name ? xlsnap__strdup(p->name)
+                   : xlsnap__sprintf("%lld", (long long)time(NULL));
+    if ((rc = xlsnap_name_validate(ctx, name))) goto out;
+    if (!p->dry_run &&
+        (rc = xlsnap__lock_domain(ctx, dom->uuid, true, &lock)))
+        goto out;
+    if ((rc = xlsnap__store_list(ctx, dom->uuid, &list, &nr))) goto out;
+    for (int i = 0; i < nr; i++) {
+        if (!strcmp(list[i].name, name)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
+                               "domain already has a snapshot '%s'", name);
+            goto out;
+        }
+        if (list[i].current) sn.parent = xlsnap__strdup(list[i].name);
+    }
+
+    if (dom->domid >= 0) {
+        if ((rc = xlsnap__hv_state(ctx, dom->domid, &st))) goto out;
+        running = st == XLSNAP__DOM_RUNNING || st == XLSNAP__DOM_PAUSED;
+        if (!running && st != XLSNAP__DOM_GONE) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_BUSY,
+                               "domain %s is shutting down or suspended; "
+                               "try again when it runs or is destroyed",
+                               dom->name ? dom->name : dom->uuid);
+            goto out;
+        }
+    }
+    if (running) {
+        if ((rc = xlsnap__hv_config(ctx, dom->domid, &cfg))) goto out;
+    } else {
+        const xlsnap_snapshot *l = latest(list, nr);
+        if (!l || !l->config_json) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                               "domain is not running and no configuration "
+                               "is stored for it (start it, then take its "
+                               "first snapshot)");
+            goto out;
+        }
+        cfg = xlsnap__strdup(l->config_json);
+    }
+
+    sn.name = name;
+    name = NULL;
+    sn.description = xlsnap__strdup(p->description);
+    sn.creationtime = time(NULL);
+    sn.state = XLSNAP_STATE_PREPARING;
+    sn.domstate = xlsnap__strdup(!running ? "shutoff" :
+                                 st == XLSNAP__DOM_PAUSED ? "paused"
+                                                          : "running");
+    sn.domain_name = xlsnap__strdup(dom->name);
+    sn.domain_uuid = xlsnap__strdup(dom->uuid);
+    sn.config_json = cfg;
+    cfg = NULL;
+    sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom->uuid, sn.name);
+    if (p->memory == 1 || (p->memory < 0 && running)) {
+        if (!running) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                               "the domain is not running: there is no "
+                               "memory to save (use --no-memory)");
+            goto out;
+        }
+        sn.memory = p->memory_path ? xlsnap__strdup(p->memory_path)
+                                   : xlsnap__sprintf("%s/memory.save", sdir);
+    }
+    if ((rc = plan_disks(ctx, p, sn.config_json, running, sn.name, &sn)))
+        goto out;
+    if (!sn.num_disks && !sn.memory) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                           "nothing to snapshot: no writable disk selected "
+                           "and no memory");
+        goto out;
+    }
+    if (p->dry_run) goto done;
+
+    /* 1. intent: a "preparing" record before any data is touched */
+    if ((rc = xlsnap__store_write(ctx, &sn))) goto out;
+    wrote = true;
+    xlsnap__fault_point("create-prepared");
+
+    /* 2. memory (the guest is suspended when this returns) or pause */
+    if (sn.memory) {
+        memfd = open(sn.memory, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                     O_CLOEXEC, 0600);
+        if (memfd < 0) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot create memory "
+                                     "image %s", sn.memory);
+            goto fail;
+        }
+        rc = xlsnap__hv_save(ctx, dom->domid, memfd, sn.config_json,
+                             p->live);
+        if (!rc && fsync(memfd) < 0)
+            rc = xlsnap__error_errno(ctx, errno, "cannot write memory "
+                                     "image %s", sn.memory);
+        close(memfd);
+        memfd = -1;
+        if (rc) goto fail;           /* hv_save resumed the guest */
+        suspended = true;
+    } else if (running && st == XLSNAP__DOM_RUNNING) {
+        if ((rc = xlsnap__hv_pause(ctx, dom->domid, true))) goto fail;
+        paused = true;
+    }
+    xlsnap__fault_point("create-memory");
+
+    /* 3. every disk at the same instant */
+    if (sn.num_disks && running) {
+        if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)))
+            goto fail;
+        rc = disk_transaction(ctx, &q, &sn);
+        xlsnap__qmp_close(&q);
+        if (rc) goto fail;
+    } else if (sn.num_disks) {
+        if ((rc = offline_disks(ctx, &sn))) goto fail;
+    }
+    xlsnap__fault_point("create-disks");
+
+    /* 4. the running domain now writes to the overlays: its own config
+     * (libxl's stored config and xenstore) must say so */
+    for (int i = 0; i < sn.num_disks; i++) {
+        const xlsnap_disk *d = &sn.disks[i];
+        if (d->kind != XLSNAP_DISK_EXTERNAL || !running) continue;
+        rc = xlsnap__hv_set_live_disk(ctx, dom->domid, dom->uuid, d->vdev,
+                                      d->overlay, "qcow2");
+        if (rc) {
+            rc = xlsnap__error_prefix(ctx, rc, "snapshot taken, but the "
+                                      "domain config still names %s (record "
+                                      "left 'preparing')", d->image);
+            wrote = false;           /* keep the record: data exists */
+            goto fail;
+        }
+    }
+
+    /* 5. let the guest run again */
+    if (suspended && (rc = xlsnap__hv_resume(ctx, dom->domid))) {
+        suspended = false;
+        goto fail;
+    }
+    suspended = false;
+    if (paused && (rc = xlsnap__hv_pause(ctx, dom->domid, false))) {
+        paused = false;
+        goto fail;
+    }
+    paused = false;
+
+    /* 6. commit: ready and current (old current cleared first) */
+    for (int i = 0; i < nr; i++) {
+        if (!list[i].current) continue;
+        list[i].current = false;
+        if ((rc = xlsnap__store_write(ctx, &list[i]))) goto fail_kept;
+    }
+    sn.state = XLSNAP_STATE_READY;
+    sn.current = true;
+    if ((rc = xlsnap__store_write(ctx, &sn))) goto fail_kept;
+ done:
+    *snap_r = sn;
+    xlsnap_snapshot_init(&sn);
+    rc = 0;
+    goto out;
+
+ fail:
+    memcpy(saved, ctx->errbuf, sizeof(saved));
+    if (suspended) xlsnap__hv_resume(ctx, dom->domid);
+    if (paused) xlsnap__hv_pause(ctx, dom->domid, false);
+    if (wrote) discard(ctx, &sn);
+    memcpy(ctx->errbuf, saved, sizeof(saved));
+    goto out;
+ fail_kept:
+    rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s' was taken but its "
+                              "record could not be completed", sn.name);
+ out:
+    if (memfd >= 0) close(memfd);
+    xlsnap__unlock(&lock);
+    xlsnap_snapshot_list_free(list, nr);
+    xlsnap_snapshot_dispose(&sn);
+    free(sdir);
+    free(cfg);
+    free(name);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

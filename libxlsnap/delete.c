@@ -1,0 +1,255 @@
+/*
+ * delete.c - delete snapshots, in any tree shape
+ *
+ * A snapshot's data is removed only where nothing else needs it:
+ *  - internal disk snapshot: qemu-img snapshot -d when no running QEMU
+ *    has the image open, else QMP blockdev-snapshot-delete-internal-sync
+ *    on the image's node;
+ *  - external disk snapshot: its data lives in the backing image B,
+ *    which the overlays on top of B still need.  B is merged away only
+ *    when that is safe: no remaining record names B, exactly one image D
+ *    has B as backing, D is not open by a running QEMU; then
+ *    `qemu-img rebase` copies B's data into D and points D at B's own
+ *    backing, and B is removed.  Otherwise B stays (nothing is lost).
+ *  - the memory image goes; children are re-parented to the parent; if
+ *    the deleted snapshot was current, its parent becomes current.
+ * Descendants are deleted before their ancestors.
+ */
+#include "internal.h"
+
+#include <unistd.h>
+
+static int delete_internal_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                                const xlsnap_disk *d)
+{
+    xlsnap__qmp q;
+    yajl_gen g = NULL;
+    char *node = NULL, *cmd = NULL;
+    int rc;
+
+    if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q))) return rc;
+    rc = xlsnap__qmp_node_for_file(ctx, &q, d->image, &node);
+    if (rc) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                           "image %s holding internal snapshot '%s' is "
+                           "open read-only by the running domain (a backing "
+                           "file); delete it while the domain is off",
+                           d->image, d->internal_name);
+        goto out;
+    }
+    g = yajl_gen_alloc(NULL);
+    if (yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "execute",
+                           "blockdev-snapshot-delete-internal-sync") ||
+        xlsnap__gen_str(g, "arguments") || yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "device", node) ||
+        xlsnap__gen_kv_str(g, "name", d->internal_name) ||
+        yajl_gen_map_close(g) || yajl_gen_map_close(g)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP "
+                           "command");
+        goto out;
+    }
+    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
+    rc = xlsnap__qmp_exec(ctx, &q, cmd, NULL);
+ out:
+    if (g) yajl_gen_free(g);
+    xlsnap__qmp_close(&q);
+    free(node);
+    free(cmd);
+    return rc;
+}
+
+/* Merge the external snapshot's backing image away when safe. */
+static int merge_external(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                          const xlsnap__strset *named, const xlsnap__strset *live,
+                          const xlsnap__strset *known)
+{
+    char *bb = NULL, *dep = NULL;
+    int ndeps = 0, rc;
+
+    if (xlsnap__set_has(named, d->backing) || xlsnap__set_has(live, d->backing)) return 0;
+    if ((rc = xlsnap__backing_of(ctx, d->backing, &bb))) return rc;
+    if (!bb) goto out;          /* an original image: never removed */
+    for (int i = 0; i < known->n; i++) {
+        char *b = NULL;
+        if (!strcmp(known->v[i], d->backing) ||
+            access(known->v[i], F_OK) < 0)
+            continue;
+        if ((rc = xlsnap__backing_of(ctx, known->v[i], &b))) goto out;
+        if (b && !strcmp(b, d->backing)) {
+            ndeps++;
+            free(dep);
+            dep = xlsnap__strdup(known->v[i]);
+        }
+        free(b);
+    }
+    if (ndeps != 1 || xlsnap__set_has(live, dep)) goto out;
+    if ((rc = xlsnap__qimg_rebase(ctx, dep, bb, d->format))) goto out;
+    if (unlink(d->backing) < 0)
+        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s",
+                                 d->backing);
+ out:
+    free(bb);
+    free(dep);
+    return rc;
+}
+
+static bool descends(const xlsnap_snapshot *l, int nr, int i, int anc)
+{
+    const char *p = l[i].parent;
+    for (int n = 0; p && n < nr; n++) {
+        int j = -1;
+        for (int k = 0; k < nr; k++)
+            if (!strcmp(l[k].name, p)) j = k;
+        if (j < 0) return false;
+        if (j == anc) return true;
+        p = l[j].parent;
+    }
+    return false;
+}
+
+static int depth(const xlsnap_snapshot *l, int nr, int i)
+{
+    int d = 0;
+    for (int k = 0; k < nr; k++)
+        if (k != i && descends(l, nr, i, k)) d++;
+    return d;
+}
+
+int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  const char *name, unsigned flags)
+{
+    xlsnap_snapshot *l = NULL;
+    xlsnap__lock lock = { -1 };
+    bool *del = NULL, *gone = NULL;
+    xlsnap__strset live = { 0 }, known = { 0 };
+    int nr = 0, target = -1, rc;
+
+    if ((rc = xlsnap_name_validate(ctx, name))) goto out;
+    if ((flags & XLSNAP_DELETE_CHILDREN) &&
+        (flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--children and "
+                           "--children-only exclude each other");
+        goto out;
+    }
+    if ((rc = xlsnap__lock_domain(ctx, dom->uuid, false, &lock))) {
+        if (rc == XLSNAP_ERROR_NOTFOUND)
+            rc = xlsnap__error(ctx, rc, "no snapshot '%s'", name);
+        goto out;
+    }
+    if ((rc = xlsnap__store_list(ctx, dom->uuid, &l, &nr))) goto out;
+    for (int i = 0; i < nr; i++)
+        if (!strcmp(l[i].name, name)) target = i;
+    if (target < 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
+                           name);
+        goto out;
+    }
+    del = calloc(nr, sizeof(*del));
+    gone = calloc(nr, sizeof(*gone));
+    if (!del || !gone) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    for (int i = 0; i < nr; i++) {
+        bool desc = descends(l, nr, i, target);
+        del[i] = (i == target && !(flags & XLSNAP_DELETE_CHILDREN_ONLY)) ||
+                 (desc && (flags & (XLSNAP_DELETE_CHILDREN |
+                                    XLSNAP_DELETE_CHILDREN_ONLY)));
+        gone[i] = del[i];
+    }
+    if (!(flags & XLSNAP_DELETE_METADATA)) {
+        if ((rc = xlsnap__known_images(ctx, dom, l, nr, &known, &live)))
+            goto out;
+    }
+
+    /* deepest first, so children go before their parents */
+    for (int pass = nr; pass >= 0; pass--) {
+        for (int i = 0; i < nr; i++) {
+            xlsnap_snapshot *x = &l[i];
+            xlsnap__strset named = { 0 };
+            char *rec, *dir;
+
+            if (!del[i] || depth(l, nr, i) != pass) continue;
+            del[i] = false;          /* done: re-parenting cannot bring
+                                      * it back in a later pass */
+            /* images still named by snapshots that stay */
+            /* (snapshots deleted later in this call count too: safe) */
+            for (int j = 0; j < nr; j++) {
+                if (j == i) continue;
+                for (int k = 0; k < l[j].num_disks; k++) {
+                    xlsnap__set_add(&named, l[j].disks[k].image);
+                    xlsnap__set_add(&named, l[j].disks[k].backing);
+                }
+            }
+            for (int k = 0; !(flags & XLSNAP_DELETE_METADATA) &&
+                            k < x->num_disks; k++) {
+                const xlsnap_disk *d = &x->disks[k];
+                if (d->kind == XLSNAP_DISK_INTERNAL) {
+                    if (access(d->image, F_OK) < 0) continue;
+                    rc = xlsnap__set_has(&live, d->image)
+                       ? delete_internal_live(ctx, dom, d)
+                       : xlsnap__qimg_snapshot(ctx, 'd', d->internal_name,
+                                               d->image);
+                } else {
+                    rc = merge_external(ctx, d, &named, &live, &known);
+                }
+                if (rc) {
+                    xlsnap__set_free(&named);
+                    rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s', disk "
+                                              "%s", x->name, d->vdev);
+                    goto out;
+                }
+            }
+            xlsnap__set_free(&named);
+            xlsnap__fault_point("delete-data");
+            if (x->memory && !(flags & XLSNAP_DELETE_METADATA))
+                unlink(x->memory);
+            /* re-parent children and move "current" up */
+            for (int j = 0; j < nr; j++) {
+                if (j == i || !l[j].parent || strcmp(l[j].parent, x->name))
+                    continue;
+                free(l[j].parent);
+                l[j].parent = xlsnap__strdup(x->parent);
+                if (!gone[j] && (rc = xlsnap__store_write(ctx, &l[j])))
+                    goto out;
+            }
+            if (x->current && x->parent) {
+                for (int j = 0; j < nr; j++) {
+                    if (strcmp(l[j].name, x->parent)) continue;
+                    l[j].current = true;
+                    if (!gone[j] && (rc = xlsnap__store_write(ctx, &l[j])))
+                        goto out;
+                }
+            }
+            rec = xlsnap__sprintf("%s/%s/%s/%s", ctx->state_dir, dom->uuid,
+                                  x->name, XLSNAP__RECORD_FILE);
+            dir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom->uuid,
+                                  x->name);
+            if (unlink(rec) < 0) {
+                rc = xlsnap__error_errno(ctx, errno, "cannot remove %s",
+                                         rec);
+                free(rec);
+                free(dir);
+                goto out;
+            }
+            rmdir(dir);
+            free(rec);
+            free(dir);
+        }
+    }
+    rc = 0;
+ out:
+    xlsnap__set_free(&live);
+    xlsnap__set_free(&known);
+    free(del);
+    free(gone);
+    xlsnap__unlock(&lock);
+    xlsnap_snapshot_list_free(l, nr);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,309 @@
+/*
+ * revert.c - put a domain back to a snapshot
+ *
+ *  1. refuse a running domain without XLSNAP_REVERT_FORCE;
+ *  2. destroy it (its device model closes the images);
+ *  3. disks: internal -> qemu-img snapshot -a (or, when other images
+ *     are built on that image, a copy of the snapshot into a new image);
+ *     external -> a fresh
+ *     overlay on the snapshot's backing image (the old overlay stays, as
+ *     its own branch: later snapshots may live in it);
+ *  4. memory: `xl restore` fed through a FIFO with the stored config
+ *     (disk paths rewritten) in a new header followed by the image's
+ *     stream, so the domain gets xl's usual monitor (reboot, shutdown
+ *     handling) and the image itself is never modified;
+ *     disk-only: the domain stays off unless RUNNING/PAUSED, then it is
+ *     created from the stored config;
+ *  5. the snapshot becomes current.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *xl_prog(void)
+{
+    const char *p = getenv("XL_SNAPSHOT_XL");
+    return p && *p ? p : "xl";
+}
+
+/* A new overlay path next to backing: <stem>.<name>.rev<time>[-n].qcow2 */
+static char *fresh_overlay(const char *backing, const char *name)
+{
+    char *copy = xlsnap__strdup(backing), *dir, *base, *dot, *r = NULL;
+    long long t = time(NULL);
+
+    dir = xlsnap__strdup(dirname(copy));
+    free(copy);
+    copy = xlsnap__strdup(backing);
+    base = basename(copy);
+    dot = strrchr(base, '.');
+    if (dot && dot != base) *dot = '\0';
+    for (int n = 0; n < 1000; n++) {
+        free(r);
+        r = n ? xlsnap__sprintf("%s/%s.%s.rev%lld-%d.qcow2", dir, base, name,
+                                t, n)
+              : xlsnap__sprintf("%s/%s.%s.rev%lld.qcow2", dir, base, name, t);
+        if (access(r, F_OK) < 0) break;
+    }
+    free(copy);
+    free(dir);
+    return r;
+}
+
+static int copy_fd(xlsnap_ctx *ctx, int in, int out)
+{
+    static char buf[1 << 16];
+
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf)), off = 0;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0)
+            return xlsnap__error_errno(ctx, errno, "cannot read memory "
+                                       "image");
+        if (n == 0) return 0;
+        while (off < n) {
+            ssize_t w = write(out, buf + off, n - off);
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0)
+                return xlsnap__error_errno(ctx, errno, "cannot feed xl "
+                                           "restore");
+            off += w;
+        }
+    }
+}
+
+/*
+ * Restore the memory image with config_json in place of the config in
+ * its header: a child writes header + stream into a FIFO that
+ * `xl restore` reads.
+ */
+static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
+                          const char *image, const char *config_json,
+                          bool paused)
+{
+    char *fifo = NULL, *out = NULL, *err = NULL, *why = NULL;
+    int memfd = -1, status, wst, rc;
+    pid_t writer = -1;
+
+    memfd = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (memfd < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot open memory image %s",
+                                 image);
+        goto out;
+    }
+    if ((rc = xlsnap__savefile_read_header(ctx, memfd, NULL))) {
+        rc = xlsnap__error_prefix(ctx, rc, "%s", image);
+        goto out;
+    }
+    fifo = xlsnap__sprintf("%s/.restore.fifo", sdir);
+    unlink(fifo);
+    if (mkfifo(fifo, 0600) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", fifo);
+        goto out;
+    }
+    writer = fork();
+    if (writer < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot fork");
+        goto out;
+    }
+    if (writer == 0) {
+        int fd = open(fifo, O_WRONLY | O_CLOEXEC);
+        signal(SIGPIPE, SIG_IGN);
+        if (fd < 0 || xlsnap__savefile_write_header(ctx, fd, config_json) ||
+            copy_fd(ctx, memfd, fd))
+            _exit(1);
+        _exit(close(fd) ? 1 : 0);
+    }
+    {
+        /* xl daemonises a monitor for the domain, as for any restore */
+        const char *argv[] = { xl_prog(), "restore", fifo, NULL, NULL };
+        if (paused) argv[2] = "-p", argv[3] = fifo;
+        rc = xlsnap__spawn(ctx, argv, -1, &out, &err, &status);
+    }
+    if (rc) goto out;
+    if (status) {
+        why = xlsnap__last_line(err, NULL);
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                           "xl restore failed: %s", why);
+    }
+ out:
+    if (writer > 0) {
+        if (rc) kill(writer, SIGKILL);
+        /* unblock a writer still waiting for a reader */
+        if (rc && fifo) {
+            int fd = open(fifo, O_RDONLY | O_NONBLOCK);
+            if (fd >= 0) close(fd);
+        }
+        while (waitpid(writer, &wst, 0) < 0 && errno == EINTR) ;
+        if (!rc && !(WIFEXITED(wst) && WEXITSTATUS(wst) == 0))
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_IO, "could not feed the "
+                               "memory image to xl restore");
+    }
+    if (fifo) unlink(fifo);
+    if (memfd >= 0) close(memfd);
+    free(fifo);
+    free(out);
+    free(err);
+    free(why);
+    return rc;
+}
+
+int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  const char *name, unsigned flags)
+{
+    xlsnap_snapshot *list = NULL, *sn = NULL;
+    xlsnap__lock lock = { -1 };
+    xlsnap__domstate st = XLSNAP__DOM_GONE;
+    char *cfg = NULL, *sdir = NULL, **fresh = NULL;
+    xlsnap__strset known = { 0 }, live = { 0 };
+    int nr = 0, rc;
+    bool paused, start;
+
+    if ((flags & XLSNAP_REVERT_RUNNING) && (flags & XLSNAP_REVERT_PAUSED))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                             "choose running or paused, not both");
+    if ((rc = xlsnap_name_validate(ctx, name))) goto out;
+    if ((rc = xlsnap__lock_domain(ctx, dom->uuid, false, &lock))) {
+        if (rc == XLSNAP_ERROR_NOTFOUND)
+            rc = xlsnap__error(ctx, rc, "no snapshot '%s'", name);
+        goto out;
+    }
+    if ((rc = xlsnap__store_list(ctx, dom->uuid, &list, &nr))) goto out;
+    for (int i = 0; i < nr; i++)
+        if (!strcmp(list[i].name, name)) sn = &list[i];
+    if (!sn) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
+                           name);
+        goto out;
+    }
+    if (sn->state != XLSNAP_STATE_READY) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                           "snapshot '%s' is incomplete (state %s); run "
+                           "'xl-snapshot check --repair'", name,
+                           xlsnap_state_name(sn->state));
+        goto out;
+    }
+    if (!sn->config_json) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                           "snapshot '%s' has no stored domain "
+                           "configuration", name);
+        goto out;
+    }
+    if (dom->domid >= 0) {
+        if ((rc = xlsnap__hv_state(ctx, dom->domid, &st))) goto out;
+        if (st != XLSNAP__DOM_GONE && !(flags & XLSNAP_REVERT_FORCE)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_BUSY,
+                               "domain '%s' is running: reverting discards "
+                               "its state since snapshot '%s'; use --force "
+                               "(or take a snapshot first)",
+                               dom->name ? dom->name : dom->uuid,
+                               sn->current ? sn->name : "current");
+            goto out;
+        }
+    }
+    if (sn->memory && access(sn->memory, R_OK) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "memory image %s of snapshot "
+                                 "'%s'", sn->memory, name);
+        goto out;
+    }
+
+    /* The config the domain gets: external disks get a fresh overlay on
+     * the snapshot's backing image; an internal snapshot is applied in
+     * place, unless other images are built on that image (an external
+     * snapshot taken later): then it is copied out to a new image, so
+     * nothing under them changes. */
+    if ((rc = xlsnap__known_images(ctx, dom, list, nr, &known, &live)))
+        goto out;
+    cfg = xlsnap__strdup(sn->config_json);
+    fresh = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*fresh));
+    if (!fresh) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    for (int i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        char *nc = NULL;
+        bool deps = false;
+        if (d->kind == XLSNAP_DISK_INTERNAL) {
+            if ((rc = xlsnap__has_dependents(ctx, d->image, &known, &deps)))
+                goto out;
+            if (!deps) continue;
+        }
+        fresh[i] = fresh_overlay(d->kind == XLSNAP_DISK_INTERNAL ? d->image
+                                                                 : d->backing,
+                                 sn->name);
+        rc = xlsnap__hv_config_set_disk(ctx, cfg, d->vdev, fresh[i], "qcow2",
+                                        &nc);
+        if (rc) goto out;
+        free(cfg);
+        cfg = nc;
+    }
+
+    /* destroy: from here on the old running state is gone */
+    if (st != XLSNAP__DOM_GONE && (rc = xlsnap__hv_destroy(ctx, dom->domid)))
+        goto out;
+    xlsnap__fault_point("revert-destroyed");
+
+    for (int i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        if (d->kind == XLSNAP_DISK_INTERNAL && !fresh[i])
+            rc = xlsnap__qimg_snapshot(ctx, 'a', d->internal_name, d->image);
+        else if (d->kind == XLSNAP_DISK_INTERNAL)
+            rc = xlsnap__qimg_convert_snapshot(ctx, d->image,
+                                               d->internal_name, fresh[i]);
+        else
+            rc = xlsnap__qimg_create_overlay(ctx, fresh[i], d->backing,
+                                             d->format);
+        if (rc) {
+            rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+            goto out;
+        }
+    }
+    xlsnap__fault_point("revert-disks");
+
+    paused = flags & XLSNAP_REVERT_PAUSED ||
+             (!(flags & XLSNAP_REVERT_RUNNING) && sn->domstate &&
+              !strcmp(sn->domstate, "paused"));
+    start = sn->memory || (flags & (XLSNAP_REVERT_RUNNING |
+                                    XLSNAP_REVERT_PAUSED));
+    sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom->uuid, sn->name);
+    if (sn->memory) {
+        rc = restore_memory(ctx, sdir, sn->memory, cfg, paused);
+    } else if (start) {
+        int64_t domid;
+        rc = xlsnap__hv_create(ctx, cfg, paused, &domid);
+    }
+    if (rc) goto out;
+
+    /* current := sn (old current cleared first) */
+    for (int i = 0; i < nr; i++) {
+        if (!list[i].current || &list[i] == sn) continue;
+        list[i].current = false;
+        if ((rc = xlsnap__store_write(ctx, &list[i]))) goto out;
+    }
+    if (!sn->current) {
+        sn->current = true;
+        rc = xlsnap__store_write(ctx, sn);
+    }
+ out:
+    for (int i = 0; fresh && sn && i < sn->num_disks; i++) free(fresh[i]);
+    free(fresh);
+    xlsnap__set_free(&known);
+    xlsnap__set_free(&live);
+    free(sdir);
+    free(cfg);
+    xlsnap__unlock(&lock);
+    xlsnap_snapshot_list_free(list, nr);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

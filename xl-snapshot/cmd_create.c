@@ -1,0 +1,108 @@
+/*
+ * cmd_create.c - xl-snapshot create [options] <Domain> [<ConfigFile>]
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xl-snapshot.h"
+
+enum { OPT_DISK_ONLY = 0x100, OPT_MEMORY, OPT_NO_MEMORY, OPT_INTERNAL,
+       OPT_EXTERNAL, OPT_LIVE, OPT_JSON };
+
+int main_create(const struct cmd_spec *cmd, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "name", required_argument, NULL, 'n' },
+        { "description", required_argument, NULL, 'd' },
+        { "disk-only", no_argument, NULL, OPT_DISK_ONLY },
+        { "memory", no_argument, NULL, OPT_MEMORY },
+        { "no-memory", no_argument, NULL, OPT_NO_MEMORY },
+        { "internal", no_argument, NULL, OPT_INTERNAL },
+        { "external", no_argument, NULL, OPT_EXTERNAL },
+        { "live", no_argument, NULL, OPT_LIVE },
+        { "dry-run", no_argument, NULL, 'N' },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    xlsnap_create_params p;
+    xlsnap_config cfg;
+    xlsnap_domain dom;
+    xlsnap_snapshot s;
+    bool json = false;
+    int opt, rc, memory = -1;
+    xlsnap_disk_kind type = 0;
+    const char *domspec, *what;
+    char *out = NULL;
+
+    xlsnap_create_params_init(&p);
+    xlsnap_config_init(&cfg);
+    xlsnap_domain_init(&dom);
+    xlsnap_snapshot_init(&s);
+    while ((opt = cmd_getopt(cmd, argc, argv, "n:d:N", lo)) != -1) {
+        switch (opt) {
+        COMMON_OPT_CASES;
+        case 'n': p.name = optarg; break;
+        case 'd': p.description = optarg; break;
+        case OPT_DISK_ONLY: case OPT_NO_MEMORY: memory = 0; break;
+        case OPT_MEMORY: memory = 1; break;
+        case OPT_INTERNAL: type = XLSNAP_DISK_INTERNAL; break;
+        case OPT_EXTERNAL: type = XLSNAP_DISK_EXTERNAL; break;
+        case OPT_LIVE: p.live = true; break;
+        case 'N': p.dry_run = true; break;
+        case OPT_JSON: json = true; break;
+        }
+    }
+    if ((rc = cmd_args(cmd, argc, 1, 2))) return rc;
+    domspec = argv[optind];
+
+    rc = EXIT_FAILURE;
+    what = p.name ? p.name : domspec;
+    if (optind + 1 < argc) {
+        if (xlsnap_config_parse_file(g_ctx, argv[optind + 1], &cfg)) {
+            err("%s", xlsnap_last_error(g_ctx));
+            goto out;
+        }
+        /* the command line overrides the file */
+        if (!p.name) p.name = cfg.name;
+        if (!p.description) p.description = cfg.description;
+        if (memory < 0 && cfg.memory == XLSNAP_MEMORY_NO) memory = 0;
+        if (memory < 0 && cfg.memory == XLSNAP_MEMORY_YES) memory = 1;
+        if (memory < 0 && cfg.memory == XLSNAP_MEMORY_PATH) {
+            memory = 1;
+            p.memory_path = cfg.memory_path;
+        }
+        if (!type) type = cfg.type;
+        p.disks = cfg.disks;
+        p.num_disks = cfg.num_disks;
+        what = p.name ? p.name : domspec;
+    }
+    p.memory = memory;
+    p.type = type;
+
+    if (xlsnap_domain_resolve(g_ctx, domspec, &dom) ||
+        xlsnap_create(g_ctx, &dom, &p, &s)) {
+        fail("create snapshot '%s'", what);
+        goto out;
+    }
+    if (p.dry_run || json) {
+        if (xlsnap_snapshot_to_json(g_ctx, &s, &out)) {
+            fail("show snapshot '%s'", s.name);
+            goto out;
+        }
+        rc = print_json(out);
+        goto out;
+    }
+    printf("Snapshot '%s' of domain '%s' created (%s%s%s).\n", s.name,
+           dom.name ? dom.name : dom.uuid, xlsnap_snapshot_type(&s),
+           s.memory ? ", with memory" : ", disks only",
+           s.memory || strcmp(s.domstate, "running") ? ""
+                                                     : ", crash-consistent");
+    rc = EXIT_SUCCESS;
+ out:
+    xlsnap_snapshot_dispose(&s);
+    xlsnap_domain_dispose(&dom);
+    xlsnap_config_dispose(&cfg);
+    return rc;
+}

@@ -1,0 +1,47 @@
+/*
+ * cmd_revert.c - xl-snapshot revert [--running|--paused] [--force]
+ *                <Domain> <Name>
+ */
+#include <stdlib.h>
+
+#include "xl-snapshot.h"
+
+enum { OPT_RUNNING = 0x100, OPT_PAUSED, OPT_FORCE };
+
+int main_revert(const struct cmd_spec *cmd, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "running", no_argument, NULL, OPT_RUNNING },
+        { "paused", no_argument, NULL, OPT_PAUSED },
+        { "force", no_argument, NULL, OPT_FORCE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    xlsnap_domain dom;
+    unsigned flags = 0;
+    int opt, rc;
+    const char *name;
+
+    xlsnap_domain_init(&dom);
+    while ((opt = cmd_getopt(cmd, argc, argv, "f", lo)) != -1) {
+        switch (opt) {
+        COMMON_OPT_CASES;
+        case OPT_RUNNING: flags |= XLSNAP_REVERT_RUNNING; break;
+        case OPT_PAUSED: flags |= XLSNAP_REVERT_PAUSED; break;
+        case 'f': case OPT_FORCE: flags |= XLSNAP_REVERT_FORCE; break;
+        }
+    }
+    if ((rc = cmd_args(cmd, argc, 2, 2))) return rc;
+    if ((flags & XLSNAP_REVERT_RUNNING) && (flags & XLSNAP_REVERT_PAUSED)) {
+        err("revert: --running and --paused exclude each other");
+        return EXIT_USAGE;
+    }
+    name = argv[optind + 1];
+    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+        xlsnap_revert(g_ctx, &dom, name, flags))
+        rc = fail("revert '%s'", name);
+    else
+        rc = EXIT_SUCCESS;
+    xlsnap_domain_dispose(&dom);
+    return rc;
+}
