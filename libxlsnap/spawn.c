@@ -50,6 +50,9 @@ int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
         if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
             dup2(err, 2) < 0)
             _exit(127);
+        /* nothing else of ours may leak into the child: xl restore
+         * leaves a monitor daemon running, which would hold it open */
+        close_range(3, ~0U, 0);
         execvp(argv[0], (char *const *)argv);
         dprintf(2, "%s: cannot execute: %s\n", argv[0], strerror(errno));
         _exit(127);

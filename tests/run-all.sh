@@ -87,14 +87,17 @@ for suite in $SUITES; do
             export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
             export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
             run_suite san-unit unit_tests build-san
-            XL_SNAPSHOT_BIN=$REPO/build-san/xl-snapshot \
-                run_suite san-bats bats --tap tests/bats
-            unset ASAN_OPTIONS UBSAN_OPTIONS
+            export XL_SNAPSHOT_BIN=$REPO/build-san/xl-snapshot
+            run_suite san-bats bats --tap tests/bats
+            unset ASAN_OPTIONS UBSAN_OPTIONS XL_SNAPSHOT_BIN
         else
             echo "not ok - sanitizer build failed"; failed=$((failed + 1))
         fi
         ;;
-    e2e) run_suite e2e tests/e2e/run.sh ;;
+    e2e)
+        export E2E_REQUIRE_XL_SNAPSHOT=1
+        run_suite e2e tests/e2e/run.sh
+        ;;
     *) echo "unknown suite $suite" >&2; failed=$((failed + 1)) ;;
     esac
 done

@@ -3,6 +3,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <linux/close_range.h>
 #include <xentoollog.h>
 
 #include "xl-snapshot.h"
@@ -30,6 +32,10 @@ int main(int argc, char **argv)
     const struct cmd_spec *cmd;
     const char *state_dir = NULL;
     int opt, rc;
+
+    /* Descriptors we inherited must not reach the long-lived processes
+     * our operations start (xl's monitor, QEMU device models). */
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "+hvS:", opts, NULL)) != -1) {

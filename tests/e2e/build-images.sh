@@ -19,7 +19,7 @@ set -euo pipefail
 DOM0_PACKAGES="xen-utils-4.17 qemu-system-xen qemu-utils bats bats-support bats-assert bats-file \
 libyajl2 libxencall1 libxendevicemodel1 libxenevtchn1 libxenforeignmemory1 libxengnttab1 \
 libxenhypfs1 libxenmisc4.17 libxenstore4 libxentoolcore1 libxentoollog1 \
-kmod busybox-static procps util-linux"
+kmod busybox-static procps util-linux jq"
 
 # Kernel modules for dom0 (dependencies are added automatically).
 DOM0_MODULES="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback loop \
@@ -226,7 +226,14 @@ build_dom0() {
 cleanup() {
     local rc=$?
     [ -z "${MOUNTED:-}" ] || umount "$MOUNTED" 2>/dev/null || true
-    [ -z "${WORK:-}" ] || rm -rf "$WORK"
+    if [ -n "${WORK:-}" ]; then
+        # An interrupted debootstrap can leave proc/sys mounted in the chroot: unmount first.
+        local m
+        awk -v w="$WORK/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+            umount -l "$m" 2>/dev/null || true
+        done
+        rm -rf --one-file-system "$WORK"
+    fi
     [ -z "${OUT:-}" ] || [ $rc = 0 ] || rm -rf "$OUT"
     return $rc
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Real-Xen end-to-end tests: boots Xen 4.17 + a Debian dom0 in QEMU (software
 # emulation) and runs tests/e2e/*.bats (or the given bats files) inside dom0.
 #
@@ -60,6 +61,11 @@ main() {
     host_log "logs: $RUNDIR (serial log: $RUNDIR/serial.log)"
     echo "# e2e: serial log: $RUNDIR/serial.log"
 
+    local files=("$@")
+    [ ${#files[@]} != 0 ] || files=("$E2E_DIR"/*.bats)
+    for f in "${files[@]}"; do
+        [ -f "$f" ] || { fail_line "no such bats file: $f"; finish; return; }
+    done
     if ! e2e_host_prereqs; then fail_line "host prerequisites missing (see stderr)"; finish; return; fi
     host_log "building images (cached after the first run)"
     local t0=$SECONDS
@@ -70,13 +76,8 @@ main() {
 
     local share=$RUNDIR/share
     e2e_host_make_share "$share"
-    local files=("$@")
-    if [ ${#files[@]} = 0 ]; then
-        files=("$E2E_DIR"/*.bats)
-    fi
     : > "$share/tests/.order"
     for f in "${files[@]}"; do
-        [ -f "$f" ] || { fail_line "no such bats file: $f"; continue; }
         cp "$f" "$share/tests/"
         basename "$f" >> "$share/tests/.order"
     done
@@ -102,7 +103,7 @@ main() {
     elif [ "$E2E_DOM0_RC" != 0 ] && [ "$N_FAIL" = 0 ]; then
         fail_line "dom0 test runner exited with status $E2E_DOM0_RC"
     fi
-    cp "$share/results/tap.txt" "$RUNDIR/tap.txt" 2>/dev/null || true
+    cp -r "$share/results" "$RUNDIR/" 2>/dev/null || true
     [ "${E2E_KEEP_SHARE:-0}" = 1 ] || rm -rf "$share"
     host_log "total $((SECONDS - t_start)) s"
     finish

@@ -31,6 +31,7 @@ cleanup_domains() {
     done
 }
 
+emit "# dom0: $(awk '/^MemAvailable/ {printf "%d MiB available", $2/1024}' /proc/meminfo), /tmp: $(df -m /tmp | awk 'NR==2 {print $4 " MiB free"}')"
 emit "# dom0: Xen $(xl info xen_version 2>/dev/null) $(xl info virt_caps 2>/dev/null | tr '\n' ' ')kernel $(uname -r), xl-snapshot: $(command -v xl-snapshot || echo none)"
 
 cd "$E2E_TESTS" || exit 1
@@ -72,5 +73,10 @@ while IFS= read -r file; do
     emit "# $name: $((seen)) results, $fails failed, $(($(date +%s) - t0)) s"
     cleanup_domains "$name"
 done < "$E2E_TESTS/.order"
+
+# Keep Xen's and the guests' logs for debugging (run.sh copies results/ next to the serial log).
+mkdir -p "$RES/xen-logs"
+cp -r /var/log/xen/. "$RES/xen-logs/" 2>/dev/null
+xl dmesg > "$RES/xen-logs/xl-dmesg.txt" 2>&1
 
 [ "$FAILED" = 0 ]

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # E2E_* results are read by the callers
 # Host-side helpers shared by tests/e2e/run.sh and tests/e2e/demo.sh:
 # build/cached images, the 9p share, and booting Xen + dom0 in QEMU (TCG) while
 # streaming the serial log line by line to a handler function.
@@ -60,7 +61,7 @@ e2e_host_make_share() {
 #   E2E_VM_REASON (why it did not finish), E2E_BOOT_SECS (QEMU start -> dom0 ready).
 e2e_host_boot() {
     local share=$1 log=$2 handler=$3 qpid line t0 killer=
-    E2E_VM_FINISHED=0 E2E_DOM0_RC= E2E_VM_REASON= E2E_BOOT_SECS=
+    E2E_VM_FINISHED=0 E2E_DOM0_RC='' E2E_VM_REASON='' E2E_BOOT_SECS=''
     : > "$log"
     t0=$(date +%s.%N)
     timeout -k 10 "$E2E_TIMEOUT" qemu-system-x86_64 \

@@ -1,0 +1,136 @@
+#!/usr/bin/env bats
+# External snapshots on real Xen: the domain's own config follows the
+# overlay (xl save/restore and a guest reboot keep post-snapshot data),
+# a chain of three with revert/delete of the middle one, and a tree mixing
+# internal and external snapshots.
+
+load 'lib/e2e'
+load 'lib/snap'
+
+setup_file() {
+    export XL_SNAPSHOT_DIR=$E2E_WORK/state-40
+}
+
+teardown_file() {
+    e2e_destroy_all
+}
+
+teardown() {
+    [ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+    for g in ex1 ex2 mx1; do
+        [ -f "$(e2e_guest_log $g)" ] && { echo "# console $g:"; tail -n 5 "$(e2e_guest_log $g)"; }
+    done
+    xl list
+}
+
+@test "external snapshot of a running guest: later writes survive a reboot and xl save + restore" {
+    e2e_start_guest ex1 pv 1 >/dev/null
+    base=$(e2e_guest_disk ex1)
+    e2e_wait_counter_above ex1 10 >/dev/null
+    run -0 xl-snapshot create --external --disk-only -n x1 ex1
+    ovl=$(e2e_guest_dir ex1)/xvda.x1.qcow2
+    [ -f "$ovl" ]
+    [ "$(stat -c %a "$ovl")" != "" ]
+    # libxl's config and xenstore name the overlay now
+    run -0 active_disk ex1
+    assert_output "$ovl"
+    domid=$(e2e_domid ex1)
+    run -0 xenstore-read "/local/domain/0/backend/qdisk/$domid/51712/params"
+    assert_output "qcow2:$ovl"
+    s=$(e2e_disk_counter "$base")
+    t=$(e2e_wait_counter_above ex1 $((s + 20)))
+    [ "$(e2e_disk_counter "$base")" -eq "$s" ]        # base frozen
+    [ "$(e2e_disk_counter "$ovl")" -gt "$s" ]         # writes go to the overlay
+    # reboot of the guest (xl's monitor re-creates it from libxl's config)
+    mark=$(log_mark ex1)
+    xl reboot ex1
+    b=$(boot_counter_after ex1 "$mark")
+    e2e_log "snapshot at $s, tick $t before reboot, booted with disk counter $b"
+    [ "$b" -ge "$t" ]
+    # xl save + xl restore
+    t=$(e2e_wait_counter_above ex1 $((b + 10)))
+    xl save ex1 "$E2E_WORK/ex1.save"
+    e2e_wait_domain_state ex1 gone 30
+    mark=$(log_mark ex1)
+    xl restore "$E2E_WORK/ex1.save" 3>&-
+    first=$(first_tick_after ex1 "$mark")
+    [ "$first" -ge "$t" ]
+    u=$(e2e_wait_counter_above ex1 $((first + 10)))
+    [ "$(e2e_disk_counter "$ovl")" -gt "$t" ]
+    [ "$(e2e_disk_counter "$base")" -eq "$s" ]
+    rm -f "$E2E_WORK/ex1.save"
+    # revert to x1 discards all that: the guest boots from the snapshot data
+    mark=$(log_mark ex1)
+    run -0 xl-snapshot revert --force --running ex1 x1
+    run -0 boot_counter_after ex1 "$mark"
+    assert_output "$s"
+    xl destroy ex1
+}
+
+@test "external chain of three: revert to the middle, write, delete it; all others revert exactly" {
+    e2e_start_guest ex2 pv 1 >/dev/null
+    declare -A sum
+    for s in e1 e2 e3; do
+        e2e_wait_counter_above ex2 $(( $(e2e_guest_counter ex2) + 10 )) >/dev/null
+        run -0 xl-snapshot create --external --disk-only -n $s ex2
+        backing=$(xl-snapshot info --json ex2 $s | jq -r '.disks[0].backing')
+        sum[$s]=$(image_sum "$backing")
+        e2e_log "$s: data in $backing, sum ${sum[$s]}"
+    done
+    run -0 xl-snapshot list --tree ex2
+    assert_output "e1
+\`-- e2
+    \`-- e3 *"
+    run -0 xl-snapshot revert --force --paused ex2 e2
+    [ "$(e2e_domain_state ex2)" = paused ]
+    [ "$(image_sum "$(active_disk ex2)")" = "${sum[e2]}" ]
+    xl unpause ex2
+    e2e_wait_counter_above ex2 $(( $(e2e_guest_counter ex2) + 10 )) >/dev/null
+    run -0 xl-snapshot delete ex2 e2
+    run -0 xl-snapshot list --tree ex2
+    assert_output "e1
+\`-- e3"
+    for s in e1 e3; do
+        run -0 xl-snapshot revert --force --paused ex2 $s
+        got=$(image_sum "$(active_disk ex2)")
+        e2e_log "revert $s: sum $got (snapshot ${sum[$s]})"
+        [ "$got" = "${sum[$s]}" ]
+    done
+    xl destroy ex2
+}
+
+@test "mixed internal/external tree: deleting inner nodes keeps every other snapshot's data" {
+    e2e_start_guest mx1 pv 1 >/dev/null
+    declare -A sum
+    step() { e2e_wait_counter_above mx1 $(( $(e2e_guest_counter mx1) + 8 )) >/dev/null; }
+    step; run -0 xl-snapshot create --internal --disk-only -n i1 mx1
+    sum[i1]=$(tmp=$E2E_WORK/i1.qcow2; qemu-img convert -U -l snapshot.name=i1 -O qcow2 "$(e2e_guest_disk mx1)" $tmp; image_sum $tmp; rm -f $tmp)
+    step; run -0 xl-snapshot create --external --disk-only -n x1 mx1
+    sum[x1]=$(image_sum "$(xl-snapshot info --json mx1 x1 | jq -r '.disks[0].backing')")
+    step; run -0 xl-snapshot create --internal --disk-only -n i2 mx1
+    i2img=$(xl-snapshot info --json mx1 i2 | jq -r '.disks[0].image')
+    sum[i2]=$(tmp=$E2E_WORK/i2.qcow2; qemu-img convert -U -l snapshot.name=i2 -O qcow2 "$i2img" $tmp; image_sum $tmp; rm -f $tmp)
+    step; run -0 xl-snapshot create --external --disk-only -n x2 mx1
+    sum[x2]=$(image_sum "$(xl-snapshot info --json mx1 x2 | jq -r '.disks[0].backing')")
+    run -0 xl-snapshot list --tree mx1
+    assert_output "i1
+\`-- x1
+    \`-- i2
+        \`-- x2 *"
+    # an inner external node, while the guest runs
+    run -0 xl-snapshot delete mx1 x1
+    # an inner internal node, with the guest off
+    xl destroy mx1
+    e2e_wait_domain_state mx1 gone 30
+    run -0 xl-snapshot delete mx1 i2
+    run -0 xl-snapshot list --tree mx1
+    assert_output "i1
+\`-- x2"
+    for s in x2 i1 x2; do
+        run -0 xl-snapshot revert --paused mx1 $s
+        got=$(image_sum "$(active_disk mx1)")
+        e2e_log "revert $s: sum $got (snapshot ${sum[$s]})"
+        [ "$got" = "${sum[$s]}" ]
+        xl destroy mx1
+    done
+}

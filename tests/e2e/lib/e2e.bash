@@ -1,0 +1,210 @@
+# shellcheck shell=bash
+# Helpers for e2e bats tests. They run INSIDE dom0 (Xen 4.17 in QEMU), started by
+# tests/e2e/run.sh. Load with:   load 'lib/e2e'
+#
+# The test guest (tests/e2e/images/guest-init) ticks every ~100 ms: n=n+1, writes n into
+# sector 1 of every disk (fsync'd), then prints "tick n" on its console, which
+# xenconsoled logs to /var/log/xen/console/guest-NAME.log. At boot it prints
+# "boot disk-counter <n>" (the counter found on xvda; counting resumes from it) and
+# "guest ready disks=...".
+#
+# Layout (dom0 RAM tmpfs; gone at poweroff):
+#   $E2E_WORK/guests/NAME/NAME.cfg      rendered xl config
+#   $E2E_WORK/guests/NAME/xvda.qcow2    disks (xvdb.qcow2 ...)
+#
+# Env: E2E_WORK (/tmp/e2e), E2E_IMAGES (/share/images), E2E_GUEST_MEM (MiB, 96; 64 is too small for the PV kernel),
+#      E2E_GUEST_BOOT_TIMEOUT (s, 120), E2E_DISK_SIZE (16M).
+
+E2E_WORK=${E2E_WORK:-/tmp/e2e}
+E2E_IMAGES=${E2E_IMAGES:-/share/images}
+E2E_GUEST_MEM=${E2E_GUEST_MEM:-96}
+E2E_GUEST_BOOT_TIMEOUT=${E2E_GUEST_BOOT_TIMEOUT:-120}
+E2E_DISK_SIZE=${E2E_DISK_SIZE:-16M}
+E2E_CONSOLE_DIR=${E2E_CONSOLE_DIR:-/var/log/xen/console}
+E2E_TEMPLATES=${E2E_TEMPLATES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../guests" && pwd)}
+export BATS_LIB_PATH=${BATS_LIB_PATH:-/usr/lib/bats}
+export PATH="$PATH:/usr/lib/xen-4.17/bin"
+
+if declare -F bats_load_library >/dev/null; then
+    bats_load_library bats-support
+    bats_load_library bats-assert
+    bats_load_library bats-file
+fi
+
+# e2e_log MSG...: a "# MSG" diagnostic line that shows in the TAP output (fd 3).
+e2e_log() {
+    if { true >&3; } 2>/dev/null; then echo "# $*" >&3; else echo "# $*" >&2; fi
+}
+
+e2e_guest_dir() { echo "$E2E_WORK/guests/$1"; }
+# e2e_guest_disk NAME [VDEV]: path of the guest's qcow2 disk (default xvda).
+e2e_guest_disk() { echo "$E2E_WORK/guests/$1/${2:-xvda}.qcow2"; }
+e2e_guest_log() { echo "$E2E_CONSOLE_DIR/guest-$1.log"; }
+e2e_guest_cfg() { echo "$E2E_WORK/guests/$1/$1.cfg"; }
+
+_e2e_vdev() { local letters=abcdefghij; echo "xvd${letters:$1:1}"; } # 0 -> xvda
+
+# e2e_create_disks NAME NDISKS: create the guest's qcow2 disks that do not exist yet.
+e2e_create_disks() {
+    local name=$1 n=${2:-1} i img
+    mkdir -p "$(e2e_guest_dir "$name")"
+    for ((i = 0; i < n; i++)); do
+        img=$(e2e_guest_disk "$name" "$(_e2e_vdev "$i")")
+        [ -f "$img" ] || qemu-img create -q -f qcow2 "$img" "$E2E_DISK_SIZE" || return 1
+    done
+}
+
+# e2e_write_cfg NAME [pv|pvh] [NDISKS]: render tests/e2e/guests/<type>.cfg.in.
+e2e_write_cfg() {
+    local name=$1 type=${2:-pv} n=${3:-1} i disks='' vdev
+    for ((i = 0; i < n; i++)); do
+        vdev=$(_e2e_vdev "$i")
+        disks+="${disks:+, }'format=qcow2,vdev=$vdev,access=rw,backendtype=qdisk,target=$(e2e_guest_disk "$name" "$vdev")'"
+    done
+    mkdir -p "$(e2e_guest_dir "$name")"
+    sed -e "s|@NAME@|$name|g" -e "s|@KERNEL@|$E2E_IMAGES/guest-vmlinuz|g" \
+        -e "s|@RAMDISK@|$E2E_IMAGES/guest-initrd|g" -e "s|@MEMORY@|$E2E_GUEST_MEM|g" \
+        -e "s|@DISKS@|$disks|g" "$E2E_TEMPLATES/$type.cfg.in" > "$(e2e_guest_cfg "$name")"
+}
+
+# e2e_domid NAME: the domain id, or nothing (status 1) if there is no such domain.
+e2e_domid() { xl domid "$1" 2>/dev/null; }
+
+# e2e_start_guest NAME [pv|pvh] [NDISKS]: create disks (if missing) and config, xl create,
+# wait for the guest's own "guest ready" console line. Prints the domid.
+# A guest that resets during boot (PVH triple faults under TCG; libxl restarts it) is
+# followed to its new domid.
+e2e_start_guest() {
+    local name=$1 type=${2:-pv} n=${3:-1} log domid cur deadline dir
+    dir=$(e2e_guest_dir "$name")
+    log=$(e2e_guest_log "$name")
+    if e2e_domid "$name" >/dev/null; then
+        echo "e2e_start_guest: domain $name already exists" >&2; return 1
+    fi
+    e2e_create_disks "$name" "$n" || return 1
+    e2e_write_cfg "$name" "$type" "$n"
+    rm -f "$log"
+    # 3>&-: xl leaves a monitor daemon; it must not hold bats' fd 3
+    if ! xl create "$(e2e_guest_cfg "$name")" > "$dir/create.log" 2>&1 3>&-; then
+        echo "e2e_start_guest: xl create $name failed:" >&2; cat "$dir/create.log" >&2
+        return 1
+    fi
+    domid=$(e2e_domid "$name") || { echo "e2e_start_guest: $name vanished after xl create" >&2; return 1; }
+    deadline=$((SECONDS + E2E_GUEST_BOOT_TIMEOUT))
+    while ! grep -aq 'guest ready' "$log" 2>/dev/null; do
+        if ! cur=$(e2e_domid "$name"); then
+            # libxl restarts a guest that reset (destroy, then create again): allow a gap.
+            local gap=$((SECONDS + 15))
+            while ! cur=$(e2e_domid "$name") && [ $SECONDS -lt $gap ]; do sleep 0.2; done
+            if [ -z "$cur" ]; then
+                echo "e2e_start_guest: $name (domid $domid) died while booting; console:" >&2
+                tail -n 20 "$log" >&2 2>/dev/null; return 1
+            fi
+        fi
+        if [ "$cur" != "$domid" ]; then
+            e2e_log "guest $name restarted while booting (domid $domid -> $cur), waiting again"
+            domid=$cur
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            echo "e2e_start_guest: $name not ready after ${E2E_GUEST_BOOT_TIMEOUT}s; console:" >&2
+            tail -n 20 "$log" >&2 2>/dev/null; return 1
+        fi
+        sleep 0.2
+    done
+    cur=$(e2e_domid "$name") || true
+    [ -z "$cur" ] || domid=$cur
+    echo "$domid"
+}
+
+# _e2e_complete_lines FILE: the last 16 KiB of FILE without CRs and without a partial
+# last line (the console log is written while we read it).
+_e2e_complete_lines() {
+    local data
+    data=$(tail -c 16384 "$1" 2>/dev/null; printf x)
+    data=${data%x}
+    data=${data//$'\r'/}
+    [[ $data == *$'\n' ]] || data=${data%$'\n'*}$'\n'
+    printf '%s' "$data"
+}
+
+# e2e_guest_counter NAME: the latest "tick N" on the guest's console (0 if none yet).
+e2e_guest_counter() {
+    _e2e_complete_lines "$(e2e_guest_log "$1")" | awk '/^tick [0-9]+$/ {n=$2} END {print n+0}'
+}
+
+# e2e_boot_disk_counter NAME: the counter the guest found on xvda at its last boot.
+e2e_boot_disk_counter() {
+    tr -d '\r' < "$(e2e_guest_log "$1")" | awk '/^boot disk-counter [0-9]+$/ {n=$3} END {print n}'
+}
+
+# e2e_wait_counter_above NAME N [TIMEOUT=60]: wait until the guest's tick > N; prints it.
+e2e_wait_counter_above() {
+    local name=$1 min=$2 timeout=${3:-60} c deadline
+    deadline=$((SECONDS + timeout))
+    while :; do
+        c=$(e2e_guest_counter "$name")
+        [ "$c" -le "$min" ] || { echo "$c"; return 0; }
+        if [ $SECONDS -ge $deadline ]; then
+            echo "e2e_wait_counter_above: $name still at tick $c (want > $min) after ${timeout}s" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# e2e_disk_counter IMAGE: the counter in sector 1 of a qcow2 image (0 if none).
+# Safe while a guest runs (opens read-only with force-share, -U).
+e2e_disk_counter() {
+    local out v
+    out=$(qemu-io -r -U -f qcow2 -c 'read -v 512 20' "$1") || return 1
+    v=$(awk '/^[0-9a-f]+:/ {s = s $NF} END {print s}' <<<"$out" | tr -cd 0-9 | sed 's/^0*//')
+    echo "${v:-0}"
+}
+
+# e2e_write_disk_counter IMAGE N: write counter N into sector 1 (image not in use).
+e2e_write_disk_counter() {
+    local img=$1 n=$2 pat
+    pat=$(mktemp)
+    printf '%020d\n' "$n" | dd of="$pat" bs=512 count=1 conv=sync 2>/dev/null
+    qemu-io -f qcow2 -c "write -q -s $pat 512 512" "$img"
+    local rc=$?
+    rm -f "$pat"
+    return $rc
+}
+
+# e2e_domain_state NAME: running | paused | shutdown | crashed | dying | gone
+e2e_domain_state() {
+    local s
+    s=$(xl list "$1" 2>/dev/null | awk 'NR==2 {print $5}')
+    case $s in
+        '') echo gone ;;
+        *p*) echo paused ;;
+        *s*) echo shutdown ;;
+        *c*) echo crashed ;;
+        *d*) echo dying ;;
+        *) echo running ;;   # r, b or ------ (runnable)
+    esac
+}
+
+# e2e_wait_domain_state NAME running|gone|paused|shutdown [TIMEOUT=60]
+e2e_wait_domain_state() {
+    local name=$1 want=$2 timeout=${3:-60} s deadline
+    deadline=$((SECONDS + timeout))
+    while :; do
+        s=$(e2e_domain_state "$name")
+        [ "$s" != "$want" ] || return 0
+        if [ $SECONDS -ge $deadline ]; then
+            echo "e2e_wait_domain_state: $name is $s, not $want, after ${timeout}s" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# e2e_destroy_all: destroy every domain but dom0.
+e2e_destroy_all() {
+    local d
+    for d in $(xl list 2>/dev/null | awk 'NR>1 && $1!="Domain-0" {print $1}'); do
+        xl destroy "$d" >/dev/null 2>&1 || true
+    done
+}

@@ -1,0 +1,85 @@
+# snap.bash - helpers for the xl-snapshot e2e tests (inside dom0).
+# Load after lib/e2e:   load 'lib/snap'
+bats_require_minimum_version 1.5.0
+
+# log_mark NAME: remember how many lines the guest's console log has.
+log_mark() { tr -d '\r' < "$(e2e_guest_log "$1")" 2>/dev/null | wc -l; }
+
+# _complete_log NAME: the console log without CRs and without a last line
+# that the guest is still writing.
+_complete_log() {
+    local data
+    data=$(tr -d '\r' < "$(e2e_guest_log "$1")" 2>/dev/null; printf x)
+    data=${data%x}
+    [[ $data == *$'\n' ]] || data=${data%$'\n'*}$'\n'
+    printf '%s' "$data"
+}
+
+# first_tick_after NAME MARK [TIMEOUT]: the first "tick N" printed after line MARK.
+first_tick_after() {
+    local name=$1 mark=$2 timeout=${3:-60} t deadline=$((SECONDS + ${3:-60}))
+    while :; do
+        t=$(_complete_log "$name" |
+            awk -v m="$mark" 'NR > m && /^tick [0-9]+$/ {print $2; exit}')
+        [ -z "$t" ] || { echo "$t"; return 0; }
+        [ $SECONDS -lt $deadline ] || { echo "no tick after line $mark" >&2; return 1; }
+        sleep 0.2
+    done
+}
+
+# rewind_tick NAME MARK [TIMEOUT]: after a revert of a running guest, the
+# first tick printed after line MARK that is lower than the tick before it
+# (the old guest may print a few more ticks before it is destroyed).
+rewind_tick() {
+    local name=$1 mark=$2 t deadline=$((SECONDS + ${3:-60}))
+    while :; do
+        t=$(_complete_log "$name" | awk -v m="$mark" '
+            /^tick [0-9]+$/ { if (NR > m && prev != "" && $2 + 0 < prev + 0) { print $2; exit } prev = $2 }')
+        [ -z "$t" ] || { echo "$t"; return 0; }
+        [ $SECONDS -lt $deadline ] || { echo "no rewind after line $mark" >&2; return 1; }
+        sleep 0.2
+    done
+}
+
+# near A B [SLACK]: A is within SLACK (3) of B; says so when not.
+near() {
+    local d=$(( $1 - $2 ))
+    [ ${d#-} -le "${3:-3}" ] || { echo "$1 is not within ${3:-3} of $2" >&2; return 1; }
+}
+
+# boot_counter_after NAME MARK: the "boot disk-counter N" printed after MARK.
+boot_counter_after() {
+    local name=$1 mark=$2 t deadline=$((SECONDS + ${3:-90}))
+    while :; do
+        t=$(_complete_log "$name" |
+            awk -v m="$mark" 'NR > m && /^boot disk-counter [0-9]+$/ {print $3; exit}')
+        [ -z "$t" ] || { echo "$t"; return 0; }
+        [ $SECONDS -lt $deadline ] || { echo "no boot after line $mark" >&2; return 1; }
+        sleep 0.2
+    done
+}
+
+# snap_disk_counter IMAGE SNAPNAME: the counter inside an internal snapshot.
+snap_disk_counter() {
+    local tmp=$E2E_WORK/snapread.$$.qcow2
+    qemu-img convert -U -l "snapshot.name=$2" -O qcow2 "$1" "$tmp" || return 1
+    e2e_disk_counter "$tmp"
+    rm -f "$tmp"
+}
+
+# image_sum IMAGE: checksum of the guest-visible content of an image chain.
+image_sum() {
+    local tmp=$E2E_WORK/sum.$$.raw
+    qemu-img convert -U -O raw "$1" "$tmp" || return 1
+    md5sum < "$tmp" | cut -d' ' -f1
+    rm -f "$tmp"
+}
+
+# active_disk NAME [VDEV]: the image the domain's config names now.
+active_disk() {
+    xl-snapshot create -N --no-memory "$1" 2>/dev/null |
+        jq -r --arg v "${2:-xvda}" '.disks[] | select(.vdev == $v) | .image'
+}
+
+# uuid_of NAME
+uuid_of() { xl list -v "$1" | awk 'NR==2 {print $7}'; }
