@@ -7,8 +7,6 @@
  */
 #include "internal.h"
 
-#include <sys/file.h>
-#include <fcntl.h>
 #include <unistd.h>
 #include <xenstore.h>
 
@@ -205,28 +203,25 @@ int xlsnap__hv_config_set_disk(xlsnap_ctx *ctx, const char *config_json,
  * "libxl-json", what save/restore/reboot/migrate use, under libxl's
  * domain-userdata-lock) and the qdisk backend's xenstore "params".
  * Without this, `xl save` + `xl restore` reopens the old image and drops
- * every write made since the snapshot.
+ * every write made since the snapshot.  (libxl serialises the stored
+ * config with its own lock inside retrieve/store; our domain lock keeps
+ * other xl-snapshot operations out.)
  */
 int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
-                             const char *uuid, const char *vdev,
-                             const char *path, const char *fmt)
+                             const char *vdev, const char *path,
+                             const char *fmt)
 {
     libxl_ctx *lx;
     uint8_t *data = NULL;
-    int len = 0, lockfd = -1, rc, lrc;
-    char *lock = NULL, *json = NULL, *bdir = NULL, **ents = NULL;
+    int len = 0, rc, lrc;
+    char *json = NULL, *bdir = NULL, **ents = NULL;
     struct xs_handle *xs = NULL;
     unsigned n = 0;
     bool done = false;
 
+    /* libxl_userdata_retrieve/_store take libxl's domain-userdata-lock
+     * themselves (taking it here too would deadlock on flock) */
     if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
-    lock = xlsnap__sprintf("/var/lib/xen/userdata-l.%u.%s."
-                           "domain-userdata-lock", (unsigned)domid, uuid);
-    lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot take %s", lock);
-        goto out;
-    }
     lrc = libxl_userdata_retrieve(lx, domid, "libxl-json", &data, &len);
     if (lrc || !data || !len) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
@@ -284,8 +279,6 @@ int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
     if (xs) xs_close(xs);
     free(json);
     free(data);
-    if (lockfd >= 0) close(lockfd);
-    free(lock);
     return rc;
 }
 

@@ -10,7 +10,6 @@
 #include "internal.h"
 
 #include <fcntl.h>
-#include <libgen.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,23 +24,6 @@ void xlsnap_create_params_init(xlsnap_create_params *p)
 static const xlsnap_snapshot *latest(const xlsnap_snapshot *l, int nr)
 {
     return nr ? &l[nr - 1] : NULL;      /* list is sorted by time */
-}
-
-/* "<dir>/<stem>.<name>.qcow2" next to image */
-static char *default_overlay(const char *image, const char *name)
-{
-    char *copy = xlsnap__strdup(image), *dir, *base, *dot, *r;
-
-    dir = xlsnap__strdup(dirname(copy));
-    free(copy);
-    copy = xlsnap__strdup(image);
-    base = basename(copy);
-    dot = strrchr(base, '.');
-    if (dot && dot != base) *dot = '\0';
-    r = xlsnap__sprintf("%s/%s.%s.qcow2", dir, base, name);
-    free(copy);
-    free(dir);
-    return r;
 }
 
 static const xlsnap_cfg_disk *wanted(const xlsnap_create_params *p,
@@ -142,7 +124,8 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
         } else {
             sd->backing = xlsnap__strdup(d->path);
             sd->overlay = w && w->target ? xlsnap__strdup(w->target)
-                                         : default_overlay(d->path, name);
+                                         : xlsnap__image_sibling(d->path,
+                                                                 name);
             if (access(sd->overlay, F_OK) == 0) {
                 rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
                                    "disk %s: overlay %s already exists",
@@ -399,8 +382,8 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     for (int i = 0; i < sn.num_disks; i++) {
         const xlsnap_disk *d = &sn.disks[i];
         if (d->kind != XLSNAP_DISK_EXTERNAL || !running) continue;
-        rc = xlsnap__hv_set_live_disk(ctx, dom->domid, dom->uuid, d->vdev,
-                                      d->overlay, "qcow2");
+        rc = xlsnap__hv_set_live_disk(ctx, dom->domid, d->vdev, d->overlay,
+                                      "qcow2");
         if (rc) {
             rc = xlsnap__error_prefix(ctx, rc, "snapshot taken, but the "
                                       "domain config still names %s (record "

@@ -125,26 +125,15 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__strset live = { 0 }, known = { 0 };
     int nr = 0, target = -1, rc;
 
-    if ((rc = xlsnap_name_validate(ctx, name))) goto out;
     if ((flags & XLSNAP_DELETE_CHILDREN) &&
         (flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--children and "
                            "--children-only exclude each other");
         goto out;
     }
-    if ((rc = xlsnap__lock_domain(ctx, dom->uuid, false, &lock))) {
-        if (rc == XLSNAP_ERROR_NOTFOUND)
-            rc = xlsnap__error(ctx, rc, "no snapshot '%s'", name);
+    if ((rc = xlsnap__lock_and_find(ctx, dom->uuid, name, &lock, &l, &nr,
+                                    &target)))
         goto out;
-    }
-    if ((rc = xlsnap__store_list(ctx, dom->uuid, &l, &nr))) goto out;
-    for (int i = 0; i < nr; i++)
-        if (!strcmp(l[i].name, name)) target = i;
-    if (target < 0) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
-                           name);
-        goto out;
-    }
     del = calloc(nr, sizeof(*del));
     gone = calloc(nr, sizeof(*gone));
     if (!del || !gone) { rc = XLSNAP_ERROR_NOMEM; goto out; }

@@ -72,6 +72,8 @@ int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
                               const char *file, const char *data,
                               size_t len);
 int xlsnap__mkdir_private(xlsnap_ctx *ctx, const char *path);
+/* "<dir of image>/<image name without extension>.<tag>.qcow2" */
+char *xlsnap__image_sibling(const char *image, const char *tag);
 bool xlsnap__is_uuid(const char *s);
 /* Lower-cased canonical copy of a UUID string, or NULL if invalid. */
 char *xlsnap__uuid_canon(const char *s);
@@ -107,6 +109,11 @@ int xlsnap__store_read(xlsnap_ctx *ctx, const char *uuid,
 int xlsnap__store_write(xlsnap_ctx *ctx, const xlsnap_snapshot *snap);
 int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
                        xlsnap_snapshot **list_r, int *nr_r);
+/* Take the lock of a domain that has snapshots, read them all, and
+ * find 'name' in them (*idx_r; NOTFOUND "no snapshot" otherwise). */
+int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
+                          const char *name, xlsnap__lock *lock_r,
+                          xlsnap_snapshot **list_r, int *nr_r, int *idx_r);
 /* UUIDs of domains with a record whose domain name is name. */
 int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
                               char ***uuids_r, int *nr_r);
@@ -176,8 +183,8 @@ int xlsnap__hv_config_set_disk(xlsnap_ctx *ctx, const char *config_json,
                                const char *vdev, const char *path,
                                const char *fmt, char **json_r);
 int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
-                             const char *uuid, const char *vdev,
-                             const char *path, const char *fmt);
+                             const char *vdev, const char *path,
+                             const char *fmt);
 
 /* chain.c */
 typedef struct {

@@ -19,7 +19,6 @@
 #include "internal.h"
 
 #include <fcntl.h>
-#include <libgen.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,24 +34,18 @@ static const char *xl_prog(void)
 /* A new overlay path next to backing: <stem>.<name>.rev<time>[-n].qcow2 */
 static char *fresh_overlay(const char *backing, const char *name)
 {
-    char *copy = xlsnap__strdup(backing), *dir, *base, *dot, *r = NULL;
     long long t = time(NULL);
+    char *tag = NULL, *r = NULL;
 
-    dir = xlsnap__strdup(dirname(copy));
-    free(copy);
-    copy = xlsnap__strdup(backing);
-    base = basename(copy);
-    dot = strrchr(base, '.');
-    if (dot && dot != base) *dot = '\0';
     for (int n = 0; n < 1000; n++) {
+        free(tag);
         free(r);
-        r = n ? xlsnap__sprintf("%s/%s.%s.rev%lld-%d.qcow2", dir, base, name,
-                                t, n)
-              : xlsnap__sprintf("%s/%s.%s.rev%lld.qcow2", dir, base, name, t);
+        tag = n ? xlsnap__sprintf("%s.rev%lld-%d", name, t, n)
+                : xlsnap__sprintf("%s.rev%lld", name, t);
+        r = xlsnap__image_sibling(backing, tag);
         if (access(r, F_OK) < 0) break;
     }
-    free(copy);
-    free(dir);
+    free(tag);
     return r;
 }
 
@@ -162,26 +155,16 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__domstate st = XLSNAP__DOM_GONE;
     char *cfg = NULL, *sdir = NULL, **fresh = NULL;
     xlsnap__strset known = { 0 }, live = { 0 };
-    int nr = 0, rc;
+    int nr = 0, idx, rc;
     bool paused, start;
 
     if ((flags & XLSNAP_REVERT_RUNNING) && (flags & XLSNAP_REVERT_PAUSED))
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
                              "choose running or paused, not both");
-    if ((rc = xlsnap_name_validate(ctx, name))) goto out;
-    if ((rc = xlsnap__lock_domain(ctx, dom->uuid, false, &lock))) {
-        if (rc == XLSNAP_ERROR_NOTFOUND)
-            rc = xlsnap__error(ctx, rc, "no snapshot '%s'", name);
+    if ((rc = xlsnap__lock_and_find(ctx, dom->uuid, name, &lock, &list, &nr,
+                                    &idx)))
         goto out;
-    }
-    if ((rc = xlsnap__store_list(ctx, dom->uuid, &list, &nr))) goto out;
-    for (int i = 0; i < nr; i++)
-        if (!strcmp(list[i].name, name)) sn = &list[i];
-    if (!sn) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
-                           name);
-        goto out;
-    }
+    sn = &list[idx];
     if (sn->state != XLSNAP_STATE_READY) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                            "snapshot '%s' is incomplete (state %s); run "

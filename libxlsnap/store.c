@@ -246,6 +246,24 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
     return rc;
 }
 
+int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
+                          const char *name, xlsnap__lock *lock_r,
+                          xlsnap_snapshot **list_r, int *nr_r, int *idx_r)
+{
+    int rc;
+
+    *idx_r = -1;
+    if ((rc = xlsnap_name_validate(ctx, name))) return rc;
+    rc = xlsnap__lock_domain(ctx, uuid, false, lock_r);
+    if (!rc) rc = xlsnap__store_list(ctx, uuid, list_r, nr_r);
+    for (int i = 0; !rc && i < *nr_r; i++)
+        if (!strcmp((*list_r)[i].name, name)) *idx_r = i;
+    if (rc == XLSNAP_ERROR_NOTFOUND || (!rc && *idx_r < 0))
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
+                           name);
+    return rc;
+}
+
 /* Whether any readable record of domain dir 'uuid' names the domain
  * 'name'.  Unreadable records are skipped here: one bad file must not
  * hide a domain (list and info report it). */

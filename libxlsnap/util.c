@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -224,3 +225,15 @@ char *xlsnap__uuid_canon(const char *s)
  * indent-tabs-mode: nil
  * End:
  */
+
+char *xlsnap__image_sibling(const char *image, const char *tag)
+{
+    char *d = xlsnap__strdup(image), *b = xlsnap__strdup(image);
+    char *base = basename(b), *dot = strrchr(base, '.'), *r;
+
+    if (dot && dot != base) *dot = '\0';
+    r = xlsnap__sprintf("%s/%s.%s.qcow2", dirname(d), base, tag);
+    free(d);
+    free(b);
+    return r;
+}

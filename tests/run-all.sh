@@ -96,7 +96,8 @@ for suite in $SUITES; do
         ;;
     e2e)
         export E2E_REQUIRE_XL_SNAPSHOT=1
-        run_suite e2e tests/e2e/run.sh
+        # shellcheck disable=SC2086 # E2E_FILES: a list of bats files
+        run_suite e2e tests/e2e/run.sh ${E2E_FILES:-}
         ;;
     *) echo "unknown suite $suite" >&2; failed=$((failed + 1)) ;;
     esac

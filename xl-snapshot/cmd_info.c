@@ -44,12 +44,9 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
     if ((rc = cmd_args(cmd, argc, 2, 2))) return rc;
     name = argv[optind + 1];
 
-    rc = EXIT_FAILURE;
-    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
-        xlsnap_get(g_ctx, &dom, name, &s)) {
-        fail("show '%s'", name);
+    if ((rc = load_snapshot("show", argv[optind], name, &dom, &s)))
         goto out;
-    }
+    rc = EXIT_FAILURE;
     if (json) {
         if (xlsnap_snapshot_to_json(g_ctx, &s, &out)) {
             fail("show '%s'", name);

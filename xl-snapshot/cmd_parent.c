@@ -29,12 +29,10 @@ int main_parent(const struct cmd_spec *cmd, int argc, char **argv)
     if ((rc = cmd_args(cmd, argc, 2, 2))) return rc;
     name = argv[optind + 1];
 
-    rc = EXIT_FAILURE;
-    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
-        xlsnap_get(g_ctx, &dom, name, &s)) {
-        fail("show the parent of '%s'", name);
+    if ((rc = load_snapshot("show the parent of", argv[optind], name, &dom,
+                            &s)))
         goto out;
-    }
+    rc = EXIT_FAILURE;
     if (json) {
         fputs("{\n    \"name\": ", stdout);
         print_json_string(s.name);

@@ -154,3 +154,12 @@ void print_json_string(const char *s)
     }
     putchar('"');
 }
+
+int load_snapshot(const char *what, const char *domspec, const char *name,
+                  xlsnap_domain *dom, xlsnap_snapshot *s)
+{
+    if (xlsnap_domain_resolve(g_ctx, domspec, dom) ||
+        xlsnap_get(g_ctx, dom, name, s))
+        return fail("%s '%s'", what, name);
+    return EXIT_SUCCESS;
+}

@@ -67,6 +67,11 @@ int cmd_getopt(const struct cmd_spec *cmd, int argc, char **argv,
  * usage and returns EXIT_USAGE. */
 int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max);
 
+/* Resolve domspec and read snapshot name; on failure print
+ * "cannot <what> '<name>': ..." and return EXIT_FAILURE. */
+int load_snapshot(const char *what, const char *domspec, const char *name,
+                  xlsnap_domain *dom, xlsnap_snapshot *s);
+
 /* "2026-11-25 06:50:01" in local time. */
 void format_time(char *buf, size_t len, long long t);
 
