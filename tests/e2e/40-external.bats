@@ -64,6 +64,20 @@ teardown() {
     run -0 xl-snapshot revert --force --running ex1 x1
     run -0 boot_counter_after ex1 "$mark"
     assert_output "$s"
+}
+
+@test "a failing disk transaction rolls back: the guest runs on, no record, no memory image" {
+    uuid=$(uuid_of ex1)
+    printf 'name="bad"\nmemory="yes"\ndisk=["vdev=xvda,format=qcow2,target=/nonexistent/dir/x.qcow2"]\n' > "$E2E_WORK/bad.cfg"
+    n=$(e2e_wait_counter_above ex1 5)
+    run -1 xl-snapshot create ex1 "$E2E_WORK/bad.cfg"
+    assert_output --partial "xl-snapshot: cannot create snapshot 'bad': disk snapshot transaction failed (no disk was changed)"
+    e2e_log "$output"
+    [ "$(e2e_domain_state ex1)" = running ]
+    e2e_wait_counter_above ex1 $((n + 10)) 30 >/dev/null
+    [ ! -e "$XL_SNAPSHOT_DIR/$uuid/bad" ]
+    run -0 xl-snapshot list --names ex1
+    refute_output --partial bad
     xl destroy ex1
 }
 
@@ -87,8 +101,9 @@ teardown() {
     xl unpause ex2
     e2e_wait_counter_above ex2 $(( $(e2e_guest_counter ex2) + 10 )) >/dev/null
     run -0 xl-snapshot delete ex2 e2
+    # e2 was current: its parent is now
     run -0 xl-snapshot list --tree ex2
-    assert_output "e1
+    assert_output "e1 *
 \`-- e3"
     for s in e1 e3; do
         run -0 xl-snapshot revert --force --paused ex2 $s
@@ -125,7 +140,7 @@ teardown() {
     run -0 xl-snapshot delete mx1 i2
     run -0 xl-snapshot list --tree mx1
     assert_output "i1
-\`-- x2"
+\`-- x2 *"
     for s in x2 i1 x2; do
         run -0 xl-snapshot revert --paused mx1 $s
         got=$(image_sum "$(active_disk mx1)")
