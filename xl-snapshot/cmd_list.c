@@ -54,7 +54,6 @@ static int width(const struct view *v, int min, const char *(*get)(
 }
 
 static const char *get_name(const xlsnap_snapshot *s) { return s->name; }
-static const char *get_parent(const xlsnap_snapshot *s) { return s->parent; }
 
 static void print_long(const xlsnap_snapshot *s)
 {
@@ -75,7 +74,7 @@ static void print_long(const xlsnap_snapshot *s)
 
 static void print_table(const struct view *v, bool lng)
 {
-    int wn = width(v, 4, get_name), wp = width(v, 6, get_parent);
+    int wn = width(v, 4, get_name);
     char t[64];
 
     printf("  %-*s  %-19s  %-9s  %-8s  %-6s  %s\n", wn, "NAME", "CREATED",
@@ -84,10 +83,10 @@ static void print_table(const struct view *v, bool lng)
         const xlsnap_snapshot *s = &v->s[i];
         if (!v->show[i]) continue;
         format_time(t, sizeof(t), s->creationtime);
-        printf("%c %-*s  %-19s  %-9s  %-8s  %-6s  %-*s\n",
+        printf("%c %-*s  %-19s  %-9s  %-8s  %-6s  %s\n",
                s->current ? '*' : ' ', wn, s->name, t,
                xlsnap_state_name(s->state), xlsnap_snapshot_type(s),
-               s->memory ? "yes" : "no", wp, s->parent ? s->parent : "-");
+               s->memory ? "yes" : "no", s->parent ? s->parent : "-");
         if (lng) print_long(s);
     }
 }

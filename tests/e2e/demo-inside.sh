@@ -11,7 +11,9 @@ FAILED=0
 step() { echo; echo "== step: $*"; }
 # show CMD...: echo the command, run it, report a failure (and remember it).
 show() {
-    echo "\$ $*"
+    local q
+    q=$(printf '%q ' "$@")
+    echo "\$ ${q% }"
     "$@" 2>&1
     local rc=$?
     [ $rc = 0 ] || { echo "(exit status $rc)"; FAILED=1; }
@@ -19,6 +21,18 @@ show() {
 }
 counter() { echo "guest '$GUEST': console counter $(e2e_guest_counter "$GUEST"), disk counter (xvda) $(e2e_disk_counter "$(e2e_guest_disk "$GUEST")")"; }
 log_lines() { tr -d '\r' < "$(e2e_guest_log "$GUEST")" | wc -l; }
+# first tick after line $1 that is lower than the one before it: the
+# restored guest (the old one ticks on until it is destroyed)
+rewound() {
+    local t i
+    for i in $(seq 50); do
+        t=$(tr -d '\r' < "$(e2e_guest_log "$GUEST")" | awk -v m="$1" '
+            /^tick [0-9]+$/ { if (NR > m && prev != "" && $2 + 0 < prev + 0) { print $2; exit } prev = $2 }')
+        [ -z "$t" ] || break
+        sleep 0.2
+    done
+    echo "${t:-none}"
+}
 
 step "start a small PV guest '$GUEST' (96 MiB, 1 vCPU, one qcow2 disk served by QEMU's qdisk)"
 echo "(the guest counts every ~100 ms, printing 'tick N' on its console and writing N to its disk)"
@@ -52,24 +66,34 @@ counter
 step "revert to 'before-change' (the running guest is discarded: --force)"
 mark=$(log_lines)
 show xl-snapshot revert --force "$GUEST" before-change
-sleep 2
-first=$(tr -d '\r' < "$(e2e_guest_log "$GUEST")" | awk -v m="$mark" 'NR > m && /^tick [0-9]+$/ {print $2; exit}')
-echo "first tick printed after the revert: ${first:-none} (the snapshot was taken at ~$at)"
+echo "the guest counts on from the snapshot: first tick after the revert $(rewound "$mark") (snapshot taken at ~$at)"
+sleep 1
 counter
 show xl list "$GUEST"
 show xl-snapshot list --tree "$GUEST"
-
-step "the memory image is an ordinary xl save file: xl restore works on it"
-uuid=$(xl list -v "$GUEST" | awk 'NR==2 {print $7}')
-show ls -l "$XL_SNAPSHOT_DIR/$uuid/before-change/"
 
 step "delete the disk-only snapshot"
 show xl-snapshot delete "$GUEST" disk-only
 show xl-snapshot list --tree "$GUEST"
 
-step "clean up"
+step "the memory image is an ordinary xl save file (mode 0600): plain 'xl restore' works on it"
+uuid=$(xl list -v "$GUEST" | awk 'NR==2 {print $7}')
+show ls -l "$XL_SNAPSHOT_DIR/$uuid/before-change/"
+show xl destroy "$GUEST"
+mark=$(log_lines)
+show xl restore "$XL_SNAPSHOT_DIR/$uuid/before-change/memory.save"
+sleep 1
+first=$(tr -d '\r' < "$(e2e_guest_log "$GUEST")" | awk -v m="$mark" 'NR > m && /^tick [0-9]+$/ {print $2; exit}')
+echo "restored guest's first tick: ${first:-none} (snapshot taken at ~$at)"
+
+step "snapshots outlive the domain: destroy it, list and revert by UUID"
 show xl destroy "$GUEST"
 show xl-snapshot list "$uuid"
+show xl-snapshot revert "$uuid" before-change
+show xl list "$GUEST"
+
+step "clean up"
+show xl destroy "$GUEST"
 echo
 [ $FAILED = 0 ] && echo "== demo finished" || echo "== demo finished with errors"
 exit $FAILED
