@@ -7,6 +7,10 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <xenstore.h>
 
@@ -154,6 +158,118 @@ int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
  out:
     libxl_domain_config_dispose(&dc);
     return rc;
+}
+
+/*
+ * The monitor loop of a domain we created (runs in a daemon): what xl's
+ * own daemon does for the domains it creates.  On shutdown it acts as
+ * the domain's on_poweroff / on_reboot / on_crash / on_watchdog say;
+ * a restart re-creates the domain from the config libxl has for it at
+ * that moment (so disks changed by later snapshots are kept).  A
+ * suspend (xl save, a memory snapshot) is not ours to act on: the
+ * monitor leaves.
+ */
+static void monitor_loop(libxl_ctx *lx, uint32_t domid, const char *json)
+{
+    for (;;) {
+        libxl_evgen_domain_death *w = NULL;
+        libxl_event *ev = NULL;
+        libxl_domain_config dc;
+        libxl_action_on_shutdown act;
+        uint32_t newid = (uint32_t)INVALID_DOMID;
+        int reason = -1;
+
+        if (libxl_evenable_domain_death(lx, domid, 0, &w)) return;
+        while (reason < 0) {
+            if (libxl_event_wait(lx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL))
+                return;
+            if (ev->domid == domid) {
+                if (ev->type == LIBXL_EVENT_TYPE_DOMAIN_DEATH) {
+                    libxl_event_free(lx, ev);
+                    return;
+                }
+                if (ev->type == LIBXL_EVENT_TYPE_DOMAIN_SHUTDOWN)
+                    reason = ev->u.domain_shutdown.shutdown_reason;
+            }
+            libxl_event_free(lx, ev);
+        }
+        libxl_evdisable_domain_death(lx, w);
+        if (reason == LIBXL_SHUTDOWN_REASON_SUSPEND ||
+            reason == LIBXL_SHUTDOWN_REASON_SOFT_RESET)
+            return;
+        libxl_domain_config_init(&dc);
+        if (libxl_retrieve_domain_configuration(lx, domid, &dc, NULL)) {
+            libxl_domain_config_dispose(&dc);
+            libxl_domain_config_init(&dc);
+            if (libxl_domain_config_from_json(lx, &dc, json)) return;
+        }
+        act = reason == LIBXL_SHUTDOWN_REASON_REBOOT ? dc.on_reboot :
+              reason == LIBXL_SHUTDOWN_REASON_POWEROFF ? dc.on_poweroff :
+              reason == LIBXL_SHUTDOWN_REASON_CRASH ? dc.on_crash :
+              reason == LIBXL_SHUTDOWN_REASON_WATCHDOG ? dc.on_watchdog :
+              LIBXL_ACTION_ON_SHUTDOWN_DESTROY;
+        if (act == LIBXL_ACTION_ON_SHUTDOWN_PRESERVE) {
+            libxl_domain_config_dispose(&dc);
+            return;
+        }
+        fprintf(stderr, "domain %u shut down (reason %d), %s\n", domid,
+                reason, libxl_action_on_shutdown_to_string(act));
+        libxl_domain_destroy(lx, domid, NULL);
+        if (act != LIBXL_ACTION_ON_SHUTDOWN_RESTART &&
+            act != LIBXL_ACTION_ON_SHUTDOWN_RESTART_RENAME &&
+            act != LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART) {
+            libxl_domain_config_dispose(&dc);
+            return;
+        }
+        if (libxl_domain_create_new(lx, &dc, &newid, NULL, NULL) ||
+            libxl_domain_unpause(lx, newid, NULL)) {
+            libxl_domain_config_dispose(&dc);
+            return;
+        }
+        libxl_domain_config_dispose(&dc);
+        domid = newid;
+    }
+}
+
+/* Start a daemon that watches domid as xl's monitor would. */
+int xlsnap__hv_monitor(xlsnap_ctx *ctx, int64_t domid, const char *name,
+                       const char *config_json)
+{
+    pid_t pid = fork();
+    int st;
+
+    if (pid < 0)
+        return xlsnap__error_errno(ctx, errno, "cannot start the domain's "
+                                   "monitor");
+    if (pid > 0) {
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) ;
+        return 0;
+    }
+    /* child: detach, then the grandchild is the daemon */
+    if (setsid() < 0 || fork() != 0) _exit(0);
+    {
+        char *log = xlsnap__sprintf("/var/log/xen/xl-snapshot-%s.log",
+                                    name ? name : "domain");
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        xentoollog_logger_stdiostream *lg;
+        libxl_ctx *lx = NULL;
+
+        if (out < 0) out = open("/dev/null", O_WRONLY);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(out, 2);
+        close_range(3, ~0U, 0);
+        signal(SIGHUP, SIG_IGN);
+        lg = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
+        if (libxl_ctx_alloc(&lx, LIBXL_VERSION, 0, (xentoollog_logger *)lg))
+            _exit(1);
+        fprintf(stderr, "xl-snapshot: monitoring domain %u\n",
+                (unsigned)domid);
+        monitor_loop(lx, domid, config_json);
+        libxl_ctx_free(lx);
+        _exit(0);
+    }
 }
 
 /* A copy of config_json with disk vdev pointing at path (format fmt). */

@@ -179,6 +179,8 @@ int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
                     const char *config_json, bool live);
 int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
                       int64_t *domid_r);
+int xlsnap__hv_monitor(xlsnap_ctx *ctx, int64_t domid, const char *name,
+                       const char *config_json);
 int xlsnap__hv_config_set_disk(xlsnap_ctx *ctx, const char *config_json,
                                const char *vdev, const char *path,
                                const char *fmt, char **json_r);

@@ -256,8 +256,12 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if (sn->memory) {
         rc = restore_memory(ctx, sdir, sn->memory, cfg, paused);
     } else if (start) {
+        /* created here, watched by our own monitor (xl restore brings
+         * xl's; disk-only snapshots have no stream to restore) */
         int64_t domid;
         rc = xlsnap__hv_create(ctx, cfg, paused, &domid);
+        if (!rc)
+            rc = xlsnap__hv_monitor(ctx, domid, dom->name, cfg);
     }
     if (rc) goto out;
 

@@ -78,6 +78,14 @@ teardown() {
     b=$(boot_counter_after cr1 "$mark")
     e2e_log "snapshot disk counter $d, guest booted with $b"
     [ "$b" -eq "$d" ]
+    # the reverted domain is monitored like one xl created: a guest
+    # reboot restarts it (on_reboot="restart")
+    e2e_wait_counter_above cr1 $((b + 5)) >/dev/null
+    mark=$(log_mark cr1)
+    xl reboot cr1
+    r=$(boot_counter_after cr1 "$mark")
+    e2e_log "after xl reboot the guest booted again with disk counter $r"
+    [ "$r" -gt "$b" ]
 }
 
 @test "stopped guest: disk-only snapshot with qemu-img, revert after xl destroy" {

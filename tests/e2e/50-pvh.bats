@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# The same behaviours on a PVH guest (HAP): external snapshot whose later
+# writes survive xl save + restore, disk-only snapshots of the running and
+# the stopped guest, revert to each.  (Memory snapshots of PVH are in
+# 30-create-revert.bats.)
+
+load 'lib/e2e'
+load 'lib/snap'
+
+setup_file() {
+    export XL_SNAPSHOT_DIR=$E2E_WORK/state-50
+}
+
+teardown_file() {
+    e2e_destroy_all
+}
+
+teardown() {
+    [ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+    [ -f "$(e2e_guest_log pvx)" ] && { echo "# console pvx:"; tail -n 5 "$(e2e_guest_log pvx)"; }
+    xl list
+}
+
+@test "PVH: external snapshot: writes after it survive xl save + restore; revert boots from it" {
+    e2e_start_guest pvx pvh 1 >/dev/null
+    base=$(e2e_guest_disk pvx)
+    e2e_wait_counter_above pvx 10 >/dev/null
+    run -0 xl-snapshot create --external --disk-only -n x1 pvx
+    ovl=$(e2e_guest_dir pvx)/xvda.x1.qcow2
+    run -0 active_disk pvx
+    assert_output "$ovl"
+    s=$(e2e_disk_counter "$base")
+    t=$(e2e_wait_counter_above pvx $((s + 20)))
+    xl save pvx "$E2E_WORK/pvx.save"
+    e2e_wait_domain_state pvx gone 30
+    mark=$(log_mark pvx)
+    xl restore "$E2E_WORK/pvx.save" 3>&-
+    rm -f "$E2E_WORK/pvx.save"
+    first=$(first_tick_after pvx "$mark")
+    [ "$first" -ge "$t" ]
+    e2e_wait_counter_above pvx $((first + 10)) >/dev/null
+    [ "$(e2e_disk_counter "$ovl")" -gt "$t" ]
+    [ "$(e2e_disk_counter "$base")" -eq "$s" ]
+    mark=$(log_mark pvx)
+    run -0 xl-snapshot revert --force --running pvx x1
+    run -0 boot_counter_after pvx "$mark"
+    assert_output "$s"
+}
+
+@test "PVH: disk-only snapshots of the running and the stopped guest; revert to each" {
+    e2e_wait_counter_above pvx $(( $(e2e_guest_counter pvx) + 10 )) >/dev/null
+    run -0 xl-snapshot create --disk-only -n run1 pvx
+    img=$(active_disk pvx)
+    xl destroy pvx
+    e2e_wait_domain_state pvx gone 30
+    d=$(snap_disk_counter "$img" run1)
+    e2e_write_disk_counter "$img" 8000
+    run -0 xl-snapshot create -n off1 pvx
+    e2e_write_disk_counter "$img" 9000
+    mark=$(log_mark pvx)
+    run -0 xl-snapshot revert --running pvx run1
+    run -0 boot_counter_after pvx "$mark"
+    assert_output "$d"
+    mark=$(log_mark pvx)
+    run -0 xl-snapshot revert --force --running pvx off1
+    run -0 boot_counter_after pvx "$mark"
+    assert_output 8000
+}
