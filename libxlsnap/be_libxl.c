@@ -147,7 +147,8 @@ int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
     lrc = libxl_domain_create_new(lx, &dc, &domid, NULL, NULL);
     if (lrc) {
         rc = lx_error(ctx, lrc, "cannot create the domain");
-        if (domid != (uint32_t)INVALID_DOMID) libxl_domain_destroy(lx, domid, NULL);
+        if (domid != (uint32_t)INVALID_DOMID)
+            libxl_domain_destroy(lx, domid, NULL);
         goto out;
     }
     if (!paused && (lrc = libxl_domain_unpause(lx, domid, NULL))) {

@@ -59,39 +59,6 @@ int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
     return run(ctx, argv, NULL);
 }
 
-/* Names of the internal snapshots of image (-U: read-only, shared). */
-int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
-                              const char *name, bool *has_r)
-{
-    const char *argv[] = { qemu_img(), "info", "-U", "--output=json",
-                           image, NULL };
-    char *out = NULL, errbuf[128];
-    yajl_val root = NULL, snaps;
-    const char *path[] = { "snapshots", NULL };
-    int rc;
-
-    *has_r = false;
-    if ((rc = run(ctx, argv, &out))) goto out;
-    root = yajl_tree_parse(out, errbuf, sizeof(errbuf));
-    if (!root) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
-                           "cannot parse qemu-img info of %s", image);
-        goto out;
-    }
-    snaps = yajl_tree_get(root, path, yajl_t_array);
-    for (size_t i = 0; snaps && i < snaps->u.array.len; i++) {
-        const char *np[] = { "name", NULL };
-        yajl_val n = yajl_tree_get(snaps->u.array.values[i], np,
-                                   yajl_t_string);
-        if (n && !strcmp(n->u.string, name)) *has_r = true;
-    }
-    rc = 0;
- out:
-    if (root) yajl_tree_free(root);
-    free(out);
-    return rc;
-}
-
 /* A standalone copy of internal snapshot name of image (offline). */
 int xlsnap__qimg_convert_snapshot(xlsnap_ctx *ctx, const char *image,
                                   const char *name, const char *out)
@@ -104,13 +71,6 @@ int xlsnap__qimg_convert_snapshot(xlsnap_ctx *ctx, const char *image,
     return rc;
 }
 
-/* Merge overlay into its backing file (offline). */
-int xlsnap__qimg_commit(xlsnap_ctx *ctx, const char *overlay)
-{
-    const char *argv[] = { qemu_img(), "commit", "-q", "-d", overlay, NULL };
-    return run(ctx, argv, NULL);
-}
-
 /* Make image's backing file newbase, copying what differs (offline). */
 int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
                         const char *newbase, const char *fmt)
@@ -118,6 +78,36 @@ int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
     const char *argv[] = { qemu_img(), "rebase", "-q", "-b", newbase, "-F",
                            fmt, image, NULL };
     return run(ctx, argv, NULL);
+}
+
+
+/* The backing file of image, NULL if none (-U: read-only, shared, so
+ * safe on images in use). */
+int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r)
+{
+    const char *argv[] = { qemu_img(), "info", "-U", "--output=json",
+                           image, NULL };
+    const char *fp[] = { "full-backing-filename", NULL },
+               *bp[] = { "backing-filename", NULL };
+    char *out = NULL, eb[128];
+    yajl_val root = NULL, v;
+    int rc;
+
+    *b_r = NULL;
+    if ((rc = run(ctx, argv, &out))) goto out;
+    root = yajl_tree_parse(out, eb, sizeof(eb));
+    if (!root) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
+                           "cannot parse qemu-img info of %s", image);
+        goto out;
+    }
+    v = yajl_tree_get(root, fp, yajl_t_string);
+    if (!v) v = yajl_tree_get(root, bp, yajl_t_string);
+    if (v) *b_r = xlsnap__strdup(v->u.string);
+ out:
+    if (root) yajl_tree_free(root);
+    free(out);
+    return rc;
 }
 
 /*

@@ -32,39 +32,6 @@ void xlsnap__set_free(xlsnap__strset *s)
     s->n = 0;
 }
 
-/* The backing file of image (NULL if none), read with qemu-img -U. */
-int xlsnap__backing_of(xlsnap_ctx *ctx, const char *image, char **b_r)
-{
-    const char *qi = getenv("XL_SNAPSHOT_QEMU_IMG");
-    const char *argv[] = { qi && *qi ? qi : "qemu-img", "info", "-U",
-                           "--output=json", image, NULL };
-    const char *fp[] = { "full-backing-filename", NULL },
-               *bp[] = { "backing-filename", NULL };
-    char *out = NULL, *err = NULL, eb[128];
-    yajl_val root = NULL, v;
-    int status, rc;
-
-    *b_r = NULL;
-    if ((rc = xlsnap__spawn(ctx, argv, -1, &out, &err, &status))) goto out;
-    if (status) {
-        char *why = xlsnap__last_line(err, "qemu-img: ");
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "qemu-img info %s: %s",
-                           image, why);
-        free(why);
-        goto out;
-    }
-    root = yajl_tree_parse(out, eb, sizeof(eb));
-    v = root ? yajl_tree_get(root, fp, yajl_t_string) : NULL;
-    if (!v && root) v = yajl_tree_get(root, bp, yajl_t_string);
-    if (v) *b_r = xlsnap__strdup(v->u.string);
-    rc = 0;
- out:
-    if (root) yajl_tree_free(root);
-    free(out);
-    free(err);
-    return rc;
-}
-
 /* Images the running domain has open: each disk and its backing chain. */
 int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap__strset *live)
@@ -84,7 +51,7 @@ int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         for (int depth = 0; img && depth < 256; depth++) {
             char *b = NULL;
             xlsnap__set_add(live, img);
-            if (access(img, F_OK) < 0 || xlsnap__backing_of(ctx, img, &b)) {
+            if (access(img, F_OK) < 0 || xlsnap__qimg_backing(ctx, img, &b)) {
                 free(img);
                 img = NULL;
                 break;
@@ -102,20 +69,28 @@ int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
 
 /*
- * Whether any image in known (other than image itself) has image as
- * its backing file: such an image must not change under them.
+ * The images in known (other than image itself) that have image as
+ * their backing file: *n_r of them, the last one in *one_r (may be
+ * NULL).  Such images must not change under them.
  */
-int xlsnap__has_dependents(xlsnap_ctx *ctx, const char *image,
-                           const xlsnap__strset *known, bool *has_r)
+int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
+                       const xlsnap__strset *known, int *n_r, char **one_r)
 {
-    *has_r = false;
-    for (int i = 0; i < known->n && !*has_r; i++) {
+    *n_r = 0;
+    if (one_r) *one_r = NULL;
+    for (int i = 0; i < known->n; i++) {
         char *b = NULL;
         int rc;
         if (!strcmp(known->v[i], image) || access(known->v[i], F_OK) < 0)
             continue;
-        if ((rc = xlsnap__backing_of(ctx, known->v[i], &b))) return rc;
-        *has_r = b && !strcmp(b, image);
+        if ((rc = xlsnap__qimg_backing(ctx, known->v[i], &b))) return rc;
+        if (b && !strcmp(b, image)) {
+            (*n_r)++;
+            if (one_r) {
+                free(*one_r);
+                *one_r = xlsnap__strdup(known->v[i]);
+            }
+        }
         free(b);
     }
     return 0;

@@ -393,11 +393,16 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         }
     }
 
-    /* 5. let the guest run again */
+    /* 5. let the guest run again.  xl's monitor of the domain leaves
+     * when the domain suspends (as after `xl save -c`); ours takes
+     * over, so a later reboot or crash is still handled. */
     if (suspended && (rc = xlsnap__hv_resume(ctx, dom->domid))) {
         suspended = false;
         goto fail;
     }
+    /* (a monitor that cannot start costs no data: not an error) */
+    if (suspended)
+        xlsnap__hv_monitor(ctx, dom->domid, dom->name, sn.config_json);
     suspended = false;
     if (paused && (rc = xlsnap__hv_pause(ctx, dom->domid, false))) {
         paused = false;

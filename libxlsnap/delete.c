@@ -61,28 +61,20 @@ static int delete_internal_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
 /* Merge the external snapshot's backing image away when safe. */
 static int merge_external(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                          const xlsnap__strset *named, const xlsnap__strset *live,
+                          const xlsnap__strset *named,
+                          const xlsnap__strset *live,
                           const xlsnap__strset *known)
 {
     char *bb = NULL, *dep = NULL;
     int ndeps = 0, rc;
 
-    if (xlsnap__set_has(named, d->backing) || xlsnap__set_has(live, d->backing)) return 0;
-    if ((rc = xlsnap__backing_of(ctx, d->backing, &bb))) return rc;
+    if (xlsnap__set_has(named, d->backing) ||
+        xlsnap__set_has(live, d->backing))
+        return 0;
+    if ((rc = xlsnap__qimg_backing(ctx, d->backing, &bb))) return rc;
     if (!bb) goto out;          /* an original image: never removed */
-    for (int i = 0; i < known->n; i++) {
-        char *b = NULL;
-        if (!strcmp(known->v[i], d->backing) ||
-            access(known->v[i], F_OK) < 0)
-            continue;
-        if ((rc = xlsnap__backing_of(ctx, known->v[i], &b))) goto out;
-        if (b && !strcmp(b, d->backing)) {
-            ndeps++;
-            free(dep);
-            dep = xlsnap__strdup(known->v[i]);
-        }
-        free(b);
-    }
+    if ((rc = xlsnap__dependents(ctx, d->backing, known, &ndeps, &dep)))
+        goto out;
     if (ndeps != 1 || xlsnap__set_has(live, dep)) goto out;
     if ((rc = xlsnap__qimg_rebase(ctx, dep, bb, d->format))) goto out;
     if (unlink(d->backing) < 0)

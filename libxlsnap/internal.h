@@ -128,11 +128,9 @@ int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
                           const char *image);     /* op: c, a, d */
 int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
                                 const char *backing, const char *fmt);
-int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
-                              const char *name, bool *has_r);
 int xlsnap__qimg_convert_snapshot(xlsnap_ctx *ctx, const char *image,
                                   const char *name, const char *out);
-int xlsnap__qimg_commit(xlsnap_ctx *ctx, const char *overlay);
+int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r);
 int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
                         const char *newbase, const char *fmt);
 
@@ -196,11 +194,10 @@ typedef struct {
 void xlsnap__set_add(xlsnap__strset *s, const char *x);
 bool xlsnap__set_has(const xlsnap__strset *s, const char *x);
 void xlsnap__set_free(xlsnap__strset *s);
-int xlsnap__backing_of(xlsnap_ctx *ctx, const char *image, char **b_r);
 int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         xlsnap__strset *live);
-int xlsnap__has_dependents(xlsnap_ctx *ctx, const char *image,
-                           const xlsnap__strset *known, bool *has_r);
+int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
+                       const xlsnap__strset *known, int *n_r, char **one_r);
 int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                          const xlsnap_snapshot *l, int nr,
                          xlsnap__strset *known, xlsnap__strset *live);

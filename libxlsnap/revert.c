@@ -209,10 +209,10 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
         char *nc = NULL;
-        bool deps = false;
+        int deps = 0;
         if (d->kind == XLSNAP_DISK_INTERNAL) {
-            if ((rc = xlsnap__has_dependents(ctx, d->image, &known, &deps)))
-                goto out;
+            rc = xlsnap__dependents(ctx, d->image, &known, &deps, NULL);
+            if (rc) goto out;
             if (!deps) continue;
         }
         fresh[i] = fresh_overlay(d->kind == XLSNAP_DISK_INTERNAL ? d->image
