@@ -17,12 +17,9 @@ int main_delete(const struct cmd_spec *cmd, int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    xlsnap_domain dom;
     unsigned flags = 0;
     int opt, rc;
-    const char *name;
 
-    xlsnap_domain_init(&dom);
     while ((opt = cmd_getopt(cmd, argc, argv, "", lo)) != -1) {
         switch (opt) {
         COMMON_OPT_CASES;
@@ -37,12 +34,6 @@ int main_delete(const struct cmd_spec *cmd, int argc, char **argv)
         err("delete: --children and --children-only exclude each other");
         return EXIT_USAGE;
     }
-    name = argv[optind + 1];
-    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
-        xlsnap_delete(g_ctx, &dom, name, flags))
-        rc = fail("delete '%s'", name);
-    else
-        rc = EXIT_SUCCESS;
-    xlsnap_domain_dispose(&dom);
-    return rc;
+    return snapshot_op("delete", argv[optind], argv[optind + 1], xlsnap_delete,
+                       flags);
 }

@@ -17,12 +17,9 @@ int main_revert(const struct cmd_spec *cmd, int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    xlsnap_domain dom;
     unsigned flags = 0;
     int opt, rc;
-    const char *name;
 
-    xlsnap_domain_init(&dom);
     while ((opt = cmd_getopt(cmd, argc, argv, "f", lo)) != -1) {
         switch (opt) {
         COMMON_OPT_CASES;
@@ -36,12 +33,6 @@ int main_revert(const struct cmd_spec *cmd, int argc, char **argv)
         err("revert: --running and --paused exclude each other");
         return EXIT_USAGE;
     }
-    name = argv[optind + 1];
-    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
-        xlsnap_revert(g_ctx, &dom, name, flags))
-        rc = fail("revert '%s'", name);
-    else
-        rc = EXIT_SUCCESS;
-    xlsnap_domain_dispose(&dom);
-    return rc;
+    return snapshot_op("revert", argv[optind], argv[optind + 1], xlsnap_revert,
+                       flags);
 }

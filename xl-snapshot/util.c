@@ -163,3 +163,19 @@ int load_snapshot(const char *what, const char *domspec, const char *name,
         return fail("%s '%s'", what, name);
     return EXIT_SUCCESS;
 }
+
+int snapshot_op(const char *verb, const char *domspec, const char *name,
+                int (*op)(xlsnap_ctx *, const xlsnap_domain *, const char *,
+                          unsigned),
+                unsigned flags)
+{
+    xlsnap_domain dom;
+    int rc = EXIT_SUCCESS;
+
+    xlsnap_domain_init(&dom);
+    if (xlsnap_domain_resolve(g_ctx, domspec, &dom) ||
+        op(g_ctx, &dom, name, flags))
+        rc = fail("%s '%s'", verb, name);
+    xlsnap_domain_dispose(&dom);
+    return rc;
+}

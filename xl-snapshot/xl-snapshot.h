@@ -72,6 +72,13 @@ int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max);
 int load_snapshot(const char *what, const char *domspec, const char *name,
                   xlsnap_domain *dom, xlsnap_snapshot *s);
 
+/* Resolve domspec and run op (xlsnap_revert, xlsnap_delete) on name;
+ * on failure print "cannot <verb> '<name>': ...".  Exit status. */
+int snapshot_op(const char *verb, const char *domspec, const char *name,
+                int (*op)(xlsnap_ctx *, const xlsnap_domain *, const char *,
+                          unsigned),
+                unsigned flags);
+
 /* "2026-11-25 06:50:01" in local time. */
 void format_time(char *buf, size_t len, long long t);
 

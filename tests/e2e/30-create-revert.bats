@@ -15,11 +15,7 @@ teardown_file() {
 }
 
 teardown() {
-    [ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
-    for g in cr1 cr2 pvh1; do
-        [ -f "$(e2e_guest_log $g)" ] && { echo "# console $g:"; tail -n 5 "$(e2e_guest_log $g)"; }
-    done
-    xl list
+    on_failure_show cr1 cr2 pvh1
 }
 
 @test "PV: create with memory, run on, revert: the guest counts on from the snapshot" {

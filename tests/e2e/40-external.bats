@@ -16,11 +16,7 @@ teardown_file() {
 }
 
 teardown() {
-    [ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
-    for g in ex1 ex2 mx1; do
-        [ -f "$(e2e_guest_log $g)" ] && { echo "# console $g:"; tail -n 5 "$(e2e_guest_log $g)"; }
-    done
-    xl list
+    on_failure_show ex1 ex2 mx1
 }
 
 @test "external snapshot of a running guest: later writes survive a reboot and xl save + restore" {

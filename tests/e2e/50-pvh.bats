@@ -16,9 +16,7 @@ teardown_file() {
 }
 
 teardown() {
-    [ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
-    [ -f "$(e2e_guest_log pvx)" ] && { echo "# console pvx:"; tail -n 5 "$(e2e_guest_log pvx)"; }
-    xl list
+    on_failure_show pvx
 }
 
 @test "PVH: external snapshot: writes after it survive xl save + restore; revert boots from it" {

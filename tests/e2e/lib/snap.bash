@@ -15,30 +15,34 @@ _complete_log() {
     printf '%s' "$data"
 }
 
-# first_tick_after NAME MARK [TIMEOUT]: the first "tick N" printed after line MARK.
-first_tick_after() {
-    local name=$1 mark=$2 timeout=${3:-60} t deadline=$((SECONDS + ${3:-60}))
+# _wait_log NAME MARK TIMEOUT WHAT AWKPROG: poll the guest's console log
+# until AWKPROG (given m = MARK) prints a value; WHAT names it on timeout.
+_wait_log() {
+    local name=$1 mark=$2 deadline=$((SECONDS + $3)) what=$4 prog=$5 t
     while :; do
-        t=$(_complete_log "$name" |
-            awk -v m="$mark" 'NR > m && /^tick [0-9]+$/ {print $2; exit}')
+        t=$(_complete_log "$name" | awk -v m="$mark" "$prog")
         [ -z "$t" ] || { echo "$t"; return 0; }
-        [ $SECONDS -lt $deadline ] || { echo "no tick after line $mark" >&2; return 1; }
+        [ $SECONDS -lt $deadline ] || { echo "$name: no $what after line $mark" >&2; return 1; }
         sleep 0.2
     done
+}
+
+# first_tick_after NAME MARK [TIMEOUT]: the first "tick N" printed after line MARK.
+first_tick_after() {
+    _wait_log "$1" "$2" "${3:-60}" tick 'NR > m && /^tick [0-9]+$/ {print $2; exit}'
 }
 
 # rewind_tick NAME MARK [TIMEOUT]: after a revert of a running guest, the
 # first tick printed after line MARK that is lower than the tick before it
 # (the old guest may print a few more ticks before it is destroyed).
 rewind_tick() {
-    local name=$1 mark=$2 t deadline=$((SECONDS + ${3:-60}))
-    while :; do
-        t=$(_complete_log "$name" | awk -v m="$mark" '
-            /^tick [0-9]+$/ { if (NR > m && prev != "" && $2 + 0 < prev + 0) { print $2; exit } prev = $2 }')
-        [ -z "$t" ] || { echo "$t"; return 0; }
-        [ $SECONDS -lt $deadline ] || { echo "no rewind after line $mark" >&2; return 1; }
-        sleep 0.2
-    done
+    _wait_log "$1" "$2" "${3:-60}" rewind '
+        /^tick [0-9]+$/ { if (NR > m && prev != "" && $2 + 0 < prev + 0) { print $2; exit } prev = $2 }'
+}
+
+# boot_counter_after NAME MARK [TIMEOUT]: the "boot disk-counter N" printed after MARK.
+boot_counter_after() {
+    _wait_log "$1" "$2" "${3:-90}" boot 'NR > m && /^boot disk-counter [0-9]+$/ {print $3; exit}'
 }
 
 # near A B [SLACK]: A is within SLACK (3) of B; says so when not.
@@ -47,16 +51,17 @@ near() {
     [ ${d#-} -le "${3:-3}" ] || { echo "$1 is not within ${3:-3} of $2" >&2; return 1; }
 }
 
-# boot_counter_after NAME MARK: the "boot disk-counter N" printed after MARK.
-boot_counter_after() {
-    local name=$1 mark=$2 t deadline=$((SECONDS + ${3:-90}))
-    while :; do
-        t=$(_complete_log "$name" |
-            awk -v m="$mark" 'NR > m && /^boot disk-counter [0-9]+$/ {print $3; exit}')
-        [ -z "$t" ] || { echo "$t"; return 0; }
-        [ $SECONDS -lt $deadline ] || { echo "no boot after line $mark" >&2; return 1; }
-        sleep 0.2
+# on_failure_show GUEST...: in teardown, after a failed test, the tail of
+# the guests' consoles and the domain list.
+on_failure_show() {
+    [ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+    local g
+    for g in "$@"; do
+        [ -f "$(e2e_guest_log "$g")" ] || continue
+        echo "# console $g:"
+        tail -n 5 "$(e2e_guest_log "$g")"
     done
+    xl list
 }
 
 # snap_disk_counter IMAGE SNAPNAME: the counter inside an internal snapshot.
