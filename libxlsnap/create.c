@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -233,6 +234,22 @@ static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
     return rc;
 }
 
+/* A failed memory save on a full filesystem: say what ran out. */
+static int explain_space(xlsnap_ctx *ctx, int rc, int fd, const char *path)
+{
+    struct statvfs vfs;
+    struct stat st;
+
+    if (fstatvfs(fd, &vfs) == 0 && fstat(fd, &st) == 0 &&
+        (unsigned long long)vfs.f_bavail * vfs.f_frsize < (4ull << 20))
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOSPACE,
+                             "no space left for the memory image %s (%lld "
+                             "bytes written before the filesystem filled "
+                             "up); the guest was resumed", path,
+                             (long long)st.st_size);
+    return rc;
+}
+
 /* Remove a record directory and what create put in it. */
 static void discard(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
 {
@@ -355,6 +372,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         if (!rc && fsync(memfd) < 0)
             rc = xlsnap__error_errno(ctx, errno, "cannot write memory "
                                      "image %s", sn.memory);
+        if (rc) rc = explain_space(ctx, rc, memfd, sn.memory);
         close(memfd);
         memfd = -1;
         if (rc) goto fail;           /* hv_save resumed the guest */
@@ -396,6 +414,10 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     /* 5. let the guest run again.  xl's monitor of the domain leaves
      * when the domain suspends (as after `xl save -c`); ours takes
      * over, so a later reboot or crash is still handled. */
+    /* a paused domain stays paused (as `xl save -c -p` does it) */
+    if (suspended && st == XLSNAP__DOM_PAUSED &&
+        (rc = xlsnap__hv_pause(ctx, dom->domid, true)))
+        goto fail;
     if (suspended && (rc = xlsnap__hv_resume(ctx, dom->domid))) {
         suspended = false;
         goto fail;

@@ -74,6 +74,22 @@ teardown() {
     [ ! -e "$XL_SNAPSHOT_DIR/$uuid/bad" ]
     run -0 xl-snapshot list --names ex1
     refute_output --partial bad
+}
+
+@test "a full state dir during the memory save: clear message, guest runs on, nothing left" {
+    small=$E2E_WORK/small-state
+    mkdir -p "$small"
+    mount -t tmpfs -o size=16m tmpfs "$small"
+    n=$(e2e_wait_counter_above ex1 5)
+    XL_SNAPSHOT_DIR=$small run -1 xl-snapshot create -n full ex1
+    e2e_log "$output"
+    assert_output --partial "no space left for the memory image"
+    assert_output --partial "the guest was resumed"
+    [ "$(e2e_domain_state ex1)" = running ]
+    e2e_wait_counter_above ex1 $((n + 10)) 30 >/dev/null
+    run -0 find "$small" -name record.json -o -name memory.save
+    assert_output ""
+    umount "$small"
     xl destroy ex1
 }
 
