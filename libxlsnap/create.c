@@ -393,6 +393,10 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     } else if (sn.num_disks) {
         if ((rc = offline_disks(ctx, &sn))) goto fail;
     }
+    /* from here on the snapshot's data exists: a failure keeps the
+     * "preparing" record (and the memory image) for check --repair
+     * instead of leaving unrecorded disk snapshots behind */
+    wrote = false;
     xlsnap__fault_point("create-disks");
 
     /* 4. the running domain now writes to the overlays: its own config
@@ -406,7 +410,6 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
             rc = xlsnap__error_prefix(ctx, rc, "snapshot taken, but the "
                                       "domain config still names %s (record "
                                       "left 'preparing')", d->image);
-            wrote = false;           /* keep the record: data exists */
             goto fail;
         }
     }
