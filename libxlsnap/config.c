@@ -134,7 +134,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
         goto out;
     }
 
-#define BAD(key, ...) do {                                              \
+#define BAD(...) do {                                              \
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s:%d: " __VA_ARGS__); \
         goto out;                                                       \
     } while (0)
@@ -150,7 +150,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
     }
 
     e = xlu_cfg_get_string(cfg, "name", &s, 1);
-    if (e == EINVAL) BAD("name", "'name' must be a string", LINE("name"));
+    if (e == EINVAL) BAD("'name' must be a string", LINE("name"));
     if (!e) {
         if (xlsnap_name_validate(ctx, s)) {
             rc = xlsnap__error_prefix(ctx, XLSNAP_ERROR_INVAL, "%s:%d",
@@ -162,19 +162,19 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
 
     e = xlu_cfg_get_string(cfg, "description", &s, 1);
     if (e == EINVAL)
-        BAD("description", "'description' must be a string",
+        BAD("'description' must be a string",
             LINE("description"));
     if (!e) c.description = xlsnap__strdup(s);
 
     e = xlu_cfg_get_long(cfg, "creationtime", &l, 1);
     if (e == EINVAL || (!e && l < 0))
-        BAD("creationtime", "'creationtime' must be a non-negative "
+        BAD("'creationtime' must be a non-negative "
             "number of seconds since the epoch", LINE("creationtime"));
     if (!e) c.creationtime = l;
 
     e = xlu_cfg_get_string(cfg, "memory", &s, 1);
     if (e == EINVAL)
-        BAD("memory", "'memory' must be a string: \"yes\", \"no\" or an "
+        BAD("'memory' must be a string: \"yes\", \"no\" or an "
             "absolute path", LINE("memory"));
     if (!e) {
         if (!strcmp(s, "yes")) {
@@ -185,14 +185,14 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
             c.memory = XLSNAP_MEMORY_PATH;
             c.memory_path = xlsnap__strdup(s);
         } else {
-            BAD("memory", "memory=\"%s\": expected \"yes\", \"no\" or an "
+            BAD("memory=\"%s\": expected \"yes\", \"no\" or an "
                 "absolute path", LINE("memory"), s);
         }
     }
 
     e = xlu_cfg_get_string(cfg, "type", &s, 1);
     if (e == EINVAL)
-        BAD("type", "'type' must be a string: \"internal\" or "
+        BAD("'type' must be a string: \"internal\" or "
             "\"external\"", LINE("type"));
     if (!e) {
         if (!strcmp(s, "internal"))
@@ -200,13 +200,13 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
         else if (!strcmp(s, "external"))
             c.type = XLSNAP_DISK_EXTERNAL;
         else
-            BAD("type", "type=\"%s\": expected \"internal\" or "
+            BAD("type=\"%s\": expected \"internal\" or "
                 "\"external\"", LINE("type"), s);
     }
 
     e = xlu_cfg_get_list(cfg, "disk", &disks, &ndisks, 1);
     if (e == EINVAL)
-        BAD("disk", "'disk' must be a list of disk specifications, e.g. "
+        BAD("'disk' must be a list of disk specifications, e.g. "
             "disk=[ 'vdev=xvda,target=null' ]", LINE("disk"));
     if (!e && ndisks > 0) {
         c.disks = calloc(ndisks, sizeof(*c.disks));
@@ -218,7 +218,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
         bool explicit_format;
 
         if (!spec)
-            BAD("disk", "disk entry %d is not a string", LINE("disk"),
+            BAD("disk entry %d is not a string", LINE("disk"),
                 i + 1);
         libxl_device_disk_dispose(&disk);
         libxl_device_disk_init(&disk);
@@ -227,7 +227,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
             /* libxlutil: "file: config parsing error in disk ...: why" */
             const char *why = report_text(rbuf, "invalid disk spec");
             const char *colon = strstr(why, "specification: ");
-            BAD("disk", "disk entry %d '%s': %s", LINE("disk"), i + 1, spec,
+            BAD("disk entry %d '%s': %s", LINE("disk"), i + 1, spec,
                 colon ? colon + strlen("specification: ") : why);
         }
         c.num_disks = i + 1;
@@ -240,7 +240,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
             d->kind = 0;             /* the snapshot's type */
         } else {
             if (disk.pdev_path[0] != '/')
-                BAD("disk", "disk entry %d: target '%s' must be an "
+                BAD("disk entry %d: target '%s' must be an "
                     "absolute path (or null for an internal snapshot)",
                     LINE("disk"), i + 1, disk.pdev_path);
             d->kind = XLSNAP_DISK_EXTERNAL;
@@ -248,14 +248,14 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
         }
         if (explicit_format && disk.format != LIBXL_DISK_FORMAT_RAW) {
             if (disk.format != LIBXL_DISK_FORMAT_QCOW2)
-                BAD("disk", "disk entry %d: format %s cannot hold "
+                BAD("disk entry %d: format %s cannot hold "
                     "snapshots (use qcow2)", LINE("disk"), i + 1,
                     format_name(disk.format));
             d->format = xlsnap__strdup("qcow2");
         }
         for (int j = 0; j < i; j++)
             if (!strcmp(c.disks[j].vdev, d->vdev))
-                BAD("disk", "disk %s is listed twice", LINE("disk"),
+                BAD("disk %s is listed twice", LINE("disk"),
                     d->vdev);
     }
 #undef BAD

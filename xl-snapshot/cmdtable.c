@@ -17,7 +17,7 @@ const struct cmd_spec cmd_table[] = {
         .options = "  --commands      list command names only\n",
     },
     {
-        .name = "create", .fn = main_create, .flags = CMD_MODIFIES,
+        .name = "create", .fn = main_create,
         .summary = "Take a snapshot of a domain (disks, and memory when "
                    "it runs)",
         .usage = "[-n NAME] [-d DESC] [--disk-only|--memory|--no-memory] "
@@ -61,7 +61,7 @@ const struct cmd_spec cmd_table[] = {
         .options = "  --json          print the record as JSON\n",
     },
     {
-        .name = "revert", .fn = main_revert, .flags = CMD_MODIFIES,
+        .name = "revert", .fn = main_revert,
         .summary = "Put a domain back to a snapshot (disks, memory, "
                    "config)",
         .usage = "[--running|--paused] [--force] <Domain> <Name>",
@@ -72,7 +72,7 @@ const struct cmd_spec cmd_table[] = {
             "                  the snapshot is lost)\n",
     },
     {
-        .name = "delete", .fn = main_delete, .flags = CMD_MODIFIES,
+        .name = "delete", .fn = main_delete,
         .summary = "Delete a snapshot, keeping every other snapshot's data",
         .usage = "[--children|--children-only|--metadata] <Domain> <Name>",
         .options =
@@ -82,7 +82,7 @@ const struct cmd_spec cmd_table[] = {
             "                  memory image\n",
     },
     {
-        .name = "current", .fn = main_current, .flags = CMD_MODIFIES,
+        .name = "current", .fn = main_current,
         .summary = "Show the current snapshot, or make <Name> current "
                    "without reverting",
         .usage = "[--json] <Domain> [<Name>]",

@@ -19,8 +19,7 @@ struct cmd_spec;
 typedef int cmd_fn(const struct cmd_spec *cmd, int argc, char **argv);
 
 enum {
-    CMD_MODIFIES = 1 << 0,   /* changes snapshots (takes the domain lock) */
-    CMD_HIDDEN   = 1 << 1,   /* not listed by 'help' */
+    CMD_HIDDEN   = 1 << 0,   /* not listed by 'help' */
 };
 
 struct cmd_spec {
