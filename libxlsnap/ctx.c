@@ -63,6 +63,28 @@ void xlsnap_set_lock_timeout(xlsnap_ctx *ctx, int seconds)
     ctx->lock_timeout = seconds < 0 ? 0 : seconds;
 }
 
+void xlsnap_set_progress(xlsnap_ctx *ctx, xlsnap_progress_fn *fn,
+                         void *user)
+{
+    ctx->progress_fn = fn;
+    ctx->progress_user = user;
+}
+
+void xlsnap__progress(xlsnap_ctx *ctx, const char *what, uint64_t done,
+                      uint64_t total)
+{
+    struct timespec now;
+    long ms;
+
+    if (!ctx->progress_fn) return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (now.tv_sec - ctx->progress_last.tv_sec) * 1000 +
+         (now.tv_nsec - ctx->progress_last.tv_nsec) / 1000000;
+    if (done != total && ms < 200) return;
+    ctx->progress_last = now;
+    ctx->progress_fn(ctx->progress_user, what, done, total);
+}
+
 const char *xlsnap_last_error(const xlsnap_ctx *ctx)
 {
     return ctx->errbuf;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include <libxl.h>
@@ -36,6 +37,9 @@ struct xlsnap_ctx {
     libxl_ctx *lctx;          /* lazily created, see xlsnap__libxl() */
     bool lctx_failed;
     int lock_timeout;         /* seconds */
+    xlsnap_progress_fn *progress_fn;
+    void *progress_user;
+    struct timespec progress_last; /* rate limit, CLOCK_MONOTONIC */
     char errbuf[XLSNAP__ERRBUF];
 };
 
@@ -60,6 +64,10 @@ bool xlsnap__hypervisor_present(void);
 /* Fault injection for crash-safety tests: if XL_SNAPSHOT_FAULT names
  * this step, the process kills itself with SIGKILL. */
 void xlsnap__fault_point(const char *step);
+/* Report progress through the ctx's callback, if any: at most every
+ * 200 ms, except that done == total is always reported. */
+void xlsnap__progress(xlsnap_ctx *ctx, const char *what, uint64_t done,
+                      uint64_t total);
 
 /* util.c */
 char *xlsnap__strdup(const char *s);            /* NULL -> NULL */

@@ -70,6 +70,18 @@ const char *xlsnap_strerror(int rc);
  * (default 30; 0 = fail at once). */
 void xlsnap_set_lock_timeout(xlsnap_ctx *ctx, int seconds);
 
+/*
+ * Progress of long operations (memory save, export, import).  fn is
+ * called from the calling thread with what is being done ("memory",
+ * "xvda", ...), bytes done and bytes in all (0 when unknown); it is
+ * called at most a few times a second, and once more with done ==
+ * total when a part is complete.  fn NULL: no reports (the default).
+ */
+typedef void xlsnap_progress_fn(void *user, const char *what,
+                                uint64_t done, uint64_t total);
+void xlsnap_set_progress(xlsnap_ctx *ctx, xlsnap_progress_fn *fn,
+                         void *user);
+
 /* --- Names ---------------------------------------------------------- */
 
 /*
