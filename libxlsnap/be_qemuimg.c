@@ -59,25 +59,85 @@ int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
     return run(ctx, argv, NULL);
 }
 
-/* A standalone copy of internal snapshot name of image (offline). */
-int xlsnap__qimg_convert_snapshot(xlsnap_ctx *ctx, const char *image,
-                                  const char *name, const char *out)
+/* A standalone copy of image, or of its internal snapshot name (NULL:
+ * the image itself).  XLSNAP__QIMG_SHARED: read with -U (force-share),
+ * for reading data no writer changes -- an internal snapshot or a
+ * read-only backing file -- of an image a running QEMU holds. */
+int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image,
+                         const char *name, const char *out, unsigned flags)
 {
-    char *l = xlsnap__sprintf("snapshot.name=%s", name);
-    const char *argv[] = { qemu_img(), "convert", "-q", "-l", l, "-O",
-                           "qcow2", image, out, NULL };
-    int rc = run(ctx, argv, NULL);
+    char *l = name ? xlsnap__sprintf("snapshot.name=%s", name) : NULL;
+    const char *argv[12];
+    int n = 0, rc;
+
+    argv[n++] = qemu_img();
+    argv[n++] = "convert";
+    argv[n++] = "-q";
+    if (flags & XLSNAP__QIMG_SHARED) argv[n++] = "-U";
+    if (l) { argv[n++] = "-l"; argv[n++] = l; }
+    argv[n++] = "-O";
+    argv[n++] = "qcow2";
+    argv[n++] = image;
+    argv[n++] = out;
+    argv[n] = NULL;
+    rc = run(ctx, argv, NULL);
     free(l);
     return rc;
 }
 
-/* Make image's backing file newbase, copying what differs (offline). */
+/* Make image's backing file newbase: copying what differs (offline),
+ * or with XLSNAP__QIMG_UNSAFE only rewriting the header. */
 int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
-                        const char *newbase, const char *fmt)
+                        const char *newbase, const char *fmt,
+                        unsigned flags)
 {
-    const char *argv[] = { qemu_img(), "rebase", "-q", "-b", newbase, "-F",
-                           fmt, image, NULL };
+    const char *argv[12];
+    int n = 0;
+
+    argv[n++] = qemu_img();
+    argv[n++] = "rebase";
+    argv[n++] = "-q";
+    if (flags & XLSNAP__QIMG_SHARED) argv[n++] = "-U";
+    if (flags & XLSNAP__QIMG_UNSAFE) argv[n++] = "-u";
+    argv[n++] = "-b";
+    argv[n++] = newbase;
+    argv[n++] = "-F";
+    argv[n++] = fmt;
+    argv[n++] = image;
+    argv[n] = NULL;
     return run(ctx, argv, NULL);
+}
+
+/* Whether image holds an internal snapshot called name (read-only,
+ * shared: safe on images in use). */
+int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
+                              const char *name, bool *has_r)
+{
+    const char *argv[] = { qemu_img(), "info", "-U", "--output=json",
+                           image, NULL };
+    const char *sp[] = { "snapshots", NULL };
+    char *out = NULL, eb[128];
+    yajl_val root = NULL, v;
+    int rc;
+
+    *has_r = false;
+    if ((rc = run(ctx, argv, &out))) goto out;
+    root = yajl_tree_parse(out, eb, sizeof(eb));
+    if (!root) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
+                           "cannot parse qemu-img info of %s", image);
+        goto out;
+    }
+    v = yajl_tree_get(root, sp, yajl_t_array);
+    for (size_t i = 0; v && i < v->u.array.len; i++) {
+        yajl_val t = xlsnap__json_field(v->u.array.values[i], "name");
+        if (t && YAJL_IS_STRING(t) && !strcmp(t->u.string, name))
+            *has_r = true;
+    }
+ out:
+    if (root) yajl_tree_free(root);
+    free(out);
+    return rc;
 }
 
 

@@ -351,6 +351,12 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            "and no memory");
         goto out;
     }
+    if (p->no_metadata && sn.memory) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--no-metadata keeps no "
+                           "record, and a memory image without one cannot be "
+                           "reverted: add --disk-only");
+        goto out;
+    }
     if (p->dry_run) goto done;
 
     /* 1. intent: a "preparing" record before any data is touched */
@@ -435,7 +441,13 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     paused = false;
 
-    /* 6. commit: ready and current (old current cleared first) */
+    /* 6. commit: ready and current (old current cleared first); with
+     * no_metadata, the record goes instead (the data stays) */
+    if (p->no_metadata) {
+        discard(ctx, &sn);
+        sn.state = XLSNAP_STATE_READY;
+        goto done;
+    }
     for (int i = 0; i < nr; i++) {
         if (!list[i].current) continue;
         list[i].current = false;

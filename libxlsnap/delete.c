@@ -76,7 +76,7 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_disk *d,
     if ((rc = xlsnap__dependents(ctx, d->backing, known, &ndeps, &dep)))
         goto out;
     if (ndeps != 1 || xlsnap__set_has(live, dep)) goto out;
-    if ((rc = xlsnap__qimg_rebase(ctx, dep, bb, d->format))) goto out;
+    if ((rc = xlsnap__qimg_rebase(ctx, dep, bb, d->format, 0))) goto out;
     if (unlink(d->backing) < 0)
         rc = xlsnap__error_errno(ctx, errno, "cannot remove %s",
                                  d->backing);

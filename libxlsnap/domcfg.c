@@ -83,6 +83,82 @@ int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
     return rc;
 }
 
+/* Set a string member of a yajl object, adding it if missing. */
+static int set_member(yajl_val o, const char *key, const char *val)
+{
+    yajl_val v = xlsnap__json_field(o, key), nv;
+    const char **keys;
+    yajl_val *vals;
+
+    if (v && YAJL_IS_STRING(v)) {
+        char *c = xlsnap__strdup(val);
+        free(v->u.string);
+        v->u.string = c;
+        return 0;
+    }
+    if (v) return XLSNAP_ERROR_CORRUPT;
+    nv = calloc(1, sizeof(*nv));
+    keys = realloc(o->u.object.keys, (o->u.object.len + 1) * sizeof(*keys));
+    if (keys) o->u.object.keys = keys;
+    vals = realloc(o->u.object.values,
+                   (o->u.object.len + 1) * sizeof(*vals));
+    if (vals) o->u.object.values = vals;
+    if (!nv || !keys || !vals) { free(nv); return XLSNAP_ERROR_NOMEM; }
+    nv->type = yajl_t_string;
+    nv->u.string = xlsnap__strdup(val);
+    keys[o->u.object.len] = xlsnap__strdup(key);
+    vals[o->u.object.len++] = nv;
+    return 0;
+}
+
+int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
+                           const char *name, const char *uuid,
+                           const xlsnap_disk *disks, int nr_disks,
+                           char **json_r)
+{
+    const char *cp[] = { "c_info", NULL }, *dp[] = { "disks", NULL };
+    yajl_val root, ci, dl;
+    yajl_gen g = NULL;
+    char err[128];
+    int rc = 0;
+
+    *json_r = NULL;
+    root = yajl_tree_parse(json, err, sizeof(err));
+    if (!root || !YAJL_IS_OBJECT(root))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                             "domain configuration is not a JSON object");
+    ci = yajl_tree_get(root, cp, yajl_t_object);
+    if (ci && name) rc = set_member(ci, "name", name);
+    if (ci && uuid && !rc) rc = set_member(ci, "uuid", uuid);
+    dl = yajl_tree_get(root, dp, yajl_t_array);
+    for (size_t i = 0; !rc && dl && i < dl->u.array.len; i++) {
+        yajl_val d = dl->u.array.values[i], v;
+        if (!YAJL_IS_OBJECT(d)) continue;
+        v = xlsnap__json_field(d, "vdev");
+        for (int k = 0; !rc && v && YAJL_IS_STRING(v) && k < nr_disks; k++) {
+            if (strcmp(disks[k].vdev, v->u.string)) continue;
+            rc = set_member(d, "pdev_path", disks[k].image);
+            if (!rc) rc = set_member(d, "format", disks[k].format);
+        }
+    }
+    if (rc) {
+        rc = xlsnap__error(ctx, rc, "cannot rewrite the domain "
+                           "configuration");
+        goto out;
+    }
+    g = xlsnap__gen_alloc();
+    if (xlsnap__gen_tree(g, root)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot re-encode the "
+                           "domain configuration");
+        goto out;
+    }
+    rc = xlsnap__gen_finish(ctx, g, json_r);
+ out:
+    if (g) yajl_gen_free(g);
+    yajl_tree_free(root);
+    return rc;
+}
+
 /*
  * Local variables:
  * mode: C

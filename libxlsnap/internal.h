@@ -80,11 +80,15 @@ int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
                               const char *file, const char *data,
                               size_t len);
 int xlsnap__mkdir_private(xlsnap_ctx *ctx, const char *path);
+/* Remove the files of a flat directory (staging), then the directory. */
+void xlsnap__remove_flat_dir(const char *dir);
 /* "<dir of image>/<image name without extension>.<tag>.qcow2" */
 char *xlsnap__image_sibling(const char *image, const char *tag);
 bool xlsnap__is_uuid(const char *s);
 /* Lower-cased canonical copy of a UUID string, or NULL if invalid. */
 char *xlsnap__uuid_canon(const char *s);
+/* A new random (version 4) UUID, canonical text. */
+int xlsnap__uuid_generate(xlsnap_ctx *ctx, char **uuid_r);
 
 /* json.c: yajl helpers shared by record.c and config.c */
 yajl_gen xlsnap__gen_alloc(void);
@@ -97,10 +101,86 @@ int xlsnap__gen_finish(xlsnap_ctx *ctx, yajl_gen g, char **json_r);
 /* Append the JSON text 'json' as a value (parsed, then regenerated). */
 int xlsnap__gen_raw(xlsnap_ctx *ctx, yajl_gen g, const char *json);
 
+/* Member key of a JSON object, or NULL. */
+yajl_val xlsnap__json_field(yajl_val obj, const char *key);
+/* A string member: required or optional (absent/null -> NULL); errors
+ * say "<where>: field '<key>' ...". */
+int xlsnap__json_get_str(xlsnap_ctx *ctx, yajl_val obj, const char *where,
+                         const char *key, bool required, char **out);
+
 /* record.c */
 int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
                          const xlsnap_snapshot *s);
 int xlsnap__snapshot_copy(xlsnap_snapshot *dst, const xlsnap_snapshot *src);
+
+/* sha256.c */
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t fill;
+} xlsnap__sha256;
+void xlsnap__sha256_init(xlsnap__sha256 *s);
+void xlsnap__sha256_update(xlsnap__sha256 *s, const void *data, size_t n);
+void xlsnap__sha256_final(xlsnap__sha256 *s, char hex_r[65]);
+
+/* bundle.c: the export bundle -- manifest, tar stream, hashed copies */
+#define XLSNAP__BUNDLE_FORMAT "xl-snapshot-bundle"
+#define XLSNAP__BUNDLE_VERSION 1
+#define XLSNAP__MANIFEST_FILE "manifest.json"
+#define XLSNAP__MANIFEST_MAX (1 << 20)
+typedef struct {
+    char *path;              /* plain file name inside the bundle */
+    char *role;              /* "record", "memory" or "disk" */
+    char *vdev;              /* disk */
+    char *format;            /* disk: always "qcow2" */
+    uint64_t size;
+    char sha256[65];
+} xlsnap__bundle_file;
+typedef struct {
+    int version;
+    char *kind;              /* "full" or "delta" */
+    char *snapshot;
+    char *base;              /* delta: the snapshot the disks build on */
+    char *domain_name;
+    char *domain_uuid;
+    int64_t created;
+    int num_chain;           /* ancestors, root first, then snapshot */
+    char **chain;
+    int num_files;
+    xlsnap__bundle_file *files;
+} xlsnap__manifest;
+void xlsnap__manifest_init(xlsnap__manifest *m);
+void xlsnap__manifest_dispose(xlsnap__manifest *m);
+xlsnap__bundle_file *xlsnap__manifest_add(xlsnap__manifest *m,
+                                          const char *path,
+                                          const char *role);
+int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
+                             char **json_r);
+/* Parse and validate (names, paths, roles, digests); CORRUPT with a
+ * message naming the problem otherwise. */
+int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
+                           xlsnap__manifest *m);
+/* A bundle member name: [A-Za-z0-9_.+-], no leading '.', <= 99 bytes. */
+bool xlsnap__bundle_name_ok(const char *name);
+/* Copy in to out (out < 0: only read), hashing, reporting progress as
+ * 'what'; size: bytes to copy, or UINT64_MAX for "until EOF". */
+int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
+                        const char *what, uint64_t *copied_r,
+                        char hex_r[65]);
+/* Read exactly n bytes; the stream ending early is CORRUPT. */
+int xlsnap__read_full(xlsnap_ctx *ctx, int fd, void *buf, size_t n);
+/* ustar stream (GNU base-256 sizes above 8 GiB) */
+int xlsnap__tar_put(xlsnap_ctx *ctx, int out, const char *name, int in,
+                    uint64_t size, char hex_r[65]);
+int xlsnap__tar_put_data(xlsnap_ctx *ctx, int out, const char *name,
+                         const char *data, size_t len);
+int xlsnap__tar_end(xlsnap_ctx *ctx, int out);
+/* Next member header: 1 with name/size, 0 at the end of the archive. */
+int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
+                     uint64_t *size_r);
+/* Skip the padding after a member of size bytes. */
+int xlsnap__tar_skip_pad(xlsnap_ctx *ctx, int in, uint64_t size);
 
 /* store.c: the only code that knows the state dir layout */
 typedef struct {
@@ -136,11 +216,15 @@ int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
                           const char *image);     /* op: c, a, d */
 int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
                                 const char *backing, const char *fmt);
-int xlsnap__qimg_convert_snapshot(xlsnap_ctx *ctx, const char *image,
-                                  const char *name, const char *out);
+enum { XLSNAP__QIMG_SHARED = 1, XLSNAP__QIMG_UNSAFE = 2 };
+int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image,
+                         const char *name, const char *out, unsigned flags);
+int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
+                              const char *name, bool *has_r);
 int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r);
 int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
-                        const char *newbase, const char *fmt);
+                        const char *newbase, const char *fmt,
+                        unsigned flags);
 
 /* be_qmp.c: QEMU's monitor of a running domain */
 typedef struct {
@@ -167,6 +251,13 @@ typedef struct {
     char *vdev, *path, *format, *backend;
     bool readwrite, cdrom;
 } xlsnap__cfgdisk;
+/* A copy of the libxl-json config with c_info name / uuid (if not NULL)
+ * and, for each disk of disks (by vdev), pdev_path := image and
+ * format := format; no libxl context needed. */
+int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
+                           const char *name, const char *uuid,
+                           const xlsnap_disk *disks, int nr_disks,
+                           char **json_r);
 int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
                          xlsnap__cfgdisk **disks_r, int *nr_r);
 void xlsnap__cfgdisk_list_free(xlsnap__cfgdisk *l, int nr);

@@ -114,6 +114,36 @@ int xlsnap__gen_finish(xlsnap_ctx *ctx, yajl_gen g, char **json_r)
     return 0;
 }
 
+yajl_val xlsnap__json_field(yajl_val obj, const char *key)
+{
+    for (size_t i = 0; i < obj->u.object.len; i++)
+        if (!strcmp(obj->u.object.keys[i], key))
+            return obj->u.object.values[i];
+    return NULL;
+}
+
+/* A string field: required or optional (absent/null -> NULL). */
+int xlsnap__json_get_str(xlsnap_ctx *ctx, yajl_val obj, const char *where,
+                   const char *key, bool required, char **out)
+{
+    yajl_val v = xlsnap__json_field(obj, key);
+
+    *out = NULL;
+    if (!v || YAJL_IS_NULL(v)) {
+        if (!required) return 0;
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                             "%s: field '%s' is missing", where, key);
+    }
+    if (!YAJL_IS_STRING(v))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                             "%s: field '%s' is not a string", where, key);
+    if (required && !*v->u.string)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                             "%s: field '%s' is empty", where, key);
+    *out = xlsnap__strdup(v->u.string);
+    return 0;
+}
+
 /*
  * Local variables:
  * mode: C

@@ -238,6 +238,8 @@ typedef struct {
     xlsnap_disk_kind type;     /* 0: internal (external for raw disks) */
     bool live;                 /* save memory with live pre-copy */
     bool dry_run;              /* plan only: fill snap_r, change nothing */
+    bool no_metadata;          /* take the disk snapshots, keep no record
+                                  (disk-only; see xlsnap_redefine) */
     const xlsnap_cfg_disk *disks;  /* NULL: every writable disk */
     int num_disks;
 } xlsnap_create_params;
@@ -279,6 +281,77 @@ enum {
 /* Delete a snapshot: its disk snapshots, memory image and record. */
 int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const char *name, unsigned flags);
+
+/* --- Export, import, redefine, prune ---------------------------------- */
+
+typedef struct {
+    const char *base;   /* NULL: full bundle; else a delta on this one */
+    const char *dir;    /* write the bundle into this new directory, or */
+    int fd;             /* (dir NULL) one tar stream to this fd */
+} xlsnap_export_params;
+
+void xlsnap_export_params_init(xlsnap_export_params *p);
+
+/*
+ * Export snapshot name as a bundle: manifest (format, domain, chain,
+ * size + SHA-256 of every part), the record, the memory image, and per
+ * disk a qcow2 holding the disk at the snapshot (full) or only the
+ * clusters that differ from the base snapshot (delta).  Reads only
+ * snapshot data (internal snapshots, read-only backing images), never a
+ * disk a running domain writes.  *bytes_r (may be NULL): bundle size.
+ */
+int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  const char *name, const xlsnap_export_params *p,
+                  uint64_t *bytes_r);
+
+typedef struct {
+    const char *dir;        /* read the bundle from this directory, or */
+    int fd;                 /* (dir NULL) a tar stream from this fd */
+    const char *disk_dir;   /* NULL: next to the images in the record */
+    const char *as_domain;  /* NULL: the bundle's domain (name and UUID) */
+} xlsnap_import_params;
+
+void xlsnap_import_params_init(xlsnap_import_params *p);
+
+/*
+ * Import a bundle: verify every checksum first (nothing is written for
+ * a bundle that does not verify), place the disks (never over an
+ * existing file) and the memory image, and record the snapshot, with
+ * its parent when that exists here.  Imported disks are recorded as
+ * external snapshots: a revert puts a new overlay on them.  A delta
+ * needs its base snapshot imported first.  *snap_r gets the record.
+ */
+int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
+                  xlsnap_snapshot *snap_r);
+
+enum { XLSNAP_REDEFINE_CURRENT = 1 << 0 };
+
+/*
+ * Re-create the record of a snapshot whose data exists (replicated or
+ * rebuilt hosts): record_json as written by the store or by info
+ * --json.  The disks' images, internal snapshots, backing images and
+ * the memory image must exist; the parent, if named, must exist.  The
+ * record is stored for domain dom, ready; without a "config" it gets
+ * the domain configuration of the domain's latest snapshot.
+ */
+int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                    const char *record_json, unsigned flags,
+                    xlsnap_snapshot *snap_r);
+
+typedef struct {
+    int keep_last;      /* the N newest; 0: rule not used */
+    int keep_daily;     /* the newest of each of the N latest days */
+    int keep_weekly;    /* the newest of each of the N latest ISO weeks */
+} xlsnap_prune_policy;
+
+/*
+ * Which snapshots a retention policy keeps: keep_r[i] for list[i]
+ * (list as from xlsnap_list).  Days and weeks are local time.  Records
+ * that are not ready are always kept.  INVAL if no rule is set.
+ */
+int xlsnap_prune_select(xlsnap_ctx *ctx, const xlsnap_snapshot *list,
+                        int nr, const xlsnap_prune_policy *pol,
+                        bool *keep_r);
 
 #ifdef __cplusplus
 }

@@ -183,36 +183,6 @@ int xlsnap_snapshot_to_json(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
 
 /* ---- parsing ---- */
 
-static yajl_val field(yajl_val obj, const char *key)
-{
-    for (size_t i = 0; i < obj->u.object.len; i++)
-        if (!strcmp(obj->u.object.keys[i], key))
-            return obj->u.object.values[i];
-    return NULL;
-}
-
-/* A string field: required or optional (absent/null -> NULL). */
-static int get_str(xlsnap_ctx *ctx, yajl_val obj, const char *where,
-                   const char *key, bool required, char **out)
-{
-    yajl_val v = field(obj, key);
-
-    *out = NULL;
-    if (!v || YAJL_IS_NULL(v)) {
-        if (!required) return 0;
-        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                             "%s: field '%s' is missing", where, key);
-    }
-    if (!YAJL_IS_STRING(v))
-        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                             "%s: field '%s' is not a string", where, key);
-    if (required && !*v->u.string)
-        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                             "%s: field '%s' is empty", where, key);
-    *out = xlsnap__strdup(v->u.string);
-    return 0;
-}
-
 static int parse_disk(xlsnap_ctx *ctx, yajl_val v, int idx, xlsnap_disk *d)
 {
     char where[64], *kind = NULL;
@@ -222,18 +192,18 @@ static int parse_disk(xlsnap_ctx *ctx, yajl_val v, int idx, xlsnap_disk *d)
     if (!YAJL_IS_OBJECT(v))
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                              "%s is not an object", where);
-    if ((rc = get_str(ctx, v, where, "vdev", true, &d->vdev))) goto out;
-    if ((rc = get_str(ctx, v, where, "format", true, &d->format))) goto out;
-    if ((rc = get_str(ctx, v, where, "image", true, &d->image))) goto out;
-    if ((rc = get_str(ctx, v, where, "snapshot", true, &kind))) goto out;
+    if ((rc = xlsnap__json_get_str(ctx, v, where, "vdev", true, &d->vdev))) goto out;
+    if ((rc = xlsnap__json_get_str(ctx, v, where, "format", true, &d->format))) goto out;
+    if ((rc = xlsnap__json_get_str(ctx, v, where, "image", true, &d->image))) goto out;
+    if ((rc = xlsnap__json_get_str(ctx, v, where, "snapshot", true, &kind))) goto out;
     if (!strcmp(kind, "internal")) {
         d->kind = XLSNAP_DISK_INTERNAL;
-        rc = get_str(ctx, v, where, "internal_name", true,
+        rc = xlsnap__json_get_str(ctx, v, where, "internal_name", true,
                      &d->internal_name);
     } else if (!strcmp(kind, "external")) {
         d->kind = XLSNAP_DISK_EXTERNAL;
-        rc = get_str(ctx, v, where, "overlay", true, &d->overlay);
-        if (!rc) rc = get_str(ctx, v, where, "backing", true, &d->backing);
+        rc = xlsnap__json_get_str(ctx, v, where, "overlay", false, &d->overlay);
+        if (!rc) rc = xlsnap__json_get_str(ctx, v, where, "backing", true, &d->backing);
     } else {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                            "%s: unknown snapshot kind '%s'", where, kind);
@@ -266,7 +236,7 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
                            "record is not a JSON object");
         goto out;
     }
-    v = field(root, "version");
+    v = xlsnap__json_field(root, "version");
     if (!v || !YAJL_IS_INTEGER(v) ||
         YAJL_GET_INTEGER(v) != XLSNAP__RECORD_VERSION) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
@@ -274,12 +244,12 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
                            XLSNAP__RECORD_VERSION);
         goto out;
     }
-    if ((rc = get_str(ctx, root, "record", "name", true, &s.name)))
+    if ((rc = xlsnap__json_get_str(ctx, root, "record", "name", true, &s.name)))
         goto out;
-    if ((rc = get_str(ctx, root, "record", "description", false,
+    if ((rc = xlsnap__json_get_str(ctx, root, "record", "description", false,
                       &s.description)))
         goto out;
-    v = field(root, "creationtime");
+    v = xlsnap__json_field(root, "creationtime");
     if (!v || !YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                            "record: field 'creationtime' is not a "
@@ -287,7 +257,7 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
         goto out;
     }
     s.creationtime = YAJL_GET_INTEGER(v);
-    if ((rc = get_str(ctx, root, "record", "state", true, &state)))
+    if ((rc = xlsnap__json_get_str(ctx, root, "record", "state", true, &state)))
         goto out;
     if (!strcmp(state, "ready")) {
         s.state = XLSNAP_STATE_READY;
@@ -298,29 +268,29 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
                            "record: unknown state '%s'", state);
         goto out;
     }
-    if ((rc = get_str(ctx, root, "record", "domstate", false, &s.domstate)))
+    if ((rc = xlsnap__json_get_str(ctx, root, "record", "domstate", false, &s.domstate)))
         goto out;
-    if ((rc = get_str(ctx, root, "record", "memory", false, &s.memory)))
+    if ((rc = xlsnap__json_get_str(ctx, root, "record", "memory", false, &s.memory)))
         goto out;
-    if ((rc = get_str(ctx, root, "record", "parent", false, &s.parent)))
+    if ((rc = xlsnap__json_get_str(ctx, root, "record", "parent", false, &s.parent)))
         goto out;
-    v = field(root, "current");
+    v = xlsnap__json_field(root, "current");
     if (v && !YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                            "record: field 'current' is not a boolean");
         goto out;
     }
     s.current = v && YAJL_IS_TRUE(v);
-    dom = field(root, "domain");
+    dom = xlsnap__json_field(root, "domain");
     if (!dom || !YAJL_IS_OBJECT(dom)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                            "record: field 'domain' is missing or not an "
                            "object");
         goto out;
     }
-    if ((rc = get_str(ctx, dom, "domain", "name", false, &s.domain_name)))
+    if ((rc = xlsnap__json_get_str(ctx, dom, "domain", "name", false, &s.domain_name)))
         goto out;
-    if ((rc = get_str(ctx, dom, "domain", "uuid", true, &s.domain_uuid)))
+    if ((rc = xlsnap__json_get_str(ctx, dom, "domain", "uuid", true, &s.domain_uuid)))
         goto out;
     if (!xlsnap__is_uuid(s.domain_uuid)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
@@ -328,7 +298,7 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
                            s.domain_uuid);
         goto out;
     }
-    v = field(root, "disks");
+    v = xlsnap__json_field(root, "disks");
     if (v && !YAJL_IS_NULL(v)) {
         if (!YAJL_IS_ARRAY(v)) {
             rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
@@ -350,7 +320,7 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
             if (rc) goto out;
         }
     }
-    v = field(root, "config");
+    v = xlsnap__json_field(root, "config");
     if (v && !YAJL_IS_NULL(v)) {
         if (!YAJL_IS_OBJECT(v)) {
             rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,

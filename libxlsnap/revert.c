@@ -235,8 +235,8 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         if (d->kind == XLSNAP_DISK_INTERNAL && !fresh[i])
             rc = xlsnap__qimg_snapshot(ctx, 'a', d->internal_name, d->image);
         else if (d->kind == XLSNAP_DISK_INTERNAL)
-            rc = xlsnap__qimg_convert_snapshot(ctx, d->image,
-                                               d->internal_name, fresh[i]);
+            rc = xlsnap__qimg_convert(ctx, d->image, d->internal_name,
+                                      fresh[i], 0);
         else
             rc = xlsnap__qimg_create_overlay(ctx, fresh[i], d->backing,
                                              d->format);

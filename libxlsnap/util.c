@@ -5,8 +5,10 @@
 
 #include <ctype.h>
 #include <libgen.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 char *xlsnap__strdup(const char *s)
@@ -191,6 +193,18 @@ int xlsnap__mkdir_private(xlsnap_ctx *ctx, const char *path)
     return 0;
 }
 
+void xlsnap__remove_flat_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    while (d && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            unlinkat(dirfd(d), de->d_name, 0);
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
 bool xlsnap__is_uuid(const char *s)
 {
     static const int dash[] = { 8, 13, 18, 23 };
@@ -216,6 +230,21 @@ char *xlsnap__uuid_canon(const char *s)
     r = xlsnap__strdup(s);
     for (char *p = r; *p; p++) *p = tolower((unsigned char)*p);
     return r;
+}
+
+int xlsnap__uuid_generate(xlsnap_ctx *ctx, char **uuid_r)
+{
+    unsigned char b[16];
+
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        return xlsnap__error_errno(ctx, errno, "cannot get random bytes");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    *uuid_r = xlsnap__sprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                              "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+                              b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+                              b[10], b[11], b[12], b[13], b[14], b[15]);
+    return 0;
 }
 
 /*

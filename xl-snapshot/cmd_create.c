@@ -8,7 +8,7 @@
 #include "xl-snapshot.h"
 
 enum { OPT_DISK_ONLY = 0x100, OPT_MEMORY, OPT_NO_MEMORY, OPT_INTERNAL,
-       OPT_EXTERNAL, OPT_LIVE, OPT_JSON };
+       OPT_EXTERNAL, OPT_LIVE, OPT_NO_METADATA, OPT_JSON };
 
 int main_create(const struct cmd_spec *cmd, int argc, char **argv)
 {
@@ -21,6 +21,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         { "internal", no_argument, NULL, OPT_INTERNAL },
         { "external", no_argument, NULL, OPT_EXTERNAL },
         { "live", no_argument, NULL, OPT_LIVE },
+        { "no-metadata", no_argument, NULL, OPT_NO_METADATA },
         { "dry-run", no_argument, NULL, 'N' },
         { "json", no_argument, NULL, OPT_JSON },
         { "help", no_argument, NULL, 'h' },
@@ -50,6 +51,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_INTERNAL: type = XLSNAP_DISK_INTERNAL; break;
         case OPT_EXTERNAL: type = XLSNAP_DISK_EXTERNAL; break;
         case OPT_LIVE: p.live = true; break;
+        case OPT_NO_METADATA: p.no_metadata = true; break;
         case 'N': p.dry_run = true; break;
         case OPT_JSON: json = true; break;
         }
@@ -92,6 +94,22 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
             goto out;
         }
         rc = print_json(out);
+        goto out;
+    }
+    if (p.no_metadata) {
+        printf("Snapshot '%s' of domain '%s' taken (%s, disks only); no "
+               "record kept:\n", s.name, dom.name ? dom.name : dom.uuid,
+               xlsnap_snapshot_type(&s));
+        for (int i = 0; i < s.num_disks; i++) {
+            const xlsnap_disk *d = &s.disks[i];
+            if (d->kind == XLSNAP_DISK_INTERNAL)
+                printf("  %s: internal snapshot '%s' in %s\n", d->vdev,
+                       d->internal_name, d->image);
+            else
+                printf("  %s: data in %s, overlay %s\n", d->vdev,
+                       d->backing, d->overlay);
+        }
+        rc = EXIT_SUCCESS;
         goto out;
     }
     printf("Snapshot '%s' of domain '%s' created (%s%s%s).\n", s.name,

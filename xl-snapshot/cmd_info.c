@@ -77,7 +77,8 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
                    d->format, d->internal_name, d->image);
         else
             printf("  %-6s %-6s external  data in %s, overlay %s\n",
-                   d->vdev, d->format, d->backing, d->overlay);
+                   d->vdev, d->format, d->backing,
+                   d->overlay ? d->overlay : "none");
     }
     printf("%-14s%s\n", "Config:", s.config_json ? "stored (see --json)"
                                                  : "none");

@@ -68,7 +68,8 @@ static void print_long(const xlsnap_snapshot *s)
                    d->vdev, d->format, d->internal_name, d->image);
         else
             printf("    disk %s: %s external, data in %s, overlay %s\n",
-                   d->vdev, d->format, d->backing, d->overlay);
+                   d->vdev, d->format, d->backing,
+                   d->overlay ? d->overlay : "none");
     }
 }
 

@@ -21,7 +21,8 @@ const struct cmd_spec cmd_table[] = {
         .summary = "Take a snapshot of a domain (disks, and memory when "
                    "it runs)",
         .usage = "[-n NAME] [-d DESC] [--disk-only|--memory|--no-memory] "
-                 "[--internal|--external] [--live] [-N] [--json] "
+                 "[--internal|--external] [--live] [--no-metadata] [-N] "
+                 "[--json] "
                  "<Domain> [<ConfigFile>]",
         .options =
             "  -n, --name NAME     snapshot name (default: creation time)\n"
@@ -33,6 +34,8 @@ const struct cmd_spec cmd_table[] = {
             "  --internal          qcow2 internal snapshots (default)\n"
             "  --external          new qcow2 overlays on the disks\n"
             "  --live              save memory while the guest runs\n"
+            "  --no-metadata       keep no record (disk-only; see "
+            "redefine)\n"
             "  -N, --dry-run       print the record it would write, change "
             "nothing\n"
             "  --json              print the new record as JSON\n"
@@ -99,6 +102,55 @@ const struct cmd_spec cmd_table[] = {
         .summary = "Parse a snapshot config file and show what it sets",
         .usage = "[--json] <ConfigFile>",
         .options = "  --json          print the parsed settings as JSON\n",
+    },
+    {
+        .name = "export", .fn = main_export,
+        .summary = "Write a snapshot as a bundle (directory or stream) "
+                   "with checksums",
+        .usage = "[--full | --delta --base NAME] <Domain> <Name> "
+                 "<DIR | ->",
+        .options =
+            "  --full          every disk as it was at the snapshot "
+            "(default)\n"
+            "  --delta         only the clusters that differ from --base\n"
+            "  --base NAME     the snapshot a delta builds on\n"
+            "  DIR             a new directory for the bundle\n"
+            "  -               one tar stream on standard output\n",
+    },
+    {
+        .name = "import", .fn = main_import,
+        .summary = "Verify a bundle and recreate its snapshot",
+        .usage = "[--disk-dir DIR] [--as-domain NAME] [--json] <DIR | ->",
+        .options =
+            "  --disk-dir DIR  put the disk images in DIR (default: next "
+            "to\n"
+            "                  the images the record names)\n"
+            "  --as-domain NAME\n"
+            "                  import for domain NAME (an existing one, "
+            "or a\n"
+            "                  new UUID)\n"
+            "  --json          print the imported record as JSON\n"
+            "  -               read one tar stream from standard input\n",
+    },
+    {
+        .name = "redefine", .fn = main_redefine,
+        .summary = "Re-create the record of a snapshot whose data exists",
+        .usage = "[--current] <Domain> <RecordFile | ->",
+        .options =
+            "  --current       make it the current snapshot\n"
+            "  <RecordFile>    a record, as 'info --json' prints it\n",
+    },
+    {
+        .name = "prune", .fn = main_prune,
+        .summary = "Delete the snapshots a retention policy does not keep",
+        .usage = "[--keep-last N] [--keep-daily N] [--keep-weekly N] [-N] "
+                 "<Domain>",
+        .options =
+            "  --keep-last N   keep the N newest snapshots\n"
+            "  --keep-daily N  keep the newest of each of the last N days\n"
+            "  --keep-weekly N keep the newest of each of the last N "
+            "weeks\n"
+            "  -N, --dry-run   print what would be deleted\n",
     },
 };
 

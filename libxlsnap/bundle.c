@@ -1,0 +1,530 @@
+/*
+ * bundle.c - export bundles: the manifest, the tar stream, hashed copies
+ *
+ * A bundle is a directory, or one tar stream of the same members:
+ *   record.json          the snapshot's record
+ *   memory.save          its memory image (xl save format), if any
+ *   disk-<vdev>.qcow2    per disk: the disk at the snapshot (full), or
+ *                        the clusters that differ from the base (delta)
+ *   manifest.json        format, version, domain, kind, base, chain and
+ *                        size + SHA-256 of every other member; written
+ *                        last, so a bundle without it is incomplete
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <unistd.h>
+
+void xlsnap__manifest_init(xlsnap__manifest *m)
+{
+    memset(m, 0, sizeof(*m));
+}
+
+void xlsnap__manifest_dispose(xlsnap__manifest *m)
+{
+    free(m->kind);
+    free(m->snapshot);
+    free(m->base);
+    free(m->domain_name);
+    free(m->domain_uuid);
+    for (int i = 0; i < m->num_chain; i++) free(m->chain[i]);
+    free(m->chain);
+    for (int i = 0; i < m->num_files; i++) {
+        free(m->files[i].path);
+        free(m->files[i].role);
+        free(m->files[i].vdev);
+        free(m->files[i].format);
+    }
+    free(m->files);
+    xlsnap__manifest_init(m);
+}
+
+xlsnap__bundle_file *xlsnap__manifest_add(xlsnap__manifest *m,
+                                          const char *path,
+                                          const char *role)
+{
+    xlsnap__bundle_file *f;
+
+    m->files = realloc(m->files, (m->num_files + 1) * sizeof(*m->files));
+    if (!m->files) abort();
+    f = &m->files[m->num_files++];
+    memset(f, 0, sizeof(*f));
+    f->path = xlsnap__strdup(path);
+    f->role = xlsnap__strdup(role);
+    return f;
+}
+
+bool xlsnap__bundle_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (!n || n > 99 || name[0] == '.') return false;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_.+-", *p))
+            return false;
+    return true;
+}
+
+#define CHK(x) do { if ((x) != yajl_gen_status_ok) goto gen_failed; } \
+               while (0)
+
+int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
+                             char **json_r)
+{
+    yajl_gen g = xlsnap__gen_alloc();
+    int rc;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "format", XLSNAP__BUNDLE_FORMAT));
+    CHK(xlsnap__gen_kv_int(g, "version", XLSNAP__BUNDLE_VERSION));
+    CHK(xlsnap__gen_kv_str(g, "kind", m->kind));
+    CHK(xlsnap__gen_kv_str(g, "snapshot", m->snapshot));
+    CHK(xlsnap__gen_kv_str(g, "base", m->base));
+    CHK(xlsnap__gen_kv_int(g, "created", m->created));
+    CHK(xlsnap__gen_str(g, "domain"));
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "name", m->domain_name));
+    CHK(xlsnap__gen_kv_str(g, "uuid", m->domain_uuid));
+    CHK(yajl_gen_map_close(g));
+    CHK(xlsnap__gen_str(g, "chain"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < m->num_chain; i++)
+        CHK(xlsnap__gen_str(g, m->chain[i]));
+    CHK(yajl_gen_array_close(g));
+    CHK(xlsnap__gen_str(g, "files"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < m->num_files; i++) {
+        const xlsnap__bundle_file *f = &m->files[i];
+        CHK(yajl_gen_map_open(g));
+        CHK(xlsnap__gen_kv_str(g, "path", f->path));
+        CHK(xlsnap__gen_kv_str(g, "role", f->role));
+        if (f->vdev) CHK(xlsnap__gen_kv_str(g, "vdev", f->vdev));
+        if (f->format) CHK(xlsnap__gen_kv_str(g, "format", f->format));
+        CHK(xlsnap__gen_kv_int(g, "size", (int64_t)f->size));
+        CHK(xlsnap__gen_kv_str(g, "sha256", f->sha256));
+        CHK(yajl_gen_map_close(g));
+    }
+    CHK(yajl_gen_array_close(g));
+    CHK(yajl_gen_map_close(g));
+    rc = xlsnap__gen_finish(ctx, g, json_r);
+    goto out;
+ gen_failed:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot generate the "
+                       "bundle manifest");
+ out:
+    yajl_gen_free(g);
+    return rc;
+}
+
+#undef CHK
+
+static int bad(xlsnap_ctx *ctx, const char *what)
+{
+    return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s", what);
+}
+
+static int get_name(xlsnap_ctx *ctx, yajl_val o, const char *where,
+                    const char *key, bool required, char **out)
+{
+    int rc = xlsnap__json_get_str(ctx, o, where, key, required, out);
+
+    if (rc || !*out) return rc;
+    if ((rc = xlsnap_name_validate(ctx, *out)))
+        return xlsnap__error_prefix(ctx, XLSNAP_ERROR_CORRUPT,
+                                    "%s: field '%s'", where, key);
+    return 0;
+}
+
+static bool is_hex64(const char *s)
+{
+    if (strlen(s) != 64) return false;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s) && !(*s >= 'a' && *s <= 'f'))
+            return false;
+    return true;
+}
+
+static int parse_file(xlsnap_ctx *ctx, yajl_val v, xlsnap__manifest *m)
+{
+    char *path = NULL, *role = NULL, *sum = NULL;
+    xlsnap__bundle_file *f;
+    yajl_val sz;
+    int rc;
+
+    if (!YAJL_IS_OBJECT(v)) return bad(ctx, "a member of 'files' is not "
+                                       "an object");
+    if ((rc = xlsnap__json_get_str(ctx, v, "manifest: files[]", "path", true,
+                                   &path)) ||
+        (rc = xlsnap__json_get_str(ctx, v, "manifest: files[]", "role", true,
+                                   &role)) ||
+        (rc = xlsnap__json_get_str(ctx, v, "manifest: files[]", "sha256",
+                                   true, &sum)))
+        goto out;
+    if (!xlsnap__bundle_name_ok(path) ||
+        !strcmp(path, XLSNAP__MANIFEST_FILE)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: file name "
+                           "'%s' is not allowed in a bundle", path);
+        goto out;
+    }
+    if (strcmp(role, "record") && strcmp(role, "memory") &&
+        strcmp(role, "disk")) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
+                           "unknown role '%s'", path, role);
+        goto out;
+    }
+    if (!is_hex64(sum)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: sha256 "
+                           "is not 64 lower-case hex digits", path);
+        goto out;
+    }
+    sz = xlsnap__json_field(v, "size");
+    if (!sz || !YAJL_IS_INTEGER(sz) || YAJL_GET_INTEGER(sz) < 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: size "
+                           "is not a non-negative integer", path);
+        goto out;
+    }
+    for (int i = 0; i < m->num_files; i++)
+        if (!strcmp(m->files[i].path, path)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s "
+                               "is listed twice", path);
+            goto out;
+        }
+    f = xlsnap__manifest_add(m, path, role);
+    f->size = YAJL_GET_INTEGER(sz);
+    memcpy(f->sha256, sum, 65);
+    if (!strcmp(role, "disk")) {
+        if ((rc = xlsnap__json_get_str(ctx, v, "manifest: disk", "vdev",
+                                       true, &f->vdev)) ||
+            (rc = xlsnap__json_get_str(ctx, v, "manifest: disk", "format",
+                                       true, &f->format)))
+            goto out;
+        if (strcmp(f->format, "qcow2")) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
+                               "format '%s' is not qcow2", path, f->format);
+            goto out;
+        }
+    }
+ out:
+    free(path);
+    free(role);
+    free(sum);
+    return rc;
+}
+
+int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
+                           xlsnap__manifest *m)
+{
+    char eb[256], *fmt = NULL, *text = NULL;
+    yajl_val root = NULL, v, dom;
+    int records = 0, memories = 0, rc;
+
+    xlsnap__manifest_init(m);
+    if (len > XLSNAP__MANIFEST_MAX || memchr(json, '\0', len))
+        return bad(ctx, "too large or not text");
+    text = strndup(json, len);
+    if (!text) return XLSNAP_ERROR_NOMEM;
+    root = yajl_tree_parse(text, eb, sizeof(eb));
+    if (!root || !YAJL_IS_OBJECT(root)) {
+        rc = bad(ctx, "not a JSON object");
+        goto out;
+    }
+    if ((rc = xlsnap__json_get_str(ctx, root, "manifest", "format", true,
+                                   &fmt)))
+        goto out;
+    if (strcmp(fmt, XLSNAP__BUNDLE_FORMAT)) {
+        rc = bad(ctx, "not an xl-snapshot bundle");
+        goto out;
+    }
+    v = xlsnap__json_field(root, "version");
+    if (!v || !YAJL_IS_INTEGER(v)) {
+        rc = bad(ctx, "field 'version' is not an integer");
+        goto out;
+    }
+    if (YAJL_GET_INTEGER(v) != XLSNAP__BUNDLE_VERSION) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "bundle format version "
+                           "%lld is not supported (this tool reads %d)",
+                           (long long)YAJL_GET_INTEGER(v),
+                           XLSNAP__BUNDLE_VERSION);
+        goto out;
+    }
+    m->version = XLSNAP__BUNDLE_VERSION;
+    if ((rc = xlsnap__json_get_str(ctx, root, "manifest", "kind", true,
+                                   &m->kind)) ||
+        (rc = get_name(ctx, root, "manifest", "snapshot", true,
+                       &m->snapshot)) ||
+        (rc = get_name(ctx, root, "manifest", "base", false, &m->base)))
+        goto out;
+    if (strcmp(m->kind, "full") && strcmp(m->kind, "delta")) {
+        rc = bad(ctx, "field 'kind' is neither 'full' nor 'delta'");
+        goto out;
+    }
+    if (!strcmp(m->kind, "delta") != !!m->base) {
+        rc = bad(ctx, "a delta bundle needs a 'base', a full one has none");
+        goto out;
+    }
+    v = xlsnap__json_field(root, "created");
+    if (!v || !YAJL_IS_INTEGER(v)) {
+        rc = bad(ctx, "field 'created' is not an integer");
+        goto out;
+    }
+    m->created = YAJL_GET_INTEGER(v);
+    dom = xlsnap__json_field(root, "domain");
+    if (!dom || !YAJL_IS_OBJECT(dom)) {
+        rc = bad(ctx, "field 'domain' is not an object");
+        goto out;
+    }
+    if ((rc = xlsnap__json_get_str(ctx, dom, "manifest: domain", "name",
+                                   false, &m->domain_name)) ||
+        (rc = xlsnap__json_get_str(ctx, dom, "manifest: domain", "uuid",
+                                   true, &m->domain_uuid)))
+        goto out;
+    if (!xlsnap__is_uuid(m->domain_uuid)) {
+        rc = bad(ctx, "the domain uuid is not a UUID");
+        goto out;
+    }
+    v = xlsnap__json_field(root, "chain");
+    if (v && !YAJL_IS_NULL(v)) {
+        if (!YAJL_IS_ARRAY(v) || v->u.array.len > 100000) {
+            rc = bad(ctx, "field 'chain' is not an array of names");
+            goto out;
+        }
+        m->chain = calloc(v->u.array.len + 1, sizeof(*m->chain));
+        if (!m->chain) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+        for (size_t i = 0; i < v->u.array.len; i++) {
+            yajl_val c = v->u.array.values[i];
+            if (!YAJL_IS_STRING(c) || xlsnap_name_validate(ctx, c->u.string)) {
+                rc = bad(ctx, "field 'chain' is not an array of names");
+                goto out;
+            }
+            m->chain[m->num_chain++] = xlsnap__strdup(c->u.string);
+        }
+    }
+    v = xlsnap__json_field(root, "files");
+    if (!v || !YAJL_IS_ARRAY(v) || v->u.array.len > 4098) {
+        rc = bad(ctx, "field 'files' is not an array");
+        goto out;
+    }
+    for (size_t i = 0; i < v->u.array.len; i++)
+        if ((rc = parse_file(ctx, v->u.array.values[i], m))) goto out;
+    for (int i = 0; i < m->num_files; i++) {
+        records += !strcmp(m->files[i].role, "record");
+        memories += !strcmp(m->files[i].role, "memory");
+        for (int k = 0; k < i; k++)
+            if (m->files[i].vdev && m->files[k].vdev &&
+                !strcmp(m->files[i].vdev, m->files[k].vdev)) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: "
+                                   "disk %s is listed twice",
+                                   m->files[i].vdev);
+                goto out;
+            }
+    }
+    if (records != 1 || memories > 1) {
+        rc = bad(ctx, "a bundle has one record and at most one memory "
+                 "image");
+        goto out;
+    }
+    rc = 0;
+ out:
+    if (rc) xlsnap__manifest_dispose(m);
+    if (root) yajl_tree_free(root);
+    free(fmt);
+    free(text);
+    return rc;
+}
+
+static int write_all(xlsnap_ctx *ctx, int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return xlsnap__error_errno(ctx, errno, "cannot write");
+        p += w;
+        n -= w;
+    }
+    return 0;
+}
+
+/* read exactly n bytes; a short read is CORRUPT (truncated stream) */
+int xlsnap__read_full(xlsnap_ctx *ctx, int fd, void *buf, size_t n)
+{
+    char *p = buf;
+
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return xlsnap__error_errno(ctx, errno, "cannot read");
+        if (r == 0)
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the stream "
+                                 "ends early (truncated bundle)");
+        p += r;
+        n -= r;
+    }
+    return 0;
+}
+
+int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
+                        const char *what, uint64_t *copied_r,
+                        char hex_r[65])
+{
+    static char buf[1 << 17];
+    xlsnap__sha256 h;
+    uint64_t done = 0;
+    int rc = 0;
+
+    xlsnap__sha256_init(&h);
+    while (done < size) {
+        size_t want = size - done < sizeof(buf) ? size - done : sizeof(buf);
+        ssize_t r = read(in, buf, want);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot read %s", what);
+            goto out;
+        }
+        if (r == 0) {
+            if (size == UINT64_MAX) break;
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "%s ends early "
+                               "(truncated bundle)", what);
+            goto out;
+        }
+        xlsnap__sha256_update(&h, buf, r);
+        if (out >= 0 && (rc = write_all(ctx, out, buf, r))) {
+            rc = xlsnap__error_prefix(ctx, rc, "%s", what);
+            goto out;
+        }
+        done += r;
+        xlsnap__progress(ctx, what, done, size == UINT64_MAX ? 0 : size);
+    }
+    if (copied_r) *copied_r = done;
+    if (hex_r) xlsnap__sha256_final(&h, hex_r);
+ out:
+    return rc;
+}
+
+/* ---- tar (ustar) ---- */
+
+static void octal(char *field, size_t len, uint64_t v)
+{
+    snprintf(field, len, "%0*llo", (int)len - 1, (unsigned long long)v);
+}
+
+static int put_header(xlsnap_ctx *ctx, int out, const char *name,
+                      uint64_t size)
+{
+    char h[512] = { 0 };
+    unsigned sum = 0;
+
+    if (strlen(name) > 99)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "member name %s is "
+                             "too long", name);
+    memcpy(h, name, strlen(name));
+    octal(h + 100, 8, 0600);
+    octal(h + 108, 8, 0);
+    octal(h + 116, 8, 0);
+    if (size < 077777777777ULL) {
+        octal(h + 124, 12, size);
+    } else {                         /* GNU base-256 */
+        h[124] = (char)0x80;
+        for (int i = 0; i < 8; i++)
+            h[135 - i] = (char)(size >> (8 * i));
+    }
+    octal(h + 136, 12, (uint64_t)time(NULL));
+    memset(h + 148, ' ', 8);
+    h[156] = '0';
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    for (int i = 0; i < 512; i++) sum += (unsigned char)h[i];
+    snprintf(h + 148, 8, "%06o", sum);
+    return write_all(ctx, out, h, 512);
+}
+
+static int put_pad(xlsnap_ctx *ctx, int out, uint64_t size)
+{
+    static const char zero[512];
+    size_t pad = (512 - size % 512) % 512;
+
+    return pad ? write_all(ctx, out, zero, pad) : 0;
+}
+
+int xlsnap__tar_put(xlsnap_ctx *ctx, int out, const char *name, int in,
+                    uint64_t size, char hex_r[65])
+{
+    uint64_t done;
+    int rc;
+
+    if ((rc = put_header(ctx, out, name, size))) return rc;
+    if ((rc = xlsnap__copy_hashed(ctx, in, out, size, name, &done, hex_r)))
+        return rc;
+    return put_pad(ctx, out, size);
+}
+
+int xlsnap__tar_put_data(xlsnap_ctx *ctx, int out, const char *name,
+                         const char *data, size_t len)
+{
+    int rc;
+
+    if ((rc = put_header(ctx, out, name, len)) ||
+        (rc = write_all(ctx, out, data, len)))
+        return rc;
+    return put_pad(ctx, out, len);
+}
+
+int xlsnap__tar_end(xlsnap_ctx *ctx, int out)
+{
+    static const char zero[1024];
+
+    return write_all(ctx, out, zero, sizeof(zero));
+}
+
+int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
+                     uint64_t *size_r)
+{
+    unsigned char h[512];
+    unsigned sum = 0, want;
+    uint64_t size = 0;
+    char *end;
+    int rc, zero = 1;
+
+    if ((rc = xlsnap__read_full(ctx, in, h, sizeof(h)))) return rc;
+    for (int i = 0; i < 512; i++) zero &= !h[i];
+    if (zero) return 0;
+    for (int i = 0; i < 512; i++)
+        sum += (i >= 148 && i < 156) ? ' ' : h[i];
+    h[155] = 0;
+    want = strtoul((char *)h + 148, &end, 8);
+    if (want != sum || memcmp(h + 257, "ustar", 5))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the stream is not "
+                             "an xl-snapshot bundle (bad tar header)");
+    if (h[156] != '0' && h[156] != '\0')
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle holds "
+                             "something other than plain files");
+    if (h[124] & 0x80) {
+        for (int i = 128; i < 136; i++) size = size << 8 | h[i];
+    } else {
+        char f[13];
+        memcpy(f, h + 124, 12);
+        f[12] = 0;
+        size = strtoull(f, NULL, 8);
+    }
+    memcpy(name_r, h, 99);
+    name_r[99] = '\0';
+    *size_r = size;
+    return 1;
+}
+
+int xlsnap__tar_skip_pad(xlsnap_ctx *ctx, int in, uint64_t size)
+{
+    char pad[512];
+    size_t n = (512 - size % 512) % 512;
+
+    return n ? xlsnap__read_full(ctx, in, pad, n) : 0;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,336 @@
+/*
+ * export.c - write a snapshot as a bundle (see bundle.c for the layout)
+ *
+ * Only snapshot data is read: an internal snapshot inside its image, or
+ * the read-only backing image of an external one.  Neither changes
+ * while the domain runs (qcow2 copies on write away from a snapshot's
+ * clusters; a backing image is never written), so reading them with
+ * qemu-img -U does not disturb a running domain, and the image the
+ * domain writes is never opened.
+ *   full:  qemu-img convert of that state into a standalone qcow2;
+ *   delta: an empty qcow2 on the snapshot's state, rebased (safe mode:
+ *          content compared) onto the base snapshot's state, so it holds
+ *          just the clusters that differ from the base.
+ * A directory bundle is written in place, manifest last; a stream is
+ * staged one part at a time in the domain's state dir.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void xlsnap_export_params_init(xlsnap_export_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->fd = -1;
+}
+
+typedef struct {
+    xlsnap_ctx *ctx;
+    const char *dir;       /* where parts are made */
+    int out;               /* stream fd, or -1: directory bundle */
+    xlsnap__manifest m;
+    uint64_t bytes;
+} exporter;
+
+/* Add part 'name' (already at dir/name) to the bundle: hash it; in a
+ * stream, send it and remove it. */
+static int add_part(exporter *x, xlsnap__bundle_file *f)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    char *path = xlsnap__sprintf("%s/%s", x->dir, f->path);
+    struct stat st;
+    int fd, rc;
+
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", path);
+        goto out;
+    }
+    f->size = st.st_size;
+    if (x->out >= 0) {
+        rc = xlsnap__tar_put(ctx, x->out, f->path, fd, f->size, f->sha256);
+        if (!rc) unlink(path);
+    } else {
+        rc = xlsnap__copy_hashed(ctx, fd, -1, f->size, f->path, NULL,
+                                 f->sha256);
+    }
+    x->bytes += f->size;
+ out:
+    if (fd >= 0) close(fd);
+    free(path);
+    return rc;
+}
+
+/* Copy a file into the bundle as part 'name'. */
+static int add_copy(exporter *x, const char *src, xlsnap__bundle_file *f)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    char *path = NULL;
+    struct stat st;
+    int in, out = -1, rc;
+
+    in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0 || fstat(in, &st) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", src);
+        goto out;
+    }
+    f->size = st.st_size;
+    x->bytes += f->size;
+    if (x->out >= 0) {
+        rc = xlsnap__tar_put(ctx, x->out, f->path, in, f->size, f->sha256);
+        goto out;
+    }
+    path = xlsnap__sprintf("%s/%s", x->dir, f->path);
+    out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+               0600);
+    if (out < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", path);
+        goto out;
+    }
+    rc = xlsnap__copy_hashed(ctx, in, out, f->size, f->path, NULL,
+                             f->sha256);
+    if (!rc && fsync(out) < 0)
+        rc = xlsnap__error_errno(ctx, errno, "cannot write %s", path);
+ out:
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    free(path);
+    return rc;
+}
+
+static int add_data(exporter *x, const char *data, xlsnap__bundle_file *f)
+{
+    xlsnap__sha256 h;
+
+    f->size = strlen(data);
+    xlsnap__sha256_init(&h);
+    xlsnap__sha256_update(&h, data, f->size);
+    xlsnap__sha256_final(&h, f->sha256);
+    x->bytes += f->size;
+    if (x->out >= 0)
+        return xlsnap__tar_put_data(x->ctx, x->out, f->path, data, f->size);
+    return xlsnap__write_file_atomic(x->ctx, x->dir, f->path, data,
+                                     f->size);
+}
+
+/* The disk state of a snapshot as a file (+ format): an external
+ * snapshot's backing image, or an internal one copied out to tmp. */
+static int state_file(exporter *x, const xlsnap_disk *d, const char *tmp,
+                      const char **file_r, const char **fmt_r)
+{
+    int rc;
+
+    if (d->kind == XLSNAP_DISK_EXTERNAL) {
+        *file_r = d->backing;
+        *fmt_r = d->format;
+        return 0;
+    }
+    rc = xlsnap__qimg_convert(x->ctx, d->image, d->internal_name, tmp,
+                              XLSNAP__QIMG_SHARED);
+    *file_r = tmp;
+    *fmt_r = "qcow2";
+    return rc;
+}
+
+static const xlsnap_disk *disk_of(const xlsnap_snapshot *s, const char *vdev)
+{
+    for (int i = 0; i < s->num_disks; i++)
+        if (!strcmp(s->disks[i].vdev, vdev)) return &s->disks[i];
+    return NULL;
+}
+
+static int export_disk(exporter *x, const xlsnap_disk *d,
+                       const xlsnap_snapshot *base)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    char *part = xlsnap__sprintf("disk-%s.qcow2", d->vdev);
+    char *out = xlsnap__sprintf("%s/%s", x->dir, part);
+    char *ts = xlsnap__sprintf("%s/.state-%s.qcow2", x->dir, d->vdev);
+    char *tb = xlsnap__sprintf("%s/.base-%s.qcow2", x->dir, d->vdev);
+    const char *sf, *sfmt, *bf, *bfmt;
+    const xlsnap_disk *bd;
+    xlsnap__bundle_file *f;
+    int rc;
+
+    if (!xlsnap__bundle_name_ok(part)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk name %s cannot "
+                           "be exported", d->vdev);
+        goto out;
+    }
+    if (!base) {
+        const char *snap = d->kind == XLSNAP_DISK_INTERNAL ? d->internal_name
+                                                           : NULL;
+        rc = xlsnap__qimg_convert(ctx, d->kind == XLSNAP_DISK_INTERNAL ?
+                                  d->image : d->backing, snap, out,
+                                  XLSNAP__QIMG_SHARED);
+    } else if (!(bd = disk_of(base, d->vdev))) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "base snapshot '%s' "
+                           "has no disk %s; export with --full",
+                           base->name, d->vdev);
+    } else if (!(rc = state_file(x, d, ts, &sf, &sfmt)) &&
+               !(rc = state_file(x, bd, tb, &bf, &bfmt)) &&
+               !(rc = xlsnap__qimg_create_overlay(ctx, out, sf, sfmt))) {
+        /* keep what differs from the base, then drop the old chain */
+        rc = xlsnap__qimg_rebase(ctx, out, bf, bfmt, XLSNAP__QIMG_SHARED);
+    }
+    unlink(ts);
+    unlink(tb);
+    if (rc) {
+        unlink(out);
+        rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+        goto out;
+    }
+    if (chmod(out, 0600) < 0) {      /* qemu-img created it per umask */
+        rc = xlsnap__error_errno(ctx, errno, "cannot chmod %s", out);
+        unlink(out);
+        goto out;
+    }
+    f = xlsnap__manifest_add(&x->m, part, "disk");
+    f->vdev = xlsnap__strdup(d->vdev);
+    f->format = xlsnap__strdup("qcow2");
+    rc = add_part(x, f);
+ out:
+    free(part);
+    free(out);
+    free(ts);
+    free(tb);
+    return rc;
+}
+
+static int find(xlsnap_ctx *ctx, xlsnap_snapshot *list, int nr,
+                const char *name, xlsnap_snapshot **s_r)
+{
+    for (int i = 0; i < nr; i++) {
+        if (strcmp(list[i].name, name)) continue;
+        if (list[i].state != XLSNAP_STATE_READY)
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "snapshot '%s' "
+                                 "is incomplete (state %s)", name,
+                                 xlsnap_state_name(list[i].state));
+        *s_r = &list[i];
+        return 0;
+    }
+    return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
+                         name);
+}
+
+/* names from the root down to s */
+static void chain(xlsnap__manifest *m, xlsnap_snapshot *list, int nr,
+                  const xlsnap_snapshot *s)
+{
+    const xlsnap_snapshot *p = s;
+
+    m->chain = calloc(nr + 1, sizeof(*m->chain));
+    if (!m->chain) abort();
+    while (p && m->num_chain < nr) {
+        const xlsnap_snapshot *up = NULL;
+        memmove(m->chain + 1, m->chain, m->num_chain * sizeof(*m->chain));
+        m->chain[0] = xlsnap__strdup(p->name);
+        m->num_chain++;
+        for (int i = 0; p->parent && i < nr; i++)
+            if (!strcmp(list[i].name, p->parent)) up = &list[i];
+        p = up;
+    }
+}
+
+
+int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  const char *name, const xlsnap_export_params *p,
+                  uint64_t *bytes_r)
+{
+    xlsnap_snapshot *list = NULL, *sn = NULL, *base = NULL;
+    xlsnap__lock lock = { -1 };
+    exporter x = { .ctx = ctx, .out = -1 };
+    char *json = NULL, *dir = NULL;
+    int nr = 0, idx, rc;
+
+    xlsnap__manifest_init(&x.m);
+    if (!p->dir && p->fd < 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no destination");
+    if ((rc = xlsnap__lock_and_find(ctx, dom->uuid, name, &lock, &list, &nr,
+                                    &idx)) ||
+        (rc = find(ctx, list, nr, name, &sn)))
+        goto out;
+    if (p->base && (rc = find(ctx, list, nr, p->base, &base))) {
+        rc = xlsnap__error_prefix(ctx, rc, "base");
+        goto out;
+    }
+    if (base == sn) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "a snapshot cannot be "
+                           "the base of its own delta");
+        goto out;
+    }
+    if (p->dir) {
+        if (mkdir(p->dir, 0700) < 0) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot create bundle "
+                                     "directory %s%s", p->dir,
+                                     errno == EEXIST ? " (give a new one)"
+                                                     : "");
+            goto out;
+        }
+        dir = xlsnap__strdup(p->dir);
+    } else {
+        dir = xlsnap__sprintf("%s/%s/.export.XXXXXX", ctx->state_dir,
+                              dom->uuid);
+        if (!mkdtemp(dir)) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot create %s", dir);
+            free(dir);
+            dir = NULL;
+            goto out;
+        }
+        x.out = p->fd;
+    }
+    x.dir = dir;
+
+    x.m.kind = xlsnap__strdup(base ? "delta" : "full");
+    x.m.snapshot = xlsnap__strdup(sn->name);
+    x.m.base = xlsnap__strdup(base ? base->name : NULL);
+    x.m.domain_name = xlsnap__strdup(sn->domain_name);
+    x.m.domain_uuid = xlsnap__strdup(sn->domain_uuid);
+    x.m.created = time(NULL);
+    chain(&x.m, list, nr, sn);
+
+    if ((rc = xlsnap_snapshot_to_json(ctx, sn, &json)) ||
+        (rc = add_data(&x, json, xlsnap__manifest_add(&x.m, "record.json",
+                                                      "record"))))
+        goto out;
+    if (sn->memory &&
+        (rc = add_copy(&x, sn->memory, xlsnap__manifest_add(&x.m,
+                                                            "memory.save",
+                                                            "memory"))))
+        goto out;
+    for (int i = 0; i < sn->num_disks; i++)
+        if ((rc = export_disk(&x, &sn->disks[i], base))) goto out;
+
+    free(json);
+    if ((rc = xlsnap__manifest_to_json(ctx, &x.m, &json))) goto out;
+    if (x.out >= 0) {
+        rc = xlsnap__tar_put_data(ctx, x.out, XLSNAP__MANIFEST_FILE, json,
+                                  strlen(json));
+        if (!rc) rc = xlsnap__tar_end(ctx, x.out);
+    } else {
+        rc = xlsnap__write_file_atomic(ctx, dir, XLSNAP__MANIFEST_FILE,
+                                       json, strlen(json));
+    }
+    x.bytes += strlen(json);
+    if (!rc && bytes_r) *bytes_r = x.bytes;
+ out:
+    /* a stream's staging dir always goes; a directory bundle only if
+     * it is incomplete */
+    if (dir && (x.out >= 0 || rc)) xlsnap__remove_flat_dir(dir);
+    xlsnap__unlock(&lock);
+    xlsnap_snapshot_list_free(list, nr);
+    xlsnap__manifest_dispose(&x.m);
+    free(json);
+    free(dir);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

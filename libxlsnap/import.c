@@ -1,0 +1,477 @@
+/*
+ * import.c - recreate a snapshot from a bundle (see bundle.c)
+ *
+ *  1. a stream is unpacked into a staging dir in the state dir (each
+ *     member hashed on the way); a directory is read in place;
+ *  2. every member is checked against the manifest (size, SHA-256) and
+ *     the record against the manifest, the delta's base must exist, no
+ *     destination may exist -- before anything is written;
+ *  3. intent: a 'preparing' record under the target domain;
+ *  4. disks are placed next to the images the record names (or in
+ *     disk_dir) as <stem>.<snapshot>.qcow2, a delta's backing pointed at
+ *     the base snapshot's image; the memory image goes into the state
+ *     dir;
+ *  5. the record becomes ready.  A failure after 3 removes what was
+ *     placed and the record.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void xlsnap_import_params_init(xlsnap_import_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->fd = -1;
+}
+
+typedef struct {
+    char name[100];
+    uint64_t size;
+    char sha256[65];
+} member;
+
+
+/* Unpack the tar stream on fd into dir; the manifest stays in memory. */
+static int unpack(xlsnap_ctx *ctx, int fd, const char *dir, member **mem_r,
+                  int *nr_r, char **manifest_r, size_t *mlen_r)
+{
+    member *mem = NULL;
+    int nr = 0, rc;
+
+    for (;;) {
+        char name[100], *path;
+        uint64_t size;
+        int out;
+
+        if ((rc = xlsnap__tar_next(ctx, fd, name, &size)) <= 0) break;
+        if (!xlsnap__bundle_name_ok(name)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has a "
+                               "member named '%s', which is not allowed",
+                               name);
+            break;
+        }
+        if (!strcmp(name, XLSNAP__MANIFEST_FILE)) {
+            if (*manifest_r || size > XLSNAP__MANIFEST_MAX) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle "
+                                   "has a bad manifest");
+                break;
+            }
+            *manifest_r = malloc(size + 1);
+            if (!*manifest_r) { rc = XLSNAP_ERROR_NOMEM; break; }
+            if ((rc = xlsnap__read_full(ctx, fd, *manifest_r, size))) break;
+            (*manifest_r)[size] = '\0';
+            *mlen_r = size;
+        } else {
+            if (nr >= 4100) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle "
+                                   "has too many members");
+                break;
+            }
+            mem = realloc(mem, (nr + 1) * sizeof(*mem));
+            if (!mem) abort();
+            path = xlsnap__sprintf("%s/%s", dir, name);
+            out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                       O_CLOEXEC, 0600);
+            if (out < 0) {
+                rc = errno == EEXIST
+                    ? xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle "
+                                    "has member %s twice", name)
+                    : xlsnap__error_errno(ctx, errno, "cannot create %s",
+                                          path);
+                free(path);
+                break;
+            }
+            free(path);
+            memcpy(mem[nr].name, name, sizeof(name));
+            mem[nr].size = size;
+            rc = xlsnap__copy_hashed(ctx, fd, out, size, name, NULL,
+                                     mem[nr].sha256);
+            close(out);
+            nr++;
+            if (rc) break;
+        }
+        if ((rc = xlsnap__tar_skip_pad(ctx, fd, size))) break;
+    }
+    *mem_r = mem;
+    *nr_r = nr;
+    if (!rc && !*manifest_r)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has no "
+                           "manifest (incomplete export?)");
+    return rc;
+}
+
+/* Check every member against the manifest. */
+static int verify(xlsnap_ctx *ctx, const xlsnap__manifest *m,
+                  const char *dir, const member *mem, int nr_mem,
+                  bool stream)
+{
+    for (int i = 0; stream && i < nr_mem; i++) {
+        bool listed = false;
+        for (int k = 0; k < m->num_files; k++)
+            listed |= !strcmp(m->files[k].path, mem[i].name);
+        if (!listed)
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has "
+                                 "a member %s its manifest does not list",
+                                 mem[i].name);
+    }
+    for (int k = 0; k < m->num_files; k++) {
+        const xlsnap__bundle_file *f = &m->files[k];
+        char sum[65] = "", *path;
+        uint64_t size = UINT64_MAX;
+        struct stat st;
+        int fd, rc = 0;
+
+        if (stream) {
+            for (int i = 0; i < nr_mem; i++)
+                if (!strcmp(mem[i].name, f->path)) {
+                    size = mem[i].size;
+                    memcpy(sum, mem[i].sha256, sizeof(sum));
+                }
+        } else {
+            path = xlsnap__sprintf("%s/%s", dir, f->path);
+            fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                (uint64_t)st.st_size == f->size)
+                rc = xlsnap__copy_hashed(ctx, fd, -1, f->size, f->path,
+                                         &size, sum);
+            else if (fd >= 0 && fstat(fd, &st) == 0)
+                size = st.st_size;
+            if (fd >= 0) close(fd);
+            free(path);
+            if (rc) return rc;
+        }
+        if (size == UINT64_MAX)
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member "
+                                 "%s is missing", f->path);
+        if (size != f->size || strcmp(sum, f->sha256))
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member "
+                                 "%s does not match its checksum in the "
+                                 "manifest (corrupted or changed)", f->path);
+    }
+    return 0;
+}
+
+static const xlsnap__bundle_file *file_for(const xlsnap__manifest *m,
+                                           const char *vdev)
+{
+    for (int i = 0; i < m->num_files; i++)
+        if (m->files[i].vdev && !strcmp(m->files[i].vdev, vdev))
+            return &m->files[i];
+    return NULL;
+}
+
+/* copy (or, from a staging dir, rename) src to dst, which must not
+ * exist */
+static int place(xlsnap_ctx *ctx, const char *src, const char *dst,
+                 bool may_move)
+{
+    struct stat st;
+    int in = -1, out = -1, rc;
+
+    if (may_move && link(src, dst) == 0) {
+        unlink(src);
+        return 0;
+    }
+    in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0 || fstat(in, &st) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", src);
+        goto out;
+    }
+    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+               0600);
+    if (out < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", dst);
+        goto out;
+    }
+    rc = xlsnap__copy_hashed(ctx, in, out, st.st_size, dst, NULL, NULL);
+    if (!rc && fsync(out) < 0)
+        rc = xlsnap__error_errno(ctx, errno, "cannot write %s", dst);
+    if (rc) unlink(dst);
+ out:
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    return rc;
+}
+
+/* The domain the snapshot goes to: the bundle's, or as_domain (an
+ * existing domain's UUID, else a new one). */
+static int target_domain(xlsnap_ctx *ctx, const xlsnap_import_params *p,
+                         const xlsnap__manifest *m, xlsnap_domain *d)
+{
+    int rc;
+
+    if (!p->as_domain) {
+        d->name = xlsnap__strdup(m->domain_name);
+        d->uuid = xlsnap__uuid_canon(m->domain_uuid);
+        return 0;
+    }
+    rc = xlsnap_domain_resolve(ctx, p->as_domain, d);
+    if (rc != XLSNAP_ERROR_NOTFOUND) return rc;
+    if (xlsnap__is_uuid(p->as_domain))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--as-domain takes a "
+                             "domain name");
+    xlsnap_domain_dispose(d);
+    d->name = xlsnap__strdup(p->as_domain);
+    return xlsnap__uuid_generate(ctx, &d->uuid);
+}
+
+int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
+                  xlsnap_snapshot *snap_r)
+{
+    xlsnap__manifest m;
+    xlsnap_snapshot rec, sn, *list = NULL, *base = NULL;
+    xlsnap_domain dom;
+    xlsnap__lock lock = { -1 };
+    member *mem = NULL;
+    char *stage = NULL, *mtext = NULL, *rtext = NULL, *path = NULL;
+    char **dst = NULL;
+    const char *src;
+    size_t mlen = 0, rlen;
+    int nr_mem = 0, nr = 0, placed = 0, rc;
+    bool wrote = false;
+
+    xlsnap__manifest_init(&m);
+    xlsnap_snapshot_init(&rec);
+    xlsnap_snapshot_init(&sn);
+    xlsnap_domain_init(&dom);
+
+    /* 1. read */
+    if (!p->dir) {
+        if ((rc = xlsnap__mkdir_private(ctx, ctx->state_dir))) goto out;
+        stage = xlsnap__sprintf("%s/.import.XXXXXX", ctx->state_dir);
+        if (!mkdtemp(stage)) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot create %s", stage);
+            free(stage);
+            stage = NULL;
+            goto out;
+        }
+        if ((rc = unpack(ctx, p->fd, stage, &mem, &nr_mem, &mtext, &mlen)))
+            goto bad;
+        src = stage;
+    } else {
+        path = xlsnap__sprintf("%s/%s", p->dir, XLSNAP__MANIFEST_FILE);
+        rc = xlsnap__read_file(ctx, AT_FDCWD, path, XLSNAP__MANIFEST_MAX,
+                               &mtext, &mlen);
+        if (rc == XLSNAP_ERROR_NOTFOUND)
+            rc = xlsnap__error(ctx, rc, "%s has no %s: not a bundle, or an "
+                               "incomplete one", p->dir,
+                               XLSNAP__MANIFEST_FILE);
+        if (rc) goto out;
+        src = p->dir;
+    }
+
+    /* 2. verify everything before writing anything */
+    if ((rc = xlsnap__manifest_parse(ctx, mtext, mlen, &m)) ||
+        (rc = verify(ctx, &m, src, mem, nr_mem, !p->dir)))
+        goto bad;
+    free(path);
+    path = xlsnap__sprintf("%s/record.json", src);
+    for (int i = 0; i < m.num_files; i++)
+        if (!strcmp(m.files[i].role, "record")) {
+            free(path);
+            path = xlsnap__sprintf("%s/%s", src, m.files[i].path);
+        }
+    if ((rc = xlsnap__read_file(ctx, AT_FDCWD, path, 64 << 20, &rtext,
+                                &rlen)) ||
+        (rc = xlsnap_snapshot_from_json(ctx, rtext, &rec)))
+        goto bad;
+    if (strcmp(rec.name, m.snapshot) ||
+        strcasecmp(rec.domain_uuid, m.domain_uuid)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the record in the "
+                           "bundle is not the one its manifest names");
+        goto bad;
+    }
+    for (int i = 0; i < rec.num_disks; i++)
+        if (!file_for(&m, rec.disks[i].vdev)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has "
+                               "no image for disk %s", rec.disks[i].vdev);
+            goto bad;
+        }
+    if (rec.memory) {
+        bool has = false;
+        for (int i = 0; i < m.num_files; i++)
+            has |= !strcmp(m.files[i].role, "memory");
+        if (!has) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has "
+                               "no memory image for a snapshot with memory");
+            goto bad;
+        }
+    }
+    xlsnap__fault_point("import-verified");
+
+    if ((rc = target_domain(ctx, p, &m, &dom))) goto out;
+    if ((rc = xlsnap__lock_domain(ctx, dom.uuid, true, &lock)) ||
+        (rc = xlsnap__store_list(ctx, dom.uuid, &list, &nr)))
+        goto out;
+    for (int i = 0; i < nr; i++) {
+        if (!strcmp(list[i].name, rec.name)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain %s already "
+                               "has a snapshot '%s'",
+                               dom.name ? dom.name : dom.uuid, rec.name);
+            goto out;
+        }
+        if (m.base && !strcmp(list[i].name, m.base)) base = &list[i];
+    }
+    if (m.base && (!base || base->state != XLSNAP_STATE_READY)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "this is a delta "
+                           "bundle on snapshot '%s', which domain %s does not "
+                           "have%s: import the bundle of '%s' first", m.base,
+                           dom.name ? dom.name : dom.uuid,
+                           base ? " ready" : "", m.base);
+        goto out;
+    }
+
+    /* the new record */
+    sn.name = xlsnap__strdup(rec.name);
+    sn.description = xlsnap__strdup(rec.description);
+    sn.creationtime = rec.creationtime;
+    sn.state = XLSNAP_STATE_PREPARING;
+    sn.domstate = xlsnap__strdup(rec.domstate);
+    sn.domain_name = xlsnap__strdup(dom.name);
+    sn.domain_uuid = xlsnap__strdup(dom.uuid);
+    for (int i = 0; rec.parent && i < nr; i++)
+        if (!strcmp(list[i].name, rec.parent))
+            sn.parent = xlsnap__strdup(rec.parent);
+    if (!sn.parent && m.base) sn.parent = xlsnap__strdup(m.base);
+    if (rec.memory)
+        sn.memory = xlsnap__sprintf("%s/%s/%s/memory.save", ctx->state_dir,
+                                    dom.uuid, sn.name);
+    sn.num_disks = rec.num_disks;
+    sn.disks = calloc(rec.num_disks + 1, sizeof(*sn.disks));
+    dst = calloc(rec.num_disks + 1, sizeof(*dst));
+    if (!sn.disks || !dst) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    for (int i = 0; i < rec.num_disks; i++) {
+        const xlsnap_disk *rd = &rec.disks[i];
+        xlsnap_disk *d = &sn.disks[i];
+        char *img = NULL, *b = xlsnap__strdup(rd->image);
+        if (p->disk_dir) {
+            img = xlsnap__sprintf("%s/%s", p->disk_dir, basename(b));
+            free(b);
+            b = img;
+        }
+        dst[i] = xlsnap__image_sibling(b, sn.name);
+        free(b);
+        if (access(dst[i], F_OK) == 0 || errno != ENOENT) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "disk %s: %s "
+                               "already exists; nothing was imported (use "
+                               "--disk-dir)", rd->vdev, dst[i]);
+            goto out;
+        }
+        d->vdev = xlsnap__strdup(rd->vdev);
+        d->format = xlsnap__strdup("qcow2");
+        d->image = xlsnap__strdup(dst[i]);
+        d->kind = XLSNAP_DISK_EXTERNAL;
+        d->backing = xlsnap__strdup(dst[i]);
+        if (base) {
+            const xlsnap_disk *bd = NULL;
+            for (int k = 0; k < base->num_disks; k++)
+                if (!strcmp(base->disks[k].vdev, rd->vdev))
+                    bd = &base->disks[k];
+            if (!bd || bd->kind != XLSNAP_DISK_EXTERNAL) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "base snapshot "
+                                   "'%s' has no image file for disk %s to "
+                                   "build the delta on", m.base, rd->vdev);
+                goto out;
+            }
+        }
+    }
+    if (sn.memory && access(sn.memory, F_OK) == 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "%s already exists",
+                           sn.memory);
+        goto out;
+    }
+    if (rec.config_json &&
+        (rc = xlsnap__config_rewrite(ctx, rec.config_json,
+                                     p->as_domain ? dom.name : NULL,
+                                     p->as_domain ? dom.uuid : NULL,
+                                     sn.disks, sn.num_disks,
+                                     &sn.config_json)))
+        goto out;
+
+    /* 3. intent */
+    if ((rc = xlsnap__store_write(ctx, &sn))) goto out;
+    wrote = true;
+    xlsnap__fault_point("import-prepared");
+
+    /* 4. place */
+    for (int i = 0; i < sn.num_disks; i++) {
+        const xlsnap__bundle_file *f = file_for(&m, sn.disks[i].vdev);
+        free(path);
+        path = xlsnap__sprintf("%s/%s", src, f->path);
+        if ((rc = place(ctx, path, dst[i], stage != NULL))) goto fail;
+        placed = i + 1;
+        if (base) {
+            const xlsnap_disk *bd = NULL;
+            for (int k = 0; k < base->num_disks; k++)
+                if (!strcmp(base->disks[k].vdev, sn.disks[i].vdev))
+                    bd = &base->disks[k];
+            rc = xlsnap__qimg_rebase(ctx, dst[i], bd->backing, bd->format,
+                                     XLSNAP__QIMG_UNSAFE);
+            if (rc) goto fail;
+        }
+    }
+    for (int i = 0; sn.memory && i < m.num_files; i++) {
+        if (strcmp(m.files[i].role, "memory")) continue;
+        free(path);
+        path = xlsnap__sprintf("%s/%s", src, m.files[i].path);
+        if ((rc = place(ctx, path, sn.memory, stage != NULL))) goto fail;
+    }
+    xlsnap__fault_point("import-placed");
+
+    /* 5. ready */
+    sn.state = XLSNAP_STATE_READY;
+    if ((rc = xlsnap__store_write(ctx, &sn))) goto fail;
+    *snap_r = sn;
+    xlsnap_snapshot_init(&sn);
+    goto out;
+
+ bad:
+    if (rc == XLSNAP_ERROR_CORRUPT || rc == XLSNAP_ERROR_NOTSUP)
+        rc = xlsnap__error_prefix(ctx, rc, "%s", "the bundle was refused, "
+                                  "nothing was imported");
+    goto out;
+ fail:
+    {
+        char saved[XLSNAP__ERRBUF];
+        char *sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom.uuid,
+                                     sn.name);
+        memcpy(saved, ctx->errbuf, sizeof(saved));
+        for (int i = 0; i < placed; i++) unlink(dst[i]);
+        if (sn.memory) unlink(sn.memory);
+        if (wrote) {
+            char *rp = xlsnap__sprintf("%s/%s", sdir, XLSNAP__RECORD_FILE);
+            unlink(rp);
+            free(rp);
+            rmdir(sdir);
+        }
+        free(sdir);
+        memcpy(ctx->errbuf, saved, sizeof(saved));
+    }
+ out:
+    if (stage) xlsnap__remove_flat_dir(stage);
+    xlsnap__unlock(&lock);
+    xlsnap_snapshot_list_free(list, nr);
+    for (int i = 0; dst && i < rec.num_disks; i++) free(dst[i]);
+    free(dst);
+    xlsnap__manifest_dispose(&m);
+    xlsnap_snapshot_dispose(&rec);
+    xlsnap_snapshot_dispose(&sn);
+    xlsnap_domain_dispose(&dom);
+    free(mem);
+    free(stage);
+    free(mtext);
+    free(rtext);
+    free(path);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,75 @@
+/*
+ * cmd_import.c - xl-snapshot import [--disk-dir DIR] [--as-domain NAME]
+ *                [--json] <DIR | ->
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xl-snapshot.h"
+
+enum { OPT_DISK_DIR = 0x100, OPT_AS_DOMAIN, OPT_JSON };
+
+int main_import(const struct cmd_spec *cmd, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "disk-dir", required_argument, NULL, OPT_DISK_DIR },
+        { "as-domain", required_argument, NULL, OPT_AS_DOMAIN },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    xlsnap_import_params p;
+    xlsnap_snapshot s;
+    bool json = false;
+    const char *src;
+    char *out = NULL;
+    int opt, rc;
+
+    xlsnap_import_params_init(&p);
+    while ((opt = cmd_getopt(cmd, argc, argv, "", lo)) != -1) {
+        switch (opt) {
+        COMMON_OPT_CASES;
+        case OPT_DISK_DIR: p.disk_dir = optarg; break;
+        case OPT_AS_DOMAIN: p.as_domain = optarg; break;
+        case OPT_JSON: json = true; break;
+        }
+    }
+    if ((rc = cmd_args(cmd, argc, 1, 1))) return rc;
+    src = argv[optind];
+    if (!strcmp(src, "-")) {
+        if (isatty(STDIN_FILENO)) {
+            err("import: will not read a bundle from a terminal; redirect "
+                "standard input or give a directory");
+            return EXIT_USAGE;
+        }
+        p.fd = STDIN_FILENO;
+    } else {
+        p.dir = src;
+    }
+
+    xlsnap_snapshot_init(&s);
+    if (xlsnap_import(g_ctx, &p, &s)) {
+        rc = fail("import '%s'", src);
+        goto out;
+    }
+    if (json) {
+        if (xlsnap_snapshot_to_json(g_ctx, &s, &out)) {
+            rc = fail("show snapshot '%s'", s.name);
+            goto out;
+        }
+        rc = print_json(out);
+        goto out;
+    }
+    printf("Imported snapshot '%s' of domain '%s' (%s)%s%s%s.\n", s.name,
+           s.domain_name ? s.domain_name : s.domain_uuid, s.domain_uuid,
+           s.parent ? ", child of '" : "", s.parent ? s.parent : "",
+           s.parent ? "'" : "");
+    for (int i = 0; i < s.num_disks; i++)
+        printf("  %s: %s\n", s.disks[i].vdev, s.disks[i].backing);
+    if (s.memory) printf("  memory: %s\n", s.memory);
+    rc = EXIT_SUCCESS;
+ out:
+    xlsnap_snapshot_dispose(&s);
+    return rc;
+}
