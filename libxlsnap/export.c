@@ -172,8 +172,15 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
     } else if (!(rc = state_file(x, d, ts, &sf, &sfmt)) &&
                !(rc = state_file(x, bd, tb, &bf, &bfmt)) &&
                !(rc = xlsnap__qimg_create_overlay(ctx, out, sf, sfmt))) {
-        /* keep what differs from the base, then drop the old chain */
+        /* keep what differs from the base, then name the base in a way
+         * that cannot open anything by accident: import points it at
+         * the base's image on the new host */
+        char *bname = xlsnap__sprintf("xl-snapshot-base:%s", base->name);
         rc = xlsnap__qimg_rebase(ctx, out, bf, bfmt, XLSNAP__QIMG_SHARED);
+        if (!rc)
+            rc = xlsnap__qimg_rebase(ctx, out, bname, "qcow2",
+                                     XLSNAP__QIMG_UNSAFE);
+        free(bname);
     }
     unlink(ts);
     unlink(tb);
