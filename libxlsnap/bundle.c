@@ -34,6 +34,7 @@ void xlsnap__manifest_dispose(xlsnap__manifest *m)
         free(m->files[i].role);
         free(m->files[i].vdev);
         free(m->files[i].format);
+        free(m->files[i].encoding);
     }
     free(m->files);
     xlsnap__manifest_init(m);
@@ -100,6 +101,8 @@ int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
         CHK(xlsnap__gen_kv_str(g, "role", f->role));
         if (f->vdev) CHK(xlsnap__gen_kv_str(g, "vdev", f->vdev));
         if (f->format) CHK(xlsnap__gen_kv_str(g, "format", f->format));
+        if (f->encoding)
+            CHK(xlsnap__gen_kv_str(g, "encoding", f->encoding));
         CHK(xlsnap__gen_kv_int(g, "size", (int64_t)f->size));
         CHK(xlsnap__gen_kv_str(g, "sha256", f->sha256));
         CHK(yajl_gen_map_close(g));
@@ -192,6 +195,15 @@ static int parse_file(xlsnap_ctx *ctx, yajl_val v, xlsnap__manifest *m)
     f = xlsnap__manifest_add(m, path, role);
     f->size = YAJL_GET_INTEGER(sz);
     memcpy(f->sha256, sum, 65);
+    if ((rc = xlsnap__json_get_str(ctx, v, "manifest: files[]", "encoding",
+                                   false, &f->encoding)))
+        goto out;
+    if (f->encoding && (strcmp(f->encoding, "zstd") ||
+                        !strcmp(role, "record"))) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
+                           "unknown encoding '%s'", path, f->encoding);
+        goto out;
+    }
     if (!strcmp(role, "disk")) {
         if ((rc = xlsnap__json_get_str(ctx, v, "manifest: disk", "vdev",
                                        true, &f->vdev)) ||

@@ -12,7 +12,9 @@
  *          content compared) onto the base snapshot's state, so it holds
  *          just the clusters that differ from the base.
  * A directory bundle is written in place, manifest last; a stream is
- * staged one part at a time in the domain's state dir.
+ * staged one part at a time in the domain's state dir.  With zstd, the
+ * memory image and the disks are stored compressed (".zst", encoding
+ * "zstd" in the manifest; checksums are of the stored bytes).
  */
 #include "internal.h"
 
@@ -30,6 +32,7 @@ typedef struct {
     xlsnap_ctx *ctx;
     const char *dir;       /* where parts are made */
     int out;               /* stream fd, or -1: directory bundle */
+    bool zstd;             /* compress memory and disks */
     xlsnap__manifest m;
     uint64_t bytes;
 } exporter;
@@ -60,6 +63,51 @@ static int add_part(exporter *x, xlsnap__bundle_file *f)
  out:
     if (fd >= 0) close(fd);
     free(path);
+    return rc;
+}
+
+/* With zstd: src (a file, or f->path in dir when src is NULL) becomes
+ * f->path + ".zst" in dir; the uncompressed part in dir is removed. */
+static int compress_part(exporter *x, const char *src,
+                         xlsnap__bundle_file *f)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    char *plain = xlsnap__sprintf("%s/%s", x->dir, f->path);
+    char *zname = xlsnap__sprintf("%s.zst", f->path);
+    char *zpath = xlsnap__sprintf("%s/%s", x->dir, zname);
+    struct stat st;
+    int in, out = -1, rc;
+
+    in = open(src ? src : plain, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0 || fstat(in, &st) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s",
+                                 src ? src : plain);
+        goto out;
+    }
+    out = open(zpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+               0600);
+    if (out < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", zpath);
+        goto out;
+    }
+    rc = xlsnap__zstd(ctx, in, out, true, f->path, st.st_size, NULL, NULL);
+    if (!rc && fsync(out) < 0)
+        rc = xlsnap__error_errno(ctx, errno, "cannot write %s", zpath);
+    if (rc) {
+        unlink(zpath);
+        goto out;
+    }
+    if (!src) unlink(plain);
+    free(f->path);
+    f->path = zname;
+    zname = NULL;
+    f->encoding = xlsnap__strdup("zstd");
+ out:
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    free(plain);
+    free(zname);
+    free(zpath);
     return rc;
 }
 
@@ -197,6 +245,10 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
     f = xlsnap__manifest_add(&x->m, part, "disk");
     f->vdev = xlsnap__strdup(d->vdev);
     f->format = xlsnap__strdup("qcow2");
+    if (x->zstd && (rc = compress_part(x, NULL, f))) {
+        unlink(out);
+        goto out;
+    }
     rc = add_part(x, f);
  out:
     free(part);
@@ -289,6 +341,12 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         x.out = p->fd;
     }
     x.dir = dir;
+    x.zstd = p->compress && !strcmp(p->compress, "zstd");
+    if (p->compress && !x.zstd) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown compression "
+                           "'%s' (zstd is supported)", p->compress);
+        goto out;
+    }
 
     x.m.kind = xlsnap__strdup(base ? "delta" : "full");
     x.m.snapshot = xlsnap__strdup(sn->name);
@@ -302,11 +360,13 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         (rc = add_data(&x, json, xlsnap__manifest_add(&x.m, "record.json",
                                                       "record"))))
         goto out;
-    if (sn->memory &&
-        (rc = add_copy(&x, sn->memory, xlsnap__manifest_add(&x.m,
-                                                            "memory.save",
-                                                            "memory"))))
-        goto out;
+    if (sn->memory) {
+        xlsnap__bundle_file *f = xlsnap__manifest_add(&x.m, "memory.save",
+                                                      "memory");
+        rc = x.zstd ? compress_part(&x, sn->memory, f) : 0;
+        if (!rc) rc = x.zstd ? add_part(&x, f) : add_copy(&x, sn->memory, f);
+        if (rc) goto out;
+    }
     for (int i = 0; i < sn->num_disks; i++)
         if ((rc = export_disk(&x, &sn->disks[i], base))) goto out;
 

@@ -163,15 +163,15 @@ static const xlsnap__bundle_file *file_for(const xlsnap__manifest *m,
     return NULL;
 }
 
-/* copy (or, from a staging dir, rename) src to dst, which must not
- * exist */
+/* copy (or, from a staging dir, rename; or decompress) src to dst,
+ * which must not exist */
 static int place(xlsnap_ctx *ctx, const char *src, const char *dst,
-                 bool may_move)
+                 bool may_move, const char *encoding)
 {
     struct stat st;
     int in = -1, out = -1, rc;
 
-    if (may_move && link(src, dst) == 0) {
+    if (!encoding && may_move && link(src, dst) == 0) {
         unlink(src);
         return 0;
     }
@@ -186,7 +186,10 @@ static int place(xlsnap_ctx *ctx, const char *src, const char *dst,
         rc = xlsnap__error_errno(ctx, errno, "cannot create %s", dst);
         goto out;
     }
-    rc = xlsnap__copy_hashed(ctx, in, out, st.st_size, dst, NULL, NULL);
+    if (encoding)
+        rc = xlsnap__zstd(ctx, in, out, false, dst, st.st_size, NULL, NULL);
+    else
+        rc = xlsnap__copy_hashed(ctx, in, out, st.st_size, dst, NULL, NULL);
     if (!rc && fsync(out) < 0)
         rc = xlsnap__error_errno(ctx, errno, "cannot write %s", dst);
     if (rc) unlink(dst);
@@ -237,6 +240,15 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     xlsnap_snapshot_init(&rec);
     xlsnap_snapshot_init(&sn);
     xlsnap_domain_init(&dom);
+
+    if (p->disk_dir) {
+        struct stat st;
+        if (stat(p->disk_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--disk-dir %s is "
+                               "not a directory", p->disk_dir);
+            goto out;
+        }
+    }
 
     /* 1. read */
     if (!p->dir) {
@@ -401,7 +413,8 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
         const xlsnap__bundle_file *f = file_for(&m, sn.disks[i].vdev);
         free(path);
         path = xlsnap__sprintf("%s/%s", src, f->path);
-        if ((rc = place(ctx, path, dst[i], stage != NULL))) goto fail;
+        if ((rc = place(ctx, path, dst[i], stage != NULL, f->encoding)))
+            goto fail;
         placed = i + 1;
         if (base) {
             const xlsnap_disk *bd = NULL;
@@ -417,7 +430,9 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
         if (strcmp(m.files[i].role, "memory")) continue;
         free(path);
         path = xlsnap__sprintf("%s/%s", src, m.files[i].path);
-        if ((rc = place(ctx, path, sn.memory, stage != NULL))) goto fail;
+        if ((rc = place(ctx, path, sn.memory, stage != NULL,
+                        m.files[i].encoding)))
+            goto fail;
     }
     xlsnap__fault_point("import-placed");
 

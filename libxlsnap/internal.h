@@ -134,6 +134,7 @@ typedef struct {
     char *role;              /* "record", "memory" or "disk" */
     char *vdev;              /* disk */
     char *format;            /* disk: always "qcow2" */
+    char *encoding;          /* NULL: stored as is; "zstd" */
     uint64_t size;
     char sha256[65];
 } xlsnap__bundle_file;
@@ -181,6 +182,13 @@ int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
                      uint64_t *size_r);
 /* Skip the padding after a member of size bytes. */
 int xlsnap__tar_skip_pad(xlsnap_ctx *ctx, int in, uint64_t size);
+
+/* zstd.c: compress (or decompress) in to out; *out_r and hex_r: size
+ * and SHA-256 of what was written (either may be NULL); in_size (0 if
+ * unknown) is only for progress reports. */
+int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
+                 const char *what, uint64_t in_size, uint64_t *out_r,
+                 char hex_r[65]);
 
 /* store.c: the only code that knows the state dir layout */
 typedef struct {

@@ -288,6 +288,7 @@ typedef struct {
     const char *base;   /* NULL: full bundle; else a delta on this one */
     const char *dir;    /* write the bundle into this new directory, or */
     int fd;             /* (dir NULL) one tar stream to this fd */
+    const char *compress;   /* NULL or "zstd": memory and disks */
 } xlsnap_export_params;
 
 void xlsnap_export_params_init(xlsnap_export_params *p);

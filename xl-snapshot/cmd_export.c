@@ -1,6 +1,6 @@
 /*
  * cmd_export.c - xl-snapshot export [--full | --delta --base NAME]
- *                <Domain> <Name> <DIR | ->
+ *                [--compress zstd] <Domain> <Name> <DIR | ->
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +8,7 @@
 
 #include "xl-snapshot.h"
 
-enum { OPT_FULL = 0x100, OPT_DELTA, OPT_BASE };
+enum { OPT_FULL = 0x100, OPT_DELTA, OPT_BASE, OPT_COMPRESS };
 
 int main_export(const struct cmd_spec *cmd, int argc, char **argv)
 {
@@ -16,6 +16,7 @@ int main_export(const struct cmd_spec *cmd, int argc, char **argv)
         { "full", no_argument, NULL, OPT_FULL },
         { "delta", no_argument, NULL, OPT_DELTA },
         { "base", required_argument, NULL, OPT_BASE },
+        { "compress", required_argument, NULL, OPT_COMPRESS },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -33,6 +34,13 @@ int main_export(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_FULL: full = true; break;
         case OPT_DELTA: delta = true; break;
         case OPT_BASE: p.base = optarg; break;
+        case OPT_COMPRESS:
+            if (strcmp(optarg, "zstd")) {
+                err("export: --compress takes 'zstd'");
+                return EXIT_USAGE;
+            }
+            p.compress = optarg;
+            break;
         }
     }
     if ((rc = cmd_args(cmd, argc, 3, 3))) return rc;
@@ -64,10 +72,11 @@ int main_export(const struct cmd_spec *cmd, int argc, char **argv)
         goto out;
     }
     if (p.dir)
-        printf("Exported snapshot '%s' of domain '%s' (%s%s%s) to %s: "
+        printf("Exported snapshot '%s' of domain '%s' (%s%s%s%s) to %s: "
                "%llu bytes.\n", name, dom.name ? dom.name : dom.uuid,
                p.base ? "delta on '" : "full", p.base ? p.base : "",
-               p.base ? "'" : "", p.dir, (unsigned long long)bytes);
+               p.base ? "'" : "", p.compress ? ", zstd" : "", p.dir,
+               (unsigned long long)bytes);
     rc = EXIT_SUCCESS;
  out:
     xlsnap_domain_dispose(&dom);

@@ -107,13 +107,14 @@ const struct cmd_spec cmd_table[] = {
         .name = "export", .fn = main_export,
         .summary = "Write a snapshot as a bundle (directory or stream) "
                    "with checksums",
-        .usage = "[--full | --delta --base NAME] <Domain> <Name> "
-                 "<DIR | ->",
+        .usage = "[--full | --delta --base NAME] [--compress zstd] "
+                 "<Domain> <Name> <DIR | ->",
         .options =
             "  --full          every disk as it was at the snapshot "
             "(default)\n"
             "  --delta         only the clusters that differ from --base\n"
             "  --base NAME     the snapshot a delta builds on\n"
+            "  --compress zstd store memory and disks compressed\n"
             "  DIR             a new directory for the bundle\n"
             "  -               one tar stream on standard output\n",
     },

@@ -253,3 +253,36 @@ would delete d1-h1
 would delete d0-h2
 would delete d0-h1"
 }
+
+@test "export --compress zstd stores memory and disks compressed; import restores them exactly" {
+    mkchain3
+    # a memory image to carry (export copies it as it is)
+    head -c 3000000 /dev/zero > "$BATS_TEST_TMPDIR/mem.save"
+    python3 - "$STATE/$UUID/s2/record.json" "$BATS_TEST_TMPDIR/mem.save" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); r["memory"] = sys.argv[2]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+    s2=$(snapsum "$IMG" s2)
+    run -0 xs export --compress zstd g1 s2 "$BATS_TEST_TMPDIR/z"
+    assert_output --partial "(full, zstd)"
+    run -0 ls "$BATS_TEST_TMPDIR/z"
+    assert_output "disk-xvda.qcow2.zst
+manifest.json
+memory.save.zst
+record.json"
+    run -0 json_get '[(f["path"], f.get("encoding")) for f in d["files"]]' < "$BATS_TEST_TMPDIR/z/manifest.json"
+    assert_output "[('record.json', None), ('memory.save.zst', 'zstd'), ('disk-xvda.qcow2.zst', 'zstd')]"
+    [ "$(stat -c %s "$BATS_TEST_TMPDIR/z/memory.save.zst")" -lt 100000 ]
+    mkdir -p "$BATS_TEST_TMPDIR/d2"
+    run -0 bash -c "'$XS' export --compress zstd g1 s2 - | XL_SNAPSHOT_DIR='$BATS_TEST_TMPDIR/st2' '$XS' import --disk-dir '$BATS_TEST_TMPDIR/d2' -"
+    mkdir -p "$BATS_TEST_TMPDIR/d3"
+    XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st3 run -0 xs import --disk-dir "$BATS_TEST_TMPDIR/d3" "$BATS_TEST_TMPDIR/z"
+    for d in d2 d3; do
+        [ "$(sum "$BATS_TEST_TMPDIR/$d/g1.s2.qcow2")" = "$s2" ]
+    done
+    cmp "$BATS_TEST_TMPDIR/mem.save" "$BATS_TEST_TMPDIR/st3/$UUID/s2/memory.save"
+    run -0 stat -c %a "$BATS_TEST_TMPDIR/st3/$UUID/s2/memory.save"
+    assert_output 600
+    run -2 xs export --compress gzip g1 s2 "$BATS_TEST_TMPDIR/y"
+}
