@@ -108,66 +108,61 @@ int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
     return run(ctx, argv, NULL);
 }
 
-/* Whether image holds an internal snapshot called name (read-only,
- * shared: safe on images in use). */
-int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
-                              const char *name, bool *has_r)
+/* qemu-img info of image as a JSON tree (-U: read-only, shared, so safe
+ * on images in use); yajl_tree_free() it. */
+static int info(xlsnap_ctx *ctx, const char *image, yajl_val *root_r)
 {
     const char *argv[] = { qemu_img(), "info", "-U", "--output=json",
                            image, NULL };
-    const char *sp[] = { "snapshots", NULL };
     char *out = NULL, eb[128];
-    yajl_val root = NULL, v;
+    int rc;
+
+    *root_r = NULL;
+    if ((rc = run(ctx, argv, &out))) goto out;
+    *root_r = yajl_tree_parse(out, eb, sizeof(eb));
+    if (!*root_r)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
+                           "cannot parse qemu-img info of %s", image);
+ out:
+    free(out);
+    return rc;
+}
+
+/* Whether image holds an internal snapshot called name. */
+int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
+                              const char *name, bool *has_r)
+{
+    const char *sp[] = { "snapshots", NULL };
+    yajl_val root, v;
     int rc;
 
     *has_r = false;
-    if ((rc = run(ctx, argv, &out))) goto out;
-    root = yajl_tree_parse(out, eb, sizeof(eb));
-    if (!root) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
-                           "cannot parse qemu-img info of %s", image);
-        goto out;
-    }
+    if ((rc = info(ctx, image, &root))) return rc;
     v = yajl_tree_get(root, sp, yajl_t_array);
     for (size_t i = 0; v && i < v->u.array.len; i++) {
         yajl_val t = xlsnap__json_field(v->u.array.values[i], "name");
         if (t && YAJL_IS_STRING(t) && !strcmp(t->u.string, name))
             *has_r = true;
     }
- out:
-    if (root) yajl_tree_free(root);
-    free(out);
-    return rc;
+    yajl_tree_free(root);
+    return 0;
 }
 
-
-/* The backing file of image, NULL if none (-U: read-only, shared, so
- * safe on images in use). */
+/* The backing file of image, NULL if none. */
 int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r)
 {
-    const char *argv[] = { qemu_img(), "info", "-U", "--output=json",
-                           image, NULL };
     const char *fp[] = { "full-backing-filename", NULL },
                *bp[] = { "backing-filename", NULL };
-    char *out = NULL, eb[128];
-    yajl_val root = NULL, v;
+    yajl_val root, v;
     int rc;
 
     *b_r = NULL;
-    if ((rc = run(ctx, argv, &out))) goto out;
-    root = yajl_tree_parse(out, eb, sizeof(eb));
-    if (!root) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
-                           "cannot parse qemu-img info of %s", image);
-        goto out;
-    }
+    if ((rc = info(ctx, image, &root))) return rc;
     v = yajl_tree_get(root, fp, yajl_t_string);
     if (!v) v = yajl_tree_get(root, bp, yajl_t_string);
     if (v) *b_r = xlsnap__strdup(v->u.string);
- out:
-    if (root) yajl_tree_free(root);
-    free(out);
-    return rc;
+    yajl_tree_free(root);
+    return 0;
 }
 
 /*

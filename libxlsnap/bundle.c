@@ -13,6 +13,8 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void xlsnap__manifest_init(xlsnap__manifest *m)
@@ -411,6 +413,38 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
     if (copied_r) *copied_r = done;
     if (hex_r) xlsnap__sha256_final(&h, hex_r);
  out:
+    return rc;
+}
+
+int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
+                      int how, uint64_t *size_r, char hex_r[65])
+{
+    struct stat st;
+    int in, out = -1, rc;
+
+    in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0 || fstat(in, &st) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", src);
+        goto out;
+    }
+    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+               0600);
+    if (out < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", dst);
+        goto out;
+    }
+    if (how == XLSNAP__COPY_PLAIN)
+        rc = xlsnap__copy_hashed(ctx, in, out, st.st_size, dst, size_r,
+                                 hex_r);
+    else
+        rc = xlsnap__zstd(ctx, in, out, how == XLSNAP__COPY_COMPRESS, dst,
+                          st.st_size, size_r, hex_r);
+    if (!rc && fsync(out) < 0)
+        rc = xlsnap__error_errno(ctx, errno, "cannot write %s", dst);
+    if (rc) unlink(dst);
+ out:
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
     return rc;
 }
 

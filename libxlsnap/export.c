@@ -37,30 +37,38 @@ typedef struct {
     uint64_t bytes;
 } exporter;
 
-/* Add part 'name' (already at dir/name) to the bundle: hash it; in a
- * stream, send it and remove it. */
-static int add_part(exporter *x, xlsnap__bundle_file *f)
+/* Add part f to the bundle: the file src, or when src is NULL the file
+ * f->path already made in dir.  Directory bundle: src is copied in (or
+ * the part is hashed where it is).  Stream: it is sent (and a part made
+ * in dir removed). */
+static int add_part(exporter *x, xlsnap__bundle_file *f, const char *src)
 {
     xlsnap_ctx *ctx = x->ctx;
     char *path = xlsnap__sprintf("%s/%s", x->dir, f->path);
     struct stat st;
-    int fd, rc;
+    int fd = -1, rc;
 
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (src && x->out < 0) {
+        rc = xlsnap__copy_file(ctx, src, path, XLSNAP__COPY_PLAIN, &f->size,
+                               f->sha256);
+        goto out;
+    }
+    fd = open(src ? src : path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", path);
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s",
+                                 src ? src : path);
         goto out;
     }
     f->size = st.st_size;
     if (x->out >= 0) {
         rc = xlsnap__tar_put(ctx, x->out, f->path, fd, f->size, f->sha256);
-        if (!rc) unlink(path);
+        if (!rc && !src) unlink(path);
     } else {
         rc = xlsnap__copy_hashed(ctx, fd, -1, f->size, f->path, NULL,
                                  f->sha256);
     }
-    x->bytes += f->size;
  out:
+    if (!rc) x->bytes += f->size;
     if (fd >= 0) close(fd);
     free(path);
     return rc;
@@ -71,80 +79,23 @@ static int add_part(exporter *x, xlsnap__bundle_file *f)
 static int compress_part(exporter *x, const char *src,
                          xlsnap__bundle_file *f)
 {
-    xlsnap_ctx *ctx = x->ctx;
     char *plain = xlsnap__sprintf("%s/%s", x->dir, f->path);
     char *zname = xlsnap__sprintf("%s.zst", f->path);
     char *zpath = xlsnap__sprintf("%s/%s", x->dir, zname);
-    struct stat st;
-    int in, out = -1, rc;
+    int rc;
 
-    in = open(src ? src : plain, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (in < 0 || fstat(in, &st) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot read %s",
-                                 src ? src : plain);
-        goto out;
-    }
-    out = open(zpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-               0600);
-    if (out < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", zpath);
-        goto out;
-    }
-    rc = xlsnap__zstd(ctx, in, out, true, f->path, st.st_size, NULL, NULL);
-    if (!rc && fsync(out) < 0)
-        rc = xlsnap__error_errno(ctx, errno, "cannot write %s", zpath);
-    if (rc) {
-        unlink(zpath);
-        goto out;
-    }
+    rc = xlsnap__copy_file(x->ctx, src ? src : plain, zpath,
+                           XLSNAP__COPY_COMPRESS, NULL, NULL);
+    if (rc) goto out;
     if (!src) unlink(plain);
     free(f->path);
     f->path = zname;
     zname = NULL;
     f->encoding = xlsnap__strdup("zstd");
  out:
-    if (in >= 0) close(in);
-    if (out >= 0) close(out);
     free(plain);
     free(zname);
     free(zpath);
-    return rc;
-}
-
-/* Copy a file into the bundle as part 'name'. */
-static int add_copy(exporter *x, const char *src, xlsnap__bundle_file *f)
-{
-    xlsnap_ctx *ctx = x->ctx;
-    char *path = NULL;
-    struct stat st;
-    int in, out = -1, rc;
-
-    in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (in < 0 || fstat(in, &st) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", src);
-        goto out;
-    }
-    f->size = st.st_size;
-    x->bytes += f->size;
-    if (x->out >= 0) {
-        rc = xlsnap__tar_put(ctx, x->out, f->path, in, f->size, f->sha256);
-        goto out;
-    }
-    path = xlsnap__sprintf("%s/%s", x->dir, f->path);
-    out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-               0600);
-    if (out < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", path);
-        goto out;
-    }
-    rc = xlsnap__copy_hashed(ctx, in, out, f->size, f->path, NULL,
-                             f->sha256);
-    if (!rc && fsync(out) < 0)
-        rc = xlsnap__error_errno(ctx, errno, "cannot write %s", path);
- out:
-    if (in >= 0) close(in);
-    if (out >= 0) close(out);
-    free(path);
     return rc;
 }
 
@@ -249,7 +200,7 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
         unlink(out);
         goto out;
     }
-    rc = add_part(x, f);
+    rc = add_part(x, f, NULL);
  out:
     free(part);
     free(out);
@@ -364,7 +315,7 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         xlsnap__bundle_file *f = xlsnap__manifest_add(&x.m, "memory.save",
                                                       "memory");
         rc = x.zstd ? compress_part(&x, sn->memory, f) : 0;
-        if (!rc) rc = x.zstd ? add_part(&x, f) : add_copy(&x, sn->memory, f);
+        if (!rc) rc = add_part(&x, f, x.zstd ? NULL : sn->memory);
         if (rc) goto out;
     }
     for (int i = 0; i < sn->num_disks; i++)

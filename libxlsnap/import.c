@@ -168,35 +168,13 @@ static const xlsnap__bundle_file *file_for(const xlsnap__manifest *m,
 static int place(xlsnap_ctx *ctx, const char *src, const char *dst,
                  bool may_move, const char *encoding)
 {
-    struct stat st;
-    int in = -1, out = -1, rc;
-
     if (!encoding && may_move && link(src, dst) == 0) {
         unlink(src);
         return 0;
     }
-    in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (in < 0 || fstat(in, &st) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", src);
-        goto out;
-    }
-    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-               0600);
-    if (out < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", dst);
-        goto out;
-    }
-    if (encoding)
-        rc = xlsnap__zstd(ctx, in, out, false, dst, st.st_size, NULL, NULL);
-    else
-        rc = xlsnap__copy_hashed(ctx, in, out, st.st_size, dst, NULL, NULL);
-    if (!rc && fsync(out) < 0)
-        rc = xlsnap__error_errno(ctx, errno, "cannot write %s", dst);
-    if (rc) unlink(dst);
- out:
-    if (in >= 0) close(in);
-    if (out >= 0) close(out);
-    return rc;
+    return xlsnap__copy_file(ctx, src, dst, encoding ? XLSNAP__COPY_DECOMPRESS
+                                                     : XLSNAP__COPY_PLAIN,
+                             NULL, NULL);
 }
 
 /* The domain the snapshot goes to: the bundle's, or as_domain (an

@@ -171,6 +171,13 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         char hex_r[65]);
 /* Read exactly n bytes; the stream ending early is CORRUPT. */
 int xlsnap__read_full(xlsnap_ctx *ctx, int fd, void *buf, size_t n);
+/* Copy src into the new file dst (0600, never over an existing file,
+ * fsynced): as it is or (de)compressed with zstd.  *size_r, hex_r (may
+ * be NULL): size and SHA-256 of what was written.  A failure removes
+ * dst. */
+enum { XLSNAP__COPY_PLAIN, XLSNAP__COPY_COMPRESS, XLSNAP__COPY_DECOMPRESS };
+int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
+                      int how, uint64_t *size_r, char hex_r[65]);
 /* ustar stream (GNU base-256 sizes above 8 GiB) */
 int xlsnap__tar_put(xlsnap_ctx *ctx, int out, const char *name, int in,
                     uint64_t size, char hex_r[65]);

@@ -54,16 +54,8 @@ int main_export(const struct cmd_spec *cmd, int argc, char **argv)
     }
     name = argv[optind + 1];
     dest = argv[optind + 2];
-    if (!strcmp(dest, "-")) {
-        if (isatty(STDOUT_FILENO)) {
-            err("export: will not write a bundle to a terminal; redirect "
-                "standard output or give a directory");
-            return EXIT_USAGE;
-        }
-        p.fd = STDOUT_FILENO;
-    } else {
-        p.dir = dest;
-    }
+    if ((rc = bundle_stream("export", dest, STDOUT_FILENO, &p.fd, &p.dir)))
+        return rc;
 
     xlsnap_domain_init(&dom);
     if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||

@@ -37,16 +37,8 @@ int main_import(const struct cmd_spec *cmd, int argc, char **argv)
     }
     if ((rc = cmd_args(cmd, argc, 1, 1))) return rc;
     src = argv[optind];
-    if (!strcmp(src, "-")) {
-        if (isatty(STDIN_FILENO)) {
-            err("import: will not read a bundle from a terminal; redirect "
-                "standard input or give a directory");
-            return EXIT_USAGE;
-        }
-        p.fd = STDIN_FILENO;
-    } else {
-        p.dir = src;
-    }
+    if ((rc = bundle_stream("import", src, STDIN_FILENO, &p.fd, &p.dir)))
+        return rc;
 
     xlsnap_snapshot_init(&s);
     if (xlsnap_import(g_ctx, &p, &s)) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "xl-snapshot.h"
 
@@ -178,4 +179,23 @@ int snapshot_op(const char *verb, const char *domspec, const char *name,
         rc = fail("%s '%s'", verb, name);
     xlsnap_domain_dispose(&dom);
     return rc;
+}
+
+int bundle_stream(const char *cmd, const char *arg, int fd, int *fd_r,
+                  const char **dir_r)
+{
+    *fd_r = -1;
+    *dir_r = NULL;
+    if (strcmp(arg, "-")) {
+        *dir_r = arg;
+        return 0;
+    }
+    if (isatty(fd)) {
+        err("%s: will not %s a bundle %s a terminal; redirect standard "
+            "%s or give a directory", cmd, fd ? "write" : "read",
+            fd ? "to" : "from", fd ? "output" : "input");
+        return EXIT_USAGE;
+    }
+    *fd_r = fd;
+    return 0;
 }

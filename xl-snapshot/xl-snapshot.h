@@ -78,6 +78,11 @@ int snapshot_op(const char *verb, const char *domspec, const char *name,
                           unsigned),
                 unsigned flags);
 
+/* A bundle argument of export/import: "-" is the stream on fd (refused
+ * on a terminal: EXIT_USAGE), anything else a directory. */
+int bundle_stream(const char *cmd, const char *arg, int fd, int *fd_r,
+                  const char **dir_r);
+
 /* "2026-11-25 06:50:01" in local time. */
 void format_time(char *buf, size_t len, long long t);
 

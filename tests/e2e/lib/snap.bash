@@ -72,6 +72,14 @@ snap_disk_counter() {
     rm -f "$tmp"
 }
 
+# snap_image_sum IMAGE SNAPNAME: checksum of an internal snapshot's content.
+snap_image_sum() {
+    local tmp=$E2E_WORK/snapsum.$$.qcow2
+    qemu-img convert -U -l "snapshot.name=$2" -O qcow2 "$1" "$tmp" || return 1
+    image_sum "$tmp"
+    rm -f "$tmp"
+}
+
 # image_sum IMAGE: checksum of the guest-visible content of an image chain.
 image_sum() {
     local tmp=$E2E_WORK/sum.$$.raw
