@@ -71,11 +71,15 @@ const char *xlsnap_strerror(int rc);
 void xlsnap_set_lock_timeout(xlsnap_ctx *ctx, int seconds);
 
 /*
- * Progress of long operations (memory save, export, import).  fn is
- * called from the calling thread with what is being done ("memory",
- * "xvda", ...), bytes done and bytes in all (0 when unknown); it is
- * called at most a few times a second, and once more with done ==
- * total when a part is complete.  fn NULL: no reports (the default).
+ * Progress of long operations (memory save, export, import).  fn gets
+ * what is being done ("memory", "xvda", ...), bytes done and bytes in
+ * all (0 when unknown); it is called at most a few times a second, and
+ * once more with done == total when a part is complete.  The memory
+ * save of xlsnap_create() reports from a watcher thread of the library
+ * while libxl writes the image (the calling thread is blocked in
+ * libxl); calls are serialised, never concurrent, and all have
+ * returned when the operation returns.  fn NULL: no reports (the
+ * default).
  */
 typedef void xlsnap_progress_fn(void *user, const char *what,
                                 uint64_t done, uint64_t total);
