@@ -116,6 +116,16 @@ void xlsnap_domain_dispose(xlsnap_domain *d);
 int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
                           xlsnap_domain *dom_r);
 
+/*
+ * Every domain with snapshots in the state dir (no hypervisor needed),
+ * sorted by name: the domain name stored in its newest record (NULL
+ * when no record can be read) and its UUID; domid is -1.  Free the list
+ * with xlsnap_domain_list_free().
+ */
+int xlsnap_list_domains(xlsnap_ctx *ctx, xlsnap_domain **list_r,
+                        int *nr_r);
+void xlsnap_domain_list_free(xlsnap_domain *list, int nr);
+
 /* --- Snapshots ------------------------------------------------------- */
 
 typedef enum {
