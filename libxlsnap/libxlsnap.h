@@ -58,7 +58,9 @@ typedef struct xlsnap_ctx xlsnap_ctx;
 #define XLSNAP_DEFAULT_STATE_DIR "/var/lib/xen/snapshots"
 int xlsnap_ctx_alloc(xlsnap_ctx **ctx_r, const char *state_dir,
                      xentoollog_logger *lg);
+/* Free the context and the libxl context it made; NULL is a no-op. */
 void xlsnap_ctx_free(xlsnap_ctx *ctx);
+/* The state directory in use; borrowed from ctx. */
 const char *xlsnap_state_dir(const xlsnap_ctx *ctx);
 
 /* Message of the last failure on ctx; borrowed, valid until next call. */
@@ -103,6 +105,7 @@ typedef struct {
     int64_t domid;     /* -1: not running on this host */
 } xlsnap_domain;
 
+/* Empty domain (domid -1) / free its strings. */
 void xlsnap_domain_init(xlsnap_domain *d);
 void xlsnap_domain_dispose(xlsnap_domain *d);
 
@@ -148,6 +151,7 @@ typedef struct {
     char *backing;        /* EXTERNAL: image holding the snapshot data */
 } xlsnap_disk;
 
+/* Empty disk entry / free its strings. */
 void xlsnap_disk_init(xlsnap_disk *d);
 void xlsnap_disk_dispose(xlsnap_disk *d);
 
@@ -168,12 +172,15 @@ typedef struct {
     char *config_json;       /* libxl_domain_config as libxl-json text */
 } xlsnap_snapshot;
 
+/* Empty snapshot / free its strings and disks; free a list from
+ * xlsnap_list() (each entry disposed, then the array). */
 void xlsnap_snapshot_init(xlsnap_snapshot *s);
 void xlsnap_snapshot_dispose(xlsnap_snapshot *s);
 void xlsnap_snapshot_list_free(xlsnap_snapshot *list, int nr);
 
 /* "internal", "external", "mixed" or "none" (memory only / no disks). */
 const char *xlsnap_snapshot_type(const xlsnap_snapshot *s);
+/* "preparing" or "ready". */
 const char *xlsnap_state_name(xlsnap_state st);
 
 /*
@@ -233,12 +240,14 @@ typedef struct {
     xlsnap_cfg_disk *disks;
 } xlsnap_config;
 
+/* Empty config (nothing set) / free what it holds. */
 void xlsnap_config_init(xlsnap_config *c);
 void xlsnap_config_dispose(xlsnap_config *c);
 
 /* Parse a snapshot config file.  Errors name "file:line". */
 int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
                              xlsnap_config *cfg_r);
+/* The settings of a parsed config as JSON text; free() *json_r. */
 int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
                           char **json_r);
 
@@ -256,6 +265,8 @@ typedef struct {
     int num_disks;
 } xlsnap_create_params;
 
+/* Defaults: no name, memory -1 (yes if running), internal, every
+ * writable disk. */
 void xlsnap_create_params_init(xlsnap_create_params *p);
 
 /*
