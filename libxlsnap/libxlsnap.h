@@ -49,13 +49,14 @@ enum {
 
 typedef struct xlsnap_ctx xlsnap_ctx;
 
+#define XLSNAP_DEFAULT_STATE_DIR "/var/lib/xen/snapshots"
+
 /*
  * Context.  state_dir NULL means XL_SNAPSHOT_DIR from the environment
  * or else the default /var/lib/xen/snapshots.  lg may be NULL; it is
  * only handed to libxl, which the context creates lazily, the first
  * time an operation needs the hypervisor.
  */
-#define XLSNAP_DEFAULT_STATE_DIR "/var/lib/xen/snapshots"
 int xlsnap_ctx_alloc(xlsnap_ctx **ctx_r, const char *state_dir,
                      xentoollog_logger *lg);
 /* Free the context and the libxl context it made; NULL is a no-op. */
