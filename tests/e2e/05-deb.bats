@@ -6,6 +6,7 @@
 # PATH).
 
 load 'lib/e2e'
+bats_require_minimum_version 1.5.0
 
 INSTALLED=/usr/sbin/xl-snapshot
 
