@@ -83,7 +83,7 @@ man_section() {
            sed 's/getenv("\(.*\)")/\1/' | sort -u)
     [ -n "$vars" ]
     for v in $vars; do
-        grep -qF "=item B<$v>" <<< "$sect" || fail "$v is missing from ENVIRONMENT"
+        grep -qE "^=item .*B<$v>" <<< "$sect" || fail "$v is missing from ENVIRONMENT"
     done
 }
 
