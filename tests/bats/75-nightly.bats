@@ -108,7 +108,12 @@ CONF
 
 @test "a re-run the same night does not take the snapshot twice" {
     night 20261124
+    assert_success
+    run -0 grep -c '^create' "$ARGV_LOG"
+    assert_output 2
     night 20261124
+    assert_success
+    assert_output --partial "web1: snapshot nightly-20261124 exists already"
     run grep -c '^create' "$ARGV_LOG"
     assert_output 0
 }
