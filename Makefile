@@ -11,6 +11,11 @@ SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+LIBEXECDIR ?= $(PREFIX)/lib/xl-snapshot
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 DESTDIR    ?=
 
 BUILD      ?= build
@@ -97,8 +102,24 @@ install: all
 	    $(DESTDIR)$(LIBDIR)/libxlsnap.so.$(SOVERSION)
 	ln -sf libxlsnap.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libxlsnap.so
 	install -m 0644 libxlsnap/libxlsnap.h $(DESTDIR)$(INCLUDEDIR)/
+	install -d $(DESTDIR)$(PKGCONFIGDIR)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    libxlsnap/libxlsnap.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libxlsnap.pc
 	$(MAKE) -C man install DESTDIR=$(DESTDIR) MANDIR=$(MANDIR) \
 	    VERSION=$(VERSION)
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(LIBEXECDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 0644 completion/xl-snapshot.bash \
+	    $(DESTDIR)$(BASHCOMPDIR)/xl-snapshot
+	install -m 0755 configs/xl-snapshot-nightly $(DESTDIR)$(LIBEXECDIR)/
+	for u in service timer; do \
+	    sed 's|/usr/lib/xl-snapshot/|$(LIBEXECDIR)/|' \
+	        configs/xl-snapshot-nightly.$$u \
+	        > $(DESTDIR)$(UNITDIR)/xl-snapshot-nightly.$$u || exit 1; \
+	done
+	install -m 0644 configs/xl-snapshot-nightly.default \
+	    $(DESTDIR)$(SYSCONFDIR)/default/xl-snapshot-nightly
 
 clean:
 	rm -rf build build-san

@@ -8,7 +8,10 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,6 +106,39 @@ int xlsnap__hv_destroy(xlsnap_ctx *ctx, int64_t domid)
 }
 
 /*
+ * Progress of a memory save: libxl_domain_suspend() blocks while
+ * libxl's save helper writes the stream straight into the image, so a
+ * watcher thread reports the image's growth (its size past the header)
+ * against the guest's memory until the save returns.
+ */
+struct save_watch {
+    xlsnap_ctx *ctx;
+    int fd;
+    off_t start;
+    uint64_t total;
+    atomic_bool stop;
+};
+
+static void *save_watch_thread(void *arg)
+{
+    struct save_watch *w = arg;
+    const struct timespec tick = { 0, 100 * 1000 * 1000 };
+    struct stat sb;
+
+    while (!atomic_load(&w->stop)) {
+        if (!fstat(w->fd, &sb) && sb.st_size > w->start) {
+            uint64_t done = (uint64_t)(sb.st_size - w->start);
+            /* the stream holds more than the pages: stay below total
+             * until the save has returned */
+            if (done >= w->total) done = w->total - 1;
+            xlsnap__progress(w->ctx, "memory", done, w->total);
+        }
+        nanosleep(&tick, NULL);
+    }
+    return NULL;
+}
+
+/*
  * Write the memory image: xl's header with config_json, then libxl's
  * stream.  When this returns 0 the domain is suspended (shut down with
  * reason "suspend") and must be resumed by the caller.  On failure the
@@ -112,14 +148,33 @@ int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
                     const char *config_json, bool live)
 {
     libxl_ctx *lx;
+    libxl_dominfo info;
     xlsnap__domstate st;
+    struct save_watch w = { .ctx = ctx, .fd = fd };
+    pthread_t watcher;
+    bool watching = false;
     int rc, lrc;
 
     if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
     if ((rc = xlsnap__savefile_write_header(ctx, fd, config_json)))
         return rc;
+    libxl_dominfo_init(&info);
+    if (ctx->progress_fn && !libxl_domain_info(lx, &info, domid) &&
+        info.current_memkb) {
+        w.total = info.current_memkb * 1024;
+        w.start = lseek(fd, 0, SEEK_CUR);
+        atomic_init(&w.stop, false);
+        watching = w.start >= 0 &&
+                   !pthread_create(&watcher, NULL, save_watch_thread, &w);
+    }
+    libxl_dominfo_dispose(&info);
     lrc = libxl_domain_suspend(lx, domid, fd, live ? LIBXL_SUSPEND_LIVE : 0,
                                NULL);
+    if (watching) {
+        atomic_store(&w.stop, true);
+        pthread_join(watcher, NULL);
+        if (!lrc) xlsnap__progress(ctx, "memory", w.total, w.total);
+    }
     if (!lrc) return 0;
     rc = lx_error(ctx, lrc, "cannot save the domain's memory");
     /* libxl_domain_suspend may leave the domain suspended; xl resumes */

@@ -3,6 +3,7 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -70,6 +71,9 @@ void xlsnap_set_progress(xlsnap_ctx *ctx, xlsnap_progress_fn *fn,
     ctx->progress_user = user;
 }
 
+/* Reports may come from a watcher thread (memory save): one at a time. */
+static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void xlsnap__progress(xlsnap_ctx *ctx, const char *what, uint64_t done,
                       uint64_t total)
 {
@@ -77,12 +81,15 @@ void xlsnap__progress(xlsnap_ctx *ctx, const char *what, uint64_t done,
     long ms;
 
     if (!ctx->progress_fn) return;
+    pthread_mutex_lock(&progress_lock);
     clock_gettime(CLOCK_MONOTONIC, &now);
     ms = (now.tv_sec - ctx->progress_last.tv_sec) * 1000 +
          (now.tv_nsec - ctx->progress_last.tv_nsec) / 1000000;
-    if (done != total && ms < 200) return;
-    ctx->progress_last = now;
-    ctx->progress_fn(ctx->progress_user, what, done, total);
+    if (done == total || ms >= 200) {
+        ctx->progress_last = now;
+        ctx->progress_fn(ctx->progress_user, what, done, total);
+    }
+    pthread_mutex_unlock(&progress_lock);
 }
 
 const char *xlsnap_last_error(const xlsnap_ctx *ctx)

@@ -217,7 +217,8 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
 int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
                           const char *name, xlsnap__lock *lock_r,
                           xlsnap_snapshot **list_r, int *nr_r, int *idx_r);
-/* UUIDs of domains with a record whose domain name is name. */
+/* UUIDs of domains with a record whose domain name is name (NULL:
+ * every domain directory of the state dir). */
 int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
                               char ***uuids_r, int *nr_r);
 

@@ -49,16 +49,19 @@ enum {
 
 typedef struct xlsnap_ctx xlsnap_ctx;
 
+#define XLSNAP_DEFAULT_STATE_DIR "/var/lib/xen/snapshots"
+
 /*
  * Context.  state_dir NULL means XL_SNAPSHOT_DIR from the environment
  * or else the default /var/lib/xen/snapshots.  lg may be NULL; it is
  * only handed to libxl, which the context creates lazily, the first
  * time an operation needs the hypervisor.
  */
-#define XLSNAP_DEFAULT_STATE_DIR "/var/lib/xen/snapshots"
 int xlsnap_ctx_alloc(xlsnap_ctx **ctx_r, const char *state_dir,
                      xentoollog_logger *lg);
+/* Free the context and the libxl context it made; NULL is a no-op. */
 void xlsnap_ctx_free(xlsnap_ctx *ctx);
+/* The state directory in use; borrowed from ctx. */
 const char *xlsnap_state_dir(const xlsnap_ctx *ctx);
 
 /* Message of the last failure on ctx; borrowed, valid until next call. */
@@ -71,11 +74,15 @@ const char *xlsnap_strerror(int rc);
 void xlsnap_set_lock_timeout(xlsnap_ctx *ctx, int seconds);
 
 /*
- * Progress of long operations (memory save, export, import).  fn is
- * called from the calling thread with what is being done ("memory",
- * "xvda", ...), bytes done and bytes in all (0 when unknown); it is
- * called at most a few times a second, and once more with done ==
- * total when a part is complete.  fn NULL: no reports (the default).
+ * Progress of long operations (memory save, export, import).  fn gets
+ * what is being done ("memory", "xvda", ...), bytes done and bytes in
+ * all (0 when unknown); it is called at most a few times a second, and
+ * once more with done == total when a part is complete.  The memory
+ * save of xlsnap_create() reports from a watcher thread of the library
+ * while libxl writes the image (the calling thread is blocked in
+ * libxl); calls are serialised, never concurrent, and all have
+ * returned when the operation returns.  fn NULL: no reports (the
+ * default).
  */
 typedef void xlsnap_progress_fn(void *user, const char *what,
                                 uint64_t done, uint64_t total);
@@ -99,6 +106,7 @@ typedef struct {
     int64_t domid;     /* -1: not running on this host */
 } xlsnap_domain;
 
+/* Empty domain (domid -1) / free its strings. */
 void xlsnap_domain_init(xlsnap_domain *d);
 void xlsnap_domain_dispose(xlsnap_domain *d);
 
@@ -111,6 +119,16 @@ void xlsnap_domain_dispose(xlsnap_domain *d);
  */
 int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
                           xlsnap_domain *dom_r);
+
+/*
+ * Every domain with snapshots in the state dir (no hypervisor needed),
+ * sorted by name: the domain name stored in its newest record (NULL
+ * when no record can be read) and its UUID; domid is -1.  Free the list
+ * with xlsnap_domain_list_free().
+ */
+int xlsnap_list_domains(xlsnap_ctx *ctx, xlsnap_domain **list_r,
+                        int *nr_r);
+void xlsnap_domain_list_free(xlsnap_domain *list, int nr);
 
 /* --- Snapshots ------------------------------------------------------- */
 
@@ -134,6 +152,7 @@ typedef struct {
     char *backing;        /* EXTERNAL: image holding the snapshot data */
 } xlsnap_disk;
 
+/* Empty disk entry / free its strings. */
 void xlsnap_disk_init(xlsnap_disk *d);
 void xlsnap_disk_dispose(xlsnap_disk *d);
 
@@ -154,12 +173,15 @@ typedef struct {
     char *config_json;       /* libxl_domain_config as libxl-json text */
 } xlsnap_snapshot;
 
+/* Empty snapshot / free its strings and disks; free a list from
+ * xlsnap_list() (each entry disposed, then the array). */
 void xlsnap_snapshot_init(xlsnap_snapshot *s);
 void xlsnap_snapshot_dispose(xlsnap_snapshot *s);
 void xlsnap_snapshot_list_free(xlsnap_snapshot *list, int nr);
 
 /* "internal", "external", "mixed" or "none" (memory only / no disks). */
 const char *xlsnap_snapshot_type(const xlsnap_snapshot *s);
+/* "preparing" or "ready". */
 const char *xlsnap_state_name(xlsnap_state st);
 
 /*
@@ -219,12 +241,14 @@ typedef struct {
     xlsnap_cfg_disk *disks;
 } xlsnap_config;
 
+/* Empty config (nothing set) / free what it holds. */
 void xlsnap_config_init(xlsnap_config *c);
 void xlsnap_config_dispose(xlsnap_config *c);
 
 /* Parse a snapshot config file.  Errors name "file:line". */
 int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
                              xlsnap_config *cfg_r);
+/* The settings of a parsed config as JSON text; free() *json_r. */
 int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
                           char **json_r);
 
@@ -244,6 +268,8 @@ typedef struct {
     int num_disks;
 } xlsnap_create_params;
 
+/* Defaults: no name, memory -1 (yes if running), internal, every
+ * writable disk. */
 void xlsnap_create_params_init(xlsnap_create_params *p);
 
 /*

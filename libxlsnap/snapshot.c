@@ -115,13 +115,27 @@ static int resolve_live(xlsnap_ctx *ctx, const char *uuid, const char *spec,
     return rc;
 }
 
+/* The domain name stored in the newest record of domain dir uuid that
+ * has one (*name_r NULL when none does). */
+static int stored_name(xlsnap_ctx *ctx, const char *uuid, char **name_r)
+{
+    xlsnap_snapshot *list = NULL;
+    int nr = 0, rc;
+
+    *name_r = NULL;
+    if ((rc = xlsnap__store_list(ctx, uuid, &list, &nr))) return rc;
+    for (int i = nr - 1; i >= 0 && !*name_r; i--)
+        *name_r = xlsnap__strdup(list[i].domain_name);
+    xlsnap_snapshot_list_free(list, nr);
+    return 0;
+}
+
 int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
                           xlsnap_domain *dom_r)
 {
     xlsnap_domain d;
-    xlsnap_snapshot *list = NULL;
     char *uuid = NULL, **uuids = NULL;
-    int nr = 0, nu = 0, rc;
+    int nu = 0, rc;
 
     xlsnap_domain_init(&d);
     if (!spec || !*spec) {
@@ -139,9 +153,7 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
         /* not running: the UUID alone is enough */
         d.uuid = uuid;
         uuid = NULL;
-        if ((rc = xlsnap__store_list(ctx, d.uuid, &list, &nr))) goto out;
-        for (int i = nr - 1; i >= 0 && !d.name; i--)
-            d.name = xlsnap__strdup(list[i].domain_name);
+        if ((rc = stored_name(ctx, d.uuid, &d.name))) goto out;
         goto done;
     }
     if (is_domid(spec)) {
@@ -180,10 +192,54 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
  out:
     for (int i = 0; i < nu; i++) free(uuids[i]);
     free(uuids);
-    xlsnap_snapshot_list_free(list, nr);
     free(uuid);
     xlsnap_domain_dispose(&d);
     return rc;
+}
+
+static int cmp_domain(const void *a, const void *b)
+{
+    const xlsnap_domain *x = a, *y = b;
+
+    return strcmp(x->name ? x->name : x->uuid, y->name ? y->name : y->uuid);
+}
+
+int xlsnap_list_domains(xlsnap_ctx *ctx, xlsnap_domain **list_r,
+                        int *nr_r)
+{
+    xlsnap_domain *list = NULL;
+    char **uuids = NULL;
+    int nu = 0, rc;
+
+    *list_r = NULL;
+    *nr_r = 0;
+    if ((rc = xlsnap__store_find_domain(ctx, NULL, &uuids, &nu))) return rc;
+    list = calloc(nu ? nu : 1, sizeof(*list));
+    if (!list) {
+        rc = XLSNAP_ERROR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < nu; i++) {
+        xlsnap_domain_init(&list[i]);
+        list[i].uuid = uuids[i];
+        uuids[i] = NULL;
+        /* a domain whose records cannot be read is still listed */
+        stored_name(ctx, list[i].uuid, &list[i].name);
+    }
+    qsort(list, nu, sizeof(*list), cmp_domain);
+    *list_r = list;
+    *nr_r = nu;
+    rc = 0;
+ out:
+    for (int i = 0; i < nu; i++) free(uuids[i]);
+    free(uuids);
+    return rc;
+}
+
+void xlsnap_domain_list_free(xlsnap_domain *list, int nr)
+{
+    for (int i = 0; i < nr; i++) xlsnap_domain_dispose(&list[i]);
+    free(list);
 }
 
 /* ---- snapshots ---- */

@@ -308,7 +308,7 @@ int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
                                    ctx->state_dir);
     while ((de = readdir(d))) {
         if (!xlsnap__is_uuid(de->d_name)) continue;
-        if (!domain_has_name(ctx, de->d_name, name)) continue;
+        if (name && !domain_has_name(ctx, de->d_name, name)) continue;
         char **nu = realloc(uuids, (nr + 1) * sizeof(*uuids));
         if (!nu) { rc = XLSNAP_ERROR_NOMEM; goto out; }
         uuids = nu;

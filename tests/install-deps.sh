@@ -9,6 +9,8 @@ PKGS=(
     gcc make pkg-config libxen-dev libyajl-dev libzstd-dev perl
     # host tests
     bats bats-support bats-assert bats-file qemu-utils python3
+    # issue 7: man -l, nightly script lint, Debian package build + lint
+    man-db shellcheck debhelper lintian
     # e2e: Xen 4.17 booted in QEMU (software emulation)
     qemu-system-x86 debootstrap cpio kmod busybox-static zstd
 )

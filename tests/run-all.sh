@@ -6,13 +6,15 @@
 #   unit    C unit tests (TAP)
 #   man     podchecker on the man pages
 #   bats    the host CLI suite (no hypervisor), tests/bats
+#   lib     libxlsnap's exports, header, pkg-config + example program
+#   deb     Debian packages built (in build/deb) and lintian-checked
 #   san     unit + bats again, built with ASan+UBSan
 #   e2e     tests/e2e/run.sh: real Xen 4.17 booted in QEMU, bats in dom0
 # Set XS_SUITES="unit bats" to run a subset.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-SUITES=${XS_SUITES:-unit man bats san e2e}
+SUITES=${XS_SUITES:-unit man bats lib deb san e2e}
 OUT=$REPO/build/test-results
 passed=0 failed=0 skipped=0
 
@@ -82,6 +84,8 @@ for suite in $SUITES; do
     unit) run_suite unit unit_tests build ;;
     man) run_suite man man_check ;;
     bats) run_suite bats bats --tap tests/bats ;;
+    lib) run_suite lib bats --tap tests/lib ;;
+    deb) run_suite deb bats --tap tests/deb ;;
     san)
         if build BUILD=build-san SAN=1; then
             export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

@@ -1,27 +1,86 @@
 /*
  * cmd_help.c - xl-snapshot help [--commands] [<Command>]
  */
+#include <ctype.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "xl-snapshot.h"
+
+static bool is_arg_word(const char *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isupper((unsigned char)w[i])) return false;
+    return n > 0;
+}
+
+/*
+ * The options of an option text ("  -n, --name NAME     text\n"), one
+ * per line with their argument: "-n NAME", "--name NAME".  A line that
+ * starts with an option gives its options up to the first word that is
+ * neither an option nor an upper-case argument.  For shell completion
+ * and the man page test: the table stays the one source.
+ */
+static void print_option_names(const char *text)
+{
+    for (const char *l = text; *l; ) {
+        const char *end = strchrnul(l, '\n'), *p = l, *arg = "";
+        const char *opt[8];
+        int optlen[8], nopt = 0, arglen = 0;
+
+        while (p < end && nopt < 8) {
+            size_t n;
+            while (p < end && (*p == ' ' || *p == ',')) p++;
+            n = strcspn(p, " ,\n");
+            if (n && *p == '-') {
+                opt[nopt] = p;
+                optlen[nopt++] = (int)n;
+            } else if (nopt && is_arg_word(p, n)) {
+                arg = p;
+                arglen = (int)n;
+                break;
+            } else {
+                break;
+            }
+            p += n;
+        }
+        for (int i = 0; i < nopt; i++)
+            printf("%.*s%s%.*s\n", optlen[i], opt[i], arglen ? " " : "",
+                   arglen, arg);
+        l = *end ? end + 1 : end;
+    }
+}
 
 int main_help(const struct cmd_spec *cmd, int argc, char **argv)
 {
     static const struct option lo[] = {
         { "commands", no_argument, NULL, 'c' },
+        { "options", no_argument, NULL, 'o' },   /* undocumented */
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    bool names = false;
+    bool names = false, options = false;
     int opt;
 
     while ((opt = cmd_getopt(cmd, argc, argv, "", lo)) != -1) {
         switch (opt) {
         COMMON_OPT_CASES;
         case 'c': names = true; break;
+        case 'o': options = true; break;
         }
     }
     if ((opt = cmd_args(cmd, argc, 0, 1))) return opt;
+    if (options) {
+        /* 'help --options [<command>]': for shell completion */
+        const struct cmd_spec *c = NULL;
+        if (optind < argc && !(c = cmd_lookup(argv[optind]))) {
+            err("'%s' is not an xl-snapshot command", argv[optind]);
+            return EXIT_USAGE;
+        }
+        print_option_names(c ? c->options : global_options);
+        if (c) puts("-h\n--help");
+        return EXIT_SUCCESS;
+    }
     if (names) {
         for (int i = 0; i < cmd_table_len; i++)
             if (!(cmd_table[i].flags & CMD_HIDDEN))

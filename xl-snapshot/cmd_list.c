@@ -7,7 +7,7 @@
 #include "xl-snapshot.h"
 
 enum { OPT_TREE = 0x100, OPT_JSON, OPT_ROOTS, OPT_LEAVES, OPT_PARENT,
-       OPT_FROM, OPT_NAMES };
+       OPT_FROM, OPT_NAMES, OPT_DOMAINS };
 
 struct view {
     xlsnap_snapshot *s;
@@ -92,6 +92,31 @@ static void print_table(const struct view *v, bool lng)
     }
 }
 
+/* list --domains [--json]: the domains with records in the state dir */
+static int list_domains(bool json)
+{
+    xlsnap_domain *d;
+    int nr;
+
+    if (xlsnap_list_domains(g_ctx, &d, &nr))
+        return fail("list the domains in %s", xlsnap_state_dir(g_ctx));
+    if (json) fputs("[", stdout);
+    for (int i = 0; i < nr; i++) {
+        if (json) {
+            fputs(i ? ",\n  { \"name\": " : "\n  { \"name\": ", stdout);
+            print_json_string(d[i].name);
+            fputs(", \"uuid\": ", stdout);
+            print_json_string(d[i].uuid);
+            fputs(" }", stdout);
+        } else {
+            puts(d[i].name ? d[i].name : d[i].uuid);
+        }
+    }
+    if (json) puts(nr ? "\n]" : "]");
+    xlsnap_domain_list_free(d, nr);
+    return EXIT_SUCCESS;
+}
+
 static void print_node(const struct view *v, int i, char *prefix,
                        size_t plen, bool last, bool root, int depth)
 {
@@ -120,6 +145,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         { "tree", no_argument, NULL, OPT_TREE },
         { "json", no_argument, NULL, OPT_JSON },
         { "names", no_argument, NULL, OPT_NAMES },
+        { "domains", no_argument, NULL, OPT_DOMAINS },
         { "roots", no_argument, NULL, OPT_ROOTS },
         { "leaves", no_argument, NULL, OPT_LEAVES },
         { "parent", required_argument, NULL, OPT_PARENT },
@@ -128,7 +154,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     bool lng = false, tree = false, json = false, roots = false,
-         leaves = false, names = false;
+         leaves = false, names = false, domains = false;
     const char *parent = NULL, *from = NULL;
     xlsnap_domain dom;
     struct view v = { 0 };
@@ -143,11 +169,20 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_TREE: tree = true; break;
         case OPT_JSON: json = true; break;
         case OPT_NAMES: names = true; break;
+        case OPT_DOMAINS: domains = true; break;
         case OPT_ROOTS: roots = true; break;
         case OPT_LEAVES: leaves = true; break;
         case OPT_PARENT: parent = optarg; break;
         case OPT_FROM: from = optarg; break;
         }
+    }
+    if (domains) {
+        if (lng || tree || names || roots || leaves || parent || from) {
+            err("list: --domains combines only with --json");
+            return EXIT_USAGE;
+        }
+        if ((rc = cmd_args(cmd, argc, 0, 0))) return rc;
+        return list_domains(json);
     }
     if ((rc = cmd_args(cmd, argc, 1, 1))) return rc;
     nfilters = roots + leaves + !!parent + !!from;

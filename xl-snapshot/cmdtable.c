@@ -45,8 +45,9 @@ const struct cmd_spec cmd_table[] = {
     {
         .name = "list", .fn = main_list,
         .summary = "List the snapshots of a domain",
-        .usage = "[-l|--long] [--tree] [--json] [--roots|--leaves|"
-                 "--parent NAME|--from NAME] <Domain>",
+        .usage = "[-l|--long] [--tree] [--json|--names] [--roots|"
+                 "--leaves|--parent NAME|--from NAME] <Domain> | "
+                 "--domains [--json]",
         .options =
             "  -l, --long      also show description and disks\n"
             "  --tree          draw the snapshot hierarchy\n"
@@ -55,7 +56,9 @@ const struct cmd_spec cmd_table[] = {
             "  --roots         only snapshots without a parent\n"
             "  --leaves        only snapshots without children\n"
             "  --parent NAME   only the children of NAME\n"
-            "  --from NAME     only the descendants of NAME\n",
+            "  --from NAME     only the descendants of NAME\n"
+            "  --domains       the domains with snapshots in the state "
+            "dir\n",
     },
     {
         .name = "info", .fn = main_info,

@@ -11,6 +11,7 @@
 
 xlsnap_ctx *g_ctx;
 int g_verbose;
+bool g_quiet;
 const char *g_progname = "xl-snapshot";
 
 static void print_version(void)
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { "state-dir", required_argument, NULL, 'S' },
         { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
         { NULL, 0, NULL, 0 },
     };
     xentoollog_logger_stdiostream *lg = NULL;
@@ -38,7 +40,7 @@ int main(int argc, char **argv)
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+hvS:", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+hvqS:", opts, NULL)) != -1) {
         switch (opt) {
         case 'h':
             print_help(stdout);
@@ -51,6 +53,9 @@ int main(int argc, char **argv)
             break;
         case 'v':
             g_verbose++;
+            break;
+        case 'q':
+            g_quiet = true;
             break;
         default:
             if (optopt)
@@ -88,10 +93,15 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    /* a progress line only for a person watching a terminal */
+    if (!g_quiet && isatty(STDERR_FILENO))
+        xlsnap_set_progress(g_ctx, progress_print, NULL);
+
     argc -= optind;
     argv += optind;
     optind = 0;          /* reset getopt for the command (GNU) */
     rc = cmd->fn(cmd, argc, argv);
+    progress_break();
 
  out:
     xlsnap_ctx_free(g_ctx);

@@ -14,6 +14,7 @@ void err(const char *fmt, ...)
     va_list ap;
 
     fflush(stdout);
+    progress_break();
     fprintf(stderr, "%s: ", g_progname);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -26,6 +27,7 @@ int fail(const char *fmt, ...)
     va_list ap;
 
     fflush(stdout);
+    progress_break();
     fprintf(stderr, "%s: cannot ", g_progname);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -40,25 +42,27 @@ void print_usage(FILE *f, const struct cmd_spec *cmd)
             cmd->usage);
 }
 
+const char global_options[] =
+    "  -S, --state-dir DIR  snapshot state directory (default "
+    "$XL_SNAPSHOT_DIR or\n"
+    "                       " XLSNAP_DEFAULT_STATE_DIR ")\n"
+    "  -v, --verbose        more libxl detail on stderr (twice: debug)\n"
+    "  -q, --quiet          no progress display\n"
+    "  -h, --help           this help\n"
+    "  --version            print the version\n";
+
 void print_help(FILE *f)
 {
     fprintf(f,
-            "Usage: xl-snapshot [-v] [-S DIR] <command> [args]\n"
+            "Usage: xl-snapshot [-v] [-q] [-S DIR] <command> [args]\n"
             "       xl-snapshot --version | help [<command>]\n"
             "\n"
             "Snapshots of Xen domains (create, list, revert, delete) for "
             "the xl toolstack.\n"
             "\n"
-            "Global options:\n"
-            "  -S, --state-dir DIR  snapshot state directory (default "
-            "$XL_SNAPSHOT_DIR or\n"
-            "                       " XLSNAP_DEFAULT_STATE_DIR ")\n"
-            "  -v, --verbose        more libxl detail on stderr "
-            "(twice: debug)\n"
-            "  -h, --help           this help\n"
-            "  --version            print the version\n"
+            "Global options:\n%s"
             "\n"
-            "Commands:\n");
+            "Commands:\n", global_options);
     for (int i = 0; i < cmd_table_len; i++) {
         if (cmd_table[i].flags & CMD_HIDDEN) continue;
         fprintf(f, "  %-14s %s\n", cmd_table[i].name, cmd_table[i].summary);

@@ -39,6 +39,16 @@ const struct cmd_spec *cmd_lookup(const char *name);
 extern xlsnap_ctx *g_ctx;
 extern int g_verbose;
 extern const char *g_progname;
+extern bool g_quiet;                 /* -q: no progress display */
+
+/* The global options' help lines (help, 'help --options'). */
+extern const char global_options[];
+
+/* progress.c: the progress line on stderr (a TTY), see main(). */
+void progress_print(void *user, const char *what, uint64_t done,
+                    uint64_t total);
+/* End a progress line still shown (before a message or on exit). */
+void progress_break(void);
 
 /* Messages: "xl-snapshot: " + text, on stderr. */
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

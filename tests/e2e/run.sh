@@ -76,6 +76,7 @@ main() {
 
     local share=$RUNDIR/share
     e2e_host_make_share "$share"
+    e2e_host_build_debs "$share"
     : > "$share/tests/.order"
     for f in "${files[@]}"; do
         cp "$f" "$share/tests/"

@@ -54,6 +54,25 @@ e2e_host_make_share() {
     done < <(compgen -e | grep '^E2E_' || true)
 }
 
+# e2e_host_build_debs SHARE: build the Debian packages (tests/deb/build.sh,
+# next to the share) and put xl-snapshot + libxlsnap0 into SHARE/debs for
+# 05-deb.bats.  Without dpkg-buildpackage, or if the build fails, the share
+# gets no debs and that test fails saying so.
+e2e_host_build_debs() {
+    local share=$1 out
+    out=$(dirname "$share")/deb
+    mkdir -p "$share/debs"
+    if ! command -v dpkg-buildpackage >/dev/null 2>&1; then
+        host_log "WARNING: no dpkg-buildpackage: no .debs for dom0"; return 0
+    fi
+    if "$REPO/tests/deb/build.sh" "$out" >&2; then
+        cp "$out"/xl-snapshot_*.deb "$out"/libxlsnap0_*.deb "$share/debs/"
+        host_log "built the .debs for dom0: $(cd "$share/debs" && echo *.deb)"
+    else
+        host_log "WARNING: building the .debs failed (log: $out/build.log)"
+    fi
+}
+
 # e2e_host_boot SHARE LOG HANDLER
 # Boots the VM and calls "HANDLER LINE" for every serial line (CR stripped), as it comes.
 # Afterwards sets:

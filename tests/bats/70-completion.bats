@@ -1,0 +1,115 @@
+#!/usr/bin/env bats
+# Bash completion (completion/xl-snapshot.bash): commands, options,
+# domain and snapshot names, all asked from the binary under test.
+load helpers
+
+setup() {
+    STATE=$BATS_TEST_TMPDIR/state
+    export XL_SNAPSHOT_DIR=$STATE
+    # the completion runs "xl-snapshot" from PATH: the binary under test
+    mkdir -p "$BATS_TEST_TMPDIR/bin"
+    ln -s "$XS" "$BATS_TEST_TMPDIR/bin/xl-snapshot"
+    PATH=$BATS_TEST_TMPDIR/bin:$PATH
+    # no real xl: a host with Xen must not add its domains here
+    printf '#!/bin/sh\nexit 1\n' > "$BATS_TEST_TMPDIR/bin/xl"
+    chmod +x "$BATS_TEST_TMPDIR/bin/xl"
+    source "$REPO/completion/xl-snapshot.bash"
+}
+
+# complete WORD...: COMPREPLY for the command line "xl-snapshot WORD..."
+# (the last word is the one being completed), sorted, one per line.
+complete_line() {
+    COMP_WORDS=(xl-snapshot "$@")
+    COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+    COMP_LINE="${COMP_WORDS[*]}"
+    COMP_POINT=${#COMP_LINE}
+    COMPREPLY=()
+    _xl_snapshot
+    printf '%s\n' "${COMPREPLY[@]}" | sort
+}
+
+@test "the script registers a completion for xl-snapshot" {
+    run -0 complete -p xl-snapshot
+    assert_output --partial "_xl_snapshot"
+}
+
+@test "completes every command of 'help --commands'" {
+    run -0 complete_line ""
+    assert_output "$(xs help --commands | sort)"
+    run -0 complete_line "re"
+    assert_output "revert"
+}
+
+@test "completes global options, and directories after -S" {
+    run -0 complete_line "--q"
+    assert_output "--quiet"
+    run -0 complete_line "--st"
+    assert_output "--state-dir"
+    mkdir -p "$BATS_TEST_TMPDIR/sdir"
+    cd "$BATS_TEST_TMPDIR"
+    run -0 complete_line -S "sd"
+    assert_output "sdir"
+}
+
+@test "completes each command's options from the command table" {
+    for c in $(xs help --commands); do
+        run -0 complete_line "$c" "-"
+        for o in $(xs help --options "$c" | awk '{ print $1 }'); do
+            grep -qxF -- "$o" <<< "$output" ||
+                fail "'$c -<TAB>' does not offer $o"
+        done
+    done
+    run -0 complete_line list "--ro"
+    assert_output "--roots"
+    run -0 complete_line create "--no"
+    assert_output "$(printf '%s\n' --no-memory)"
+}
+
+@test "completes domain names stored in the records" {
+    mkrecord s0 - 1764000000 true
+    mkrecord a - 1764000000 true ready 11111111-2222-3333-4444-555555555555 web1
+    run -0 complete_line info ""
+    assert_output "$(printf '%s\n' g1 web1)"
+    run -0 complete_line revert --force "w"
+    assert_output "web1"
+}
+
+@test "completes domain names from xl list when xl is there" {
+    cat > "$BATS_TEST_TMPDIR/bin/xl" <<'SH'
+#!/bin/sh
+[ "$1" = list ] || exit 1
+cat <<OUT
+Name                                        ID   Mem VCPUs	State	Time(s)
+Domain-0                                     0  1024     2     r-----      12.0
+running1                                     3    96     1     -b----       0.4
+OUT
+SH
+    mkrecord s0 - 1764000000 true
+    run -0 complete_line create ""
+    assert_output "$(printf '%s\n' g1 running1)"
+}
+
+@test "completes snapshot names of the domain given" {
+    mkchain
+    run -0 complete_line info g1 ""
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+    run -0 complete_line delete --children g1 "s"
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+    run -0 complete_line list g1 --parent ""
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+}
+
+@test "the state dir of -S is used for domain and snapshot names" {
+    mkchain
+    mv "$STATE" "$BATS_TEST_TMPDIR/other"
+    run -0 complete_line -S "$BATS_TEST_TMPDIR/other" info g1 ""
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+}
+
+@test "help completes command names; list --domains takes no domain" {
+    mkchain
+    run -0 complete_line help "ch"
+    assert_output "check-config"
+    run -0 complete_line list --domains ""
+    assert_output ""
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bats
+# The Debian packages (built on the host by run.sh, in /share/debs)
+# install with dpkg -i in the real dom0, and the installed
+# /usr/sbin/xl-snapshot works on a real running guest.  The other e2e
+# files keep using the freshly built /share/bin/xl-snapshot (first on
+# PATH).
+
+load 'lib/e2e'
+bats_require_minimum_version 1.5.0
+
+INSTALLED=/usr/sbin/xl-snapshot
+
+setup_file() {
+    export XL_SNAPSHOT_DIR=$E2E_WORK/state-05
+}
+
+teardown_file() {
+    e2e_destroy_all
+}
+
+@test "dpkg -i installs xl-snapshot and libxlsnap0 (dependencies all in dom0)" {
+    ls /share/debs/xl-snapshot_*.deb /share/debs/libxlsnap0_*.deb ||
+        fail "no .debs in /share/debs (see run.sh's log: building them failed?)"
+    run dpkg -i /share/debs/xl-snapshot_*.deb /share/debs/libxlsnap0_*.deb
+    echo "$output"
+    assert_success
+    run -0 dpkg-query -W -f='${Package} ${Version} ${db:Status-Status}\n' \
+        xl-snapshot libxlsnap0
+    assert_line "xl-snapshot 0.1.0 installed"
+    assert_line "libxlsnap0 0.1.0 installed"
+    [ -x "$INSTALLED" ]
+    [ -f /usr/share/bash-completion/completions/xl-snapshot ]
+    [ -f /lib/systemd/system/xl-snapshot-nightly.timer ]
+}
+
+@test "installed xl-snapshot --version" {
+    run -0 "$INSTALLED" --version
+    assert_output --regexp '^xl-snapshot 0\.1\.0 \(libxlsnap 0\.1\.0, built for Xen libxl 4\.17\)$'
+}
+
+@test "the other e2e tests still run the freshly built binary" {
+    [ "$(command -v xl-snapshot)" = /share/bin/xl-snapshot ]
+}
+
+@test "installed xl-snapshot snapshots and lists a real running guest" {
+    e2e_start_guest deb1 pv 1 >/dev/null
+    run -0 "$INSTALLED" create --disk-only -n installed1 deb1
+    assert_output --partial "Snapshot 'installed1' of domain 'deb1' created"
+    run -0 "$INSTALLED" list deb1
+    assert_line --index 0 --regexp '^  NAME +CREATED +STATE +TYPE +MEMORY +PARENT$'
+    assert_line --index 1 --regexp '^\* installed1 .* ready +internal +no +-'
+    run -0 "$INSTALLED" list --domains
+    assert_output "deb1"
+    [ "$(xl list deb1 | awk 'NR==2 {print $5}')" != "" ]
+}
