@@ -317,6 +317,7 @@ typedef struct {
     const char *compress;   /* NULL or "zstd": memory and disks */
 } xlsnap_export_params;
 
+/* Defaults: full, no compression, no destination (fd -1). */
 void xlsnap_export_params_init(xlsnap_export_params *p);
 
 /*
@@ -338,6 +339,8 @@ typedef struct {
     const char *as_domain;  /* NULL: the bundle's domain (name and UUID) */
 } xlsnap_import_params;
 
+/* Defaults: no source (fd -1), disks next to the recorded images, the
+ * bundle's domain. */
 void xlsnap_import_params_init(xlsnap_import_params *p);
 
 /*

@@ -12,6 +12,10 @@ fail_args() {
     info|revert|delete|parent) echo g1 nosuchsnap ;;
     current) echo g1 nosuchsnap ;;
     check-config) echo /nonexistent/snap.cfg ;;
+    export) echo g1 nosuchsnap "$BATS_TEST_TMPDIR/bundle" ;;
+    import) echo "$BATS_TEST_TMPDIR/nosuchbundle" ;;
+    redefine) echo g1 /nonexistent/record.json ;;
+    prune) echo --keep-last 1 nosuchdomain ;;
     *) echo "no failure case for '$1' in ${BATS_TEST_FILENAME##*/}: add one" >&2
        return 2 ;;
     esac

@@ -36,7 +36,7 @@ complete_line() {
 @test "completes every command of 'help --commands'" {
     run -0 complete_line ""
     assert_output "$(xs help --commands | sort)"
-    run -0 complete_line "re"
+    run -0 complete_line "rev"
     assert_output "revert"
 }
 
@@ -61,8 +61,8 @@ complete_line() {
     done
     run -0 complete_line list "--ro"
     assert_output "--roots"
-    run -0 complete_line create "--no"
-    assert_output "$(printf '%s\n' --no-memory)"
+    run -0 complete_line create "--no-me"
+    assert_output "$(printf '%s\n' --no-memory --no-metadata)"
 }
 
 @test "completes domain names stored in the records" {
