@@ -64,7 +64,9 @@ int xlsnap__read_file_at(xlsnap_ctx *ctx, int dirfd, const char *file,
     size_t len = 0, cap = 4096;
     struct stat st;
 
-    fd = xlsnap__open_nofollow(ctx, dirfd, file, O_RDONLY, path);
+    /* O_NONBLOCK: a FIFO in its place must not hang us */
+    fd = xlsnap__open_nofollow(ctx, dirfd, file, O_RDONLY | O_NONBLOCK,
+                               path);
     if (fd < 0) {
         rc = fd;
         goto out;

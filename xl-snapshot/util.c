@@ -2,34 +2,61 @@
  * util.c - messages, option parsing, small shared helpers of the CLI
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "xl-snapshot.h"
 
+/* Messages quote names, paths and domain arguments given by the user
+ * or read from files: control characters in them are escaped, so that
+ * they can neither split the message nor reach the terminal. */
+static void put_escaped(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n')
+            fputs("\\n", stderr);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+}
+
+static void __attribute__((format(printf, 2, 0)))
+vmessage(const char *prefix, const char *fmt, va_list ap, const char *suffix)
+{
+    char *msg = NULL;
+
+    fflush(stdout);
+    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+    fprintf(stderr, "%s: %s", g_progname, prefix);
+    put_escaped(msg ? msg : fmt);
+    if (suffix) {
+        fputs(": ", stderr);
+        put_escaped(suffix);
+    }
+    fputc('\n', stderr);
+    free(msg);
+}
+
 void err(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fprintf(stderr, "%s: ", g_progname);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vmessage("", fmt, ap, NULL);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fprintf(stderr, "%s: cannot ", g_progname);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vmessage("cannot ", fmt, ap, xlsnap_last_error(g_ctx));
     va_end(ap);
-    fprintf(stderr, ": %s\n", xlsnap_last_error(g_ctx));
     return EXIT_FAILURE;
 }
 
