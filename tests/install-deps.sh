@@ -9,6 +9,8 @@ PKGS=(
     gcc make pkg-config libxen-dev libyajl-dev perl
     # host tests
     bats bats-support bats-assert bats-file qemu-utils python3
+    # fuzzing (libFuzzer: clang's runtime, llvm-symbolizer), memcheck
+    clang libclang-rt-14-dev llvm valgrind
     # e2e: Xen 4.17 booted in QEMU (software emulation)
     qemu-system-x86 debootstrap cpio kmod busybox-static zstd
 )

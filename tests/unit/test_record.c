@@ -100,6 +100,49 @@ int main(void)
                   "\"state\":\"ready\",\"domain\":{\"uuid\":\"" UUID "\"}}")
        == 0, "minimal record parses");
 
+    {
+        /* Deep nesting: yajl's tree code recurses once a level, and
+         * megabytes of '[' overflowed the stack (SIGSEGV).  Also when
+         * comments full of ']' try to hide the depth. */
+        static const char head[] = "{\"version\":1,\"name\":\"a\","
+            "\"creationtime\":1,\"state\":\"ready\",\"domain\":"
+            "{\"uuid\":\"" UUID "\"},\"config\":{\"a\":";
+        size_t n = 4000000, hl = strlen(head);
+        char *deep = malloc(hl + 2 * n + 3), *p = deep;
+        memcpy(p, head, hl);
+        p += hl;
+        memset(p, '[', n);
+        p += n;
+        memset(p, ']', n);
+        p += n;
+        strcpy(p, "}}");
+        ok(parse(ctx, deep) == XLSNAP_ERROR_CORRUPT &&
+           strstr(xlsnap_last_error(ctx), "nested deeper than 64 levels"),
+           "4000000 levels of nesting: %s", xlsnap_last_error(ctx));
+        strcpy(deep, "/* ]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+               "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+               "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] */");
+        p = deep + strlen(deep);
+        memset(p, '[', 100);
+        p[100] = '\0';
+        ok(parse(ctx, deep) == XLSNAP_ERROR_CORRUPT &&
+           strstr(xlsnap_last_error(ctx), "nested deeper"),
+           "depth hidden by a comment: %s", xlsnap_last_error(ctx));
+        strcpy(deep, "\"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\"");
+        p = deep + strlen(deep);
+        memset(p, '[', 100);
+        p[100] = '\0';
+        ok(parse(ctx, deep) == XLSNAP_ERROR_CORRUPT &&
+           strstr(xlsnap_last_error(ctx), "nested deeper"),
+           "depth hidden by a string: %s", xlsnap_last_error(ctx));
+        free(deep);
+    }
+    ok(parse(ctx, "{\"version\":1,\"name\":\"a\",\"creationtime\":1,"
+                  "\"state\":\"ready\",\"domain\":{\"uuid\":\"" UUID "\"},"
+                  "\"config\":{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]"
+                  "]]]]]]]]]]]]]]]]]]]]}}") == 0,
+       "32 levels of nesting are fine: %s", xlsnap_last_error(ctx));
+
     free(j1);
     free(j2);
     xlsnap_snapshot_dispose(&a);
