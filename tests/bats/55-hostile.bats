@@ -28,6 +28,8 @@ refused() {
         done
         run -1 xs create -N -n "$name" g1
     done
+    refused "cannot create snapshot 'd': the description is not valid UTF-8" \
+        xs create -N -n d -d $'caf\xe9' g1
     # escaped in messages: one line, no terminal escape reaches stderr
     refused "snapshot name contains a control character" xs info g1 $'a\x1b[2Jb'
     assert_output --partial "'a\\x1b[2Jb'"
