@@ -91,7 +91,7 @@ fuzz:
 	$(Q)$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) FUZZ=1 \
 	    $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/%)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(STATIC_LIB)
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< \
 	    $(STATIC_LIB) $(PKG_LIBS)

@@ -3,9 +3,8 @@
  * (config.c, libxlutil underneath) on arbitrary bytes.  Whatever parses
  * must also turn into JSON (check-config --json) without failing.
  */
-#include "internal.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *__lsan_default_suppressions(void);
 
 /*
@@ -25,15 +24,10 @@ const char *__lsan_default_suppressions(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static xlsnap_ctx *ctx;
+    xlsnap_ctx *ctx = fuzz_ctx();
     xlsnap_config c;
-    char *text, *json = NULL;
+    char *text = fuzz_text(data, size), *json = NULL;
 
-    if (!ctx && xlsnap_ctx_alloc(&ctx, "/nonexistent", NULL)) abort();
-    text = malloc(size + 1);
-    if (!text) abort();
-    memcpy(text, data, size);
-    text[size] = '\0';
     xlsnap_config_init(&c);
     if (!xlsnap__config_parse_data(ctx, "fuzz.cfg", text, size, &c)) {
         if (xlsnap_config_to_json(ctx, &c, &json)) abort();

@@ -4,21 +4,14 @@
  * parses must survive the round trip the store makes: generate, parse
  * again, generate the same text.
  */
-#include "internal.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static xlsnap_ctx *ctx;
+    xlsnap_ctx *ctx = fuzz_ctx();
     xlsnap_snapshot a, b;
-    char *text, *j1 = NULL, *j2 = NULL;
+    char *text = fuzz_text(data, size), *j1 = NULL, *j2 = NULL;
 
-    if (!ctx && xlsnap_ctx_alloc(&ctx, "/nonexistent", NULL)) abort();
-    text = malloc(size + 1);
-    if (!text) abort();
-    memcpy(text, data, size);
-    text[size] = '\0';
     xlsnap_snapshot_init(&a);
     xlsnap_snapshot_init(&b);
     if (!xlsnap_snapshot_from_json(ctx, text, &a)) {

@@ -45,6 +45,18 @@ static int parse(xlsnap_ctx *ctx, const char *json)
     return rc;
 }
 
+/* prefix (meant to hide the depth) and then 100 '[': too deep */
+static bool hidden_depth(xlsnap_ctx *ctx, char *buf, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    memcpy(buf, prefix, n);
+    memset(buf + n, '[', 100);
+    buf[n + 100] = '\0';
+    return parse(ctx, buf) == XLSNAP_ERROR_CORRUPT &&
+           strstr(xlsnap_last_error(ctx), "nested deeper");
+}
+
 int main(void)
 {
     xlsnap_ctx *ctx;
@@ -119,21 +131,13 @@ int main(void)
         ok(parse(ctx, deep) == XLSNAP_ERROR_CORRUPT &&
            strstr(xlsnap_last_error(ctx), "nested deeper than 64 levels"),
            "4000000 levels of nesting: %s", xlsnap_last_error(ctx));
-        strcpy(deep, "/* ]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
-               "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
-               "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] */");
-        p = deep + strlen(deep);
-        memset(p, '[', 100);
-        p[100] = '\0';
-        ok(parse(ctx, deep) == XLSNAP_ERROR_CORRUPT &&
-           strstr(xlsnap_last_error(ctx), "nested deeper"),
+        ok(hidden_depth(ctx, deep, "/* ]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                        "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                        "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] */"),
            "depth hidden by a comment: %s", xlsnap_last_error(ctx));
-        strcpy(deep, "\"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\"");
-        p = deep + strlen(deep);
-        memset(p, '[', 100);
-        p[100] = '\0';
-        ok(parse(ctx, deep) == XLSNAP_ERROR_CORRUPT &&
-           strstr(xlsnap_last_error(ctx), "nested deeper"),
+        ok(hidden_depth(ctx, deep, "\"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                        "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                        "]]]]]]]]]]]]]]]]]]]]]]]]]]]\""),
            "depth hidden by a string: %s", xlsnap_last_error(ctx));
         free(deep);
     }
