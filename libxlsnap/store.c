@@ -144,6 +144,11 @@ static int read_record(xlsnap_ctx *ctx, int dirfd, const char *uuid,
 
     sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, uuid, name);
     path = xlsnap__sprintf("%s/%s", sdir, XLSNAP__RECORD_FILE);
+    /* a directory put there by hand may have any name */
+    if ((rc = xlsnap_name_validate(ctx, name))) {
+        rc = xlsnap__error_prefix(ctx, XLSNAP_ERROR_CORRUPT, "%s", sdir);
+        goto out;
+    }
     sfd = xlsnap__open_nofollow(ctx, dirfd, name, O_RDONLY | O_DIRECTORY,
                                 sdir);
     if (sfd < 0) {

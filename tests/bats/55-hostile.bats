@@ -42,6 +42,15 @@ refused() {
     assert_output s1
 }
 
+@test "a snapshot directory with a hostile name is refused, escaped" {
+    mkchain
+    bad=$'s\x1b]0;owned\x07'
+    mv "$STATE/$UUID/s2" "$STATE/$UUID/$bad"
+    sed -i "s/\"name\": \"s2\"/\"name\": \"s\\\\u001b]0;owned\\\\u0007\"/" "$STATE/$UUID/$bad/record.json"
+    refused "$STATE/$UUID/s\x1b]0;owned\x07: snapshot name contains a control character" xs list g1
+    refused "snapshot name contains a control character" xs list --json "$UUID"
+}
+
 @test "hostile domain arguments give a clear error and exit 1" {
     mkchain
     long=$(printf 'd%.0s' $(seq 5000))
