@@ -182,6 +182,26 @@ void print_json_string(const char *s)
     putchar('"');
 }
 
+static void scrub(char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+void scrub_snapshot(xlsnap_snapshot *s)
+{
+    char *f[] = { s->name, s->description, s->domstate, s->memory,
+                  s->parent, s->domain_name, s->domain_uuid };
+
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) scrub(f[i]);
+    for (int i = 0; i < s->num_disks; i++) {
+        xlsnap_disk *d = &s->disks[i];
+        char *g[] = { d->vdev, d->format, d->image, d->internal_name,
+                      d->overlay, d->backing };
+        for (size_t j = 0; j < sizeof(g) / sizeof(g[0]); j++) scrub(g[j]);
+    }
+}
+
 int load_snapshot(const char *what, const char *domspec, const char *name,
                   xlsnap_domain *dom, xlsnap_snapshot *s)
 {

@@ -51,6 +51,23 @@ refused() {
     refused "snapshot name contains a control character" xs list --json "$UUID"
 }
 
+@test "escape sequences in record strings never reach the terminal" {
+    mkchain
+    sed -i 's/"description": "snapshot s1"/"description": "a\\u001b[2Jb\\nc"/; s|"image": "/img/g1.qcow2"|"image": "/img/\\u001b]0;x\\u0007"|' "$STATE/$UUID/s1/record.json"
+    sed -i 's/"parent": "s1"/"parent": "s1\\u001b[31m"/' "$STATE/$UUID/s2/record.json"
+    for args in "info g1 s1" "info g1 s2" "list g1" "list --long g1" "list --tree g1" "parent g1 s2"; do
+        # shellcheck disable=SC2086 # args: words of one command line
+        run -0 xs $args
+        ! printf '%s' "$output" | LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' ||
+            fail "xs $args printed a control character: $output"
+    done
+    run -0 xs info g1 s1
+    assert_line "Description:  a?[2Jb?c"
+    # JSON keeps them, escaped
+    run -0 xs info --json g1 s1
+    assert_output --partial '"description": "a\u001B[2Jb\nc"'
+}
+
 @test "hostile domain arguments give a clear error and exit 1" {
     mkchain
     long=$(printf 'd%.0s' $(seq 5000))
