@@ -243,6 +243,8 @@ PY
     refused "$f:1: snapshot name is 900000 bytes long" xs check-config "$f"
     python3 -c 'import sys; sys.stdout.write("# " + "x" * 2000000 + "\n")' > "$f"
     refused "$f is too large" xs check-config "$f"
+    python3 -c 'import sys; n = 400000; sys.stdout.write("disk=" + "[" * n + "]" * n + "\n")' > "$f"
+    refused "$f:1: config parsing error" xs check-config "$f"
     printf 'name="ok"\nfrobnicate=1\n' > "$f"
     refused "$f:2: unknown setting 'frobnicate'" xs check-config "$f"
     printf 'description="caf\xe9"\n' > "$f"
