@@ -33,9 +33,9 @@ teardown() {
     assert_line "Current:      yes"
     [ "$(stat -c %a "$XL_SNAPSHOT_DIR/$(uuid_of cr1)/m1/memory.save")" = 600 ]
     [ "$(stat -c %a "$XL_SNAPSHOT_DIR/$(uuid_of cr1)/m1/record.json")" = 600 ]
-    for d in "$XL_SNAPSHOT_DIR" "$XL_SNAPSHOT_DIR/$(uuid_of cr1)" \
-             "$XL_SNAPSHOT_DIR/$(uuid_of cr1)/m1"; do
-        [ "$(stat -c %a "$d")" = 700 ]
+    for dir in "$XL_SNAPSHOT_DIR" "$XL_SNAPSHOT_DIR/$(uuid_of cr1)" \
+               "$XL_SNAPSHOT_DIR/$(uuid_of cr1)/m1"; do
+        [ "$(stat -c %a "$dir")" = 700 ]
     done
 
     run -1 xl-snapshot revert cr1 m1
