@@ -41,6 +41,17 @@ CFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer \
 LDFLAGS    += -fsanitize=address,undefined
 endif
 
+# make fuzz: libFuzzer targets tests/fuzz/<target>.c in $(FUZZ_BUILD)/fuzz/,
+# the library built by clang with coverage, ASan and UBSan.  Adding a
+# target is adding its name here (tests/fuzz/README.md).
+FUZZ_TARGETS := fuzz_config fuzz_record fuzz_manifest
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      ?= clang
+ifeq ($(FUZZ),1)
+CFLAGS     += -fsanitize=fuzzer-no-link,address,undefined \
+              -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
+
 LIB_SRCS := $(wildcard libxlsnap/*.c)
 CLI_SRCS := $(wildcard xl-snapshot/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -51,7 +62,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 STATIC_LIB := $(BUILD)/libxlsnap.a
 SHARED_LIB := $(BUILD)/libxlsnap.so.$(VERSION)
 
-.PHONY: all check demo install clean unit deps
+.PHONY: all check demo install clean unit deps fuzz
 all: $(BUILD)/xl-snapshot $(STATIC_LIB) $(SHARED_LIB) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c libxlsnap/libxlsnap.h libxlsnap/internal.h \
@@ -80,6 +91,15 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(STATIC_LIB)
 	    $(STATIC_LIB) $(PKG_LIBS)
 
 unit: $(UNIT_BINS)
+
+fuzz:
+	$(Q)$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) FUZZ=1 \
+	    $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(STATIC_LIB) $(PKG_LIBS)
 
 deps:
 	tests/install-deps.sh
@@ -122,4 +142,4 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/default/xl-snapshot-nightly
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san $(FUZZ_BUILD)

@@ -237,7 +237,7 @@ int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
         return bad(ctx, "too large or not text");
     text = strndup(json, len);
     if (!text) return XLSNAP_ERROR_NOMEM;
-    root = yajl_tree_parse(text, eb, sizeof(eb));
+    root = xlsnap__json_parse(text, eb, sizeof(eb));
     if (!root || !YAJL_IS_OBJECT(root)) {
         rc = bad(ctx, "not a JSON object");
         goto out;

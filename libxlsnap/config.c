@@ -105,10 +105,24 @@ static const char *format_name(libxl_disk_format f)
 int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
                              xlsnap_config *cfg_r)
 {
+    char *text = NULL;
+    size_t len;
+    int rc;
+
+    rc = xlsnap__read_file(ctx, AT_FDCWD, path, 1 << 20, &text, &len);
+    if (!rc) rc = xlsnap__config_parse_data(ctx, path, text, len, cfg_r);
+    free(text);
+    return rc;
+}
+
+int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
+                              const char *text, size_t len,
+                              xlsnap_config *cfg_r)
+{
     XLU_Config *cfg = NULL;
     XLU_ConfigList *disks = NULL;
     FILE *report = NULL;
-    char *rbuf = NULL, *text = NULL, *unknown = NULL;
+    char *rbuf = NULL, *unknown = NULL;
     size_t rlen = 0;
     const char *s;
     long l;
@@ -119,13 +133,13 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
     xlsnap_config_init(&c);
     libxl_device_disk_init(&disk);
 
-    rc = xlsnap__read_file(ctx, AT_FDCWD, path, 1 << 20, &text, NULL);
-    if (rc) goto out;
+    if ((rc = xlsnap__check_text(ctx, XLSNAP_ERROR_INVAL, path, text, len)))
+        goto out;
     report = open_memstream(&rbuf, &rlen);
     if (!report) { rc = XLSNAP_ERROR_NOMEM; goto out; }
     cfg = xlu_cfg_init(report, path);
     if (!cfg) { rc = XLSNAP_ERROR_NOMEM; goto out; }
-    e = xlu_cfg_readdata(cfg, text, strlen(text));
+    e = xlu_cfg_readdata(cfg, text, len);
     if (e) {
         fflush(report);
         /* libxlutil says "file:line: config parsing error near ..." */
@@ -139,6 +153,12 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
         goto out;                                                       \
     } while (0)
 #define LINE(key) path, key_line(text, key, NULL)
+/* A string setting; it goes into a JSON record, so it must be UTF-8. */
+#define GET_STR(key) do {                                                \
+        e = xlu_cfg_get_string(cfg, key, &s, 1);                         \
+        if (!e && !xlsnap__utf8_valid(s))                                \
+            BAD("'" key "' is not valid UTF-8", LINE(key));              \
+    } while (0)
 
     e = key_line(text, NULL, &unknown);
     if (e) {
@@ -149,7 +169,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
         goto out;
     }
 
-    e = xlu_cfg_get_string(cfg, "name", &s, 1);
+    GET_STR("name");
     if (e == EINVAL) BAD("'name' must be a string", LINE("name"));
     if (!e) {
         if (xlsnap_name_validate(ctx, s)) {
@@ -160,7 +180,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
         c.name = xlsnap__strdup(s);
     }
 
-    e = xlu_cfg_get_string(cfg, "description", &s, 1);
+    GET_STR("description");
     if (e == EINVAL)
         BAD("'description' must be a string",
             LINE("description"));
@@ -172,7 +192,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
             "number of seconds since the epoch", LINE("creationtime"));
     if (!e) c.creationtime = l;
 
-    e = xlu_cfg_get_string(cfg, "memory", &s, 1);
+    GET_STR("memory");
     if (e == EINVAL)
         BAD("'memory' must be a string: \"yes\", \"no\" or an "
             "absolute path", LINE("memory"));
@@ -190,7 +210,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
         }
     }
 
-    e = xlu_cfg_get_string(cfg, "type", &s, 1);
+    GET_STR("type");
     if (e == EINVAL)
         BAD("'type' must be a string: \"internal\" or "
             "\"external\"", LINE("type"));
@@ -220,6 +240,8 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
         if (!spec)
             BAD("disk entry %d is not a string", LINE("disk"),
                 i + 1);
+        if (!xlsnap__utf8_valid(spec))
+            BAD("disk entry %d is not valid UTF-8", LINE("disk"), i + 1);
         libxl_device_disk_dispose(&disk);
         libxl_device_disk_init(&disk);
         if (xlu_disk_parse(cfg, 1, &spec, &disk)) {
@@ -258,6 +280,7 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
                 BAD("disk %s is listed twice", LINE("disk"),
                     d->vdev);
     }
+#undef GET_STR
 #undef BAD
 #undef LINE
 
@@ -269,7 +292,6 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
     if (cfg) xlu_cfg_destroy(cfg);
     if (report) fclose(report);
     free(rbuf);
-    free(text);
     free(unknown);
     xlsnap_config_dispose(&c);
     return rc;

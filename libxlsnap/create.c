@@ -282,6 +282,11 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     name = p->name ? xlsnap__strdup(p->name)
                    : xlsnap__sprintf("%lld", (long long)time(NULL));
     if ((rc = xlsnap_name_validate(ctx, name))) goto out;
+    if (p->description && !xlsnap__utf8_valid(p->description)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                           "the description is not valid UTF-8");
+        goto out;
+    }
     if (!p->dry_run &&
         (rc = xlsnap__lock_domain(ctx, dom->uuid, true, &lock)))
         goto out;

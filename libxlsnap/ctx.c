@@ -133,8 +133,8 @@ int xlsnap__errno_rc(int e)
     }
 }
 
-static void verror(xlsnap_ctx *ctx, const char *suffix, const char *fmt,
-                   va_list ap)
+static void __attribute__((format(printf, 3, 0)))
+verror(xlsnap_ctx *ctx, const char *suffix, const char *fmt, va_list ap)
 {
     int n = vsnprintf(ctx->errbuf, sizeof(ctx->errbuf), fmt, ap);
     if (suffix && n >= 0 && (size_t)n < sizeof(ctx->errbuf))

@@ -45,7 +45,7 @@ int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
     if (!json)
         return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
                              "no domain configuration");
-    root = yajl_tree_parse(json, err, sizeof(err));
+    root = xlsnap__json_parse(json, err, sizeof(err));
     if (!root)
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                              "domain configuration is not valid JSON");

@@ -73,8 +73,21 @@ void xlsnap__progress(xlsnap_ctx *ctx, const char *what, uint64_t done,
 char *xlsnap__strdup(const char *s);            /* NULL -> NULL */
 char *xlsnap__sprintf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+/* openat(dirfd, path, flags | O_NOFOLLOW | O_CLOEXEC, 0600): the fd, or
+ * a negative XLSNAP_ERROR_* whose message names 'shown' (a symbolic
+ * link: PERM "refusing to follow symbolic link"). */
+int xlsnap__open_nofollow(xlsnap_ctx *ctx, int dirfd, const char *path,
+                          int flags, const char *shown);
+/* The whole of a regular file (no symlink followed), NUL-terminated. */
 int xlsnap__read_file(xlsnap_ctx *ctx, int dirfd, const char *path,
                       size_t max, char **data_r, size_t *len_r);
+/* The same for 'file' in dirfd, with 'path' as its name in messages. */
+int xlsnap__read_file_at(xlsnap_ctx *ctx, int dirfd, const char *file,
+                         const char *path, size_t max, char **data_r,
+                         size_t *len_r);
+/* rc with "<path>: contains a NUL byte at offset N" if data has one. */
+int xlsnap__check_text(xlsnap_ctx *ctx, int rc, const char *path,
+                       const char *data, size_t len);
 /* tmp + fsync + rename + fsync(dir), mode 0600, no symlinks followed. */
 int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
                               const char *file, const char *data,
@@ -85,6 +98,8 @@ void xlsnap__remove_flat_dir(const char *dir);
 /* "<dir of image>/<image name without extension>.<tag>.qcow2" */
 char *xlsnap__image_sibling(const char *image, const char *tag);
 bool xlsnap__is_uuid(const char *s);
+/* The UTF-8 yajl accepts (lead and continuation bytes). */
+bool xlsnap__utf8_valid(const char *s);
 /* Lower-cased canonical copy of a UUID string, or NULL if invalid. */
 char *xlsnap__uuid_canon(const char *s);
 /* A new random (version 4) UUID, canonical text. */
@@ -98,6 +113,12 @@ int xlsnap__gen_kv_int(yajl_gen g, const char *k, int64_t v);
 int xlsnap__gen_kv_bool(yajl_gen g, const char *k, bool v);
 int xlsnap__gen_tree(yajl_gen g, yajl_val v);
 int xlsnap__gen_finish(xlsnap_ctx *ctx, yajl_gen g, char **json_r);
+/* yajl_tree_parse for text read from a file: first refuses nesting
+ * deeper than XLSNAP__JSON_MAX_DEPTH, as yajl's tree code recurses once
+ * a level (megabytes of '[' overflow the stack) and its generator stops
+ * at 128 anyway.  On failure err holds a one-line reason. */
+#define XLSNAP__JSON_MAX_DEPTH 64
+yajl_val xlsnap__json_parse(const char *text, char *err, size_t errlen);
 /* Append the JSON text 'json' as a value (parsed, then regenerated). */
 int xlsnap__gen_raw(xlsnap_ctx *ctx, yajl_gen g, const char *json);
 
@@ -196,6 +217,12 @@ int xlsnap__tar_skip_pad(xlsnap_ctx *ctx, int in, uint64_t size);
 int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
                  const char *what, uint64_t in_size, uint64_t *out_r,
                  char hex_r[65]);
+
+/* config.c: parse a snapshot config from memory; text[len] must be
+ * '\0'.  path names it in messages. */
+int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
+                              const char *text, size_t len,
+                              xlsnap_config *cfg_r);
 
 /* store.c: the only code that knows the state dir layout */
 typedef struct {

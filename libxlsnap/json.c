@@ -78,6 +78,54 @@ int xlsnap__gen_tree(yajl_gen g, yajl_val v)
     }
 }
 
+/* Skip a comment at p (yajl_tree_parse allows them); returns the last
+ * character of the comment, or p if there is none. */
+static const char *skip_comment(const char *p)
+{
+    const char *e;
+
+    if (p[0] != '/') return p;
+    if (p[1] == '/') {
+        e = strchr(p, '\n');
+        return e ? e : p + strlen(p) - 1;
+    }
+    if (p[1] == '*') {
+        e = strstr(p + 2, "*/");
+        return e ? e + 1 : p + strlen(p) - 1;
+    }
+    return p;
+}
+
+yajl_val xlsnap__json_parse(const char *text, char *err, size_t errlen)
+{
+    int depth = 0;
+    bool in_str = false;
+    yajl_val v;
+
+    for (const char *p = text; *p; p++) {
+        if (in_str) {
+            if (*p == '\\' && p[1]) p++;
+            else if (*p == '"') in_str = false;
+        } else if (*p == '"') {
+            in_str = true;
+        } else if (*p == '/') {
+            p = skip_comment(p);
+        } else if (*p == '[' || *p == '{') {
+            if (++depth > XLSNAP__JSON_MAX_DEPTH) {
+                snprintf(err, errlen, "nested deeper than %d levels",
+                         XLSNAP__JSON_MAX_DEPTH);
+                return NULL;
+            }
+        } else if (*p == ']' || *p == '}') {
+            depth--;
+        }
+    }
+    v = yajl_tree_parse(text, err, errlen);
+    /* yajl's message spans lines; keep the first */
+    if (!v) err[strcspn(err, "\n")] = '\0';
+    return v;
+}
+
 int xlsnap__gen_raw(xlsnap_ctx *ctx, yajl_gen g, const char *json)
 {
     char err[256];
@@ -85,7 +133,7 @@ int xlsnap__gen_raw(xlsnap_ctx *ctx, yajl_gen g, const char *json)
     int s;
 
     if (!json) return yajl_gen_null(g) ? XLSNAP_ERROR_FAIL : 0;
-    v = yajl_tree_parse(json, err, sizeof(err));
+    v = xlsnap__json_parse(json, err, sizeof(err));
     if (!v)
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                              "invalid domain config JSON: %s", err);

@@ -223,10 +223,8 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
     int rc;
 
     xlsnap_snapshot_init(&s);
-    root = yajl_tree_parse(json, err, sizeof(err));
+    root = xlsnap__json_parse(json, err, sizeof(err));
     if (!root) {
-        /* yajl's message spans lines; keep the first */
-        err[strcspn(err, "\n")] = '\0';
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                            "malformed JSON: %s", err);
         goto out;

@@ -33,18 +33,10 @@ int xlsnap_name_validate(xlsnap_ctx *ctx, const char *name)
                                               name));
     }
     /* UTF-8, so that names survive JSON */
-    for (p = (const unsigned char *)name; *p; ) {
-        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
-                (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
-        if (n < 0) goto bad_utf8;
-        p++;
-        for (int i = 0; i < n; i++, p++)
-            if ((*p & 0xc0) != 0x80) goto bad_utf8;
-    }
+    if (!xlsnap__utf8_valid(name))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                             "snapshot name is not valid UTF-8");
     return 0;
- bad_utf8:
-    return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
-                         "snapshot name is not valid UTF-8");
 }
 
 /* ---- domains ---- */

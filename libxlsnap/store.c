@@ -53,28 +53,52 @@ static int ensure_state_dir(xlsnap_ctx *ctx)
     return rc;
 }
 
+/* The domain directory, never through a symbolic link; a missing one
+ * gives NOTFOUND. */
+static int open_domain_dir(xlsnap_ctx *ctx, const char *uuid, int *dfd_r)
+{
+    char *dir = NULL;
+    int rc;
+
+    *dfd_r = -1;
+    if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) return rc;
+    rc = xlsnap__open_nofollow(ctx, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY,
+                               dir);
+    free(dir);
+    if (rc < 0) return rc;
+    *dfd_r = rc;
+    return 0;
+}
+
 int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid, bool create,
                         xlsnap__lock *lock_r)
 {
     char *dir = NULL, *path = NULL;
-    int fd = -1, rc;
+    int dfd = -1, fd = -1, rc;
     time_t deadline;
+    struct stat st;
 
     lock_r->fd = -1;
     if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
     if (create) {
         if ((rc = ensure_state_dir(ctx))) goto out;
         if ((rc = xlsnap__mkdir_private(ctx, dir))) goto out;
-    } else if (access(dir, F_OK) < 0) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
-                           "domain %s has no snapshots", uuid);
+    }
+    if ((rc = open_domain_dir(ctx, uuid, &dfd))) {
+        if (rc == XLSNAP_ERROR_NOTFOUND)
+            rc = xlsnap__error(ctx, rc, "domain %s has no snapshots", uuid);
         goto out;
     }
     path = xlsnap__sprintf("%s/%s", dir, XLSNAP__LOCK_FILE);
-    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    fd = xlsnap__open_nofollow(ctx, dfd, XLSNAP__LOCK_FILE,
+                               O_RDWR | O_CREAT | O_NONBLOCK, path);
     if (fd < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot open lock file %s",
-                                 path);
+        rc = fd;
+        goto out;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM,
+                           "lock file %s is not a regular file", path);
         goto out;
     }
     deadline = time(NULL) + ctx->lock_timeout;
@@ -97,6 +121,7 @@ int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid, bool create,
     rc = 0;
  out:
     if (fd >= 0) close(fd);
+    if (dfd >= 0) close(dfd);
     free(path);
     free(dir);
     return rc;
@@ -108,61 +133,74 @@ void xlsnap__unlock(xlsnap__lock *lock)
     lock->fd = -1;
 }
 
+/* The record of snapshot 'name' in the domain directory dirfd; neither
+ * the snapshot directory nor record.json may be a symbolic link. */
 static int read_record(xlsnap_ctx *ctx, int dirfd, const char *uuid,
                        const char *name, xlsnap_snapshot *snap_r)
 {
-    char *path = NULL, *data = NULL;
-    int rc;
+    char *sdir, *path, *data = NULL;
+    size_t len;
+    int sfd, rc;
 
-    path = xlsnap__sprintf("%s/%s", name, XLSNAP__RECORD_FILE);
-    rc = xlsnap__read_file(ctx, dirfd, path, RECORD_MAX, &data, NULL);
+    sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, uuid, name);
+    path = xlsnap__sprintf("%s/%s", sdir, XLSNAP__RECORD_FILE);
+    /* a directory put there by hand may have any name */
+    if ((rc = xlsnap_name_validate(ctx, name))) {
+        rc = xlsnap__error_prefix(ctx, XLSNAP_ERROR_CORRUPT, "%s", sdir);
+        goto out;
+    }
+    sfd = xlsnap__open_nofollow(ctx, dirfd, name, O_RDONLY | O_DIRECTORY,
+                                sdir);
+    if (sfd < 0) {
+        rc = sfd;
+        goto out;
+    }
+    rc = xlsnap__read_file_at(ctx, sfd, XLSNAP__RECORD_FILE, path,
+                              RECORD_MAX, &data, &len);
+    close(sfd);
     if (rc) goto out;
+    if ((rc = xlsnap__check_text(ctx, XLSNAP_ERROR_CORRUPT, path, data,
+                                 len)))
+        goto out;
     rc = xlsnap_snapshot_from_json(ctx, data, snap_r);
     if (rc) {
-        rc = xlsnap__error_prefix(ctx, rc, "%s/%s/%s", ctx->state_dir,
-                                  uuid, path);
+        rc = xlsnap__error_prefix(ctx, rc, "%s", path);
         goto out;
     }
     if (strcmp(snap_r->name, name) ||
         strcasecmp(snap_r->domain_uuid, uuid)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "%s/%s/%s: record names snapshot '%s' of "
-                           "domain %s", ctx->state_dir, uuid, path,
-                           snap_r->name, snap_r->domain_uuid);
+                           "%s: record names snapshot '%s' of domain %s",
+                           path, snap_r->name, snap_r->domain_uuid);
         xlsnap_snapshot_dispose(snap_r);
         goto out;
     }
  out:
     free(data);
     free(path);
+    free(sdir);
     return rc;
 }
 
 int xlsnap__store_read(xlsnap_ctx *ctx, const char *uuid,
                        const char *name, xlsnap_snapshot *snap_r)
 {
-    char *dir = NULL;
     int dfd = -1, rc;
 
-    if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
     if ((rc = xlsnap_name_validate(ctx, name))) goto out;
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 && errno == ENOENT) {
+    rc = open_domain_dir(ctx, uuid, &dfd);
+    if (rc == XLSNAP_ERROR_NOTFOUND) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
                            "no snapshot '%s' (domain %s has no "
                            "snapshots)", name, uuid);
         goto out;
     }
-    if (dfd < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot open %s", dir);
-        goto out;
-    }
+    if (rc) goto out;
     rc = read_record(ctx, dfd, uuid, name, snap_r);
     if (rc == XLSNAP_ERROR_NOTFOUND)
         rc = xlsnap__error(ctx, rc, "no snapshot '%s'", name);
  out:
     if (dfd >= 0) close(dfd);
-    free(dir);
     return rc;
 }
 
@@ -187,6 +225,21 @@ int xlsnap__store_write(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
     return rc;
 }
 
+/* opendir() of the domain directory, through open_domain_dir(). */
+static int opendir_domain(xlsnap_ctx *ctx, const char *uuid, DIR **d_r)
+{
+    int dfd, rc;
+
+    if ((rc = open_domain_dir(ctx, uuid, &dfd))) return rc;
+    *d_r = fdopendir(dfd);
+    if (!*d_r) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s/%s",
+                                 ctx->state_dir, uuid);
+        close(dfd);
+    }
+    return rc;
+}
+
 static int cmp_snap(const void *a, const void *b)
 {
     const xlsnap_snapshot *x = a, *y = b;
@@ -199,7 +252,6 @@ static int cmp_snap(const void *a, const void *b)
 int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
                        xlsnap_snapshot **list_r, int *nr_r)
 {
-    char *dir = NULL;
     DIR *d = NULL;
     struct dirent *de;
     xlsnap_snapshot *list = NULL;
@@ -207,16 +259,16 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
 
     *list_r = NULL;
     *nr_r = 0;
-    if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
-    d = opendir(dir);
-    if (!d && errno == ENOENT) { rc = 0; goto out; }
-    if (!d) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot open %s", dir);
+    if ((rc = opendir_domain(ctx, uuid, &d))) {
+        if (rc == XLSNAP_ERROR_NOTFOUND) rc = 0;
         goto out;
     }
     while ((errno = 0, de = readdir(d))) {
         if (de->d_name[0] == '.') continue;
-        if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) continue;
+        /* a symbolic link is refused by read_record(), loudly */
+        if (de->d_type != DT_DIR && de->d_type != DT_LNK &&
+            de->d_type != DT_UNKNOWN)
+            continue;
         if (nr == cap) {
             cap = cap ? cap * 2 : 16;
             xlsnap_snapshot *nl = realloc(list, cap * sizeof(*list));
@@ -230,7 +282,8 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
         nr++;
     }
     if (errno) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", dir);
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s/%s",
+                                 ctx->state_dir, uuid);
         goto out;
     }
     if (nr) qsort(list, nr, sizeof(*list), cmp_snap);
@@ -242,7 +295,6 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
  out:
     xlsnap_snapshot_list_free(list, nr);
     if (d) closedir(d);
-    free(dir);
     return rc;
 }
 
@@ -270,13 +322,13 @@ int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
 static bool domain_has_name(xlsnap_ctx *ctx, const char *uuid,
                             const char *name)
 {
-    char *dir = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
     char saved[XLSNAP__ERRBUF];
-    DIR *d = opendir(dir);
+    DIR *d = NULL;
     struct dirent *de;
     bool found = false;
 
     memcpy(saved, ctx->errbuf, sizeof(saved));
+    opendir_domain(ctx, uuid, &d);
     while (d && !found && (de = readdir(d))) {
         xlsnap_snapshot s;
         if (de->d_name[0] == '.') continue;
@@ -286,7 +338,6 @@ static bool domain_has_name(xlsnap_ctx *ctx, const char *uuid,
         xlsnap_snapshot_dispose(&s);
     }
     if (d) closedir(d);
-    free(dir);
     memcpy(ctx->errbuf, saved, sizeof(saved));
     return found;
 }

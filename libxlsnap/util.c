@@ -34,17 +34,43 @@ char *xlsnap__sprintf(const char *fmt, ...)
     return r;
 }
 
+int xlsnap__open_nofollow(xlsnap_ctx *ctx, int dirfd, const char *path,
+                          int flags, const char *shown)
+{
+    int fd = openat(dirfd, path, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int e = errno;
+    struct stat st;
+
+    if (fd >= 0) return fd;
+    /* O_NOFOLLOW: ELOOP, or ENOTDIR with O_DIRECTORY */
+    if ((e == ELOOP || e == ENOTDIR) &&
+        fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(st.st_mode))
+        return xlsnap__error_errno(ctx, ELOOP, "refusing to follow "
+                                   "symbolic link %s", shown);
+    return xlsnap__error_errno(ctx, e, "cannot open %s", shown);
+}
+
 int xlsnap__read_file(xlsnap_ctx *ctx, int dirfd, const char *path,
                       size_t max, char **data_r, size_t *len_r)
+{
+    return xlsnap__read_file_at(ctx, dirfd, path, path, max, data_r, len_r);
+}
+
+int xlsnap__read_file_at(xlsnap_ctx *ctx, int dirfd, const char *file,
+                         const char *path, size_t max, char **data_r,
+                         size_t *len_r)
 {
     int fd = -1, rc;
     char *buf = NULL;
     size_t len = 0, cap = 4096;
     struct stat st;
 
-    fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in its place must not hang us */
+    fd = xlsnap__open_nofollow(ctx, dirfd, file, O_RDONLY | O_NONBLOCK,
+                               path);
     if (fd < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot open %s", path);
+        rc = fd;
         goto out;
     }
     if (fstat(fd, &st) < 0) {
@@ -99,6 +125,16 @@ int xlsnap__read_file(xlsnap_ctx *ctx, int dirfd, const char *path,
     return rc;
 }
 
+int xlsnap__check_text(xlsnap_ctx *ctx, int rc, const char *path,
+                       const char *data, size_t len)
+{
+    const char *nul = memchr(data, '\0', len);
+
+    if (!nul) return 0;
+    return xlsnap__error(ctx, rc, "%s: contains a NUL byte at offset %zu "
+                         "(not a text file)", path, (size_t)(nul - data));
+}
+
 static int write_all(int fd, const char *data, size_t len)
 {
     while (len) {
@@ -119,16 +155,25 @@ int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
 {
     int dfd = -1, fd = -1, rc;
     char *tmp = NULL;
+    struct stat st;
 
     tmp = xlsnap__sprintf(".%s.tmp", file);
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    dfd = xlsnap__open_nofollow(ctx, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY,
+                                dir);
     if (dfd < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot open directory %s",
-                                 dir);
+        rc = dfd;
         goto out;
     }
     /* A stale temporary file is what a killed writer leaves: the
-     * caller holds the domain lock, so nobody else is writing it. */
+     * caller holds the domain lock, so nobody else is writing it.
+     * Anything else in its place was planted: leave it alone. */
+    if (fstatat(dfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !S_ISREG(st.st_mode)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM, "%s/%s is not a "
+                           "regular file (a symbolic link?); refusing to "
+                           "replace it", dir, tmp);
+        goto out;
+    }
     if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT) {
         rc = xlsnap__error_errno(ctx, errno, "cannot remove %s/%s",
                                  dir, tmp);
@@ -187,6 +232,9 @@ int xlsnap__mkdir_private(xlsnap_ctx *ctx, const char *path)
                                    path);
     if (lstat(path, &st) < 0)
         return xlsnap__error_errno(ctx, errno, "cannot stat %s", path);
+    if (S_ISLNK(st.st_mode))
+        return xlsnap__error_errno(ctx, ELOOP, "refusing to follow "
+                                   "symbolic link %s", path);
     if (!S_ISDIR(st.st_mode))
         return xlsnap__error(ctx, XLSNAP_ERROR_PERM,
                              "%s exists and is not a directory", path);
@@ -203,6 +251,21 @@ void xlsnap__remove_flat_dir(const char *dir)
             unlinkat(dirfd(d), de->d_name, 0);
     if (d) closedir(d);
     rmdir(dir);
+}
+
+bool xlsnap__utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
+                (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0) return false;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xc0) != 0x80) return false;
+    }
+    return true;
 }
 
 bool xlsnap__is_uuid(const char *s)

@@ -11,6 +11,8 @@ PKGS=(
     bats bats-support bats-assert bats-file qemu-utils python3
     # issue 7: man -l, nightly script lint, Debian package build + lint
     man-db shellcheck debhelper lintian
+    # fuzzing (libFuzzer: clang's runtime, llvm-symbolizer), memcheck
+    clang libclang-rt-14-dev llvm valgrind
     # e2e: Xen 4.17 booted in QEMU (software emulation)
     qemu-system-x86 debootstrap cpio kmod busybox-static zstd
 )

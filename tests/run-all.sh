@@ -9,12 +9,15 @@
 #   lib     libxlsnap's exports, header, pkg-config + example program
 #   deb     Debian packages built (in build/deb) and lintian-checked
 #   san     unit + bats again, built with ASan+UBSan
+#   fuzz    make fuzz; each libFuzzer target on its seed corpus, then
+#           FUZZ_SECONDS (12) of fuzzing (tests/fuzz/README.md)
+#   valgrind  tests/valgrind: the CLI under memcheck
 #   e2e     tests/e2e/run.sh: real Xen 4.17 booted in QEMU, bats in dom0
 # Set XS_SUITES="unit bats" to run a subset.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-SUITES=${XS_SUITES:-unit man bats lib deb san e2e}
+SUITES=${XS_SUITES:-unit man bats lib deb san fuzz valgrind e2e}
 OUT=$REPO/build/test-results
 passed=0 failed=0 skipped=0
 
@@ -66,6 +69,45 @@ man_check() {
     return $rc
 }
 
+# One TAP line per target for its seed corpus (every regression input)
+# and one for a short fuzzing run; findings are kept in $OUT/fuzz/.
+fuzz_smoke() {
+    local rc=0 t name work dict
+    rm -rf build-fuzz/fuzz
+    if ! make fuzz >"$OUT/fuzz-build.log" 2>&1; then
+        cat "$OUT/fuzz-build.log"
+        echo "not ok - make fuzz"
+        return 1
+    fi
+    for t in build-fuzz/fuzz/*; do
+        name=$(basename "$t")
+        work=$OUT/fuzz/$name
+        rm -rf "$work"
+        mkdir -p "$work/corpus"
+        dict=
+        [ -f "tests/fuzz/$name.dict" ] && dict=-dict=$REPO/tests/fuzz/$name.dict
+        if "$t" -runs=0 "tests/fuzz/corpus/$name" >"$work/seed.log" 2>&1; then
+            echo "ok - $name: seed corpus ($(find "tests/fuzz/corpus/$name" -type f | wc -l) inputs)"
+        else
+            echo "not ok - $name: seed corpus"
+            tail -n 40 "$work/seed.log" | sed 's/^/# /'
+            rc=1
+        fi
+        # shellcheck disable=SC2086 # dict: empty or one option
+        if (cd "$work" && "$REPO/$t" -max_total_time="${FUZZ_SECONDS:-12}" \
+                -timeout=10 -print_final_stats=1 $dict corpus \
+                "$REPO/tests/fuzz/corpus/$name") >"$work/fuzz.log" 2>&1; then
+            echo "ok - $name: fuzzed ${FUZZ_SECONDS:-12} s, $(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz.log") runs"
+        else
+            echo "not ok - $name: fuzzing found a crash (input in $work)"
+            grep -A 30 -m 1 '^==[0-9]*==ERROR\|deadly signal\|^SUMMARY' "$work/fuzz.log" |
+                sed 's/^/# /'
+            rc=1
+        fi
+    done
+    return $rc
+}
+
 build() {
     if ! make -j2 "$@" all >"$OUT/build.log" 2>&1; then
         cat "$OUT/build.log"
@@ -98,6 +140,8 @@ for suite in $SUITES; do
             echo "not ok - sanitizer build failed"; failed=$((failed + 1))
         fi
         ;;
+    fuzz) run_suite fuzz fuzz_smoke ;;
+    valgrind) run_suite valgrind bats --tap tests/valgrind ;;
     e2e)
         export E2E_REQUIRE_XL_SNAPSHOT=1
         # shellcheck disable=SC2086 # E2E_FILES: a list of bats files

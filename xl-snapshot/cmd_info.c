@@ -55,6 +55,7 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
         rc = print_json(out);
         goto out;
     }
+    scrub_snapshot(&s);
     format_time(t, sizeof(t), s.creationtime);
     printf("%-14s%s\n", "Name:", s.name);
     printf("%-14s%s (%s)\n", "Domain:", s.domain_name ? s.domain_name : "-",

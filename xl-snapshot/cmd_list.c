@@ -210,6 +210,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     v.show = calloc(v.nr ? v.nr : 1, sizeof(*v.show));
     if (!v.parent || !v.show) abort();
     for (int i = 0; i < v.nr; i++) v.parent[i] = find(&v, v.s[i].parent);
+    for (int i = 0; !json && i < v.nr; i++) scrub_snapshot(&v.s[i]);
     if (parent || from) {
         anchor = find(&v, parent ? parent : from);
         if (anchor < 0) {

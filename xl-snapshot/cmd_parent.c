@@ -42,6 +42,7 @@ int main_parent(const struct cmd_spec *cmd, int argc, char **argv)
         rc = EXIT_SUCCESS;
         goto out;
     }
+    scrub_snapshot(&s);
     if (!s.parent) {
         err("snapshot '%s' has no parent (it is a root)", name);
         goto out;

@@ -2,6 +2,7 @@
  * util.c - messages, option parsing, small shared helpers of the CLI
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,30 +10,55 @@
 
 #include "xl-snapshot.h"
 
+/* Messages quote names, paths and domain arguments given by the user
+ * or read from files: control characters in them are escaped, so that
+ * they can neither split the message nor reach the terminal. */
+static void put_escaped(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n')
+            fputs("\\n", stderr);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+}
+
+static void __attribute__((format(printf, 2, 0)))
+vmessage(const char *prefix, const char *fmt, va_list ap, const char *suffix)
+{
+    char *msg = NULL;
+
+    fflush(stdout);
+    progress_break();
+    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+    fprintf(stderr, "%s: %s", g_progname, prefix);
+    put_escaped(msg ? msg : fmt);
+    if (suffix) {
+        fputs(": ", stderr);
+        put_escaped(suffix);
+    }
+    fputc('\n', stderr);
+    free(msg);
+}
+
 void err(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    progress_break();
-    fprintf(stderr, "%s: ", g_progname);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vmessage("", fmt, ap, NULL);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    progress_break();
-    fprintf(stderr, "%s: cannot ", g_progname);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vmessage("cannot ", fmt, ap, xlsnap_last_error(g_ctx));
     va_end(ap);
-    fprintf(stderr, ": %s\n", xlsnap_last_error(g_ctx));
     return EXIT_FAILURE;
 }
 
@@ -158,6 +184,26 @@ void print_json_string(const char *s)
             putchar(*p);
     }
     putchar('"');
+}
+
+static void scrub(char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+void scrub_snapshot(xlsnap_snapshot *s)
+{
+    char *f[] = { s->name, s->description, s->domstate, s->memory,
+                  s->parent, s->domain_name, s->domain_uuid };
+
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) scrub(f[i]);
+    for (int i = 0; i < s->num_disks; i++) {
+        xlsnap_disk *d = &s->disks[i];
+        char *g[] = { d->vdev, d->format, d->image, d->internal_name,
+                      d->overlay, d->backing };
+        for (size_t j = 0; j < sizeof(g) / sizeof(g[0]); j++) scrub(g[j]);
+    }
 }
 
 int load_snapshot(const char *what, const char *domspec, const char *name,

@@ -78,6 +78,10 @@ int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max);
 
 /* Resolve domspec and read snapshot name; on failure print
  * "cannot <what> '<name>': ..." and return EXIT_FAILURE. */
+/* For human output: control characters in the strings a record holds
+ * (an escape sequence in a description) become '?'.  JSON output needs
+ * none of this: it escapes them. */
+void scrub_snapshot(xlsnap_snapshot *s);
 int load_snapshot(const char *what, const char *domspec, const char *name,
                   xlsnap_domain *dom, xlsnap_snapshot *s);
 

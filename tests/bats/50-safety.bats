@@ -36,6 +36,16 @@ load helpers
     [ "$(stat -c %a "$STATE/$UUID/.lock")" = 600 ]
 }
 
+@test "a permissive umask changes no mode: records 0600, lock 0600" {
+    mkchain
+    chmod 0644 "$STATE/$UUID/s0/record.json" "$STATE/$UUID/s1/record.json"
+    umask 000
+    run -0 xs current g1 s0
+    [ "$(stat -c %a "$STATE/$UUID/s0/record.json")" = 600 ]
+    [ "$(stat -c %a "$STATE/$UUID/s1/record.json")" = 600 ]
+    [ "$(stat -c %a "$STATE/$UUID/.lock")" = 600 ]
+}
+
 @test "a symlinked record is refused" {
     mkchain
     echo '{}' > "$BATS_TEST_TMPDIR/evil.json"

@@ -56,6 +56,31 @@ mkchain() {
     mkrecord s2 s1 1764000200 false
 }
 
+# setup_images [EXTRA_DISK_JSON]: two qcow2 images $IMG and $DATA and a
+# record 'base' whose stored domain config names them (and a CD-ROM), so
+# that create/revert/delete work offline with qemu-img.
+setup_images() {
+    IMG=$BATS_TEST_TMPDIR/g1.qcow2
+    DATA=$BATS_TEST_TMPDIR/data.qcow2
+    RAW=$BATS_TEST_TMPDIR/raw.img
+    qemu-img create -q -f qcow2 "$IMG" 4M
+    qemu-img create -q -f qcow2 "$DATA" 4M
+    mkrecord base - 1764000000 true
+    python3 - "$STATE/$UUID/base/record.json" "$IMG" "$DATA" "${1:-}" <<'PY'
+import json, sys
+p, img, data, extra = sys.argv[1:5]
+r = json.load(open(p))
+disks = [{"pdev_path": img, "vdev": "xvda", "backend": "qdisk", "format": "qcow2", "readwrite": 1},
+         {"pdev_path": data, "vdev": "xvdb", "backend": "qdisk", "format": "qcow2", "readwrite": 1},
+         {"pdev_path": "/srv/iso/x.iso", "vdev": "hdc", "format": "raw", "is_cdrom": 1, "readwrite": 0}]
+if extra:
+    disks.append(json.loads(extra))
+r["config"] = {"c_info": {"name": "g1", "uuid": r["domain"]["uuid"]}, "disks": disks}
+r["disks"] = []
+json.dump(r, open(p, "w"))
+PY
+}
+
 # json_get EXPR: evaluate a python expression on the JSON on stdin (d)
 json_get() {
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"

@@ -21,7 +21,8 @@ teardown() {
 @test "PV: create with memory, run on, revert: the guest counts on from the snapshot" {
     e2e_start_guest cr1 pv 1 >/dev/null
     e2e_wait_counter_above cr1 10 >/dev/null
-    run -0 xl-snapshot create -n m1 -d "memory snapshot" cr1
+    # a permissive umask must not loosen any mode of the store
+    run -0 bash -c 'umask 000; exec xl-snapshot create -n m1 -d "memory snapshot" cr1'
     assert_output --partial "Snapshot 'm1' of domain 'cr1' created (internal, with memory)"
     n=$(e2e_guest_counter cr1)
     d=$(snap_disk_counter "$(e2e_guest_disk cr1)" m1)
@@ -31,6 +32,11 @@ teardown() {
     assert_line "State:        ready"
     assert_line "Current:      yes"
     [ "$(stat -c %a "$XL_SNAPSHOT_DIR/$(uuid_of cr1)/m1/memory.save")" = 600 ]
+    [ "$(stat -c %a "$XL_SNAPSHOT_DIR/$(uuid_of cr1)/m1/record.json")" = 600 ]
+    for dir in "$XL_SNAPSHOT_DIR" "$XL_SNAPSHOT_DIR/$(uuid_of cr1)" \
+               "$XL_SNAPSHOT_DIR/$(uuid_of cr1)/m1"; do
+        [ "$(stat -c %a "$dir")" = 700 ]
+    done
 
     run -1 xl-snapshot revert cr1 m1
     assert_output --partial "is running"

@@ -94,6 +94,34 @@ int main(void)
        "name is a list: %s", xlsnap_last_error(ctx));
     ok(parse(ctx, "\x01\x02garbage\xff\n", &c) == XLSNAP_ERROR_INVAL,
        "binary garbage: %s", xlsnap_last_error(ctx));
+    /* fuzz_config found these: accepted, then no JSON could be made of
+     * them (check-config --json, the record of a create) */
+    snprintf(where, sizeof(where), "%s:2: 'description' is not valid UTF-8",
+             path);
+    ok(parse(ctx, "name=\"n\"\ndescription = \"befor\xe5 it\"\n", &c)
+       == XLSNAP_ERROR_INVAL && msg_has(ctx, where),
+       "description not UTF-8: %s", xlsnap_last_error(ctx));
+    ok(parse(ctx, "memory=\"/m\xff.save\"\n", &c) == XLSNAP_ERROR_INVAL &&
+       msg_has(ctx, "'memory' is not valid UTF-8"),
+       "memory path not UTF-8: %s", xlsnap_last_error(ctx));
+    ok(parse(ctx, "disk=['vdev=xvda,target=/o\xc0.qcow2']\n", &c)
+       == XLSNAP_ERROR_INVAL && msg_has(ctx, "disk entry 1 is not valid"),
+       "disk target not UTF-8: %s", xlsnap_last_error(ctx));
+    ok(parse(ctx, "description=\"caf\xc3\xa9 \xe2\x82\xac\"\n", &c) == 0 &&
+       !strcmp(c.description, "caf\xc3\xa9 \xe2\x82\xac"),
+       "UTF-8 description: %s", xlsnap_last_error(ctx));
+    xlsnap_config_dispose(&c);
+    {
+        /* a NUL byte: not a text file (parse() would stop at it) */
+        FILE *f = fopen(path, "w");
+        fwrite("name=\"a\"\n\0x", 1, 11, f);
+        fclose(f);
+        snprintf(where, sizeof(where), "%s: contains a NUL byte at offset "
+                 "9", path);
+        ok(xlsnap_config_parse_file(ctx, path, &c) == XLSNAP_ERROR_INVAL &&
+           msg_has(ctx, where), "NUL byte: %s", xlsnap_last_error(ctx));
+    }
+
     unlink(path);
     ok(xlsnap_config_parse_file(ctx, path, &c) == XLSNAP_ERROR_NOTFOUND,
        "missing file: %s", xlsnap_last_error(ctx));

@@ -45,6 +45,18 @@ static int parse(xlsnap_ctx *ctx, const char *json)
     return rc;
 }
 
+/* prefix (meant to hide the depth) and then 100 '[': too deep */
+static bool hidden_depth(xlsnap_ctx *ctx, char *buf, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    memcpy(buf, prefix, n);
+    memset(buf + n, '[', 100);
+    buf[n + 100] = '\0';
+    return parse(ctx, buf) == XLSNAP_ERROR_CORRUPT &&
+           strstr(xlsnap_last_error(ctx), "nested deeper");
+}
+
 int main(void)
 {
     xlsnap_ctx *ctx;
@@ -99,6 +111,41 @@ int main(void)
     ok(parse(ctx, "{\"version\":1,\"name\":\"a\",\"creationtime\":1,"
                   "\"state\":\"ready\",\"domain\":{\"uuid\":\"" UUID "\"}}")
        == 0, "minimal record parses");
+
+    {
+        /* Deep nesting: yajl's tree code recurses once a level, and
+         * megabytes of '[' overflowed the stack (SIGSEGV).  Also when
+         * comments full of ']' try to hide the depth. */
+        static const char head[] = "{\"version\":1,\"name\":\"a\","
+            "\"creationtime\":1,\"state\":\"ready\",\"domain\":"
+            "{\"uuid\":\"" UUID "\"},\"config\":{\"a\":";
+        size_t n = 4000000, hl = strlen(head);
+        char *deep = malloc(hl + 2 * n + 3), *p = deep;
+        memcpy(p, head, hl);
+        p += hl;
+        memset(p, '[', n);
+        p += n;
+        memset(p, ']', n);
+        p += n;
+        strcpy(p, "}}");
+        ok(parse(ctx, deep) == XLSNAP_ERROR_CORRUPT &&
+           strstr(xlsnap_last_error(ctx), "nested deeper than 64 levels"),
+           "4000000 levels of nesting: %s", xlsnap_last_error(ctx));
+        ok(hidden_depth(ctx, deep, "/* ]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                        "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                        "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] */"),
+           "depth hidden by a comment: %s", xlsnap_last_error(ctx));
+        ok(hidden_depth(ctx, deep, "\"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                        "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                        "]]]]]]]]]]]]]]]]]]]]]]]]]]]\""),
+           "depth hidden by a string: %s", xlsnap_last_error(ctx));
+        free(deep);
+    }
+    ok(parse(ctx, "{\"version\":1,\"name\":\"a\",\"creationtime\":1,"
+                  "\"state\":\"ready\",\"domain\":{\"uuid\":\"" UUID "\"},"
+                  "\"config\":{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]"
+                  "]]]]]]]]]]]]]]]]]]]]}}") == 0,
+       "32 levels of nesting are fine: %s", xlsnap_last_error(ctx));
 
     free(j1);
     free(j2);

@@ -53,6 +53,7 @@ int main(void)
 
     snprintf(dir, sizeof(dir), "/tmp/xlsnap-unit-%d/state", getpid());
     if (xlsnap_ctx_alloc(&ctx, dir, NULL)) return 1;
+    umask(0);     /* the modes below must not depend on the umask */
 
     ok(store(ctx, "s0", NULL, 100, true) == 0, "store s0: %s",
        xlsnap_last_error(ctx));
@@ -61,8 +62,12 @@ int main(void)
     ok(mode_of(dir) == 0700, "state dir is 0700");
     snprintf(path, sizeof(path), "%s/%s", dir, UUID);
     ok(mode_of(path) == 0700, "domain dir is 0700");
+    snprintf(path, sizeof(path), "%s/%s/s1", dir, UUID);
+    ok(mode_of(path) == 0700, "snapshot dir is 0700");
     snprintf(path, sizeof(path), "%s/%s/s1/record.json", dir, UUID);
     ok(mode_of(path) == 0600, "record is 0600");
+    snprintf(path, sizeof(path), "%s/%s/.lock", dir, UUID);
+    ok(mode_of(path) == 0600, "lock file is 0600");
 
     xlsnap_domain_init(&dom);
     ok(xlsnap_domain_resolve(ctx, UUID, &dom) == 0, "resolve by UUID");

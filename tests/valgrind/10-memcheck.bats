@@ -1,0 +1,82 @@
+#!/usr/bin/env bats
+# The CLI under valgrind memcheck (make check's valgrind suite): no
+# invalid access, no use of uninitialised memory, no definite or indirect
+# leak, on the read commands, check-config and create -N, and on the
+# error paths of damaged or hostile input.
+load ../bats/helpers
+
+setup_file() {
+    command -v valgrind >/dev/null || skip "valgrind is not installed"
+}
+
+# vg ARGS...: xl-snapshot ARGS under memcheck; any error exits 99
+vg() {
+    valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+        --error-exitcode=99 --track-origins=yes \
+        --suppressions="$BATS_TEST_DIRNAME/libxlutil.supp" "$XS" "$@"
+}
+
+@test "valgrind: list, list --json, list --tree, info, info --json, current, parent" {
+    mkchain
+    for args in "list g1" "list --json g1" "list --tree g1" "list $UUID" \
+                "list --names --leaves g1" "info g1 s1" "info --json g1 s2" \
+                "current g1" "parent g1 s2"; do
+        # shellcheck disable=SC2086 # args: words of one command line
+        run -0 vg $args
+        refute_output --partial "=="
+    done
+}
+
+@test "valgrind: check-config, check-config --json" {
+    run -0 vg check-config "$REPO/configs/snapshot-example.cfg"
+    refute_output --partial "=="
+    run -0 vg check-config --json "$REPO/configs/snapshot-example.cfg"
+    refute_output --partial "=="
+}
+
+@test "valgrind: create -N of a stopped domain (dry run), and a real create" {
+    setup_images
+    run -0 vg create -N -n dry g1
+    refute_output --partial "=="
+    run -0 vg create -n s1 -d "under valgrind" g1
+    refute_output --partial "=="
+    run -0 vg current g1 base
+    run -0 vg delete g1 s1
+    refute_output --partial "=="
+}
+
+@test "valgrind: error paths of damaged records and hostile arguments" {
+    mkchain
+    run -1 vg info g1 'a/b'
+    run -1 vg info g1 $'a\nb'
+    run -1 vg list nosuchdomain
+    run -1 vg info g1 nosuch
+    printf '{"version": 1, "name": ' > "$STATE/$UUID/s1/record.json"
+    run -1 vg list "$UUID"
+    assert_output --partial "malformed JSON"
+    refute_output --partial "=="
+    python3 -c 'import sys; sys.stdout.write("[" * 100000)' > "$STATE/$UUID/s1/record.json"
+    run -1 vg info "$UUID" s1
+    refute_output --partial "=="
+    printf '{"version":1,"name":"s1","creationtime":1,"state":"ready","domain":{"uuid":"%s"},"disks":[{"vdev":"xvda"}]}' "$UUID" > "$STATE/$UUID/s1/record.json"
+    run -1 vg info "$UUID" s1
+    assert_output --partial "field 'format' is missing"
+    refute_output --partial "=="
+    rm "$STATE/$UUID/s1/record.json"
+    ln -s "$STATE/$UUID/s0/record.json" "$STATE/$UUID/s1/record.json"
+    run -1 vg info "$UUID" s1
+    refute_output --partial "=="
+}
+
+@test "valgrind: error paths of bad config files" {
+    f=$BATS_TEST_TMPDIR/bad.cfg
+    for text in 'name="n1"\nmemory="perhaps"\n' 'disk=["vdev=xvda,bogus=1"]\n' \
+                'nmae="x"\n' 'name=".."\n' 'disk=[ "vdev=xvda,target=null"\n' \
+                'disk=["a", "b" ..x]\n' 'description="caf\xe9"\n' \
+                'disk=["vdev=xvda,target=null","vdev=xvda,target=null"]\n'; do
+        # shellcheck disable=SC2059 # the texts are printf formats
+        printf "$text" > "$f"
+        run -1 vg check-config "$f"
+        refute_output --partial "=="
+    done
+}
