@@ -80,3 +80,31 @@ vg() {
         refute_output --partial "=="
     done
 }
+
+@test "valgrind: export (full, delta, zstd, stream), import, redefine, prune" {
+    setup_images
+    run -0 vg create -n s1 g1
+    run -0 vg create -n s2 g1
+    run -0 vg export g1 s1 "$BATS_TEST_TMPDIR/b1"
+    refute_output --partial "=="
+    run -0 vg export --compress zstd --delta --base s1 g1 s2 "$BATS_TEST_TMPDIR/b2"
+    refute_output --partial "=="
+    mkdir "$BATS_TEST_TMPDIR/d"
+    export XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st2
+    run -0 vg import --disk-dir "$BATS_TEST_TMPDIR/d" "$BATS_TEST_TMPDIR/b1"
+    refute_output --partial "=="
+    run -0 vg import --json --disk-dir "$BATS_TEST_TMPDIR/d" "$BATS_TEST_TMPDIR/b2"
+    refute_output --partial "=="
+    run -1 vg import --disk-dir "$BATS_TEST_TMPDIR/d" "$BATS_TEST_TMPDIR/b2"
+    refute_output --partial "=="
+    XL_SNAPSHOT_DIR=$STATE xs export g1 s2 - > "$BATS_TEST_TMPDIR/s2.tar"
+    run -0 vg import --as-domain g2 --disk-dir "$BATS_TEST_TMPDIR" - < "$BATS_TEST_TMPDIR/s2.tar"
+    refute_output --partial "=="
+    export XL_SNAPSHOT_DIR=$STATE
+    xs info --json g1 s2 > "$BATS_TEST_TMPDIR/s2.json"
+    run -1 vg redefine g1 "$BATS_TEST_TMPDIR/s2.json"
+    assert_output --partial "already has a snapshot 's2'"
+    refute_output --partial "=="
+    run -0 vg prune --keep-last 1 g1
+    refute_output --partial "=="
+}
