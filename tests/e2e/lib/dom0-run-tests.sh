@@ -54,7 +54,7 @@ while IFS= read -r file; do
         else
             emit "# $line"
         fi
-    done < <(timeout -k 10 "${E2E_FILE_TIMEOUT:-600}" bats --tap "$file" 2>&1)
+    done < <(timeout -k 10 "${E2E_FILE_TIMEOUT:-900}" bats --tap "$file" 2>&1)
     wait $! 2>/dev/null; rc=$?
     TOTAL=$((base + maxn))
     while [ "$maxn" -lt "$planned" ]; do
@@ -64,7 +64,7 @@ while IFS= read -r file; do
     if [ "$rc" != 0 ] && [ "$fails" = 0 ]; then
         TOTAL=$((TOTAL + 1)); fails=1
         if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-            emit "not ok $TOTAL $name: timed out after ${E2E_FILE_TIMEOUT:-600}s (E2E_FILE_TIMEOUT)"
+            emit "not ok $TOTAL $name: timed out after ${E2E_FILE_TIMEOUT:-900}s (E2E_FILE_TIMEOUT)"
         else
             emit "not ok $TOTAL $name: bats exited with status $rc"
         fi

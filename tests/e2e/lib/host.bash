@@ -6,7 +6,7 @@
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO=$(cd "$E2E_DIR/../.." && pwd)
-E2E_TIMEOUT=${E2E_TIMEOUT:-900}
+E2E_TIMEOUT=${E2E_TIMEOUT:-3600}
 
 host_log() { printf '[e2e %s] %s\n' "$(date +%T)" "$*" >&2; }
 
