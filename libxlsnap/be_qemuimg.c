@@ -81,33 +81,54 @@ int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
 }
 
 
-/* The backing file of image, NULL if none (-U: read-only, shared, so
- * safe on images in use). */
-int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r)
+/* qemu-img info of image, parsed (-U: read-only, shared, so safe on
+ * images in use; what it reports of an image in use may be stale). */
+static int info(xlsnap_ctx *ctx, const char *image, yajl_val *root_r)
 {
     const char *argv[] = { qemu_img(), "info", "-U", "--output=json",
                            image, NULL };
+    char *out = NULL, eb[128];
+    int rc;
+
+    *root_r = NULL;
+    if ((rc = run(ctx, argv, &out))) goto out;
+    *root_r = yajl_tree_parse(out, eb, sizeof(eb));
+    if (!*root_r)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
+                           "cannot parse qemu-img info of %s", image);
+ out:
+    free(out);
+    return rc;
+}
+
+/* The backing file of image, NULL if none. */
+int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r)
+{
     const char *fp[] = { "full-backing-filename", NULL },
                *bp[] = { "backing-filename", NULL };
-    char *out = NULL, eb[128];
     yajl_val root = NULL, v;
     int rc;
 
     *b_r = NULL;
-    if ((rc = run(ctx, argv, &out))) goto out;
-    root = yajl_tree_parse(out, eb, sizeof(eb));
-    if (!root) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
-                           "cannot parse qemu-img info of %s", image);
-        goto out;
-    }
+    if ((rc = info(ctx, image, &root))) return rc;
     v = yajl_tree_get(root, fp, yajl_t_string);
     if (!v) v = yajl_tree_get(root, bp, yajl_t_string);
     if (v) *b_r = xlsnap__strdup(v->u.string);
- out:
-    if (root) yajl_tree_free(root);
-    free(out);
-    return rc;
+    yajl_tree_free(root);
+    return 0;
+}
+
+/* Add the names of image's internal snapshots to snaps. */
+int xlsnap__qimg_snapshots(xlsnap_ctx *ctx, const char *image,
+                           xlsnap__strset *snaps)
+{
+    yajl_val root = NULL;
+    int rc;
+
+    if ((rc = info(ctx, image, &root))) return rc;
+    xlsnap__set_add_snapshots(snaps, root);
+    yajl_tree_free(root);
+    return 0;
 }
 
 /*

@@ -117,6 +117,7 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
 typedef enum {
     XLSNAP_STATE_PREPARING = 0,  /* parts may be missing; not revertable */
     XLSNAP_STATE_READY = 1,
+    XLSNAP_STATE_DELETING = 2,   /* a delete began: its data may be gone */
 } xlsnap_state;
 
 typedef enum {
