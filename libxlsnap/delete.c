@@ -111,8 +111,8 @@ static int depth(const xlsnap_snapshot *l, int nr, int i)
 }
 
 /* Remove an internal disk snapshot, if it is still there. */
-static int delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                           const xlsnap_disk *d, const xlsnap__strset *live)
+int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                            const xlsnap_disk *d, const xlsnap__strset *live)
 {
     bool has;
     int rc;
@@ -156,7 +156,7 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
          k++) {
         const xlsnap_disk *d = &x->disks[k];
         rc = d->kind == XLSNAP_DISK_INTERNAL
-           ? delete_internal(ctx, dom, d, live)
+           ? xlsnap__delete_internal(ctx, dom, d, live)
            : merge_external(ctx, d, &named, live, known);
         if (rc) {
             rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s', disk %s",

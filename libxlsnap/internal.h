@@ -143,6 +143,10 @@ typedef struct xlsnap__strset {
 } xlsnap__strset;
 
 /* delete.c */
+/* Remove an internal disk snapshot if it is still there (QMP when a
+ * running QEMU has the image open). */
+int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                            const xlsnap_disk *d, const xlsnap__strset *live);
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap_snapshot *l, int nr, int i, unsigned flags,
                        const xlsnap__strset *live,

@@ -96,5 +96,6 @@ int main_info(const struct cmd_spec *, int, char **);
 int main_current(const struct cmd_spec *, int, char **);
 int main_parent(const struct cmd_spec *, int, char **);
 int main_check_config(const struct cmd_spec *, int, char **);
+int main_check(const struct cmd_spec *, int, char **);
 
 #endif /* XL_SNAPSHOT_H */

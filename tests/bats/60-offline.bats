@@ -4,33 +4,6 @@
 # comes from the latest record, the disks are changed with qemu-img).
 load helpers
 
-# a record whose stored config names our images
-setup_images() {
-    IMG=$BATS_TEST_TMPDIR/g1.qcow2
-    DATA=$BATS_TEST_TMPDIR/data.qcow2
-    RAW=$BATS_TEST_TMPDIR/raw.img
-    qemu-img create -q -f qcow2 "$IMG" 4M
-    qemu-img create -q -f qcow2 "$DATA" 4M
-    mkrecord base - 1764000000 true
-    python3 - "$STATE/$UUID/base/record.json" "$IMG" "$DATA" "${1:-}" <<'PY'
-import json, sys
-p, img, data, extra = sys.argv[1:5]
-r = json.load(open(p))
-disks = [{"pdev_path": img, "vdev": "xvda", "backend": "qdisk", "format": "qcow2", "readwrite": 1},
-         {"pdev_path": data, "vdev": "xvdb", "backend": "qdisk", "format": "qcow2", "readwrite": 1},
-         {"pdev_path": "/srv/iso/x.iso", "vdev": "hdc", "format": "raw", "is_cdrom": 1, "readwrite": 0}]
-if extra:
-    disks.append(json.loads(extra))
-r["config"] = {"c_info": {"name": "g1", "uuid": r["domain"]["uuid"]}, "disks": disks}
-r["disks"] = []
-json.dump(r, open(p, "w"))
-PY
-}
-
-# write PATTERN: fill the first 64k of an image with a byte pattern
-fill() { qemu-io -f qcow2 -c "write -q -P $2 0 64k" "$1"; }
-has() { qemu-io -f qcow2 -c "read -q -P $2 0 64k" "$1" >/dev/null 2>&1 && ! qemu-io -f qcow2 -c "read -P $2 0 64k" "$1" 2>&1 | grep -q "Pattern verification failed"; }
-
 @test "create of a stopped domain takes internal snapshots with qemu-img" {
     setup_images
     fill "$IMG" 0x11
