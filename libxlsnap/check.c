@@ -602,8 +602,9 @@ static int check_domain(checker *c)
     xlsnap_snapshot *l = NULL;
     int nr = 0, rc;
 
-    if ((rc = xlsnap__lock_domain(c->ctx, c->dom->uuid, false, &lock)))
-        goto out;
+    rc = xlsnap__lock_domain(c->ctx, c->dom->uuid, false, &lock);
+    if (rc == XLSNAP_ERROR_NOTFOUND) rc = 0;     /* no snapshots at all */
+    if (rc || lock.fd < 0) goto out;
     if ((rc = xlsnap__store_list(c->ctx, c->dom->uuid, &l, &nr))) {
         found(c, NULL, "unreadable", "%s", c->ctx->errbuf);
         rc = 0;

@@ -88,3 +88,29 @@ active_disk() {
 
 # uuid_of NAME
 uuid_of() { xl list -v "$1" | awk 'NR==2 {print $7}'; }
+
+# snap_sum IMAGE SNAPNAME: checksum of the data of an internal snapshot.
+snap_sum() {
+    local tmp=$E2E_WORK/snapsum.$$.qcow2 s
+    qemu-img convert -U -l "snapshot.name=$2" -O qcow2 "$1" "$tmp" || return 1
+    s=$(image_sum "$tmp")
+    rm -f "$tmp"
+    echo "$s"
+}
+
+# image_snapshots IMAGE: the internal snapshot names of IMAGE, one a line.
+image_snapshots() {
+    qemu-img info -U --output=json "$1" | jq -r '.snapshots[]?.name'
+}
+
+# check_repairs DOMAIN PATTERN: `check` finds PATTERN (exit 1), `check
+# --repair` exits 0, a second `check` is clean.
+check_repairs() {
+    run -1 xl-snapshot check "$1"
+    assert_output --partial "$2"
+    e2e_log "check: ${output//$'\n'/ | }"
+    run -0 xl-snapshot check --repair "$1"
+    e2e_log "repair: ${output//$'\n'/ | }"
+    run -0 xl-snapshot check "$1"
+    assert_output "No problems found."
+}
