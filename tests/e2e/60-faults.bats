@@ -59,81 +59,80 @@ runs_on() {
     e2e_start_guest f1 pv 1 >/dev/null
     e2e_wait_counter_above f1 10 >/dev/null
     img=$(e2e_guest_disk f1)
-    i=0
+    # (no loop counter: bats' run clobbers a global i)
     for step in $CREATE_STEPS; do
-        i=$((i + 1))
-        kill_at "$step" xl-snapshot create -n m$i f1
-        check_repairs f1 "m$i"
+        s=m-$step
+        kill_at "$step" xl-snapshot create -n $s f1
+        check_repairs f1 "$s"
         runs_on f1
-        if xl-snapshot info f1 m$i >/dev/null 2>&1; then
-            run -0 xl-snapshot info --json f1 m$i
+        if xl-snapshot info f1 $s >/dev/null 2>&1; then
+            run -0 xl-snapshot info --json f1 $s
             run -0 jq -r '"\(.state) \(.current)"' <<< "$output"
             assert_output "ready true"
-            expect f1 m$i
-            e2e_log "$step: m$i completed"
+            expect f1 $s
+            e2e_log "$step: $s completed"
         else
             # rolled back: no memory image, no internal snapshot left
-            [ ! -e "$XL_SNAPSHOT_DIR/$(uuid_of f1)/m$i" ]
+            [ ! -e "$XL_SNAPSHOT_DIR/$(uuid_of f1)/$s" ]
             run -0 image_snapshots "$img"
-            refute_line "m$i"
-            e2e_log "$step: m$i rolled back"
+            refute_line "$s"
+            e2e_log "$step: $s rolled back"
         fi
     done
     # the steps before the disk snapshots roll back, the later ones complete
     run -0 xl-snapshot list --names f1
-    assert_output "$(printf 'm5\nm6\nm7\nm8')"
+    assert_output "$(printf 'm-create-disks\nm-create-live-disks\nm-create-resumed\nm-create-current-cleared')"
 }
 
 @test "create external: killed at every step, the guest's writes stay in its live overlay" {
     e2e_start_guest f2 pv 1 >/dev/null
     e2e_wait_counter_above f2 10 >/dev/null
-    i=0
     for step in $CREATE_STEPS; do
-        i=$((i + 1))
+        s=e-$step
         before=$(active_disk f2)
-        kill_at "$step" xl-snapshot create --external --disk-only -n e$i f2
-        check_repairs f2 "e$i"
+        kill_at "$step" xl-snapshot create --external --disk-only -n $s f2
+        check_repairs f2 "$s"
         runs_on f2
         act=$(active_disk f2)
-        ovl=${before%.qcow2}.e$i.qcow2
-        if xl-snapshot info f2 e$i >/dev/null 2>&1; then
+        ovl=${before%.qcow2}.$s.qcow2
+        if xl-snapshot info f2 $s >/dev/null 2>&1; then
             # completed: the domain's config names the overlay QEMU writes
             [ "$act" = "$ovl" ]
-            backing=$(xl-snapshot info --json f2 e$i | jq -r '.disks[0].backing')
+            backing=$(xl-snapshot info --json f2 $s | jq -r '.disks[0].backing')
             [ "$backing" = "$before" ]
-            echo "f2 e$i extsum $(image_sum "$backing")" >> "$EXP"
-            e2e_log "$step: e$i completed, guest on $act"
+            echo "f2 $s extsum $(image_sum "$backing")" >> "$EXP"
+            e2e_log "$step: $s completed, guest on $act"
         else
             [ "$act" = "$before" ]
             [ ! -e "$ovl" ]
-            e2e_log "$step: e$i rolled back"
+            e2e_log "$step: $s rolled back"
         fi
         # the latest writes are in the active image
         c=$(e2e_guest_counter f2)
         [ "$(e2e_disk_counter "$act")" -ge "$c" ]
     done
     run -0 xl-snapshot list --names f2
-    assert_output "$(printf 'e5\ne6\ne7\ne8')"
+    assert_output "$(printf 'e-create-disks\ne-create-live-disks\ne-create-resumed\ne-create-current-cleared')"
 }
 
 @test "delete: killed at every step on the running guest, repair finishes it, other snapshots keep their data" {
     img=$(e2e_guest_disk f1)
-    i=0
+    before=$(xl-snapshot list --names f1)
     for step in $DELETE_STEPS; do
-        i=$((i + 1))
+        s=x-$step
         e2e_wait_counter_above f1 $(( $(e2e_guest_counter f1) + 5 )) >/dev/null
-        run -0 xl-snapshot create --disk-only -n x$i f1
-        kill_at "$step" xl-snapshot delete f1 x$i
-        check_repairs f1 "snapshot 'x$i' was being deleted"
-        run -1 xl-snapshot info f1 x$i
+        run -0 xl-snapshot create --disk-only -n $s f1
+        kill_at "$step" xl-snapshot delete f1 $s
+        check_repairs f1 "snapshot '$s' was being deleted"
+        run -1 xl-snapshot info f1 $s
         run -0 image_snapshots "$img"
-        refute_line "x$i"
+        refute_line "$s"
         run -0 xl-snapshot current f1
-        assert_output m8
+        assert_output m-create-current-cleared
         runs_on f1
     done
     run -0 xl-snapshot list --names f1
-    assert_output "$(printf 'm5\nm6\nm7\nm8')"
+    assert_output "$before"
 }
 
 @test "revert to a memory snapshot: killed at every step, repair completes or rolls back" {
@@ -154,7 +153,7 @@ runs_on() {
             [ "$(e2e_domid f1)" = "$domid" ]
             e2e_wait_counter_above f1 "$n" 30 >/dev/null
             run -0 xl-snapshot current f1
-            assert_output m8
+            assert_output m-create-current-cleared
             e2e_log "$step: rolled back, domain $domid runs on"
             continue
         fi
