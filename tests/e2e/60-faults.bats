@@ -42,11 +42,11 @@ expect() {
     fi
 }
 
-# kill_at STEP CMD...: run CMD with a fault at STEP; it must die of SIGKILL
+# kill_at STEP ARGS...: xl-snapshot ARGS with a fault at STEP: it must die of SIGKILL
 kill_at() {
     local step=$1
     shift
-    XL_SNAPSHOT_FAULT=$step run -137 "$@"
+    XL_SNAPSHOT_FAULT=$step run -137 xls "$@"
 }
 
 # runs_on DOMAIN: the guest is running and counting
@@ -62,7 +62,7 @@ runs_on() {
     # (no loop counter: bats' run clobbers a global i)
     for step in $CREATE_STEPS; do
         s=m-$step
-        kill_at "$step" xl-snapshot create -n $s f1
+        kill_at "$step" create -n $s f1
         check_repairs f1 "$s"
         runs_on f1
         if xl-snapshot info f1 $s >/dev/null 2>&1; then
@@ -74,8 +74,7 @@ runs_on() {
         else
             # rolled back: no memory image, no internal snapshot left
             [ ! -e "$XL_SNAPSHOT_DIR/$(uuid_of f1)/$s" ]
-            run -0 image_snapshots "$img"
-            refute_line "$s"
+            [ -z "$(image_snapshots "$img" | grep -x "$s")" ]
             e2e_log "$step: $s rolled back"
         fi
     done
@@ -90,7 +89,7 @@ runs_on() {
     for step in $CREATE_STEPS; do
         s=e-$step
         before=$(active_disk f2)
-        kill_at "$step" xl-snapshot create --external --disk-only -n $s f2
+        kill_at "$step" create --external --disk-only -n $s f2
         check_repairs f2 "$s"
         runs_on f2
         act=$(active_disk f2)
@@ -122,11 +121,10 @@ runs_on() {
         s=x-$step
         e2e_wait_counter_above f1 $(( $(e2e_guest_counter f1) + 5 )) >/dev/null
         run -0 xl-snapshot create --disk-only -n $s f1
-        kill_at "$step" xl-snapshot delete f1 $s
+        kill_at "$step" delete f1 $s
         check_repairs f1 "snapshot '$s' was being deleted"
         run -1 xl-snapshot info f1 $s
-        run -0 image_snapshots "$img"
-        refute_line "$s"
+        [ -z "$(image_snapshots "$img" | grep -x "$s")" ]
         run -0 xl-snapshot current f1
         assert_output m-create-current-cleared
         runs_on f1
@@ -146,7 +144,7 @@ runs_on() {
         domid=$(e2e_domid f1)
         n=$(e2e_guest_counter f1)
         mark=$(log_mark f1)
-        kill_at "$step" xl-snapshot revert --force f1 rv
+        kill_at "$step" revert --force f1 rv
         check_repairs f1 "a revert to 'rv' was interrupted"
         if [ "$step" = revert-intent ]; then
             # rolled back: the same domain runs on, nothing reverted

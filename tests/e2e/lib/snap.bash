@@ -103,14 +103,40 @@ image_snapshots() {
     qemu-img info -U --output=json "$1" | jq -r '.snapshots[]?.name'
 }
 
+# xls ARGS...: xl-snapshot ARGS with a watchdog: its output goes through
+# a file (a daemon it leaves cannot hold a pipe open), and after
+# ${XLS_TIMEOUT:-120} s a hung process is shown (wchan, kernel stack,
+# open files, xl/qemu processes) and killed: a hang becomes a failure.
+xls() {
+    local out=$E2E_WORK/xls.$BASHPID.out pid rc n=0
+    xl-snapshot "$@" > "$out" 2>&1 3>&- &
+    pid=$!
+    while kill -0 $pid 2>/dev/null; do
+        if [ $n -ge $(( ${XLS_TIMEOUT:-120} * 10 )) ]; then
+            echo "xl-snapshot $* hangs: wchan $(cat /proc/$pid/wchan 2>/dev/null)"
+            cat /proc/$pid/stack 2>/dev/null
+            ls -l /proc/$pid/fd 2>/dev/null
+            ps -eo pid,ppid,stat,wchan:32,args | grep -E 'xl|qemu' | grep -v grep
+            kill -9 $pid
+        fi
+        sleep 0.1
+        n=$((n + 1))
+    done
+    wait $pid
+    rc=$?
+    cat "$out"
+    rm -f "$out"
+    return $rc
+}
+
 # check_repairs DOMAIN PATTERN: `check` finds PATTERN (exit 1), `check
 # --repair` exits 0, a second `check` is clean.
 check_repairs() {
-    run -1 xl-snapshot check "$1"
+    run -1 xls check "$1"
+    e2e_log "[$SECONDS s] check: ${output//$'\n'/ | }"
     assert_output --partial "$2"
-    e2e_log "check: ${output//$'\n'/ | }"
-    run -0 xl-snapshot check --repair "$1"
-    e2e_log "repair: ${output//$'\n'/ | }"
-    run -0 xl-snapshot check "$1"
+    run -0 xls check --repair "$1"
+    e2e_log "[$SECONDS s] repair: ${output//$'\n'/ | }"
+    run -0 xls check "$1"
     assert_output "No problems found."
 }
