@@ -140,3 +140,55 @@ check_repairs() {
     run -0 xls check "$1"
     assert_output "No problems found."
 }
+
+# expect DOMAIN SNAP: remember in $EXP what a ready snapshot holds
+# (memory snapshots: the counter in its disk data; disk-only: a checksum)
+expect() {
+    local img
+    img=$(xl-snapshot info --json "$1" "$2" | jq -r '.disks[0].image')
+    if [ "$(xl-snapshot info --json "$1" "$2" | jq -r '.memory')" != null ]; then
+        echo "$1 $2 counter $(snap_disk_counter "$img" "$2")" >> "$EXP"
+    else
+        echo "$1 $2 sum $(snap_sum "$img" "$2")" >> "$EXP"
+    fi
+}
+
+# kill_at STEP ARGS...: xl-snapshot ARGS with a fault at STEP: it must die of SIGKILL
+kill_at() {
+    local step=$1
+    shift
+    XL_SNAPSHOT_FAULT=$step run -137 xls "$@"
+}
+
+# runs_on DOMAIN: the guest is running and counting
+runs_on() {
+    [ "$(e2e_domain_state "$1")" = running ] || { echo "$1 is $(e2e_domain_state "$1")" >&2; return 1; }
+    e2e_wait_counter_above "$1" $(( $(e2e_guest_counter "$1") + 5 )) 30 >/dev/null
+}
+
+# all_revert_exact: revert every snapshot listed in $EXP (by expect, or
+# "DOMAIN SNAP extsum SUM" for external ones) and compare its data
+all_revert_exact() {
+    local dom snap kind val mark first img got
+    while read -r dom snap kind val; do
+        xl destroy "$dom" 2>/dev/null || true
+        e2e_wait_domain_state "$dom" gone 30
+        case $kind in
+        counter)
+            mark=$(log_mark "$dom")
+            run -0 xls revert "$dom" "$snap"
+            first=$(first_tick_after "$dom" "$mark")
+            e2e_log "$dom $snap: snapshot counter $val, first tick $first"
+            near "$first" "$val"
+            img=$(xl-snapshot info --json "$dom" "$snap" | jq -r '.disks[0].image')
+            [ "$(snap_disk_counter "$img" "$snap")" = "$val" ]
+            ;;
+        sum|extsum)
+            run -0 xls revert --paused "$dom" "$snap"
+            got=$(image_sum "$(active_disk "$dom")")
+            e2e_log "$dom $snap: sum $got (snapshot $val)"
+            [ "$got" = "$val" ]
+            ;;
+        esac
+    done < "$EXP"
+}
