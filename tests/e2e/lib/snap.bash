@@ -82,7 +82,7 @@ image_sum() {
 
 # active_disk NAME [VDEV]: the image the domain's config names now.
 active_disk() {
-    xl-snapshot create -N --no-memory "$1" 2>/dev/null |
+    xls create -N --no-memory "$1" 2>/dev/null |
         jq -r --arg v "${2:-xvda}" '.disks[] | select(.vdev == $v) | .image'
 }
 
@@ -109,14 +109,16 @@ image_snapshots() {
 # open files, xl/qemu processes) and killed: a hang becomes a failure.
 xls() {
     local out=$E2E_WORK/xls.$BASHPID.out pid rc n=0
-    xl-snapshot "$@" > "$out" 2>&1 3>&- &
+    xl-snapshot "$@" > "$out" 2> "$out.err" 3>&- &
     pid=$!
     while kill -0 $pid 2>/dev/null; do
         if [ $n -ge $(( ${XLS_TIMEOUT:-120} * 10 )) ]; then
-            echo "xl-snapshot $* hangs: wchan $(cat /proc/$pid/wchan 2>/dev/null)"
-            cat /proc/$pid/stack 2>/dev/null
-            ls -l /proc/$pid/fd 2>/dev/null
-            ps -eo pid,ppid,stat,wchan:32,args | grep -E 'xl|qemu' | grep -v grep
+            {
+                echo "xl-snapshot $* hangs: wchan $(cat /proc/$pid/wchan 2>/dev/null)"
+                cat /proc/$pid/stack 2>/dev/null
+                ls -l /proc/$pid/fd 2>/dev/null
+                ps -eo pid,ppid,stat,wchan:32,args | grep -E 'xl|qemu' | grep -v grep
+            } 2>&1 | while IFS= read -r l; do e2e_log "$l"; done
             kill -9 $pid
         fi
         sleep 0.1
@@ -125,7 +127,8 @@ xls() {
     wait $pid
     rc=$?
     cat "$out"
-    rm -f "$out"
+    cat "$out.err" >&2
+    rm -f "$out" "$out.err"
     return $rc
 }
 
