@@ -108,11 +108,12 @@ image_snapshots() {
 # ${XLS_TIMEOUT:-120} s a hung process is shown (wchan, kernel stack,
 # open files, xl/qemu processes) and killed: a hang becomes a failure.
 xls() {
-    local out=$E2E_WORK/xls.$BASHPID.out pid rc n=0
+    local out=$E2E_WORK/xls.$BASHPID.out pid rc
+    local deadline=$((SECONDS + ${XLS_TIMEOUT:-120})) hung=0
     xl-snapshot "$@" > "$out" 2> "$out.err" 3>&- &
     pid=$!
     while kill -0 $pid 2>/dev/null; do
-        if [ $n -ge $(( ${XLS_TIMEOUT:-120} * 10 )) ]; then
+        if [ $SECONDS -ge $deadline ]; then
             {
                 echo "xl-snapshot $* hangs: wchan $(cat /proc/$pid/wchan 2>/dev/null)"
                 cat /proc/$pid/stack 2>/dev/null
@@ -120,12 +121,13 @@ xls() {
                 ps -eo pid,ppid,stat,wchan:32,args | grep -E 'xl|qemu' | grep -v grep
             } 2>&1 | while IFS= read -r l; do e2e_log "$l"; done
             kill -9 $pid
+            hung=1
         fi
         sleep 0.1
-        n=$((n + 1))
     done
     wait $pid
     rc=$?
+    [ $hung = 0 ] || rc=124
     cat "$out"
     cat "$out.err" >&2
     rm -f "$out" "$out.err"
