@@ -90,9 +90,5 @@ teardown() {
 }
 
 @test "every ready snapshot reverts to its exact data" {
-    run -0 xls check
-    assert_output "No problems found."
     all_revert_exact
-    run -0 xls check
-    assert_output "No problems found."
 }

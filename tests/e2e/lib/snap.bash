@@ -171,10 +171,13 @@ runs_on() {
     e2e_wait_counter_above "$1" $(( $(e2e_guest_counter "$1") + 5 )) 30 >/dev/null
 }
 
-# all_revert_exact: revert every snapshot listed in $EXP (by expect, or
-# "DOMAIN SNAP extsum SUM" for external ones) and compare its data
+# all_revert_exact: with `check` clean before and after, revert every
+# snapshot listed in $EXP (by expect, or "DOMAIN SNAP extsum SUM" for
+# external ones) and compare its data
 all_revert_exact() {
     local dom snap kind val mark first img got
+    run -0 xls check
+    assert_output "No problems found."
     while read -r dom snap kind val; do
         xl destroy "$dom" 2>/dev/null || true
         e2e_wait_domain_state "$dom" gone 30
@@ -196,4 +199,6 @@ all_revert_exact() {
             ;;
         esac
     done < "$EXP"
+    run -0 xls check
+    assert_output "No problems found."
 }
