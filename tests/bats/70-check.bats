@@ -63,6 +63,8 @@ PY
     bare s2 s1 1764000200 false
     run -0 xs list --tree g1
     assert_output --partial "s1 * (deleting)"
+    run -1 xs revert g1 s1
+    assert_output "xl-snapshot: cannot revert 's1': snapshot 's1' is incomplete (state deleting); run 'xl-snapshot check --repair'"
     check_repairs "snapshot 's1' was being deleted"
     run -0 xs list --tree g1
     assert_output "s0 *
