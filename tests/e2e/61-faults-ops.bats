@@ -59,6 +59,7 @@ teardown() {
     for step in $REVERT_STEPS; do
         e2e_wait_counter_above o1 $(( $(e2e_guest_counter o1) + 10 )) >/dev/null
         domid=$(e2e_domid o1)
+        cur=$(xl-snapshot current o1)
         n=$(e2e_guest_counter o1)
         mark=$(log_mark o1)
         kill_at "$step" revert --force o1 rv
@@ -68,7 +69,7 @@ teardown() {
             [ "$(e2e_domid o1)" = "$domid" ]
             e2e_wait_counter_above o1 "$n" 30 >/dev/null
             run -0 xl-snapshot current o1
-            assert_output base
+            assert_output "$cur"
             e2e_log "$step: rolled back, domain $domid runs on"
             continue
         fi
