@@ -105,11 +105,11 @@ image_snapshots() {
 
 # xls ARGS...: xl-snapshot ARGS with a watchdog: its output goes through
 # a file (a daemon it leaves cannot hold a pipe open), and after
-# ${XLS_TIMEOUT:-120} s a hung process is shown (wchan, kernel stack,
+# ${XLS_TIMEOUT:-300} s a hung process is shown (wchan, kernel stack,
 # open files, xl/qemu processes) and killed: a hang becomes a failure.
 xls() {
     local out=$E2E_WORK/xls.$BASHPID.out pid rc
-    local deadline=$((SECONDS + ${XLS_TIMEOUT:-120})) hung=0
+    local deadline=$((SECONDS + ${XLS_TIMEOUT:-300})) hung=0
     xl-snapshot "$@" > "$out" 2> "$out.err" 3>&- &
     pid=$!
     while kill -0 $pid 2>/dev/null; do
