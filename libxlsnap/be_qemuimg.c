@@ -108,8 +108,9 @@ int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
     return run(ctx, argv, NULL);
 }
 
-/* qemu-img info of image as a JSON tree (-U: read-only, shared, so safe
- * on images in use); yajl_tree_free() it. */
+
+/* qemu-img info of image, parsed (-U: read-only, shared, so safe on
+ * images in use; what it reports of an image in use may be stale). */
 static int info(xlsnap_ctx *ctx, const char *image, yajl_val *root_r)
 {
     const char *argv[] = { qemu_img(), "info", "-U", "--output=json",
@@ -153,7 +154,7 @@ int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r)
 {
     const char *fp[] = { "full-backing-filename", NULL },
                *bp[] = { "backing-filename", NULL };
-    yajl_val root, v;
+    yajl_val root = NULL, v;
     int rc;
 
     *b_r = NULL;
@@ -161,6 +162,19 @@ int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r)
     v = yajl_tree_get(root, fp, yajl_t_string);
     if (!v) v = yajl_tree_get(root, bp, yajl_t_string);
     if (v) *b_r = xlsnap__strdup(v->u.string);
+    yajl_tree_free(root);
+    return 0;
+}
+
+/* Add the names of image's internal snapshots to snaps. */
+int xlsnap__qimg_snapshots(xlsnap_ctx *ctx, const char *image,
+                           xlsnap__strset *snaps)
+{
+    yajl_val root = NULL;
+    int rc;
+
+    if ((rc = info(ctx, image, &root))) return rc;
+    xlsnap__set_add_snapshots(snaps, root);
     yajl_tree_free(root);
     return 0;
 }

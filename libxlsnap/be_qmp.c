@@ -181,6 +181,62 @@ int xlsnap__qmp_open(xlsnap_ctx *ctx, int64_t domid, const char *uuid,
     return rc;
 }
 
+int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                       xlsnap__qmp_block **b_r, int *n_r)
+{
+    const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
+               *fp[] = { "file", NULL }, *np[] = { "node-name", NULL },
+               *mp[] = { "image", NULL }, *bp[] = { "backing-image", NULL },
+               *fn[] = { "filename", NULL };
+    yajl_val v = NULL, list;
+    xlsnap__qmp_block *b = NULL;
+    int n = 0, rc;
+
+    *b_r = NULL;
+    *n_r = 0;
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-block\"}", &v)))
+        return rc;
+    list = yajl_tree_get(v, rp, yajl_t_array);
+    for (size_t i = 0; list && i < list->u.array.len; i++) {
+        yajl_val ins = yajl_tree_get(list->u.array.values[i], ip,
+                                     yajl_t_object);
+        yajl_val f = ins ? yajl_tree_get(ins, fp, yajl_t_string) : NULL;
+        yajl_val nn = ins ? yajl_tree_get(ins, np, yajl_t_string) : NULL;
+        if (!f || !nn) continue;
+        /* the top image, then each backing image below it */
+        yajl_val img = yajl_tree_get(ins, mp, yajl_t_object);
+        for (int depth = 0; depth < 256; depth++) {
+            yajl_val name = img ? yajl_tree_get(img, fn, yajl_t_string)
+                                : NULL;
+            if (depth && !name) break;
+            b = realloc(b, (n + 1) * sizeof(*b));
+            if (!b) abort();
+            memset(&b[n], 0, sizeof(b[n]));
+            b[n].file = xlsnap__strdup(depth ? name->u.string
+                                             : f->u.string);
+            b[n].node = depth ? NULL : xlsnap__strdup(nn->u.string);
+            if (img) xlsnap__set_add_snapshots(&b[n].snaps, img);
+            n++;
+            if (!img) break;
+            img = yajl_tree_get(img, bp, yajl_t_object);
+        }
+    }
+    yajl_tree_free(v);
+    *b_r = b;
+    *n_r = n;
+    return 0;
+}
+
+void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(b[i].file);
+        free(b[i].node);
+        xlsnap__set_free(&b[i].snaps);
+    }
+    free(b);
+}
+
 /*
  * The node name QEMU uses for the top of the disk whose active image
  * is 'file' (qdisk devices have no device name; libxl's first node is
@@ -189,24 +245,15 @@ int xlsnap__qmp_open(xlsnap_ctx *ctx, int64_t domid, const char *uuid,
 int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
                               const char *file, char **node_r)
 {
-    const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
-               *fp[] = { "file", NULL }, *np[] = { "node-name", NULL };
-    yajl_val v = NULL, list;
-    int rc;
+    xlsnap__qmp_block *b = NULL;
+    int n = 0, rc;
 
     *node_r = NULL;
-    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-block\"}", &v)))
-        return rc;
-    list = yajl_tree_get(v, rp, yajl_t_array);
-    for (size_t i = 0; list && i < list->u.array.len && !*node_r; i++) {
-        yajl_val ins = yajl_tree_get(list->u.array.values[i], ip,
-                                     yajl_t_object);
-        yajl_val f = ins ? yajl_tree_get(ins, fp, yajl_t_string) : NULL;
-        yajl_val n = ins ? yajl_tree_get(ins, np, yajl_t_string) : NULL;
-        if (f && n && !strcmp(f->u.string, file))
-            *node_r = xlsnap__strdup(n->u.string);
-    }
-    yajl_tree_free(v);
+    if ((rc = xlsnap__qmp_blocks(ctx, q, &b, &n))) return rc;
+    for (int i = 0; i < n && !*node_r; i++)
+        if (b[i].node && !strcmp(b[i].file, file))
+            *node_r = xlsnap__strdup(b[i].node);
+    xlsnap__qmp_blocks_free(b, n);
     if (!*node_r)
         return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
                              "QEMU has no block node with image %s open",

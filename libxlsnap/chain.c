@@ -32,6 +32,19 @@ void xlsnap__set_free(xlsnap__strset *s)
     s->n = 0;
 }
 
+/* Add the internal snapshot names of an image description (qemu-img
+ * info, or QMP's ImageInfo: both have "snapshots": [{"name": ...}]). */
+void xlsnap__set_add_snapshots(xlsnap__strset *s, yajl_val info)
+{
+    const char *sp[] = { "snapshots", NULL }, *np[] = { "name", NULL };
+    yajl_val l = yajl_tree_get(info, sp, yajl_t_array);
+
+    for (size_t i = 0; l && i < l->u.array.len; i++) {
+        yajl_val n = yajl_tree_get(l->u.array.values[i], np, yajl_t_string);
+        if (n) xlsnap__set_add(s, n->u.string);
+    }
+}
+
 /* Images the running domain has open: each disk and its backing chain. */
 int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap__strset *live)
@@ -94,6 +107,36 @@ int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
         free(b);
     }
     return 0;
+}
+
+int xlsnap__image_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                               const xlsnap__strset *live, const char *image,
+                               const char *name, bool *has_r)
+{
+    xlsnap__strset snaps = { 0 };
+    int rc;
+
+    *has_r = false;
+    if (xlsnap__set_has(live, image)) {
+        xlsnap__qmp q;
+        xlsnap__qmp_block *b = NULL;
+        int n = 0;
+
+        xlsnap__qmp_init(&q);
+        if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)))
+            return rc;
+        rc = xlsnap__qmp_blocks(ctx, &q, &b, &n);
+        xlsnap__qmp_close(&q);
+        for (int i = 0; !rc && i < n; i++)
+            if (!strcmp(b[i].file, image))
+                *has_r |= xlsnap__set_has(&b[i].snaps, name);
+        xlsnap__qmp_blocks_free(b, n);
+        return rc;
+    }
+    rc = xlsnap__qimg_snapshots(ctx, image, &snaps);
+    *has_r = xlsnap__set_has(&snaps, name);
+    xlsnap__set_free(&snaps);
+    return rc;
 }
 
 /* Every image named by the records, and the running domain's chain. */

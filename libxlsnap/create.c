@@ -250,18 +250,11 @@ static int explain_space(xlsnap_ctx *ctx, int rc, int fd, const char *path)
     return rc;
 }
 
-/* Remove a record directory and what create put in it. */
+/* Remove what create made in the state dir and the record. */
 static void discard(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
 {
-    char *dir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir,
-                                sn->domain_uuid, sn->name);
-    char *p = xlsnap__sprintf("%s/%s", dir, XLSNAP__RECORD_FILE);
-
-    unlink(p);
-    free(p);
     if (sn->memory) unlink(sn->memory);
-    rmdir(dir);
-    free(dir);
+    xlsnap__store_remove(ctx, sn->domain_uuid, sn->name);
 }
 
 int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
@@ -346,7 +339,8 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
             goto out;
         }
         sn.memory = p->memory_path ? xlsnap__strdup(p->memory_path)
-                                   : xlsnap__sprintf("%s/memory.save", sdir);
+                                   : xlsnap__sprintf("%s/%s", sdir,
+                                                     XLSNAP__MEMORY_FILE);
     }
     if ((rc = plan_disks(ctx, p, sn.config_json, running, sn.name, &sn)))
         goto out;
@@ -424,6 +418,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
             goto fail;
         }
     }
+    xlsnap__fault_point("create-live-disks");
 
     /* 5. let the guest run again.  xl's monitor of the domain leaves
      * when the domain suspends (as after `xl save -c`); ours takes
@@ -445,6 +440,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         goto fail;
     }
     paused = false;
+    xlsnap__fault_point("create-resumed");
 
     /* 6. commit: ready and current (old current cleared first); with
      * no_metadata, the record goes instead (the data stays) */
@@ -458,6 +454,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         list[i].current = false;
         if ((rc = xlsnap__store_write(ctx, &list[i]))) goto fail_kept;
     }
+    xlsnap__fault_point("create-current-cleared");
     sn.state = XLSNAP_STATE_READY;
     sn.current = true;
     if ((rc = xlsnap__store_write(ctx, &sn))) goto fail_kept;

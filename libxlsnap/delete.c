@@ -14,6 +14,8 @@
  *  - the memory image goes; children are re-parented to the parent; if
  *    the deleted snapshot was current, its parent becomes current.
  * Descendants are deleted before their ancestors.
+ * Crash safety: every snapshot to delete is first marked "deleting";
+ * check --repair finishes the delete of such records.
  */
 #include "internal.h"
 
@@ -69,8 +71,8 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_disk *d,
     int ndeps = 0, rc;
 
     if (xlsnap__set_has(named, d->backing) ||
-        xlsnap__set_has(live, d->backing))
-        return 0;
+        xlsnap__set_has(live, d->backing) || access(d->backing, F_OK) < 0)
+        return 0;                /* needed, or merged by a killed delete */
     if ((rc = xlsnap__qimg_backing(ctx, d->backing, &bb))) return rc;
     if (!bb) goto out;          /* an original image: never removed */
     if ((rc = xlsnap__dependents(ctx, d->backing, known, &ndeps, &dep)))
@@ -108,12 +110,99 @@ static int depth(const xlsnap_snapshot *l, int nr, int i)
     return d;
 }
 
+/* Remove an internal disk snapshot, if it is still there. */
+int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                            const xlsnap_disk *d, const xlsnap__strset *live)
+{
+    bool has;
+    int rc;
+
+    if (access(d->image, F_OK) < 0) return 0;
+    rc = xlsnap__image_has_snapshot(ctx, dom, live, d->image,
+                                    d->internal_name, &has);
+    if (rc || !has) return rc;
+    return xlsnap__set_has(live, d->image)
+         ? delete_internal_live(ctx, dom, d)
+         : xlsnap__qimg_snapshot(ctx, 'd', d->internal_name, d->image);
+}
+
+/*
+ * Finish deleting l[i] (state DELETING, or any state with
+ * XLSNAP_DELETE_METADATA): its data where nothing else needs it, its
+ * memory image, then children re-parented, "current" moved up, and the
+ * record removed.  Every step can be repeated after a crash (check
+ * --repair calls this for records left "deleting").  Records in state
+ * DELETING are not rewritten: they go too.
+ */
+int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       xlsnap_snapshot *l, int nr, int i, unsigned flags,
+                       const xlsnap__strset *live,
+                       const xlsnap__strset *known)
+{
+    xlsnap_snapshot *x = &l[i];
+    xlsnap__strset named = { 0 };
+    int rc = 0;
+
+    /* images still named by other snapshots (also those deleted later
+     * in this call: safe) */
+    for (int j = 0; j < nr; j++) {
+        if (j == i) continue;
+        for (int k = 0; k < l[j].num_disks; k++) {
+            xlsnap__set_add(&named, l[j].disks[k].image);
+            xlsnap__set_add(&named, l[j].disks[k].backing);
+        }
+    }
+    for (int k = 0; !(flags & XLSNAP_DELETE_METADATA) && k < x->num_disks;
+         k++) {
+        const xlsnap_disk *d = &x->disks[k];
+        rc = d->kind == XLSNAP_DISK_INTERNAL
+           ? xlsnap__delete_internal(ctx, dom, d, live)
+           : merge_external(ctx, d, &named, live, known);
+        if (rc) {
+            rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s', disk %s",
+                                      x->name, d->vdev);
+            goto out;
+        }
+    }
+    xlsnap__fault_point("delete-data");
+    if (x->memory && !(flags & XLSNAP_DELETE_METADATA) &&
+        unlink(x->memory) < 0 && errno != ENOENT) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s", x->memory);
+        goto out;
+    }
+    xlsnap__fault_point("delete-memory");
+    /* re-parent children and move "current" up */
+    for (int j = 0; j < nr; j++) {
+        if (j == i || !l[j].parent || strcmp(l[j].parent, x->name))
+            continue;
+        free(l[j].parent);
+        l[j].parent = xlsnap__strdup(x->parent);
+        if (l[j].state != XLSNAP_STATE_DELETING &&
+            (rc = xlsnap__store_write(ctx, &l[j])))
+            goto out;
+    }
+    if (x->current && x->parent) {
+        for (int j = 0; j < nr; j++) {
+            if (strcmp(l[j].name, x->parent)) continue;
+            l[j].current = true;
+            if (l[j].state != XLSNAP_STATE_DELETING &&
+                (rc = xlsnap__store_write(ctx, &l[j])))
+                goto out;
+        }
+    }
+    xlsnap__fault_point("delete-reparented");
+    rc = xlsnap__store_remove(ctx, dom->uuid, x->name);
+ out:
+    xlsnap__set_free(&named);
+    return rc;
+}
+
 int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const char *name, unsigned flags)
 {
     xlsnap_snapshot *l = NULL;
     xlsnap__lock lock = { -1 };
-    bool *del = NULL, *gone = NULL;
+    bool *del = NULL;
     xlsnap__strset live = { 0 }, known = { 0 };
     int nr = 0, target = -1, rc;
 
@@ -127,93 +216,38 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                     &target)))
         goto out;
     del = calloc(nr, sizeof(*del));
-    gone = calloc(nr, sizeof(*gone));
-    if (!del || !gone) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!del) { rc = XLSNAP_ERROR_NOMEM; goto out; }
     for (int i = 0; i < nr; i++) {
         bool desc = descends(l, nr, i, target);
         del[i] = (i == target && !(flags & XLSNAP_DELETE_CHILDREN_ONLY)) ||
                  (desc && (flags & (XLSNAP_DELETE_CHILDREN |
                                     XLSNAP_DELETE_CHILDREN_ONLY)));
-        gone[i] = del[i];
     }
     if (!(flags & XLSNAP_DELETE_METADATA)) {
         if ((rc = xlsnap__known_images(ctx, dom, l, nr, &known, &live)))
             goto out;
     }
 
+    /* intent: every snapshot to delete is marked "deleting" before any
+     * data goes (a record-only delete changes no data: no mark) */
+    for (int i = 0; i < nr; i++) {
+        if (!del[i]) continue;
+        l[i].state = XLSNAP_STATE_DELETING;
+        if (!(flags & XLSNAP_DELETE_METADATA) &&
+            (rc = xlsnap__store_write(ctx, &l[i])))
+            goto out;
+    }
+    xlsnap__fault_point("delete-marked");
+
     /* deepest first, so children go before their parents */
     for (int pass = nr; pass >= 0; pass--) {
         for (int i = 0; i < nr; i++) {
-            xlsnap_snapshot *x = &l[i];
-            xlsnap__strset named = { 0 };
-            char *rec, *dir;
-
             if (!del[i] || depth(l, nr, i) != pass) continue;
             del[i] = false;          /* done: re-parenting cannot bring
                                       * it back in a later pass */
-            /* images still named by snapshots that stay */
-            /* (snapshots deleted later in this call count too: safe) */
-            for (int j = 0; j < nr; j++) {
-                if (j == i) continue;
-                for (int k = 0; k < l[j].num_disks; k++) {
-                    xlsnap__set_add(&named, l[j].disks[k].image);
-                    xlsnap__set_add(&named, l[j].disks[k].backing);
-                }
-            }
-            for (int k = 0; !(flags & XLSNAP_DELETE_METADATA) &&
-                            k < x->num_disks; k++) {
-                const xlsnap_disk *d = &x->disks[k];
-                if (d->kind == XLSNAP_DISK_INTERNAL) {
-                    if (access(d->image, F_OK) < 0) continue;
-                    rc = xlsnap__set_has(&live, d->image)
-                       ? delete_internal_live(ctx, dom, d)
-                       : xlsnap__qimg_snapshot(ctx, 'd', d->internal_name,
-                                               d->image);
-                } else {
-                    rc = merge_external(ctx, d, &named, &live, &known);
-                }
-                if (rc) {
-                    xlsnap__set_free(&named);
-                    rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s', disk "
-                                              "%s", x->name, d->vdev);
-                    goto out;
-                }
-            }
-            xlsnap__set_free(&named);
-            xlsnap__fault_point("delete-data");
-            if (x->memory && !(flags & XLSNAP_DELETE_METADATA))
-                unlink(x->memory);
-            /* re-parent children and move "current" up */
-            for (int j = 0; j < nr; j++) {
-                if (j == i || !l[j].parent || strcmp(l[j].parent, x->name))
-                    continue;
-                free(l[j].parent);
-                l[j].parent = xlsnap__strdup(x->parent);
-                if (!gone[j] && (rc = xlsnap__store_write(ctx, &l[j])))
-                    goto out;
-            }
-            if (x->current && x->parent) {
-                for (int j = 0; j < nr; j++) {
-                    if (strcmp(l[j].name, x->parent)) continue;
-                    l[j].current = true;
-                    if (!gone[j] && (rc = xlsnap__store_write(ctx, &l[j])))
-                        goto out;
-                }
-            }
-            rec = xlsnap__sprintf("%s/%s/%s/%s", ctx->state_dir, dom->uuid,
-                                  x->name, XLSNAP__RECORD_FILE);
-            dir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom->uuid,
-                                  x->name);
-            if (unlink(rec) < 0) {
-                rc = xlsnap__error_errno(ctx, errno, "cannot remove %s",
-                                         rec);
-                free(rec);
-                free(dir);
-                goto out;
-            }
-            rmdir(dir);
-            free(rec);
-            free(dir);
+            rc = xlsnap__delete_one(ctx, dom, l, nr, i, flags, &live,
+                                    &known);
+            if (rc) goto out;
         }
     }
     rc = 0;
@@ -221,7 +255,6 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__set_free(&live);
     xlsnap__set_free(&known);
     free(del);
-    free(gone);
     xlsnap__unlock(&lock);
     xlsnap_snapshot_list_free(l, nr);
     return rc;

@@ -429,18 +429,10 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
  fail:
     {
         char saved[XLSNAP__ERRBUF];
-        char *sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom.uuid,
-                                     sn.name);
         memcpy(saved, ctx->errbuf, sizeof(saved));
         for (int i = 0; i < placed; i++) unlink(dst[i]);
         if (sn.memory) unlink(sn.memory);
-        if (wrote) {
-            char *rp = xlsnap__sprintf("%s/%s", sdir, XLSNAP__RECORD_FILE);
-            unlink(rp);
-            free(rp);
-            rmdir(sdir);
-        }
-        free(sdir);
+        if (wrote) xlsnap__store_remove(ctx, dom.uuid, sn.name);
         memcpy(ctx->errbuf, saved, sizeof(saved));
     }
  out:

@@ -30,6 +30,9 @@
 #define XLSNAP__RECORD_VERSION 1
 #define XLSNAP__RECORD_FILE "record.json"
 #define XLSNAP__LOCK_FILE ".lock"
+#define XLSNAP__MEMORY_FILE "memory.save"
+#define XLSNAP__FIFO_FILE ".restore.fifo"
+#define XLSNAP__REVERT_INTENT "revert"
 
 struct xlsnap_ctx {
     char *state_dir;
@@ -244,10 +247,33 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
 int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
                           const char *name, xlsnap__lock *lock_r,
                           xlsnap_snapshot **list_r, int *nr_r, int *idx_r);
+int xlsnap__store_remove(xlsnap_ctx *ctx, const char *uuid,
+                         const char *name);
+int xlsnap__intent_write(xlsnap_ctx *ctx, const char *uuid, const char *op,
+                         const char *json);
+int xlsnap__intent_read(xlsnap_ctx *ctx, const char *uuid, const char *op,
+                        char **json_r);
+int xlsnap__intent_clear(xlsnap_ctx *ctx, const char *uuid, const char *op);
 /* UUIDs of domains with a record whose domain name is name (NULL:
  * every domain directory of the state dir). */
 int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
                               char ***uuids_r, int *nr_r);
+
+/* A small set of strings (chain.c) */
+typedef struct xlsnap__strset {
+    char **v;
+    int n;
+} xlsnap__strset;
+
+/* delete.c */
+/* Remove an internal disk snapshot if it is still there (QMP when a
+ * running QEMU has the image open). */
+int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                            const xlsnap_disk *d, const xlsnap__strset *live);
+int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       xlsnap_snapshot *l, int nr, int i, unsigned flags,
+                       const xlsnap__strset *live,
+                       const xlsnap__strset *known);
 
 /* spawn.c: fork/exec an argv vector, no shell; capture output */
 int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
@@ -265,6 +291,8 @@ int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image,
 int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
                               const char *name, bool *has_r);
 int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r);
+int xlsnap__qimg_snapshots(xlsnap_ctx *ctx, const char *image,
+                           xlsnap__strset *snaps);
 int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
                         const char *newbase, const char *fmt,
                         unsigned flags);
@@ -283,6 +311,16 @@ int xlsnap__qmp_exec(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *cmd,
                      yajl_val *ret_r);
 int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
                               const char *file, char **node_r);
+/* Every image QEMU has open: each disk's top image (with its node
+ * name) and the backing images below it (node NULL), each with the
+ * names of its internal snapshots. */
+typedef struct {
+    char *file, *node;
+    struct xlsnap__strset snaps;
+} xlsnap__qmp_block;
+int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                       xlsnap__qmp_block **b_r, int *n_r);
+void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n);
 
 /* savefile.c */
 int xlsnap__savefile_write_header(xlsnap_ctx *ctx, int fd,
@@ -329,17 +367,19 @@ int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
                              const char *fmt);
 
 /* chain.c */
-typedef struct {
-    char **v;
-    int n;
-} xlsnap__strset;
 void xlsnap__set_add(xlsnap__strset *s, const char *x);
 bool xlsnap__set_has(const xlsnap__strset *s, const char *x);
 void xlsnap__set_free(xlsnap__strset *s);
+void xlsnap__set_add_snapshots(xlsnap__strset *s, yajl_val info);
 int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         xlsnap__strset *live);
 int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
                        const xlsnap__strset *known, int *n_r, char **one_r);
+/* Whether image holds internal snapshot name: through QMP when image is
+ * in live (a running domain has it open), else qemu-img. */
+int xlsnap__image_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                               const xlsnap__strset *live, const char *image,
+                               const char *name, bool *has_r);
 int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                          const xlsnap_snapshot *l, int nr,
                          xlsnap__strset *known, xlsnap__strset *live);

@@ -135,6 +135,7 @@ void xlsnap_domain_list_free(xlsnap_domain *list, int nr);
 typedef enum {
     XLSNAP_STATE_PREPARING = 0,  /* parts may be missing; not revertable */
     XLSNAP_STATE_READY = 1,
+    XLSNAP_STATE_DELETING = 2,   /* a delete began: its data may be gone */
 } xlsnap_state;
 
 typedef enum {
@@ -382,6 +383,42 @@ typedef struct {
 int xlsnap_prune_select(xlsnap_ctx *ctx, const xlsnap_snapshot *list,
                         int nr, const xlsnap_prune_policy *pol,
                         bool *keep_r);
+
+/* --- Check and repair ------------------------------------------------ */
+
+/* One finding of xlsnap_check. */
+typedef struct {
+    char *domain_uuid;
+    char *domain_name;       /* NULL: unknown */
+    char *snapshot;          /* NULL: not about one snapshot */
+    char *kind;              /* "incomplete-create", "interrupted-delete",
+                                "interrupted-revert", "missing-data",
+                                "orphan", "broken-parent",
+                                "multiple-current", "unreadable" */
+    char *message;           /* one line */
+    bool repaired;
+    char *repair;            /* what repair did, or why it failed */
+} xlsnap_problem;
+
+/* Init / dispose one finding; free a list of nr of them. */
+void xlsnap_problem_init(xlsnap_problem *p);
+void xlsnap_problem_dispose(xlsnap_problem *p);
+void xlsnap_problem_list_free(xlsnap_problem *list, int nr);
+
+/*
+ * Find what interrupted operations left (incomplete creates, deletes
+ * and reverts, files no snapshot uses) and records that are broken
+ * (missing data, dangling parents, several current).  dom NULL: every
+ * domain in the state dir.  repair: complete or roll back each
+ * operation so that every remaining snapshot can be reverted and no
+ * data of a ready snapshot is lost (missing data cannot be repaired).
+ * Success even when problems are found; *list_r lists them.
+ */
+int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,
+                 xlsnap_problem **list_r, int *nr_r);
+/* {"clean": bool, "problems": [...]}; clean: none left unrepaired. */
+int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
+                            int nr, char **json_r);
 
 #ifdef __cplusplus
 }

@@ -99,7 +99,8 @@ const char *xlsnap_snapshot_type(const xlsnap_snapshot *s)
 
 const char *xlsnap_state_name(xlsnap_state st)
 {
-    return st == XLSNAP_STATE_READY ? "ready" : "preparing";
+    return st == XLSNAP_STATE_READY ? "ready" :
+           st == XLSNAP_STATE_DELETING ? "deleting" : "preparing";
 }
 
 static const char *disk_kind_name(xlsnap_disk_kind k)
@@ -261,6 +262,8 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
         s.state = XLSNAP_STATE_READY;
     } else if (!strcmp(state, "preparing")) {
         s.state = XLSNAP_STATE_PREPARING;
+    } else if (!strcmp(state, "deleting")) {
+        s.state = XLSNAP_STATE_DELETING;
     } else {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                            "record: unknown state '%s'", state);

@@ -15,6 +15,10 @@
  *     disk-only: the domain stays off unless RUNNING/PAUSED, then it is
  *     created from the stored config;
  *  5. the snapshot becomes current.
+ * Crash safety: before step 2 an intent file (store.c) names the
+ * snapshot, the domain id being destroyed and the new overlays; it is
+ * removed at the end.  check --repair finishes or rolls back a revert
+ * that left it behind.
  */
 #include "internal.h"
 
@@ -94,7 +98,7 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
         rc = xlsnap__error_prefix(ctx, rc, "%s", image);
         goto out;
     }
-    fifo = xlsnap__sprintf("%s/.restore.fifo", sdir);
+    fifo = xlsnap__sprintf("%s/%s", sdir, XLSNAP__FIFO_FILE);
     unlink(fifo);
     if (mkfifo(fifo, 0600) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot create %s", fifo);
@@ -147,6 +151,40 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
     return rc;
 }
 
+/* {"snapshot": name, "domid": N, "fresh": [overlay or null, ...]} */
+static int write_intent(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
+                        int64_t domid, char *const *fresh)
+{
+    yajl_gen g = xlsnap__gen_alloc();
+    char *json = NULL;
+    int rc;
+
+    if (yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "snapshot", sn->name) ||
+        xlsnap__gen_kv_int(g, "domid", domid) ||
+        xlsnap__gen_str(g, "fresh") || yajl_gen_array_open(g)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build intent");
+        goto out;
+    }
+    for (int i = 0; i < sn->num_disks; i++)
+        if (xlsnap__gen_str(g, fresh[i])) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build "
+                               "intent");
+            goto out;
+        }
+    if (yajl_gen_array_close(g) || yajl_gen_map_close(g)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build intent");
+        goto out;
+    }
+    if ((rc = xlsnap__gen_finish(ctx, g, &json))) goto out;
+    rc = xlsnap__intent_write(ctx, sn->domain_uuid, XLSNAP__REVERT_INTENT,
+                              json);
+ out:
+    yajl_gen_free(g);
+    free(json);
+    return rc;
+}
+
 int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const char *name, unsigned flags)
 {
@@ -156,7 +194,7 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     char *cfg = NULL, *sdir = NULL, **fresh = NULL;
     xlsnap__strset known = { 0 }, live = { 0 };
     int nr = 0, idx, rc;
-    bool paused, start;
+    bool paused, start, intent = false, destroyed = false;
 
     if ((flags & XLSNAP_REVERT_RUNNING) && (flags & XLSNAP_REVERT_PAUSED))
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
@@ -225,9 +263,15 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         cfg = nc;
     }
 
-    /* destroy: from here on the old running state is gone */
+    /* intent, then destroy: from here on the old running state is gone */
+    rc = write_intent(ctx, sn, st != XLSNAP__DOM_GONE ? dom->domid : -1,
+                      fresh);
+    if (rc) goto out;
+    intent = true;
+    xlsnap__fault_point("revert-intent");
     if (st != XLSNAP__DOM_GONE && (rc = xlsnap__hv_destroy(ctx, dom->domid)))
         goto out;
+    destroyed = true;
     xlsnap__fault_point("revert-destroyed");
 
     for (int i = 0; i < sn->num_disks; i++) {
@@ -264,6 +308,7 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
             rc = xlsnap__hv_monitor(ctx, domid, dom->name, cfg);
     }
     if (rc) goto out;
+    xlsnap__fault_point("revert-started");
 
     /* current := sn (old current cleared first) */
     for (int i = 0; i < nr; i++) {
@@ -273,9 +318,16 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     if (!sn->current) {
         sn->current = true;
-        rc = xlsnap__store_write(ctx, sn);
+        if ((rc = xlsnap__store_write(ctx, sn))) goto out;
     }
+    xlsnap__fault_point("revert-current");
+    rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__REVERT_INTENT);
+    intent = false;
  out:
+    /* nothing was changed yet: the intent goes (a revert that failed
+     * later keeps it for check --repair) */
+    if (intent && !destroyed)
+        xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__REVERT_INTENT);
     for (int i = 0; fresh && sn && i < sn->num_disks; i++) free(fresh[i]);
     free(fresh);
     xlsnap__set_free(&known);

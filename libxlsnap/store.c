@@ -5,6 +5,7 @@
  *   <state_dir>/                      0700
  *   <state_dir>/<domain-uuid>/        0700
  *   <state_dir>/<domain-uuid>/.lock   per-domain flock
+ *   <state_dir>/<domain-uuid>/.revert intent of a revert in progress
  *   <state_dir>/<domain-uuid>/<name>/record.json   0600, libxl-json
  *   <state_dir>/<domain-uuid>/<name>/...           memory image etc.
  * Snapshot names cannot start with '.', so every private file of the
@@ -237,6 +238,101 @@ static int opendir_domain(xlsnap_ctx *ctx, const char *uuid, DIR **d_r)
                                  ctx->state_dir, uuid);
         close(dfd);
     }
+    return rc;
+}
+
+/* Remove a snapshot's record, then its directory with the files the
+ * store and create put there (memory image, temporary files).  A
+ * missing record is not an error (a repeated removal). */
+int xlsnap__store_remove(xlsnap_ctx *ctx, const char *uuid,
+                         const char *name)
+{
+    static const char *const files[] = { XLSNAP__RECORD_FILE,
+                                         "." XLSNAP__RECORD_FILE ".tmp",
+                                         XLSNAP__MEMORY_FILE,
+                                         XLSNAP__FIFO_FILE };
+    char *dir = NULL;
+    int dfd = -1, rc;
+
+    if ((rc = xlsnap_name_validate(ctx, name))) goto out;
+    if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot open %s", dir);
+        goto out;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        char *p = xlsnap__sprintf("%s/%s", name, files[i]);
+        int r = unlinkat(dfd, p, 0);
+        if (r < 0 && errno != ENOENT) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot remove %s/%s",
+                                     dir, p);
+            free(p);
+            goto out;
+        }
+        free(p);
+        if (i == 0 && fsync(dfd) < 0) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot sync %s", dir);
+            goto out;
+        }
+    }
+    if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s/%s", dir,
+                                 name);
+        goto out;
+    }
+    rc = 0;
+ out:
+    if (dfd >= 0) close(dfd);
+    free(dir);
+    return rc;
+}
+
+/* The intent file of an operation in progress on a domain ("revert"):
+ * written before the operation touches anything, removed after. */
+int xlsnap__intent_write(xlsnap_ctx *ctx, const char *uuid, const char *op,
+                         const char *json)
+{
+    char *dir = NULL, *file = xlsnap__sprintf(".%s", op);
+    int rc;
+
+    if (!(rc = xlsnap__domain_dir(ctx, uuid, &dir)))
+        rc = xlsnap__write_file_atomic(ctx, dir, file, json, strlen(json));
+    free(file);
+    free(dir);
+    return rc;
+}
+
+/* *json_r NULL (and success) when there is no such intent. */
+int xlsnap__intent_read(xlsnap_ctx *ctx, const char *uuid, const char *op,
+                        char **json_r)
+{
+    char *dir = NULL, *path = NULL;
+    int rc;
+
+    *json_r = NULL;
+    if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
+    path = xlsnap__sprintf("%s/.%s", dir, op);
+    rc = xlsnap__read_file(ctx, AT_FDCWD, path, RECORD_MAX, json_r, NULL);
+    if (rc == XLSNAP_ERROR_NOTFOUND) rc = 0;
+ out:
+    free(path);
+    free(dir);
+    return rc;
+}
+
+int xlsnap__intent_clear(xlsnap_ctx *ctx, const char *uuid, const char *op)
+{
+    char *dir = NULL, *path = NULL;
+    int rc;
+
+    if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
+    path = xlsnap__sprintf("%s/.%s", dir, op);
+    if (unlink(path) < 0 && errno != ENOENT)
+        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s", path);
+ out:
+    free(path);
+    free(dir);
     return rc;
 }
 

@@ -90,6 +90,12 @@ static void print_table(const struct view *v, bool lng)
                s->memory ? "yes" : "no", s->parent ? s->parent : "-");
         if (lng) print_long(s);
     }
+    for (int i = 0; i < v->nr; i++) {
+        if (!v->show[i] || v->s[i].state == XLSNAP_STATE_READY) continue;
+        err("snapshot '%s' is incomplete (%s): an operation was "
+            "interrupted; run 'xl-snapshot check --repair'", v->s[i].name,
+            xlsnap_state_name(v->s[i].state));
+    }
 }
 
 /* list --domains [--json]: the domains with records in the state dir */
@@ -123,9 +129,11 @@ static void print_node(const struct view *v, int i, char *prefix,
     const xlsnap_snapshot *s = &v->s[i];
     int nkids = 0, k = 0;
 
-    printf("%s%s%s%s%s\n", prefix, root ? "" : last ? "`-- " : "|-- ",
+    printf("%s%s%s%s%s%s%s\n", prefix, root ? "" : last ? "`-- " : "|-- ",
            s->name, s->current ? " *" : "",
-           s->state == XLSNAP_STATE_READY ? "" : " (preparing)");
+           s->state == XLSNAP_STATE_READY ? "" : " (",
+           s->state == XLSNAP_STATE_READY ? "" : xlsnap_state_name(s->state),
+           s->state == XLSNAP_STATE_READY ? "" : ")");
     if (depth >= v->nr) return;               /* corrupt cycle guard */
     for (int j = 0; j < v->nr; j++)
         if (v->parent[j] == i) nkids++;

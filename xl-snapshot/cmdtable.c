@@ -101,6 +101,18 @@ const struct cmd_spec cmd_table[] = {
         .options = "  --json          print {\"name\": ..., \"parent\": ...}\n",
     },
     {
+        .name = "check", .fn = main_check,
+        .summary = "Find and repair what interrupted operations left "
+                   "behind",
+        .usage = "[--repair] [--json] [<Domain>]",
+        .options =
+            "  --repair        complete or roll back interrupted "
+            "operations\n"
+            "  --json          print the findings as JSON\n"
+            "  <Domain>        only this domain (default: all in the "
+            "state dir)\n",
+    },
+    {
         .name = "check-config", .fn = main_check_config,
         .summary = "Parse a snapshot config file and show what it sets",
         .usage = "[--json] <ConfigFile>",

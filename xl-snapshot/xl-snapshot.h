@@ -119,5 +119,6 @@ int main_export(const struct cmd_spec *, int, char **);
 int main_import(const struct cmd_spec *, int, char **);
 int main_redefine(const struct cmd_spec *, int, char **);
 int main_prune(const struct cmd_spec *, int, char **);
+int main_check(const struct cmd_spec *, int, char **);
 
 #endif /* XL_SNAPSHOT_H */

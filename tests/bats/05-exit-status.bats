@@ -16,6 +16,7 @@ fail_args() {
     import) echo "$BATS_TEST_TMPDIR/nosuchbundle" ;;
     redefine) echo g1 /nonexistent/record.json ;;
     prune) echo --keep-last 1 nosuchdomain ;;
+    check) echo nosuchdomain ;;
     *) echo "no failure case for '$1' in ${BATS_TEST_FILENAME##*/}: add one" >&2
        return 2 ;;
     esac

@@ -4,10 +4,6 @@
 # comes from the latest record, the disks are changed with qemu-img).
 load helpers
 
-# write PATTERN: fill the first 64k of an image with a byte pattern
-fill() { qemu-io -f qcow2 -c "write -q -P $2 0 64k" "$1"; }
-has() { qemu-io -f qcow2 -c "read -q -P $2 0 64k" "$1" >/dev/null 2>&1 && ! qemu-io -f qcow2 -c "read -P $2 0 64k" "$1" 2>&1 | grep -q "Pattern verification failed"; }
-
 @test "create of a stopped domain takes internal snapshots with qemu-img" {
     setup_images
     fill "$IMG" 0x11

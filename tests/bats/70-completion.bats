@@ -108,7 +108,7 @@ SH
 
 @test "help completes command names; list --domains takes no domain" {
     mkchain
-    run -0 complete_line help "ch"
+    run -0 complete_line help "check-"
     assert_output "check-config"
     run -0 complete_line list --domains ""
     assert_output ""

@@ -56,9 +56,13 @@ mkchain() {
     mkrecord s2 s1 1764000200 false
 }
 
-# setup_images [EXTRA_DISK_JSON]: two qcow2 images $IMG and $DATA and a
-# record 'base' whose stored domain config names them (and a CD-ROM), so
-# that create/revert/delete work offline with qemu-img.
+# json_get EXPR: evaluate a python expression on the JSON on stdin (d)
+json_get() {
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}
+
+# setup_images [EXTRA_DISK_JSON]: two qcow2 images of a stopped domain g1
+# and a record "base" (current, no disks) whose stored config names them.
 setup_images() {
     IMG=$BATS_TEST_TMPDIR/g1.qcow2
     DATA=$BATS_TEST_TMPDIR/data.qcow2
@@ -77,11 +81,11 @@ if extra:
     disks.append(json.loads(extra))
 r["config"] = {"c_info": {"name": "g1", "uuid": r["domain"]["uuid"]}, "disks": disks}
 r["disks"] = []
+r["memory"] = None
 json.dump(r, open(p, "w"))
 PY
 }
 
-# json_get EXPR: evaluate a python expression on the JSON on stdin (d)
-json_get() {
-    python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
-}
+# write PATTERN: fill the first 64k of an image with a byte pattern
+fill() { qemu-io -f qcow2 -c "write -q -P $2 0 64k" "$1"; }
+has() { qemu-io -f qcow2 -c "read -q -P $2 0 64k" "$1" >/dev/null 2>&1 && ! qemu-io -f qcow2 -c "read -P $2 0 64k" "$1" 2>&1 | grep -q "Pattern verification failed"; }

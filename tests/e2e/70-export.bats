@@ -50,9 +50,9 @@ PY
     e2e_wait_counter_above bx1 $(( $(e2e_guest_counter bx1) + 8 )) >/dev/null
     run -0 xl-snapshot create --disk-only -n c3 bx1           # internal, in the overlay
     ovl=$(xl-snapshot info --json bx1 c2 | jq -r '.disks[0].overlay')
-    snap_image_sum "$img" c1 > "$BUNDLES/sum.c1"
+    snap_sum "$img" c1 > "$BUNDLES/sum.c1"
     image_sum "$img" > "$BUNDLES/sum.c2"
-    snap_image_sum "$ovl" c3 > "$BUNDLES/sum.c3"
+    snap_sum "$ovl" c3 > "$BUNDLES/sum.c3"
     snap_disk_counter "$img" c1 > "$BUNDLES/counter.c1"
     e2e_log "sums: c1 $(cat "$BUNDLES/sum.c1") c2 $(cat "$BUNDLES/sum.c2") c3 $(cat "$BUNDLES/sum.c3")"
 

@@ -26,8 +26,8 @@ teardown() {
     run -0 xl-snapshot create --disk-only -n f1 fx1
     e2e_wait_counter_above fx1 $(( $(e2e_guest_counter fx1) + 5 )) >/dev/null
     run -0 xl-snapshot create --disk-only -n f2 fx1
-    snap_image_sum "$img" f1 > "$W/sum.f1"
-    snap_image_sum "$img" f2 > "$W/sum.f2"
+    snap_sum "$img" f1 > "$W/sum.f1"
+    snap_sum "$img" f2 > "$W/sum.f2"
     run -0 xl-snapshot export fx1 f1 "$W/b1"
     run -0 xl-snapshot export --delta --base f1 fx1 f2 "$W/b2"
     xl destroy fx1

@@ -89,6 +89,17 @@ int main(void)
     xlsnap_snapshot_dispose(&b);
     xlsnap_snapshot_dispose(&b);        /* idempotent */
 
+    /* a delete in progress round-trips as "deleting" */
+    a.state = XLSNAP_STATE_DELETING;
+    free(j1);
+    j1 = NULL;
+    ok(xlsnap_snapshot_to_json(ctx, &a, &j1) == 0 && j1 &&
+       strstr(j1, "\"state\": \"deleting\""), "deleting written");
+    xlsnap_snapshot_init(&b);
+    ok(j1 && xlsnap_snapshot_from_json(ctx, j1, &b) == 0 &&
+       b.state == XLSNAP_STATE_DELETING, "deleting read back");
+    xlsnap_snapshot_dispose(&b);
+
     ok(parse(ctx, "") == XLSNAP_ERROR_CORRUPT, "empty text");
     ok(parse(ctx, "{\"version\": 1, \"name\": ") == XLSNAP_ERROR_CORRUPT,
        "truncated JSON");

@@ -72,14 +72,6 @@ snap_disk_counter() {
     rm -f "$tmp"
 }
 
-# snap_image_sum IMAGE SNAPNAME: checksum of an internal snapshot's content.
-snap_image_sum() {
-    local tmp=$E2E_WORK/snapsum.$$.qcow2
-    qemu-img convert -U -l "snapshot.name=$2" -O qcow2 "$1" "$tmp" || return 1
-    image_sum "$tmp"
-    rm -f "$tmp"
-}
-
 # image_sum IMAGE: checksum of the guest-visible content of an image chain.
 image_sum() {
     local tmp=$E2E_WORK/sum.$$.raw
@@ -90,9 +82,123 @@ image_sum() {
 
 # active_disk NAME [VDEV]: the image the domain's config names now.
 active_disk() {
-    xl-snapshot create -N --no-memory "$1" 2>/dev/null |
+    xls create -N --no-memory "$1" 2>/dev/null |
         jq -r --arg v "${2:-xvda}" '.disks[] | select(.vdev == $v) | .image'
 }
 
 # uuid_of NAME
 uuid_of() { xl list -v "$1" | awk 'NR==2 {print $7}'; }
+
+# snap_sum IMAGE SNAPNAME: checksum of the data of an internal snapshot.
+snap_sum() {
+    local tmp=$E2E_WORK/snapsum.$$.qcow2 s
+    qemu-img convert -U -l "snapshot.name=$2" -O qcow2 "$1" "$tmp" || return 1
+    s=$(image_sum "$tmp")
+    rm -f "$tmp"
+    echo "$s"
+}
+
+# image_snapshots IMAGE: the internal snapshot names of IMAGE, one a line.
+image_snapshots() {
+    qemu-img info -U --output=json "$1" | jq -r '.snapshots[]?.name'
+}
+
+# xls ARGS...: xl-snapshot ARGS with a watchdog: its output goes through
+# a file (a daemon it leaves cannot hold a pipe open), and after
+# ${XLS_TIMEOUT:-300} s a hung process is shown (wchan, kernel stack,
+# open files, xl/qemu processes) and killed: a hang becomes a failure.
+xls() {
+    local out=$E2E_WORK/xls.$BASHPID.out pid rc
+    local deadline=$((SECONDS + ${XLS_TIMEOUT:-300})) hung=0
+    xl-snapshot "$@" > "$out" 2> "$out.err" 3>&- &
+    pid=$!
+    while kill -0 $pid 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then
+            {
+                echo "xl-snapshot $* hangs: wchan $(cat /proc/$pid/wchan 2>/dev/null)"
+                cat /proc/$pid/stack 2>/dev/null
+                ls -l /proc/$pid/fd 2>/dev/null
+                ps -eo pid,ppid,stat,wchan:32,args | grep -E 'xl|qemu' | grep -v grep
+            } 2>&1 | while IFS= read -r l; do e2e_log "$l"; done
+            kill -9 $pid
+            hung=1
+        fi
+        sleep 0.1
+    done
+    wait $pid
+    rc=$?
+    [ $hung = 0 ] || rc=124
+    cat "$out"
+    cat "$out.err" >&2
+    rm -f "$out" "$out.err"
+    return $rc
+}
+
+# check_repairs DOMAIN PATTERN: `check` finds PATTERN (exit 1), `check
+# --repair` exits 0, a second `check` is clean.
+check_repairs() {
+    run -1 xls check "$1"
+    e2e_log "[$SECONDS s] check: ${output//$'\n'/ | }"
+    assert_output --partial "$2"
+    run -0 xls check --repair "$1"
+    e2e_log "[$SECONDS s] repair: ${output//$'\n'/ | }"
+    run -0 xls check "$1"
+    assert_output "No problems found."
+}
+
+# expect DOMAIN SNAP: remember in $EXP what a ready snapshot holds
+# (memory snapshots: the counter in its disk data; disk-only: a checksum)
+expect() {
+    local img
+    img=$(xl-snapshot info --json "$1" "$2" | jq -r '.disks[0].image')
+    if [ "$(xl-snapshot info --json "$1" "$2" | jq -r '.memory')" != null ]; then
+        echo "$1 $2 counter $(snap_disk_counter "$img" "$2")" >> "$EXP"
+    else
+        echo "$1 $2 sum $(snap_sum "$img" "$2")" >> "$EXP"
+    fi
+}
+
+# kill_at STEP ARGS...: xl-snapshot ARGS with a fault at STEP: it must die of SIGKILL
+kill_at() {
+    local step=$1
+    shift
+    XL_SNAPSHOT_FAULT=$step run -137 xls "$@"
+}
+
+# runs_on DOMAIN: the guest is running and counting
+runs_on() {
+    [ "$(e2e_domain_state "$1")" = running ] || { echo "$1 is $(e2e_domain_state "$1")" >&2; return 1; }
+    e2e_wait_counter_above "$1" $(( $(e2e_guest_counter "$1") + 5 )) 30 >/dev/null
+}
+
+# all_revert_exact: with `check` clean before and after, revert every
+# snapshot listed in $EXP (by expect, or "DOMAIN SNAP extsum SUM" for
+# external ones) and compare its data
+all_revert_exact() {
+    local dom snap kind val mark first img got
+    run -0 xls check
+    assert_output "No problems found."
+    while read -r dom snap kind val; do
+        xl destroy "$dom" 2>/dev/null || true
+        e2e_wait_domain_state "$dom" gone 30
+        case $kind in
+        counter)
+            mark=$(log_mark "$dom")
+            run -0 xls revert "$dom" "$snap"
+            first=$(first_tick_after "$dom" "$mark")
+            e2e_log "$dom $snap: snapshot counter $val, first tick $first"
+            near "$first" "$val"
+            img=$(xl-snapshot info --json "$dom" "$snap" | jq -r '.disks[0].image')
+            [ "$(snap_disk_counter "$img" "$snap")" = "$val" ]
+            ;;
+        sum|extsum)
+            run -0 xls revert --paused "$dom" "$snap"
+            got=$(image_sum "$(active_disk "$dom")")
+            e2e_log "$dom $snap: sum $got (snapshot $val)"
+            [ "$got" = "$val" ]
+            ;;
+        esac
+    done < "$EXP"
+    run -0 xls check
+    assert_output "No problems found."
+}

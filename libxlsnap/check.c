@@ -1,0 +1,726 @@
+/*
+ * check.c - find and repair what interrupted operations left behind
+ *
+ * Per domain, under its lock:
+ *  1. the state dir: snapshot directories without a record (a create
+ *     killed before its first record), stale temporary files and memory
+ *     images no record names;
+ *  2. a revert intent: rolled back when the domain was never destroyed,
+ *     else completed (disks put back, the snapshot made current);
+ *  3. records "deleting": the delete is finished (delete.c);
+ *  4. records "preparing": completed when every disk part exists (the
+ *     memory image was finished before the disks were taken), else
+ *     rolled back; a guest left suspended or paused runs again, and an
+ *     overlay a running QEMU writes to is never removed;
+ *  5. ready records: memory image, images, internal snapshots (QMP for
+ *     images a running QEMU has open, qemu-img otherwise) and external
+ *     backing images must exist (cannot be repaired: reported);
+ *  6. parents that do not exist (made roots) and more than one current
+ *     snapshot (the newest stays current).
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void xlsnap_problem_init(xlsnap_problem *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void xlsnap_problem_dispose(xlsnap_problem *p)
+{
+    free(p->domain_uuid);
+    free(p->domain_name);
+    free(p->snapshot);
+    free(p->kind);
+    free(p->message);
+    free(p->repair);
+    xlsnap_problem_init(p);
+}
+
+void xlsnap_problem_list_free(xlsnap_problem *list, int nr)
+{
+    if (!list) return;
+    for (int i = 0; i < nr; i++) xlsnap_problem_dispose(&list[i]);
+    free(list);
+}
+
+typedef struct {
+    xlsnap_ctx *ctx;
+    const xlsnap_domain *dom;
+    bool repair;
+    xlsnap_problem *v;
+    int n;
+    xlsnap__strset live, known;
+} checker;
+
+/* Record a problem; returns its index (for fixed()). */
+static int found(checker *c, const char *snap, const char *kind,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int found(checker *c, const char *snap, const char *kind,
+                 const char *fmt, ...)
+{
+    xlsnap_problem *p;
+    va_list ap;
+
+    c->v = realloc(c->v, (c->n + 1) * sizeof(*c->v));
+    if (!c->v) abort();
+    p = &c->v[c->n];
+    xlsnap_problem_init(p);
+    p->domain_uuid = xlsnap__strdup(c->dom->uuid);
+    p->domain_name = xlsnap__strdup(c->dom->name);
+    p->snapshot = xlsnap__strdup(snap);
+    p->kind = xlsnap__strdup(kind);
+    va_start(ap, fmt);
+    if (vasprintf(&p->message, fmt, ap) < 0) abort();
+    va_end(ap);
+    return c->n++;
+}
+
+static void fixed(checker *c, int i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fixed(checker *c, int i, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vasprintf(&c->v[i].repair, fmt, ap) < 0) abort();
+    va_end(ap);
+    c->v[i].repaired = true;
+}
+
+/* A repair step failed: say why on the problem. */
+static void not_fixed(checker *c, int i)
+{
+    c->v[i].repair = xlsnap__sprintf("repair failed: %s", c->ctx->errbuf);
+}
+
+static int find(const xlsnap_snapshot *l, int nr, const char *name)
+{
+    for (int i = 0; name && i < nr; i++)
+        if (!strcmp(l[i].name, name)) return i;
+    return -1;
+}
+
+/* A record repair removed: out of the list. */
+static void drop(xlsnap_snapshot *l, int *nr, int k)
+{
+    xlsnap_snapshot_dispose(&l[k]);
+    memmove(&l[k], &l[k + 1], (*nr - k - 1) * sizeof(*l));
+    (*nr)--;
+}
+
+static bool exists(const char *path)
+{
+    return path && access(path, F_OK) == 0;
+}
+
+/* Remove an image we made, unless a running QEMU or a record uses it. */
+static int remove_image(checker *c, const char *img)
+{
+    if (!exists(img) || xlsnap__set_has(&c->live, img)) return 0;
+    if (unlink(img) < 0)
+        return xlsnap__error_errno(c->ctx, errno, "cannot remove %s", img);
+    return 0;
+}
+
+/* Make l[cur] the only current snapshot (cur < 0: none). */
+static int make_current(checker *c, xlsnap_snapshot *l, int nr, int cur)
+{
+    int rc;
+
+    for (int i = 0; i < nr; i++) {
+        if (i == cur || !l[i].current) continue;
+        l[i].current = false;
+        if ((rc = xlsnap__store_write(c->ctx, &l[i]))) return rc;
+    }
+    if (cur < 0 || l[cur].current) return 0;
+    l[cur].current = true;
+    return xlsnap__store_write(c->ctx, &l[cur]);
+}
+
+/* --- 1. the state dir ----------------------------------------------- */
+
+static void check_files(checker *c, const char *sub, const char *memory)
+{
+    static const char *const stale[] = { "." XLSNAP__RECORD_FILE ".tmp",
+                                         XLSNAP__FIFO_FILE,
+                                         XLSNAP__MEMORY_FILE };
+    for (size_t k = 0; k < ARRAY_SIZE(stale); k++) {
+        char *p = xlsnap__sprintf("%s/%s", sub, stale[k]);
+        if (exists(p) && !(memory && !strcmp(memory, p))) {
+            int i = found(c, NULL, "orphan", "%s is not part of any "
+                          "snapshot (left by an interrupted operation)", p);
+            if (c->repair) {
+                if (unlink(p) == 0) fixed(c, i, "removed %s", p);
+                else not_fixed(c, i);
+            }
+        }
+        free(p);
+    }
+}
+
+static int check_dir(checker *c, const xlsnap_snapshot *l, int nr)
+{
+    char *dir = xlsnap__sprintf("%s/%s", c->ctx->state_dir, c->dom->uuid);
+    char *tmp = xlsnap__sprintf("%s/..%s.tmp", dir, XLSNAP__REVERT_INTENT);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int rc = 0;
+
+    if (!d) {
+        rc = xlsnap__error_errno(c->ctx, errno, "cannot open %s", dir);
+        goto out;
+    }
+    if (exists(tmp)) {
+        int i = found(c, NULL, "orphan", "%s is a half-written intent (an "
+                      "operation was killed before it began)", tmp);
+        if (c->repair && unlink(tmp) == 0) fixed(c, i, "removed %s", tmp);
+    }
+    while ((de = readdir(d))) {
+        char *sub;
+        int k;
+        if (de->d_name[0] == '.') continue;
+        sub = xlsnap__sprintf("%s/%s", dir, de->d_name);
+        k = find(l, nr, de->d_name);
+        if (k < 0) {
+            int i = found(c, de->d_name, "orphan", "%s has no record (a "
+                          "create was killed before its record was "
+                          "written)", sub);
+            if (c->repair) {
+                if (!xlsnap__store_remove(c->ctx, c->dom->uuid, de->d_name))
+                    fixed(c, i, "removed %s", sub);
+                else
+                    not_fixed(c, i);
+            }
+        } else {
+            check_files(c, sub, l[k].memory);
+        }
+        free(sub);
+    }
+ out:
+    if (d) closedir(d);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+/* --- 2. revert intent ----------------------------------------------- */
+
+static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
+{
+    const char *sp[] = { "snapshot", NULL }, *dp[] = { "domid", NULL },
+               *fp[] = { "fresh", NULL };
+    char *json = NULL, eb[128];
+    yajl_val root = NULL, name, domid, fresh;
+    xlsnap__domstate st = XLSNAP__DOM_GONE;
+    int rc, i, k;
+
+    rc = xlsnap__intent_read(c->ctx, c->dom->uuid, XLSNAP__REVERT_INTENT,
+                             &json);
+    if (rc || !json) goto out;
+    root = yajl_tree_parse(json, eb, sizeof(eb));
+    name = root ? yajl_tree_get(root, sp, yajl_t_string) : NULL;
+    domid = root ? yajl_tree_get(root, dp, yajl_t_number) : NULL;
+    fresh = root ? yajl_tree_get(root, fp, yajl_t_array) : NULL;
+    if (!name || !domid || !fresh) {
+        i = found(c, NULL, "interrupted-revert", "the revert intent is "
+                  "malformed (killed while it was written)");
+        if (c->repair &&
+            !xlsnap__intent_clear(c->ctx, c->dom->uuid,
+                                  XLSNAP__REVERT_INTENT))
+            fixed(c, i, "removed it (nothing had been changed)");
+        goto out;
+    }
+    k = find(l, nr, name->u.string);
+    if (c->dom->domid >= 0 &&
+        (rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st)))
+        goto out;
+    if (st != XLSNAP__DOM_GONE && c->dom->domid == YAJL_GET_INTEGER(domid)) {
+        /* killed before the domain was destroyed: nothing changed */
+        i = found(c, name->u.string, "interrupted-revert", "a revert to "
+                  "'%s' was interrupted before the domain was destroyed",
+                  name->u.string);
+        if (!c->repair) goto out;
+        for (size_t j = 0; j < fresh->u.array.len; j++) {
+            yajl_val f = fresh->u.array.values[j];
+            if (YAJL_IS_STRING(f) && (rc = remove_image(c, f->u.string)))
+                break;
+        }
+        if (!rc) rc = xlsnap__intent_clear(c->ctx, c->dom->uuid,
+                                           XLSNAP__REVERT_INTENT);
+        if (rc) not_fixed(c, i);
+        else fixed(c, i, "rolled back: the domain runs on unchanged");
+        rc = 0;
+        goto out;
+    }
+    if (k < 0 || l[k].state != XLSNAP_STATE_READY) {
+        i = found(c, name->u.string, "interrupted-revert", "a revert to "
+                  "'%s' was interrupted, and that snapshot is gone",
+                  name->u.string);
+        if (c->repair && !xlsnap__intent_clear(c->ctx, c->dom->uuid,
+                                               XLSNAP__REVERT_INTENT))
+            fixed(c, i, "removed the intent");
+        goto out;
+    }
+    if (st != XLSNAP__DOM_GONE) {
+        /* the reverted domain runs: only "current" may be missing */
+        i = found(c, name->u.string, "interrupted-revert", "a revert to "
+                  "'%s' was interrupted after the domain was restarted",
+                  name->u.string);
+        if (!c->repair) goto out;
+        rc = make_current(c, l, nr, k);
+        if (!rc) rc = xlsnap__intent_clear(c->ctx, c->dom->uuid,
+                                           XLSNAP__REVERT_INTENT);
+        if (rc) not_fixed(c, i);
+        else fixed(c, i, "completed: '%s' is current", name->u.string);
+        rc = 0;
+        goto out;
+    }
+    /* the domain is gone: put every disk back, leave it off */
+    i = found(c, name->u.string, "interrupted-revert", "a revert to '%s' "
+              "was interrupted after the domain was destroyed; the domain "
+              "is off and its disks may be half reverted", name->u.string);
+    if (!c->repair) goto out;
+    for (int j = 0; !rc && j < l[k].num_disks; j++) {
+        const xlsnap_disk *d = &l[k].disks[j];
+        yajl_val f = (size_t)j < fresh->u.array.len
+                   ? fresh->u.array.values[j] : NULL;
+        if (f && YAJL_IS_STRING(f))
+            rc = remove_image(c, f->u.string);
+        else if (d->kind == XLSNAP_DISK_INTERNAL)
+            rc = xlsnap__qimg_snapshot(c->ctx, 'a', d->internal_name,
+                                       d->image);
+    }
+    if (!rc) rc = make_current(c, l, nr, k);
+    if (!rc) rc = xlsnap__intent_clear(c->ctx, c->dom->uuid,
+                                       XLSNAP__REVERT_INTENT);
+    if (rc) not_fixed(c, i);
+    else fixed(c, i, "completed: disks put back, '%s' is current; the "
+               "domain stays off (run 'xl-snapshot revert' to start it)",
+               name->u.string);
+    rc = 0;
+ out:
+    if (root) yajl_tree_free(root);
+    free(json);
+    return rc;
+}
+
+/* --- 3. deleting ---------------------------------------------------- */
+
+/* A record "deleting" without children "deleting" (children first, as
+ * delete does), or -1. */
+static int next_deleting(const xlsnap_snapshot *l, int nr, const bool *seen)
+{
+    for (int k = 0; k < nr; k++) {
+        bool leaf = true;
+        if (l[k].state != XLSNAP_STATE_DELETING || seen[k]) continue;
+        for (int j = 0; j < nr; j++)
+            leaf &= !(l[j].state == XLSNAP_STATE_DELETING && !seen[j] &&
+                      l[j].parent && !strcmp(l[j].parent, l[k].name));
+        if (leaf) return k;
+    }
+    for (int k = 0; k < nr; k++)      /* a parent cycle: any one */
+        if (l[k].state == XLSNAP_STATE_DELETING && !seen[k]) return k;
+    return -1;
+}
+
+static int check_deleting(checker *c, xlsnap_snapshot *l, int *nr)
+{
+    bool *seen = calloc(*nr ? *nr : 1, sizeof(*seen));
+    int k;
+
+    if (!seen) return XLSNAP_ERROR_NOMEM;
+    while ((k = next_deleting(l, *nr, seen)) >= 0) {
+        int i = found(c, l[k].name, "interrupted-delete", "snapshot '%s' "
+                      "was being deleted when the delete was interrupted",
+                      l[k].name);
+        seen[k] = true;
+        if (!c->repair) continue;
+        if (xlsnap__delete_one(c->ctx, c->dom, l, *nr, k, 0, &c->live,
+                               &c->known)) {
+            not_fixed(c, i);
+            continue;
+        }
+        fixed(c, i, "finished the delete (the other snapshots keep their "
+              "data)");
+        drop(l, nr, k);
+        memmove(&seen[k], &seen[k + 1], (*nr - k) * sizeof(*seen));
+    }
+    free(seen);
+    return 0;
+}
+
+/* --- 4. preparing --------------------------------------------------- */
+
+/* Whether every disk part of create sn exists. */
+static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
+{
+    int rc = 0;
+
+    *all_r = sn->num_disks > 0;
+    for (int k = 0; *all_r && k < sn->num_disks; k++) {
+        const xlsnap_disk *d = &sn->disks[k];
+        char *b = NULL;
+        if (d->kind == XLSNAP_DISK_INTERNAL) {
+            if (!exists(d->image)) { *all_r = false; break; }
+            rc = xlsnap__image_has_snapshot(c->ctx, c->dom, &c->live,
+                                            d->image, d->internal_name,
+                                            all_r);
+            if (rc) break;
+        } else if (!exists(d->overlay)) {
+            *all_r = false;
+        } else {
+            if ((rc = xlsnap__qimg_backing(c->ctx, d->overlay, &b))) break;
+            *all_r = b && !strcmp(b, d->backing);
+            free(b);
+        }
+    }
+    return rc;
+}
+
+/* A guest create left suspended (memory saved) or paused runs again. */
+static int wake(checker *c, const xlsnap_snapshot *sn, const char **what_r)
+{
+    xlsnap__domstate st;
+    bool was_paused = sn->domstate && !strcmp(sn->domstate, "paused");
+    int rc;
+
+    *what_r = "";
+    if (c->dom->domid < 0) return 0;
+    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
+    if (st == XLSNAP__DOM_SUSPENDED) {
+        *what_r = "; the guest was left suspended";
+        if (!c->repair) return 0;
+        if (was_paused &&
+            (rc = xlsnap__hv_pause(c->ctx, c->dom->domid, true)))
+            return rc;
+        if ((rc = xlsnap__hv_resume(c->ctx, c->dom->domid))) return rc;
+        /* xl's monitor left at the suspend: ours takes over */
+        xlsnap__hv_monitor(c->ctx, c->dom->domid, c->dom->name,
+                           sn->config_json);
+    } else if (st == XLSNAP__DOM_PAUSED && !was_paused && !sn->memory) {
+        *what_r = "; the guest was left paused";
+        if (c->repair) return xlsnap__hv_pause(c->ctx, c->dom->domid, false);
+    }
+    return 0;
+}
+
+static int complete_create(checker *c, xlsnap_snapshot *l, int nr, int k)
+{
+    xlsnap_snapshot *sn = &l[k];
+    int rc;
+
+    for (int j = 0; j < sn->num_disks; j++) {
+        const xlsnap_disk *d = &sn->disks[j];
+        if (d->kind != XLSNAP_DISK_EXTERNAL ||
+            !xlsnap__set_has(&c->live, d->overlay))
+            continue;
+        /* QEMU writes to the overlay: the domain's config must say so */
+        rc = xlsnap__hv_set_live_disk(c->ctx, c->dom->domid, d->vdev,
+                                      d->overlay, "qcow2");
+        if (rc) return rc;
+    }
+    sn->state = XLSNAP_STATE_READY;
+    if ((rc = xlsnap__store_write(c->ctx, sn))) return rc;
+    return make_current(c, l, nr, k);
+}
+
+static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
+{
+    xlsnap_snapshot *sn = &l[k];
+    int rc;
+
+    for (int j = 0; j < sn->num_disks; j++) {
+        const xlsnap_disk *d = &sn->disks[j];
+        bool other = false;
+        if (d->kind == XLSNAP_DISK_INTERNAL) {
+            if ((rc = xlsnap__delete_internal(c->ctx, c->dom, d, &c->live)))
+                return rc;
+            continue;
+        }
+        for (int i = 0; i < nr; i++)
+            for (int m = 0; i != k && m < l[i].num_disks; m++)
+                other |= (l[i].disks[m].image &&
+                          !strcmp(l[i].disks[m].image, d->overlay)) ||
+                         (l[i].disks[m].backing &&
+                          !strcmp(l[i].disks[m].backing, d->overlay));
+        if (xlsnap__set_has(&c->live, d->overlay)) {
+            /* the guest writes there: it stays its disk */
+            rc = xlsnap__hv_set_live_disk(c->ctx, c->dom->domid, d->vdev,
+                                          d->overlay, "qcow2");
+            if (rc) return rc;
+        } else if (!other && (rc = remove_image(c, d->overlay))) {
+            return rc;
+        }
+    }
+    if (sn->memory && unlink(sn->memory) < 0 && errno != ENOENT)
+        return xlsnap__error_errno(c->ctx, errno, "cannot remove %s",
+                                   sn->memory);
+    return xlsnap__store_remove(c->ctx, c->dom->uuid, sn->name);
+}
+
+static int check_preparing(checker *c, xlsnap_snapshot *l, int *nr)
+{
+    for (int k = 0; k < *nr; k++) {
+        xlsnap_snapshot *sn = &l[k];
+        const char *woke = "";
+        bool all;
+        int i, rc;
+
+        if (sn->state != XLSNAP_STATE_PREPARING) continue;
+        if ((rc = parts_exist(c, sn, &all))) return rc;
+        if ((rc = wake(c, sn, &woke))) return rc;
+        i = found(c, sn->name, "incomplete-create", "snapshot '%s' is "
+                  "incomplete: its create was interrupted %s%s", sn->name,
+                  all ? "after its data was taken"
+                      : "before all its data was taken", woke);
+        if (!c->repair) continue;
+        rc = all ? complete_create(c, l, *nr, k)
+                 : rollback_create(c, l, *nr, k);
+        if (rc) {
+            not_fixed(c, i);
+            continue;
+        }
+        if (all) {
+            fixed(c, i, "completed: '%s' is ready and current%s", sn->name,
+                  *woke ? ", the guest runs again" : "");
+        } else {
+            fixed(c, i, "rolled back: removed what it had made%s",
+                  *woke ? ", the guest runs again" : "");
+            drop(l, nr, k--);
+        }
+    }
+    return 0;
+}
+
+/* --- 5. ready records ----------------------------------------------- */
+
+/* m: what is missing (malloc'd, freed here) */
+static void lost(checker *c, const xlsnap_snapshot *sn, char *m)
+{
+    found(c, sn->name, "missing-data", "snapshot '%s' cannot be reverted: "
+          "%s (restore it, or remove the record with 'xl-snapshot delete "
+          "--metadata')", sn->name, m);
+    free(m);
+}
+
+static int check_data(checker *c, const xlsnap_snapshot *sn)
+{
+    int rc;
+
+    if (sn->memory && !exists(sn->memory))
+        lost(c, sn, xlsnap__sprintf("memory image %s is missing",
+                                    sn->memory));
+    for (int k = 0; k < sn->num_disks; k++) {
+        const xlsnap_disk *d = &sn->disks[k];
+        bool has;
+        if (d->kind == XLSNAP_DISK_EXTERNAL) {
+            if (!exists(d->backing))
+                lost(c, sn, xlsnap__sprintf("image %s holding its data "
+                                            "(disk %s) is missing",
+                                            d->backing, d->vdev));
+            continue;
+        }
+        if (!exists(d->image)) {
+            lost(c, sn, xlsnap__sprintf("image %s (disk %s) is missing",
+                                        d->image, d->vdev));
+            continue;
+        }
+        rc = xlsnap__image_has_snapshot(c->ctx, c->dom, &c->live, d->image,
+                                        d->internal_name, &has);
+        if (rc) return rc;
+        if (!has)
+            lost(c, sn, xlsnap__sprintf("image %s has no internal snapshot "
+                                        "'%s'", d->image, d->internal_name));
+    }
+    return 0;
+}
+
+/* --- 6. tree -------------------------------------------------------- */
+
+static int check_tree(checker *c, xlsnap_snapshot *l, int nr)
+{
+    int ncur = 0, newest = -1, i, rc;
+
+    for (int k = 0; k < nr; k++) {
+        if (l[k].parent && find(l, nr, l[k].parent) < 0) {
+            i = found(c, l[k].name, "broken-parent", "snapshot '%s' names "
+                      "parent '%s', which does not exist", l[k].name,
+                      l[k].parent);
+            if (!c->repair) continue;
+            free(l[k].parent);
+            l[k].parent = NULL;
+            if (xlsnap__store_write(c->ctx, &l[k])) not_fixed(c, i);
+            else fixed(c, i, "made '%s' a root", l[k].name);
+        }
+    }
+    for (int k = 0; k < nr; k++)
+        if (l[k].current) { ncur++; newest = k; }
+    if (ncur < 2) return 0;
+    i = found(c, NULL, "multiple-current", "%d snapshots are marked "
+              "current", ncur);
+    if (!c->repair) return 0;
+    if ((rc = make_current(c, l, nr, newest))) not_fixed(c, i);
+    else fixed(c, i, "kept the newest, '%s', current", l[newest].name);
+    return 0;
+}
+
+/* --- one domain ----------------------------------------------------- */
+
+/* Images a running QEMU has open, as QEMU itself says (the domain's
+ * config may lag behind after an interrupted external create). */
+static int qemu_images(checker *c)
+{
+    xlsnap__domstate st;
+    xlsnap__qmp q;
+    xlsnap__qmp_block *b = NULL;
+    int n = 0, rc;
+
+    if (c->dom->domid < 0) return 0;
+    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
+    if (st == XLSNAP__DOM_GONE) return 0;
+    xlsnap__qmp_init(&q);
+    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
+        return rc;
+    rc = xlsnap__qmp_blocks(c->ctx, &q, &b, &n);
+    xlsnap__qmp_close(&q);
+    for (int i = 0; i < n; i++) {
+        xlsnap__set_add(&c->live, b[i].file);
+        xlsnap__set_add(&c->known, b[i].file);
+    }
+    xlsnap__qmp_blocks_free(b, n);
+    return rc;
+}
+
+static int check_domain(checker *c)
+{
+    xlsnap__lock lock = { -1 };
+    xlsnap_snapshot *l = NULL;
+    int nr = 0, rc;
+
+    rc = xlsnap__lock_domain(c->ctx, c->dom->uuid, false, &lock);
+    if (rc == XLSNAP_ERROR_NOTFOUND) rc = 0;     /* no snapshots at all */
+    if (rc || lock.fd < 0) goto out;
+    if ((rc = xlsnap__store_list(c->ctx, c->dom->uuid, &l, &nr))) {
+        found(c, NULL, "unreadable", "%s", c->ctx->errbuf);
+        rc = 0;
+        goto out;
+    }
+    if ((rc = xlsnap__known_images(c->ctx, c->dom, l, nr, &c->known,
+                                   &c->live)))
+        goto out;
+    if ((rc = qemu_images(c))) goto out;
+    if ((rc = check_dir(c, l, nr))) goto out;
+    if ((rc = check_revert(c, l, nr))) goto out;
+    if ((rc = check_deleting(c, l, &nr))) goto out;
+    if ((rc = check_preparing(c, l, &nr))) goto out;
+    for (int k = 0; k < nr; k++)
+        if (l[k].state == XLSNAP_STATE_READY &&
+            (rc = check_data(c, &l[k])))
+            goto out;
+    rc = check_tree(c, l, nr);
+ out:
+    xlsnap__set_free(&c->live);
+    xlsnap__set_free(&c->known);
+    xlsnap__unlock(&lock);
+    xlsnap_snapshot_list_free(l, nr);
+    return rc;
+}
+
+int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,
+                 xlsnap_problem **list_r, int *nr_r)
+{
+    checker c = { .ctx = ctx, .repair = repair };
+    DIR *d = NULL;
+    struct dirent *de;
+    int rc = 0;
+
+    *list_r = NULL;
+    *nr_r = 0;
+    if (dom) {
+        c.dom = dom;
+        rc = check_domain(&c);
+        goto out;
+    }
+    d = opendir(ctx->state_dir);
+    if (!d && errno == ENOENT) goto out;
+    if (!d) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot open %s",
+                                 ctx->state_dir);
+        goto out;
+    }
+    while (!rc && (de = readdir(d))) {
+        xlsnap_domain one;
+        if (!xlsnap__is_uuid(de->d_name)) continue;
+        xlsnap_domain_init(&one);
+        rc = xlsnap_domain_resolve(ctx, de->d_name, &one);
+        if (!rc) {
+            c.dom = &one;
+            rc = check_domain(&c);
+        }
+        xlsnap_domain_dispose(&one);
+    }
+ out:
+    if (d) closedir(d);
+    if (rc) {
+        xlsnap_problem_list_free(c.v, c.n);
+        return rc;
+    }
+    *list_r = c.v;
+    *nr_r = c.n;
+    return 0;
+}
+
+#define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
+
+int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
+                            int nr, char **json_r)
+{
+    yajl_gen g = xlsnap__gen_alloc();
+    bool clean = true;
+    int s, rc;
+
+    for (int i = 0; i < nr; i++) clean &= list[i].repaired;
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_bool(g, "clean", clean));
+    CHK(xlsnap__gen_str(g, "problems"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < nr; i++) {
+        const xlsnap_problem *p = &list[i];
+        CHK(yajl_gen_map_open(g));
+        CHK(xlsnap__gen_str(g, "domain"));
+        CHK(yajl_gen_map_open(g));
+        CHK(xlsnap__gen_kv_str(g, "name", p->domain_name));
+        CHK(xlsnap__gen_kv_str(g, "uuid", p->domain_uuid));
+        CHK(yajl_gen_map_close(g));
+        CHK(xlsnap__gen_kv_str(g, "snapshot", p->snapshot));
+        CHK(xlsnap__gen_kv_str(g, "problem", p->kind));
+        CHK(xlsnap__gen_kv_str(g, "message", p->message));
+        CHK(xlsnap__gen_kv_bool(g, "repaired", p->repaired));
+        CHK(xlsnap__gen_kv_str(g, "repair", p->repair));
+        CHK(yajl_gen_map_close(g));
+    }
+    CHK(yajl_gen_array_close(g));
+    CHK(yajl_gen_map_close(g));
+    rc = xlsnap__gen_finish(ctx, g, json_r);
+    goto out;
+
+ gen_failed:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
+                       "cannot generate JSON (yajl status %d)", s);
+ out:
+    yajl_gen_free(g);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

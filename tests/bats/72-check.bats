@@ -1,0 +1,195 @@
+#!/usr/bin/env bats
+# check [--repair] on crafted state dirs, and every fault step of create,
+# delete and revert of a stopped domain (real qemu-img, no hypervisor).
+load helpers
+
+# bare NAME PARENT|- TIME CURRENT [STATE]: a record without disks or memory
+bare() {
+    mkrecord "$@"
+    python3 - "$STATE/$UUID/$1/record.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["disks"] = []
+r["memory"] = None
+json.dump(r, open(sys.argv[1], "w"))
+PY
+}
+
+# check_repairs PATTERN: check finds PATTERN (exit 1), --repair exits 0,
+# a second check is clean
+check_repairs() {
+    run -1 xs check g1
+    assert_output --partial "$1"
+    run -0 xs check --repair g1
+    assert_output --partial "repaired: "
+    run -0 xs check g1
+    assert_output "No problems found."
+}
+
+@test "a clean state dir: no problems, exit 0; without a domain: every domain" {
+    bare s0 - 1764000000 true
+    run -0 xs check g1
+    assert_output "No problems found."
+    run -0 xs check
+    assert_output "No problems found."
+    run -0 xs check --json
+    run -0 json_get 'd["clean"], d["problems"]' <<< "$output"
+    assert_output "(True, [])"
+}
+
+@test "a preparing record is an incomplete create; repair rolls it back" {
+    bare s0 - 1764000000 true
+    bare half s0 1764000100 false preparing
+    echo partial > "$STATE/$UUID/half/memory.save"
+    python3 - "$STATE/$UUID/half/record.json" "$STATE/$UUID/half/memory.save" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); r["memory"] = sys.argv[2]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+    run -0 xs list g1
+    assert_output --partial "snapshot 'half' is incomplete (preparing): an operation was interrupted; run 'xl-snapshot check --repair'"
+    run -1 xs check --json g1
+    run -0 json_get '[(p["snapshot"], p["problem"], p["repaired"]) for p in d["problems"]]' <<< "$output"
+    assert_output "[('half', 'incomplete-create', False)]"
+    check_repairs "snapshot 'half' is incomplete: its create was interrupted before all its data was taken"
+    [ ! -e "$STATE/$UUID/half" ]
+    run -0 xs list --names g1
+    assert_output s0
+}
+
+@test "a deleting record: repair finishes the delete, the child moves up" {
+    bare s0 - 1764000000 false
+    bare s1 s0 1764000100 true deleting
+    bare s2 s1 1764000200 false
+    run -0 xs list --tree g1
+    assert_output --partial "s1 * (deleting)"
+    run -1 xs revert g1 s1
+    assert_output "xl-snapshot: cannot revert 's1': snapshot 's1' is incomplete (state deleting); run 'xl-snapshot check --repair'"
+    check_repairs "snapshot 's1' was being deleted"
+    run -0 xs list --tree g1
+    assert_output "s0 *
+\`-- s2"
+}
+
+@test "a missing parent becomes a root; of two current the newest stays" {
+    bare s0 - 1764000000 true
+    bare s1 gone 1764000100 true
+    run -1 xs check g1
+    assert_line "g1: snapshot 's1' names parent 'gone', which does not exist"
+    assert_line "g1: 2 snapshots are marked current"
+    run -0 xs check --repair g1
+    assert_line "g1:   repaired: made 's1' a root"
+    assert_line "g1:   repaired: kept the newest, 's1', current"
+    run -0 xs check g1
+    run -0 xs current g1
+    assert_output s1
+    run -0 xs parent --json g1 s1
+    run -0 json_get 'd["parent"]' <<< "$output"
+    assert_output None
+}
+
+@test "orphans: a snapshot dir without record, a memory image no record names" {
+    bare s0 - 1764000000 true
+    mkdir -m 0700 "$STATE/$UUID/lost"
+    echo x > "$STATE/$UUID/lost/memory.save"
+    echo y > "$STATE/$UUID/s0/memory.save"
+    echo z > "$STATE/$UUID/s0/.record.json.tmp"
+    run -1 xs check g1
+    assert_output --partial "$STATE/$UUID/lost has no record"
+    assert_output --partial "$STATE/$UUID/s0/memory.save is not part of any snapshot"
+    assert_output --partial "$STATE/$UUID/s0/.record.json.tmp is not part of any snapshot"
+    run -0 xs check --repair g1
+    run -0 xs check g1
+    [ ! -e "$STATE/$UUID/lost" ]
+    [ ! -e "$STATE/$UUID/s0/memory.save" ]
+    [ -e "$STATE/$UUID/s0/record.json" ]
+}
+
+@test "missing data is reported and cannot be repaired (exit 1)" {
+    setup_images
+    run -0 xs create -n s1 g1
+    qemu-img snapshot -d s1 "$DATA"
+    run -1 xs check --repair g1
+    assert_output --partial "snapshot 's1' cannot be reverted: image $DATA has no internal snapshot 's1'"
+    run -1 xs check g1
+}
+
+@test "a malformed revert intent is reported and removed" {
+    bare s0 - 1764000000 true
+    echo '{"snapshot": "s0", "dom' > "$STATE/$UUID/.revert"
+    check_repairs "the revert intent is malformed"
+}
+
+# every ready snapshot of g1 reverts to its pattern
+all_revert() {
+    local s
+    for s in "$@"; do
+        run -0 xs revert g1 "${s%=*}"
+        has "$IMG" "${s#*=}" || fail "revert ${s%=*}: $IMG lost its data"
+        has "$DATA" "${s#*=}" || fail "revert ${s%=*}: $DATA lost its data"
+    done
+}
+
+fillboth() { fill "$IMG" "$1"; fill "$DATA" "$1"; }
+
+@test "create killed at every step: check finds it, repair leaves only whole snapshots" {
+    for step in record-write record-before-rename create-prepared \
+                create-memory create-disks create-resumed \
+                create-current-cleared; do
+        rm -rf "$STATE"; setup_images
+        fillboth 0x11
+        run -0 xs create -n s1 g1
+        fillboth 0x22
+        XL_SNAPSHOT_FAULT=$step run -137 xs create -n s2 g1
+        run -1 xs check g1
+        [ -n "$output" ] || fail "$step: nothing found"
+        run -0 xs check --repair g1
+        echo "# $step: $output" >&3
+        run -0 xs check g1
+        # s2 exists only whole (completed) or not at all (rolled back)
+        if xs info g1 s2 >/dev/null 2>&1; then
+            all_revert s1=0x11 s2=0x22
+        else
+            all_revert s1=0x11
+            run -0 qemu-img snapshot -l "$IMG"
+            refute_output --partial " s2 "
+        fi
+    done
+}
+
+@test "delete killed at every step: check finds it, repair finishes it, the others keep their data" {
+    for step in delete-marked delete-data delete-memory delete-reparented; do
+        rm -rf "$STATE"; setup_images
+        fillboth 0x11; run -0 xs create -n s1 g1
+        fillboth 0x22; run -0 xs create -n s2 g1
+        fillboth 0x33; run -0 xs create -n s3 g1
+        XL_SNAPSHOT_FAULT=$step run -137 xs delete g1 s2
+        check_repairs "snapshot 's2' was being deleted"
+        run -1 xs info g1 s2
+        run -0 qemu-img snapshot -l "$IMG"
+        refute_output --partial " s2 "
+        run -0 xs list --tree g1
+        assert_output "base
+\`-- s1
+    \`-- s3 *"
+        all_revert s1=0x11 s3=0x33
+    done
+}
+
+@test "revert killed at every step: check finds it, repair completes it" {
+    for step in revert-intent revert-destroyed revert-disks revert-started \
+                revert-current; do
+        rm -rf "$STATE"; setup_images
+        fillboth 0x11; run -0 xs create -n s1 g1
+        fillboth 0x22; run -0 xs create -n s2 g1
+        fillboth 0x33
+        XL_SNAPSHOT_FAULT=$step run -137 xs revert g1 s1
+        check_repairs "a revert to 's1' was interrupted"
+        # completed: the disks are s1's, s1 is current
+        has "$IMG" 0x11 || fail "$step: disk not reverted"
+        has "$DATA" 0x11 || fail "$step: disk not reverted"
+        run -0 xs current g1
+        assert_output s1
+        all_revert s2=0x22 s1=0x11
+    done
+}
