@@ -371,6 +371,9 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
                                             d->image, d->internal_name,
                                             all_r);
             if (rc) break;
+        } else if (!d->overlay) {
+            /* imported: the data is the backing image itself */
+            *all_r = exists(d->backing);
         } else if (!exists(d->overlay)) {
             *all_r = false;
         } else {
@@ -379,6 +382,8 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
             free(b);
         }
     }
+    /* an import places the memory image last */
+    if (!rc && *all_r && sn->memory && !exists(sn->memory)) *all_r = false;
     return rc;
 }
 
@@ -416,7 +421,7 @@ static int complete_create(checker *c, xlsnap_snapshot *l, int nr, int k)
 
     for (int j = 0; j < sn->num_disks; j++) {
         const xlsnap_disk *d = &sn->disks[j];
-        if (d->kind != XLSNAP_DISK_EXTERNAL ||
+        if (d->kind != XLSNAP_DISK_EXTERNAL || !d->overlay ||
             !xlsnap__set_has(&c->live, d->overlay))
             continue;
         /* QEMU writes to the overlay: the domain's config must say so */
@@ -436,6 +441,8 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
 
     for (int j = 0; j < sn->num_disks; j++) {
         const xlsnap_disk *d = &sn->disks[j];
+        /* what the create made: the overlay (an import: the image) */
+        const char *made = d->overlay ? d->overlay : d->backing;
         bool other = false;
         if (d->kind == XLSNAP_DISK_INTERNAL) {
             if ((rc = xlsnap__delete_internal(c->ctx, c->dom, d, &c->live)))
@@ -445,15 +452,15 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
         for (int i = 0; i < nr; i++)
             for (int m = 0; i != k && m < l[i].num_disks; m++)
                 other |= (l[i].disks[m].image &&
-                          !strcmp(l[i].disks[m].image, d->overlay)) ||
+                          !strcmp(l[i].disks[m].image, made)) ||
                          (l[i].disks[m].backing &&
-                          !strcmp(l[i].disks[m].backing, d->overlay));
-        if (xlsnap__set_has(&c->live, d->overlay)) {
+                          !strcmp(l[i].disks[m].backing, made));
+        if (d->overlay && xlsnap__set_has(&c->live, d->overlay)) {
             /* the guest writes there: it stays its disk */
             rc = xlsnap__hv_set_live_disk(c->ctx, c->dom->domid, d->vdev,
                                           d->overlay, "qcow2");
             if (rc) return rc;
-        } else if (!other && (rc = remove_image(c, d->overlay))) {
+        } else if (!other && (rc = remove_image(c, made))) {
             return rc;
         }
     }

@@ -286,3 +286,24 @@ record.json"
     assert_output 600
     run -2 xs export --compress gzip g1 s2 "$BATS_TEST_TMPDIR/y"
 }
+
+@test "import killed at every step: check --repair leaves a clean state and the import can finish" {
+    mkchain3
+    run -0 xs export g1 s1 "$BATS_TEST_TMPDIR/b1"
+    run -0 xs export --delta --base s1 g1 s3 "$BATS_TEST_TMPDIR/b3"
+    s3=$(snapsum "$IMG" s3)
+    for step in import-verified import-prepared import-placed record-write record-before-rename; do
+        export XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st-$step
+        d=$BATS_TEST_TMPDIR/d-$step
+        mkdir -p "$d"
+        run -0 xs import --disk-dir "$d" "$BATS_TEST_TMPDIR/b1"
+        run -137 env XL_SNAPSHOT_FAULT=$step "$XS" import --disk-dir "$d" "$BATS_TEST_TMPDIR/b3"
+        run -0 xs check --repair
+        run -0 xs check
+        xs info g1 s3 >/dev/null 2>&1 || run -0 xs import --disk-dir "$d" "$BATS_TEST_TMPDIR/b3"
+        run -0 xs list --names g1
+        assert_output "s1
+s3"
+        [ "$(sum "$d/g1.s3.qcow2")" = "$s3" ]
+    done
+}
