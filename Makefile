@@ -20,9 +20,9 @@ else
 Q := @
 MAKEFLAGS += --no-print-directory
 endif
-XEN_PKGS   := xenlight xlutil xentoollog xenstore yajl
+XEN_PKGS   := xenlight xlutil xentoollog xenstore yajl libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(XEN_PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(XEN_PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(XEN_PKGS) 2>/dev/null) -pthread
 
 CPPFLAGS   += -DLIBXL_API_VERSION=0x041400 -DHAVE_YAJL_YAJL_VERSION_H \
               -D_GNU_SOURCE -Ilibxlsnap

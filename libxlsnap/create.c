@@ -250,6 +250,40 @@ static int explain_space(xlsnap_ctx *ctx, int rc, int fd, const char *path)
     return rc;
 }
 
+/*
+ * The memory image into memfd: libxl's stream as it comes, or (zstd)
+ * through a pipe to a thread compressing it into memfd.  On success the
+ * guest is suspended; on failure hv_save resumed it.
+ */
+static int save_memory(xlsnap_ctx *ctx, int64_t domid, int memfd,
+                       const xlsnap_create_params *p, xlsnap_snapshot *sn)
+{
+    xlsnap__zpipe z;
+    int fd = memfd, rc, zrc;
+
+    if (p->compress &&
+        (rc = xlsnap__zpipe_start(ctx, memfd, true, &z, &fd)))
+        return rc;
+    rc = xlsnap__hv_save(ctx, domid, fd, sn->config_json, p->live,
+                         &sn->memory_live);
+    if (p->compress) {
+        close(fd);
+        zrc = xlsnap__zpipe_finish(ctx, &z, !rc);
+        if (!rc && zrc) {
+            /* the guest is suspended and the image is incomplete */
+            char saved[XLSNAP__ERRBUF];
+            memcpy(saved, ctx->errbuf, sizeof(saved));
+            xlsnap__hv_resume(ctx, domid);
+            memcpy(ctx->errbuf, saved, sizeof(saved));
+            rc = zrc;
+        }
+    }
+    if (!rc && fsync(memfd) < 0)
+        rc = xlsnap__error_errno(ctx, errno, "cannot write memory image "
+                                 "%s", sn->memory);
+    return rc;
+}
+
 /* Remove a record directory and what create put in it. */
 static void discard(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
 {
@@ -282,6 +316,11 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     name = p->name ? xlsnap__strdup(p->name)
                    : xlsnap__sprintf("%lld", (long long)time(NULL));
     if ((rc = xlsnap_name_validate(ctx, name))) goto out;
+    if (p->compress && strcmp(p->compress, XLSNAP__ZSTD)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown compression "
+                           "'%s' (only zstd)", p->compress);
+        goto out;
+    }
     if (!p->dry_run &&
         (rc = xlsnap__lock_domain(ctx, dom->uuid, true, &lock)))
         goto out;
@@ -341,7 +380,14 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
             goto out;
         }
         sn.memory = p->memory_path ? xlsnap__strdup(p->memory_path)
-                                   : xlsnap__sprintf("%s/memory.save", sdir);
+                  : p->compress ? xlsnap__sprintf("%s/memory.save.zst", sdir)
+                                : xlsnap__sprintf("%s/memory.save", sdir);
+        sn.memory_compression = xlsnap__strdup(p->compress);
+    }
+    if (p->compress && !sn.memory) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--compress applies to "
+                           "the memory image, and this snapshot has none");
+        goto out;
     }
     if ((rc = plan_disks(ctx, p, sn.config_json, running, sn.name, &sn)))
         goto out;
@@ -373,11 +419,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                      "image %s", sn.memory);
             goto fail;
         }
-        rc = xlsnap__hv_save(ctx, dom->domid, memfd, sn.config_json,
-                             p->live);
-        if (!rc && fsync(memfd) < 0)
-            rc = xlsnap__error_errno(ctx, errno, "cannot write memory "
-                                     "image %s", sn.memory);
+        rc = save_memory(ctx, dom->domid, memfd, p, &sn);
         if (rc) rc = explain_space(ctx, rc, memfd, sn.memory);
         close(memfd);
         memfd = -1;

@@ -10,6 +10,7 @@
 #endif
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -246,6 +247,24 @@ int xlsnap__savefile_write_header(xlsnap_ctx *ctx, int fd,
                                   const char *config_json);
 int xlsnap__savefile_read_header(xlsnap_ctx *ctx, int fd, char **config_r);
 
+/* zpipe.c: a thread compressing (zstd) what is written into *fd_r into
+ * file, or decompressing file into what is read from *fd_r.  The caller
+ * closes *fd_r (compress: the end of the stream), then _finish joins the
+ * thread and reports its error.  A child forked meanwhile must close
+ * z->fd, the thread's end of the pipe. */
+#define XLSNAP__ZSTD "zstd"
+typedef struct {
+    pthread_t thread;
+    bool running, compress;
+    int fd, file, err;
+    uint64_t bytes;          /* bytes written by the thread */
+    char msg[256];
+} xlsnap__zpipe;
+int xlsnap__zpipe_start(xlsnap_ctx *ctx, int file, bool compress,
+                        xlsnap__zpipe *z, int *fd_r);
+/* report false: join only (an earlier error is already on the ctx) */
+int xlsnap__zpipe_finish(xlsnap_ctx *ctx, xlsnap__zpipe *z, bool report);
+
 /* domcfg.c */
 typedef struct {
     char *vdev, *path, *format, *backend;
@@ -272,8 +291,10 @@ int xlsnap__hv_config(xlsnap_ctx *ctx, int64_t domid, char **json_r);
 int xlsnap__hv_pause(xlsnap_ctx *ctx, int64_t domid, bool pause);
 int xlsnap__hv_resume(xlsnap_ctx *ctx, int64_t domid);
 int xlsnap__hv_destroy(xlsnap_ctx *ctx, int64_t domid);
+/* live: pre-copy while the guest runs, when the hypervisor can track
+ * the domain's dirty pages; *live_r says whether it was used. */
 int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
-                    const char *config_json, bool live);
+                    const char *config_json, bool live, bool *live_r);
 int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
                       int64_t *domid_r);
 int xlsnap__hv_monitor(xlsnap_ctx *ctx, int64_t domid, const char *name,

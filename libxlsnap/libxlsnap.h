@@ -145,6 +145,9 @@ typedef struct {
     char *domstate;          /* domain state when taken: "running",
                                 "paused", "shutoff" */
     char *memory;            /* memory image (xl save format) or NULL */
+    char *memory_compression; /* NULL: plain `xl restore` image; "zstd":
+                                 the image compressed as one zstd stream */
+    bool memory_live;        /* memory saved with live pre-copy */
     char *parent;            /* NULL: a root */
     bool current;
     char *domain_name;
@@ -236,7 +239,12 @@ typedef struct {
     int memory;                /* -1: default (yes if running), 0, 1 */
     const char *memory_path;   /* NULL: <state>/<uuid>/<name>/memory.save */
     xlsnap_disk_kind type;     /* 0: internal (external for raw disks) */
-    bool live;                 /* save memory with live pre-copy */
+    bool live;                 /* save memory with live pre-copy (when
+                                  the hypervisor can track the domain's
+                                  dirty pages; snap_r->memory_live says
+                                  whether it did) */
+    const char *compress;      /* NULL, or "zstd": compress the memory
+                                  image as it is written */
     bool dry_run;              /* plan only: fill snap_r, change nothing */
     bool no_metadata;          /* take the disk snapshots, keep no record
                                   (disk-only; see xlsnap_redefine) */

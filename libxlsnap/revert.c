@@ -74,15 +74,18 @@ static int copy_fd(xlsnap_ctx *ctx, int in, int out)
 /*
  * Restore the memory image with config_json in place of the config in
  * its header: a child writes header + stream into a FIFO that
- * `xl restore` reads.
+ * `xl restore` reads.  A compressed image is decompressed on the way by
+ * a thread (nothing uncompressed is written to disk).
  */
 static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
-                          const char *image, const char *config_json,
+                          const xlsnap_snapshot *sn, const char *config_json,
                           bool paused)
 {
     char *fifo = NULL, *out = NULL, *err = NULL, *why = NULL;
-    int memfd = -1, status, wst, rc;
+    const char *image = sn->memory;
+    int memfd = -1, srcfd = -1, status, wst, rc, zrc;
     pid_t writer = -1;
+    xlsnap__zpipe z = { .running = false };
 
     memfd = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (memfd < 0) {
@@ -90,7 +93,11 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
                                  image);
         goto out;
     }
-    if ((rc = xlsnap__savefile_read_header(ctx, memfd, NULL))) {
+    srcfd = memfd;
+    if (sn->memory_compression &&
+        (rc = xlsnap__zpipe_start(ctx, memfd, false, &z, &srcfd)))
+        goto out;
+    if ((rc = xlsnap__savefile_read_header(ctx, srcfd, NULL))) {
         rc = xlsnap__error_prefix(ctx, rc, "%s", image);
         goto out;
     }
@@ -106,10 +113,13 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
         goto out;
     }
     if (writer == 0) {
-        int fd = open(fifo, O_WRONLY | O_CLOEXEC);
+        int fd;
+        /* the thread's end of the pipe stays with the thread */
+        if (z.running) close(z.fd);
+        fd = open(fifo, O_WRONLY | O_CLOEXEC);
         signal(SIGPIPE, SIG_IGN);
         if (fd < 0 || xlsnap__savefile_write_header(ctx, fd, config_json) ||
-            copy_fd(ctx, memfd, fd))
+            copy_fd(ctx, srcfd, fd))
             _exit(1);
         _exit(close(fd) ? 1 : 0);
     }
@@ -139,6 +149,10 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
                                "memory image to xl restore");
     }
     if (fifo) unlink(fifo);
+    /* closing the reading end stops a thread the reader left */
+    if (srcfd >= 0 && srcfd != memfd) close(srcfd);
+    zrc = xlsnap__zpipe_finish(ctx, &z, !rc);
+    if (!rc) rc = zrc;
     if (memfd >= 0) close(memfd);
     free(fifo);
     free(out);
@@ -254,7 +268,7 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                     XLSNAP_REVERT_PAUSED));
     sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom->uuid, sn->name);
     if (sn->memory) {
-        rc = restore_memory(ctx, sdir, sn->memory, cfg, paused);
+        rc = restore_memory(ctx, sdir, sn, cfg, paused);
     } else if (start) {
         /* created here, watched by our own monitor (xl restore brings
          * xl's; disk-only snapshots have no stream to restore) */

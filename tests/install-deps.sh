@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
     # build
-    gcc make pkg-config libxen-dev libyajl-dev perl
+    gcc make pkg-config libxen-dev libyajl-dev libzstd-dev perl
     # host tests
     bats bats-support bats-assert bats-file qemu-utils python3
     # e2e: Xen 4.17 booted in QEMU (software emulation)
