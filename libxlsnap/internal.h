@@ -41,6 +41,12 @@ struct xlsnap_ctx {
     xlsnap_progress_fn *progress_fn;
     void *progress_user;
     struct timespec progress_last; /* rate limit, CLOCK_MONOTONIC */
+    /* summaries read by domain_resolve, taken by the next summary list
+     * of the same domain in this call sequence (index.c) */
+    char *sum_uuid;
+    xlsnap_snapshot *sum_list;
+    int sum_nr;
+    struct timespec sum_time;      /* kept for a second at most */
     char errbuf[XLSNAP__ERRBUF];
 };
 
@@ -198,6 +204,16 @@ int xlsnap__store_read(xlsnap_ctx *ctx, const char *uuid,
 int xlsnap__store_write(xlsnap_ctx *ctx, const xlsnap_snapshot *snap);
 int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
                        xlsnap_snapshot **list_r, int *nr_r);
+/* Sort order of lists: creation time, then name. */
+int xlsnap__cmp_snap(const void *a, const void *b);
+/* index.c: as store_list, without config_json, from the list index when
+ * it matches the records on disk (else read them and rewrite it). */
+int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
+                               xlsnap_snapshot **list_r, int *nr_r);
+/* Keep a summary list on the ctx for the next summary list of uuid
+ * (takes list); NULL uuid: drop what is kept. */
+void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,
+                          xlsnap_snapshot *list, int nr);
 /* Take the lock of a domain that has snapshots, read them all, and
  * find 'name' in them (*idx_r; NOTFOUND "no snapshot" otherwise). */
 int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,

@@ -172,6 +172,14 @@ const char *xlsnap_state_name(xlsnap_state st);
 int xlsnap_list(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                 xlsnap_snapshot **list_r, int *nr_r);
 
+/*
+ * As xlsnap_list, but every config_json is NULL: read from an index
+ * of the records (checked against them, rebuilt when they changed), so
+ * that listing thousands of snapshots stays fast.
+ */
+int xlsnap_list_summary(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        xlsnap_snapshot **list_r, int *nr_r);
+
 /* One snapshot by name. */
 int xlsnap_get(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                const char *name, xlsnap_snapshot *snap_r);

@@ -139,9 +139,14 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
         /* not running: the UUID alone is enough */
         d.uuid = uuid;
         uuid = NULL;
-        if ((rc = xlsnap__store_list(ctx, d.uuid, &list, &nr))) goto out;
+        rc = xlsnap__store_list_summary(ctx, d.uuid, &list, &nr);
+        if (rc) goto out;
         for (int i = nr - 1; i >= 0 && !d.name; i--)
             d.name = xlsnap__strdup(list[i].domain_name);
+        /* a list of this domain usually follows */
+        xlsnap__summary_keep(ctx, d.uuid, list, nr);
+        list = NULL;
+        nr = 0;
         goto done;
     }
     if (is_domid(spec)) {
@@ -192,6 +197,12 @@ int xlsnap_list(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                 xlsnap_snapshot **list_r, int *nr_r)
 {
     return xlsnap__store_list(ctx, dom->uuid, list_r, nr_r);
+}
+
+int xlsnap_list_summary(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        xlsnap_snapshot **list_r, int *nr_r)
+{
+    return xlsnap__store_list_summary(ctx, dom->uuid, list_r, nr_r);
 }
 
 int xlsnap_get(xlsnap_ctx *ctx, const xlsnap_domain *dom,

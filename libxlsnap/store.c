@@ -61,6 +61,8 @@ int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid, bool create,
     time_t deadline;
 
     lock_r->fd = -1;
+    /* a writer may follow: summaries kept for a list are stale */
+    xlsnap__summary_keep(ctx, NULL, NULL, 0);
     if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
     if (create) {
         if ((rc = ensure_state_dir(ctx))) goto out;
@@ -187,7 +189,7 @@ int xlsnap__store_write(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
     return rc;
 }
 
-static int cmp_snap(const void *a, const void *b)
+int xlsnap__cmp_snap(const void *a, const void *b)
 {
     const xlsnap_snapshot *x = a, *y = b;
 
@@ -233,7 +235,7 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
         rc = xlsnap__error_errno(ctx, errno, "cannot read %s", dir);
         goto out;
     }
-    if (nr) qsort(list, nr, sizeof(*list), cmp_snap);
+    if (nr) qsort(list, nr, sizeof(*list), xlsnap__cmp_snap);
     *list_r = list;
     *nr_r = nr;
     list = NULL;
