@@ -2,6 +2,7 @@
 #   make            build/xl-snapshot, build/libxlsnap.{a,so}
 #   make check      install test deps, run unit + bats + sanitizer + e2e
 #   make demo       install deps, boot Xen in QEMU, show xl-snapshot at work
+#   make bench      performance numbers (host + real Xen in QEMU), bench/
 #   make install    DESTDIR/PREFIX honoured
 
 VERSION    := 0.1.0
@@ -46,7 +47,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 STATIC_LIB := $(BUILD)/libxlsnap.a
 SHARED_LIB := $(BUILD)/libxlsnap.so.$(VERSION)
 
-.PHONY: all check demo install clean unit deps
+.PHONY: all check demo bench install clean unit deps
 all: $(BUILD)/xl-snapshot $(STATIC_LIB) $(SHARED_LIB) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c libxlsnap/libxlsnap.h libxlsnap/internal.h \
@@ -86,6 +87,9 @@ demo:
 	tests/install-deps.sh
 	$(MAKE) all
 	tests/e2e/demo.sh
+
+bench:
+	bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
