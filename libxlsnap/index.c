@@ -239,7 +239,7 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
         names[nn++] = xlsnap__strdup(de->d_name);
     }
     if (errno) goto out;
-    qsort(names, nn, sizeof(*names), cmp_str);
+    if (nn) qsort(names, nn, sizeof(*names), cmp_str);
     for (int i = 0; i < nn; i++) {
         struct key k;
         int e = stat_key(dfd, names[i], &k);
@@ -377,9 +377,9 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
         (*list_r)[i].config_json = NULL;
     }
     /* the index is in name order, as the check walks the directory */
-    qsort(*list_r, *nr_r, sizeof(**list_r), cmp_snap_name);
+    if (*nr_r) qsort(*list_r, *nr_r, sizeof(**list_r), cmp_snap_name);
     index_write(dfd, *list_r, *nr_r);
-    qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
+    if (*nr_r) qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
  out:
     if (dfd >= 0) close(dfd);
     free(dir);

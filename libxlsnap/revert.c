@@ -153,6 +153,10 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
     if (srcfd >= 0 && srcfd != memfd) close(srcfd);
     zrc = xlsnap__zpipe_finish(ctx, &z, !rc);
     if (!rc) rc = zrc;
+    else if (z.err && z.err != EPIPE)
+        /* a damaged image is why xl restore failed: say that */
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "memory image %s: %s",
+                           image, z.msg);
     if (memfd >= 0) close(memfd);
     free(fifo);
     free(out);
