@@ -45,18 +45,23 @@ for g in ("pv", "pvh"):
             continue
         print("%-6s %-20s %10s %10s %14s" % (g, op, fmt(d), fmt(w), ratio(d, base)))
 print()
-print("Create total time vs hand-written (xl save -c + QMP internal snapshot)")
-for g in ("pv", "pvh"):
-    c, h = med(g, "create-memory.wall"), med(g, "hand-written.wall")
-    if c is not None:
-        print("  %-4s create %s, hand-written %s: %s" % (g, fmt(c), fmt(h), ratio(c, h)))
-print()
-print("Revert vs xl destroy + xl restore of the same image")
-for g in ("pv", "pvh"):
-    r, x = med(g, "revert.wall"), med(g, "xl-restore.wall")
-    if r is not None:
-        print("  %-4s revert %s, xl restore %s: %s" % (g, fmt(r), fmt(x), ratio(r, x)))
-print()
+
+
+def compare(title, what, a, b):
+    """One line a guest: metric a against metric b, as a ratio."""
+    print(title)
+    for g in ("pv", "pvh"):
+        x, y = med(g, a), med(g, b)
+        if x is not None:
+            print("  %-4s %s %s, %s %s: %s" % (g, what[0], fmt(x), what[1], fmt(y),
+                                            ratio(x, y)))
+    print()
+
+
+compare("Create total time vs hand-written (xl save -c + QMP internal snapshot)",
+        ("create", "hand-written"), "create-memory.wall", "hand-written.wall")
+compare("Revert vs xl destroy + xl restore of the same image",
+        ("revert", "xl restore"), "revert.wall", "xl-restore.wall")
 print("Memory image size, raw vs zstd")
 for g, kind in (("pv", "idle"), ("pvh", "idle"), ("pv", "random")):
     r, z = med(g, kind + ".memory.raw"), med(g, kind + ".memory.zstd")

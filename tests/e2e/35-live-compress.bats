@@ -43,15 +43,8 @@ teardown() {
     run -0 jq -r '"\(.memory_compression) \(.memory)"' <<< "$output"
     assert_output "zstd $img"
 
+    revert_rewinds lc1 z1
     d=$(snap_disk_counter "$(e2e_guest_disk lc1)" z1)
-    m=$(e2e_wait_counter_above lc1 $((d + 30)) 60)
-    mark=$(log_mark lc1)
-    run -0 xl-snapshot revert --force lc1 z1
-    e2e_wait_domain_state lc1 running 30
-    first=$(rewind_tick lc1 "$mark")
-    e2e_log "zstd: snapshot $d, before revert $m, first tick after revert $first"
-    near "$first" "$d"
-    [ "$first" -lt "$m" ]
     # and again after xl destroy (nothing left of the old domain)
     xl destroy lc1
     e2e_wait_domain_state lc1 gone 30
@@ -83,12 +76,7 @@ teardown() {
     run -0 xl-snapshot info --json lc1 l1
     run -0 jq -r '.memory_live // false' <<< "$output"
     assert_output false
-    d=$(snap_disk_counter "$(e2e_guest_disk lc1)" l1)
-    e2e_wait_counter_above lc1 $((d + 20)) >/dev/null
-    mark=$(log_mark lc1)
-    run -0 xl-snapshot revert --force lc1 l1
-    first=$(rewind_tick lc1 "$mark")
-    near "$first" "$d"
+    revert_rewinds lc1 l1
     xl destroy lc1
 }
 
@@ -100,13 +88,6 @@ teardown() {
     run -0 xl-snapshot info --json lc2 v1
     run -0 jq -r '.memory_live' <<< "$output"
     assert_output true
-    d=$(snap_disk_counter "$(e2e_guest_disk lc2)" v1)
-    m=$(e2e_wait_counter_above lc2 $((d + 30)) 60)
-    mark=$(log_mark lc2)
-    run -0 xl-snapshot revert --force lc2 v1
-    first=$(rewind_tick lc2 "$mark")
-    e2e_log "PVH live: snapshot $d, before revert $m, first after revert $first"
-    near "$first" "$d"
-    [ "$first" -lt "$m" ]
+    revert_rewinds lc2 v1
     xl destroy lc2
 }
