@@ -92,6 +92,8 @@ void xlsnap__remove_flat_dir(const char *dir);
 /* "<dir of image>/<image name without extension>.<tag>.qcow2" */
 char *xlsnap__image_sibling(const char *image, const char *tag);
 bool xlsnap__is_uuid(const char *s);
+/* A larger pipe buffer (fewer context switches), best effort. */
+void xlsnap__pipe_grow(int fd);
 /* Lower-cased canonical copy of a UUID string, or NULL if invalid. */
 char *xlsnap__uuid_canon(const char *s);
 /* A new random (version 4) UUID, canonical text. */

@@ -51,7 +51,7 @@ static char *fresh_overlay(const char *backing, const char *name)
 
 static int copy_fd(xlsnap_ctx *ctx, int in, int out)
 {
-    static char buf[1 << 16];
+    static char buf[1 << 20];
 
     for (;;) {
         ssize_t n = read(in, buf, sizeof(buf)), off = 0;
@@ -117,6 +117,7 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
         /* the thread's end of the pipe stays with the thread */
         if (z.running) close(z.fd);
         fd = open(fifo, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) xlsnap__pipe_grow(fd);
         signal(SIGPIPE, SIG_IGN);
         if (fd < 0 || xlsnap__savefile_write_header(ctx, fd, config_json) ||
             copy_fd(ctx, srcfd, fd))

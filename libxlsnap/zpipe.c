@@ -20,6 +20,9 @@
 /* Level 1: the save runs while the guest is suspended; speed first
  * (an idle guest's zero pages compress as well at any level). */
 #define ZLEVEL 1
+/* read and write in large pieces: every system call is dear in a
+ * dom0 (more so under emulation) */
+#define IOSIZE (4u << 20)
 
 static int full_write(int fd, const void *p, size_t len)
 {
@@ -54,7 +57,7 @@ static void set_err(xlsnap__zpipe *z, int e, const char *what,
 static void compress_loop(xlsnap__zpipe *z)
 {
     ZSTD_CCtx *cc = ZSTD_createCCtx();
-    size_t isz = ZSTD_CStreamInSize(), osz = ZSTD_CStreamOutSize();
+    size_t isz = IOSIZE, osz = IOSIZE;
     char *in = malloc(isz), *out = malloc(osz), sink[4096];
     bool end = false;
 
@@ -97,7 +100,7 @@ static void compress_loop(xlsnap__zpipe *z)
 static void decompress_loop(xlsnap__zpipe *z)
 {
     ZSTD_DCtx *dc = ZSTD_createDCtx();
-    size_t isz = ZSTD_DStreamInSize(), osz = ZSTD_DStreamOutSize();
+    size_t isz = ZSTD_DStreamInSize(), osz = IOSIZE;
     char *in = malloc(isz), *out = malloc(osz);
     size_t last = 1;     /* 0 when the last frame read was complete */
 
@@ -165,6 +168,7 @@ int xlsnap__zpipe_start(xlsnap_ctx *ctx, int file, bool compress,
     z->compress = compress;
     if (pipe2(p, O_CLOEXEC) < 0)
         return xlsnap__error_errno(ctx, errno, "cannot create a pipe");
+    xlsnap__pipe_grow(p[0]);
     /* compress: we write p[1], the thread reads p[0] */
     z->fd = compress ? p[0] : p[1];
     *fd_r = compress ? p[1] : p[0];
