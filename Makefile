@@ -2,6 +2,7 @@
 #   make            build/xl-snapshot, build/libxlsnap.{a,so}
 #   make check      install test deps, run unit + bats + sanitizer + e2e
 #   make demo       install deps, boot Xen in QEMU, show xl-snapshot at work
+#   make bench      performance numbers (host + real Xen in QEMU), bench/
 #   make install    DESTDIR/PREFIX honoured
 
 VERSION    := 0.1.0
@@ -27,7 +28,7 @@ MAKEFLAGS += --no-print-directory
 endif
 XEN_PKGS   := xenlight xlutil xentoollog xenstore yajl libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(XEN_PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(XEN_PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(XEN_PKGS) 2>/dev/null) -pthread
 
 CPPFLAGS   += -DLIBXL_API_VERSION=0x041400 -DHAVE_YAJL_YAJL_VERSION_H \
               -D_GNU_SOURCE -Ilibxlsnap
@@ -62,7 +63,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 STATIC_LIB := $(BUILD)/libxlsnap.a
 SHARED_LIB := $(BUILD)/libxlsnap.so.$(VERSION)
 
-.PHONY: all check demo install clean unit deps fuzz
+.PHONY: all check demo bench install clean unit deps fuzz
 all: $(BUILD)/xl-snapshot $(STATIC_LIB) $(SHARED_LIB) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c libxlsnap/libxlsnap.h libxlsnap/internal.h \
@@ -111,6 +112,9 @@ demo:
 	tests/install-deps.sh
 	$(MAKE) all
 	tests/e2e/demo.sh
+
+bench:
+	bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \

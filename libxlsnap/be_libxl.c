@@ -139,13 +139,37 @@ static void *save_watch_thread(void *arg)
 }
 
 /*
+ * Whether libxl can save domid live.  Pre-copy needs Xen's log-dirty
+ * mode; for a PV guest that is a shadow-paging mode, and a hypervisor
+ * built without shadow paging (Debian's 4.17: "xl info" virt_caps has
+ * no "shadow") fails the save with "Failed to enable logdirty: 95"
+ * (EOPNOTSUPP), after which libxl cannot resume the guest cleanly.
+ * HVM and PVH guests track dirty pages with HAP.  So decide before.
+ */
+static bool can_save_live(libxl_ctx *lx, int64_t domid)
+{
+    libxl_dominfo info;
+    libxl_physinfo phys;
+    bool pv, ok;
+
+    libxl_dominfo_init(&info);
+    libxl_physinfo_init(&phys);
+    pv = !libxl_domain_info(lx, &info, domid) &&
+         info.domain_type == LIBXL_DOMAIN_TYPE_PV;
+    ok = !pv || (!libxl_get_physinfo(lx, &phys) && phys.cap_shadow);
+    libxl_physinfo_dispose(&phys);
+    libxl_dominfo_dispose(&info);
+    return ok;
+}
+
+/*
  * Write the memory image: xl's header with config_json, then libxl's
  * stream.  When this returns 0 the domain is suspended (shut down with
  * reason "suspend") and must be resumed by the caller.  On failure the
  * domain is resumed here if it got suspended.
  */
 int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
-                    const char *config_json, bool live)
+                    const char *config_json, bool live, bool *live_r)
 {
     libxl_ctx *lx;
     libxl_dominfo info;
@@ -155,7 +179,9 @@ int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
     bool watching = false;
     int rc, lrc;
 
+    *live_r = false;
     if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
+    live = live && can_save_live(lx, domid);
     if ((rc = xlsnap__savefile_write_header(ctx, fd, config_json)))
         return rc;
     libxl_dominfo_init(&info);
@@ -175,7 +201,10 @@ int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
         pthread_join(watcher, NULL);
         if (!lrc) xlsnap__progress(ctx, "memory", w.total, w.total);
     }
-    if (!lrc) return 0;
+    if (!lrc) {
+        *live_r = live;
+        return 0;
+    }
     rc = lx_error(ctx, lrc, "cannot save the domain's memory");
     /* libxl_domain_suspend may leave the domain suspended; xl resumes */
     if (!xlsnap__hv_state(ctx, domid, &st) && st == XLSNAP__DOM_SUSPENDED)

@@ -143,9 +143,10 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
 
 #define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
 
-/* The QMP transaction snapshotting every disk at once. */
+/* The QMP transaction snapshotting every disk at once (node names
+ * looked up on q). */
 static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                            const xlsnap_snapshot *sn)
+                            const xlsnap_snapshot *sn, char **cmd_r)
 {
     yajl_gen g = yajl_gen_alloc(NULL);
     char *cmd = NULL, *node = NULL;
@@ -194,10 +195,8 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
     CHK(yajl_gen_map_close(g));
     CHK(yajl_gen_map_close(g));
     if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
-    rc = xlsnap__qmp_exec(ctx, q, cmd, NULL);
-    if (rc)
-        rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
-                                  "failed (no disk was changed)");
+    *cmd_r = cmd;
+    cmd = NULL;
     goto out;
  gen_failed:
     rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP command");
@@ -209,6 +208,18 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
 }
 
 #undef CHK
+
+/* Open QEMU's monitor of the domain and build the transaction. */
+static int open_transaction(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                            const xlsnap_snapshot *sn, xlsnap__qmp *q,
+                            char **cmd_r)
+{
+    int rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, q);
+
+    if (!rc) rc = disk_transaction(ctx, q, sn, cmd_r);
+    if (rc) xlsnap__qmp_close(q);
+    return rc;
+}
 
 /* Offline: qemu-img on each disk; undo the ones done on failure. */
 static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
@@ -250,6 +261,40 @@ static int explain_space(xlsnap_ctx *ctx, int rc, int fd, const char *path)
     return rc;
 }
 
+/*
+ * The memory image into memfd: libxl's stream as it comes, or (zstd)
+ * through a pipe to a thread compressing it into memfd.  On success the
+ * guest is suspended; on failure hv_save resumed it.
+ */
+static int save_memory(xlsnap_ctx *ctx, int64_t domid, int memfd,
+                       const xlsnap_create_params *p, xlsnap_snapshot *sn)
+{
+    xlsnap__zpipe z;
+    int fd = memfd, rc, zrc;
+
+    if (p->compress &&
+        (rc = xlsnap__zpipe_start(ctx, memfd, true, &z, &fd)))
+        return rc;
+    rc = xlsnap__hv_save(ctx, domid, fd, sn->config_json, p->live,
+                         &sn->memory_live);
+    if (p->compress) {
+        close(fd);
+        zrc = xlsnap__zpipe_finish(ctx, &z, !rc);
+        if (!rc && zrc) {
+            /* the guest is suspended and the image is incomplete */
+            char saved[XLSNAP__ERRBUF];
+            memcpy(saved, ctx->errbuf, sizeof(saved));
+            xlsnap__hv_resume(ctx, domid);
+            memcpy(ctx->errbuf, saved, sizeof(saved));
+            rc = zrc;
+        }
+    }
+    if (!rc && fsync(memfd) < 0)
+        rc = xlsnap__error_errno(ctx, errno, "cannot write memory image "
+                                 "%s", sn->memory);
+    return rc;
+}
+
 /* Remove what create made in the state dir and the record. */
 static void discard(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
 {
@@ -264,7 +309,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__lock lock = { -1 };
     xlsnap__qmp q;
     xlsnap__domstate st = XLSNAP__DOM_GONE;
-    char *name = NULL, *sdir = NULL, *cfg = NULL;
+    char *name = NULL, *sdir = NULL, *cfg = NULL, *tcmd = NULL;
     bool running = false, suspended = false, paused = false, wrote = false;
     int nr = 0, memfd = -1, rc;
     char saved[XLSNAP__ERRBUF];
@@ -278,6 +323,11 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if (p->description && !xlsnap__utf8_valid(p->description)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
                            "the description is not valid UTF-8");
+        goto out;
+    }
+    if (p->compress && strcmp(p->compress, XLSNAP__ZSTD)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown compression "
+                           "'%s' (only zstd)", p->compress);
         goto out;
     }
     if (!p->dry_run &&
@@ -339,8 +389,16 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
             goto out;
         }
         sn.memory = p->memory_path ? xlsnap__strdup(p->memory_path)
-                                   : xlsnap__sprintf("%s/%s", sdir,
-                                                     XLSNAP__MEMORY_FILE);
+                  : p->compress ? xlsnap__sprintf("%s/%s.zst", sdir,
+                                                  XLSNAP__MEMORY_FILE)
+                                : xlsnap__sprintf("%s/%s", sdir,
+                                                  XLSNAP__MEMORY_FILE);
+        sn.memory_compression = xlsnap__strdup(p->compress);
+    }
+    if (p->compress && !sn.memory) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--compress applies to "
+                           "the memory image, and this snapshot has none");
+        goto out;
     }
     if ((rc = plan_disks(ctx, p, sn.config_json, running, sn.name, &sn)))
         goto out;
@@ -363,6 +421,15 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     wrote = true;
     xlsnap__fault_point("create-prepared");
 
+    /* disk-only: the command (node names asked of QEMU) is ready before
+     * the pause, which then lasts little more than the transaction.  The
+     * monitor is closed meanwhile: libxl's pause and unpause may need
+     * it, under the same lock. */
+    if (sn.num_disks && running && !sn.memory) {
+        if ((rc = open_transaction(ctx, dom, &sn, &q, &tcmd))) goto fail;
+        xlsnap__qmp_close(&q);
+    }
+
     /* 2. memory (the guest is suspended when this returns) or pause */
     if (sn.memory) {
         memfd = open(sn.memory, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -372,11 +439,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                      "image %s", sn.memory);
             goto fail;
         }
-        rc = xlsnap__hv_save(ctx, dom->domid, memfd, sn.config_json,
-                             p->live);
-        if (!rc && fsync(memfd) < 0)
-            rc = xlsnap__error_errno(ctx, errno, "cannot write memory "
-                                     "image %s", sn.memory);
+        rc = save_memory(ctx, dom->domid, memfd, p, &sn);
         if (rc) rc = explain_space(ctx, rc, memfd, sn.memory);
         close(memfd);
         memfd = -1;
@@ -390,11 +453,16 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     /* 3. every disk at the same instant */
     if (sn.num_disks && running) {
-        if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)))
-            goto fail;
-        rc = disk_transaction(ctx, &q, &sn);
-        xlsnap__qmp_close(&q);
+        rc = tcmd ? xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)
+                  : open_transaction(ctx, dom, &sn, &q, &tcmd);
         if (rc) goto fail;
+        rc = xlsnap__qmp_exec(ctx, &q, tcmd, NULL);
+        xlsnap__qmp_close(&q);
+        if (rc) {
+            rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
+                                      "failed (no disk was changed)");
+            goto fail;
+        }
     } else if (sn.num_disks) {
         if ((rc = offline_disks(ctx, &sn))) goto fail;
     }
@@ -475,6 +543,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s' was taken but its "
                               "record could not be completed", sn.name);
  out:
+    free(tcmd);
     if (memfd >= 0) close(memfd);
     xlsnap__unlock(&lock);
     xlsnap_snapshot_list_free(list, nr);

@@ -50,6 +50,7 @@ void xlsnap_ctx_free(xlsnap_ctx *ctx)
 {
     if (!ctx) return;
     if (ctx->lctx) libxl_ctx_free(ctx->lctx);
+    xlsnap__summary_keep(ctx, NULL, NULL, 0);
     free(ctx->state_dir);
     free(ctx);
 }

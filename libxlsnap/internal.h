@@ -10,6 +10,7 @@
 #endif
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,6 +44,12 @@ struct xlsnap_ctx {
     xlsnap_progress_fn *progress_fn;
     void *progress_user;
     struct timespec progress_last; /* rate limit, CLOCK_MONOTONIC */
+    /* summaries read by domain_resolve, taken by the next summary list
+     * of the same domain in this call sequence (index.c) */
+    char *sum_uuid;
+    xlsnap_snapshot *sum_list;
+    int sum_nr;
+    struct timespec sum_time;      /* kept for a second at most */
     char errbuf[XLSNAP__ERRBUF];
 };
 
@@ -103,6 +110,8 @@ char *xlsnap__image_sibling(const char *image, const char *tag);
 bool xlsnap__is_uuid(const char *s);
 /* The UTF-8 yajl accepts (lead and continuation bytes). */
 bool xlsnap__utf8_valid(const char *s);
+/* A larger pipe buffer (fewer context switches), best effort. */
+void xlsnap__pipe_grow(int fd);
 /* Lower-cased canonical copy of a UUID string, or NULL if invalid. */
 char *xlsnap__uuid_canon(const char *s);
 /* A new random (version 4) UUID, canonical text. */
@@ -242,6 +251,16 @@ int xlsnap__store_read(xlsnap_ctx *ctx, const char *uuid,
 int xlsnap__store_write(xlsnap_ctx *ctx, const xlsnap_snapshot *snap);
 int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
                        xlsnap_snapshot **list_r, int *nr_r);
+/* Sort order of lists: creation time, then name. */
+int xlsnap__cmp_snap(const void *a, const void *b);
+/* index.c: as store_list, without config_json, from the list index when
+ * it matches the records on disk (else read them and rewrite it). */
+int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
+                               xlsnap_snapshot **list_r, int *nr_r);
+/* Keep a summary list on the ctx for the next summary list of uuid
+ * (takes list); NULL uuid: drop what is kept. */
+void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,
+                          xlsnap_snapshot *list, int nr);
 /* Take the lock of a domain that has snapshots, read them all, and
  * find 'name' in them (*idx_r; NOTFOUND "no snapshot" otherwise). */
 int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
@@ -327,6 +346,24 @@ int xlsnap__savefile_write_header(xlsnap_ctx *ctx, int fd,
                                   const char *config_json);
 int xlsnap__savefile_read_header(xlsnap_ctx *ctx, int fd, char **config_r);
 
+/* zpipe.c: a thread compressing (zstd) what is written into *fd_r into
+ * file, or decompressing file into what is read from *fd_r.  The caller
+ * closes *fd_r (compress: the end of the stream), then _finish joins the
+ * thread and reports its error.  A child forked meanwhile must close
+ * z->fd, the thread's end of the pipe. */
+#define XLSNAP__ZSTD "zstd"
+typedef struct {
+    pthread_t thread;
+    bool running, compress;
+    int fd, file, err;
+    uint64_t bytes;          /* bytes written by the thread */
+    char msg[256];
+} xlsnap__zpipe;
+int xlsnap__zpipe_start(xlsnap_ctx *ctx, int file, bool compress,
+                        xlsnap__zpipe *z, int *fd_r);
+/* report false: join only (an earlier error is already on the ctx) */
+int xlsnap__zpipe_finish(xlsnap_ctx *ctx, xlsnap__zpipe *z, bool report);
+
 /* domcfg.c */
 typedef struct {
     char *vdev, *path, *format, *backend;
@@ -353,8 +390,10 @@ int xlsnap__hv_config(xlsnap_ctx *ctx, int64_t domid, char **json_r);
 int xlsnap__hv_pause(xlsnap_ctx *ctx, int64_t domid, bool pause);
 int xlsnap__hv_resume(xlsnap_ctx *ctx, int64_t domid);
 int xlsnap__hv_destroy(xlsnap_ctx *ctx, int64_t domid);
+/* live: pre-copy while the guest runs, when the hypervisor can track
+ * the domain's dirty pages; *live_r says whether it was used. */
 int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
-                    const char *config_json, bool live);
+                    const char *config_json, bool live, bool *live_r);
 int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
                       int64_t *domid_r);
 int xlsnap__hv_monitor(xlsnap_ctx *ctx, int64_t domid, const char *name,

@@ -165,6 +165,9 @@ typedef struct {
     char *domstate;          /* domain state when taken: "running",
                                 "paused", "shutoff" */
     char *memory;            /* memory image (xl save format) or NULL */
+    char *memory_compression; /* NULL: plain `xl restore` image; "zstd":
+                                 the image compressed as one zstd stream */
+    bool memory_live;        /* memory saved with live pre-copy */
     char *parent;            /* NULL: a root */
     bool current;
     char *domain_name;
@@ -191,6 +194,14 @@ const char *xlsnap_state_name(xlsnap_state st);
  */
 int xlsnap_list(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                 xlsnap_snapshot **list_r, int *nr_r);
+
+/*
+ * As xlsnap_list, but every config_json is NULL: read from an index
+ * of the records (checked against them, rebuilt when they changed), so
+ * that listing thousands of snapshots stays fast.
+ */
+int xlsnap_list_summary(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        xlsnap_snapshot **list_r, int *nr_r);
 
 /* One snapshot by name. */
 int xlsnap_get(xlsnap_ctx *ctx, const xlsnap_domain *dom,
@@ -261,7 +272,12 @@ typedef struct {
     int memory;                /* -1: default (yes if running), 0, 1 */
     const char *memory_path;   /* NULL: <state>/<uuid>/<name>/memory.save */
     xlsnap_disk_kind type;     /* 0: internal (external for raw disks) */
-    bool live;                 /* save memory with live pre-copy */
+    bool live;                 /* save memory with live pre-copy (when
+                                  the hypervisor can track the domain's
+                                  dirty pages; snap_r->memory_live says
+                                  whether it did) */
+    const char *compress;      /* NULL, or "zstd": compress the memory
+                                  image as it is written */
     bool dry_run;              /* plan only: fill snap_r, change nothing */
     bool no_metadata;          /* take the disk snapshots, keep no record
                                   (disk-only; see xlsnap_redefine) */

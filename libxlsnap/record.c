@@ -32,6 +32,7 @@ void xlsnap_snapshot_dispose(xlsnap_snapshot *s)
     free(s->description);
     free(s->domstate);
     free(s->memory);
+    free(s->memory_compression);
     free(s->parent);
     free(s->domain_name);
     free(s->domain_uuid);
@@ -59,6 +60,8 @@ int xlsnap__snapshot_copy(xlsnap_snapshot *dst, const xlsnap_snapshot *src)
     dst->state = src->state;
     dst->domstate = xlsnap__strdup(src->domstate);
     dst->memory = xlsnap__strdup(src->memory);
+    dst->memory_compression = xlsnap__strdup(src->memory_compression);
+    dst->memory_live = src->memory_live;
     dst->parent = xlsnap__strdup(src->parent);
     dst->current = src->current;
     dst->domain_name = xlsnap__strdup(src->domain_name);
@@ -126,6 +129,12 @@ int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
     CHK(xlsnap__gen_kv_str(g, "type", xlsnap_snapshot_type(sn)));
     CHK(xlsnap__gen_kv_str(g, "domstate", sn->domstate));
     CHK(xlsnap__gen_kv_str(g, "memory", sn->memory));
+    /* only when set: records without them stay as they were */
+    if (sn->memory_compression)
+        CHK(xlsnap__gen_kv_str(g, "memory_compression",
+                               sn->memory_compression));
+    if (sn->memory_live)
+        CHK(xlsnap__gen_kv_bool(g, "memory_live", true));
     CHK(xlsnap__gen_kv_str(g, "parent", sn->parent));
     CHK(xlsnap__gen_kv_bool(g, "current", sn->current));
     CHK(xlsnap__gen_str(g, "domain"));
@@ -273,6 +282,17 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
         goto out;
     if ((rc = xlsnap__json_get_str(ctx, root, "record", "memory", false, &s.memory)))
         goto out;
+    if ((rc = xlsnap__json_get_str(ctx, root, "record", "memory_compression",
+                      false, &s.memory_compression)))
+        goto out;
+    if (s.memory_compression && strcmp(s.memory_compression, XLSNAP__ZSTD)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                           "record: unknown memory_compression '%s'",
+                           s.memory_compression);
+        goto out;
+    }
+    v = xlsnap__json_field(root, "memory_live");
+    s.memory_live = v && YAJL_IS_TRUE(v);
     if ((rc = xlsnap__json_get_str(ctx, root, "record", "parent", false, &s.parent)))
         goto out;
     v = xlsnap__json_field(root, "current");

@@ -55,7 +55,7 @@ static char *fresh_overlay(const char *backing, const char *name)
 
 static int copy_fd(xlsnap_ctx *ctx, int in, int out)
 {
-    static char buf[1 << 16];
+    static char buf[1 << 20];
 
     for (;;) {
         ssize_t n = read(in, buf, sizeof(buf)), off = 0;
@@ -78,15 +78,18 @@ static int copy_fd(xlsnap_ctx *ctx, int in, int out)
 /*
  * Restore the memory image with config_json in place of the config in
  * its header: a child writes header + stream into a FIFO that
- * `xl restore` reads.
+ * `xl restore` reads.  A compressed image is decompressed on the way by
+ * a thread (nothing uncompressed is written to disk).
  */
 static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
-                          const char *image, const char *config_json,
+                          const xlsnap_snapshot *sn, const char *config_json,
                           bool paused)
 {
     char *fifo = NULL, *out = NULL, *err = NULL, *why = NULL;
-    int memfd = -1, status, wst, rc;
+    const char *image = sn->memory;
+    int memfd = -1, srcfd = -1, status, wst, rc, zrc;
     pid_t writer = -1;
+    xlsnap__zpipe z = { .running = false };
 
     memfd = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (memfd < 0) {
@@ -94,7 +97,11 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
                                  image);
         goto out;
     }
-    if ((rc = xlsnap__savefile_read_header(ctx, memfd, NULL))) {
+    srcfd = memfd;
+    if (sn->memory_compression &&
+        (rc = xlsnap__zpipe_start(ctx, memfd, false, &z, &srcfd)))
+        goto out;
+    if ((rc = xlsnap__savefile_read_header(ctx, srcfd, NULL))) {
         rc = xlsnap__error_prefix(ctx, rc, "%s", image);
         goto out;
     }
@@ -110,10 +117,14 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
         goto out;
     }
     if (writer == 0) {
-        int fd = open(fifo, O_WRONLY | O_CLOEXEC);
+        int fd;
+        /* the thread's end of the pipe stays with the thread */
+        if (z.running) close(z.fd);
+        fd = open(fifo, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) xlsnap__pipe_grow(fd);
         signal(SIGPIPE, SIG_IGN);
         if (fd < 0 || xlsnap__savefile_write_header(ctx, fd, config_json) ||
-            copy_fd(ctx, memfd, fd))
+            copy_fd(ctx, srcfd, fd))
             _exit(1);
         _exit(close(fd) ? 1 : 0);
     }
@@ -143,6 +154,14 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
                                "memory image to xl restore");
     }
     if (fifo) unlink(fifo);
+    /* closing the reading end stops a thread the reader left */
+    if (srcfd >= 0 && srcfd != memfd) close(srcfd);
+    zrc = xlsnap__zpipe_finish(ctx, &z, !rc);
+    if (!rc) rc = zrc;
+    else if (z.err && z.err != EPIPE)
+        /* a damaged image is why xl restore failed: say that */
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "memory image %s: %s",
+                           image, z.msg);
     if (memfd >= 0) close(memfd);
     free(fifo);
     free(out);
@@ -298,7 +317,7 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                     XLSNAP_REVERT_PAUSED));
     sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom->uuid, sn->name);
     if (sn->memory) {
-        rc = restore_memory(ctx, sdir, sn->memory, cfg, paused);
+        rc = restore_memory(ctx, sdir, sn, cfg, paused);
     } else if (start) {
         /* created here, watched by our own monitor (xl restore brings
          * xl's; disk-only snapshots have no stream to restore) */

@@ -113,10 +113,12 @@ int xlsnap__savefile_read_header(xlsnap_ctx *ctx, int fd, char **config_r)
     if (!cfg) { rc = XLSNAP_ERROR_NOMEM; goto out; }
     if ((rc = read_all(ctx, fd, cfg, clen))) goto out;
     cfg[clen] = '\0';
-    /* skip optional data we do not know */
-    if (lseek(fd, h.optional_data_len - sizeof(clen) - clen, SEEK_CUR) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot seek memory image");
-        goto out;
+    /* skip optional data we do not know (read: fd may be a pipe) */
+    for (uint32_t skip = h.optional_data_len - sizeof(clen) - clen; skip;) {
+        char sink[512];
+        uint32_t n = skip < sizeof(sink) ? skip : sizeof(sink);
+        if ((rc = read_all(ctx, fd, sink, n))) goto out;
+        skip -= n;
     }
     if (config_r) { *config_r = cfg; cfg = NULL; }
     rc = 0;

@@ -126,8 +126,9 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
                           xlsnap_domain *dom_r)
 {
     xlsnap_domain d;
+    xlsnap_snapshot *list = NULL;
     char *uuid = NULL, **uuids = NULL;
-    int nu = 0, rc;
+    int nr = 0, nu = 0, rc;
 
     xlsnap_domain_init(&d);
     if (!spec || !*spec) {
@@ -145,7 +146,14 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
         /* not running: the UUID alone is enough */
         d.uuid = uuid;
         uuid = NULL;
-        if ((rc = stored_name(ctx, d.uuid, &d.name))) goto out;
+        rc = xlsnap__store_list_summary(ctx, d.uuid, &list, &nr);
+        if (rc) goto out;
+        for (int i = nr - 1; i >= 0 && !d.name; i--)
+            d.name = xlsnap__strdup(list[i].domain_name);
+        /* a list of this domain usually follows */
+        xlsnap__summary_keep(ctx, d.uuid, list, nr);
+        list = NULL;
+        nr = 0;
         goto done;
     }
     if (is_domid(spec)) {
@@ -184,6 +192,7 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
  out:
     for (int i = 0; i < nu; i++) free(uuids[i]);
     free(uuids);
+    xlsnap_snapshot_list_free(list, nr);
     free(uuid);
     xlsnap_domain_dispose(&d);
     return rc;
@@ -240,6 +249,12 @@ int xlsnap_list(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                 xlsnap_snapshot **list_r, int *nr_r)
 {
     return xlsnap__store_list(ctx, dom->uuid, list_r, nr_r);
+}
+
+int xlsnap_list_summary(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        xlsnap_snapshot **list_r, int *nr_r)
+{
+    return xlsnap__store_list_summary(ctx, dom->uuid, list_r, nr_r);
 }
 
 int xlsnap_get(xlsnap_ctx *ctx, const xlsnap_domain *dom,

@@ -80,6 +80,8 @@ int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid, bool create,
     struct stat st;
 
     lock_r->fd = -1;
+    /* a writer may follow: summaries kept for a list are stale */
+    xlsnap__summary_keep(ctx, NULL, NULL, 0);
     if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
     if (create) {
         if ((rc = ensure_state_dir(ctx))) goto out;
@@ -250,6 +252,7 @@ int xlsnap__store_remove(xlsnap_ctx *ctx, const char *uuid,
     static const char *const files[] = { XLSNAP__RECORD_FILE,
                                          "." XLSNAP__RECORD_FILE ".tmp",
                                          XLSNAP__MEMORY_FILE,
+                                         XLSNAP__MEMORY_FILE ".zst",
                                          XLSNAP__FIFO_FILE };
     char *dir = NULL;
     int dfd = -1, rc;
@@ -336,7 +339,7 @@ int xlsnap__intent_clear(xlsnap_ctx *ctx, const char *uuid, const char *op)
     return rc;
 }
 
-static int cmp_snap(const void *a, const void *b)
+int xlsnap__cmp_snap(const void *a, const void *b)
 {
     const xlsnap_snapshot *x = a, *y = b;
 
@@ -382,7 +385,7 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
                                  ctx->state_dir, uuid);
         goto out;
     }
-    if (nr) qsort(list, nr, sizeof(*list), cmp_snap);
+    if (nr) qsort(list, nr, sizeof(*list), xlsnap__cmp_snap);
     *list_r = list;
     *nr_r = nr;
     list = NULL;

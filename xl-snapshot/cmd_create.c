@@ -8,7 +8,7 @@
 #include "xl-snapshot.h"
 
 enum { OPT_DISK_ONLY = 0x100, OPT_MEMORY, OPT_NO_MEMORY, OPT_INTERNAL,
-       OPT_EXTERNAL, OPT_LIVE, OPT_NO_METADATA, OPT_JSON };
+       OPT_EXTERNAL, OPT_LIVE, OPT_NO_METADATA, OPT_JSON, OPT_COMPRESS };
 
 int main_create(const struct cmd_spec *cmd, int argc, char **argv)
 {
@@ -21,6 +21,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         { "internal", no_argument, NULL, OPT_INTERNAL },
         { "external", no_argument, NULL, OPT_EXTERNAL },
         { "live", no_argument, NULL, OPT_LIVE },
+        { "compress", required_argument, NULL, OPT_COMPRESS },
         { "no-metadata", no_argument, NULL, OPT_NO_METADATA },
         { "dry-run", no_argument, NULL, 'N' },
         { "json", no_argument, NULL, OPT_JSON },
@@ -51,6 +52,13 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_INTERNAL: type = XLSNAP_DISK_INTERNAL; break;
         case OPT_EXTERNAL: type = XLSNAP_DISK_EXTERNAL; break;
         case OPT_LIVE: p.live = true; break;
+        case OPT_COMPRESS:
+            if (strcmp(optarg, "zstd")) {
+                err("create: unknown compression '%s' (only zstd)", optarg);
+                return EXIT_USAGE;
+            }
+            p.compress = optarg;
+            break;
         case OPT_NO_METADATA: p.no_metadata = true; break;
         case 'N': p.dry_run = true; break;
         case OPT_JSON: json = true; break;
@@ -88,6 +96,12 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         fail("create snapshot '%s'", what);
         goto out;
     }
+    if (p.live && s.memory && !s.memory_live && !p.dry_run)
+        err("warning: snapshot '%s': memory saved without live pre-copy "
+            "(the guest was suspended for the whole save): live pre-copy "
+            "tracks dirty pages with Xen's log-dirty mode, which for a PV "
+            "guest needs shadow paging, and this hypervisor has none (no "
+            "'shadow' in 'xl info' virt_caps)", s.name);
     if (p.dry_run || json) {
         if (xlsnap_snapshot_to_json(g_ctx, &s, &out)) {
             fail("show snapshot '%s'", s.name);

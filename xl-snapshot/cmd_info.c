@@ -64,7 +64,10 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
     printf("%-14s%s\n", "State:", xlsnap_state_name(s.state));
     printf("%-14s%s\n", "Type:", xlsnap_snapshot_type(&s));
     printf("%-14s%s\n", "Domain state:", s.domstate ? s.domstate : "-");
-    printf("%-14s%s\n", "Memory:", s.memory ? s.memory : "no");
+    printf("%-14s%s%s%s%s\n", "Memory:", s.memory ? s.memory : "no",
+           s.memory_compression ? " (" : "",
+           s.memory_compression ? s.memory_compression : "",
+           s.memory_compression ? ")" : "");
     printf("%-14s%s\n", "Parent:", s.parent ? s.parent : "-");
     printf("%-14s%s\n", "Current:", s.current ? "yes" : "no");
     if (!xlsnap_list(g_ctx, &dom, &list, &nr))

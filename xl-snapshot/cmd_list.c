@@ -13,14 +13,32 @@ struct view {
     xlsnap_snapshot *s;
     int nr;
     int *parent;        /* index of parent, -1 for roots / dangling */
+    int *nkids;         /* number of children */
+    int *byname;        /* indexes sorted by name, for find() */
     bool *show;
 };
 
+static const struct view *sort_view;
+
+static int cmp_byname(const void *a, const void *b)
+{
+    return strcmp(sort_view->s[*(const int *)a].name,
+                  sort_view->s[*(const int *)b].name);
+}
+
+/* Index of snapshot name, or -1: a binary search (thousands of
+ * snapshots are listed in a few milliseconds). */
 static int find(const struct view *v, const char *name)
 {
-    if (!name) return -1;
-    for (int i = 0; i < v->nr; i++)
-        if (!strcmp(v->s[i].name, name)) return i;
+    int lo = 0, hi = v->nr - 1;
+
+    while (name && lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = strcmp(name, v->s[v->byname[mid]].name);
+        if (!c) return v->byname[mid];
+        if (c < 0) hi = mid - 1;
+        else lo = mid + 1;
+    }
     return -1;
 }
 
@@ -35,9 +53,7 @@ static bool is_descendant(const struct view *v, int i, int ancestor)
 
 static bool has_children(const struct view *v, int i)
 {
-    for (int j = 0; j < v->nr; j++)
-        if (v->parent[j] == i) return true;
-    return false;
+    return v->nkids[i] > 0;
 }
 
 static int width(const struct view *v, int min, const char *(*get)(
@@ -127,7 +143,7 @@ static void print_node(const struct view *v, int i, char *prefix,
                        size_t plen, bool last, bool root, int depth)
 {
     const xlsnap_snapshot *s = &v->s[i];
-    int nkids = 0, k = 0;
+    int nkids = v->nkids[i], k = 0;
 
     printf("%s%s%s%s%s%s%s\n", prefix, root ? "" : last ? "`-- " : "|-- ",
            s->name, s->current ? " *" : "",
@@ -135,8 +151,6 @@ static void print_node(const struct view *v, int i, char *prefix,
            s->state == XLSNAP_STATE_READY ? "" : xlsnap_state_name(s->state),
            s->state == XLSNAP_STATE_READY ? "" : ")");
     if (depth >= v->nr) return;               /* corrupt cycle guard */
-    for (int j = 0; j < v->nr; j++)
-        if (v->parent[j] == i) nkids++;
     size_t n = strlen(prefix);
     if (!root && n + 5 < plen) strcat(prefix, last ? "    " : "|   ");
     for (int j = 0; j < v->nr; j++) {
@@ -209,15 +223,25 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    /* only --json shows the domain configs the summaries leave out */
     if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
-        xlsnap_list(g_ctx, &dom, &v.s, &v.nr)) {
+        (json ? xlsnap_list(g_ctx, &dom, &v.s, &v.nr)
+              : xlsnap_list_summary(g_ctx, &dom, &v.s, &v.nr))) {
         rc = fail("list snapshots of '%s'", argv[optind]);
         goto out;
     }
     v.parent = calloc(v.nr ? v.nr : 1, sizeof(*v.parent));
+    v.nkids = calloc(v.nr ? v.nr : 1, sizeof(*v.nkids));
+    v.byname = calloc(v.nr ? v.nr : 1, sizeof(*v.byname));
     v.show = calloc(v.nr ? v.nr : 1, sizeof(*v.show));
-    if (!v.parent || !v.show) abort();
-    for (int i = 0; i < v.nr; i++) v.parent[i] = find(&v, v.s[i].parent);
+    if (!v.parent || !v.nkids || !v.byname || !v.show) abort();
+    for (int i = 0; i < v.nr; i++) v.byname[i] = i;
+    sort_view = &v;
+    qsort(v.byname, v.nr, sizeof(*v.byname), cmp_byname);
+    for (int i = 0; i < v.nr; i++) {
+        v.parent[i] = find(&v, v.s[i].parent);
+        if (v.parent[i] >= 0) v.nkids[v.parent[i]]++;
+    }
     for (int i = 0; !json && i < v.nr; i++) scrub_snapshot(&v.s[i]);
     if (parent || from) {
         anchor = find(&v, parent ? parent : from);
@@ -268,6 +292,8 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
 
  out:
     free(v.parent);
+    free(v.nkids);
+    free(v.byname);
     free(v.show);
     xlsnap_snapshot_list_free(v.s, v.nr);
     xlsnap_domain_dispose(&dom);

@@ -21,7 +21,8 @@ const struct cmd_spec cmd_table[] = {
         .summary = "Take a snapshot of a domain (disks, and memory when "
                    "it runs)",
         .usage = "[-n NAME] [-d DESC] [--disk-only|--memory|--no-memory] "
-                 "[--internal|--external] [--live] [--no-metadata] [-N] "
+                 "[--internal|--external] [--live] [--compress zstd] "
+                 "[--no-metadata] [-N] "
                  "[--json] "
                  "<Domain> [<ConfigFile>]",
         .options =
@@ -34,6 +35,7 @@ const struct cmd_spec cmd_table[] = {
             "  --internal          qcow2 internal snapshots (default)\n"
             "  --external          new qcow2 overlays on the disks\n"
             "  --live              save memory while the guest runs\n"
+            "  --compress zstd     compress the memory image\n"
             "  --no-metadata       keep no record (disk-only; see "
             "redefine)\n"
             "  -N, --dry-run       print the record it would write, change "

@@ -202,3 +202,17 @@ all_revert_exact() {
     run -0 xls check
     assert_output "No problems found."
 }
+
+# revert_rewinds NAME SNAP: a running guest, its disk counter in SNAP
+# taken, counts on past it; revert --force NAME SNAP must bring it back:
+# its first tick after the revert is near the snapshot's counter.
+revert_rewinds() {
+    local name=$1 snap=$2 d m mark first
+    d=$(snap_disk_counter "$(e2e_guest_disk "$name")" "$snap") || return 1
+    m=$(e2e_wait_counter_above "$name" $((d + 30)) 60) || return 1
+    mark=$(log_mark "$name")
+    xl-snapshot revert --force "$name" "$snap" || return 1
+    first=$(rewind_tick "$name" "$mark") || return 1
+    e2e_log "$name/$snap: snapshot $d, before revert $m, first tick after revert $first"
+    near "$first" "$d" && [ "$first" -lt "$m" ]
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""report.py CSV...: the benchmark table (medians) and the targets."""
+import collections
+import statistics
+import sys
+
+vals = collections.defaultdict(list)
+for path in sys.argv[1:]:
+    with open(path) as f:
+        next(f)
+        for line in f:
+            g, m, v, u = line.strip().split(",")
+            vals[(g, m)].append(float(v))
+
+
+def med(g, m):
+    v = vals.get((g, m))
+    return statistics.median(v) if v else None
+
+
+def fmt(x, unit="s"):
+    if x is None:
+        return "-"
+    if unit == "s":
+        return "%.3f s" % x
+    if unit == "ms":
+        return "%.1f ms" % (1000 * x)
+    return "%.1f MiB" % (x / 2**20)
+
+
+def ratio(a, b):
+    return "-" if a is None or not b else "%.2f x" % (a / b)
+
+
+print("Guest downtime (largest gap in the guest's 10 ms ticker) and wall time")
+print("%-6s %-20s %10s %10s %14s" % ("guest", "operation", "downtime", "wall",
+                                     "vs xl save -c"))
+ops = ["xl-save-c", "create-memory", "create-memory-live", "create-memory-zstd",
+       "create-disk-only", "hand-written"]
+for g in ("pv", "pvh"):
+    base = med(g, "xl-save-c.downtime")
+    for op in ops:
+        d, w = med(g, op + ".downtime"), med(g, op + ".wall")
+        if d is None:
+            continue
+        print("%-6s %-20s %10s %10s %14s" % (g, op, fmt(d), fmt(w), ratio(d, base)))
+print()
+
+
+def compare(title, what, a, b):
+    """One line a guest: metric a against metric b, as a ratio."""
+    print(title)
+    for g in ("pv", "pvh"):
+        x, y = med(g, a), med(g, b)
+        if x is not None:
+            print("  %-4s %s %s, %s %s: %s" % (g, what[0], fmt(x), what[1], fmt(y),
+                                            ratio(x, y)))
+    print()
+
+
+compare("Create total time vs hand-written (xl save -c + QMP internal snapshot)",
+        ("create", "hand-written"), "create-memory.wall", "hand-written.wall")
+compare("Revert vs xl destroy + xl restore of the same image",
+        ("revert", "xl restore"), "revert.wall", "xl-restore.wall")
+print("Memory image size, raw vs zstd")
+for g, kind in (("pv", "idle"), ("pvh", "idle"), ("pv", "random")):
+    r, z = med(g, kind + ".memory.raw"), med(g, kind + ".memory.zstd")
+    if r is not None:
+        print("  %-4s %-7s raw %s, zstd %s: %s" % (g, kind, fmt(r, "b"), fmt(z, "b"),
+                                                ratio(z, r)))
+print()
+print("list on the host (median; CPU = user + sys of the process)")
+for n in (100, 1000, 10000):
+    for label in ("list", "list-json"):
+        w = med("host", "%s.%d.wall" % (label, n))
+        c = med("host", "%s.%d.cpu" % (label, n))
+        f = med("host", "%s.%d.cold.wall" % (label, n))
+        if w is not None:
+            print("  %-10s %6d records: wall %9s, cpu %9s, first (no index) %9s"
+                  % (label, n, fmt(w, "ms"), fmt(c, "ms"), fmt(f, "ms")))

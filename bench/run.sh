@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# bench/run.sh - `make bench`: xl-snapshot's performance numbers.
+#   host: list / list --json over 100, 1,000, 10,000 records;
+#   real Xen (tests/e2e/run.sh's VM, with bench/dom0-bench.sh as dom0's
+#   entry point): guest downtime seen from inside the guest, create and
+#   revert times, memory image sizes.
+# Raw numbers: bench/results/<date>-{host,xen}.csv; the table (with the
+# targets of docs/performance.md): stdout, and bench/results/<date>.txt.
+#   BENCH_SKIP_XEN=1   host part only
+#   E2E_BENCH_REPS=N   repetitions in the VM (2), E2E_BENCH_GUEST_MEM (256)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stamp=$(date -u +%Y%m%d-%H%M)
+res=bench/results
+mkdir -p "$res" build/bench
+make -s all
+
+echo "# bench: list on the host" >&2
+python3 bench/list-bench.py build/xl-snapshot "$res/$stamp-host.csv"
+
+files=("$res/$stamp-host.csv")
+if [ "${BENCH_SKIP_XEN:-0}" != 1 ]; then
+    # the bench guest: e2e guest initramfs + an archive with our /init
+    tmp=$(mktemp -d)
+    install -m 0755 bench/guest-init "$tmp/init"
+    (cd "$tmp" && echo init | cpio -o -H newc -R 0:0 --quiet) |
+        gzip -9 > build/bench/bench-init.cpio.gz
+    rm -rf "$tmp"
+    echo "# bench: real Xen in QEMU (a few minutes)" >&2
+    out=$(E2E_DOM0_RUN=bench/dom0-bench.sh E2E_TIMEOUT=${E2E_TIMEOUT:-2400} \
+          tests/e2e/run.sh bench/dom0-bench.sh bench/qmp-snapshot.py \
+          build/bench/bench-init.cpio.gz | tee /dev/stderr) || true
+    rundir=$(sed -n 's/^# e2e: serial log: \(.*\)\/serial.log$/\1/p' <<<"$out" | head -n 1)
+    if [ -f "$rundir/results/bench.csv" ]; then
+        cp "$rundir/results/bench.csv" "$res/$stamp-xen.csv"
+        files+=("$res/$stamp-xen.csv")
+    else
+        echo "bench: no results from the VM (log: $rundir)" >&2
+    fi
+fi
+python3 bench/report.py "${files[@]}" | tee "$res/$stamp.txt"
