@@ -41,7 +41,8 @@ void progress_print(void *user, const char *what, uint64_t done,
         clock_gettime(CLOCK_MONOTONIC, &pr.start);
     }
     secs = seconds_since(&pr.start);
-    rate = secs > 0 ? done / secs : 0;
+    /* the clock starts at the first report: a rate needs some time */
+    rate = secs >= 0.5 ? done / secs : 0;
     if (total && done < total && rate > 0) {
         long left = (long)((total - done) / rate);
         snprintf(eta, sizeof(eta), "  ETA %ld:%02ld", left / 60, left % 60);
@@ -50,7 +51,8 @@ void progress_print(void *user, const char *what, uint64_t done,
     if (total)
         fprintf(stderr, " / %.1f MiB  %3d%%", mib(total),
                 (int)(done * 100 / total));
-    fprintf(stderr, "  %.1f MiB/s%s\033[K", mib((uint64_t)rate), eta);
+    if (rate > 0) fprintf(stderr, "  %.1f MiB/s%s", mib((uint64_t)rate), eta);
+    fputs("\033[K", stderr);
     pr.open = true;
     if (total && done >= total) progress_break();
     fflush(stderr);

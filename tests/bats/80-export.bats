@@ -307,3 +307,13 @@ s3"
         [ "$(sum "$d/g1.s3.qcow2")" = "$s3" ]
     done
 }
+
+@test "export shows progress on a terminal's stderr, and none without one or with -q" {
+    mkchain3
+    run -0 script -qec "'$XS' export g1 s2 '$BATS_TEST_TMPDIR/t1'" /dev/null
+    assert_output --regexp $'\rdisk-xvda.qcow2: +[0-9.]+ MiB / [0-9.]+ MiB +100%'
+    run -0 xs export g1 s2 "$BATS_TEST_TMPDIR/t2"
+    refute_output --partial $'\r'
+    run -0 script -qec "'$XS' -q export g1 s2 '$BATS_TEST_TMPDIR/t3'" /dev/null
+    refute_output --partial "MiB"
+}
