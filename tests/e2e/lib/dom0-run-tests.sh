@@ -72,6 +72,10 @@ while IFS= read -r file; do
     FAILED=$((FAILED + fails))
     emit "# $name: $((seen)) results, $fails failed, $(($(date +%s) - t0)) s"
     cleanup_domains "$name"
+    # each file starts from an empty work dir: memory images of earlier
+    # files would otherwise fill dom0's /tmp (a RAM disk)
+    rm -rf "${E2E_WORK:?}"/*
+    emit "# after $name: /tmp: $(df -m /tmp | awk 'NR==2 {print $4 " MiB free"}')"
 done < "$E2E_TESTS/.order"
 
 # Keep Xen's and the guests' logs for debugging (run.sh copies results/ next to the serial log).
