@@ -15,6 +15,7 @@
 static struct {
     char what[64];
     struct timespec start;
+    uint64_t first;          /* bytes done at the first report */
     bool open;               /* a line without its newline is shown */
 } pr;
 
@@ -39,10 +40,12 @@ void progress_print(void *user, const char *what, uint64_t done,
         progress_break();
         snprintf(pr.what, sizeof(pr.what), "%s", what);
         clock_gettime(CLOCK_MONOTONIC, &pr.start);
+        pr.first = done;
     }
     secs = seconds_since(&pr.start);
-    /* the clock starts at the first report: a rate needs some time */
-    rate = secs >= 0.5 ? done / secs : 0;
+    /* the clock starts at the first report: the rate is of what came
+     * after it */
+    rate = secs >= 0.05 ? (done - pr.first) / secs : 0;
     if (total && done < total && rate > 0) {
         long left = (long)((total - done) / rate);
         snprintf(eta, sizeof(eta), "  ETA %ld:%02ld", left / 60, left % 60);
