@@ -20,7 +20,7 @@ teardown() {
 
 @test "create with memory on a TTY shows the progress of the memory save" {
     e2e_start_guest pg1 pv 1 >/dev/null
-    run -0 script -qec "xl-snapshot create -n tty1 pg1" /dev/null
+    run -0 script -qec "xl-snapshot create -n tty1 pg1" /dev/null </dev/null
     e2e_log "$(printf '%s' "$output" | tr '\r' '|' | tail -c 400)"
     # rewritten lines: \r, what, MiB done / total, percent, rate
     assert_output --regexp $'\rmemory: +[0-9.]+ MiB / [0-9.]+ MiB +[0-9]+%  [0-9.]+ MiB/s'
@@ -38,7 +38,7 @@ teardown() {
 }
 
 @test "create -q on a TTY prints no progress" {
-    run -0 script -qec "xl-snapshot -q create -n quiet1 pg1" /dev/null
+    run -0 script -qec "xl-snapshot -q create -n quiet1 pg1" /dev/null </dev/null
     refute_output --partial "MiB"
     refute_output --partial $'\r'memory
     assert_output --partial "Snapshot 'quiet1' of domain 'pg1' created"

@@ -99,6 +99,15 @@ main() {
             tap_out "$text"
         done < "$share/results/tap.txt"
     fi
+    # every file must have reported (a test that reads stdin once ate
+    # the runner's list of files: the rest never ran, silently)
+    if [ "$E2E_VM_FINISHED" = 1 ]; then
+        local f
+        while IFS= read -r f; do
+            grep -q " # e2e/$f: [0-9]* results" "$share/results/tap.txt" \
+                2>/dev/null || fail_line "e2e/$f did not run"
+        done < "$share/tests/.order"
+    fi
     if [ "$E2E_VM_FINISHED" != 1 ]; then
         e2e_host_serial_tail "$RUNDIR/serial.log" 80
         fail_line "VM did not finish: $E2E_VM_REASON"

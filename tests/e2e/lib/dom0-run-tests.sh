@@ -54,7 +54,7 @@ while IFS= read -r file; do
         else
             emit "# $line"
         fi
-    done < <(timeout -k 10 "${E2E_FILE_TIMEOUT:-900}" bats --tap "$file" 2>&1)
+    done < <(timeout -k 10 "${E2E_FILE_TIMEOUT:-900}" bats --tap "$file" 2>&1 </dev/null)
     wait $! 2>/dev/null; rc=$?
     TOTAL=$((base + maxn))
     while [ "$maxn" -lt "$planned" ]; do
