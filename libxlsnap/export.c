@@ -5,8 +5,9 @@
  * the read-only backing image of an external one.  Neither changes
  * while the domain runs (qcow2 copies on write away from a snapshot's
  * clusters; a backing image is never written), so reading them with
- * qemu-img -U does not disturb a running domain, and the image the
- * domain writes is never opened.
+ * qemu-img -U (read-only, shared) does not disturb a running domain:
+ * an image the domain writes is opened read-only, for the snapshot's
+ * clusters only, and nothing it uses is ever written.
  *   full:  qemu-img convert of that state into a standalone qcow2;
  *   delta: an empty qcow2 on the snapshot's state, rebased (safe mode:
  *          content compared) onto the base snapshot's state, so it holds
