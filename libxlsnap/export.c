@@ -134,13 +134,6 @@ static int state_file(exporter *x, const xlsnap_disk *d, const char *tmp,
     return rc;
 }
 
-static const xlsnap_disk *disk_of(const xlsnap_snapshot *s, const char *vdev)
-{
-    for (int i = 0; i < s->num_disks; i++)
-        if (!strcmp(s->disks[i].vdev, vdev)) return &s->disks[i];
-    return NULL;
-}
-
 static int export_disk(exporter *x, const xlsnap_disk *d,
                        const xlsnap_snapshot *base)
 {
@@ -165,7 +158,7 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
         rc = xlsnap__qimg_convert(ctx, d->kind == XLSNAP_DISK_INTERNAL ?
                                   d->image : d->backing, snap, out,
                                   XLSNAP__QIMG_SHARED);
-    } else if (!(bd = disk_of(base, d->vdev))) {
+    } else if (!(bd = xlsnap__snapshot_disk(base, d->vdev))) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "base snapshot '%s' "
                            "has no disk %s; export with --full",
                            base->name, d->vdev);

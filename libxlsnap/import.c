@@ -356,10 +356,7 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
         d->kind = XLSNAP_DISK_EXTERNAL;
         d->backing = xlsnap__strdup(dst[i]);
         if (base) {
-            const xlsnap_disk *bd = NULL;
-            for (int k = 0; k < base->num_disks; k++)
-                if (!strcmp(base->disks[k].vdev, rd->vdev))
-                    bd = &base->disks[k];
+            const xlsnap_disk *bd = xlsnap__snapshot_disk(base, rd->vdev);
             if (!bd || bd->kind != XLSNAP_DISK_EXTERNAL) {
                 rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "base snapshot "
                                    "'%s' has no image file for disk %s to "
@@ -395,10 +392,8 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
             goto fail;
         placed = i + 1;
         if (base) {
-            const xlsnap_disk *bd = NULL;
-            for (int k = 0; k < base->num_disks; k++)
-                if (!strcmp(base->disks[k].vdev, sn.disks[i].vdev))
-                    bd = &base->disks[k];
+            const xlsnap_disk *bd = xlsnap__snapshot_disk(base,
+                                                          sn.disks[i].vdev);
             rc = xlsnap__qimg_rebase(ctx, dst[i], bd->backing, bd->format,
                                      XLSNAP__QIMG_UNSAFE);
             if (rc) goto fail;

@@ -145,6 +145,9 @@ int xlsnap__json_get_str(xlsnap_ctx *ctx, yajl_val obj, const char *where,
 int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
                          const xlsnap_snapshot *s);
 int xlsnap__snapshot_copy(xlsnap_snapshot *dst, const xlsnap_snapshot *src);
+/* The disk of s with that vdev, or NULL. */
+const xlsnap_disk *xlsnap__snapshot_disk(const xlsnap_snapshot *s,
+                                         const char *vdev);
 
 /* sha256.c */
 typedef struct {

@@ -369,6 +369,14 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
     return rc;
 }
 
+const xlsnap_disk *xlsnap__snapshot_disk(const xlsnap_snapshot *s,
+                                         const char *vdev)
+{
+    for (int i = 0; i < s->num_disks; i++)
+        if (!strcmp(s->disks[i].vdev, vdev)) return &s->disks[i];
+    return NULL;
+}
+
 /*
  * Local variables:
  * mode: C
