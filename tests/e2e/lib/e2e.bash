@@ -13,8 +13,9 @@
 #   $E2E_WORK/guests/NAME/xvda.qcow2    disks (xvdb.qcow2 ...)
 #
 # Env: E2E_WORK (/tmp/e2e), E2E_IMAGES (/share/images), E2E_GUEST_MEM (MiB, 96; 64 is too small for the PV kernel),
-#      E2E_GUEST_BOOT_TIMEOUT (s, 120), E2E_BOOT_RETRIES (2), E2E_DISK_SIZE (16M),
-#      E2E_GUEST_EXTRA (appended to the guest kernel's command line).
+#      E2E_GUEST_BOOT_TIMEOUT (s, 120), E2E_BOOT_RETRIES (4), E2E_DISK_SIZE (16M),
+#      E2E_GUEST_EXTRA (appended to the guest kernel's command line), E2E_GUEST_CFG
+#      (extra xl config lines).
 
 E2E_WORK=${E2E_WORK:-/tmp/e2e}
 E2E_IMAGES=${E2E_IMAGES:-/share/images}
@@ -67,6 +68,8 @@ e2e_write_cfg() {
         -e "s|@RAMDISK@|$E2E_IMAGES/guest-initrd|g" -e "s|@MEMORY@|$E2E_GUEST_MEM|g" \
         -e "s|@DISKS@|$disks|g" -e "s|@EXTRA@|${E2E_GUEST_EXTRA:+ $E2E_GUEST_EXTRA}|g" \
         "$E2E_TEMPLATES/$type.cfg.in" > "$(e2e_guest_cfg "$name")"
+    # E2E_GUEST_CFG: extra xl config lines (e.g. tsc_mode="native"), for measurements
+    [ -z "${E2E_GUEST_CFG:-}" ] || printf '%s\n' "$E2E_GUEST_CFG" >> "$(e2e_guest_cfg "$name")"
 }
 
 # e2e_domid NAME: the domain id, or nothing (status 1) if there is no such domain.
@@ -79,7 +82,7 @@ e2e_domid() { xl domid "$1" 2>/dev/null; }
 # is the emulator's and not the tool's (the guest resets before it is ready -- PVH
 # triple faults under nested SVM in TCG --, dies before it is ready, is not ready in
 # E2E_GUEST_BOOT_TIMEOUT, or xl create times out starting the device model) is
-# destroyed and started again, at most E2E_BOOT_RETRIES times (2). Each retry is
+# destroyed and started again, at most E2E_BOOT_RETRIES times (4). Each retry is
 # logged as a "# e2e-retry: ..." line with the Xen evidence (xl dmesg's last lines
 # for the domain, the guest console's last lines) and counted in
 # $E2E_SHARE/results/boot-retries.txt, which run.sh totals in its summary.
@@ -105,8 +108,8 @@ e2e_start_guest() {
         _e2e_boot_evidence "$name" "$try" "${reason#retry:}"
         xl destroy "$name" >/dev/null 2>&1 3>&- || true
         e2e_wait_domain_state "$name" gone 60 || return 1
-        if [ "$try" -gt "${E2E_BOOT_RETRIES:-2}" ]; then
-            echo "e2e_start_guest: $name: boot failed $try times (E2E_BOOT_RETRIES=${E2E_BOOT_RETRIES:-2}); last: ${reason#retry:}" >&2
+        if [ "$try" -gt "${E2E_BOOT_RETRIES:-4}" ]; then
+            echo "e2e_start_guest: $name: boot failed $try times (E2E_BOOT_RETRIES=${E2E_BOOT_RETRIES:-4}); last: ${reason#retry:}" >&2
             return 1
         fi
     done
