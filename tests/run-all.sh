@@ -21,7 +21,9 @@ SUITES=${XS_SUITES:-unit man bats lib deb san fuzz valgrind e2e}
 OUT=$REPO/build/test-results
 passed=0 failed=0 skipped=0
 
+T_ALL=$SECONDS TIMES=''
 tests/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+TIMES="deps $((SECONDS - T_ALL))s"
 mkdir -p "$OUT"
 
 # run_suite NAME CMD...: stream the suite's TAP, count its results; a
@@ -115,13 +117,18 @@ build() {
     fi
 }
 
-if ! build; then
+t=$SECONDS
+build_ok=1
+build || build_ok=0
+TIMES="$TIMES, build $((SECONDS - t))s"
+if [ "$build_ok" = 0 ]; then
     echo "not ok - build failed"
     echo "0 passed, 1 failed"
     exit 1
 fi
 
 for suite in $SUITES; do
+    t=$SECONDS
     case $suite in
     unit) run_suite unit unit_tests build ;;
     man) run_suite man man_check ;;
@@ -149,7 +156,10 @@ for suite in $SUITES; do
         ;;
     *) echo "unknown suite $suite" >&2; failed=$((failed + 1)) ;;
     esac
+    TIMES="$TIMES, $suite $((SECONDS - t))s"
 done
+
+echo "# stage times: $TIMES; total $((SECONDS - T_ALL))s"
 
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"

@@ -48,9 +48,11 @@ on_serial() {
 
 fail_line() { tap_out "not ok $((LAST_NUM + 1)) e2e: $*"; }
 
+N_RETRY=0 T_BOOT='' T_VM=''
 finish() {
     [ $((N_OK + N_FAIL)) -gt 0 ] || fail_line "no test ran"
     echo "1..$((N_OK + N_FAIL))"
+    echo "# e2e: Xen+dom0 boot ${T_BOOT:-?} s, VM ${T_VM:-?} s; guest boot retries: $N_RETRY (e2e-retry lines above)"
     echo "# e2e: $N_OK passed, $N_FAIL failed, $N_SKIP skipped (log: $RUNDIR/serial.log)"
     [ "$N_FAIL" = 0 ]
 }
@@ -76,7 +78,11 @@ main() {
 
     local share=$RUNDIR/share
     e2e_host_make_share "$share"
-    e2e_host_build_debs "$share"
+    # the .debs only for the files that install them (05-deb.bats): a
+    # package build costs a minute of both cores
+    if grep -lq 'share/debs' "${files[@]}" 2>/dev/null; then
+        e2e_host_build_debs "$share"
+    fi
     : > "$share/tests/.order"
     for f in "${files[@]}"; do
         cp "$f" "$share/tests/"
@@ -115,6 +121,16 @@ main() {
         fail_line "dom0 test runner exited with status $E2E_DOM0_RC"
     fi
     cp -r "$share/results" "$RUNDIR/" 2>/dev/null || true
+    T_BOOT=${E2E_BOOT_SECS:-} T_VM=$((SECONDS - t0))
+    if [ -s "$share/results/boot-retries.txt" ]; then
+        N_RETRY=$(wc -l < "$share/results/boot-retries.txt")
+        echo "# e2e: guest boots retried (emulator-side boot failures, never assertions):"
+        sed 's/^/#   /' "$share/results/boot-retries.txt"
+    fi
+    # each file's time, slowest first (the suite must stay under 60 min)
+    sed -n 's/^[0-9]* [0-9]* # \(e2e\/[^:]*\): [0-9]* results, [0-9]* failed, \([0-9]*\) s$/\2 \1/p' \
+        "$share/results/tap.txt" 2>/dev/null | sort -rn | head -n 40 |
+        awk 'NR == 1 {print "# e2e: time per file (s):"} {printf "#   %5d  %s\n", $1, $2}'
     [ "${E2E_KEEP_SHARE:-0}" = 1 ] || rm -rf "$share"
     host_log "total $((SECONDS - t_start)) s"
     finish

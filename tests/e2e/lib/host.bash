@@ -84,11 +84,11 @@ e2e_host_boot() {
     : > "$log"
     t0=$(date +%s.%N)
     timeout -k 10 "$E2E_TIMEOUT" qemu-system-x86_64 \
-        -accel tcg -cpu qemu64,+svm,+npt -m 2048 -smp 2 \
+        -accel "${E2E_ACCEL:-tcg}" -cpu "${E2E_CPU:-qemu64,+svm,+npt}" -m 2048 -smp "${E2E_SMP:-2}" \
         -nodefaults -display none -monitor none -no-reboot \
         -serial "file:$log" \
         -kernel "$E2E_IMG/xen" \
-        -append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all" \
+        -append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all${E2E_XEN_ARGS:+ $E2E_XEN_ARGS}" \
         -initrd "$E2E_IMG/vmlinuz console=hvc0 rdinit=/init panic=1,$E2E_IMG/dom0.cpio" \
         -virtfs "local,path=$share,mount_tag=share,security_model=none,id=share" \
         </dev/null >"$log.qemu" 2>&1 &

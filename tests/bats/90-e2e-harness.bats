@@ -1,0 +1,99 @@
+#!/usr/bin/env bats
+# The e2e harness's boot retry (tests/e2e/lib/e2e.bash), on the host: a
+# stand-in `xl` plays the failures the real-Xen suite meets under emulation
+# (a PVH guest that resets while booting, a device model that does not start
+# in time) and the ones that are NOT the emulator's (a bad config). This tests
+# the harness only; the guests themselves are tested on real Xen (tests/e2e).
+load helpers
+
+setup() {
+    export E2E_WORK=$BATS_TEST_TMPDIR/work E2E_CONSOLE_DIR=$BATS_TEST_TMPDIR/console
+    export E2E_SHARE=$BATS_TEST_TMPDIR/share E2E_GUEST_BOOT_TIMEOUT=5 E2E_IMAGES=/nonexistent
+    export FAKE=$BATS_TEST_TMPDIR/fake
+    mkdir -p "$E2E_CONSOLE_DIR" "$FAKE/bin" "$E2E_SHARE/results"
+    # fake xl: `create` plays the next scenario word of $FAKE/plan
+    # (ready | reset | dmtimeout | badcfg | silent), one per create
+    cat > "$FAKE/bin/xl" <<'XL'
+#!/bin/bash
+st=$FAKE
+case $1 in
+create)
+    cfg=$2; name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$cfg")
+    n=$(( $(cat "$st/creates" 2>/dev/null || echo 0) + 1 )); echo $n > "$st/creates"
+    what=$(sed -n "${n}p" "$st/plan")
+    log=$E2E_CONSOLE_DIR/guest-$name.log
+    case $what in
+    badcfg) echo "Parsing config from $cfg: syntax error" >&2; exit 1 ;;
+    dmtimeout) echo "libxl: error: libxl_dm.c: device model did not start: -9" >&2; exit 3 ;;
+    esac
+    echo "$name $n" > "$st/domain"
+    case $what in
+    ready) printf 'boot disk-counter 0\r\nguest ready disks=xvda\r\n' > "$log" ;;
+    reset) echo "$name $((n + 100))" > "$st/reset-to"; printf 'Linux version\r\n' > "$log"
+           echo "(XEN) d${n}v0 Triple fault - invoking HVM shutdown action 1" >> "$st/dmesg" ;;
+    silent) : > "$log" ;;
+    esac ;;
+domid) # a reset shows after the first look: libxl made a new domain
+    if [ -f "$st/reset-to" ] && [ -f "$st/looked" ]; then mv "$st/reset-to" "$st/domain"; rm -f "$st/looked"
+    elif [ -f "$st/reset-to" ]; then touch "$st/looked"; fi
+    [ -f "$st/domain" ] && read -r nm id < "$st/domain" && [ "$nm" = "$2" ] && echo "$id" ;;
+list) [ -f "$st/domain" ] && read -r nm id < "$st/domain" && [ "$nm" = "$2" ] &&
+      printf 'Name ID Mem VCPUs State Time\n%s %s 96 1 -b---- 1.0\n' "$nm" "$id" ;;
+destroy) rm -f "$st/domain" "$st/reset-to" "$st/looked"; echo "$2" >> "$st/destroyed" ;;
+dmesg) cat "$st/dmesg" 2>/dev/null ;;
+esac
+XL
+    chmod +x "$FAKE/bin/xl"
+    export PATH="$FAKE/bin:$PATH"
+    # shellcheck source=../e2e/lib/e2e.bash
+    . "$REPO/tests/e2e/lib/e2e.bash"
+    command -v qemu-img >/dev/null || skip "qemu-img missing"
+}
+
+plan() { printf '%s\n' "$@" > "$FAKE/plan"; }
+
+@test "a guest ready at the first boot is not retried" {
+    plan ready
+    run --separate-stderr e2e_start_guest g1 pvh 1 3>&-
+    assert_success
+    assert_output 1
+    [ ! -s "$E2E_SHARE/results/boot-retries.txt" ]
+}
+
+@test "a guest that resets while booting (triple fault) is started again, with Xen's evidence" {
+    plan reset ready
+    run --separate-stderr e2e_start_guest g1 pvh 1 3>&-
+    assert_success
+    assert_output 2
+    [[ $stderr == *"e2e-retry: guest g1 boot attempt 1 failed: reset while booting (domid 1 -> 101)"* ]]
+    [[ $stderr == *"xen: (XEN) d1v0 Triple fault"* ]]
+    [ "$(wc -l < "$E2E_SHARE/results/boot-retries.txt")" = 1 ]
+    grep -q "g1 reset while booting" "$E2E_SHARE/results/boot-retries.txt"
+}
+
+@test "a device model that does not start in time is retried; a guest that never gets ready too" {
+    plan dmtimeout silent ready
+    run --separate-stderr e2e_start_guest g1 pv 1 3>&-
+    assert_success
+    assert_output 3
+    [ "$(wc -l < "$E2E_SHARE/results/boot-retries.txt")" = 2 ]
+    grep -q "xl create timed out: .*device model did not start" "$E2E_SHARE/results/boot-retries.txt"
+    grep -q "not ready after 5s" "$E2E_SHARE/results/boot-retries.txt"
+}
+
+@test "retries are bounded by E2E_BOOT_RETRIES" {
+    plan reset reset reset reset ready
+    E2E_BOOT_RETRIES=2 run --separate-stderr e2e_start_guest g1 pvh 1 3>&-
+    assert_failure
+    [[ $stderr == *"boot failed 3 times (E2E_BOOT_RETRIES=2)"* ]]
+    [ "$(cat "$FAKE/creates")" = 3 ]
+}
+
+@test "a failure that is not the emulator's (a bad config) is never retried" {
+    plan badcfg ready
+    run --separate-stderr e2e_start_guest g1 pv 1 3>&-
+    assert_failure
+    [[ $stderr == *"xl create failed: Parsing config"* ]]
+    [ "$(cat "$FAKE/creates")" = 1 ]
+    [ ! -s "$E2E_SHARE/results/boot-retries.txt" ]
+}
