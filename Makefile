@@ -4,6 +4,9 @@
 #   make demo       install deps, boot Xen in QEMU, show xl-snapshot at work
 #   make bench      performance numbers (host + real Xen in QEMU), bench/
 #   make install    DESTDIR/PREFIX honoured
+#   make trixie-check  the Debian packages built and checked in a Debian 13
+#                   chroot (Xen 4.20): tests/deb/trixie-build.sh, not in check
+#   CLI_LINK=shared the CLI linked against libxlsnap.so.0 (the .deb does)
 
 VERSION    := 0.1.0
 SOVERSION  := 0
@@ -67,7 +70,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 STATIC_LIB := $(BUILD)/libxlsnap.a
 SHARED_LIB := $(BUILD)/libxlsnap.so.$(VERSION)
 
-.PHONY: all check demo bench install clean unit deps fuzz
+.PHONY: all check demo bench install clean unit deps fuzz trixie-check
 all: $(BUILD)/xl-snapshot $(STATIC_LIB) $(SHARED_LIB) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c libxlsnap/libxlsnap.h libxlsnap/internal.h \
@@ -131,6 +134,9 @@ demo:
 
 bench:
 	bench/run.sh
+
+trixie-check:
+	tests/deb/trixie-build.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
