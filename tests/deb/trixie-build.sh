@@ -94,5 +94,15 @@ if [ -f "$deb/build.log" ]; then
     echo "# units: $(dpkg-deb -c "$deb"/xl-snapshot_*.deb | awk '$6 ~ /\.(service|timer)$/ { print $6 }' | tr '\n' ' ')"
     echo "# lintian -I --pedantic:"
     chr bash -c 'lintian -I --pedantic /build/src/build/deb/xl-snapshot_*.changes 2>&1' | sed 's/^/#   /'
+    # the dependencies resolve in trixie's archive (simulated: nothing installed)
+    if out=$(chr bash -c 'apt-get install -s /build/src/build/deb/*.deb 2>&1'); then
+        echo "# apt-get install -s of the .debs on Debian 13 resolves, installing:" \
+             "$(grep -oE '^Inst (xen-utils-[0-9.]+|qemu-utils|xl-snapshot|libxlsnap0|libxlsnap-dev) ' <<< "$out" |
+                awk '{ print $2 }' | tr '\n' ' ')"
+    else
+        echo "# FAILED: apt-get install -s of the .debs on Debian 13:"
+        sed 's/^/#   /' <<< "$out"
+        rc=1
+    fi
 fi
 exit "$rc"
