@@ -4,6 +4,9 @@
 #   make demo       install deps, boot Xen in QEMU, show xl-snapshot at work
 #   make bench      performance numbers (host + real Xen in QEMU), bench/
 #   make install    DESTDIR/PREFIX honoured
+#   make trixie-check  the Debian packages built and checked in a Debian 13
+#                   chroot (Xen 4.20): tests/deb/trixie-build.sh, not in check
+#   CLI_LINK=shared the CLI linked against libxlsnap.so.0 (the .deb does)
 
 VERSION    := 0.1.0
 SOVERSION  := 0
@@ -30,8 +33,12 @@ XEN_PKGS   := xenlight xlutil xentoollog xenstore yajl libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(XEN_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(XEN_PKGS) 2>/dev/null) -pthread
 
+# The libxenlight compiled against, for xlsnap_libxl_built_version().
+XENLIGHT_VERSION := $(or $(shell pkg-config --modversion xenlight 2>/dev/null),unknown)
+
 CPPFLAGS   += -DLIBXL_API_VERSION=0x041400 -DHAVE_YAJL_YAJL_VERSION_H \
-              -D_GNU_SOURCE -Ilibxlsnap
+              -D_GNU_SOURCE -Ilibxlsnap \
+              -DXLSNAP_XENLIGHT_BUILD_VERSION='"$(XENLIGHT_VERSION)"'
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
               -Wstrict-prototypes -Wmissing-prototypes -fPIC \
@@ -63,7 +70,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 STATIC_LIB := $(BUILD)/libxlsnap.a
 SHARED_LIB := $(BUILD)/libxlsnap.so.$(VERSION)
 
-.PHONY: all check demo bench install clean unit deps fuzz
+.PHONY: all check demo bench install clean unit deps fuzz trixie-check
 all: $(BUILD)/xl-snapshot $(STATIC_LIB) $(SHARED_LIB) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c libxlsnap/libxlsnap.h libxlsnap/internal.h \
@@ -82,9 +89,21 @@ $(SHARED_LIB): $(LIB_OBJS) libxlsnap/libxlsnap.map
 	$(Q)ln -sf libxlsnap.so.$(VERSION) $(BUILD)/libxlsnap.so.$(SOVERSION)
 	$(Q)ln -sf libxlsnap.so.$(SOVERSION) $(BUILD)/libxlsnap.so
 
-# The CLI links libxlsnap statically: one binary to copy into dom0.
+# CLI_LINK=static (the default): the CLI holds its own copy of
+# libxlsnap, one binary to copy into dom0.  CLI_LINK=shared (the Debian
+# package): it needs libxlsnap.so.0 and only the libraries it calls
+# itself; the rest come with libxlsnap.
+CLI_LINK   ?= static
+CLI_LIBS   := $(shell pkg-config --libs xentoollog 2>/dev/null)
+ifeq ($(CLI_LINK),shared)
+$(BUILD)/xl-snapshot: $(CLI_OBJS) $(SHARED_LIB)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(BUILD) -lxlsnap $(CLI_LIBS)
+else ifeq ($(CLI_LINK),static)
 $(BUILD)/xl-snapshot: $(CLI_OBJS) $(STATIC_LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(PKG_LIBS)
+else
+$(error CLI_LINK must be static or shared, not '$(CLI_LINK)')
+endif
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(STATIC_LIB)
 	@mkdir -p $(dir $@)
@@ -115,6 +134,9 @@ demo:
 
 bench:
 	bench/run.sh
+
+trixie-check:
+	tests/deb/trixie-build.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \

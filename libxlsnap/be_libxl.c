@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,6 +22,60 @@ static int lx_error(xlsnap_ctx *ctx, int lrc, const char *what)
 {
     return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "%s: libxl error %s",
                          what, libxl_error_to_string(lrc));
+}
+
+/* The Makefile passes pkg-config --modversion xenlight. */
+#ifndef XLSNAP_XENLIGHT_BUILD_VERSION
+#error "XLSNAP_XENLIGHT_BUILD_VERSION is not defined (see the Makefile)"
+#endif
+
+const char *xlsnap_libxl_built_version(void)
+{
+    return XLSNAP_XENLIGHT_BUILD_VERSION;
+}
+
+static char libxl_runtime_version[32];
+static pthread_once_t libxl_runtime_once = PTHREAD_ONCE_INIT;
+
+/* "4.20.0" from .../libxenlight.so.4.20.0: digits and dots only. */
+static bool take_libxl_version(const char *path)
+{
+    static const char prefix[] = "libxenlight.so.";
+    const char *base = strrchr(path, '/');
+    size_t n;
+
+    base = base ? base + 1 : path;
+    if (strncmp(base, prefix, sizeof(prefix) - 1)) return false;
+    base += sizeof(prefix) - 1;
+    n = strlen(base);
+    if (!n || n >= sizeof(libxl_runtime_version) ||
+        strspn(base, "0123456789.") != n)
+        return false;
+    memcpy(libxl_runtime_version, base, n + 1);
+    return true;
+}
+
+/*
+ * The object holding libxl_ctx_alloc is the libxenlight the dynamic
+ * linker loaded; its real file name (libxenlight.so.4.20.0) says more
+ * than the soname it was found by (libxenlight.so.4.20).
+ */
+static void find_libxl_runtime_version(void)
+{
+    Dl_info info;
+    char *real;
+
+    if (!dladdr((void *)libxl_ctx_alloc, &info) || !info.dli_fname) return;
+    real = realpath(info.dli_fname, NULL);
+    if (!real || !take_libxl_version(real))
+        take_libxl_version(info.dli_fname);
+    free(real);
+}
+
+const char *xlsnap_libxl_runtime_version(void)
+{
+    pthread_once(&libxl_runtime_once, find_libxl_runtime_version);
+    return libxl_runtime_version[0] ? libxl_runtime_version : NULL;
 }
 
 int xlsnap__hv_state(xlsnap_ctx *ctx, int64_t domid, xlsnap__domstate *st_r)

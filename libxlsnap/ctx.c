@@ -93,6 +93,11 @@ void xlsnap__progress(xlsnap_ctx *ctx, const char *what, uint64_t done,
     pthread_mutex_unlock(&progress_lock);
 }
 
+const char *xlsnap_version(void)
+{
+    return XLSNAP_VERSION;
+}
+
 const char *xlsnap_last_error(const xlsnap_ctx *ctx)
 {
     return ctx->errbuf;

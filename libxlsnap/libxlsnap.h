@@ -44,6 +44,20 @@ enum {
     XLSNAP_ERROR_NOMEM      = -12,
 };
 
+/*
+ * Versions.  XLSNAP_VERSION is the header's; xlsnap_version() is the
+ * library's that this process runs with (they differ when a program
+ * is run against a newer libxlsnap0).  xlsnap_libxl_built_version()
+ * is the libxenlight libxlsnap was compiled against (its pkg-config
+ * version, e.g. "4.17.0"); xlsnap_libxl_runtime_version() the one
+ * loaded in this process, from the file the dynamic linker loaded
+ * (e.g. "4.20.0" for libxenlight.so.4.20.0), or NULL when that cannot
+ * be told (libxenlight linked statically).  All are static strings.
+ */
+const char *xlsnap_version(void);
+const char *xlsnap_libxl_built_version(void);
+const char *xlsnap_libxl_runtime_version(void);
+
 /* Longest snapshot name, in bytes. */
 #define XLSNAP_NAME_MAX 255
 

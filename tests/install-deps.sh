@@ -10,7 +10,8 @@ PKGS=(
     # host tests
     bats bats-support bats-assert bats-file qemu-utils python3
     # issue 7: man -l, nightly script lint, Debian package build + lint
-    man-db shellcheck debhelper lintian
+    # (systemd: its systemd.pc gives debian/rules the unit dir)
+    man-db shellcheck debhelper lintian systemd
     # fuzzing (libFuzzer: clang's runtime, llvm-symbolizer), memcheck
     clang libclang-rt-14-dev llvm valgrind
     # e2e: Xen 4.17 booted in QEMU (software emulation)

@@ -16,8 +16,12 @@ const char *g_progname = "xl-snapshot";
 
 static void print_version(void)
 {
-    printf("xl-snapshot %s (libxlsnap %s, built for Xen libxl 4.17)\n",
-           XLSNAP_VERSION, XLSNAP_VERSION);
+    const char *rt = xlsnap_libxl_runtime_version();
+
+    printf("xl-snapshot %s (libxlsnap %s, libxenlight %s; "
+           "built against libxenlight %s)\n", XLSNAP_VERSION,
+           xlsnap_version(), rt ? rt : "unknown",
+           xlsnap_libxl_built_version());
 }
 
 int main(int argc, char **argv)

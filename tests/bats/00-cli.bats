@@ -7,6 +7,36 @@ load helpers
     assert_output --regexp '^xl-snapshot [0-9]+\.[0-9]+\.[0-9]+ '
 }
 
+# The libxenlight file the dynamic linker picks for the binary, as
+# ldd says (.../libxenlight.so.4.17 -> libxenlight.so.4.17.0).
+loaded_libxl() {
+    ldd "$XS" | awk '$1 ~ /^libxenlight\.so/ { print $3 }'
+}
+
+@test "--version names the libxenlight it runs with and the one it was built against" {
+    local built lib ver
+    built=$(pkg-config --modversion xenlight)
+    lib=$(loaded_libxl)
+    [ -n "$lib" ] || fail "ldd shows no libxenlight for $XS"
+    ver=$(basename "$(readlink -f "$lib")")
+    ver=${ver#libxenlight.so.}
+    run -0 xs --version
+    assert_output "xl-snapshot 0.1.0 (libxlsnap 0.1.0, libxenlight $ver; built against libxenlight $built)"
+}
+
+@test "--version's libxenlight is the file loaded at run time, not a built-in string" {
+    local lib dir=$BATS_TEST_TMPDIR/lib soname
+    lib=$(loaded_libxl)
+    [ -n "$lib" ] || fail "ldd shows no libxenlight for $XS"
+    soname=$(basename "$lib")
+    mkdir "$dir"
+    # the same library as another (made-up) release of it
+    cp "$(readlink -f "$lib")" "$dir/libxenlight.so.9.99.7"
+    ln -s libxenlight.so.9.99.7 "$dir/$soname"
+    LD_LIBRARY_PATH=$dir run -0 xs --version
+    assert_output --regexp "\(libxlsnap [0-9.]+, libxenlight 9\.99\.7; built against libxenlight $(pkg-config --modversion xenlight)\)\$"
+}
+
 @test "help lists every command of the table" {
     run -0 xs help
     assert_output --partial "Usage: xl-snapshot"

@@ -30,12 +30,37 @@ teardown_file() {
     assert_line "libxlsnap0 0.1.0 installed"
     [ -x "$INSTALLED" ]
     [ -f /usr/share/bash-completion/completions/xl-snapshot ]
-    [ -f /lib/systemd/system/xl-snapshot-nightly.timer ]
+    # systemd's unit dir of dom0's release: /lib on Debian 12, /usr/lib after
+    local unitdir=/usr/lib/systemd/system
+    [ "$(. /etc/os-release && echo "$VERSION_ID")" != 12 ] || unitdir=/lib/systemd/system
+    run -0 dpkg -L xl-snapshot
+    assert_line "$unitdir/xl-snapshot-nightly.timer"
+    assert_line "$unitdir/xl-snapshot-nightly.service"
+    [ -f "$unitdir/xl-snapshot-nightly.timer" ]
 }
 
-@test "installed xl-snapshot --version" {
+@test "installed xl-snapshot uses the installed libxlsnap.so.0 (no static copy)" {
+    run -0 ldd "$INSTALLED"
+    e2e_log "$output"
+    assert_output --regexp "libxlsnap\.so\.0 => (/usr)?/lib/[a-z0-9_-]+/libxlsnap\.so\.0 "
+    # the file loaded is libxlsnap0's (ldd may name it by the /lib alias)
+    local loaded packaged
+    loaded=$(ldd "$INSTALLED" | awk '$1 == "libxlsnap.so.0" { print $3 }')
+    packaged=$(dpkg -L libxlsnap0 | grep '/libxlsnap\.so\.0\.[0-9.]*$')
+    [ -n "$packaged" ] || fail "libxlsnap0 holds no libxlsnap.so.0.*"
+    [ "$(readlink -f "$loaded")" = "$(readlink -f "$packaged")" ] ||
+        fail "loaded $loaded, libxlsnap0 has $packaged"
+}
+
+@test "installed xl-snapshot --version names dom0's libxenlight" {
+    local lib ver
+    lib=$(ldd "$INSTALLED" | awk '$1 ~ /^libxenlight\.so/ { print $3 }')
+    [ -n "$lib" ] || fail "ldd shows no libxenlight"
+    ver=$(basename "$(readlink -f "$lib")")
+    ver=${ver#libxenlight.so.}
     run -0 "$INSTALLED" --version
-    assert_output --regexp '^xl-snapshot 0\.1\.0 \(libxlsnap 0\.1\.0, built for Xen libxl 4\.17\)$'
+    e2e_log "$output"
+    assert_output --regexp "^xl-snapshot 0\.1\.0 \(libxlsnap 0\.1\.0, libxenlight ${ver//./\\.}; built against libxenlight [0-9.]+\)\$"
 }
 
 @test "the other e2e tests still run the freshly built binary" {

@@ -12,10 +12,16 @@ setup() {
     fi
 }
 
-@test "xl-snapshot --version" {
+@test "xl-snapshot --version names dom0's libxenlight" {
+    local lib ver
+    lib=$(ldd "$(command -v xl-snapshot)" | awk '$1 ~ /^libxenlight\.so/ { print $3 }')
+    [ -n "$lib" ] || fail "ldd shows no libxenlight"
+    ver=$(basename "$(readlink -f "$lib")")
+    ver=${ver#libxenlight.so.}
     run xl-snapshot --version
     assert_success
     e2e_log "$output"
+    assert_output --regexp "^xl-snapshot 0\.1\.0 \(libxlsnap 0\.1\.0, libxenlight ${ver//./\\.}; built against libxenlight [0-9.]+\)\$"
 }
 
 @test "xl-snapshot help" {

@@ -1,0 +1,108 @@
+#!/bin/bash
+# trixie-build.sh: the packaging check on Debian 13 (trixie), whose
+# libxen-dev is Xen 4.20, from this Debian 12 host.  Not part of
+# 'make check' (it needs a trixie chroot: ~5 min and ~600 MB the first
+# time); run it by hand, as root, when touching debian/ or the libxl
+# calls:
+#
+#   tests/deb/trixie-build.sh            # or: make trixie-check
+#
+# The chroot is TRIXIE_ROOT (default /var/tmp/trixie), made by
+# debootstrap from the host's Debian mirror (TRIXIE_MIRROR overrides it)
+# the first time and reused after.  In it, the build dependencies come
+# from debian/control alone (apt-get build-dep), then tests/deb/deb.bats
+# runs on a copy of the tree (committed or not): dpkg-buildpackage with
+# -Werror against libxl 4.20, lintian -I --pedantic, Depends on
+# xen-utils-4.20, units in /usr/lib/systemd/system.  The .debs and logs
+# are left in TRIXIE_ROOT/build/src/build/deb.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+root=${TRIXIE_ROOT:-/var/tmp/trixie}
+suite=trixie
+
+die() { echo "trixie-build: $*" >&2; exit 1; }
+log() { echo "trixie-build: $*" >&2; }
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot)"
+
+# The host's Debian mirror: the URI its sources give for its own suite.
+host_mirror() {
+    local host_suite
+    host_suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+          awk -v s="$host_suite" '$1 == "deb" && $0 !~ /\[/ && $3 == s { print $2; exit }'
+      cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+          awk -v s="$host_suite" 'BEGIN { RS = ""; FS = "\n" }
+              { u = ""; ok = 0
+                for (i = 1; i <= NF; i++) {
+                    if ($i ~ /^URIs:/) { u = $i; sub(/^URIs:[ \t]*/, "", u); sub(/ .*/, "", u) }
+                    if ($i ~ /^Suites:/ && (" " $i " ") ~ (" " s " ")) ok = 1
+                }
+                if (ok && u != "") { print u; exit } }'
+    } | head -n 1
+}
+
+chr() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+            HOME=/root LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
+
+if [ ! -x "$root/usr/bin/apt-get" ] || [ ! -f "$root/etc/debian_version" ]; then
+    command -v debootstrap >/dev/null || die "no debootstrap (apt-get install debootstrap)"
+    mirror=${TRIXIE_MIRROR:-$(host_mirror)}
+    [ -n "$mirror" ] || die "no Debian mirror in the host's apt sources: set TRIXIE_MIRROR"
+    log "debootstrap $suite into $root from $mirror"
+    # Only the base: debootstrap's own resolver misses virtual packages
+    # (perl-openssl-abi-3), apt in the chroot brings the rest.
+    debootstrap --variant=buildd "$suite" "$root" "$mirror" \
+        > "${root%/}.debootstrap.log" 2>&1 ||
+        { tail -n 20 "${root%/}.debootstrap.log" >&2; die "debootstrap failed"; }
+fi
+[ "$(cut -d. -f1 "$root/etc/debian_version")" = 13 ] ||
+    [ "$(. "$root/etc/os-release" && echo "$VERSION_CODENAME")" = "$suite" ] ||
+    die "$root is not Debian 13"
+
+mountpoint -q "$root/proc" || { mount -t proc proc "$root/proc"; trap 'umount "$root/proc"' EXIT; }
+
+# The tree (committed or not, as tests/deb/build.sh takes it), as a git
+# repository of its own: deb.bats checks that the build leaves it clean.
+src=$root/build/src
+rm -rf "$src"
+mkdir -p "$src"
+(cd "$repo" && git ls-files -co --exclude-standard | tar -cf - -T -) | tar -xf - -C "$src"
+
+log "build dependencies from debian/control (apt-get build-dep)"
+chr apt-get update -qq
+chr apt-get install -y -qq --no-install-recommends \
+    dpkg-dev fakeroot git lintian bats bats-assert bats-support >/dev/null
+chr apt-get build-dep -y -qq /build/src >/dev/null
+chr git -C /build/src init -q
+chr git -C /build/src add -A
+chr git -C /build/src -c user.name=trixie-build -c user.email=trixie-build@localhost \
+    commit -qm "tree under test"
+
+echo "# Debian $(cat "$root/etc/debian_version"), libxenlight $(chr pkg-config --modversion xenlight)" \
+     "(libxen-dev $(chr dpkg-query -W -f='${Version}' libxen-dev))"
+rc=0
+chr bash -c 'cd /build/src && bats --tap tests/deb' || rc=$?
+
+deb=$src/build/deb
+if [ -f "$deb/build.log" ]; then
+    echo "# 'warning:' lines in the package build log (compiled with -Werror): $(grep -c 'warning:' "$deb/build.log" || true)"
+    grep -n 'warning:' "$deb/build.log" | sed 's/^/#   /' || true
+    for p in xl-snapshot libxlsnap0 libxlsnap-dev; do
+        f=$(ls "$deb/${p}_"*.deb 2>/dev/null) || continue
+        echo "# $p Depends: $(dpkg-deb -f "$f" Depends)"
+    done
+    echo "# units: $(dpkg-deb -c "$deb"/xl-snapshot_*.deb | awk '$6 ~ /\.(service|timer)$/ { print $6 }' | tr '\n' ' ')"
+    echo "# lintian -I --pedantic:"
+    chr bash -c 'lintian -I --pedantic /build/src/build/deb/xl-snapshot_*.changes 2>&1' | sed 's/^/#   /'
+    # the dependencies resolve in trixie's archive (simulated: nothing installed)
+    if out=$(chr bash -c 'apt-get install -s /build/src/build/deb/*.deb 2>&1'); then
+        echo "# apt-get install -s of the .debs on Debian 13 resolves, installing:" \
+             "$(grep -oE '^Inst (xen-utils-[0-9.]+|qemu-utils|xl-snapshot|libxlsnap0|libxlsnap-dev) ' <<< "$out" |
+                awk '{ print $2 }' | tr '\n' ' ')"
+    else
+        echo "# FAILED: apt-get install -s of the .debs on Debian 13:"
+        sed 's/^/#   /' <<< "$out"
+        rc=1
+    fi
+fi
+exit "$rc"
