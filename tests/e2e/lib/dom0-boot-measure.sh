@@ -63,7 +63,7 @@ for ((i = 1; i <= N; i++)); do
 done
 mean=-
 [ "$secs_n" = 0 ] || mean=$((secs_sum / secs_n))
-summary="boot-measure: type=$TYPE cpu=${E2E_CPU:-qemu64,+svm,+npt} accel=${E2E_ACCEL:-tcg} xen-args=${E2E_XEN_ARGS:-none} boots=$N failed=$failed reset=$reset died=$died not-ready=$notready create=$create mean-ready=${mean} s"
+summary="boot-measure: type=$TYPE cpu=${E2E_CPU:-qemu64,+svm,+npt} accel=${E2E_ACCEL:-tcg} xen-args=${E2E_XEN_ARGS:-none} guest-cfg=${E2E_GUEST_CFG:-none} guest-extra=${E2E_GUEST_EXTRA:-none} boots=$N failed=$failed reset=$reset died=$died not-ready=$notready create=$create mean-ready=${mean} s"
 emit "1..$N"
 emit "# $summary"
 echo "$summary" > "$RES/boot-measure.txt"
