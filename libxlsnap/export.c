@@ -127,8 +127,8 @@ static int state_file(exporter *x, const xlsnap_disk *d, const char *tmp,
         *fmt_r = d->format;
         return 0;
     }
-    rc = xlsnap__qimg_convert(x->ctx, d->image, d->internal_name, tmp,
-                              XLSNAP__QIMG_SHARED);
+    rc = xlsnap__qimg_convert(x->ctx, d->image, d->format, d->internal_name,
+                              tmp, XLSNAP__QIMG_SHARED);
     *file_r = tmp;
     *fmt_r = "qcow2";
     return rc;
@@ -156,8 +156,8 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
         const char *snap = d->kind == XLSNAP_DISK_INTERNAL ? d->internal_name
                                                            : NULL;
         rc = xlsnap__qimg_convert(ctx, d->kind == XLSNAP_DISK_INTERNAL ?
-                                  d->image : d->backing, snap, out,
-                                  XLSNAP__QIMG_SHARED);
+                                  d->image : d->backing, d->format, snap,
+                                  out, XLSNAP__QIMG_SHARED);
     } else if (!(bd = xlsnap__snapshot_disk(base, d->vdev))) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "base snapshot '%s' "
                            "has no disk %s; export with --full",
@@ -169,9 +169,10 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
          * that cannot open anything by accident: import points it at
          * the base's image on the new host */
         char *bname = xlsnap__sprintf("xl-snapshot-base:%s", base->name);
-        rc = xlsnap__qimg_rebase(ctx, out, bf, bfmt, XLSNAP__QIMG_SHARED);
+        rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bf, bfmt,
+                                 XLSNAP__QIMG_SHARED);
         if (!rc)
-            rc = xlsnap__qimg_rebase(ctx, out, bname, "qcow2",
+            rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bname, "qcow2",
                                      XLSNAP__QIMG_UNSAFE);
         free(bname);
     }

@@ -394,8 +394,8 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
         if (base) {
             const xlsnap_disk *bd = xlsnap__snapshot_disk(base,
                                                           sn.disks[i].vdev);
-            rc = xlsnap__qimg_rebase(ctx, dst[i], bd->backing, bd->format,
-                                     XLSNAP__QIMG_UNSAFE);
+            rc = xlsnap__qimg_rebase(ctx, dst[i], "qcow2", bd->backing,
+                                     bd->format, XLSNAP__QIMG_UNSAFE);
             if (rc) goto fail;
         }
     }

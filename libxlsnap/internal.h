@@ -284,6 +284,7 @@ int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
 /* A small set of strings (chain.c) */
 typedef struct xlsnap__strset {
     char **v;
+    char **fmt;     /* per entry: the image format when known, or NULL */
     int n;
 } xlsnap__strset;
 
@@ -302,21 +303,27 @@ int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
                   char **out_r, char **err_r, int *status_r);
 char *xlsnap__last_line(const char *text, const char *prefix);
 
-/* be_qemuimg.c: images no running QEMU has open */
+/* be_qemuimg.c: images no running QEMU has open.  Every function takes
+ * the format of each image it names ("qcow2" or "raw", anything else is
+ * refused): qemu-img never probes a format. */
 int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
-                          const char *image);     /* op: c, a, d */
+                          const char *image, const char *fmt); /* c a d */
 int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
                                 const char *backing, const char *fmt);
 enum { XLSNAP__QIMG_SHARED = 1, XLSNAP__QIMG_UNSAFE = 2 };
-int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image,
+int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image, const char *fmt,
                          const char *name, const char *out, unsigned flags);
+int xlsnap__qimg_info(xlsnap_ctx *ctx, const char *image, const char *fmt,
+                      yajl_val *root_r);
 int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
-                              const char *name, bool *has_r);
-int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r);
+                              const char *fmt, const char *name,
+                              bool *has_r);
+int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image,
+                         const char *fmt, char **b_r, char **bfmt_r);
 int xlsnap__qimg_snapshots(xlsnap_ctx *ctx, const char *image,
-                           xlsnap__strset *snaps);
-int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
-                        const char *newbase, const char *fmt,
+                           const char *fmt, xlsnap__strset *snaps);
+int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image, const char *fmt,
+                        const char *newbase, const char *newfmt,
                         unsigned flags);
 
 /* be_qmp.c: QEMU's monitor of a running domain */
@@ -410,6 +417,8 @@ int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
 
 /* chain.c */
 void xlsnap__set_add(xlsnap__strset *s, const char *x);
+void xlsnap__set_add_fmt(xlsnap__strset *s, const char *x, const char *fmt);
+const char *xlsnap__set_fmt(const xlsnap__strset *s, const char *x);
 bool xlsnap__set_has(const xlsnap__strset *s, const char *x);
 void xlsnap__set_free(xlsnap__strset *s);
 void xlsnap__set_add_snapshots(xlsnap__strset *s, yajl_val info);
@@ -421,7 +430,8 @@ int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
  * in live (a running domain has it open), else qemu-img. */
 int xlsnap__image_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                const xlsnap__strset *live, const char *image,
-                               const char *name, bool *has_r);
+                               const char *fmt, const char *name,
+                               bool *has_r);
 int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                          const xlsnap_snapshot *l, int nr,
                          xlsnap__strset *known, xlsnap__strset *live);

@@ -31,7 +31,8 @@ static int check_parts(xlsnap_ctx *ctx, const xlsnap_snapshot *s)
             continue;
         }
         if ((rc = need_file(ctx, "image", d->image)) ||
-            (rc = xlsnap__qimg_has_snapshot(ctx, d->image, d->internal_name,
+            (rc = xlsnap__qimg_has_snapshot(ctx, d->image, d->format,
+                                            d->internal_name,
                                             &has)))
             return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
         if (!has)
