@@ -56,19 +56,46 @@ static int fmt_ok(xlsnap_ctx *ctx, const char *image, const char *fmt)
                          fmt ? fmt : "(none)");
 }
 
+/* qemu-img snapshot has no -f: the image is named with --image-opts,
+ * driver given, commas in the path doubled (QEMU's option escaping). */
+static char *image_opts(const char *image, const char *fmt)
+{
+    size_t n = strlen(image);
+    char *o = malloc(2 * n + 64), *p;
+
+    if (!o) abort();
+    p = o + sprintf(o, "driver=%s,file.driver=file,file.filename=", fmt);
+    for (const char *s = image; *s; s++) {
+        if (*s == ',') *p++ = ',';
+        *p++ = *s;
+    }
+    *p = '\0';
+    return o;
+}
+
 int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
                           const char *image, const char *fmt)
 {
-    char flag[3] = { '-', op, '\0' };
-    const char *argv[] = { qemu_img(), "snapshot", "-q", "-f", fmt, flag,
-                           name, image, NULL };
+    char flag[3] = { '-', op, '\0' }, *opts;
+    const char *argv[9];
     int rc;
 
     if ((rc = fmt_ok(ctx, image, fmt))) return rc;
     if (strcmp(fmt, "qcow2"))
         return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "image %s: a %s "
                              "image has no internal snapshots", image, fmt);
-    return run(ctx, argv, NULL);
+    opts = image_opts(image, fmt);
+    argv[0] = qemu_img();
+    argv[1] = "snapshot";
+    argv[2] = "-q";
+    argv[3] = "--image-opts";
+    argv[4] = flag;
+    argv[5] = name;
+    argv[6] = opts;
+    argv[7] = NULL;
+    rc = run(ctx, argv, NULL);
+    free(opts);
+    return rc;
 }
 
 int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
@@ -208,6 +235,26 @@ int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image,
     if (v && *b_r && bfmt_r) *bfmt_r = xlsnap__strdup(v->u.string);
     yajl_tree_free(root);
     return 0;
+}
+
+/* The virtual size of image (format fmt). */
+int xlsnap__qimg_virtual_size(xlsnap_ctx *ctx, const char *image,
+                              const char *fmt, uint64_t *size_r)
+{
+    const char *vp[] = { "virtual-size", NULL };
+    yajl_val root = NULL, v;
+    int rc;
+
+    *size_r = 0;
+    if ((rc = xlsnap__qimg_info(ctx, image, fmt, &root))) return rc;
+    v = yajl_tree_get(root, vp, yajl_t_number);
+    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0)
+        *size_r = YAJL_GET_INTEGER(v);
+    else
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "qemu-img info of %s "
+                           "gives no virtual size", image);
+    yajl_tree_free(root);
+    return rc;
 }
 
 /* Add the names of image's internal snapshots to snaps. */

@@ -83,8 +83,15 @@ static int compress_part(exporter *x, const char *src,
     char *plain = xlsnap__sprintf("%s/%s", x->dir, f->path);
     char *zname = xlsnap__sprintf("%s.zst", f->path);
     char *zpath = xlsnap__sprintf("%s/%s", x->dir, zname);
+    struct stat st;
     int rc;
 
+    if (stat(src ? src : plain, &st) < 0) {
+        rc = xlsnap__error_errno(x->ctx, errno, "cannot read %s",
+                                 src ? src : plain);
+        goto out;
+    }
+    f->plain_size = st.st_size;
     rc = xlsnap__copy_file(x->ctx, src ? src : plain, zpath,
                            XLSNAP__COPY_COMPRESS, NULL, NULL);
     if (rc) goto out;
@@ -191,6 +198,11 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
     f = xlsnap__manifest_add(&x->m, part, "disk");
     f->vdev = xlsnap__strdup(d->vdev);
     f->format = xlsnap__strdup("qcow2");
+    if ((rc = xlsnap__qimg_virtual_size(ctx, out, "qcow2",
+                                        &f->virtual_size))) {
+        unlink(out);
+        goto out;
+    }
     if (x->zstd && (rc = compress_part(x, NULL, f))) {
         unlink(out);
         goto out;

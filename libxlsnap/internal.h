@@ -165,13 +165,18 @@ void xlsnap__sha256_final(xlsnap__sha256 *s, char hex_r[65]);
 #define XLSNAP__BUNDLE_VERSION 1
 #define XLSNAP__MANIFEST_FILE "manifest.json"
 #define XLSNAP__MANIFEST_MAX (1 << 20)
+/* The one size limit of a snapshot record: written, read, imported,
+ * redefined. */
+#define XLSNAP__RECORD_MAX (16u << 20)
 typedef struct {
     char *path;              /* plain file name inside the bundle */
     char *role;              /* "record", "memory" or "disk" */
     char *vdev;              /* disk */
     char *format;            /* disk: always "qcow2" */
     char *encoding;          /* NULL: stored as is; "zstd" */
-    uint64_t size;
+    uint64_t size;           /* stored bytes (what sha256 is of) */
+    uint64_t plain_size;     /* encoded: bytes after decoding, at most */
+    uint64_t virtual_size;   /* disk: the qcow2 image's virtual size */
     char sha256[65];
 } xlsnap__bundle_file;
 typedef struct {
@@ -214,6 +219,10 @@ int xlsnap__read_full(xlsnap_ctx *ctx, int fd, void *buf, size_t n);
 enum { XLSNAP__COPY_PLAIN, XLSNAP__COPY_COMPRESS, XLSNAP__COPY_DECOMPRESS };
 int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
                       int how, uint64_t *size_r, char hex_r[65]);
+/* Decompress src into the new file dst (as above), writing at most max
+ * bytes: more is CORRUPT ("more than the manifest declares"). */
+int xlsnap__decompress_file(xlsnap_ctx *ctx, const char *src,
+                            const char *dst, uint64_t max);
 /* ustar stream (GNU base-256 sizes above 8 GiB) */
 int xlsnap__tar_put(xlsnap_ctx *ctx, int out, const char *name, int in,
                     uint64_t size, char hex_r[65]);
@@ -228,10 +237,11 @@ int xlsnap__tar_skip_pad(xlsnap_ctx *ctx, int in, uint64_t size);
 
 /* zstd.c: compress (or decompress) in to out; *out_r and hex_r: size
  * and SHA-256 of what was written (either may be NULL); in_size (0 if
- * unknown) is only for progress reports. */
+ * unknown) is only for progress reports.  Writing more than max_out
+ * bytes (UINT64_MAX: no limit) is CORRUPT: a zstd bomb stops there. */
 int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
-                 const char *what, uint64_t in_size, uint64_t *out_r,
-                 char hex_r[65]);
+                 const char *what, uint64_t in_size, uint64_t max_out,
+                 uint64_t *out_r, char hex_r[65]);
 
 /* config.c: parse a snapshot config from memory; text[len] must be
  * '\0'.  path names it in messages. */
@@ -322,6 +332,8 @@ int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image,
                          const char *fmt, char **b_r, char **bfmt_r);
 int xlsnap__qimg_snapshots(xlsnap_ctx *ctx, const char *image,
                            const char *fmt, xlsnap__strset *snaps);
+int xlsnap__qimg_virtual_size(xlsnap_ctx *ctx, const char *image,
+                              const char *fmt, uint64_t *size_r);
 int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image, const char *fmt,
                         const char *newbase, const char *newfmt,
                         unsigned flags);
