@@ -16,6 +16,7 @@
  */
 #include "internal.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <sys/stat.h>
@@ -224,6 +225,7 @@ static int inspect_disk(xlsnap_ctx *ctx, const char *file,
                *vp[] = { "virtual-size", NULL },
                *dp[] = { "format-specific", "data", "data-file", NULL };
     unsigned char h[104] = { 0 };
+    char bname[8] = "";
     char *want = base ? xlsnap__sprintf("xl-snapshot-base:%s", base) : NULL;
     const char *why = NULL;
     yajl_val root = NULL, v;
@@ -233,6 +235,10 @@ static int inspect_disk(xlsnap_ctx *ctx, const char *file,
     fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
         n = read(fd, h, sizeof(h));
+        /* the first bytes of the backing file name, if any */
+        if (n >= 20 && be(h + 8, 8) && be(h + 8, 8) < (1u << 20) &&
+            pread(fd, bname, 5, be(h + 8, 8)) < 0)
+            bname[0] = '\0';
         close(fd);
     }
     if (n < 0) {
@@ -245,6 +251,8 @@ static int inspect_disk(xlsnap_ctx *ctx, const char *file,
         why = "it is not a qcow2 image of version 2 or 3";
     } else if (be(h + 4, 4) == 3 && (n < 80 || (be(h + 72, 8) & 4))) {
         why = "it has an external data file (data-file)";
+    } else if (be(h + 8, 8) && !strncmp(bname, "json:", 5)) {
+        why = "its backing file is a json: name";
     } else if (!base && be(h + 8, 8)) {
         why = "it has a backing file (a full bundle's disks stand alone)";
     } else if (base && !be(h + 8, 8)) {
@@ -307,6 +315,34 @@ static int place(xlsnap_ctx *ctx, const char *src, const char *dst)
     return xlsnap__copy_file(ctx, src, dst, XLSNAP__COPY_PLAIN, NULL, NULL);
 }
 
+/* A virtual device name: what names a disk member and an image file. */
+static bool vdev_ok(const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+
+    if (!n || n > 31) return false;
+    for (; *v; v++)
+        if (!isalnum((unsigned char)*v)) return false;
+    return true;
+}
+
+/* This host's configuration of the domain: the running domain's, or the
+ * one stored with its newest snapshot; NULL if none. */
+static int own_config(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                      const xlsnap_snapshot *list, int nr, char **cfg_r)
+{
+    const xlsnap_snapshot *best = NULL;
+
+    *cfg_r = NULL;
+    if (dom->domid >= 0) return xlsnap__hv_config(ctx, dom->domid, cfg_r);
+    for (int i = 0; i < nr; i++)
+        if (list[i].config_json &&
+            (!best || list[i].creationtime >= best->creationtime))
+            best = &list[i];
+    if (best) *cfg_r = xlsnap__strdup(best->config_json);
+    return 0;
+}
+
 /* The domain the snapshot goes to: the bundle's, or as_domain (an
  * existing domain's UUID, else a new one). */
 static int target_domain(xlsnap_ctx *ctx, const xlsnap_import_params *p,
@@ -315,6 +351,11 @@ static int target_domain(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     int rc;
 
     if (!p->as_domain) {
+        if (m->domain_name && !xlsnap__domain_name_ok(m->domain_name))
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle was "
+                                 "refused, nothing was imported: its domain "
+                                 "name is not a valid name (control "
+                                 "characters, '/' or not UTF-8)");
         d->name = xlsnap__strdup(m->domain_name);
         d->uuid = xlsnap__uuid_canon(m->domain_uuid);
         return 0;
@@ -338,7 +379,9 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     xlsnap__lock lock = { -1 };
     member *mem = NULL;
     char *stage = NULL, *mtext = NULL, *rtext = NULL, *path = NULL;
-    char **dst = NULL, **plain = NULL;
+    char **dst = NULL, **plain = NULL, *own = NULL;
+    xlsnap__cfgdisk *cd = NULL;
+    int ncd = 0;
     size_t mlen = 0, rlen;
     int nr_mem = 0, nr = 0, placed = 0, rc;
     bool wrote = false;
@@ -484,14 +527,41 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     sn.disks = calloc(rec.num_disks + 1, sizeof(*sn.disks));
     dst = calloc(rec.num_disks + 1, sizeof(*dst));
     if (!sn.disks || !dst) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    /* this host's config of the domain, if it has one, wins; its disks
+     * say where the images go without --disk-dir */
+    if ((rc = own_config(ctx, &dom, list, nr, &own)) ||
+        (own && (rc = xlsnap__config_disks(ctx, own, &cd, &ncd))))
+        goto out;
     for (int i = 0; i < rec.num_disks; i++) {
         const xlsnap_disk *rd = &rec.disks[i];
         xlsnap_disk *d = &sn.disks[i];
-        char *img = NULL, *b = xlsnap__strdup(rd->image);
+        const char *mine = NULL;
+        char *b;
+        if (!vdev_ok(rd->vdev)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle was "
+                               "refused, nothing was imported: disk name "
+                               "'%s' is not a virtual device name",
+                               rd->vdev);
+            goto out;
+        }
+        for (int k = 0; k < ncd; k++)
+            if (!strcmp(cd[k].vdev, rd->vdev) && cd[k].path &&
+                cd[k].path[0] == '/')
+                mine = cd[k].path;
         if (p->disk_dir) {
-            img = xlsnap__sprintf("%s/%s", p->disk_dir, basename(b));
-            free(b);
-            b = img;
+            /* the bundle's file name, if it is a plain one */
+            char *t = xlsnap__strdup(rd->image), *bn = basename(t);
+            b = xlsnap__sprintf("%s/%s", p->disk_dir,
+                                xlsnap__bundle_name_ok(bn) ? bn : rd->vdev);
+            free(t);
+        } else if (mine) {
+            b = xlsnap__strdup(mine);
+        } else {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: domain %s "
+                               "has no image for it on this host to put the "
+                               "imported one next to; give --disk-dir",
+                               rd->vdev, dom.name ? dom.name : dom.uuid);
+            goto out;
         }
         dst[i] = xlsnap__image_sibling(b, sn.name);
         free(b);
@@ -521,13 +591,16 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
                            sn.memory);
         goto out;
     }
-    if (rec.config_json &&
-        (rc = xlsnap__config_rewrite(ctx, rec.config_json,
-                                     p->as_domain ? dom.name : NULL,
-                                     p->as_domain ? dom.uuid : NULL,
-                                     sn.disks, sn.num_disks,
-                                     &sn.config_json)))
-        goto out;
+    if (own) {
+        rc = xlsnap__config_rewrite(ctx, own, NULL, NULL, sn.disks,
+                                    sn.num_disks, &sn.config_json);
+    } else {
+        const char *dirs[] = { p->kernel_dir, NULL };
+        rc = xlsnap__config_sanitize(ctx, rec.config_json, dom.name,
+                                     dom.uuid, sn.disks, sn.num_disks, dirs,
+                                     &sn.config_json);
+    }
+    if (rc) goto out;
 
     /* 3. intent */
     if ((rc = xlsnap__store_write(ctx, &sn))) goto out;
@@ -580,6 +653,8 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     xlsnap_snapshot_list_free(list, nr);
     for (int i = 0; dst && i < rec.num_disks; i++) free(dst[i]);
     free(dst);
+    free(own);
+    xlsnap__cfgdisk_list_free(cd, ncd);
     for (int k = 0; plain && k < m.num_files; k++) free(plain[k]);
     free(plain);
     xlsnap__manifest_dispose(&m);

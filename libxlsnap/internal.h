@@ -110,6 +110,8 @@ char *xlsnap__image_sibling(const char *image, const char *tag);
 bool xlsnap__is_uuid(const char *s);
 /* The UTF-8 yajl accepts (lead and continuation bytes). */
 bool xlsnap__utf8_valid(const char *s);
+long xlsnap__utf8_next(const char **pp);
+bool xlsnap__domain_name_ok(const char *s);
 /* A larger pipe buffer (fewer context switches), best effort. */
 void xlsnap__pipe_grow(int fd);
 /* Lower-cased canonical copy of a UUID string, or NULL if invalid. */
@@ -167,7 +169,7 @@ void xlsnap__sha256_final(xlsnap__sha256 *s, char hex_r[65]);
 #define XLSNAP__MANIFEST_MAX (1 << 20)
 /* The one size limit of a snapshot record: written, read, imported,
  * redefined. */
-#define XLSNAP__RECORD_MAX (16u << 20)
+#define XLSNAP__RECORD_MAX XLSNAP_RECORD_MAX
 typedef struct {
     char *path;              /* plain file name inside the bundle */
     char *role;              /* "record", "memory" or "disk" */
@@ -401,6 +403,14 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
 int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
                          xlsnap__cfgdisk **disks_r, int *nr_r);
 void xlsnap__cfgdisk_list_free(xlsnap__cfgdisk *l, int nr);
+/* A configuration for an imported snapshot whose domain has none here,
+ * rebuilt from the bundle's json (may be NULL) from an allowlist; the
+ * kernel and ramdisk are kept only when they are regular files under
+ * one of dirs (NULL-terminated). */
+int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
+                            const char *name, const char *uuid,
+                            const xlsnap_disk *disks, int nr_disks,
+                            const char *const *dirs, char **json_r);
 
 /* be_libxl.c: the hypervisor */
 typedef enum {
