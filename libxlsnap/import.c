@@ -1,16 +1,23 @@
 /*
  * import.c - recreate a snapshot from a bundle (see bundle.c)
  *
- *  1. a stream is unpacked into a staging dir in the state dir (each
- *     member hashed on the way); a directory is read in place;
- *  2. every member is checked against the manifest (size, SHA-256) and
- *     the record against the manifest, the delta's base must exist, no
- *     destination may exist -- before anything is written;
- *  3. intent: a 'preparing' record under the target domain;
- *  4. disks are placed next to the images the record names (or in
- *     disk_dir) as <stem>.<snapshot>.qcow2, a delta's backing pointed at
- *     the base snapshot's image; the memory image goes into the state
- *     dir;
+ * A bundle is untrusted input (SECURITY in xl-snapshot(1)):
+ *  1. every member is copied into a private staging dir in the state
+ *     dir (0700, files 0600), hashed as it is written there -- a stream
+ *     as it is unpacked, a directory bundle member by member (regular
+ *     files only); nothing is read from the bundle again;
+ *  2. every staged member is checked against the manifest (size,
+ *     SHA-256); zstd members are decoded, never past their declared
+ *     plain-size; each disk is inspected (a self-contained qcow2 image
+ *     of the declared virtual size; a delta's only backing is the base
+ *     placeholder); the record against the manifest; the delta's base
+ *     must exist, no destination may exist -- before anything is placed;
+ *  3. intent: a 'preparing' record under the target domain, its config
+ *     the domain's own here or else the bundle's rebuilt from an
+ *     allowlist;
+ *  4. disks are placed in disk_dir or next to the domain's own images
+ *     as <stem>.<snapshot>.qcow2, a delta's backing pointed at the base
+ *     snapshot's image; the memory image goes into the state dir;
  *  5. the record becomes ready.  A failure after 3 removes what was
  *     placed and the record.
  */
