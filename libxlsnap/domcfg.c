@@ -171,7 +171,7 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
  *   b_info.kernel, ramdisk: only a regular file under one of dirs;
  *   b_info.cmdline (the guest kernel's command line);
  *   on_poweroff, on_reboot, on_crash: destroy, restart, preserve or
- *   rename-restart;
+ *   restart_rename (libxl-json spelling);
  *   disks: exactly the snapshot's disks (qdisk, qcow2, read-write).
  * Everything else -- bootloader, scripts, NICs, phy: and other disks,
  * device model settings, PCI/USB passthrough, firmware paths -- goes.
@@ -218,7 +218,7 @@ int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
 {
     static const char *const types[] = { "pv", "pvh", "hvm", NULL },
         *const actions[] = { "destroy", "restart", "preserve",
-                             "rename-restart", NULL },
+                             "restart_rename", NULL },
         *const ints[] = { "max_vcpus", "max_memkb", "target_memkb", NULL },
         *const evs[] = { "on_poweroff", "on_reboot", "on_crash", NULL };
     yajl_val root = NULL, ci, bi, v, pv;
