@@ -42,13 +42,60 @@ static int run(xlsnap_ctx *ctx, const char *const argv[], char **out_r)
     return rc;
 }
 
-int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
-                          const char *image)
+/*
+ * The one way to name an image to qemu-img: with its format.  Only the
+ * formats this tool creates or records are accepted; qemu-img never
+ * probes (a guest that writes a qcow2 header onto its raw disk must not
+ * make us follow a backing file it chose).
+ */
+static int fmt_ok(xlsnap_ctx *ctx, const char *image, const char *fmt)
 {
-    char flag[3] = { '-', op, '\0' };
-    const char *argv[] = { qemu_img(), "snapshot", "-q", flag, name, image,
-                           NULL };
-    return run(ctx, argv, NULL);
+    if (fmt && (!strcmp(fmt, "qcow2") || !strcmp(fmt, "raw"))) return 0;
+    return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "image %s: format '%s' "
+                         "is not supported (qcow2 or raw)", image,
+                         fmt ? fmt : "(none)");
+}
+
+/* qemu-img snapshot has no -f: the image is named with --image-opts,
+ * driver given, commas in the path doubled (QEMU's option escaping). */
+static char *image_opts(const char *image, const char *fmt)
+{
+    size_t n = strlen(image);
+    char *o = malloc(2 * n + 64), *p;
+
+    if (!o) abort();
+    p = o + sprintf(o, "driver=%s,file.driver=file,file.filename=", fmt);
+    for (const char *s = image; *s; s++) {
+        if (*s == ',') *p++ = ',';
+        *p++ = *s;
+    }
+    *p = '\0';
+    return o;
+}
+
+int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
+                          const char *image, const char *fmt)
+{
+    char flag[3] = { '-', op, '\0' }, *opts;
+    const char *argv[9];
+    int rc;
+
+    if ((rc = fmt_ok(ctx, image, fmt))) return rc;
+    if (strcmp(fmt, "qcow2"))
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "image %s: a %s "
+                             "image has no internal snapshots", image, fmt);
+    opts = image_opts(image, fmt);
+    argv[0] = qemu_img();
+    argv[1] = "snapshot";
+    argv[2] = "-q";
+    argv[3] = "--image-opts";
+    argv[4] = flag;
+    argv[5] = name;
+    argv[6] = opts;
+    argv[7] = NULL;
+    rc = run(ctx, argv, NULL);
+    free(opts);
+    return rc;
 }
 
 int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
@@ -56,24 +103,31 @@ int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
 {
     const char *argv[] = { qemu_img(), "create", "-q", "-f", "qcow2",
                            "-b", backing, "-F", fmt, overlay, NULL };
+    int rc;
+
+    if ((rc = fmt_ok(ctx, backing, fmt))) return rc;
     return run(ctx, argv, NULL);
 }
 
-/* A standalone copy of image, or of its internal snapshot name (NULL:
- * the image itself).  XLSNAP__QIMG_SHARED: read with -U (force-share),
- * for reading data no writer changes -- an internal snapshot or a
- * read-only backing file -- of an image a running QEMU holds. */
-int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image,
+/* A standalone qcow2 copy of image (format fmt), or of its internal
+ * snapshot name (NULL: the image itself).  XLSNAP__QIMG_SHARED: read
+ * with -U (force-share), for reading data no writer changes -- an
+ * internal snapshot or a read-only backing file -- of an image a
+ * running QEMU holds. */
+int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image, const char *fmt,
                          const char *name, const char *out, unsigned flags)
 {
     char *l = name ? xlsnap__sprintf("snapshot.name=%s", name) : NULL;
-    const char *argv[12];
+    const char *argv[14];
     int n = 0, rc;
 
+    if ((rc = fmt_ok(ctx, image, fmt))) goto out;
     argv[n++] = qemu_img();
     argv[n++] = "convert";
     argv[n++] = "-q";
     if (flags & XLSNAP__QIMG_SHARED) argv[n++] = "-U";
+    argv[n++] = "-f";
+    argv[n++] = fmt;
     if (l) { argv[n++] = "-l"; argv[n++] = l; }
     argv[n++] = "-O";
     argv[n++] = "qcow2";
@@ -81,44 +135,53 @@ int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image,
     argv[n++] = out;
     argv[n] = NULL;
     rc = run(ctx, argv, NULL);
+ out:
     free(l);
     return rc;
 }
 
-/* Make image's backing file newbase: copying what differs (offline),
- * or with XLSNAP__QIMG_UNSAFE only rewriting the header. */
-int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
-                        const char *newbase, const char *fmt,
+/* Make image's (format fmt) backing file newbase (format newfmt):
+ * copying what differs (offline), or with XLSNAP__QIMG_UNSAFE only
+ * rewriting the header. */
+int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image, const char *fmt,
+                        const char *newbase, const char *newfmt,
                         unsigned flags)
 {
-    const char *argv[12];
-    int n = 0;
+    const char *argv[14];
+    int n = 0, rc;
 
+    if ((rc = fmt_ok(ctx, image, fmt)) ||
+        (rc = fmt_ok(ctx, newbase, newfmt)))
+        return rc;
     argv[n++] = qemu_img();
     argv[n++] = "rebase";
     argv[n++] = "-q";
     if (flags & XLSNAP__QIMG_SHARED) argv[n++] = "-U";
     if (flags & XLSNAP__QIMG_UNSAFE) argv[n++] = "-u";
+    argv[n++] = "-f";
+    argv[n++] = fmt;
     argv[n++] = "-b";
     argv[n++] = newbase;
     argv[n++] = "-F";
-    argv[n++] = fmt;
+    argv[n++] = newfmt;
     argv[n++] = image;
     argv[n] = NULL;
     return run(ctx, argv, NULL);
 }
 
-
-/* qemu-img info of image, parsed (-U: read-only, shared, so safe on
- * images in use; what it reports of an image in use may be stale). */
-static int info(xlsnap_ctx *ctx, const char *image, yajl_val *root_r)
+/* qemu-img info of image (format fmt), parsed (-U: read-only, shared,
+ * so safe on images in use; what it reports of an image in use may be
+ * stale).  qemu-img info does not open backing files. */
+int xlsnap__qimg_info(xlsnap_ctx *ctx, const char *image, const char *fmt,
+                      yajl_val *root_r)
 {
-    const char *argv[] = { qemu_img(), "info", "-U", "--output=json",
-                           image, NULL };
+    const char *argv[] = { qemu_img(), "info", "-U", "-f", fmt,
+                           "--output=json", image, NULL };
     char *out = NULL, eb[128];
     int rc;
 
     *root_r = NULL;
+    if ((rc = fmt_ok(ctx, image, fmt))) return rc;
     if ((rc = run(ctx, argv, &out))) goto out;
     *root_r = yajl_tree_parse(out, eb, sizeof(eb));
     if (!*root_r)
@@ -131,14 +194,15 @@ static int info(xlsnap_ctx *ctx, const char *image, yajl_val *root_r)
 
 /* Whether image holds an internal snapshot called name. */
 int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
-                              const char *name, bool *has_r)
+                              const char *fmt, const char *name,
+                              bool *has_r)
 {
     const char *sp[] = { "snapshots", NULL };
     yajl_val root, v;
     int rc;
 
     *has_r = false;
-    if ((rc = info(ctx, image, &root))) return rc;
+    if ((rc = xlsnap__qimg_info(ctx, image, fmt, &root))) return rc;
     v = yajl_tree_get(root, sp, yajl_t_array);
     for (size_t i = 0; v && i < v->u.array.len; i++) {
         yajl_val t = xlsnap__json_field(v->u.array.values[i], "name");
@@ -149,31 +213,58 @@ int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
     return 0;
 }
 
-/* The backing file of image, NULL if none. */
-int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r)
+/* The backing file of image (format fmt), NULL if none (a raw image
+ * never has one), and the backing's format as its header records it
+ * (NULL if it records none: then nothing may open the backing). */
+int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image,
+                         const char *fmt, char **b_r, char **bfmt_r)
 {
     const char *fp[] = { "full-backing-filename", NULL },
-               *bp[] = { "backing-filename", NULL };
+               *bp[] = { "backing-filename", NULL },
+               *ffp[] = { "backing-filename-format", NULL };
     yajl_val root = NULL, v;
     int rc;
 
     *b_r = NULL;
-    if ((rc = info(ctx, image, &root))) return rc;
+    if (bfmt_r) *bfmt_r = NULL;
+    if ((rc = xlsnap__qimg_info(ctx, image, fmt, &root))) return rc;
     v = yajl_tree_get(root, fp, yajl_t_string);
     if (!v) v = yajl_tree_get(root, bp, yajl_t_string);
     if (v) *b_r = xlsnap__strdup(v->u.string);
+    v = yajl_tree_get(root, ffp, yajl_t_string);
+    if (v && *b_r && bfmt_r) *bfmt_r = xlsnap__strdup(v->u.string);
     yajl_tree_free(root);
     return 0;
 }
 
+/* The virtual size of image (format fmt). */
+int xlsnap__qimg_virtual_size(xlsnap_ctx *ctx, const char *image,
+                              const char *fmt, uint64_t *size_r)
+{
+    const char *vp[] = { "virtual-size", NULL };
+    yajl_val root = NULL, v;
+    int rc;
+
+    *size_r = 0;
+    if ((rc = xlsnap__qimg_info(ctx, image, fmt, &root))) return rc;
+    v = yajl_tree_get(root, vp, yajl_t_number);
+    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0)
+        *size_r = YAJL_GET_INTEGER(v);
+    else
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "qemu-img info of %s "
+                           "gives no virtual size", image);
+    yajl_tree_free(root);
+    return rc;
+}
+
 /* Add the names of image's internal snapshots to snaps. */
 int xlsnap__qimg_snapshots(xlsnap_ctx *ctx, const char *image,
-                           xlsnap__strset *snaps)
+                           const char *fmt, xlsnap__strset *snaps)
 {
     yajl_val root = NULL;
     int rc;
 
-    if ((rc = info(ctx, image, &root))) return rc;
+    if ((rc = xlsnap__qimg_info(ctx, image, fmt, &root))) return rc;
     xlsnap__set_add_snapshots(snaps, root);
     yajl_tree_free(root);
     return 0;

@@ -106,6 +106,12 @@ int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
         if (f->encoding)
             CHK(xlsnap__gen_kv_str(g, "encoding", f->encoding));
         CHK(xlsnap__gen_kv_int(g, "size", (int64_t)f->size));
+        if (f->encoding)
+            CHK(xlsnap__gen_kv_int(g, "plain-size",
+                                   (int64_t)f->plain_size));
+        if (f->virtual_size)
+            CHK(xlsnap__gen_kv_int(g, "virtual-size",
+                                   (int64_t)f->virtual_size));
         CHK(xlsnap__gen_kv_str(g, "sha256", f->sha256));
         CHK(yajl_gen_map_close(g));
     }
@@ -206,6 +212,21 @@ static int parse_file(xlsnap_ctx *ctx, yajl_val v, xlsnap__manifest *m)
                            "unknown encoding '%s'", path, f->encoding);
         goto out;
     }
+    /* what decoding may write, and a disk's virtual size: declared by
+     * every bundle this version writes (an older one: export again) */
+    if (f->encoding) {
+        sz = xlsnap__json_field(v, "plain-size");
+        if (!sz || !YAJL_IS_INTEGER(sz) || YAJL_GET_INTEGER(sz) < 0) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
+                               "no 'plain-size' for a compressed member "
+                               "(made by an older xl-snapshot? export it "
+                               "again)", path);
+            goto out;
+        }
+        f->plain_size = YAJL_GET_INTEGER(sz);
+    } else {
+        f->plain_size = f->size;
+    }
     if (!strcmp(role, "disk")) {
         if ((rc = xlsnap__json_get_str(ctx, v, "manifest: disk", "vdev",
                                        true, &f->vdev)) ||
@@ -217,6 +238,14 @@ static int parse_file(xlsnap_ctx *ctx, yajl_val v, xlsnap__manifest *m)
                                "format '%s' is not qcow2", path, f->format);
             goto out;
         }
+        sz = xlsnap__json_field(v, "virtual-size");
+        if (!sz || !YAJL_IS_INTEGER(sz) || YAJL_GET_INTEGER(sz) <= 0) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
+                               "no 'virtual-size' for a disk (made by an "
+                               "older xl-snapshot? export it again)", path);
+            goto out;
+        }
+        f->virtual_size = YAJL_GET_INTEGER(sz);
     }
  out:
     free(path);
@@ -416,8 +445,8 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
     return rc;
 }
 
-int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
-                      int how, uint64_t *size_r, char hex_r[65])
+static int copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
+                     int how, uint64_t max, uint64_t *size_r, char hex_r[65])
 {
     struct stat st;
     int in, out = -1, rc;
@@ -438,7 +467,7 @@ int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
                                  hex_r);
     else
         rc = xlsnap__zstd(ctx, in, out, how == XLSNAP__COPY_COMPRESS, dst,
-                          st.st_size, size_r, hex_r);
+                          st.st_size, max, size_r, hex_r);
     if (!rc && fsync(out) < 0)
         rc = xlsnap__error_errno(ctx, errno, "cannot write %s", dst);
     if (rc) unlink(dst);
@@ -446,6 +475,19 @@ int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
     if (in >= 0) close(in);
     if (out >= 0) close(out);
     return rc;
+}
+
+int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
+                      int how, uint64_t *size_r, char hex_r[65])
+{
+    return copy_file(ctx, src, dst, how, UINT64_MAX, size_r, hex_r);
+}
+
+int xlsnap__decompress_file(xlsnap_ctx *ctx, const char *src,
+                            const char *dst, uint64_t max)
+{
+    return copy_file(ctx, src, dst, XLSNAP__COPY_DECOMPRESS, max, NULL,
+                     NULL);
 }
 
 /* ---- tar (ustar) ---- */

@@ -9,12 +9,31 @@
 
 void xlsnap__set_add(xlsnap__strset *s, const char *x)
 {
+    xlsnap__set_add_fmt(s, x, NULL);
+}
+
+/* Add x, remembering its image format fmt (if not known yet). */
+void xlsnap__set_add_fmt(xlsnap__strset *s, const char *x, const char *fmt)
+{
     if (!x) return;
     for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i], x)) return;
+        if (!strcmp(s->v[i], x)) {
+            if (!s->fmt[i] && fmt) s->fmt[i] = xlsnap__strdup(fmt);
+            return;
+        }
     s->v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
-    if (!s->v) abort();
+    s->fmt = realloc(s->fmt, (s->n + 1) * sizeof(*s->fmt));
+    if (!s->v || !s->fmt) abort();
+    s->fmt[s->n] = fmt ? xlsnap__strdup(fmt) : NULL;
     s->v[s->n++] = xlsnap__strdup(x);
+}
+
+/* The format recorded for x, NULL if unknown. */
+const char *xlsnap__set_fmt(const xlsnap__strset *s, const char *x)
+{
+    for (int i = 0; x && i < s->n; i++)
+        if (!strcmp(s->v[i], x)) return s->fmt[i];
+    return NULL;
 }
 
 bool xlsnap__set_has(const xlsnap__strset *s, const char *x)
@@ -26,9 +45,14 @@ bool xlsnap__set_has(const xlsnap__strset *s, const char *x)
 
 void xlsnap__set_free(xlsnap__strset *s)
 {
-    for (int i = 0; i < s->n; i++) free(s->v[i]);
+    for (int i = 0; i < s->n; i++) {
+        free(s->v[i]);
+        free(s->fmt[i]);
+    }
     free(s->v);
+    free(s->fmt);
     s->v = NULL;
+    s->fmt = NULL;
     s->n = 0;
 }
 
@@ -60,19 +84,26 @@ int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__hv_config(ctx, dom->domid, &cfg))) return rc;
     if ((rc = xlsnap__config_disks(ctx, cfg, &cd, &ncd))) goto out;
     for (int i = 0; i < ncd; i++) {
+        /* the chain as the headers we wrote record it, each level
+         * opened with the format its child names (never probed) */
         char *img = xlsnap__strdup(cd[i].path);
+        char *fmt = xlsnap__strdup(cd[i].format);
         for (int depth = 0; img && depth < 256; depth++) {
-            char *b = NULL;
-            xlsnap__set_add(live, img);
-            if (access(img, F_OK) < 0 || xlsnap__qimg_backing(ctx, img, &b)) {
+            char *b = NULL, *bf = NULL;
+            xlsnap__set_add_fmt(live, img, fmt);
+            if (!fmt || strcmp(fmt, "qcow2") || access(img, F_OK) < 0 ||
+                xlsnap__qimg_backing(ctx, img, fmt, &b, &bf)) {
                 free(img);
                 img = NULL;
                 break;
             }
             free(img);
+            free(fmt);
             img = b;
+            fmt = bf;
         }
         free(img);
+        free(fmt);
     }
  out:
     xlsnap__cfgdisk_list_free(cd, ncd);
@@ -94,9 +125,14 @@ int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
     for (int i = 0; i < known->n; i++) {
         char *b = NULL;
         int rc;
-        if (!strcmp(known->v[i], image) || access(known->v[i], F_OK) < 0)
+        /* only a qcow2 image has a backing file; one whose format is
+         * not known is not opened (a raw disk may carry anything) */
+        if (!strcmp(known->v[i], image) || !known->fmt[i] ||
+            strcmp(known->fmt[i], "qcow2") || access(known->v[i], F_OK) < 0)
             continue;
-        if ((rc = xlsnap__qimg_backing(ctx, known->v[i], &b))) return rc;
+        if ((rc = xlsnap__qimg_backing(ctx, known->v[i], "qcow2", &b,
+                                       NULL)))
+            return rc;
         if (b && !strcmp(b, image)) {
             (*n_r)++;
             if (one_r) {
@@ -111,7 +147,8 @@ int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
 
 int xlsnap__image_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                const xlsnap__strset *live, const char *image,
-                               const char *name, bool *has_r)
+                               const char *fmt, const char *name,
+                               bool *has_r)
 {
     xlsnap__strset snaps = { 0 };
     int rc;
@@ -133,7 +170,7 @@ int xlsnap__image_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         xlsnap__qmp_blocks_free(b, n);
         return rc;
     }
-    rc = xlsnap__qimg_snapshots(ctx, image, &snaps);
+    rc = xlsnap__qimg_snapshots(ctx, image, fmt, &snaps);
     *has_r = xlsnap__set_has(&snaps, name);
     xlsnap__set_free(&snaps);
     return rc;
@@ -149,11 +186,13 @@ int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__live_images(ctx, dom, live))) return rc;
     for (int i = 0; i < nr; i++)
         for (int k = 0; k < l[i].num_disks; k++) {
-            xlsnap__set_add(known, l[i].disks[k].image);
-            xlsnap__set_add(known, l[i].disks[k].overlay);
-            xlsnap__set_add(known, l[i].disks[k].backing);
+            const xlsnap_disk *d = &l[i].disks[k];
+            xlsnap__set_add_fmt(known, d->image, d->format);
+            xlsnap__set_add_fmt(known, d->overlay, "qcow2");
+            xlsnap__set_add_fmt(known, d->backing, d->format);
         }
-    for (int i = 0; i < live->n; i++) xlsnap__set_add(known, live->v[i]);
+    for (int i = 0; i < live->n; i++)
+        xlsnap__set_add_fmt(known, live->v[i], live->fmt[i]);
     return 0;
 }
 

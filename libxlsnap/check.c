@@ -293,7 +293,7 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
             rc = remove_image(c, f->u.string);
         else if (d->kind == XLSNAP_DISK_INTERNAL)
             rc = xlsnap__qimg_snapshot(c->ctx, 'a', d->internal_name,
-                                       d->image);
+                                       d->image, d->format);
     }
     if (!rc) rc = make_current(c, l, nr, k);
     if (!rc) rc = xlsnap__intent_clear(c->ctx, c->dom->uuid,
@@ -368,8 +368,8 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
         if (d->kind == XLSNAP_DISK_INTERNAL) {
             if (!exists(d->image)) { *all_r = false; break; }
             rc = xlsnap__image_has_snapshot(c->ctx, c->dom, &c->live,
-                                            d->image, d->internal_name,
-                                            all_r);
+                                            d->image, d->format,
+                                            d->internal_name, all_r);
             if (rc) break;
         } else if (!d->overlay) {
             /* imported: the data is the backing image itself */
@@ -377,7 +377,9 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
         } else if (!exists(d->overlay)) {
             *all_r = false;
         } else {
-            if ((rc = xlsnap__qimg_backing(c->ctx, d->overlay, &b))) break;
+            if ((rc = xlsnap__qimg_backing(c->ctx, d->overlay, "qcow2", &b,
+                                           NULL)))
+                break;
             *all_r = b && !strcmp(b, d->backing);
             free(b);
         }
@@ -538,7 +540,7 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
             continue;
         }
         rc = xlsnap__image_has_snapshot(c->ctx, c->dom, &c->live, d->image,
-                                        d->internal_name, &has);
+                                        d->format, d->internal_name, &has);
         if (rc) return rc;
         if (!has)
             lost(c, sn, xlsnap__sprintf("image %s has no internal snapshot "

@@ -228,7 +228,8 @@ static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
 
     for (i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
-        rc = xlsnap__qimg_snapshot(ctx, 'c', d->internal_name, d->image);
+        rc = xlsnap__qimg_snapshot(ctx, 'c', d->internal_name, d->image,
+                                   d->format);
         if (rc) {
             rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
             break;
@@ -239,7 +240,7 @@ static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
         memcpy(saved, ctx->errbuf, sizeof(saved));
         while (--i >= 0)
             xlsnap__qimg_snapshot(ctx, 'd', sn->disks[i].internal_name,
-                                  sn->disks[i].image);
+                                  sn->disks[i].image, sn->disks[i].format);
         memcpy(ctx->errbuf, saved, sizeof(saved));
     }
     return rc;

@@ -213,13 +213,20 @@ int xlsnap__libxl(xlsnap_ctx *ctx, libxl_ctx **lctx_r)
     return 0;
 }
 
+/* XL_SNAPSHOT_FAULT=STEP: die (SIGKILL) at STEP; STEP:stop: stop
+ * (SIGSTOP) there, for a test to change something and SIGCONT us. */
 void xlsnap__fault_point(const char *step)
 {
     const char *f = getenv("XL_SNAPSHOT_FAULT");
+    size_t n = strlen(step);
 
-    if (f && !strcmp(f, step)) {
+    if (!f || strncmp(f, step, n)) return;
+    if (!f[n]) {
         fflush(NULL);
         kill(getpid(), SIGKILL);
+    } else if (!strcmp(f + n, ":stop")) {
+        fflush(NULL);
+        kill(getpid(), SIGSTOP);
     }
 }
 

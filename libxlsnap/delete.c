@@ -67,23 +67,30 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_disk *d,
                           const xlsnap__strset *live,
                           const xlsnap__strset *known)
 {
-    char *bb = NULL, *dep = NULL;
+    char *bb = NULL, *bbfmt = NULL, *dep = NULL;
     int ndeps = 0, rc;
 
     if (xlsnap__set_has(named, d->backing) ||
         xlsnap__set_has(live, d->backing) || access(d->backing, F_OK) < 0)
         return 0;                /* needed, or merged by a killed delete */
-    if ((rc = xlsnap__qimg_backing(ctx, d->backing, &bb))) return rc;
+    /* d->backing is opened as the format the record gives it: a raw
+     * original image has no backing file, whatever its bytes say */
+    if ((rc = xlsnap__qimg_backing(ctx, d->backing, d->format, &bb,
+                                   &bbfmt)))
+        return rc;
     if (!bb) goto out;          /* an original image: never removed */
+    if (!bbfmt) goto out;       /* its backing's format is not recorded */
     if ((rc = xlsnap__dependents(ctx, d->backing, known, &ndeps, &dep)))
         goto out;
     if (ndeps != 1 || xlsnap__set_has(live, dep)) goto out;
-    if ((rc = xlsnap__qimg_rebase(ctx, dep, bb, d->format, 0))) goto out;
+    if ((rc = xlsnap__qimg_rebase(ctx, dep, "qcow2", bb, bbfmt, 0)))
+        goto out;
     if (unlink(d->backing) < 0)
         rc = xlsnap__error_errno(ctx, errno, "cannot remove %s",
                                  d->backing);
  out:
     free(bb);
+    free(bbfmt);
     free(dep);
     return rc;
 }
@@ -118,12 +125,13 @@ int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     int rc;
 
     if (access(d->image, F_OK) < 0) return 0;
-    rc = xlsnap__image_has_snapshot(ctx, dom, live, d->image,
+    rc = xlsnap__image_has_snapshot(ctx, dom, live, d->image, d->format,
                                     d->internal_name, &has);
     if (rc || !has) return rc;
     return xlsnap__set_has(live, d->image)
          ? delete_internal_live(ctx, dom, d)
-         : xlsnap__qimg_snapshot(ctx, 'd', d->internal_name, d->image);
+         : xlsnap__qimg_snapshot(ctx, 'd', d->internal_name, d->image,
+                                 d->format);
 }
 
 /*

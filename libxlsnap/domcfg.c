@@ -6,6 +6,8 @@
  */
 #include "internal.h"
 
+#include <sys/stat.h>
+
 void xlsnap__cfgdisk_list_free(xlsnap__cfgdisk *l, int nr)
 {
     for (int i = 0; l && i < nr; i++) {
@@ -158,6 +160,161 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
     yajl_tree_free(root);
     return rc;
 }
+
+/*
+ * The configuration an imported snapshot gets when this host has none
+ * for its domain: rebuilt from the bundle's, keeping only what a domain
+ * needs to run and nothing that runs or opens something in dom0 (see
+ * SECURITY in xl-snapshot(1)):
+ *   c_info.type (pv, pvh, hvm); name and uuid are the importer's;
+ *   b_info.max_vcpus, avail_vcpus, max_memkb, target_memkb (integers);
+ *   b_info.kernel, ramdisk: only a regular file under one of dirs;
+ *   b_info.cmdline (the guest kernel's command line);
+ *   on_poweroff, on_reboot, on_crash: destroy, restart, preserve or
+ *   restart_rename (libxl-json spelling);
+ *   disks: exactly the snapshot's disks (qdisk, qcow2, read-write).
+ * Everything else -- bootloader, scripts, NICs, phy: and other disks,
+ * device model settings, PCI/USB passthrough, firmware paths -- goes.
+ */
+static bool under_dirs(const char *file, const char *const *dirs)
+{
+    char *real = realpath(file, NULL);
+    struct stat st;
+    bool ok = false;
+
+    if (!real || stat(real, &st) < 0 || !S_ISREG(st.st_mode)) goto out;
+    for (int i = 0; dirs[i] && !ok; i++) {
+        char *d = realpath(dirs[i], NULL);
+        size_t n = d ? strlen(d) : 0;
+        ok = d && !strncmp(real, d, n) &&
+             (real[n] == '/' || (n == 1 && d[0] == '/'));
+        free(d);
+    }
+ out:
+    free(real);
+    return ok;
+}
+
+static yajl_val field(yajl_val o, const char *k, yajl_type t)
+{
+    const char *p[] = { k, NULL };
+    return o && YAJL_IS_OBJECT(o) ? yajl_tree_get(o, p, t) : NULL;
+}
+
+static bool one_of(const char *s, const char *const *set)
+{
+    for (int i = 0; s && set[i]; i++)
+        if (!strcmp(s, set[i])) return true;
+    return false;
+}
+
+#define CHK(x) do { if ((x) != yajl_gen_status_ok) goto gen_failed; } \
+               while (0)
+
+int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
+                            const char *name, const char *uuid,
+                            const xlsnap_disk *disks, int nr_disks,
+                            const char *const *dirs, char **json_r)
+{
+    static const char *const types[] = { "pv", "pvh", "hvm", NULL },
+        *const actions[] = { "destroy", "restart", "preserve",
+                             "restart_rename", NULL },
+        *const ints[] = { "max_vcpus", "max_memkb", "target_memkb", NULL },
+        *const evs[] = { "on_poweroff", "on_reboot", "on_crash", NULL };
+    yajl_val root = NULL, ci, bi, v, pv;
+    yajl_gen g = xlsnap__gen_alloc();
+    const char *type = NULL;
+    char err[128], *tkey = NULL;
+    int rc;
+
+    *json_r = NULL;
+    if (json) root = yajl_tree_parse(json, err, sizeof(err));
+    ci = field(root, "c_info", yajl_t_object);
+    bi = field(root, "b_info", yajl_t_object);
+    v = field(ci, "type", yajl_t_string);
+    if (v && one_of(v->u.string, types)) type = v->u.string;
+    pv = field(bi, "type.pv", yajl_t_object);
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_str(g, "c_info"));
+    CHK(yajl_gen_map_open(g));
+    if (type) CHK(xlsnap__gen_kv_str(g, "type", type));
+    if (name) CHK(xlsnap__gen_kv_str(g, "name", name));
+    if (uuid) CHK(xlsnap__gen_kv_str(g, "uuid", uuid));
+    CHK(yajl_gen_map_close(g));
+
+    CHK(xlsnap__gen_str(g, "b_info"));
+    CHK(yajl_gen_map_open(g));
+    for (int i = 0; ints[i]; i++) {
+        v = field(bi, ints[i], yajl_t_number);
+        if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0)
+            CHK(xlsnap__gen_kv_int(g, ints[i], YAJL_GET_INTEGER(v)));
+    }
+    v = field(bi, "avail_vcpus", yajl_t_array);
+    if (v && v->u.array.len <= 4096) {
+        bool ok = true;
+        for (size_t i = 0; i < v->u.array.len; i++) {
+            yajl_val c = v->u.array.values[i];
+            ok &= YAJL_IS_INTEGER(c) && YAJL_GET_INTEGER(c) >= 0 &&
+                  YAJL_GET_INTEGER(c) < 4096;
+        }
+        if (ok) {
+            CHK(xlsnap__gen_str(g, "avail_vcpus"));
+            CHK(xlsnap__gen_tree(g, v));
+        }
+    }
+    if (type) CHK(xlsnap__gen_kv_str(g, "type", type));
+    {
+        static const char *const files[] = { "kernel", "ramdisk", NULL };
+        for (int i = 0; files[i]; i++) {
+            v = field(bi, files[i], yajl_t_string);
+            if (!v) v = field(pv, files[i], yajl_t_string);
+            if (v && v->u.string[0] == '/' && under_dirs(v->u.string, dirs))
+                CHK(xlsnap__gen_kv_str(g, files[i], v->u.string));
+        }
+        v = field(bi, "cmdline", yajl_t_string);
+        if (!v) v = field(pv, "cmdline", yajl_t_string);
+        if (v) CHK(xlsnap__gen_kv_str(g, "cmdline", v->u.string));
+    }
+    if (type) {
+        tkey = xlsnap__sprintf("type.%s", type);
+        CHK(xlsnap__gen_str(g, tkey));
+        CHK(yajl_gen_map_open(g));
+        CHK(yajl_gen_map_close(g));
+    }
+    CHK(yajl_gen_map_close(g));
+
+    CHK(xlsnap__gen_str(g, "disks"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < nr_disks; i++) {
+        CHK(yajl_gen_map_open(g));
+        CHK(xlsnap__gen_kv_str(g, "pdev_path", disks[i].image));
+        CHK(xlsnap__gen_kv_str(g, "vdev", disks[i].vdev));
+        CHK(xlsnap__gen_kv_str(g, "backend", "qdisk"));
+        CHK(xlsnap__gen_kv_str(g, "format", disks[i].format));
+        CHK(xlsnap__gen_kv_int(g, "readwrite", 1));
+        CHK(yajl_gen_map_close(g));
+    }
+    CHK(yajl_gen_array_close(g));
+    for (int i = 0; evs[i]; i++) {
+        v = field(root, evs[i], yajl_t_string);
+        if (v && one_of(v->u.string, actions))
+            CHK(xlsnap__gen_kv_str(g, evs[i], v->u.string));
+    }
+    CHK(yajl_gen_map_close(g));
+    rc = xlsnap__gen_finish(ctx, g, json_r);
+    goto out;
+ gen_failed:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot generate the "
+                       "domain configuration");
+ out:
+    yajl_gen_free(g);
+    if (root) yajl_tree_free(root);
+    free(tkey);
+    return rc;
+}
+
+#undef CHK
 
 /*
  * Local variables:

@@ -83,8 +83,15 @@ static int compress_part(exporter *x, const char *src,
     char *plain = xlsnap__sprintf("%s/%s", x->dir, f->path);
     char *zname = xlsnap__sprintf("%s.zst", f->path);
     char *zpath = xlsnap__sprintf("%s/%s", x->dir, zname);
+    struct stat st;
     int rc;
 
+    if (stat(src ? src : plain, &st) < 0) {
+        rc = xlsnap__error_errno(x->ctx, errno, "cannot read %s",
+                                 src ? src : plain);
+        goto out;
+    }
+    f->plain_size = st.st_size;
     rc = xlsnap__copy_file(x->ctx, src ? src : plain, zpath,
                            XLSNAP__COPY_COMPRESS, NULL, NULL);
     if (rc) goto out;
@@ -127,8 +134,8 @@ static int state_file(exporter *x, const xlsnap_disk *d, const char *tmp,
         *fmt_r = d->format;
         return 0;
     }
-    rc = xlsnap__qimg_convert(x->ctx, d->image, d->internal_name, tmp,
-                              XLSNAP__QIMG_SHARED);
+    rc = xlsnap__qimg_convert(x->ctx, d->image, d->format, d->internal_name,
+                              tmp, XLSNAP__QIMG_SHARED);
     *file_r = tmp;
     *fmt_r = "qcow2";
     return rc;
@@ -156,8 +163,8 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
         const char *snap = d->kind == XLSNAP_DISK_INTERNAL ? d->internal_name
                                                            : NULL;
         rc = xlsnap__qimg_convert(ctx, d->kind == XLSNAP_DISK_INTERNAL ?
-                                  d->image : d->backing, snap, out,
-                                  XLSNAP__QIMG_SHARED);
+                                  d->image : d->backing, d->format, snap,
+                                  out, XLSNAP__QIMG_SHARED);
     } else if (!(bd = xlsnap__snapshot_disk(base, d->vdev))) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "base snapshot '%s' "
                            "has no disk %s; export with --full",
@@ -169,9 +176,10 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
          * that cannot open anything by accident: import points it at
          * the base's image on the new host */
         char *bname = xlsnap__sprintf("xl-snapshot-base:%s", base->name);
-        rc = xlsnap__qimg_rebase(ctx, out, bf, bfmt, XLSNAP__QIMG_SHARED);
+        rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bf, bfmt,
+                                 XLSNAP__QIMG_SHARED);
         if (!rc)
-            rc = xlsnap__qimg_rebase(ctx, out, bname, "qcow2",
+            rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bname, "qcow2",
                                      XLSNAP__QIMG_UNSAFE);
         free(bname);
     }
@@ -190,6 +198,11 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
     f = xlsnap__manifest_add(&x->m, part, "disk");
     f->vdev = xlsnap__strdup(d->vdev);
     f->format = xlsnap__strdup("qcow2");
+    if ((rc = xlsnap__qimg_virtual_size(ctx, out, "qcow2",
+                                        &f->virtual_size))) {
+        unlink(out);
+        goto out;
+    }
     if (x->zstd && (rc = compress_part(x, NULL, f))) {
         unlink(out);
         goto out;

@@ -1,21 +1,29 @@
 /*
  * import.c - recreate a snapshot from a bundle (see bundle.c)
  *
- *  1. a stream is unpacked into a staging dir in the state dir (each
- *     member hashed on the way); a directory is read in place;
- *  2. every member is checked against the manifest (size, SHA-256) and
- *     the record against the manifest, the delta's base must exist, no
- *     destination may exist -- before anything is written;
- *  3. intent: a 'preparing' record under the target domain;
- *  4. disks are placed next to the images the record names (or in
- *     disk_dir) as <stem>.<snapshot>.qcow2, a delta's backing pointed at
- *     the base snapshot's image; the memory image goes into the state
- *     dir;
+ * A bundle is untrusted input (SECURITY in xl-snapshot(1)):
+ *  1. every member is copied into a private staging dir in the state
+ *     dir (0700, files 0600), hashed as it is written there -- a stream
+ *     as it is unpacked, a directory bundle member by member (regular
+ *     files only); nothing is read from the bundle again;
+ *  2. every staged member is checked against the manifest (size,
+ *     SHA-256); zstd members are decoded, never past their declared
+ *     plain-size; each disk is inspected (a self-contained qcow2 image
+ *     of the declared virtual size; a delta's only backing is the base
+ *     placeholder); the record against the manifest; the delta's base
+ *     must exist, no destination may exist -- before anything is placed;
+ *  3. intent: a 'preparing' record under the target domain, its config
+ *     the domain's own here or else the bundle's rebuilt from an
+ *     allowlist;
+ *  4. disks are placed in disk_dir or next to the domain's own images
+ *     as <stem>.<snapshot>.qcow2, a delta's backing pointed at the base
+ *     snapshot's image; the memory image goes into the state dir;
  *  5. the record becomes ready.  A failure after 3 removes what was
  *     placed and the record.
  */
 #include "internal.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <sys/stat.h>
@@ -103,12 +111,69 @@ static int unpack(xlsnap_ctx *ctx, int fd, const char *dir, member **mem_r,
     return rc;
 }
 
-/* Check every member against the manifest. */
-static int verify(xlsnap_ctx *ctx, const xlsnap__manifest *m,
-                  const char *dir, const member *mem, int nr_mem,
-                  bool stream)
+/*
+ * Copy the members the manifest lists from the directory bundle dir
+ * into the private staging dir, hashing the bytes as they are written:
+ * what is checked is what is placed, whatever happens to dir meanwhile.
+ * Only regular files (a FIFO or device must not hang or feed us).
+ */
+static int stage_dir(xlsnap_ctx *ctx, const char *dir, const char *stage,
+                     const xlsnap__manifest *m, member **mem_r, int *nr_r)
 {
-    for (int i = 0; stream && i < nr_mem; i++) {
+    member *mem = calloc(m->num_files + 1, sizeof(*mem));
+    int rc = 0;
+
+    if (!mem) abort();
+    *mem_r = mem;
+    *nr_r = 0;
+    for (int k = 0; !rc && k < m->num_files; k++) {
+        const xlsnap__bundle_file *f = &m->files[k];
+        char *from = xlsnap__sprintf("%s/%s", dir, f->path);
+        char *to = xlsnap__sprintf("%s/%s", stage, f->path);
+        struct stat st;
+        int in, out = -1;
+
+        in = open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (in < 0)
+            rc = errno == ENOENT
+               ? xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member %s "
+                               "is missing", f->path)
+               : errno == ELOOP
+               ? xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member %s "
+                               "is a symbolic link", f->path)
+               : xlsnap__error_errno(ctx, errno, "cannot read %s", from);
+        else if (fstat(in, &st) < 0)
+            rc = xlsnap__error_errno(ctx, errno, "cannot read %s", from);
+        else if (!S_ISREG(st.st_mode))
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member %s "
+                               "is not a regular file", f->path);
+        else if ((uint64_t)st.st_size != f->size)
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member %s "
+                               "does not match its checksum in the manifest "
+                               "(corrupted or changed)", f->path);
+        else if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                             O_CLOEXEC, 0600)) < 0)
+            rc = xlsnap__error_errno(ctx, errno, "cannot create %s", to);
+        else {
+            snprintf(mem[*nr_r].name, sizeof(mem[*nr_r].name), "%s",
+                     f->path);
+            rc = xlsnap__copy_hashed(ctx, in, out, f->size, f->path,
+                                     &mem[*nr_r].size, mem[*nr_r].sha256);
+            (*nr_r)++;
+        }
+        if (in >= 0) close(in);
+        if (out >= 0) close(out);
+        free(from);
+        free(to);
+    }
+    return rc;
+}
+
+/* Check every staged member against the manifest. */
+static int verify(xlsnap_ctx *ctx, const xlsnap__manifest *m,
+                  const member *mem, int nr_mem)
+{
+    for (int i = 0; i < nr_mem; i++) {
         bool listed = false;
         for (int k = 0; k < m->num_files; k++)
             listed |= !strcmp(m->files[k].path, mem[i].name);
@@ -119,34 +184,14 @@ static int verify(xlsnap_ctx *ctx, const xlsnap__manifest *m,
     }
     for (int k = 0; k < m->num_files; k++) {
         const xlsnap__bundle_file *f = &m->files[k];
-        char sum[65] = "", *path;
-        uint64_t size = UINT64_MAX;
-        struct stat st;
-        int fd, rc = 0;
+        const member *e = NULL;
 
-        if (stream) {
-            for (int i = 0; i < nr_mem; i++)
-                if (!strcmp(mem[i].name, f->path)) {
-                    size = mem[i].size;
-                    memcpy(sum, mem[i].sha256, sizeof(sum));
-                }
-        } else {
-            path = xlsnap__sprintf("%s/%s", dir, f->path);
-            fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                (uint64_t)st.st_size == f->size)
-                rc = xlsnap__copy_hashed(ctx, fd, -1, f->size, f->path,
-                                         &size, sum);
-            else if (fd >= 0 && fstat(fd, &st) == 0)
-                size = st.st_size;
-            if (fd >= 0) close(fd);
-            free(path);
-            if (rc) return rc;
-        }
-        if (size == UINT64_MAX)
+        for (int i = 0; i < nr_mem; i++)
+            if (!strcmp(mem[i].name, f->path)) e = &mem[i];
+        if (!e)
             return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member "
                                  "%s is missing", f->path);
-        if (size != f->size || strcmp(sum, f->sha256))
+        if (e->size != f->size || strcmp(e->sha256, f->sha256))
             return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member "
                                  "%s does not match its checksum in the "
                                  "manifest (corrupted or changed)", f->path);
@@ -163,18 +208,146 @@ static const xlsnap__bundle_file *file_for(const xlsnap__manifest *m,
     return NULL;
 }
 
-/* copy (or, from a staging dir, rename; or decompress) src to dst,
- * which must not exist */
-static int place(xlsnap_ctx *ctx, const char *src, const char *dst,
-                 bool may_move, const char *encoding)
+static uint64_t be(const unsigned char *p, int n)
 {
-    if (!encoding && may_move && link(src, dst) == 0) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/*
+ * A disk member, as staged (plain), must be a qcow2 image that opens
+ * nothing but itself: no data file, no backing file in a full bundle,
+ * in a delta exactly the placeholder export writes for the base
+ * ("xl-snapshot-base:<base>", replaced on import by the base's image),
+ * and the virtual size the manifest declares.  The header is read here
+ * first, so qemu-img never sees (or opens) a data file or a non-qcow2
+ * file; then qemu-img info -f qcow2, which opens no backing file.
+ */
+static int inspect_disk(xlsnap_ctx *ctx, const char *file,
+                        const xlsnap__bundle_file *f, const char *base)
+{
+    const char *bp[] = { "backing-filename", NULL },
+               *fp[] = { "format", NULL },
+               *vp[] = { "virtual-size", NULL },
+               *dp[] = { "format-specific", "data", "data-file", NULL };
+    unsigned char h[104] = { 0 };
+    char bname[8] = "";
+    char *want = base ? xlsnap__sprintf("xl-snapshot-base:%s", base) : NULL;
+    const char *why = NULL;
+    yajl_val root = NULL, v;
+    ssize_t n = -1;
+    int fd, rc = 0;
+
+    fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, h, sizeof(h));
+        /* the first bytes of the backing file name, if any */
+        if (n >= 20 && be(h + 8, 8) && be(h + 8, 8) < (1u << 20) &&
+            pread(fd, bname, 5, be(h + 8, 8)) < 0)
+            bname[0] = '\0';
+        close(fd);
+    }
+    if (n < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", file);
+        goto out;
+    }
+    if (n < 72 || memcmp(h, "QFI\xfb", 4)) {
+        why = "it is not a qcow2 image";
+    } else if (be(h + 4, 4) != 2 && be(h + 4, 4) != 3) {
+        why = "it is not a qcow2 image of version 2 or 3";
+    } else if (be(h + 4, 4) == 3 && (n < 80 || (be(h + 72, 8) & 4))) {
+        why = "it has an external data file (data-file)";
+    } else if (be(h + 8, 8) && !strncmp(bname, "json:", 5)) {
+        why = "its backing file is a json: name";
+    } else if (!base && be(h + 8, 8)) {
+        why = "it has a backing file (a full bundle's disks stand alone)";
+    } else if (base && !be(h + 8, 8)) {
+        why = "it has no backing file, but a delta's disk builds on the "
+              "base";
+    }
+    if (why) goto refuse;
+    if ((rc = xlsnap__qimg_info(ctx, file, "qcow2", &root))) goto out;
+    v = yajl_tree_get(root, fp, yajl_t_string);
+    if (!v || strcmp(v->u.string, "qcow2")) {
+        why = "qemu-img does not read it as qcow2";
+        goto refuse;
+    }
+    if (yajl_tree_get(root, dp, yajl_t_any)) {
+        why = "it has an external data file (data-file)";
+        goto refuse;
+    }
+    v = yajl_tree_get(root, bp, yajl_t_string);
+    if (v && !strncmp(v->u.string, "json:", 5)) {
+        why = "its backing file is a json: name";
+        goto refuse;
+    }
+    if (!base && v) {
+        why = "it has a backing file (a full bundle's disks stand alone)";
+        goto refuse;
+    }
+    if (base && (!v || strcmp(v->u.string, want))) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member %s is "
+                           "refused: its backing file is not the base "
+                           "snapshot '%s'", f->path, base);
+        goto out;
+    }
+    v = yajl_tree_get(root, vp, yajl_t_number);
+    if (!v || !YAJL_IS_INTEGER(v) ||
+        (uint64_t)YAJL_GET_INTEGER(v) != f->virtual_size) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member %s is "
+                           "refused: its virtual size is not the %llu "
+                           "bytes the manifest declares", f->path,
+                           (unsigned long long)f->virtual_size);
+        goto out;
+    }
+    goto out;
+ refuse:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member %s is "
+                       "refused: %s", f->path, why);
+ out:
+    if (root) yajl_tree_free(root);
+    free(want);
+    return rc;
+}
+
+/* Put the staged file src at dst, which must not exist: a link (the
+ * staging dir is ours, 0700), or a copy across file systems. */
+static int place(xlsnap_ctx *ctx, const char *src, const char *dst)
+{
+    if (link(src, dst) == 0) {
         unlink(src);
         return 0;
     }
-    return xlsnap__copy_file(ctx, src, dst, encoding ? XLSNAP__COPY_DECOMPRESS
-                                                     : XLSNAP__COPY_PLAIN,
-                             NULL, NULL);
+    return xlsnap__copy_file(ctx, src, dst, XLSNAP__COPY_PLAIN, NULL, NULL);
+}
+
+/* A virtual device name: what names a disk member and an image file. */
+static bool vdev_ok(const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+
+    if (!n || n > 31) return false;
+    for (; *v; v++)
+        if (!isalnum((unsigned char)*v)) return false;
+    return true;
+}
+
+/* This host's configuration of the domain: the running domain's, or the
+ * one stored with its newest snapshot; NULL if none. */
+static int own_config(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                      const xlsnap_snapshot *list, int nr, char **cfg_r)
+{
+    const xlsnap_snapshot *best = NULL;
+
+    *cfg_r = NULL;
+    if (dom->domid >= 0) return xlsnap__hv_config(ctx, dom->domid, cfg_r);
+    for (int i = 0; i < nr; i++)
+        if (list[i].config_json &&
+            (!best || list[i].creationtime >= best->creationtime))
+            best = &list[i];
+    if (best) *cfg_r = xlsnap__strdup(best->config_json);
+    return 0;
 }
 
 /* The domain the snapshot goes to: the bundle's, or as_domain (an
@@ -185,6 +358,11 @@ static int target_domain(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     int rc;
 
     if (!p->as_domain) {
+        if (m->domain_name && !xlsnap__domain_name_ok(m->domain_name))
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle was "
+                                 "refused, nothing was imported: its domain "
+                                 "name is not a valid name (control "
+                                 "characters, '/' or not UTF-8)");
         d->name = xlsnap__strdup(m->domain_name);
         d->uuid = xlsnap__uuid_canon(m->domain_uuid);
         return 0;
@@ -208,8 +386,9 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     xlsnap__lock lock = { -1 };
     member *mem = NULL;
     char *stage = NULL, *mtext = NULL, *rtext = NULL, *path = NULL;
-    char **dst = NULL;
-    const char *src;
+    char **dst = NULL, **plain = NULL, *own = NULL;
+    xlsnap__cfgdisk *cd = NULL;
+    int ncd = 0;
     size_t mlen = 0, rlen;
     int nr_mem = 0, nr = 0, placed = 0, rc;
     bool wrote = false;
@@ -228,20 +407,9 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
         }
     }
 
-    /* 1. read */
-    if (!p->dir) {
-        if ((rc = xlsnap__mkdir_private(ctx, ctx->state_dir))) goto out;
-        stage = xlsnap__sprintf("%s/.import.XXXXXX", ctx->state_dir);
-        if (!mkdtemp(stage)) {
-            rc = xlsnap__error_errno(ctx, errno, "cannot create %s", stage);
-            free(stage);
-            stage = NULL;
-            goto out;
-        }
-        if ((rc = unpack(ctx, p->fd, stage, &mem, &nr_mem, &mtext, &mlen)))
-            goto bad;
-        src = stage;
-    } else {
+    /* 1. read: every member into a private staging dir, hashed as it
+     * is written there; nothing is read from the bundle again */
+    if (p->dir) {
         path = xlsnap__sprintf("%s/%s", p->dir, XLSNAP__MANIFEST_FILE);
         rc = xlsnap__read_file(ctx, AT_FDCWD, path, XLSNAP__MANIFEST_MAX,
                                &mtext, &mlen);
@@ -250,22 +418,52 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
                                "incomplete one", p->dir,
                                XLSNAP__MANIFEST_FILE);
         if (rc) goto out;
-        src = p->dir;
+        if ((rc = xlsnap__manifest_parse(ctx, mtext, mlen, &m))) goto bad;
     }
+    if ((rc = xlsnap__mkdir_private(ctx, ctx->state_dir))) goto out;
+    stage = xlsnap__sprintf("%s/.import.XXXXXX", ctx->state_dir);
+    if (!mkdtemp(stage)) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", stage);
+        free(stage);
+        stage = NULL;
+        goto out;
+    }
+    if (p->dir)
+        rc = stage_dir(ctx, p->dir, stage, &m, &mem, &nr_mem);
+    else if (!(rc = unpack(ctx, p->fd, stage, &mem, &nr_mem, &mtext,
+                           &mlen)))
+        rc = xlsnap__manifest_parse(ctx, mtext, mlen, &m);
+    if (rc) goto bad;
 
     /* 2. verify everything before writing anything */
-    if ((rc = xlsnap__manifest_parse(ctx, mtext, mlen, &m)) ||
-        (rc = verify(ctx, &m, src, mem, nr_mem, !p->dir)))
-        goto bad;
-    free(path);
-    path = xlsnap__sprintf("%s/record.json", src);
-    for (int i = 0; i < m.num_files; i++)
-        if (!strcmp(m.files[i].role, "record")) {
-            free(path);
-            path = xlsnap__sprintf("%s/%s", src, m.files[i].path);
+    if ((rc = verify(ctx, &m, mem, nr_mem))) goto bad;
+    xlsnap__fault_point("import-verified");
+    /* decode: never more than the manifest declares */
+    plain = calloc(m.num_files + 1, sizeof(*plain));
+    if (!plain) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    for (int k = 0; k < m.num_files; k++) {
+        const xlsnap__bundle_file *f = &m.files[k];
+        char *z = xlsnap__sprintf("%s/%s", stage, f->path);
+        if (!f->encoding) {
+            plain[k] = z;
+            continue;
         }
-    if ((rc = xlsnap__read_file(ctx, AT_FDCWD, path, 64 << 20, &rtext,
-                                &rlen)) ||
+        plain[k] = xlsnap__sprintf("%s/.plain-%d", stage, k);
+        rc = xlsnap__decompress_file(ctx, z, plain[k], f->plain_size);
+        unlink(z);
+        free(z);
+        if (rc) {
+            rc = xlsnap__error_prefix(ctx, rc, "bundle member %s", f->path);
+            goto bad;
+        }
+    }
+    for (int k = 0; k < m.num_files; k++) {
+        if (strcmp(m.files[k].role, "record")) continue;
+        free(path);
+        path = xlsnap__strdup(plain[k]);
+    }
+    if ((rc = xlsnap__read_file(ctx, AT_FDCWD, path, XLSNAP__RECORD_MAX,
+                                &rtext, &rlen)) ||
         (rc = xlsnap_snapshot_from_json(ctx, rtext, &rec)))
         goto bad;
     if (strcmp(rec.name, m.snapshot) ||
@@ -290,7 +488,10 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
             goto bad;
         }
     }
-    xlsnap__fault_point("import-verified");
+    for (int k = 0; k < m.num_files; k++)
+        if (!strcmp(m.files[k].role, "disk") &&
+            (rc = inspect_disk(ctx, plain[k], &m.files[k], m.base)))
+            goto bad;
 
     if ((rc = target_domain(ctx, p, &m, &dom))) goto out;
     if ((rc = xlsnap__lock_domain(ctx, dom.uuid, true, &lock)) ||
@@ -333,14 +534,41 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     sn.disks = calloc(rec.num_disks + 1, sizeof(*sn.disks));
     dst = calloc(rec.num_disks + 1, sizeof(*dst));
     if (!sn.disks || !dst) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    /* this host's config of the domain, if it has one, wins; its disks
+     * say where the images go without --disk-dir */
+    if ((rc = own_config(ctx, &dom, list, nr, &own)) ||
+        (own && (rc = xlsnap__config_disks(ctx, own, &cd, &ncd))))
+        goto out;
     for (int i = 0; i < rec.num_disks; i++) {
         const xlsnap_disk *rd = &rec.disks[i];
         xlsnap_disk *d = &sn.disks[i];
-        char *img = NULL, *b = xlsnap__strdup(rd->image);
+        const char *mine = NULL;
+        char *b;
+        if (!vdev_ok(rd->vdev)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle was "
+                               "refused, nothing was imported: disk name "
+                               "'%s' is not a virtual device name",
+                               rd->vdev);
+            goto out;
+        }
+        for (int k = 0; k < ncd; k++)
+            if (!strcmp(cd[k].vdev, rd->vdev) && cd[k].path &&
+                cd[k].path[0] == '/')
+                mine = cd[k].path;
         if (p->disk_dir) {
-            img = xlsnap__sprintf("%s/%s", p->disk_dir, basename(b));
-            free(b);
-            b = img;
+            /* the bundle's file name, if it is a plain one */
+            char *t = xlsnap__strdup(rd->image), *bn = basename(t);
+            b = xlsnap__sprintf("%s/%s", p->disk_dir,
+                                xlsnap__bundle_name_ok(bn) ? bn : rd->vdev);
+            free(t);
+        } else if (mine) {
+            b = xlsnap__strdup(mine);
+        } else {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: domain %s "
+                               "has no image for it on this host to put the "
+                               "imported one next to; give --disk-dir",
+                               rd->vdev, dom.name ? dom.name : dom.uuid);
+            goto out;
         }
         dst[i] = xlsnap__image_sibling(b, sn.name);
         free(b);
@@ -370,13 +598,16 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
                            sn.memory);
         goto out;
     }
-    if (rec.config_json &&
-        (rc = xlsnap__config_rewrite(ctx, rec.config_json,
-                                     p->as_domain ? dom.name : NULL,
-                                     p->as_domain ? dom.uuid : NULL,
-                                     sn.disks, sn.num_disks,
-                                     &sn.config_json)))
-        goto out;
+    if (own) {
+        rc = xlsnap__config_rewrite(ctx, own, NULL, NULL, sn.disks,
+                                    sn.num_disks, &sn.config_json);
+    } else {
+        const char *dirs[] = { p->kernel_dir, NULL };
+        rc = xlsnap__config_sanitize(ctx, rec.config_json, dom.name,
+                                     dom.uuid, sn.disks, sn.num_disks, dirs,
+                                     &sn.config_json);
+    }
+    if (rc) goto out;
 
     /* 3. intent */
     if ((rc = xlsnap__store_write(ctx, &sn))) goto out;
@@ -386,26 +617,19 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     /* 4. place */
     for (int i = 0; i < sn.num_disks; i++) {
         const xlsnap__bundle_file *f = file_for(&m, sn.disks[i].vdev);
-        free(path);
-        path = xlsnap__sprintf("%s/%s", src, f->path);
-        if ((rc = place(ctx, path, dst[i], stage != NULL, f->encoding)))
-            goto fail;
+        if ((rc = place(ctx, plain[f - m.files], dst[i]))) goto fail;
         placed = i + 1;
         if (base) {
             const xlsnap_disk *bd = xlsnap__snapshot_disk(base,
                                                           sn.disks[i].vdev);
-            rc = xlsnap__qimg_rebase(ctx, dst[i], bd->backing, bd->format,
-                                     XLSNAP__QIMG_UNSAFE);
+            rc = xlsnap__qimg_rebase(ctx, dst[i], "qcow2", bd->backing,
+                                     bd->format, XLSNAP__QIMG_UNSAFE);
             if (rc) goto fail;
         }
     }
     for (int i = 0; sn.memory && i < m.num_files; i++) {
         if (strcmp(m.files[i].role, "memory")) continue;
-        free(path);
-        path = xlsnap__sprintf("%s/%s", src, m.files[i].path);
-        if ((rc = place(ctx, path, sn.memory, stage != NULL,
-                        m.files[i].encoding)))
-            goto fail;
+        if ((rc = place(ctx, plain[i], sn.memory))) goto fail;
     }
     xlsnap__fault_point("import-placed");
 
@@ -436,6 +660,10 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     xlsnap_snapshot_list_free(list, nr);
     for (int i = 0; dst && i < rec.num_disks; i++) free(dst[i]);
     free(dst);
+    free(own);
+    xlsnap__cfgdisk_list_free(cd, ncd);
+    for (int k = 0; plain && k < m.num_files; k++) free(plain[k]);
+    free(plain);
     xlsnap__manifest_dispose(&m);
     xlsnap_snapshot_dispose(&rec);
     xlsnap_snapshot_dispose(&sn);

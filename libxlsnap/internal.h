@@ -110,6 +110,8 @@ char *xlsnap__image_sibling(const char *image, const char *tag);
 bool xlsnap__is_uuid(const char *s);
 /* The UTF-8 yajl accepts (lead and continuation bytes). */
 bool xlsnap__utf8_valid(const char *s);
+long xlsnap__utf8_next(const char **pp);
+bool xlsnap__domain_name_ok(const char *s);
 /* A larger pipe buffer (fewer context switches), best effort. */
 void xlsnap__pipe_grow(int fd);
 /* Lower-cased canonical copy of a UUID string, or NULL if invalid. */
@@ -165,13 +167,18 @@ void xlsnap__sha256_final(xlsnap__sha256 *s, char hex_r[65]);
 #define XLSNAP__BUNDLE_VERSION 1
 #define XLSNAP__MANIFEST_FILE "manifest.json"
 #define XLSNAP__MANIFEST_MAX (1 << 20)
+/* The one size limit of a snapshot record: written, read, imported,
+ * redefined. */
+#define XLSNAP__RECORD_MAX XLSNAP_RECORD_MAX
 typedef struct {
     char *path;              /* plain file name inside the bundle */
     char *role;              /* "record", "memory" or "disk" */
     char *vdev;              /* disk */
     char *format;            /* disk: always "qcow2" */
     char *encoding;          /* NULL: stored as is; "zstd" */
-    uint64_t size;
+    uint64_t size;           /* stored bytes (what sha256 is of) */
+    uint64_t plain_size;     /* encoded: bytes after decoding, at most */
+    uint64_t virtual_size;   /* disk: the qcow2 image's virtual size */
     char sha256[65];
 } xlsnap__bundle_file;
 typedef struct {
@@ -214,6 +221,10 @@ int xlsnap__read_full(xlsnap_ctx *ctx, int fd, void *buf, size_t n);
 enum { XLSNAP__COPY_PLAIN, XLSNAP__COPY_COMPRESS, XLSNAP__COPY_DECOMPRESS };
 int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
                       int how, uint64_t *size_r, char hex_r[65]);
+/* Decompress src into the new file dst (as above), writing at most max
+ * bytes: more is CORRUPT ("more than the manifest declares"). */
+int xlsnap__decompress_file(xlsnap_ctx *ctx, const char *src,
+                            const char *dst, uint64_t max);
 /* ustar stream (GNU base-256 sizes above 8 GiB) */
 int xlsnap__tar_put(xlsnap_ctx *ctx, int out, const char *name, int in,
                     uint64_t size, char hex_r[65]);
@@ -228,10 +239,11 @@ int xlsnap__tar_skip_pad(xlsnap_ctx *ctx, int in, uint64_t size);
 
 /* zstd.c: compress (or decompress) in to out; *out_r and hex_r: size
  * and SHA-256 of what was written (either may be NULL); in_size (0 if
- * unknown) is only for progress reports. */
+ * unknown) is only for progress reports.  Writing more than max_out
+ * bytes (UINT64_MAX: no limit) is CORRUPT: a zstd bomb stops there. */
 int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
-                 const char *what, uint64_t in_size, uint64_t *out_r,
-                 char hex_r[65]);
+                 const char *what, uint64_t in_size, uint64_t max_out,
+                 uint64_t *out_r, char hex_r[65]);
 
 /* config.c: parse a snapshot config from memory; text[len] must be
  * '\0'.  path names it in messages. */
@@ -284,6 +296,7 @@ int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
 /* A small set of strings (chain.c) */
 typedef struct xlsnap__strset {
     char **v;
+    char **fmt;     /* per entry: the image format when known, or NULL */
     int n;
 } xlsnap__strset;
 
@@ -302,21 +315,29 @@ int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
                   char **out_r, char **err_r, int *status_r);
 char *xlsnap__last_line(const char *text, const char *prefix);
 
-/* be_qemuimg.c: images no running QEMU has open */
+/* be_qemuimg.c: images no running QEMU has open.  Every function takes
+ * the format of each image it names ("qcow2" or "raw", anything else is
+ * refused): qemu-img never probes a format. */
 int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
-                          const char *image);     /* op: c, a, d */
+                          const char *image, const char *fmt); /* c a d */
 int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
                                 const char *backing, const char *fmt);
 enum { XLSNAP__QIMG_SHARED = 1, XLSNAP__QIMG_UNSAFE = 2 };
-int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image,
+int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image, const char *fmt,
                          const char *name, const char *out, unsigned flags);
+int xlsnap__qimg_info(xlsnap_ctx *ctx, const char *image, const char *fmt,
+                      yajl_val *root_r);
 int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,
-                              const char *name, bool *has_r);
-int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image, char **b_r);
+                              const char *fmt, const char *name,
+                              bool *has_r);
+int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image,
+                         const char *fmt, char **b_r, char **bfmt_r);
 int xlsnap__qimg_snapshots(xlsnap_ctx *ctx, const char *image,
-                           xlsnap__strset *snaps);
-int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image,
-                        const char *newbase, const char *fmt,
+                           const char *fmt, xlsnap__strset *snaps);
+int xlsnap__qimg_virtual_size(xlsnap_ctx *ctx, const char *image,
+                              const char *fmt, uint64_t *size_r);
+int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image, const char *fmt,
+                        const char *newbase, const char *newfmt,
                         unsigned flags);
 
 /* be_qmp.c: QEMU's monitor of a running domain */
@@ -382,6 +403,14 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
 int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
                          xlsnap__cfgdisk **disks_r, int *nr_r);
 void xlsnap__cfgdisk_list_free(xlsnap__cfgdisk *l, int nr);
+/* A configuration for an imported snapshot whose domain has none here,
+ * rebuilt from the bundle's json (may be NULL) from an allowlist; the
+ * kernel and ramdisk are kept only when they are regular files under
+ * one of dirs (NULL-terminated). */
+int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
+                            const char *name, const char *uuid,
+                            const xlsnap_disk *disks, int nr_disks,
+                            const char *const *dirs, char **json_r);
 
 /* be_libxl.c: the hypervisor */
 typedef enum {
@@ -410,6 +439,8 @@ int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
 
 /* chain.c */
 void xlsnap__set_add(xlsnap__strset *s, const char *x);
+void xlsnap__set_add_fmt(xlsnap__strset *s, const char *x, const char *fmt);
+const char *xlsnap__set_fmt(const xlsnap__strset *s, const char *x);
 bool xlsnap__set_has(const xlsnap__strset *s, const char *x);
 void xlsnap__set_free(xlsnap__strset *s);
 void xlsnap__set_add_snapshots(xlsnap__strset *s, yajl_val info);
@@ -421,7 +452,8 @@ int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
  * in live (a running domain has it open), else qemu-img. */
 int xlsnap__image_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                const xlsnap__strset *live, const char *image,
-                               const char *name, bool *has_r);
+                               const char *fmt, const char *name,
+                               bool *has_r);
 int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                          const xlsnap_snapshot *l, int nr,
                          xlsnap__strset *known, xlsnap__strset *live);

@@ -60,6 +60,9 @@ const char *xlsnap_libxl_runtime_version(void);
 
 /* Longest snapshot name, in bytes. */
 #define XLSNAP_NAME_MAX 255
+/* The largest snapshot record (JSON) the store writes or reads, import
+ * and redefine accept: 16 MiB. */
+#define XLSNAP_RECORD_MAX (16u << 20)
 
 typedef struct xlsnap_ctx xlsnap_ctx;
 
@@ -368,6 +371,8 @@ typedef struct {
     int fd;                 /* (dir NULL) a tar stream from this fd */
     const char *disk_dir;   /* NULL: next to the images in the record */
     const char *as_domain;  /* NULL: the bundle's domain (name and UUID) */
+    const char *kernel_dir; /* NULL: an imported config keeps no kernel
+                               or ramdisk; else those under this dir */
 } xlsnap_import_params;
 
 /* Defaults: no source (fd -1), disks next to the recorded images, the

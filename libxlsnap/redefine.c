@@ -31,7 +31,8 @@ static int check_parts(xlsnap_ctx *ctx, const xlsnap_snapshot *s)
             continue;
         }
         if ((rc = need_file(ctx, "image", d->image)) ||
-            (rc = xlsnap__qimg_has_snapshot(ctx, d->image, d->internal_name,
+            (rc = xlsnap__qimg_has_snapshot(ctx, d->image, d->format,
+                                            d->internal_name,
                                             &has)))
             return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
         if (!has)
@@ -52,6 +53,12 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     int nr = 0, rc;
 
     xlsnap_snapshot_init(&sn);
+    if (strlen(record_json) > XLSNAP__RECORD_MAX) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "the record is too "
+                           "large (%zu bytes, limit %u)",
+                           strlen(record_json), XLSNAP__RECORD_MAX);
+        goto out;
+    }
     if ((rc = xlsnap_snapshot_from_json(ctx, record_json, &sn)) ||
         (rc = xlsnap_name_validate(ctx, sn.name)))
         goto out;
@@ -109,11 +116,15 @@ static void keep_periods(const xlsnap_snapshot *list, int nr, int n,
 
     for (int i = nr - 1; i >= 0 && seen < n; i--) {
         time_t t = list[i].creationtime;
-        struct tm tm;
+        struct tm tm = { 0 };
         char key[32];
         if (list[i].state != XLSNAP_STATE_READY) continue;
-        localtime_r(&t, &tm);
-        if (weekly) strftime(key, sizeof(key), "%G-W%V", &tm);
+        /* a time no calendar holds (a record from elsewhere) is a
+         * period of its own */
+        if ((int64_t)t != list[i].creationtime || !localtime_r(&t, &tm))
+            snprintf(key, sizeof(key), "@%lld",
+                     (long long)list[i].creationtime);
+        else if (weekly) strftime(key, sizeof(key), "%G-W%V", &tm);
         else strftime(key, sizeof(key), "%Y-%m-%d", &tm);
         if (!strcmp(key, last)) continue;
         memcpy(last, key, sizeof(last));

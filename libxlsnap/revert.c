@@ -296,10 +296,11 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
         if (d->kind == XLSNAP_DISK_INTERNAL && !fresh[i])
-            rc = xlsnap__qimg_snapshot(ctx, 'a', d->internal_name, d->image);
+            rc = xlsnap__qimg_snapshot(ctx, 'a', d->internal_name, d->image,
+                                       d->format);
         else if (d->kind == XLSNAP_DISK_INTERNAL)
-            rc = xlsnap__qimg_convert(ctx, d->image, d->internal_name,
-                                      fresh[i], 0);
+            rc = xlsnap__qimg_convert(ctx, d->image, d->format,
+                                      d->internal_name, fresh[i], 0);
         else
             rc = xlsnap__qimg_create_overlay(ctx, fresh[i], d->backing,
                                              d->format);

@@ -32,10 +32,18 @@ int xlsnap_name_validate(xlsnap_ctx *ctx, const char *name)
                                  *p, (size_t)(p - (const unsigned char *)
                                               name));
     }
-    /* UTF-8, so that names survive JSON */
-    if (!xlsnap__utf8_valid(name))
-        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
-                             "snapshot name is not valid UTF-8");
+    /* UTF-8 (strict: no surrogates, no overlong forms), so that names
+     * survive JSON; no C1 control either (a terminal may obey one) */
+    for (const char *q = name; *q;) {
+        long c = xlsnap__utf8_next(&q);
+        if (c < 0)
+            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                                 "snapshot name is not valid UTF-8");
+        if (c >= 0x80 && c < 0xa0)
+            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                                 "snapshot name contains a control "
+                                 "character (U+%04lX)", c);
+    }
     return 0;
 }
 

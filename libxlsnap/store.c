@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RECORD_MAX (16u << 20)
+#define RECORD_MAX XLSNAP__RECORD_MAX
 
 int xlsnap__domain_dir(xlsnap_ctx *ctx, const char *uuid, char **dir_r)
 {
@@ -219,6 +219,12 @@ int xlsnap__store_write(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
     sdir = xlsnap__sprintf("%s/%s", dir, snap->name);
     if ((rc = xlsnap__mkdir_private(ctx, sdir))) goto out;
     if ((rc = xlsnap_snapshot_to_json(ctx, snap, &json))) goto out;
+    if (strlen(json) > RECORD_MAX) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "the record of '%s' "
+                           "would be %zu bytes (limit %u)", snap->name,
+                           strlen(json), RECORD_MAX);
+        goto out;
+    }
     rc = xlsnap__write_file_atomic(ctx, sdir, XLSNAP__RECORD_FILE, json,
                                    strlen(json));
  out:

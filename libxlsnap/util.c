@@ -253,17 +253,50 @@ void xlsnap__remove_flat_dir(const char *dir)
     rmdir(dir);
 }
 
+/* The next code point of UTF-8 text at *pp (advanced past it), or -1
+ * if it is not well-formed: no overlong forms, no surrogates, nothing
+ * above U+10FFFF (RFC 3629). */
+long xlsnap__utf8_next(const char **pp)
+{
+    const unsigned char *p = (const unsigned char *)*pp;
+    static const long min[] = { 0, 0x80, 0x800, 0x10000 };
+    long c;
+    int n;
+
+    if (*p < 0x80) { n = 0; c = *p; }
+    else if ((*p & 0xe0) == 0xc0) { n = 1; c = *p & 0x1f; }
+    else if ((*p & 0xf0) == 0xe0) { n = 2; c = *p & 0x0f; }
+    else if ((*p & 0xf8) == 0xf0) { n = 3; c = *p & 0x07; }
+    else return -1;
+    p++;
+    for (int i = 0; i < n; i++, p++) {
+        if ((*p & 0xc0) != 0x80) return -1;
+        c = c << 6 | (*p & 0x3f);
+    }
+    if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return -1;
+    *pp = (const char *)p;
+    return c;
+}
+
 bool xlsnap__utf8_valid(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    while (*s)
+        if (xlsnap__utf8_next(&s) < 0) return false;
+    return true;
+}
 
-    while (*p) {
-        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
-                (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
-        if (n < 0) return false;
-        p++;
-        for (int i = 0; i < n; i++, p++)
-            if ((*p & 0xc0) != 0x80) return false;
+/* A domain name from outside (a bundle): 1..255 bytes of UTF-8, no
+ * control character (C0, DEL, C1), no '/', not starting with '.'. */
+bool xlsnap__domain_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (!n || n > 255 || s[0] == '.') return false;
+    while (*s) {
+        long c = xlsnap__utf8_next(&s);
+        if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == '/')
+            return false;
     }
     return true;
 }

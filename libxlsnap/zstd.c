@@ -7,10 +7,15 @@
 #include <zstd.h>
 
 static int put(xlsnap_ctx *ctx, int out, const void *buf, size_t n,
-               xlsnap__sha256 *h, uint64_t *total, const char *what)
+               xlsnap__sha256 *h, uint64_t *total, uint64_t max,
+               const char *what)
 {
     const char *p = buf;
 
+    if (n > max - *total)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "%s: decompresses "
+                             "to more than the %llu bytes the manifest "
+                             "declares", what, (unsigned long long)max);
     xlsnap__sha256_update(h, buf, n);
     *total += n;
     while (n) {
@@ -25,8 +30,8 @@ static int put(xlsnap_ctx *ctx, int out, const void *buf, size_t n,
 }
 
 int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
-                 const char *what, uint64_t in_size, uint64_t *out_r,
-                 char hex_r[65])
+                 const char *what, uint64_t in_size, uint64_t max_out,
+                 uint64_t *out_r, char hex_r[65])
 {
     size_t isz = compress ? ZSTD_CStreamInSize() : ZSTD_DStreamInSize();
     size_t osz = compress ? ZSTD_CStreamOutSize() : ZSTD_DStreamOutSize();
@@ -70,7 +75,8 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
                                    ZSTD_getErrorName(zr));
                 goto out;
             }
-            if ((rc = put(ctx, out, ob, zout.pos, &h, &total, what)))
+            if ((rc = put(ctx, out, ob, zout.pos, &h, &total, max_out,
+                          what)))
                 goto out;
             /* compress: at the end, loop until the frame is flushed */
         } while (zin.pos < zin.size || (compress && eof && zr));

@@ -9,12 +9,12 @@ enum { OPT_REPAIR = 0x100, OPT_JSON };
 
 static void print_problem(const xlsnap_problem *p)
 {
-    printf("%s: %s\n", p->domain_name ? p->domain_name : p->domain_uuid,
-           p->message);
+    const char *who = vis(p->domain_name ? p->domain_name : p->domain_uuid);
+
+    printf("%s: %s\n", who, vis(p->message));
     if (p->repair)
-        printf("%s:   %s%s\n",
-               p->domain_name ? p->domain_name : p->domain_uuid,
-               p->repaired ? "repaired: " : "", p->repair);
+        printf("%s:   %s%s\n", who, p->repaired ? "repaired: " : "",
+               vis(p->repair));
 }
 
 int main_check(const struct cmd_spec *cmd, int argc, char **argv)

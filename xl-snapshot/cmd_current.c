@@ -24,7 +24,7 @@ static int show_current(const char *domspec, const xlsnap_domain *dom,
         fputs("\n}\n", stdout);
         rc = EXIT_SUCCESS;
     } else if (cur) {
-        puts(cur);
+        puts(vis(cur));
         rc = EXIT_SUCCESS;
     } else {
         err("domain '%s' has no current snapshot", domspec);

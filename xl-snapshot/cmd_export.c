@@ -65,9 +65,9 @@ int main_export(const struct cmd_spec *cmd, int argc, char **argv)
     }
     if (p.dir)
         printf("Exported snapshot '%s' of domain '%s' (%s%s%s%s) to %s: "
-               "%llu bytes.\n", name, dom.name ? dom.name : dom.uuid,
-               p.base ? "delta on '" : "full", p.base ? p.base : "",
-               p.base ? "'" : "", p.compress ? ", zstd" : "", p.dir,
+               "%llu bytes.\n", vis(name), vis(dom.name ? dom.name : dom.uuid),
+               p.base ? "delta on '" : "full", p.base ? vis(p.base) : "",
+               p.base ? "'" : "", p.compress ? ", zstd" : "", vis(p.dir),
                (unsigned long long)bytes);
     rc = EXIT_SUCCESS;
  out:

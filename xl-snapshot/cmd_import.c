@@ -1,6 +1,6 @@
 /*
  * cmd_import.c - xl-snapshot import [--disk-dir DIR] [--as-domain NAME]
- *                [--json] <DIR | ->
+ *                [--kernel-dir DIR] [--json] <DIR | ->
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +8,14 @@
 
 #include "xl-snapshot.h"
 
-enum { OPT_DISK_DIR = 0x100, OPT_AS_DOMAIN, OPT_JSON };
+enum { OPT_DISK_DIR = 0x100, OPT_AS_DOMAIN, OPT_KERNEL_DIR, OPT_JSON };
 
 int main_import(const struct cmd_spec *cmd, int argc, char **argv)
 {
     static const struct option lo[] = {
         { "disk-dir", required_argument, NULL, OPT_DISK_DIR },
         { "as-domain", required_argument, NULL, OPT_AS_DOMAIN },
+        { "kernel-dir", required_argument, NULL, OPT_KERNEL_DIR },
         { "json", no_argument, NULL, OPT_JSON },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -32,6 +33,7 @@ int main_import(const struct cmd_spec *cmd, int argc, char **argv)
         COMMON_OPT_CASES;
         case OPT_DISK_DIR: p.disk_dir = optarg; break;
         case OPT_AS_DOMAIN: p.as_domain = optarg; break;
+        case OPT_KERNEL_DIR: p.kernel_dir = optarg; break;
         case OPT_JSON: json = true; break;
         }
     }
@@ -53,6 +55,7 @@ int main_import(const struct cmd_spec *cmd, int argc, char **argv)
         rc = print_json(out);
         goto out;
     }
+    scrub_snapshot(&s);
     printf("Imported snapshot '%s' of domain '%s' (%s)%s%s%s.\n", s.name,
            s.domain_name ? s.domain_name : s.domain_uuid, s.domain_uuid,
            s.parent ? ", child of '" : "", s.parent ? s.parent : "",

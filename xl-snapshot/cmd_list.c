@@ -131,7 +131,7 @@ static int list_domains(bool json)
             print_json_string(d[i].uuid);
             fputs(" }", stdout);
         } else {
-            puts(d[i].name ? d[i].name : d[i].uuid);
+            puts(vis(d[i].name ? d[i].name : d[i].uuid));
         }
     }
     if (json) puts(nr ? "\n]" : "]");

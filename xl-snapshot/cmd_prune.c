@@ -73,17 +73,17 @@ int main_prune(const struct cmd_spec *cmd, int argc, char **argv)
      * before it is re-parented away */
     for (int i = nr - 1; i >= 0; i--) {
         if (keep[i]) {
-            if (g_verbose) printf("keep %s\n", list[i].name);
+            if (g_verbose) printf("keep %s\n", vis(list[i].name));
             continue;
         }
         gone++;
         if (dry) {
-            printf("would delete %s\n", list[i].name);
+            printf("would delete %s\n", vis(list[i].name));
         } else if (xlsnap_delete(g_ctx, &dom, list[i].name, 0)) {
             fail("delete '%s'", list[i].name);
             rc = EXIT_FAILURE;
         } else {
-            printf("deleted %s\n", list[i].name);
+            printf("deleted %s\n", vis(list[i].name));
         }
     }
     if (!gone) printf("nothing to prune: %d snapshot%s kept\n", nr,

@@ -43,8 +43,9 @@ int main_redefine(const struct cmd_spec *cmd, int argc, char **argv)
     {
         char buf[65536];
         size_t n;
-        while ((n = fread(buf, 1, sizeof(buf), f)) > 0 &&
-               len + n < (64u << 20)) {
+        /* one byte past the limit is enough for the library to refuse */
+        while (len <= XLSNAP_RECORD_MAX &&
+               (n = fread(buf, 1, sizeof(buf), f)) > 0) {
             char *t = realloc(text, len + n + 1);
             if (!t) break;
             text = t;

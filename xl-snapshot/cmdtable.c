@@ -138,15 +138,20 @@ const struct cmd_spec cmd_table[] = {
     {
         .name = "import", .fn = main_import,
         .summary = "Verify a bundle and recreate its snapshot",
-        .usage = "[--disk-dir DIR] [--as-domain NAME] [--json] <DIR | ->",
+        .usage = "[--disk-dir DIR] [--as-domain NAME] [--kernel-dir DIR] "
+                 "[--json] <DIR | ->",
         .options =
             "  --disk-dir DIR  put the disk images in DIR (default: next "
             "to\n"
-            "                  the images the record names)\n"
+            "                  the domain's own images on this host)\n"
             "  --as-domain NAME\n"
             "                  import for domain NAME (an existing one, "
             "or a\n"
             "                  new UUID)\n"
+            "  --kernel-dir DIR\n"
+            "                  keep the bundle's kernel and ramdisk when "
+            "they\n"
+            "                  are files in DIR (a new domain's config)\n"
             "  --json          print the imported record as JSON\n"
             "  -               read one tar stream from standard input\n",
     },

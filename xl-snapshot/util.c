@@ -13,15 +13,23 @@
 /* Messages quote names, paths and domain arguments given by the user
  * or read from files: control characters in them are escaped, so that
  * they can neither split the message nor reach the terminal. */
+static int utf8_len(const unsigned char *p, long *c_r);
+
 static void put_escaped(const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\n')
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        long c;
+        int n = utf8_len(p, &c);
+        if (*p == '\n') {
             fputs("\\n", stderr);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(stderr, "\\x%02x", *p);
-        else
-            fputc(*p, stderr);
+            p++;
+        } else if (!n || c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
+            for (int i = 0; i < (n ? n : 1); i++)
+                fprintf(stderr, "\\x%02x", *p++);
+        } else {
+            fwrite(p, 1, n, stderr);
+            p += n;
+        }
     }
 }
 
@@ -186,10 +194,59 @@ void print_json_string(const char *s)
     putchar('"');
 }
 
-static void scrub(char *s)
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, <= U+10FFFF), 0 if it is not one; *c_r: the
+ * code point. */
+static int utf8_len(const unsigned char *p, long *c_r)
 {
-    for (; s && *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+    static const long min[] = { 0, 0x80, 0x800, 0x10000 };
+    int n = (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
+            (*p & 0xf8) == 0xf0 ? 3 : -1;
+    long c;
+
+    if (*p < 0x80) { *c_r = *p; return 1; }
+    if (n < 0) return 0;
+    c = *p & (0x3f >> n);
+    for (int i = 1; i <= n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        c = c << 6 | (p[i] & 0x3f);
+    }
+    if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *c_r = c;
+    return n + 1;
+}
+
+/* In place: every control character (C0, DEL, C1) and every byte that
+ * is not part of well-formed UTF-8 becomes '?'. */
+void scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    while (p && *p) {
+        long c;
+        int n = utf8_len(p, &c);
+        if (!n) { *p++ = '?'; continue; }
+        if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+            memset(p, '?', n);
+        p += n;
+    }
+}
+
+/* A scrubbed copy of s for printing (NULL stays NULL); valid until 16
+ * more calls. */
+const char *vis(const char *s)
+{
+    static char *ring[16];
+    static int next;
+    char **slot = &ring[next++ % 16];
+
+    if (!s) return NULL;
+    free(*slot);
+    *slot = strdup(s);
+    if (!*slot) return "?";
+    scrub(*slot);
+    return *slot;
 }
 
 void scrub_snapshot(xlsnap_snapshot *s)

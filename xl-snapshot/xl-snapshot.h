@@ -82,6 +82,9 @@ int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max);
  * (an escape sequence in a description) become '?'.  JSON output needs
  * none of this: it escapes them. */
 void scrub_snapshot(xlsnap_snapshot *s);
+/* The same for one string, in place; vis(): a scrubbed copy to print. */
+void scrub(char *s);
+const char *vis(const char *s);
 int load_snapshot(const char *what, const char *domspec, const char *name,
                   xlsnap_domain *dom, xlsnap_snapshot *s);
 

@@ -82,11 +82,11 @@ PY
 
 @test "import on another host (one bundle through a pipe), wipe the original, revert to each snapshot" {
     export XL_SNAPSHOT_DIR=$B
-    run -0 xl-snapshot import --disk-dir "$DISKS_B" "$BUNDLES/b1"
+    run -0 xl-snapshot import --kernel-dir "$E2E_IMAGES" --disk-dir "$DISKS_B" "$BUNDLES/b1"
     e2e_log "$output"
-    run -0 xl-snapshot import --disk-dir "$DISKS_B" "$BUNDLES/b2"
+    run -0 xl-snapshot import --kernel-dir "$E2E_IMAGES" --disk-dir "$DISKS_B" "$BUNDLES/b2"
     # export | import through a pipe, straight from host A's state
-    run -0 bash -c "XL_SNAPSHOT_DIR=$A xl-snapshot export --delta --base c2 bx1 c3 - | xl-snapshot import --disk-dir '$DISKS_B' -"
+    run -0 bash -c "XL_SNAPSHOT_DIR=$A xl-snapshot export --delta --base c2 bx1 c3 - | xl-snapshot import --kernel-dir '$E2E_IMAGES' --disk-dir '$DISKS_B' -"
     e2e_log "$output"
     assert_line --partial "Imported snapshot 'c3' of domain 'bx1'"
     rm -rf "$BUNDLES/b1"          # room in dom0's /tmp

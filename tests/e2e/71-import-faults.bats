@@ -38,8 +38,8 @@ teardown() {
     for step in import-verified import-prepared import-placed record-write record-before-rename; do
         export XL_SNAPSHOT_DIR=$W/state-$step
         mkdir -p "$W/disks-$step"
-        run -0 xl-snapshot import --disk-dir "$W/disks-$step" "$W/b1"
-        run env XL_SNAPSHOT_FAULT=$step xl-snapshot import --disk-dir "$W/disks-$step" "$W/b2"
+        run -0 xl-snapshot import --kernel-dir "$E2E_IMAGES" --disk-dir "$W/disks-$step" "$W/b1"
+        run env XL_SNAPSHOT_FAULT=$step xl-snapshot import --kernel-dir "$E2E_IMAGES" --disk-dir "$W/disks-$step" "$W/b2"
         e2e_log "$step: import exit $status"
         [ "$status" -eq 137 ]
         run xl-snapshot check
@@ -50,7 +50,7 @@ teardown() {
         run -0 xl-snapshot check
         # finish the import if the repair rolled it back
         if ! xl-snapshot info fx1 f2 >/dev/null 2>&1; then
-            run -0 xl-snapshot import --disk-dir "$W/disks-$step" "$W/b2"
+            run -0 xl-snapshot import --kernel-dir "$E2E_IMAGES" --disk-dir "$W/disks-$step" "$W/b2"
         fi
         run -0 xl-snapshot list --names fx1
         assert_output "f1

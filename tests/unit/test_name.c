@@ -27,6 +27,18 @@ int main(void)
     ok(xlsnap_name_validate(ctx, "a\x7f") == XLSNAP_ERROR_INVAL, "DEL");
     ok(xlsnap_name_validate(ctx, "bad\xff") == XLSNAP_ERROR_INVAL,
        "invalid UTF-8");
+    ok(xlsnap_name_validate(ctx, "a\xed\xa0\x80") == XLSNAP_ERROR_INVAL,
+       "UTF-8-encoded surrogate U+D800");
+    ok(xlsnap_name_validate(ctx, "a\xc0\xaf") == XLSNAP_ERROR_INVAL,
+       "overlong '/' (2 bytes)");
+    ok(xlsnap_name_validate(ctx, "a\xe0\x80\xaf") == XLSNAP_ERROR_INVAL,
+       "overlong '/' (3 bytes)");
+    ok(xlsnap_name_validate(ctx, "a\xf4\x90\x80\x80") == XLSNAP_ERROR_INVAL,
+       "above U+10FFFF");
+    ok(xlsnap_name_validate(ctx, "a\xc2\x9b" "2J") == XLSNAP_ERROR_INVAL,
+       "C1 control (CSI)");
+    ok(xlsnap_name_validate(ctx, "\xf0\x9f\x98\x80 " "\xe2\x82\xac") == 0,
+       "4- and 3-byte characters");
     memset(longname, 'x', sizeof(longname));
     longname[XLSNAP_NAME_MAX] = '\0';
     ok(xlsnap_name_validate(ctx, longname) == 0, "255 bytes is allowed");
