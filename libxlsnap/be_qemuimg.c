@@ -59,6 +59,20 @@ int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
     return run(ctx, argv, NULL);
 }
 
+/* An overlay on backing of a known size, without opening backing
+ * (-u): for a backing image a running QEMU holds. */
+int xlsnap__qimg_create_overlay_sized(xlsnap_ctx *ctx, const char *overlay,
+                                      const char *backing, const char *fmt,
+                                      uint64_t size)
+{
+    char sz[32];
+    const char *argv[] = { qemu_img(), "create", "-q", "-u", "-f", "qcow2",
+                           "-b", backing, "-F", fmt, overlay, sz, NULL };
+
+    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+    return run(ctx, argv, NULL);
+}
+
 /* A standalone copy of image, or of its internal snapshot name (NULL:
  * the image itself).  XLSNAP__QIMG_SHARED: read with -U (force-share),
  * for reading data no writer changes -- an internal snapshot or a

@@ -237,6 +237,35 @@ void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n)
     free(b);
 }
 
+int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                             const char *file, uint64_t *size_r)
+{
+    const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
+               *fp[] = { "file", NULL }, *vp[] = { "image", "virtual-size",
+                                                   NULL };
+    yajl_val v = NULL, list;
+    int rc;
+
+    *size_r = 0;
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-block\"}", &v)))
+        return rc;
+    list = yajl_tree_get(v, rp, yajl_t_array);
+    for (size_t i = 0; list && i < list->u.array.len && !*size_r; i++) {
+        yajl_val ins = yajl_tree_get(list->u.array.values[i], ip,
+                                     yajl_t_object);
+        yajl_val f = ins ? yajl_tree_get(ins, fp, yajl_t_string) : NULL;
+        yajl_val sz = ins ? yajl_tree_get(ins, vp, yajl_t_number) : NULL;
+        if (f && sz && !strcmp(f->u.string, file) &&
+            YAJL_IS_INTEGER(sz) && YAJL_GET_INTEGER(sz) > 0)
+            *size_r = YAJL_GET_INTEGER(sz);
+    }
+    yajl_tree_free(v);
+    if (!*size_r)
+        return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                             "QEMU reports no size for image %s", file);
+    return 0;
+}
+
 /*
  * The node name QEMU uses for the top of the disk whose active image
  * is 'file' (qdisk devices have no device name; libxl's first node is

@@ -213,9 +213,10 @@ static int check_dir(checker *c, const xlsnap_snapshot *l, int nr)
 static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
 {
     const char *sp[] = { "snapshot", NULL }, *dp[] = { "domid", NULL },
-               *fp[] = { "fresh", NULL };
+               *fp[] = { "fresh", NULL }, *pp[] = { "paths", NULL },
+               *mp[] = { "moved", NULL };
     char *json = NULL, eb[128];
-    yajl_val root = NULL, name, domid, fresh;
+    yajl_val root = NULL, name, domid, fresh, paths, moved;
     xlsnap__domstate st = XLSNAP__DOM_GONE;
     int rc, i, k;
 
@@ -226,6 +227,8 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
     name = root ? yajl_tree_get(root, sp, yajl_t_string) : NULL;
     domid = root ? yajl_tree_get(root, dp, yajl_t_number) : NULL;
     fresh = root ? yajl_tree_get(root, fp, yajl_t_array) : NULL;
+    paths = root ? yajl_tree_get(root, pp, yajl_t_array) : NULL;
+    moved = root ? yajl_tree_get(root, mp, yajl_t_array) : NULL;
     if (!name || !domid || !fresh) {
         i = found(c, NULL, "interrupted-revert", "the revert intent is "
                   "malformed (killed while it was written)");
@@ -289,7 +292,19 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
         const xlsnap_disk *d = &l[k].disks[j];
         yajl_val f = (size_t)j < fresh->u.array.len
                    ? fresh->u.array.values[j] : NULL;
-        if (f && YAJL_IS_STRING(f))
+        yajl_val pa = paths && (size_t)j < paths->u.array.len
+                    ? paths->u.array.values[j] : NULL;
+        yajl_val mv = moved && (size_t)j < moved->u.array.len
+                    ? moved->u.array.values[j] : NULL;
+        if (pa && mv && YAJL_IS_STRING(pa) && YAJL_IS_STRING(mv)) {
+            /* the configured path: finish it (the old active layer
+             * under its new name, the snapshot's data at the path) */
+            rc = xlsnap__revert_disk_at(c->ctx, d, pa->u.string,
+                                        mv->u.string);
+            if (!rc)
+                rc = xlsnap__relocate_image(c->ctx, l, nr, -1, pa->u.string,
+                                            mv->u.string);
+        } else if (f && YAJL_IS_STRING(f))
             rc = remove_image(c, f->u.string);
         else if (d->kind == XLSNAP_DISK_INTERNAL)
             rc = xlsnap__qimg_snapshot(c->ctx, 'a', d->internal_name,
@@ -446,6 +461,15 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
         bool other = false;
         if (d->kind == XLSNAP_DISK_INTERNAL) {
             if ((rc = xlsnap__delete_internal(c->ctx, c->dom, d, &c->live)))
+                return rc;
+            continue;
+        }
+        if (d->overlay && d->image && !strcmp(d->overlay, d->image)) {
+            /* the active layer stays at its path: never removed; a
+             * rename to the frozen name without the new overlay is
+             * undone */
+            if (exists(d->backing) && !exists(d->image) &&
+                (rc = xlsnap__rename_image(c->ctx, d->backing, d->image)))
                 return rc;
             continue;
         }
