@@ -50,6 +50,7 @@ struct xlsnap_ctx {
     xlsnap_snapshot *sum_list;
     int sum_nr;
     struct timespec sum_time;      /* kept for a second at most */
+    char *pick_uuid;               /* xlsnap_set_domain_uuid */
     char errbuf[XLSNAP__ERRBUF];
 };
 
@@ -281,6 +282,18 @@ int xlsnap__intent_write(xlsnap_ctx *ctx, const char *uuid, const char *op,
 int xlsnap__intent_read(xlsnap_ctx *ctx, const char *uuid, const char *op,
                         char **json_r);
 int xlsnap__intent_clear(xlsnap_ctx *ctx, const char *uuid, const char *op);
+/* The history (domain dir) of UUID old becomes uuid's: a marker, the
+ * directory renamed, every record rewritten (domain UUID, memory path,
+ * config UUID, name), the marker removed.  A crash leaves the marker:
+ * records are then read as rewritten, and xlsnap__finish_adopt (called
+ * by domain_resolve) completes the rewrite. */
+int xlsnap__store_adopt(xlsnap_ctx *ctx, const char *old, const char *uuid,
+                        const char *name);
+int xlsnap__finish_adopt(xlsnap_ctx *ctx, const char *uuid,
+                         const char *name);
+/* A record of UUID old as it is under uuid (memory path, config). */
+int xlsnap__record_adopt(xlsnap_ctx *ctx, xlsnap_snapshot *s,
+                         const char *uuid);
 /* UUIDs of domains with a record whose domain name is name (NULL:
  * every domain directory of the state dir). */
 int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,

@@ -104,6 +104,9 @@ typedef struct {
     char *name;        /* may be NULL when only the UUID is known */
     char *uuid;        /* canonical lower-case UUID text */
     int64_t domid;     /* -1: not running on this host */
+    char *adopted_from; /* set by xlsnap_domain_resolve when the
+                           history recorded under this name with that
+                           (older) UUID became this domain's */
 } xlsnap_domain;
 
 /* Empty domain (domid -1) / free its strings. */
@@ -119,6 +122,19 @@ void xlsnap_domain_dispose(xlsnap_domain *d);
  */
 int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
                           xlsnap_domain *dom_r);
+
+/*
+ * Identity by name.  xl gives a domain a new UUID at every `xl create`
+ * of a config without uuid=.  When the domain running under a name has
+ * no history of its own and exactly one history is recorded under that
+ * name whose UUID no running domain has, resolve adopts it: the
+ * records learn the new UUID (dom_r->adopted_from says so).  Two
+ * histories under one name, or the history's UUID still running, are
+ * ambiguous: INVAL with a message listing the candidates, unless
+ * xlsnap_set_domain_uuid() picked one (a history's UUID, or the
+ * running domain's own UUID for a history of its own).  NULL: no pick.
+ */
+void xlsnap_set_domain_uuid(xlsnap_ctx *ctx, const char *uuid);
 
 /*
  * Every domain with snapshots in the state dir (no hypervisor needed),

@@ -91,7 +91,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     p.memory = memory;
     p.type = type;
 
-    if (xlsnap_domain_resolve(g_ctx, domspec, &dom) ||
+    if (resolve_domain(domspec, &dom) ||
         xlsnap_create(g_ctx, &dom, &p, &s)) {
         fail("create snapshot '%s'", what);
         goto out;

@@ -224,7 +224,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     }
 
     /* only --json shows the domain configs the summaries leave out */
-    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+    if (resolve_domain(argv[optind], &dom) ||
         (json ? xlsnap_list(g_ctx, &dom, &v.s, &v.nr)
               : xlsnap_list_summary(g_ctx, &dom, &v.s, &v.nr))) {
         rc = fail("list snapshots of '%s'", argv[optind]);

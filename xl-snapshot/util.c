@@ -62,6 +62,17 @@ int fail(const char *fmt, ...)
     return EXIT_FAILURE;
 }
 
+int resolve_domain(const char *spec, xlsnap_domain *dom_r)
+{
+    int rc = xlsnap_domain_resolve(g_ctx, spec, dom_r);
+
+    if (!rc && dom_r->adopted_from)
+        err("domain '%s' has a new UUID %s (xl create without uuid= in "
+            "its config): its snapshot history, recorded under UUID %s, "
+            "follows it", dom_r->name, dom_r->uuid, dom_r->adopted_from);
+    return rc;
+}
+
 void print_usage(FILE *f, const struct cmd_spec *cmd)
 {
     fprintf(f, "Usage: xl-snapshot [-v] [-S DIR] %s %s\n", cmd->name,
@@ -209,7 +220,7 @@ void scrub_snapshot(xlsnap_snapshot *s)
 int load_snapshot(const char *what, const char *domspec, const char *name,
                   xlsnap_domain *dom, xlsnap_snapshot *s)
 {
-    if (xlsnap_domain_resolve(g_ctx, domspec, dom) ||
+    if (resolve_domain(domspec, dom) ||
         xlsnap_get(g_ctx, dom, name, s))
         return fail("%s '%s'", what, name);
     return EXIT_SUCCESS;
@@ -224,7 +235,7 @@ int snapshot_op(const char *verb, const char *domspec, const char *name,
     int rc = EXIT_SUCCESS;
 
     xlsnap_domain_init(&dom);
-    if (xlsnap_domain_resolve(g_ctx, domspec, &dom) ||
+    if (resolve_domain(domspec, &dom) ||
         op(g_ctx, &dom, name, flags))
         rc = fail("%s '%s'", verb, name);
     xlsnap_domain_dispose(&dom);

@@ -54,6 +54,9 @@ void progress_break(void);
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "xl-snapshot: cannot <what>: <ctx message>", returns EXIT_FAILURE. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* xlsnap_domain_resolve, saying once on stderr when the domain's
+ * snapshot history followed it to a new UUID. */
+int resolve_domain(const char *spec, xlsnap_domain *dom_r);
 
 void print_usage(FILE *f, const struct cmd_spec *cmd);
 void print_help(FILE *f);
