@@ -451,13 +451,15 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     if (running) {
         if ((rc = xlsnap__hv_config(ctx, dom->domid, &cfg))) goto out;
+    } else if (p->config_json) {
+        cfg = xlsnap__strdup(p->config_json);
     } else {
         const xlsnap_snapshot *l = latest(list, nr);
         if (!l || !l->config_json) {
             rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
                                "domain is not running and no configuration "
-                               "is stored for it (start it, then take its "
-                               "first snapshot)");
+                               "is stored for it (give its xl config file "
+                               "with --domain-config, or start it)");
             goto out;
         }
         cfg = xlsnap__strdup(l->config_json);

@@ -137,6 +137,19 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
 void xlsnap_set_domain_uuid(xlsnap_ctx *ctx, const char *uuid);
 
 /*
+ * The domain an xl config file describes (the admin's own, as given to
+ * `xl create`; parsed with libxlutil, nothing in it is run or opened):
+ * the running domain of its name, else the history of its uuid= or of
+ * its name (as xlsnap_domain_resolve), else a new history with a new
+ * UUID.  For a domain that is not running, *config_json_r (free() it)
+ * is the libxl-json configuration it would be created with: xl's own
+ * (`xl -N create`) when a hypervisor is reachable, else its name, UUID,
+ * type and disks; NULL for a running domain.
+ */
+int xlsnap_domain_from_config(xlsnap_ctx *ctx, const char *path,
+                              xlsnap_domain *dom_r, char **config_json_r);
+
+/*
  * Every domain with snapshots in the state dir (no hypervisor needed),
  * sorted by name: the domain name stored in its newest record (NULL
  * when no record can be read) and its UUID; domid is -1.  Free the list
@@ -299,6 +312,10 @@ typedef struct {
                                   (disk-only; see xlsnap_redefine) */
     const xlsnap_cfg_disk *disks;  /* NULL: every writable disk */
     int num_disks;
+    const char *config_json;   /* a domain that is not running: its
+                                  libxl-json config (as from
+                                  xlsnap_domain_from_config); NULL: the
+                                  one stored with its latest snapshot */
 } xlsnap_create_params;
 
 /* Defaults: no name, memory -1 (yes if running), internal, every

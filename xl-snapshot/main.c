@@ -12,6 +12,8 @@
 xlsnap_ctx *g_ctx;
 int g_verbose;
 bool g_quiet;
+const char *g_domain_config;
+char *g_domain_config_json;
 const char *g_progname = "xl-snapshot";
 
 static void print_version(void)
@@ -137,6 +139,7 @@ int main(int argc, char **argv)
 
  out:
     xlsnap_ctx_free(g_ctx);
+    free(g_domain_config_json);
     if (lg) xtl_logger_destroy((xentoollog_logger *)lg);
     fflush(stdout);
     if (ferror(stdout)) {

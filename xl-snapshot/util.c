@@ -64,7 +64,16 @@ int fail(const char *fmt, ...)
 
 int resolve_domain(const char *spec, xlsnap_domain *dom_r)
 {
-    int rc = xlsnap_domain_resolve(g_ctx, spec, dom_r);
+    int rc;
+
+    if (g_domain_config) {
+        free(g_domain_config_json);
+        g_domain_config_json = NULL;
+        rc = xlsnap_domain_from_config(g_ctx, g_domain_config, dom_r,
+                                       &g_domain_config_json);
+    } else {
+        rc = xlsnap_domain_resolve(g_ctx, spec, dom_r);
+    }
 
     if (!rc && dom_r->adopted_from)
         err("domain '%s' has a new UUID %s (xl create without uuid= in "

@@ -39,7 +39,11 @@ const struct cmd_spec *cmd_lookup(const char *name);
 extern xlsnap_ctx *g_ctx;
 extern int g_verbose;
 extern const char *g_progname;
-extern bool g_quiet;                 /* -q: no progress display */
+extern bool g_quiet;
+/* -c/--domain-config: the domain is the one of this xl config file;
+ * resolve_domain() then fills g_domain_config_json (not running) */
+extern const char *g_domain_config;
+extern char *g_domain_config_json;                 /* -q: no progress display */
 
 /* The global options' help lines (help, 'help --options'). */
 extern const char global_options[];
