@@ -600,6 +600,60 @@ static int check_tree(checker *c, xlsnap_snapshot *l, int nr)
     return 0;
 }
 
+/* --- 7. the configured images ---------------------------------------- */
+
+/*
+ * The images the domain's configuration names (libxl's, when it runs;
+ * else the one stored with its newest snapshot) must be active layers:
+ * an image that holds a snapshot's frozen data would be written by the
+ * next `xl create` (histories from before active layers stayed at the
+ * configured path, or a config edited by hand).
+ */
+static int check_configured(checker *c, const xlsnap_snapshot *l, int nr)
+{
+    xlsnap__cfgdisk *cd = NULL;
+    char *cfg = NULL;
+    int ncd = 0, rc = 0;
+    xlsnap__domstate st = XLSNAP__DOM_GONE;
+
+    if (c->dom->domid >= 0 &&
+        (rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st)))
+        return rc;
+    if (st != XLSNAP__DOM_GONE) {
+        if ((rc = xlsnap__hv_config(c->ctx, c->dom->domid, &cfg))) return rc;
+    } else {
+        for (int k = nr - 1; k >= 0 && !cfg; k--)
+            if (l[k].state == XLSNAP_STATE_READY && l[k].config_json)
+                cfg = xlsnap__strdup(l[k].config_json);
+    }
+    if (!cfg) return 0;
+    if (xlsnap__config_disks(c->ctx, cfg, &cd, &ncd)) goto out;
+    for (int j = 0; j < ncd; j++) {
+        bool hit = false;
+        if (!cd[j].path || !cd[j].readwrite || cd[j].cdrom) continue;
+        for (int k = 0; k < nr && !hit; k++)
+            for (int m = 0; m < l[k].num_disks && !hit; m++) {
+                const xlsnap_disk *d = &l[k].disks[m];
+                if (l[k].state != XLSNAP_STATE_READY ||
+                    d->kind != XLSNAP_DISK_EXTERNAL || !d->backing ||
+                    strcmp(d->backing, cd[j].path))
+                    continue;
+                hit = true;
+                found(c, l[k].name, "frozen-layer-configured", "the "
+                      "domain's configuration names %s as disk %s, but "
+                      "that image holds the frozen data of snapshot '%s': "
+                      "starting the domain from it writes into the "
+                      "snapshot (revert to a snapshot, which puts the "
+                      "active layer at the configured path)", cd[j].path,
+                      cd[j].vdev, l[k].name);
+            }
+    }
+ out:
+    xlsnap__cfgdisk_list_free(cd, ncd);
+    free(cfg);
+    return 0;
+}
+
 /* --- one domain ----------------------------------------------------- */
 
 /* Images a running QEMU has open, as QEMU itself says (the domain's
@@ -653,6 +707,7 @@ static int check_domain(checker *c)
         if (l[k].state == XLSNAP_STATE_READY &&
             (rc = check_data(c, &l[k])))
             goto out;
+    if ((rc = check_configured(c, l, nr))) goto out;
     rc = check_tree(c, l, nr);
  out:
     xlsnap__set_free(&c->live);

@@ -299,6 +299,7 @@ static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
         if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
             break;
         if ((rc = xlsnap__rename_image(ctx, d->image, d->backing))) break;
+        xlsnap__fault_point("create-layer-renamed");
         rc = q ? xlsnap__qimg_create_overlay_sized(ctx, d->overlay,
                                                    d->backing, d->format,
                                                    size)

@@ -443,7 +443,8 @@ typedef struct {
     char *kind;              /* "incomplete-create", "interrupted-delete",
                                 "interrupted-revert", "missing-data",
                                 "orphan", "broken-parent",
-                                "multiple-current", "unreadable" */
+                                "multiple-current", "unreadable",
+                                "frozen-layer-configured" */
     char *message;           /* one line */
     bool repaired;
     char *repair;            /* what repair did, or why it failed */

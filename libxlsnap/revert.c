@@ -280,6 +280,7 @@ int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
     if (access(moved, F_OK) < 0 && access(path, F_OK) == 0 &&
         (rc = xlsnap__rename_image(ctx, path, moved)))
         return rc;
+    xlsnap__fault_point("revert-layer-moved");
     if (d->kind == XLSNAP_DISK_EXTERNAL && access(path, F_OK) == 0) {
         /* already made (a repair after the domain ran on it) */
         char *b = NULL;

@@ -554,6 +554,11 @@ static bool domain_has_name(xlsnap_ctx *ctx, const char *uuid,
     return found;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
                               char ***uuids_r, int *nr_r)
 {
@@ -577,6 +582,7 @@ int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
         uuids = nu;
         uuids[nr++] = xlsnap__strdup(de->d_name);
     }
+    if (nr > 1) qsort(uuids, nr, sizeof(*uuids), cmp_str);
     *uuids_r = uuids;
     *nr_r = nr;
     uuids = NULL;
