@@ -94,6 +94,9 @@ const char global_options[] =
     "                       " XLSNAP_DEFAULT_STATE_DIR ")\n"
     "  -v, --verbose        more libxl detail on stderr (twice: debug)\n"
     "  -q, --quiet          no progress display\n"
+    "  --uuid UUID          the snapshot history of UUID, where a domain "
+    "name is\n"
+    "                       ambiguous (anywhere on the command line)\n"
     "  -h, --help           this help\n"
     "  --version            print the version\n";
 
