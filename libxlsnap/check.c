@@ -371,6 +371,59 @@ static int check_deleting(checker *c, xlsnap_snapshot *l, int *nr)
 
 /* --- 4. preparing --------------------------------------------------- */
 
+/* Images in the chain of image, as its qcow2 headers say. */
+static int header_depth(checker *c, const char *image, int *n_r)
+{
+    char *img = xlsnap__strdup(image), *b = NULL;
+    int rc = 0;
+
+    *n_r = 0;
+    while (img && *n_r < 256) {
+        (*n_r)++;
+        if ((rc = xlsnap__qimg_backing(c->ctx, img, &b))) break;
+        free(img);
+        img = b;
+        b = NULL;
+    }
+    free(img);
+    return rc;
+}
+
+/*
+ * A running domain whose external create made the new overlay at the
+ * configured path: whether QEMU took it (the disk transaction ran).
+ * QEMU still calls the renamed image by its old name, so the names do
+ * not tell; the depth does: QEMU's chain for the disk is one image
+ * shorter than the headers' until the transaction ran.
+ */
+static int qemu_switched(checker *c, const char *image, bool *yes_r)
+{
+    xlsnap__domstate st;
+    xlsnap__qmp q;
+    xlsnap__qmp_block *b = NULL;
+    int n = 0, depth = -1, hdepth, rc;
+
+    *yes_r = true;
+    if (c->dom->domid < 0) return 0;
+    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
+    if (st == XLSNAP__DOM_GONE) return 0;
+    xlsnap__qmp_init(&q);
+    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
+        return rc;
+    rc = xlsnap__qmp_blocks(c->ctx, &q, &b, &n);
+    xlsnap__qmp_close(&q);
+    for (int i = 0; !rc && i < n && depth < 0; i++) {
+        if (!b[i].node || strcmp(b[i].file, image)) continue;
+        depth = 1;
+        while (i + depth < n && !b[i + depth].node) depth++;
+    }
+    xlsnap__qmp_blocks_free(b, n);
+    if (rc || depth < 0) return rc;
+    if ((rc = header_depth(c, image, &hdepth))) return rc;
+    *yes_r = depth >= hdepth;
+    return 0;
+}
+
 /* Whether every disk part of create sn exists. */
 static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
 {
@@ -395,6 +448,9 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
             if ((rc = xlsnap__qimg_backing(c->ctx, d->overlay, &b))) break;
             *all_r = b && !strcmp(b, d->backing);
             free(b);
+            if (*all_r && d->image && !strcmp(d->overlay, d->image) &&
+                (rc = qemu_switched(c, d->image, all_r)))
+                break;
         }
     }
     /* an import places the memory image last */
@@ -465,9 +521,24 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
             continue;
         }
         if (d->overlay && d->image && !strcmp(d->overlay, d->image)) {
-            /* the active layer stays at its path: never removed; a
-             * rename to the frozen name without the new overlay is
-             * undone */
+            /* the active layer stays at its path: a new overlay there
+             * that QEMU never took goes (parts_exist checked that), and
+             * the image gets its path back (QEMU's open file follows) */
+            char *b = NULL;
+            bool used = false;
+            if (xlsnap__set_has(&c->live, d->image) &&
+                (rc = qemu_switched(c, d->image, &used)))
+                return rc;
+            if (!used && exists(d->backing) && exists(d->image)) {
+                if ((rc = xlsnap__qimg_backing(c->ctx, d->image, &b)))
+                    return rc;
+                if (b && !strcmp(b, d->backing) && unlink(d->image) < 0) {
+                    free(b);
+                    return xlsnap__error_errno(c->ctx, errno, "cannot "
+                                               "remove %s", d->image);
+                }
+                free(b);
+            }
             if (exists(d->backing) && !exists(d->image) &&
                 (rc = xlsnap__rename_image(c->ctx, d->backing, d->image)))
                 return rc;
