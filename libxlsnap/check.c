@@ -526,7 +526,7 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
              * the image gets its path back (QEMU's open file follows) */
             char *b = NULL;
             bool used = false;
-            if (xlsnap__set_has(&c->live, d->image) &&
+            if (exists(d->image) && xlsnap__set_has(&c->live, d->image) &&
                 (rc = qemu_switched(c, d->image, &used)))
                 return rc;
             if (!used && exists(d->backing) && exists(d->image)) {
