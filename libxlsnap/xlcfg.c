@@ -182,10 +182,19 @@ int xlsnap_domain_from_config(xlsnap_ctx *ctx, const char *path,
     if (d.domid < 0) {
         /* the configuration the domain would be created with */
         json = xl_dry_run(ctx, path);
-        if (!json && (rc = minimal_json(ctx, cfg, path, name, type, &json)))
-            goto out;
-        rc = xlsnap__config_rewrite(ctx, json, name, d.uuid, NULL, 0, &nj);
-        if (rc) goto out;
+        if (json &&
+            xlsnap__config_rewrite(ctx, json, name, d.uuid, NULL, 0, &nj)) {
+            /* not the JSON expected of xl: the file's own parse */
+            free(json);
+            json = NULL;
+        }
+        if (!json) {
+            if ((rc = minimal_json(ctx, cfg, path, name, type, &json)))
+                goto out;
+            rc = xlsnap__config_rewrite(ctx, json, name, d.uuid, NULL, 0,
+                                        &nj);
+            if (rc) goto out;
+        }
         *config_json_r = nj;
         nj = NULL;
     }
