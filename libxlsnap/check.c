@@ -705,9 +705,11 @@ static int check_configured(checker *c, const xlsnap_snapshot *l, int nr)
         for (int k = 0; k < nr && !hit; k++)
             for (int m = 0; m < l[k].num_disks && !hit; m++) {
                 const xlsnap_disk *d = &l[k].disks[m];
+                /* (an imported snapshot has no overlay: its stored
+                 * config names its image, to revert on) */
                 if (l[k].state != XLSNAP_STATE_READY ||
                     d->kind != XLSNAP_DISK_EXTERNAL || !d->backing ||
-                    strcmp(d->backing, cd[j].path))
+                    !d->overlay || strcmp(d->backing, cd[j].path))
                     continue;
                 hit = true;
                 found(c, l[k].name, "frozen-layer-configured", "the "
