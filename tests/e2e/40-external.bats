@@ -136,7 +136,9 @@ teardown() {
     sum[i1]=$(snap_sum "$(e2e_guest_disk mx1)" i1)
     step; run -0 xl-snapshot create --external --disk-only -n x1 mx1
     sum[x1]=$(image_sum "$(xl-snapshot info --json mx1 x1 | jq -r '.disks[0].backing')")
-    step; run -0 xl-snapshot create --internal --disk-only -n i2 mx1
+    step; run xl-snapshot create --internal --disk-only -n i2 mx1
+    e2e_log "i2: $output"
+    [ "$status" -eq 0 ]
     i2img=$(xl-snapshot info --json mx1 i2 | jq -r '.disks[0].image')
     sum[i2]=$(snap_sum "$i2img" i2)
     step; run -0 xl-snapshot create --external --disk-only -n x2 mx1
