@@ -74,6 +74,9 @@ _xl_snapshot()
 
     if [[ " ${withargs[*]} " == *" $prev "* ]]; then
         case $prev in
+        -c|--domain-config)
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
         --parent|--from|--base)
             # a snapshot of the domain, when it is already given
             [[ ${#pos[@]} -gt 0 ]] &&

@@ -109,6 +109,22 @@ int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
     return run(ctx, argv, NULL);
 }
 
+/* An overlay on backing of a known size, without opening backing
+ * (-u): for a backing image a running QEMU holds. */
+int xlsnap__qimg_create_overlay_sized(xlsnap_ctx *ctx, const char *overlay,
+                                      const char *backing, const char *fmt,
+                                      uint64_t size)
+{
+    char sz[32];
+    const char *argv[] = { qemu_img(), "create", "-q", "-u", "-f", "qcow2",
+                           "-b", backing, "-F", fmt, overlay, sz, NULL };
+    int rc;
+
+    if ((rc = fmt_ok(ctx, backing, fmt))) return rc;
+    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+    return run(ctx, argv, NULL);
+}
+
 /* A standalone qcow2 copy of image (format fmt), or of its internal
  * snapshot name (NULL: the image itself).  XLSNAP__QIMG_SHARED: read
  * with -U (force-share), for reading data no writer changes -- an

@@ -181,6 +181,30 @@ int xlsnap__qmp_open(xlsnap_ctx *ctx, int64_t domid, const char *uuid,
     return rc;
 }
 
+/*
+ * The image file a QEMU block node name stands for.  QEMU describes a
+ * node whose backing node is not what its header names as
+ * "json:{...,"file": {"driver": "file", "filename": PATH}}": so it does
+ * for the overlay an external snapshot opened at the configured path,
+ * whose backing node QEMU still calls by that path (it was renamed
+ * under it).  A plain name is returned as it is.
+ */
+static char *plain_name(const char *s)
+{
+    const char *fp[] = { "file", "filename", NULL },
+               *tp[] = { "filename", NULL };
+    char eb[64], *r = NULL;
+    yajl_val v, f;
+
+    if (strncmp(s, "json:", 5)) return xlsnap__strdup(s);
+    v = yajl_tree_parse(s + 5, eb, sizeof(eb));
+    f = v ? yajl_tree_get(v, fp, yajl_t_string) : NULL;
+    if (!f && v) f = yajl_tree_get(v, tp, yajl_t_string);
+    r = xlsnap__strdup(f ? f->u.string : s);
+    if (v) yajl_tree_free(v);
+    return r;
+}
+
 int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
                        xlsnap__qmp_block **b_r, int *n_r)
 {
@@ -212,8 +236,7 @@ int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
             b = realloc(b, (n + 1) * sizeof(*b));
             if (!b) abort();
             memset(&b[n], 0, sizeof(b[n]));
-            b[n].file = xlsnap__strdup(depth ? name->u.string
-                                             : f->u.string);
+            b[n].file = plain_name(depth ? name->u.string : f->u.string);
             b[n].node = depth ? NULL : xlsnap__strdup(nn->u.string);
             if (img) xlsnap__set_add_snapshots(&b[n].snaps, img);
             n++;
@@ -235,6 +258,37 @@ void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n)
         xlsnap__set_free(&b[i].snaps);
     }
     free(b);
+}
+
+int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                             const char *file, uint64_t *size_r)
+{
+    const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
+               *fp[] = { "file", NULL }, *vp[] = { "image", "virtual-size",
+                                                   NULL };
+    yajl_val v = NULL, list;
+    int rc;
+
+    *size_r = 0;
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-block\"}", &v)))
+        return rc;
+    list = yajl_tree_get(v, rp, yajl_t_array);
+    for (size_t i = 0; list && i < list->u.array.len && !*size_r; i++) {
+        yajl_val ins = yajl_tree_get(list->u.array.values[i], ip,
+                                     yajl_t_object);
+        yajl_val f = ins ? yajl_tree_get(ins, fp, yajl_t_string) : NULL;
+        yajl_val sz = ins ? yajl_tree_get(ins, vp, yajl_t_number) : NULL;
+        char *pn = f ? plain_name(f->u.string) : NULL;
+        if (pn && sz && !strcmp(pn, file) &&
+            YAJL_IS_INTEGER(sz) && YAJL_GET_INTEGER(sz) > 0)
+            *size_r = YAJL_GET_INTEGER(sz);
+        free(pn);
+    }
+    yajl_tree_free(v);
+    if (!*size_r)
+        return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                             "QEMU reports no size for image %s", file);
+    return 0;
 }
 
 /*

@@ -213,9 +213,10 @@ static int check_dir(checker *c, const xlsnap_snapshot *l, int nr)
 static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
 {
     const char *sp[] = { "snapshot", NULL }, *dp[] = { "domid", NULL },
-               *fp[] = { "fresh", NULL };
+               *fp[] = { "fresh", NULL }, *pp[] = { "paths", NULL },
+               *mp[] = { "moved", NULL };
     char *json = NULL, eb[128];
-    yajl_val root = NULL, name, domid, fresh;
+    yajl_val root = NULL, name, domid, fresh, paths, moved;
     xlsnap__domstate st = XLSNAP__DOM_GONE;
     int rc, i, k;
 
@@ -226,6 +227,8 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
     name = root ? yajl_tree_get(root, sp, yajl_t_string) : NULL;
     domid = root ? yajl_tree_get(root, dp, yajl_t_number) : NULL;
     fresh = root ? yajl_tree_get(root, fp, yajl_t_array) : NULL;
+    paths = root ? yajl_tree_get(root, pp, yajl_t_array) : NULL;
+    moved = root ? yajl_tree_get(root, mp, yajl_t_array) : NULL;
     if (!name || !domid || !fresh) {
         i = found(c, NULL, "interrupted-revert", "the revert intent is "
                   "malformed (killed while it was written)");
@@ -289,7 +292,19 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
         const xlsnap_disk *d = &l[k].disks[j];
         yajl_val f = (size_t)j < fresh->u.array.len
                    ? fresh->u.array.values[j] : NULL;
-        if (f && YAJL_IS_STRING(f))
+        yajl_val pa = paths && (size_t)j < paths->u.array.len
+                    ? paths->u.array.values[j] : NULL;
+        yajl_val mv = moved && (size_t)j < moved->u.array.len
+                    ? moved->u.array.values[j] : NULL;
+        if (pa && mv && YAJL_IS_STRING(pa) && YAJL_IS_STRING(mv)) {
+            /* the configured path: finish it (the old active layer
+             * under its new name, the snapshot's data at the path) */
+            rc = xlsnap__revert_disk_at(c->ctx, d, pa->u.string,
+                                        mv->u.string);
+            if (!rc)
+                rc = xlsnap__relocate_image(c->ctx, l, nr, -1, pa->u.string,
+                                            mv->u.string);
+        } else if (f && YAJL_IS_STRING(f))
             rc = remove_image(c, f->u.string);
         else if (d->kind == XLSNAP_DISK_INTERNAL)
             rc = xlsnap__qimg_snapshot(c->ctx, 'a', d->internal_name,
@@ -356,6 +371,66 @@ static int check_deleting(checker *c, xlsnap_snapshot *l, int *nr)
 
 /* --- 4. preparing --------------------------------------------------- */
 
+/* Images in the chain of image, as its qcow2 headers say. */
+static int header_depth(checker *c, const char *image, int *n_r)
+{
+    char *img = xlsnap__strdup(image), *fmt = xlsnap__strdup("qcow2");
+    char *b = NULL, *bf = NULL;
+    int rc = 0;
+
+    *n_r = 0;
+    while (img && *n_r < 256) {
+        (*n_r)++;
+        /* only a qcow2 header (as its overlay recorded it) names a
+         * backing file: a raw or unrecorded format ends the chain */
+        if (!fmt || strcmp(fmt, "qcow2")) break;
+        if ((rc = xlsnap__qimg_backing(c->ctx, img, fmt, &b, &bf))) break;
+        free(img);
+        free(fmt);
+        img = b;
+        fmt = bf;
+        b = bf = NULL;
+    }
+    free(img);
+    free(fmt);
+    return rc;
+}
+
+/*
+ * A running domain whose external create made the new overlay at the
+ * configured path: whether QEMU took it (the disk transaction ran).
+ * QEMU still calls the renamed image by its old name, so the names do
+ * not tell; the depth does: QEMU's chain for the disk is one image
+ * shorter than the headers' until the transaction ran.
+ */
+static int qemu_switched(checker *c, const char *image, bool *yes_r)
+{
+    xlsnap__domstate st;
+    xlsnap__qmp q;
+    xlsnap__qmp_block *b = NULL;
+    int n = 0, depth = -1, hdepth, rc;
+
+    *yes_r = true;
+    if (c->dom->domid < 0) return 0;
+    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
+    if (st == XLSNAP__DOM_GONE) return 0;
+    xlsnap__qmp_init(&q);
+    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
+        return rc;
+    rc = xlsnap__qmp_blocks(c->ctx, &q, &b, &n);
+    xlsnap__qmp_close(&q);
+    for (int i = 0; !rc && i < n && depth < 0; i++) {
+        if (!b[i].node || strcmp(b[i].file, image)) continue;
+        depth = 1;
+        while (i + depth < n && !b[i + depth].node) depth++;
+    }
+    xlsnap__qmp_blocks_free(b, n);
+    if (rc || depth < 0) return rc;
+    if ((rc = header_depth(c, image, &hdepth))) return rc;
+    *yes_r = depth >= hdepth;
+    return 0;
+}
+
 /* Whether every disk part of create sn exists. */
 static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
 {
@@ -382,6 +457,9 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
                 break;
             *all_r = b && !strcmp(b, d->backing);
             free(b);
+            if (*all_r && d->image && !strcmp(d->overlay, d->image) &&
+                (rc = qemu_switched(c, d->image, all_r)))
+                break;
         }
     }
     /* an import places the memory image last */
@@ -448,6 +526,31 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
         bool other = false;
         if (d->kind == XLSNAP_DISK_INTERNAL) {
             if ((rc = xlsnap__delete_internal(c->ctx, c->dom, d, &c->live)))
+                return rc;
+            continue;
+        }
+        if (d->overlay && d->image && !strcmp(d->overlay, d->image)) {
+            /* the active layer stays at its path: a new overlay there
+             * that QEMU never took goes (parts_exist checked that), and
+             * the image gets its path back (QEMU's open file follows) */
+            char *b = NULL;
+            bool used = false;
+            if (exists(d->image) && xlsnap__set_has(&c->live, d->image) &&
+                (rc = qemu_switched(c, d->image, &used)))
+                return rc;
+            if (!used && exists(d->backing) && exists(d->image)) {
+                if ((rc = xlsnap__qimg_backing(c->ctx, d->image, "qcow2",
+                                               &b, NULL)))
+                    return rc;
+                if (b && !strcmp(b, d->backing) && unlink(d->image) < 0) {
+                    free(b);
+                    return xlsnap__error_errno(c->ctx, errno, "cannot "
+                                               "remove %s", d->image);
+                }
+                free(b);
+            }
+            if (exists(d->backing) && !exists(d->image) &&
+                (rc = xlsnap__rename_image(c->ctx, d->backing, d->image)))
                 return rc;
             continue;
         }
@@ -578,6 +681,62 @@ static int check_tree(checker *c, xlsnap_snapshot *l, int nr)
     return 0;
 }
 
+/* --- 7. the configured images ---------------------------------------- */
+
+/*
+ * The images the domain's configuration names (libxl's, when it runs;
+ * else the one stored with its newest snapshot) must be active layers:
+ * an image that holds a snapshot's frozen data would be written by the
+ * next `xl create` (histories from before active layers stayed at the
+ * configured path, or a config edited by hand).
+ */
+static int check_configured(checker *c, const xlsnap_snapshot *l, int nr)
+{
+    xlsnap__cfgdisk *cd = NULL;
+    char *cfg = NULL;
+    int ncd = 0, rc = 0;
+    xlsnap__domstate st = XLSNAP__DOM_GONE;
+
+    if (c->dom->domid >= 0 &&
+        (rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st)))
+        return rc;
+    if (st != XLSNAP__DOM_GONE) {
+        if ((rc = xlsnap__hv_config(c->ctx, c->dom->domid, &cfg))) return rc;
+    } else {
+        for (int k = nr - 1; k >= 0 && !cfg; k--)
+            if (l[k].state == XLSNAP_STATE_READY && l[k].config_json)
+                cfg = xlsnap__strdup(l[k].config_json);
+    }
+    if (!cfg) return 0;
+    if (xlsnap__config_disks(c->ctx, cfg, &cd, &ncd)) goto out;
+    for (int j = 0; j < ncd; j++) {
+        bool hit = false;
+        if (!cd[j].path || !cd[j].readwrite || cd[j].cdrom) continue;
+        for (int k = 0; k < nr && !hit; k++)
+            for (int m = 0; m < l[k].num_disks && !hit; m++) {
+                const xlsnap_disk *d = &l[k].disks[m];
+                /* (an imported snapshot has no overlay: its stored
+                 * config names its image, to revert on) */
+                if (l[k].state != XLSNAP_STATE_READY ||
+                    d->kind != XLSNAP_DISK_EXTERNAL || !d->backing ||
+                    !d->overlay || strcmp(d->backing, cd[j].path))
+                    continue;
+                hit = true;
+                found(c, l[k].name, "frozen-layer-configured", "the "
+                      "domain's configuration names %s as disk %s, but "
+                      "that image holds the frozen data of snapshot '%s': "
+                      "starting the domain from it writes into the "
+                      "snapshot (revert to a snapshot, which puts the "
+                      "active layer at the configured path)", cd[j].path,
+                      cd[j].vdev, l[k].name);
+            }
+    }
+ out:
+    xlsnap__cfgdisk_list_free(cd, ncd);
+    free(cfg);
+    return 0;
+}
+
 /* --- one domain ----------------------------------------------------- */
 
 /* Images a running QEMU has open, as QEMU itself says (the domain's
@@ -631,6 +790,7 @@ static int check_domain(checker *c)
         if (l[k].state == XLSNAP_STATE_READY &&
             (rc = check_data(c, &l[k])))
             goto out;
+    if ((rc = check_configured(c, l, nr))) goto out;
     rc = check_tree(c, l, nr);
  out:
     xlsnap__set_free(&c->live);

@@ -10,6 +10,8 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -106,13 +108,17 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                                d->vdev, d->path);
             goto out;
         }
-        if (kind == XLSNAP_DISK_EXTERNAL && !running) {
+        if (raw) {
+            /* the configured path keeps the active layer, a qcow2 overlay:
+             * a config saying format=raw would then boot the overlay's
+             * bytes as the disk */
             rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                               "disk %s: an external snapshot of a domain "
-                               "that is not running would leave its xl "
-                               "config naming the old image; take it while "
-                               "the domain runs, or use --internal",
-                               d->vdev);
+                               "disk %s (%s) is raw: an external snapshot "
+                               "puts a qcow2 overlay at the path the xl "
+                               "config names as raw; convert the disk "
+                               "(qemu-img convert -O qcow2) and set "
+                               "format=qcow2 in the config first",
+                               d->vdev, d->path);
             goto out;
         }
         sd = &s->disks[s->num_disks++];
@@ -123,14 +129,18 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
         if (kind == XLSNAP_DISK_INTERNAL) {
             sd->internal_name = xlsnap__strdup(name);
         } else {
-            sd->backing = xlsnap__strdup(d->path);
-            sd->overlay = w && w->target ? xlsnap__strdup(w->target)
+            /* the active layer stays at the configured path: the image
+             * there is renamed to the frozen layer, and a new overlay
+             * on it takes the path (so `xl create` of the admin's own
+             * config boots what the domain last ran on) */
+            sd->overlay = xlsnap__strdup(d->path);
+            sd->backing = w && w->target ? xlsnap__strdup(w->target)
                                          : xlsnap__image_sibling(d->path,
                                                                  name);
-            if (access(sd->overlay, F_OK) == 0) {
+            if (access(sd->backing, F_OK) == 0) {
                 rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
-                                   "disk %s: overlay %s already exists",
-                                   d->vdev, sd->overlay);
+                                   "disk %s: %s already exists", d->vdev,
+                                   sd->backing);
                 goto out;
             }
         }
@@ -185,7 +195,9 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
             CHK(xlsnap__gen_kv_str(g, "snapshot-file", d->overlay));
             CHK(xlsnap__gen_kv_str(g, "snapshot-node-name", nn));
             CHK(xlsnap__gen_kv_str(g, "format", "qcow2"));
-            CHK(xlsnap__gen_kv_str(g, "mode", "absolute-paths"));
+            /* the overlay exists (freeze_layers): QEMU opens it and
+             * puts it over the node, keeping its backing file name */
+            CHK(xlsnap__gen_kv_str(g, "mode", "existing"));
             free(nn);
         }
         CHK(yajl_gen_map_close(g));
@@ -221,6 +233,88 @@ static int open_transaction(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return rc;
 }
 
+/* rename without replacing an existing file */
+static int rename_noreplace(xlsnap_ctx *ctx, const char *from, const char *to)
+{
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno == EINVAL || errno == ENOSYS) {
+        if (access(to, F_OK) == 0)
+            return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "cannot rename "
+                                 "%s to %s: it exists", from, to);
+        if (rename(from, to) == 0) return 0;
+    }
+    return xlsnap__error_errno(ctx, errno, "cannot rename %s to %s", from,
+                               to);
+}
+
+int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to)
+{
+    int rc = rename_noreplace(ctx, from, to);
+    char *d;
+    int fd;
+
+    if (rc) return rc;
+    d = xlsnap__strdup(to);
+    fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) { fsync(fd); close(fd); }
+    free(d);
+    return 0;
+}
+
+/* Put external disks i < n back: the new overlay goes, the frozen
+ * layer gets its path again. */
+static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n)
+{
+    char saved[XLSNAP__ERRBUF];
+
+    memcpy(saved, ctx->errbuf, sizeof(saved));
+    for (int i = 0; i < n; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        if (d->kind != XLSNAP_DISK_EXTERNAL || access(d->backing, F_OK))
+            continue;
+        unlink(d->overlay);
+        rename_noreplace(ctx, d->backing, d->overlay);
+    }
+    memcpy(ctx->errbuf, saved, sizeof(saved));
+}
+
+/*
+ * External disks: the image at the configured path is renamed to the
+ * frozen layer (d->backing) and a new overlay on it is made at the path
+ * (d->overlay == d->image).  q: the running domain's monitor, which
+ * gives the size (QEMU keeps the renamed image open: its fd follows
+ * the file), NULL offline.  On failure what was done is undone.
+ */
+static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                         const xlsnap_snapshot *sn)
+{
+    int i, bad = 0, rc = 0;
+
+    for (i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        uint64_t size = 0;
+        if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
+        bad = i;
+        if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
+            break;
+        if ((rc = xlsnap__rename_image(ctx, d->image, d->backing))) break;
+        xlsnap__fault_point("create-layer-renamed");
+        rc = q ? xlsnap__qimg_create_overlay_sized(ctx, d->overlay,
+                                                   d->backing, d->format,
+                                                   size)
+               : xlsnap__qimg_create_overlay(ctx, d->overlay, d->backing,
+                                             d->format);
+        if (rc) { i++; break; }
+        xlsnap__fault_point("create-layer-frozen");
+    }
+    if (rc) {
+        rc = xlsnap__error_prefix(ctx, rc, "disk %s", sn->disks[bad].vdev);
+        thaw_layers(ctx, sn, i);
+    }
+    return rc;
+}
+
 /* Offline: qemu-img on each disk; undo the ones done on failure. */
 static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
 {
@@ -228,6 +322,7 @@ static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
 
     for (i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
+        if (d->kind != XLSNAP_DISK_INTERNAL) continue;
         rc = xlsnap__qimg_snapshot(ctx, 'c', d->internal_name, d->image,
                                    d->format);
         if (rc) {
@@ -239,8 +334,9 @@ static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
         char saved[XLSNAP__ERRBUF];
         memcpy(saved, ctx->errbuf, sizeof(saved));
         while (--i >= 0)
-            xlsnap__qimg_snapshot(ctx, 'd', sn->disks[i].internal_name,
-                                  sn->disks[i].image, sn->disks[i].format);
+            if (sn->disks[i].kind == XLSNAP_DISK_INTERNAL)
+                xlsnap__qimg_snapshot(ctx, 'd', sn->disks[i].internal_name,
+                                      sn->disks[i].image, sn->disks[i].format);
         memcpy(ctx->errbuf, saved, sizeof(saved));
     }
     return rc;
@@ -357,13 +453,15 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     if (running) {
         if ((rc = xlsnap__hv_config(ctx, dom->domid, &cfg))) goto out;
+    } else if (p->config_json) {
+        cfg = xlsnap__strdup(p->config_json);
     } else {
         const xlsnap_snapshot *l = latest(list, nr);
         if (!l || !l->config_json) {
             rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
                                "domain is not running and no configuration "
-                               "is stored for it (start it, then take its "
-                               "first snapshot)");
+                               "is stored for it (give its xl config file "
+                               "with --domain-config, or start it)");
             goto out;
         }
         cfg = xlsnap__strdup(l->config_json);
@@ -457,7 +555,11 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         rc = tcmd ? xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)
                   : open_transaction(ctx, dom, &sn, &q, &tcmd);
         if (rc) goto fail;
-        rc = xlsnap__qmp_exec(ctx, &q, tcmd, NULL);
+        rc = freeze_layers(ctx, &q, &sn);
+        if (!rc) {
+            rc = xlsnap__qmp_exec(ctx, &q, tcmd, NULL);
+            if (rc) thaw_layers(ctx, &sn, sn.num_disks);
+        }
         xlsnap__qmp_close(&q);
         if (rc) {
             rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
@@ -465,7 +567,11 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
             goto fail;
         }
     } else if (sn.num_disks) {
-        if ((rc = offline_disks(ctx, &sn))) goto fail;
+        if ((rc = freeze_layers(ctx, NULL, &sn))) goto fail;
+        if ((rc = offline_disks(ctx, &sn))) {
+            thaw_layers(ctx, &sn, sn.num_disks);
+            goto fail;
+        }
     }
     /* from here on the snapshot's data exists: a failure keeps the
      * "preparing" record (and the memory image) for check --repair
@@ -517,6 +623,13 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         discard(ctx, &sn);
         sn.state = XLSNAP_STATE_READY;
         goto done;
+    }
+    /* records naming an image now frozen under a new name follow it */
+    for (int i = 0; i < sn.num_disks; i++) {
+        const xlsnap_disk *d = &sn.disks[i];
+        if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
+        rc = xlsnap__relocate_image(ctx, list, nr, -1, d->image, d->backing);
+        if (rc) goto fail_kept;
     }
     for (int i = 0; i < nr; i++) {
         if (!list[i].current) continue;

@@ -52,6 +52,7 @@ void xlsnap_ctx_free(xlsnap_ctx *ctx)
     if (ctx->lctx) libxl_ctx_free(ctx->lctx);
     xlsnap__summary_keep(ctx, NULL, NULL, 0);
     free(ctx->state_dir);
+    free(ctx->pick_uuid);
     free(ctx);
 }
 
@@ -228,6 +229,12 @@ void xlsnap__fault_point(const char *step)
         fflush(NULL);
         kill(getpid(), SIGSTOP);
     }
+}
+
+void xlsnap_set_domain_uuid(xlsnap_ctx *ctx, const char *uuid)
+{
+    free(ctx->pick_uuid);
+    ctx->pick_uuid = uuid ? xlsnap__uuid_canon(uuid) : NULL;
 }
 
 /*

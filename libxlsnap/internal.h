@@ -50,6 +50,7 @@ struct xlsnap_ctx {
     xlsnap_snapshot *sum_list;
     int sum_nr;
     struct timespec sum_time;      /* kept for a second at most */
+    char *pick_uuid;               /* xlsnap_set_domain_uuid */
     char errbuf[XLSNAP__ERRBUF];
 };
 
@@ -147,6 +148,11 @@ int xlsnap__json_get_str(xlsnap_ctx *ctx, yajl_val obj, const char *where,
 int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
                          const xlsnap_snapshot *s);
 int xlsnap__snapshot_copy(xlsnap_snapshot *dst, const xlsnap_snapshot *src);
+/* The image file 'from' was renamed to 'to': every record of l naming
+ * it (image, overlay, backing) is changed and stored.  skip: index of a
+ * record left alone (-1: none). */
+int xlsnap__relocate_image(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
+                           int skip, const char *from, const char *to);
 /* The disk of s with that vdev, or NULL. */
 const xlsnap_disk *xlsnap__snapshot_disk(const xlsnap_snapshot *s,
                                          const char *vdev);
@@ -288,6 +294,18 @@ int xlsnap__intent_write(xlsnap_ctx *ctx, const char *uuid, const char *op,
 int xlsnap__intent_read(xlsnap_ctx *ctx, const char *uuid, const char *op,
                         char **json_r);
 int xlsnap__intent_clear(xlsnap_ctx *ctx, const char *uuid, const char *op);
+/* The history (domain dir) of UUID old becomes uuid's: a marker, the
+ * directory renamed, every record rewritten (domain UUID, memory path,
+ * config UUID, name), the marker removed.  A crash leaves the marker:
+ * records are then read as rewritten, and xlsnap__finish_adopt (called
+ * by domain_resolve) completes the rewrite. */
+int xlsnap__store_adopt(xlsnap_ctx *ctx, const char *old, const char *uuid,
+                        const char *name);
+int xlsnap__finish_adopt(xlsnap_ctx *ctx, const char *uuid,
+                         const char *name);
+/* A record of UUID old as it is under uuid (memory path, config). */
+int xlsnap__record_adopt(xlsnap_ctx *ctx, xlsnap_snapshot *s,
+                         const char *uuid);
 /* UUIDs of domains with a record whose domain name is name (NULL:
  * every domain directory of the state dir). */
 int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
@@ -299,6 +317,15 @@ typedef struct xlsnap__strset {
     char **fmt;     /* per entry: the image format when known, or NULL */
     int n;
 } xlsnap__strset;
+
+/* create.c: rename an image, never over an existing file, and fsync
+ * the directory */
+int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to);
+
+/* revert.c: put disk d at the configured path, the image there renamed
+ * to moved (idempotent, for check --repair) */
+int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                           const char *path, const char *moved);
 
 /* delete.c */
 /* Remove an internal disk snapshot if it is still there (QMP when a
@@ -322,6 +349,9 @@ int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
                           const char *image, const char *fmt); /* c a d */
 int xlsnap__qimg_create_overlay(xlsnap_ctx *ctx, const char *overlay,
                                 const char *backing, const char *fmt);
+int xlsnap__qimg_create_overlay_sized(xlsnap_ctx *ctx, const char *overlay,
+                                      const char *backing, const char *fmt,
+                                      uint64_t size);
 enum { XLSNAP__QIMG_SHARED = 1, XLSNAP__QIMG_UNSAFE = 2 };
 int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image, const char *fmt,
                          const char *name, const char *out, unsigned flags);
@@ -354,6 +384,9 @@ int xlsnap__qmp_exec(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *cmd,
                      yajl_val *ret_r);
 int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
                               const char *file, char **node_r);
+/* Virtual size of the disk whose top image is file. */
+int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                             const char *file, uint64_t *size_r);
 /* Every image QEMU has open: each disk's top image (with its node
  * name) and the backing images below it (node NULL), each with the
  * names of its internal snapshots. */

@@ -121,6 +121,9 @@ typedef struct {
     char *name;        /* may be NULL when only the UUID is known */
     char *uuid;        /* canonical lower-case UUID text */
     int64_t domid;     /* -1: not running on this host */
+    char *adopted_from; /* set by xlsnap_domain_resolve when the
+                           history recorded under this name with that
+                           (older) UUID became this domain's */
 } xlsnap_domain;
 
 /* Empty domain (domid -1) / free its strings. */
@@ -136,6 +139,32 @@ void xlsnap_domain_dispose(xlsnap_domain *d);
  */
 int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
                           xlsnap_domain *dom_r);
+
+/*
+ * Identity by name.  xl gives a domain a new UUID at every `xl create`
+ * of a config without uuid=.  When the domain running under a name has
+ * no history of its own and exactly one history is recorded under that
+ * name whose UUID no running domain has, resolve adopts it: the
+ * records learn the new UUID (dom_r->adopted_from says so).  Two
+ * histories under one name, or the history's UUID still running, are
+ * ambiguous: INVAL with a message listing the candidates, unless
+ * xlsnap_set_domain_uuid() picked one (a history's UUID, or the
+ * running domain's own UUID for a history of its own).  NULL: no pick.
+ */
+void xlsnap_set_domain_uuid(xlsnap_ctx *ctx, const char *uuid);
+
+/*
+ * The domain an xl config file describes (the admin's own, as given to
+ * `xl create`; parsed with libxlutil, nothing in it is run or opened):
+ * the running domain of its name, else the history of its uuid= or of
+ * its name (as xlsnap_domain_resolve), else a new history with a new
+ * UUID.  For a domain that is not running, *config_json_r (free() it)
+ * is the libxl-json configuration it would be created with: xl's own
+ * (`xl -N create`) when a hypervisor is reachable, else its name, UUID,
+ * type and disks; NULL for a running domain.
+ */
+int xlsnap_domain_from_config(xlsnap_ctx *ctx, const char *path,
+                              xlsnap_domain *dom_r, char **config_json_r);
 
 /*
  * Every domain with snapshots in the state dir (no hypervisor needed),
@@ -300,6 +329,10 @@ typedef struct {
                                   (disk-only; see xlsnap_redefine) */
     const xlsnap_cfg_disk *disks;  /* NULL: every writable disk */
     int num_disks;
+    const char *config_json;   /* a domain that is not running: its
+                                  libxl-json config (as from
+                                  xlsnap_domain_from_config); NULL: the
+                                  one stored with its latest snapshot */
 } xlsnap_create_params;
 
 /* Defaults: no name, memory -1 (yes if running), internal, every
@@ -429,7 +462,8 @@ typedef struct {
     char *kind;              /* "incomplete-create", "interrupted-delete",
                                 "interrupted-revert", "missing-data",
                                 "orphan", "broken-parent",
-                                "multiple-current", "unreadable" */
+                                "multiple-current", "unreadable",
+                                "frozen-layer-configured" */
     char *message;           /* one line */
     bool repaired;
     char *repair;            /* what repair did, or why it failed */

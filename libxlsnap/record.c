@@ -369,6 +369,33 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
     return rc;
 }
 
+static bool move_str(char **s, const char *from, const char *to)
+{
+    if (!*s || strcmp(*s, from)) return false;
+    free(*s);
+    *s = xlsnap__strdup(to);
+    return true;
+}
+
+int xlsnap__relocate_image(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
+                           int skip, const char *from, const char *to)
+{
+    int rc;
+
+    for (int i = 0; i < nr; i++) {
+        bool changed = false;
+        if (i == skip) continue;
+        for (int k = 0; k < l[i].num_disks; k++) {
+            xlsnap_disk *d = &l[i].disks[k];
+            changed |= move_str(&d->image, from, to);
+            changed |= move_str(&d->overlay, from, to);
+            changed |= move_str(&d->backing, from, to);
+        }
+        if (changed && (rc = xlsnap__store_write(ctx, &l[i]))) return rc;
+    }
+    return 0;
+}
+
 const xlsnap_disk *xlsnap__snapshot_disk(const xlsnap_snapshot *s,
                                          const char *vdev)
 {

@@ -170,9 +170,20 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
     return rc;
 }
 
-/* {"snapshot": name, "domid": N, "fresh": [overlay or null, ...]} */
+/* {"snapshot": name, "domid": N, "fresh": [overlay or null, ...],
+ *  "paths": [configured path or null, ...], "moved": [where the old
+ *  active layer goes, or null, ...]} */
+static int gen_paths(yajl_gen g, const char *key, int n, char *const *v)
+{
+    if (xlsnap__gen_str(g, key) || yajl_gen_array_open(g)) return -1;
+    for (int i = 0; i < n; i++)
+        if (xlsnap__gen_str(g, v[i])) return -1;
+    return yajl_gen_array_close(g) ? -1 : 0;
+}
+
 static int write_intent(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
-                        int64_t domid, char *const *fresh)
+                        int64_t domid, char *const *fresh,
+                        char *const *paths, char *const *moved)
 {
     yajl_gen g = xlsnap__gen_alloc();
     char *json = NULL;
@@ -191,7 +202,10 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
                                "intent");
             goto out;
         }
-    if (yajl_gen_array_close(g) || yajl_gen_map_close(g)) {
+    if (yajl_gen_array_close(g) ||
+        gen_paths(g, "paths", sn->num_disks, paths) ||
+        gen_paths(g, "moved", sn->num_disks, moved) ||
+        yajl_gen_map_close(g)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build intent");
         goto out;
     }
@@ -204,9 +218,90 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
     return rc;
 }
 
+/* The path the snapshot's config gives disk vdev, or NULL. */
+static char *configured_path(xlsnap_ctx *ctx, const char *cfg,
+                             const char *vdev)
+{
+    xlsnap__cfgdisk *cd = NULL;
+    char *r = NULL;
+    int ncd = 0;
+
+    if (xlsnap__config_disks(ctx, cfg, &cd, &ncd)) return NULL;
+    for (int i = 0; i < ncd && !r; i++)
+        if (!strcmp(cd[i].vdev, vdev) && cd[i].path && *cd[i].path)
+            r = xlsnap__strdup(cd[i].path);
+    xlsnap__cfgdisk_list_free(cd, ncd);
+    return r;
+}
+
+/* Whether path is safe to move aside: no snapshot keeps data in it as a
+ * backing image (an image from before active layers stayed in place). */
+static bool movable(const xlsnap_snapshot *l, int nr, const char *path)
+{
+    for (int i = 0; i < nr; i++)
+        for (int k = 0; k < l[i].num_disks; k++)
+            if (l[i].disks[k].backing &&
+                !strcmp(l[i].disks[k].backing, path))
+                return false;
+    return true;
+}
+
+/* "<stem>.before-<snapshot>-<time>[-n].qcow2" next to path */
+static char *before_name(const char *path, const char *name)
+{
+    long long t = time(NULL);
+    char *tag = NULL, *r = NULL;
+
+    for (int n = 0; n < 1000; n++) {
+        free(tag);
+        free(r);
+        tag = n ? xlsnap__sprintf("before-%s-%lld-%d", name, t, n)
+                : xlsnap__sprintf("before-%s-%lld", name, t);
+        r = xlsnap__image_sibling(path, tag);
+        if (access(r, F_OK) < 0) break;
+    }
+    free(tag);
+    return r;
+}
+
+/*
+ * Put disk d of a snapshot at the configured path: the image there
+ * (the old active layer) is renamed to moved, its own branch, and a
+ * fresh overlay on the snapshot's frozen layer (external), or a copy of
+ * the internal snapshot, takes the path.  Idempotent, for check
+ * --repair: a rename already done is not repeated, and a half-made
+ * image at path (nothing ran on it) is made again.
+ */
+int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                           const char *path, const char *moved)
+{
+    int rc;
+
+    if (access(moved, F_OK) < 0 && access(path, F_OK) == 0 &&
+        (rc = xlsnap__rename_image(ctx, path, moved)))
+        return rc;
+    xlsnap__fault_point("revert-layer-moved");
+    if (d->kind == XLSNAP_DISK_EXTERNAL && access(path, F_OK) == 0) {
+        /* already made (a repair after the domain ran on it) */
+        char *b = NULL;
+        bool done = !xlsnap__qimg_backing(ctx, path, "qcow2", &b, NULL) &&
+                    b &&
+                    !strcmp(b, d->backing);
+        free(b);
+        if (done) return 0;
+    }
+    if (unlink(path) < 0 && errno != ENOENT)
+        return xlsnap__error_errno(ctx, errno, "cannot remove %s", path);
+    if (d->kind == XLSNAP_DISK_INTERNAL)
+        return xlsnap__qimg_convert(ctx, d->image, d->format,
+                                    d->internal_name, path, 0);
+    return xlsnap__qimg_create_overlay(ctx, path, d->backing, d->format);
+}
+
 int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const char *name, unsigned flags)
 {
+    char **paths = NULL, **moved = NULL;
     xlsnap_snapshot *list = NULL, *sn = NULL;
     xlsnap__lock lock = { -1 };
     xlsnap__domstate st = XLSNAP__DOM_GONE;
@@ -262,16 +357,45 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         goto out;
     cfg = xlsnap__strdup(sn->config_json);
     fresh = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*fresh));
-    if (!fresh) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    paths = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*paths));
+    moved = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*moved));
+    if (!fresh || !paths || !moved) { rc = XLSNAP_ERROR_NOMEM; goto out; }
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
-        char *nc = NULL;
+        char *nc = NULL, *p = configured_path(ctx, cfg, d->vdev);
+        bool at_path = p && movable(list, nr, p);
         int deps = 0;
-        if (d->kind == XLSNAP_DISK_INTERNAL) {
+        if (d->kind == XLSNAP_DISK_INTERNAL && p &&
+            !strcmp(p, d->image)) {
+            /* the snapshot is inside the active layer: applied there,
+             * unless images are built on it (a layer from before
+             * active layers stayed in place) */
             rc = xlsnap__dependents(ctx, d->image, &known, &deps, NULL);
-            if (rc) goto out;
-            if (!deps) continue;
+            if (rc) { free(p); goto out; }
+            if (!deps) { free(p); continue; }
+            at_path = false;
+        } else if (d->kind == XLSNAP_DISK_INTERNAL && !at_path) {
+            rc = xlsnap__dependents(ctx, d->image, &known, &deps, NULL);
+            if (rc) { free(p); goto out; }
+            if (!deps) { free(p); continue; }
+        } else if (d->kind == XLSNAP_DISK_EXTERNAL && p &&
+                   !strcmp(p, d->backing)) {
+            at_path = false;
         }
+        if (at_path) {
+            /* the configured path gets the snapshot's data; the old
+             * active layer stays, renamed, as its own branch */
+            paths[i] = p;
+            moved[i] = before_name(p, sn->name);
+            xlsnap_disk one = { .vdev = d->vdev, .image = p,
+                                .format = (char *)"qcow2" };
+            rc = xlsnap__config_rewrite(ctx, cfg, NULL, NULL, &one, 1, &nc);
+            if (rc) goto out;
+            free(cfg);
+            cfg = nc;
+            continue;
+        }
+        free(p);
         fresh[i] = fresh_overlay(d->kind == XLSNAP_DISK_INTERNAL ? d->image
                                                                  : d->backing,
                                  sn->name);
@@ -284,7 +408,7 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     /* intent, then destroy: from here on the old running state is gone */
     rc = write_intent(ctx, sn, st != XLSNAP__DOM_GONE ? dom->domid : -1,
-                      fresh);
+                      fresh, paths, moved);
     if (rc) goto out;
     intent = true;
     xlsnap__fault_point("revert-intent");
@@ -295,7 +419,9 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
-        if (d->kind == XLSNAP_DISK_INTERNAL && !fresh[i])
+        if (paths[i])
+            rc = xlsnap__revert_disk_at(ctx, d, paths[i], moved[i]);
+        else if (d->kind == XLSNAP_DISK_INTERNAL && !fresh[i])
             rc = xlsnap__qimg_snapshot(ctx, 'a', d->internal_name, d->image,
                                        d->format);
         else if (d->kind == XLSNAP_DISK_INTERNAL)
@@ -310,6 +436,12 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         }
     }
     xlsnap__fault_point("revert-disks");
+    /* records naming the old active layer follow it to its new name */
+    for (int i = 0; i < sn->num_disks; i++)
+        if (paths[i] &&
+            (rc = xlsnap__relocate_image(ctx, list, nr, -1, paths[i],
+                                         moved[i])))
+            goto out;
 
     paused = flags & XLSNAP_REVERT_PAUSED ||
              (!(flags & XLSNAP_REVERT_RUNNING) && sn->domstate &&
@@ -349,7 +481,11 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if (intent && !destroyed)
         xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__REVERT_INTENT);
     for (int i = 0; fresh && sn && i < sn->num_disks; i++) free(fresh[i]);
+    for (int i = 0; paths && sn && i < sn->num_disks; i++) free(paths[i]);
+    for (int i = 0; moved && sn && i < sn->num_disks; i++) free(moved[i]);
     free(fresh);
+    free(paths);
+    free(moved);
     xlsnap__set_free(&known);
     xlsnap__set_free(&live);
     free(sdir);

@@ -3,6 +3,8 @@
  */
 #include "internal.h"
 
+#include <unistd.h>
+
 #include <ctype.h>
 
 int xlsnap_name_validate(xlsnap_ctx *ctx, const char *name)
@@ -59,6 +61,7 @@ void xlsnap_domain_dispose(xlsnap_domain *d)
 {
     free(d->name);
     free(d->uuid);
+    free(d->adopted_from);
     xlsnap_domain_init(d);
 }
 
@@ -130,6 +133,131 @@ static int stored_name(xlsnap_ctx *ctx, const char *uuid, char **name_r)
     return 0;
 }
 
+/* Append to *m a description of history uuid: its snapshot count,
+ * newest snapshot and, if its UUID runs, under which name. */
+static void describe(xlsnap_ctx *ctx, char **m, const char *uuid,
+                     const char *running_as)
+{
+    xlsnap_snapshot *list = NULL;
+    int nr = 0;
+    char *o = *m, *w;
+
+    if (xlsnap__store_list_summary(ctx, uuid, &list, &nr)) nr = 0;
+    w = xlsnap__sprintf("%s%s%s (%d snapshot%s%s%s%s%s%s)", o ? o : "",
+                        o ? ", " : "", uuid, nr, nr == 1 ? "" : "s",
+                        nr ? ", newest '" : "",
+                        nr ? list[nr - 1].name : "", nr ? "'" : "",
+                        running_as ? "; that UUID runs as domain " : "",
+                        running_as ? running_as : "");
+    free(o);
+    *m = w;
+    xlsnap_snapshot_list_free(list, nr);
+}
+
+/* The name of the running domain with UUID uuid, or NULL. */
+static char *running_name(xlsnap_ctx *ctx, const char *uuid)
+{
+    xlsnap_domain d;
+    char saved[XLSNAP__ERRBUF], *r = NULL;
+
+    memcpy(saved, ctx->errbuf, sizeof(saved));
+    xlsnap_domain_init(&d);
+    if (!resolve_live(ctx, uuid, NULL, &d))
+        r = d.name ? xlsnap__strdup(d.name) : xlsnap__strdup("?");
+    xlsnap_domain_dispose(&d);
+    memcpy(ctx->errbuf, saved, sizeof(saved));
+    return r;
+}
+
+static bool has_history(xlsnap_ctx *ctx, const char *uuid)
+{
+    char *p = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
+    bool r = access(p, F_OK) == 0;
+
+    free(p);
+    return r;
+}
+
+static int adopt(xlsnap_ctx *ctx, xlsnap_domain *d, const char *old)
+{
+    int rc = xlsnap__store_adopt(ctx, old, d->uuid, d->name);
+
+    if (rc)
+        return xlsnap__error_prefix(ctx, rc, "cannot move the snapshot "
+                                    "history of %s to domain '%s' (UUID "
+                                    "%s)", old, d->name, d->uuid);
+    d->adopted_from = xlsnap__strdup(old);
+    return 0;
+}
+
+/*
+ * The running domain d (found by name or id): the history it owns by
+ * its UUID, or the one recorded under its name (see
+ * xlsnap_set_domain_uuid in libxlsnap.h).
+ */
+static int follow_history(xlsnap_ctx *ctx, xlsnap_domain *d)
+{
+    const char *pick = ctx->pick_uuid;
+    char **uuids = NULL, **run = NULL, *m = NULL;
+    int nu = 0, nh = 0, nrun = 0, rc;
+    bool own;
+
+    if (!d->name) return 0;
+    /* an adoption a crash interrupted is finished first */
+    if ((rc = xlsnap__finish_adopt(ctx, d->uuid, d->name))) return rc;
+    if (pick && !strcmp(pick, d->uuid)) return 0;
+    own = has_history(ctx, d->uuid);
+    if (pick) {
+        char *r;
+        if (!has_history(ctx, pick))
+            return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot "
+                                 "history with UUID %s", pick);
+        if (own)
+            return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain '%s' "
+                                 "(UUID %s) has a snapshot history of its "
+                                 "own; the history of %s cannot become "
+                                 "its", d->name, d->uuid, pick);
+        if ((r = running_name(ctx, pick))) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_BUSY, "the history of %s "
+                               "belongs to running domain '%s'", pick, r);
+            free(r);
+            return rc;
+        }
+        return adopt(ctx, d, pick);
+    }
+    if (own) return 0;
+    if ((rc = xlsnap__store_find_domain(ctx, d->name, &uuids, &nu)))
+        return rc;
+    run = calloc(nu ? nu : 1, sizeof(*run));
+    if (!run) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    for (int i = 0; i < nu; i++) {
+        if (!strcmp(uuids[i], d->uuid)) continue;
+        nh++;
+        if ((run[i] = running_name(ctx, uuids[i]))) nrun++;
+    }
+    if (nh == 0) { rc = 0; goto out; }
+    if (nh == 1 && nrun == 0) {
+        for (int i = 0; i < nu; i++)
+            if (strcmp(uuids[i], d->uuid)) rc = adopt(ctx, d, uuids[i]);
+        goto out;
+    }
+    for (int i = 0; i < nu; i++)
+        if (strcmp(uuids[i], d->uuid)) describe(ctx, &m, uuids[i], run[i]);
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "domain name '%s' is "
+                       "ambiguous: the running domain (UUID %s) has no "
+                       "snapshot history of its own, and %s recorded under "
+                       "that name: %s; pick one with --uuid UUID (its own "
+                       "UUID starts a new history)", d->name, d->uuid,
+                       nh == 1 ? "one history, of a UUID still running, is"
+                               : "several histories are", m);
+ out:
+    for (int i = 0; i < nu; i++) { free(uuids[i]); if (run) free(run[i]); }
+    free(uuids);
+    free(run);
+    free(m);
+    return rc;
+}
+
 int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
                           xlsnap_domain *dom_r)
 {
@@ -145,7 +273,10 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
     }
     uuid = xlsnap__uuid_canon(spec);
     rc = resolve_live(ctx, uuid, spec, &d);
-    if (rc == 0) goto done;
+    if (rc == 0) {
+        if (!uuid && (rc = follow_history(ctx, &d))) goto out;
+        goto done;
+    }
     /* no hypervisor (or no access to it): stored records still work */
     if (rc != XLSNAP_ERROR_NOTFOUND && rc != XLSNAP_ERROR_HYPERVISOR)
         goto out;
@@ -181,12 +312,28 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
                            spec, ctx->state_dir);
         goto out;
     }
-    if (nu > 1) {
+    if (nu > 1 && ctx->pick_uuid) {
+        int k = -1;
+        for (int i = 0; i < nu; i++)
+            if (!strcmp(uuids[i], ctx->pick_uuid)) k = i;
+        if (k < 0) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot "
+                               "history of a domain '%s' has UUID %s", spec,
+                               ctx->pick_uuid);
+            goto out;
+        }
+        char *t = uuids[0];
+        uuids[0] = uuids[k];
+        uuids[k] = t;
+    } else if (nu > 1) {
+        char *m = NULL;
+        for (int i = 0; i < nu; i++) describe(ctx, &m, uuids[i], NULL);
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
                            "domain name '%s' is ambiguous: snapshots "
-                           "exist for %d domains of that name (%s, %s%s); "
-                           "give the UUID", spec, nu, uuids[0], uuids[1],
-                           nu > 2 ? ", ..." : "");
+                           "exist for %d domains of that name: %s; pick one "
+                           "with --uuid UUID (or give the UUID as the "
+                           "domain)", spec, nu, m);
+        free(m);
         goto out;
     }
     d.uuid = uuids[0];

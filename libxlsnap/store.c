@@ -136,6 +136,112 @@ void xlsnap__unlock(xlsnap__lock *lock)
     lock->fd = -1;
 }
 
+#define ADOPT_MARK ".adopted"
+
+/* Whether the domain dir dirfd holds the marker of an adoption from
+ * UUID old (the dir was renamed from old; records may still say old). */
+static bool adopted_from(int dirfd, const char *old)
+{
+    char buf[64];
+    int fd = openat(dirfd, ADOPT_MARK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0) return false;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    if (buf[n - 1] == '\n') buf[n - 1] = '\0';
+    return !strcasecmp(buf, old);
+}
+
+int xlsnap__record_adopt(xlsnap_ctx *ctx, xlsnap_snapshot *s,
+                         const char *uuid)
+{
+    char *old = s->domain_uuid, *pre, *nc = NULL;
+    size_t pl;
+    int rc;
+
+    pre = xlsnap__sprintf("%s/%s/", ctx->state_dir, old);
+    pl = strlen(pre);
+    if (s->memory && !strncmp(s->memory, pre, pl)) {
+        char *m = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, uuid,
+                                  s->memory + pl);
+        free(s->memory);
+        s->memory = m;
+    }
+    free(pre);
+    if (s->config_json) {
+        rc = xlsnap__config_rewrite(ctx, s->config_json, NULL, uuid, NULL,
+                                    0, &nc);
+        if (rc) return rc;
+        free(s->config_json);
+        s->config_json = nc;
+    }
+    s->domain_uuid = xlsnap__strdup(uuid);
+    free(old);
+    return 0;
+}
+
+int xlsnap__store_adopt(xlsnap_ctx *ctx, const char *old, const char *uuid,
+                        const char *name)
+{
+    xlsnap__lock lock = { -1 };
+    xlsnap_snapshot *list = NULL;
+    char *from = NULL, *to = NULL;
+    int nr = 0, rc, sfd = -1;
+
+    if ((rc = xlsnap__lock_domain(ctx, old, false, &lock))) goto out;
+    from = xlsnap__sprintf("%s/%s", ctx->state_dir, old);
+    to = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
+    /* 1. the marker: records saying old are read as uuid's */
+    if ((rc = xlsnap__write_file_atomic(ctx, from, ADOPT_MARK, old,
+                                        strlen(old))))
+        goto out;
+    xlsnap__fault_point("adopt-marked");
+    /* 2. the directory */
+    if ((rc = xlsnap__rename_image(ctx, from, to))) goto out;
+    sfd = open(ctx->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd >= 0) { fsync(sfd); close(sfd); }
+    xlsnap__fault_point("adopt-renamed");
+    rc = xlsnap__finish_adopt(ctx, uuid, name);
+ out:
+    xlsnap__unlock(&lock);
+    xlsnap_snapshot_list_free(list, nr);
+    free(from);
+    free(to);
+    return rc;
+}
+
+int xlsnap__finish_adopt(xlsnap_ctx *ctx, const char *uuid,
+                         const char *name)
+{
+    xlsnap_snapshot *list = NULL;
+    char *dir = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
+    char *mark = xlsnap__sprintf("%s/%s", dir, ADOPT_MARK);
+    int nr = 0, rc;
+
+    if (access(mark, F_OK) < 0) { rc = 0; goto out; }
+    /* 3. every record rewritten (read through the marker) */
+    if ((rc = xlsnap__store_list(ctx, uuid, &list, &nr))) goto out;
+    for (int i = 0; i < nr; i++) {
+        if (name && (!list[i].domain_name ||
+                     strcmp(list[i].domain_name, name))) {
+            free(list[i].domain_name);
+            list[i].domain_name = xlsnap__strdup(name);
+        }
+        if ((rc = xlsnap__store_write(ctx, &list[i]))) goto out;
+    }
+    /* 4. done */
+    if (unlink(mark) < 0)
+        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s", mark);
+ out:
+    xlsnap_snapshot_list_free(list, nr);
+    free(mark);
+    free(dir);
+    return rc;
+}
+
 /* The record of snapshot 'name' in the domain directory dirfd; neither
  * the snapshot directory nor record.json may be a symbolic link. */
 static int read_record(xlsnap_ctx *ctx, int dirfd, const char *uuid,
@@ -169,6 +275,13 @@ static int read_record(xlsnap_ctx *ctx, int dirfd, const char *uuid,
     if (rc) {
         rc = xlsnap__error_prefix(ctx, rc, "%s", path);
         goto out;
+    }
+    if (!strcmp(snap_r->name, name) &&
+        strcasecmp(snap_r->domain_uuid, uuid) &&
+        adopted_from(dirfd, snap_r->domain_uuid)) {
+        /* the domain dir was adopted by a new UUID and this record is
+         * not rewritten yet: it is read as it will be */
+        if ((rc = xlsnap__record_adopt(ctx, snap_r, uuid))) goto out;
     }
     if (strcmp(snap_r->name, name) ||
         strcasecmp(snap_r->domain_uuid, uuid)) {
@@ -447,6 +560,11 @@ static bool domain_has_name(xlsnap_ctx *ctx, const char *uuid,
     return found;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
                               char ***uuids_r, int *nr_r)
 {
@@ -470,6 +588,7 @@ int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
         uuids = nu;
         uuids[nr++] = xlsnap__strdup(de->d_name);
     }
+    if (nr > 1) qsort(uuids, nr, sizeof(*uuids), cmp_str);
     *uuids_r = uuids;
     *nr_r = nr;
     uuids = NULL;

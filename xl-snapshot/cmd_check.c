@@ -43,7 +43,7 @@ int main_check(const struct cmd_spec *cmd, int argc, char **argv)
     if ((rc = cmd_args(cmd, argc, 0, 1))) return rc;
     what = optind < argc ? argv[optind] : xlsnap_state_dir(g_ctx);
     if ((optind < argc &&
-         xlsnap_domain_resolve(g_ctx, argv[optind], &dom)) ||
+         resolve_domain(argv[optind], &dom)) ||
         xlsnap_check(g_ctx, optind < argc ? &dom : NULL, repair, &list,
                      &nr)) {
         rc = fail("check '%s'", what);

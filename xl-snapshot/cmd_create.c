@@ -25,6 +25,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         { "no-metadata", no_argument, NULL, OPT_NO_METADATA },
         { "dry-run", no_argument, NULL, 'N' },
         { "json", no_argument, NULL, OPT_JSON },
+        { "domain-config", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -42,7 +43,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     xlsnap_config_init(&cfg);
     xlsnap_domain_init(&dom);
     xlsnap_snapshot_init(&s);
-    while ((opt = cmd_getopt(cmd, argc, argv, "n:d:N", lo)) != -1) {
+    while ((opt = cmd_getopt(cmd, argc, argv, "n:d:Nc:", lo)) != -1) {
         switch (opt) {
         COMMON_OPT_CASES;
         case 'n': p.name = optarg; break;
@@ -62,10 +63,18 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_NO_METADATA: p.no_metadata = true; break;
         case 'N': p.dry_run = true; break;
         case OPT_JSON: json = true; break;
+        case 'c': g_domain_config = optarg; break;
         }
     }
-    if ((rc = cmd_args(cmd, argc, 1, 2))) return rc;
-    domspec = argv[optind];
+    if (g_domain_config) {
+        /* the domain is the file's; a snapshot config may follow */
+        if ((rc = cmd_args(cmd, argc, 0, 1))) return rc;
+        domspec = g_domain_config;
+        optind--;
+    } else {
+        if ((rc = cmd_args(cmd, argc, 1, 2))) return rc;
+        domspec = argv[optind];
+    }
 
     rc = EXIT_FAILURE;
     what = p.name ? p.name : domspec;
@@ -91,8 +100,9 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     p.memory = memory;
     p.type = type;
 
-    if (xlsnap_domain_resolve(g_ctx, domspec, &dom) ||
-        xlsnap_create(g_ctx, &dom, &p, &s)) {
+    if (resolve_domain(domspec, &dom) ||
+        (p.config_json = g_domain_config_json,
+         xlsnap_create(g_ctx, &dom, &p, &s))) {
         fail("create snapshot '%s'", what);
         goto out;
     }

@@ -59,10 +59,10 @@ int main_current(const struct cmd_spec *cmd, int argc, char **argv)
     }
     if (optind + 1 < argc) {
         const char *name = argv[optind + 1];
-        rc = xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+        rc = resolve_domain(argv[optind], &dom) ||
              xlsnap_set_current(g_ctx, &dom, name)
            ? fail("make '%s' current", name) : EXIT_SUCCESS;
-    } else if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom)) {
+    } else if (resolve_domain(argv[optind], &dom)) {
         rc = fail("show the current snapshot of '%s'", argv[optind]);
     } else {
         rc = show_current(argv[optind], &dom, json);

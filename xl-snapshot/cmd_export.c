@@ -58,7 +58,7 @@ int main_export(const struct cmd_spec *cmd, int argc, char **argv)
         return rc;
 
     xlsnap_domain_init(&dom);
-    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+    if (resolve_domain(argv[optind], &dom) ||
         xlsnap_export(g_ctx, &dom, name, &p, &bytes)) {
         rc = fail("export '%s'", name);
         goto out;

@@ -172,6 +172,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         { "leaves", no_argument, NULL, OPT_LEAVES },
         { "parent", required_argument, NULL, OPT_PARENT },
         { "from", required_argument, NULL, OPT_FROM },
+        { "domain-config", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -184,7 +185,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     char *out = NULL;
 
     xlsnap_domain_init(&dom);
-    while ((opt = cmd_getopt(cmd, argc, argv, "l", lo)) != -1) {
+    while ((opt = cmd_getopt(cmd, argc, argv, "lc:", lo)) != -1) {
         switch (opt) {
         COMMON_OPT_CASES;
         case 'l': lng = true; break;
@@ -196,6 +197,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_LEAVES: leaves = true; break;
         case OPT_PARENT: parent = optarg; break;
         case OPT_FROM: from = optarg; break;
+        case 'c': g_domain_config = optarg; break;
         }
     }
     if (domains) {
@@ -206,7 +208,12 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         if ((rc = cmd_args(cmd, argc, 0, 0))) return rc;
         return list_domains(json);
     }
-    if ((rc = cmd_args(cmd, argc, 1, 1))) return rc;
+    if (g_domain_config) {
+        if ((rc = cmd_args(cmd, argc, 0, 0))) return rc;
+        argv[--optind] = (char *)g_domain_config;
+    } else if ((rc = cmd_args(cmd, argc, 1, 1))) {
+        return rc;
+    }
     nfilters = roots + leaves + !!parent + !!from;
     if (nfilters > 1) {
         err("list: --roots, --leaves, --parent and --from exclude each "
@@ -224,7 +231,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     }
 
     /* only --json shows the domain configs the summaries leave out */
-    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+    if (resolve_domain(argv[optind], &dom) ||
         (json ? xlsnap_list(g_ctx, &dom, &v.s, &v.nr)
               : xlsnap_list_summary(g_ctx, &dom, &v.s, &v.nr))) {
         rc = fail("list snapshots of '%s'", argv[optind]);

@@ -58,7 +58,7 @@ int main_prune(const struct cmd_spec *cmd, int argc, char **argv)
     }
     xlsnap_domain_init(&dom);
     rc = EXIT_FAILURE;
-    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+    if (resolve_domain(argv[optind], &dom) ||
         xlsnap_list(g_ctx, &dom, &list, &nr)) {
         fail("prune '%s'", argv[optind]);
         goto out;

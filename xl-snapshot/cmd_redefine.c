@@ -59,7 +59,7 @@ int main_redefine(const struct cmd_spec *cmd, int argc, char **argv)
         err("cannot redefine from '%s': not a JSON record", file);
         goto out;
     }
-    if (xlsnap_domain_resolve(g_ctx, argv[optind], &dom) ||
+    if (resolve_domain(argv[optind], &dom) ||
         xlsnap_redefine(g_ctx, &dom, text, flags, &s)) {
         rc = fail("redefine from '%s'", file);
         goto out;

@@ -14,19 +14,26 @@ int main_revert(const struct cmd_spec *cmd, int argc, char **argv)
         { "running", no_argument, NULL, OPT_RUNNING },
         { "paused", no_argument, NULL, OPT_PAUSED },
         { "force", no_argument, NULL, OPT_FORCE },
+        { "domain-config", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     unsigned flags = 0;
     int opt, rc;
 
-    while ((opt = cmd_getopt(cmd, argc, argv, "f", lo)) != -1) {
+    while ((opt = cmd_getopt(cmd, argc, argv, "fc:", lo)) != -1) {
         switch (opt) {
         COMMON_OPT_CASES;
         case OPT_RUNNING: flags |= XLSNAP_REVERT_RUNNING; break;
         case OPT_PAUSED: flags |= XLSNAP_REVERT_PAUSED; break;
         case 'f': case OPT_FORCE: flags |= XLSNAP_REVERT_FORCE; break;
+        case 'c': g_domain_config = optarg; break;
         }
+    }
+    if (g_domain_config) {
+        if ((rc = cmd_args(cmd, argc, 1, 1))) return rc;
+        return snapshot_op("revert", g_domain_config, argv[optind],
+                           xlsnap_revert, flags);
     }
     if ((rc = cmd_args(cmd, argc, 2, 2))) return rc;
     if ((flags & XLSNAP_REVERT_RUNNING) && (flags & XLSNAP_REVERT_PAUSED)) {

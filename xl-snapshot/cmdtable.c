@@ -24,7 +24,7 @@ const struct cmd_spec cmd_table[] = {
                  "[--internal|--external] [--live] [--compress zstd] "
                  "[--no-metadata] [-N] "
                  "[--json] "
-                 "<Domain> [<ConfigFile>]",
+                 "<Domain> [<ConfigFile>] | -c <XlConfig> [<ConfigFile>]",
         .options =
             "  -n, --name NAME     snapshot name (default: creation time)\n"
             "  -d, --description DESC\n"
@@ -41,6 +41,10 @@ const struct cmd_spec cmd_table[] = {
             "  -N, --dry-run       print the record it would write, change "
             "nothing\n"
             "  --json              print the new record as JSON\n"
+            "  -c, --domain-config XLCFG\n"
+            "                      the domain of this xl config file (one "
+            "not running,\n"
+            "                      even without snapshots yet)\n"
             "  <ConfigFile>        snapshot config file, see "
             "xl-snapshot.conf(5)\n",
     },
@@ -49,9 +53,11 @@ const struct cmd_spec cmd_table[] = {
         .summary = "List the snapshots of a domain",
         .usage = "[-l|--long] [--tree] [--json|--names] [--roots|"
                  "--leaves|--parent NAME|--from NAME] <Domain> | "
-                 "--domains [--json]",
+                 "-c <XlConfig> | --domains [--json]",
         .options =
             "  -l, --long      also show description and disks\n"
+            "  -c, --domain-config XLCFG\n"
+            "                  the domain of this xl config file\n"
             "  --tree          draw the snapshot hierarchy\n"
             "  --json          print one JSON document with every field\n"
             "  --names         print snapshot names only, one per line\n"
@@ -72,8 +78,11 @@ const struct cmd_spec cmd_table[] = {
         .name = "revert", .fn = main_revert,
         .summary = "Put a domain back to a snapshot (disks, memory, "
                    "config)",
-        .usage = "[--running|--paused] [--force] <Domain> <Name>",
+        .usage = "[--running|--paused] [--force] <Domain> <Name> | "
+                 "-c <XlConfig> <Name>",
         .options =
+            "  -c, --domain-config XLCFG\n"
+            "                  the domain of this xl config file\n"
             "  --running       end with the domain running\n"
             "  --paused        end with the domain paused\n"
             "  -f, --force     destroy the running domain (its state since\n"

@@ -12,6 +12,8 @@
 xlsnap_ctx *g_ctx;
 int g_verbose;
 bool g_quiet;
+const char *g_domain_config;
+char *g_domain_config_json;
 const char *g_progname = "xl-snapshot";
 
 static void print_version(void)
@@ -36,12 +38,34 @@ int main(int argc, char **argv)
     };
     xentoollog_logger_stdiostream *lg = NULL;
     const struct cmd_spec *cmd;
-    const char *state_dir = NULL;
+    const char *state_dir = NULL, *pick = NULL;
     int opt, rc;
 
     /* Descriptors we inherited must not reach the long-lived processes
      * our operations start (xl's monitor, QEMU device models). */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+
+    /* --uuid UUID may stand anywhere (before a "--"): it picks a
+     * domain's snapshot history where its name is ambiguous */
+    for (int i = 1; i < argc; i++) {
+        int n = 0;
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "--uuid")) {
+            if (i + 1 >= argc) {
+                err("option '--uuid' needs a UUID");
+                return EXIT_USAGE;
+            }
+            pick = argv[i + 1];
+            n = 2;
+        } else if (!strncmp(argv[i], "--uuid=", 7)) {
+            pick = argv[i] + 7;
+            n = 1;
+        }
+        if (!n) continue;
+        memmove(&argv[i], &argv[i + n], (argc - i - n + 1) * sizeof(*argv));
+        argc -= n;
+        i--;
+    }
 
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "+hvqS:", opts, NULL)) != -1) {
@@ -97,6 +121,16 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (pick) {
+        if (strlen(pick) != 36 ||
+            strspn(pick, "0123456789abcdefABCDEF-") != 36) {
+            err("'%s' is not a UUID (--uuid)", pick);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        xlsnap_set_domain_uuid(g_ctx, pick);
+    }
+
     /* a progress line only for a person watching a terminal */
     if (!g_quiet && isatty(STDERR_FILENO))
         xlsnap_set_progress(g_ctx, progress_print, NULL);
@@ -109,6 +143,7 @@ int main(int argc, char **argv)
 
  out:
     xlsnap_ctx_free(g_ctx);
+    free(g_domain_config_json);
     if (lg) xtl_logger_destroy((xentoollog_logger *)lg);
     fflush(stdout);
     if (ferror(stdout)) {

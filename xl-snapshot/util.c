@@ -70,6 +70,26 @@ int fail(const char *fmt, ...)
     return EXIT_FAILURE;
 }
 
+int resolve_domain(const char *spec, xlsnap_domain *dom_r)
+{
+    int rc;
+
+    if (g_domain_config) {
+        free(g_domain_config_json);
+        g_domain_config_json = NULL;
+        rc = xlsnap_domain_from_config(g_ctx, g_domain_config, dom_r,
+                                       &g_domain_config_json);
+    } else {
+        rc = xlsnap_domain_resolve(g_ctx, spec, dom_r);
+    }
+
+    if (!rc && dom_r->adopted_from)
+        err("domain '%s' has a new UUID %s (xl create without uuid= in "
+            "its config): its snapshot history, recorded under UUID %s, "
+            "follows it", dom_r->name, dom_r->uuid, dom_r->adopted_from);
+    return rc;
+}
+
 void print_usage(FILE *f, const struct cmd_spec *cmd)
 {
     fprintf(f, "Usage: xl-snapshot [-v] [-S DIR] %s %s\n", cmd->name,
@@ -82,6 +102,9 @@ const char global_options[] =
     "                       " XLSNAP_DEFAULT_STATE_DIR ")\n"
     "  -v, --verbose        more libxl detail on stderr (twice: debug)\n"
     "  -q, --quiet          no progress display\n"
+    "  --uuid UUID          the snapshot history of UUID, where a domain "
+    "name is\n"
+    "                       ambiguous (anywhere on the command line)\n"
     "  -h, --help           this help\n"
     "  --version            print the version\n";
 
@@ -266,7 +289,7 @@ void scrub_snapshot(xlsnap_snapshot *s)
 int load_snapshot(const char *what, const char *domspec, const char *name,
                   xlsnap_domain *dom, xlsnap_snapshot *s)
 {
-    if (xlsnap_domain_resolve(g_ctx, domspec, dom) ||
+    if (resolve_domain(domspec, dom) ||
         xlsnap_get(g_ctx, dom, name, s))
         return fail("%s '%s'", what, name);
     return EXIT_SUCCESS;
@@ -281,7 +304,7 @@ int snapshot_op(const char *verb, const char *domspec, const char *name,
     int rc = EXIT_SUCCESS;
 
     xlsnap_domain_init(&dom);
-    if (xlsnap_domain_resolve(g_ctx, domspec, &dom) ||
+    if (resolve_domain(domspec, &dom) ||
         op(g_ctx, &dom, name, flags))
         rc = fail("%s '%s'", verb, name);
     xlsnap_domain_dispose(&dom);

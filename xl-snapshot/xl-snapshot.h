@@ -39,7 +39,11 @@ const struct cmd_spec *cmd_lookup(const char *name);
 extern xlsnap_ctx *g_ctx;
 extern int g_verbose;
 extern const char *g_progname;
-extern bool g_quiet;                 /* -q: no progress display */
+extern bool g_quiet;
+/* -c/--domain-config: the domain is the one of this xl config file;
+ * resolve_domain() then fills g_domain_config_json (not running) */
+extern const char *g_domain_config;
+extern char *g_domain_config_json;                 /* -q: no progress display */
 
 /* The global options' help lines (help, 'help --options'). */
 extern const char global_options[];
@@ -54,6 +58,9 @@ void progress_break(void);
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "xl-snapshot: cannot <what>: <ctx message>", returns EXIT_FAILURE. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* xlsnap_domain_resolve, saying once on stderr when the domain's
+ * snapshot history followed it to a new UUID. */
+int resolve_domain(const char *spec, xlsnap_domain *dom_r);
 
 void print_usage(FILE *f, const struct cmd_spec *cmd);
 void print_help(FILE *f);

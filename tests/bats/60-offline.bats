@@ -80,7 +80,7 @@ load helpers
     run -0 xs info g1 override
 }
 
-@test "errors: duplicate name, bad name, memory of a stopped domain, external offline" {
+@test "errors: duplicate name, bad name, memory of a stopped domain" {
     setup_images
     run -0 xs create -n s1 g1
     run -1 xs create -n s1 g1
@@ -90,8 +90,6 @@ load helpers
     [ ! -e "$STATE/$UUID/a" ]
     run -1 xs create --memory -n m g1
     assert_output --partial "not running: there is no memory to save"
-    run -1 xs create --external -n e g1
-    assert_output --partial "external snapshot of a domain that is not running"
     run -0 xs list --names g1
     assert_output "$(printf 'base\ns1')"
 }

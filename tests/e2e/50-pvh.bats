@@ -24,10 +24,11 @@ teardown() {
     base=$(e2e_guest_disk pvx)
     e2e_wait_counter_above pvx 10 >/dev/null
     run -0 xl-snapshot create --external --disk-only -n x1 pvx
-    ovl=$(e2e_guest_dir pvx)/xvda.x1.qcow2
+    frozen=$(e2e_guest_dir pvx)/xvda.x1.qcow2
+    ovl=$base
     run -0 active_disk pvx
-    assert_output "$ovl"
-    s=$(e2e_disk_counter "$base")
+    assert_output "$base"
+    s=$(e2e_disk_counter "$frozen")
     t=$(e2e_wait_counter_above pvx $((s + 20)))
     xl save pvx "$E2E_WORK/pvx.save"
     e2e_wait_domain_state pvx gone 30
@@ -38,7 +39,7 @@ teardown() {
     [ "$first" -ge "$t" ]
     e2e_wait_counter_above pvx $((first + 10)) >/dev/null
     [ "$(e2e_disk_counter "$ovl")" -gt "$t" ]
-    [ "$(e2e_disk_counter "$base")" -eq "$s" ]
+    [ "$(e2e_disk_counter "$frozen")" -eq "$s" ]
     mark=$(log_mark pvx)
     run -0 xl-snapshot revert --force --running pvx x1
     run -0 boot_counter_after pvx "$mark"

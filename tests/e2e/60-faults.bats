@@ -28,27 +28,28 @@ teardown() {
 }
 
 
-@test "create external: killed at every step, the guest's writes stay in its live overlay" {
+@test "create external: killed at every step, the guest's writes stay in the active layer at the configured path" {
     e2e_start_guest f2 pv 1 >/dev/null
     e2e_wait_counter_above f2 10 >/dev/null
-    for step in $CREATE_STEPS; do
+    # (and the two steps between the rename of the active layer to its
+    # frozen name and the disk transaction, external only)
+    for step in $CREATE_STEPS create-layer-renamed create-layer-frozen; do
         s=e-$step
         before=$(active_disk f2)
         kill_at "$step" create --external --disk-only -n $s f2
         check_repairs f2 "$s"
         runs_on f2
         act=$(active_disk f2)
-        ovl=${before%.qcow2}.$s.qcow2
+        frozen=${before%.qcow2}.$s.qcow2
+        # the configured path always holds the active layer
+        [ "$act" = "$before" ]
         if xl-snapshot info f2 $s >/dev/null 2>&1; then
-            # completed: the domain's config names the overlay QEMU writes
-            [ "$act" = "$ovl" ]
             backing=$(xl-snapshot info --json f2 $s | jq -r '.disks[0].backing')
-            [ "$backing" = "$before" ]
+            [ "$backing" = "$frozen" ]
             echo "f2 $s extsum $(image_sum "$backing")" >> "$EXP"
             e2e_log "$step: $s completed, guest on $act"
         else
-            [ "$act" = "$before" ]
-            [ ! -e "$ovl" ]
+            [ ! -e "$frozen" ]
             e2e_log "$step: $s rolled back"
         fi
         # the latest writes are in the active image

@@ -48,8 +48,12 @@ PY
     e2e_wait_counter_above bx1 $(( $(e2e_guest_counter bx1) + 8 )) >/dev/null
     run -0 xl-snapshot create --disk-only --external -n c2 bx1
     e2e_wait_counter_above bx1 $(( $(e2e_guest_counter bx1) + 8 )) >/dev/null
-    run -0 xl-snapshot create --disk-only -n c3 bx1           # internal, in the overlay
+    run xl-snapshot create --disk-only -n c3 bx1              # internal, in the overlay
+    e2e_log "c3: $output"
+    [ "$status" -eq 0 ]
     ovl=$(xl-snapshot info --json bx1 c2 | jq -r '.disks[0].overlay')
+    # c2 froze the image (with c1 inside) under a new name
+    img=$(xl-snapshot info --json bx1 c2 | jq -r '.disks[0].backing')
     snap_sum "$img" c1 > "$BUNDLES/sum.c1"
     image_sum "$img" > "$BUNDLES/sum.c2"
     snap_sum "$ovl" c3 > "$BUNDLES/sum.c3"

@@ -1,0 +1,147 @@
+#!/usr/bin/env bats
+# Identity by name on real Xen: a config without uuid= gets a new UUID at
+# every `xl create`, and the snapshot history follows the name; two
+# domains that used one name are ambiguous (--uuid picks); a shut-off,
+# never-snapshotted domain is snapshotted from its xl config file.
+
+load 'lib/e2e'
+load 'lib/snap'
+
+setup_file() {
+    export XL_SNAPSHOT_DIR=$E2E_WORK/state-45
+}
+
+teardown_file() {
+    e2e_destroy_all
+}
+
+teardown() {
+    on_failure_show id1 id2 id3
+}
+
+# recreate NAME: xl create of the guest's unchanged config; prints the
+# disk counter it booted with
+recreate() {
+    local mark
+    mark=$(log_mark "$1" 2>/dev/null)   # no console log yet: 0
+    xl create "$(e2e_guest_cfg "$1")" > /dev/null 2>&1 3>&- || return 1
+    boot_counter_after "$1" "$mark"
+}
+
+@test "config without uuid=: after xl destroy + xl create, list/revert/create/delete by name continue the tree" {
+    e2e_start_guest id1 pv 1 >/dev/null
+    ! grep -q '^uuid' "$(e2e_guest_cfg id1)"
+    u1=$(uuid_of id1)
+    e2e_wait_counter_above id1 10 >/dev/null
+    run -0 xl-snapshot create --disk-only -n a1 id1
+    a1=$(snap_disk_counter "$(e2e_guest_disk id1)" a1)
+    xl destroy id1
+    e2e_wait_domain_state id1 gone 30
+    recreate id1 >/dev/null
+    u2=$(uuid_of id1)
+    e2e_log "UUID $u1 -> $u2"
+    [ "$u1" != "$u2" ]
+    run -0 --separate-stderr xl-snapshot list --names id1
+    assert_output "a1"
+    e2e_log "stderr: $stderr"
+    [[ $stderr == *"new UUID $u2"*"$u1"* ]]
+    [ -d "$XL_SNAPSHOT_DIR/$u2" ]
+    [ ! -e "$XL_SNAPSHOT_DIR/$u1" ]
+    # said once
+    run -0 --separate-stderr xl-snapshot list --names id1
+    [ -z "$stderr" ]
+    e2e_wait_counter_above id1 $(( $(e2e_guest_counter id1) + 10 )) >/dev/null
+    run -0 xl-snapshot create --disk-only -n a2 id1
+    run -0 xl-snapshot list --tree id1
+    assert_output "a1
+\`-- a2 *"
+    run -0 xl-snapshot info --json id1 a2
+    [ "$(jq -r .domain.uuid <<<"$output")" = "$u2" ]
+    mark=$(log_mark id1)
+    run -0 xl-snapshot revert --force --running id1 a1
+    run -0 boot_counter_after id1 "$mark"
+    assert_output "$a1"
+    [ "$(uuid_of id1)" = "$u2" ]
+    run -0 xl-snapshot delete id1 a2
+    run -0 xl-snapshot create --disk-only -n a3 id1
+    run -0 xl-snapshot list --tree id1
+    assert_output "a1
+\`-- a3 *"
+    run -0 xl-snapshot check
+    assert_output "No problems found."
+}
+
+@test "two domains that used the same name: refused as ambiguous, --uuid picks one" {
+    xl destroy id1 2>/dev/null || true
+    e2e_wait_domain_state id1 gone 30
+    u2=$(ls "$XL_SNAPSHOT_DIR")
+    # another domain, own disk and own uuid=, under the same name
+    other=$E2E_WORK/guests/id1-other
+    mkdir -p "$other"
+    qemu-img create -q -f qcow2 "$other/xvda.qcow2" 16M
+    u3=5e8c1a52-0c8e-4d8e-9a44-3c1f00000045
+    sed -e "s|$(e2e_guest_dir id1)/xvda.qcow2|$other/xvda.qcow2|" "$(e2e_guest_cfg id1)" > "$other/id1.cfg"
+    echo "uuid = \"$u3\"" >> "$other/id1.cfg"
+    mark=$(log_mark id1)
+    xl create "$other/id1.cfg" >/dev/null 2>&1 3>&-
+    boot_counter_after id1 "$mark" >/dev/null
+    # running with its own UUID, no history: one candidate, not running -> but
+    # it is a different domain: the admin says so with its own UUID
+    run -0 xl-snapshot --uuid "$u3" create --disk-only -n b1 id1
+    xl destroy id1
+    e2e_wait_domain_state id1 gone 30
+    run -1 xl-snapshot list id1
+    e2e_log "$output"
+    assert_output --partial "is ambiguous"
+    assert_output --partial "$u2 (2 snapshots, newest 'a3')"
+    assert_output --partial "$u3 (1 snapshot, newest 'b1')"
+    assert_output --partial "--uuid UUID"
+    run -0 xl-snapshot list --names id1 --uuid "$u2"
+    assert_output "$(printf 'a1\na3')"
+    run -0 xl-snapshot --uuid "$u3" list --names id1
+    assert_output "b1"
+    # a third domain of that name, running, no history of its own
+    e2e_start_guest id1 pv 1 >/dev/null 2>&1 || recreate id1 >/dev/null
+    run -1 xl-snapshot create --disk-only -n c1 id1
+    e2e_log "$output"
+    assert_output --partial "ambiguous: the running domain (UUID $(uuid_of id1)) has no snapshot history of its own"
+    run -0 xl-snapshot --uuid "$u2" create --disk-only -n a4 id1
+    run -0 xl-snapshot list --tree id1
+    assert_output "a1
+\`-- a3
+    \`-- a4 *"
+    xl destroy id1
+}
+
+@test "first snapshot of a never-snapshotted, shut-off domain from its config file, then revert to it" {
+    e2e_create_disks id3 1
+    e2e_write_cfg id3 pv 1
+    cfg=$(e2e_guest_cfg id3)
+    img=$(e2e_guest_disk id3)
+    e2e_write_disk_counter "$img" 500
+    run -1 xl-snapshot create -n first id3
+    run -0 xl-snapshot create -c "$cfg" -n first
+    e2e_log "$output"
+    e2e_write_disk_counter "$img" 900
+    run -0 xl-snapshot list --names -c "$cfg"
+    assert_output first
+    run -0 xl-snapshot revert -c "$cfg" first
+    [ "$(e2e_disk_counter "$img")" = 500 ]
+    # external, the domain still off: the configured path keeps the active layer
+    run -0 xl-snapshot create -c "$cfg" --external -n fx
+    frozen=$(xl-snapshot info --json id3 fx | jq -r '.disks[0].backing')
+    [ "$(xl-snapshot info --json id3 fx | jq -r '.disks[0].image')" = "$img" ]
+    e2e_write_disk_counter "$img" 777
+    [ "$(e2e_disk_counter "$frozen")" = 500 ]
+    run -0 recreate id3
+    assert_output 777
+    e2e_wait_counter_above id3 790 >/dev/null
+    xl destroy id3
+    e2e_wait_domain_state id3 gone 30
+    [ "$(e2e_disk_counter "$frozen")" = 500 ]
+    mark=$(log_mark id3)
+    run -0 xl-snapshot revert --running -c "$cfg" fx
+    run -0 boot_counter_after id3 "$mark"
+    assert_output 500
+    xl destroy id3
+}
