@@ -146,7 +146,9 @@ int cmd_getopt(const struct cmd_spec *cmd, int argc, char **argv,
     char so[64];
     int opt;
 
-    snprintf(so, sizeof(so), "+:h%s", shortopts);
+    /* no "+": GNU getopt permutes, so options may follow the
+     * positional arguments ("list web1 --json") */
+    snprintf(so, sizeof(so), ":h%s", shortopts);
     opterr = 0;
     opt = getopt_long(argc, argv, so, longopts ? longopts : help_only,
                       NULL);

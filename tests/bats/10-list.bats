@@ -139,3 +139,13 @@ other"
     assert_output --partial "ambiguous"
     run -0 xs list 7ba7b810-9dad-11d1-80b4-00c04fd430c8
 }
+
+@test "options may follow the positional arguments (list NAME --names, info NAME SNAP --json)" {
+    mkchain
+    run -0 xs list g1 --names
+    assert_output "$(printf 's0\ns1\ns2')"
+    run -0 xs info g1 s1 --json
+    assert_output --partial '"name": "s1"'
+    run -2 xs list g1 --bogus
+    assert_output --partial "unknown option '--bogus'"
+}
