@@ -175,13 +175,15 @@ const struct cmd_spec cmd_table[] = {
     {
         .name = "prune", .fn = main_prune,
         .summary = "Delete the snapshots a retention policy does not keep",
-        .usage = "[--keep-last N] [--keep-daily N] [--keep-weekly N] [-N] "
-                 "<Domain>",
+        .usage = "[--keep-last N] [--keep-daily N] [--keep-weekly N] "
+                 "[--match GLOB]... [-N] <Domain>",
         .options =
             "  --keep-last N   keep the N newest snapshots\n"
             "  --keep-daily N  keep the newest of each of the last N days\n"
             "  --keep-weekly N keep the newest of each of the last N "
             "weeks\n"
+            "  --match GLOB    prune only snapshots whose name matches GLOB\n"
+            "                  (repeatable); the others are kept, uncounted\n"
             "  -N, --dry-run   print what would be deleted\n",
     },
 };
