@@ -52,6 +52,7 @@ int main_prune(const struct cmd_spec *cmd, int argc, char **argv)
     xlsnap_domain dom;
     bool dry = false, *keep = NULL, *sel_keep = NULL;
     char **globs = calloc(argc, sizeof(*globs));
+    const char *zero = NULL;    /* a rule given with a count of 0 */
     int opt, rc, nr = 0, nr_sel = 0, nr_globs = 0, gone = 0;
 
     if (!globs) {
@@ -65,9 +66,18 @@ int main_prune(const struct cmd_spec *cmd, int argc, char **argv)
         /* COMMON_OPT_CASES, but freeing globs */
         case OPT_EXIT_OK: rc = EXIT_SUCCESS; goto out_globs;
         case OPT_EXIT_USAGE: rc = EXIT_USAGE; goto out_globs;
-        case OPT_LAST: rc = count(optarg, &pol.keep_last); break;
-        case OPT_DAILY: rc = count(optarg, &pol.keep_daily); break;
-        case OPT_WEEKLY: rc = count(optarg, &pol.keep_weekly); break;
+        case OPT_LAST:
+            rc = count(optarg, &pol.keep_last);
+            if (!rc && !pol.keep_last) zero = "--keep-last";
+            break;
+        case OPT_DAILY:
+            rc = count(optarg, &pol.keep_daily);
+            if (!rc && !pol.keep_daily) zero = "--keep-daily";
+            break;
+        case OPT_WEEKLY:
+            rc = count(optarg, &pol.keep_weekly);
+            if (!rc && !pol.keep_weekly) zero = "--keep-weekly";
+            break;
         case OPT_MATCH: globs[nr_globs++] = optarg; break;
         case 'N': dry = true; break;
         }
@@ -75,7 +85,11 @@ int main_prune(const struct cmd_spec *cmd, int argc, char **argv)
     }
     if ((rc = cmd_args(cmd, argc, 1, 1))) goto out_globs;
     if (!pol.keep_last && !pol.keep_daily && !pol.keep_weekly) {
-        err("prune: give --keep-last, --keep-daily or --keep-weekly");
+        if (zero)
+            err("prune: %s 0 keeps no snapshot: give a count of at least "
+                "1 (to delete snapshots, use 'delete')", zero);
+        else
+            err("prune: give --keep-last, --keep-daily or --keep-weekly");
         rc = EXIT_USAGE;
         goto out_globs;
     }
