@@ -77,8 +77,9 @@ _xl_snapshot()
         -c|--domain-config)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
-        --parent|--from|--base)
-            # a snapshot of the domain, when it is already given
+        --parent|--from|--base|--match)
+            # a snapshot of the domain, when it is already given (for
+            # --match, a start to edit into a pattern)
             [[ ${#pos[@]} -gt 0 ]] &&
                 mapfile -t COMPREPLY < <(compgen -W \
                     "$(_xl_snapshot_run list --names "${pos[0]}")" -- "$cur")
@@ -106,7 +107,7 @@ _xl_snapshot()
             return
         mapfile -t COMPREPLY < <(compgen -W \
             "$(_xl_snapshot_domains | sort -u)" -- "$cur") ;;
-    list:*) ;;
+    list:*|prune:*) ;;
     *:1)
         mapfile -t COMPREPLY < <(compgen -W \
             "$(_xl_snapshot_run list --names "${pos[0]}")" -- "$cur") ;;

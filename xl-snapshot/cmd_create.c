@@ -77,7 +77,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     }
 
     rc = EXIT_FAILURE;
-    what = p.name ? p.name : domspec;
+    what = p.name;
     if (optind + 1 < argc) {
         if (xlsnap_config_parse_file(g_ctx, argv[optind + 1], &cfg)) {
             err("%s", xlsnap_last_error(g_ctx));
@@ -95,7 +95,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         if (!type) type = cfg.type;
         p.disks = cfg.disks;
         p.num_disks = cfg.num_disks;
-        what = p.name ? p.name : domspec;
+        what = p.name;
     }
     p.memory = memory;
     p.type = type;
@@ -103,7 +103,12 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     if (resolve_domain(domspec, &dom) ||
         (p.config_json = g_domain_config_json,
          xlsnap_create(g_ctx, &dom, &p, &s))) {
-        fail("create snapshot '%s'", what);
+        /* without a name there is no snapshot to name: the domain is
+         * what could not be snapshotted */
+        if (what)
+            fail("create snapshot '%s'", what);
+        else
+            fail("snapshot domain '%s'", dom.name ? dom.name : domspec);
         goto out;
     }
     if (p.live && s.memory && !s.memory_live && !p.dry_run)

@@ -74,7 +74,7 @@ int main_help(const struct cmd_spec *cmd, int argc, char **argv)
         /* 'help --options [<command>]': for shell completion */
         const struct cmd_spec *c = NULL;
         if (optind < argc && !(c = cmd_lookup(argv[optind]))) {
-            err("'%s' is not an xl-snapshot command", argv[optind]);
+            cmd_unknown(argv[optind]);
             return EXIT_USAGE;
         }
         print_option_names(c ? c->options : global_options);
@@ -90,7 +90,7 @@ int main_help(const struct cmd_spec *cmd, int argc, char **argv)
     if (optind < argc) {
         const struct cmd_spec *c = cmd_lookup(argv[optind]);
         if (!c) {
-            err("'%s' is not an xl-snapshot command", argv[optind]);
+            cmd_unknown(argv[optind]);
             return EXIT_USAGE;
         }
         print_cmd_help(stdout, c);

@@ -175,13 +175,15 @@ const struct cmd_spec cmd_table[] = {
     {
         .name = "prune", .fn = main_prune,
         .summary = "Delete the snapshots a retention policy does not keep",
-        .usage = "[--keep-last N] [--keep-daily N] [--keep-weekly N] [-N] "
-                 "<Domain>",
+        .usage = "[--keep-last N] [--keep-daily N] [--keep-weekly N] "
+                 "[--match GLOB]... [-N] <Domain>",
         .options =
             "  --keep-last N   keep the N newest snapshots\n"
             "  --keep-daily N  keep the newest of each of the last N days\n"
             "  --keep-weekly N keep the newest of each of the last N "
             "weeks\n"
+            "  --match GLOB    prune only snapshots whose name matches GLOB\n"
+            "                  (repeatable); the others are kept, uncounted\n"
             "  -N, --dry-run   print what would be deleted\n",
     },
 };
@@ -194,4 +196,61 @@ const struct cmd_spec *cmd_lookup(const char *name)
         if (!strcmp(cmd_table[i].name, name))
             return &cmd_table[i];
     return NULL;
+}
+
+/* edits: optimal string alignment distance (insert, delete, replace,
+ * swap two neighbours), capped: names longer than 32 are "far" */
+static int edits(const char *a, const char *b)
+{
+    int la = strlen(a), lb = strlen(b);
+    int d[33][33];
+
+    if (la > 32 || lb > 32) return 99;
+    for (int i = 0; i <= la; i++) d[i][0] = i;
+    for (int j = 0; j <= lb; j++) d[0][j] = j;
+    for (int i = 1; i <= la; i++)
+        for (int j = 1; j <= lb; j++) {
+            int v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+            if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+void cmd_unknown(const char *name)
+{
+    int best = strlen(name) >= 6 ? 2 : 1, n = 0;
+    const char *sugg[4];
+
+    /* the listed commands nearest to name, within 1 edit (2 for long
+     * names); a name that starts one is as near as a typo */
+    for (int i = 0; i < cmd_table_len; i++) {
+        const char *c = cmd_table[i].name;
+        int e;
+
+        if (cmd_table[i].flags & CMD_HIDDEN) continue;
+        e = strlen(name) >= 2 && !strncmp(c, name, strlen(name))
+            ? 1 : edits(name, c);
+        if (e > best) continue;
+        if (e < best) n = 0;
+        best = e;
+        if (n < 4) sugg[n++] = c;
+    }
+    if (n == 1)
+        err("'%s' is not an xl-snapshot command; did you mean '%s'?",
+            name, sugg[0]);
+    else if (n == 2)
+        err("'%s' is not an xl-snapshot command; did you mean '%s' or "
+            "'%s'?", name, sugg[0], sugg[1]);
+    else if (n >= 3)
+        err("'%s' is not an xl-snapshot command; did you mean '%s', '%s' "
+            "or '%s'?", name, sugg[0], sugg[1], sugg[2]);
+    else
+        err("'%s' is not an xl-snapshot command; see 'xl-snapshot help'",
+            name);
 }

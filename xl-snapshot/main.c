@@ -101,8 +101,7 @@ int main(int argc, char **argv)
     }
     cmd = cmd_lookup(argv[optind]);
     if (!cmd) {
-        err("'%s' is not an xl-snapshot command; see 'xl-snapshot help'",
-            argv[optind]);
+        cmd_unknown(argv[optind]);
         return EXIT_USAGE;
     }
     if (state_dir && !*state_dir) {

@@ -34,6 +34,9 @@ struct cmd_spec {
 extern const struct cmd_spec cmd_table[];
 extern const int cmd_table_len;
 const struct cmd_spec *cmd_lookup(const char *name);
+/* "'name' is not an xl-snapshot command", with the nearest commands
+ * as "did you mean" when some are near. */
+void cmd_unknown(const char *name);
 
 /* Global state set up by main(). */
 extern xlsnap_ctx *g_ctx;

@@ -96,3 +96,45 @@ loaded_libxl() {
     run -2 xs list --tree --roots g1
     run -2 xs list --json --names g1
 }
+
+@test "a mistyped command gets 'did you mean', a far one the pointer to help" {
+    run -2 xs crate web1
+    assert_output "xl-snapshot: 'crate' is not an xl-snapshot command; did you mean 'create'?"
+    run -2 xs exprot web1 s1 /tmp/b
+    assert_output "xl-snapshot: 'exprot' is not an xl-snapshot command; did you mean 'export'?"
+    run -2 xs lst
+    assert_output "xl-snapshot: 'lst' is not an xl-snapshot command; did you mean 'list'?"
+    run -2 xs del web1 s1
+    assert_output "xl-snapshot: 'del' is not an xl-snapshot command; did you mean 'delete'?"
+    run -2 xs help revrt
+    assert_output "xl-snapshot: 'revrt' is not an xl-snapshot command; did you mean 'revert'?"
+    run -2 xs frobnicate
+    assert_output "xl-snapshot: 'frobnicate' is not an xl-snapshot command; see 'xl-snapshot help'"
+}
+
+@test "create of an unknown domain names the domain, not a snapshot" {
+    run -1 xs create web1
+    assert_output "xl-snapshot: cannot snapshot domain 'web1': no domain 'web1' (not running here, and no snapshots recorded under that name in $STATE)"
+    run -1 xs create -n s1 web1
+    assert_output --partial "xl-snapshot: cannot create snapshot 's1': no domain 'web1'"
+    # a failure after the domain is found: still no snapshot 'g1'
+    setup_images
+    rm "$DATA"
+    run -1 xs create g1
+    assert_output --regexp "^xl-snapshot: cannot snapshot domain 'g1': "
+    refute_output --partial "snapshot 'g1'"
+}
+
+@test "prune with a count of 0 says that 0 keeps nothing" {
+    mkchain
+    run -2 xs prune --keep-last 0 g1
+    assert_output "xl-snapshot: prune: --keep-last 0 keeps no snapshot: give a count of at least 1 (to delete snapshots, use 'delete')"
+    run -2 xs prune g1 --keep-daily 0
+    assert_output --partial "prune: --keep-daily 0 keeps no snapshot"
+    run -2 xs prune g1
+    assert_output --partial "prune: give --keep-last, --keep-daily or --keep-weekly"
+    run -0 xs list --names g1
+    assert_output "s0
+s1
+s2"
+}

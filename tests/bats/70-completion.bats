@@ -99,6 +99,16 @@ SH
     assert_output "$(printf '%s\n' s0 s1 s2)"
 }
 
+@test "prune: --match takes a pattern (snapshot names offered), one domain only" {
+    mkchain
+    run -0 complete_line prune g1 --match ""
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+    run -0 complete_line prune --match 's*' ""
+    assert_output g1
+    run -0 complete_line prune --keep-last 2 g1 ""
+    assert_output ""
+}
+
 @test "the state dir of -S is used for domain and snapshot names" {
     mkchain
     mv "$STATE" "$BATS_TEST_TMPDIR/other"

@@ -241,6 +241,47 @@ n5"
     assert_output "nothing to prune: 2 snapshots kept"
 }
 
+@test "prune --match counts and deletes only the snapshots whose names match" {
+    setup_images
+    xs create -n nightly-20261201 g1
+    xs create -n before-upgrade g1
+    for d in 02 03 04; do xs create -n "nightly-202612$d" g1; done
+    xs create -n nightly-special g1
+    run -0 xs prune -N --keep-last 2 --match 'nightly-[0-9]*' g1
+    assert_output "would delete nightly-20261202
+would delete nightly-20261201"
+    # options after the domain, as a script writes them; -v names the rest
+    run -0 bash -c "'$XS' -v prune g1 --keep-last 2 --match 'nightly-[0-9]*' | sort"
+    assert_output "deleted nightly-20261201
+deleted nightly-20261202
+keep base (does not match)
+keep before-upgrade (does not match)
+keep nightly-20261203
+keep nightly-20261204
+keep nightly-special (does not match)"
+    run -0 xs list --names g1
+    assert_output "base
+before-upgrade
+nightly-20261203
+nightly-20261204
+nightly-special"
+    run -0 qemu-img snapshot -l "$IMG"
+    refute_output --partial " nightly-20261201 "
+    assert_output --partial " before-upgrade "
+    run -0 xs prune --keep-last 2 --match 'nightly-[0-9]*' g1
+    assert_output "nothing to prune: 2 matching snapshots kept"
+    # --match again: any of the patterns; nothing matching, nothing done
+    run -0 xs prune --keep-last 1 --match base --match 'before-*' g1
+    assert_output "deleted base"
+    run -0 xs prune --keep-last 1 --match 'weekly-*' g1
+    assert_output "nothing to prune: 0 matching snapshots kept"
+    run -0 xs list --names g1
+    assert_output "before-upgrade
+nightly-20261203
+nightly-20261204
+nightly-special"
+}
+
 @test "prune --keep-daily keeps the newest snapshot of each day" {
     for d in 0 1 2; do
         for h in 1 2; do
