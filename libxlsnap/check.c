@@ -396,6 +396,27 @@ static int header_depth(checker *c, const char *image, int *n_r)
     return rc;
 }
 
+/* The block nodes of the domain's running QEMU (QMP query-block);
+ * *b_r stays NULL when the domain is not running. */
+static int live_blocks(checker *c, xlsnap__qmp_block **b_r, int *n_r)
+{
+    xlsnap__domstate st;
+    xlsnap__qmp q;
+    int rc;
+
+    *b_r = NULL;
+    *n_r = 0;
+    if (c->dom->domid < 0) return 0;
+    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
+    if (st == XLSNAP__DOM_GONE) return 0;
+    xlsnap__qmp_init(&q);
+    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
+        return rc;
+    rc = xlsnap__qmp_blocks(c->ctx, &q, b_r, n_r);
+    xlsnap__qmp_close(&q);
+    return rc;
+}
+
 /*
  * A running domain whose external create made the new overlay at the
  * configured path: whether QEMU took it (the disk transaction ran).
@@ -405,20 +426,12 @@ static int header_depth(checker *c, const char *image, int *n_r)
  */
 static int qemu_switched(checker *c, const char *image, bool *yes_r)
 {
-    xlsnap__domstate st;
-    xlsnap__qmp q;
     xlsnap__qmp_block *b = NULL;
     int n = 0, depth = -1, hdepth, rc;
 
     *yes_r = true;
-    if (c->dom->domid < 0) return 0;
-    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
-    if (st == XLSNAP__DOM_GONE) return 0;
-    xlsnap__qmp_init(&q);
-    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
-        return rc;
-    rc = xlsnap__qmp_blocks(c->ctx, &q, &b, &n);
-    xlsnap__qmp_close(&q);
+    rc = live_blocks(c, &b, &n);
+    if (!rc && !b) return 0;                    /* the domain is not running */
     for (int i = 0; !rc && i < n && depth < 0; i++) {
         if (!b[i].node || strcmp(b[i].file, image)) continue;
         depth = 1;
@@ -743,19 +756,10 @@ static int check_configured(checker *c, const xlsnap_snapshot *l, int nr)
  * config may lag behind after an interrupted external create). */
 static int qemu_images(checker *c)
 {
-    xlsnap__domstate st;
-    xlsnap__qmp q;
     xlsnap__qmp_block *b = NULL;
     int n = 0, rc;
 
-    if (c->dom->domid < 0) return 0;
-    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
-    if (st == XLSNAP__DOM_GONE) return 0;
-    xlsnap__qmp_init(&q);
-    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
-        return rc;
-    rc = xlsnap__qmp_blocks(c->ctx, &q, &b, &n);
-    xlsnap__qmp_close(&q);
+    rc = live_blocks(c, &b, &n);
     for (int i = 0; i < n; i++) {
         xlsnap__set_add(&c->live, b[i].file);
         xlsnap__set_add(&c->known, b[i].file);

@@ -35,21 +35,29 @@ static const char *xl_prog(void)
     return p && *p ? p : "xl";
 }
 
-/* A new overlay path next to backing: <stem>.<name>.rev<time>[-n].qcow2 */
-static char *fresh_overlay(const char *backing, const char *name)
+/* <stem>.<tag0>[-n].qcow2 next to image, the first n that is free */
+static char *unused_sibling(const char *image, const char *tag0)
 {
-    long long t = time(NULL);
     char *tag = NULL, *r = NULL;
 
     for (int n = 0; n < 1000; n++) {
         free(tag);
         free(r);
-        tag = n ? xlsnap__sprintf("%s.rev%lld-%d", name, t, n)
-                : xlsnap__sprintf("%s.rev%lld", name, t);
-        r = xlsnap__image_sibling(backing, tag);
+        tag = n ? xlsnap__sprintf("%s-%d", tag0, n) : xlsnap__strdup(tag0);
+        r = xlsnap__image_sibling(image, tag);
         if (access(r, F_OK) < 0) break;
     }
     free(tag);
+    return r;
+}
+
+/* A new overlay path next to backing: <stem>.<name>.rev<time>[-n].qcow2 */
+static char *fresh_overlay(const char *backing, const char *name)
+{
+    char *tag0 = xlsnap__sprintf("%s.rev%lld", name, (long long)time(NULL));
+    char *r = unused_sibling(backing, tag0);
+
+    free(tag0);
     return r;
 }
 
@@ -249,18 +257,10 @@ static bool movable(const xlsnap_snapshot *l, int nr, const char *path)
 /* "<stem>.before-<snapshot>-<time>[-n].qcow2" next to path */
 static char *before_name(const char *path, const char *name)
 {
-    long long t = time(NULL);
-    char *tag = NULL, *r = NULL;
+    char *tag0 = xlsnap__sprintf("before-%s-%lld", name, (long long)time(NULL));
+    char *r = unused_sibling(path, tag0);
 
-    for (int n = 0; n < 1000; n++) {
-        free(tag);
-        free(r);
-        tag = n ? xlsnap__sprintf("before-%s-%lld-%d", name, t, n)
-                : xlsnap__sprintf("before-%s-%lld", name, t);
-        r = xlsnap__image_sibling(path, tag);
-        if (access(r, F_OK) < 0) break;
-    }
-    free(tag);
+    free(tag0);
     return r;
 }
 
