@@ -108,3 +108,11 @@ vg() {
     run -0 vg prune --keep-last 1 g1
     refute_output --partial "=="
 }
+
+@test "valgrind: prune --keep-daily with a creationtime no calendar holds (no uninitialised struct tm)" {
+    mkrecord s1 - 1764000000 false
+    mkrecord s2 s1 67767976233316800 false
+    mkrecord s3 s2 1764000100 true
+    run -0 vg prune --keep-daily 1 --dry-run g1
+    refute_output --partial "=="
+}
