@@ -97,3 +97,48 @@ plan() { printf '%s\n' "$@" > "$FAKE/plan"; }
     [ "$(cat "$FAKE/creates")" = 1 ]
     [ ! -s "$E2E_SHARE/results/boot-retries.txt" ]
 }
+
+# vm_plays LINE...: a stand-in qemu-system-x86_64 that writes LINEs to
+# its -serial file and exits; e2e_host_boot (tests/e2e/lib/host.bash)
+# reads them as it reads the real VM's console
+vm_plays() {
+    local l
+    : > "$FAKE/serial"
+    for l in "$@"; do printf '%s\r\n' "$l" >> "$FAKE/serial"; done
+    cat > "$FAKE/bin/qemu-system-x86_64" <<'QEMU'
+#!/bin/bash
+while [ $# -gt 0 ]; do
+    case $1 in -serial) out=${2#file:}; shift ;; esac
+    shift
+done
+sleep 0.3
+cat "$FAKE/serial" >> "$out"
+sleep 0.3
+QEMU
+    chmod +x "$FAKE/bin/qemu-system-x86_64"
+}
+
+boot_vm() {
+    # shellcheck source=/dev/null
+    . "$REPO/tests/e2e/lib/host.bash"
+    E2E_IMG=/nonexistent E2E_TIMEOUT=20
+    seen() { echo "$1" >> "$FAKE/handled"; }
+    PATH=$FAKE/bin:$PATH e2e_host_boot "$BATS_TEST_TMPDIR/share" "$FAKE/serial.log" seen 2>/dev/null
+    echo "finished=$E2E_VM_FINISHED rc=$E2E_DOM0_RC reason=$E2E_VM_REASON"
+}
+
+@test "a guest's kernel panic quoted in dom0's test output is not a crash of the VM" {
+    vm_plays "@@STAGE@@ dom0-ready" \
+        "@@TAP@@ 1 58 #   console: Kernel panic - not syncing: Fatal exception" \
+        "@@END@@ 0"
+    run -0 boot_vm
+    assert_output "finished=1 rc=0 reason="
+    grep -q 'Kernel panic' "$FAKE/handled"
+}
+
+@test "dom0's own kernel panic stops the VM with the reason" {
+    vm_plays "@@STAGE@@ dom0-ready" \
+        "[   21.4] Kernel panic - not syncing: Fatal exception in interrupt"
+    run -0 boot_vm
+    assert_output "finished=0 rc= reason=crash: [   21.4] Kernel panic - not syncing: Fatal exception in interrupt"
+}
