@@ -9,6 +9,8 @@ PKGS=(
     gcc make pkg-config libxen-dev libyajl-dev libzstd-dev perl
     # host tests
     bats bats-support bats-assert bats-file qemu-utils python3
+    # bats --jobs: the host suites run two files at a time
+    parallel
     # issue 7: man -l, nightly script lint, Debian package build + lint
     # (systemd: its systemd.pc gives debian/rules the unit dir)
     man-db shellcheck debhelper lintian systemd

@@ -117,6 +117,13 @@ build() {
     fi
 }
 
+# The host bats suites run two files at a time (GNU parallel; each file's
+# tests in order, each test in its own BATS_TEST_TMPDIR): 2 cores.
+PAR=()
+if command -v parallel >/dev/null 2>&1; then
+    PAR=(--jobs "${XS_BATS_JOBS:-2}" --no-parallelize-within-files)
+fi
+
 t=$SECONDS
 build_ok=1
 build || build_ok=0
@@ -127,21 +134,38 @@ if [ "$build_ok" = 0 ]; then
     exit 1
 fi
 
+# The e2e images (debootstrap: mostly downloads and dpkg) are built in
+# the background while the host suites run; the e2e stage waits for it
+# (tests/e2e/run.sh then finds them in its cache, or says why not).
+IMG_PID=
+case " $SUITES " in
+*" e2e "*)
+    nice -n 10 tests/e2e/build-images.sh > "$OUT/e2e-images.log" 2>&1 &
+    IMG_PID=$!
+    ;;
+esac
+
 for suite in $SUITES; do
     t=$SECONDS
     case $suite in
     unit) run_suite unit unit_tests build ;;
     man) run_suite man man_check ;;
-    bats) run_suite bats bats --tap tests/bats ;;
+    bats) run_suite bats bats --tap "${PAR[@]}" tests/bats ;;
     lib) run_suite lib bats --tap tests/lib ;;
-    deb) run_suite deb bats --tap tests/deb ;;
+    deb)
+        run_suite deb bats --tap tests/deb
+        # the e2e stage installs these in dom0 instead of building again
+        if read -r rc _ < build/deb/build.status 2>/dev/null && [ "$rc" = 0 ]; then
+            export E2E_DEBS=$REPO/build/deb
+        fi
+        ;;
     san)
         if build BUILD=build-san SAN=1; then
             export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
             export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
             run_suite san-unit unit_tests build-san
             export XL_SNAPSHOT_BIN=$REPO/build-san/xl-snapshot
-            run_suite san-bats bats --tap tests/bats
+            run_suite san-bats bats --tap "${PAR[@]}" tests/bats
             unset ASAN_OPTIONS UBSAN_OPTIONS XL_SNAPSHOT_BIN
         else
             echo "not ok - sanitizer build failed"; failed=$((failed + 1))
@@ -150,6 +174,10 @@ for suite in $SUITES; do
     fuzz) run_suite fuzz fuzz_smoke ;;
     valgrind) run_suite valgrind bats --tap tests/valgrind ;;
     e2e)
+        if [ -n "$IMG_PID" ]; then
+            wait "$IMG_PID" || echo "# e2e images: the background build failed (log: $OUT/e2e-images.log); run.sh tries again"
+            IMG_PID=
+        fi
         export E2E_REQUIRE_XL_SNAPSHOT=1
         # shellcheck disable=SC2086 # E2E_FILES: a list of bats files
         run_suite e2e tests/e2e/run.sh ${E2E_FILES:-}
