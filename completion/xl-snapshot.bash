@@ -85,6 +85,13 @@ _xl_snapshot()
         -c|--domain-config)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+        -n|--name)
+            # delete/revert -n NAME: a snapshot of the domain, when given
+            # ("-n NAME <Domain>" puts it after: nothing to offer then)
+            [[ $cmd == @(delete|revert) && ${#pos[@]} -gt 0 ]] &&
+                mapfile -t COMPREPLY < <(compgen -W \
+                    "$(_xl_snapshot_run list --names "${pos[0]}")" -- "$cur")
+            ;;
         --parent|--from|--base|--match)
             # a snapshot of the domain, when it is already given (for
             # --match, a start to edit into a pattern)
@@ -116,6 +123,12 @@ _xl_snapshot()
         mapfile -t COMPREPLY < <(compgen -W \
             "$(_xl_snapshot_domains | sort -u)" -- "$cur") ;;
     list:*|prune:*) ;;
+    delete:1|revert:1)
+        # "-n NAME <Domain>" (the original design's form) has its name
+        [[ " ${COMP_WORDS[*]} " == *" -n "* ||
+           " ${COMP_WORDS[*]} " == *" --name "* ]] && return
+        mapfile -t COMPREPLY < <(compgen -W \
+            "$(_xl_snapshot_run list --names "${pos[0]}")" -- "$cur") ;;
     *:1)
         mapfile -t COMPREPLY < <(compgen -W \
             "$(_xl_snapshot_run list --names "${pos[0]}")" -- "$cur") ;;
