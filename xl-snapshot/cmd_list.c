@@ -94,16 +94,20 @@ static void print_table(const struct view *v, bool lng)
     int wn = width(v, 4, get_name);
     char t[64];
 
-    printf("  %-*s  %-19s  %-9s  %-8s  %-6s  %s\n", wn, "NAME", "CREATED",
-           "STATE", "TYPE", "MEMORY", "PARENT");
+    /* DOMAIN: the domain's state when the snapshot was taken (the
+     * short form of xl's original design lists it) */
+    printf("  %-*s  %-19s  %-9s  %-7s  %-8s  %-6s  %s\n", wn, "NAME",
+           "CREATED", "STATE", "DOMAIN", "TYPE", "MEMORY", "PARENT");
     for (int i = 0; i < v->nr; i++) {
         const xlsnap_snapshot *s = &v->s[i];
         if (!v->show[i]) continue;
         format_time(t, sizeof(t), s->creationtime);
-        printf("%c %-*s  %-19s  %-9s  %-8s  %-6s  %s\n",
+        printf("%c %-*s  %-19s  %-9s  %-7s  %-8s  %-6s  %s\n",
                s->current ? '*' : ' ', wn, s->name, t,
-               xlsnap_state_name(s->state), xlsnap_snapshot_type(s),
-               s->memory ? "yes" : "no", s->parent ? s->parent : "-");
+               xlsnap_state_name(s->state),
+               s->domstate && *s->domstate ? s->domstate : "-",
+               xlsnap_snapshot_type(s), s->memory ? "yes" : "no",
+               s->parent ? s->parent : "-");
         if (lng) print_long(s);
     }
     for (int i = 0; i < v->nr; i++) {

@@ -37,8 +37,8 @@ load helpers
     fill "$IMG" 0x22
     # list: short, long of one, long of all
     run -0 xs snapshot-list g1
-    assert_line --index 0 --regexp '^  NAME +CREATED +STATE +TYPE +MEMORY +PARENT$'
-    assert_line --regexp '^\* domain_snapshot_name +.* internal +no +[0-9]+$'
+    assert_line --index 0 --regexp '^  NAME +CREATED +STATE +DOMAIN +TYPE +MEMORY +PARENT$'
+    assert_line --regexp '^\* domain_snapshot_name +.* ready +shutoff +internal +no +[0-9]+$'
     run -0 xs snapshot-list -l g1 domain_snapshot_name
     assert_equal "${#lines[@]}" 4
     assert_line --index 1 --regexp '^\* domain_snapshot_name '
