@@ -178,3 +178,18 @@ CFG
     run -0 grep -F "hda=/var/lib/xen/snapshots/" "$REPO/man/xl-snapshot.conf.5.pod"
     run -0 grep -F "Without B<memory>" "$REPO/man/xl-snapshot.conf.5.pod"
 }
+
+@test "revert -c XLCONFIG -n NAME: the domain of an xl config file, the name as an option" {
+    IMG=$BATS_TEST_TMPDIR/web1.qcow2
+    CFG=$BATS_TEST_TMPDIR/web1.cfg
+    qemu-img create -q -f qcow2 "$IMG" 4M
+    printf 'name = "web1"\ntype = "pv"\nkernel = "/boot/vmlinuz"\nmemory = 128\ndisk = [ "format=qcow2, vdev=xvda, access=rw, target=%s" ]\n' "$IMG" > "$CFG"
+    fill "$IMG" 0x44
+    run -0 xs snapshot-create -c "$CFG" -n s1
+    fill "$IMG" 0x55
+    run -2 xs snapshot-revert -c "$CFG" -n s1 s1
+    assert_line --index 0 "xl-snapshot: revert: the snapshot name is given twice (-n NAME and <Name>); give it once"
+    has "$IMG" 0x55
+    run -0 xs snapshot-revert -c "$CFG" -n s1
+    has "$IMG" 0x44
+}
