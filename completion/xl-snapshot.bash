@@ -1,7 +1,8 @@
 # bash completion for xl-snapshot(1)                      -*- shell-script -*-
 #
 # Everything comes from the binary, so the command table stays the one
-# source: commands from 'xl-snapshot help --commands', each command's
+# source: commands from 'xl-snapshot help --commands' (and the aliases
+# of 'help --aliases'), each command's
 # options (and which take an argument) from 'help --options <command>',
 # domain names from 'xl list' and 'xl-snapshot list --domains', snapshot
 # names from 'xl-snapshot list --names <Domain>'.
@@ -54,10 +55,17 @@ _xl_snapshot()
             opts=$(_xl_snapshot_run help --options | awk '{ print $1 }')
         else
             opts=$(_xl_snapshot_run help --commands)
+            # the aliases (snapshot-create, ...) once a word is begun
+            [[ -n $cur ]] && opts+=" "$(_xl_snapshot_run help --aliases |
+                                        awk '{ print $1 }')
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
     fi
+
+    # an alias (snapshot-create, ...) completes as its command
+    w=$(_xl_snapshot_run help --aliases | awk -v a="$cmd" '$1 == a { print $2 }')
+    [[ -n $w ]] && cmd=$w
 
     # the command's options that take an argument, and its positional
     # arguments so far
@@ -77,6 +85,13 @@ _xl_snapshot()
         -c|--domain-config)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+        -n|--name)
+            # delete/revert -n NAME: a snapshot of the domain, when given
+            # ("-n NAME <Domain>" puts it after: nothing to offer then)
+            [[ $cmd == @(delete|revert) && ${#pos[@]} -gt 0 ]] &&
+                mapfile -t COMPREPLY < <(compgen -W \
+                    "$(_xl_snapshot_run list --names "${pos[0]}")" -- "$cur")
+            ;;
         --parent|--from|--base|--match)
             # a snapshot of the domain, when it is already given (for
             # --match, a start to edit into a pattern)
@@ -108,6 +123,12 @@ _xl_snapshot()
         mapfile -t COMPREPLY < <(compgen -W \
             "$(_xl_snapshot_domains | sort -u)" -- "$cur") ;;
     list:*|prune:*) ;;
+    delete:1|revert:1)
+        # "-n NAME <Domain>" (the original design's form) has its name
+        [[ " ${COMP_WORDS[*]} " == *" -n "* ||
+           " ${COMP_WORDS[*]} " == *" --name "* ]] && return
+        mapfile -t COMPREPLY < <(compgen -W \
+            "$(_xl_snapshot_run list --names "${pos[0]}")" -- "$cur") ;;
     *:1)
         mapfile -t COMPREPLY < <(compgen -W \
             "$(_xl_snapshot_run list --names "${pos[0]}")" -- "$cur") ;;

@@ -4,10 +4,13 @@
  *   name="NAME"               default: creation time in epoch seconds
  *   description="TEXT"
  *   creationtime=N            informative; ignored on create
- *   memory="yes"|"no"|"/abs/path"
+ *   memory="yes"|"no"|"/abs/path"   not set: "no" (disk-only, as in
+ *                                    xl's original design)
  *   type="internal"|"external"
  *   disk=[ 'vdev=xvda,target=null',                       # internal
- *          'vdev=xvdb,format=qcow2,target=/abs/ovl.qcow2' ] # external
+ *          'vdev=xvdb,format=qcow2,target=/abs/ovl.qcow2', # external
+ *          'hdc=/abs/ovl.qcow2,type=qcow2' ]  # external, the original
+ *                                             # design's form
  *
  * Every error names file:line.
  */
@@ -82,6 +85,53 @@ static int key_line(const char *text, const char *key, char **unknown_r)
     return found;
 }
 
+static bool has_cntrl(const char *s)
+{
+    for (; *s; s++)
+        if (iscntrl((unsigned char)*s)) return true;
+    return false;
+}
+
+/*
+ * The disk form of xl's original snapshot design, "VDEV=PATH" with an
+ * optional ",type=qcow2": 'hda=/var/lib/xen/snapshots/U/disk_hda.qcow2,
+ * type=qcow2'.  It starts with a virtual device name (hdX, sdX, xvdX,
+ * dN[pN]) and '=', which no key of xl's disk syntax does.  Returns 0
+ * when spec is not in this form, 1 with *vdev_r, *path_r (malloc'd),
+ * *type_r (malloc'd, NULL when not given) and *extra_r (the first other
+ * parameter, NULL when none) set, -1 when out of memory.
+ */
+static int seed_disk_form(const char *spec, char **vdev_r, char **path_r,
+                          char **type_r, char **extra_r)
+{
+    const char *p = spec, *eq, *comma;
+    size_t n;
+
+    *vdev_r = *path_r = *type_r = *extra_r = NULL;
+    if (!strncmp(p, "xvd", 3)) p += 3;
+    else if (!strncmp(p, "hd", 2) || !strncmp(p, "sd", 2)) p += 2;
+    else if (*p == 'd' && isdigit((unsigned char)p[1])) p++;
+    else return 0;
+    n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789");
+    if (!n || p[n] != '=') return 0;
+    eq = p + n;
+    *vdev_r = strndup(spec, eq - spec);
+    comma = strchr(eq + 1, ',');
+    *path_r = comma ? strndup(eq + 1, comma - eq - 1) : strdup(eq + 1);
+    for (const char *o = comma; o; o = strchr(o + 1, ',')) {
+        const char *e = strchrnul(o + 1, ',');
+        if (!strncmp(o + 1, "type=", 5) && !*type_r) {
+            *type_r = strndup(o + 6, e - o - 6);
+        } else {
+            *extra_r = strndup(o + 1, e - o - 1);
+            if (!*extra_r) return -1;
+            break;
+        }
+        if (!*type_r) return -1;
+    }
+    return *vdev_r && *path_r ? 1 : -1;
+}
+
 /* First line of what libxlutil reported, or fallback. */
 static const char *report_text(char *buf, const char *fallback)
 {
@@ -123,10 +173,11 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
     XLU_ConfigList *disks = NULL;
     FILE *report = NULL;
     char *rbuf = NULL, *unknown = NULL;
+    char *svdev = NULL, *spath = NULL, *stype = NULL, *sextra = NULL;
     size_t rlen = 0;
     const char *s;
     long l;
-    int rc, e, ndisks = 0;
+    int rc, e, seed, ndisks = 0;
     xlsnap_config c;
     libxl_device_disk disk;
 
@@ -196,7 +247,11 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
     if (e == EINVAL)
         BAD("'memory' must be a string: \"yes\", \"no\" or an "
             "absolute path", LINE("memory"));
-    if (!e) {
+    if (e == ESRCH) {
+        /* xl's original design: a snapshot config file without memory=
+         * takes the disks only */
+        c.memory = XLSNAP_MEMORY_NO;
+    } else if (!e) {
         if (!strcmp(s, "yes")) {
             c.memory = XLSNAP_MEMORY_YES;
         } else if (!strcmp(s, "no")) {
@@ -242,6 +297,37 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
                 i + 1);
         if (!xlsnap__utf8_valid(spec))
             BAD("disk entry %d is not valid UTF-8", LINE("disk"), i + 1);
+        if (has_cntrl(spec))
+            BAD("disk entry %d contains a control character",
+                LINE("disk"), i + 1);
+        seed = seed_disk_form(spec, &svdev, &spath, &stype, &sextra);
+        if (seed < 0) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+        if (seed) {
+            /* 'hda=/path,type=qcow2': an external snapshot of hda whose
+             * data gets /path, as 'vdev=hda,format=qcow2,target=/path' */
+            c.num_disks = i + 1;
+            d->vdev = svdev;
+            svdev = NULL;
+            if (sextra)
+                BAD("disk entry %d '%s': unknown parameter '%s' (this "
+                    "form takes only type=qcow2; see xl-snapshot.conf(5) "
+                    "for the vdev=,format=,target= form)", LINE("disk"),
+                    i + 1, spec, sextra);
+            if (spath[0] != '/')
+                BAD("disk entry %d '%s': the snapshot path '%s' must be "
+                    "an absolute path", LINE("disk"), i + 1, spec, spath);
+            if (stype && strcmp(stype, "qcow2"))
+                BAD("disk entry %d '%s': type=%s: an external snapshot "
+                    "is a qcow2 image (type=qcow2)", LINE("disk"), i + 1,
+                    spec, stype);
+            d->kind = XLSNAP_DISK_EXTERNAL;
+            d->target = spath;
+            spath = NULL;
+            d->format = xlsnap__strdup("qcow2");
+            free(stype);
+            stype = NULL;
+            goto dup_check;
+        }
         libxl_device_disk_dispose(&disk);
         libxl_device_disk_init(&disk);
         if (xlu_disk_parse(cfg, 1, &spec, &disk)) {
@@ -275,6 +361,7 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
                     format_name(disk.format));
             d->format = xlsnap__strdup("qcow2");
         }
+ dup_check:
         for (int j = 0; j < i; j++)
             if (!strcmp(c.disks[j].vdev, d->vdev))
                 BAD("disk %s is listed twice", LINE("disk"),
@@ -293,6 +380,10 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
     if (report) fclose(report);
     free(rbuf);
     free(unknown);
+    free(svdev);
+    free(spath);
+    free(stype);
+    free(sextra);
     xlsnap_config_dispose(&c);
     return rc;
 }

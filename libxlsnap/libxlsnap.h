@@ -274,7 +274,9 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
 /* --- Snapshot config files (xl.cfg syntax) ---------------------------- */
 
 typedef enum {
-    XLSNAP_MEMORY_DEFAULT = 0,   /* not set: decided by the command */
+    XLSNAP_MEMORY_DEFAULT = 0,   /* not set: decided by the command
+                                    (a parsed file without memory= is
+                                    XLSNAP_MEMORY_NO: disk-only) */
     XLSNAP_MEMORY_NO,
     XLSNAP_MEMORY_YES,           /* default path in the state dir */
     XLSNAP_MEMORY_PATH,          /* memory_path */
@@ -303,7 +305,11 @@ typedef struct {
 void xlsnap_config_init(xlsnap_config *c);
 void xlsnap_config_dispose(xlsnap_config *c);
 
-/* Parse a snapshot config file.  Errors name "file:line". */
+/* Parse a snapshot config file.  Errors name "file:line".  A file
+ * without memory= gets XLSNAP_MEMORY_NO (disk-only, as in xl's original
+ * snapshot design); a disk entry 'VDEV=/abs/path[,type=qcow2]' (that
+ * design's form) is an external qcow2 snapshot, as
+ * 'vdev=VDEV,format=qcow2,target=/abs/path'. */
 int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
                              xlsnap_config *cfg_r);
 /* The settings of a parsed config as JSON text; free() *json_r. */

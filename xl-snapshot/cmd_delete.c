@@ -1,6 +1,6 @@
 /*
  * cmd_delete.c - xl-snapshot delete [--children|--children-only|
- *                --metadata] <Domain> <Name>
+ *                --metadata] <Domain> <Name> | -n <Name> <Domain>
  */
 #include <stdlib.h>
 
@@ -14,26 +14,28 @@ int main_delete(const struct cmd_spec *cmd, int argc, char **argv)
         { "children", no_argument, NULL, OPT_CHILDREN },
         { "children-only", no_argument, NULL, OPT_CHILDREN_ONLY },
         { "metadata", no_argument, NULL, OPT_METADATA },
+        { "name", required_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     unsigned flags = 0;
+    const char *name = NULL;
     int opt, rc;
 
-    while ((opt = cmd_getopt(cmd, argc, argv, "", lo)) != -1) {
+    while ((opt = cmd_getopt(cmd, argc, argv, "n:", lo)) != -1) {
         switch (opt) {
         COMMON_OPT_CASES;
         case OPT_CHILDREN: flags |= XLSNAP_DELETE_CHILDREN; break;
         case OPT_CHILDREN_ONLY: flags |= XLSNAP_DELETE_CHILDREN_ONLY; break;
         case OPT_METADATA: flags |= XLSNAP_DELETE_METADATA; break;
+        case 'n': name = optarg; break;
         }
     }
-    if ((rc = cmd_args(cmd, argc, 2, 2))) return rc;
+    if ((rc = name_args(cmd, argc, argv, 1, &name))) return rc;
     if ((flags & XLSNAP_DELETE_CHILDREN) &&
         (flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
         err("delete: --children and --children-only exclude each other");
         return EXIT_USAGE;
     }
-    return snapshot_op("delete", argv[optind], argv[optind + 1], xlsnap_delete,
-                       flags);
+    return snapshot_op("delete", argv[optind], name, xlsnap_delete, flags);
 }

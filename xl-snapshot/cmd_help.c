@@ -56,10 +56,11 @@ int main_help(const struct cmd_spec *cmd, int argc, char **argv)
     static const struct option lo[] = {
         { "commands", no_argument, NULL, 'c' },
         { "options", no_argument, NULL, 'o' },   /* undocumented */
+        { "aliases", no_argument, NULL, 'a' },   /* undocumented */
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    bool names = false, options = false;
+    bool names = false, options = false, aliases = false;
     int opt;
 
     while ((opt = cmd_getopt(cmd, argc, argv, "", lo)) != -1) {
@@ -67,6 +68,7 @@ int main_help(const struct cmd_spec *cmd, int argc, char **argv)
         COMMON_OPT_CASES;
         case 'c': names = true; break;
         case 'o': options = true; break;
+        case 'a': aliases = true; break;
         }
     }
     if ((opt = cmd_args(cmd, argc, 0, 1))) return opt;
@@ -79,6 +81,12 @@ int main_help(const struct cmd_spec *cmd, int argc, char **argv)
         }
         print_option_names(c ? c->options : global_options);
         if (c) puts("-h\n--help");
+        return EXIT_SUCCESS;
+    }
+    if (aliases) {
+        /* 'help --aliases': "alias command" lines, for shell completion */
+        for (int i = 0; i < cmd_aliases_len; i++)
+            printf("%s %s\n", cmd_aliases[i].alias, cmd_aliases[i].name);
         return EXIT_SUCCESS;
     }
     if (names) {

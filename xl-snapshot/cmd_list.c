@@ -94,16 +94,20 @@ static void print_table(const struct view *v, bool lng)
     int wn = width(v, 4, get_name);
     char t[64];
 
-    printf("  %-*s  %-19s  %-9s  %-8s  %-6s  %s\n", wn, "NAME", "CREATED",
-           "STATE", "TYPE", "MEMORY", "PARENT");
+    /* DOMAIN: the domain's state when the snapshot was taken (the
+     * short form of xl's original design lists it) */
+    printf("  %-*s  %-19s  %-9s  %-7s  %-8s  %-6s  %s\n", wn, "NAME",
+           "CREATED", "STATE", "DOMAIN", "TYPE", "MEMORY", "PARENT");
     for (int i = 0; i < v->nr; i++) {
         const xlsnap_snapshot *s = &v->s[i];
         if (!v->show[i]) continue;
         format_time(t, sizeof(t), s->creationtime);
-        printf("%c %-*s  %-19s  %-9s  %-8s  %-6s  %s\n",
+        printf("%c %-*s  %-19s  %-9s  %-7s  %-8s  %-6s  %s\n",
                s->current ? '*' : ' ', wn, s->name, t,
-               xlsnap_state_name(s->state), xlsnap_snapshot_type(s),
-               s->memory ? "yes" : "no", s->parent ? s->parent : "-");
+               xlsnap_state_name(s->state),
+               s->domstate && *s->domstate ? s->domstate : "-",
+               xlsnap_snapshot_type(s), s->memory ? "yes" : "no",
+               s->parent ? s->parent : "-");
         if (lng) print_long(s);
     }
     for (int i = 0; i < v->nr; i++) {
@@ -178,7 +182,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     };
     bool lng = false, tree = false, json = false, roots = false,
          leaves = false, names = false, domains = false;
-    const char *parent = NULL, *from = NULL;
+    const char *parent = NULL, *from = NULL, *one = NULL;
     xlsnap_domain dom;
     struct view v = { 0 };
     int opt, rc, nfilters, anchor = -1;
@@ -211,13 +215,24 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     if (g_domain_config) {
         if ((rc = cmd_args(cmd, argc, 0, 0))) return rc;
         argv[--optind] = (char *)g_domain_config;
-    } else if ((rc = cmd_args(cmd, argc, 1, 1))) {
+    } else if ((rc = cmd_args(cmd, argc, 1, 2))) {
         return rc;
+    } else if (optind + 1 < argc) {
+        /* list [-l] <Domain> <Name>: that snapshot alone (the form of
+         * xl's original design, "snapshot-list -l DOMAIN NAME") */
+        one = argv[optind + 1];
     }
-    nfilters = roots + leaves + !!parent + !!from;
+    nfilters = roots + leaves + !!parent + !!from + !!one;
     if (nfilters > 1) {
-        err("list: --roots, --leaves, --parent and --from exclude each "
-            "other");
+        err(one ? "list: a snapshot <Name> excludes --roots, --leaves, "
+                  "--parent and --from"
+                : "list: --roots, --leaves, --parent and --from exclude "
+                  "each other");
+        return EXIT_USAGE;
+    }
+    if (tree && one) {
+        err("list: --tree draws all snapshots; 'list --tree --from %s' "
+            "draws those under it", vis(one));
         return EXIT_USAGE;
     }
     if (tree && (roots || leaves || parent)) {
@@ -250,11 +265,11 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         if (v.parent[i] >= 0) v.nkids[v.parent[i]]++;
     }
     for (int i = 0; !json && i < v.nr; i++) scrub_snapshot(&v.s[i]);
-    if (parent || from) {
-        anchor = find(&v, parent ? parent : from);
+    if (parent || from || one) {
+        anchor = find(&v, parent ? parent : from ? from : one);
         if (anchor < 0) {
             err("cannot list snapshots of '%s': no snapshot '%s'",
-                argv[optind], parent ? parent : from);
+                vis(argv[optind]), vis(parent ? parent : from ? from : one));
             rc = EXIT_FAILURE;
             goto out;
         }
@@ -265,6 +280,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         if (leaves) show = !has_children(&v, i);
         if (parent) show = v.parent[i] == anchor;
         if (from) show = is_descendant(&v, i, anchor);
+        if (one) show = i == anchor;
         v.show[i] = show;
     }
 

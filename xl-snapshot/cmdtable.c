@@ -29,7 +29,9 @@ const struct cmd_spec cmd_table[] = {
             "  -n, --name NAME     snapshot name (default: creation time)\n"
             "  -d, --description DESC\n"
             "                      free text\n"
-            "  --memory            also save memory (default when running)\n"
+            "  --memory            also save memory (default when running,\n"
+            "                      but a <ConfigFile> without memory= is\n"
+            "                      disk-only)\n"
             "  --no-memory, --disk-only\n"
             "                      disks only (crash-consistent if running)\n"
             "  --internal          qcow2 internal snapshots (default)\n"
@@ -52,7 +54,7 @@ const struct cmd_spec cmd_table[] = {
         .name = "list", .fn = main_list,
         .summary = "List the snapshots of a domain",
         .usage = "[-l|--long] [--tree] [--json|--names] [--roots|"
-                 "--leaves|--parent NAME|--from NAME] <Domain> | "
+                 "--leaves|--parent NAME|--from NAME] <Domain> [<Name>] | "
                  "-c <XlConfig> | --domains [--json]",
         .options =
             "  -l, --long      also show description and disks\n"
@@ -79,8 +81,10 @@ const struct cmd_spec cmd_table[] = {
         .summary = "Put a domain back to a snapshot (disks, memory, "
                    "config)",
         .usage = "[--running|--paused] [--force] <Domain> <Name> | "
-                 "-c <XlConfig> <Name>",
+                 "-n <Name> <Domain> | -c <XlConfig> <Name>",
         .options =
+            "  -n, --name NAME the snapshot (xl's original form: "
+            "-n NAME <Domain>)\n"
             "  -c, --domain-config XLCFG\n"
             "                  the domain of this xl config file\n"
             "  --running       end with the domain running\n"
@@ -91,8 +95,11 @@ const struct cmd_spec cmd_table[] = {
     {
         .name = "delete", .fn = main_delete,
         .summary = "Delete a snapshot, keeping every other snapshot's data",
-        .usage = "[--children|--children-only|--metadata] <Domain> <Name>",
+        .usage = "[--children|--children-only|--metadata] <Domain> <Name> "
+                 "| -n <Name> <Domain>",
         .options =
+            "  -n, --name NAME the snapshot (xl's original form: "
+            "-n NAME <Domain>)\n"
             "  --children      also delete all its descendants\n"
             "  --children-only delete only its descendants\n"
             "  --metadata      delete only the record, keep disk data and\n"
@@ -190,8 +197,24 @@ const struct cmd_spec cmd_table[] = {
 
 const int cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
 
+/* The command names of the original xl design (xl snapshot-create,
+ * ...; seed 004): scripts written for it run unchanged. */
+const struct cmd_alias cmd_aliases[] = {
+    { "snapshot-create", "create" },
+    { "snapshot-list", "list" },
+    { "snapshot-delete", "delete" },
+    { "snapshot-revert", "revert" },
+};
+
+const int cmd_aliases_len = sizeof(cmd_aliases) / sizeof(cmd_aliases[0]);
+
 const struct cmd_spec *cmd_lookup(const char *name)
 {
+    for (int i = 0; i < cmd_aliases_len; i++)
+        if (!strcmp(cmd_aliases[i].alias, name)) {
+            name = cmd_aliases[i].name;
+            break;
+        }
     for (int i = 0; i < cmd_table_len; i++)
         if (!strcmp(cmd_table[i].name, name))
             return &cmd_table[i];
@@ -227,13 +250,16 @@ void cmd_unknown(const char *name)
     int best = strlen(name) >= 6 ? 2 : 1, n = 0;
     const char *sugg[4];
 
-    /* the listed commands nearest to name, within 1 edit (2 for long
-     * names); a name that starts one is as near as a typo */
-    for (int i = 0; i < cmd_table_len; i++) {
-        const char *c = cmd_table[i].name;
+    /* the listed commands (then the aliases) nearest to name, within 1
+     * edit (2 for long names); a name that starts one is as near as a
+     * typo */
+    for (int i = 0; i < cmd_table_len + cmd_aliases_len; i++) {
+        const char *c = i < cmd_table_len ? cmd_table[i].name
+                                          : cmd_aliases[i - cmd_table_len].alias;
         int e;
 
-        if (cmd_table[i].flags & CMD_HIDDEN) continue;
+        if (i < cmd_table_len && (cmd_table[i].flags & CMD_HIDDEN))
+            continue;
         e = strlen(name) >= 2 && !strncmp(c, name, strlen(name))
             ? 1 : edits(name, c);
         if (e > best) continue;

@@ -124,6 +124,10 @@ void print_help(FILE *f)
         if (cmd_table[i].flags & CMD_HIDDEN) continue;
         fprintf(f, "  %-14s %s\n", cmd_table[i].name, cmd_table[i].summary);
     }
+    fprintf(f, "\nAliases (the command names of xl's original snapshot "
+            "design):\n");
+    for (int i = 0; i < cmd_aliases_len; i++)
+        fprintf(f, "  %-16s %s\n", cmd_aliases[i].alias, cmd_aliases[i].name);
     fprintf(f, "\nSee 'xl-snapshot help <command>' and "
             "xl-snapshot(1).\n");
 }
@@ -132,6 +136,9 @@ void print_cmd_help(FILE *f, const struct cmd_spec *cmd)
 {
     print_usage(f, cmd);
     fprintf(f, "\n%s.\n", cmd->summary);
+    for (int i = 0; i < cmd_aliases_len; i++)
+        if (!strcmp(cmd_aliases[i].name, cmd->name))
+            fprintf(f, "Alias: %s.\n", cmd_aliases[i].alias);
     if (cmd->options && *cmd->options)
         fprintf(f, "\nOptions:\n%s", cmd->options);
     fprintf(f, "  -h, --help      this help\n");
@@ -181,6 +188,25 @@ int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max)
     err("%s: %s arguments", cmd->name, n < min ? "missing" : "too many");
     print_usage(stderr, cmd);
     return EXIT_USAGE;
+}
+
+int name_args(const struct cmd_spec *cmd, int argc, char **argv,
+              int ndomain, const char **name_r)
+{
+    int rc;
+
+    if (!*name_r) {
+        if ((rc = cmd_args(cmd, argc, ndomain + 1, ndomain + 1))) return rc;
+        *name_r = argv[optind + ndomain];
+        return 0;
+    }
+    if (argc - optind == ndomain + 1) {
+        err("%s: the snapshot name is given twice (-n NAME and <Name>); "
+            "give it once", cmd->name);
+        print_usage(stderr, cmd);
+        return EXIT_USAGE;
+    }
+    return cmd_args(cmd, argc, ndomain, ndomain);
 }
 
 void format_time(char *buf, size_t len, long long t)

@@ -33,6 +33,15 @@ struct cmd_spec {
 
 extern const struct cmd_spec cmd_table[];
 extern const int cmd_table_len;
+
+/* Other names of commands: cmd_lookup() accepts them, 'help' lists
+ * them (the command runs, and names itself, as cmd_spec.name). */
+struct cmd_alias {
+    const char *alias;
+    const char *name;
+};
+extern const struct cmd_alias cmd_aliases[];
+extern const int cmd_aliases_len;
 const struct cmd_spec *cmd_lookup(const char *name);
 /* "'name' is not an xl-snapshot command", with the nearest commands
  * as "did you mean" when some are near. */
@@ -85,6 +94,13 @@ int cmd_getopt(const struct cmd_spec *cmd, int argc, char **argv,
 /* 0 if min <= positional args <= max (max < 0: unlimited), else prints
  * usage and returns EXIT_USAGE. */
 int cmd_args(const struct cmd_spec *cmd, int argc, int min, int max);
+/* The positional arguments of "<Domain>... <Name>" (ndomain before the
+ * name) or, with *name_r already set by -n NAME (the form of xl's
+ * original design), of "<Domain>..." alone: *name_r is the snapshot
+ * name.  A name given both ways, or a wrong count, prints usage and
+ * returns EXIT_USAGE. */
+int name_args(const struct cmd_spec *cmd, int argc, char **argv,
+              int ndomain, const char **name_r);
 
 /* Resolve domspec and read snapshot name; on failure print
  * "cannot <what> '<name>': ..." and return EXIT_FAILURE. */

@@ -5,8 +5,8 @@ load helpers
 @test "list by UUID works without a hypervisor" {
     mkchain
     run -0 xs list "$UUID"
-    assert_line --index 0 --regexp '^  NAME +CREATED +STATE +TYPE +MEMORY +PARENT$'
-    assert_line --index 1 --regexp '^  s0 +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} +ready +mixed +yes +-'
+    assert_line --index 0 --regexp '^  NAME +CREATED +STATE +DOMAIN +TYPE +MEMORY +PARENT$'
+    assert_line --index 1 --regexp '^  s0 +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} +ready +running +mixed +yes +-'
     assert_line --index 2 --regexp '^\* s1 .* s0 *$'
     assert_line --index 3 --regexp '^  s2 .* s1 *$'
     [ "${#lines[@]}" -eq 4 ]

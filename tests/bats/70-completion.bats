@@ -123,3 +123,35 @@ SH
     run -0 complete_line list --domains ""
     assert_output ""
 }
+
+@test "the original design's aliases: offered once a word is begun, completed as their command" {
+    mkchain
+    run -0 complete_line "snap"
+    assert_output "$(printf '%s\n' snapshot-create snapshot-delete snapshot-list snapshot-revert)"
+    run -0 complete_line "snapshot-l"
+    assert_output snapshot-list
+    run -0 complete_line snapshot-list "--ro"
+    assert_output "--roots"
+    run -0 complete_line snapshot-delete ""
+    assert_output g1
+    run -0 complete_line snapshot-revert g1 ""
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+    cd "$BATS_TEST_TMPDIR"
+    touch snapshot_internal
+    run -0 complete_line snapshot-create g1 "snapshot_i"
+    assert_output snapshot_internal
+}
+
+@test "delete/revert -n NAME DOMAIN: names after -n, no second name after the domain" {
+    mkchain
+    run -0 complete_line delete -n s1 ""
+    assert_output g1
+    run -0 complete_line snapshot-delete -n s1 g1 ""
+    assert_output ""
+    run -0 complete_line revert g1 -n ""
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+    run -0 complete_line revert g1 ""
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+    run -0 complete_line create g1 -n ""
+    assert_output ""
+}

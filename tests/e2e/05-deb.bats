@@ -72,8 +72,8 @@ teardown_file() {
     run -0 "$INSTALLED" create --disk-only -n installed1 deb1
     assert_output --partial "Snapshot 'installed1' of domain 'deb1' created"
     run -0 "$INSTALLED" list deb1
-    assert_line --index 0 --regexp '^  NAME +CREATED +STATE +TYPE +MEMORY +PARENT$'
-    assert_line --index 1 --regexp '^\* installed1 .* ready +internal +no +-'
+    assert_line --index 0 --regexp '^  NAME +CREATED +STATE +DOMAIN +TYPE +MEMORY +PARENT$'
+    assert_line --index 1 --regexp '^\* installed1 .* ready +running +internal +no +-'
     run -0 "$INSTALLED" list --domains
     assert_output "deb1"
     [ "$(xl list deb1 | awk 'NR==2 {print $5}')" != "" ]

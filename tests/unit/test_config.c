@@ -56,8 +56,19 @@ int main(void)
        c.memory == XLSNAP_MEMORY_PATH, "memory path");
     is_str(c.memory_path, "/srv/mem.save", "memory path value");
     xlsnap_config_dispose(&c);
-    ok(parse(ctx, "", &c) == 0 && !c.name && c.memory == 0,
-       "empty config: all defaults");
+    ok(parse(ctx, "", &c) == 0 && !c.name &&
+       c.memory == XLSNAP_MEMORY_NO,
+       "empty config: all defaults, disk-only (no memory= set)");
+    xlsnap_config_dispose(&c);
+    ok(parse(ctx, "disk=['hda=/s/disk_hda.qcow2,type=qcow2', 'xvdb=/s/b']\n",
+             &c) == 0 && c.num_disks == 2 &&
+       c.disks[0].kind == XLSNAP_DISK_EXTERNAL &&
+       !strcmp(c.disks[0].vdev, "hda") &&
+       !strcmp(c.disks[0].target, "/s/disk_hda.qcow2") &&
+       !strcmp(c.disks[0].format, "qcow2") &&
+       !strcmp(c.disks[1].vdev, "xvdb") && !strcmp(c.disks[1].target, "/s/b"),
+       "the original design's disk form VDEV=PATH,type=qcow2: %s",
+       xlsnap_last_error(ctx));
     xlsnap_config_dispose(&c);
 
     snprintf(where, sizeof(where), "%s:3:", path);
