@@ -2,7 +2,8 @@
 # Identity by name on real Xen: a config without uuid= gets a new UUID at
 # every `xl create`, and the snapshot history follows the name; two
 # domains that used one name are ambiguous (--uuid picks); a shut-off,
-# never-snapshotted domain is snapshotted from its xl config file.
+# never-snapshotted domain is snapshotted from its xl config file.  The
+# name-follows-UUID cycle runs for a PV and a PVH guest.
 
 load 'lib/e2e'
 load 'lib/snap'
@@ -16,7 +17,7 @@ teardown_file() {
 }
 
 teardown() {
-    on_failure_show id1 id2 id3
+    on_failure_show id1 id2 id3 id4
 }
 
 # recreate NAME: xl create of the guest's unchanged config; prints the
@@ -28,47 +29,54 @@ recreate() {
     boot_counter_after "$1" "$mark"
 }
 
-@test "config without uuid=: after xl destroy + xl create, list/revert/create/delete by name continue the tree" {
-    e2e_start_guest id1 pv 1 >/dev/null
-    ! grep -q '^uuid' "$(e2e_guest_cfg id1)"
-    u1=$(uuid_of id1)
-    e2e_wait_counter_above id1 10 >/dev/null
-    run -0 xl-snapshot create --disk-only -n a1 id1
-    a1=$(snap_disk_counter "$(e2e_guest_disk id1)" a1)
-    xl destroy id1
-    e2e_wait_domain_state id1 gone 30
-    recreate id1 >/dev/null
-    u2=$(uuid_of id1)
-    e2e_log "UUID $u1 -> $u2"
+# follows_name NAME TYPE: a config without uuid=; after xl destroy + xl
+# create the domain has a new UUID and its history follows the name
+follows_name() {
+    local name=$1 type=$2 u1 u2 a1 mark
+    e2e_start_guest "$name" "$type" 1 >/dev/null
+    ! grep -q '^uuid' "$(e2e_guest_cfg "$name")"
+    u1=$(uuid_of "$name")
+    e2e_wait_counter_above "$name" 10 >/dev/null
+    run -0 xl-snapshot create --disk-only -n a1 "$name"
+    a1=$(snap_disk_counter "$(e2e_guest_disk "$name")" a1)
+    xl destroy "$name"
+    e2e_wait_domain_state "$name" gone 30
+    recreate "$name" >/dev/null
+    u2=$(uuid_of "$name")
+    e2e_log "$type: UUID $u1 -> $u2"
     [ "$u1" != "$u2" ]
-    run -0 --separate-stderr xl-snapshot list --names id1
+    run -0 --separate-stderr xl-snapshot list --names "$name"
     assert_output "a1"
     e2e_log "stderr: $stderr"
     [[ $stderr == *"new UUID $u2"*"$u1"* ]]
     [ -d "$XL_SNAPSHOT_DIR/$u2" ]
     [ ! -e "$XL_SNAPSHOT_DIR/$u1" ]
     # said once
-    run -0 --separate-stderr xl-snapshot list --names id1
+    run -0 --separate-stderr xl-snapshot list --names "$name"
     [ -z "$stderr" ]
-    e2e_wait_counter_above id1 $(( $(e2e_guest_counter id1) + 10 )) >/dev/null
-    run -0 xl-snapshot create --disk-only -n a2 id1
-    run -0 xl-snapshot list --tree id1
+    e2e_wait_counter_above "$name" $(( $(e2e_guest_counter "$name") + 10 )) >/dev/null
+    run -0 xl-snapshot create --disk-only -n a2 "$name"
+    run -0 xl-snapshot list --tree "$name"
     assert_output "a1
 \`-- a2 *"
-    run -0 xl-snapshot info --json id1 a2
+    run -0 xl-snapshot info --json "$name" a2
     [ "$(jq -r .domain.uuid <<<"$output")" = "$u2" ]
-    mark=$(log_mark id1)
-    run -0 xl-snapshot revert --force --running id1 a1
-    run -0 boot_counter_after id1 "$mark"
+    mark=$(log_mark "$name")
+    run -0 xl-snapshot revert --force --running "$name" a1
+    run -0 boot_counter_after "$name" "$mark"
     assert_output "$a1"
-    [ "$(uuid_of id1)" = "$u2" ]
-    run -0 xl-snapshot delete id1 a2
-    run -0 xl-snapshot create --disk-only -n a3 id1
-    run -0 xl-snapshot list --tree id1
+    [ "$(uuid_of "$name")" = "$u2" ]
+    run -0 xl-snapshot delete "$name" a2
+    run -0 xl-snapshot create --disk-only -n a3 "$name"
+    run -0 xl-snapshot list --tree "$name"
     assert_output "a1
 \`-- a3 *"
     run -0 xl-snapshot check
     assert_output "No problems found."
+}
+
+@test "config without uuid=: after xl destroy + xl create, list/revert/create/delete by name continue the tree" {
+    follows_name id1 pv
 }
 
 @test "two domains that used the same name: refused as ambiguous, --uuid picks one" {
@@ -144,4 +152,10 @@ recreate() {
     run -0 boot_counter_after id3 "$mark"
     assert_output 500
     xl destroy id3
+}
+
+@test "PVH: config without uuid=: the history follows the name through xl destroy + xl create" {
+    export XL_SNAPSHOT_DIR=$E2E_WORK/state-45-pvh
+    follows_name id4 pvh
+    xl destroy id4
 }
