@@ -92,6 +92,24 @@ static bool has_cntrl(const char *s)
     return false;
 }
 
+/* A disk entry of key=value parameters only, none of them target=
+ * ('vdev=xvdb', 'vdev=xvdb,format=qcow2'). */
+static bool keyed_without_target(const char *spec)
+{
+    const char *p = spec;
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *eq = memchr(p, '=', n);
+
+        if (!eq || (eq - p == 6 && !strncmp(p, "target", 6)))
+            return false;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return *spec != '\0';
+}
+
 /*
  * The disk form of xl's original snapshot design, "VDEV=PATH" with an
  * optional ",type=qcow2": 'hda=/var/lib/xen/snapshots/U/disk_hda.qcow2,
@@ -174,6 +192,7 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
     FILE *report = NULL;
     char *rbuf = NULL, *unknown = NULL;
     char *svdev = NULL, *spath = NULL, *stype = NULL, *sextra = NULL;
+    char *nulled = NULL;
     size_t rlen = 0;
     const char *s;
     long l;
@@ -330,7 +349,19 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
         }
         libxl_device_disk_dispose(&disk);
         libxl_device_disk_init(&disk);
-        if (xlu_disk_parse(cfg, 1, &spec, &disk)) {
+        free(nulled);
+        nulled = NULL;
+        if (keyed_without_target(spec)) {
+            /* 'vdev=xvdb' alone: that disk, in the snapshot's type and
+             * default place (xl's parser wants a target) */
+            if (asprintf(&nulled, "%s,target=null", spec) < 0) {
+                nulled = NULL;
+                rc = XLSNAP_ERROR_NOMEM;
+                goto out;
+            }
+        }
+        if (xlu_disk_parse(cfg, 1, nulled ? (const char **)&nulled : &spec,
+                           &disk)) {
             fflush(report);
             /* libxlutil: "file: config parsing error in disk ...: why" */
             const char *why = report_text(rbuf, "invalid disk spec");
@@ -380,6 +411,7 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
     if (report) fclose(report);
     free(rbuf);
     free(unknown);
+    free(nulled);
     free(svdev);
     free(spath);
     free(stype);

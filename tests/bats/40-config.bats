@@ -36,3 +36,14 @@ load helpers
     run -1 xs check-config /nonexistent.cfg
     assert_output --partial "cannot open /nonexistent.cfg: No such file or directory"
 }
+
+@test "a disk entry that names only the disk ('vdev=xvdb') takes it in the snapshot's type" {
+    f=$BATS_TEST_TMPDIR/only.cfg
+    printf '%s\n' 'type = "external"' "disk = [ 'vdev=xvdb', 'vdev=xvdc,format=qcow2' ]" > "$f"
+    run -0 xs check-config --json "$f"
+    run -0 json_get '[(x["vdev"], x.get("target")) for x in d["disks"]], d["type"]' <<< "$output"
+    assert_output "([('xvdb', None), ('xvdc', None)], 'external')"
+    printf '%s\n' "disk = [ 'vdev=xvdb,format=vmdk' ]" > "$f"
+    run -1 xs check-config "$f"
+    assert_output --partial "disk entry 1 'vdev=xvdb,format=vmdk'"
+}
