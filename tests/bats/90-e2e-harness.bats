@@ -142,3 +142,13 @@ boot_vm() {
     run -0 boot_vm
     assert_output "finished=0 rc= reason=crash: [   21.4] Kernel panic - not syncing: Fatal exception in interrupt"
 }
+
+@test "E2E_JOBS=2: every file goes to one of two VMs, in order, about half the time each" {
+    run -0 env E2E_SHARD_PLAN=2 "$REPO/tests/e2e/run.sh" "$REPO"/tests/e2e/*.bats
+    [ "${#lines[@]}" = "$(ls "$REPO"/tests/e2e/*.bats | wc -l)" ]
+    # the files' order is kept
+    [ "$(cut -d' ' -f3 <<<"$output")" = "$(ls "$REPO"/tests/e2e/*.bats)" ]
+    # the recorded times split within 10% of the whole
+    run -0 awk '{t[$1] += $2; all += $2} END {d = t[0] - t[1]; if (d < 0) d = -d; print (d * 10 <= all) ? "balanced" : "unbalanced " t[0] " " t[1]}' <<<"$output"
+    assert_output balanced
+}

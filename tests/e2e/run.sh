@@ -57,8 +57,90 @@ finish() {
     [ "$N_FAIL" = 0 ]
 }
 
+# Seconds each file took in a clean-clone run on an idle 2-core host:
+# only used to balance the files between parallel VMs (E2E_JOBS).
+declare -A FILE_SECS=(
+    [00-harness.bats]=120 [05-deb.bats]=45 [10-smoke-xl-snapshot.bats]=10
+    [20-list-info.bats]=70 [30-create-revert.bats]=240 [35-live-compress.bats]=110
+    [36-progress.bats]=30 [40-external.bats]=250 [45-identity.bats]=450
+    [46-coherence.bats]=710 [50-pvh.bats]=110 [60-faults.bats]=250
+    [61-faults-ops.bats]=190 [70-export.bats]=200 [71-import-faults.bats]=220
+    [80-untrusted-guest.bats]=120
+)
+
+# shard_plan JOBS FILE...: which VM (0..JOBS-1) runs each file, one
+# "VM SECS FILE" line per file in the files' order: longest first
+# (FILE_SECS) onto the least loaded VM.
+shard_plan() {
+    local jobs=$1 i f w best
+    shift
+    local -a load=()
+    local -A vm=() secs=()
+    for ((i = 0; i < jobs; i++)); do load[i]=0; done
+    while IFS=' ' read -r w f; do
+        best=0
+        for ((i = 1; i < jobs; i++)); do [ "${load[i]}" -ge "${load[best]}" ] || best=$i; done
+        load[best]=$((load[best] + w))
+        vm[$f]=$best secs[$f]=$w
+    done < <(for f in "$@"; do echo "${FILE_SECS[$(basename "$f")]:-120} $f"; done | sort -rn -k1,1 -s)
+    for f in "$@"; do echo "${vm[$f]} ${secs[$f]} $f"; done
+}
+
+# sharded JOBS FILE...: JOBS VMs at once, each running its share of the
+# files (shard_plan). Their TAP is printed after all have finished,
+# numbered on.
+sharded() {
+    local jobs=$1 t_start=$SECONDS i f v out rc=0 n=0 l re='^(not ok|ok) [0-9]+(.*)$'
+    shift
+    local -a list=() pids=()
+    while IFS=' ' read -r v _ f; do list[v]="${list[v]:-} $f"; done < <(shard_plan "$jobs" "$@")
+    host_log "$jobs VMs in parallel (E2E_JOBS): building images and packages once"
+    if ! e2e_host_build_images >/dev/null; then
+        fail_line "building the images failed"; finish; return
+    fi
+    if [ -z "${E2E_DEBS:-}" ] && grep -lq 'share/debs' "$@" 2>/dev/null &&
+       command -v dpkg-buildpackage >/dev/null 2>&1; then
+        RUNDIR=$(e2e_host_rundir)
+        "$REPO/tests/deb/build.sh" "$RUNDIR/deb" >&2 && export E2E_DEBS=$RUNDIR/deb
+    fi
+    out=$(mktemp -d)
+    for ((i = 0; i < jobs; i++)); do
+        [ -n "${list[i]:-}" ] || continue
+        # shellcheck disable=SC2086 # a list of file names
+        ( E2E_JOBS=1 "$E2E_DIR/run.sh" ${list[i]} > "$out/$i.tap" 2> >(sed -u "s/^/[vm$((i + 1))] /" >&2)
+          echo $? > "$out/$i.rc" ) &
+        pids+=($!)
+        host_log "vm$((i + 1)):${list[i]//$E2E_DIR\//}"
+    done
+    wait "${pids[@]}"
+    for ((i = 0; i < jobs; i++)); do
+        [ -f "$out/$i.tap" ] || continue
+        echo "# ---- e2e vm$((i + 1)) of $jobs:${list[i]//$E2E_DIR\//}"
+        while IFS= read -r l; do
+            if [[ $l =~ $re ]]; then
+                n=$((n + 1)); tap_out "${BASH_REMATCH[1]} $n${BASH_REMATCH[2]}"
+            elif ! [[ $l =~ ^1\.\.[0-9]+$ ]]; then
+                printf '%s\n' "$l"
+            fi
+        done < "$out/$i.tap"
+        [ "$(cat "$out/$i.rc" 2>/dev/null)" = 0 ] || rc=1
+    done
+    rm -rf "$out"
+    echo "1..$n"
+    echo "# e2e: $jobs VMs in parallel, $((SECONDS - t_start)) s in all; $N_OK passed, $N_FAIL failed"
+    [ "$rc" = 0 ] && [ "$N_FAIL" = 0 ] && [ "$n" -gt 0 ]
+}
+
 main() {
     local t_start=$SECONDS f
+    if [ "${E2E_JOBS:-1}" -gt 1 ] && [ $# -ne 1 ]; then
+        [ $# != 0 ] || set -- "$E2E_DIR"/*.bats
+        for f in "$@"; do
+            [ -f "$f" ] || { fail_line "no such bats file: $f"; finish; return; }
+        done
+        sharded "$E2E_JOBS" "$@"
+        return
+    fi
     RUNDIR=$(e2e_host_rundir)
     host_log "logs: $RUNDIR (serial log: $RUNDIR/serial.log)"
     echo "# e2e: serial log: $RUNDIR/serial.log"
@@ -136,4 +218,6 @@ main() {
     finish
 }
 
+# E2E_SHARD_PLAN=JOBS: print the plan only (tests/bats/90-e2e-harness.bats)
+if [ -n "${E2E_SHARD_PLAN:-}" ]; then shard_plan "$E2E_SHARD_PLAN" "$@"; exit; fi
 main "$@"
