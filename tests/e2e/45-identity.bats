@@ -2,8 +2,8 @@
 # Identity by name on real Xen: a config without uuid= gets a new UUID at
 # every `xl create`, and the snapshot history follows the name; two
 # domains that used one name are ambiguous (--uuid picks); a shut-off,
-# never-snapshotted domain is snapshotted from its xl config file.  The
-# name-follows-UUID cycle runs for a PV and a PVH guest.
+# never-snapshotted domain is snapshotted from its xl config file.  Each
+# case runs for a PV (id1, id3) and a PVH (id4, id5) guest.
 
 load 'lib/e2e'
 load 'lib/snap'
@@ -17,7 +17,7 @@ teardown_file() {
 }
 
 teardown() {
-    on_failure_show id1 id2 id3 id4
+    on_failure_show id1 id2 id3 id4 id5
 }
 
 # recreate NAME: xl create of the guest's unchanged config; prints the
@@ -79,55 +79,62 @@ follows_name() {
     follows_name id1 pv
 }
 
-@test "two domains that used the same name: refused as ambiguous, --uuid picks one" {
-    xl destroy id1 2>/dev/null || true
-    e2e_wait_domain_state id1 gone 30
+# ambiguous NAME TYPE UUID: the history of NAME (recorded by follows_name)
+# and another domain of that name with its own uuid= (UUID): refused as
+# ambiguous, --uuid picks one
+ambiguous() {
+    local name=$1 type=$2 u2 u3 other mark
+    xl destroy "$name" 2>/dev/null || true
+    e2e_wait_domain_state "$name" gone 30
     u2=$(ls "$XL_SNAPSHOT_DIR")
     # another domain, own disk and own uuid=, under the same name
-    other=$E2E_WORK/guests/id1-other
+    other=$E2E_WORK/guests/$name-other
     mkdir -p "$other"
     qemu-img create -q -f qcow2 "$other/xvda.qcow2" 16M
-    u3=5e8c1a52-0c8e-4d8e-9a44-3c1f00000045
-    sed -e "s|$(e2e_guest_dir id1)/xvda.qcow2|$other/xvda.qcow2|" "$(e2e_guest_cfg id1)" > "$other/id1.cfg"
-    echo "uuid = \"$u3\"" >> "$other/id1.cfg"
-    mark=$(log_mark id1)
-    xl create "$other/id1.cfg" >/dev/null 2>&1 3>&-
-    boot_counter_after id1 "$mark" >/dev/null
+    u3=$3
+    sed -e "s|$(e2e_guest_dir "$name")/xvda.qcow2|$other/xvda.qcow2|" "$(e2e_guest_cfg "$name")" > "$other/$name.cfg"
+    echo "uuid = \"$u3\"" >> "$other/$name.cfg"
+    mark=$(log_mark "$name")
+    xl create "$other/$name.cfg" >/dev/null 2>&1 3>&-
+    boot_counter_after "$name" "$mark" >/dev/null
     # running with its own UUID, no history: one candidate, not running -> but
     # it is a different domain: the admin says so with its own UUID
-    run -0 xl-snapshot --uuid "$u3" create --disk-only -n b1 id1
-    xl destroy id1
-    e2e_wait_domain_state id1 gone 30
-    run -1 xl-snapshot list id1
+    run -0 xl-snapshot --uuid "$u3" create --disk-only -n b1 "$name"
+    xl destroy "$name"
+    e2e_wait_domain_state "$name" gone 30
+    run -1 xl-snapshot list "$name"
     e2e_log "$output"
     assert_output --partial "is ambiguous"
     assert_output --partial "$u2 (2 snapshots, newest 'a3')"
     assert_output --partial "$u3 (1 snapshot, newest 'b1')"
     assert_output --partial "--uuid UUID"
-    run -0 xl-snapshot list --names id1 --uuid "$u2"
+    run -0 xl-snapshot list --names "$name" --uuid "$u2"
     assert_output "$(printf 'a1\na3')"
-    run -0 xl-snapshot --uuid "$u3" list --names id1
+    run -0 xl-snapshot --uuid "$u3" list --names "$name"
     assert_output "b1"
     # a third domain of that name, running, no history of its own
-    e2e_start_guest id1 pv 1 >/dev/null 2>&1 || recreate id1 >/dev/null
-    run -1 xl-snapshot create --disk-only -n c1 id1
+    e2e_start_guest "$name" "$type" 1 >/dev/null 2>&1 || recreate "$name" >/dev/null
+    run -1 xl-snapshot create --disk-only -n c1 "$name"
     e2e_log "$output"
-    assert_output --partial "ambiguous: the running domain (UUID $(uuid_of id1)) has no snapshot history of its own"
-    run -0 xl-snapshot --uuid "$u2" create --disk-only -n a4 id1
-    run -0 xl-snapshot list --tree id1
+    assert_output --partial "ambiguous: the running domain (UUID $(uuid_of "$name")) has no snapshot history of its own"
+    run -0 xl-snapshot --uuid "$u2" create --disk-only -n a4 "$name"
+    run -0 xl-snapshot list --tree "$name"
     assert_output "a1
 \`-- a3
     \`-- a4 *"
-    xl destroy id1
+    xl destroy "$name"
 }
 
-@test "first snapshot of a never-snapshotted, shut-off domain from its config file, then revert to it" {
-    e2e_create_disks id3 1
-    e2e_write_cfg id3 pv 1
-    cfg=$(e2e_guest_cfg id3)
-    img=$(e2e_guest_disk id3)
+# first_from_config NAME TYPE: the first snapshot of a never-snapshotted,
+# shut-off domain from its xl config file, then revert to it
+first_from_config() {
+    local name=$1 type=$2 cfg img frozen mark
+    e2e_create_disks "$name" 1
+    e2e_write_cfg "$name" "$type" 1
+    cfg=$(e2e_guest_cfg "$name")
+    img=$(e2e_guest_disk "$name")
     e2e_write_disk_counter "$img" 500
-    run -1 xl-snapshot create -n first id3
+    run -1 xl-snapshot create -n first "$name"
     run -0 xl-snapshot create -c "$cfg" -n first
     e2e_log "$output"
     e2e_write_disk_counter "$img" 900
@@ -137,25 +144,43 @@ follows_name() {
     [ "$(e2e_disk_counter "$img")" = 500 ]
     # external, the domain still off: the configured path keeps the active layer
     run -0 xl-snapshot create -c "$cfg" --external -n fx
-    frozen=$(xl-snapshot info --json id3 fx | jq -r '.disks[0].backing')
-    [ "$(xl-snapshot info --json id3 fx | jq -r '.disks[0].image')" = "$img" ]
+    frozen=$(xl-snapshot info --json "$name" fx | jq -r '.disks[0].backing')
+    [ "$(xl-snapshot info --json "$name" fx | jq -r '.disks[0].image')" = "$img" ]
     e2e_write_disk_counter "$img" 777
     [ "$(e2e_disk_counter "$frozen")" = 500 ]
-    run -0 recreate id3
+    run -0 recreate "$name"
     assert_output 777
-    e2e_wait_counter_above id3 790 >/dev/null
-    xl destroy id3
-    e2e_wait_domain_state id3 gone 30
+    e2e_wait_counter_above "$name" 790 >/dev/null
+    xl destroy "$name"
+    e2e_wait_domain_state "$name" gone 30
     [ "$(e2e_disk_counter "$frozen")" = 500 ]
-    mark=$(log_mark id3)
+    mark=$(log_mark "$name")
     run -0 xl-snapshot revert --running -c "$cfg" fx
-    run -0 boot_counter_after id3 "$mark"
+    run -0 boot_counter_after "$name" "$mark"
     assert_output 500
-    xl destroy id3
+    xl destroy "$name"
+}
+
+@test "two domains that used the same name: refused as ambiguous, --uuid picks one" {
+    ambiguous id1 pv 5e8c1a52-0c8e-4d8e-9a44-3c1f00000045
+}
+
+@test "first snapshot of a never-snapshotted, shut-off domain from its config file, then revert to it" {
+    first_from_config id3 pv
 }
 
 @test "PVH: config without uuid=: the history follows the name through xl destroy + xl create" {
     export XL_SNAPSHOT_DIR=$E2E_WORK/state-45-pvh
     follows_name id4 pvh
     xl destroy id4
+}
+
+@test "PVH: two domains that used the same name: refused as ambiguous, --uuid picks one" {
+    export XL_SNAPSHOT_DIR=$E2E_WORK/state-45-pvh
+    ambiguous id4 pvh 5e8c1a52-0c8e-4d8e-9a44-3c1f00000046
+}
+
+@test "PVH: first snapshot of a never-snapshotted, shut-off domain from its config file, then revert to it" {
+    export XL_SNAPSHOT_DIR=$E2E_WORK/state-45-pvh
+    first_from_config id5 pvh
 }
