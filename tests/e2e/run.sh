@@ -48,7 +48,7 @@ on_serial() {
 
 fail_line() { tap_out "not ok $((LAST_NUM + 1)) e2e: $*"; }
 
-N_RETRY=0 T_BOOT='' T_VM=''
+N_RETRY=0 T_BOOT='' T_VM='' RUNDIR=''
 finish() {
     [ $((N_OK + N_FAIL)) -gt 0 ] || fail_line "no test ran"
     echo "1..$((N_OK + N_FAIL))"
