@@ -60,9 +60,9 @@ finish() {
 # Seconds each file took in a clean-clone run on an idle 2-core host:
 # only used to balance the files between parallel VMs (E2E_JOBS).
 declare -A FILE_SECS=(
-    [00-harness.bats]=120 [05-deb.bats]=45 [10-smoke-xl-snapshot.bats]=10
-    [20-list-info.bats]=70 [30-create-revert.bats]=240 [35-live-compress.bats]=110
-    [36-progress.bats]=30 [40-external.bats]=250 [45-identity.bats]=450
+    [00-harness.bats]=155 [05-deb.bats]=50 [10-smoke-xl-snapshot.bats]=14
+    [20-list-info.bats]=68 [30-create-revert.bats]=240 [35-live-compress.bats]=147
+    [36-progress.bats]=54 [40-external.bats]=301 [45-identity.bats]=450
     [46-coherence.bats]=710 [50-pvh.bats]=110 [60-faults.bats]=250
     [61-faults-ops.bats]=190 [70-export.bats]=200 [71-import-faults.bats]=220
     [80-untrusted-guest.bats]=120
