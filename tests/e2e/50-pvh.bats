@@ -41,7 +41,9 @@ teardown() {
     [ "$(e2e_disk_counter "$ovl")" -gt "$t" ]
     [ "$(e2e_disk_counter "$frozen")" -eq "$s" ]
     mark=$(log_mark pvx)
-    run -0 xl-snapshot revert --force --running pvx x1
+    run xl-snapshot revert --force --running pvx x1
+    e2e_log "revert: $status $output"
+    [ "$status" -eq 0 ]
     run -0 boot_counter_after pvx "$mark"
     assert_output "$s"
 }
