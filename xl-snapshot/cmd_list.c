@@ -182,7 +182,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     };
     bool lng = false, tree = false, json = false, roots = false,
          leaves = false, names = false, domains = false;
-    const char *parent = NULL, *from = NULL, *one = NULL;
+    const char *parent = NULL, *from = NULL, *one = NULL, *anchor_name;
     xlsnap_domain dom;
     struct view v = { 0 };
     int opt, rc, nfilters, anchor = -1;
@@ -265,11 +265,12 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         if (v.parent[i] >= 0) v.nkids[v.parent[i]]++;
     }
     for (int i = 0; !json && i < v.nr; i++) scrub_snapshot(&v.s[i]);
-    if (parent || from || one) {
-        anchor = find(&v, parent ? parent : from ? from : one);
+    anchor_name = parent ? parent : from ? from : one;   /* one at most */
+    if (anchor_name) {
+        anchor = find(&v, anchor_name);
         if (anchor < 0) {
             err("cannot list snapshots of '%s': no snapshot '%s'",
-                vis(argv[optind]), vis(parent ? parent : from ? from : one));
+                vis(argv[optind]), vis(anchor_name));
             rc = EXIT_FAILURE;
             goto out;
         }
