@@ -48,11 +48,11 @@ on_serial() {
 
 fail_line() { tap_out "not ok $((LAST_NUM + 1)) e2e: $*"; }
 
-N_RETRY=0 T_BOOT='' T_VM='' RUNDIR=''
+N_RETRY=0 N_RERUN=0 T_BOOT='' T_VM='' RUNDIR=''
 finish() {
     [ $((N_OK + N_FAIL)) -gt 0 ] || fail_line "no test ran"
     echo "1..$((N_OK + N_FAIL))"
-    echo "# e2e: Xen+dom0 boot ${T_BOOT:-?} s, VM ${T_VM:-?} s; guest boot retries: $N_RETRY (e2e-retry lines above)"
+    echo "# e2e: Xen+dom0 boot ${T_BOOT:-?} s, VM ${T_VM:-?} s; guest boot retries: $N_RETRY, file reruns: $N_RERUN (e2e-retry, e2e-rerun lines above)"
     echo "# e2e: $N_OK passed, $N_FAIL failed, $N_SKIP skipped (log: $RUNDIR/serial.log)"
     [ "$N_FAIL" = 0 ]
 }
@@ -208,6 +208,11 @@ main() {
         N_RETRY=$(wc -l < "$share/results/boot-retries.txt")
         echo "# e2e: guest boots retried (emulator-side boot failures, never assertions):"
         sed 's/^/#   /' "$share/results/boot-retries.txt"
+    fi
+    if [ -s "$share/results/file-reruns.txt" ]; then
+        N_RERUN=$(wc -l < "$share/results/file-reruns.txt")
+        echo "# e2e: files run again because Xen's console proved the emulator killed a guest:"
+        sed 's/^/#   /' "$share/results/file-reruns.txt"
     fi
     # each file's time, slowest first (the suite must stay under 60 min)
     sed -n 's/^[0-9]* [0-9]* # \(e2e\/[^:]*\): [0-9]* results, [0-9]* failed, \([0-9]*\) s$/\2 \1/p' \

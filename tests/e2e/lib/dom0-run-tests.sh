@@ -4,17 +4,32 @@
 # results into one stream ("ok N e2e/<file>: <test>") and prints every TAP line on the
 # console as "@@TAP@@ <seq> <bytes> <line>" (the host checks the length to detect lines
 # garbled by interleaved console output) and into /share/results/tap.txt.
-# Exit status: 0 if every test passed.
+#
+# While a file runs, its lines are shown as they come (results as "# result: ...");
+# its numbered results are printed when it ends.  A file that failed is run once
+# more, from scratch, only if Xen's console proves that the EMULATOR killed a guest
+# during it (lib/xen-evidence.sh: a triple fault whose guest state holds Xen's own
+# CS:RIP, which no guest, xl or xl-snapshot can cause) and that guest's boot was not
+# already retried; the rerun is logged as "# e2e-rerun: ..." with the evidence and
+# counted in results/file-reruns.txt.  Without that evidence a failure stays one.
+# At most E2E_FILE_RERUNS (2) reruns per run.  Exit status: 0 if every test passed.
+#
+# DOM0_SHARE (default /share) lets tests/bats/90-e2e-harness.bats run this on the host.
 set -u
 export LC_ALL=C
-export E2E_SHARE=/share E2E_TESTS=/share/tests E2E_IMAGES=/share/images E2E_WORK=/tmp/e2e
+SHARE=${DOM0_SHARE:-/share}
+export E2E_SHARE=$SHARE E2E_TESTS=$SHARE/tests E2E_IMAGES=$SHARE/images E2E_WORK=${DOM0_WORK:-/tmp/e2e}
 export BATS_LIB_PATH=/usr/lib/bats
 # shellcheck disable=SC1091
-[ -f /share/env ] && . /share/env
-RES=/share/results
+[ -f "$SHARE/env" ] && . "$SHARE/env"
+# next to this script in the tree; in dom0 (this script is /share/dom0-run) in tests/lib
+# shellcheck source=xen-evidence.sh disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/xen-evidence.sh" 2>/dev/null ||
+    . "$SHARE/tests/lib/xen-evidence.sh"
+RES=$SHARE/results
 mkdir -p "$RES" "$E2E_WORK"
 : > "$RES/tap.txt"
-SEQ=0 TOTAL=0 FAILED=0
+SEQ=0 TOTAL=0 FAILED=0 RERUNS=0
 
 emit() {
     local l=$1
@@ -36,11 +51,13 @@ emit "# dom0: Xen $(xl info xen_version 2>/dev/null) $(xl info virt_caps 2>/dev/
 
 cd "$E2E_TESTS" || exit 1
 re='^(not ok|ok) ([0-9]+) ?(.*)$'
-while IFS= read -r file; do
-    [ -n "$file" ] || continue
-    name="e2e/$file"
-    base=$TOTAL planned=0 seen=0 maxn=0 fails=0
-    t0=$(date +%s)
+
+# run_attempt FILE: one bats run of FILE.  Lines are shown as they come;
+# the results are kept in RESULTS[n] ("ok"/"not ok" + text) for the caller.
+# Sets planned, seen, maxn, fails, rc.
+run_attempt() {
+    local line n
+    RESULTS=() planned=0 seen=0 maxn=0 fails=0
     while IFS= read -r line; do
         if [[ $line =~ ^1\.\.([0-9]+)$ ]]; then
             planned=${BASH_REMATCH[1]}
@@ -48,14 +65,60 @@ while IFS= read -r file; do
             n=${BASH_REMATCH[2]}
             seen=$((seen + 1)); [ "$n" -gt "$maxn" ] && maxn=$n
             [ "${BASH_REMATCH[1]}" = "not ok" ] && fails=$((fails + 1))
-            emit "${BASH_REMATCH[1]} $((base + n)) $name: ${BASH_REMATCH[3]}"
+            RESULTS[n]="${BASH_REMATCH[1]}|${BASH_REMATCH[3]}"
+            emit "# result: $line"
         elif [[ $line == \#* ]]; then
             emit "$line"
         else
             emit "# $line"
         fi
-    done < <(timeout -k 10 "${E2E_FILE_TIMEOUT:-900}" bats --tap "$file" 2>&1 </dev/null)
+    done < <(timeout -k 10 "${E2E_FILE_TIMEOUT:-900}" bats --tap "$1" 2>&1 </dev/null)
     wait $! 2>/dev/null; rc=$?
+}
+
+# emulator_evidence RETRIES_BEFORE: the emulator faults in Xen's console
+# since the attempt began ("<domid> <rip>" lines), but those of boots the
+# harness already retried (their lines in boot-retries.txt after line
+# RETRIES_BEFORE).
+emulator_evidence() {
+    local skip
+    skip=$(tail -n +"$(($1 + 1))" "$RES/boot-retries.txt" 2>/dev/null | e2e_retried_domids | tr '\n' ' ')
+    xl dmesg 2>/dev/null | e2e_emulator_faults | while read -r dom rip; do
+        case " $skip " in *" $dom "*) continue ;; esac
+        echo "d$dom triple fault with Xen's own CS:RIP $rip in its guest state"
+    done | sort -u
+}
+
+while IFS= read -r file; do
+    [ -n "$file" ] || continue
+    name="e2e/$file"
+    base=$TOTAL
+    t0=$(date +%s)
+    attempt=1
+    while :; do
+        # this attempt's Xen messages only (all of them also went to the
+        # serial console, which the host keeps)
+        xl dmesg -c >/dev/null 2>&1
+        retries_before=$(wc -l < "$RES/boot-retries.txt" 2>/dev/null || echo 0)
+        run_attempt "$file"
+        [ "$fails" != 0 ] || [ "$rc" != 0 ] || break
+        if [ "$attempt" != 1 ] || [ "$RERUNS" -ge "${E2E_FILE_RERUNS:-2}" ]; then break; fi
+        ev=$(emulator_evidence "$retries_before")
+        [ -n "$ev" ] || break
+        RERUNS=$((RERUNS + 1)) attempt=2
+        emit "# e2e-rerun: $name failed ($fails of $planned tests, bats status $rc) after the emulator killed a guest; running it once more from scratch"
+        while IFS= read -r l; do emit "# e2e-rerun:   xen: $l"; done <<< "$ev"
+        for n in "${!RESULTS[@]}"; do
+            [ "${RESULTS[n]%%|*}" = "not ok" ] && emit "# e2e-rerun:   first attempt: not ok $n ${RESULTS[n]#*|}"
+        done
+        printf '%s (%s)\n' "$name" "$(tr '\n' ';' <<< "$ev")" >> "$RES/file-reruns.txt"
+        xl dmesg > "$RES/xl-dmesg-rerun-$file.txt" 2>/dev/null || true
+        cleanup_domains "$name (first attempt)"
+        rm -rf "${E2E_WORK:?}"/*
+    done
+    for n in "${!RESULTS[@]}"; do
+        emit "${RESULTS[n]%%|*} $((base + n)) $name: ${RESULTS[n]#*|}"
+    done
     TOTAL=$((base + maxn))
     while [ "$maxn" -lt "$planned" ]; do
         maxn=$((maxn + 1)); TOTAL=$((base + maxn)); fails=$((fails + 1))

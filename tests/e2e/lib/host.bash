@@ -93,7 +93,7 @@ e2e_host_boot() {
         -nodefaults -display none -monitor none -no-reboot \
         -serial "file:$log" \
         -kernel "$E2E_IMG/xen" \
-        -append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all${E2E_XEN_ARGS:+ $E2E_XEN_ARGS}" \
+        -append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all conring_size=1M${E2E_XEN_ARGS:+ $E2E_XEN_ARGS}" \
         -initrd "$E2E_IMG/vmlinuz console=hvc0 rdinit=/init panic=1,$E2E_IMG/dom0.cpio" \
         -virtfs "local,path=$share,mount_tag=share,security_model=none,id=share" \
         </dev/null >"$log.qemu" 2>&1 &

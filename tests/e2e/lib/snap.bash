@@ -51,16 +51,25 @@ near() {
     [ ${d#-} -le "${3:-3}" ] || { echo "$1 is not within ${3:-3} of $2" >&2; return 1; }
 }
 
-# on_failure_show GUEST...: in teardown, after a failed test, the tail of
-# the guests' consoles and the domain list.
+# on_failure_show GUEST...: in teardown, after a failed test: what the
+# last `run` said, the tail of the guests' consoles and of the monitor
+# log of domains xl-snapshot started, Xen's fault lines, the domain list.
 on_failure_show() {
     [ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
     local g
+    echo "# last run: status ${status:-?}, output:"
+    printf '%s\n' "${output:-}" | tail -n 8 | sed 's/^/#   /'
     for g in "$@"; do
-        [ -f "$(e2e_guest_log "$g")" ] || continue
-        echo "# console $g:"
-        tail -n 5 "$(e2e_guest_log "$g")"
+        if [ -f "$(e2e_guest_log "$g")" ]; then
+            echo "# console $g:"
+            tail -n 5 "$(e2e_guest_log "$g")"
+        fi
+        if [ -f "/var/log/xen/xl-snapshot-$g.log" ]; then
+            echo "# xl-snapshot's monitor of $g:"
+            tail -n 5 "/var/log/xen/xl-snapshot-$g.log"
+        fi
     done
+    xl dmesg 2>/dev/null | grep -aE 'Triple fault|RIP:|domain_crash' | tail -n 6
     xl list
 }
 
