@@ -45,6 +45,16 @@ runner() {
     tap=$(sed 's/^@@TAP@@ [0-9]* [0-9]* //' <<< "$output")
 }
 
+# stays_failed TAPLINE: the runner ran the file once and reported TAPLINE.
+stays_failed() {
+    runner
+    assert_failure
+    [ "$(cat "$FAKE/attempts")" = 1 ]
+    grep -qx "$1" <<< "$tap"
+    ! grep -q "e2e-rerun" <<< "$tap"
+    [ ! -e "$DOM0_SHARE/results/file-reruns.txt" ]
+}
+
 @test "the emulator's fingerprint in Xen's console: only a triple fault with Xen's own CS:RIP" {
     . "$REPO/tests/e2e/lib/xen-evidence.sh"
     run e2e_emulator_faults < "$DATA/xen-emulator-fault.txt"
@@ -74,30 +84,19 @@ runner() {
 @test "a guest's own triple fault does not make a failed file run again" {
     printf '1..2\nok 1 a\nnot ok 2 b\n' > "$FAKE/tap.1"
     cp "$DATA/xen-guest-fault.txt" "$FAKE/xen.1"
-    runner
-    assert_failure
-    [ "$(cat "$FAKE/attempts")" = 1 ]
-    grep -qx "not ok 2 e2e/t1.bats: b" <<< "$tap"
-    ! grep -q "e2e-rerun" <<< "$tap"
-    [ ! -e "$DOM0_SHARE/results/file-reruns.txt" ]
+    stays_failed "not ok 2 e2e/t1.bats: b"
 }
 
 @test "a failure without any fault in Xen's console stays a failure" {
     printf '1..2\nnot ok 1 a\nok 2 b\n' > "$FAKE/tap.1"
-    runner
-    assert_failure
-    [ "$(cat "$FAKE/attempts")" = 1 ]
-    grep -qx "not ok 1 e2e/t1.bats: a" <<< "$tap"
+    stays_failed "not ok 1 e2e/t1.bats: a"
 }
 
 @test "the emulator fault of a boot the harness already retried does not excuse a failure" {
     printf '1..2\nok 1 a\nnot ok 2 b\n' > "$FAKE/tap.1"
     cp "$DATA/xen-emulator-fault.txt" "$FAKE/xen.1"
     echo "t1.bats pvx reset while booting (domid 78 -> 79)" > "$FAKE/retry.1"
-    runner
-    assert_failure
-    [ "$(cat "$FAKE/attempts")" = 1 ]
-    grep -qx "not ok 2 e2e/t1.bats: b" <<< "$tap"
+    stays_failed "not ok 2 e2e/t1.bats: b"
 }
 
 @test "a file is run again at most once: a second failure is reported" {
