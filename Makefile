@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # xl-snapshot: plain GNU make.
 #   make            build/xl-snapshot, build/libxlsnap.{a,so}
 #   make check      install test deps, run unit + bats + sanitizer + e2e

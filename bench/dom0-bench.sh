@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # dom0-bench.sh - the benchmark, INSIDE dom0 (run by bench/run.sh through
 # tests/e2e/run.sh with E2E_DOM0_RUN).  Writes /share/results/bench.csv
 # (guest,metric,value,unit) and reports each number as a TAP line

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """gen-records.py STATE_DIR N [UUID]: write N snapshot records of one
 domain as the store does (a chain, the last one current), each with a
 realistic libxl domain configuration, for the list benchmark."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """list-bench.py XL_SNAPSHOT OUT.csv [RUNS]: wall and CPU time of `list`
 and `list --json` over 100 / 1,000 / 10,000 generated records (on the
 host: no hypervisor needed).  The first list after the records appear

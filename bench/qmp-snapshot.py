@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """qmp-snapshot.py DOMID UUID NODE NAME: the hand-written disk snapshot
 of the benchmark's baseline: blockdev-snapshot-internal-sync on libxl's
 QMP socket, under libxl's QMP lock (what a careful admin would script)."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
 """report.py CSV...: the benchmark table (medians) and the targets."""
 import collections
 import statistics

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
 # bench/run.sh - `make bench`: xl-snapshot's performance numbers.
 #   host: list / list --json over 100, 1,000, 10,000 records;
 #   real Xen (tests/e2e/run.sh's VM, with bench/dom0-bench.sh as dom0's

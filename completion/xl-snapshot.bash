@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # bash completion for xl-snapshot(1)                      -*- shell-script -*-
 #
 # Everything comes from the binary, so the command table stays the one

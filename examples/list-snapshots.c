@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * list-snapshots.c - libxlsnap for other toolstacks: list the snapshots
  * of a domain (name, parent, state, type), using only libxlsnap.h.

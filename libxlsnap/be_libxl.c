@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * be_libxl.c - the hypervisor backend: everything done through libxl
  * (domain state and config, memory save, suspend/resume, pause,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * be_qemuimg.c - disk backend for images no QEMU has open: qemu-img.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * be_qmp.c - disk backend for running domains: QEMU's monitor (QMP)
  * on libxl's socket /var/run/xen/qmp-libxl-<domid>, under libxl's own

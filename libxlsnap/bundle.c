@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * bundle.c - export bundles: the manifest, the tar stream, hashed copies
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * chain.c - what depends on what among disk images: backing files read
  * with `qemu-img info -U` (read-only, safe on images in use), the images

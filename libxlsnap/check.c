@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * check.c - find and repair what interrupted operations left behind
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * config.c - snapshot config files (xl.cfg syntax, read with libxlutil)
  *

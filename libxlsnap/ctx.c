@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * ctx.c - the libxlsnap context, errors, lazy libxl context
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * delete.c - delete snapshots, in any tree shape
  *

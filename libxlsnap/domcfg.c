@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * domcfg.c - read the disks out of a domain config in libxl-json,
  * without a libxl context (so it works on hosts without Xen).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * export.c - write a snapshot as a bundle (see bundle.c for the layout)
  *

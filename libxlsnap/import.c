@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * import.c - recreate a snapshot from a bundle (see bundle.c)
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * index.c - the list index: a cache of every record but its domain
  * config, so that listing thousands of snapshots does not open and parse

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * internal.h - private to libxlsnap.  Always included first by the
  * library's .c files: it fixes the libxl API version in one place.

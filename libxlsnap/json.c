@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * json.c - yajl generator helpers (libxl-json style output)
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * libxlsnap.h - snapshots for Xen domains managed by libxl (xl)
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * record.c - the snapshot record: lifecycle and libxl-json form
  */

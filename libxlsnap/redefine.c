@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * redefine.c - metadata only: re-create a record for existing snapshot
  * data, and choose what a retention policy keeps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * savefile.c - xl's save-file header, so that memory images are what
  * `xl save` writes and `xl restore FILE` accepts:

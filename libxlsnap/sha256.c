@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * sha256.c - SHA-256 (FIPS 180-4) for bundle checksums; no dependency
  * beyond libc, streaming (init / update / final).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * snapshot.c - public entry points: names, domains, list, get, current
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * spawn.c - run helper programs (qemu-img, xl) from an argv vector, no
  * shell.  Output is captured in anonymous memory files rather than pipes:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * util.c - small helpers: strings, safe file I/O, UUIDs
  */

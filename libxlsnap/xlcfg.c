@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * xlcfg.c - a domain described by the admin's own xl config file
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * zpipe.c - zstd-compressed memory images, streamed through a pipe
  *

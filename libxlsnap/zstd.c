@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * zstd.c - streaming zstd for bundle members (libzstd)
  */

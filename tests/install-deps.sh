@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # install-deps.sh - install the Debian 12 packages xl-snapshot needs to
 # build, test and run its real-Xen e2e suite.  Idempotent: installs only
 # what is missing.  Needs root (or sudo) and Debian's package mirrors.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # run-all.sh - README's test command (make check): installs missing
 # dependencies, builds, runs every suite and ends with one line
 #   N passed, N failed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_check.c - xl-snapshot check [--repair] [--json] [<Domain>]
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_check_config.c - xl-snapshot check-config [--json] <ConfigFile>
  */

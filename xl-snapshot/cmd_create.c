@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_create.c - xl-snapshot create [options] <Domain> [<ConfigFile>]
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_current.c - xl-snapshot current [--json] <Domain> [<Name>]
  */

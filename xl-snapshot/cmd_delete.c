@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_delete.c - xl-snapshot delete [--children|--children-only|
  *                --metadata] <Domain> <Name> | -n <Name> <Domain>

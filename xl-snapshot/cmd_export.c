@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_export.c - xl-snapshot export [--full | --delta --base NAME]
  *                [--compress zstd] <Domain> <Name> <DIR | ->

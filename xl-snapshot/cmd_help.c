@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_help.c - xl-snapshot help [--commands] [<Command>]
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_import.c - xl-snapshot import [--disk-dir DIR] [--as-domain NAME]
  *                [--kernel-dir DIR] [--json] <DIR | ->

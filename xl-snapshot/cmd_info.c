@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_info.c - xl-snapshot info [--json] <Domain> <Name>
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_parent.c - xl-snapshot parent [--json] <Domain> <Name>
  */

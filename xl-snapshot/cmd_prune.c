@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_prune.c - xl-snapshot prune [--keep-last N] [--keep-daily N]
  *               [--keep-weekly N] [--match GLOB]... [-N] <Domain>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_redefine.c - xl-snapshot redefine [--current] <Domain> <RecordFile>
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmd_revert.c - xl-snapshot revert [--running|--paused] [--force]
  *                <Domain> <Name> | -n <Name> <Domain>

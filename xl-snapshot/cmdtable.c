@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * cmdtable.c - the command table (designated initialisers, exact match)
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * util.c - messages, option parsing, small shared helpers of the CLI
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * xl-snapshot.h - the command line tool: command table and helpers
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # The command line itself: help, version, usage errors, exit codes.
 load helpers
 

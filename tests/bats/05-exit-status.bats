@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Exit status 0 / 1 / 2 (xl-snapshot(1) EXIT STATUS) for every command of
 # the table, and the global -q/--quiet option.
 load helpers

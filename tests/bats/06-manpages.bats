@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # The man pages cover what the code has: every command of the dispatch
 # table (xl-snapshot/cmdtable.c) with every option of its option text,
 # the global options, the environment variables the code reads, every

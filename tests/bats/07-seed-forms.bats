@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # The forms of xl's original snapshot design (seed 004): the
 # snapshot-create/-list/-delete/-revert command names, "-n NAME DOMAIN",
 # "snapshot-list -l DOMAIN NAME", and its snapshot config files (no

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # issue 5 (performance) on the host: the list index (a cache that is
 # checked against the records, never trusted blindly) and the create
 # options --compress / --live.  No timings are asserted here: see

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Identity and config coherence without a hypervisor: a shut-off domain
 # given by its xl config file (-c), external snapshots that keep the
 # active layer at the configured path, reverts that put the snapshot's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # check-config: snapshot config files in xl.cfg syntax.
 load helpers
 

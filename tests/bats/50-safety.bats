@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Crash safety, permissions and hostile state directories.
 load helpers
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Hostile input: bad names and domain arguments, symbolic links planted
 # in the state directory, damaged records, garbage config files.  Each
 # must give a clear message (naming the file and what is wrong) and

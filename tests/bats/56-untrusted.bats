@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Untrusted input (issue 12): bytes a guest wrote to its disks, and
 # bundles from elsewhere.  One test per attack, real qemu-img, no
 # hypervisor (the real-Xen proof is tests/e2e/80-untrusted-guest.bats).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # create / revert / delete of a domain that is not running, with the real
 # qemu-img on small qcow2 images (no hypervisor needed: the domain config
 # comes from the latest record, the disks are changed with qemu-img).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Bash completion (completion/xl-snapshot.bash): commands, options,
 # domain and snapshot names, all asked from the binary under test.
 load helpers

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # check [--repair] on crafted state dirs, and every fault step of create,
 # delete and revert of a stopped domain (real qemu-img, no hypervisor).
 load helpers

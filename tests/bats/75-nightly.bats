@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # configs/xl-snapshot-nightly run as the timer runs it, against the real
 # xl-snapshot (build/xl-snapshot, found in PATH) and real qcow2 images of
 # stopped domains known from their records (no hypervisor): three nights

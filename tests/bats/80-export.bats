@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # export / import / redefine / prune / create --no-metadata on the host:
 # a stopped domain known from its records, real qemu-img on small qcow2
 # images (the real-Xen proof is tests/e2e/70-export.bats).

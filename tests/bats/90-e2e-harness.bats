@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # The e2e harness's boot retry (tests/e2e/lib/e2e.bash), on the host: a
 # stand-in `xl` plays the failures the real-Xen suite meets under emulation
 # (a PVH guest that resets while booting, a device model that does not start

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # The e2e runner inside dom0 (tests/e2e/lib/dom0-run-tests.sh), on the
 # host: a failed file is run once more ONLY when Xen's console proves the
 # emulator killed a guest (a triple fault whose guest state holds Xen's own

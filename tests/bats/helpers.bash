@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # helpers.bash - shared set-up for the host bats suite (no hypervisor).
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # build.sh OUTDIR: build the Debian packages from a copy of the tree's
 # files (committed or not; build outputs and ignored files left out) in
 # OUTDIR/src, so the worktree is never touched.  The .debs, .changes

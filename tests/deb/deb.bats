@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Debian packaging (debian/): dpkg-buildpackage -us -uc -b in a copy of
 # the tree under build/deb (the worktree is never touched), lintian
 # clean, and the packages hold what they should.  Runs on the release

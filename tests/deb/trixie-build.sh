@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # trixie-build.sh: the packaging check on Debian 13 (trixie), whose
 # libxen-dev is Xen 4.20, from this Debian 12 host.  Not part of
 # 'make check' (it needs a trixie chroot: ~5 min and ~600 MB the first

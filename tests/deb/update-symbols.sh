@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # update-symbols.sh: rewrite debian/libxlsnap0.symbols from the public
 # header, libxlsnap/libxlsnap.h.  Functions already listed keep their
 # version (the first release that had them); new ones get the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Proves the e2e harness itself: Xen works, PV and PVH guests boot and count,
 # disk counters can be read/written offline and live, save/restore resumes counting.
 # One PV guest (pv1, 2 disks) is shared by the tests of this file.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # The Debian packages (built on the host by run.sh, in /share/debs)
 # install with dpkg -i in the real dom0, and the installed
 # /usr/sbin/xl-snapshot works on a real running guest.  The other e2e

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Smoke test of the project binary inside a real dom0 (it is put on PATH through
 # the 9p share by run.sh; XL_SNAPSHOT_BIN on the host). Skips when the binary is
 # missing, unless E2E_REQUIRE_XL_SNAPSHOT=1.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Foundation on real Xen: list/info of a running domain by name, domid and
 # UUID, and after `xl destroy` by UUID and by the stored name.  Records are
 # written as the store writes them (create has its own tests), so these

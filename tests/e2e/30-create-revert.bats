@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # create / revert on real Xen: memory snapshots (PV and PVH), disk-only
 # snapshots of running and stopped guests, revert after xl destroy, two
 # disks captured at one instant, xl restore of the memory image.

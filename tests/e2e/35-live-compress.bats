@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # create --compress zstd and create --live on real Xen: a compressed
 # memory image is smaller, private, and reverts with the guest resuming
 # at the snapshot; --live pre-copies a PVH guest and falls back, saying

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Progress of create's memory save: a line rewritten with \r on a
 # terminal's stderr (script(1) gives the command a TTY), nothing when
 # stderr is not a TTY, nothing with -q.

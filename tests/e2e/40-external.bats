@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # External snapshots on real Xen: the active layer stays at the configured
 # path (xl save/restore and a guest reboot keep post-snapshot data),
 # a chain of three with revert/delete of the middle one, and a tree mixing

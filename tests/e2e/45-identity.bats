@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Identity by name on real Xen: a config without uuid= gets a new UUID at
 # every `xl create`, and the snapshot history follows the name; two
 # domains that used one name are ambiguous (--uuid picks); a shut-off,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Config coherence on real Xen: after external snapshots and reverts the
 # active layer stays at the path the admin's config names, so `xl create`
 # of the unchanged config boots what the domain last ran on and never

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # The same behaviours on a PVH guest (HAP): external snapshot whose later
 # writes survive xl save + restore, disk-only snapshots of the running and
 # the stopped guest, revert to each.  (Memory snapshots of PVH are in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Crash safety on real Xen, create: memory + internal, and external
 # snapshots are killed (SIGKILL, XL_SNAPSHOT_FAULT) at every step on a
 # running guest; `check` must find what was left (exit 1), `check

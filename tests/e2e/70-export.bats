@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Backups across hosts on real Xen: export full + delta bundles of a chain
 # taken from a running guest, move them to "host B" (another state dir and
 # disk dir; one through a pipe), wipe the original state and disks, import,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # import killed at every step (XL_SNAPSHOT_FAULT), then check --repair:
 # the state is clean again, the import can be finished, and every ready
 # snapshot reverts on real Xen with its exact disk data.

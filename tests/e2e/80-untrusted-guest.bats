@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # Issue 12 on real Xen: bytes a guest writes to its own disk are data,
 # never a format.  A running guest writes a qcow2 header naming a dom0
 # file as its backing file onto its raw xvda, served by qdisk (the test

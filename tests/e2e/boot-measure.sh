@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # Measures the guest boot failure rate on real Xen in QEMU (issue: PVH guests
 # sometimes triple-fault while booting under TCG with nested SVM).
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # The `make demo` script, run INSIDE dom0 by tests/e2e/demo.sh (its output is shown to
 # the user). Each step prints "== step: ..." and every command is echoed with "$ ".
 set -u

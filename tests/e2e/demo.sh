@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
 # shellcheck source-path=SCRIPTDIR
 # `make demo`: boots Xen + dom0 in QEMU (software emulation) and runs
 # tests/e2e/demo-inside.sh in dom0, showing only its output (and one status line per

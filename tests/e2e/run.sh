@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
 # shellcheck source-path=SCRIPTDIR
 # Real-Xen end-to-end tests: boots Xen 4.17 + a Debian dom0 in QEMU (software
 # emulation) and runs tests/e2e/*.bats (or the given bats files) inside dom0.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * fuzz.h - shared by the libFuzzer targets (see README.md)
  */

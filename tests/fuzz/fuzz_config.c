@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * fuzz_config.c - libFuzzer target: the snapshot config parser
  * (config.c, libxlutil underneath) on arbitrary bytes.  Whatever parses

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * fuzz_manifest.c - libFuzzer target: the export bundle manifest parser
  * (bundle.c) on arbitrary bytes, as import reads manifest.json.  What

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * fuzz_record.c - libFuzzer target: the record JSON parser (record.c)
  * on arbitrary bytes, as read_record() hands it a record.json.  What

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # libxlsnap for other toolstacks: exported symbols, documented header,
 # and examples/list-snapshots.c built against the INSTALLED library
 # through its pkg-config file.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* tap.h - a tiny TAP producer for the C unit tests */
 #ifndef TAP_H
 #define TAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* Unit tests: snapshot config files. */
 #include <stdbool.h>
 #include <unistd.h>

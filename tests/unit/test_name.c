@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* Unit tests: snapshot name validation. */
 #include <stdbool.h>
 #include "libxlsnap.h"

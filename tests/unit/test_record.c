@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* Unit tests: record JSON round trip and malformed records. */
 #include <stdbool.h>
 #include "libxlsnap.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* Unit tests: store, current pointer, atomic writes under SIGKILL. */
 #include <stdbool.h>
 #include <signal.h>

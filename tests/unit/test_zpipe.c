@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* Unit tests: zstd memory images streamed through zpipe (compress into a
  * file, decompress back through a pipe, xl header read from the pipe). */
 #include "internal.h"

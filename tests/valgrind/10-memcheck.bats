@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
 # The CLI under valgrind memcheck (make check's valgrind suite): no
 # invalid access, no use of uninitialised memory, no definite or indirect
 # leak, on the read commands, check-config and create -N, and on the

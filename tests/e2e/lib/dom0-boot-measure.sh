@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # Runs INSIDE dom0 as /share/dom0-run (tests/e2e/boot-measure.sh sets E2E_DOM0_RUN).
 # Boots E2E_MEASURE_BOOTS (50) guests of type E2E_MEASURE_TYPE (pvh), one after the
 # other, each with a fresh disk: xl create, wait for "guest ready" and a few ticks,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # Runs INSIDE dom0 (copied to /share/dom0-run by demo.sh; started by dom0's /init).
 # Runs /share/tests/demo-inside.sh and prefixes each output line with "@@DEMO@@ " so the
 # host can show only these lines. Exit status: demo-inside.sh's.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
 # Runs INSIDE dom0 (copied to /share/dom0-run by run.sh; started by dom0's /init).
 # Runs each bats file listed in /share/tests/.order with `bats --tap`, renumbers the
 # results into one stream ("ok N e2e/<file>: <test>") and prints every TAP line on the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # shellcheck shell=bash
 # Helpers for e2e bats tests. They run INSIDE dom0 (Xen 4.17 in QEMU), started by
 # tests/e2e/run.sh. Load with:   load 'lib/e2e'

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # E2E_* results are read by the callers
 # Host-side helpers shared by tests/e2e/run.sh and tests/e2e/demo.sh:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # snap.bash - helpers for the xl-snapshot e2e tests (inside dom0).
 # Load after lib/e2e:   load 'lib/snap'
 bats_require_minimum_version 1.5.0

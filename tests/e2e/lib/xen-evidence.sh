@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-only
 # shellcheck shell=bash
 # Evidence, in Xen's console, that the EMULATOR (QEMU's TCG nested SVM)
 # and not the guest or the tool killed a guest.  Sourced by
