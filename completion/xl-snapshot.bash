@@ -86,6 +86,11 @@ _xl_snapshot()
         -c|--domain-config)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+        --disk-dir|--kernel-dir)
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
+        --compress)
+            mapfile -t COMPREPLY < <(compgen -W zstd -- "$cur") ;;
         -n|--name)
             # delete/revert -n NAME: a snapshot of the domain, when given
             # ("-n NAME <Domain>" puts it after: nothing to offer then)
@@ -113,10 +118,15 @@ _xl_snapshot()
     help:0)
         mapfile -t COMPREPLY < <(compgen -W \
             "$(_xl_snapshot_run help --commands)" -- "$cur") ;;
-    check-config:0|create:1)
+    check-config:0|create:1|import:0|redefine:1)
+        # a config file, a bundle (directory or -), a record file
         compopt -o filenames 2>/dev/null
         mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
-    help:*|check-config:*) ;;
+    export:2)
+        # the bundle: a new directory (or - for a stream)
+        compopt -o filenames 2>/dev/null
+        mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
+    help:*|check-config:*|import:*) ;;
     *:0)
         # list --domains takes no domain
         [[ $cmd == list && " ${COMP_WORDS[*]} " == *" --domains "* ]] &&

@@ -56,7 +56,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_LIVE: p.live = true; break;
         case OPT_COMPRESS:
             if (strcmp(optarg, "zstd")) {
-                err("create: unknown compression '%s' (only zstd)", optarg);
+                err("create: unknown compression '%s' (only zstd)", vis(optarg));
                 return EXIT_USAGE;
             }
             p.compress = optarg;

@@ -37,7 +37,7 @@ int main_export(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_BASE: p.base = optarg; break;
         case OPT_COMPRESS:
             if (strcmp(optarg, "zstd")) {
-                err("export: --compress takes 'zstd'");
+                err("export: unknown compression '%s' (only zstd)", vis(optarg));
                 return EXIT_USAGE;
             }
             p.compress = optarg;

@@ -19,7 +19,8 @@ static bool is_arg_word(const char *w, size_t n)
  * The options of an option text ("  -n, --name NAME     text\n"), one
  * per line with their argument: "-n NAME", "--name NAME".  A line that
  * starts with an option gives its options up to the first word that is
- * neither an option nor an upper-case argument.  For shell completion
+ * neither an option nor its argument (upper case, or any word one space
+ * after the option).  For shell completion
  * and the man page test: the table stays the one source.
  */
 static void print_option_names(const char *text)
@@ -30,13 +31,16 @@ static void print_option_names(const char *text)
         int optlen[8], nopt = 0, arglen = 0;
 
         while (p < end && nopt < 8) {
+            const char *gap = p;
             size_t n;
             while (p < end && (*p == ' ' || *p == ',')) p++;
             n = strcspn(p, " ,\n");
             if (n && *p == '-') {
                 opt[nopt] = p;
                 optlen[nopt++] = (int)n;
-            } else if (nopt && is_arg_word(p, n)) {
+            } else if (nopt && (is_arg_word(p, n) || p - gap == 1)) {
+                /* NAME, or a literal value one space after the option
+                 * ("--compress zstd"); the text begins two spaces on */
                 arg = p;
                 arglen = (int)n;
                 break;

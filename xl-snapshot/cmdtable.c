@@ -99,12 +99,12 @@ const struct cmd_spec cmd_table[] = {
         .usage = "[--children|--children-only|--metadata] <Domain> <Name> "
                  "| -n <Name> <Domain>",
         .options =
-            "  -n, --name NAME the snapshot (xl's original form: "
+            "  -n, --name NAME   the snapshot (xl's original form: "
             "-n NAME <Domain>)\n"
-            "  --children      also delete all its descendants\n"
-            "  --children-only delete only its descendants\n"
-            "  --metadata      delete only the record, keep disk data and\n"
-            "                  memory image\n",
+            "  --children        also delete all its descendants\n"
+            "  --children-only   delete only its descendants\n"
+            "  --metadata        delete only the record, keep disk data and\n"
+            "                    memory image\n",
     },
     {
         .name = "current", .fn = main_current,

@@ -96,10 +96,14 @@ PY
     assert_output "(2000, 262144)"
 }
 
-@test "create --compress takes only zstd" {
+@test "create and export --compress take only zstd, with one message" {
     run -2 xs create --compress lz4 g1
-    assert_output --partial "unknown compression 'lz4' (only zstd)"
+    assert_output --partial "create: unknown compression 'lz4' (only zstd)"
     xs help create | grep -q -- '--compress zstd'
+    run -2 xs export --compress lz4 g1 s1 "$BATS_TEST_TMPDIR/out"
+    assert_output --partial "export: unknown compression 'lz4' (only zstd)"
+    run -2 xs export --compress $'z\033[2J' g1 s1 "$BATS_TEST_TMPDIR/out"
+    [[ $output != *$'\033'* ]]
 }
 
 @test "create --compress zstd needs a memory image" {

@@ -156,3 +156,34 @@ SH
     run -0 complete_line create g1 -n ""
     assert_output ""
 }
+
+@test "files and directories where a command takes them; zstd after --compress" {
+    mkchain
+    mkdir -p "$BATS_TEST_TMPDIR/w/bundle.d"
+    : > "$BATS_TEST_TMPDIR/w/rec.json"
+    cd "$BATS_TEST_TMPDIR/w"
+    # import <bundle>: a directory or file, never a domain
+    run -0 complete_line import ""
+    assert_output "$(printf '%s\n' bundle.d rec.json)"
+    run -0 complete_line import --disk-dir ""
+    assert_output bundle.d
+    run -0 complete_line import --kernel-dir "b"
+    assert_output bundle.d
+    # export <Domain> <Name> <DIR>
+    run -0 complete_line export ""
+    assert_output g1
+    run -0 complete_line export g1 ""
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+    run -0 complete_line export g1 s1 ""
+    assert_output bundle.d
+    # redefine <Domain> <RecordFile>
+    run -0 complete_line redefine g1 "r"
+    assert_output rec.json
+    # --compress takes zstd, in create and export
+    run -0 complete_line create --compress ""
+    assert_output zstd
+    run -0 complete_line export --compress "z"
+    assert_output zstd
+    run -0 complete_line create --compress zstd ""
+    assert_output g1
+}
