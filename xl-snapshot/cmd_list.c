@@ -8,7 +8,9 @@
 #include "xl-snapshot.h"
 
 enum { OPT_TREE = 0x100, OPT_JSON, OPT_ROOTS, OPT_LEAVES, OPT_PARENT,
-       OPT_FROM, OPT_NAMES, OPT_DOMAINS };
+       OPT_FROM, OPT_NAMES, OPT_DOMAINS, OPT_NO_LEAVES, OPT_CURRENT,
+       OPT_DESCENDANTS, OPT_INTERNAL, OPT_EXTERNAL, OPT_ACTIVE,
+       OPT_INACTIVE, OPT_DISK_ONLY, OPT_TOPOLOGICAL };
 
 struct view {
     xlsnap_snapshot *s;
@@ -16,6 +18,7 @@ struct view {
     int *parent;        /* index of parent, -1 for roots / dangling */
     int *nkids;         /* number of children */
     int *byname;        /* indexes sorted by name, for find() */
+    int *order;         /* the order of output: creation, or topological */
     bool *show;
 };
 
@@ -55,6 +58,60 @@ static bool is_descendant(const struct view *v, int i, int ancestor)
 static bool has_children(const struct view *v, int i)
 {
     return v->nkids[i] > 0;
+}
+
+/* v->order: every snapshot after its parent (roots and their subtrees
+ * in creation order, children in creation order); snapshots caught in a
+ * corrupt parent cycle come last. */
+static void order_topological(struct view *v)
+{
+    bool *done = calloc(v->nr ? v->nr : 1, sizeof(*done));
+    int *stack = calloc(v->nr ? v->nr : 1, sizeof(*stack));
+    int n = 0;
+
+    if (!done || !stack) abort();
+    for (int r = 0; r < v->nr; r++) {
+        int top = 0;
+        if (v->parent[r] >= 0 || done[r]) continue;
+        stack[top++] = r;
+        while (top) {
+            int i = stack[--top];
+            done[i] = true;
+            v->order[n++] = i;
+            /* children pushed newest first: the oldest comes out next */
+            for (int j = v->nr - 1; j >= 0; j--)
+                if (v->parent[j] == i && !done[j] && top < v->nr)
+                    stack[top++] = j;
+        }
+    }
+    for (int i = 0; i < v->nr; i++)
+        if (!done[i]) v->order[n++] = i;
+    free(done);
+    free(stack);
+}
+
+/* Is snapshot s of the type a --internal / --external filter asks for
+ * (a mixed one is both), and of the kind --active / --inactive /
+ * --disk-only ask for (with memory; taken while shut off; neither)? */
+static bool kind_matches(const xlsnap_snapshot *s, bool internal,
+                         bool external)
+{
+    const char *t = xlsnap_snapshot_type(s);
+    bool in = !strcmp(t, "internal") || !strcmp(t, "mixed");
+    bool ex = !strcmp(t, "external") || !strcmp(t, "mixed");
+
+    return (!internal && !external) || (internal && in) ||
+           (external && ex);
+}
+
+static bool state_matches(const xlsnap_snapshot *s, bool active,
+                          bool inactive, bool disk_only)
+{
+    bool mem = s->memory != NULL;
+    bool off = s->domstate && !strcmp(s->domstate, "shutoff");
+
+    return (!active && !inactive && !disk_only) || (active && mem) ||
+           (inactive && off) || (disk_only && !mem && !off);
 }
 
 static int width(const struct view *v, int min, const char *(*get)(
@@ -99,7 +156,8 @@ static void print_table(const struct view *v, bool lng)
      * short form of xl's original design lists it) */
     printf("  %-*s  %-19s  %-9s  %-7s  %-8s  %-6s  %s\n", wn, "NAME",
            "CREATED", "STATE", "DOMAIN", "TYPE", "MEMORY", "PARENT");
-    for (int i = 0; i < v->nr; i++) {
+    for (int k = 0; k < v->nr; k++) {
+        int i = v->order[k];
         const xlsnap_snapshot *s = &v->s[i];
         if (!v->show[i]) continue;
         format_time(t, sizeof(t), s->creationtime);
@@ -177,12 +235,24 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         { "leaves", no_argument, NULL, OPT_LEAVES },
         { "parent", required_argument, NULL, OPT_PARENT },
         { "from", required_argument, NULL, OPT_FROM },
+        { "no-leaves", no_argument, NULL, OPT_NO_LEAVES },
+        { "current", no_argument, NULL, OPT_CURRENT },
+        { "descendants", no_argument, NULL, OPT_DESCENDANTS },
+        { "internal", no_argument, NULL, OPT_INTERNAL },
+        { "external", no_argument, NULL, OPT_EXTERNAL },
+        { "active", no_argument, NULL, OPT_ACTIVE },
+        { "inactive", no_argument, NULL, OPT_INACTIVE },
+        { "disk-only", no_argument, NULL, OPT_DISK_ONLY },
+        { "topological", no_argument, NULL, OPT_TOPOLOGICAL },
         { "domain-config", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     bool lng = false, tree = false, json = false, roots = false,
-         leaves = false, names = false, domains = false;
+         leaves = false, names = false, domains = false, no_leaves = false,
+         current = false, descendants = false, internal = false,
+         external = false, active = false, inactive = false,
+         disk_only = false, topological = false, filtered;
     const char *parent = NULL, *from = NULL, *one = NULL, *anchor_name;
     xlsnap_domain dom;
     struct view v = { 0 };
@@ -202,11 +272,23 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_LEAVES: leaves = true; break;
         case OPT_PARENT: parent = optarg; break;
         case OPT_FROM: from = optarg; break;
+        case OPT_NO_LEAVES: no_leaves = true; break;
+        case OPT_CURRENT: current = true; break;
+        case OPT_DESCENDANTS: descendants = true; break;
+        case OPT_INTERNAL: internal = true; break;
+        case OPT_EXTERNAL: external = true; break;
+        case OPT_ACTIVE: active = true; break;
+        case OPT_INACTIVE: inactive = true; break;
+        case OPT_DISK_ONLY: disk_only = true; break;
+        case OPT_TOPOLOGICAL: topological = true; break;
         case 'c': g_domain_config = optarg; break;
         }
     }
+    filtered = no_leaves || current || descendants || internal ||
+               external || active || inactive || disk_only || topological;
     if (domains) {
-        if (lng || tree || names || roots || leaves || parent || from) {
+        if (lng || tree || names || roots || leaves || parent || from ||
+            filtered) {
             err("list: --domains combines only with --json");
             return EXIT_USAGE;
         }
@@ -223,12 +305,34 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
          * xl's original design, "snapshot-list -l DOMAIN NAME") */
         one = argv[optind + 1];
     }
-    nfilters = roots + leaves + !!parent + !!from + !!one;
+    if (descendants) {
+        /* --parent NAME --descendants is --from NAME (virsh's --from
+         * lists children only; ours, as --parent, too) */
+        if (!!parent + current != 1 || from || one) {
+            err("list: --descendants goes with one of --parent NAME or "
+                "--current");
+            return EXIT_USAGE;
+        }
+        if (parent) {
+            from = parent;
+            parent = NULL;
+        }
+    }
+    if (leaves && no_leaves) {
+        err("list: --leaves and --no-leaves exclude each other");
+        return EXIT_USAGE;
+    }
+    if (tree && (filtered && !topological && !(current && descendants))) {
+        err("list: --tree combines only with --from");
+        return EXIT_USAGE;
+    }
+    nfilters = roots + leaves + !!parent + !!from + !!one +
+               (current && descendants);
     if (nfilters > 1) {
         err(one ? "list: a snapshot <Name> excludes --roots, --leaves, "
                   "--parent and --from"
-                : "list: --roots, --leaves, --parent and --from exclude "
-                  "each other");
+                : "list: --roots, --leaves, --parent, --from and "
+                  "--current --descendants exclude each other");
         return EXIT_USAGE;
     }
     if (tree && one) {
@@ -257,17 +361,32 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     v.nkids = calloc(v.nr ? v.nr : 1, sizeof(*v.nkids));
     v.byname = calloc(v.nr ? v.nr : 1, sizeof(*v.byname));
     v.show = calloc(v.nr ? v.nr : 1, sizeof(*v.show));
-    if (!v.parent || !v.nkids || !v.byname || !v.show) abort();
-    for (int i = 0; i < v.nr; i++) v.byname[i] = i;
+    v.order = calloc(v.nr ? v.nr : 1, sizeof(*v.order));
+    if (!v.parent || !v.nkids || !v.byname || !v.show || !v.order)
+        abort();
+    for (int i = 0; i < v.nr; i++) v.byname[i] = v.order[i] = i;
     sort_view = &v;
     qsort(v.byname, v.nr, sizeof(*v.byname), cmp_byname);
     for (int i = 0; i < v.nr; i++) {
         v.parent[i] = find(&v, v.s[i].parent);
         if (v.parent[i] >= 0) v.nkids[v.parent[i]]++;
     }
+    if (topological) order_topological(&v);
     for (int i = 0; !json && i < v.nr; i++) scrub_snapshot(&v.s[i]);
+    if (current && descendants) {
+        /* the current snapshot is the anchor, as --from's NAME */
+        for (int i = 0; i < v.nr && anchor < 0; i++)
+            if (v.s[i].current) anchor = i;
+        if (anchor < 0) {
+            err("cannot list snapshots of '%s': it has no current "
+                "snapshot", vis(argv[optind]));
+            rc = EXIT_FAILURE;
+            goto out;
+        }
+        from = v.s[anchor].name;
+    }
     anchor_name = parent ? parent : from ? from : one;   /* one at most */
-    if (anchor_name) {
+    if (anchor_name && anchor < 0) {
         anchor = find(&v, anchor_name);
         if (anchor < 0) {
             err("cannot list snapshots of '%s': no snapshot '%s'",
@@ -283,6 +402,11 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         if (parent) show = v.parent[i] == anchor;
         if (from) show = is_descendant(&v, i, anchor);
         if (one) show = i == anchor;
+        if (no_leaves && !has_children(&v, i)) show = false;
+        if (current && !descendants && !v.s[i].current) show = false;
+        if (!kind_matches(&v.s[i], internal, external)) show = false;
+        if (!state_matches(&v.s[i], active, inactive, disk_only))
+            show = false;
         v.show[i] = show;
     }
 
@@ -291,16 +415,17 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         xlsnap_snapshot *sel = calloc(v.nr ? v.nr : 1, sizeof(*sel));
         int n = 0;
         if (!sel) abort();
-        for (int i = 0; i < v.nr; i++)
-            if (v.show[i]) sel[n++] = v.s[i];   /* shallow: not freed */
+        for (int k = 0; k < v.nr; k++)
+            if (v.show[v.order[k]])
+                sel[n++] = v.s[v.order[k]];  /* shallow: not freed */
         if (xlsnap_list_to_json(g_ctx, &dom, sel, n, &out))
             rc = fail("list snapshots of '%s'", argv[optind]);
         else
             rc = print_json(out);
         free(sel);
     } else if (names) {
-        for (int i = 0; i < v.nr; i++)
-            if (v.show[i]) puts(v.s[i].name);
+        for (int k = 0; k < v.nr; k++)
+            if (v.show[v.order[k]]) puts(v.s[v.order[k]].name);
     } else if (tree) {
         char prefix[512] = "";
         if (from) {
@@ -320,6 +445,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     free(v.nkids);
     free(v.byname);
     free(v.show);
+    free(v.order);
     xlsnap_snapshot_list_free(v.s, v.nr);
     xlsnap_domain_dispose(&dom);
     return rc;

@@ -54,8 +54,11 @@ const struct cmd_spec cmd_table[] = {
     {
         .name = "list", .fn = main_list,
         .summary = "List the snapshots of a domain",
-        .usage = "[-l|--long] [--tree] [--json|--names] [--roots|"
-                 "--leaves|--parent NAME|--from NAME] <Domain> [<Name>] | "
+        .usage = "[-l|--long] [--tree] [--json|--names] [--topological] "
+                 "[--roots|--leaves|--parent NAME [--descendants]|"
+                 "--from NAME|--current --descendants] [--no-leaves] "
+                 "[--current] [--internal] [--external] [--active] "
+                 "[--inactive] [--disk-only] <Domain> [<Name>] | "
                  "-c <XlConfig> | --domains [--json]",
         .options =
             "  -l, --long      also show description and disks\n"
@@ -68,6 +71,17 @@ const struct cmd_spec cmd_table[] = {
             "  --leaves        only snapshots without children\n"
             "  --parent NAME   only the children of NAME\n"
             "  --from NAME     only the descendants of NAME\n"
+            "  --descendants   with --parent NAME: all its descendants;\n"
+            "                  with --current: those of the current one\n"
+            "  --no-leaves     only snapshots with children\n"
+            "  --current       only the current snapshot\n"
+            "  --internal      only snapshots with an internal disk\n"
+            "  --external      only snapshots with an external disk\n"
+            "  --active        only snapshots with memory\n"
+            "  --inactive      only snapshots taken while shut off\n"
+            "  --disk-only     only disk-only snapshots of a running\n"
+            "                  domain\n"
+            "  --topological   every snapshot after its parent\n"
             "  --domains       the domains with snapshots in the state "
             "dir\n",
     },

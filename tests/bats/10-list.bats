@@ -150,3 +150,106 @@ other"
     run -2 xs list g1 --bogus
     assert_output --partial "unknown option '--bogus'"
 }
+
+# kind RECORD MEMORY DOMSTATE DISKS: rewrite a record's memory, domstate
+# and disk kinds (DISKS: i = internal only, e = external only, m = both)
+kind() {
+    local f=$STATE/$UUID/$1/record.json
+    python3 - "$f" "$2" "$3" "$4" <<'PY'
+import json, sys
+f, mem, st, disks = sys.argv[1:]
+r = json.load(open(f))
+r["memory"] = None if mem == "-" else r["memory"]
+r["domstate"] = st
+r["disks"] = [d for d in r["disks"] if
+              {"i": ["internal"], "e": ["external"], "m": ["internal", "external"]}[disks].count(d["snapshot"])]
+json.dump(r, open(f, "w"))
+PY
+}
+
+names() { run -0 xs list --names "$@" g1; }
+
+@test "virsh's list filters: --no-leaves --current --descendants" {
+    mkrecord base - 100 false
+    mkrecord a base 200 false
+    mkrecord a1 a 300 true
+    mkrecord a2 a1 350 false
+    mkrecord b base 400 false
+    names --no-leaves
+    assert_output "$(printf 'base\na\na1')"
+    names --current
+    assert_output a1
+    names --current --descendants
+    assert_output a2
+    names --parent base --descendants
+    assert_output "$(printf 'a\na1\na2\nb')"
+    names --parent base --descendants --no-leaves
+    assert_output "$(printf 'a\na1')"
+    names --roots --no-leaves
+    assert_output base
+    run -0 xs list --tree --current --descendants g1
+    assert_output "a1 *
+\`-- a2"
+    run -2 xs list --descendants g1
+    assert_output "xl-snapshot: list: --descendants goes with one of --parent NAME or --current"
+    run -2 xs list --leaves --no-leaves g1
+    run -2 xs list --roots --current --descendants g1
+    run -2 xs list --tree --no-leaves g1
+}
+
+@test "list --current --descendants without a current snapshot exits 1" {
+    mkrecord base - 100 false
+    run -1 xs list --current --descendants g1
+    assert_output "xl-snapshot: cannot list snapshots of 'g1': it has no current snapshot"
+}
+
+@test "virsh's list filters: --internal --external --active --inactive --disk-only" {
+    mkrecord mem - 100 false          # memory, running, internal + external
+    mkrecord off mem 200 false
+    kind off - shutoff i              # taken while off, internal
+    mkrecord dsk off 300 true
+    kind dsk - running e              # disk-only of a running domain, external
+    names --active
+    assert_output mem
+    names --inactive
+    assert_output off
+    names --disk-only
+    assert_output dsk
+    names --active --inactive
+    assert_output "$(printf 'mem\noff')"
+    names --internal
+    assert_output "$(printf 'mem\noff')"
+    names --external
+    assert_output "$(printf 'mem\ndsk')"
+    names --internal --external
+    assert_output "$(printf 'mem\noff\ndsk')"
+    names --internal --disk-only
+    assert_output ""
+    run -0 xs list --external --json g1
+    run -0 json_get '[s["name"] for s in d["snapshots"]]' <<< "$output"
+    assert_output "['mem', 'dsk']"
+    run -0 xs list --inactive g1
+    assert_line --index 1 --partial "off"
+    [ "${#lines[@]}" -eq 2 ]
+}
+
+@test "list --topological: every snapshot after its parent, in table, names and JSON" {
+    # created out of tree order: b2's parent b is newer than a (b2 older)
+    mkrecord base - 100 false
+    mkrecord b2 b 150 false
+    mkrecord a base 200 false
+    mkrecord b base 300 true
+    mkrecord a1 a 400 false
+    names
+    assert_output "$(printf 'base\nb2\na\nb\na1')"
+    names --topological
+    assert_output "$(printf 'base\na\na1\nb\nb2')"
+    run -0 xs list --topological --json g1
+    run -0 json_get '[s["name"] for s in d["snapshots"]]' <<< "$output"
+    assert_output "['base', 'a', 'a1', 'b', 'b2']"
+    run -0 xs list --topological g1
+    run -0 awk 'NR > 1 { sub(/^\*/, " "); print $1 }' <<< "$output"
+    assert_output "$(printf 'base\na\na1\nb\nb2')"
+    names --topological --leaves
+    assert_output "$(printf 'a1\nb2')"
+}
