@@ -252,7 +252,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
          leaves = false, names = false, domains = false, no_leaves = false,
          current = false, descendants = false, internal = false,
          external = false, active = false, inactive = false,
-         disk_only = false, topological = false, filtered;
+         disk_only = false, topological = false, narrows;
     const char *parent = NULL, *from = NULL, *one = NULL, *anchor_name;
     xlsnap_domain dom;
     struct view v = { 0 };
@@ -284,11 +284,13 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         case 'c': g_domain_config = optarg; break;
         }
     }
-    filtered = no_leaves || current || descendants || internal ||
-               external || active || inactive || disk_only || topological;
+    /* the filters that narrow a part of the tree (--tree cannot draw
+     * what they leave out) */
+    narrows = no_leaves || (current && !descendants) || internal ||
+              external || active || inactive || disk_only;
     if (domains) {
         if (lng || tree || names || roots || leaves || parent || from ||
-            filtered) {
+            narrows || current || descendants || topological) {
             err("list: --domains combines only with --json");
             return EXIT_USAGE;
         }
@@ -322,7 +324,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         err("list: --leaves and --no-leaves exclude each other");
         return EXIT_USAGE;
     }
-    if (tree && (filtered && !topological && !(current && descendants))) {
+    if (tree && narrows) {
         err("list: --tree combines only with --from");
         return EXIT_USAGE;
     }

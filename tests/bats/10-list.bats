@@ -195,6 +195,10 @@ names() { run -0 xs list --names "$@" g1; }
     run -2 xs list --leaves --no-leaves g1
     run -2 xs list --roots --current --descendants g1
     run -2 xs list --tree --no-leaves g1
+    # --topological does not make --tree accept a narrowing filter
+    run -2 xs list --tree --topological --no-leaves g1
+    run -2 xs list --tree --topological --current g1
+    run -0 xs list --tree --topological g1
 }
 
 @test "list --current --descendants without a current snapshot exits 1" {
