@@ -61,7 +61,7 @@ CFLAGS     += -fsanitize=fuzzer-no-link,address,undefined \
               -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 endif
 
-LIB_SRCS := $(wildcard libxlsnap/*.c)
+LIB_SRCS := $(wildcard libxlsnap/*/*.c)
 CLI_SRCS := $(wildcard xl-snapshot/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -343,7 +343,7 @@ int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
                   char **out_r, char **err_r, int *status_r);
 char *xlsnap__last_line(const char *text, const char *prefix);
 
-/* be_qemuimg.c: images no running QEMU has open.  Every function takes
+/* backend/qemuimg.c: images no running QEMU has open.  Every function takes
  * the format of each image it names ("qcow2" or "raw", anything else is
  * refused): qemu-img never probes a format. */
 int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
@@ -371,7 +371,7 @@ int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image, const char *fmt,
                         const char *newbase, const char *newfmt,
                         unsigned flags);
 
-/* be_qmp.c: QEMU's monitor of a running domain */
+/* backend/qmp.c: QEMU's monitor of a running domain */
 typedef struct {
     int fd, lockfd;
     char *buf;
@@ -446,7 +446,7 @@ int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
                             const xlsnap_disk *disks, int nr_disks,
                             const char *const *dirs, char **json_r);
 
-/* be_libxl.c: the hypervisor */
+/* backend/libxl.c: the hypervisor */
 typedef enum {
     XLSNAP__DOM_GONE, XLSNAP__DOM_RUNNING, XLSNAP__DOM_PAUSED,
     XLSNAP__DOM_SUSPENDED, XLSNAP__DOM_SHUTDOWN,

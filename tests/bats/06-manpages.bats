@@ -94,7 +94,7 @@ man_section() {
 
 @test "every key of the snapshot config file is in xl-snapshot.conf(5)" {
     local keys
-    keys=$(grep -oE 'xlu_cfg_get_[a-z]+\(cfg, "[a-z_]+"' "$REPO/libxlsnap/config.c" |
+    keys=$(grep -oE 'xlu_cfg_get_[a-z]+\(cfg, "[a-z_]+"' "$REPO/libxlsnap/model/config.c" |
            sed 's/.*"\(.*\)"/\1/' | sort -u)
     [ -n "$keys" ]
     for k in $keys; do

@@ -20,7 +20,7 @@ expect_licence() {
 }
 
 @test "the library and its example are LGPL-2.1-only, in each file" {
-    expect_licence LGPL-2.1-only "$REPO"/libxlsnap/*.[ch] "$REPO"/libxlsnap/libxlsnap.map \
+    expect_licence LGPL-2.1-only "$REPO"/libxlsnap/*.[ch] "$REPO"/libxlsnap/*/*.c "$REPO"/libxlsnap/libxlsnap.map \
         "$REPO"/libxlsnap/libxlsnap.pc.in "$REPO"/examples/*.c
 }
 

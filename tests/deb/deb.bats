@@ -46,7 +46,7 @@ unitdir() { pkg-config --variable=systemdsystemunitdir systemd | sed 's|^/||'; }
     # debian/rules builds with V=1: the compiler command lines are logged
     local n
     n=$(grep -cE '^[a-z0-9_-]*(cc|gcc) .* -c -o build/obj/.*\.o ' "$DEB_DIR/build.log" || true)
-    [ "$n" -eq "$(ls "$REPO"/libxlsnap/*.c "$REPO"/xl-snapshot/*.c | wc -l)" ] ||
+    [ "$n" -eq "$(ls "$REPO"/libxlsnap/*/*.c "$REPO"/xl-snapshot/*.c | wc -l)" ] ||
         fail "$n compiler lines for objects in the build log (no V=1?)"
     run grep -E '^[a-z0-9_-]*(cc|gcc) .* -c -o build/obj/' "$DEB_DIR/build.log"
     for flag in '-Werror ' '-Wall ' '-Wextra ' '-fstack-protector-strong ' -D_FORTIFY_SOURCE=; do

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * be_qemuimg.c - disk backend for images no QEMU has open: qemu-img.
+ * backend/qemuimg.c - disk backend for images no QEMU has open: qemu-img.
  *
  * Never called on an image a running domain uses (Xen's qdisk opens
  * images with locking off, so qemu-img would not be stopped); the
- * orchestration checks that first and uses be_qmp.c instead.
+ * orchestration checks that first and uses backend/qmp.c instead.
  * qemu-img failures are translated here: exit status + its last
  * "qemu-img: ..." line become an XLSNAP_ERROR_* and a ctx message.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * be_libxl.c - the hypervisor backend: everything done through libxl
+ * backend/libxl.c - the hypervisor backend: everything done through libxl
  * (domain state and config, memory save, suspend/resume, pause,
  * destroy, create) and the xenstore/userdata updates that keep a
  * running domain's own config in step with its disks.  libxl error

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * be_qmp.c - disk backend for running domains: QEMU's monitor (QMP)
+ * backend/qmp.c - disk backend for running domains: QEMU's monitor (QMP)
  * on libxl's socket /var/run/xen/qmp-libxl-<domid>, under libxl's own
  * lock userdata-l.<domid>.<uuid>.qmp-socket-lock so that we never race
  * libxl's hotplug or cd-insert.  QMP errors are translated here.
