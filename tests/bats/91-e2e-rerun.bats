@@ -119,3 +119,13 @@ stays_failed() {
     assert_success
     [ "$(cat "$FAKE/attempts")" = 1 ]
 }
+
+@test "a run without any boot retry says nothing about the retry list it has not got" {
+    # CI of 2026-12-05 printed "boot-retries.txt: No such file or directory"
+    # before every file of a run in which no boot had to be retried
+    printf '1..2\nok 1 a\nok 2 b\n' > "$FAKE/tap.1"
+    runner
+    assert_success
+    refute_output --partial "No such file"
+    [ ! -e "$DOM0_SHARE/results/boot-retries.txt" ]
+}

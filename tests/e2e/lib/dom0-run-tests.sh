@@ -100,7 +100,8 @@ while IFS= read -r file; do
         # this attempt's Xen messages only (all of them also went to the
         # serial console, which the host keeps)
         xl dmesg -c >/dev/null 2>&1
-        retries_before=$(wc -l < "$RES/boot-retries.txt" 2>/dev/null || echo 0)
+        retries_before=0
+        [ ! -f "$RES/boot-retries.txt" ] || retries_before=$(wc -l < "$RES/boot-retries.txt")
         run_attempt "$file"
         [ "$fails" != 0 ] || [ "$rc" != 0 ] || break
         if [ "$attempt" != 1 ] || [ "$RERUNS" -ge "${E2E_FILE_RERUNS:-2}" ]; then break; fi
