@@ -436,6 +436,11 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
                            char **json_r);
 int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
                          xlsnap__cfgdisk **disks_r, int *nr_r);
+/* A copy of the config with disk vdev at path (format); NOTFOUND if the
+ * config has no such disk.  The only way the library edits a disk. */
+int xlsnap__config_set_disk(xlsnap_ctx *ctx, const char *json,
+                            const char *vdev, const char *path,
+                            const char *format, char **json_r);
 void xlsnap__cfgdisk_list_free(xlsnap__cfgdisk *l, int nr);
 /* A configuration for an imported snapshot whose domain has none here,
  * rebuilt from the bundle's json (may be NULL) from an allowlist; the
@@ -464,9 +469,6 @@ int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
                       int64_t *domid_r);
 int xlsnap__hv_monitor(xlsnap_ctx *ctx, int64_t domid, const char *name,
                        const char *config_json);
-int xlsnap__hv_config_set_disk(xlsnap_ctx *ctx, const char *config_json,
-                               const char *vdev, const char *path,
-                               const char *fmt, char **json_r);
 int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
                              const char *vdev, const char *path,
                              const char *fmt);

@@ -126,10 +126,12 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
     int rc = 0;
 
     *json_r = NULL;
-    root = yajl_tree_parse(json, err, sizeof(err));
-    if (!root || !YAJL_IS_OBJECT(root))
+    root = json ? xlsnap__json_parse(json, err, sizeof(err)) : NULL;
+    if (!root || !YAJL_IS_OBJECT(root)) {
+        yajl_tree_free(root);
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                              "domain configuration is not a JSON object");
+    }
     ci = yajl_tree_get(root, cp, yajl_t_object);
     if (ci && name) rc = set_member(ci, "name", name);
     if (ci && uuid && !rc) rc = set_member(ci, "uuid", uuid);
@@ -160,6 +162,29 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
     if (g) yajl_gen_free(g);
     yajl_tree_free(root);
     return rc;
+}
+
+/* The one way to point a disk of a domain config at another image
+ * (revert's fresh overlays, a running domain's stored config after an
+ * external snapshot): the disk must be there. */
+int xlsnap__config_set_disk(xlsnap_ctx *ctx, const char *json,
+                            const char *vdev, const char *path,
+                            const char *format, char **json_r)
+{
+    xlsnap__cfgdisk *l = NULL;
+    int nr = 0, rc, found = 0;
+
+    *json_r = NULL;
+    if ((rc = xlsnap__config_disks(ctx, json, &l, &nr))) return rc;
+    for (int i = 0; i < nr; i++)
+        found |= l[i].vdev && !strcmp(l[i].vdev, vdev);
+    xlsnap__cfgdisk_list_free(l, nr);
+    if (!found)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                             "domain configuration has no disk %s", vdev);
+    xlsnap_disk one = { .vdev = (char *)vdev, .image = (char *)path,
+                        .format = (char *)format };
+    return xlsnap__config_rewrite(ctx, json, NULL, NULL, &one, 1, json_r);
 }
 
 /*

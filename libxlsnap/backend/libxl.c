@@ -413,47 +413,6 @@ int xlsnap__hv_monitor(xlsnap_ctx *ctx, int64_t domid, const char *name,
     }
 }
 
-/* A copy of config_json with disk vdev pointing at path (format fmt). */
-int xlsnap__hv_config_set_disk(xlsnap_ctx *ctx, const char *config_json,
-                               const char *vdev, const char *path,
-                               const char *fmt, char **json_r)
-{
-    libxl_ctx *lx;
-    libxl_domain_config dc;
-    libxl_disk_format f;
-    int rc, lrc, found = 0;
-
-    *json_r = NULL;
-    if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
-    libxl_domain_config_init(&dc);
-    if ((lrc = libxl_domain_config_from_json(lx, &dc, config_json))) {
-        rc = lx_error(ctx, lrc, "domain configuration is invalid");
-        goto out;
-    }
-    if (libxl_disk_format_from_string(fmt, &f)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown format %s",
-                           fmt);
-        goto out;
-    }
-    for (int i = 0; i < dc.num_disks; i++) {
-        if (!dc.disks[i].vdev || strcmp(dc.disks[i].vdev, vdev)) continue;
-        free(dc.disks[i].pdev_path);
-        dc.disks[i].pdev_path = xlsnap__strdup(path);
-        dc.disks[i].format = f;
-        found = 1;
-    }
-    if (!found) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
-                           "domain configuration has no disk %s", vdev);
-        goto out;
-    }
-    *json_r = libxl_domain_config_to_json(lx, &dc);
-    if (!*json_r) rc = XLSNAP_ERROR_NOMEM;
- out:
-    libxl_domain_config_dispose(&dc);
-    return rc;
-}
-
 /*
  * After an external snapshot of a running domain, make the domain's own
  * config name the new overlay: libxl's stored config (userdata
@@ -471,7 +430,7 @@ int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
     libxl_ctx *lx;
     uint8_t *data = NULL;
     int len = 0, rc, lrc;
-    char *json = NULL, *bdir = NULL, **ents = NULL;
+    char *json = NULL, *text = NULL, *bdir = NULL, **ents = NULL;
     struct xs_handle *xs = NULL;
     unsigned n = 0;
     bool done = false;
@@ -486,8 +445,13 @@ int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
                            "domain %u", (unsigned)domid);
         goto out;
     }
-    rc = xlsnap__hv_config_set_disk(ctx, (const char *)data, vdev, path, fmt,
-                                    &json);
+    /* libxl stores it with its NUL; do not rely on that */
+    text = strndup((const char *)data, (size_t)len);
+    if (!text) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = xlsnap__config_set_disk(ctx, text, vdev, path, fmt, &json);
     if (rc) goto out;
     lrc = libxl_userdata_store(lx, domid, "libxl-json",
                                (const uint8_t *)json, strlen(json) + 1);
@@ -535,6 +499,7 @@ int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
     free(bdir);
     if (xs) xs_close(xs);
     free(json);
+    free(text);
     free(data);
     return rc;
 }

@@ -400,8 +400,8 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         fresh[i] = fresh_overlay(d->kind == XLSNAP_DISK_INTERNAL ? d->image
                                                                  : d->backing,
                                  sn->name);
-        rc = xlsnap__hv_config_set_disk(ctx, cfg, d->vdev, fresh[i], "qcow2",
-                                        &nc);
+        rc = xlsnap__config_set_disk(ctx, cfg, d->vdev, fresh[i], "qcow2",
+                                     &nc);
         if (rc) goto out;
         free(cfg);
         cfg = nc;
