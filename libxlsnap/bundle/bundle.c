@@ -566,15 +566,23 @@ int xlsnap__tar_end(xlsnap_ctx *ctx, int out)
     return write_all(ctx, out, zero, sizeof(zero));
 }
 
+/* A bundle packed by hand, `tar -cf - -C DIR .`, names its members
+ * "./NAME" and starts with the directory "./" itself: that one directory
+ * is skipped and the "./" taken off; any other directory, a name in a
+ * ustar prefix, a link or a special file is refused. */
 int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
                      uint64_t *size_r)
 {
     unsigned char h[512];
-    unsigned sum = 0, want;
-    uint64_t size = 0;
-    char *end;
-    int rc, zero = 1;
+    unsigned sum, want;
+    uint64_t size;
+    char *end, name[100];
+    int rc, zero;
 
+ next:
+    sum = 0;
+    size = 0;
+    zero = 1;
     if ((rc = xlsnap__read_full(ctx, in, h, sizeof(h)))) return rc;
     for (int i = 0; i < 512; i++) zero &= !h[i];
     if (zero) return 0;
@@ -585,6 +593,15 @@ int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
     if (want != sum || memcmp(h + 257, "ustar", 5))
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the stream is not "
                              "an xl-snapshot bundle (bad tar header)");
+    memcpy(name, h, 99);
+    name[99] = '\0';
+    /* POSIX ustar ("ustar\0"): a prefix would be a directory part of the
+     * name (GNU tar's "ustar  " keeps other fields there) */
+    if (!memcmp(h + 257, "ustar\0", 6) && h[345])
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has a "
+                             "member in a subdirectory");
+    if (h[156] == '5' && (!strcmp(name, "./") || !strcmp(name, ".")))
+        goto next;
     if (h[156] != '0' && h[156] != '\0')
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle holds "
                              "something other than plain files");
@@ -596,8 +613,7 @@ int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
         f[12] = 0;
         size = strtoull(f, NULL, 8);
     }
-    memcpy(name_r, h, 99);
-    name_r[99] = '\0';
+    snprintf(name_r, 100, "%s", name + (strncmp(name, "./", 2) ? 0 : 2));
     *size_r = size;
     return 1;
 }

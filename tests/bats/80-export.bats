@@ -114,6 +114,33 @@ PY
     assert_output ""
 }
 
+@test "import - takes a bundle directory packed by plain tar, './' names and all" {
+    mkchain3
+    s2=$(snapsum "$IMG" s2)
+    run -0 xs export g1 s2 "$BATS_TEST_TMPDIR/b"
+    # what an admin types: GNU tar's own format, then POSIX ustar; both
+    # start with the directory "./" and name every member "./NAME"
+    local n=0
+    for fmt in gnu ustar; do
+        n=$((n + 1))
+        mkdir "$BATS_TEST_TMPDIR/d$n"
+        run -0 bash -c "tar -H $fmt -cf - -C '$BATS_TEST_TMPDIR/b' . | XL_SNAPSHOT_DIR='$BATS_TEST_TMPDIR/st$n' '$XS' import --disk-dir '$BATS_TEST_TMPDIR/d$n' --as-domain copy$n -"
+        assert_line --regexp "^Imported snapshot 's2' of domain 'copy$n' \([0-9a-f-]{36}\)\.$"
+        [ "$(sum "$BATS_TEST_TMPDIR/d$n/g1.s2.qcow2")" = "$s2" ]
+    done
+    # any other directory is still refused, and nothing is left behind
+    mkdir "$BATS_TEST_TMPDIR/b/sub" "$BATS_TEST_TMPDIR/d3"
+    run -1 bash -c "tar -cf - -C '$BATS_TEST_TMPDIR/b' . | XL_SNAPSHOT_DIR='$BATS_TEST_TMPDIR/st3' '$XS' import --disk-dir '$BATS_TEST_TMPDIR/d3' -"
+    assert_output --partial "something other than plain files"
+    rmdir "$BATS_TEST_TMPDIR/b/sub"
+    mkdir -p "$BATS_TEST_TMPDIR/deep/x"
+    cp "$BATS_TEST_TMPDIR/b/"* "$BATS_TEST_TMPDIR/deep/x/"
+    run -1 bash -c "tar -cf - -C '$BATS_TEST_TMPDIR/deep' x/record.json x/manifest.json | XL_SNAPSHOT_DIR='$BATS_TEST_TMPDIR/st3' '$XS' import --disk-dir '$BATS_TEST_TMPDIR/d3' -"
+    assert_output --partial "not allowed"
+    run -0 find "$BATS_TEST_TMPDIR/st3" "$BATS_TEST_TMPDIR/d3" -mindepth 1 -not -type d
+    assert_output ""
+}
+
 @test "a bundle with one flipped byte is refused and nothing is written" {
     mkchain3
     run -0 xs export g1 s2 "$BATS_TEST_TMPDIR/b"
