@@ -91,6 +91,10 @@ _xl_snapshot()
             mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
         --compress)
             mapfile -t COMPREPLY < <(compgen -W zstd -- "$cur") ;;
+        --pre-hook|--post-hook)
+            # a command: a program in PATH or a script's path
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -c -- "$cur") ;;
         -n|--name)
             # delete/revert -n NAME: a snapshot of the domain, when given
             # ("-n NAME <Domain>" puts it after: nothing to offer then)

@@ -2,14 +2,67 @@
 /*
  * cmd_create.c - xl-snapshot create [options] <Domain> [<ConfigFile>]
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xl-snapshot.h"
 
 enum { OPT_DISK_ONLY = 0x100, OPT_MEMORY, OPT_NO_MEMORY, OPT_INTERNAL,
-       OPT_EXTERNAL, OPT_LIVE, OPT_NO_METADATA, OPT_JSON, OPT_COMPRESS };
+       OPT_EXTERNAL, OPT_LIVE, OPT_NO_METADATA, OPT_JSON, OPT_COMPRESS,
+       OPT_PRE_HOOK, OPT_POST_HOOK };
+
+/*
+ * Run a hook: /bin/sh -c CMD, the admin's own command (only ever from
+ * the command line: a snapshot config file never runs anything), with
+ * the domain and snapshot in its environment, stdin from /dev/null and
+ * its output on our stderr (stdout may be --json).  Returns its exit
+ * status, 128 + N if signal N killed it, or -1 if it could not run.
+ */
+static int run_hook(const char *phase, const char *cmd,
+                    const xlsnap_domain *dom, const char *snap,
+                    const char *result)
+{
+    pid_t pid;
+    int st;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (nul < 0 || dup2(nul, 0) < 0 || dup2(2, 1) < 0) _exit(127);
+        setenv("XL_SNAPSHOT_HOOK", phase, 1);
+        setenv("XL_SNAPSHOT_DOMAIN", dom->name ? dom->name : "", 1);
+        setenv("XL_SNAPSHOT_DOMAIN_UUID", dom->uuid ? dom->uuid : "", 1);
+        setenv("XL_SNAPSHOT_NAME", snap, 1);
+        if (result) setenv("XL_SNAPSHOT_RESULT", result, 1);
+        else unsetenv("XL_SNAPSHOT_RESULT");
+        signal(SIGPIPE, SIG_DFL);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return -1;
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
+/* "exit status 3", "killed by signal 9", for messages */
+static const char *hook_status(int hs, char *buf, size_t n)
+{
+    if (hs < 0) snprintf(buf, n, "could not be run");
+    else if (hs > 128) snprintf(buf, n, "was killed by signal %d", hs - 128);
+    else snprintf(buf, n, "exited with status %d", hs);
+    return buf;
+}
 
 int main_create(const struct cmd_spec *cmd, int argc, char **argv)
 {
@@ -27,6 +80,8 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         { "dry-run", no_argument, NULL, 'N' },
         { "json", no_argument, NULL, OPT_JSON },
         { "domain-config", required_argument, NULL, 'c' },
+        { "pre-hook", required_argument, NULL, OPT_PRE_HOOK },
+        { "post-hook", required_argument, NULL, OPT_POST_HOOK },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -34,11 +89,11 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     xlsnap_config cfg;
     xlsnap_domain dom;
     xlsnap_snapshot s;
-    bool json = false;
-    int opt, rc, memory = -1;
+    bool json = false, created = false;
+    int opt, rc, memory = -1, hs;
     xlsnap_disk_kind type = 0;
-    const char *domspec, *what;
-    char *out = NULL;
+    const char *domspec, *what, *pre_hook = NULL, *post_hook = NULL;
+    char *out = NULL, defname[32], why[64];
 
     xlsnap_create_params_init(&p);
     xlsnap_config_init(&cfg);
@@ -65,6 +120,8 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         case 'N': p.dry_run = true; break;
         case OPT_JSON: json = true; break;
         case 'c': g_domain_config = optarg; break;
+        case OPT_PRE_HOOK: pre_hook = optarg; break;
+        case OPT_POST_HOOK: post_hook = optarg; break;
         }
     }
     if (g_domain_config) {
@@ -101,17 +158,52 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     p.memory = memory;
     p.type = type;
 
-    if (resolve_domain(domspec, &dom) ||
-        (p.config_json = g_domain_config_json,
-         xlsnap_create(g_ctx, &dom, &p, &s))) {
-        /* without a name there is no snapshot to name: the domain is
-         * what could not be snapshotted */
+    if (resolve_domain(domspec, &dom)) {
         if (what)
             fail("create snapshot '%s'", what);
         else
-            fail("snapshot domain '%s'", dom.name ? dom.name : domspec);
+            fail("snapshot domain '%s'", domspec);
         goto out;
     }
+    if (p.dry_run) pre_hook = post_hook = NULL;
+    if ((pre_hook || post_hook) && !p.name) {
+        /* the hooks are told the name: the library's default, now */
+        snprintf(defname, sizeof(defname), "%lld", (long long)time(NULL));
+        p.name = what = defname;
+    }
+    if (pre_hook && (hs = run_hook("pre", pre_hook, &dom, p.name, NULL))) {
+        err("cannot create snapshot '%s': the pre-hook %s; no snapshot "
+            "was taken", vis(p.name), hook_status(hs, why, sizeof(why)));
+    } else {
+        p.config_json = g_domain_config_json;
+        created = !xlsnap_create(g_ctx, &dom, &p, &s);
+        /* without a name there is no snapshot to name: the domain is
+         * what could not be snapshotted */
+        if (!created && what)
+            fail("create snapshot '%s'", what);
+        else if (!created)
+            fail("snapshot domain '%s'", dom.name ? dom.name : domspec);
+    }
+    /* once the pre-hook ran (or there is none), the post-hook runs,
+     * told whether the snapshot was taken */
+    if (post_hook &&
+        (hs = run_hook("post", post_hook, &dom, p.name,
+                       created ? "ok" : "failed"))) {
+        if (created)
+            err("snapshot '%s' was created, but the post-hook %s",
+                vis(s.name), hook_status(hs, why, sizeof(why)));
+        else
+            err("the post-hook %s", hook_status(hs, why, sizeof(why)));
+        if (created && !json && !p.no_metadata)
+            printf("Snapshot '%s' of domain '%s' created (%s%s%s).\n",
+                   s.name, dom.name ? dom.name : dom.uuid,
+                   xlsnap_snapshot_type(&s),
+                   s.memory ? ", with memory" : ", disks only",
+                   s.memory || strcmp(s.domstate, "running")
+                       ? "" : ", crash-consistent");
+        goto out;
+    }
+    if (!created) goto out;
     if (p.live && s.memory && !s.memory_live && !p.dry_run)
         err("warning: snapshot '%s': memory saved without live pre-copy "
             "(the guest was suspended for the whole save): live pre-copy "

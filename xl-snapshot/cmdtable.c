@@ -24,7 +24,7 @@ const struct cmd_spec cmd_table[] = {
         .usage = "[-n NAME] [-d DESC] [--disk-only|--memory|--no-memory] "
                  "[--internal|--external] [--live] [--compress zstd] "
                  "[--no-metadata] [-N] "
-                 "[--json] "
+                 "[--pre-hook CMD] [--post-hook CMD] [--json] "
                  "<Domain> [<ConfigFile>] | -c <XlConfig> [<ConfigFile>]",
         .options =
             "  -n, --name NAME     snapshot name (default: creation time)\n"
@@ -43,6 +43,9 @@ const struct cmd_spec cmd_table[] = {
             "redefine)\n"
             "  -N, --dry-run       print the record it would write, change "
             "nothing\n"
+            "  --pre-hook CMD      run CMD (sh -c) first; if it fails, no "
+            "snapshot\n"
+            "  --post-hook CMD     run CMD after, also after a failure\n"
             "  --json              print the new record as JSON\n"
             "  -c, --domain-config XLCFG\n"
             "                      the domain of this xl config file (one "

@@ -207,6 +207,27 @@ web1"
 nightly-20261201"
 }
 
+@test "PRE_HOOK and POST_HOOK wrap each domain's snapshot; a failing pre-hook skips that domain" {
+    cat >> "$XL_SNAPSHOT_NIGHTLY_CONF" <<CONF
+PRE_HOOK='echo "pre \$XL_SNAPSHOT_DOMAIN \$XL_SNAPSHOT_NAME" >> $BATS_TEST_TMPDIR/hooks; [ "\$XL_SNAPSHOT_DOMAIN" != db1 ]'
+POST_HOOK='echo "post \$XL_SNAPSHOT_DOMAIN \$XL_SNAPSHOT_RESULT" >> $BATS_TEST_TMPDIR/hooks'
+CONF
+    night 20261201
+    assert_failure 1
+    assert_line "xl-snapshot-nightly: db1: nightly backup FAILED"
+    run -0 cat "$BATS_TEST_TMPDIR/hooks"
+    assert_output "pre web1 nightly-20261201
+post web1 ok
+pre db1 nightly-20261201
+post db1 failed"
+    run -0 xs list --names web1
+    assert_output "before-upgrade
+nightly-20261201"
+    run -0 xs list --names db1
+    assert_output "before-upgrade"
+    [ ! -e "$DEST/db1" ]
+}
+
 @test "a re-run the same night takes no second snapshot and keeps the export" {
     night 20261201
     assert_success
