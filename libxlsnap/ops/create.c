@@ -44,6 +44,30 @@ static const xlsnap_cfg_disk *wanted(const xlsnap_create_params *p,
  * asked otherwise, raw only external; backends QEMU does not serve
  * (phy:) are refused, naming the disk.
  */
+/* The frozen layer moves from the image's path to target by rename: a
+ * target on another file system is refused before anything is touched
+ * (a directory that does not exist is left to the rename to report). */
+static int same_file_system(xlsnap_ctx *ctx, const char *vdev,
+                            const char *image, const char *target)
+{
+    struct stat si, st;
+    char *dir = xlsnap__strdup(target);
+    int rc = 0;
+
+    if (!dir) return xlsnap__error(ctx, XLSNAP_ERROR_NOMEM, "out of memory");
+    if (stat(image, &si) == 0 && stat(dirname(dir), &st) == 0 &&
+        si.st_dev != st.st_dev)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                           "disk %s: the snapshot path %s is on another "
+                           "file system than the disk image %s; the "
+                           "snapshot's data is moved there by rename, so "
+                           "give a path on the image's file system (or "
+                           "none: it then goes next to the image)",
+                           vdev, target, image);
+    free(dir);
+    return rc;
+}
+
 static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                       const char *config, bool running, const char *name,
                       xlsnap_snapshot *s)
@@ -144,6 +168,9 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                                    sd->backing);
                 goto out;
             }
+            if (w && w->target &&
+                (rc = same_file_system(ctx, d->vdev, d->path, sd->backing)))
+                goto out;
         }
     }
     rc = 0;

@@ -194,3 +194,20 @@ CFG
     run -0 xs snapshot-revert -c "$CFG" -n s1
     has "$IMG" 0x44
 }
+
+@test "a snapshot path on another file system than the image is refused before anything is touched" {
+    setup_images
+    other=$(mktemp -d /dev/shm/xs-seed.XXXXXX)
+    [ "$(stat -c %d "$other")" != "$(stat -c %d "$IMG")" ] || skip "/dev/shm is on the images' file system"
+    fill "$IMG" 0x44
+    printf 'name="x1"\ndisk=[ '"'"'xvda=%s/disk_xvda.qcow2,type=qcow2'"'"' ]\n' "$other" > "$BATS_TEST_TMPDIR/ext"
+    run -1 xs create g1 "$BATS_TEST_TMPDIR/ext"
+    assert_output "xl-snapshot: cannot create snapshot 'x1': disk xvda: the snapshot path $other/disk_xvda.qcow2 is on another file system than the disk image $IMG; the snapshot's data is moved there by rename, so give a path on the image's file system (or none: it then goes next to the image)"
+    run -0 ls -A "$other"
+    assert_output ""
+    rmdir "$other"
+    has "$IMG" 0x44
+    run -0 qemu-img info -f qcow2 --output=json "$IMG"
+    refute_output --partial backing
+    run -1 xs info g1 x1
+}
