@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # create --pre-hook / --post-hook, on the host: a stopped domain known
 # from its records, the real binary and real qemu-img (the running-guest
-# proof is tests/e2e/37-hooks.bats).
+# proof is tests/e2e/36-progress-hooks.bats).
 load helpers
 
 # hook NAME: a hook script that logs its phase and environment, and

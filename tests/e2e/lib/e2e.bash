@@ -45,7 +45,12 @@ e2e_guest_disk() { echo "$E2E_WORK/guests/$1/${2:-xvda}.qcow2"; }
 e2e_guest_log() { echo "$E2E_CONSOLE_DIR/guest-$1.log"; }
 e2e_guest_cfg() { echo "$E2E_WORK/guests/$1/$1.cfg"; }
 
-_e2e_vdev() { local letters=abcdefghij; echo "xvd${letters:$1:1}"; } # 0 -> xvda
+# _e2e_vdev I: the vdev of disk I: xvda, xvdb, ... or the Ith of E2E_VDEVS ("hda hdc")
+_e2e_vdev() {
+    local letters=abcdefghij v
+    if [ -n "${E2E_VDEVS:-}" ]; then read -r -a v <<< "$E2E_VDEVS"; echo "${v[$1]}"; return; fi
+    echo "xvd${letters:$1:1}"
+}
 
 # e2e_create_disks NAME NDISKS: create the guest's qcow2 disks that do not exist yet.
 e2e_create_disks() {
