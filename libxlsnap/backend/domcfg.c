@@ -209,9 +209,6 @@ static bool one_of(const char *s, const char *const *set)
     return false;
 }
 
-#define CHK(x) do { if ((x) != yajl_gen_status_ok) goto gen_failed; } \
-               while (0)
-
 int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
                             const char *name, const char *uuid,
                             const xlsnap_disk *disks, int nr_disks,
@@ -226,7 +223,7 @@ int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
     yajl_gen g = xlsnap__gen_alloc();
     const char *type = NULL;
     char err[128], *tkey = NULL;
-    int rc;
+    int rc, s;
 
     *json_r = NULL;
     if (json) root = yajl_tree_parse(json, err, sizeof(err));
@@ -314,8 +311,6 @@ int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
     free(tkey);
     return rc;
 }
-
-#undef CHK
 
 /*
  * Local variables:

@@ -648,12 +648,12 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     goto out;
  fail:
     {
-        char saved[XLSNAP__ERRBUF];
-        memcpy(saved, ctx->errbuf, sizeof(saved));
+        xlsnap__errsaved saved;
+        xlsnap__errsave(ctx, &saved);
         for (int i = 0; i < placed; i++) unlink(dst[i]);
         if (sn.memory) unlink(sn.memory);
         if (wrote) xlsnap__store_remove(ctx, dom.uuid, sn.name);
-        memcpy(ctx->errbuf, saved, sizeof(saved));
+        xlsnap__errrestore(ctx, &saved);
     }
  out:
     if (stage) xlsnap__remove_flat_dir(stage);
