@@ -278,6 +278,29 @@ int xlsnap__tar_skip_pad(xlsnap_ctx *ctx, int in, uint64_t size);
 int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
                  const char *what, uint64_t in_size, uint64_t max_out,
                  uint64_t *out_r, char hex_r[65]);
+/* The engine under it and under zpipe.c: the one place that calls
+ * libzstd.  Reads in to its end, writes out; needs no ctx (threads run
+ * it).  Returns XLSNAP__Z_OK or where it failed: err is an errno value
+ * (EIO for CODEC, TRUNCATED), zerr zstd's name for a CODEC error.
+ * TOOBIG: writing more than max_out bytes (UINT64_MAX: no limit) was
+ * refused, nothing of that piece was written (a zstd bomb stops). */
+enum { XLSNAP__Z_OK, XLSNAP__Z_NOMEM, XLSNAP__Z_READ, XLSNAP__Z_WRITE,
+       XLSNAP__Z_CODEC, XLSNAP__Z_TRUNCATED, XLSNAP__Z_TOOBIG };
+typedef struct {
+    bool compress;
+    int level;                  /* compress: 0 is 3 */
+    bool checksum;              /* compress: a checksum in the frame */
+    size_t in_buf, out_buf;     /* piece sizes; 0: zstd's advice */
+    uint64_t max_out;           /* UINT64_MAX: no limit */
+    xlsnap__sha256 *hash;       /* of what is written, or NULL */
+    void (*progress)(void *user, uint64_t in_bytes); /* after each read */
+    void *user;
+    /* results */
+    uint64_t in_bytes, out_bytes;
+    int err;
+    const char *zerr;
+} xlsnap__zstream;
+int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out);
 
 /* config.c: parse a snapshot config from memory; text[len] must be
  * '\0'.  path names it in messages. */
