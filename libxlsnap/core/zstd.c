@@ -77,11 +77,12 @@ int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out)
                 goto out;
             }
             z->out_bytes += zout.pos;
-            /* a full output buffer may leave data in zstd's own:
-             * call again (decompress) */
+            /* decompress: a full output buffer may leave data in
+             * zstd's own (zr not 0: the frame is not flushed yet) */
             full = zout.pos == zout.size;
             /* compress: at the end, loop until the frame is flushed */
-        } while (zin.pos < zin.size || (cc && eof && zr) || (dc && full));
+        } while (zin.pos < zin.size || (cc && eof && zr) ||
+                 (dc && full && zr));
         if (z->progress) z->progress(z->user, z->in_bytes);
     }
     if (dc && zr) stage = XLSNAP__Z_TRUNCATED;
