@@ -242,7 +242,7 @@ static int inspect_disk(xlsnap_ctx *ctx, const char *file,
 
     fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
-        n = read(fd, h, sizeof(h));
+        n = xlsnap__read_upto(fd, h, sizeof(h));
         /* the first bytes of the backing file name, if any */
         if (n >= 20 && be(h + 8, 8) && be(h + 8, 8) < (1u << 20) &&
             pread(fd, bname, 5, be(h + 8, 8)) < 0)

@@ -105,10 +105,9 @@ int xlsnap__read_file_at(xlsnap_ctx *ctx, int dirfd, const char *file,
             if (!nb) { rc = XLSNAP_ERROR_NOMEM; goto out; }
             buf = nb;
         }
-        r = read(fd, buf + len, cap - len - 1);
+        r = xlsnap__read_some(fd, buf + len, cap - len - 1);
         if (r < 0) {
-            if (errno == EINTR) continue;
-            rc = xlsnap__error_errno(ctx, errno, "cannot read %s", path);
+            rc = xlsnap__error_errno(ctx, -r, "cannot read %s", path);
             goto out;
         }
         if (r == 0) break;

@@ -148,7 +148,7 @@ static bool adopted_from(int dirfd, const char *old)
     ssize_t n;
 
     if (fd < 0) return false;
-    n = read(fd, buf, sizeof(buf) - 1);
+    n = xlsnap__read_upto(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0) return false;
     buf[n] = '\0';
