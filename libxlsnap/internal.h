@@ -81,6 +81,35 @@ void xlsnap__fault_point(const char *step);
 void xlsnap__progress(xlsnap_ctx *ctx, const char *what, uint64_t done,
                       uint64_t total);
 
+/* io.c (core): the one write-all, read-full and temporary-file name.
+ * write_all, read_some and read_upto need no ctx (threads use them) and
+ * return -errno on failure, with errno set. */
+int xlsnap__write_all(int fd, const void *buf, size_t n);
+/* One read(), retried on EINTR: bytes read, 0 at the end, or -errno. */
+ssize_t xlsnap__read_some(int fd, void *buf, size_t n);
+/* Read up to n bytes: fewer only at the end of the stream; or -errno. */
+ssize_t xlsnap__read_upto(int fd, void *buf, size_t n);
+/* Read exactly n bytes; the stream ending early is CORRUPT. */
+int xlsnap__read_full(xlsnap_ctx *ctx, int fd, void *buf, size_t n);
+/* The temporary file written before 'file' is renamed into place
+ * (".<file>.tmp", xlsnap__write_file_atomic); and whether a directory
+ * entry is one (a leftover of a killed writer). */
+#define XLSNAP__TMP_PREFIX "."
+#define XLSNAP__TMP_SUFFIX ".tmp"
+#define XLSNAP__TMP_NAME(lit) XLSNAP__TMP_PREFIX lit XLSNAP__TMP_SUFFIX
+char *xlsnap__tmp_name(const char *file);
+bool xlsnap__is_tmp_name(const char *name);
+/* ctx.c (core): keep the ctx message across a cleanup that may
+ * overwrite it (xlsnap__errsave before, xlsnap__errrestore after). */
+typedef struct { char msg[XLSNAP__ERRBUF]; } xlsnap__errsaved;
+void xlsnap__errsave(const xlsnap_ctx *ctx, xlsnap__errsaved *s);
+void xlsnap__errrestore(xlsnap_ctx *ctx, const xlsnap__errsaved *s);
+/* json.c (core): generating JSON, the one CHK: run a yajl_gen call or
+ * an xlsnap__gen_* helper; a status other than yajl_gen_status_ok is
+ * kept in the caller's 'int s' and jumps to its gen_failed label. */
+#define CHK(x) \
+    do { if ((s = (x)) != yajl_gen_status_ok) goto gen_failed; } while (0)
+
 /* util.c */
 char *xlsnap__strdup(const char *s);            /* NULL -> NULL */
 char *xlsnap__sprintf(const char *fmt, ...)
@@ -219,8 +248,6 @@ bool xlsnap__bundle_name_ok(const char *name);
 int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         const char *what, uint64_t *copied_r,
                         char hex_r[65]);
-/* Read exactly n bytes; the stream ending early is CORRUPT. */
-int xlsnap__read_full(xlsnap_ctx *ctx, int fd, void *buf, size_t n);
 /* Copy src into the new file dst (0600, never over an existing file,
  * fsynced): as it is or (de)compressed with zstd.  *size_r, hex_r (may
  * be NULL): size and SHA-256 of what was written.  A failure removes
@@ -251,6 +278,29 @@ int xlsnap__tar_skip_pad(xlsnap_ctx *ctx, int in, uint64_t size);
 int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
                  const char *what, uint64_t in_size, uint64_t max_out,
                  uint64_t *out_r, char hex_r[65]);
+/* The engine under it and under zpipe.c: the one place that calls
+ * libzstd.  Reads in to its end, writes out; needs no ctx (threads run
+ * it).  Returns XLSNAP__Z_OK or where it failed: err is an errno value
+ * (EIO for CODEC, TRUNCATED), zerr zstd's name for a CODEC error.
+ * TOOBIG: writing more than max_out bytes (UINT64_MAX: no limit) was
+ * refused, nothing of that piece was written (a zstd bomb stops). */
+enum { XLSNAP__Z_OK, XLSNAP__Z_NOMEM, XLSNAP__Z_READ, XLSNAP__Z_WRITE,
+       XLSNAP__Z_CODEC, XLSNAP__Z_TRUNCATED, XLSNAP__Z_TOOBIG };
+typedef struct {
+    bool compress;
+    int level;                  /* compress: 0 is 3 */
+    bool checksum;              /* compress: a checksum in the frame */
+    size_t in_buf, out_buf;     /* piece sizes; 0: zstd's advice */
+    uint64_t max_out;           /* UINT64_MAX: no limit */
+    xlsnap__sha256 *hash;       /* of what is written, or NULL */
+    void (*progress)(void *user, uint64_t in_bytes); /* after each read */
+    void *user;
+    /* results */
+    uint64_t in_bytes, out_bytes;
+    int err;
+    const char *zerr;
+} xlsnap__zstream;
+int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out);
 
 /* config.c: parse a snapshot config from memory; text[len] must be
  * '\0'.  path names it in messages. */

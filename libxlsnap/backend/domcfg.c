@@ -234,9 +234,6 @@ static bool one_of(const char *s, const char *const *set)
     return false;
 }
 
-#define CHK(x) do { if ((x) != yajl_gen_status_ok) goto gen_failed; } \
-               while (0)
-
 int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
                             const char *name, const char *uuid,
                             const xlsnap_disk *disks, int nr_disks,
@@ -251,7 +248,7 @@ int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
     yajl_gen g = xlsnap__gen_alloc();
     const char *type = NULL;
     char err[128], *tkey = NULL;
-    int rc;
+    int rc, s;
 
     *json_r = NULL;
     if (json) root = yajl_tree_parse(json, err, sizeof(err));
@@ -339,8 +336,6 @@ int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
     free(tkey);
     return rc;
 }
-
-#undef CHK
 
 /*
  * Local variables:

@@ -86,22 +86,14 @@ static int read_line(xlsnap_ctx *ctx, xlsnap__qmp *q, char **line_r)
 int xlsnap__qmp_exec(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *cmd,
                      yajl_val *ret_r)
 {
-    size_t len = strlen(cmd), off = 0;
+    size_t len = strlen(cmd);
     char *line = NULL, err[128];
     yajl_val v = NULL;
     int rc;
 
     if (ret_r) *ret_r = NULL;
-    while (off < len) {
-        ssize_t n = write(q->fd, cmd + off, len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            rc = xlsnap__error_errno(ctx, errno, "QMP: cannot send");
-            goto out;
-        }
-        off += n;
-    }
-    if (write(q->fd, "\n", 1) != 1) {
+    if (xlsnap__write_all(q->fd, cmd, len) < 0 ||
+        xlsnap__write_all(q->fd, "\n", 1) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "QMP: cannot send");
         goto out;
     }

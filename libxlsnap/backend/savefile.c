@@ -29,34 +29,21 @@ struct hdr {
 
 static int write_all(xlsnap_ctx *ctx, int fd, const void *p, size_t len)
 {
-    const char *c = p;
-    while (len) {
-        ssize_t n = write(fd, c, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-            return xlsnap__error_errno(ctx, errno,
-                                       "cannot write memory image header");
-        c += n;
-        len -= n;
-    }
-    return 0;
+    int e = xlsnap__write_all(fd, p, len);
+
+    return e ? xlsnap__error_errno(ctx, -e,
+                                   "cannot write memory image header") : 0;
 }
 
 static int read_all(xlsnap_ctx *ctx, int fd, void *p, size_t len)
 {
-    char *c = p;
-    while (len) {
-        ssize_t n = read(fd, c, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-            return xlsnap__error_errno(ctx, errno,
-                                       "cannot read memory image");
-        if (n == 0)
-            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                                 "memory image is truncated");
-        c += n;
-        len -= n;
-    }
+    ssize_t n = xlsnap__read_upto(fd, p, len);
+
+    if (n < 0)
+        return xlsnap__error_errno(ctx, -n, "cannot read memory image");
+    if ((size_t)n < len)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                             "memory image is truncated");
     return 0;
 }
 

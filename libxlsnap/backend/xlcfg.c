@@ -28,15 +28,13 @@ static const char *first_line(char *buf, const char *fallback)
     return buf;
 }
 
-#define CHK(x) do { if (x) goto gen_failed; } while (0)
-
 /* The libxl-json config of the parsed file: name, uuid, type, disks. */
 static int minimal_json(xlsnap_ctx *ctx, XLU_Config *cfg, const char *path,
                         const char *name, const char *type, char **json_r)
 {
     XLU_ConfigList *disks = NULL;
     yajl_gen g = xlsnap__gen_alloc();
-    int nd = 0, rc;
+    int nd = 0, rc, s;
 
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_str(g, "c_info"));
@@ -86,21 +84,20 @@ static int minimal_json(xlsnap_ctx *ctx, XLU_Config *cfg, const char *path,
     return rc;
 }
 
-#undef CHK
-
 /* xl's own parse (dry run), when a hypervisor is reachable. */
 static char *xl_dry_run(xlsnap_ctx *ctx, const char *path)
 {
     const char *argv[] = { xl_prog(), "-N", "create", path, NULL };
-    char *out = NULL, *err = NULL, *r = NULL, saved[XLSNAP__ERRBUF], *b;
+    char *out = NULL, *err = NULL, *r = NULL, *b;
+    xlsnap__errsaved saved;
     int status;
 
     if (!xlsnap__hypervisor_present()) return NULL;
-    memcpy(saved, ctx->errbuf, sizeof(saved));
+    xlsnap__errsave(ctx, &saved);
     if (!xlsnap__spawn(ctx, argv, -1, &out, &err, &status) && !status &&
         out && (b = strchr(out, '{')))
         r = xlsnap__strdup(b);
-    memcpy(ctx->errbuf, saved, sizeof(saved));
+    xlsnap__errrestore(ctx, &saved);
     free(out);
     free(err);
     return r;

@@ -69,14 +69,11 @@ bool xlsnap__bundle_name_ok(const char *name)
     return true;
 }
 
-#define CHK(x) do { if ((x) != yajl_gen_status_ok) goto gen_failed; } \
-               while (0)
-
 int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
                              char **json_r)
 {
     yajl_gen g = xlsnap__gen_alloc();
-    int rc;
+    int rc, s;
 
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_kv_str(g, "format", XLSNAP__BUNDLE_FORMAT));
@@ -127,8 +124,6 @@ int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
     yajl_gen_free(g);
     return rc;
 }
-
-#undef CHK
 
 static int bad(xlsnap_ctx *ctx, const char *what)
 {
@@ -378,34 +373,9 @@ int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
 
 static int write_all(xlsnap_ctx *ctx, int fd, const void *buf, size_t n)
 {
-    const char *p = buf;
+    int e = xlsnap__write_all(fd, buf, n);
 
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return xlsnap__error_errno(ctx, errno, "cannot write");
-        p += w;
-        n -= w;
-    }
-    return 0;
-}
-
-/* read exactly n bytes; a short read is CORRUPT (truncated stream) */
-int xlsnap__read_full(xlsnap_ctx *ctx, int fd, void *buf, size_t n)
-{
-    char *p = buf;
-
-    while (n) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return xlsnap__error_errno(ctx, errno, "cannot read");
-        if (r == 0)
-            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the stream "
-                                 "ends early (truncated bundle)");
-        p += r;
-        n -= r;
-    }
-    return 0;
+    return e ? xlsnap__error_errno(ctx, -e, "cannot write") : 0;
 }
 
 int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
@@ -420,10 +390,9 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
     xlsnap__sha256_init(&h);
     while (done < size) {
         size_t want = size - done < sizeof(buf) ? size - done : sizeof(buf);
-        ssize_t r = read(in, buf, want);
-        if (r < 0 && errno == EINTR) continue;
+        ssize_t r = xlsnap__read_some(in, buf, want);
         if (r < 0) {
-            rc = xlsnap__error_errno(ctx, errno, "cannot read %s", what);
+            rc = xlsnap__error_errno(ctx, -r, "cannot read %s", what);
             goto out;
         }
         if (r == 0) {

@@ -242,7 +242,7 @@ static int inspect_disk(xlsnap_ctx *ctx, const char *file,
 
     fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
-        n = read(fd, h, sizeof(h));
+        n = xlsnap__read_upto(fd, h, sizeof(h));
         /* the first bytes of the backing file name, if any */
         if (n >= 20 && be(h + 8, 8) && be(h + 8, 8) < (1u << 20) &&
             pread(fd, bname, 5, be(h + 8, 8)) < 0)
@@ -648,12 +648,12 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     goto out;
  fail:
     {
-        char saved[XLSNAP__ERRBUF];
-        memcpy(saved, ctx->errbuf, sizeof(saved));
+        xlsnap__errsaved saved;
+        xlsnap__errsave(ctx, &saved);
         for (int i = 0; i < placed; i++) unlink(dst[i]);
         if (sn.memory) unlink(sn.memory);
         if (wrote) xlsnap__store_remove(ctx, dom.uuid, sn.name);
-        memcpy(ctx->errbuf, saved, sizeof(saved));
+        xlsnap__errrestore(ctx, &saved);
     }
  out:
     if (stage) xlsnap__remove_flat_dir(stage);

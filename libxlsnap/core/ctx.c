@@ -179,6 +179,16 @@ int xlsnap__error_prefix(xlsnap_ctx *ctx, int rc, const char *fmt, ...)
     return rc;
 }
 
+void xlsnap__errsave(const xlsnap_ctx *ctx, xlsnap__errsaved *s)
+{
+    memcpy(s->msg, ctx->errbuf, sizeof(s->msg));
+}
+
+void xlsnap__errrestore(xlsnap_ctx *ctx, const xlsnap__errsaved *s)
+{
+    memcpy(ctx->errbuf, s->msg, sizeof(ctx->errbuf));
+}
+
 bool xlsnap__hypervisor_present(void)
 {
     return access("/dev/xen/privcmd", R_OK | W_OK) == 0 ||

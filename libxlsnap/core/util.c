@@ -105,10 +105,9 @@ int xlsnap__read_file_at(xlsnap_ctx *ctx, int dirfd, const char *file,
             if (!nb) { rc = XLSNAP_ERROR_NOMEM; goto out; }
             buf = nb;
         }
-        r = read(fd, buf + len, cap - len - 1);
+        r = xlsnap__read_some(fd, buf + len, cap - len - 1);
         if (r < 0) {
-            if (errno == EINTR) continue;
-            rc = xlsnap__error_errno(ctx, errno, "cannot read %s", path);
+            rc = xlsnap__error_errno(ctx, -r, "cannot read %s", path);
             goto out;
         }
         if (r == 0) break;
@@ -136,20 +135,6 @@ int xlsnap__check_text(xlsnap_ctx *ctx, int rc, const char *path,
                          "(not a text file)", path, (size_t)(nul - data));
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len) {
-        ssize_t r = write(fd, data, len);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        data += r;
-        len -= r;
-    }
-    return 0;
-}
-
 int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
                               const char *file, const char *data,
                               size_t len)
@@ -158,7 +143,7 @@ int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
     char *tmp = NULL;
     struct stat st;
 
-    tmp = xlsnap__sprintf(".%s.tmp", file);
+    tmp = xlsnap__tmp_name(file);
     dfd = xlsnap__open_nofollow(ctx, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY,
                                 dir);
     if (dfd < 0) {
@@ -189,11 +174,11 @@ int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
     }
     if (len > 1 && getenv("XL_SNAPSHOT_FAULT")) {
         /* crash-safety tests: die with half a record written */
-        if (write_all(fd, data, len / 2) < 0) goto write_failed;
+        if (xlsnap__write_all(fd, data, len / 2) < 0) goto write_failed;
         xlsnap__fault_point("record-write");
-        if (write_all(fd, data + len / 2, len - len / 2) < 0)
+        if (xlsnap__write_all(fd, data + len / 2, len - len / 2) < 0)
             goto write_failed;
-    } else if (write_all(fd, data, len) < 0) {
+    } else if (xlsnap__write_all(fd, data, len) < 0) {
         goto write_failed;
     }
     if (fsync(fd) < 0) goto write_failed;
@@ -203,6 +188,7 @@ int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
     if (renameat(dfd, tmp, dfd, file) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot rename %s/%s",
                                  dir, tmp);
+        unlinkat(dfd, tmp, 0);      /* no temporary file left behind */
         goto out;
     }
     if (fsync(dfd) < 0) {

@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
-#include <zstd.h>
 
 /* Level 1: the save runs while the guest is suspended; speed first
  * (an idle guest's zero pages compress as well at any level). */
@@ -24,28 +23,6 @@
 /* read and write in large pieces: every system call is dear in a
  * dom0 (more so under emulation) */
 #define IOSIZE (4u << 20)
-
-static int full_write(int fd, const void *p, size_t len)
-{
-    const char *c = p;
-
-    while (len) {
-        ssize_t n = write(fd, c, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -errno;
-        c += n;
-        len -= n;
-    }
-    return 0;
-}
-
-static ssize_t some_read(int fd, void *p, size_t len)
-{
-    ssize_t n;
-
-    while ((n = read(fd, p, len)) < 0 && errno == EINTR) ;
-    return n < 0 ? -errno : n;
-}
 
 static void set_err(xlsnap__zpipe *z, int e, const char *what,
                     const char *zerr)
@@ -55,90 +32,53 @@ static void set_err(xlsnap__zpipe *z, int e, const char *what,
              zerr ? zerr : strerror(z->err));
 }
 
-static void compress_loop(xlsnap__zpipe *z)
+/* The engine (zstd.c) between the pipe and the file, each failure in
+ * the words of a memory image. */
+static void zpipe_run(xlsnap__zpipe *z)
 {
-    ZSTD_CCtx *cc = ZSTD_createCCtx();
-    size_t isz = IOSIZE, osz = IOSIZE;
-    char *in = malloc(isz), *out = malloc(osz), sink[4096];
-    bool end = false;
+    xlsnap__zstream zs = {
+        .compress = z->compress, .level = ZLEVEL, .checksum = true,
+        .in_buf = z->compress ? IOSIZE : 0, .out_buf = IOSIZE,
+        .max_out = UINT64_MAX,
+    };
+    int in = z->compress ? z->fd : z->file;
+    int out = z->compress ? z->file : z->fd;
+    char sink[4096];
 
-    if (!cc || !in || !out) { set_err(z, ENOMEM, "zstd", NULL); goto out; }
-    ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, ZLEVEL);
-    ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-    while (!end) {
-        ssize_t n = some_read(z->fd, in, isz);
-        ZSTD_inBuffer ib = { in, n > 0 ? (size_t)n : 0, 0 };
-        size_t left;
-        int e;
-
-        if (n < 0) { set_err(z, -n, "cannot read the save stream", NULL);
-                     goto out; }
-        end = n == 0;
-        do {
-            ZSTD_outBuffer ob = { out, osz, 0 };
-            left = ZSTD_compressStream2(cc, &ob, &ib,
-                                        end ? ZSTD_e_end : ZSTD_e_continue);
-            if (ZSTD_isError(left)) {
-                set_err(z, EIO, "zstd", ZSTD_getErrorName(left));
-                goto out;
-            }
-            if ((e = full_write(z->file, out, ob.pos))) {
-                set_err(z, -e, "cannot write the memory image", NULL);
-                goto out;
-            }
-            z->bytes += ob.pos;
-        } while (end ? left != 0 : ib.pos < ib.size);
-    }
- out:
-    /* after a failure, drain the pipe to its end: libxl must not get
-     * EPIPE (SIGPIPE) for an image that fails anyway */
-    while (z->err && some_read(z->fd, sink, sizeof(sink)) > 0) ;
-    ZSTD_freeCCtx(cc);
-    free(in);
-    free(out);
-}
-
-static void decompress_loop(xlsnap__zpipe *z)
-{
-    ZSTD_DCtx *dc = ZSTD_createDCtx();
-    size_t isz = ZSTD_DStreamInSize(), osz = IOSIZE;
-    char *in = malloc(isz), *out = malloc(osz);
-    size_t last = 1;     /* 0 when the last frame read was complete */
-
-    if (!dc || !in || !out) { set_err(z, ENOMEM, "zstd", NULL); goto out; }
-    for (;;) {
-        ssize_t n = some_read(z->file, in, isz);
-        ZSTD_inBuffer ib = { in, n > 0 ? (size_t)n : 0, 0 };
-        int e;
-
-        if (n < 0) { set_err(z, -n, "cannot read the memory image", NULL);
-                     goto out; }
-        if (n == 0) break;
-        while (ib.pos < ib.size) {
-            ZSTD_outBuffer ob = { out, osz, 0 };
-            last = ZSTD_decompressStream(dc, &ob, &ib);
-            if (ZSTD_isError(last)) {
-                set_err(z, EIO, "corrupt compressed memory image",
-                        ZSTD_getErrorName(last));
-                goto out;
-            }
-            if ((e = full_write(z->fd, out, ob.pos))) {
-                /* EPIPE: the reader stopped; its own status says why */
-                set_err(z, -e, "cannot feed the decompressed image", NULL);
-                goto out;
-            }
-            z->bytes += ob.pos;
-        }
-    }
-    if (last != 0) {
+    switch (xlsnap__zstream_run(&zs, in, out)) {
+    case XLSNAP__Z_OK:
+        break;
+    case XLSNAP__Z_NOMEM:
+        set_err(z, ENOMEM, "zstd", NULL);
+        break;
+    case XLSNAP__Z_READ:
+        set_err(z, zs.err, z->compress ? "cannot read the save stream"
+                                       : "cannot read the memory image",
+                NULL);
+        break;
+    case XLSNAP__Z_WRITE:
+        /* decompress, EPIPE: the reader stopped; its own status says
+         * why */
+        set_err(z, zs.err, z->compress ? "cannot write the memory image"
+                                       : "cannot feed the decompressed "
+                                         "image", NULL);
+        break;
+    case XLSNAP__Z_CODEC:
+        set_err(z, EIO, z->compress ? "zstd"
+                                    : "corrupt compressed memory image",
+                zs.zerr);
+        break;
+    default: /* XLSNAP__Z_TRUNCATED (TOOBIG: no limit here) */
         z->err = EIO;
         snprintf(z->msg, sizeof(z->msg), "compressed memory image is "
                  "truncated");
+        break;
     }
- out:
-    ZSTD_freeDCtx(dc);
-    free(in);
-    free(out);
+    z->bytes = zs.out_bytes;
+    /* compress: after a failure, drain the pipe to its end: libxl must
+     * not get EPIPE (SIGPIPE) for an image that fails anyway */
+    while (z->compress && z->err && xlsnap__read_some(z->fd, sink,
+                                                      sizeof(sink)) > 0) ;
 }
 
 static void *zpipe_main(void *arg)
@@ -151,8 +91,7 @@ static void *zpipe_main(void *arg)
     sigemptyset(&s);
     sigaddset(&s, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &s, NULL);
-    if (z->compress) compress_loop(z);
-    else decompress_loop(z);
+    zpipe_run(z);
     close(z->fd);
     z->fd = -1;
     return NULL;

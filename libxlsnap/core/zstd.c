@@ -1,101 +1,150 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * zstd.c - streaming zstd for bundle members (libzstd)
+ * zstd.c - the library's one zstd engine (libzstd, streaming)
+ *
+ * xlsnap__zstream_run() compresses or decompresses one fd into
+ * another; it never touches a ctx (zpipe.c runs it in a thread) and
+ * says where it failed (XLSNAP__Z_*), so each user words its own
+ * message.  xlsnap__zstd() is the ctx flavour for bundle members.
  */
 #include "internal.h"
 
 #include <unistd.h>
 #include <zstd.h>
 
-static int put(xlsnap_ctx *ctx, int out, const void *buf, size_t n,
-               xlsnap__sha256 *h, uint64_t *total, uint64_t max,
-               const char *what)
+int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out)
 {
-    const char *p = buf;
+    size_t isz = z->in_buf ? z->in_buf : z->compress ? ZSTD_CStreamInSize()
+                                                     : ZSTD_DStreamInSize();
+    size_t osz = z->out_buf ? z->out_buf : z->compress ? ZSTD_CStreamOutSize()
+                                                       : ZSTD_DStreamOutSize();
+    char *ib = malloc(isz), *ob = malloc(osz);
+    ZSTD_CCtx *cc = z->compress ? ZSTD_createCCtx() : NULL;
+    ZSTD_DCtx *dc = z->compress ? NULL : ZSTD_createDCtx();
+    size_t zr = 0;          /* decompress: 0 after a whole frame */
+    bool eof = false;
+    int stage = XLSNAP__Z_OK;
 
-    if (n > max - *total)
-        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "%s: decompresses "
-                             "to more than the %llu bytes the manifest "
-                             "declares", what, (unsigned long long)max);
-    xlsnap__sha256_update(h, buf, n);
-    *total += n;
-    while (n) {
-        ssize_t w = write(out, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return xlsnap__error_errno(ctx, errno, "cannot write %s",
-                                              what);
-        p += w;
-        n -= w;
+    z->in_bytes = z->out_bytes = 0;
+    z->err = 0;
+    z->zerr = NULL;
+    if (!ib || !ob || (z->compress ? !cc : !dc)) {
+        z->err = ENOMEM;
+        stage = XLSNAP__Z_NOMEM;
+        goto out;
     }
-    return 0;
+    if (cc) {
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel,
+                               z->level ? z->level : 3);
+        if (z->checksum) ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+    }
+    while (!eof) {
+        ssize_t r = xlsnap__read_some(in, ib, isz);
+        ZSTD_inBuffer zin;
+        bool full;
+
+        if (r < 0) {
+            z->err = -r;
+            stage = XLSNAP__Z_READ;
+            goto out;
+        }
+        eof = r == 0;
+        if (eof && !z->compress) break;
+        z->in_bytes += r;
+        zin = (ZSTD_inBuffer){ ib, (size_t)r, 0 };
+        do {
+            ZSTD_outBuffer zout = { ob, osz, 0 };
+            int e;
+
+            zr = cc ? ZSTD_compressStream2(cc, &zout, &zin,
+                                           eof ? ZSTD_e_end
+                                               : ZSTD_e_continue)
+                    : ZSTD_decompressStream(dc, &zout, &zin);
+            if (ZSTD_isError(zr)) {
+                z->err = EIO;
+                z->zerr = ZSTD_getErrorName(zr);
+                stage = XLSNAP__Z_CODEC;
+                goto out;
+            }
+            if (zout.pos > z->max_out - z->out_bytes) {
+                stage = XLSNAP__Z_TOOBIG;
+                goto out;
+            }
+            if (z->hash) xlsnap__sha256_update(z->hash, ob, zout.pos);
+            if ((e = xlsnap__write_all(out, ob, zout.pos))) {
+                z->err = -e;
+                stage = XLSNAP__Z_WRITE;
+                goto out;
+            }
+            z->out_bytes += zout.pos;
+            /* decompress: a full output buffer may leave data in
+             * zstd's own (zr not 0: the frame is not flushed yet) */
+            full = zout.pos == zout.size;
+            /* compress: at the end, loop until the frame is flushed */
+        } while (zin.pos < zin.size || (cc && eof && zr) ||
+                 (dc && full && zr));
+        if (z->progress) z->progress(z->user, z->in_bytes);
+    }
+    if (dc && zr) stage = XLSNAP__Z_TRUNCATED;
+ out:
+    if (stage && !z->err) z->err = EIO;
+    ZSTD_freeCCtx(cc);
+    ZSTD_freeDCtx(dc);
+    free(ib);
+    free(ob);
+    return stage;
+}
+
+typedef struct {
+    xlsnap_ctx *ctx;
+    const char *what;
+    uint64_t in_size;
+} progress_arg;
+
+static void progress(void *user, uint64_t done)
+{
+    progress_arg *a = user;
+
+    xlsnap__progress(a->ctx, a->what, done, a->in_size);
 }
 
 int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
                  const char *what, uint64_t in_size, uint64_t max_out,
                  uint64_t *out_r, char hex_r[65])
 {
-    size_t isz = compress ? ZSTD_CStreamInSize() : ZSTD_DStreamInSize();
-    size_t osz = compress ? ZSTD_CStreamOutSize() : ZSTD_DStreamOutSize();
-    char *ib = malloc(isz), *ob = malloc(osz);
-    ZSTD_CCtx *cc = compress ? ZSTD_createCCtx() : NULL;
-    ZSTD_DCtx *dc = compress ? NULL : ZSTD_createDCtx();
-    uint64_t done = 0, total = 0;
+    progress_arg pa = { ctx, what, in_size };
     xlsnap__sha256 h;
-    size_t zr = 0;
-    bool eof = false;
-    int rc = 0;
+    xlsnap__zstream z = {
+        .compress = compress, .level = 3,
+        .max_out = max_out,
+        .progress = progress, .user = &pa, .hash = &h,
+    };
 
     xlsnap__sha256_init(&h);
-    if (!ib || !ob || (compress ? !cc : !dc)) {
-        rc = XLSNAP_ERROR_NOMEM;
-        goto out;
+    switch (xlsnap__zstream_run(&z, in, out)) {
+    case XLSNAP__Z_OK:
+        break;
+    case XLSNAP__Z_NOMEM:
+        return XLSNAP_ERROR_NOMEM;
+    case XLSNAP__Z_READ:
+        return xlsnap__error_errno(ctx, z.err, "cannot read %s", what);
+    case XLSNAP__Z_WRITE:
+        return xlsnap__error_errno(ctx, z.err, "cannot write %s", what);
+    case XLSNAP__Z_CODEC:
+        return xlsnap__error(ctx, compress ? XLSNAP_ERROR_FAIL
+                                           : XLSNAP_ERROR_CORRUPT,
+                             "%s: zstd: %s", what, z.zerr);
+    case XLSNAP__Z_TOOBIG:
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "%s: decompresses "
+                             "to more than the %llu bytes the manifest "
+                             "declares", what, (unsigned long long)max_out);
+    default: /* XLSNAP__Z_TRUNCATED */
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "%s: the zstd "
+                             "stream ends early", what);
     }
-    if (cc) ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 3);
-    while (!eof) {
-        ssize_t r = read(in, ib, isz);
-        ZSTD_inBuffer zin;
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            rc = xlsnap__error_errno(ctx, errno, "cannot read %s", what);
-            goto out;
-        }
-        eof = r == 0;
-        if (eof && !compress) break;    /* zr: 0 after a whole frame */
-        done += r;
-        zin = (ZSTD_inBuffer){ ib, (size_t)r, 0 };
-        do {
-            ZSTD_outBuffer zout = { ob, osz, 0 };
-            zr = compress ? ZSTD_compressStream2(cc, &zout, &zin,
-                                                 eof ? ZSTD_e_end
-                                                     : ZSTD_e_continue)
-                          : ZSTD_decompressStream(dc, &zout, &zin);
-            if (ZSTD_isError(zr)) {
-                rc = xlsnap__error(ctx, compress ? XLSNAP_ERROR_FAIL
-                                                 : XLSNAP_ERROR_CORRUPT,
-                                   "%s: zstd: %s", what,
-                                   ZSTD_getErrorName(zr));
-                goto out;
-            }
-            if ((rc = put(ctx, out, ob, zout.pos, &h, &total, max_out,
-                          what)))
-                goto out;
-            /* compress: at the end, loop until the frame is flushed */
-        } while (zin.pos < zin.size || (compress && eof && zr));
-        xlsnap__progress(ctx, what, done, in_size);
-    }
-    if (!compress && zr) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "%s: the zstd stream "
-                           "ends early", what);
-        goto out;
-    }
-    if (out_r) *out_r = total;
+    if (out_r) *out_r = z.out_bytes;
     if (hex_r) xlsnap__sha256_final(&h, hex_r);
- out:
-    ZSTD_freeCCtx(cc);
-    ZSTD_freeDCtx(dc);
-    free(ib);
-    free(ob);
-    return rc;
+    return 0;
 }
 
 /*

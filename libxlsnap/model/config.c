@@ -428,7 +428,6 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
     int s, rc;
     static const char *const mem[] = { NULL, "no", "yes", NULL };
 
-#define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_kv_str(g, "name", c->name));
     CHK(xlsnap__gen_kv_str(g, "description", c->description));
@@ -457,7 +456,6 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
     }
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
-#undef CHK
     rc = xlsnap__gen_finish(ctx, g, json_r);
     goto out;
  gen_failed:

@@ -114,8 +114,6 @@ static const char *disk_kind_name(xlsnap_disk_kind k)
 
 /* ---- generation ---- */
 
-#define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
-
 int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
                          const xlsnap_snapshot *sn)
 {
@@ -175,8 +173,6 @@ int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
     return xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
                          "cannot generate JSON (yajl status %d)", s);
 }
-
-#undef CHK
 
 int xlsnap_snapshot_to_json(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
                             char **json_r)

@@ -147,7 +147,7 @@ static int make_current(checker *c, xlsnap_snapshot *l, int nr, int cur)
 
 static void check_files(checker *c, const char *sub, const char *memory)
 {
-    static const char *const stale[] = { "." XLSNAP__RECORD_FILE ".tmp",
+    static const char *const stale[] = { XLSNAP__TMP_NAME(XLSNAP__RECORD_FILE),
                                          XLSNAP__FIFO_FILE,
                                          XLSNAP__MEMORY_FILE };
     for (size_t k = 0; k < ARRAY_SIZE(stale); k++) {
@@ -167,7 +167,8 @@ static void check_files(checker *c, const char *sub, const char *memory)
 static int check_dir(checker *c, const xlsnap_snapshot *l, int nr)
 {
     char *dir = xlsnap__sprintf("%s/%s", c->ctx->state_dir, c->dom->uuid);
-    char *tmp = xlsnap__sprintf("%s/..%s.tmp", dir, XLSNAP__REVERT_INTENT);
+    char *tmp = xlsnap__sprintf("%s/" XLSNAP__TMP_NAME(".%s"), dir,
+                                XLSNAP__REVERT_INTENT);
     DIR *d = opendir(dir);
     struct dirent *de;
     int rc = 0;
@@ -848,8 +849,6 @@ int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,
     *nr_r = c.n;
     return 0;
 }
-
-#define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
 
 int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
                             int nr, char **json_r)

@@ -179,8 +179,6 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
     return rc;
 }
 
-#define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
-
 /* The QMP transaction snapshotting every disk at once (node names
  * looked up on q). */
 static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
@@ -247,8 +245,6 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
     return rc;
 }
 
-#undef CHK
-
 /* Open QEMU's monitor of the domain and build the transaction. */
 static int open_transaction(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                             const xlsnap_snapshot *sn, xlsnap__qmp *q,
@@ -294,9 +290,9 @@ int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to)
  * layer gets its path again. */
 static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n)
 {
-    char saved[XLSNAP__ERRBUF];
+    xlsnap__errsaved saved;
 
-    memcpy(saved, ctx->errbuf, sizeof(saved));
+    xlsnap__errsave(ctx, &saved);
     for (int i = 0; i < n; i++) {
         const xlsnap_disk *d = &sn->disks[i];
         if (d->kind != XLSNAP_DISK_EXTERNAL || access(d->backing, F_OK))
@@ -304,7 +300,7 @@ static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n)
         unlink(d->overlay);
         rename_noreplace(ctx, d->backing, d->overlay);
     }
-    memcpy(ctx->errbuf, saved, sizeof(saved));
+    xlsnap__errrestore(ctx, &saved);
 }
 
 /*
@@ -359,13 +355,13 @@ static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
         }
     }
     if (rc) {
-        char saved[XLSNAP__ERRBUF];
-        memcpy(saved, ctx->errbuf, sizeof(saved));
+        xlsnap__errsaved saved;
+        xlsnap__errsave(ctx, &saved);
         while (--i >= 0)
             if (sn->disks[i].kind == XLSNAP_DISK_INTERNAL)
                 xlsnap__qimg_snapshot(ctx, 'd', sn->disks[i].internal_name,
                                       sn->disks[i].image, sn->disks[i].format);
-        memcpy(ctx->errbuf, saved, sizeof(saved));
+        xlsnap__errrestore(ctx, &saved);
     }
     return rc;
 }
@@ -407,10 +403,10 @@ static int save_memory(xlsnap_ctx *ctx, int64_t domid, int memfd,
         zrc = xlsnap__zpipe_finish(ctx, &z, !rc);
         if (!rc && zrc) {
             /* the guest is suspended and the image is incomplete */
-            char saved[XLSNAP__ERRBUF];
-            memcpy(saved, ctx->errbuf, sizeof(saved));
+            xlsnap__errsaved saved;
+            xlsnap__errsave(ctx, &saved);
             xlsnap__hv_resume(ctx, domid);
-            memcpy(ctx->errbuf, saved, sizeof(saved));
+            xlsnap__errrestore(ctx, &saved);
             rc = zrc;
         }
     }
@@ -437,7 +433,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     char *name = NULL, *sdir = NULL, *cfg = NULL, *tcmd = NULL;
     bool running = false, suspended = false, paused = false, wrote = false;
     int nr = 0, memfd = -1, rc;
-    char saved[XLSNAP__ERRBUF];
+    xlsnap__errsaved saved;
 
     xlsnap_snapshot_init(&sn);
     xlsnap__qmp_init(&q);
@@ -675,11 +671,11 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     goto out;
 
  fail:
-    memcpy(saved, ctx->errbuf, sizeof(saved));
+    xlsnap__errsave(ctx, &saved);
     if (suspended) xlsnap__hv_resume(ctx, dom->domid);
     if (paused) xlsnap__hv_pause(ctx, dom->domid, false);
     if (wrote) discard(ctx, &sn);
-    memcpy(ctx->errbuf, saved, sizeof(saved));
+    xlsnap__errrestore(ctx, &saved);
     goto out;
  fail_kept:
     rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s' was taken but its "

@@ -67,20 +67,15 @@ static int copy_fd(xlsnap_ctx *ctx, int in, int out)
     static char buf[1 << 20];
 
     for (;;) {
-        ssize_t n = read(in, buf, sizeof(buf)), off = 0;
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = xlsnap__read_some(in, buf, sizeof(buf));
+        int e;
         if (n < 0)
-            return xlsnap__error_errno(ctx, errno, "cannot read memory "
+            return xlsnap__error_errno(ctx, -n, "cannot read memory "
                                        "image");
         if (n == 0) return 0;
-        while (off < n) {
-            ssize_t w = write(out, buf + off, n - off);
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0)
-                return xlsnap__error_errno(ctx, errno, "cannot feed xl "
-                                           "restore");
-            off += w;
-        }
+        if ((e = xlsnap__write_all(out, buf, n)))
+            return xlsnap__error_errno(ctx, -e, "cannot feed xl "
+                                       "restore");
     }
 }
 

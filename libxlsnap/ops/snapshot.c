@@ -159,14 +159,15 @@ static void describe(xlsnap_ctx *ctx, char **m, const char *uuid,
 static char *running_name(xlsnap_ctx *ctx, const char *uuid)
 {
     xlsnap_domain d;
-    char saved[XLSNAP__ERRBUF], *r = NULL;
+    xlsnap__errsaved saved;
+    char *r = NULL;
 
-    memcpy(saved, ctx->errbuf, sizeof(saved));
+    xlsnap__errsave(ctx, &saved);
     xlsnap_domain_init(&d);
     if (!resolve_live(ctx, uuid, NULL, &d))
         r = d.name ? xlsnap__strdup(d.name) : xlsnap__strdup("?");
     xlsnap_domain_dispose(&d);
-    memcpy(ctx->errbuf, saved, sizeof(saved));
+    xlsnap__errrestore(ctx, &saved);
     return r;
 }
 
@@ -490,8 +491,6 @@ int xlsnap_record_store(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
     xlsnap__unlock(&lock);
     return rc;
 }
-
-#define CHK(x) do { if ((s = (x))) goto gen_failed; } while (0)
 
 int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         const xlsnap_snapshot *list, int nr,

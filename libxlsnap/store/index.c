@@ -194,12 +194,12 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
     xlsnap_snapshot *list = NULL;
     struct key *keys = NULL;
     int nr = 0, cap = 0, nn = 0, ncap = 0, j = 0, rc = 1;
-    char saved[XLSNAP__ERRBUF];
+    xlsnap__errsaved saved;
     DIR *d = NULL;
     struct dirent *de;
     int dfd2;
 
-    memcpy(saved, ctx->errbuf, sizeof(saved));
+    xlsnap__errsave(ctx, &saved);
     if (xlsnap__read_file(ctx, dfd, INDEX_FILE, INDEX_MAX, &data, &len))
         goto out;
     if (len < sizeof(INDEX_MAGIC) - 1 || data[len - 1] != '\n' ||
@@ -264,7 +264,7 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
     xlsnap_snapshot_list_free(list, nr);
     free(keys);
     free(data);
-    memcpy(ctx->errbuf, saved, sizeof(saved));
+    xlsnap__errrestore(ctx, &saved);
     return rc;
 }
 
@@ -311,21 +311,16 @@ static void index_write(int dfd, const xlsnap_snapshot *list, int nr)
         memmove(b.buf + start, b.buf + start + 1, b.len - start - 1);
         b.buf[b.len - 1] = '\n';
     }
-    unlinkat(dfd, "." INDEX_FILE ".tmp", 0);
-    fd = openat(dfd, "." INDEX_FILE ".tmp", O_WRONLY | O_CREAT | O_EXCL |
+    unlinkat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), 0);
+    fd = openat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), O_WRONLY | O_CREAT | O_EXCL |
                 O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) goto out;
-    for (size_t off = 0; off < b.len; ) {
-        ssize_t n = write(fd, b.buf + off, b.len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) { close(fd); goto fail; }
-        off += n;
-    }
+    if (xlsnap__write_all(fd, b.buf, b.len)) { close(fd); goto fail; }
     if (close(fd) == 0 &&
-        renameat(dfd, "." INDEX_FILE ".tmp", dfd, INDEX_FILE) == 0)
+        renameat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), dfd, INDEX_FILE) == 0)
         goto out;
  fail:
-    unlinkat(dfd, "." INDEX_FILE ".tmp", 0);
+    unlinkat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), 0);
  out:
     free(b.buf);
 }

@@ -148,7 +148,7 @@ static bool adopted_from(int dirfd, const char *old)
     ssize_t n;
 
     if (fd < 0) return false;
-    n = read(fd, buf, sizeof(buf) - 1);
+    n = xlsnap__read_upto(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0) return false;
     buf[n] = '\0';
@@ -370,7 +370,7 @@ int xlsnap__store_remove(xlsnap_ctx *ctx, const char *uuid,
                          const char *name)
 {
     static const char *const files[] = { XLSNAP__RECORD_FILE,
-                                         "." XLSNAP__RECORD_FILE ".tmp",
+                                         XLSNAP__TMP_NAME(XLSNAP__RECORD_FILE),
                                          XLSNAP__MEMORY_FILE,
                                          XLSNAP__MEMORY_FILE ".zst",
                                          XLSNAP__FIFO_FILE };
@@ -541,12 +541,12 @@ int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
 static bool domain_has_name(xlsnap_ctx *ctx, const char *uuid,
                             const char *name)
 {
-    char saved[XLSNAP__ERRBUF];
+    xlsnap__errsaved saved;
     DIR *d = NULL;
     struct dirent *de;
     bool found = false;
 
-    memcpy(saved, ctx->errbuf, sizeof(saved));
+    xlsnap__errsave(ctx, &saved);
     opendir_domain(ctx, uuid, &d);
     while (d && !found && (de = readdir(d))) {
         xlsnap_snapshot s;
@@ -557,7 +557,7 @@ static bool domain_has_name(xlsnap_ctx *ctx, const char *uuid,
         xlsnap_snapshot_dispose(&s);
     }
     if (d) closedir(d);
-    memcpy(ctx->errbuf, saved, sizeof(saved));
+    xlsnap__errrestore(ctx, &saved);
     return found;
 }
 
