@@ -588,6 +588,12 @@ int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
     if (h[156] != '0' && h[156] != '\0')
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle holds "
                              "something other than plain files");
+    /* a name filling the field (no NUL: 100 bytes or more) or under a
+     * ustar prefix (a directory) is not a bundle member's name */
+    if (h[99] || h[345])
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has a "
+                             "member whose name is longer than 99 bytes or "
+                             "in a directory");
     if (h[124] & 0x80) {
         for (int i = 128; i < 136; i++) size = size << 8 | h[i];
     } else {
