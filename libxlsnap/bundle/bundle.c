@@ -594,13 +594,20 @@ int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has a "
                              "member whose name is longer than 99 bytes or "
                              "in a directory");
-    if (h[124] & 0x80) {
+    /* octal digits with spaces around them, or GNU base-256 of a size
+     * below 2^63; nothing else is read as some size (UINT64_MAX would
+     * mean "until the end" to xlsnap__copy_hashed) */
+    if (h[124] == 0x80 && !h[125] && !h[126] && !h[127] && h[128] < 0x80) {
         for (int i = 128; i < 136; i++) size = size << 8 | h[i];
     } else {
-        char f[13];
-        memcpy(f, h + 124, 12);
-        f[12] = 0;
-        size = strtoull(f, NULL, 8);
+        int i = 124, digits = 0;
+        while (i < 136 && h[i] == ' ') i++;
+        for (; i < 136 && h[i] >= '0' && h[i] <= '7'; i++, digits++)
+            size = size << 3 | (h[i] - '0');
+        while (i < 136 && (h[i] == ' ' || h[i] == '\0')) i++;
+        if (!digits || i < 136)
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle "
+                                 "has a member with a bad size field");
     }
     memcpy(name_r, h, 99);
     name_r[99] = '\0';

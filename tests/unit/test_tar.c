@@ -290,6 +290,59 @@ int main(void)
        (unsigned long long)size);
     close(fd);
 
+    /* size fields: octal digits (spaces around them), or base-256 of a
+     * non-negative size below 2^63; anything else is refused, not read
+     * as some other size (a '-1' would be "copy until the end") */
+    {
+        static const struct {
+            const char field[12];
+            bool good;
+            uint64_t size;
+            const char *why;
+        } sizes[] = {
+            { "00000000012", true, 10, "octal, NUL-terminated" },
+            { "0000000012 ", true, 10, "octal, space-terminated" },
+            { "       12  ", true, 10, "octal with leading spaces" },
+            { "0000000001x", false, 0, "a letter after the digits" },
+            { "00000000018", false, 0, "an 8" },
+            { "-0000000001", false, 0, "a minus sign" },
+            { "+0000000001", false, 0, "a plus sign" },
+            { "           ", false, 0, "no digit" },
+            { "", false, 0, "an empty field" },
+            { "\x80\0\0\0\0\0\0\0\0\0\0\x0a", true, 10,
+              "base-256 10" },
+            { "\x80\0\0\0\x7f\xff\xff\xff\xff\xff\xff\xff", true,
+              INT64_MAX, "base-256 2^63 - 1" },
+            { "\x80\0\0\0\x80\0\0\0\0\0\0\0", false, 0,
+              "base-256 2^63" },
+            { "\x80\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff", false,
+              0, "base-256 2^64 - 1 (\"until the end\")" },
+            { "\x80\0\0\x01\0\0\0\0\0\0\0\0", false, 0,
+              "base-256 2^64 (bits beyond 64)" },
+            { "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", false,
+              0, "base-256 -1" },
+            { "\xc0\0\0\0\0\0\0\0\0\0\0\x0a", false, 0,
+              "another high-bit form" },
+        };
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+            raw_header(h, "record.json", 11, 0, '0', NULL);
+            memcpy(h + 124, sizes[i].field, 12);
+            reseal(h);
+            fd = archive_of(h, 0);
+            size = 12345;
+            rc = xlsnap__tar_next(ctx, fd, name, &size);
+            if (sizes[i].good)
+                ok(rc == 1 && size == sizes[i].size, "size field, %s: "
+                   "%llu", sizes[i].why, (unsigned long long)size);
+            else
+                ok(rc == XLSNAP_ERROR_CORRUPT &&
+                   strstr(xlsnap_last_error(ctx), "size"),
+                   "size field, %s: CORRUPT (%d, %s)", sizes[i].why, rc,
+                   rc < 0 ? xlsnap_last_error(ctx) : "");
+            close(fd);
+        }
+    }
+
     /* ---- hostile and broken archives ---- */
     /* truncated: in a header, in the data, before the end blocks */
     for (int cut = 0; cut < 3; cut++) {
