@@ -209,6 +209,29 @@ int main(void)
            "GNU tar extracts the member byte for byte");
     }
 
+    /* the writer: a 99-byte name is written whole, a longer one refused */
+    {
+        char longname[101];
+        struct stat st;
+        memset(longname, 'L', 100);
+        longname[99] = '\0';
+        fd = open(path_of("long.tar"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        rc = xlsnap__tar_put_data(ctx, fd, longname, "abc", 3);
+        rc = rc ? rc : xlsnap__tar_end(ctx, fd);
+        longname[99] = 'L';
+        longname[100] = '\0';
+        ok(xlsnap__tar_put_data(ctx, fd, longname, "abc", 3) ==
+           XLSNAP_ERROR_INVAL && fstat(fd, &st) == 0 && st.st_size == 2048,
+           "a 100-byte name is refused, nothing written: %s",
+           xlsnap_last_error(ctx));
+        close(fd);
+        longname[99] = '\0';
+        snprintf(cmd, sizeof(cmd), "tar -tf %s/long.tar", dir);
+        capture(cmd, buf, sizeof(buf));
+        ok(rc == 0 && strlen(buf) == 100 && !strncmp(buf, longname, 99),
+           "a 99-byte name: GNU tar lists it whole");
+    }
+
     /* ---- what GNU tar writes (ustar and gnu), the reader reads ---- */
     write_file("one", data, 1234);
     write_file("two.bin", data + 5, 1024);
