@@ -574,13 +574,26 @@ int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
     if (h[156] != '0' && h[156] != '\0')
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle holds "
                              "something other than plain files");
-    if (h[124] & 0x80) {
+    /* a name filling the field (no NUL: 100 bytes or more) or under a
+     * ustar prefix (a directory) is not a bundle member's name */
+    if (h[99] || h[345])
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has a "
+                             "member whose name is longer than 99 bytes or "
+                             "in a directory");
+    /* octal digits with spaces around them, or GNU base-256 of a size
+     * below 2^63; nothing else is read as some size (UINT64_MAX would
+     * mean "until the end" to xlsnap__copy_hashed) */
+    if (h[124] == 0x80 && !h[125] && !h[126] && !h[127] && h[128] < 0x80) {
         for (int i = 128; i < 136; i++) size = size << 8 | h[i];
     } else {
-        char f[13];
-        memcpy(f, h + 124, 12);
-        f[12] = 0;
-        size = strtoull(f, NULL, 8);
+        int i = 124, digits = 0;
+        while (i < 136 && h[i] == ' ') i++;
+        for (; i < 136 && h[i] >= '0' && h[i] <= '7'; i++, digits++)
+            size = size << 3 | (h[i] - '0');
+        while (i < 136 && (h[i] == ' ' || h[i] == '\0')) i++;
+        if (!digits || i < 136)
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle "
+                                 "has a member with a bad size field");
     }
     snprintf(name_r, 100, "%s", name + (strncmp(name, "./", 2) ? 0 : 2));
     *size_r = size;
