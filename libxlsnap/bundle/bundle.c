@@ -564,11 +564,6 @@ int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
                              "an xl-snapshot bundle (bad tar header)");
     memcpy(name, h, 99);
     name[99] = '\0';
-    /* POSIX ustar ("ustar\0"): a prefix would be a directory part of the
-     * name (GNU tar's "ustar  " keeps other fields there) */
-    if (!memcmp(h + 257, "ustar\0", 6) && h[345])
-        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has a "
-                             "member in a subdirectory");
     if (h[156] == '5' && (!strcmp(name, "./") || !strcmp(name, ".")))
         goto next;
     if (h[156] != '0' && h[156] != '\0')
