@@ -333,11 +333,6 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
  * (takes list); NULL uuid: drop what is kept. */
 void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,
                           xlsnap_snapshot *list, int nr);
-/* Take the lock of a domain that has snapshots, read them all, and
- * find 'name' in them (*idx_r; NOTFOUND "no snapshot" otherwise). */
-int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
-                          const char *name, xlsnap__lock *lock_r,
-                          xlsnap_snapshot **list_r, int *nr_r, int *idx_r);
 int xlsnap__store_remove(xlsnap_ctx *ctx, const char *uuid,
                          const char *name);
 int xlsnap__intent_write(xlsnap_ctx *ctx, const char *uuid, const char *op,
@@ -361,6 +356,60 @@ int xlsnap__record_adopt(xlsnap_ctx *ctx, xlsnap_snapshot *s,
  * every domain directory of the state dir). */
 int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
                               char ***uuids_r, int *nr_r);
+
+/* store.c: paths of the state dir layout (see the comment at the top of
+ * store.c).  Every path under ctx->state_dir is built here; a UUID or a
+ * snapshot name that is not valid (a '/', "..") is refused (INVAL). */
+int xlsnap__store_snapshot_dir(xlsnap_ctx *ctx, const char *uuid,
+                               const char *name, char **dir_r);
+/* The memory image the store keeps for snapshot name (".zst" if
+ * compressed). */
+int xlsnap__store_memory_path(xlsnap_ctx *ctx, const char *uuid,
+                              const char *name, bool compressed,
+                              char **path_r);
+/* The FIFO revert streams a memory image through. */
+int xlsnap__store_fifo_path(xlsnap_ctx *ctx, const char *uuid,
+                            const char *name, char **path_r);
+/* The files besides record.json that the store and the operations put
+ * in a snapshot dir (NULL-terminated): each is stale unless the record
+ * names it. */
+extern const char *const xlsnap__store_snapshot_extras[];
+/* The half-written intent file of operation op (killed while writing). */
+int xlsnap__store_intent_tmp_path(xlsnap_ctx *ctx, const char *uuid,
+                                  const char *op, char **path_r);
+/* A new private staging dir of kind "import" (uuid NULL: in the state
+ * dir) or "export" (in the domain dir of uuid), locked through *fd_r
+ * for as long as it is open: remove the dir, then close the fd. */
+int xlsnap__store_staging_create(xlsnap_ctx *ctx, const char *uuid,
+                                 const char *kind, char **dir_r, int *fd_r);
+/* The staging dirs of kind (uuid as above) that no operation holds:
+ * left by an interrupted export or import. */
+int xlsnap__store_staging_stale(xlsnap_ctx *ctx, const char *uuid,
+                                const char *kind, char ***paths_r,
+                                int *nr_r);
+/* Remove a stale staging dir (BUSY if an operation holds it). */
+int xlsnap__store_staging_remove(xlsnap_ctx *ctx, const char *path);
+
+/* store.c: one handle per operation: the domain's lock, and its records
+ * loaded once under it (sorted by xlsnap__cmp_snap). */
+typedef struct {
+    xlsnap__lock lock;
+    xlsnap_snapshot *list;
+    int nr;
+} xlsnap__store_handle;
+#define XLSNAP__STORE_HANDLE_INIT { { -1 }, NULL, 0 }
+#define XLSNAP__STORE_CREATE    1u  /* make the state and domain dirs */
+#define XLSNAP__STORE_LOCK_ONLY 2u  /* lock, load no records */
+/* A domain without a directory (and no CREATE) gives NOTFOUND. */
+int xlsnap__store_open(xlsnap_ctx *ctx, const char *uuid, unsigned flags,
+                       xlsnap__store_handle *h);
+/* Open a domain that has snapshots and find 'name' in its records
+ * (*idx_r; NOTFOUND "no snapshot" otherwise). */
+int xlsnap__store_open_find(xlsnap_ctx *ctx, const char *uuid,
+                            const char *name, xlsnap__store_handle *h,
+                            int *idx_r);
+/* Unlock and free the records; safe on an initialised or closed one. */
+void xlsnap__store_close(xlsnap__store_handle *h);
 
 /* A small set of strings (chain.c) */
 typedef struct xlsnap__strset {

@@ -463,7 +463,8 @@ int xlsnap_prune_select(xlsnap_ctx *ctx, const xlsnap_snapshot *list,
 
 /* One finding of xlsnap_check. */
 typedef struct {
-    char *domain_uuid;
+    char *domain_uuid;       /* NULL: not about one domain (the
+                                staging dir of an import) */
     char *domain_name;       /* NULL: unknown */
     char *snapshot;          /* NULL: not about one snapshot */
     char *kind;              /* "incomplete-create", "interrupted-delete",
@@ -483,9 +484,10 @@ void xlsnap_problem_list_free(xlsnap_problem *list, int nr);
 
 /*
  * Find what interrupted operations left (incomplete creates, deletes
- * and reverts, files no snapshot uses) and records that are broken
- * (missing data, dangling parents, several current).  dom NULL: every
- * domain in the state dir.  repair: complete or roll back each
+ * and reverts, files no snapshot uses, staging dirs of killed exports
+ * and imports) and records that are broken (missing data, dangling
+ * parents, several current).  dom NULL: every domain in the state dir,
+ * and the state dir itself.  repair: complete or roll back each
  * operation so that every remaining snapshot can be reverted and no
  * data of a ready snapshot is lost (missing data cannot be repaired).
  * Success even when problems are found; *list_r lists them.

@@ -10,7 +10,9 @@ enum { OPT_REPAIR = 0x100, OPT_JSON };
 
 static void print_problem(const xlsnap_problem *p)
 {
-    const char *who = vis(p->domain_name ? p->domain_name : p->domain_uuid);
+    const char *who = vis(p->domain_name ? p->domain_name
+                          : p->domain_uuid ? p->domain_uuid
+                          : xlsnap_state_dir(g_ctx));
 
     printf("%s: %s\n", who, vis(p->message));
     if (p->repair)

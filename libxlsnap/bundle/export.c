@@ -258,17 +258,19 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   uint64_t *bytes_r)
 {
     xlsnap_snapshot *list = NULL, *sn = NULL, *base = NULL;
-    xlsnap__lock lock = { -1 };
+    xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
     exporter x = { .ctx = ctx, .out = -1 };
     char *json = NULL, *dir = NULL;
-    int nr = 0, idx, rc;
+    int nr = 0, idx, rc, stage_fd = -1;
 
     xlsnap__manifest_init(&x.m);
     if (!p->dir && p->fd < 0)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no destination");
-    if ((rc = xlsnap__lock_and_find(ctx, dom->uuid, name, &lock, &list, &nr,
-                                    &idx)) ||
-        (rc = find(ctx, list, nr, name, &sn)))
+    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &h, &idx)))
+        goto out;
+    list = h.list;
+    nr = h.nr;
+    if ((rc = find(ctx, list, nr, name, &sn)))
         goto out;
     if (p->base && (rc = find(ctx, list, nr, p->base, &base))) {
         rc = xlsnap__error_prefix(ctx, rc, "base");
@@ -289,14 +291,9 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         }
         dir = xlsnap__strdup(p->dir);
     } else {
-        dir = xlsnap__sprintf("%s/%s/.export.XXXXXX", ctx->state_dir,
-                              dom->uuid);
-        if (!mkdtemp(dir)) {
-            rc = xlsnap__error_errno(ctx, errno, "cannot create %s", dir);
-            free(dir);
-            dir = NULL;
+        if ((rc = xlsnap__store_staging_create(ctx, dom->uuid, "export",
+                                               &dir, &stage_fd)))
             goto out;
-        }
         x.out = p->fd;
     }
     x.dir = dir;
@@ -345,8 +342,8 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     /* a stream's staging dir always goes; a directory bundle only if
      * it is incomplete */
     if (dir && (x.out >= 0 || rc)) xlsnap__remove_flat_dir(dir);
-    xlsnap__unlock(&lock);
-    xlsnap_snapshot_list_free(list, nr);
+    if (stage_fd >= 0) close(stage_fd);
+    xlsnap__store_close(&h);
     xlsnap__manifest_dispose(&x.m);
     free(json);
     free(dir);

@@ -391,7 +391,7 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     xlsnap__cfgdisk *cd = NULL;
     int ncd = 0;
     size_t mlen = 0, rlen;
-    int nr_mem = 0, nr = 0, placed = 0, rc;
+    int nr_mem = 0, nr = 0, placed = 0, rc, stage_fd = -1;
     bool wrote = false;
 
     xlsnap__manifest_init(&m);
@@ -421,14 +421,9 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
         if (rc) goto out;
         if ((rc = xlsnap__manifest_parse(ctx, mtext, mlen, &m))) goto bad;
     }
-    if ((rc = xlsnap__mkdir_private(ctx, ctx->state_dir))) goto out;
-    stage = xlsnap__sprintf("%s/.import.XXXXXX", ctx->state_dir);
-    if (!mkdtemp(stage)) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", stage);
-        free(stage);
-        stage = NULL;
+    if ((rc = xlsnap__store_staging_create(ctx, NULL, "import", &stage,
+                                           &stage_fd)))
         goto out;
-    }
     if (p->dir)
         rc = stage_dir(ctx, p->dir, stage, &m, &mem, &nr_mem);
     else if (!(rc = unpack(ctx, p->fd, stage, &mem, &nr_mem, &mtext,
@@ -528,9 +523,10 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
         if (!strcmp(list[i].name, rec.parent))
             sn.parent = xlsnap__strdup(rec.parent);
     if (!sn.parent && m.base) sn.parent = xlsnap__strdup(m.base);
-    if (rec.memory)
-        sn.memory = xlsnap__sprintf("%s/%s/%s/memory.save", ctx->state_dir,
-                                    dom.uuid, sn.name);
+    if (rec.memory &&
+        (rc = xlsnap__store_memory_path(ctx, dom.uuid, sn.name, false,
+                                        &sn.memory)))
+        goto out;
     sn.num_disks = rec.num_disks;
     sn.disks = calloc(rec.num_disks + 1, sizeof(*sn.disks));
     dst = calloc(rec.num_disks + 1, sizeof(*dst));
@@ -657,6 +653,7 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     }
  out:
     if (stage) xlsnap__remove_flat_dir(stage);
+    if (stage_fd >= 0) close(stage_fd);
     xlsnap__unlock(&lock);
     xlsnap_snapshot_list_free(list, nr);
     for (int i = 0; dst && i < rec.num_disks; i++) free(dst[i]);

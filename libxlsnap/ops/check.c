@@ -5,7 +5,8 @@
  * Per domain, under its lock:
  *  1. the state dir: snapshot directories without a record (a create
  *     killed before its first record), stale temporary files and memory
- *     images no record names;
+ *     images no record names, staging dirs of killed exports (and,
+ *     checking every domain, of killed imports);
  *  2. a revert intent: rolled back when the domain was never destroyed,
  *     else completed (disks put back, the snapshot made current);
  *  3. records "deleting": the delete is finished (delete.c);
@@ -145,12 +146,34 @@ static int make_current(checker *c, xlsnap_snapshot *l, int nr, int cur)
 
 /* --- 1. the state dir ----------------------------------------------- */
 
+/* Staging dirs of kind (export: in the domain dir of uuid; import, uuid
+ * NULL: in the state dir) that no operation holds. */
+static int check_staging(checker *c, const char *uuid, const char *kind)
+{
+    char **v = NULL;
+    int n = 0, rc;
+
+    rc = xlsnap__store_staging_stale(c->ctx, uuid, kind, &v, &n);
+    for (int k = 0; k < n; k++) {
+        int i = found(c, NULL, "orphan", "%s is the staging dir of an "
+                      "interrupted %s", v[k], kind);
+        if (c->repair) {
+            if (!xlsnap__store_staging_remove(c->ctx, v[k]))
+                fixed(c, i, "removed %s", v[k]);
+            else
+                not_fixed(c, i);
+        }
+        free(v[k]);
+    }
+    free(v);
+    return rc;
+}
+
 static void check_files(checker *c, const char *sub, const char *memory)
 {
-    static const char *const stale[] = { XLSNAP__TMP_NAME(XLSNAP__RECORD_FILE),
-                                         XLSNAP__FIFO_FILE,
-                                         XLSNAP__MEMORY_FILE };
-    for (size_t k = 0; k < ARRAY_SIZE(stale); k++) {
+    const char *const *stale = xlsnap__store_snapshot_extras;
+
+    for (size_t k = 0; stale[k]; k++) {
         char *p = xlsnap__sprintf("%s/%s", sub, stale[k]);
         if (exists(p) && !(memory && !strcmp(memory, p))) {
             int i = found(c, NULL, "orphan", "%s is not part of any "
@@ -166,14 +189,17 @@ static void check_files(checker *c, const char *sub, const char *memory)
 
 static int check_dir(checker *c, const xlsnap_snapshot *l, int nr)
 {
-    char *dir = xlsnap__sprintf("%s/%s", c->ctx->state_dir, c->dom->uuid);
-    char *tmp = xlsnap__sprintf("%s/" XLSNAP__TMP_NAME(".%s"), dir,
-                                XLSNAP__REVERT_INTENT);
-    DIR *d = opendir(dir);
+    char *dir = NULL, *tmp = NULL;
+    DIR *d = NULL;
     struct dirent *de;
-    int rc = 0;
+    int rc;
 
-    if (!d) {
+    if ((rc = xlsnap__domain_dir(c->ctx, c->dom->uuid, &dir)) ||
+        (rc = xlsnap__store_intent_tmp_path(c->ctx, c->dom->uuid,
+                                            XLSNAP__REVERT_INTENT, &tmp)) ||
+        (rc = check_staging(c, c->dom->uuid, "export")))
+        goto out;
+    if (!(d = opendir(dir))) {
         rc = xlsnap__error_errno(c->ctx, errno, "cannot open %s", dir);
         goto out;
     }
@@ -810,9 +836,8 @@ int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,
                  xlsnap_problem **list_r, int *nr_r)
 {
     checker c = { .ctx = ctx, .repair = repair };
-    DIR *d = NULL;
-    struct dirent *de;
-    int rc = 0;
+    char **uuids = NULL;
+    int nu = 0, rc = 0;
 
     *list_r = NULL;
     *nr_r = 0;
@@ -821,26 +846,27 @@ int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,
         rc = check_domain(&c);
         goto out;
     }
-    d = opendir(ctx->state_dir);
-    if (!d && errno == ENOENT) goto out;
-    if (!d) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot open %s",
-                                 ctx->state_dir);
-        goto out;
-    }
-    while (!rc && (de = readdir(d))) {
+    if ((rc = xlsnap__store_find_domain(ctx, NULL, &uuids, &nu))) goto out;
+    for (int k = 0; !rc && k < nu; k++) {
         xlsnap_domain one;
-        if (!xlsnap__is_uuid(de->d_name)) continue;
         xlsnap_domain_init(&one);
-        rc = xlsnap_domain_resolve(ctx, de->d_name, &one);
+        rc = xlsnap_domain_resolve(ctx, uuids[k], &one);
         if (!rc) {
             c.dom = &one;
             rc = check_domain(&c);
         }
         xlsnap_domain_dispose(&one);
     }
+    if (!rc) {
+        /* imports: not of a domain yet */
+        xlsnap_domain none;
+        xlsnap_domain_init(&none);
+        c.dom = &none;
+        rc = check_staging(&c, NULL, "import");
+    }
  out:
-    if (d) closedir(d);
+    for (int k = 0; k < nu; k++) free(uuids[k]);
+    free(uuids);
     if (rc) {
         xlsnap_problem_list_free(c.v, c.n);
         return rc;

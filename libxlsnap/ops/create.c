@@ -430,7 +430,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__lock lock = { -1 };
     xlsnap__qmp q;
     xlsnap__domstate st = XLSNAP__DOM_GONE;
-    char *name = NULL, *sdir = NULL, *cfg = NULL, *tcmd = NULL;
+    char *name = NULL, *cfg = NULL, *tcmd = NULL;
     bool running = false, suspended = false, paused = false, wrote = false;
     int nr = 0, memfd = -1, rc;
     xlsnap__errsaved saved;
@@ -503,7 +503,6 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     sn.domain_uuid = xlsnap__strdup(dom->uuid);
     sn.config_json = cfg;
     cfg = NULL;
-    sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom->uuid, sn.name);
     if (p->memory == 1 || (p->memory < 0 && running)) {
         if (!running) {
             rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
@@ -511,11 +510,12 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                "memory to save (use --no-memory)");
             goto out;
         }
-        sn.memory = p->memory_path ? xlsnap__strdup(p->memory_path)
-                  : p->compress ? xlsnap__sprintf("%s/%s.zst", sdir,
-                                                  XLSNAP__MEMORY_FILE)
-                                : xlsnap__sprintf("%s/%s", sdir,
-                                                  XLSNAP__MEMORY_FILE);
+        if (p->memory_path)
+            sn.memory = xlsnap__strdup(p->memory_path);
+        else if ((rc = xlsnap__store_memory_path(ctx, dom->uuid, sn.name,
+                                                 p->compress != NULL,
+                                                 &sn.memory)))
+            goto out;
         sn.memory_compression = xlsnap__strdup(p->compress);
     }
     if (p->compress && !sn.memory) {
@@ -686,7 +686,6 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__unlock(&lock);
     xlsnap_snapshot_list_free(list, nr);
     xlsnap_snapshot_dispose(&sn);
-    free(sdir);
     free(cfg);
     free(name);
     return rc;

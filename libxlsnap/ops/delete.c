@@ -210,7 +210,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const char *name, unsigned flags)
 {
     xlsnap_snapshot *l = NULL;
-    xlsnap__lock lock = { -1 };
+    xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
     bool *del = NULL;
     xlsnap__strset live = { 0 }, known = { 0 };
     int nr = 0, target = -1, rc;
@@ -221,9 +221,10 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            "--children-only exclude each other");
         goto out;
     }
-    if ((rc = xlsnap__lock_and_find(ctx, dom->uuid, name, &lock, &l, &nr,
-                                    &target)))
+    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &h, &target)))
         goto out;
+    l = h.list;
+    nr = h.nr;
     del = calloc(nr, sizeof(*del));
     if (!del) { rc = XLSNAP_ERROR_NOMEM; goto out; }
     for (int i = 0; i < nr; i++) {
@@ -264,8 +265,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__set_free(&live);
     xlsnap__set_free(&known);
     free(del);
-    xlsnap__unlock(&lock);
-    xlsnap_snapshot_list_free(l, nr);
+    xlsnap__store_close(&h);
     return rc;
 }
 

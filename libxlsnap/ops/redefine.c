@@ -49,7 +49,7 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                     xlsnap_snapshot *snap_r)
 {
     xlsnap_snapshot sn, *list = NULL;
-    xlsnap__lock lock = { -1 };
+    xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
     bool parent_found = false;
     int nr = 0, rc;
 
@@ -64,9 +64,10 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         (rc = xlsnap_name_validate(ctx, sn.name)))
         goto out;
     if ((rc = check_parts(ctx, &sn))) goto out;
-    if ((rc = xlsnap__lock_domain(ctx, dom->uuid, true, &lock)) ||
-        (rc = xlsnap__store_list(ctx, dom->uuid, &list, &nr)))
+    if ((rc = xlsnap__store_open(ctx, dom->uuid, XLSNAP__STORE_CREATE, &h)))
         goto out;
+    list = h.list;
+    nr = h.nr;
     for (int i = 0; i < nr; i++) {
         if (!strcmp(list[i].name, sn.name)) {
             rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain already has "
@@ -102,8 +103,7 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     *snap_r = sn;
     xlsnap_snapshot_init(&sn);
  out:
-    xlsnap__unlock(&lock);
-    xlsnap_snapshot_list_free(list, nr);
+    xlsnap__store_close(&h);
     xlsnap_snapshot_dispose(&sn);
     return rc;
 }

@@ -85,7 +85,7 @@ static int copy_fd(xlsnap_ctx *ctx, int in, int out)
  * `xl restore` reads.  A compressed image is decompressed on the way by
  * a thread (nothing uncompressed is written to disk).
  */
-static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
+static int restore_memory(xlsnap_ctx *ctx, const char *fifo_path,
                           const xlsnap_snapshot *sn, const char *config_json,
                           bool paused)
 {
@@ -109,7 +109,7 @@ static int restore_memory(xlsnap_ctx *ctx, const char *sdir,
         rc = xlsnap__error_prefix(ctx, rc, "%s", image);
         goto out;
     }
-    fifo = xlsnap__sprintf("%s/%s", sdir, XLSNAP__FIFO_FILE);
+    fifo = xlsnap__strdup(fifo_path);
     unlink(fifo);
     if (mkfifo(fifo, 0600) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot create %s", fifo);
@@ -299,9 +299,9 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 {
     char **paths = NULL, **moved = NULL;
     xlsnap_snapshot *list = NULL, *sn = NULL;
-    xlsnap__lock lock = { -1 };
+    xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
     xlsnap__domstate st = XLSNAP__DOM_GONE;
-    char *cfg = NULL, *sdir = NULL, **fresh = NULL;
+    char *cfg = NULL, *fifo = NULL, **fresh = NULL;
     xlsnap__strset known = { 0 }, live = { 0 };
     int nr = 0, idx, rc;
     bool paused, start, intent = false, destroyed = false;
@@ -309,9 +309,10 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((flags & XLSNAP_REVERT_RUNNING) && (flags & XLSNAP_REVERT_PAUSED))
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
                              "choose running or paused, not both");
-    if ((rc = xlsnap__lock_and_find(ctx, dom->uuid, name, &lock, &list, &nr,
-                                    &idx)))
+    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &h, &idx)))
         goto out;
+    list = h.list;
+    nr = h.nr;
     sn = &list[idx];
     if (sn->state != XLSNAP_STATE_READY) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
@@ -444,9 +445,9 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
               !strcmp(sn->domstate, "paused"));
     start = sn->memory || (flags & (XLSNAP_REVERT_RUNNING |
                                     XLSNAP_REVERT_PAUSED));
-    sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, dom->uuid, sn->name);
     if (sn->memory) {
-        rc = restore_memory(ctx, sdir, sn, cfg, paused);
+        rc = xlsnap__store_fifo_path(ctx, dom->uuid, sn->name, &fifo);
+        if (!rc) rc = restore_memory(ctx, fifo, sn, cfg, paused);
     } else if (start) {
         /* created here, watched by our own monitor (xl restore brings
          * xl's; disk-only snapshots have no stream to restore) */
@@ -484,10 +485,9 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     free(moved);
     xlsnap__set_free(&known);
     xlsnap__set_free(&live);
-    free(sdir);
+    free(fifo);
     free(cfg);
-    xlsnap__unlock(&lock);
-    xlsnap_snapshot_list_free(list, nr);
+    xlsnap__store_close(&h);
     return rc;
 }
 

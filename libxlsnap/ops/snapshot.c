@@ -173,8 +173,9 @@ static char *running_name(xlsnap_ctx *ctx, const char *uuid)
 
 static bool has_history(xlsnap_ctx *ctx, const char *uuid)
 {
-    char *p = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
-    bool r = access(p, F_OK) == 0;
+    char *p = NULL;
+    bool r = xlsnap__is_uuid(uuid) && !xlsnap__domain_dir(ctx, uuid, &p) &&
+             access(p, F_OK) == 0;
 
     free(p);
     return r;
@@ -420,16 +421,15 @@ int xlsnap_get(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return xlsnap__store_read(ctx, dom->uuid, name, snap_r);
 }
 
-/* With the domain lock held: make 'name' current (NULL: none), updating
+/* With the store handle open: make 'name' current (NULL: none), updating
  * every record whose flag changes.  The old current is cleared first, so
  * a crash in between leaves no current snapshot, never two. */
-static int set_current_locked(xlsnap_ctx *ctx, const char *uuid,
+static int set_current_locked(xlsnap_ctx *ctx, xlsnap__store_handle *h,
                               const char *name)
 {
-    xlsnap_snapshot *list = NULL;
-    int nr = 0, rc, target = -1;
+    xlsnap_snapshot *list = h->list;
+    int nr = h->nr, rc, target = -1;
 
-    if ((rc = xlsnap__store_list(ctx, uuid, &list, &nr))) goto out;
     for (int i = 0; i < nr; i++)
         if (name && !strcmp(list[i].name, name)) target = i;
     if (name && target < 0) {
@@ -448,31 +448,30 @@ static int set_current_locked(xlsnap_ctx *ctx, const char *uuid,
     }
     rc = 0;
  out:
-    xlsnap_snapshot_list_free(list, nr);
     return rc;
 }
 
 int xlsnap_set_current(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        const char *name)
 {
-    xlsnap__lock lock = { -1 };
+    xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
     int rc;
 
     if ((rc = xlsnap_name_validate(ctx, name))) goto out;
-    if ((rc = xlsnap__lock_domain(ctx, dom->uuid, false, &lock))) {
+    if ((rc = xlsnap__store_open(ctx, dom->uuid, 0, &h))) {
         if (rc == XLSNAP_ERROR_NOTFOUND)
             rc = xlsnap__error(ctx, rc, "no snapshot '%s'", name);
         goto out;
     }
-    rc = set_current_locked(ctx, dom->uuid, name);
+    rc = set_current_locked(ctx, &h, name);
  out:
-    xlsnap__unlock(&lock);
+    xlsnap__store_close(&h);
     return rc;
 }
 
 int xlsnap_record_store(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
 {
-    xlsnap__lock lock = { -1 };
+    xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
     int rc;
 
     if (!snap->domain_uuid || !xlsnap__is_uuid(snap->domain_uuid)) {
@@ -481,14 +480,17 @@ int xlsnap_record_store(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
         goto out;
     }
     if ((rc = xlsnap_name_validate(ctx, snap->name))) goto out;
-    if ((rc = xlsnap__lock_domain(ctx, snap->domain_uuid, true, &lock)))
+    if ((rc = xlsnap__store_open(ctx, snap->domain_uuid,
+                                 XLSNAP__STORE_CREATE |
+                                 (snap->current ? 0
+                                                : XLSNAP__STORE_LOCK_ONLY),
+                                 &h)))
         goto out;
-    if (snap->current &&
-        (rc = set_current_locked(ctx, snap->domain_uuid, NULL)))
+    if (snap->current && (rc = set_current_locked(ctx, &h, NULL)))
         goto out;
     rc = xlsnap__store_write(ctx, snap);
  out:
-    xlsnap__unlock(&lock);
+    xlsnap__store_close(&h);
     return rc;
 }
 

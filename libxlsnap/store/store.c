@@ -2,16 +2,31 @@
 /*
  * store.c - the on-disk snapshot store
  *
- * Layout (the only code that knows it):
- *   <state_dir>/                      0700
- *   <state_dir>/<domain-uuid>/        0700
- *   <state_dir>/<domain-uuid>/.lock   per-domain flock
- *   <state_dir>/<domain-uuid>/.revert intent of a revert in progress
- *   <state_dir>/<domain-uuid>/<name>/record.json   0600, libxl-json
- *   <state_dir>/<domain-uuid>/<name>/...           memory image etc.
+ * Layout (the only code that knows it; every path below is built by a
+ * function of this file, declared in internal.h's store block):
+ *   <state_dir>/                            0700
+ *   <state_dir>/.import.XXXXXX/             staging dir of an import
+ *                                           (store_staging_create)
+ *   <state_dir>/<domain-uuid>/              0700 (xlsnap__domain_dir)
+ *   <state_dir>/<domain-uuid>/.lock         per-domain flock
+ *   <state_dir>/<domain-uuid>/.index        list index (index.c)
+ *   <state_dir>/<domain-uuid>/.revert       intent of a revert in progress
+ *   <state_dir>/<domain-uuid>/..revert.tmp  the intent being written
+ *   <state_dir>/<domain-uuid>/.adopted      adoption from another UUID
+ *   <state_dir>/<domain-uuid>/.export.XXXXXX/  staging dir of an export
+ *                                           to a stream
+ *   <state_dir>/<domain-uuid>/<name>/       0700 (store_snapshot_dir)
+ *   <state_dir>/<domain-uuid>/<name>/record.json        0600, libxl-json
+ *   <state_dir>/<domain-uuid>/<name>/.record.json.tmp   being written
+ *   <state_dir>/<domain-uuid>/<name>/memory.save[.zst]  memory image
+ *                                           (store_memory_path)
+ *   <state_dir>/<domain-uuid>/<name>/.restore.fifo      revert's stream
+ *                                           (store_fifo_path)
  * Snapshot names cannot start with '.', so every private file of the
  * store starts with one.  A directory without record.json is the trace
- * of an interrupted create and is not a snapshot.
+ * of an interrupted create and is not a snapshot.  A staging dir is
+ * flock()ed by the operation that uses it: one nobody holds is the
+ * trace of an interrupted export or import.
  */
 #include "internal.h"
 
@@ -31,6 +46,227 @@ int xlsnap__domain_dir(xlsnap_ctx *ctx, const char *uuid, char **dir_r)
                              "'%s' is not a domain UUID", uuid);
     *dir_r = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
     return 0;
+}
+
+static int ensure_state_dir(xlsnap_ctx *ctx);
+
+int xlsnap__store_snapshot_dir(xlsnap_ctx *ctx, const char *uuid,
+                               const char *name, char **dir_r)
+{
+    char *dir = NULL;
+    int rc;
+
+    *dir_r = NULL;
+    if ((rc = xlsnap_name_validate(ctx, name)) ||
+        (rc = xlsnap__domain_dir(ctx, uuid, &dir)))
+        return rc;
+    *dir_r = xlsnap__sprintf("%s/%s", dir, name);
+    free(dir);
+    return 0;
+}
+
+/* path_r: <snapshot dir>/file */
+static int snapshot_file(xlsnap_ctx *ctx, const char *uuid,
+                         const char *name, const char *file, char **path_r)
+{
+    char *sdir = NULL;
+    int rc;
+
+    *path_r = NULL;
+    if ((rc = xlsnap__store_snapshot_dir(ctx, uuid, name, &sdir)))
+        return rc;
+    *path_r = xlsnap__sprintf("%s/%s", sdir, file);
+    free(sdir);
+    return 0;
+}
+
+int xlsnap__store_memory_path(xlsnap_ctx *ctx, const char *uuid,
+                              const char *name, bool compressed,
+                              char **path_r)
+{
+    return snapshot_file(ctx, uuid, name, compressed
+                         ? XLSNAP__MEMORY_FILE ".zst" : XLSNAP__MEMORY_FILE,
+                         path_r);
+}
+
+int xlsnap__store_fifo_path(xlsnap_ctx *ctx, const char *uuid,
+                            const char *name, char **path_r)
+{
+    return snapshot_file(ctx, uuid, name, XLSNAP__FIFO_FILE, path_r);
+}
+
+const char *const xlsnap__store_snapshot_extras[] = {
+    XLSNAP__TMP_NAME(XLSNAP__RECORD_FILE),
+    XLSNAP__MEMORY_FILE,
+    XLSNAP__MEMORY_FILE ".zst",
+    XLSNAP__FIFO_FILE,
+    NULL
+};
+
+int xlsnap__store_intent_tmp_path(xlsnap_ctx *ctx, const char *uuid,
+                                  const char *op, char **path_r)
+{
+    char *dir = NULL, *file = xlsnap__sprintf(".%s", op);
+    char *tmp = xlsnap__tmp_name(file);
+    int rc;
+
+    *path_r = NULL;
+    if (!(rc = xlsnap__domain_dir(ctx, uuid, &dir)))
+        *path_r = xlsnap__sprintf("%s/%s", dir, tmp);
+    free(tmp);
+    free(file);
+    free(dir);
+    return rc;
+}
+
+/* ---- staging dirs ---- */
+
+#define STAGING_RANDOM "XXXXXX"
+
+static bool staging_kind_ok(const char *kind)
+{
+    return kind && (!strcmp(kind, "import") || !strcmp(kind, "export"));
+}
+
+/* Whether the entry 'name' of a state dir (import) or domain dir
+ * (export) is a staging dir's name. */
+static bool is_staging_name(const char *name, const char *kind)
+{
+    size_t kl = strlen(kind);
+
+    return name[0] == '.' && !strncmp(name + 1, kind, kl) &&
+           name[1 + kl] == '.' &&
+           strlen(name + 2 + kl) == strlen(STAGING_RANDOM);
+}
+
+/* The directory staging dirs of 'kind' go in: the state dir (import:
+ * its domain is not known yet) or the domain's dir (export). */
+static int staging_parent(xlsnap_ctx *ctx, const char *uuid,
+                          const char *kind, char **dir_r)
+{
+    *dir_r = NULL;
+    if (!staging_kind_ok(kind) || !strcmp(kind, "import") != !uuid)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no staging dir of "
+                             "kind '%s'%s", kind ? kind : "(null)",
+                             uuid ? " in a domain dir" : "");
+    if (uuid) return xlsnap__domain_dir(ctx, uuid, dir_r);
+    *dir_r = xlsnap__strdup(ctx->state_dir);
+    return 0;
+}
+
+int xlsnap__store_staging_create(xlsnap_ctx *ctx, const char *uuid,
+                                 const char *kind, char **dir_r, int *fd_r)
+{
+    char *parent = NULL, *dir = NULL;
+    int fd = -1, rc;
+    bool made = false;
+    struct stat st;
+
+    *dir_r = NULL;
+    *fd_r = -1;
+    if ((rc = staging_parent(ctx, uuid, kind, &parent))) goto out;
+    if (!uuid && (rc = ensure_state_dir(ctx))) goto out;
+    for (;;) {
+        dir = xlsnap__sprintf("%s/.%s." STAGING_RANDOM, parent, kind);
+        if (!mkdtemp(dir)) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot create %s", dir);
+            goto out;
+        }
+        made = true;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot lock %s", dir);
+            goto out;
+        }
+        /* a check may have taken it for a stale one before our lock */
+        if (fstat(fd, &st) == 0 && st.st_nlink > 0) break;
+        close(fd);
+        fd = -1;
+        made = false;
+        free(dir);
+    }
+    *dir_r = dir;
+    *fd_r = fd;
+    dir = NULL;
+    fd = -1;
+    made = false;
+    rc = 0;
+ out:
+    if (made) rmdir(dir);
+    if (fd >= 0) close(fd);
+    free(dir);
+    free(parent);
+    return rc;
+}
+
+int xlsnap__store_staging_stale(xlsnap_ctx *ctx, const char *uuid,
+                                const char *kind, char ***paths_r,
+                                int *nr_r)
+{
+    char *parent = NULL, **v = NULL;
+    DIR *d = NULL;
+    struct dirent *de;
+    int n = 0, rc;
+
+    *paths_r = NULL;
+    *nr_r = 0;
+    if ((rc = staging_parent(ctx, uuid, kind, &parent))) goto out;
+    if (!(d = opendir(parent))) {
+        if (errno != ENOENT)
+            rc = xlsnap__error_errno(ctx, errno, "cannot open %s", parent);
+        goto out;
+    }
+    while ((de = readdir(d))) {
+        char *p;
+        int fd;
+        if (!is_staging_name(de->d_name, kind)) continue;
+        fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
+                    O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {   /* in use */
+            close(fd);
+            continue;
+        }
+        close(fd);
+        p = xlsnap__sprintf("%s/%s", parent, de->d_name);
+        char **nv = realloc(v, (n + 1) * sizeof(*v));
+        if (!nv) { free(p); rc = XLSNAP_ERROR_NOMEM; goto out; }
+        v = nv;
+        v[n++] = p;
+    }
+    *paths_r = v;
+    *nr_r = n;
+    v = NULL;
+    n = 0;
+ out:
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+    if (d) closedir(d);
+    free(parent);
+    return rc;
+}
+
+int xlsnap__store_staging_remove(xlsnap_ctx *ctx, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = 0;
+
+    if (fd < 0)
+        return errno == ENOENT ? 0 : xlsnap__error_errno(ctx, errno,
+                                                         "cannot open %s",
+                                                         path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_BUSY, "%s is in use", path);
+    else {
+        /* removed under the lock: a creator that locks it after us sees
+         * it gone (st_nlink 0) */
+        xlsnap__remove_flat_dir(path);
+        if (access(path, F_OK) == 0)
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot remove %s",
+                               path);
+    }
+    close(fd);
+    return rc;
 }
 
 /* mkdir -p for the state dir itself: parents 0755, the dir 0700. */
@@ -369,11 +605,6 @@ static int opendir_domain(xlsnap_ctx *ctx, const char *uuid, DIR **d_r)
 int xlsnap__store_remove(xlsnap_ctx *ctx, const char *uuid,
                          const char *name)
 {
-    static const char *const files[] = { XLSNAP__RECORD_FILE,
-                                         XLSNAP__TMP_NAME(XLSNAP__RECORD_FILE),
-                                         XLSNAP__MEMORY_FILE,
-                                         XLSNAP__MEMORY_FILE ".zst",
-                                         XLSNAP__FIFO_FILE };
     char *dir = NULL;
     int dfd = -1, rc;
 
@@ -384,8 +615,11 @@ int xlsnap__store_remove(xlsnap_ctx *ctx, const char *uuid,
         rc = xlsnap__error_errno(ctx, errno, "cannot open %s", dir);
         goto out;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-        char *p = xlsnap__sprintf("%s/%s", name, files[i]);
+    /* the record first: without it the rest is no snapshot */
+    for (int i = -1; i < 0 || xlsnap__store_snapshot_extras[i]; i++) {
+        char *p = xlsnap__sprintf("%s/%s", name, i < 0
+                                  ? XLSNAP__RECORD_FILE
+                                  : xlsnap__store_snapshot_extras[i]);
         int r = unlinkat(dfd, p, 0);
         if (r < 0 && errno != ENOENT) {
             rc = xlsnap__error_errno(ctx, errno, "cannot remove %s/%s",
@@ -394,7 +628,7 @@ int xlsnap__store_remove(xlsnap_ctx *ctx, const char *uuid,
             goto out;
         }
         free(p);
-        if (i == 0 && fsync(dfd) < 0) {
+        if (i < 0 && fsync(dfd) < 0) {
             rc = xlsnap__error_errno(ctx, errno, "cannot sync %s", dir);
             goto out;
         }
@@ -517,22 +751,45 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
     return rc;
 }
 
-int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
-                          const char *name, xlsnap__lock *lock_r,
-                          xlsnap_snapshot **list_r, int *nr_r, int *idx_r)
+int xlsnap__store_open(xlsnap_ctx *ctx, const char *uuid, unsigned flags,
+                       xlsnap__store_handle *h)
+{
+    int rc;
+
+    h->lock.fd = -1;
+    h->list = NULL;
+    h->nr = 0;
+    rc = xlsnap__lock_domain(ctx, uuid, flags & XLSNAP__STORE_CREATE,
+                             &h->lock);
+    if (!rc && !(flags & XLSNAP__STORE_LOCK_ONLY))
+        rc = xlsnap__store_list(ctx, uuid, &h->list, &h->nr);
+    if (rc) xlsnap__store_close(h);
+    return rc;
+}
+
+int xlsnap__store_open_find(xlsnap_ctx *ctx, const char *uuid,
+                            const char *name, xlsnap__store_handle *h,
+                            int *idx_r)
 {
     int rc;
 
     *idx_r = -1;
     if ((rc = xlsnap_name_validate(ctx, name))) return rc;
-    rc = xlsnap__lock_domain(ctx, uuid, false, lock_r);
-    if (!rc) rc = xlsnap__store_list(ctx, uuid, list_r, nr_r);
-    for (int i = 0; !rc && i < *nr_r; i++)
-        if (!strcmp((*list_r)[i].name, name)) *idx_r = i;
+    rc = xlsnap__store_open(ctx, uuid, 0, h);
+    for (int i = 0; !rc && i < h->nr; i++)
+        if (!strcmp(h->list[i].name, name)) *idx_r = i;
     if (rc == XLSNAP_ERROR_NOTFOUND || (!rc && *idx_r < 0))
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
                            name);
     return rc;
+}
+
+void xlsnap__store_close(xlsnap__store_handle *h)
+{
+    xlsnap_snapshot_list_free(h->list, h->nr);
+    h->list = NULL;
+    h->nr = 0;
+    xlsnap__unlock(&h->lock);
 }
 
 /* Whether any readable record of domain dir 'uuid' names the domain

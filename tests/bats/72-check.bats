@@ -106,6 +106,63 @@ PY
     [ -e "$STATE/$UUID/s0/record.json" ]
 }
 
+@test "a compressed memory image no record names is an orphan too" {
+    bare s0 - 1764000000 true
+    echo y > "$STATE/$UUID/s0/memory.save.zst"
+    check_repairs "$STATE/$UUID/s0/memory.save.zst is not part of any snapshot"
+    [ ! -e "$STATE/$UUID/s0/memory.save.zst" ]
+    [ -e "$STATE/$UUID/s0/record.json" ]
+}
+
+@test "staging dirs of a killed export and a killed import are found and removed, one in use is left alone" {
+    setup_images
+    run -0 xs create -n s1 g1
+    run -0 xs export g1 s1 "$BATS_TEST_TMPDIR/b"
+    mkdir "$BATS_TEST_TMPDIR/d"
+    run env XL_SNAPSHOT_FAULT=import-verified "$XS" import --disk-dir "$BATS_TEST_TMPDIR/d" --as-domain copy1 "$BATS_TEST_TMPDIR/b"
+    [ "$status" -eq 137 ]
+    imp=$(find "$STATE" -maxdepth 1 -name '.import.*')
+    [ -n "$imp" ] && [ -n "$(ls -A "$imp")" ]
+    # an export to a stream killed half-way leaves its staging dir
+    exp=$STATE/$UUID/.export.Ab12Cd
+    mkdir -m 0700 "$exp"
+    echo x > "$exp/disk-xvda.qcow2"
+    # a staging dir an operation holds is not touched
+    busy=$STATE/$UUID/.export.InUse1
+    mkdir -m 0700 "$busy"
+    flock "$busy" sleep 60 3>&- &
+    holder=$!
+    run -1 xs check g1
+    assert_output --partial "g1: $exp is the staging dir of an interrupted export"
+    refute_output --partial "$imp"
+    refute_output --partial "$busy"
+    run -1 xs check
+    assert_output --partial "g1: $exp is the staging dir of an interrupted export"
+    assert_output --partial "$STATE: $imp is the staging dir of an interrupted import"
+    run -1 xs check --json
+    run -0 json_get 'sorted((p["domain"]["uuid"] or "none", p["problem"]) for p in d["problems"])' <<< "$output"
+    assert_output "[('$UUID', 'orphan'), ('none', 'orphan')]"
+    run -0 xs check --repair
+    assert_output --partial "repaired: removed $exp"
+    assert_output --partial "repaired: removed $imp"
+    [ ! -e "$exp" ] && [ ! -e "$imp" ] && [ -d "$busy" ]
+    run -0 xs check
+    assert_output "No problems found."
+    kill "$holder"
+    wait "$holder" || true
+    # the first import into a new state dir, killed: no domain dir yet
+    export XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st2
+    run env XL_SNAPSHOT_FAULT=import-verified "$XS" import --disk-dir "$BATS_TEST_TMPDIR/d" --as-domain copy2 "$BATS_TEST_TMPDIR/b"
+    [ "$status" -eq 137 ]
+    imp=$(find "$XL_SNAPSHOT_DIR" -maxdepth 1 -name '.import.*')
+    [ -n "$imp" ]
+    run -1 xs check
+    assert_output --partial "$XL_SNAPSHOT_DIR: $imp is the staging dir of an interrupted import"
+    run -0 xs check --repair
+    run -0 find "$XL_SNAPSHOT_DIR" -mindepth 1
+    assert_output ""
+}
+
 @test "missing data is reported and cannot be repaired (exit 1)" {
     setup_images
     run -0 xs create -n s1 g1
