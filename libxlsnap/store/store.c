@@ -527,8 +527,7 @@ int xlsnap__lock_and_find(xlsnap_ctx *ctx, const char *uuid,
     if ((rc = xlsnap_name_validate(ctx, name))) return rc;
     rc = xlsnap__lock_domain(ctx, uuid, false, lock_r);
     if (!rc) rc = xlsnap__store_list(ctx, uuid, list_r, nr_r);
-    for (int i = 0; !rc && i < *nr_r; i++)
-        if (!strcmp((*list_r)[i].name, name)) *idx_r = i;
+    if (!rc) *idx_r = xlsnap__list_find(*list_r, *nr_r, name);
     if (rc == XLSNAP_ERROR_NOTFOUND || (!rc && *idx_r < 0))
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
                            name);
