@@ -187,6 +187,63 @@ int xlsnap__relocate_image(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
 const xlsnap_disk *xlsnap__snapshot_disk(const xlsnap_snapshot *s,
                                          const char *vdev);
 
+/* model/tree.c (issue 14, the tree module): a domain's snapshots as a
+ * tree, built once from a list of records (borrowed: it must outlive
+ * the tree, and the records' name and parent must not change except
+ * through xlsnap__tree_remove).  Node i is l[i].  A parent not in the
+ * list makes a root; a parent cycle (records edited by hand) never
+ * makes a walk loop.  Every function is O(n) or less; out arrays have
+ * room for nr entries. */
+typedef struct {
+    xlsnap_snapshot *l;
+    int nr;
+    int *parent;             /* -1: a root */
+    int *child, *last;       /* first and last child, -1: none */
+    int *next, *prev;        /* siblings: children in list order */
+    int *slot;               /* the name index: i + 1, 0: empty */
+    size_t mask;
+    unsigned char *mark;     /* scratch of the walks, all 0 between */
+    bool *gone;              /* removed by xlsnap__tree_remove */
+} xlsnap__tree;
+void xlsnap__tree_init(xlsnap__tree *t);
+void xlsnap__tree_dispose(xlsnap__tree *t);
+int xlsnap__tree_build(xlsnap_ctx *ctx, xlsnap__tree *t, xlsnap_snapshot *l,
+                       int nr);
+/* Index of the snapshot named name, -1: none (also for NULL). */
+int xlsnap__tree_find(const xlsnap__tree *t, const char *name);
+int xlsnap__tree_parent(const xlsnap__tree *t, int i);
+/* Children of i in list order; the count (out may be NULL). */
+int xlsnap__tree_children(const xlsnap__tree *t, int i, int *out);
+/* Going up from i, nearest first, each once (i itself not); the count
+ * (out may be NULL). */
+int xlsnap__tree_ancestors(const xlsnap__tree *t, int i, int *out);
+/* Whether a is reached going up from i (a != i, unless on a cycle). */
+bool xlsnap__tree_is_ancestor(const xlsnap__tree *t, int a, int i);
+/* Every snapshot reached going down from i, breadth first (i itself
+ * only when on a cycle); the count. */
+int xlsnap__tree_descendants(const xlsnap__tree *t, int i, int *out);
+/* Snapshots without children; the count (out may be NULL). */
+int xlsnap__tree_leaves(const xlsnap__tree *t, int *out);
+/* Every snapshot after its parent: each root (list order) followed by
+ * its subtree in pre-order, children in list order; what no root
+ * reaches (cycles) last, in list order.  The count. */
+int xlsnap__tree_topological(const xlsnap__tree *t, int *out);
+/* depth[i]: how many snapshots are reached going up from i (a root: 0;
+ * on a parent cycle of c snapshots: c - 1).  0 or NOMEM (no message). */
+int xlsnap__tree_depths(const xlsnap__tree *t, int *depth);
+/* i's record is going: its children become its parent's (roots if it
+ * has none) and i leaves the tree (still found by name). */
+void xlsnap__tree_remove(xlsnap__tree *t, int i);
+/* One lookup in a list without a tree: the index of name, or -1. */
+int xlsnap__list_find(const xlsnap_snapshot *l, int nr, const char *name);
+/* Make l[cur] the only current snapshot (cur < 0: none current): every
+ * other record marked current is cleared and written first, then l[cur]
+ * is marked and written (if it was not), so that a crash in between
+ * leaves no current snapshot, never two.  write: xlsnap__store_write. */
+typedef int xlsnap__write_fn(xlsnap_ctx *ctx, const xlsnap_snapshot *s);
+int xlsnap__set_current(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
+                        int cur, xlsnap__write_fn *write);
+
 /* sha256.c */
 typedef struct {
     uint32_t h[8];
@@ -432,10 +489,16 @@ int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
  * running QEMU has the image open). */
 int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                             const xlsnap_disk *d, const xlsnap__strset *live);
+/* t: the tree of the domain's records (t->l), updated (i removed) */
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                       xlsnap_snapshot *l, int nr, int i, unsigned flags,
+                       xlsnap__tree *t, int i, unsigned flags,
                        const xlsnap__strset *live,
                        const xlsnap__strset *known);
+/* The snapshots a delete of target removes, in order (children first):
+ * *n_r of them in order_r (room for t->nr). */
+int xlsnap__delete_order(xlsnap_ctx *ctx, const xlsnap__tree *t,
+                         int target, unsigned flags, int *order_r,
+                         int *n_r);
 
 /* spawn.c: fork/exec an argv vector, no shell; capture output */
 int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,

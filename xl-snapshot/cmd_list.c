@@ -17,6 +17,7 @@ struct view {
     int nr;
     int *parent;        /* index of parent, -1 for roots / dangling */
     int *nkids;         /* number of children */
+    int *kid, *sib;     /* first child, next sibling (creation order) */
     int *byname;        /* indexes sorted by name, for find() */
     int *order;         /* the order of output: creation, or topological */
     bool *show;
@@ -46,13 +47,25 @@ static int find(const struct view *v, const char *name)
     return -1;
 }
 
-static bool is_descendant(const struct view *v, int i, int ancestor)
+/* show[i] := i is below anchor (reached going down from it; anchor
+ * itself only on a corrupt parent cycle): breadth first, each once. */
+static void mark_descendants(const struct view *v, int anchor, bool *show)
 {
-    /* bounded walk: a corrupt parent cycle cannot loop forever */
-    for (int p = v->parent[i], n = 0; p >= 0 && n < v->nr;
-         p = v->parent[p], n++)
-        if (p == ancestor) return true;
-    return false;
+    int *queue = calloc(v->nr ? v->nr : 1, sizeof(*queue));
+    int n = 0, head = 0;
+
+    if (!queue) abort();
+    for (int j = v->kid[anchor]; j >= 0; j = v->sib[j]) {
+        show[j] = true;
+        queue[n++] = j;
+    }
+    while (head < n)
+        for (int j = v->kid[queue[head++]]; j >= 0; j = v->sib[j])
+            if (!show[j]) {
+                show[j] = true;
+                queue[n++] = j;
+            }
+    free(queue);
 }
 
 static bool has_children(const struct view *v, int i)
@@ -79,9 +92,14 @@ static void order_topological(struct view *v)
             done[i] = true;
             v->order[n++] = i;
             /* children pushed newest first: the oldest comes out next */
-            for (int j = v->nr - 1; j >= 0; j--)
-                if (v->parent[j] == i && !done[j] && top < v->nr)
-                    stack[top++] = j;
+            int from = top;
+            for (int j = v->kid[i]; j >= 0; j = v->sib[j])
+                if (!done[j] && top < v->nr) stack[top++] = j;
+            for (int a = from, b = top - 1; a < b; a++, b--) {
+                int x = stack[a];
+                stack[a] = stack[b];
+                stack[b] = x;
+            }
         }
     }
     for (int i = 0; i < v->nr; i++)
@@ -216,10 +234,8 @@ static void print_node(const struct view *v, int i, char *prefix,
     if (depth >= v->nr) return;               /* corrupt cycle guard */
     size_t n = strlen(prefix);
     if (!root && n + 5 < plen) strcat(prefix, last ? "    " : "|   ");
-    for (int j = 0; j < v->nr; j++) {
-        if (v->parent[j] != i) continue;
+    for (int j = v->kid[i]; j >= 0; j = v->sib[j])
         print_node(v, j, prefix, plen, ++k == nkids, false, depth + 1);
-    }
     prefix[n] = '\0';
 }
 
@@ -364,7 +380,10 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     v.byname = calloc(v.nr ? v.nr : 1, sizeof(*v.byname));
     v.show = calloc(v.nr ? v.nr : 1, sizeof(*v.show));
     v.order = calloc(v.nr ? v.nr : 1, sizeof(*v.order));
-    if (!v.parent || !v.nkids || !v.byname || !v.show || !v.order)
+    v.kid = calloc(v.nr ? v.nr : 1, sizeof(*v.kid));
+    v.sib = calloc(v.nr ? v.nr : 1, sizeof(*v.sib));
+    if (!v.parent || !v.nkids || !v.byname || !v.show || !v.order ||
+        !v.kid || !v.sib)
         abort();
     for (int i = 0; i < v.nr; i++) v.byname[i] = v.order[i] = i;
     sort_view = &v;
@@ -372,6 +391,13 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     for (int i = 0; i < v.nr; i++) {
         v.parent[i] = find(&v, v.s[i].parent);
         if (v.parent[i] >= 0) v.nkids[v.parent[i]]++;
+        v.kid[i] = -1;
+    }
+    for (int i = v.nr - 1; i >= 0; i--) {   /* prepended: oldest first */
+        int p = v.parent[i];
+        if (p < 0) continue;
+        v.sib[i] = v.kid[p];
+        v.kid[p] = i;
     }
     if (topological) order_topological(&v);
     for (int i = 0; !json && i < v.nr; i++) scrub_snapshot(&v.s[i]);
@@ -397,12 +423,13 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
             goto out;
         }
     }
+    if (from) mark_descendants(&v, anchor, v.show);
     for (int i = 0; i < v.nr; i++) {
         bool show = true;
         if (roots) show = v.parent[i] < 0;
         if (leaves) show = !has_children(&v, i);
         if (parent) show = v.parent[i] == anchor;
-        if (from) show = is_descendant(&v, i, anchor);
+        if (from) show = v.show[i];
         if (one) show = i == anchor;
         if (no_leaves && !has_children(&v, i)) show = false;
         if (current && !descendants && !v.s[i].current) show = false;
@@ -448,6 +475,8 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     free(v.byname);
     free(v.show);
     free(v.order);
+    free(v.kid);
+    free(v.sib);
     xlsnap_snapshot_list_free(v.s, v.nr);
     xlsnap_domain_dispose(&dom);
     return rc;

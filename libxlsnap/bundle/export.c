@@ -220,38 +220,42 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
 static int find(xlsnap_ctx *ctx, xlsnap_snapshot *list, int nr,
                 const char *name, xlsnap_snapshot **s_r)
 {
-    for (int i = 0; i < nr; i++) {
-        if (strcmp(list[i].name, name)) continue;
-        if (list[i].state != XLSNAP_STATE_READY)
-            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "snapshot '%s' "
-                                 "is incomplete (state %s)", name,
-                                 xlsnap_state_name(list[i].state));
-        *s_r = &list[i];
-        return 0;
-    }
-    return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
-                         name);
+    int i = xlsnap__list_find(list, nr, name);
+
+    if (i < 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
+                             name);
+    if (list[i].state != XLSNAP_STATE_READY)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "snapshot '%s' "
+                             "is incomplete (state %s)", name,
+                             xlsnap_state_name(list[i].state));
+    *s_r = &list[i];
+    return 0;
 }
 
 /* names from the root down to s */
-static void chain(xlsnap__manifest *m, xlsnap_snapshot *list, int nr,
-                  const xlsnap_snapshot *s)
+static int chain(xlsnap_ctx *ctx, xlsnap__manifest *m, xlsnap_snapshot *list,
+                 int nr, const xlsnap_snapshot *s)
 {
-    const xlsnap_snapshot *p = s;
+    xlsnap__tree t;
+    int *up = malloc((nr + 1) * sizeof(*up)), n, rc;
 
+    xlsnap__tree_init(&t);
     m->chain = calloc(nr + 1, sizeof(*m->chain));
-    if (!m->chain) abort();
-    while (p && m->num_chain < nr) {
-        const xlsnap_snapshot *up = NULL;
-        memmove(m->chain + 1, m->chain, m->num_chain * sizeof(*m->chain));
-        m->chain[0] = xlsnap__strdup(p->name);
-        m->num_chain++;
-        for (int i = 0; p->parent && i < nr; i++)
-            if (!strcmp(list[i].name, p->parent)) up = &list[i];
-        p = up;
+    if (!up || !m->chain) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOMEM, "out of memory");
+        goto out;
     }
+    if ((rc = xlsnap__tree_build(ctx, &t, list, nr))) goto out;
+    n = xlsnap__tree_ancestors(&t, (int)(s - list), up);
+    while (n > 0)
+        m->chain[m->num_chain++] = xlsnap__strdup(list[up[--n]].name);
+    m->chain[m->num_chain++] = xlsnap__strdup(s->name);
+ out:
+    xlsnap__tree_dispose(&t);
+    free(up);
+    return rc;
 }
-
 
 int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const char *name, const xlsnap_export_params *p,
@@ -310,7 +314,7 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     x.m.domain_name = xlsnap__strdup(sn->domain_name);
     x.m.domain_uuid = xlsnap__strdup(sn->domain_uuid);
     x.m.created = time(NULL);
-    chain(&x.m, list, nr, sn);
+    if ((rc = chain(ctx, &x.m, list, nr, sn))) goto out;
 
     if ((rc = xlsnap_snapshot_to_json(ctx, sn, &json)) ||
         (rc = add_data(&x, json, xlsnap__manifest_add(&x.m, "record.json",

@@ -391,7 +391,7 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     xlsnap__cfgdisk *cd = NULL;
     int ncd = 0;
     size_t mlen = 0, rlen;
-    int nr_mem = 0, nr = 0, placed = 0, rc, stage_fd = -1;
+    int nr_mem = 0, nr = 0, placed = 0, bi, rc, stage_fd = -1;
     bool wrote = false;
 
     xlsnap__manifest_init(&m);
@@ -493,15 +493,14 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     if ((rc = xlsnap__lock_domain(ctx, dom.uuid, true, &lock)) ||
         (rc = xlsnap__store_list(ctx, dom.uuid, &list, &nr)))
         goto out;
-    for (int i = 0; i < nr; i++) {
-        if (!strcmp(list[i].name, rec.name)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain %s already "
-                               "has a snapshot '%s'",
-                               dom.name ? dom.name : dom.uuid, rec.name);
-            goto out;
-        }
-        if (m.base && !strcmp(list[i].name, m.base)) base = &list[i];
+    if (xlsnap__list_find(list, nr, rec.name) >= 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain %s already "
+                           "has a snapshot '%s'",
+                           dom.name ? dom.name : dom.uuid, rec.name);
+        goto out;
     }
+    if (m.base && (bi = xlsnap__list_find(list, nr, m.base)) >= 0)
+        base = &list[bi];
     if (m.base && (!base || base->state != XLSNAP_STATE_READY)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "this is a delta "
                            "bundle on snapshot '%s', which domain %s does not "
@@ -519,9 +518,8 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     sn.domstate = xlsnap__strdup(rec.domstate);
     sn.domain_name = xlsnap__strdup(dom.name);
     sn.domain_uuid = xlsnap__strdup(dom.uuid);
-    for (int i = 0; rec.parent && i < nr; i++)
-        if (!strcmp(list[i].name, rec.parent))
-            sn.parent = xlsnap__strdup(rec.parent);
+    if (xlsnap__list_find(list, nr, rec.parent) >= 0)
+        sn.parent = xlsnap__strdup(rec.parent);
     if (!sn.parent && m.base) sn.parent = xlsnap__strdup(m.base);
     if (rec.memory &&
         (rc = xlsnap__store_memory_path(ctx, dom.uuid, sn.name, false,

@@ -100,13 +100,6 @@ static void not_fixed(checker *c, int i)
     c->v[i].repair = xlsnap__sprintf("repair failed: %s", c->ctx->errbuf);
 }
 
-static int find(const xlsnap_snapshot *l, int nr, const char *name)
-{
-    for (int i = 0; name && i < nr; i++)
-        if (!strcmp(l[i].name, name)) return i;
-    return -1;
-}
-
 /* A record repair removed: out of the list. */
 static void drop(xlsnap_snapshot *l, int *nr, int k)
 {
@@ -132,16 +125,7 @@ static int remove_image(checker *c, const char *img)
 /* Make l[cur] the only current snapshot (cur < 0: none). */
 static int make_current(checker *c, xlsnap_snapshot *l, int nr, int cur)
 {
-    int rc;
-
-    for (int i = 0; i < nr; i++) {
-        if (i == cur || !l[i].current) continue;
-        l[i].current = false;
-        if ((rc = xlsnap__store_write(c->ctx, &l[i]))) return rc;
-    }
-    if (cur < 0 || l[cur].current) return 0;
-    l[cur].current = true;
-    return xlsnap__store_write(c->ctx, &l[cur]);
+    return xlsnap__set_current(c->ctx, l, nr, cur, xlsnap__store_write);
 }
 
 /* --- 1. the state dir ----------------------------------------------- */
@@ -187,14 +171,17 @@ static void check_files(checker *c, const char *sub, const char *memory)
     }
 }
 
-static int check_dir(checker *c, const xlsnap_snapshot *l, int nr)
+static int check_dir(checker *c, xlsnap_snapshot *l, int nr)
 {
     char *dir = NULL, *tmp = NULL;
     DIR *d = NULL;
     struct dirent *de;
+    xlsnap__tree t;
     int rc;
 
-    if ((rc = xlsnap__domain_dir(c->ctx, c->dom->uuid, &dir)) ||
+    xlsnap__tree_init(&t);
+    if ((rc = xlsnap__tree_build(c->ctx, &t, l, nr)) ||
+        (rc = xlsnap__domain_dir(c->ctx, c->dom->uuid, &dir)) ||
         (rc = xlsnap__store_intent_tmp_path(c->ctx, c->dom->uuid,
                                             XLSNAP__REVERT_INTENT, &tmp)) ||
         (rc = check_staging(c, c->dom->uuid, "export")))
@@ -213,7 +200,7 @@ static int check_dir(checker *c, const xlsnap_snapshot *l, int nr)
         int k;
         if (de->d_name[0] == '.') continue;
         sub = xlsnap__sprintf("%s/%s", dir, de->d_name);
-        k = find(l, nr, de->d_name);
+        k = xlsnap__tree_find(&t, de->d_name);
         if (k < 0) {
             int i = found(c, de->d_name, "orphan", "%s has no record (a "
                           "create was killed before its record was "
@@ -230,6 +217,7 @@ static int check_dir(checker *c, const xlsnap_snapshot *l, int nr)
         free(sub);
     }
  out:
+    xlsnap__tree_dispose(&t);
     if (d) closedir(d);
     free(tmp);
     free(dir);
@@ -266,7 +254,7 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
             fixed(c, i, "removed it (nothing had been changed)");
         goto out;
     }
-    k = find(l, nr, name->u.string);
+    k = xlsnap__list_find(l, nr, name->u.string);
     if (c->dom->domid >= 0 &&
         (rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st)))
         goto out;
@@ -356,14 +344,16 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
 
 /* A record "deleting" without children "deleting" (children first, as
  * delete does), or -1. */
-static int next_deleting(const xlsnap_snapshot *l, int nr, const bool *seen)
+static int next_deleting(const xlsnap__tree *t, const bool *seen)
 {
+    const xlsnap_snapshot *l = t->l;
+    int nr = t->nr;
+
     for (int k = 0; k < nr; k++) {
         bool leaf = true;
         if (l[k].state != XLSNAP_STATE_DELETING || seen[k]) continue;
-        for (int j = 0; j < nr; j++)
-            leaf &= !(l[j].state == XLSNAP_STATE_DELETING && !seen[j] &&
-                      l[j].parent && !strcmp(l[j].parent, l[k].name));
+        for (int j = t->child[k]; j >= 0; j = t->next[j])
+            leaf &= !(l[j].state == XLSNAP_STATE_DELETING && !seen[j]);
         if (leaf) return k;
     }
     for (int k = 0; k < nr; k++)      /* a parent cycle: any one */
@@ -374,16 +364,20 @@ static int next_deleting(const xlsnap_snapshot *l, int nr, const bool *seen)
 static int check_deleting(checker *c, xlsnap_snapshot *l, int *nr)
 {
     bool *seen = calloc(*nr ? *nr : 1, sizeof(*seen));
-    int k;
+    xlsnap__tree t;
+    int k, rc = 0;
 
+    xlsnap__tree_init(&t);
     if (!seen) return XLSNAP_ERROR_NOMEM;
-    while ((k = next_deleting(l, *nr, seen)) >= 0) {
+    /* the tree is built again after each record dropped: O(n) a step */
+    while (!(rc = xlsnap__tree_build(c->ctx, &t, l, *nr)) &&
+           (k = next_deleting(&t, seen)) >= 0) {
         int i = found(c, l[k].name, "interrupted-delete", "snapshot '%s' "
                       "was being deleted when the delete was interrupted",
                       l[k].name);
         seen[k] = true;
         if (!c->repair) continue;
-        if (xlsnap__delete_one(c->ctx, c->dom, l, *nr, k, 0, &c->live,
+        if (xlsnap__delete_one(c->ctx, c->dom, &t, k, 0, &c->live,
                                &c->known)) {
             not_fixed(c, i);
             continue;
@@ -393,8 +387,9 @@ static int check_deleting(checker *c, xlsnap_snapshot *l, int *nr)
         drop(l, nr, k);
         memmove(&seen[k], &seen[k + 1], (*nr - k) * sizeof(*seen));
     }
+    xlsnap__tree_dispose(&t);
     free(seen);
-    return 0;
+    return rc;
 }
 
 /* --- 4. preparing --------------------------------------------------- */
@@ -697,10 +692,13 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
 
 static int check_tree(checker *c, xlsnap_snapshot *l, int nr)
 {
+    xlsnap__tree t;
     int ncur = 0, newest = -1, i, rc;
 
+    xlsnap__tree_init(&t);
+    if ((rc = xlsnap__tree_build(c->ctx, &t, l, nr))) return rc;
     for (int k = 0; k < nr; k++) {
-        if (l[k].parent && find(l, nr, l[k].parent) < 0) {
+        if (l[k].parent && xlsnap__tree_parent(&t, k) < 0) {
             i = found(c, l[k].name, "broken-parent", "snapshot '%s' names "
                       "parent '%s', which does not exist", l[k].name,
                       l[k].parent);
@@ -711,6 +709,7 @@ static int check_tree(checker *c, xlsnap_snapshot *l, int nr)
             else fixed(c, i, "made '%s' a root", l[k].name);
         }
     }
+    xlsnap__tree_dispose(&t);
     for (int k = 0; k < nr; k++)
         if (l[k].current) { ncur++; newest = k; }
     if (ncur < 2) return 0;

@@ -455,14 +455,13 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         (rc = xlsnap__lock_domain(ctx, dom->uuid, true, &lock)))
         goto out;
     if ((rc = xlsnap__store_list(ctx, dom->uuid, &list, &nr))) goto out;
-    for (int i = 0; i < nr; i++) {
-        if (!strcmp(list[i].name, name)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
-                               "domain already has a snapshot '%s'", name);
-            goto out;
-        }
-        if (list[i].current) sn.parent = xlsnap__strdup(list[i].name);
+    if (xlsnap__list_find(list, nr, name) >= 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
+                           "domain already has a snapshot '%s'", name);
+        goto out;
     }
+    for (int i = 0; i < nr; i++)
+        if (list[i].current) sn.parent = xlsnap__strdup(list[i].name);
 
     if (dom->domid >= 0) {
         if ((rc = xlsnap__hv_state(ctx, dom->domid, &st))) goto out;
@@ -655,11 +654,8 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         rc = xlsnap__relocate_image(ctx, list, nr, -1, d->image, d->backing);
         if (rc) goto fail_kept;
     }
-    for (int i = 0; i < nr; i++) {
-        if (!list[i].current) continue;
-        list[i].current = false;
-        if ((rc = xlsnap__store_write(ctx, &list[i]))) goto fail_kept;
-    }
+    if ((rc = xlsnap__set_current(ctx, list, nr, -1, xlsnap__store_write)))
+        goto fail_kept;
     xlsnap__fault_point("create-current-cleared");
     sn.state = XLSNAP_STATE_READY;
     sn.current = true;

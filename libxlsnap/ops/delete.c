@@ -96,28 +96,6 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_disk *d,
     return rc;
 }
 
-static bool descends(const xlsnap_snapshot *l, int nr, int i, int anc)
-{
-    const char *p = l[i].parent;
-    for (int n = 0; p && n < nr; n++) {
-        int j = -1;
-        for (int k = 0; k < nr; k++)
-            if (!strcmp(l[k].name, p)) j = k;
-        if (j < 0) return false;
-        if (j == anc) return true;
-        p = l[j].parent;
-    }
-    return false;
-}
-
-static int depth(const xlsnap_snapshot *l, int nr, int i)
-{
-    int d = 0;
-    for (int k = 0; k < nr; k++)
-        if (k != i && descends(l, nr, i, k)) d++;
-    return d;
-}
-
 /* Remove an internal disk snapshot, if it is still there. */
 int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                             const xlsnap_disk *d, const xlsnap__strset *live)
@@ -144,13 +122,13 @@ int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
  * DELETING are not rewritten: they go too.
  */
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                       xlsnap_snapshot *l, int nr, int i, unsigned flags,
+                       xlsnap__tree *t, int i, unsigned flags,
                        const xlsnap__strset *live,
                        const xlsnap__strset *known)
 {
-    xlsnap_snapshot *x = &l[i];
+    xlsnap_snapshot *l = t->l, *x = &l[i];
     xlsnap__strset named = { 0 };
-    int rc = 0;
+    int nr = t->nr, rc = 0, p = xlsnap__tree_parent(t, i);
 
     /* images still named by other snapshots (also those deleted later
      * in this call: safe) */
@@ -181,28 +159,77 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     xlsnap__fault_point("delete-memory");
     /* re-parent children and move "current" up */
-    for (int j = 0; j < nr; j++) {
-        if (j == i || !l[j].parent || strcmp(l[j].parent, x->name))
-            continue;
+    for (int j = t->child[i]; j >= 0; j = t->next[j]) {
+        if (j == i) continue;            /* a record its own parent */
         free(l[j].parent);
         l[j].parent = xlsnap__strdup(x->parent);
         if (l[j].state != XLSNAP_STATE_DELETING &&
             (rc = xlsnap__store_write(ctx, &l[j])))
             goto out;
     }
-    if (x->current && x->parent) {
-        for (int j = 0; j < nr; j++) {
-            if (strcmp(l[j].name, x->parent)) continue;
-            l[j].current = true;
-            if (l[j].state != XLSNAP_STATE_DELETING &&
-                (rc = xlsnap__store_write(ctx, &l[j])))
-                goto out;
-        }
+    if (x->current && p >= 0) {
+        l[p].current = true;
+        if (l[p].state != XLSNAP_STATE_DELETING &&
+            (rc = xlsnap__store_write(ctx, &l[p])))
+            goto out;
     }
     xlsnap__fault_point("delete-reparented");
     rc = xlsnap__store_remove(ctx, dom->uuid, x->name);
+    if (!rc) xlsnap__tree_remove(t, i);
  out:
     xlsnap__set_free(&named);
+    return rc;
+}
+
+/*
+ * The snapshots a delete of l[target] removes, in the order it removes
+ * them: children before their parents (the deepest first, snapshots of
+ * one depth in list order).  Descendants are only removed with
+ * XLSNAP_DELETE_CHILDREN or _CHILDREN_ONLY.  order_r has room for nr.
+ */
+int xlsnap__delete_order(xlsnap_ctx *ctx, const xlsnap__tree *t,
+                         int target, unsigned flags, int *order_r,
+                         int *n_r)
+{
+    int nr = t->nr, n = 0, *depth = NULL, *count = NULL, *sel = NULL;
+    int rc = 0;
+
+    *n_r = 0;
+    depth = malloc((nr + 1) * sizeof(*depth));
+    count = calloc(nr + 1, sizeof(*count));
+    sel = malloc((nr + 1) * sizeof(*sel));
+    if (!depth || !count || !sel || xlsnap__tree_depths(t, depth)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOMEM, "cannot order the "
+                           "delete: out of memory");
+        goto out;
+    }
+    if (flags & (XLSNAP_DELETE_CHILDREN | XLSNAP_DELETE_CHILDREN_ONLY))
+        n = xlsnap__tree_descendants(t, target, sel);
+    /* the target, unless only its descendants go (or a parent cycle
+     * made it its own descendant: then it is in sel already) */
+    if (!(flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
+        bool in = false;
+        for (int k = 0; k < n && !in; k++) in = sel[k] == target;
+        if (!in) sel[n++] = target;
+    }
+    /* counting sort: depth descending, then list order (sel[] now
+     * marks who goes: sel[i] = 1) */
+    for (int k = 0; k < n; k++) count[depth[sel[k]]]++;
+    for (int d = nr - 1, at = 0; d >= 0; d--) {
+        int c = count[d];
+        count[d] = at;
+        at += c;
+    }
+    for (int k = 0; k < n; k++) order_r[k] = sel[k];
+    for (int i = 0; i < nr; i++) sel[i] = 0;
+    for (int k = 0; k < n; k++) sel[order_r[k]] = 1;
+    for (int i = 0; i < nr; i++)
+        if (sel[i]) order_r[count[depth[i]]++] = i;
+    *n_r = n;
+ out:
+    free(depth);
+    free(count);
+    free(sel);
     return rc;
 }
 
@@ -211,10 +238,13 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 {
     xlsnap_snapshot *l = NULL;
     xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
+    xlsnap__tree t;
+    int *order = NULL;
     bool *del = NULL;
     xlsnap__strset live = { 0 }, known = { 0 };
-    int nr = 0, target = -1, rc;
+    int nr = 0, n = 0, target = -1, rc;
 
+    xlsnap__tree_init(&t);
     if ((flags & XLSNAP_DELETE_CHILDREN) &&
         (flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--children and "
@@ -225,14 +255,12 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         goto out;
     l = h.list;
     nr = h.nr;
-    del = calloc(nr, sizeof(*del));
-    if (!del) { rc = XLSNAP_ERROR_NOMEM; goto out; }
-    for (int i = 0; i < nr; i++) {
-        bool desc = descends(l, nr, i, target);
-        del[i] = (i == target && !(flags & XLSNAP_DELETE_CHILDREN_ONLY)) ||
-                 (desc && (flags & (XLSNAP_DELETE_CHILDREN |
-                                    XLSNAP_DELETE_CHILDREN_ONLY)));
-    }
+    order = malloc((nr + 1) * sizeof(*order));
+    del = calloc(nr + 1, sizeof(*del));
+    if (!order || !del) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if ((rc = xlsnap__tree_build(ctx, &t, l, nr)) ||
+        (rc = xlsnap__delete_order(ctx, &t, target, flags, order, &n)))
+        goto out;
     if (!(flags & XLSNAP_DELETE_METADATA)) {
         if ((rc = xlsnap__known_images(ctx, dom, l, nr, &known, &live)))
             goto out;
@@ -240,6 +268,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     /* intent: every snapshot to delete is marked "deleting" before any
      * data goes (a record-only delete changes no data: no mark) */
+    for (int k = 0; k < n; k++) del[order[k]] = true;
     for (int i = 0; i < nr; i++) {
         if (!del[i]) continue;
         l[i].state = XLSNAP_STATE_DELETING;
@@ -250,21 +279,18 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__fault_point("delete-marked");
 
     /* deepest first, so children go before their parents */
-    for (int pass = nr; pass >= 0; pass--) {
-        for (int i = 0; i < nr; i++) {
-            if (!del[i] || depth(l, nr, i) != pass) continue;
-            del[i] = false;          /* done: re-parenting cannot bring
-                                      * it back in a later pass */
-            rc = xlsnap__delete_one(ctx, dom, l, nr, i, flags, &live,
-                                    &known);
-            if (rc) goto out;
-        }
+    for (int k = 0; k < n; k++) {
+        rc = xlsnap__delete_one(ctx, dom, &t, order[k], flags, &live,
+                                &known);
+        if (rc) goto out;
     }
     rc = 0;
  out:
     xlsnap__set_free(&live);
     xlsnap__set_free(&known);
+    free(order);
     free(del);
+    xlsnap__tree_dispose(&t);
     xlsnap__store_close(&h);
     return rc;
 }

@@ -50,7 +50,6 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 {
     xlsnap_snapshot sn, *list = NULL;
     xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
-    bool parent_found = false;
     int nr = 0, rc;
 
     xlsnap_snapshot_init(&sn);
@@ -68,16 +67,12 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         goto out;
     list = h.list;
     nr = h.nr;
-    for (int i = 0; i < nr; i++) {
-        if (!strcmp(list[i].name, sn.name)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain already has "
-                               "a snapshot '%s'", sn.name);
-            goto out;
-        }
-        if (sn.parent && !strcmp(list[i].name, sn.parent))
-            parent_found = true;
+    if (xlsnap__list_find(list, nr, sn.name) >= 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain already has "
+                           "a snapshot '%s'", sn.name);
+        goto out;
     }
-    if (sn.parent && !parent_found) {
+    if (sn.parent && xlsnap__list_find(list, nr, sn.parent) < 0) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "parent snapshot '%s' "
                            "does not exist (redefine it first)", sn.parent);
         goto out;
@@ -94,11 +89,9 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     sn.state = XLSNAP_STATE_READY;
     sn.current = flags & XLSNAP_REDEFINE_CURRENT;
-    for (int i = 0; sn.current && i < nr; i++) {
-        if (!list[i].current) continue;
-        list[i].current = false;
-        if ((rc = xlsnap__store_write(ctx, &list[i]))) goto out;
-    }
+    if (sn.current &&
+        (rc = xlsnap__set_current(ctx, list, nr, -1, xlsnap__store_write)))
+        goto out;
     if ((rc = xlsnap__store_write(ctx, &sn))) goto out;
     *snap_r = sn;
     xlsnap_snapshot_init(&sn);

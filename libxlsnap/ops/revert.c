@@ -460,15 +460,9 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__fault_point("revert-started");
 
     /* current := sn (old current cleared first) */
-    for (int i = 0; i < nr; i++) {
-        if (!list[i].current || &list[i] == sn) continue;
-        list[i].current = false;
-        if ((rc = xlsnap__store_write(ctx, &list[i]))) goto out;
-    }
-    if (!sn->current) {
-        sn->current = true;
-        if ((rc = xlsnap__store_write(ctx, sn))) goto out;
-    }
+    if ((rc = xlsnap__set_current(ctx, list, nr, (int)(sn - list),
+                                  xlsnap__store_write)))
+        goto out;
     xlsnap__fault_point("revert-current");
     rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__REVERT_INTENT);
     intent = false;

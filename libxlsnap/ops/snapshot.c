@@ -430,23 +430,13 @@ static int set_current_locked(xlsnap_ctx *ctx, xlsnap__store_handle *h,
     xlsnap_snapshot *list = h->list;
     int nr = h->nr, rc, target = -1;
 
-    for (int i = 0; i < nr; i++)
-        if (name && !strcmp(list[i].name, name)) target = i;
+    target = xlsnap__list_find(list, nr, name);
     if (name && target < 0) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
                            "no snapshot '%s'", name);
         goto out;
     }
-    for (int i = 0; i < nr; i++) {
-        if (i == target || !list[i].current) continue;
-        list[i].current = false;
-        if ((rc = xlsnap__store_write(ctx, &list[i]))) goto out;
-    }
-    if (target >= 0 && !list[target].current) {
-        list[target].current = true;
-        if ((rc = xlsnap__store_write(ctx, &list[target]))) goto out;
-    }
-    rc = 0;
+    rc = xlsnap__set_current(ctx, list, nr, target, xlsnap__store_write);
  out:
     return rc;
 }

@@ -776,8 +776,7 @@ int xlsnap__store_open_find(xlsnap_ctx *ctx, const char *uuid,
     *idx_r = -1;
     if ((rc = xlsnap_name_validate(ctx, name))) return rc;
     rc = xlsnap__store_open(ctx, uuid, 0, h);
-    for (int i = 0; !rc && i < h->nr; i++)
-        if (!strcmp(h->list[i].name, name)) *idx_r = i;
+    if (!rc) *idx_r = xlsnap__list_find(h->list, h->nr, name);
     if (rc == XLSNAP_ERROR_NOTFOUND || (!rc && *idx_r < 0))
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
                            name);

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""tree-bench.py XL_SNAPSHOT [N] [TIMEOUT]: the snapshot tree on the host
+(no hypervisor needed), with the real binary, on offline histories made
+by gen-records.py:
+
+  - `xl-snapshot delete` of the leaf of an N-long chain (default 10,000);
+  - `xl-snapshot list --tree` of an N-wide fan (one root, N children).
+
+Each is set against what a user would otherwise run over the same
+records: `cat` of every record (delete reads them all) and `ls -l` of
+the domain directory (list checks its index against that).  A command
+running longer than TIMEOUT seconds (default 120) is stopped and shown
+as "> TIMEOUT".  Prints one line per measurement; not a test."""
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+xs = os.path.abspath(sys.argv[1])
+n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 120.0
+here = os.path.dirname(os.path.abspath(__file__))
+uuid = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+
+
+def timed(args, env, shell=False):
+    """Wall seconds of one run (None: stopped at the timeout)."""
+    t0 = time.perf_counter()
+    try:
+        subprocess.run(args, env=env, check=True, shell=shell,
+                       stdout=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    return time.perf_counter() - t0
+
+
+def show(what, secs, base, base_what):
+    if secs is None:
+        print("%-34s > %.0f s (stopped)" % (what, timeout))
+    else:
+        print("%-34s %8.3f s  (%5.1f x %s: %.3f s)"
+              % (what, secs, secs / base, base_what, base))
+    sys.stdout.flush()
+
+
+def history(state, fan):
+    subprocess.run([sys.executable, os.path.join(here, "gen-records.py"),
+                    state, str(n), uuid], check=True)
+    if not fan:
+        return
+    # every snapshot a child of the first, the first one current
+    for i in range(n):
+        p = os.path.join(state, uuid, "snap%05d" % i, "record.json")
+        with open(p) as f:
+            text = f.read()
+        text = re.sub(r'"parent": "snap\d+"', '"parent": "snap00000"', text)
+        text = text.replace('"current": true', '"current": false')
+        if i == 0:
+            text = text.replace('"current": false', '"current": true')
+        with open(p, "w") as f:
+            f.write(text)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    print("%s, %d snapshots" % (xs, n))
+    # the chain: delete its leaf (each run on a fresh copy)
+    gold = os.path.join(tmp, "chain")
+    history(gold, False)
+    runs, base = [], []
+    for r in range(3):
+        state = os.path.join(tmp, "run%d" % r)
+        shutil.copytree(gold, state, symlinks=True)
+        os.sync()   # else delete's fsyncs wait for the copy's writeback
+        env = dict(os.environ, XL_SNAPSHOT_DIR=state)
+        base.append(timed("cat %s/%s/*/record.json" % (state, uuid), env,
+                          shell=True))
+        runs.append(timed([xs, "delete", uuid, "snap%05d" % (n - 1)], env))
+        if runs[-1] is not None:
+            left = subprocess.run([xs, "list", "--names", uuid], env=env,
+                                  check=True, capture_output=True,
+                                  text=True).stdout.split()
+            assert len(left) == n - 1, "delete removed the wrong records"
+        shutil.rmtree(state)
+        if runs[-1] is None:
+            break
+    show("delete (leaf of the chain)",
+         None if None in runs else statistics.median(runs),
+         statistics.median(base), "cat of the records")
+
+    # the fan: list --tree (the first list builds the index)
+    state = os.path.join(tmp, "fan")
+    history(state, True)
+    os.sync()
+    env = dict(os.environ, XL_SNAPSHOT_DIR=state)
+    cmd = [xs, "list", "--tree", uuid]
+    base = [timed("ls -l %s/%s >/dev/null" % (state, uuid), env, shell=True)
+            for _ in range(5)]
+    first = timed(cmd, env)
+    runs = [first] + [timed(cmd, env) for _ in range(4 if first else 0)]
+    warm = runs[1:] if first is not None else [None]
+    show("list --tree (fan), first", first, statistics.median(base),
+         "ls -l")
+    show("list --tree (fan), again", None if None in warm
+         else statistics.median(warm), statistics.median(base), "ls -l")
