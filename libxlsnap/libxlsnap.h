@@ -87,6 +87,55 @@ const char *xlsnap_last_error(const xlsnap_ctx *ctx);
 /* Generic text for an error code ("not found", ...). */
 const char *xlsnap_strerror(int rc);
 
+/*
+ * What the caller could do about the last failure on ctx, as a code a
+ * program turns into advice in its own terms (the library's messages
+ * name no command-line option of any program).  Set together with the
+ * message by the failing call, XLSNAP_HINT_NONE when there is no
+ * advice; valid until the next call that fails.
+ */
+typedef enum {
+    XLSNAP_HINT_NONE = 0,
+    /* create: the domain is not running, so there is no memory to
+     * save: create with memory = 0 */
+    XLSNAP_HINT_NO_MEMORY,
+    /* create: compress was given, but the snapshot has no memory image
+     * to compress */
+    XLSNAP_HINT_COMPRESS_NEEDS_MEMORY,
+    /* create: no_metadata keeps no record, and a memory image without
+     * one cannot be reverted: create with memory = 0 */
+    XLSNAP_HINT_NO_METADATA_NEEDS_DISK_ONLY,
+    /* create: a raw disk takes only an external snapshot: create with
+     * type XLSNAP_DISK_EXTERNAL */
+    XLSNAP_HINT_EXTERNAL,
+    /* create: the domain is off and no configuration is stored: pass
+     * its configuration (config_json), or start the domain */
+    XLSNAP_HINT_DOMAIN_CONFIG,
+    /* the snapshot is incomplete (an operation was interrupted): run
+     * xlsnap_check() with repair */
+    XLSNAP_HINT_RUN_CHECK_REPAIR,
+    /* revert: the domain runs and would lose its state: revert with
+     * XLSNAP_REVERT_FORCE (or take a snapshot first) */
+    XLSNAP_HINT_FORCE,
+    /* a domain name is ambiguous: name the domain by UUID (see
+     * xlsnap_set_domain_uuid(), or give the UUID as the domain) */
+    XLSNAP_HINT_PICK_UUID,
+    /* as XLSNAP_HINT_PICK_UUID, where the running domain's own UUID,
+     * which has no history yet, is one of the choices */
+    XLSNAP_HINT_PICK_UUID_NEW,
+    /* export: the base snapshot lacks a disk: export without a base */
+    XLSNAP_HINT_EXPORT_FULL,
+    /* import: as_domain must be a domain name, not a UUID */
+    XLSNAP_HINT_AS_DOMAIN_NAME,
+    /* import: no place is known for an imported disk: give disk_dir */
+    XLSNAP_HINT_DISK_DIR,
+    /* import: an imported disk's image exists at its place: give
+     * another disk_dir */
+    XLSNAP_HINT_DISK_DIR_TAKEN,
+} xlsnap_hint;
+
+xlsnap_hint xlsnap_error_hint(const xlsnap_ctx *ctx);
+
 /* Seconds to wait for the per-domain lock before XLSNAP_ERROR_BUSY
  * (default 30; 0 = fail at once). */
 void xlsnap_set_lock_timeout(xlsnap_ctx *ctx, int seconds);

@@ -448,7 +448,7 @@ int xlsnap__hv_config_set_disk(xlsnap_ctx *ctx, const char *config_json,
         goto out;
     }
     *json_r = libxl_domain_config_to_json(lx, &dc);
-    if (!*json_r) rc = XLSNAP_ERROR_NOMEM;
+    if (!*json_r) rc = xlsnap__nomem(ctx);
  out:
     libxl_domain_config_dispose(&dc);
     return rc;

@@ -112,6 +112,7 @@ static int add_data(exporter *x, const char *data, xlsnap__bundle_file *f)
 {
     xlsnap__sha256 h;
 
+    if (!f) return xlsnap__nomem(x->ctx);   /* from manifest_add */
     f->size = strlen(data);
     xlsnap__sha256_init(&h);
     xlsnap__sha256_update(&h, data, f->size);
@@ -167,8 +168,9 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
                                   d->image : d->backing, d->format, snap,
                                   out, XLSNAP__QIMG_SHARED);
     } else if (!(bd = xlsnap__snapshot_disk(base, d->vdev))) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "base snapshot '%s' "
-                           "has no disk %s; export with --full",
+        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTFOUND,
+                                XLSNAP_HINT_EXPORT_FULL, "base snapshot '%s' "
+                           "has no disk %s",
                            base->name, d->vdev);
     } else if (!(rc = state_file(x, d, ts, &sf, &sfmt)) &&
                !(rc = state_file(x, bd, tb, &bf, &bfmt)) &&
@@ -197,6 +199,7 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
         goto out;
     }
     f = xlsnap__manifest_add(&x->m, part, "disk");
+    if (!f) { rc = xlsnap__nomem(ctx); unlink(out); goto out; }
     f->vdev = xlsnap__strdup(d->vdev);
     f->format = xlsnap__strdup("qcow2");
     if ((rc = xlsnap__qimg_virtual_size(ctx, out, "qcow2",
@@ -240,7 +243,7 @@ static void chain(xlsnap__manifest *m, xlsnap_snapshot *list, int nr,
     const xlsnap_snapshot *p = s;
 
     m->chain = calloc(nr + 1, sizeof(*m->chain));
-    if (!m->chain) abort();
+    if (!m->chain) return;      /* out of memory: the caller says so */
     while (p && m->num_chain < nr) {
         const xlsnap_snapshot *up = NULL;
         memmove(m->chain + 1, m->chain, m->num_chain * sizeof(*m->chain));
@@ -314,6 +317,7 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     x.m.domain_uuid = xlsnap__strdup(sn->domain_uuid);
     x.m.created = time(NULL);
     chain(&x.m, list, nr, sn);
+    if (!x.m.chain) { rc = xlsnap__nomem(ctx); goto out; }
 
     if ((rc = xlsnap_snapshot_to_json(ctx, sn, &json)) ||
         (rc = add_data(&x, json, xlsnap__manifest_add(&x.m, "record.json",
@@ -322,6 +326,7 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if (sn->memory) {
         xlsnap__bundle_file *f = xlsnap__manifest_add(&x.m, "memory.save",
                                                       "memory");
+        if (!f) { rc = xlsnap__nomem(ctx); goto out; }
         rc = x.zstd ? compress_part(&x, sn->memory, f) : 0;
         if (!rc) rc = add_part(&x, f, x.zstd ? NULL : sn->memory);
         if (rc) goto out;

@@ -47,7 +47,7 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
 
     xlsnap__sha256_init(&h);
     if (!ib || !ob || (compress ? !cc : !dc)) {
-        rc = XLSNAP_ERROR_NOMEM;
+        rc = xlsnap__nomem(ctx);
         goto out;
     }
     if (cc) ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 3);

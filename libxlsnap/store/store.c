@@ -491,7 +491,7 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
         if (nr == cap) {
             cap = cap ? cap * 2 : 16;
             xlsnap_snapshot *nl = realloc(list, cap * sizeof(*list));
-            if (!nl) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+            if (!nl) { rc = xlsnap__nomem(ctx); goto out; }
             list = nl;
         }
         xlsnap_snapshot_init(&list[nr]);
@@ -585,7 +585,7 @@ int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
         if (!xlsnap__is_uuid(de->d_name)) continue;
         if (name && !domain_has_name(ctx, de->d_name, name)) continue;
         char **nu = realloc(uuids, (nr + 1) * sizeof(*uuids));
-        if (!nu) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+        if (!nu) { rc = xlsnap__nomem(ctx); goto out; }
         uuids = nu;
         uuids[nr++] = xlsnap__strdup(de->d_name);
     }
