@@ -8,7 +8,9 @@
  * Conventions (as in libxl):
  *  - Every function that can fail returns 0 or a negative XLSNAP_ERROR_*
  *    and leaves a human readable message on the context, fetched with
- *    xlsnap_last_error().  The library never prints and never exits.
+ *    xlsnap_last_error(), and, where the caller can act on it, an advice
+ *    code, xlsnap_error_hint().  Messages name no option of any program.
+ *    The library never prints, never exits and never aborts.
  *  - Structs have _init() and _dispose(): call _init() before any use
  *    (also for out parameters) and _dispose() exactly once afterwards,
  *    whatever the outcome.  _dispose() is idempotent.
