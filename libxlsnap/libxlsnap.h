@@ -136,6 +136,7 @@ typedef enum {
     XLSNAP_HINT_DISK_DIR_TAKEN,
 } xlsnap_hint;
 
+/* The advice code of the last failure on ctx (XLSNAP_HINT_NONE: none). */
 xlsnap_hint xlsnap_error_hint(const xlsnap_ctx *ctx);
 
 /* Seconds to wait for the per-domain lock before XLSNAP_ERROR_BUSY
