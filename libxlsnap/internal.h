@@ -53,6 +53,11 @@ struct xlsnap_ctx {
     struct timespec sum_time;      /* kept for a second at most */
     char *pick_uuid;               /* xlsnap_set_domain_uuid */
     char errbuf[XLSNAP__ERRBUF];
+    /* advice code of errbuf (ctx.c): valid while errbuf still holds
+     * hint_msg, the message set with it (a saved and restored errbuf
+     * does not inherit the hint of the error in between) */
+    xlsnap_hint hint;
+    char hint_msg[XLSNAP__ERRBUF];
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -69,6 +74,14 @@ int xlsnap__errno_rc(int e);
 /* Prefix the ctx message with "what: " (keeps the code). */
 int xlsnap__error_prefix(xlsnap_ctx *ctx, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Error state (a3): as xlsnap__error, with an advice code for the
+ * caller (xlsnap_error_hint); other messages have none, except that
+ * xlsnap__error_prefix keeps the hint of the message it prefixes. */
+int xlsnap__error_hint(xlsnap_ctx *ctx, int rc, xlsnap_hint hint,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* "out of memory" on ctx; returns XLSNAP_ERROR_NOMEM. */
+int xlsnap__nomem(xlsnap_ctx *ctx);
 /* The libxl ctx; created on first use.  Fails with HYPERVISOR when no
  * hypervisor is reachable (no /proc/xen/privcmd or /dev/xen/privcmd). */
 int xlsnap__libxl(xlsnap_ctx *ctx, libxl_ctx **lctx_r);
@@ -473,6 +486,7 @@ typedef struct xlsnap__strset {
     char **v;
     char **fmt;     /* per entry: the image format when known, or NULL */
     int n;
+    bool nomem;     /* an add ran out of memory: who built it says so */
 } xlsnap__strset;
 
 /* create.c: rename an image, never over an existing file, and fsync

@@ -8,7 +8,9 @@
  * Conventions (as in libxl):
  *  - Every function that can fail returns 0 or a negative XLSNAP_ERROR_*
  *    and leaves a human readable message on the context, fetched with
- *    xlsnap_last_error().  The library never prints and never exits.
+ *    xlsnap_last_error(), and, where the caller can act on it, an advice
+ *    code, xlsnap_error_hint().  Messages name no option of any program.
+ *    The library never prints, never exits and never aborts.
  *  - Structs have _init() and _dispose(): call _init() before any use
  *    (also for out parameters) and _dispose() exactly once afterwards,
  *    whatever the outcome.  _dispose() is idempotent.
@@ -86,6 +88,56 @@ const char *xlsnap_state_dir(const xlsnap_ctx *ctx);
 const char *xlsnap_last_error(const xlsnap_ctx *ctx);
 /* Generic text for an error code ("not found", ...). */
 const char *xlsnap_strerror(int rc);
+
+/*
+ * What the caller could do about the last failure on ctx, as a code a
+ * program turns into advice in its own terms (the library's messages
+ * name no command-line option of any program).  Set together with the
+ * message by the failing call, XLSNAP_HINT_NONE when there is no
+ * advice; valid until the next call that fails.
+ */
+typedef enum {
+    XLSNAP_HINT_NONE = 0,
+    /* create: the domain is not running, so there is no memory to
+     * save: create with memory = 0 */
+    XLSNAP_HINT_NO_MEMORY,
+    /* create: compress was given, but the snapshot has no memory image
+     * to compress */
+    XLSNAP_HINT_COMPRESS_NEEDS_MEMORY,
+    /* create: no_metadata keeps no record, and a memory image without
+     * one cannot be reverted: create with memory = 0 */
+    XLSNAP_HINT_NO_METADATA_NEEDS_DISK_ONLY,
+    /* create: a raw disk takes only an external snapshot: create with
+     * type XLSNAP_DISK_EXTERNAL */
+    XLSNAP_HINT_EXTERNAL,
+    /* create: the domain is off and no configuration is stored: pass
+     * its configuration (config_json), or start the domain */
+    XLSNAP_HINT_DOMAIN_CONFIG,
+    /* the snapshot is incomplete (an operation was interrupted): run
+     * xlsnap_check() with repair */
+    XLSNAP_HINT_RUN_CHECK_REPAIR,
+    /* revert: the domain runs and would lose its state: revert with
+     * XLSNAP_REVERT_FORCE (or take a snapshot first) */
+    XLSNAP_HINT_FORCE,
+    /* a domain name is ambiguous: name the domain by UUID (see
+     * xlsnap_set_domain_uuid(), or give the UUID as the domain) */
+    XLSNAP_HINT_PICK_UUID,
+    /* as XLSNAP_HINT_PICK_UUID, where the running domain's own UUID,
+     * which has no history yet, is one of the choices */
+    XLSNAP_HINT_PICK_UUID_NEW,
+    /* export: the base snapshot lacks a disk: export without a base */
+    XLSNAP_HINT_EXPORT_FULL,
+    /* import: as_domain must be a domain name, not a UUID */
+    XLSNAP_HINT_AS_DOMAIN_NAME,
+    /* import: no place is known for an imported disk: give disk_dir */
+    XLSNAP_HINT_DISK_DIR,
+    /* import: an imported disk's image exists at its place: give
+     * another disk_dir */
+    XLSNAP_HINT_DISK_DIR_TAKEN,
+} xlsnap_hint;
+
+/* The advice code of the last failure on ctx (XLSNAP_HINT_NONE: none). */
+xlsnap_hint xlsnap_error_hint(const xlsnap_ctx *ctx);
 
 /* Seconds to wait for the per-domain lock before XLSNAP_ERROR_BUSY
  * (default 30; 0 = fail at once). */

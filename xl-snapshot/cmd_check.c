@@ -3,6 +3,7 @@
  * cmd_check.c - xl-snapshot check [--repair] [--json] [<Domain>]
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "xl-snapshot.h"
 
@@ -14,7 +15,11 @@ static void print_problem(const xlsnap_problem *p)
                           : p->domain_uuid ? p->domain_uuid
                           : xlsnap_state_dir(g_ctx));
 
-    printf("%s: %s\n", who, vis(p->message));
+    /* the library's findings name no command: advice is ours */
+    printf("%s: %s%s\n", who, vis(p->message),
+           p->kind && !strcmp(p->kind, "missing-data")
+           ? " (restore it, or remove the record with 'xl-snapshot delete "
+             "--metadata')" : "");
     if (p->repair)
         printf("%s:   %s%s\n", who, p->repaired ? "repaired: " : "",
                vis(p->repair));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "xl-snapshot.h"
 
@@ -26,6 +27,7 @@ int main_import(const struct cmd_spec *cmd, int argc, char **argv)
     bool json = false;
     const char *src;
     char *out = NULL;
+    struct stat st;
     int opt, rc;
 
     xlsnap_import_params_init(&p);
@@ -40,6 +42,11 @@ int main_import(const struct cmd_spec *cmd, int argc, char **argv)
     }
     if ((rc = cmd_args(cmd, argc, 1, 1))) return rc;
     src = argv[optind];
+    if (p.disk_dir && (stat(p.disk_dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
+        err("cannot import '%s': --disk-dir %s is not a directory", src,
+            p.disk_dir);
+        return EXIT_FAILURE;
+    }
     if ((rc = bundle_stream("import", src, STDIN_FILENO, &p.fd, &p.dir)))
         return rc;
 

@@ -61,13 +61,52 @@ void err(const char *fmt, ...)
     va_end(ap);
 }
 
+/* The library's advice codes (xlsnap_error_hint) in the words of this
+ * command line: text added to the library's message, or printed
+ * instead of it where the message is about an option. */
+static const struct {
+    xlsnap_hint hint;
+    const char *add, *instead;
+} advice[] = {
+    { XLSNAP_HINT_NO_MEMORY, " (use --no-memory)", NULL },
+    { XLSNAP_HINT_COMPRESS_NEEDS_MEMORY, NULL, "--compress applies to the "
+      "memory image, and this snapshot has none" },
+    { XLSNAP_HINT_NO_METADATA_NEEDS_DISK_ONLY, NULL, "--no-metadata keeps "
+      "no record, and a memory image without one cannot be reverted: add "
+      "--disk-only" },
+    { XLSNAP_HINT_EXTERNAL, "; use --external", NULL },
+    { XLSNAP_HINT_DOMAIN_CONFIG, " (give its xl config file with "
+      "--domain-config, or start it)", NULL },
+    { XLSNAP_HINT_RUN_CHECK_REPAIR, "; run 'xl-snapshot check --repair'",
+      NULL },
+    { XLSNAP_HINT_FORCE, "; use --force (or take a snapshot first)", NULL },
+    { XLSNAP_HINT_PICK_UUID, "; pick one with --uuid UUID (or give the "
+      "UUID as the domain)", NULL },
+    { XLSNAP_HINT_PICK_UUID_NEW, "; pick one with --uuid UUID (its own "
+      "UUID starts a new history)", NULL },
+    { XLSNAP_HINT_EXPORT_FULL, "; export with --full", NULL },
+    { XLSNAP_HINT_AS_DOMAIN_NAME, NULL, "--as-domain takes a domain name" },
+    { XLSNAP_HINT_DISK_DIR, "; give --disk-dir", NULL },
+    { XLSNAP_HINT_DISK_DIR_TAKEN, " (use --disk-dir)", NULL },
+};
+
 int fail(const char *fmt, ...)
 {
+    const char *msg = xlsnap_last_error(g_ctx), *add = "";
+    xlsnap_hint hint = xlsnap_error_hint(g_ctx);
+    char *full = NULL;
     va_list ap;
 
+    for (size_t i = 0; i < sizeof(advice) / sizeof(advice[0]); i++) {
+        if (advice[i].hint != hint) continue;
+        if (advice[i].instead) msg = advice[i].instead;
+        if (advice[i].add) add = advice[i].add;
+    }
+    if (*add && asprintf(&full, "%s%s", msg, add) >= 0) msg = full;
     va_start(ap, fmt);
-    vmessage("cannot ", fmt, ap, xlsnap_last_error(g_ctx));
+    vmessage("cannot ", fmt, ap, msg);
     va_end(ap);
+    free(full);
     return EXIT_FAILURE;
 }
 

@@ -22,9 +22,11 @@ void xlsnap__set_add_fmt(xlsnap__strset *s, const char *x, const char *fmt)
             if (!s->fmt[i] && fmt) s->fmt[i] = xlsnap__strdup(fmt);
             return;
         }
-    s->v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
-    s->fmt = realloc(s->fmt, (s->n + 1) * sizeof(*s->fmt));
-    if (!s->v || !s->fmt) abort();
+    char **v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
+    if (v) s->v = v;
+    char **f = v ? realloc(s->fmt, (s->n + 1) * sizeof(*s->fmt)) : NULL;
+    if (f) s->fmt = f;
+    if (!v || !f) { s->nomem = true; return; }
     s->fmt[s->n] = fmt ? xlsnap__strdup(fmt) : NULL;
     s->v[s->n++] = xlsnap__strdup(x);
 }
@@ -55,6 +57,7 @@ void xlsnap__set_free(xlsnap__strset *s)
     s->v = NULL;
     s->fmt = NULL;
     s->n = 0;
+    s->nomem = false;
 }
 
 /* Add the internal snapshot names of an image description (qemu-img
@@ -106,6 +109,7 @@ int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         free(img);
         free(fmt);
     }
+    if (live->nomem) rc = xlsnap__nomem(ctx);
  out:
     xlsnap__cfgdisk_list_free(cd, ncd);
     free(cfg);
@@ -194,7 +198,7 @@ int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         }
     for (int i = 0; i < live->n; i++)
         xlsnap__set_add_fmt(known, live->v[i], live->fmt[i]);
-    return 0;
+    return known->nomem ? xlsnap__nomem(ctx) : 0;
 }
 
 /*

@@ -55,7 +55,7 @@ int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
     disks = yajl_tree_get(root, dp, yajl_t_array);
     if (disks && disks->u.array.len) {
         l = calloc(disks->u.array.len, sizeof(*l));
-        if (!l) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+        if (!l) { rc = xlsnap__nomem(ctx); goto out; }
         for (size_t i = 0; i < disks->u.array.len; i++) {
             yajl_val d = disks->u.array.values[i];
             if (!YAJL_IS_OBJECT(d)) continue;
@@ -152,6 +152,7 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
         goto out;
     }
     g = xlsnap__gen_alloc();
+    if (!g) { rc = xlsnap__nomem(ctx); goto out; }
     if (xlsnap__gen_tree(g, root)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot re-encode the "
                            "domain configuration");
@@ -250,6 +251,7 @@ int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
     char err[128], *tkey = NULL;
     int rc, s;
 
+    if (!g) return xlsnap__nomem(ctx);
     *json_r = NULL;
     if (json) root = yajl_tree_parse(json, err, sizeof(err));
     ci = field(root, "c_info", yajl_t_object);

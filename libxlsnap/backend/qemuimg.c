@@ -64,7 +64,7 @@ static char *image_opts(const char *image, const char *fmt)
     size_t n = strlen(image);
     char *o = malloc(2 * n + 64), *p;
 
-    if (!o) abort();
+    if (!o) return NULL;        /* out of memory: the caller says so */
     p = o + sprintf(o, "driver=%s,file.driver=file,file.filename=", fmt);
     for (const char *s = image; *s; s++) {
         if (*s == ',') *p++ = ',';
@@ -85,7 +85,7 @@ int xlsnap__qimg_snapshot(xlsnap_ctx *ctx, char op, const char *name,
     if (strcmp(fmt, "qcow2"))
         return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "image %s: a %s "
                              "image has no internal snapshots", image, fmt);
-    opts = image_opts(image, fmt);
+    if (!(opts = image_opts(image, fmt))) return xlsnap__nomem(ctx);
     argv[0] = qemu_img();
     argv[1] = "snapshot";
     argv[2] = "-q";
@@ -284,7 +284,7 @@ int xlsnap__qimg_snapshots(xlsnap_ctx *ctx, const char *image,
     if ((rc = xlsnap__qimg_info(ctx, image, fmt, &root))) return rc;
     xlsnap__set_add_snapshots(snaps, root);
     yajl_tree_free(root);
-    return 0;
+    return snaps->nomem ? xlsnap__nomem(ctx) : 0;
 }
 
 /*

@@ -55,12 +55,14 @@ static int read_line(xlsnap_ctx *ctx, xlsnap__qmp *q, char **line_r)
             return 0;
         }
         if (q->len + 4096 > q->cap) {
-            q->cap = q->cap ? q->cap * 2 : 65536;
-            if (q->cap > (64u << 20))
+            size_t cap = q->cap ? q->cap * 2 : 65536;
+            if (cap > (64u << 20))
                 return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
                                      "QMP reply too large");
-            q->buf = realloc(q->buf, q->cap);
-            if (!q->buf) abort();
+            char *nb = realloc(q->buf, cap);
+            if (!nb) return xlsnap__nomem(ctx);
+            q->buf = nb;
+            q->cap = cap;
         }
         struct pollfd p = { .fd = q->fd, .events = POLLIN };
         int r = poll(&p, 1, QMP_TIMEOUT_MS);
@@ -226,8 +228,13 @@ int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
             yajl_val name = img ? yajl_tree_get(img, fn, yajl_t_string)
                                 : NULL;
             if (depth && !name) break;
-            b = realloc(b, (n + 1) * sizeof(*b));
-            if (!b) abort();
+            xlsnap__qmp_block *nb = realloc(b, (n + 1) * sizeof(*b));
+            if (!nb) {
+                xlsnap__qmp_blocks_free(b, n);
+                yajl_tree_free(v);
+                return xlsnap__nomem(ctx);
+            }
+            b = nb;
             memset(&b[n], 0, sizeof(b[n]));
             b[n].file = plain_name(depth ? name->u.string : f->u.string);
             b[n].node = depth ? NULL : xlsnap__strdup(nn->u.string);
@@ -238,6 +245,11 @@ int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
         }
     }
     yajl_tree_free(v);
+    for (int i = 0; i < n; i++)
+        if (b[i].snaps.nomem) {
+            xlsnap__qmp_blocks_free(b, n);
+            return xlsnap__nomem(ctx);
+        }
     *b_r = b;
     *n_r = n;
     return 0;

@@ -98,7 +98,7 @@ int xlsnap__savefile_read_header(xlsnap_ctx *ctx, int fd, char **config_r)
         goto out;
     }
     cfg = malloc(clen + 1);
-    if (!cfg) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!cfg) { rc = xlsnap__nomem(ctx); goto out; }
     if ((rc = read_all(ctx, fd, cfg, clen))) goto out;
     cfg[clen] = '\0';
     /* skip optional data we do not know (read: fd may be a pipe) */

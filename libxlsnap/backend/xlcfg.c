@@ -36,6 +36,7 @@ static int minimal_json(xlsnap_ctx *ctx, XLU_Config *cfg, const char *path,
     yajl_gen g = xlsnap__gen_alloc();
     int nd = 0, rc, s;
 
+    if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_str(g, "c_info"));
     CHK(yajl_gen_map_open(g));
@@ -117,9 +118,9 @@ int xlsnap_domain_from_config(xlsnap_ctx *ctx, const char *path,
     xlsnap_domain_init(&d);
     *config_json_r = NULL;
     report = open_memstream(&rbuf, &rlen);
-    if (!report) return XLSNAP_ERROR_NOMEM;
+    if (!report) return xlsnap__nomem(ctx);
     cfg = xlu_cfg_init(report, path);
-    if (!cfg) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!cfg) { rc = xlsnap__nomem(ctx); goto out; }
     if (xlu_cfg_readfile(cfg, path)) {
         fflush(report);
         rc = access(path, R_OK) < 0

@@ -49,8 +49,9 @@ xlsnap__bundle_file *xlsnap__manifest_add(xlsnap__manifest *m,
 {
     xlsnap__bundle_file *f;
 
-    m->files = realloc(m->files, (m->num_files + 1) * sizeof(*m->files));
-    if (!m->files) abort();
+    f = realloc(m->files, (m->num_files + 1) * sizeof(*m->files));
+    if (!f) return NULL;        /* out of memory: callers say so */
+    m->files = f;
     f = &m->files[m->num_files++];
     memset(f, 0, sizeof(*f));
     f->path = xlsnap__strdup(path);
@@ -75,6 +76,7 @@ int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
     yajl_gen g = xlsnap__gen_alloc();
     int rc, s;
 
+    if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_kv_str(g, "format", XLSNAP__BUNDLE_FORMAT));
     CHK(xlsnap__gen_kv_int(g, "version", XLSNAP__BUNDLE_VERSION));
@@ -197,6 +199,7 @@ static int parse_file(xlsnap_ctx *ctx, yajl_val v, xlsnap__manifest *m)
             goto out;
         }
     f = xlsnap__manifest_add(m, path, role);
+    if (!f) { rc = xlsnap__nomem(ctx); goto out; }
     f->size = YAJL_GET_INTEGER(sz);
     memcpy(f->sha256, sum, 65);
     if ((rc = xlsnap__json_get_str(ctx, v, "manifest: files[]", "encoding",
@@ -261,7 +264,7 @@ int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
     if (len > XLSNAP__MANIFEST_MAX || memchr(json, '\0', len))
         return bad(ctx, "too large or not text");
     text = strndup(json, len);
-    if (!text) return XLSNAP_ERROR_NOMEM;
+    if (!text) return xlsnap__nomem(ctx);
     root = xlsnap__json_parse(text, eb, sizeof(eb));
     if (!root || !YAJL_IS_OBJECT(root)) {
         rc = bad(ctx, "not a JSON object");
@@ -328,7 +331,7 @@ int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
             goto out;
         }
         m->chain = calloc(v->u.array.len + 1, sizeof(*m->chain));
-        if (!m->chain) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+        if (!m->chain) { rc = xlsnap__nomem(ctx); goto out; }
         for (size_t i = 0; i < v->u.array.len; i++) {
             yajl_val c = v->u.array.values[i];
             if (!YAJL_IS_STRING(c) || xlsnap_name_validate(ctx, c->u.string)) {

@@ -112,6 +112,7 @@ static int add_data(exporter *x, const char *data, xlsnap__bundle_file *f)
 {
     xlsnap__sha256 h;
 
+    if (!f) return xlsnap__nomem(x->ctx);   /* from manifest_add */
     f->size = strlen(data);
     xlsnap__sha256_init(&h);
     xlsnap__sha256_update(&h, data, f->size);
@@ -167,8 +168,9 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
                                   d->image : d->backing, d->format, snap,
                                   out, XLSNAP__QIMG_SHARED);
     } else if (!(bd = xlsnap__snapshot_disk(base, d->vdev))) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "base snapshot '%s' "
-                           "has no disk %s; export with --full",
+        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTFOUND,
+                                XLSNAP_HINT_EXPORT_FULL, "base snapshot '%s' "
+                           "has no disk %s",
                            base->name, d->vdev);
     } else if (!(rc = state_file(x, d, ts, &sf, &sfmt)) &&
                !(rc = state_file(x, bd, tb, &bf, &bfmt)) &&
@@ -197,6 +199,7 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
         goto out;
     }
     f = xlsnap__manifest_add(&x->m, part, "disk");
+    if (!f) { rc = xlsnap__nomem(ctx); unlink(out); goto out; }
     f->vdev = xlsnap__strdup(d->vdev);
     f->format = xlsnap__strdup("qcow2");
     if ((rc = xlsnap__qimg_virtual_size(ctx, out, "qcow2",
@@ -243,7 +246,7 @@ static int chain(xlsnap_ctx *ctx, xlsnap__manifest *m, xlsnap_snapshot *list,
     xlsnap__tree_init(&t);
     m->chain = calloc(nr + 1, sizeof(*m->chain));
     if (!up || !m->chain) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOMEM, "out of memory");
+        rc = xlsnap__nomem(ctx);
         goto out;
     }
     if ((rc = xlsnap__tree_build(ctx, &t, list, nr))) goto out;
@@ -323,6 +326,7 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if (sn->memory) {
         xlsnap__bundle_file *f = xlsnap__manifest_add(&x.m, "memory.save",
                                                       "memory");
+        if (!f) { rc = xlsnap__nomem(ctx); goto out; }
         rc = x.zstd ? compress_part(&x, sn->memory, f) : 0;
         if (!rc) rc = add_part(&x, f, x.zstd ? NULL : sn->memory);
         if (rc) goto out;

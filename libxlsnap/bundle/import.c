@@ -69,7 +69,7 @@ static int unpack(xlsnap_ctx *ctx, int fd, const char *dir, member **mem_r,
                 break;
             }
             *manifest_r = malloc(size + 1);
-            if (!*manifest_r) { rc = XLSNAP_ERROR_NOMEM; break; }
+            if (!*manifest_r) { rc = xlsnap__nomem(ctx); break; }
             if ((rc = xlsnap__read_full(ctx, fd, *manifest_r, size))) break;
             (*manifest_r)[size] = '\0';
             *mlen_r = size;
@@ -79,8 +79,9 @@ static int unpack(xlsnap_ctx *ctx, int fd, const char *dir, member **mem_r,
                                    "has too many members");
                 break;
             }
-            mem = realloc(mem, (nr + 1) * sizeof(*mem));
-            if (!mem) abort();
+            member *nm = realloc(mem, (nr + 1) * sizeof(*mem));
+            if (!nm) { rc = xlsnap__nomem(ctx); break; }
+            mem = nm;
             path = xlsnap__sprintf("%s/%s", dir, name);
             out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
                        O_CLOEXEC, 0600);
@@ -124,7 +125,7 @@ static int stage_dir(xlsnap_ctx *ctx, const char *dir, const char *stage,
     member *mem = calloc(m->num_files + 1, sizeof(*mem));
     int rc = 0;
 
-    if (!mem) abort();
+    if (!mem) return xlsnap__nomem(ctx);
     *mem_r = mem;
     *nr_r = 0;
     for (int k = 0; !rc && k < m->num_files; k++) {
@@ -371,8 +372,9 @@ static int target_domain(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     rc = xlsnap_domain_resolve(ctx, p->as_domain, d);
     if (rc != XLSNAP_ERROR_NOTFOUND) return rc;
     if (xlsnap__is_uuid(p->as_domain))
-        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--as-domain takes a "
-                             "domain name");
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                                  XLSNAP_HINT_AS_DOMAIN_NAME, "the domain to "
+                                  "import as is a UUID, not a name");
     xlsnap_domain_dispose(d);
     d->name = xlsnap__strdup(p->as_domain);
     return xlsnap__uuid_generate(ctx, &d->uuid);
@@ -402,8 +404,8 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     if (p->disk_dir) {
         struct stat st;
         if (stat(p->disk_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--disk-dir %s is "
-                               "not a directory", p->disk_dir);
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk directory %s "
+                               "is not a directory", p->disk_dir);
             goto out;
         }
     }
@@ -436,7 +438,7 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     xlsnap__fault_point("import-verified");
     /* decode: never more than the manifest declares */
     plain = calloc(m.num_files + 1, sizeof(*plain));
-    if (!plain) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!plain) { rc = xlsnap__nomem(ctx); goto out; }
     for (int k = 0; k < m.num_files; k++) {
         const xlsnap__bundle_file *f = &m.files[k];
         char *z = xlsnap__sprintf("%s/%s", stage, f->path);
@@ -528,7 +530,7 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     sn.num_disks = rec.num_disks;
     sn.disks = calloc(rec.num_disks + 1, sizeof(*sn.disks));
     dst = calloc(rec.num_disks + 1, sizeof(*dst));
-    if (!sn.disks || !dst) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!sn.disks || !dst) { rc = xlsnap__nomem(ctx); goto out; }
     /* this host's config of the domain, if it has one, wins; its disks
      * say where the images go without --disk-dir */
     if ((rc = own_config(ctx, &dom, list, nr, &own)) ||
@@ -559,18 +561,20 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
         } else if (mine) {
             b = xlsnap__strdup(mine);
         } else {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: domain %s "
+            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                                    XLSNAP_HINT_DISK_DIR, "disk %s: domain %s "
                                "has no image for it on this host to put the "
-                               "imported one next to; give --disk-dir",
+                               "imported one next to",
                                rd->vdev, dom.name ? dom.name : dom.uuid);
             goto out;
         }
         dst[i] = xlsnap__image_sibling(b, sn.name);
         free(b);
         if (access(dst[i], F_OK) == 0 || errno != ENOENT) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "disk %s: %s "
-                               "already exists; nothing was imported (use "
-                               "--disk-dir)", rd->vdev, dst[i]);
+            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_EXISTS,
+                                    XLSNAP_HINT_DISK_DIR_TAKEN, "disk %s: %s "
+                               "already exists; nothing was imported",
+                               rd->vdev, dst[i]);
             goto out;
         }
         d->vdev = xlsnap__strdup(rd->vdev);

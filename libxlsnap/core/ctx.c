@@ -158,6 +158,29 @@ int xlsnap__error(xlsnap_ctx *ctx, int rc, const char *fmt, ...)
     return rc;
 }
 
+int xlsnap__error_hint(xlsnap_ctx *ctx, int rc, xlsnap_hint hint,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(ctx, NULL, fmt, ap);
+    va_end(ap);
+    ctx->hint = hint;
+    memcpy(ctx->hint_msg, ctx->errbuf, sizeof(ctx->hint_msg));
+    return rc;
+}
+
+int xlsnap__nomem(xlsnap_ctx *ctx)
+{
+    return xlsnap__error(ctx, XLSNAP_ERROR_NOMEM, "out of memory");
+}
+
+xlsnap_hint xlsnap_error_hint(const xlsnap_ctx *ctx)
+{
+    return strcmp(ctx->errbuf, ctx->hint_msg) ? XLSNAP_HINT_NONE
+                                               : ctx->hint;
+}
+
 int xlsnap__error_errno(xlsnap_ctx *ctx, int e, const char *fmt, ...)
 {
     va_list ap;
@@ -170,12 +193,15 @@ int xlsnap__error_errno(xlsnap_ctx *ctx, int e, const char *fmt, ...)
 int xlsnap__error_prefix(xlsnap_ctx *ctx, int rc, const char *fmt, ...)
 {
     char old[XLSNAP__ERRBUF];
+    bool hinted = !strcmp(ctx->errbuf, ctx->hint_msg);
     va_list ap;
 
     memcpy(old, ctx->errbuf, sizeof(old));
     va_start(ap, fmt);
     verror(ctx, old[0] ? old : NULL, fmt, ap);
     va_end(ap);
+    if (hinted)
+        memcpy(ctx->hint_msg, ctx->errbuf, sizeof(ctx->hint_msg));
     return rc;
 }
 

@@ -10,7 +10,7 @@ yajl_gen xlsnap__gen_alloc(void)
 {
     yajl_gen g = yajl_gen_alloc(NULL);
 
-    if (!g) abort();
+    if (!g) return NULL;        /* out of memory: callers say so */
     yajl_gen_config(g, yajl_gen_beautify, 1);
     yajl_gen_config(g, yajl_gen_indent_string, "    ");
     yajl_gen_config(g, yajl_gen_validate_utf8, 1);
@@ -156,7 +156,7 @@ int xlsnap__gen_finish(xlsnap_ctx *ctx, yajl_gen g, char **json_r)
         return xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
                              "cannot generate JSON");
     r = malloc(len + 1);
-    if (!r) return XLSNAP_ERROR_NOMEM;
+    if (!r) return xlsnap__nomem(ctx);
     memcpy(r, buf, len);
     r[len] = '\0';
     *json_r = r;

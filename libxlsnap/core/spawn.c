@@ -22,7 +22,7 @@ static char *slurp(int fd)
     if (len < 0) len = 0;
     if (len > (1 << 20)) len = 1 << 20;
     buf = calloc(1, len + 1);
-    if (!buf) abort();
+    if (!buf) return NULL;      /* out of memory: the caller says so */
     if (len && pread(fd, buf, len, 0) < 0) buf[0] = '\0';
     return buf;
 }
@@ -69,6 +69,12 @@ int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
                                   : 128 + WTERMSIG(status);
     if (out_r) *out_r = slurp(out);
     if (err_r) *err_r = slurp(err);
+    if ((out_r && !*out_r) || (err_r && !*err_r)) {
+        if (out_r) { free(*out_r); *out_r = NULL; }
+        if (err_r) { free(*err_r); *err_r = NULL; }
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     rc = 0;
  out:
     if (out >= 0) close(out);

@@ -91,7 +91,7 @@ int xlsnap__read_file_at(xlsnap_ctx *ctx, int dirfd, const char *file,
     }
     if ((size_t)st.st_size + 1 > cap) cap = st.st_size + 1;
     buf = malloc(cap);
-    if (!buf) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!buf) { rc = xlsnap__nomem(ctx); goto out; }
     for (;;) {
         ssize_t r;
         if (len + 1 >= cap) {
@@ -102,7 +102,7 @@ int xlsnap__read_file_at(xlsnap_ctx *ctx, int dirfd, const char *file,
             }
             cap *= 2;
             char *nb = realloc(buf, cap);
-            if (!nb) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+            if (!nb) { rc = xlsnap__nomem(ctx); goto out; }
             buf = nb;
         }
         r = xlsnap__read_some(fd, buf + len, cap - len - 1);

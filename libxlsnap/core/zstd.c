@@ -125,7 +125,7 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
     case XLSNAP__Z_OK:
         break;
     case XLSNAP__Z_NOMEM:
-        return XLSNAP_ERROR_NOMEM;
+        return xlsnap__nomem(ctx);
     case XLSNAP__Z_READ:
         return xlsnap__error_errno(ctx, z.err, "cannot read %s", what);
     case XLSNAP__Z_WRITE:

@@ -207,9 +207,9 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
     if ((rc = xlsnap__check_text(ctx, XLSNAP_ERROR_INVAL, path, text, len)))
         goto out;
     report = open_memstream(&rbuf, &rlen);
-    if (!report) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!report) { rc = xlsnap__nomem(ctx); goto out; }
     cfg = xlu_cfg_init(report, path);
-    if (!cfg) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!cfg) { rc = xlsnap__nomem(ctx); goto out; }
     e = xlu_cfg_readdata(cfg, text, len);
     if (e) {
         fflush(report);
@@ -305,7 +305,7 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
             "disk=[ 'vdev=xvda,target=null' ]", LINE("disk"));
     if (!e && ndisks > 0) {
         c.disks = calloc(ndisks, sizeof(*c.disks));
-        if (!c.disks) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+        if (!c.disks) { rc = xlsnap__nomem(ctx); goto out; }
     }
     for (int i = 0; !e && i < ndisks; i++) {
         const char *spec = xlu_cfg_get_listitem(disks, i);
@@ -321,7 +321,7 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
             BAD("disk entry %d contains a control character",
                 LINE("disk"), i + 1);
         seed = seed_disk_form(spec, &svdev, &spath, &stype, &sextra);
-        if (seed < 0) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+        if (seed < 0) { rc = xlsnap__nomem(ctx); goto out; }
         if (seed) {
             /* 'hda=/path,type=qcow2': an external snapshot of hda whose
              * data gets /path, as 'vdev=hda,format=qcow2,target=/path' */
@@ -357,7 +357,7 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
              * default place (xl's parser wants a target) */
             if (asprintf(&nulled, "%s,target=null", spec) < 0) {
                 nulled = NULL;
-                rc = XLSNAP_ERROR_NOMEM;
+                rc = xlsnap__nomem(ctx);
                 goto out;
             }
         }
@@ -428,6 +428,7 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
     int s, rc;
     static const char *const mem[] = { NULL, "no", "yes", NULL };
 
+    if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_kv_str(g, "name", c->name));
     CHK(xlsnap__gen_kv_str(g, "description", c->description));

@@ -180,6 +180,7 @@ int xlsnap_snapshot_to_json(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
     yajl_gen g = xlsnap__gen_alloc();
     int rc;
 
+    if (!g) return xlsnap__nomem(ctx);
     rc = xlsnap__snapshot_gen(ctx, g, s);
     if (rc) goto out;
     rc = xlsnap__gen_finish(ctx, g, json_r);
@@ -330,7 +331,7 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
         }
         if (v->u.array.len) {
             s.disks = calloc(v->u.array.len, sizeof(*s.disks));
-            if (!s.disks) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+            if (!s.disks) { rc = xlsnap__nomem(ctx); goto out; }
         }
         for (size_t i = 0; i < v->u.array.len; i++) {
             s.num_disks = i + 1;
@@ -346,7 +347,7 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
             goto out;
         }
         g = yajl_gen_alloc(NULL);
-        if (!g) abort();
+        if (!g) { rc = xlsnap__nomem(ctx); goto out; }
         if (xlsnap__gen_tree(g, v)) {
             rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                                "record: cannot re-encode 'config'");

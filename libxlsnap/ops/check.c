@@ -57,6 +57,7 @@ typedef struct {
     xlsnap_problem *v;
     int n;
     xlsnap__strset live, known;
+    bool nomem;         /* a finding could not be recorded */
 } checker;
 
 /* Record a problem; returns its index (for fixed()). */
@@ -68,8 +69,9 @@ static int found(checker *c, const char *snap, const char *kind,
     xlsnap_problem *p;
     va_list ap;
 
-    c->v = realloc(c->v, (c->n + 1) * sizeof(*c->v));
-    if (!c->v) abort();
+    p = realloc(c->v, (c->n + 1) * sizeof(*c->v));
+    if (!p) { c->nomem = true; return -1; }
+    c->v = p;
     p = &c->v[c->n];
     xlsnap_problem_init(p);
     p->domain_uuid = xlsnap__strdup(c->dom->uuid);
@@ -77,7 +79,10 @@ static int found(checker *c, const char *snap, const char *kind,
     p->snapshot = xlsnap__strdup(snap);
     p->kind = xlsnap__strdup(kind);
     va_start(ap, fmt);
-    if (vasprintf(&p->message, fmt, ap) < 0) abort();
+    if (vasprintf(&p->message, fmt, ap) < 0) {
+        p->message = NULL;
+        c->nomem = true;
+    }
     va_end(ap);
     return c->n++;
 }
@@ -88,8 +93,12 @@ static void fixed(checker *c, int i, const char *fmt, ...)
 {
     va_list ap;
 
+    if (i < 0) return;          /* found() ran out of memory */
     va_start(ap, fmt);
-    if (vasprintf(&c->v[i].repair, fmt, ap) < 0) abort();
+    if (vasprintf(&c->v[i].repair, fmt, ap) < 0) {
+        c->v[i].repair = NULL;
+        c->nomem = true;
+    }
     va_end(ap);
     c->v[i].repaired = true;
 }
@@ -97,6 +106,7 @@ static void fixed(checker *c, int i, const char *fmt, ...)
 /* A repair step failed: say why on the problem. */
 static void not_fixed(checker *c, int i)
 {
+    if (i < 0) return;          /* found() ran out of memory */
     c->v[i].repair = xlsnap__sprintf("repair failed: %s", c->ctx->errbuf);
 }
 
@@ -331,7 +341,7 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
                                        XLSNAP__REVERT_INTENT);
     if (rc) not_fixed(c, i);
     else fixed(c, i, "completed: disks put back, '%s' is current; the "
-               "domain stays off (run 'xl-snapshot revert' to start it)",
+               "domain stays off (a revert starts it)",
                name->u.string);
     rc = 0;
  out:
@@ -368,7 +378,7 @@ static int check_deleting(checker *c, xlsnap_snapshot *l, int *nr)
     int k, rc = 0;
 
     xlsnap__tree_init(&t);
-    if (!seen) return XLSNAP_ERROR_NOMEM;
+    if (!seen) return xlsnap__nomem(c->ctx);
     /* the tree is built again after each record dropped: O(n) a step */
     while (!(rc = xlsnap__tree_build(c->ctx, &t, l, *nr)) &&
            (k = next_deleting(&t, seen)) >= 0) {
@@ -651,8 +661,7 @@ static int check_preparing(checker *c, xlsnap_snapshot *l, int *nr)
 static void lost(checker *c, const xlsnap_snapshot *sn, char *m)
 {
     found(c, sn->name, "missing-data", "snapshot '%s' cannot be reverted: "
-          "%s (restore it, or remove the record with 'xl-snapshot delete "
-          "--metadata')", sn->name, m);
+          "%s", sn->name, m);
     free(m);
 }
 
@@ -792,6 +801,8 @@ static int qemu_images(checker *c)
         xlsnap__set_add(&c->known, b[i].file);
     }
     xlsnap__qmp_blocks_free(b, n);
+    if (!rc && (c->live.nomem || c->known.nomem))
+        rc = xlsnap__nomem(c->ctx);
     return rc;
 }
 
@@ -866,6 +877,7 @@ int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,
  out:
     for (int k = 0; k < nu; k++) free(uuids[k]);
     free(uuids);
+    if (!rc && c.nomem) rc = xlsnap__nomem(ctx);
     if (rc) {
         xlsnap_problem_list_free(c.v, c.n);
         return rc;
@@ -882,6 +894,7 @@ int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
     bool clean = true;
     int s, rc;
 
+    if (!g) return xlsnap__nomem(ctx);
     for (int i = 0; i < nr; i++) clean &= list[i].repaired;
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_kv_bool(g, "clean", clean));

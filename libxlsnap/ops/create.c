@@ -88,7 +88,7 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
         }
     }
     s->disks = calloc(ncd ? ncd : 1, sizeof(*s->disks));
-    if (!s->disks) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!s->disks) { rc = xlsnap__nomem(ctx); goto out; }
     for (int i = 0; i < ncd; i++) {
         const xlsnap__cfgdisk *d = &cd[i];
         const xlsnap_cfg_disk *w = wanted(p, d->vdev);
@@ -127,9 +127,10 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
         kind = w && w->kind ? w->kind : p->type;
         if (!kind) kind = raw ? XLSNAP_DISK_EXTERNAL : XLSNAP_DISK_INTERNAL;
         if (raw && kind == XLSNAP_DISK_INTERNAL) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
+                                    XLSNAP_HINT_EXTERNAL,
                                "disk %s (%s) is raw and cannot hold an "
-                               "internal snapshot; use --external",
+                               "internal snapshot",
                                d->vdev, d->path);
             goto out;
         }
@@ -188,6 +189,7 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
     char *cmd = NULL, *node = NULL;
     int s, rc;
 
+    if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_kv_str(g, "execute", "transaction"));
     CHK(xlsnap__gen_str(g, "arguments"));
@@ -481,10 +483,10 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     } else {
         const xlsnap_snapshot *l = latest(list, nr);
         if (!l || !l->config_json) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTFOUND,
+                                    XLSNAP_HINT_DOMAIN_CONFIG,
                                "domain is not running and no configuration "
-                               "is stored for it (give its xl config file "
-                               "with --domain-config, or start it)");
+                               "is stored for it");
             goto out;
         }
         cfg = xlsnap__strdup(l->config_json);
@@ -504,9 +506,10 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     cfg = NULL;
     if (p->memory == 1 || (p->memory < 0 && running)) {
         if (!running) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
+                                    XLSNAP_HINT_NO_MEMORY,
                                "the domain is not running: there is no "
-                               "memory to save (use --no-memory)");
+                               "memory to save");
             goto out;
         }
         if (p->memory_path)
@@ -518,8 +521,10 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         sn.memory_compression = xlsnap__strdup(p->compress);
     }
     if (p->compress && !sn.memory) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--compress applies to "
-                           "the memory image, and this snapshot has none");
+        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                                XLSNAP_HINT_COMPRESS_NEEDS_MEMORY,
+                                "compression applies to the memory "
+                                "image, and this snapshot has none");
         goto out;
     }
     if ((rc = plan_disks(ctx, p, sn.config_json, running, sn.name, &sn)))
@@ -531,9 +536,11 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         goto out;
     }
     if (p->no_metadata && sn.memory) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--no-metadata keeps no "
-                           "record, and a memory image without one cannot be "
-                           "reverted: add --disk-only");
+        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                                XLSNAP_HINT_NO_METADATA_NEEDS_DISK_ONLY,
+                                "a snapshot without a record keeps no "
+                                "memory image: one without a record "
+                                "cannot be reverted");
         goto out;
     }
     if (p->dry_run) goto done;

@@ -41,6 +41,7 @@ static int delete_internal_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         goto out;
     }
     g = yajl_gen_alloc(NULL);
+    if (!g) { rc = xlsnap__nomem(ctx); goto out; }
     if (yajl_gen_map_open(g) ||
         xlsnap__gen_kv_str(g, "execute",
                            "blockdev-snapshot-delete-internal-sync") ||
@@ -139,6 +140,7 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
             xlsnap__set_add(&named, l[j].disks[k].backing);
         }
     }
+    if (named.nomem) { rc = xlsnap__nomem(ctx); goto out; }
     for (int k = 0; !(flags & XLSNAP_DELETE_METADATA) && k < x->num_disks;
          k++) {
         const xlsnap_disk *d = &x->disks[k];
@@ -247,8 +249,9 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__tree_init(&t);
     if ((flags & XLSNAP_DELETE_CHILDREN) &&
         (flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "--children and "
-                           "--children-only exclude each other");
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "XLSNAP_DELETE_CHILDREN "
+                           "and XLSNAP_DELETE_CHILDREN_ONLY exclude each "
+                           "other");
         goto out;
     }
     if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &h, &target)))
@@ -257,7 +260,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     nr = h.nr;
     order = malloc((nr + 1) * sizeof(*order));
     del = calloc(nr + 1, sizeof(*del));
-    if (!order || !del) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!order || !del) { rc = xlsnap__nomem(ctx); goto out; }
     if ((rc = xlsnap__tree_build(ctx, &t, l, nr)) ||
         (rc = xlsnap__delete_order(ctx, &t, target, flags, order, &n)))
         goto out;

@@ -138,8 +138,8 @@ int xlsnap_prune_select(xlsnap_ctx *ctx, const xlsnap_snapshot *list,
                              "negative");
     if (!pol->keep_last && !pol->keep_daily && !pol->keep_weekly)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no retention rule: "
-                             "give --keep-last, --keep-daily or "
-                             "--keep-weekly");
+                             "set keep_last, keep_daily or "
+                             "keep_weekly");
     for (int i = 0; i < nr; i++)
         keep_r[i] = list[i].state != XLSNAP_STATE_READY;
     /* list is sorted oldest first */

@@ -193,6 +193,7 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
     char *json = NULL;
     int rc;
 
+    if (!g) return xlsnap__nomem(ctx);
     if (yajl_gen_map_open(g) ||
         xlsnap__gen_kv_str(g, "snapshot", sn->name) ||
         xlsnap__gen_kv_int(g, "domid", domid) ||
@@ -315,9 +316,9 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     nr = h.nr;
     sn = &list[idx];
     if (sn->state != XLSNAP_STATE_READY) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "snapshot '%s' is incomplete (state %s); run "
-                           "'xl-snapshot check --repair'", name,
+        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_CORRUPT,
+                                XLSNAP_HINT_RUN_CHECK_REPAIR,
+                           "snapshot '%s' is incomplete (state %s)", name,
                            xlsnap_state_name(sn->state));
         goto out;
     }
@@ -330,10 +331,9 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if (dom->domid >= 0) {
         if ((rc = xlsnap__hv_state(ctx, dom->domid, &st))) goto out;
         if (st != XLSNAP__DOM_GONE && !(flags & XLSNAP_REVERT_FORCE)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_BUSY,
+            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_BUSY, XLSNAP_HINT_FORCE,
                                "domain '%s' is running: reverting discards "
-                               "its state since snapshot '%s'; use --force "
-                               "(or take a snapshot first)",
+                               "its state since snapshot '%s'",
                                dom->name ? dom->name : dom->uuid,
                                sn->current ? sn->name : "current");
             goto out;
@@ -356,7 +356,7 @@ int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     fresh = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*fresh));
     paths = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*paths));
     moved = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*moved));
-    if (!fresh || !paths || !moved) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!fresh || !paths || !moved) { rc = xlsnap__nomem(ctx); goto out; }
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
         char *nc = NULL, *p = configured_path(ctx, cfg, d->vdev);

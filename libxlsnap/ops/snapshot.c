@@ -232,7 +232,7 @@ static int follow_history(xlsnap_ctx *ctx, xlsnap_domain *d)
     if ((rc = xlsnap__store_find_domain(ctx, d->name, &uuids, &nu)))
         return rc;
     run = calloc(nu ? nu : 1, sizeof(*run));
-    if (!run) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    if (!run) { rc = xlsnap__nomem(ctx); goto out; }
     for (int i = 0; i < nu; i++) {
         if (!strcmp(uuids[i], d->uuid)) continue;
         nh++;
@@ -246,11 +246,11 @@ static int follow_history(xlsnap_ctx *ctx, xlsnap_domain *d)
     }
     for (int i = 0; i < nu; i++)
         if (strcmp(uuids[i], d->uuid)) describe(ctx, &m, uuids[i], run[i]);
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "domain name '%s' is "
+    rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                            XLSNAP_HINT_PICK_UUID_NEW, "domain name '%s' is "
                        "ambiguous: the running domain (UUID %s) has no "
                        "snapshot history of its own, and %s recorded under "
-                       "that name: %s; pick one with --uuid UUID (its own "
-                       "UUID starts a new history)", d->name, d->uuid,
+                       "that name: %s", d->name, d->uuid,
                        nh == 1 ? "one history, of a UUID still running, is"
                                : "several histories are", m);
  out:
@@ -331,11 +331,11 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
     } else if (nu > 1) {
         char *m = NULL;
         for (int i = 0; i < nu; i++) describe(ctx, &m, uuids[i], NULL);
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                                XLSNAP_HINT_PICK_UUID,
                            "domain name '%s' is ambiguous: snapshots "
-                           "exist for %d domains of that name: %s; pick one "
-                           "with --uuid UUID (or give the UUID as the "
-                           "domain)", spec, nu, m);
+                           "exist for %d domains of that name: %s",
+                           spec, nu, m);
         free(m);
         goto out;
     }
@@ -375,7 +375,7 @@ int xlsnap_list_domains(xlsnap_ctx *ctx, xlsnap_domain **list_r,
     if ((rc = xlsnap__store_find_domain(ctx, NULL, &uuids, &nu))) return rc;
     list = calloc(nu ? nu : 1, sizeof(*list));
     if (!list) {
-        rc = XLSNAP_ERROR_NOMEM;
+        rc = xlsnap__nomem(ctx);
         goto out;
     }
     for (int i = 0; i < nu; i++) {
@@ -491,6 +491,7 @@ int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     yajl_gen g = xlsnap__gen_alloc();
     int s, rc;
 
+    if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_str(g, "domain"));
     CHK(yajl_gen_map_open(g));

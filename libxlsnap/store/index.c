@@ -31,6 +31,7 @@
 typedef struct {
     char *buf;
     size_t len, cap;
+    bool nomem;         /* an add failed: the buffer is not written */
 } sbuf;
 
 static void sb_add(sbuf *b, const char *s, size_t n)
@@ -38,8 +39,8 @@ static void sb_add(sbuf *b, const char *s, size_t n)
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (b->len + n + 1 > cap) cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) abort();
+        char *nb = b->nomem ? NULL : realloc(b->buf, cap);
+        if (!nb) { b->nomem = true; return; }
         b->buf = nb;
         b->cap = cap;
     }
@@ -307,6 +308,7 @@ static void index_write(int dfd, const xlsnap_snapshot *list, int nr)
             sb_str(&b, d->overlay);
             sb_str(&b, d->backing);
         }
+        if (b.nomem) goto out;  /* best effort: no index */
         /* the first field has no tab before it */
         memmove(b.buf + start, b.buf + start + 1, b.len - start - 1);
         b.buf[b.len - 1] = '\n';

@@ -230,7 +230,7 @@ int xlsnap__store_staging_stale(xlsnap_ctx *ctx, const char *uuid,
         close(fd);
         p = xlsnap__sprintf("%s/%s", parent, de->d_name);
         char **nv = realloc(v, (n + 1) * sizeof(*v));
-        if (!nv) { free(p); rc = XLSNAP_ERROR_NOMEM; goto out; }
+        if (!nv) { free(p); rc = xlsnap__nomem(ctx); goto out; }
         v = nv;
         v[n++] = p;
     }
@@ -725,7 +725,7 @@ int xlsnap__store_list(xlsnap_ctx *ctx, const char *uuid,
         if (nr == cap) {
             cap = cap ? cap * 2 : 16;
             xlsnap_snapshot *nl = realloc(list, cap * sizeof(*list));
-            if (!nl) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+            if (!nl) { rc = xlsnap__nomem(ctx); goto out; }
             list = nl;
         }
         xlsnap_snapshot_init(&list[nr]);
@@ -841,7 +841,7 @@ int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
         if (!xlsnap__is_uuid(de->d_name)) continue;
         if (name && !domain_has_name(ctx, de->d_name, name)) continue;
         char **nu = realloc(uuids, (nr + 1) * sizeof(*uuids));
-        if (!nu) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+        if (!nu) { rc = xlsnap__nomem(ctx); goto out; }
         uuids = nu;
         uuids[nr++] = xlsnap__strdup(de->d_name);
     }
