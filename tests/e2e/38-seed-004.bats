@@ -7,7 +7,8 @@
 # are hda and hdc (the seed's names).  The state is the default
 # /var/lib/xen/snapshots/<domain_uuid>/, where the seed's external config
 # puts the snapshot's data; the guest's images live on that file system
-# (a path on another one is refused: tests/bats/07-seed-forms.bats).
+# (a path on another one is refused: tests/bats/07-seed-forms.bats), a
+# tmpfs mounted on /var/lib/xen for this file.
 
 E2E_WORK=/var/lib/xen/e2e-seed
 load 'lib/e2e'
@@ -16,6 +17,14 @@ load 'lib/snap'
 setup_file() {
     unset XL_SNAPSHOT_DIR
     export E2E_VDEVS="hda hdc"
+    # dom0's root file system is a small RAM disk: /var/lib/xen gets a
+    # tmpfs of its own (as /tmp has), holding the default state dir and
+    # the guest's images, one file system as the seed's paths need
+    if ! mountpoint -q /var/lib/xen; then
+        mkdir -p /var/lib/xen
+        mount -t tmpfs -o mode=0755,size=400m tmpfs /var/lib/xen
+        touch "$BATS_FILE_TMPDIR/mounted"
+    fi
     mkdir -p "$E2E_WORK"
 }
 
@@ -24,6 +33,8 @@ teardown_file() {
     local u
     for u in $(cat "$E2E_WORK/uuid" 2>/dev/null); do rm -rf "/var/lib/xen/snapshots/$u"; done
     rm -rf "$E2E_WORK"
+    # (lazily if a dying xl or QEMU still holds it)
+    [ ! -e "$BATS_FILE_TMPDIR/mounted" ] || umount /var/lib/xen || umount -l /var/lib/xen
 }
 
 setup() { cd "$E2E_WORK"; }
