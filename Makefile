@@ -75,7 +75,8 @@ SHARED_LIB := $(BUILD)/libxlsnap.so.$(VERSION)
 all: $(BUILD)/xl-snapshot $(STATIC_LIB) $(SHARED_LIB) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c libxlsnap/libxlsnap.h libxlsnap/internal.h \
-              xl-snapshot/xl-snapshot.h
+              xl-snapshot/xl-snapshot.h \
+              libxlsnap/model/record_fields.h libxlsnap/model/fields.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 

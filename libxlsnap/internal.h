@@ -27,6 +27,8 @@
 #include <yajl/yajl_tree.h>
 
 #include "libxlsnap.h"
+/* model/fields.h: the record as one field table (record_fields.h) */
+#include "model/fields.h"
 
 #define XLSNAP__ERRBUF 1024
 #define XLSNAP__RECORD_VERSION 1

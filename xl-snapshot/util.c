@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "xl-snapshot.h"
+#include "model/record_fields.h"
 
 /* Messages quote names, paths and domain arguments given by the user
  * or read from files: control characters in them are escaped, so that
@@ -340,17 +341,27 @@ const char *vis(const char *s)
     return *slot;
 }
 
+/* Every text field of the record (record_fields.h): strings scrubbed,
+ * other kinds left alone; the domain config is printed only as JSON. */
+#define SCRUB_STR(p)   scrub(p)
+#define SCRUB_COMP(p)  scrub(p)
+#define SCRUB_UUID(p)  scrub(p)
+#define SCRUB_RAW(p)   ((void)0)
+#define SCRUB_TIME(p)  ((void)0)
+#define SCRUB_STATE(p) ((void)0)
+#define SCRUB_BOOL(p)  ((void)0)
+#define SCRUB_TYPE(p)  ((void)0)
+#define SCRUB_DISKS(p) ((void)0)
+#define SCRUB_DKIND(p) ((void)0)
+#define SCRUB_REC(m, key, kind, fl) SCRUB_##kind(s->m);
+#define SCRUB_DISK(m, key, kind, fl) SCRUB_##kind(d->m);
+
 void scrub_snapshot(xlsnap_snapshot *s)
 {
-    char *f[] = { s->name, s->description, s->domstate, s->memory,
-                  s->parent, s->domain_name, s->domain_uuid };
-
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) scrub(f[i]);
+    XLSNAP__RECORD_FIELDS(SCRUB_REC)
     for (int i = 0; i < s->num_disks; i++) {
         xlsnap_disk *d = &s->disks[i];
-        char *g[] = { d->vdev, d->format, d->image, d->internal_name,
-                      d->overlay, d->backing };
-        for (size_t j = 0; j < sizeof(g) / sizeof(g[0]); j++) scrub(g[j]);
+        XLSNAP__DISK_FIELDS(SCRUB_DISK)
     }
 }
 

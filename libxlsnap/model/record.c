@@ -6,6 +6,111 @@
 
 #include <limits.h>
 
+/* ---- the field tables ---- */
+
+/* The C type of each kind, checked against the struct member. */
+#define CTYPE_STR   char *
+#define CTYPE_COMP  char *
+#define CTYPE_UUID  char *
+#define CTYPE_RAW   char *
+#define CTYPE_TIME  int64_t
+#define CTYPE_STATE xlsnap_state
+#define CTYPE_BOOL  bool
+#define CTYPE_TYPE  xlsnap_disk *
+#define CTYPE_DISKS xlsnap_disk *
+#define CTYPE_DKIND xlsnap_disk_kind
+
+#define CHECK_TYPE(S, m, key, kind, fl)                                     \
+    _Static_assert(__builtin_types_compatible_p(                            \
+                       __typeof__(((S *)0)->m), CTYPE_##kind),              \
+                   #S "." #m " is not of kind " #kind);
+#define CHECK_REC(m, key, kind, fl) CHECK_TYPE(xlsnap_snapshot, m, key, kind, fl)
+#define CHECK_DISK(m, key, kind, fl) CHECK_TYPE(xlsnap_disk, m, key, kind, fl)
+XLSNAP__RECORD_FIELDS(CHECK_REC)
+XLSNAP__DISK_FIELDS(CHECK_DISK)
+
+#define ENTRY(S, m, key, kind, fl)                                          \
+    { key, XLSNAP__FK_##kind, fl, offsetof(S, m) },
+#define ENTRY_REC(m, key, kind, fl) ENTRY(xlsnap_snapshot, m, key, kind, fl)
+#define ENTRY_DISK(m, key, kind, fl) ENTRY(xlsnap_disk, m, key, kind, fl)
+
+const xlsnap__field xlsnap__record_fields[] = {
+    XLSNAP__RECORD_FIELDS(ENTRY_REC)
+    { NULL, 0, 0, 0 }
+};
+
+const xlsnap__field xlsnap__disk_fields[] = {
+    XLSNAP__DISK_FIELDS(ENTRY_DISK)
+    { NULL, 0, 0, 0 }
+};
+
+static const char *const state_names[] = {
+    [XLSNAP_STATE_PREPARING] = "preparing",
+    [XLSNAP_STATE_READY] = "ready",
+    [XLSNAP_STATE_DELETING] = "deleting",
+};
+
+int xlsnap__state_parse(const char *s)
+{
+    for (size_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
+        if (!strcmp(s, state_names[i])) return i;
+    return -1;
+}
+
+const char *xlsnap__disk_kind_name(xlsnap_disk_kind k)
+{
+    return k == XLSNAP_DISK_EXTERNAL ? "external" : "internal";
+}
+
+xlsnap_disk_kind xlsnap__disk_kind_parse(const char *s)
+{
+    return !strcmp(s, "internal") ? XLSNAP_DISK_INTERNAL :
+           !strcmp(s, "external") ? XLSNAP_DISK_EXTERNAL : 0;
+}
+
+/* ---- lifecycle ---- */
+
+static void fields_dispose(const xlsnap__field *t, void *base)
+{
+    for (const xlsnap__field *f = t; f->key; f++) {
+        if (xlsnap__field_is_str(f)) {
+            free(*XLSNAP__AT(char *, base, f));
+        } else if (f->kind == XLSNAP__FK_DISKS) {
+            xlsnap_snapshot *s = base;
+            for (int i = 0; i < s->num_disks; i++)
+                xlsnap_disk_dispose(&s->disks[i]);
+            free(s->disks);
+        }
+    }
+}
+
+/* dst is a plain copy of src: give it copies of what src owns. */
+static int fields_copy(const xlsnap__field *t, void *dst)
+{
+    for (const xlsnap__field *f = t; f->key; f++) {
+        if (xlsnap__field_is_str(f)) {
+            char **p = XLSNAP__AT(char *, dst, f);
+            *p = xlsnap__strdup(*p);
+        } else if (f->kind == XLSNAP__FK_DISKS) {
+            xlsnap_snapshot *s = dst;
+            const xlsnap_disk *from = s->disks;
+            int nr = s->num_disks;
+
+            s->disks = NULL;
+            s->num_disks = 0;
+            if (!nr) continue;
+            s->disks = calloc(nr, sizeof(*s->disks));
+            if (!s->disks) return XLSNAP_ERROR_NOMEM;
+            s->num_disks = nr;
+            for (int i = 0; i < nr; i++) {
+                s->disks[i] = from[i];
+                fields_copy(xlsnap__disk_fields, &s->disks[i]);
+            }
+        }
+    }
+    return 0;
+}
+
 void xlsnap_disk_init(xlsnap_disk *d)
 {
     memset(d, 0, sizeof(*d));
@@ -13,12 +118,7 @@ void xlsnap_disk_init(xlsnap_disk *d)
 
 void xlsnap_disk_dispose(xlsnap_disk *d)
 {
-    free(d->vdev);
-    free(d->format);
-    free(d->image);
-    free(d->internal_name);
-    free(d->overlay);
-    free(d->backing);
+    fields_dispose(xlsnap__disk_fields, d);
     xlsnap_disk_init(d);
 }
 
@@ -29,18 +129,7 @@ void xlsnap_snapshot_init(xlsnap_snapshot *s)
 
 void xlsnap_snapshot_dispose(xlsnap_snapshot *s)
 {
-    free(s->name);
-    free(s->description);
-    free(s->domstate);
-    free(s->memory);
-    free(s->memory_compression);
-    free(s->parent);
-    free(s->domain_name);
-    free(s->domain_uuid);
-    for (int i = 0; i < s->num_disks; i++)
-        xlsnap_disk_dispose(&s->disks[i]);
-    free(s->disks);
-    free(s->config_json);
+    fields_dispose(xlsnap__record_fields, s);
     xlsnap_snapshot_init(s);
 }
 
@@ -54,37 +143,8 @@ void xlsnap_snapshot_list_free(xlsnap_snapshot *list, int nr)
 
 int xlsnap__snapshot_copy(xlsnap_snapshot *dst, const xlsnap_snapshot *src)
 {
-    xlsnap_snapshot_init(dst);
-    dst->name = xlsnap__strdup(src->name);
-    dst->description = xlsnap__strdup(src->description);
-    dst->creationtime = src->creationtime;
-    dst->state = src->state;
-    dst->domstate = xlsnap__strdup(src->domstate);
-    dst->memory = xlsnap__strdup(src->memory);
-    dst->memory_compression = xlsnap__strdup(src->memory_compression);
-    dst->memory_live = src->memory_live;
-    dst->parent = xlsnap__strdup(src->parent);
-    dst->current = src->current;
-    dst->domain_name = xlsnap__strdup(src->domain_name);
-    dst->domain_uuid = xlsnap__strdup(src->domain_uuid);
-    dst->config_json = xlsnap__strdup(src->config_json);
-    if (src->num_disks) {
-        dst->disks = calloc(src->num_disks, sizeof(*dst->disks));
-        if (!dst->disks) return XLSNAP_ERROR_NOMEM;
-        dst->num_disks = src->num_disks;
-        for (int i = 0; i < src->num_disks; i++) {
-            const xlsnap_disk *a = &src->disks[i];
-            xlsnap_disk *b = &dst->disks[i];
-            b->vdev = xlsnap__strdup(a->vdev);
-            b->format = xlsnap__strdup(a->format);
-            b->image = xlsnap__strdup(a->image);
-            b->kind = a->kind;
-            b->internal_name = xlsnap__strdup(a->internal_name);
-            b->overlay = xlsnap__strdup(a->overlay);
-            b->backing = xlsnap__strdup(a->backing);
-        }
-    }
-    return 0;
+    *dst = *src;
+    return fields_copy(xlsnap__record_fields, dst);
 }
 
 const char *xlsnap_snapshot_type(const xlsnap_snapshot *s)
@@ -107,65 +167,95 @@ const char *xlsnap_state_name(xlsnap_state st)
            st == XLSNAP_STATE_DELETING ? "deleting" : "preparing";
 }
 
-static const char *disk_kind_name(xlsnap_disk_kind k)
-{
-    return k == XLSNAP_DISK_EXTERNAL ? "external" : "internal";
-}
-
 /* ---- generation ---- */
+
+/*
+ * The fields of t in the struct at base, as map entries: 0, a yajl
+ * status (> 0), or a negative XLSNAP_ERROR_* with the ctx's message.
+ */
+static int gen_fields(xlsnap_ctx *ctx, yajl_gen g, const xlsnap__field *t,
+                      const void *base)
+{
+    bool in_dom = false;
+    int s = 0;
+
+    for (const xlsnap__field *f = t; f->key && !s; f++) {
+        bool dom = f->flags & XLSNAP__F_DOM;
+
+        if (t == xlsnap__disk_fields &&
+            !xlsnap__field_applies(f, base))
+            continue;
+        if (dom != in_dom) {
+            if (!dom)
+                s = yajl_gen_map_close(g);
+            else if (!(s = xlsnap__gen_str(g, "domain")))
+                s = yajl_gen_map_open(g);
+            if (s) break;
+            in_dom = dom;
+        }
+        switch (f->kind) {
+        case XLSNAP__FK_STR:
+        case XLSNAP__FK_COMP:
+        case XLSNAP__FK_UUID: {
+            const char *v = *XLSNAP__AT(char *const, base, f);
+            if (v || !(f->flags & XLSNAP__F_OMIT))
+                s = xlsnap__gen_kv_str(g, f->key, v);
+            break;
+        }
+        case XLSNAP__FK_TIME:
+            s = xlsnap__gen_kv_int(g, f->key,
+                                   *XLSNAP__AT(const int64_t, base, f));
+            break;
+        case XLSNAP__FK_STATE:
+            s = xlsnap__gen_kv_str(g, f->key, xlsnap_state_name(
+                    *XLSNAP__AT(const xlsnap_state, base, f)));
+            break;
+        case XLSNAP__FK_BOOL: {
+            bool v = *XLSNAP__AT(const bool, base, f);
+            if (v || !(f->flags & XLSNAP__F_OMIT))
+                s = xlsnap__gen_kv_bool(g, f->key, v);
+            break;
+        }
+        case XLSNAP__FK_TYPE:
+            s = xlsnap__gen_kv_str(g, f->key, xlsnap_snapshot_type(base));
+            break;
+        case XLSNAP__FK_DKIND:
+            s = xlsnap__gen_kv_str(g, f->key, xlsnap__disk_kind_name(
+                    *XLSNAP__AT(const xlsnap_disk_kind, base, f)));
+            break;
+        case XLSNAP__FK_DISKS: {
+            const xlsnap_snapshot *sn = base;
+            if ((s = xlsnap__gen_str(g, f->key)) ||
+                (s = yajl_gen_array_open(g)))
+                break;
+            for (int i = 0; i < sn->num_disks && !s; i++) {
+                if ((s = yajl_gen_map_open(g))) break;
+                s = gen_fields(ctx, g, xlsnap__disk_fields, &sn->disks[i]);
+                if (!s) s = yajl_gen_map_close(g);
+            }
+            if (!s) s = yajl_gen_array_close(g);
+            break;
+        }
+        case XLSNAP__FK_RAW:
+            if ((s = xlsnap__gen_str(g, f->key))) break;
+            s = xlsnap__gen_raw(ctx, g, *XLSNAP__AT(char *const, base, f));
+            break;
+        }
+    }
+    if (!s && in_dom) s = yajl_gen_map_close(g);
+    return s;
+}
 
 int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
                          const xlsnap_snapshot *sn)
 {
-    int s, rc;
+    int s;
 
-    CHK(yajl_gen_map_open(g));
-    CHK(xlsnap__gen_kv_int(g, "version", XLSNAP__RECORD_VERSION));
-    CHK(xlsnap__gen_kv_str(g, "name", sn->name));
-    CHK(xlsnap__gen_kv_str(g, "description", sn->description));
-    CHK(xlsnap__gen_kv_int(g, "creationtime", sn->creationtime));
-    CHK(xlsnap__gen_kv_str(g, "state", xlsnap_state_name(sn->state)));
-    CHK(xlsnap__gen_kv_str(g, "type", xlsnap_snapshot_type(sn)));
-    CHK(xlsnap__gen_kv_str(g, "domstate", sn->domstate));
-    CHK(xlsnap__gen_kv_str(g, "memory", sn->memory));
-    /* only when set: records without them stay as they were */
-    if (sn->memory_compression)
-        CHK(xlsnap__gen_kv_str(g, "memory_compression",
-                               sn->memory_compression));
-    if (sn->memory_live)
-        CHK(xlsnap__gen_kv_bool(g, "memory_live", true));
-    CHK(xlsnap__gen_kv_str(g, "parent", sn->parent));
-    CHK(xlsnap__gen_kv_bool(g, "current", sn->current));
-    CHK(xlsnap__gen_str(g, "domain"));
-    CHK(yajl_gen_map_open(g));
-    CHK(xlsnap__gen_kv_str(g, "name", sn->domain_name));
-    CHK(xlsnap__gen_kv_str(g, "uuid", sn->domain_uuid));
-    CHK(yajl_gen_map_close(g));
-    CHK(xlsnap__gen_str(g, "disks"));
-    CHK(yajl_gen_array_open(g));
-    for (int i = 0; i < sn->num_disks; i++) {
-        const xlsnap_disk *d = &sn->disks[i];
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_kv_str(g, "vdev", d->vdev));
-        CHK(xlsnap__gen_kv_str(g, "format", d->format));
-        CHK(xlsnap__gen_kv_str(g, "image", d->image));
-        CHK(xlsnap__gen_kv_str(g, "snapshot", disk_kind_name(d->kind)));
-        if (d->kind == XLSNAP_DISK_INTERNAL) {
-            CHK(xlsnap__gen_kv_str(g, "internal_name", d->internal_name));
-        } else {
-            CHK(xlsnap__gen_kv_str(g, "overlay", d->overlay));
-            CHK(xlsnap__gen_kv_str(g, "backing", d->backing));
-        }
-        CHK(yajl_gen_map_close(g));
-    }
-    CHK(yajl_gen_array_close(g));
-    CHK(xlsnap__gen_str(g, "config"));
-    rc = xlsnap__gen_raw(ctx, g, sn->config_json);
-    if (rc) return rc;
-    CHK(yajl_gen_map_close(g));
-    return 0;
-
- gen_failed:
+    if (!(s = yajl_gen_map_open(g)) &&
+        !(s = xlsnap__gen_kv_int(g, "version", XLSNAP__RECORD_VERSION)) &&
+        !(s = gen_fields(ctx, g, xlsnap__record_fields, sn)))
+        s = yajl_gen_map_close(g);
+    if (s <= 0) return s;
     if (s == yajl_gen_invalid_string)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
                              "snapshot '%s' has a field that is not valid "
@@ -180,7 +270,6 @@ int xlsnap_snapshot_to_json(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
     yajl_gen g = xlsnap__gen_alloc();
     int rc;
 
-    if (!g) return xlsnap__nomem(ctx);
     rc = xlsnap__snapshot_gen(ctx, g, s);
     if (rc) goto out;
     rc = xlsnap__gen_finish(ctx, g, json_r);
@@ -191,42 +280,171 @@ int xlsnap_snapshot_to_json(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
 
 /* ---- parsing ---- */
 
-static int parse_disk(xlsnap_ctx *ctx, yajl_val v, int idx, xlsnap_disk *d)
+static int parse_disks(xlsnap_ctx *ctx, yajl_val v, xlsnap_snapshot *s);
+static int parse_raw(xlsnap_ctx *ctx, yajl_val v, const char *key,
+                     char **out);
+
+/*
+ * The fields of t from the JSON object obj into the struct at base;
+ * where names obj in messages ("record", "disks[3]").
+ */
+static int parse_fields(xlsnap_ctx *ctx, yajl_val obj, const char *where,
+                        const xlsnap__field *t, void *base)
 {
-    char where[64], *kind = NULL;
+    yajl_val o = obj, v;
+    const char *w = where;
+    char *tmp = NULL;
+    int rc = 0;
+
+    for (const xlsnap__field *f = t; f->key && !rc; f++) {
+        bool req = f->flags & XLSNAP__F_REQ;
+
+        if (t == xlsnap__disk_fields && !xlsnap__field_applies(f, base))
+            continue;
+        if ((f->flags & XLSNAP__F_DOM) && o == obj) {
+            o = xlsnap__json_field(obj, "domain");
+            w = "domain";
+            if (!o || !YAJL_IS_OBJECT(o)) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                                   "%s: field 'domain' is missing or not "
+                                   "an object", where);
+                break;
+            }
+        } else if (!(f->flags & XLSNAP__F_DOM)) {
+            o = obj;
+            w = where;
+        }
+        v = xlsnap__json_field(o, f->key);
+        switch (f->kind) {
+        case XLSNAP__FK_STR:
+            rc = xlsnap__json_get_str(ctx, o, w, f->key, req,
+                                      XLSNAP__AT(char *, base, f));
+            break;
+        case XLSNAP__FK_COMP: {
+            char **p = XLSNAP__AT(char *, base, f);
+            rc = xlsnap__json_get_str(ctx, o, w, f->key, req, p);
+            if (!rc && *p && strcmp(*p, XLSNAP__ZSTD))
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                                   "%s: unknown %s '%s'", w, f->key, *p);
+            break;
+        }
+        case XLSNAP__FK_UUID: {
+            char **p = XLSNAP__AT(char *, base, f);
+            rc = xlsnap__json_get_str(ctx, o, w, f->key, req, p);
+            if (!rc && *p && !xlsnap__is_uuid(*p))
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                                   "%s: %s %s '%s' is not a UUID", where,
+                                   w, f->key, *p);
+            break;
+        }
+        case XLSNAP__FK_TIME:
+            if (!v || !YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0)
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                                   "%s: field '%s' is not a non-negative "
+                                   "integer", w, f->key);
+            else
+                *XLSNAP__AT(int64_t, base, f) = YAJL_GET_INTEGER(v);
+            break;
+        case XLSNAP__FK_STATE:
+        case XLSNAP__FK_DKIND: {
+            bool state = f->kind == XLSNAP__FK_STATE;
+            int k;
+            if ((rc = xlsnap__json_get_str(ctx, o, w, f->key, true, &tmp)))
+                break;
+            k = state ? xlsnap__state_parse(tmp)
+                      : (int)xlsnap__disk_kind_parse(tmp);
+            if (state && k >= 0)
+                *XLSNAP__AT(xlsnap_state, base, f) = k;
+            else if (!state && k > 0)
+                *XLSNAP__AT(xlsnap_disk_kind, base, f) = k;
+            else if (state)
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                                   "%s: unknown state '%s'", w, tmp);
+            else
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                                   "%s: unknown snapshot kind '%s'", w, tmp);
+            free(tmp);
+            tmp = NULL;
+            break;
+        }
+        case XLSNAP__FK_BOOL:
+            if (!(f->flags & XLSNAP__F_LAX) && v && !YAJL_IS_TRUE(v) &&
+                !YAJL_IS_FALSE(v))
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                                   "%s: field '%s' is not a boolean", w,
+                                   f->key);
+            else
+                *XLSNAP__AT(bool, base, f) = v && YAJL_IS_TRUE(v);
+            break;
+        case XLSNAP__FK_TYPE:           /* derived: not read */
+            break;
+        case XLSNAP__FK_DISKS:
+            rc = parse_disks(ctx, v, base);
+            break;
+        case XLSNAP__FK_RAW:
+            rc = parse_raw(ctx, v, f->key, XLSNAP__AT(char *, base, f));
+            break;
+        }
+    }
+    return rc;
+}
+
+static int parse_disks(xlsnap_ctx *ctx, yajl_val v, xlsnap_snapshot *s)
+{
+    char where[64];
     int rc;
 
-    snprintf(where, sizeof(where), "disks[%d]", idx);
+    if (!v || YAJL_IS_NULL(v)) return 0;
+    if (!YAJL_IS_ARRAY(v))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                             "record: field 'disks' is not an array");
+    if (v->u.array.len > 4096)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                             "record: too many disks");
+    if (v->u.array.len) {
+        s->disks = calloc(v->u.array.len, sizeof(*s->disks));
+        if (!s->disks) return xlsnap__nomem(ctx);
+    }
+    for (size_t i = 0; i < v->u.array.len; i++) {
+        yajl_val d = v->u.array.values[i];
+        s->num_disks = i + 1;
+        snprintf(where, sizeof(where), "disks[%zu]", i);
+        if (!YAJL_IS_OBJECT(d))
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                                 "%s is not an object", where);
+        rc = parse_fields(ctx, d, where, xlsnap__disk_fields, &s->disks[i]);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* A JSON object field kept as compact text. */
+static int parse_raw(xlsnap_ctx *ctx, yajl_val v, const char *key,
+                     char **out)
+{
+    yajl_gen g;
+    int rc;
+
+    if (!v || YAJL_IS_NULL(v)) return 0;
     if (!YAJL_IS_OBJECT(v))
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                             "%s is not an object", where);
-    if ((rc = xlsnap__json_get_str(ctx, v, where, "vdev", true, &d->vdev))) goto out;
-    if ((rc = xlsnap__json_get_str(ctx, v, where, "format", true, &d->format))) goto out;
-    if ((rc = xlsnap__json_get_str(ctx, v, where, "image", true, &d->image))) goto out;
-    if ((rc = xlsnap__json_get_str(ctx, v, where, "snapshot", true, &kind))) goto out;
-    if (!strcmp(kind, "internal")) {
-        d->kind = XLSNAP_DISK_INTERNAL;
-        rc = xlsnap__json_get_str(ctx, v, where, "internal_name", true,
-                     &d->internal_name);
-    } else if (!strcmp(kind, "external")) {
-        d->kind = XLSNAP_DISK_EXTERNAL;
-        rc = xlsnap__json_get_str(ctx, v, where, "overlay", false, &d->overlay);
-        if (!rc) rc = xlsnap__json_get_str(ctx, v, where, "backing", true, &d->backing);
-    } else {
+                             "record: field '%s' is not an object", key);
+    g = yajl_gen_alloc(NULL);
+    if (!g) return xlsnap__nomem(ctx);
+    if (xlsnap__gen_tree(g, v))
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "%s: unknown snapshot kind '%s'", where, kind);
-    }
- out:
-    free(kind);
+                           "record: cannot re-encode '%s'", key);
+    else
+        rc = xlsnap__gen_finish(ctx, g, out);
+    yajl_gen_free(g);
     return rc;
 }
 
 int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
                               xlsnap_snapshot *snap_r)
 {
-    char err[256], *state = NULL;
-    yajl_val root = NULL, v, dom;
-    yajl_gen g = NULL;
+    char err[256];
+    yajl_val root = NULL, v;
     xlsnap_snapshot s;
     int rc;
 
@@ -250,119 +468,14 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
                            XLSNAP__RECORD_VERSION);
         goto out;
     }
-    if ((rc = xlsnap__json_get_str(ctx, root, "record", "name", true, &s.name)))
+    if ((rc = parse_fields(ctx, root, "record", xlsnap__record_fields, &s)))
         goto out;
-    if ((rc = xlsnap__json_get_str(ctx, root, "record", "description", false,
-                      &s.description)))
-        goto out;
-    v = xlsnap__json_field(root, "creationtime");
-    if (!v || !YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "record: field 'creationtime' is not a "
-                           "non-negative integer");
-        goto out;
-    }
-    s.creationtime = YAJL_GET_INTEGER(v);
-    if ((rc = xlsnap__json_get_str(ctx, root, "record", "state", true, &state)))
-        goto out;
-    if (!strcmp(state, "ready")) {
-        s.state = XLSNAP_STATE_READY;
-    } else if (!strcmp(state, "preparing")) {
-        s.state = XLSNAP_STATE_PREPARING;
-    } else if (!strcmp(state, "deleting")) {
-        s.state = XLSNAP_STATE_DELETING;
-    } else {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "record: unknown state '%s'", state);
-        goto out;
-    }
-    if ((rc = xlsnap__json_get_str(ctx, root, "record", "domstate", false, &s.domstate)))
-        goto out;
-    if ((rc = xlsnap__json_get_str(ctx, root, "record", "memory", false, &s.memory)))
-        goto out;
-    if ((rc = xlsnap__json_get_str(ctx, root, "record", "memory_compression",
-                      false, &s.memory_compression)))
-        goto out;
-    if (s.memory_compression && strcmp(s.memory_compression, XLSNAP__ZSTD)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "record: unknown memory_compression '%s'",
-                           s.memory_compression);
-        goto out;
-    }
-    v = xlsnap__json_field(root, "memory_live");
-    s.memory_live = v && YAJL_IS_TRUE(v);
-    if ((rc = xlsnap__json_get_str(ctx, root, "record", "parent", false, &s.parent)))
-        goto out;
-    v = xlsnap__json_field(root, "current");
-    if (v && !YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "record: field 'current' is not a boolean");
-        goto out;
-    }
-    s.current = v && YAJL_IS_TRUE(v);
-    dom = xlsnap__json_field(root, "domain");
-    if (!dom || !YAJL_IS_OBJECT(dom)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "record: field 'domain' is missing or not an "
-                           "object");
-        goto out;
-    }
-    if ((rc = xlsnap__json_get_str(ctx, dom, "domain", "name", false, &s.domain_name)))
-        goto out;
-    if ((rc = xlsnap__json_get_str(ctx, dom, "domain", "uuid", true, &s.domain_uuid)))
-        goto out;
-    if (!xlsnap__is_uuid(s.domain_uuid)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "record: domain uuid '%s' is not a UUID",
-                           s.domain_uuid);
-        goto out;
-    }
-    v = xlsnap__json_field(root, "disks");
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_ARRAY(v)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                               "record: field 'disks' is not an array");
-            goto out;
-        }
-        if (v->u.array.len > 4096) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                               "record: too many disks");
-            goto out;
-        }
-        if (v->u.array.len) {
-            s.disks = calloc(v->u.array.len, sizeof(*s.disks));
-            if (!s.disks) { rc = xlsnap__nomem(ctx); goto out; }
-        }
-        for (size_t i = 0; i < v->u.array.len; i++) {
-            s.num_disks = i + 1;
-            rc = parse_disk(ctx, v->u.array.values[i], i, &s.disks[i]);
-            if (rc) goto out;
-        }
-    }
-    v = xlsnap__json_field(root, "config");
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_OBJECT(v)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                               "record: field 'config' is not an object");
-            goto out;
-        }
-        g = yajl_gen_alloc(NULL);
-        if (!g) { rc = xlsnap__nomem(ctx); goto out; }
-        if (xlsnap__gen_tree(g, v)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                               "record: cannot re-encode 'config'");
-            goto out;
-        }
-        if ((rc = xlsnap__gen_finish(ctx, g, &s.config_json))) goto out;
-    }
     *snap_r = s;
     xlsnap_snapshot_init(&s);
     rc = 0;
 
  out:
-    if (g) yajl_gen_free(g);
     if (root) yajl_tree_free(root);
-    free(state);
     xlsnap_snapshot_dispose(&s);
     return rc;
 }

@@ -10,12 +10,22 @@
  * mtime of the record.json it was made from, and a list uses the index
  * only if the snapshot directories and their record.json files are
  * exactly those (one readdir and one fstatat per record).  Otherwise the
- * records are read as always and the index is written again, so a
- * record written by anyone (the library, a test, an editor) is seen; a
- * racing writer at worst leaves an index that fails the next check.
+ * records are read as always, so a record written by anyone (the
+ * library, a test, an editor) is seen.
  *
- * Line format: fields separated by tabs; a string is "~" (NULL) or "="
- * followed by the text with '\\', tab and newline escaped.
+ * The index is written only under the domain's lock (taken without
+ * waiting: when it is busy the list is served from the records and no
+ * index is written), and the stat keys it keeps are taken BEFORE the
+ * records are read: a record changed while it is read leaves a key that
+ * fails the next check, never an old content under a new key.
+ *
+ * Line format: fields separated by tabs: the name, the stat key, then
+ * every other field of the record table (model/record_fields.h) that is
+ * kept in the index, in its order; a string is "~" (NULL) or "=" followed
+ * by the text with '\\', tab and newline escaped; numbers, booleans and
+ * disk kinds are decimal; the state is a string ("=deleting"), so an
+ * index of older versions (which kept it as 0/1) fails to parse and is
+ * rebuilt.
  */
 #include "internal.h"
 
@@ -132,55 +142,185 @@ static bool get_str(char **p, char **out)
     return true;
 }
 
+/* The fields of table t kept in the index, from the line at *p into
+ * the struct at base; skip: how many first fields are already read. */
+static bool get_fields(char **p, const xlsnap__field *t, int skip,
+                       void *base)
+{
+    for (const xlsnap__field *f = t + skip; f->key; f++) {
+        long long v;
+        char *str;
+        bool ok = true;
+
+        if (f->flags & XLSNAP__F_NOIDX) continue;
+        if (xlsnap__field_is_str(f)) {
+            char **sp = XLSNAP__AT(char *, base, f);
+            if (!get_str(p, sp)) return false;
+            /* what a record must have, the index must have too */
+            if (!*sp && (f->flags & XLSNAP__F_REQ) &&
+                (t != xlsnap__disk_fields || xlsnap__field_applies(f, base)))
+                return false;
+            continue;
+        }
+        switch (f->kind) {
+        case XLSNAP__FK_TIME:
+            ok = get_num(p, &v) && v >= 0;
+            if (ok) *XLSNAP__AT(int64_t, base, f) = v;
+            break;
+        case XLSNAP__FK_STATE:
+            if (!get_str(p, &str) || !str) return false;
+            v = xlsnap__state_parse(str);
+            free(str);
+            ok = v >= 0;
+            if (ok) *XLSNAP__AT(xlsnap_state, base, f) = v;
+            break;
+        case XLSNAP__FK_BOOL:
+            ok = get_num(p, &v) && (v == 0 || v == 1);
+            if (ok) *XLSNAP__AT(bool, base, f) = v;
+            break;
+        case XLSNAP__FK_DKIND:
+            ok = get_num(p, &v) && (v == XLSNAP_DISK_INTERNAL ||
+                                    v == XLSNAP_DISK_EXTERNAL);
+            if (ok) *XLSNAP__AT(xlsnap_disk_kind, base, f) = v;
+            break;
+        case XLSNAP__FK_DISKS: {
+            xlsnap_snapshot *s = base;
+            if (!get_num(p, &v) || v < 0 || v > 4096) return false;
+            if (v) {
+                s->disks = calloc(v, sizeof(*s->disks));
+                if (!s->disks) return false;
+            }
+            for (int i = 0; i < v; i++) {
+                s->num_disks = i + 1;
+                if (!get_fields(p, xlsnap__disk_fields, 0, &s->disks[i]))
+                    return false;
+            }
+            break;
+        }
+        default:                        /* not kept: F_NOIDX */
+            return false;
+        }
+        if (!ok) return false;
+    }
+    return true;
+}
+
+static void put_fields(sbuf *b, const xlsnap__field *t, int skip,
+                       const void *base)
+{
+    for (const xlsnap__field *f = t + skip; f->key; f++) {
+        if (f->flags & XLSNAP__F_NOIDX) continue;
+        if (xlsnap__field_is_str(f)) {
+            sb_str(b, *XLSNAP__AT(char *const, base, f));
+            continue;
+        }
+        switch (f->kind) {
+        case XLSNAP__FK_TIME:
+            sb_num(b, *XLSNAP__AT(const int64_t, base, f));
+            break;
+        case XLSNAP__FK_STATE:
+            sb_str(b, xlsnap_state_name(*XLSNAP__AT(const xlsnap_state,
+                                                    base, f)));
+            break;
+        case XLSNAP__FK_BOOL:
+            sb_num(b, *XLSNAP__AT(const bool, base, f));
+            break;
+        case XLSNAP__FK_DKIND:
+            sb_num(b, *XLSNAP__AT(const xlsnap_disk_kind, base, f));
+            break;
+        case XLSNAP__FK_DISKS: {
+            const xlsnap_snapshot *s = base;
+            sb_num(b, s->num_disks);
+            for (int i = 0; i < s->num_disks; i++)
+                put_fields(b, xlsnap__disk_fields, 0, &s->disks[i]);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+/* A line: the name (the first field of the record table), the stat key,
+ * the other fields. */
 static bool parse_line(char *line, const char *uuid, struct key *k,
                        xlsnap_snapshot *s)
 {
     char *p = line;
-    long long st, cur, live, nd, kind, t;
 
     xlsnap_snapshot_init(s);
     if (!get_str(&p, &s->name) || !s->name) return false;
     if (!get_num(&p, &k->ino) || !get_num(&p, &k->size) ||
-        !get_num(&p, &k->sec) || !get_num(&p, &k->nsec) ||
-        !get_num(&p, &t) || !get_num(&p, &st) ||
-        !get_num(&p, &cur) || !get_num(&p, &live))
+        !get_num(&p, &k->sec) || !get_num(&p, &k->nsec))
         return false;
-    s->creationtime = t;
-    s->state = st ? XLSNAP_STATE_READY : XLSNAP_STATE_PREPARING;
-    s->current = cur;
-    s->memory_live = live;
-    if (!get_str(&p, &s->description) || !get_str(&p, &s->domstate) ||
-        !get_str(&p, &s->memory) || !get_str(&p, &s->memory_compression) ||
-        !get_str(&p, &s->parent) || !get_str(&p, &s->domain_name) ||
-        !get_num(&p, &nd) || nd < 0 || nd > 4096)
-        return false;
+    if (!get_fields(&p, xlsnap__record_fields, 1, s)) return false;
     s->domain_uuid = xlsnap__strdup(uuid);
-    if (nd) {
-        s->disks = calloc(nd, sizeof(*s->disks));
-        if (!s->disks) return false;
-    }
-    for (int i = 0; i < nd; i++) {
-        xlsnap_disk *d = &s->disks[i];
-        s->num_disks = i + 1;
-        if (!get_str(&p, &d->vdev) || !get_str(&p, &d->format) ||
-            !get_str(&p, &d->image) || !get_num(&p, &kind) ||
-            !get_str(&p, &d->internal_name) || !get_str(&p, &d->overlay) ||
-            !get_str(&p, &d->backing))
-            return false;
-        d->kind = kind;
-    }
     return p == NULL;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int cmp_snap_name(const void *a, const void *b)
 {
     return strcmp(((const xlsnap_snapshot *)a)->name,
                   ((const xlsnap_snapshot *)b)->name);
+}
+
+/* A snapshot directory and the stat key of its record. */
+struct entry {
+    char *name;
+    struct key k;
+    int err;                /* of the stat: -ENOENT, an interrupted create */
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const struct entry *)a)->name,
+                  ((const struct entry *)b)->name);
+}
+
+static void entries_free(struct entry *e, int n)
+{
+    for (int i = 0; i < n; i++) free(e[i].name);
+    free(e);
+}
+
+/* Every directory of the domain dir with the stat key of its record,
+ * sorted by name: 0, or -1 when the directory cannot be read. */
+static int scan(int dfd, struct entry **e_r, int *n_r)
+{
+    struct entry *e = NULL;
+    int n = 0, cap = 0, dfd2 = -1, rc = -1;
+    struct dirent *de;
+    DIR *d = NULL;
+
+    if ((dfd2 = dup(dfd)) < 0 || !(d = fdopendir(dfd2))) {
+        if (dfd2 >= 0) close(dfd2);
+        goto out;
+    }
+    rewinddir(d);
+    while ((errno = 0, de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            struct entry *a = realloc(e, cap * sizeof(*e));
+            if (!a) goto out;
+            e = a;
+        }
+        e[n].name = xlsnap__strdup(de->d_name);
+        e[n].err = stat_key(dfd, de->d_name, &e[n].k);
+        n++;
+    }
+    if (errno) goto out;
+    if (n) qsort(e, n, sizeof(*e), cmp_entry);
+    *e_r = e;
+    *n_r = n;
+    e = NULL;
+    n = 0;
+    rc = 0;
+ out:
+    if (d) closedir(d);
+    entries_free(e, n);
+    return rc;
 }
 
 /*
@@ -190,17 +330,15 @@ static int cmp_snap_name(const void *a, const void *b)
 static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
                       xlsnap_snapshot **list_r, int *nr_r)
 {
-    char *data = NULL, *p, **names = NULL;
+    char *data = NULL, *p;
     size_t len;
     xlsnap_snapshot *list = NULL;
     struct key *keys = NULL;
-    int nr = 0, cap = 0, nn = 0, ncap = 0, j = 0, rc = 1;
-    xlsnap__errsaved saved;
-    DIR *d = NULL;
-    struct dirent *de;
-    int dfd2;
+    struct entry *e = NULL;
+    int nr = 0, cap = 0, ne = 0, j = 0, rc = 1;
+    char saved[XLSNAP__ERRBUF];
 
-    xlsnap__errsave(ctx, &saved);
+    memcpy(saved, ctx->errbuf, sizeof(saved));
     if (xlsnap__read_file(ctx, dfd, INDEX_FILE, INDEX_MAX, &data, &len))
         goto out;
     if (len < sizeof(INDEX_MAGIC) - 1 || data[len - 1] != '\n' ||
@@ -225,30 +363,12 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
         p = nl + 1;
     }
     /* the directories holding a record.json must be exactly these */
-    if ((dfd2 = dup(dfd)) < 0 || !(d = fdopendir(dfd2))) {
-        if (dfd2 >= 0) close(dfd2);
-        goto out;
-    }
-    while ((errno = 0, de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) continue;
-        if (nn == ncap) {
-            ncap = ncap ? ncap * 2 : 256;
-            char **a = realloc(names, ncap * sizeof(*names));
-            if (!a) goto out;
-            names = a;
-        }
-        names[nn++] = xlsnap__strdup(de->d_name);
-    }
-    if (errno) goto out;
-    if (nn) qsort(names, nn, sizeof(*names), cmp_str);
-    for (int i = 0; i < nn; i++) {
-        struct key k;
-        int e = stat_key(dfd, names[i], &k);
-        if (e == -ENOENT) continue;          /* interrupted create */
-        if (e || j >= nr || strcmp(list[j].name, names[i]) ||
-            k.ino != keys[j].ino || k.size != keys[j].size ||
-            k.sec != keys[j].sec || k.nsec != keys[j].nsec)
+    if (scan(dfd, &e, &ne)) goto out;
+    for (int i = 0; i < ne; i++) {
+        if (e[i].err == -ENOENT) continue;          /* interrupted create */
+        if (e[i].err || j >= nr || strcmp(list[j].name, e[i].name) ||
+            e[i].k.ino != keys[j].ino || e[i].k.size != keys[j].size ||
+            e[i].k.sec != keys[j].sec || e[i].k.nsec != keys[j].nsec)
             goto out;
         j++;
     }
@@ -259,18 +379,22 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
     nr = 0;
     rc = 0;
  out:
-    if (d) closedir(d);
-    for (int i = 0; i < nn; i++) free(names[i]);
-    free(names);
+    entries_free(e, ne);
     xlsnap_snapshot_list_free(list, nr);
     free(keys);
     free(data);
-    xlsnap__errrestore(ctx, &saved);
+    memcpy(ctx->errbuf, saved, sizeof(saved));
     return rc;
 }
 
-/* Best effort: an index that cannot be written only costs speed. */
-static void index_write(int dfd, const xlsnap_snapshot *list, int nr)
+/*
+ * Best effort: an index that cannot be written only costs speed.  list
+ * is sorted by name; e (sorted by name) holds the stat keys taken before
+ * the records were read: a record without one is left out, which makes
+ * the next check fail and rebuild.
+ */
+static void index_write(int dfd, const xlsnap_snapshot *list, int nr,
+                        const struct entry *e, int ne)
 {
     sbuf b = { 0 };
     int fd;
@@ -278,44 +402,27 @@ static void index_write(int dfd, const xlsnap_snapshot *list, int nr)
     sb_add(&b, INDEX_MAGIC, sizeof(INDEX_MAGIC) - 1);
     for (int i = 0; i < nr; i++) {
         const xlsnap_snapshot *s = &list[i];
-        struct key k;
+        struct entry want = { .name = s->name };
+        const struct entry *k;
         size_t start = b.len;
 
-        if (stat_key(dfd, s->name, &k)) continue;
+        k = ne ? bsearch(&want, e, ne, sizeof(*e), cmp_entry) : NULL;
+        if (!k || k->err) continue;
         sb_str(&b, s->name);
-        sb_num(&b, k.ino);
-        sb_num(&b, k.size);
-        sb_num(&b, k.sec);
-        sb_num(&b, k.nsec);
-        sb_num(&b, s->creationtime);
-        sb_num(&b, s->state == XLSNAP_STATE_READY);
-        sb_num(&b, s->current);
-        sb_num(&b, s->memory_live);
-        sb_str(&b, s->description);
-        sb_str(&b, s->domstate);
-        sb_str(&b, s->memory);
-        sb_str(&b, s->memory_compression);
-        sb_str(&b, s->parent);
-        sb_str(&b, s->domain_name);
-        sb_num(&b, s->num_disks);
-        for (int j = 0; j < s->num_disks; j++) {
-            const xlsnap_disk *d = &s->disks[j];
-            sb_str(&b, d->vdev);
-            sb_str(&b, d->format);
-            sb_str(&b, d->image);
-            sb_num(&b, d->kind);
-            sb_str(&b, d->internal_name);
-            sb_str(&b, d->overlay);
-            sb_str(&b, d->backing);
-        }
+        sb_num(&b, k->k.ino);
+        sb_num(&b, k->k.size);
+        sb_num(&b, k->k.sec);
+        sb_num(&b, k->k.nsec);
+        put_fields(&b, xlsnap__record_fields, 1, s);
         if (b.nomem) goto out;  /* best effort: no index */
         /* the first field has no tab before it */
         memmove(b.buf + start, b.buf + start + 1, b.len - start - 1);
         b.buf[b.len - 1] = '\n';
     }
+    if (b.nomem) goto out;
     unlinkat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), 0);
-    fd = openat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), O_WRONLY | O_CREAT | O_EXCL |
-                O_NOFOLLOW | O_CLOEXEC, 0600);
+    fd = openat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), O_WRONLY | O_CREAT |
+                O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) goto out;
     if (xlsnap__write_all(fd, b.buf, b.len)) { close(fd); goto fail; }
     if (close(fd) == 0 &&
@@ -325,6 +432,20 @@ static void index_write(int dfd, const xlsnap_snapshot *list, int nr)
     unlinkat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), 0);
  out:
     free(b.buf);
+}
+
+/* The domain's lock if it is free now: never waits, leaves no message. */
+static bool try_lock(xlsnap_ctx *ctx, const char *uuid, xlsnap__lock *lock)
+{
+    char saved[XLSNAP__ERRBUF];
+    int timeout = ctx->lock_timeout, rc;
+
+    memcpy(saved, ctx->errbuf, sizeof(saved));
+    ctx->lock_timeout = 0;
+    rc = xlsnap__lock_domain(ctx, uuid, false, lock);
+    ctx->lock_timeout = timeout;
+    memcpy(ctx->errbuf, saved, sizeof(saved));
+    return rc == 0;
 }
 
 void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,
@@ -342,8 +463,11 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
                                xlsnap_snapshot **list_r, int *nr_r)
 {
     char *dir = NULL;
-    int dfd = -1, rc;
+    int dfd = -1, ne = 0, rc;
     struct timespec now;
+    xlsnap__lock lock = { -1 };
+    struct entry *e = NULL;
+    bool locked;
 
     *list_r = NULL;
     *nr_r = 0;
@@ -369,16 +493,22 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
             qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
         goto out;
     }
+    /* rebuilt only under the lock, with the keys taken before reading */
+    locked = try_lock(ctx, uuid, &lock);
+    if (locked && scan(dfd, &e, &ne)) locked = false;
     if ((rc = xlsnap__store_list(ctx, uuid, list_r, nr_r))) goto out;
     for (int i = 0; i < *nr_r; i++) {
         free((*list_r)[i].config_json);
         (*list_r)[i].config_json = NULL;
     }
+    if (!locked) goto out;
     /* the index is in name order, as the check walks the directory */
     if (*nr_r) qsort(*list_r, *nr_r, sizeof(**list_r), cmp_snap_name);
-    index_write(dfd, *list_r, *nr_r);
+    index_write(dfd, *list_r, *nr_r, e, ne);
     if (*nr_r) qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
  out:
+    xlsnap__unlock(&lock);
+    entries_free(e, ne);
     if (dfd >= 0) close(dfd);
     free(dir);
     return rc;
