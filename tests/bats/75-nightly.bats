@@ -120,6 +120,10 @@ nightly-20261203"
 nightly-20261202
 nightly-20261203"
     # the admin snapshots again after the third night: still not counted
+    # (in a later second than that night: lists sort by creation time,
+    # then name, and "after-upgrade" sorts before "nightly-...")
+    local t0=$(date +%s)
+    while [ "$(date +%s)" = "$t0" ]; do sleep 0.1; done
     run -0 xs create -n after-upgrade web1
     write web1 6 0x44
     night 20261204
