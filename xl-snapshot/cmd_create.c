@@ -89,7 +89,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     xlsnap_config cfg;
     xlsnap_domain dom;
     xlsnap_snapshot s;
-    bool json = false, created = false;
+    bool json = false, created = false, post_failed = false;
     int opt, rc, memory = -1, hs;
     xlsnap_disk_kind type = 0;
     const char *domspec, *what, *pre_hook = NULL, *post_hook = NULL;
@@ -194,14 +194,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
                 vis(s.name), hook_status(hs, why, sizeof(why)));
         else
             err("the post-hook %s", hook_status(hs, why, sizeof(why)));
-        if (created && !json && !p.no_metadata)
-            printf("Snapshot '%s' of domain '%s' created (%s%s%s).\n",
-                   s.name, dom.name ? dom.name : dom.uuid,
-                   xlsnap_snapshot_type(&s),
-                   s.memory ? ", with memory" : ", disks only",
-                   s.memory || strcmp(s.domstate, "running")
-                       ? "" : ", crash-consistent");
-        goto out;
+        post_failed = true;     /* the snapshot is still reported */
     }
     if (!created) goto out;
     if (p.live && s.memory && !s.memory_live && !p.dry_run)
@@ -241,6 +234,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
                                                      : ", crash-consistent");
     rc = EXIT_SUCCESS;
  out:
+    if (post_failed) rc = EXIT_FAILURE;
     xlsnap_snapshot_dispose(&s);
     xlsnap_domain_dispose(&dom);
     xlsnap_config_dispose(&cfg);
