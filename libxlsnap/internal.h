@@ -54,6 +54,7 @@ struct xlsnap_ctx {
     int sum_nr;
     struct timespec sum_time;      /* kept for a second at most */
     char *pick_uuid;               /* xlsnap_set_domain_uuid */
+    bool pick_nomem;               /* ... which ran out of memory */
     char errbuf[XLSNAP__ERRBUF];
     /* advice code of errbuf (ctx.c): valid while errbuf still holds
      * hint_msg, the message set with it (a saved and restored errbuf
@@ -126,6 +127,10 @@ void xlsnap__errrestore(xlsnap_ctx *ctx, const xlsnap__errsaved *s);
     do { if ((s = (x)) != yajl_gen_status_ok) goto gen_failed; } while (0)
 
 /* util.c */
+/* Out of memory is NULL, never an abort (b5, issue 14: the library
+ * never aborts): check the result and fail with xlsnap__nomem(ctx).
+ * So do xlsnap__tmp_name, xlsnap__image_sibling, xlsnap__uuid_canon
+ * (NULL also for a string that is no UUID) and xlsnap__last_line. */
 char *xlsnap__strdup(const char *s);            /* NULL -> NULL */
 char *xlsnap__sprintf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -192,6 +197,7 @@ int xlsnap__json_get_str(xlsnap_ctx *ctx, yajl_val obj, const char *where,
 /* record.c */
 int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
                          const xlsnap_snapshot *s);
+/* 0, or NOMEM without a message; dst is to be disposed either way. */
 int xlsnap__snapshot_copy(xlsnap_snapshot *dst, const xlsnap_snapshot *src);
 /* The image file 'from' was renamed to 'to': every record of l naming
  * it (image, overlay, backing) is changed and stored.  skip: index of a

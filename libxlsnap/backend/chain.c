@@ -19,7 +19,8 @@ void xlsnap__set_add_fmt(xlsnap__strset *s, const char *x, const char *fmt)
     if (!x) return;
     for (int i = 0; i < s->n; i++)
         if (!strcmp(s->v[i], x)) {
-            if (!s->fmt[i] && fmt) s->fmt[i] = xlsnap__strdup(fmt);
+            if (!s->fmt[i] && fmt && !(s->fmt[i] = xlsnap__strdup(fmt)))
+                s->nomem = true;
             return;
         }
     char **v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
@@ -27,8 +28,15 @@ void xlsnap__set_add_fmt(xlsnap__strset *s, const char *x, const char *fmt)
     char **f = v ? realloc(s->fmt, (s->n + 1) * sizeof(*s->fmt)) : NULL;
     if (f) s->fmt = f;
     if (!v || !f) { s->nomem = true; return; }
-    s->fmt[s->n] = fmt ? xlsnap__strdup(fmt) : NULL;
-    s->v[s->n++] = xlsnap__strdup(x);
+    char *xs = xlsnap__strdup(x), *fs = fmt ? xlsnap__strdup(fmt) : NULL;
+    if (!xs || (fmt && !fs)) {
+        free(xs);
+        free(fs);
+        s->nomem = true;
+        return;
+    }
+    s->fmt[s->n] = fs;
+    s->v[s->n++] = xs;
 }
 
 /* The format recorded for x, NULL if unknown. */
@@ -92,11 +100,17 @@ int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
          * opened with the format its child names (never probed) */
         char *img = xlsnap__strdup(cd[i].path);
         char *fmt = xlsnap__strdup(cd[i].format);
+        if ((cd[i].path && !img) || (cd[i].format && !fmt))
+            live->nomem = true;
         for (int depth = 0; img && depth < 256; depth++) {
             char *b = NULL, *bf = NULL;
+            int brc = 0;
             xlsnap__set_add_fmt(live, img, fmt);
             if (!fmt || strcmp(fmt, "qcow2") || access(img, F_OK) < 0 ||
-                xlsnap__qimg_backing(ctx, img, fmt, &b, &bf)) {
+                (brc = xlsnap__qimg_backing(ctx, img, fmt, &b, &bf))) {
+                /* best effort, but a chain cut short by out of memory
+                 * is no answer */
+                if (brc == XLSNAP_ERROR_NOMEM) live->nomem = true;
                 free(img);
                 img = NULL;
                 break;
@@ -142,7 +156,10 @@ int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
             (*n_r)++;
             if (one_r) {
                 free(*one_r);
-                *one_r = xlsnap__strdup(known->v[i]);
+                if (!(*one_r = xlsnap__strdup(known->v[i]))) {
+                    free(b);
+                    return xlsnap__nomem(ctx);
+                }
             }
         }
         free(b);

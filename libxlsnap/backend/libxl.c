@@ -392,7 +392,8 @@ int xlsnap__hv_monitor(xlsnap_ctx *ctx, int64_t domid, const char *name,
         char *log = xlsnap__sprintf("/var/log/xen/xl-snapshot-%s.log",
                                     name ? name : "domain");
         int in = open("/dev/null", O_RDONLY);
-        int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int out = log ? open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                             0644) : -1;
         xentoollog_logger_stdiostream *lg;
         libxl_ctx *lx = NULL;
 
@@ -448,7 +449,7 @@ int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
     /* libxl stores it with its NUL; do not rely on that */
     text = strndup((const char *)data, (size_t)len);
     if (!text) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOMEM, "out of memory");
+        rc = xlsnap__nomem(ctx);
         goto out;
     }
     rc = xlsnap__config_set_disk(ctx, text, vdev, path, fmt, &json);
@@ -467,15 +468,30 @@ int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,
     }
     bdir = xlsnap__sprintf("/local/domain/0/backend/qdisk/%u",
                            (unsigned)domid);
+    if (!bdir) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     ents = xs_directory(xs, XBT_NULL, bdir, &n);
     for (unsigned i = 0; ents && i < n && !done; i++) {
         char *p = xlsnap__sprintf("%s/%s/dev", bdir, ents[i]);
         unsigned l;
-        char *dev = xs_read(xs, XBT_NULL, p, &l);
+        char *dev = p ? xs_read(xs, XBT_NULL, p, &l) : NULL;
+        if (!p) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
         free(p);
         if (dev && !strcmp(dev, vdev)) {
             char *params = xlsnap__sprintf("%s:%s", fmt, path);
             p = xlsnap__sprintf("%s/%s/params", bdir, ents[i]);
+            if (!params || !p) {
+                free(p);
+                free(params);
+                free(dev);
+                rc = xlsnap__nomem(ctx);
+                goto out;
+            }
             done = xs_write(xs, XBT_NULL, p, params, strlen(params));
             free(p);
             free(params);

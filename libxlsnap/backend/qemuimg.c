@@ -25,7 +25,8 @@ static int run(xlsnap_ctx *ctx, const char *const argv[], char **out_r)
     if (rc) goto out;
     if (status) {
         why = xlsnap__last_line(err, "qemu-img: ");
-        if (!*why) { free(why); why = xlsnap__last_line(out, NULL); }
+        if (why && !*why) { free(why); why = xlsnap__last_line(out, NULL); }
+        if (!why) { rc = xlsnap__nomem(ctx); goto out; }
         rc = strstr(why, "No space left") ? XLSNAP_ERROR_NOSPACE :
              strstr(why, "No such file") ? XLSNAP_ERROR_NOTFOUND :
              strstr(why, "Permission denied") ? XLSNAP_ERROR_PERM :
@@ -138,6 +139,7 @@ int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image, const char *fmt,
     const char *argv[14];
     int n = 0, rc;
 
+    if (name && !l) { rc = xlsnap__nomem(ctx); goto out; }
     if ((rc = fmt_ok(ctx, image, fmt))) goto out;
     argv[n++] = qemu_img();
     argv[n++] = "convert";
@@ -247,11 +249,18 @@ int xlsnap__qimg_backing(xlsnap_ctx *ctx, const char *image,
     if ((rc = xlsnap__qimg_info(ctx, image, fmt, &root))) return rc;
     v = yajl_tree_get(root, fp, yajl_t_string);
     if (!v) v = yajl_tree_get(root, bp, yajl_t_string);
-    if (v) *b_r = xlsnap__strdup(v->u.string);
+    if (v && !(*b_r = xlsnap__strdup(v->u.string))) goto nomem;
     v = yajl_tree_get(root, ffp, yajl_t_string);
-    if (v && *b_r && bfmt_r) *bfmt_r = xlsnap__strdup(v->u.string);
+    if (v && *b_r && bfmt_r && !(*bfmt_r = xlsnap__strdup(v->u.string)))
+        goto nomem;
     yajl_tree_free(root);
     return 0;
+
+ nomem:
+    free(*b_r);
+    *b_r = NULL;
+    yajl_tree_free(root);
+    return xlsnap__nomem(ctx);
 }
 
 /* The virtual size of image (format fmt). */

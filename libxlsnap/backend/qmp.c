@@ -50,6 +50,7 @@ static int read_line(xlsnap_ctx *ctx, xlsnap__qmp *q, char **line_r)
         if (nl) {
             size_t n = nl - q->buf;
             *line_r = strndup(q->buf, n);
+            if (!*line_r) return xlsnap__nomem(ctx);
             memmove(q->buf, nl + 1, q->len - n - 1);
             q->len -= n + 1;
             return 0;
@@ -141,6 +142,10 @@ int xlsnap__qmp_open(xlsnap_ctx *ctx, int64_t domid, const char *uuid,
     xlsnap__qmp_init(q);
     lock = xlsnap__sprintf("%s/userdata-l.%u.%s.qmp-socket-lock", lib_dir(),
                            (unsigned)domid, uuid);
+    if (!lock) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     q->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (q->lockfd < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot open libxl's QMP lock "
@@ -182,7 +187,7 @@ int xlsnap__qmp_open(xlsnap_ctx *ctx, int64_t domid, const char *uuid,
  * "json:{...,"file": {"driver": "file", "filename": PATH}}": so it does
  * for the overlay an external snapshot opened at the configured path,
  * whose backing node QEMU still calls by that path (it was renamed
- * under it).  A plain name is returned as it is.
+ * under it).  A plain name is returned as it is.  NULL: out of memory.
  */
 static char *plain_name(const char *s)
 {
@@ -240,6 +245,11 @@ int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
             b[n].node = depth ? NULL : xlsnap__strdup(nn->u.string);
             if (img) xlsnap__set_add_snapshots(&b[n].snaps, img);
             n++;
+            if (!b[n - 1].file || (!depth && !b[n - 1].node)) {
+                xlsnap__qmp_blocks_free(b, n);
+                yajl_tree_free(v);
+                return xlsnap__nomem(ctx);
+            }
             if (!img) break;
             img = yajl_tree_get(img, bp, yajl_t_object);
         }
@@ -284,6 +294,10 @@ int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
         yajl_val f = ins ? yajl_tree_get(ins, fp, yajl_t_string) : NULL;
         yajl_val sz = ins ? yajl_tree_get(ins, vp, yajl_t_number) : NULL;
         char *pn = f ? plain_name(f->u.string) : NULL;
+        if (f && !pn) {
+            yajl_tree_free(v);
+            return xlsnap__nomem(ctx);
+        }
         if (pn && sz && !strcmp(pn, file) &&
             YAJL_IS_INTEGER(sz) && YAJL_GET_INTEGER(sz) > 0)
             *size_r = YAJL_GET_INTEGER(sz);
@@ -310,8 +324,12 @@ int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
     *node_r = NULL;
     if ((rc = xlsnap__qmp_blocks(ctx, q, &b, &n))) return rc;
     for (int i = 0; i < n && !*node_r; i++)
-        if (b[i].node && !strcmp(b[i].file, file))
-            *node_r = xlsnap__strdup(b[i].node);
+        if (b[i].node && !strcmp(b[i].file, file)) {
+            if (!(*node_r = xlsnap__strdup(b[i].node))) {
+                xlsnap__qmp_blocks_free(b, n);
+                return xlsnap__nomem(ctx);
+            }
+        }
     xlsnap__qmp_blocks_free(b, n);
     if (!*node_r)
         return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,

@@ -272,6 +272,8 @@ void xlsnap_set_domain_uuid(xlsnap_ctx *ctx, const char *uuid)
 {
     free(ctx->pick_uuid);
     ctx->pick_uuid = uuid ? xlsnap__uuid_canon(uuid) : NULL;
+    /* out of memory: the next domain_resolve says so */
+    ctx->pick_nomem = uuid && !ctx->pick_uuid && xlsnap__is_uuid(uuid);
 }
 
 /*

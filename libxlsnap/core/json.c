@@ -190,6 +190,7 @@ int xlsnap__json_get_str(xlsnap_ctx *ctx, yajl_val obj, const char *where,
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                              "%s: field '%s' is empty", where, key);
     *out = xlsnap__strdup(v->u.string);
+    if (!*out) return xlsnap__nomem(ctx);
     return 0;
 }
 

@@ -82,7 +82,8 @@ int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
     return rc;
 }
 
-/* The last non-empty line of text, without a "prog: " prefix. */
+/* The last non-empty line of text, without a "prog: " prefix; NULL:
+ * out of memory. */
 char *xlsnap__last_line(const char *text, const char *prefix)
 {
     const char *end, *start;

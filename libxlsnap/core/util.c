@@ -12,14 +12,12 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+/* Out of memory: NULL (never an abort: the library never aborts); the
+ * caller fails with xlsnap__nomem(ctx). */
 char *xlsnap__strdup(const char *s)
 {
-    char *r;
-
     if (!s) return NULL;
-    r = strdup(s);
-    if (!r) abort();             /* as libxl: OOM is fatal */
-    return r;
+    return strdup(s);
 }
 
 char *xlsnap__sprintf(const char *fmt, ...)
@@ -31,7 +29,7 @@ char *xlsnap__sprintf(const char *fmt, ...)
     va_start(ap, fmt);
     n = vasprintf(&r, fmt, ap);
     va_end(ap);
-    if (n < 0) abort();
+    if (n < 0) return NULL;     /* r is undefined then */
     return r;
 }
 
@@ -144,6 +142,10 @@ int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
     struct stat st;
 
     tmp = xlsnap__tmp_name(file);
+    if (!tmp) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     dfd = xlsnap__open_nofollow(ctx, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY,
                                 dir);
     if (dfd < 0) {
@@ -311,6 +313,7 @@ char *xlsnap__uuid_canon(const char *s)
 
     if (!xlsnap__is_uuid(s)) return NULL;
     r = xlsnap__strdup(s);
+    if (!r) return NULL;
     for (char *p = r; *p; p++) *p = tolower((unsigned char)*p);
     return r;
 }
@@ -327,6 +330,7 @@ int xlsnap__uuid_generate(xlsnap_ctx *ctx, char **uuid_r)
                               "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
                               b[3], b[4], b[5], b[6], b[7], b[8], b[9],
                               b[10], b[11], b[12], b[13], b[14], b[15]);
+    if (!*uuid_r) return xlsnap__nomem(ctx);
     return 0;
 }
 
@@ -353,10 +357,14 @@ void xlsnap__pipe_grow(int fd)
 char *xlsnap__image_sibling(const char *image, const char *tag)
 {
     char *d = xlsnap__strdup(image), *b = xlsnap__strdup(image);
-    char *base = basename(b), *dot = strrchr(base, '.'), *r;
+    char *base, *dot, *r = NULL;
 
+    if (!d || !b) goto out;     /* out of memory: NULL */
+    base = basename(b);
+    dot = strrchr(base, '.');
     if (dot && dot != base) *dot = '\0';
     r = xlsnap__sprintf("%s/%s.%s.qcow2", dirname(d), base, tag);
+ out:
     free(d);
     free(b);
     return r;

@@ -84,13 +84,17 @@ static void fields_dispose(const xlsnap__field *t, void *base)
     }
 }
 
-/* dst is a plain copy of src: give it copies of what src owns. */
+/* dst is a plain copy of src: give it copies of what src owns.  Out of
+ * memory: NOMEM (no message), with what could not be copied NULL (dst
+ * shares nothing with src either way: dispose it). */
 static int fields_copy(const xlsnap__field *t, void *dst)
 {
+    int rc = 0;
+
     for (const xlsnap__field *f = t; f->key; f++) {
         if (xlsnap__field_is_str(f)) {
             char **p = XLSNAP__AT(char *, dst, f);
-            *p = xlsnap__strdup(*p);
+            if (*p && !(*p = xlsnap__strdup(*p))) rc = XLSNAP_ERROR_NOMEM;
         } else if (f->kind == XLSNAP__FK_DISKS) {
             xlsnap_snapshot *s = dst;
             const xlsnap_disk *from = s->disks;
@@ -100,15 +104,16 @@ static int fields_copy(const xlsnap__field *t, void *dst)
             s->num_disks = 0;
             if (!nr) continue;
             s->disks = calloc(nr, sizeof(*s->disks));
-            if (!s->disks) return XLSNAP_ERROR_NOMEM;
+            if (!s->disks) { rc = XLSNAP_ERROR_NOMEM; continue; }
             s->num_disks = nr;
             for (int i = 0; i < nr; i++) {
                 s->disks[i] = from[i];
-                fields_copy(xlsnap__disk_fields, &s->disks[i]);
+                if (fields_copy(xlsnap__disk_fields, &s->disks[i]))
+                    rc = XLSNAP_ERROR_NOMEM;
             }
         }
     }
-    return 0;
+    return rc;
 }
 
 void xlsnap_disk_init(xlsnap_disk *d)
@@ -480,12 +485,16 @@ int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
     return rc;
 }
 
-static bool move_str(char **s, const char *from, const char *to)
+/* *s from -> to: 1 if changed, 0 if not, NOMEM (*s left as it is). */
+static int move_str(char **s, const char *from, const char *to)
 {
-    if (!*s || strcmp(*s, from)) return false;
+    char *n;
+
+    if (!*s || strcmp(*s, from)) return 0;
+    if (!(n = xlsnap__strdup(to))) return XLSNAP_ERROR_NOMEM;
     free(*s);
-    *s = xlsnap__strdup(to);
-    return true;
+    *s = n;
+    return 1;
 }
 
 int xlsnap__relocate_image(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
@@ -498,9 +507,12 @@ int xlsnap__relocate_image(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
         if (i == skip) continue;
         for (int k = 0; k < l[i].num_disks; k++) {
             xlsnap_disk *d = &l[i].disks[k];
-            changed |= move_str(&d->image, from, to);
-            changed |= move_str(&d->overlay, from, to);
-            changed |= move_str(&d->backing, from, to);
+            char **p[] = { &d->image, &d->overlay, &d->backing };
+            for (size_t j = 0; j < ARRAY_SIZE(p); j++) {
+                if ((rc = move_str(p[j], from, to)) < 0)
+                    return xlsnap__nomem(ctx);
+                changed |= rc;
+            }
         }
         if (changed && (rc = xlsnap__store_write(ctx, &l[i]))) return rc;
     }

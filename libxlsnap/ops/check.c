@@ -78,6 +78,9 @@ static int found(checker *c, const char *snap, const char *kind,
     p->domain_name = xlsnap__strdup(c->dom->name);
     p->snapshot = xlsnap__strdup(snap);
     p->kind = xlsnap__strdup(kind);
+    if (!p->domain_uuid != !c->dom->uuid || !p->domain_name != !c->dom->name ||
+        !p->snapshot != !snap || !p->kind != !kind)
+        c->nomem = true;
     va_start(ap, fmt);
     if (vasprintf(&p->message, fmt, ap) < 0) {
         p->message = NULL;
@@ -108,6 +111,7 @@ static void not_fixed(checker *c, int i)
 {
     if (i < 0) return;          /* found() ran out of memory */
     c->v[i].repair = xlsnap__sprintf("repair failed: %s", c->ctx->errbuf);
+    if (!c->v[i].repair) c->nomem = true;
 }
 
 /* A record repair removed: out of the list. */
@@ -169,6 +173,10 @@ static void check_files(checker *c, const char *sub, const char *memory)
 
     for (size_t k = 0; stale[k]; k++) {
         char *p = xlsnap__sprintf("%s/%s", sub, stale[k]);
+        if (!p) {
+            c->nomem = true;
+            continue;
+        }
         if (exists(p) && !(memory && !strcmp(memory, p))) {
             int i = found(c, NULL, "orphan", "%s is not part of any "
                           "snapshot (left by an interrupted operation)", p);
@@ -210,6 +218,10 @@ static int check_dir(checker *c, xlsnap_snapshot *l, int nr)
         int k;
         if (de->d_name[0] == '.') continue;
         sub = xlsnap__sprintf("%s/%s", dir, de->d_name);
+        if (!sub) {
+            rc = xlsnap__nomem(c->ctx);
+            goto out;
+        }
         k = xlsnap__tree_find(&t, de->d_name);
         if (k < 0) {
             int i = found(c, de->d_name, "orphan", "%s has no record (a "
@@ -412,6 +424,10 @@ static int header_depth(checker *c, const char *image, int *n_r)
     int rc = 0;
 
     *n_r = 0;
+    if (!img || !fmt) {
+        rc = xlsnap__nomem(c->ctx);
+        goto out;
+    }
     while (img && *n_r < 256) {
         (*n_r)++;
         /* only a qcow2 header (as its overlay recorded it) names a
@@ -424,6 +440,7 @@ static int header_depth(checker *c, const char *image, int *n_r)
         fmt = bf;
         b = bf = NULL;
     }
+ out:
     free(img);
     free(fmt);
     return rc;
@@ -657,9 +674,13 @@ static int check_preparing(checker *c, xlsnap_snapshot *l, int *nr)
 
 /* --- 5. ready records ----------------------------------------------- */
 
-/* m: what is missing (malloc'd, freed here) */
+/* m: what is missing (malloc'd, freed here; NULL: out of memory) */
 static void lost(checker *c, const xlsnap_snapshot *sn, char *m)
 {
+    if (!m) {
+        c->nomem = true;
+        return;
+    }
     found(c, sn->name, "missing-data", "snapshot '%s' cannot be reverted: "
           "%s", sn->name, m);
     free(m);
@@ -753,11 +774,15 @@ static int check_configured(checker *c, const xlsnap_snapshot *l, int nr)
         if ((rc = xlsnap__hv_config(c->ctx, c->dom->domid, &cfg))) return rc;
     } else {
         for (int k = nr - 1; k >= 0 && !cfg; k--)
-            if (l[k].state == XLSNAP_STATE_READY && l[k].config_json)
-                cfg = xlsnap__strdup(l[k].config_json);
+            if (l[k].state == XLSNAP_STATE_READY && l[k].config_json &&
+                !(cfg = xlsnap__strdup(l[k].config_json)))
+                return xlsnap__nomem(c->ctx);
     }
     if (!cfg) return 0;
-    if (xlsnap__config_disks(c->ctx, cfg, &cd, &ncd)) goto out;
+    if ((rc = xlsnap__config_disks(c->ctx, cfg, &cd, &ncd))) {
+        if (rc != XLSNAP_ERROR_NOMEM) rc = 0;   /* no disks to check */
+        goto out;
+    }
     for (int j = 0; j < ncd; j++) {
         bool hit = false;
         if (!cd[j].path || !cd[j].readwrite || cd[j].cdrom) continue;
@@ -783,7 +808,7 @@ static int check_configured(checker *c, const xlsnap_snapshot *l, int nr)
  out:
     xlsnap__cfgdisk_list_free(cd, ncd);
     free(cfg);
-    return 0;
+    return rc;
 }
 
 /* --- one domain ----------------------------------------------------- */

@@ -32,7 +32,7 @@ static int delete_internal_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q))) return rc;
     rc = xlsnap__qmp_node_for_file(ctx, &q, d->image, &node);
-    if (rc) {
+    if (rc && rc != XLSNAP_ERROR_NOMEM) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
                            "image %s holding internal snapshot '%s' is "
                            "open read-only by the running domain (a backing "
@@ -40,6 +40,7 @@ static int delete_internal_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            d->image, d->internal_name);
         goto out;
     }
+    if (rc) goto out;
     g = yajl_gen_alloc(NULL);
     if (!g) { rc = xlsnap__nomem(ctx); goto out; }
     if (yajl_gen_map_open(g) ||
@@ -162,9 +163,11 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__fault_point("delete-memory");
     /* re-parent children and move "current" up */
     for (int j = t->child[i]; j >= 0; j = t->next[j]) {
-        if (j == i) continue;            /* a record its own parent */
+        char *np = xlsnap__strdup(x->parent);
+        if (j == i) { free(np); continue; } /* a record its own parent */
+        if (x->parent && !np) { rc = xlsnap__nomem(ctx); goto out; }
         free(l[j].parent);
-        l[j].parent = xlsnap__strdup(x->parent);
+        l[j].parent = np;
         if (l[j].state != XLSNAP_STATE_DELETING &&
             (rc = xlsnap__store_write(ctx, &l[j])))
             goto out;

@@ -80,12 +80,20 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     /* no config in the record: the domain's, from its latest snapshot
      * (list is sorted by creation time) */
     for (int i = nr - 1; !sn.config_json && i >= 0; i--)
-        sn.config_json = xlsnap__strdup(list[i].config_json);
+        if (list[i].config_json &&
+            !(sn.config_json = xlsnap__strdup(list[i].config_json))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
     free(sn.domain_uuid);
     sn.domain_uuid = xlsnap__strdup(dom->uuid);
     if (dom->name) {
         free(sn.domain_name);
         sn.domain_name = xlsnap__strdup(dom->name);
+    }
+    if (!sn.domain_uuid || (dom->name && !sn.domain_name)) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
     }
     sn.state = XLSNAP_STATE_READY;
     sn.current = flags & XLSNAP_REDEFINE_CURRENT;

@@ -110,7 +110,7 @@ static int resolve_live(xlsnap_ctx *ctx, const char *uuid, const char *spec,
             d->domid = info[i].domid;
             d->uuid = xlsnap__strdup(ubuf);
             d->name = name;
-            rc = 0;
+            rc = d->uuid ? 0 : xlsnap__nomem(ctx);
             break;
         }
         free(name);
@@ -128,16 +128,20 @@ static int stored_name(xlsnap_ctx *ctx, const char *uuid, char **name_r)
 
     *name_r = NULL;
     if ((rc = xlsnap__store_list(ctx, uuid, &list, &nr))) return rc;
-    for (int i = nr - 1; i >= 0 && !*name_r; i--)
-        *name_r = xlsnap__strdup(list[i].domain_name);
+    for (int i = nr - 1; i >= 0; i--) {
+        if (!list[i].domain_name) continue;
+        if (!(*name_r = xlsnap__strdup(list[i].domain_name)))
+            rc = xlsnap__nomem(ctx);
+        break;
+    }
     xlsnap_snapshot_list_free(list, nr);
-    return 0;
+    return rc;
 }
 
 /* Append to *m a description of history uuid: its snapshot count,
  * newest snapshot and, if its UUID runs, under which name. */
-static void describe(xlsnap_ctx *ctx, char **m, const char *uuid,
-                     const char *running_as)
+static int describe(xlsnap_ctx *ctx, char **m, const char *uuid,
+                    const char *running_as)
 {
     xlsnap_snapshot *list = NULL;
     int nr = 0;
@@ -150,33 +154,46 @@ static void describe(xlsnap_ctx *ctx, char **m, const char *uuid,
                         nr ? list[nr - 1].name : "", nr ? "'" : "",
                         running_as ? "; that UUID runs as domain " : "",
                         running_as ? running_as : "");
+    xlsnap_snapshot_list_free(list, nr);
+    if (!w) return xlsnap__nomem(ctx);
     free(o);
     *m = w;
-    xlsnap_snapshot_list_free(list, nr);
+    return 0;
 }
 
-/* The name of the running domain with UUID uuid, or NULL. */
-static char *running_name(xlsnap_ctx *ctx, const char *uuid)
+/* *r_r: the name of the running domain with UUID uuid, or NULL; 0 or
+ * NOMEM. */
+static int running_name(xlsnap_ctx *ctx, const char *uuid, char **r_r)
 {
     xlsnap_domain d;
     xlsnap__errsaved saved;
-    char *r = NULL;
+    int rc;
 
+    *r_r = NULL;
     xlsnap__errsave(ctx, &saved);
     xlsnap_domain_init(&d);
-    if (!resolve_live(ctx, uuid, NULL, &d))
-        r = d.name ? xlsnap__strdup(d.name) : xlsnap__strdup("?");
+    rc = resolve_live(ctx, uuid, NULL, &d);
+    if (!rc)
+        *r_r = d.name ? xlsnap__strdup(d.name) : xlsnap__strdup("?");
     xlsnap_domain_dispose(&d);
     xlsnap__errrestore(ctx, &saved);
-    return r;
+    if ((!rc && !*r_r) || rc == XLSNAP_ERROR_NOMEM)
+        return xlsnap__nomem(ctx);
+    return 0;
 }
 
-static bool has_history(xlsnap_ctx *ctx, const char *uuid)
+/* 1 if domain dir uuid exists, 0 if not, or NOMEM. */
+static int has_history(xlsnap_ctx *ctx, const char *uuid)
 {
     char *p = NULL;
-    bool r = xlsnap__is_uuid(uuid) && !xlsnap__domain_dir(ctx, uuid, &p) &&
-             access(p, F_OK) == 0;
+    int r = 0;
 
+    if (xlsnap__is_uuid(uuid)) {
+        if ((r = xlsnap__domain_dir(ctx, uuid, &p)) == 0)
+            r = access(p, F_OK) == 0;
+        else if (r != XLSNAP_ERROR_NOMEM)
+            r = 0;
+    }
     free(p);
     return r;
 }
@@ -189,7 +206,7 @@ static int adopt(xlsnap_ctx *ctx, xlsnap_domain *d, const char *old)
         return xlsnap__error_prefix(ctx, rc, "cannot move the snapshot "
                                     "history of %s to domain '%s' (UUID "
                                     "%s)", old, d->name, d->uuid);
-    d->adopted_from = xlsnap__strdup(old);
+    if (!(d->adopted_from = xlsnap__strdup(old))) return xlsnap__nomem(ctx);
     return 0;
 }
 
@@ -202,25 +219,26 @@ static int follow_history(xlsnap_ctx *ctx, xlsnap_domain *d)
 {
     const char *pick = ctx->pick_uuid;
     char **uuids = NULL, **run = NULL, *m = NULL;
-    int nu = 0, nh = 0, nrun = 0, rc;
-    bool own;
+    int nu = 0, nh = 0, nrun = 0, rc, own;
 
     if (!d->name) return 0;
     /* an adoption a crash interrupted is finished first */
     if ((rc = xlsnap__finish_adopt(ctx, d->uuid, d->name))) return rc;
     if (pick && !strcmp(pick, d->uuid)) return 0;
-    own = has_history(ctx, d->uuid);
+    if ((own = has_history(ctx, d->uuid)) < 0) return own;
     if (pick) {
         char *r;
-        if (!has_history(ctx, pick))
-            return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot "
-                                 "history with UUID %s", pick);
+        if ((rc = has_history(ctx, pick)) <= 0)
+            return rc ? rc : xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                                           "no snapshot history with UUID "
+                                           "%s", pick);
         if (own)
             return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain '%s' "
                                  "(UUID %s) has a snapshot history of its "
                                  "own; the history of %s cannot become "
                                  "its", d->name, d->uuid, pick);
-        if ((r = running_name(ctx, pick))) {
+        if ((rc = running_name(ctx, pick, &r))) return rc;
+        if (r) {
             rc = xlsnap__error(ctx, XLSNAP_ERROR_BUSY, "the history of %s "
                                "belongs to running domain '%s'", pick, r);
             free(r);
@@ -236,7 +254,8 @@ static int follow_history(xlsnap_ctx *ctx, xlsnap_domain *d)
     for (int i = 0; i < nu; i++) {
         if (!strcmp(uuids[i], d->uuid)) continue;
         nh++;
-        if ((run[i] = running_name(ctx, uuids[i]))) nrun++;
+        if ((rc = running_name(ctx, uuids[i], &run[i]))) goto out;
+        if (run[i]) nrun++;
     }
     if (nh == 0) { rc = 0; goto out; }
     if (nh == 1 && nrun == 0) {
@@ -245,7 +264,9 @@ static int follow_history(xlsnap_ctx *ctx, xlsnap_domain *d)
         goto out;
     }
     for (int i = 0; i < nu; i++)
-        if (strcmp(uuids[i], d->uuid)) describe(ctx, &m, uuids[i], run[i]);
+        if (strcmp(uuids[i], d->uuid) &&
+            (rc = describe(ctx, &m, uuids[i], run[i])))
+            goto out;
     rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
                             XLSNAP_HINT_PICK_UUID_NEW, "domain name '%s' is "
                        "ambiguous: the running domain (UUID %s) has no "
@@ -275,6 +296,10 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
         goto out;
     }
     uuid = xlsnap__uuid_canon(spec);
+    if ((!uuid && xlsnap__is_uuid(spec)) || ctx->pick_nomem) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     rc = resolve_live(ctx, uuid, spec, &d);
     if (rc == 0) {
         if (!uuid && (rc = follow_history(ctx, &d))) goto out;
@@ -290,8 +315,13 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
         uuid = NULL;
         rc = xlsnap__store_list_summary(ctx, d.uuid, &list, &nr);
         if (rc) goto out;
-        for (int i = nr - 1; i >= 0 && !d.name; i--)
-            d.name = xlsnap__strdup(list[i].domain_name);
+        for (int i = nr - 1; i >= 0 && !d.name; i--) {
+            if (!list[i].domain_name) continue;
+            if (!(d.name = xlsnap__strdup(list[i].domain_name))) {
+                rc = xlsnap__nomem(ctx);
+                goto out;
+            }
+        }
         /* a list of this domain usually follows */
         xlsnap__summary_keep(ctx, d.uuid, list, nr);
         list = NULL;
@@ -330,7 +360,12 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
         uuids[k] = t;
     } else if (nu > 1) {
         char *m = NULL;
-        for (int i = 0; i < nu; i++) describe(ctx, &m, uuids[i], NULL);
+        for (int i = 0; i < nu && !rc; i++)
+            rc = describe(ctx, &m, uuids[i], NULL);
+        if (rc) {
+            free(m);
+            goto out;
+        }
         rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
                                 XLSNAP_HINT_PICK_UUID,
                            "domain name '%s' is ambiguous: snapshots "
@@ -341,7 +376,10 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
     }
     d.uuid = uuids[0];
     uuids[0] = NULL;
-    d.name = xlsnap__strdup(spec);
+    if (!(d.name = xlsnap__strdup(spec))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
 
  done:
     *dom_r = d;
@@ -383,7 +421,12 @@ int xlsnap_list_domains(xlsnap_ctx *ctx, xlsnap_domain **list_r,
         list[i].uuid = uuids[i];
         uuids[i] = NULL;
         /* a domain whose records cannot be read is still listed */
-        stored_name(ctx, list[i].uuid, &list[i].name);
+        if (stored_name(ctx, list[i].uuid, &list[i].name) ==
+            XLSNAP_ERROR_NOMEM) {
+            xlsnap_domain_list_free(list, nu);
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
     }
     qsort(list, nu, sizeof(*list), cmp_domain);
     *list_r = list;

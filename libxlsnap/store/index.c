@@ -121,12 +121,16 @@ static bool get_num(char **p, long long *v)
     return !*end && !errno;
 }
 
+/* Parsing results: a field or line is good (1), malformed (0: the
+ * index is not used), or could not be copied (-1: out of memory). */
+enum { P_NOMEM = -1, P_BAD = 0, P_OK = 1 };
+
 /* A string field, unescaped in place and copied. */
-static bool get_str(char **p, char **out)
+static int get_str(char **p, char **out)
 {
     char *f = field(p), *w;
 
-    if (!f || (*f != '~' && *f != '=')) return false;
+    if (!f || (*f != '~' && *f != '=')) return P_BAD;
     if (*f == '~') { *out = NULL; return !f[1]; }
     w = ++f;
     for (char *r = f; *r; r++) {
@@ -135,31 +139,32 @@ static bool get_str(char **p, char **out)
         if (*r == '\\') *w++ = '\\';
         else if (*r == 't') *w++ = '\t';
         else if (*r == 'n') *w++ = '\n';
-        else return false;
+        else return P_BAD;
     }
     *w = '\0';
     *out = xlsnap__strdup(f);
-    return true;
+    return *out ? P_OK : P_NOMEM;
 }
 
 /* The fields of table t kept in the index, from the line at *p into
  * the struct at base; skip: how many first fields are already read. */
-static bool get_fields(char **p, const xlsnap__field *t, int skip,
-                       void *base)
+static int get_fields(char **p, const xlsnap__field *t, int skip,
+                      void *base)
 {
     for (const xlsnap__field *f = t + skip; f->key; f++) {
         long long v;
         char *str;
         bool ok = true;
+        int r;
 
         if (f->flags & XLSNAP__F_NOIDX) continue;
         if (xlsnap__field_is_str(f)) {
             char **sp = XLSNAP__AT(char *, base, f);
-            if (!get_str(p, sp)) return false;
+            if ((r = get_str(p, sp)) != P_OK) return r;
             /* what a record must have, the index must have too */
             if (!*sp && (f->flags & XLSNAP__F_REQ) &&
                 (t != xlsnap__disk_fields || xlsnap__field_applies(f, base)))
-                return false;
+                return P_BAD;
             continue;
         }
         switch (f->kind) {
@@ -168,7 +173,8 @@ static bool get_fields(char **p, const xlsnap__field *t, int skip,
             if (ok) *XLSNAP__AT(int64_t, base, f) = v;
             break;
         case XLSNAP__FK_STATE:
-            if (!get_str(p, &str) || !str) return false;
+            if ((r = get_str(p, &str)) != P_OK) return r;
+            if (!str) return P_BAD;
             v = xlsnap__state_parse(str);
             free(str);
             ok = v >= 0;
@@ -185,24 +191,25 @@ static bool get_fields(char **p, const xlsnap__field *t, int skip,
             break;
         case XLSNAP__FK_DISKS: {
             xlsnap_snapshot *s = base;
-            if (!get_num(p, &v) || v < 0 || v > 4096) return false;
+            if (!get_num(p, &v) || v < 0 || v > 4096) return P_BAD;
             if (v) {
                 s->disks = calloc(v, sizeof(*s->disks));
-                if (!s->disks) return false;
+                if (!s->disks) return P_NOMEM;
             }
             for (int i = 0; i < v; i++) {
                 s->num_disks = i + 1;
-                if (!get_fields(p, xlsnap__disk_fields, 0, &s->disks[i]))
-                    return false;
+                if ((r = get_fields(p, xlsnap__disk_fields, 0,
+                                    &s->disks[i])) != P_OK)
+                    return r;
             }
             break;
         }
         default:                        /* not kept: F_NOIDX */
-            return false;
+            return P_BAD;
         }
-        if (!ok) return false;
+        if (!ok) return P_BAD;
     }
-    return true;
+    return P_OK;
 }
 
 static void put_fields(sbuf *b, const xlsnap__field *t, int skip,
@@ -243,19 +250,21 @@ static void put_fields(sbuf *b, const xlsnap__field *t, int skip,
 
 /* A line: the name (the first field of the record table), the stat key,
  * the other fields. */
-static bool parse_line(char *line, const char *uuid, struct key *k,
-                       xlsnap_snapshot *s)
+static int parse_line(char *line, const char *uuid, struct key *k,
+                      xlsnap_snapshot *s)
 {
     char *p = line;
+    int r;
 
     xlsnap_snapshot_init(s);
-    if (!get_str(&p, &s->name) || !s->name) return false;
+    if ((r = get_str(&p, &s->name)) != P_OK) return r;
+    if (!s->name) return P_BAD;
     if (!get_num(&p, &k->ino) || !get_num(&p, &k->size) ||
         !get_num(&p, &k->sec) || !get_num(&p, &k->nsec))
-        return false;
-    if (!get_fields(&p, xlsnap__record_fields, 1, s)) return false;
-    s->domain_uuid = xlsnap__strdup(uuid);
-    return p == NULL;
+        return P_BAD;
+    if ((r = get_fields(&p, xlsnap__record_fields, 1, s)) != P_OK) return r;
+    if (!(s->domain_uuid = xlsnap__strdup(uuid))) return P_NOMEM;
+    return p == NULL ? P_OK : P_BAD;
 }
 
 static int cmp_snap_name(const void *a, const void *b)
@@ -284,7 +293,8 @@ static void entries_free(struct entry *e, int n)
 }
 
 /* Every directory of the domain dir with the stat key of its record,
- * sorted by name: 0, or -1 when the directory cannot be read. */
+ * sorted by name: 0, -1 when the directory cannot be read, or
+ * XLSNAP_ERROR_NOMEM (no message). */
 static int scan(int dfd, struct entry **e_r, int *n_r)
 {
     struct entry *e = NULL;
@@ -303,10 +313,11 @@ static int scan(int dfd, struct entry **e_r, int *n_r)
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
             struct entry *a = realloc(e, cap * sizeof(*e));
-            if (!a) goto out;
+            if (!a) { rc = XLSNAP_ERROR_NOMEM; goto out; }
             e = a;
         }
         e[n].name = xlsnap__strdup(de->d_name);
+        if (!e[n].name) { rc = XLSNAP_ERROR_NOMEM; goto out; }
         e[n].err = stat_key(dfd, de->d_name, &e[n].k);
         n++;
     }
@@ -325,7 +336,8 @@ static int scan(int dfd, struct entry **e_r, int *n_r)
 
 /*
  * The summaries from the index of uuid, if it is exactly what is on
- * disk: 0 with the list (sorted by name), 1 when it is not usable.
+ * disk: 0 with the list (sorted by name), 1 when it is not usable,
+ * XLSNAP_ERROR_NOMEM when it could not be read for want of memory.
  */
 static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
                       xlsnap_snapshot **list_r, int *nr_r)
@@ -335,12 +347,16 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
     xlsnap_snapshot *list = NULL;
     struct key *keys = NULL;
     struct entry *e = NULL;
-    int nr = 0, cap = 0, ne = 0, j = 0, rc = 1;
+    int nr = 0, cap = 0, ne = 0, j = 0, rc = 1, r;
+    bool nomem = false;
     char saved[XLSNAP__ERRBUF];
 
     memcpy(saved, ctx->errbuf, sizeof(saved));
-    if (xlsnap__read_file(ctx, dfd, INDEX_FILE, INDEX_MAX, &data, &len))
+    if ((r = xlsnap__read_file(ctx, dfd, INDEX_FILE, INDEX_MAX, &data,
+                               &len))) {
+        nomem = r == XLSNAP_ERROR_NOMEM;
         goto out;
+    }
     if (len < sizeof(INDEX_MAGIC) - 1 || data[len - 1] != '\n' ||
         memcmp(data, INDEX_MAGIC, sizeof(INDEX_MAGIC) - 1))
         goto out;
@@ -352,18 +368,22 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
             void *b = realloc(keys, cap * sizeof(*keys));
             if (a) list = a;
             if (b) keys = b;
-            if (!a || !b) goto out;
+            if (!a || !b) { nomem = true; goto out; }
         }
         *nl = '\0';
-        if (!parse_line(p, uuid, &keys[nr], &list[nr])) {
+        if ((r = parse_line(p, uuid, &keys[nr], &list[nr])) != P_OK) {
             xlsnap_snapshot_dispose(&list[nr]);
+            nomem = r == P_NOMEM;
             goto out;
         }
         nr++;
         p = nl + 1;
     }
     /* the directories holding a record.json must be exactly these */
-    if (scan(dfd, &e, &ne)) goto out;
+    if ((r = scan(dfd, &e, &ne))) {
+        nomem = r == XLSNAP_ERROR_NOMEM;
+        goto out;
+    }
     for (int i = 0; i < ne; i++) {
         if (e[i].err == -ENOENT) continue;          /* interrupted create */
         if (e[i].err || j >= nr || strcmp(list[j].name, e[i].name) ||
@@ -384,7 +404,7 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
     free(keys);
     free(data);
     memcpy(ctx->errbuf, saved, sizeof(saved));
-    return rc;
+    return nomem ? xlsnap__nomem(ctx) : rc;
 }
 
 /*
@@ -454,6 +474,11 @@ void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,
     xlsnap_snapshot_list_free(ctx->sum_list, ctx->sum_nr);
     free(ctx->sum_uuid);
     ctx->sum_uuid = uuid ? xlsnap__strdup(uuid) : NULL;
+    if (uuid && !ctx->sum_uuid) {       /* out of memory: keep nothing */
+        xlsnap_snapshot_list_free(list, nr);
+        list = NULL;
+        nr = 0;
+    }
     ctx->sum_list = list;
     ctx->sum_nr = nr;
     clock_gettime(CLOCK_MONOTONIC, &ctx->sum_time);
@@ -488,14 +513,20 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
         rc = xlsnap__error_errno(ctx, errno, "cannot open %s", dir);
         goto out;
     }
-    if (index_read(ctx, dfd, uuid, list_r, nr_r) == 0) {
-        if (*nr_r)
+    if ((rc = index_read(ctx, dfd, uuid, list_r, nr_r)) <= 0) {
+        if (!rc && *nr_r)
             qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
         goto out;
     }
     /* rebuilt only under the lock, with the keys taken before reading */
     locked = try_lock(ctx, uuid, &lock);
-    if (locked && scan(dfd, &e, &ne)) locked = false;
+    if (locked && (rc = scan(dfd, &e, &ne))) {
+        if (rc == XLSNAP_ERROR_NOMEM) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        locked = false;
+    }
     if ((rc = xlsnap__store_list(ctx, uuid, list_r, nr_r))) goto out;
     for (int i = 0; i < *nr_r; i++) {
         free((*list_r)[i].config_json);

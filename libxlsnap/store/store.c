@@ -45,6 +45,7 @@ int xlsnap__domain_dir(xlsnap_ctx *ctx, const char *uuid, char **dir_r)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
                              "'%s' is not a domain UUID", uuid);
     *dir_r = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
+    if (!*dir_r) return xlsnap__nomem(ctx);
     return 0;
 }
 
@@ -62,6 +63,7 @@ int xlsnap__store_snapshot_dir(xlsnap_ctx *ctx, const char *uuid,
         return rc;
     *dir_r = xlsnap__sprintf("%s/%s", dir, name);
     free(dir);
+    if (!*dir_r) return xlsnap__nomem(ctx);
     return 0;
 }
 
@@ -77,6 +79,7 @@ static int snapshot_file(xlsnap_ctx *ctx, const char *uuid,
         return rc;
     *path_r = xlsnap__sprintf("%s/%s", sdir, file);
     free(sdir);
+    if (!*path_r) return xlsnap__nomem(ctx);
     return 0;
 }
 
@@ -107,12 +110,15 @@ int xlsnap__store_intent_tmp_path(xlsnap_ctx *ctx, const char *uuid,
                                   const char *op, char **path_r)
 {
     char *dir = NULL, *file = xlsnap__sprintf(".%s", op);
-    char *tmp = xlsnap__tmp_name(file);
+    char *tmp = file ? xlsnap__tmp_name(file) : NULL;
     int rc;
 
     *path_r = NULL;
-    if (!(rc = xlsnap__domain_dir(ctx, uuid, &dir)))
-        *path_r = xlsnap__sprintf("%s/%s", dir, tmp);
+    if (!file || !tmp)
+        rc = xlsnap__nomem(ctx);
+    else if (!(rc = xlsnap__domain_dir(ctx, uuid, &dir)) &&
+             !(*path_r = xlsnap__sprintf("%s/%s", dir, tmp)))
+        rc = xlsnap__nomem(ctx);
     free(tmp);
     free(file);
     free(dir);
@@ -151,6 +157,7 @@ static int staging_parent(xlsnap_ctx *ctx, const char *uuid,
                              uuid ? " in a domain dir" : "");
     if (uuid) return xlsnap__domain_dir(ctx, uuid, dir_r);
     *dir_r = xlsnap__strdup(ctx->state_dir);
+    if (!*dir_r) return xlsnap__nomem(ctx);
     return 0;
 }
 
@@ -168,6 +175,10 @@ int xlsnap__store_staging_create(xlsnap_ctx *ctx, const char *uuid,
     if (!uuid && (rc = ensure_state_dir(ctx))) goto out;
     for (;;) {
         dir = xlsnap__sprintf("%s/.%s." STAGING_RANDOM, parent, kind);
+        if (!dir) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
         if (!mkdtemp(dir)) {
             rc = xlsnap__error_errno(ctx, errno, "cannot create %s", dir);
             goto out;
@@ -229,7 +240,7 @@ int xlsnap__store_staging_stale(xlsnap_ctx *ctx, const char *uuid,
         }
         close(fd);
         p = xlsnap__sprintf("%s/%s", parent, de->d_name);
-        char **nv = realloc(v, (n + 1) * sizeof(*v));
+        char **nv = p ? realloc(v, (n + 1) * sizeof(*v)) : NULL;
         if (!nv) { free(p); rc = xlsnap__nomem(ctx); goto out; }
         v = nv;
         v[n++] = p;
@@ -275,6 +286,7 @@ static int ensure_state_dir(xlsnap_ctx *ctx)
     char *p = xlsnap__strdup(ctx->state_dir);
     int rc = 0;
 
+    if (!p) return xlsnap__nomem(ctx);
     for (char *s = p + 1; *s; s++) {
         if (*s != '/') continue;
         *s = '\0';
@@ -330,6 +342,10 @@ int xlsnap__lock_domain(xlsnap_ctx *ctx, const char *uuid, bool create,
         goto out;
     }
     path = xlsnap__sprintf("%s/%s", dir, XLSNAP__LOCK_FILE);
+    if (!path) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     fd = xlsnap__open_nofollow(ctx, dfd, XLSNAP__LOCK_FILE,
                                O_RDWR | O_CREAT | O_NONBLOCK, path);
     if (fd < 0) {
@@ -400,10 +416,15 @@ int xlsnap__record_adopt(xlsnap_ctx *ctx, xlsnap_snapshot *s,
     int rc;
 
     pre = xlsnap__sprintf("%s/%s/", ctx->state_dir, old);
+    if (!pre) return xlsnap__nomem(ctx);
     pl = strlen(pre);
     if (s->memory && !strncmp(s->memory, pre, pl)) {
         char *m = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, uuid,
                                   s->memory + pl);
+        if (!m) {
+            free(pre);
+            return xlsnap__nomem(ctx);
+        }
         free(s->memory);
         s->memory = m;
     }
@@ -415,7 +436,10 @@ int xlsnap__record_adopt(xlsnap_ctx *ctx, xlsnap_snapshot *s,
         free(s->config_json);
         s->config_json = nc;
     }
-    s->domain_uuid = xlsnap__strdup(uuid);
+    if (!(s->domain_uuid = xlsnap__strdup(uuid))) {
+        s->domain_uuid = old;
+        return xlsnap__nomem(ctx);
+    }
     free(old);
     return 0;
 }
@@ -431,6 +455,10 @@ int xlsnap__store_adopt(xlsnap_ctx *ctx, const char *old, const char *uuid,
     if ((rc = xlsnap__lock_domain(ctx, old, false, &lock))) goto out;
     from = xlsnap__sprintf("%s/%s", ctx->state_dir, old);
     to = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
+    if (!from || !to) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     /* 1. the marker: records saying old are read as uuid's */
     if ((rc = xlsnap__write_file_atomic(ctx, from, ADOPT_MARK, old,
                                         strlen(old))))
@@ -455,9 +483,10 @@ int xlsnap__finish_adopt(xlsnap_ctx *ctx, const char *uuid,
 {
     xlsnap_snapshot *list = NULL;
     char *dir = xlsnap__sprintf("%s/%s", ctx->state_dir, uuid);
-    char *mark = xlsnap__sprintf("%s/%s", dir, ADOPT_MARK);
+    char *mark = dir ? xlsnap__sprintf("%s/%s", dir, ADOPT_MARK) : NULL;
     int nr = 0, rc;
 
+    if (!mark) { rc = xlsnap__nomem(ctx); goto out; }
     if (access(mark, F_OK) < 0) { rc = 0; goto out; }
     /* 3. every record rewritten (read through the marker) */
     if ((rc = xlsnap__store_list(ctx, uuid, &list, &nr))) goto out;
@@ -465,7 +494,10 @@ int xlsnap__finish_adopt(xlsnap_ctx *ctx, const char *uuid,
         if (name && (!list[i].domain_name ||
                      strcmp(list[i].domain_name, name))) {
             free(list[i].domain_name);
-            list[i].domain_name = xlsnap__strdup(name);
+            if (!(list[i].domain_name = xlsnap__strdup(name))) {
+                rc = xlsnap__nomem(ctx);
+                goto out;
+            }
         }
         if ((rc = xlsnap__store_write(ctx, &list[i]))) goto out;
     }
@@ -489,7 +521,11 @@ static int read_record(xlsnap_ctx *ctx, int dirfd, const char *uuid,
     int sfd, rc;
 
     sdir = xlsnap__sprintf("%s/%s/%s", ctx->state_dir, uuid, name);
-    path = xlsnap__sprintf("%s/%s", sdir, XLSNAP__RECORD_FILE);
+    path = sdir ? xlsnap__sprintf("%s/%s", sdir, XLSNAP__RECORD_FILE) : NULL;
+    if (!path) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     /* a directory put there by hand may have any name */
     if ((rc = xlsnap_name_validate(ctx, name))) {
         rc = xlsnap__error_prefix(ctx, XLSNAP_ERROR_CORRUPT, "%s", sdir);
@@ -518,7 +554,10 @@ static int read_record(xlsnap_ctx *ctx, int dirfd, const char *uuid,
         adopted_from(dirfd, snap_r->domain_uuid)) {
         /* the domain dir was adopted by a new UUID and this record is
          * not rewritten yet: it is read as it will be */
-        if ((rc = xlsnap__record_adopt(ctx, snap_r, uuid))) goto out;
+        if ((rc = xlsnap__record_adopt(ctx, snap_r, uuid))) {
+            xlsnap_snapshot_dispose(snap_r);
+            goto out;
+        }
     }
     if (strcmp(snap_r->name, name) ||
         strcasecmp(snap_r->domain_uuid, uuid)) {
@@ -567,6 +606,10 @@ int xlsnap__store_write(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
     if ((rc = ensure_state_dir(ctx))) goto out;
     if ((rc = xlsnap__mkdir_private(ctx, dir))) goto out;
     sdir = xlsnap__sprintf("%s/%s", dir, snap->name);
+    if (!sdir) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     if ((rc = xlsnap__mkdir_private(ctx, sdir))) goto out;
     if ((rc = xlsnap_snapshot_to_json(ctx, snap, &json))) goto out;
     if (strlen(json) > RECORD_MAX) {
@@ -620,6 +663,10 @@ int xlsnap__store_remove(xlsnap_ctx *ctx, const char *uuid,
         char *p = xlsnap__sprintf("%s/%s", name, i < 0
                                   ? XLSNAP__RECORD_FILE
                                   : xlsnap__store_snapshot_extras[i]);
+        if (!p) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
         int r = unlinkat(dfd, p, 0);
         if (r < 0 && errno != ENOENT) {
             rc = xlsnap__error_errno(ctx, errno, "cannot remove %s/%s",
@@ -653,7 +700,9 @@ int xlsnap__intent_write(xlsnap_ctx *ctx, const char *uuid, const char *op,
     char *dir = NULL, *file = xlsnap__sprintf(".%s", op);
     int rc;
 
-    if (!(rc = xlsnap__domain_dir(ctx, uuid, &dir)))
+    if (!file)
+        rc = xlsnap__nomem(ctx);
+    else if (!(rc = xlsnap__domain_dir(ctx, uuid, &dir)))
         rc = xlsnap__write_file_atomic(ctx, dir, file, json, strlen(json));
     free(file);
     free(dir);
@@ -670,6 +719,10 @@ int xlsnap__intent_read(xlsnap_ctx *ctx, const char *uuid, const char *op,
     *json_r = NULL;
     if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
     path = xlsnap__sprintf("%s/.%s", dir, op);
+    if (!path) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     rc = xlsnap__read_file(ctx, AT_FDCWD, path, RECORD_MAX, json_r, NULL);
     if (rc == XLSNAP_ERROR_NOTFOUND) rc = 0;
  out:
@@ -685,6 +738,10 @@ int xlsnap__intent_clear(xlsnap_ctx *ctx, const char *uuid, const char *op)
 
     if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
     path = xlsnap__sprintf("%s/.%s", dir, op);
+    if (!path) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     if (unlink(path) < 0 && errno != ENOENT)
         rc = xlsnap__error_errno(ctx, errno, "cannot remove %s", path);
  out:
@@ -792,29 +849,33 @@ void xlsnap__store_close(xlsnap__store_handle *h)
 }
 
 /* Whether any readable record of domain dir 'uuid' names the domain
- * 'name'.  Unreadable records are skipped here: one bad file must not
- * hide a domain (list and info report it). */
-static bool domain_has_name(xlsnap_ctx *ctx, const char *uuid,
-                            const char *name)
+ * 'name' (1, else 0).  Unreadable records are skipped here: one bad file
+ * must not hide a domain (list and info report it); out of memory is
+ * no answer (NOMEM). */
+static int domain_has_name(xlsnap_ctx *ctx, const char *uuid,
+                           const char *name)
 {
     xlsnap__errsaved saved;
     DIR *d = NULL;
     struct dirent *de;
-    bool found = false;
+    int found = 0, rc = 0;
 
     xlsnap__errsave(ctx, &saved);
-    opendir_domain(ctx, uuid, &d);
-    while (d && !found && (de = readdir(d))) {
+    if (opendir_domain(ctx, uuid, &d) == XLSNAP_ERROR_NOMEM)
+        rc = XLSNAP_ERROR_NOMEM;
+    while (d && !found && !rc && (de = readdir(d))) {
         xlsnap_snapshot s;
         if (de->d_name[0] == '.') continue;
         xlsnap_snapshot_init(&s);
-        if (!read_record(ctx, dirfd(d), uuid, de->d_name, &s))
+        rc = read_record(ctx, dirfd(d), uuid, de->d_name, &s);
+        if (!rc)
             found = s.domain_name && !strcmp(s.domain_name, name);
+        if (rc != XLSNAP_ERROR_NOMEM) rc = 0;
         xlsnap_snapshot_dispose(&s);
     }
     if (d) closedir(d);
     xlsnap__errrestore(ctx, &saved);
-    return found;
+    return rc ? xlsnap__nomem(ctx) : found;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -839,11 +900,18 @@ int xlsnap__store_find_domain(xlsnap_ctx *ctx, const char *name,
                                    ctx->state_dir);
     while ((de = readdir(d))) {
         if (!xlsnap__is_uuid(de->d_name)) continue;
-        if (name && !domain_has_name(ctx, de->d_name, name)) continue;
+        if (name && (rc = domain_has_name(ctx, de->d_name, name)) <= 0) {
+            if (rc < 0) goto out;
+            continue;
+        }
         char **nu = realloc(uuids, (nr + 1) * sizeof(*uuids));
         if (!nu) { rc = xlsnap__nomem(ctx); goto out; }
         uuids = nu;
-        uuids[nr++] = xlsnap__strdup(de->d_name);
+        if (!(uuids[nr] = xlsnap__strdup(de->d_name))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        nr++;
     }
     if (nr > 1) qsort(uuids, nr, sizeof(*uuids), cmp_str);
     *uuids_r = uuids;
