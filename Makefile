@@ -112,6 +112,11 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(STATIC_LIB)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< \
 	    $(STATIC_LIB) $(PKG_LIBS)
 
+# test_nomem makes the library's own allocations fail (tests/unit/
+# test_nomem.c): its calls, not those inside libc or yajl, are wrapped
+NOMEM_WRAP := malloc calloc realloc strdup strndup vasprintf yajl_gen_alloc
+$(BUILD)/tests/test_nomem: LDFLAGS += $(NOMEM_WRAP:%=-Wl,--wrap=%)
+
 unit: $(UNIT_BINS)
 
 fuzz:

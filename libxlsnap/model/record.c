@@ -275,6 +275,7 @@ int xlsnap_snapshot_to_json(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
     yajl_gen g = xlsnap__gen_alloc();
     int rc;
 
+    if (!g) return xlsnap__nomem(ctx);
     rc = xlsnap__snapshot_gen(ctx, g, s);
     if (rc) goto out;
     rc = xlsnap__gen_finish(ctx, g, json_r);

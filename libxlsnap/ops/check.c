@@ -841,6 +841,7 @@ static int check_domain(checker *c)
     if (rc == XLSNAP_ERROR_NOTFOUND) rc = 0;     /* no snapshots at all */
     if (rc || lock.fd < 0) goto out;
     if ((rc = xlsnap__store_list(c->ctx, c->dom->uuid, &l, &nr))) {
+        if (rc == XLSNAP_ERROR_NOMEM) goto out;     /* not the records' */
         found(c, NULL, "unreadable", "%s", c->ctx->errbuf);
         rc = 0;
         goto out;

@@ -147,7 +147,10 @@ static int describe(xlsnap_ctx *ctx, char **m, const char *uuid,
     int nr = 0;
     char *o = *m, *w;
 
-    if (xlsnap__store_list_summary(ctx, uuid, &list, &nr)) nr = 0;
+    /* an unreadable history is still described, not one out of memory */
+    if (xlsnap__store_list_summary(ctx, uuid, &list, &nr) ==
+        XLSNAP_ERROR_NOMEM)
+        return xlsnap__nomem(ctx);
     w = xlsnap__sprintf("%s%s%s (%d snapshot%s%s%s%s%s%s)", o ? o : "",
                         o ? ", " : "", uuid, nr, nr == 1 ? "" : "s",
                         nr ? ", newest '" : "",
