@@ -203,6 +203,8 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
  * ambiguous: INVAL with a message listing the candidates, unless
  * xlsnap_set_domain_uuid() picked one (a history's UUID, or the
  * running domain's own UUID for a history of its own).  NULL: no pick.
+ * Out of memory here makes xlsnap_domain_resolve() fail with
+ * XLSNAP_ERROR_NOMEM until the next call.
  */
 void xlsnap_set_domain_uuid(xlsnap_ctx *ctx, const char *uuid);
 
