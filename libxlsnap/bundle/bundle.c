@@ -74,7 +74,7 @@ int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
                              char **json_r)
 {
     yajl_gen g = xlsnap__gen_alloc();
-    int rc, s;
+    int s;
 
     if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
@@ -117,14 +117,9 @@ int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
     }
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
-    rc = xlsnap__gen_finish(ctx, g, json_r);
-    goto out;
  gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot generate the "
-                       "bundle manifest");
- out:
-    yajl_gen_free(g);
-    return rc;
+    return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_FAIL,
+                           "cannot generate the bundle manifest");
 }
 
 static int bad(xlsnap_ctx *ctx, const char *what)

@@ -892,7 +892,7 @@ int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
 {
     yajl_gen g = xlsnap__gen_alloc();
     bool clean = true;
-    int s, rc;
+    int s;
 
     if (!g) return xlsnap__nomem(ctx);
     for (int i = 0; i < nr; i++) clean &= list[i].repaired;
@@ -917,15 +917,9 @@ int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
     }
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
-    rc = xlsnap__gen_finish(ctx, g, json_r);
-    goto out;
-
  gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
-                       "cannot generate JSON (yajl status %d)", s);
- out:
-    yajl_gen_free(g);
-    return rc;
+    return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_FAIL,
+                           "cannot generate JSON (yajl status %d)", s);
 }
 
 /*

@@ -489,7 +489,7 @@ int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         char **json_r)
 {
     yajl_gen g = xlsnap__gen_alloc();
-    int s, rc;
+    int s;
 
     if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
@@ -502,19 +502,14 @@ int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     CHK(yajl_gen_map_close(g));
     CHK(xlsnap__gen_str(g, "snapshots"));
     CHK(yajl_gen_array_open(g));
+    /* (a record's own error: negative, on ctx already) */
     for (int i = 0; i < nr; i++)
-        if ((rc = xlsnap__snapshot_gen(ctx, g, &list[i]))) goto out;
+        CHK(xlsnap__snapshot_gen(ctx, g, &list[i]));
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
-    rc = xlsnap__gen_finish(ctx, g, json_r);
-    goto out;
-
  gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
-                       "cannot generate JSON (yajl status %d)", s);
- out:
-    yajl_gen_free(g);
-    return rc;
+    return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_FAIL,
+                           "cannot generate JSON (yajl status %d)", s);
 }
 
 /*
