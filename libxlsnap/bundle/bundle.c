@@ -75,6 +75,28 @@ bool xlsnap__bundle_name_ok(const char *name)
     return true;
 }
 
+/* One member of 'files'. */
+static int gen_file(yajl_gen g, const xlsnap__bundle_file *f)
+{
+    int s;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "path", f->path));
+    CHK(xlsnap__gen_kv_str(g, "role", f->role));
+    if (f->vdev) CHK(xlsnap__gen_kv_str(g, "vdev", f->vdev));
+    if (f->format) CHK(xlsnap__gen_kv_str(g, "format", f->format));
+    if (f->encoding) CHK(xlsnap__gen_kv_str(g, "encoding", f->encoding));
+    CHK(xlsnap__gen_kv_int(g, "size", (int64_t)f->size));
+    if (f->encoding)
+        CHK(xlsnap__gen_kv_int(g, "plain-size", (int64_t)f->plain_size));
+    if (f->virtual_size)
+        CHK(xlsnap__gen_kv_int(g, "virtual-size", (int64_t)f->virtual_size));
+    CHK(xlsnap__gen_kv_str(g, "sha256", f->sha256));
+    CHK(yajl_gen_map_close(g));
+ gen_failed:
+    return s;
+}
+
 int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
                              char **json_r)
 {
@@ -101,25 +123,8 @@ int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
     CHK(yajl_gen_array_close(g));
     CHK(xlsnap__gen_str(g, "files"));
     CHK(yajl_gen_array_open(g));
-    for (int i = 0; i < m->num_files; i++) {
-        const xlsnap__bundle_file *f = &m->files[i];
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_kv_str(g, "path", f->path));
-        CHK(xlsnap__gen_kv_str(g, "role", f->role));
-        if (f->vdev) CHK(xlsnap__gen_kv_str(g, "vdev", f->vdev));
-        if (f->format) CHK(xlsnap__gen_kv_str(g, "format", f->format));
-        if (f->encoding)
-            CHK(xlsnap__gen_kv_str(g, "encoding", f->encoding));
-        CHK(xlsnap__gen_kv_int(g, "size", (int64_t)f->size));
-        if (f->encoding)
-            CHK(xlsnap__gen_kv_int(g, "plain-size",
-                                   (int64_t)f->plain_size));
-        if (f->virtual_size)
-            CHK(xlsnap__gen_kv_int(g, "virtual-size",
-                                   (int64_t)f->virtual_size));
-        CHK(xlsnap__gen_kv_str(g, "sha256", f->sha256));
-        CHK(yajl_gen_map_close(g));
-    }
+    for (int i = 0; i < m->num_files; i++)
+        CHK(gen_file(g, &m->files[i]));
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
  gen_failed:

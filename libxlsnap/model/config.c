@@ -473,6 +473,21 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
     return rc;
 }
 
+static int gen_disk(yajl_gen g, const xlsnap_cfg_disk *d)
+{
+    int s;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "vdev", d->vdev));
+    CHK(xlsnap__gen_kv_str(g, "snapshot", d->kind == XLSNAP_DISK_EXTERNAL
+                                          ? "external" : NULL));
+    CHK(xlsnap__gen_kv_str(g, "format", d->format));
+    CHK(xlsnap__gen_kv_str(g, "target", d->target));
+    CHK(yajl_gen_map_close(g));
+ gen_failed:
+    return s;
+}
+
 int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
                           char **json_r)
 {
@@ -496,17 +511,8 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
                            NULL));
     CHK(xlsnap__gen_str(g, "disks"));
     CHK(yajl_gen_array_open(g));
-    for (int i = 0; i < c->num_disks; i++) {
-        const xlsnap_cfg_disk *d = &c->disks[i];
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_kv_str(g, "vdev", d->vdev));
-        CHK(xlsnap__gen_kv_str(g, "snapshot",
-                               d->kind == XLSNAP_DISK_EXTERNAL ? "external"
-                               : NULL));
-        CHK(xlsnap__gen_kv_str(g, "format", d->format));
-        CHK(xlsnap__gen_kv_str(g, "target", d->target));
-        CHK(yajl_gen_map_close(g));
-    }
+    for (int i = 0; i < c->num_disks; i++)
+        CHK(gen_disk(g, &c->disks[i]));
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
  gen_failed:

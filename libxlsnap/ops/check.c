@@ -930,6 +930,26 @@ int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,
     return 0;
 }
 
+static int gen_problem(yajl_gen g, const xlsnap_problem *p)
+{
+    int s;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_str(g, "domain"));
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "name", p->domain_name));
+    CHK(xlsnap__gen_kv_str(g, "uuid", p->domain_uuid));
+    CHK(yajl_gen_map_close(g));
+    CHK(xlsnap__gen_kv_str(g, "snapshot", p->snapshot));
+    CHK(xlsnap__gen_kv_str(g, "problem", p->kind));
+    CHK(xlsnap__gen_kv_str(g, "message", p->message));
+    CHK(xlsnap__gen_kv_bool(g, "repaired", p->repaired));
+    CHK(xlsnap__gen_kv_str(g, "repair", p->repair));
+    CHK(yajl_gen_map_close(g));
+ gen_failed:
+    return s;
+}
+
 int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
                             int nr, char **json_r)
 {
@@ -943,21 +963,8 @@ int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
     CHK(xlsnap__gen_kv_bool(g, "clean", clean));
     CHK(xlsnap__gen_str(g, "problems"));
     CHK(yajl_gen_array_open(g));
-    for (int i = 0; i < nr; i++) {
-        const xlsnap_problem *p = &list[i];
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_str(g, "domain"));
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_kv_str(g, "name", p->domain_name));
-        CHK(xlsnap__gen_kv_str(g, "uuid", p->domain_uuid));
-        CHK(yajl_gen_map_close(g));
-        CHK(xlsnap__gen_kv_str(g, "snapshot", p->snapshot));
-        CHK(xlsnap__gen_kv_str(g, "problem", p->kind));
-        CHK(xlsnap__gen_kv_str(g, "message", p->message));
-        CHK(xlsnap__gen_kv_bool(g, "repaired", p->repaired));
-        CHK(xlsnap__gen_kv_str(g, "repair", p->repair));
-        CHK(yajl_gen_map_close(g));
-    }
+    for (int i = 0; i < nr; i++)
+        CHK(gen_problem(g, &list[i]));
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
  gen_failed:
