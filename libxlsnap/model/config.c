@@ -222,24 +222,24 @@ static int check_keys(const parser *p)
     return rc;
 }
 
-/* A string setting; it goes into a JSON record, so it must be UTF-8.
- * 0 with *s_r set, 1 when it is not set, or an error ('wrong': what a
- * value that is not a string is told). */
-static int get_str(const parser *p, const char *key, const char *wrong,
-                   const char **s_r)
+/* A string setting s, as xlu_cfg_get_string gave it (e); it goes into
+ * a JSON record, so it must be UTF-8.  0 when it is set, 1 when it is
+ * not, or an error ('wrong': what a value that is not a string is
+ * told). */
+static int str_setting(const parser *p, const char *key, const char *wrong,
+                       int e, const char *s)
 {
-    int e = xlu_cfg_get_string(p->x.cfg, key, s_r, 1);
-
-    if (!e && !xlsnap__utf8_valid(*s_r))
+    if (!e && !xlsnap__utf8_valid(s))
         return bad(p, key, "'%s' is not valid UTF-8", key);
     if (e == EINVAL) return bad(p, key, "%s", wrong);
     return e ? 1 : 0;
 }
 
-static int parse_name(const parser *p, xlsnap_config *c)
+static int parse_name(const parser *p, XLU_Config *cfg, xlsnap_config *c)
 {
-    const char *s;
-    int rc = get_str(p, "name", "'name' must be a string", &s);
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "name", &s, 1);
+    int rc = str_setting(p, "name", "'name' must be a string", e, s);
 
     if (rc) return rc < 0 ? rc : 0;
     if (xlsnap_name_validate(p->ctx, s))
@@ -248,20 +248,23 @@ static int parse_name(const parser *p, xlsnap_config *c)
     return copy(p, &c->name, s);
 }
 
-static int parse_description(const parser *p, xlsnap_config *c)
+static int parse_description(const parser *p, XLU_Config *cfg,
+                             xlsnap_config *c)
 {
-    const char *s;
-    int rc = get_str(p, "description", "'description' must be a string",
-                     &s);
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "description", &s, 1);
+    int rc = str_setting(p, "description", "'description' must be a "
+                         "string", e, s);
 
     if (rc) return rc < 0 ? rc : 0;
     return copy(p, &c->description, s);
 }
 
-static int parse_creationtime(const parser *p, xlsnap_config *c)
+static int parse_creationtime(const parser *p, XLU_Config *cfg,
+                              xlsnap_config *c)
 {
     long l;
-    int e = xlu_cfg_get_long(p->x.cfg, "creationtime", &l, 1);
+    int e = xlu_cfg_get_long(cfg, "creationtime", &l, 1);
 
     if (e == EINVAL || (!e && l < 0))
         return bad(p, "creationtime", "'creationtime' must be a "
@@ -270,11 +273,12 @@ static int parse_creationtime(const parser *p, xlsnap_config *c)
     return 0;
 }
 
-static int parse_memory(const parser *p, xlsnap_config *c)
+static int parse_memory(const parser *p, XLU_Config *cfg, xlsnap_config *c)
 {
-    const char *s;
-    int rc = get_str(p, "memory", "'memory' must be a string: \"yes\", "
-                     "\"no\" or an absolute path", &s);
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "memory", &s, 1);
+    int rc = str_setting(p, "memory", "'memory' must be a string: \"yes\", "
+                         "\"no\" or an absolute path", e, s);
 
     if (rc < 0) return rc;
     if (rc || !strcmp(s, "no")) {
@@ -293,11 +297,12 @@ static int parse_memory(const parser *p, xlsnap_config *c)
     return 0;
 }
 
-static int parse_type(const parser *p, xlsnap_config *c)
+static int parse_type(const parser *p, XLU_Config *cfg, xlsnap_config *c)
 {
-    const char *s;
-    int rc = get_str(p, "type", "'type' must be a string: \"internal\" or "
-                     "\"external\"", &s);
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "type", &s, 1);
+    int rc = str_setting(p, "type", "'type' must be a string: \"internal\" "
+                         "or \"external\"", e, s);
 
     if (rc) return rc < 0 ? rc : 0;
     if (!strcmp(s, "internal"))
@@ -404,11 +409,11 @@ static int xl_disk(parser *p, int i, const char *spec, xlsnap_cfg_disk *d)
     return rc;
 }
 
-static int parse_disks(parser *p, xlsnap_config *c)
+static int parse_disks(parser *p, XLU_Config *cfg, xlsnap_config *c)
 {
     XLU_ConfigList *disks = NULL;
     int ndisks = 0, rc;
-    int e = xlu_cfg_get_list(p->x.cfg, "disk", &disks, &ndisks, 1);
+    int e = xlu_cfg_get_list(cfg, "disk", &disks, &ndisks, 1);
 
     if (e == EINVAL)
         return bad(p, "disk", "'disk' must be a list of disk "
@@ -457,13 +462,15 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
                            xlsnap__xlu_report(&p.x, "config parsing error"));
         goto out;
     }
+    /* (every setting read as xlu_cfg_get_*(cfg, "key"...): the man page
+     * test finds them so) */
     if ((rc = check_keys(&p)) ||
-        (rc = parse_name(&p, &c)) ||
-        (rc = parse_description(&p, &c)) ||
-        (rc = parse_creationtime(&p, &c)) ||
-        (rc = parse_memory(&p, &c)) ||
-        (rc = parse_type(&p, &c)) ||
-        (rc = parse_disks(&p, &c)))
+        (rc = parse_name(&p, p.x.cfg, &c)) ||
+        (rc = parse_description(&p, p.x.cfg, &c)) ||
+        (rc = parse_creationtime(&p, p.x.cfg, &c)) ||
+        (rc = parse_memory(&p, p.x.cfg, &c)) ||
+        (rc = parse_type(&p, p.x.cfg, &c)) ||
+        (rc = parse_disks(&p, p.x.cfg, &c)))
         goto out;
     *cfg_r = c;
     xlsnap_config_init(&c);
