@@ -178,6 +178,28 @@ int xlsnap__gen_kv_int(yajl_gen g, const char *k, int64_t v);
 int xlsnap__gen_kv_bool(yajl_gen g, const char *k, bool v);
 int xlsnap__gen_tree(yajl_gen g, yajl_val v);
 int xlsnap__gen_finish(xlsnap_ctx *ctx, yajl_gen g, char **json_r);
+/* b6: the end of a generator, where its gen_failed label falls through
+ * to: s is the status of its last step (CHK's): yajl_gen_status_ok gives
+ * the text in *json_r; another yajl status the error code with message
+ * fmt (which may print s); a negative XLSNAP_ERROR_*, already on ctx, is
+ * returned as it is.  g is freed in every case. */
+int xlsnap__gen_end(xlsnap_ctx *ctx, yajl_gen g, int s, char **json_r,
+                    int code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* xlu.c (core, b6): an xl.cfg-syntax parse with libxlutil (the config
+ * in cfg), whose messages go to memory; xlsnap__xlu_report flushes them
+ * and gives their first line, or fallback when there is none. */
+typedef struct {
+    struct XLU_Config *cfg;
+    FILE *report;
+    char *rbuf;
+    size_t rlen;
+} xlsnap__xlu;
+#define XLSNAP__XLU_INIT { NULL, NULL, NULL, 0 }
+int xlsnap__xlu_open(xlsnap_ctx *ctx, const char *path, xlsnap__xlu *x);
+const char *xlsnap__xlu_report(xlsnap__xlu *x, const char *fallback);
+void xlsnap__xlu_close(xlsnap__xlu *x);
+
 /* yajl_tree_parse for text read from a file: first refuses nesting
  * deeper than XLSNAP__JSON_MAX_DEPTH, as yajl's tree code recurses once
  * a level (megabytes of '[' overflow the stack) and its generator stops

@@ -20,11 +20,15 @@ void xlsnap__cfgdisk_list_free(xlsnap__cfgdisk *l, int nr)
     free(l);
 }
 
-static char *str_field(yajl_val o, const char *k)
+/* *to: a copy of string member k of o, NULL when there is none;
+ * false when out of memory. */
+static bool str_field(yajl_val o, const char *k, char **to)
 {
     const char *p[] = { k, NULL };
     yajl_val v = yajl_tree_get(o, p, yajl_t_string);
-    return v ? xlsnap__strdup(v->u.string) : NULL;
+
+    *to = v ? xlsnap__strdup(v->u.string) : NULL;
+    return !v || *to;
 }
 
 static long long int_field(yajl_val o, const char *k)
@@ -58,21 +62,24 @@ int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
         if (!l) { rc = xlsnap__nomem(ctx); goto out; }
         for (size_t i = 0; i < disks->u.array.len; i++) {
             yajl_val d = disks->u.array.values[i];
+            xlsnap__cfgdisk *c = &l[nr];
             if (!YAJL_IS_OBJECT(d)) continue;
-            l[nr].vdev = str_field(d, "vdev");
-            l[nr].path = str_field(d, "pdev_path");
-            l[nr].format = str_field(d, "format");
-            l[nr].backend = str_field(d, "backend");
-            l[nr].readwrite = int_field(d, "readwrite") != 0;
-            l[nr].cdrom = int_field(d, "is_cdrom") != 0;
-            if (!l[nr].vdev) {
-                nr++;
+            nr++;                   /* (freed with l from here on) */
+            if (!str_field(d, "vdev", &c->vdev) ||
+                !str_field(d, "pdev_path", &c->path) ||
+                !str_field(d, "format", &c->format) ||
+                !str_field(d, "backend", &c->backend)) {
+                rc = xlsnap__nomem(ctx);
+                goto out;
+            }
+            c->readwrite = int_field(d, "readwrite") != 0;
+            c->cdrom = int_field(d, "is_cdrom") != 0;
+            if (!c->vdev) {
                 rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                                    "domain configuration has a disk "
                                    "without vdev");
                 goto out;
             }
-            nr++;
         }
     }
     *disks_r = l;
@@ -86,30 +93,41 @@ int xlsnap__config_disks(xlsnap_ctx *ctx, const char *json,
     return rc;
 }
 
-/* Set a string member of a yajl object, adding it if missing. */
+/* Set a string member of a yajl object (val NULL: null), adding it if
+ * missing. */
 static int set_member(yajl_val o, const char *key, const char *val)
 {
     yajl_val v = xlsnap__json_field(o, key), nv;
+    char *copy = xlsnap__strdup(val), *kcopy;
     const char **keys;
     yajl_val *vals;
 
+    if (val && !copy) return XLSNAP_ERROR_NOMEM;
     if (v && YAJL_IS_STRING(v)) {
-        char *c = xlsnap__strdup(val);
         free(v->u.string);
-        v->u.string = c;
+        v->u.string = copy;
         return 0;
     }
-    if (v) return XLSNAP_ERROR_CORRUPT;
+    if (v) {
+        free(copy);
+        return XLSNAP_ERROR_CORRUPT;
+    }
     nv = calloc(1, sizeof(*nv));
+    kcopy = xlsnap__strdup(key);
     keys = realloc(o->u.object.keys, (o->u.object.len + 1) * sizeof(*keys));
     if (keys) o->u.object.keys = keys;
     vals = realloc(o->u.object.values,
                    (o->u.object.len + 1) * sizeof(*vals));
     if (vals) o->u.object.values = vals;
-    if (!nv || !keys || !vals) { free(nv); return XLSNAP_ERROR_NOMEM; }
+    if (!nv || !kcopy || !keys || !vals) {
+        free(nv);
+        free(kcopy);
+        free(copy);
+        return XLSNAP_ERROR_NOMEM;
+    }
     nv->type = yajl_t_string;
-    nv->u.string = xlsnap__strdup(val);
-    keys[o->u.object.len] = xlsnap__strdup(key);
+    nv->u.string = copy;
+    keys[o->u.object.len] = kcopy;
     vals[o->u.object.len++] = nv;
     return 0;
 }
@@ -121,7 +139,7 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
 {
     const char *cp[] = { "c_info", NULL }, *dp[] = { "disks", NULL };
     yajl_val root, ci, dl;
-    yajl_gen g = NULL;
+    yajl_gen g;
     char err[128];
     int rc = 0;
 
@@ -153,14 +171,10 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
     }
     g = xlsnap__gen_alloc();
     if (!g) { rc = xlsnap__nomem(ctx); goto out; }
-    if (xlsnap__gen_tree(g, root)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot re-encode the "
-                           "domain configuration");
-        goto out;
-    }
-    rc = xlsnap__gen_finish(ctx, g, json_r);
+    rc = xlsnap__gen_end(ctx, g, xlsnap__gen_tree(g, root), json_r,
+                         XLSNAP_ERROR_FAIL, "cannot re-encode the domain "
+                         "configuration");
  out:
-    if (g) yajl_gen_free(g);
     yajl_tree_free(root);
     return rc;
 }
@@ -235,38 +249,43 @@ static bool one_of(const char *s, const char *const *set)
     return false;
 }
 
-int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
-                            const char *name, const char *uuid,
-                            const xlsnap_disk *disks, int nr_disks,
-                            const char *const *dirs, char **json_r)
+static int gen_c_info(yajl_gen g, const char *type, const char *name,
+                      const char *uuid)
 {
-    static const char *const types[] = { "pv", "pvh", "hvm", NULL },
-        *const actions[] = { "destroy", "restart", "preserve",
-                             "restart_rename", NULL },
-        *const ints[] = { "max_vcpus", "max_memkb", "target_memkb", NULL },
-        *const evs[] = { "on_poweroff", "on_reboot", "on_crash", NULL };
-    yajl_val root = NULL, ci, bi, v, pv;
-    yajl_gen g = xlsnap__gen_alloc();
-    const char *type = NULL;
-    char err[128], *tkey = NULL;
-    int rc, s;
+    int s;
 
-    if (!g) return xlsnap__nomem(ctx);
-    *json_r = NULL;
-    if (json) root = yajl_tree_parse(json, err, sizeof(err));
-    ci = field(root, "c_info", yajl_t_object);
-    bi = field(root, "b_info", yajl_t_object);
-    v = field(ci, "type", yajl_t_string);
-    if (v && one_of(v->u.string, types)) type = v->u.string;
-    pv = field(bi, "type.pv", yajl_t_object);
-
-    CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_str(g, "c_info"));
     CHK(yajl_gen_map_open(g));
     if (type) CHK(xlsnap__gen_kv_str(g, "type", type));
     if (name) CHK(xlsnap__gen_kv_str(g, "name", name));
     if (uuid) CHK(xlsnap__gen_kv_str(g, "uuid", uuid));
     CHK(yajl_gen_map_close(g));
+ gen_failed:
+    return s;
+}
+
+/* A list of vcpu numbers that libxl takes. */
+static bool vcpu_list(yajl_val v)
+{
+    bool ok = v && v->u.array.len <= 4096;
+
+    for (size_t i = 0; ok && i < v->u.array.len; i++) {
+        yajl_val c = v->u.array.values[i];
+        ok = YAJL_IS_INTEGER(c) && YAJL_GET_INTEGER(c) >= 0 &&
+             YAJL_GET_INTEGER(c) < 4096;
+    }
+    return ok;
+}
+
+static int gen_b_info(yajl_gen g, yajl_val bi, const char *type,
+                      const char *const *dirs)
+{
+    static const char *const ints[] = { "max_vcpus", "max_memkb",
+                                        "target_memkb", NULL },
+        *const files[] = { "kernel", "ramdisk", NULL };
+    yajl_val pv = field(bi, "type.pv", yajl_t_object), v;
+    char tkey[16];
+    int s;
 
     CHK(xlsnap__gen_str(g, "b_info"));
     CHK(yajl_gen_map_open(g));
@@ -276,38 +295,34 @@ int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
             CHK(xlsnap__gen_kv_int(g, ints[i], YAJL_GET_INTEGER(v)));
     }
     v = field(bi, "avail_vcpus", yajl_t_array);
-    if (v && v->u.array.len <= 4096) {
-        bool ok = true;
-        for (size_t i = 0; i < v->u.array.len; i++) {
-            yajl_val c = v->u.array.values[i];
-            ok &= YAJL_IS_INTEGER(c) && YAJL_GET_INTEGER(c) >= 0 &&
-                  YAJL_GET_INTEGER(c) < 4096;
-        }
-        if (ok) {
-            CHK(xlsnap__gen_str(g, "avail_vcpus"));
-            CHK(xlsnap__gen_tree(g, v));
-        }
+    if (vcpu_list(v)) {
+        CHK(xlsnap__gen_str(g, "avail_vcpus"));
+        CHK(xlsnap__gen_tree(g, v));
     }
     if (type) CHK(xlsnap__gen_kv_str(g, "type", type));
-    {
-        static const char *const files[] = { "kernel", "ramdisk", NULL };
-        for (int i = 0; files[i]; i++) {
-            v = field(bi, files[i], yajl_t_string);
-            if (!v) v = field(pv, files[i], yajl_t_string);
-            if (v && v->u.string[0] == '/' && under_dirs(v->u.string, dirs))
-                CHK(xlsnap__gen_kv_str(g, files[i], v->u.string));
-        }
-        v = field(bi, "cmdline", yajl_t_string);
-        if (!v) v = field(pv, "cmdline", yajl_t_string);
-        if (v) CHK(xlsnap__gen_kv_str(g, "cmdline", v->u.string));
+    for (int i = 0; files[i]; i++) {
+        v = field(bi, files[i], yajl_t_string);
+        if (!v) v = field(pv, files[i], yajl_t_string);
+        if (v && v->u.string[0] == '/' && under_dirs(v->u.string, dirs))
+            CHK(xlsnap__gen_kv_str(g, files[i], v->u.string));
     }
+    v = field(bi, "cmdline", yajl_t_string);
+    if (!v) v = field(pv, "cmdline", yajl_t_string);
+    if (v) CHK(xlsnap__gen_kv_str(g, "cmdline", v->u.string));
     if (type) {
-        tkey = xlsnap__sprintf("type.%s", type);
+        snprintf(tkey, sizeof(tkey), "type.%s", type);   /* pv, pvh, hvm */
         CHK(xlsnap__gen_str(g, tkey));
         CHK(yajl_gen_map_open(g));
         CHK(yajl_gen_map_close(g));
     }
     CHK(yajl_gen_map_close(g));
+ gen_failed:
+    return s;
+}
+
+static int gen_disks(yajl_gen g, const xlsnap_disk *disks, int nr_disks)
+{
+    int s;
 
     CHK(xlsnap__gen_str(g, "disks"));
     CHK(yajl_gen_array_open(g));
@@ -321,21 +336,54 @@ int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
         CHK(yajl_gen_map_close(g));
     }
     CHK(yajl_gen_array_close(g));
+ gen_failed:
+    return s;
+}
+
+static int gen_events(yajl_gen g, yajl_val root)
+{
+    static const char *const actions[] = { "destroy", "restart",
+                                           "preserve", "restart_rename",
+                                           NULL },
+        *const evs[] = { "on_poweroff", "on_reboot", "on_crash", NULL };
+    int s = yajl_gen_status_ok;
+
     for (int i = 0; evs[i]; i++) {
-        v = field(root, evs[i], yajl_t_string);
+        yajl_val v = field(root, evs[i], yajl_t_string);
         if (v && one_of(v->u.string, actions))
             CHK(xlsnap__gen_kv_str(g, evs[i], v->u.string));
     }
-    CHK(yajl_gen_map_close(g));
-    rc = xlsnap__gen_finish(ctx, g, json_r);
-    goto out;
  gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot generate the "
-                       "domain configuration");
- out:
-    yajl_gen_free(g);
+    return s;
+}
+
+int xlsnap__config_sanitize(xlsnap_ctx *ctx, const char *json,
+                            const char *name, const char *uuid,
+                            const xlsnap_disk *disks, int nr_disks,
+                            const char *const *dirs, char **json_r)
+{
+    static const char *const types[] = { "pv", "pvh", "hvm", NULL };
+    yajl_val root = NULL, v;
+    yajl_gen g = xlsnap__gen_alloc();
+    const char *type = NULL;
+    char err[128];
+    int rc, s;
+
+    if (!g) return xlsnap__nomem(ctx);
+    *json_r = NULL;
+    if (json) root = yajl_tree_parse(json, err, sizeof(err));
+    v = field(field(root, "c_info", yajl_t_object), "type", yajl_t_string);
+    if (v && one_of(v->u.string, types)) type = v->u.string;
+    CHK(yajl_gen_map_open(g));
+    CHK(gen_c_info(g, type, name, uuid));
+    CHK(gen_b_info(g, field(root, "b_info", yajl_t_object), type, dirs));
+    CHK(gen_disks(g, disks, nr_disks));
+    CHK(gen_events(g, root));
+    CHK(yajl_gen_map_close(g));
+ gen_failed:
+    rc = xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_FAIL, "cannot "
+                         "generate the domain configuration");
     if (root) yajl_tree_free(root);
-    free(tkey);
     return rc;
 }
 

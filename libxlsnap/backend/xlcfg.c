@@ -21,11 +21,25 @@ static const char *xl_prog(void)
     return p && *p ? p : "xl";
 }
 
-static const char *first_line(char *buf, const char *fallback)
+/* One disk of the minimal config, as libxl-json has it. */
+static int gen_disk(yajl_gen g, const libxl_device_disk *d)
 {
-    if (!buf || !*buf) return fallback;
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf;
+    const char *fmt = libxl_disk_format_to_string(d->format);
+    const char *be = d->backend != LIBXL_DISK_BACKEND_UNKNOWN
+                   ? libxl_disk_backend_to_string(d->backend)
+                   : d->format == LIBXL_DISK_FORMAT_QCOW2 ? "qdisk" : NULL;
+    int s;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "pdev_path", d->pdev_path));
+    CHK(xlsnap__gen_kv_str(g, "vdev", d->vdev));
+    if (be) CHK(xlsnap__gen_kv_str(g, "backend", be));
+    CHK(xlsnap__gen_kv_str(g, "format", fmt));
+    CHK(xlsnap__gen_kv_int(g, "readwrite", d->readwrite));
+    CHK(xlsnap__gen_kv_int(g, "is_cdrom", d->is_cdrom));
+    CHK(yajl_gen_map_close(g));
+ gen_failed:
+    return s;
 }
 
 /* The libxl-json config of the parsed file: name, uuid, type, disks. */
@@ -34,7 +48,7 @@ static int minimal_json(xlsnap_ctx *ctx, XLU_Config *cfg, const char *path,
 {
     XLU_ConfigList *disks = NULL;
     yajl_gen g = xlsnap__gen_alloc();
-    int nd = 0, rc, s;
+    int nd = 0, s;
 
     if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
@@ -49,43 +63,26 @@ static int minimal_json(xlsnap_ctx *ctx, XLU_Config *cfg, const char *path,
     for (int i = 0; i < nd; i++) {
         const char *spec = xlu_cfg_get_listitem(disks, i);
         libxl_device_disk d;
-        const char *fmt, *be;
 
         libxl_device_disk_init(&d);
-        if (!spec || xlu_disk_parse(cfg, 1, &spec, &d)) {
-            libxl_device_disk_dispose(&d);
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: disk entry %d "
-                               "is not a valid disk specification", path,
-                               i + 1);
-            goto out;
-        }
-        fmt = libxl_disk_format_to_string(d.format);
-        be = d.backend != LIBXL_DISK_BACKEND_UNKNOWN
-           ? libxl_disk_backend_to_string(d.backend)
-           : d.format == LIBXL_DISK_FORMAT_QCOW2 ? "qdisk" : NULL;
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_kv_str(g, "pdev_path", d.pdev_path));
-        CHK(xlsnap__gen_kv_str(g, "vdev", d.vdev));
-        if (be) CHK(xlsnap__gen_kv_str(g, "backend", be));
-        CHK(xlsnap__gen_kv_str(g, "format", fmt));
-        CHK(xlsnap__gen_kv_int(g, "readwrite", d.readwrite));
-        CHK(xlsnap__gen_kv_int(g, "is_cdrom", d.is_cdrom));
-        CHK(yajl_gen_map_close(g));
+        if (!spec || xlu_disk_parse(cfg, 1, &spec, &d))
+            s = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: disk entry %d "
+                              "is not a valid disk specification", path,
+                              i + 1);
+        else
+            s = gen_disk(g, &d);
         libxl_device_disk_dispose(&d);
+        if (s) goto gen_failed;
     }
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
-    rc = xlsnap__gen_finish(ctx, g, json_r);
-    goto out;
  gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build the domain "
-                       "configuration of %s", path);
- out:
-    yajl_gen_free(g);
-    return rc;
+    return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_FAIL, "cannot "
+                           "build the domain configuration of %s", path);
 }
 
-/* xl's own parse (dry run), when a hypervisor is reachable. */
+/* xl's own parse (dry run), when a hypervisor is reachable; NULL when
+ * there is none (or no memory for it: the file's own parse then). */
 static char *xl_dry_run(xlsnap_ctx *ctx, const char *path)
 {
     const char *argv[] = { xl_prog(), "-N", "create", path, NULL };
@@ -104,111 +101,112 @@ static char *xl_dry_run(xlsnap_ctx *ctx, const char *path)
     return r;
 }
 
+/* The name, uuid= (NULL when not set) and type the file gives. */
+static int read_identity(xlsnap_ctx *ctx, XLU_Config *cfg, const char *path,
+                         char **name_r, char **uuid_r, char **type_r)
+{
+    const char *s = NULL, *b = NULL;
+
+    if (xlu_cfg_get_string(cfg, "name", &s, 1) || !s || !*s)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: no name= "
+                             "setting: not an xl domain config", path);
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '/' || *p == 0x7f)
+            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: the domain "
+                                 "name is not valid", path);
+    if (!(*name_r = xlsnap__strdup(s))) return xlsnap__nomem(ctx);
+    s = NULL;
+    if (!xlu_cfg_get_string(cfg, "uuid", &s, 1) && s) {
+        if (!xlsnap__is_uuid(s))
+            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: uuid= is "
+                                 "not a UUID", path);
+        if (!(*uuid_r = xlsnap__uuid_canon(s))) return xlsnap__nomem(ctx);
+    }
+    s = NULL;
+    if (xlu_cfg_get_string(cfg, "type", &s, 1) || !s)
+        s = !xlu_cfg_get_string(cfg, "builder", &b, 1) && b &&
+            !strcmp(b, "hvm") ? "hvm" : "pv";
+    if (strcmp(s, "pv") && strcmp(s, "pvh") && strcmp(s, "hvm"))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: unknown type "
+                             "'%s'", path, s);
+    if (!(*type_r = xlsnap__strdup(s))) return xlsnap__nomem(ctx);
+    return 0;
+}
+
+/* Who it is: running, a history by uuid= or by name, or new. */
+static int identify(xlsnap_ctx *ctx, const char *name, const char *uuid,
+                    xlsnap_domain *d)
+{
+    int rc = xlsnap_domain_resolve(ctx, uuid ? uuid : name, d);
+
+    if (rc == XLSNAP_ERROR_NOTFOUND && !uuid) {
+        xlsnap_domain_dispose(d);
+        rc = xlsnap__uuid_generate(ctx, &d->uuid);
+    }
+    if (rc) return rc;
+    if (!d->name || strcmp(d->name, name)) {
+        free(d->name);
+        if (!(d->name = xlsnap__strdup(name))) return xlsnap__nomem(ctx);
+    }
+    return 0;
+}
+
+/* The configuration the domain would be created with, as the domain
+ * name and uuid: xl's own parse, else the file's. */
+static int creation_config(xlsnap_ctx *ctx, XLU_Config *cfg,
+                           const char *path, const char *type,
+                           const xlsnap_domain *d, char **json_r)
+{
+    char *json = xl_dry_run(ctx, path);
+    int rc;
+
+    if (json &&
+        !xlsnap__config_rewrite(ctx, json, d->name, d->uuid, NULL, 0,
+                                json_r)) {
+        free(json);
+        return 0;
+    }
+    /* not the JSON expected of xl: the file's own parse */
+    free(json);
+    json = NULL;
+    if ((rc = minimal_json(ctx, cfg, path, d->name, type, &json))) return rc;
+    rc = xlsnap__config_rewrite(ctx, json, d->name, d->uuid, NULL, 0, json_r);
+    free(json);
+    return rc;
+}
+
 int xlsnap_domain_from_config(xlsnap_ctx *ctx, const char *path,
                               xlsnap_domain *dom_r, char **config_json_r)
 {
-    XLU_Config *cfg = NULL;
-    FILE *report = NULL;
-    char *rbuf = NULL, *name = NULL, *uuid = NULL, *type = NULL;
-    char *json = NULL, *nj = NULL;
-    size_t rlen = 0;
+    xlsnap__xlu x = XLSNAP__XLU_INIT;
+    char *name = NULL, *uuid = NULL, *type = NULL;
     xlsnap_domain d;
     int rc;
 
     xlsnap_domain_init(&d);
     *config_json_r = NULL;
-    report = open_memstream(&rbuf, &rlen);
-    if (!report) return xlsnap__nomem(ctx);
-    cfg = xlu_cfg_init(report, path);
-    if (!cfg) { rc = xlsnap__nomem(ctx); goto out; }
-    if (xlu_cfg_readfile(cfg, path)) {
-        fflush(report);
-        rc = access(path, R_OK) < 0
-           ? xlsnap__error_errno(ctx, errno, "cannot read %s", path)
-           : xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: %s", path,
-                           first_line(rbuf, "config parsing error"));
+    if ((rc = xlsnap__xlu_open(ctx, path, &x))) goto out;
+    if (xlu_cfg_readfile(x.cfg, path)) {
+        if (access(path, R_OK) < 0)
+            rc = xlsnap__error_errno(ctx, errno, "cannot read %s", path);
+        else
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: %s", path,
+                               xlsnap__xlu_report(&x, "config parsing "
+                                                  "error"));
         goto out;
     }
-    {
-        const char *s = NULL;
-        if (xlu_cfg_get_string(cfg, "name", &s, 1) || !s || !*s) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: no name= "
-                               "setting: not an xl domain config", path);
-            goto out;
-        }
-        name = xlsnap__strdup(s);
-        for (const char *p = name; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == '/' || *p == 0x7f) {
-                rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: the "
-                                   "domain name is not valid", path);
-                goto out;
-            }
-        s = NULL;
-        if (!xlu_cfg_get_string(cfg, "uuid", &s, 1) && s) {
-            if (!(uuid = xlsnap__uuid_canon(s))) {
-                rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: uuid= is "
-                                   "not a UUID", path);
-                goto out;
-            }
-        }
-        s = NULL;
-        if (!xlu_cfg_get_string(cfg, "type", &s, 1) && s)
-            type = xlsnap__strdup(s);
-        else if (!xlu_cfg_get_string(cfg, "builder", &s, 1) && s &&
-                 !strcmp(s, "hvm"))
-            type = xlsnap__strdup("hvm");
-        else
-            type = xlsnap__strdup("pv");
-        if (strcmp(type, "pv") && strcmp(type, "pvh") &&
-            strcmp(type, "hvm")) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s: unknown "
-                               "type '%s'", path, type);
-            goto out;
-        }
-    }
-
-    /* who it is: running, a history by uuid= or by name, or new */
-    rc = xlsnap_domain_resolve(ctx, uuid ? uuid : name, &d);
-    if (rc == XLSNAP_ERROR_NOTFOUND && !uuid) {
-        xlsnap_domain_dispose(&d);
-        if ((rc = xlsnap__uuid_generate(ctx, &d.uuid))) goto out;
-    }
-    if (rc) goto out;
-    if (!d.name || strcmp(d.name, name)) {
-        free(d.name);
-        d.name = xlsnap__strdup(name);
-    }
-    if (d.domid < 0) {
-        /* the configuration the domain would be created with */
-        json = xl_dry_run(ctx, path);
-        if (json &&
-            xlsnap__config_rewrite(ctx, json, name, d.uuid, NULL, 0, &nj)) {
-            /* not the JSON expected of xl: the file's own parse */
-            free(json);
-            json = NULL;
-        }
-        if (!json) {
-            if ((rc = minimal_json(ctx, cfg, path, name, type, &json)))
-                goto out;
-            rc = xlsnap__config_rewrite(ctx, json, name, d.uuid, NULL, 0,
-                                        &nj);
-            if (rc) goto out;
-        }
-        *config_json_r = nj;
-        nj = NULL;
-    }
+    if ((rc = read_identity(ctx, x.cfg, path, &name, &uuid, &type)) ||
+        (rc = identify(ctx, name, uuid, &d)) ||
+        (d.domid < 0 &&
+         (rc = creation_config(ctx, x.cfg, path, type, &d, config_json_r))))
+        goto out;
     *dom_r = d;
     xlsnap_domain_init(&d);
-    rc = 0;
  out:
-    if (cfg) xlu_cfg_destroy(cfg);
-    if (report) fclose(report);
-    free(rbuf);
+    xlsnap__xlu_close(&x);
     free(name);
     free(uuid);
     free(type);
-    free(json);
-    free(nj);
     xlsnap_domain_dispose(&d);
     return rc;
 }

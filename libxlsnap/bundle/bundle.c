@@ -47,15 +47,20 @@ xlsnap__bundle_file *xlsnap__manifest_add(xlsnap__manifest *m,
                                           const char *path,
                                           const char *role)
 {
-    xlsnap__bundle_file *f;
+    char *p = xlsnap__strdup(path), *r = xlsnap__strdup(role);
+    xlsnap__bundle_file *f = NULL;
 
-    f = realloc(m->files, (m->num_files + 1) * sizeof(*m->files));
-    if (!f) return NULL;        /* out of memory: callers say so */
+    if (p && r) f = realloc(m->files, (m->num_files + 1) * sizeof(*m->files));
+    if (!f) {                   /* out of memory: callers say so */
+        free(p);
+        free(r);
+        return NULL;
+    }
     m->files = f;
     f = &m->files[m->num_files++];
     memset(f, 0, sizeof(*f));
-    f->path = xlsnap__strdup(path);
-    f->role = xlsnap__strdup(role);
+    f->path = p;
+    f->role = r;
     return f;
 }
 
@@ -70,11 +75,33 @@ bool xlsnap__bundle_name_ok(const char *name)
     return true;
 }
 
+/* One member of 'files'. */
+static int gen_file(yajl_gen g, const xlsnap__bundle_file *f)
+{
+    int s;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "path", f->path));
+    CHK(xlsnap__gen_kv_str(g, "role", f->role));
+    if (f->vdev) CHK(xlsnap__gen_kv_str(g, "vdev", f->vdev));
+    if (f->format) CHK(xlsnap__gen_kv_str(g, "format", f->format));
+    if (f->encoding) CHK(xlsnap__gen_kv_str(g, "encoding", f->encoding));
+    CHK(xlsnap__gen_kv_int(g, "size", (int64_t)f->size));
+    if (f->encoding)
+        CHK(xlsnap__gen_kv_int(g, "plain-size", (int64_t)f->plain_size));
+    if (f->virtual_size)
+        CHK(xlsnap__gen_kv_int(g, "virtual-size", (int64_t)f->virtual_size));
+    CHK(xlsnap__gen_kv_str(g, "sha256", f->sha256));
+    CHK(yajl_gen_map_close(g));
+ gen_failed:
+    return s;
+}
+
 int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
                              char **json_r)
 {
     yajl_gen g = xlsnap__gen_alloc();
-    int rc, s;
+    int s;
 
     if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
@@ -96,35 +123,13 @@ int xlsnap__manifest_to_json(xlsnap_ctx *ctx, const xlsnap__manifest *m,
     CHK(yajl_gen_array_close(g));
     CHK(xlsnap__gen_str(g, "files"));
     CHK(yajl_gen_array_open(g));
-    for (int i = 0; i < m->num_files; i++) {
-        const xlsnap__bundle_file *f = &m->files[i];
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_kv_str(g, "path", f->path));
-        CHK(xlsnap__gen_kv_str(g, "role", f->role));
-        if (f->vdev) CHK(xlsnap__gen_kv_str(g, "vdev", f->vdev));
-        if (f->format) CHK(xlsnap__gen_kv_str(g, "format", f->format));
-        if (f->encoding)
-            CHK(xlsnap__gen_kv_str(g, "encoding", f->encoding));
-        CHK(xlsnap__gen_kv_int(g, "size", (int64_t)f->size));
-        if (f->encoding)
-            CHK(xlsnap__gen_kv_int(g, "plain-size",
-                                   (int64_t)f->plain_size));
-        if (f->virtual_size)
-            CHK(xlsnap__gen_kv_int(g, "virtual-size",
-                                   (int64_t)f->virtual_size));
-        CHK(xlsnap__gen_kv_str(g, "sha256", f->sha256));
-        CHK(yajl_gen_map_close(g));
-    }
+    for (int i = 0; i < m->num_files; i++)
+        CHK(gen_file(g, &m->files[i]));
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
-    rc = xlsnap__gen_finish(ctx, g, json_r);
-    goto out;
  gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot generate the "
-                       "bundle manifest");
- out:
-    yajl_gen_free(g);
-    return rc;
+    return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_FAIL,
+                           "cannot generate the bundle manifest");
 }
 
 static int bad(xlsnap_ctx *ctx, const char *what)
@@ -153,11 +158,97 @@ static bool is_hex64(const char *s)
     return true;
 }
 
+/* Size member k of a file entry: a non-negative integer (a positive
+ * one with positive set), else -1. */
+static long long size_field(yajl_val v, const char *k, bool positive)
+{
+    yajl_val sz = xlsnap__json_field(v, k);
+
+    if (!sz || !YAJL_IS_INTEGER(sz) ||
+        YAJL_GET_INTEGER(sz) < (positive ? 1 : 0))
+        return -1;
+    return YAJL_GET_INTEGER(sz);
+}
+
+/* What every file entry has: an allowed and new member name, a role, a
+ * SHA-256 and a size (*size_r). */
+static int check_file(xlsnap_ctx *ctx, yajl_val v, const xlsnap__manifest *m,
+                      const char *path, const char *role, const char *sum,
+                      long long *size_r)
+{
+    if (!xlsnap__bundle_name_ok(path) || !strcmp(path, XLSNAP__MANIFEST_FILE))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: file "
+                             "name '%s' is not allowed in a bundle", path);
+    if (strcmp(role, "record") && strcmp(role, "memory") &&
+        strcmp(role, "disk"))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
+                             "unknown role '%s'", path, role);
+    if (!is_hex64(sum))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
+                             "sha256 is not 64 lower-case hex digits", path);
+    if ((*size_r = size_field(v, "size", false)) < 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: size "
+                             "is not a non-negative integer", path);
+    for (int i = 0; i < m->num_files; i++)
+        if (!strcmp(m->files[i].path, path))
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s "
+                                 "is listed twice", path);
+    return 0;
+}
+
+/* A compressed member's encoding and what decoding may write: declared
+ * by every bundle this version writes (an older one: export again). */
+static int parse_encoding(xlsnap_ctx *ctx, yajl_val v, xlsnap__bundle_file *f)
+{
+    long long plain;
+    int rc;
+
+    if ((rc = xlsnap__json_get_str(ctx, v, "manifest: files[]", "encoding",
+                                   false, &f->encoding)))
+        return rc;
+    if (!f->encoding) {
+        f->plain_size = f->size;
+        return 0;
+    }
+    if (strcmp(f->encoding, "zstd") || !strcmp(f->role, "record"))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
+                             "unknown encoding '%s'", f->path, f->encoding);
+    if ((plain = size_field(v, "plain-size", false)) < 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: no "
+                             "'plain-size' for a compressed member (made by "
+                             "an older xl-snapshot? export it again)",
+                             f->path);
+    f->plain_size = plain;
+    return 0;
+}
+
+/* A disk's vdev, format (qcow2) and virtual size (as plain-size). */
+static int parse_disk(xlsnap_ctx *ctx, yajl_val v, xlsnap__bundle_file *f)
+{
+    long long vsize;
+    int rc;
+
+    if ((rc = xlsnap__json_get_str(ctx, v, "manifest: disk", "vdev", true,
+                                   &f->vdev)) ||
+        (rc = xlsnap__json_get_str(ctx, v, "manifest: disk", "format", true,
+                                   &f->format)))
+        return rc;
+    if (strcmp(f->format, "qcow2"))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
+                             "format '%s' is not qcow2", f->path, f->format);
+    if ((vsize = size_field(v, "virtual-size", true)) < 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: no "
+                             "'virtual-size' for a disk (made by an older "
+                             "xl-snapshot? export it again)", f->path);
+    f->virtual_size = vsize;
+    return 0;
+}
+
 static int parse_file(xlsnap_ctx *ctx, yajl_val v, xlsnap__manifest *m)
 {
     char *path = NULL, *role = NULL, *sum = NULL;
     xlsnap__bundle_file *f;
-    yajl_val sz;
+    long long size = 0;
     int rc;
 
     if (!YAJL_IS_OBJECT(v)) return bad(ctx, "a member of 'files' is not "
@@ -167,85 +258,15 @@ static int parse_file(xlsnap_ctx *ctx, yajl_val v, xlsnap__manifest *m)
         (rc = xlsnap__json_get_str(ctx, v, "manifest: files[]", "role", true,
                                    &role)) ||
         (rc = xlsnap__json_get_str(ctx, v, "manifest: files[]", "sha256",
-                                   true, &sum)))
+                                   true, &sum)) ||
+        (rc = check_file(ctx, v, m, path, role, sum, &size)))
         goto out;
-    if (!xlsnap__bundle_name_ok(path) ||
-        !strcmp(path, XLSNAP__MANIFEST_FILE)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: file name "
-                           "'%s' is not allowed in a bundle", path);
-        goto out;
-    }
-    if (strcmp(role, "record") && strcmp(role, "memory") &&
-        strcmp(role, "disk")) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
-                           "unknown role '%s'", path, role);
-        goto out;
-    }
-    if (!is_hex64(sum)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: sha256 "
-                           "is not 64 lower-case hex digits", path);
-        goto out;
-    }
-    sz = xlsnap__json_field(v, "size");
-    if (!sz || !YAJL_IS_INTEGER(sz) || YAJL_GET_INTEGER(sz) < 0) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: size "
-                           "is not a non-negative integer", path);
-        goto out;
-    }
-    for (int i = 0; i < m->num_files; i++)
-        if (!strcmp(m->files[i].path, path)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s "
-                               "is listed twice", path);
-            goto out;
-        }
     f = xlsnap__manifest_add(m, path, role);
     if (!f) { rc = xlsnap__nomem(ctx); goto out; }
-    f->size = YAJL_GET_INTEGER(sz);
+    f->size = size;
     memcpy(f->sha256, sum, 65);
-    if ((rc = xlsnap__json_get_str(ctx, v, "manifest: files[]", "encoding",
-                                   false, &f->encoding)))
-        goto out;
-    if (f->encoding && (strcmp(f->encoding, "zstd") ||
-                        !strcmp(role, "record"))) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
-                           "unknown encoding '%s'", path, f->encoding);
-        goto out;
-    }
-    /* what decoding may write, and a disk's virtual size: declared by
-     * every bundle this version writes (an older one: export again) */
-    if (f->encoding) {
-        sz = xlsnap__json_field(v, "plain-size");
-        if (!sz || !YAJL_IS_INTEGER(sz) || YAJL_GET_INTEGER(sz) < 0) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
-                               "no 'plain-size' for a compressed member "
-                               "(made by an older xl-snapshot? export it "
-                               "again)", path);
-            goto out;
-        }
-        f->plain_size = YAJL_GET_INTEGER(sz);
-    } else {
-        f->plain_size = f->size;
-    }
-    if (!strcmp(role, "disk")) {
-        if ((rc = xlsnap__json_get_str(ctx, v, "manifest: disk", "vdev",
-                                       true, &f->vdev)) ||
-            (rc = xlsnap__json_get_str(ctx, v, "manifest: disk", "format",
-                                       true, &f->format)))
-            goto out;
-        if (strcmp(f->format, "qcow2")) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
-                               "format '%s' is not qcow2", path, f->format);
-            goto out;
-        }
-        sz = xlsnap__json_field(v, "virtual-size");
-        if (!sz || !YAJL_IS_INTEGER(sz) || YAJL_GET_INTEGER(sz) <= 0) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: %s: "
-                               "no 'virtual-size' for a disk (made by an "
-                               "older xl-snapshot? export it again)", path);
-            goto out;
-        }
-        f->virtual_size = YAJL_GET_INTEGER(sz);
-    }
+    if ((rc = parse_encoding(ctx, v, f))) goto out;
+    if (!strcmp(role, "disk")) rc = parse_disk(ctx, v, f);
  out:
     free(path);
     free(role);
@@ -253,12 +274,113 @@ static int parse_file(xlsnap_ctx *ctx, yajl_val v, xlsnap__manifest *m)
     return rc;
 }
 
+/* format, version, kind, snapshot, base, created */
+static int parse_head(xlsnap_ctx *ctx, yajl_val root, xlsnap__manifest *m)
+{
+    char *fmt = NULL;
+    yajl_val v;
+    int rc;
+
+    rc = xlsnap__json_get_str(ctx, root, "manifest", "format", true, &fmt);
+    if (!rc && strcmp(fmt, XLSNAP__BUNDLE_FORMAT))
+        rc = bad(ctx, "not an xl-snapshot bundle");
+    free(fmt);
+    if (rc) return rc;
+    v = xlsnap__json_field(root, "version");
+    if (!v || !YAJL_IS_INTEGER(v))
+        return bad(ctx, "field 'version' is not an integer");
+    if (YAJL_GET_INTEGER(v) != XLSNAP__BUNDLE_VERSION)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "bundle format "
+                             "version %lld is not supported (this tool "
+                             "reads %d)", (long long)YAJL_GET_INTEGER(v),
+                             XLSNAP__BUNDLE_VERSION);
+    m->version = XLSNAP__BUNDLE_VERSION;
+    if ((rc = xlsnap__json_get_str(ctx, root, "manifest", "kind", true,
+                                   &m->kind)) ||
+        (rc = get_name(ctx, root, "manifest", "snapshot", true,
+                       &m->snapshot)) ||
+        (rc = get_name(ctx, root, "manifest", "base", false, &m->base)))
+        return rc;
+    if (strcmp(m->kind, "full") && strcmp(m->kind, "delta"))
+        return bad(ctx, "field 'kind' is neither 'full' nor 'delta'");
+    if (!strcmp(m->kind, "delta") != !!m->base)
+        return bad(ctx, "a delta bundle needs a 'base', a full one has none");
+    v = xlsnap__json_field(root, "created");
+    if (!v || !YAJL_IS_INTEGER(v))
+        return bad(ctx, "field 'created' is not an integer");
+    m->created = YAJL_GET_INTEGER(v);
+    return 0;
+}
+
+static int parse_domain(xlsnap_ctx *ctx, yajl_val root, xlsnap__manifest *m)
+{
+    yajl_val dom = xlsnap__json_field(root, "domain");
+    int rc;
+
+    if (!dom || !YAJL_IS_OBJECT(dom))
+        return bad(ctx, "field 'domain' is not an object");
+    if ((rc = xlsnap__json_get_str(ctx, dom, "manifest: domain", "name",
+                                   false, &m->domain_name)) ||
+        (rc = xlsnap__json_get_str(ctx, dom, "manifest: domain", "uuid",
+                                   true, &m->domain_uuid)))
+        return rc;
+    if (!xlsnap__is_uuid(m->domain_uuid))
+        return bad(ctx, "the domain uuid is not a UUID");
+    return 0;
+}
+
+static int parse_chain(xlsnap_ctx *ctx, yajl_val root, xlsnap__manifest *m)
+{
+    yajl_val v = xlsnap__json_field(root, "chain");
+
+    if (!v || YAJL_IS_NULL(v)) return 0;
+    if (!YAJL_IS_ARRAY(v) || v->u.array.len > 100000)
+        return bad(ctx, "field 'chain' is not an array of names");
+    m->chain = calloc(v->u.array.len + 1, sizeof(*m->chain));
+    if (!m->chain) return xlsnap__nomem(ctx);
+    for (size_t i = 0; i < v->u.array.len; i++) {
+        yajl_val c = v->u.array.values[i];
+        if (!YAJL_IS_STRING(c) || xlsnap_name_validate(ctx, c->u.string))
+            return bad(ctx, "field 'chain' is not an array of names");
+        if (!(m->chain[m->num_chain] = xlsnap__strdup(c->u.string)))
+            return xlsnap__nomem(ctx);
+        m->num_chain++;
+    }
+    return 0;
+}
+
+/* The members: one record, at most one memory image, disks once each. */
+static int parse_files(xlsnap_ctx *ctx, yajl_val root, xlsnap__manifest *m)
+{
+    yajl_val v = xlsnap__json_field(root, "files");
+    int records = 0, memories = 0, rc;
+
+    if (!v || !YAJL_IS_ARRAY(v) || v->u.array.len > 4098)
+        return bad(ctx, "field 'files' is not an array");
+    for (size_t i = 0; i < v->u.array.len; i++)
+        if ((rc = parse_file(ctx, v->u.array.values[i], m))) return rc;
+    for (int i = 0; i < m->num_files; i++) {
+        records += !strcmp(m->files[i].role, "record");
+        memories += !strcmp(m->files[i].role, "memory");
+        for (int k = 0; k < i; k++)
+            if (m->files[i].vdev && m->files[k].vdev &&
+                !strcmp(m->files[i].vdev, m->files[k].vdev))
+                return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: "
+                                     "disk %s is listed twice",
+                                     m->files[i].vdev);
+    }
+    if (records != 1 || memories > 1)
+        return bad(ctx, "a bundle has one record and at most one memory "
+                   "image");
+    return 0;
+}
+
 int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
                            xlsnap__manifest *m)
 {
-    char eb[256], *fmt = NULL, *text = NULL;
-    yajl_val root = NULL, v, dom;
-    int records = 0, memories = 0, rc;
+    char eb[256], *text = NULL;
+    yajl_val root = NULL;
+    int rc;
 
     xlsnap__manifest_init(m);
     if (len > XLSNAP__MANIFEST_MAX || memchr(json, '\0', len))
@@ -266,110 +388,14 @@ int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
     text = strndup(json, len);
     if (!text) return xlsnap__nomem(ctx);
     root = xlsnap__json_parse(text, eb, sizeof(eb));
-    if (!root || !YAJL_IS_OBJECT(root)) {
+    if (!root || !YAJL_IS_OBJECT(root))
         rc = bad(ctx, "not a JSON object");
-        goto out;
-    }
-    if ((rc = xlsnap__json_get_str(ctx, root, "manifest", "format", true,
-                                   &fmt)))
-        goto out;
-    if (strcmp(fmt, XLSNAP__BUNDLE_FORMAT)) {
-        rc = bad(ctx, "not an xl-snapshot bundle");
-        goto out;
-    }
-    v = xlsnap__json_field(root, "version");
-    if (!v || !YAJL_IS_INTEGER(v)) {
-        rc = bad(ctx, "field 'version' is not an integer");
-        goto out;
-    }
-    if (YAJL_GET_INTEGER(v) != XLSNAP__BUNDLE_VERSION) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "bundle format version "
-                           "%lld is not supported (this tool reads %d)",
-                           (long long)YAJL_GET_INTEGER(v),
-                           XLSNAP__BUNDLE_VERSION);
-        goto out;
-    }
-    m->version = XLSNAP__BUNDLE_VERSION;
-    if ((rc = xlsnap__json_get_str(ctx, root, "manifest", "kind", true,
-                                   &m->kind)) ||
-        (rc = get_name(ctx, root, "manifest", "snapshot", true,
-                       &m->snapshot)) ||
-        (rc = get_name(ctx, root, "manifest", "base", false, &m->base)))
-        goto out;
-    if (strcmp(m->kind, "full") && strcmp(m->kind, "delta")) {
-        rc = bad(ctx, "field 'kind' is neither 'full' nor 'delta'");
-        goto out;
-    }
-    if (!strcmp(m->kind, "delta") != !!m->base) {
-        rc = bad(ctx, "a delta bundle needs a 'base', a full one has none");
-        goto out;
-    }
-    v = xlsnap__json_field(root, "created");
-    if (!v || !YAJL_IS_INTEGER(v)) {
-        rc = bad(ctx, "field 'created' is not an integer");
-        goto out;
-    }
-    m->created = YAJL_GET_INTEGER(v);
-    dom = xlsnap__json_field(root, "domain");
-    if (!dom || !YAJL_IS_OBJECT(dom)) {
-        rc = bad(ctx, "field 'domain' is not an object");
-        goto out;
-    }
-    if ((rc = xlsnap__json_get_str(ctx, dom, "manifest: domain", "name",
-                                   false, &m->domain_name)) ||
-        (rc = xlsnap__json_get_str(ctx, dom, "manifest: domain", "uuid",
-                                   true, &m->domain_uuid)))
-        goto out;
-    if (!xlsnap__is_uuid(m->domain_uuid)) {
-        rc = bad(ctx, "the domain uuid is not a UUID");
-        goto out;
-    }
-    v = xlsnap__json_field(root, "chain");
-    if (v && !YAJL_IS_NULL(v)) {
-        if (!YAJL_IS_ARRAY(v) || v->u.array.len > 100000) {
-            rc = bad(ctx, "field 'chain' is not an array of names");
-            goto out;
-        }
-        m->chain = calloc(v->u.array.len + 1, sizeof(*m->chain));
-        if (!m->chain) { rc = xlsnap__nomem(ctx); goto out; }
-        for (size_t i = 0; i < v->u.array.len; i++) {
-            yajl_val c = v->u.array.values[i];
-            if (!YAJL_IS_STRING(c) || xlsnap_name_validate(ctx, c->u.string)) {
-                rc = bad(ctx, "field 'chain' is not an array of names");
-                goto out;
-            }
-            m->chain[m->num_chain++] = xlsnap__strdup(c->u.string);
-        }
-    }
-    v = xlsnap__json_field(root, "files");
-    if (!v || !YAJL_IS_ARRAY(v) || v->u.array.len > 4098) {
-        rc = bad(ctx, "field 'files' is not an array");
-        goto out;
-    }
-    for (size_t i = 0; i < v->u.array.len; i++)
-        if ((rc = parse_file(ctx, v->u.array.values[i], m))) goto out;
-    for (int i = 0; i < m->num_files; i++) {
-        records += !strcmp(m->files[i].role, "record");
-        memories += !strcmp(m->files[i].role, "memory");
-        for (int k = 0; k < i; k++)
-            if (m->files[i].vdev && m->files[k].vdev &&
-                !strcmp(m->files[i].vdev, m->files[k].vdev)) {
-                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "manifest: "
-                                   "disk %s is listed twice",
-                                   m->files[i].vdev);
-                goto out;
-            }
-    }
-    if (records != 1 || memories > 1) {
-        rc = bad(ctx, "a bundle has one record and at most one memory "
-                 "image");
-        goto out;
-    }
-    rc = 0;
- out:
+    else if (!(rc = parse_head(ctx, root, m)) &&
+             !(rc = parse_domain(ctx, root, m)) &&
+             !(rc = parse_chain(ctx, root, m)))
+        rc = parse_files(ctx, root, m);
     if (rc) xlsnap__manifest_dispose(m);
     if (root) yajl_tree_free(root);
-    free(fmt);
     free(text);
     return rc;
 }

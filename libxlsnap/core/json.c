@@ -146,6 +146,26 @@ int xlsnap__gen_raw(xlsnap_ctx *ctx, yajl_gen g, const char *json)
     return 0;
 }
 
+/* The one end of a generator (internal.h). */
+int xlsnap__gen_end(xlsnap_ctx *ctx, yajl_gen g, int s, char **json_r,
+                    int code, const char *fmt, ...)
+{
+    char msg[XLSNAP__ERRBUF];
+    va_list ap;
+    int rc = s;
+
+    if (s == yajl_gen_status_ok) {
+        rc = xlsnap__gen_finish(ctx, g, json_r);
+    } else if (s > 0) {
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        rc = xlsnap__error(ctx, code, "%s", msg);
+    }
+    yajl_gen_free(g);
+    return rc;
+}
+
 int xlsnap__gen_finish(xlsnap_ctx *ctx, yajl_gen g, char **json_r)
 {
     const unsigned char *buf;

@@ -151,14 +151,6 @@ static int seed_disk_form(const char *spec, char **vdev_r, char **path_r,
     return *vdev_r && *path_r ? 1 : -1;
 }
 
-/* First line of what libxlutil reported, or fallback. */
-static const char *report_text(char *buf, const char *fallback)
-{
-    if (!buf || !*buf) return fallback;
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf;
-}
-
 static const char *format_name(libxl_disk_format f)
 {
     switch (f) {
@@ -184,248 +176,330 @@ int xlsnap_config_parse_file(xlsnap_ctx *ctx, const char *path,
     return rc;
 }
 
+/* ---- parsing: one config file ---- */
+
+typedef struct {
+    xlsnap_ctx *ctx;
+    const char *path, *text;
+    xlsnap__xlu x;
+} parser;
+
+/* INVAL "file:line: why", line the last assignment to key. */
+static int bad(const parser *p, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int bad(const parser *p, const char *key, const char *fmt, ...)
+{
+    char why[XLSNAP__ERRBUF];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    return xlsnap__error(p->ctx, XLSNAP_ERROR_INVAL, "%s:%d: %s", p->path,
+                         key_line(p->text, key, NULL), why);
+}
+
+/* *to = a copy of s, or out of memory. */
+static int copy(const parser *p, char **to, const char *s)
+{
+    *to = xlsnap__strdup(s);
+    return *to ? 0 : xlsnap__nomem(p->ctx);
+}
+
+/* Every setting is a known one. */
+static int check_keys(const parser *p)
+{
+    char *unknown = NULL;
+    int line = key_line(p->text, NULL, &unknown), rc;
+
+    if (!line) return 0;
+    if (!unknown) return xlsnap__nomem(p->ctx);
+    rc = xlsnap__error(p->ctx, XLSNAP_ERROR_INVAL,
+                       "%s:%d: unknown setting '%s' (known: name, "
+                       "description, creationtime, memory, type, disk)",
+                       p->path, line, unknown);
+    free(unknown);
+    return rc;
+}
+
+/* A string setting s, as xlu_cfg_get_string gave it (e); it goes into
+ * a JSON record, so it must be UTF-8.  0 when it is set, 1 when it is
+ * not, or an error ('wrong': what a value that is not a string is
+ * told). */
+static int str_setting(const parser *p, const char *key, const char *wrong,
+                       int e, const char *s)
+{
+    if (!e && !xlsnap__utf8_valid(s))
+        return bad(p, key, "'%s' is not valid UTF-8", key);
+    if (e == EINVAL) return bad(p, key, "%s", wrong);
+    return e ? 1 : 0;
+}
+
+static int parse_name(const parser *p, XLU_Config *cfg, xlsnap_config *c)
+{
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "name", &s, 1);
+    int rc = str_setting(p, "name", "'name' must be a string", e, s);
+
+    if (rc) return rc < 0 ? rc : 0;
+    if (xlsnap_name_validate(p->ctx, s))
+        return xlsnap__error_prefix(p->ctx, XLSNAP_ERROR_INVAL, "%s:%d",
+                                    p->path, key_line(p->text, "name", NULL));
+    return copy(p, &c->name, s);
+}
+
+static int parse_description(const parser *p, XLU_Config *cfg,
+                             xlsnap_config *c)
+{
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "description", &s, 1);
+    int rc = str_setting(p, "description", "'description' must be a "
+                         "string", e, s);
+
+    if (rc) return rc < 0 ? rc : 0;
+    return copy(p, &c->description, s);
+}
+
+static int parse_creationtime(const parser *p, XLU_Config *cfg,
+                              xlsnap_config *c)
+{
+    long l;
+    int e = xlu_cfg_get_long(cfg, "creationtime", &l, 1);
+
+    if (e == EINVAL || (!e && l < 0))
+        return bad(p, "creationtime", "'creationtime' must be a "
+                   "non-negative number of seconds since the epoch");
+    if (!e) c->creationtime = l;
+    return 0;
+}
+
+static int parse_memory(const parser *p, XLU_Config *cfg, xlsnap_config *c)
+{
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "memory", &s, 1);
+    int rc = str_setting(p, "memory", "'memory' must be a string: \"yes\", "
+                         "\"no\" or an absolute path", e, s);
+
+    if (rc < 0) return rc;
+    if (rc || !strcmp(s, "no")) {
+        /* not set: xl's original design, where a snapshot config file
+         * without memory= takes the disks only */
+        c->memory = XLSNAP_MEMORY_NO;
+    } else if (!strcmp(s, "yes")) {
+        c->memory = XLSNAP_MEMORY_YES;
+    } else if (s[0] == '/') {
+        c->memory = XLSNAP_MEMORY_PATH;
+        return copy(p, &c->memory_path, s);
+    } else {
+        return bad(p, "memory", "memory=\"%s\": expected \"yes\", \"no\" "
+                   "or an absolute path", s);
+    }
+    return 0;
+}
+
+static int parse_type(const parser *p, XLU_Config *cfg, xlsnap_config *c)
+{
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "type", &s, 1);
+    int rc = str_setting(p, "type", "'type' must be a string: \"internal\" "
+                         "or \"external\"", e, s);
+
+    if (rc) return rc < 0 ? rc : 0;
+    if (!strcmp(s, "internal"))
+        c->type = XLSNAP_DISK_INTERNAL;
+    else if (!strcmp(s, "external"))
+        c->type = XLSNAP_DISK_EXTERNAL;
+    else
+        return bad(p, "type", "type=\"%s\": expected \"internal\" or "
+                   "\"external\"", s);
+    return 0;
+}
+
+/* Disk entry i in the original design's form ('hda=/path,type=qcow2':
+ * an external snapshot of hda whose data gets /path, as
+ * 'vdev=hda,format=qcow2,target=/path'); 1 when it is not in it. */
+static int seed_disk(const parser *p, int i, const char *spec,
+                     xlsnap_cfg_disk *d)
+{
+    char *vdev, *path, *type, *extra;
+    int rc, seed = seed_disk_form(spec, &vdev, &path, &type, &extra);
+
+    if (seed <= 0)
+        rc = seed < 0 ? xlsnap__nomem(p->ctx) : 1;
+    else if (extra)
+        rc = bad(p, "disk", "disk entry %d '%s': unknown parameter '%s' "
+                 "(this form takes only type=qcow2; see "
+                 "xl-snapshot.conf(5) for the vdev=,format=,target= form)",
+                 i + 1, spec, extra);
+    else if (path[0] != '/')
+        rc = bad(p, "disk", "disk entry %d '%s': the snapshot path '%s' "
+                 "must be an absolute path", i + 1, spec, path);
+    else if (type && strcmp(type, "qcow2"))
+        rc = bad(p, "disk", "disk entry %d '%s': type=%s: an external "
+                 "snapshot is a qcow2 image (type=qcow2)", i + 1, spec,
+                 type);
+    else
+        rc = copy(p, &d->format, "qcow2");
+    if (!rc) {
+        d->kind = XLSNAP_DISK_EXTERNAL;
+        d->vdev = vdev;
+        d->target = path;
+        vdev = path = NULL;
+    }
+    free(vdev);
+    free(path);
+    free(type);
+    free(extra);
+    return rc;
+}
+
+/* Disk entry i in xl's disk syntax, target= optional. */
+static int xl_disk(parser *p, int i, const char *spec, xlsnap_cfg_disk *d)
+{
+    libxl_device_disk disk;
+    char *nulled = NULL;
+    bool explicit_format;
+    int rc;
+
+    libxl_device_disk_init(&disk);
+    /* 'vdev=xvdb' alone: that disk, in the snapshot's type and default
+     * place (xl's parser wants a target) */
+    if (keyed_without_target(spec) &&
+        asprintf(&nulled, "%s,target=null", spec) < 0) {
+        nulled = NULL;
+        rc = xlsnap__nomem(p->ctx);
+        goto out;
+    }
+    if (xlu_disk_parse(p->x.cfg, 1, nulled ? (const char **)&nulled : &spec,
+                       &disk)) {
+        /* libxlutil: "file: config parsing error in disk ...: why" */
+        const char *why = xlsnap__xlu_report(&p->x, "invalid disk spec");
+        const char *colon = strstr(why, "specification: ");
+        rc = bad(p, "disk", "disk entry %d '%s': %s", i + 1, spec,
+                 colon ? colon + strlen("specification: ") : why);
+        goto out;
+    }
+    if ((rc = copy(p, &d->vdev, disk.vdev))) goto out;
+    explicit_format = strstr(spec, "format=") != NULL ||
+                      strchr(spec, ',') == NULL ||
+                      disk.format != LIBXL_DISK_FORMAT_RAW;
+    if (!disk.pdev_path || !*disk.pdev_path ||
+        !strcmp(disk.pdev_path, "null")) {
+        d->kind = 0;                 /* the snapshot's type */
+    } else if (disk.pdev_path[0] != '/') {
+        rc = bad(p, "disk", "disk entry %d: target '%s' must be an absolute "
+                 "path (or null for an internal snapshot)", i + 1,
+                 disk.pdev_path);
+        goto out;
+    } else {
+        d->kind = XLSNAP_DISK_EXTERNAL;
+        if ((rc = copy(p, &d->target, disk.pdev_path))) goto out;
+    }
+    if (explicit_format && disk.format != LIBXL_DISK_FORMAT_RAW) {
+        if (disk.format != LIBXL_DISK_FORMAT_QCOW2)
+            rc = bad(p, "disk", "disk entry %d: format %s cannot hold "
+                     "snapshots (use qcow2)", i + 1,
+                     format_name(disk.format));
+        else
+            rc = copy(p, &d->format, "qcow2");
+    }
+ out:
+    libxl_device_disk_dispose(&disk);
+    free(nulled);
+    return rc;
+}
+
+static int parse_disks(parser *p, XLU_Config *cfg, xlsnap_config *c)
+{
+    XLU_ConfigList *disks = NULL;
+    int ndisks = 0, rc;
+    int e = xlu_cfg_get_list(cfg, "disk", &disks, &ndisks, 1);
+
+    if (e == EINVAL)
+        return bad(p, "disk", "'disk' must be a list of disk "
+                   "specifications, e.g. disk=[ 'vdev=xvda,target=null' ]");
+    if (e || ndisks <= 0) return 0;
+    c->disks = calloc(ndisks, sizeof(*c->disks));
+    if (!c->disks) return xlsnap__nomem(p->ctx);
+    for (int i = 0; i < ndisks; i++) {
+        const char *spec = xlu_cfg_get_listitem(disks, i);
+        xlsnap_cfg_disk *d = &c->disks[i];
+
+        if (!spec)
+            return bad(p, "disk", "disk entry %d is not a string", i + 1);
+        if (!xlsnap__utf8_valid(spec))
+            return bad(p, "disk", "disk entry %d is not valid UTF-8", i + 1);
+        if (has_cntrl(spec))
+            return bad(p, "disk", "disk entry %d contains a control "
+                       "character", i + 1);
+        c->num_disks = i + 1;        /* (disposed with c from here on) */
+        rc = seed_disk(p, i, spec, d);
+        if (rc == 1) rc = xl_disk(p, i, spec, d);
+        if (rc) return rc;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(c->disks[j].vdev, d->vdev))
+                return bad(p, "disk", "disk %s is listed twice", d->vdev);
+    }
+    return 0;
+}
+
 int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
                               const char *text, size_t len,
                               xlsnap_config *cfg_r)
 {
-    XLU_Config *cfg = NULL;
-    XLU_ConfigList *disks = NULL;
-    FILE *report = NULL;
-    char *rbuf = NULL, *unknown = NULL;
-    char *svdev = NULL, *spath = NULL, *stype = NULL, *sextra = NULL;
-    char *nulled = NULL;
-    size_t rlen = 0;
-    const char *s;
-    long l;
-    int rc, e, seed, ndisks = 0;
+    parser p = { .ctx = ctx, .path = path, .text = text,
+                 .x = XLSNAP__XLU_INIT };
     xlsnap_config c;
-    libxl_device_disk disk;
+    int rc;
 
     xlsnap_config_init(&c);
-    libxl_device_disk_init(&disk);
-
-    if ((rc = xlsnap__check_text(ctx, XLSNAP_ERROR_INVAL, path, text, len)))
+    if ((rc = xlsnap__check_text(ctx, XLSNAP_ERROR_INVAL, path, text, len)) ||
+        (rc = xlsnap__xlu_open(ctx, path, &p.x)))
         goto out;
-    report = open_memstream(&rbuf, &rlen);
-    if (!report) { rc = xlsnap__nomem(ctx); goto out; }
-    cfg = xlu_cfg_init(report, path);
-    if (!cfg) { rc = xlsnap__nomem(ctx); goto out; }
-    e = xlu_cfg_readdata(cfg, text, len);
-    if (e) {
-        fflush(report);
+    if (xlu_cfg_readdata(p.x.cfg, text, len)) {
         /* libxlutil says "file:line: config parsing error near ..." */
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s",
-                           report_text(rbuf, "config parsing error"));
+                           xlsnap__xlu_report(&p.x, "config parsing error"));
         goto out;
     }
-
-#define BAD(...) do {                                              \
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s:%d: " __VA_ARGS__); \
-        goto out;                                                       \
-    } while (0)
-#define LINE(key) path, key_line(text, key, NULL)
-/* A string setting; it goes into a JSON record, so it must be UTF-8. */
-#define GET_STR(key) do {                                                \
-        e = xlu_cfg_get_string(cfg, key, &s, 1);                         \
-        if (!e && !xlsnap__utf8_valid(s))                                \
-            BAD("'" key "' is not valid UTF-8", LINE(key));              \
-    } while (0)
-
-    e = key_line(text, NULL, &unknown);
-    if (e) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
-                           "%s:%d: unknown setting '%s' (known: name, "
-                           "description, creationtime, memory, type, disk)",
-                           path, e, unknown);
+    /* (every setting read as xlu_cfg_get_*(cfg, "key"...): the man page
+     * test finds them so) */
+    if ((rc = check_keys(&p)) ||
+        (rc = parse_name(&p, p.x.cfg, &c)) ||
+        (rc = parse_description(&p, p.x.cfg, &c)) ||
+        (rc = parse_creationtime(&p, p.x.cfg, &c)) ||
+        (rc = parse_memory(&p, p.x.cfg, &c)) ||
+        (rc = parse_type(&p, p.x.cfg, &c)) ||
+        (rc = parse_disks(&p, p.x.cfg, &c)))
         goto out;
-    }
-
-    GET_STR("name");
-    if (e == EINVAL) BAD("'name' must be a string", LINE("name"));
-    if (!e) {
-        if (xlsnap_name_validate(ctx, s)) {
-            rc = xlsnap__error_prefix(ctx, XLSNAP_ERROR_INVAL, "%s:%d",
-                                      LINE("name"));
-            goto out;
-        }
-        c.name = xlsnap__strdup(s);
-    }
-
-    GET_STR("description");
-    if (e == EINVAL)
-        BAD("'description' must be a string",
-            LINE("description"));
-    if (!e) c.description = xlsnap__strdup(s);
-
-    e = xlu_cfg_get_long(cfg, "creationtime", &l, 1);
-    if (e == EINVAL || (!e && l < 0))
-        BAD("'creationtime' must be a non-negative "
-            "number of seconds since the epoch", LINE("creationtime"));
-    if (!e) c.creationtime = l;
-
-    GET_STR("memory");
-    if (e == EINVAL)
-        BAD("'memory' must be a string: \"yes\", \"no\" or an "
-            "absolute path", LINE("memory"));
-    if (e == ESRCH) {
-        /* xl's original design: a snapshot config file without memory=
-         * takes the disks only */
-        c.memory = XLSNAP_MEMORY_NO;
-    } else if (!e) {
-        if (!strcmp(s, "yes")) {
-            c.memory = XLSNAP_MEMORY_YES;
-        } else if (!strcmp(s, "no")) {
-            c.memory = XLSNAP_MEMORY_NO;
-        } else if (s[0] == '/') {
-            c.memory = XLSNAP_MEMORY_PATH;
-            c.memory_path = xlsnap__strdup(s);
-        } else {
-            BAD("memory=\"%s\": expected \"yes\", \"no\" or an "
-                "absolute path", LINE("memory"), s);
-        }
-    }
-
-    GET_STR("type");
-    if (e == EINVAL)
-        BAD("'type' must be a string: \"internal\" or "
-            "\"external\"", LINE("type"));
-    if (!e) {
-        if (!strcmp(s, "internal"))
-            c.type = XLSNAP_DISK_INTERNAL;
-        else if (!strcmp(s, "external"))
-            c.type = XLSNAP_DISK_EXTERNAL;
-        else
-            BAD("type=\"%s\": expected \"internal\" or "
-                "\"external\"", LINE("type"), s);
-    }
-
-    e = xlu_cfg_get_list(cfg, "disk", &disks, &ndisks, 1);
-    if (e == EINVAL)
-        BAD("'disk' must be a list of disk specifications, e.g. "
-            "disk=[ 'vdev=xvda,target=null' ]", LINE("disk"));
-    if (!e && ndisks > 0) {
-        c.disks = calloc(ndisks, sizeof(*c.disks));
-        if (!c.disks) { rc = xlsnap__nomem(ctx); goto out; }
-    }
-    for (int i = 0; !e && i < ndisks; i++) {
-        const char *spec = xlu_cfg_get_listitem(disks, i);
-        xlsnap_cfg_disk *d = &c.disks[i];
-        bool explicit_format;
-
-        if (!spec)
-            BAD("disk entry %d is not a string", LINE("disk"),
-                i + 1);
-        if (!xlsnap__utf8_valid(spec))
-            BAD("disk entry %d is not valid UTF-8", LINE("disk"), i + 1);
-        if (has_cntrl(spec))
-            BAD("disk entry %d contains a control character",
-                LINE("disk"), i + 1);
-        seed = seed_disk_form(spec, &svdev, &spath, &stype, &sextra);
-        if (seed < 0) { rc = xlsnap__nomem(ctx); goto out; }
-        if (seed) {
-            /* 'hda=/path,type=qcow2': an external snapshot of hda whose
-             * data gets /path, as 'vdev=hda,format=qcow2,target=/path' */
-            c.num_disks = i + 1;
-            d->vdev = svdev;
-            svdev = NULL;
-            if (sextra)
-                BAD("disk entry %d '%s': unknown parameter '%s' (this "
-                    "form takes only type=qcow2; see xl-snapshot.conf(5) "
-                    "for the vdev=,format=,target= form)", LINE("disk"),
-                    i + 1, spec, sextra);
-            if (spath[0] != '/')
-                BAD("disk entry %d '%s': the snapshot path '%s' must be "
-                    "an absolute path", LINE("disk"), i + 1, spec, spath);
-            if (stype && strcmp(stype, "qcow2"))
-                BAD("disk entry %d '%s': type=%s: an external snapshot "
-                    "is a qcow2 image (type=qcow2)", LINE("disk"), i + 1,
-                    spec, stype);
-            d->kind = XLSNAP_DISK_EXTERNAL;
-            d->target = spath;
-            spath = NULL;
-            d->format = xlsnap__strdup("qcow2");
-            free(stype);
-            stype = NULL;
-            goto dup_check;
-        }
-        libxl_device_disk_dispose(&disk);
-        libxl_device_disk_init(&disk);
-        free(nulled);
-        nulled = NULL;
-        if (keyed_without_target(spec)) {
-            /* 'vdev=xvdb' alone: that disk, in the snapshot's type and
-             * default place (xl's parser wants a target) */
-            if (asprintf(&nulled, "%s,target=null", spec) < 0) {
-                nulled = NULL;
-                rc = xlsnap__nomem(ctx);
-                goto out;
-            }
-        }
-        if (xlu_disk_parse(cfg, 1, nulled ? (const char **)&nulled : &spec,
-                           &disk)) {
-            fflush(report);
-            /* libxlutil: "file: config parsing error in disk ...: why" */
-            const char *why = report_text(rbuf, "invalid disk spec");
-            const char *colon = strstr(why, "specification: ");
-            BAD("disk entry %d '%s': %s", LINE("disk"), i + 1, spec,
-                colon ? colon + strlen("specification: ") : why);
-        }
-        c.num_disks = i + 1;
-        d->vdev = xlsnap__strdup(disk.vdev);
-        explicit_format = strstr(spec, "format=") != NULL ||
-                          strchr(spec, ',') == NULL ||
-                          disk.format != LIBXL_DISK_FORMAT_RAW;
-        if (!disk.pdev_path || !*disk.pdev_path ||
-            !strcmp(disk.pdev_path, "null")) {
-            d->kind = 0;             /* the snapshot's type */
-        } else {
-            if (disk.pdev_path[0] != '/')
-                BAD("disk entry %d: target '%s' must be an "
-                    "absolute path (or null for an internal snapshot)",
-                    LINE("disk"), i + 1, disk.pdev_path);
-            d->kind = XLSNAP_DISK_EXTERNAL;
-            d->target = xlsnap__strdup(disk.pdev_path);
-        }
-        if (explicit_format && disk.format != LIBXL_DISK_FORMAT_RAW) {
-            if (disk.format != LIBXL_DISK_FORMAT_QCOW2)
-                BAD("disk entry %d: format %s cannot hold "
-                    "snapshots (use qcow2)", LINE("disk"), i + 1,
-                    format_name(disk.format));
-            d->format = xlsnap__strdup("qcow2");
-        }
- dup_check:
-        for (int j = 0; j < i; j++)
-            if (!strcmp(c.disks[j].vdev, d->vdev))
-                BAD("disk %s is listed twice", LINE("disk"),
-                    d->vdev);
-    }
-#undef GET_STR
-#undef BAD
-#undef LINE
-
     *cfg_r = c;
     xlsnap_config_init(&c);
-    rc = 0;
  out:
-    libxl_device_disk_dispose(&disk);
-    if (cfg) xlu_cfg_destroy(cfg);
-    if (report) fclose(report);
-    free(rbuf);
-    free(unknown);
-    free(nulled);
-    free(svdev);
-    free(spath);
-    free(stype);
-    free(sextra);
+    xlsnap__xlu_close(&p.x);
     xlsnap_config_dispose(&c);
     return rc;
+}
+
+static int gen_disk(yajl_gen g, const xlsnap_cfg_disk *d)
+{
+    int s;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "vdev", d->vdev));
+    CHK(xlsnap__gen_kv_str(g, "snapshot", d->kind == XLSNAP_DISK_EXTERNAL
+                                          ? "external" : NULL));
+    CHK(xlsnap__gen_kv_str(g, "format", d->format));
+    CHK(xlsnap__gen_kv_str(g, "target", d->target));
+    CHK(yajl_gen_map_close(g));
+ gen_failed:
+    return s;
 }
 
 int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
                           char **json_r)
 {
     yajl_gen g = xlsnap__gen_alloc();
-    int s, rc;
+    int s;
     static const char *const mem[] = { NULL, "no", "yes", NULL };
 
     if (!g) return xlsnap__nomem(ctx);
@@ -444,28 +518,14 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
                            NULL));
     CHK(xlsnap__gen_str(g, "disks"));
     CHK(yajl_gen_array_open(g));
-    for (int i = 0; i < c->num_disks; i++) {
-        const xlsnap_cfg_disk *d = &c->disks[i];
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_kv_str(g, "vdev", d->vdev));
-        CHK(xlsnap__gen_kv_str(g, "snapshot",
-                               d->kind == XLSNAP_DISK_EXTERNAL ? "external"
-                               : NULL));
-        CHK(xlsnap__gen_kv_str(g, "format", d->format));
-        CHK(xlsnap__gen_kv_str(g, "target", d->target));
-        CHK(yajl_gen_map_close(g));
-    }
+    for (int i = 0; i < c->num_disks; i++)
+        CHK(gen_disk(g, &c->disks[i]));
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
-    rc = xlsnap__gen_finish(ctx, g, json_r);
-    goto out;
  gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
-                       "cannot generate JSON (yajl status %d; a string is "
-                       "not valid UTF-8?)", s);
- out:
-    yajl_gen_free(g);
-    return rc;
+    return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_INVAL,
+                           "cannot generate JSON (yajl status %d; a string "
+                           "is not valid UTF-8?)", s);
 }
 
 /*

@@ -248,116 +248,159 @@ static int check_dir(checker *c, xlsnap_snapshot *l, int nr)
 
 /* --- 2. revert intent ----------------------------------------------- */
 
+/* The revert intent: the snapshot, the domain id it ran under, and per
+ * disk the fresh image made, the configured path and the name its old
+ * active layer moved to (the last two: when the revert kept the path). */
+typedef struct {
+    yajl_val root, name, domid, fresh, paths, moved;
+} revert_intent;
+
+static yajl_val nth(yajl_val a, int j)
+{
+    return a && (size_t)j < a->u.array.len ? a->u.array.values[j] : NULL;
+}
+
+static int clear_revert_intent(checker *c)
+{
+    return xlsnap__intent_clear(c->ctx, c->dom->uuid, XLSNAP__REVERT_INTENT);
+}
+
+static void revert_malformed(checker *c)
+{
+    int i = found(c, NULL, "interrupted-revert", "the revert intent is "
+                  "malformed (killed while it was written)");
+
+    if (c->repair && !clear_revert_intent(c))
+        fixed(c, i, "removed it (nothing had been changed)");
+}
+
+/* Killed before the domain was destroyed: nothing changed but the fresh
+ * images made. */
+static void revert_not_begun(checker *c, const revert_intent *ri)
+{
+    const char *name = ri->name->u.string;
+    int i = found(c, name, "interrupted-revert", "a revert to '%s' was "
+                  "interrupted before the domain was destroyed", name);
+    int rc = 0;
+
+    if (!c->repair) return;
+    for (size_t j = 0; j < ri->fresh->u.array.len; j++) {
+        yajl_val f = ri->fresh->u.array.values[j];
+        if (YAJL_IS_STRING(f) && (rc = remove_image(c, f->u.string)))
+            break;
+    }
+    if (!rc) rc = clear_revert_intent(c);
+    if (rc) not_fixed(c, i);
+    else fixed(c, i, "rolled back: the domain runs on unchanged");
+}
+
+static void revert_target_gone(checker *c, const char *name)
+{
+    int i = found(c, name, "interrupted-revert", "a revert to '%s' was "
+                  "interrupted, and that snapshot is gone", name);
+
+    if (c->repair && !clear_revert_intent(c))
+        fixed(c, i, "removed the intent");
+}
+
+/* The reverted domain runs: only "current" may be missing. */
+static void revert_restarted(checker *c, xlsnap_snapshot *l, int nr, int k)
+{
+    const char *name = l[k].name;
+    int i = found(c, name, "interrupted-revert", "a revert to '%s' was "
+                  "interrupted after the domain was restarted", name);
+    int rc;
+
+    if (!c->repair) return;
+    rc = make_current(c, l, nr, k);
+    if (!rc) rc = clear_revert_intent(c);
+    if (rc) not_fixed(c, i);
+    else fixed(c, i, "completed: '%s' is current", name);
+}
+
+/* Disk j of the snapshot reverted to, put back after the domain went. */
+static int revert_disk_back(checker *c, const revert_intent *ri,
+                            xlsnap_snapshot *l, int nr, int k, int j)
+{
+    const xlsnap_disk *d = &l[k].disks[j];
+    yajl_val f = nth(ri->fresh, j), pa = nth(ri->paths, j),
+             mv = nth(ri->moved, j);
+    int rc;
+
+    if (pa && mv && YAJL_IS_STRING(pa) && YAJL_IS_STRING(mv)) {
+        /* the configured path: finish it (the old active layer under its
+         * new name, the snapshot's data at the path) */
+        rc = xlsnap__revert_disk_at(c->ctx, d, pa->u.string, mv->u.string);
+        if (!rc)
+            rc = xlsnap__relocate_image(c->ctx, l, nr, -1, pa->u.string,
+                                        mv->u.string);
+        return rc;
+    }
+    if (f && YAJL_IS_STRING(f)) return remove_image(c, f->u.string);
+    if (d->kind == XLSNAP_DISK_INTERNAL)
+        return xlsnap__qimg_snapshot(c->ctx, 'a', d->internal_name,
+                                     d->image, d->format);
+    return 0;
+}
+
+/* The domain is gone: put every disk back, leave it off. */
+static void revert_finish(checker *c, const revert_intent *ri,
+                          xlsnap_snapshot *l, int nr, int k)
+{
+    const char *name = l[k].name;
+    int i = found(c, name, "interrupted-revert", "a revert to '%s' was "
+                  "interrupted after the domain was destroyed; the domain "
+                  "is off and its disks may be half reverted", name);
+    int rc = 0;
+
+    if (!c->repair) return;
+    for (int j = 0; !rc && j < l[k].num_disks; j++)
+        rc = revert_disk_back(c, ri, l, nr, k, j);
+    if (!rc) rc = make_current(c, l, nr, k);
+    if (!rc) rc = clear_revert_intent(c);
+    if (rc) not_fixed(c, i);
+    else fixed(c, i, "completed: disks put back, '%s' is current; the "
+               "domain stays off (a revert starts it)", name);
+}
+
 static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
 {
     const char *sp[] = { "snapshot", NULL }, *dp[] = { "domid", NULL },
                *fp[] = { "fresh", NULL }, *pp[] = { "paths", NULL },
                *mp[] = { "moved", NULL };
+    revert_intent ri = { NULL };
     char *json = NULL, eb[128];
-    yajl_val root = NULL, name, domid, fresh, paths, moved;
     xlsnap__domstate st = XLSNAP__DOM_GONE;
-    int rc, i, k;
+    int rc, k;
 
     rc = xlsnap__intent_read(c->ctx, c->dom->uuid, XLSNAP__REVERT_INTENT,
                              &json);
     if (rc || !json) goto out;
-    root = yajl_tree_parse(json, eb, sizeof(eb));
-    name = root ? yajl_tree_get(root, sp, yajl_t_string) : NULL;
-    domid = root ? yajl_tree_get(root, dp, yajl_t_number) : NULL;
-    fresh = root ? yajl_tree_get(root, fp, yajl_t_array) : NULL;
-    paths = root ? yajl_tree_get(root, pp, yajl_t_array) : NULL;
-    moved = root ? yajl_tree_get(root, mp, yajl_t_array) : NULL;
-    if (!name || !domid || !fresh) {
-        i = found(c, NULL, "interrupted-revert", "the revert intent is "
-                  "malformed (killed while it was written)");
-        if (c->repair &&
-            !xlsnap__intent_clear(c->ctx, c->dom->uuid,
-                                  XLSNAP__REVERT_INTENT))
-            fixed(c, i, "removed it (nothing had been changed)");
+    if ((ri.root = yajl_tree_parse(json, eb, sizeof(eb)))) {
+        ri.name = yajl_tree_get(ri.root, sp, yajl_t_string);
+        ri.domid = yajl_tree_get(ri.root, dp, yajl_t_number);
+        ri.fresh = yajl_tree_get(ri.root, fp, yajl_t_array);
+        ri.paths = yajl_tree_get(ri.root, pp, yajl_t_array);
+        ri.moved = yajl_tree_get(ri.root, mp, yajl_t_array);
+    }
+    if (!ri.name || !ri.domid || !ri.fresh) {
+        revert_malformed(c);
         goto out;
     }
-    k = xlsnap__list_find(l, nr, name->u.string);
+    k = xlsnap__list_find(l, nr, ri.name->u.string);
     if (c->dom->domid >= 0 &&
         (rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st)))
         goto out;
-    if (st != XLSNAP__DOM_GONE && c->dom->domid == YAJL_GET_INTEGER(domid)) {
-        /* killed before the domain was destroyed: nothing changed */
-        i = found(c, name->u.string, "interrupted-revert", "a revert to "
-                  "'%s' was interrupted before the domain was destroyed",
-                  name->u.string);
-        if (!c->repair) goto out;
-        for (size_t j = 0; j < fresh->u.array.len; j++) {
-            yajl_val f = fresh->u.array.values[j];
-            if (YAJL_IS_STRING(f) && (rc = remove_image(c, f->u.string)))
-                break;
-        }
-        if (!rc) rc = xlsnap__intent_clear(c->ctx, c->dom->uuid,
-                                           XLSNAP__REVERT_INTENT);
-        if (rc) not_fixed(c, i);
-        else fixed(c, i, "rolled back: the domain runs on unchanged");
-        rc = 0;
-        goto out;
-    }
-    if (k < 0 || l[k].state != XLSNAP_STATE_READY) {
-        i = found(c, name->u.string, "interrupted-revert", "a revert to "
-                  "'%s' was interrupted, and that snapshot is gone",
-                  name->u.string);
-        if (c->repair && !xlsnap__intent_clear(c->ctx, c->dom->uuid,
-                                               XLSNAP__REVERT_INTENT))
-            fixed(c, i, "removed the intent");
-        goto out;
-    }
-    if (st != XLSNAP__DOM_GONE) {
-        /* the reverted domain runs: only "current" may be missing */
-        i = found(c, name->u.string, "interrupted-revert", "a revert to "
-                  "'%s' was interrupted after the domain was restarted",
-                  name->u.string);
-        if (!c->repair) goto out;
-        rc = make_current(c, l, nr, k);
-        if (!rc) rc = xlsnap__intent_clear(c->ctx, c->dom->uuid,
-                                           XLSNAP__REVERT_INTENT);
-        if (rc) not_fixed(c, i);
-        else fixed(c, i, "completed: '%s' is current", name->u.string);
-        rc = 0;
-        goto out;
-    }
-    /* the domain is gone: put every disk back, leave it off */
-    i = found(c, name->u.string, "interrupted-revert", "a revert to '%s' "
-              "was interrupted after the domain was destroyed; the domain "
-              "is off and its disks may be half reverted", name->u.string);
-    if (!c->repair) goto out;
-    for (int j = 0; !rc && j < l[k].num_disks; j++) {
-        const xlsnap_disk *d = &l[k].disks[j];
-        yajl_val f = (size_t)j < fresh->u.array.len
-                   ? fresh->u.array.values[j] : NULL;
-        yajl_val pa = paths && (size_t)j < paths->u.array.len
-                    ? paths->u.array.values[j] : NULL;
-        yajl_val mv = moved && (size_t)j < moved->u.array.len
-                    ? moved->u.array.values[j] : NULL;
-        if (pa && mv && YAJL_IS_STRING(pa) && YAJL_IS_STRING(mv)) {
-            /* the configured path: finish it (the old active layer
-             * under its new name, the snapshot's data at the path) */
-            rc = xlsnap__revert_disk_at(c->ctx, d, pa->u.string,
-                                        mv->u.string);
-            if (!rc)
-                rc = xlsnap__relocate_image(c->ctx, l, nr, -1, pa->u.string,
-                                            mv->u.string);
-        } else if (f && YAJL_IS_STRING(f))
-            rc = remove_image(c, f->u.string);
-        else if (d->kind == XLSNAP_DISK_INTERNAL)
-            rc = xlsnap__qimg_snapshot(c->ctx, 'a', d->internal_name,
-                                       d->image, d->format);
-    }
-    if (!rc) rc = make_current(c, l, nr, k);
-    if (!rc) rc = xlsnap__intent_clear(c->ctx, c->dom->uuid,
-                                       XLSNAP__REVERT_INTENT);
-    if (rc) not_fixed(c, i);
-    else fixed(c, i, "completed: disks put back, '%s' is current; the "
-               "domain stays off (a revert starts it)",
-               name->u.string);
-    rc = 0;
+    if (st != XLSNAP__DOM_GONE && c->dom->domid == YAJL_GET_INTEGER(ri.domid))
+        revert_not_begun(c, &ri);
+    else if (k < 0 || l[k].state != XLSNAP_STATE_READY)
+        revert_target_gone(c, ri.name->u.string);
+    else if (st != XLSNAP__DOM_GONE)
+        revert_restarted(c, l, nr, k);
+    else
+        revert_finish(c, &ri, l, nr, k);
  out:
-    if (root) yajl_tree_free(root);
+    if (ri.root) yajl_tree_free(ri.root);
     free(json);
     return rc;
 }
@@ -913,12 +956,32 @@ int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,
     return 0;
 }
 
+static int gen_problem(yajl_gen g, const xlsnap_problem *p)
+{
+    int s;
+
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_str(g, "domain"));
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "name", p->domain_name));
+    CHK(xlsnap__gen_kv_str(g, "uuid", p->domain_uuid));
+    CHK(yajl_gen_map_close(g));
+    CHK(xlsnap__gen_kv_str(g, "snapshot", p->snapshot));
+    CHK(xlsnap__gen_kv_str(g, "problem", p->kind));
+    CHK(xlsnap__gen_kv_str(g, "message", p->message));
+    CHK(xlsnap__gen_kv_bool(g, "repaired", p->repaired));
+    CHK(xlsnap__gen_kv_str(g, "repair", p->repair));
+    CHK(yajl_gen_map_close(g));
+ gen_failed:
+    return s;
+}
+
 int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
                             int nr, char **json_r)
 {
     yajl_gen g = xlsnap__gen_alloc();
     bool clean = true;
-    int s, rc;
+    int s;
 
     if (!g) return xlsnap__nomem(ctx);
     for (int i = 0; i < nr; i++) clean &= list[i].repaired;
@@ -926,32 +989,13 @@ int xlsnap_problems_to_json(xlsnap_ctx *ctx, const xlsnap_problem *list,
     CHK(xlsnap__gen_kv_bool(g, "clean", clean));
     CHK(xlsnap__gen_str(g, "problems"));
     CHK(yajl_gen_array_open(g));
-    for (int i = 0; i < nr; i++) {
-        const xlsnap_problem *p = &list[i];
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_str(g, "domain"));
-        CHK(yajl_gen_map_open(g));
-        CHK(xlsnap__gen_kv_str(g, "name", p->domain_name));
-        CHK(xlsnap__gen_kv_str(g, "uuid", p->domain_uuid));
-        CHK(yajl_gen_map_close(g));
-        CHK(xlsnap__gen_kv_str(g, "snapshot", p->snapshot));
-        CHK(xlsnap__gen_kv_str(g, "problem", p->kind));
-        CHK(xlsnap__gen_kv_str(g, "message", p->message));
-        CHK(xlsnap__gen_kv_bool(g, "repaired", p->repaired));
-        CHK(xlsnap__gen_kv_str(g, "repair", p->repair));
-        CHK(yajl_gen_map_close(g));
-    }
+    for (int i = 0; i < nr; i++)
+        CHK(gen_problem(g, &list[i]));
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
-    rc = xlsnap__gen_finish(ctx, g, json_r);
-    goto out;
-
  gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
-                       "cannot generate JSON (yajl status %d)", s);
- out:
-    yajl_gen_free(g);
-    return rc;
+    return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_FAIL,
+                           "cannot generate JSON (yajl status %d)", s);
 }
 
 /*

@@ -285,13 +285,93 @@ static int follow_history(xlsnap_ctx *ctx, xlsnap_domain *d)
     return rc;
 }
 
+/* Not running, given by UUID: the UUID alone is enough (uuid is d's
+ * now); its name is the one its newest record has. */
+static int resolve_stored_uuid(xlsnap_ctx *ctx, char *uuid, xlsnap_domain *d)
+{
+    xlsnap_snapshot *list = NULL;
+    int nr = 0, rc;
+
+    d->uuid = uuid;
+    if ((rc = xlsnap__store_list_summary(ctx, d->uuid, &list, &nr)))
+        return rc;
+    for (int i = nr - 1; i >= 0 && !d->name; i--)
+        if (list[i].domain_name &&
+            !(d->name = xlsnap__strdup(list[i].domain_name))) {
+            xlsnap_snapshot_list_free(list, nr);
+            return xlsnap__nomem(ctx);
+        }
+    /* a list of this domain usually follows */
+    xlsnap__summary_keep(ctx, d->uuid, list, nr);
+    return 0;
+}
+
+/* Which of the nu histories recorded under name spec is meant: the
+ * one ctx->pick_uuid names, the only one, or none (an error). */
+static int pick_history(xlsnap_ctx *ctx, const char *spec, char **uuids,
+                        int nu, int *k_r)
+{
+    char *m = NULL;
+    int rc;
+
+    *k_r = 0;
+    if (nu == 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no domain '%s' "
+                             "(not running here, and no snapshots recorded "
+                             "under that name in %s)", spec, ctx->state_dir);
+    if (nu == 1) return 0;
+    if (ctx->pick_uuid) {
+        *k_r = -1;
+        for (int i = 0; i < nu; i++)
+            if (!strcmp(uuids[i], ctx->pick_uuid)) *k_r = i;
+        if (*k_r >= 0) return 0;
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot "
+                             "history of a domain '%s' has UUID %s", spec,
+                             ctx->pick_uuid);
+    }
+    for (int i = 0; i < nu; i++)
+        if ((rc = describe(ctx, &m, uuids[i], NULL))) {
+            free(m);
+            return rc;
+        }
+    rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL, XLSNAP_HINT_PICK_UUID,
+                            "domain name '%s' is ambiguous: snapshots exist "
+                            "for %d domains of that name: %s", spec, nu, m);
+    free(m);
+    return rc;
+}
+
+/* Not running, given by name (or id): its recorded history. */
+static int resolve_stored_name(xlsnap_ctx *ctx, const char *spec,
+                               xlsnap_domain *d)
+{
+    char **uuids = NULL;
+    int nu = 0, k, rc;
+
+    if (is_domid(spec))
+        return xlsnap__hypervisor_present()
+            ? xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                            "no domain with id %s", spec)
+            : xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                            "domain id %s needs a running hypervisor "
+                            "(give the domain's name or UUID)", spec);
+    if ((rc = xlsnap__store_find_domain(ctx, spec, &uuids, &nu))) return rc;
+    if (!(rc = pick_history(ctx, spec, uuids, nu, &k))) {
+        d->uuid = uuids[k];
+        uuids[k] = NULL;
+        if (!(d->name = xlsnap__strdup(spec))) rc = xlsnap__nomem(ctx);
+    }
+    for (int i = 0; i < nu; i++) free(uuids[i]);
+    free(uuids);
+    return rc;
+}
+
 int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
                           xlsnap_domain *dom_r)
 {
     xlsnap_domain d;
-    xlsnap_snapshot *list = NULL;
-    char *uuid = NULL, **uuids = NULL;
-    int nr = 0, nu = 0, rc;
+    char *uuid = NULL;
+    int rc;
 
     xlsnap_domain_init(&d);
     if (!spec || !*spec) {
@@ -304,94 +384,21 @@ int xlsnap_domain_resolve(xlsnap_ctx *ctx, const char *spec,
         goto out;
     }
     rc = resolve_live(ctx, uuid, spec, &d);
-    if (rc == 0) {
-        if (!uuid && (rc = follow_history(ctx, &d))) goto out;
-        goto done;
-    }
-    /* no hypervisor (or no access to it): stored records still work */
-    if (rc != XLSNAP_ERROR_NOTFOUND && rc != XLSNAP_ERROR_HYPERVISOR)
-        goto out;
-
-    if (uuid) {
-        /* not running: the UUID alone is enough */
-        d.uuid = uuid;
-        uuid = NULL;
-        rc = xlsnap__store_list_summary(ctx, d.uuid, &list, &nr);
-        if (rc) goto out;
-        for (int i = nr - 1; i >= 0 && !d.name; i--) {
-            if (!list[i].domain_name) continue;
-            if (!(d.name = xlsnap__strdup(list[i].domain_name))) {
-                rc = xlsnap__nomem(ctx);
-                goto out;
-            }
+    if (!rc && !uuid) {
+        rc = follow_history(ctx, &d);
+    } else if (rc == XLSNAP_ERROR_NOTFOUND || rc == XLSNAP_ERROR_HYPERVISOR) {
+        /* no hypervisor (or no access to it): stored records still work */
+        if (uuid) {
+            rc = resolve_stored_uuid(ctx, uuid, &d);
+            uuid = NULL;
+        } else {
+            rc = resolve_stored_name(ctx, spec, &d);
         }
-        /* a list of this domain usually follows */
-        xlsnap__summary_keep(ctx, d.uuid, list, nr);
-        list = NULL;
-        nr = 0;
-        goto done;
     }
-    if (is_domid(spec)) {
-        rc = xlsnap__hypervisor_present()
-            ? xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
-                            "no domain with id %s", spec)
-            : xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
-                            "domain id %s needs a running hypervisor "
-                            "(give the domain's name or UUID)", spec);
-        goto out;
-    }
-    if ((rc = xlsnap__store_find_domain(ctx, spec, &uuids, &nu))) goto out;
-    if (nu == 0) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
-                           "no domain '%s' (not running here, and no "
-                           "snapshots recorded under that name in %s)",
-                           spec, ctx->state_dir);
-        goto out;
-    }
-    if (nu > 1 && ctx->pick_uuid) {
-        int k = -1;
-        for (int i = 0; i < nu; i++)
-            if (!strcmp(uuids[i], ctx->pick_uuid)) k = i;
-        if (k < 0) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot "
-                               "history of a domain '%s' has UUID %s", spec,
-                               ctx->pick_uuid);
-            goto out;
-        }
-        char *t = uuids[0];
-        uuids[0] = uuids[k];
-        uuids[k] = t;
-    } else if (nu > 1) {
-        char *m = NULL;
-        for (int i = 0; i < nu && !rc; i++)
-            rc = describe(ctx, &m, uuids[i], NULL);
-        if (rc) {
-            free(m);
-            goto out;
-        }
-        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
-                                XLSNAP_HINT_PICK_UUID,
-                           "domain name '%s' is ambiguous: snapshots "
-                           "exist for %d domains of that name: %s",
-                           spec, nu, m);
-        free(m);
-        goto out;
-    }
-    d.uuid = uuids[0];
-    uuids[0] = NULL;
-    if (!(d.name = xlsnap__strdup(spec))) {
-        rc = xlsnap__nomem(ctx);
-        goto out;
-    }
-
- done:
+    if (rc) goto out;
     *dom_r = d;
     xlsnap_domain_init(&d);
-    rc = 0;
  out:
-    for (int i = 0; i < nu; i++) free(uuids[i]);
-    free(uuids);
-    xlsnap_snapshot_list_free(list, nr);
     free(uuid);
     xlsnap_domain_dispose(&d);
     return rc;
@@ -535,7 +542,7 @@ int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         char **json_r)
 {
     yajl_gen g = xlsnap__gen_alloc();
-    int s, rc;
+    int s;
 
     if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
@@ -548,19 +555,14 @@ int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     CHK(yajl_gen_map_close(g));
     CHK(xlsnap__gen_str(g, "snapshots"));
     CHK(yajl_gen_array_open(g));
+    /* (a record's own error: negative, on ctx already) */
     for (int i = 0; i < nr; i++)
-        if ((rc = xlsnap__snapshot_gen(ctx, g, &list[i]))) goto out;
+        CHK(xlsnap__snapshot_gen(ctx, g, &list[i]));
     CHK(yajl_gen_array_close(g));
     CHK(yajl_gen_map_close(g));
-    rc = xlsnap__gen_finish(ctx, g, json_r);
-    goto out;
-
  gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
-                       "cannot generate JSON (yajl status %d)", s);
- out:
-    yajl_gen_free(g);
-    return rc;
+    return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_FAIL,
+                           "cannot generate JSON (yajl status %d)", s);
 }
 
 /*
