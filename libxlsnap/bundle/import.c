@@ -21,6 +21,9 @@
  *     snapshot's image; the memory image goes into the state dir;
  *  5. the record becomes ready.  A failure after 3 removes what was
  *     placed and the record.
+ * In the code: read (1, 2: read_bundle), plan (2: plan, under the target
+ * domain's store handle), act (3, 4), commit (5); what act created is
+ * tracked in the importer, and undone on failure.
  */
 #include "internal.h"
 
@@ -222,6 +225,45 @@ static uint64_t be(const unsigned char *p, int n)
     return v;
 }
 
+/* Why the qcow2 header of file refuses it as a disk of a full bundle
+ * (base NULL) or of a delta on base: *why_r, NULL if it does not. */
+static int check_header(xlsnap_ctx *ctx, const char *file, const char *base,
+                        const char **why_r)
+{
+    unsigned char h[104] = { 0 };
+    char bname[8] = "";
+    ssize_t n = -1;
+    int fd;
+
+    *why_r = NULL;
+    fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        n = xlsnap__read_upto(fd, h, sizeof(h));
+        /* the first bytes of the backing file name, if any */
+        if (n >= 20 && be(h + 8, 8) && be(h + 8, 8) < (1u << 20) &&
+            pread(fd, bname, 5, be(h + 8, 8)) < 0)
+            bname[0] = '\0';
+        close(fd);
+    }
+    if (n < 0)
+        return xlsnap__error_errno(ctx, errno, "cannot read %s", file);
+    if (n < 72 || memcmp(h, "QFI\xfb", 4)) {
+        *why_r = "it is not a qcow2 image";
+    } else if (be(h + 4, 4) != 2 && be(h + 4, 4) != 3) {
+        *why_r = "it is not a qcow2 image of version 2 or 3";
+    } else if (be(h + 4, 4) == 3 && (n < 80 || (be(h + 72, 8) & 4))) {
+        *why_r = "it has an external data file (data-file)";
+    } else if (be(h + 8, 8) && !strncmp(bname, "json:", 5)) {
+        *why_r = "its backing file is a json: name";
+    } else if (!base && be(h + 8, 8)) {
+        *why_r = "it has a backing file (a full bundle's disks stand alone)";
+    } else if (base && !be(h + 8, 8)) {
+        *why_r = "it has no backing file, but a delta's disk builds on the "
+                 "base";
+    }
+    return 0;
+}
+
 /*
  * A disk member, as staged (plain), must be a qcow2 image that opens
  * nothing but itself: no data file, no backing file in a full bundle,
@@ -238,42 +280,13 @@ static int inspect_disk(xlsnap_ctx *ctx, const char *file,
                *fp[] = { "format", NULL },
                *vp[] = { "virtual-size", NULL },
                *dp[] = { "format-specific", "data", "data-file", NULL };
-    unsigned char h[104] = { 0 };
-    char bname[8] = "";
     char *want = base ? xlsnap__sprintf("xl-snapshot-base:%s", base) : NULL;
     const char *why = NULL;
     yajl_val root = NULL, v;
-    ssize_t n = -1;
-    int fd, rc = 0;
+    int rc = 0;
 
     if (base && !want) return xlsnap__nomem(ctx);
-    fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        n = xlsnap__read_upto(fd, h, sizeof(h));
-        /* the first bytes of the backing file name, if any */
-        if (n >= 20 && be(h + 8, 8) && be(h + 8, 8) < (1u << 20) &&
-            pread(fd, bname, 5, be(h + 8, 8)) < 0)
-            bname[0] = '\0';
-        close(fd);
-    }
-    if (n < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", file);
-        goto out;
-    }
-    if (n < 72 || memcmp(h, "QFI\xfb", 4)) {
-        why = "it is not a qcow2 image";
-    } else if (be(h + 4, 4) != 2 && be(h + 4, 4) != 3) {
-        why = "it is not a qcow2 image of version 2 or 3";
-    } else if (be(h + 4, 4) == 3 && (n < 80 || (be(h + 72, 8) & 4))) {
-        why = "it has an external data file (data-file)";
-    } else if (be(h + 8, 8) && !strncmp(bname, "json:", 5)) {
-        why = "its backing file is a json: name";
-    } else if (!base && be(h + 8, 8)) {
-        why = "it has a backing file (a full bundle's disks stand alone)";
-    } else if (base && !be(h + 8, 8)) {
-        why = "it has no backing file, but a delta's disk builds on the "
-              "base";
-    }
+    if ((rc = check_header(ctx, file, base, &why))) goto out;
     if (why) goto refuse;
     if ((rc = xlsnap__qimg_info(ctx, file, "qcow2", &root))) goto out;
     v = yajl_tree_get(root, fp, yajl_t_string);
