@@ -17,6 +17,9 @@
  * staged one part at a time in the domain's state dir.  With zstd, the
  * memory image and the disks are stored compressed (".zst", encoding
  * "zstd" in the manifest; checksums are of the stored bytes).
+ * In the code: open the domain's store handle and find the snapshots
+ * (open_plan), the destination (open_dest), then the manifest's head,
+ * the parts (add_contents) and the manifest (add_manifest).
  */
 #include "internal.h"
 
