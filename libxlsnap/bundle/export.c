@@ -17,6 +17,9 @@
  * staged one part at a time in the domain's state dir.  With zstd, the
  * memory image and the disks are stored compressed (".zst", encoding
  * "zstd" in the manifest; checksums are of the stored bytes).
+ * In the code: open the domain's store handle and find the snapshots
+ * (open_plan), the destination (open_dest), then the manifest's head,
+ * the parts (add_contents) and the manifest (add_manifest).
  */
 #include "internal.h"
 
@@ -30,9 +33,15 @@ void xlsnap_export_params_init(xlsnap_export_params *p)
     p->fd = -1;
 }
 
+/* One export: the domain's store handle (open: its lock, its records),
+ * the snapshot (and a delta's base) in them, where the bundle goes. */
 typedef struct {
     xlsnap_ctx *ctx;
-    const char *dir;       /* where parts are made */
+    xlsnap__store_handle h;
+    const xlsnap_snapshot *sn;    /* in h.list */
+    const xlsnap_snapshot *base;  /* in h.list; NULL: a full bundle */
+    char *dir;             /* where parts are made */
+    int stage_fd;          /* the lock of a stream's staging dir, or -1 */
     int out;               /* stream fd, or -1: directory bundle */
     bool zstd;             /* compress memory and disks */
     xlsnap__manifest m;
@@ -50,6 +59,7 @@ static int add_part(exporter *x, xlsnap__bundle_file *f, const char *src)
     struct stat st;
     int fd = -1, rc;
 
+    if (!path) return xlsnap__nomem(ctx);
     if (src && x->out < 0) {
         rc = xlsnap__copy_file(ctx, src, path, XLSNAP__COPY_PLAIN, &f->size,
                                f->sha256);
@@ -87,6 +97,10 @@ static int compress_part(exporter *x, const char *src,
     struct stat st;
     int rc;
 
+    if (!plain || !zname || !zpath) {
+        rc = xlsnap__nomem(x->ctx);
+        goto out;
+    }
     if (stat(src ? src : plain, &st) < 0) {
         rc = xlsnap__error_errno(x->ctx, errno, "cannot read %s",
                                  src ? src : plain);
@@ -100,7 +114,7 @@ static int compress_part(exporter *x, const char *src,
     free(f->path);
     f->path = zname;
     zname = NULL;
-    f->encoding = xlsnap__strdup("zstd");
+    if (!(f->encoding = xlsnap__strdup("zstd"))) rc = xlsnap__nomem(x->ctx);
  out:
     free(plain);
     free(zname);
@@ -143,24 +157,48 @@ static int state_file(exporter *x, const xlsnap_disk *d, const char *tmp,
     return rc;
 }
 
-static int export_disk(exporter *x, const xlsnap_disk *d,
-                       const xlsnap_snapshot *base)
+/* A delta's disk at out: an empty qcow2 on the snapshot's state,
+ * rebased (content compared) onto the base's state, so that it keeps
+ * what differs from the base; then the base named in a way that cannot
+ * open anything by accident: import points it at the base's image on
+ * the new host. */
+static int make_delta(exporter *x, const xlsnap_disk *d,
+                      const xlsnap_disk *bd, const char *base,
+                      const char *out)
 {
     xlsnap_ctx *ctx = x->ctx;
-    char *part = xlsnap__sprintf("disk-%s.qcow2", d->vdev);
-    char *out = xlsnap__sprintf("%s/%s", x->dir, part);
     char *ts = xlsnap__sprintf("%s/.state-%s.qcow2", x->dir, d->vdev);
     char *tb = xlsnap__sprintf("%s/.base-%s.qcow2", x->dir, d->vdev);
+    char *bname = xlsnap__sprintf("xl-snapshot-base:%s", base);
     const char *sf, *sfmt, *bf, *bfmt;
-    const xlsnap_disk *bd;
-    xlsnap__bundle_file *f;
     int rc;
 
-    if (!xlsnap__bundle_name_ok(part)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk name %s cannot "
-                           "be exported", d->vdev);
-        goto out;
-    }
+    if (!ts || !tb || !bname)
+        rc = xlsnap__nomem(ctx);
+    else if (!(rc = state_file(x, d, ts, &sf, &sfmt)) &&
+             !(rc = state_file(x, bd, tb, &bf, &bfmt)) &&
+             !(rc = xlsnap__qimg_create_overlay(ctx, out, sf, sfmt)) &&
+             !(rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bf, bfmt,
+                                        XLSNAP__QIMG_SHARED)))
+        rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bname, "qcow2",
+                                 XLSNAP__QIMG_UNSAFE);
+    if (ts) unlink(ts);
+    if (tb) unlink(tb);
+    free(ts);
+    free(tb);
+    free(bname);
+    return rc;
+}
+
+/* The image of disk d at out: the snapshot's state standalone, or a
+ * delta on base. */
+static int make_image(exporter *x, const xlsnap_disk *d,
+                      const xlsnap_snapshot *base, const char *out)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    const xlsnap_disk *bd;
+    int rc;
+
     if (!base) {
         const char *snap = d->kind == XLSNAP_DISK_INTERNAL ? d->internal_name
                                                            : NULL;
@@ -172,27 +210,35 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
                                 XLSNAP_HINT_EXPORT_FULL, "base snapshot '%s' "
                            "has no disk %s",
                            base->name, d->vdev);
-    } else if (!(rc = state_file(x, d, ts, &sf, &sfmt)) &&
-               !(rc = state_file(x, bd, tb, &bf, &bfmt)) &&
-               !(rc = xlsnap__qimg_create_overlay(ctx, out, sf, sfmt))) {
-        /* keep what differs from the base, then name the base in a way
-         * that cannot open anything by accident: import points it at
-         * the base's image on the new host */
-        char *bname = xlsnap__sprintf("xl-snapshot-base:%s", base->name);
-        rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bf, bfmt,
-                                 XLSNAP__QIMG_SHARED);
-        if (!rc)
-            rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bname, "qcow2",
-                                     XLSNAP__QIMG_UNSAFE);
-        free(bname);
+    } else {
+        rc = make_delta(x, d, bd, base->name, out);
     }
-    unlink(ts);
-    unlink(tb);
     if (rc) {
         unlink(out);
         rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+    }
+    return rc;
+}
+
+static int export_disk(exporter *x, const xlsnap_disk *d,
+                       const xlsnap_snapshot *base)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    char *part = xlsnap__sprintf("disk-%s.qcow2", d->vdev);
+    char *out = xlsnap__sprintf("%s/%s", x->dir, part);
+    xlsnap__bundle_file *f;
+    int rc;
+
+    if (!part || !out) {
+        rc = xlsnap__nomem(ctx);
         goto out;
     }
+    if (!xlsnap__bundle_name_ok(part)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk name %s cannot "
+                           "be exported", d->vdev);
+        goto out;
+    }
+    if ((rc = make_image(x, d, base, out))) goto out;
     if (chmod(out, 0600) < 0) {      /* qemu-img created it per umask */
         rc = xlsnap__error_errno(ctx, errno, "cannot chmod %s", out);
         unlink(out);
@@ -202,6 +248,11 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
     if (!f) { rc = xlsnap__nomem(ctx); unlink(out); goto out; }
     f->vdev = xlsnap__strdup(d->vdev);
     f->format = xlsnap__strdup("qcow2");
+    if (!f->vdev || !f->format) {
+        rc = xlsnap__nomem(ctx);
+        unlink(out);
+        goto out;
+    }
     if ((rc = xlsnap__qimg_virtual_size(ctx, out, "qcow2",
                                         &f->virtual_size))) {
         unlink(out);
@@ -215,8 +266,6 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
  out:
     free(part);
     free(out);
-    free(ts);
-    free(tb);
     return rc;
 }
 
@@ -252,11 +301,129 @@ static int chain(xlsnap_ctx *ctx, xlsnap__manifest *m, xlsnap_snapshot *list,
     if ((rc = xlsnap__tree_build(ctx, &t, list, nr))) goto out;
     n = xlsnap__tree_ancestors(&t, (int)(s - list), up);
     while (n > 0)
-        m->chain[m->num_chain++] = xlsnap__strdup(list[up[--n]].name);
-    m->chain[m->num_chain++] = xlsnap__strdup(s->name);
+        if (!(m->chain[m->num_chain++] = xlsnap__strdup(list[up[--n]].name)))
+            rc = xlsnap__nomem(ctx);
+    if (!(m->chain[m->num_chain++] = xlsnap__strdup(s->name)))
+        rc = xlsnap__nomem(ctx);
  out:
     xlsnap__tree_dispose(&t);
     free(up);
+    return rc;
+}
+
+/* Open the domain's store handle and find the snapshot and base. */
+static int open_plan(exporter *x, const xlsnap_domain *dom,
+                     const char *name, const char *base)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    xlsnap_snapshot *sn = NULL, *b = NULL;
+    int idx, rc;
+
+    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &x->h, &idx)) ||
+        (rc = find(ctx, x->h.list, x->h.nr, name, &sn)))
+        return rc;
+    if (base && (rc = find(ctx, x->h.list, x->h.nr, base, &b)))
+        return xlsnap__error_prefix(ctx, rc, "base");
+    if (b == sn)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "a snapshot cannot be "
+                             "the base of its own delta");
+    x->sn = sn;
+    x->base = b;
+    return 0;
+}
+
+/* Where the bundle goes: a new directory, or a stream staged in the
+ * domain's state dir; and how it is compressed. */
+static int open_dest(exporter *x, const xlsnap_domain *dom,
+                     const xlsnap_export_params *p)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    int rc;
+
+    if (p->dir) {
+        if (mkdir(p->dir, 0700) < 0)
+            return xlsnap__error_errno(ctx, errno, "cannot create bundle "
+                                       "directory %s%s", p->dir,
+                                       errno == EEXIST ? " (give a new one)"
+                                                       : "");
+        if (!(x->dir = xlsnap__strdup(p->dir))) {
+            rmdir(p->dir);
+            return xlsnap__nomem(ctx);
+        }
+    } else {
+        if ((rc = xlsnap__store_staging_create(ctx, dom->uuid, "export",
+                                               &x->dir, &x->stage_fd)))
+            return rc;
+        x->out = p->fd;
+    }
+    x->zstd = p->compress && !strcmp(p->compress, "zstd");
+    if (p->compress && !x->zstd)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown compression "
+                             "'%s' (zstd is supported)", p->compress);
+    return 0;
+}
+
+/* The manifest's head: what the bundle holds, whose, its chain. */
+static int manifest_head(exporter *x)
+{
+    xlsnap__manifest *m = &x->m;
+    const xlsnap_snapshot *sn = x->sn;
+
+    m->created = time(NULL);
+    if (!(m->kind = xlsnap__strdup(x->base ? "delta" : "full")) ||
+        !(m->snapshot = xlsnap__strdup(sn->name)) ||
+        (x->base && !(m->base = xlsnap__strdup(x->base->name))) ||
+        (sn->domain_name &&
+         !(m->domain_name = xlsnap__strdup(sn->domain_name))) ||
+        !(m->domain_uuid = xlsnap__strdup(sn->domain_uuid)))
+        return xlsnap__nomem(x->ctx);
+    return chain(x->ctx, m, x->h.list, x->h.nr, sn);
+}
+
+/* The record, the memory image, the disks. */
+static int add_contents(exporter *x)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    const xlsnap_snapshot *sn = x->sn;
+    char *json = NULL;
+    int rc;
+
+    if (!(rc = xlsnap_snapshot_to_json(ctx, sn, &json)))
+        rc = add_data(x, json, xlsnap__manifest_add(&x->m, "record.json",
+                                                    "record"));
+    free(json);
+    if (rc) return rc;
+    if (sn->memory) {
+        xlsnap__bundle_file *f = xlsnap__manifest_add(&x->m, "memory.save",
+                                                      "memory");
+        if (!f) return xlsnap__nomem(ctx);
+        rc = x->zstd ? compress_part(x, sn->memory, f) : 0;
+        if (!rc) rc = add_part(x, f, x->zstd ? NULL : sn->memory);
+        if (rc) return rc;
+    }
+    for (int i = 0; i < sn->num_disks; i++)
+        if ((rc = export_disk(x, &sn->disks[i], x->base))) return rc;
+    return 0;
+}
+
+/* The manifest, last: a bundle without one is incomplete. */
+static int add_manifest(exporter *x)
+{
+    xlsnap_ctx *ctx = x->ctx;
+    char *json = NULL;
+    int rc;
+
+    if ((rc = xlsnap__manifest_to_json(ctx, &x->m, &json))) return rc;
+    if (x->out >= 0) {
+        rc = xlsnap__tar_put_data(ctx, x->out, XLSNAP__MANIFEST_FILE, json,
+                                  strlen(json));
+        if (!rc) rc = xlsnap__tar_end(ctx, x->out);
+    } else {
+        rc = xlsnap__write_file_atomic(ctx, x->dir, XLSNAP__MANIFEST_FILE,
+                                       json, strlen(json));
+    }
+    x->bytes += strlen(json);
+    free(json);
     return rc;
 }
 
@@ -264,97 +431,26 @@ int xlsnap_export(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const char *name, const xlsnap_export_params *p,
                   uint64_t *bytes_r)
 {
-    xlsnap_snapshot *list = NULL, *sn = NULL, *base = NULL;
-    xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
-    exporter x = { .ctx = ctx, .out = -1 };
-    char *json = NULL, *dir = NULL;
-    int nr = 0, idx, rc, stage_fd = -1;
+    exporter x = { .ctx = ctx, .h = XLSNAP__STORE_HANDLE_INIT,
+                   .stage_fd = -1, .out = -1 };
+    int rc;
 
     xlsnap__manifest_init(&x.m);
     if (!p->dir && p->fd < 0)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no destination");
-    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &h, &idx)))
+    if ((rc = open_plan(&x, dom, name, p->base)) ||
+        (rc = open_dest(&x, dom, p)) || (rc = manifest_head(&x)) ||
+        (rc = add_contents(&x)) || (rc = add_manifest(&x)))
         goto out;
-    list = h.list;
-    nr = h.nr;
-    if ((rc = find(ctx, list, nr, name, &sn)))
-        goto out;
-    if (p->base && (rc = find(ctx, list, nr, p->base, &base))) {
-        rc = xlsnap__error_prefix(ctx, rc, "base");
-        goto out;
-    }
-    if (base == sn) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "a snapshot cannot be "
-                           "the base of its own delta");
-        goto out;
-    }
-    if (p->dir) {
-        if (mkdir(p->dir, 0700) < 0) {
-            rc = xlsnap__error_errno(ctx, errno, "cannot create bundle "
-                                     "directory %s%s", p->dir,
-                                     errno == EEXIST ? " (give a new one)"
-                                                     : "");
-            goto out;
-        }
-        dir = xlsnap__strdup(p->dir);
-    } else {
-        if ((rc = xlsnap__store_staging_create(ctx, dom->uuid, "export",
-                                               &dir, &stage_fd)))
-            goto out;
-        x.out = p->fd;
-    }
-    x.dir = dir;
-    x.zstd = p->compress && !strcmp(p->compress, "zstd");
-    if (p->compress && !x.zstd) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown compression "
-                           "'%s' (zstd is supported)", p->compress);
-        goto out;
-    }
-
-    x.m.kind = xlsnap__strdup(base ? "delta" : "full");
-    x.m.snapshot = xlsnap__strdup(sn->name);
-    x.m.base = xlsnap__strdup(base ? base->name : NULL);
-    x.m.domain_name = xlsnap__strdup(sn->domain_name);
-    x.m.domain_uuid = xlsnap__strdup(sn->domain_uuid);
-    x.m.created = time(NULL);
-    if ((rc = chain(ctx, &x.m, list, nr, sn))) goto out;
-
-    if ((rc = xlsnap_snapshot_to_json(ctx, sn, &json)) ||
-        (rc = add_data(&x, json, xlsnap__manifest_add(&x.m, "record.json",
-                                                      "record"))))
-        goto out;
-    if (sn->memory) {
-        xlsnap__bundle_file *f = xlsnap__manifest_add(&x.m, "memory.save",
-                                                      "memory");
-        if (!f) { rc = xlsnap__nomem(ctx); goto out; }
-        rc = x.zstd ? compress_part(&x, sn->memory, f) : 0;
-        if (!rc) rc = add_part(&x, f, x.zstd ? NULL : sn->memory);
-        if (rc) goto out;
-    }
-    for (int i = 0; i < sn->num_disks; i++)
-        if ((rc = export_disk(&x, &sn->disks[i], base))) goto out;
-
-    free(json);
-    if ((rc = xlsnap__manifest_to_json(ctx, &x.m, &json))) goto out;
-    if (x.out >= 0) {
-        rc = xlsnap__tar_put_data(ctx, x.out, XLSNAP__MANIFEST_FILE, json,
-                                  strlen(json));
-        if (!rc) rc = xlsnap__tar_end(ctx, x.out);
-    } else {
-        rc = xlsnap__write_file_atomic(ctx, dir, XLSNAP__MANIFEST_FILE,
-                                       json, strlen(json));
-    }
-    x.bytes += strlen(json);
-    if (!rc && bytes_r) *bytes_r = x.bytes;
+    if (bytes_r) *bytes_r = x.bytes;
  out:
     /* a stream's staging dir always goes; a directory bundle only if
      * it is incomplete */
-    if (dir && (x.out >= 0 || rc)) xlsnap__remove_flat_dir(dir);
-    if (stage_fd >= 0) close(stage_fd);
-    xlsnap__store_close(&h);
+    if (x.dir && (x.out >= 0 || rc)) xlsnap__remove_flat_dir(x.dir);
+    if (x.stage_fd >= 0) close(x.stage_fd);
+    xlsnap__store_close(&x.h);
     xlsnap__manifest_dispose(&x.m);
-    free(json);
-    free(dir);
+    free(x.dir);
     return rc;
 }
 

@@ -21,6 +21,9 @@
  *     snapshot's image; the memory image goes into the state dir;
  *  5. the record becomes ready.  A failure after 3 removes what was
  *     placed and the record.
+ * In the code: read (1, 2: read_bundle), plan (2: plan, under the target
+ * domain's store handle), act (3, 4), commit (5); what act created is
+ * tracked in the importer, and undone on failure.
  */
 #include "internal.h"
 
@@ -82,7 +85,10 @@ static int unpack(xlsnap_ctx *ctx, int fd, const char *dir, member **mem_r,
             member *nm = realloc(mem, (nr + 1) * sizeof(*mem));
             if (!nm) { rc = xlsnap__nomem(ctx); break; }
             mem = nm;
-            path = xlsnap__sprintf("%s/%s", dir, name);
+            if (!(path = xlsnap__sprintf("%s/%s", dir, name))) {
+                rc = xlsnap__nomem(ctx);
+                break;
+            }
             out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
                        O_CLOEXEC, 0600);
             if (out < 0) {
@@ -133,10 +139,12 @@ static int stage_dir(xlsnap_ctx *ctx, const char *dir, const char *stage,
         char *from = xlsnap__sprintf("%s/%s", dir, f->path);
         char *to = xlsnap__sprintf("%s/%s", stage, f->path);
         struct stat st;
-        int in, out = -1;
+        int in = -1, out = -1;
 
-        in = open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (in < 0)
+        if (!from || !to)
+            rc = xlsnap__nomem(ctx);
+        else if ((in = open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+                            O_CLOEXEC)) < 0)
             rc = errno == ENOENT
                ? xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "bundle member %s "
                                "is missing", f->path)
@@ -217,6 +225,45 @@ static uint64_t be(const unsigned char *p, int n)
     return v;
 }
 
+/* Why the qcow2 header of file refuses it as a disk of a full bundle
+ * (base NULL) or of a delta on base: *why_r, NULL if it does not. */
+static int check_header(xlsnap_ctx *ctx, const char *file, const char *base,
+                        const char **why_r)
+{
+    unsigned char h[104] = { 0 };
+    char bname[8] = "";
+    ssize_t n = -1;
+    int fd;
+
+    *why_r = NULL;
+    fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        n = xlsnap__read_upto(fd, h, sizeof(h));
+        /* the first bytes of the backing file name, if any */
+        if (n >= 20 && be(h + 8, 8) && be(h + 8, 8) < (1u << 20) &&
+            pread(fd, bname, 5, be(h + 8, 8)) < 0)
+            bname[0] = '\0';
+        close(fd);
+    }
+    if (n < 0)
+        return xlsnap__error_errno(ctx, errno, "cannot read %s", file);
+    if (n < 72 || memcmp(h, "QFI\xfb", 4)) {
+        *why_r = "it is not a qcow2 image";
+    } else if (be(h + 4, 4) != 2 && be(h + 4, 4) != 3) {
+        *why_r = "it is not a qcow2 image of version 2 or 3";
+    } else if (be(h + 4, 4) == 3 && (n < 80 || (be(h + 72, 8) & 4))) {
+        *why_r = "it has an external data file (data-file)";
+    } else if (be(h + 8, 8) && !strncmp(bname, "json:", 5)) {
+        *why_r = "its backing file is a json: name";
+    } else if (!base && be(h + 8, 8)) {
+        *why_r = "it has a backing file (a full bundle's disks stand alone)";
+    } else if (base && !be(h + 8, 8)) {
+        *why_r = "it has no backing file, but a delta's disk builds on the "
+                 "base";
+    }
+    return 0;
+}
+
 /*
  * A disk member, as staged (plain), must be a qcow2 image that opens
  * nothing but itself: no data file, no backing file in a full bundle,
@@ -233,41 +280,13 @@ static int inspect_disk(xlsnap_ctx *ctx, const char *file,
                *fp[] = { "format", NULL },
                *vp[] = { "virtual-size", NULL },
                *dp[] = { "format-specific", "data", "data-file", NULL };
-    unsigned char h[104] = { 0 };
-    char bname[8] = "";
     char *want = base ? xlsnap__sprintf("xl-snapshot-base:%s", base) : NULL;
     const char *why = NULL;
     yajl_val root = NULL, v;
-    ssize_t n = -1;
-    int fd, rc = 0;
+    int rc = 0;
 
-    fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        n = xlsnap__read_upto(fd, h, sizeof(h));
-        /* the first bytes of the backing file name, if any */
-        if (n >= 20 && be(h + 8, 8) && be(h + 8, 8) < (1u << 20) &&
-            pread(fd, bname, 5, be(h + 8, 8)) < 0)
-            bname[0] = '\0';
-        close(fd);
-    }
-    if (n < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", file);
-        goto out;
-    }
-    if (n < 72 || memcmp(h, "QFI\xfb", 4)) {
-        why = "it is not a qcow2 image";
-    } else if (be(h + 4, 4) != 2 && be(h + 4, 4) != 3) {
-        why = "it is not a qcow2 image of version 2 or 3";
-    } else if (be(h + 4, 4) == 3 && (n < 80 || (be(h + 72, 8) & 4))) {
-        why = "it has an external data file (data-file)";
-    } else if (be(h + 8, 8) && !strncmp(bname, "json:", 5)) {
-        why = "its backing file is a json: name";
-    } else if (!base && be(h + 8, 8)) {
-        why = "it has a backing file (a full bundle's disks stand alone)";
-    } else if (base && !be(h + 8, 8)) {
-        why = "it has no backing file, but a delta's disk builds on the "
-              "base";
-    }
+    if (base && !want) return xlsnap__nomem(ctx);
+    if ((rc = check_header(ctx, file, base, &why))) goto out;
     if (why) goto refuse;
     if ((rc = xlsnap__qimg_info(ctx, file, "qcow2", &root))) goto out;
     v = yajl_tree_get(root, fp, yajl_t_string);
@@ -348,8 +367,16 @@ static int own_config(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         if (list[i].config_json &&
             (!best || list[i].creationtime >= best->creationtime))
             best = &list[i];
-    if (best) *cfg_r = xlsnap__strdup(best->config_json);
+    if (best && !(*cfg_r = xlsnap__strdup(best->config_json)))
+        return xlsnap__nomem(ctx);
     return 0;
+}
+
+/* *d = a copy of s (NULL stays NULL); false when out of memory. */
+static bool dup_to(char **d, const char *s)
+{
+    *d = xlsnap__strdup(s);
+    return *d || !s;
 }
 
 /* The domain the snapshot goes to: the bundle's, or as_domain (an
@@ -365,8 +392,9 @@ static int target_domain(xlsnap_ctx *ctx, const xlsnap_import_params *p,
                                  "refused, nothing was imported: its domain "
                                  "name is not a valid name (control "
                                  "characters, '/' or not UTF-8)");
-        d->name = xlsnap__strdup(m->domain_name);
-        d->uuid = xlsnap__uuid_canon(m->domain_uuid);
+        if (!dup_to(&d->name, m->domain_name) ||
+            !(d->uuid = xlsnap__uuid_canon(m->domain_uuid)))
+            return xlsnap__nomem(ctx);
         return 0;
     }
     rc = xlsnap_domain_resolve(ctx, p->as_domain, d);
@@ -376,303 +404,471 @@ static int target_domain(xlsnap_ctx *ctx, const xlsnap_import_params *p,
                                   XLSNAP_HINT_AS_DOMAIN_NAME, "the domain to "
                                   "import as is a UUID, not a name");
     xlsnap_domain_dispose(d);
-    d->name = xlsnap__strdup(p->as_domain);
+    if (!(d->name = xlsnap__strdup(p->as_domain)))
+        return xlsnap__nomem(ctx);
     return xlsnap__uuid_generate(ctx, &d->uuid);
+}
+
+/*
+ * One import, phase by phase: read (the bundle staged and checked),
+ * plan (against the target domain's records, under its store handle),
+ * act (the record as preparing, the images placed), commit (the record
+ * ready).  What act created is tracked here, so that a failure removes
+ * exactly that and nothing else.
+ */
+typedef struct {
+    xlsnap_ctx *ctx;
+    const xlsnap_import_params *p;
+    /* read */
+    xlsnap__manifest m;
+    member *mem;                  /* the staged members */
+    int nr_mem;
+    char *stage;                  /* private staging dir, locked by */
+    int stage_fd;
+    char *mtext;                  /* the manifest as read */
+    size_t mlen;
+    char **plain;                 /* per manifest file: staged, plain */
+    xlsnap_snapshot rec;          /* the bundle's record */
+    /* plan */
+    xlsnap_domain dom;
+    xlsnap__store_handle h;       /* the target domain's lock + records */
+    const xlsnap_snapshot *base;  /* a delta's base, in h.list */
+    xlsnap_snapshot sn;           /* the new record */
+    char **dst;                   /* per disk of sn: its image file */
+    /* act: what this import created */
+    bool wrote;                   /* sn's record */
+    int placed;                   /* dst[0 .. placed) */
+    bool memory_placed;           /* sn.memory */
+} importer;
+
+static void importer_init(importer *im, xlsnap_ctx *ctx,
+                          const xlsnap_import_params *p)
+{
+    memset(im, 0, sizeof(*im));
+    im->ctx = ctx;
+    im->p = p;
+    im->stage_fd = -1;
+    im->h = (xlsnap__store_handle)XLSNAP__STORE_HANDLE_INIT;
+    xlsnap__manifest_init(&im->m);
+    xlsnap_snapshot_init(&im->rec);
+    xlsnap_snapshot_init(&im->sn);
+    xlsnap_domain_init(&im->dom);
+}
+
+static void importer_dispose(importer *im)
+{
+    if (im->stage) xlsnap__remove_flat_dir(im->stage);
+    if (im->stage_fd >= 0) close(im->stage_fd);
+    xlsnap__store_close(&im->h);
+    for (int i = 0; im->dst && i < im->rec.num_disks; i++) free(im->dst[i]);
+    free(im->dst);
+    for (int k = 0; im->plain && k < im->m.num_files; k++)
+        free(im->plain[k]);
+    free(im->plain);
+    xlsnap__manifest_dispose(&im->m);
+    xlsnap_snapshot_dispose(&im->rec);
+    xlsnap_snapshot_dispose(&im->sn);
+    xlsnap_domain_dispose(&im->dom);
+    free(im->mem);
+    free(im->stage);
+    free(im->mtext);
+}
+
+/* A bundle that fails its checks: nothing was imported. */
+static int refuse(xlsnap_ctx *ctx, int rc)
+{
+    if (rc == XLSNAP_ERROR_CORRUPT || rc == XLSNAP_ERROR_NOTSUP)
+        rc = xlsnap__error_prefix(ctx, rc, "%s", "the bundle was refused, "
+                                  "nothing was imported");
+    return rc;
+}
+
+/* ---- read: the bundle staged and checked, nothing placed ---- */
+
+/* Every member into a private staging dir, hashed as it is written
+ * there; nothing is read from the bundle again. */
+static int stage_bundle(importer *im)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap_import_params *p = im->p;
+    int rc;
+
+    if (p->dir) {
+        char *path = xlsnap__sprintf("%s/%s", p->dir, XLSNAP__MANIFEST_FILE);
+        if (!path) return xlsnap__nomem(ctx);
+        rc = xlsnap__read_file(ctx, AT_FDCWD, path, XLSNAP__MANIFEST_MAX,
+                               &im->mtext, &im->mlen);
+        free(path);
+        if (rc == XLSNAP_ERROR_NOTFOUND)
+            rc = xlsnap__error(ctx, rc, "%s has no %s: not a bundle, or an "
+                               "incomplete one", p->dir,
+                               XLSNAP__MANIFEST_FILE);
+        if (rc) return rc;
+        if ((rc = xlsnap__manifest_parse(ctx, im->mtext, im->mlen, &im->m)))
+            return refuse(ctx, rc);
+    }
+    if ((rc = xlsnap__store_staging_create(ctx, NULL, "import", &im->stage,
+                                           &im->stage_fd)))
+        return rc;
+    if (p->dir)
+        rc = stage_dir(ctx, p->dir, im->stage, &im->m, &im->mem,
+                       &im->nr_mem);
+    else if (!(rc = unpack(ctx, p->fd, im->stage, &im->mem, &im->nr_mem,
+                           &im->mtext, &im->mlen)))
+        rc = xlsnap__manifest_parse(ctx, im->mtext, im->mlen, &im->m);
+    return refuse(ctx, rc);
+}
+
+/* Decode: never more than the manifest declares. */
+static int decode(importer *im)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap__manifest *m = &im->m;
+    int rc;
+
+    im->plain = calloc(m->num_files + 1, sizeof(*im->plain));
+    if (!im->plain) return xlsnap__nomem(ctx);
+    for (int k = 0; k < m->num_files; k++) {
+        const xlsnap__bundle_file *f = &m->files[k];
+        char *z = xlsnap__sprintf("%s/%s", im->stage, f->path);
+        if (!z) return xlsnap__nomem(ctx);
+        if (!f->encoding) {
+            im->plain[k] = z;
+            continue;
+        }
+        if (!(im->plain[k] = xlsnap__sprintf("%s/.plain-%d", im->stage,
+                                             k))) {
+            free(z);
+            return xlsnap__nomem(ctx);
+        }
+        rc = xlsnap__decompress_file(ctx, z, im->plain[k], f->plain_size);
+        unlink(z);
+        free(z);
+        if (rc)
+            return refuse(ctx, xlsnap__error_prefix(ctx, rc, "bundle member "
+                                                    "%s", f->path));
+    }
+    return 0;
+}
+
+/* The bundle's record, checked against its manifest. */
+static int read_record(importer *im)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap__manifest *m = &im->m;
+    xlsnap_snapshot *rec = &im->rec;
+    const char *path = NULL;
+    char *rtext = NULL;
+    size_t rlen;
+    bool has = false;
+    int rc;
+
+    for (int k = 0; k < m->num_files; k++)
+        if (!strcmp(m->files[k].role, "record")) path = im->plain[k];
+    rc = xlsnap__read_file(ctx, AT_FDCWD, path, XLSNAP__RECORD_MAX, &rtext,
+                           &rlen);
+    if (!rc) rc = xlsnap_snapshot_from_json(ctx, rtext, rec);
+    free(rtext);
+    if (rc) return refuse(ctx, rc);
+    if (strcmp(rec->name, m->snapshot) ||
+        strcasecmp(rec->domain_uuid, m->domain_uuid))
+        return refuse(ctx, xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the "
+                                         "record in the bundle is not the "
+                                         "one its manifest names"));
+    for (int i = 0; i < rec->num_disks; i++)
+        if (!file_for(m, rec->disks[i].vdev))
+            return refuse(ctx, xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the "
+                                             "bundle has no image for disk "
+                                             "%s", rec->disks[i].vdev));
+    for (int i = 0; i < m->num_files; i++)
+        has |= !strcmp(m->files[i].role, "memory");
+    if (rec->memory && !has)
+        return refuse(ctx, xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the "
+                                         "bundle has no memory image for a "
+                                         "snapshot with memory"));
+    return 0;
+}
+
+/* Read and verify everything before anything is written. */
+static int read_bundle(importer *im)
+{
+    int rc;
+
+    if ((rc = stage_bundle(im))) return rc;
+    if ((rc = verify(im->ctx, &im->m, im->mem, im->nr_mem)))
+        return refuse(im->ctx, rc);
+    xlsnap__fault_point("import-verified");
+    if ((rc = decode(im)) || (rc = read_record(im))) return rc;
+    for (int k = 0; k < im->m.num_files; k++)
+        if (!strcmp(im->m.files[k].role, "disk") &&
+            (rc = inspect_disk(im->ctx, im->plain[k], &im->m.files[k],
+                               im->m.base)))
+            return refuse(im->ctx, rc);
+    return 0;
+}
+
+/* ---- plan: against the target domain's records, under its lock ---- */
+
+static const char *dom_shown(const xlsnap_domain *dom)
+{
+    return dom->name ? dom->name : dom->uuid;
+}
+
+/* The name is free; a delta's base is there and ready. */
+static int plan_names(importer *im)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const char *b = im->m.base;
+    int bi;
+
+    if (xlsnap__list_find(im->h.list, im->h.nr, im->rec.name) >= 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain %s already "
+                             "has a snapshot '%s'", dom_shown(&im->dom),
+                             im->rec.name);
+    if (b && (bi = xlsnap__list_find(im->h.list, im->h.nr, b)) >= 0)
+        im->base = &im->h.list[bi];
+    if (b && (!im->base || im->base->state != XLSNAP_STATE_READY))
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "this is a delta "
+                             "bundle on snapshot '%s', which domain %s does "
+                             "not have%s: import the bundle of '%s' first", b,
+                             dom_shown(&im->dom), im->base ? " ready" : "",
+                             b);
+    return 0;
+}
+
+/* The new record, preparing, under the target domain: its parent if
+ * this host has it, else a delta's base. */
+static int plan_record(importer *im)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap_snapshot *rec = &im->rec;
+    xlsnap_snapshot *sn = &im->sn;
+    int rc;
+
+    sn->creationtime = rec->creationtime;
+    sn->state = XLSNAP_STATE_PREPARING;
+    if (!dup_to(&sn->name, rec->name) ||
+        !dup_to(&sn->description, rec->description) ||
+        !dup_to(&sn->domstate, rec->domstate) ||
+        !dup_to(&sn->domain_name, im->dom.name) ||
+        !dup_to(&sn->domain_uuid, im->dom.uuid))
+        return xlsnap__nomem(ctx);
+    if (xlsnap__list_find(im->h.list, im->h.nr, rec->parent) >= 0 &&
+        !dup_to(&sn->parent, rec->parent))
+        return xlsnap__nomem(ctx);
+    if (!sn->parent && !dup_to(&sn->parent, im->m.base))
+        return xlsnap__nomem(ctx);
+    if (rec->memory &&
+        (rc = xlsnap__store_memory_path(ctx, im->dom.uuid, sn->name, false,
+                                        &sn->memory)))
+        return rc;
+    sn->num_disks = rec->num_disks;
+    sn->disks = calloc(rec->num_disks + 1, sizeof(*sn->disks));
+    im->dst = calloc(rec->num_disks + 1, sizeof(*im->dst));
+    if (!sn->disks || !im->dst) return xlsnap__nomem(ctx);
+    return 0;
+}
+
+/* Where disk i's image goes: in disk_dir (named as in the bundle, if
+ * that is a plain name), or next to the domain's own image on this
+ * host (mine); it must not exist. */
+static int plan_disk_file(importer *im, int i, const char *mine)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap_disk *rd = &im->rec.disks[i];
+    const char *dir = im->p->disk_dir;
+    char *b;
+
+    if (dir) {
+        char *t = xlsnap__strdup(rd->image), *bn;
+        if (rd->image && !t) return xlsnap__nomem(ctx);
+        bn = basename(t);
+        b = xlsnap__sprintf("%s/%s", dir,
+                            xlsnap__bundle_name_ok(bn) ? bn : rd->vdev);
+        free(t);
+    } else if (mine) {
+        b = xlsnap__strdup(mine);
+    } else {
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                                  XLSNAP_HINT_DISK_DIR, "disk %s: domain %s "
+                                  "has no image for it on this host to put "
+                                  "the imported one next to",
+                                  rd->vdev, dom_shown(&im->dom));
+    }
+    if (!b) return xlsnap__nomem(ctx);
+    im->dst[i] = xlsnap__image_sibling(b, im->sn.name);
+    free(b);
+    if (!im->dst[i]) return xlsnap__nomem(ctx);
+    if (access(im->dst[i], F_OK) == 0 || errno != ENOENT)
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_EXISTS,
+                                  XLSNAP_HINT_DISK_DIR_TAKEN, "disk %s: %s "
+                                  "already exists; nothing was imported",
+                                  rd->vdev, im->dst[i]);
+    return 0;
+}
+
+/* Disk i of the new record: an external qcow2 image at dst[i]; a
+ * delta's needs the base's image file to build on. */
+static int plan_disk(importer *im, int i, const xlsnap__cfgdisk *cd,
+                     int ncd)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap_disk *rd = &im->rec.disks[i];
+    xlsnap_disk *d = &im->sn.disks[i];
+    const xlsnap_disk *bd;
+    const char *mine = NULL;
+    int rc;
+
+    if (!vdev_ok(rd->vdev))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle was "
+                             "refused, nothing was imported: disk name "
+                             "'%s' is not a virtual device name", rd->vdev);
+    for (int k = 0; k < ncd; k++)
+        if (!strcmp(cd[k].vdev, rd->vdev) && cd[k].path &&
+            cd[k].path[0] == '/')
+            mine = cd[k].path;
+    if ((rc = plan_disk_file(im, i, mine))) return rc;
+    d->kind = XLSNAP_DISK_EXTERNAL;
+    if (!(d->vdev = xlsnap__strdup(rd->vdev)) ||
+        !(d->format = xlsnap__strdup("qcow2")) ||
+        !(d->image = xlsnap__strdup(im->dst[i])) ||
+        !(d->backing = xlsnap__strdup(im->dst[i])))
+        return xlsnap__nomem(ctx);
+    if (im->base && (!(bd = xlsnap__snapshot_disk(im->base, rd->vdev)) ||
+                     bd->kind != XLSNAP_DISK_EXTERNAL))
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "base snapshot '%s' "
+                             "has no image file for disk %s to build the "
+                             "delta on", im->m.base, rd->vdev);
+    return 0;
+}
+
+/* The new record's disks and config: this host's config of the domain,
+ * if it has one, wins, and its disks say where the images go without
+ * disk_dir; else the bundle's, rebuilt from an allowlist. */
+static int plan_disks_config(importer *im)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    xlsnap_snapshot *sn = &im->sn;
+    xlsnap__cfgdisk *cd = NULL;
+    char *own = NULL;
+    int ncd = 0, rc;
+
+    if ((rc = own_config(ctx, &im->dom, im->h.list, im->h.nr, &own)) ||
+        (own && (rc = xlsnap__config_disks(ctx, own, &cd, &ncd))))
+        goto out;
+    for (int i = 0; i < sn->num_disks; i++)
+        if ((rc = plan_disk(im, i, cd, ncd))) goto out;
+    if (sn->memory && access(sn->memory, F_OK) == 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "%s already exists",
+                           sn->memory);
+        goto out;
+    }
+    if (own) {
+        rc = xlsnap__config_rewrite(ctx, own, NULL, NULL, sn->disks,
+                                    sn->num_disks, &sn->config_json);
+    } else {
+        const char *dirs[] = { im->p->kernel_dir, NULL };
+        rc = xlsnap__config_sanitize(ctx, im->rec.config_json, im->dom.name,
+                                     im->dom.uuid, sn->disks, sn->num_disks,
+                                     dirs, &sn->config_json);
+    }
+ out:
+    free(own);
+    xlsnap__cfgdisk_list_free(cd, ncd);
+    return rc;
+}
+
+/* Open the target domain's store handle and plan the new record. */
+static int plan(importer *im)
+{
+    int rc;
+
+    if ((rc = target_domain(im->ctx, im->p, &im->m, &im->dom)) ||
+        (rc = xlsnap__store_open(im->ctx, im->dom.uuid,
+                                 XLSNAP__STORE_CREATE, &im->h)) ||
+        (rc = plan_names(im)) || (rc = plan_record(im)))
+        return rc;
+    return plan_disks_config(im);
+}
+
+/* ---- act, commit, undo ---- */
+
+/* The record as preparing (the intent), then the images in place. */
+static int act(importer *im)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap__manifest *m = &im->m;
+    xlsnap_snapshot *sn = &im->sn;
+    int rc;
+
+    if ((rc = xlsnap__store_write(ctx, sn))) return rc;
+    im->wrote = true;
+    xlsnap__fault_point("import-prepared");
+    for (int i = 0; i < sn->num_disks; i++) {
+        const xlsnap__bundle_file *f = file_for(m, sn->disks[i].vdev);
+        const xlsnap_disk *bd;
+        if ((rc = place(ctx, im->plain[f - m->files], im->dst[i])))
+            return rc;
+        im->placed = i + 1;
+        if (!im->base) continue;
+        bd = xlsnap__snapshot_disk(im->base, sn->disks[i].vdev);
+        if ((rc = xlsnap__qimg_rebase(ctx, im->dst[i], "qcow2", bd->backing,
+                                      bd->format, XLSNAP__QIMG_UNSAFE)))
+            return rc;
+    }
+    for (int i = 0; sn->memory && i < m->num_files; i++) {
+        if (strcmp(m->files[i].role, "memory")) continue;
+        if ((rc = place(ctx, im->plain[i], sn->memory))) return rc;
+        im->memory_placed = true;
+    }
+    xlsnap__fault_point("import-placed");
+    return 0;
+}
+
+/* The record becomes ready; it is the caller's. */
+static int commit(importer *im, xlsnap_snapshot *snap_r)
+{
+    int rc;
+
+    im->sn.state = XLSNAP_STATE_READY;
+    if ((rc = xlsnap__store_write(im->ctx, &im->sn))) return rc;
+    *snap_r = im->sn;
+    xlsnap_snapshot_init(&im->sn);
+    return 0;
+}
+
+/* Remove what this import created, keeping the error that stopped it. */
+static void undo(importer *im)
+{
+    xlsnap__errsaved saved;
+
+    xlsnap__errsave(im->ctx, &saved);
+    for (int i = 0; i < im->placed; i++) unlink(im->dst[i]);
+    if (im->memory_placed) unlink(im->sn.memory);
+    if (im->wrote) xlsnap__store_remove(im->ctx, im->dom.uuid, im->sn.name);
+    xlsnap__errrestore(im->ctx, &saved);
 }
 
 int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
                   xlsnap_snapshot *snap_r)
 {
-    xlsnap__manifest m;
-    xlsnap_snapshot rec, sn, *list = NULL, *base = NULL;
-    xlsnap_domain dom;
-    xlsnap__lock lock = { -1 };
-    member *mem = NULL;
-    char *stage = NULL, *mtext = NULL, *rtext = NULL, *path = NULL;
-    char **dst = NULL, **plain = NULL, *own = NULL;
-    xlsnap__cfgdisk *cd = NULL;
-    int ncd = 0;
-    size_t mlen = 0, rlen;
-    int nr_mem = 0, nr = 0, placed = 0, bi, rc, stage_fd = -1;
-    bool wrote = false;
+    importer im;
+    struct stat st;
+    int rc;
 
-    xlsnap__manifest_init(&m);
-    xlsnap_snapshot_init(&rec);
-    xlsnap_snapshot_init(&sn);
-    xlsnap_domain_init(&dom);
-
-    if (p->disk_dir) {
-        struct stat st;
-        if (stat(p->disk_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk directory %s "
-                               "is not a directory", p->disk_dir);
-            goto out;
-        }
-    }
-
-    /* 1. read: every member into a private staging dir, hashed as it
-     * is written there; nothing is read from the bundle again */
-    if (p->dir) {
-        path = xlsnap__sprintf("%s/%s", p->dir, XLSNAP__MANIFEST_FILE);
-        rc = xlsnap__read_file(ctx, AT_FDCWD, path, XLSNAP__MANIFEST_MAX,
-                               &mtext, &mlen);
-        if (rc == XLSNAP_ERROR_NOTFOUND)
-            rc = xlsnap__error(ctx, rc, "%s has no %s: not a bundle, or an "
-                               "incomplete one", p->dir,
-                               XLSNAP__MANIFEST_FILE);
-        if (rc) goto out;
-        if ((rc = xlsnap__manifest_parse(ctx, mtext, mlen, &m))) goto bad;
-    }
-    if ((rc = xlsnap__store_staging_create(ctx, NULL, "import", &stage,
-                                           &stage_fd)))
-        goto out;
-    if (p->dir)
-        rc = stage_dir(ctx, p->dir, stage, &m, &mem, &nr_mem);
-    else if (!(rc = unpack(ctx, p->fd, stage, &mem, &nr_mem, &mtext,
-                           &mlen)))
-        rc = xlsnap__manifest_parse(ctx, mtext, mlen, &m);
-    if (rc) goto bad;
-
-    /* 2. verify everything before writing anything */
-    if ((rc = verify(ctx, &m, mem, nr_mem))) goto bad;
-    xlsnap__fault_point("import-verified");
-    /* decode: never more than the manifest declares */
-    plain = calloc(m.num_files + 1, sizeof(*plain));
-    if (!plain) { rc = xlsnap__nomem(ctx); goto out; }
-    for (int k = 0; k < m.num_files; k++) {
-        const xlsnap__bundle_file *f = &m.files[k];
-        char *z = xlsnap__sprintf("%s/%s", stage, f->path);
-        if (!f->encoding) {
-            plain[k] = z;
-            continue;
-        }
-        plain[k] = xlsnap__sprintf("%s/.plain-%d", stage, k);
-        rc = xlsnap__decompress_file(ctx, z, plain[k], f->plain_size);
-        unlink(z);
-        free(z);
-        if (rc) {
-            rc = xlsnap__error_prefix(ctx, rc, "bundle member %s", f->path);
-            goto bad;
-        }
-    }
-    for (int k = 0; k < m.num_files; k++) {
-        if (strcmp(m.files[k].role, "record")) continue;
-        free(path);
-        path = xlsnap__strdup(plain[k]);
-    }
-    if ((rc = xlsnap__read_file(ctx, AT_FDCWD, path, XLSNAP__RECORD_MAX,
-                                &rtext, &rlen)) ||
-        (rc = xlsnap_snapshot_from_json(ctx, rtext, &rec)))
-        goto bad;
-    if (strcmp(rec.name, m.snapshot) ||
-        strcasecmp(rec.domain_uuid, m.domain_uuid)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the record in the "
-                           "bundle is not the one its manifest names");
-        goto bad;
-    }
-    for (int i = 0; i < rec.num_disks; i++)
-        if (!file_for(&m, rec.disks[i].vdev)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has "
-                               "no image for disk %s", rec.disks[i].vdev);
-            goto bad;
-        }
-    if (rec.memory) {
-        bool has = false;
-        for (int i = 0; i < m.num_files; i++)
-            has |= !strcmp(m.files[i].role, "memory");
-        if (!has) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle has "
-                               "no memory image for a snapshot with memory");
-            goto bad;
-        }
-    }
-    for (int k = 0; k < m.num_files; k++)
-        if (!strcmp(m.files[k].role, "disk") &&
-            (rc = inspect_disk(ctx, plain[k], &m.files[k], m.base)))
-            goto bad;
-
-    if ((rc = target_domain(ctx, p, &m, &dom))) goto out;
-    if ((rc = xlsnap__lock_domain(ctx, dom.uuid, true, &lock)) ||
-        (rc = xlsnap__store_list(ctx, dom.uuid, &list, &nr)))
-        goto out;
-    if (xlsnap__list_find(list, nr, rec.name) >= 0) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "domain %s already "
-                           "has a snapshot '%s'",
-                           dom.name ? dom.name : dom.uuid, rec.name);
+    importer_init(&im, ctx, p);
+    if (p->disk_dir &&
+        (stat(p->disk_dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk directory %s "
+                           "is not a directory", p->disk_dir);
         goto out;
     }
-    if (m.base && (bi = xlsnap__list_find(list, nr, m.base)) >= 0)
-        base = &list[bi];
-    if (m.base && (!base || base->state != XLSNAP_STATE_READY)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "this is a delta "
-                           "bundle on snapshot '%s', which domain %s does not "
-                           "have%s: import the bundle of '%s' first", m.base,
-                           dom.name ? dom.name : dom.uuid,
-                           base ? " ready" : "", m.base);
+    if ((rc = read_bundle(&im)) || (rc = plan(&im)) || (rc = act(&im)))
         goto out;
-    }
-
-    /* the new record */
-    sn.name = xlsnap__strdup(rec.name);
-    sn.description = xlsnap__strdup(rec.description);
-    sn.creationtime = rec.creationtime;
-    sn.state = XLSNAP_STATE_PREPARING;
-    sn.domstate = xlsnap__strdup(rec.domstate);
-    sn.domain_name = xlsnap__strdup(dom.name);
-    sn.domain_uuid = xlsnap__strdup(dom.uuid);
-    if (xlsnap__list_find(list, nr, rec.parent) >= 0)
-        sn.parent = xlsnap__strdup(rec.parent);
-    if (!sn.parent && m.base) sn.parent = xlsnap__strdup(m.base);
-    if (rec.memory &&
-        (rc = xlsnap__store_memory_path(ctx, dom.uuid, sn.name, false,
-                                        &sn.memory)))
-        goto out;
-    sn.num_disks = rec.num_disks;
-    sn.disks = calloc(rec.num_disks + 1, sizeof(*sn.disks));
-    dst = calloc(rec.num_disks + 1, sizeof(*dst));
-    if (!sn.disks || !dst) { rc = xlsnap__nomem(ctx); goto out; }
-    /* this host's config of the domain, if it has one, wins; its disks
-     * say where the images go without --disk-dir */
-    if ((rc = own_config(ctx, &dom, list, nr, &own)) ||
-        (own && (rc = xlsnap__config_disks(ctx, own, &cd, &ncd))))
-        goto out;
-    for (int i = 0; i < rec.num_disks; i++) {
-        const xlsnap_disk *rd = &rec.disks[i];
-        xlsnap_disk *d = &sn.disks[i];
-        const char *mine = NULL;
-        char *b;
-        if (!vdev_ok(rd->vdev)) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle was "
-                               "refused, nothing was imported: disk name "
-                               "'%s' is not a virtual device name",
-                               rd->vdev);
-            goto out;
-        }
-        for (int k = 0; k < ncd; k++)
-            if (!strcmp(cd[k].vdev, rd->vdev) && cd[k].path &&
-                cd[k].path[0] == '/')
-                mine = cd[k].path;
-        if (p->disk_dir) {
-            /* the bundle's file name, if it is a plain one */
-            char *t = xlsnap__strdup(rd->image), *bn = basename(t);
-            b = xlsnap__sprintf("%s/%s", p->disk_dir,
-                                xlsnap__bundle_name_ok(bn) ? bn : rd->vdev);
-            free(t);
-        } else if (mine) {
-            b = xlsnap__strdup(mine);
-        } else {
-            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
-                                    XLSNAP_HINT_DISK_DIR, "disk %s: domain %s "
-                               "has no image for it on this host to put the "
-                               "imported one next to",
-                               rd->vdev, dom.name ? dom.name : dom.uuid);
-            goto out;
-        }
-        dst[i] = xlsnap__image_sibling(b, sn.name);
-        free(b);
-        if (access(dst[i], F_OK) == 0 || errno != ENOENT) {
-            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_EXISTS,
-                                    XLSNAP_HINT_DISK_DIR_TAKEN, "disk %s: %s "
-                               "already exists; nothing was imported",
-                               rd->vdev, dst[i]);
-            goto out;
-        }
-        d->vdev = xlsnap__strdup(rd->vdev);
-        d->format = xlsnap__strdup("qcow2");
-        d->image = xlsnap__strdup(dst[i]);
-        d->kind = XLSNAP_DISK_EXTERNAL;
-        d->backing = xlsnap__strdup(dst[i]);
-        if (base) {
-            const xlsnap_disk *bd = xlsnap__snapshot_disk(base, rd->vdev);
-            if (!bd || bd->kind != XLSNAP_DISK_EXTERNAL) {
-                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "base snapshot "
-                                   "'%s' has no image file for disk %s to "
-                                   "build the delta on", m.base, rd->vdev);
-                goto out;
-            }
-        }
-    }
-    if (sn.memory && access(sn.memory, F_OK) == 0) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "%s already exists",
-                           sn.memory);
-        goto out;
-    }
-    if (own) {
-        rc = xlsnap__config_rewrite(ctx, own, NULL, NULL, sn.disks,
-                                    sn.num_disks, &sn.config_json);
-    } else {
-        const char *dirs[] = { p->kernel_dir, NULL };
-        rc = xlsnap__config_sanitize(ctx, rec.config_json, dom.name,
-                                     dom.uuid, sn.disks, sn.num_disks, dirs,
-                                     &sn.config_json);
-    }
-    if (rc) goto out;
-
-    /* 3. intent */
-    if ((rc = xlsnap__store_write(ctx, &sn))) goto out;
-    wrote = true;
-    xlsnap__fault_point("import-prepared");
-
-    /* 4. place */
-    for (int i = 0; i < sn.num_disks; i++) {
-        const xlsnap__bundle_file *f = file_for(&m, sn.disks[i].vdev);
-        if ((rc = place(ctx, plain[f - m.files], dst[i]))) goto fail;
-        placed = i + 1;
-        if (base) {
-            const xlsnap_disk *bd = xlsnap__snapshot_disk(base,
-                                                          sn.disks[i].vdev);
-            rc = xlsnap__qimg_rebase(ctx, dst[i], "qcow2", bd->backing,
-                                     bd->format, XLSNAP__QIMG_UNSAFE);
-            if (rc) goto fail;
-        }
-    }
-    for (int i = 0; sn.memory && i < m.num_files; i++) {
-        if (strcmp(m.files[i].role, "memory")) continue;
-        if ((rc = place(ctx, plain[i], sn.memory))) goto fail;
-    }
-    xlsnap__fault_point("import-placed");
-
-    /* 5. ready */
-    sn.state = XLSNAP_STATE_READY;
-    if ((rc = xlsnap__store_write(ctx, &sn))) goto fail;
-    *snap_r = sn;
-    xlsnap_snapshot_init(&sn);
-    goto out;
-
- bad:
-    if (rc == XLSNAP_ERROR_CORRUPT || rc == XLSNAP_ERROR_NOTSUP)
-        rc = xlsnap__error_prefix(ctx, rc, "%s", "the bundle was refused, "
-                                  "nothing was imported");
-    goto out;
- fail:
-    {
-        xlsnap__errsaved saved;
-        xlsnap__errsave(ctx, &saved);
-        for (int i = 0; i < placed; i++) unlink(dst[i]);
-        if (sn.memory) unlink(sn.memory);
-        if (wrote) xlsnap__store_remove(ctx, dom.uuid, sn.name);
-        xlsnap__errrestore(ctx, &saved);
-    }
+    rc = commit(&im, snap_r);
  out:
-    if (stage) xlsnap__remove_flat_dir(stage);
-    if (stage_fd >= 0) close(stage_fd);
-    xlsnap__unlock(&lock);
-    xlsnap_snapshot_list_free(list, nr);
-    for (int i = 0; dst && i < rec.num_disks; i++) free(dst[i]);
-    free(dst);
-    free(own);
-    xlsnap__cfgdisk_list_free(cd, ncd);
-    for (int k = 0; plain && k < m.num_files; k++) free(plain[k]);
-    free(plain);
-    xlsnap__manifest_dispose(&m);
-    xlsnap_snapshot_dispose(&rec);
-    xlsnap_snapshot_dispose(&sn);
-    xlsnap_domain_dispose(&dom);
-    free(mem);
-    free(stage);
-    free(mtext);
-    free(rtext);
-    free(path);
+    if (rc) undo(&im);
+    importer_dispose(&im);
     return rc;
 }
 

@@ -386,3 +386,35 @@ s3"
     run -0 script -qec "'$XS' -q export g1 s2 '$BATS_TEST_TMPDIR/t3'" /dev/null
     refute_output --partial "MiB"
 }
+
+@test "an import that fails after placing a disk removes what it made, nothing else" {
+    mkchain3
+    run -0 xs export g1 s1 "$BATS_TEST_TMPDIR/b1"
+    run -0 xs export --delta --base s1 g1 s3 "$BATS_TEST_TMPDIR/b3"
+    export XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/state2
+    mkdir "$BATS_TEST_TMPDIR/disks2"
+    run -0 xs import --disk-dir "$BATS_TEST_TMPDIR/disks2" "$BATS_TEST_TMPDIR/b1"
+    s1=$(sum "$BATS_TEST_TMPDIR/disks2/g1.s1.qcow2")
+    # the delta's disk is placed, then pointing it at the base fails
+    cat > "$BATS_TEST_TMPDIR/qemu-img" <<'SH'
+#!/bin/sh
+[ "$1" = rebase ] && { echo "qemu-img: injected rebase failure" >&2; exit 1; }
+exec qemu-img "$@"
+SH
+    chmod +x "$BATS_TEST_TMPDIR/qemu-img"
+    XL_SNAPSHOT_QEMU_IMG=$BATS_TEST_TMPDIR/qemu-img run -1 xs import --disk-dir "$BATS_TEST_TMPDIR/disks2" "$BATS_TEST_TMPDIR/b3"
+    assert_output --partial "injected rebase failure"
+    # s3's image and record are gone, the staging dir too; s1 is untouched
+    run -0 ls -A "$BATS_TEST_TMPDIR/disks2"
+    assert_output "g1.s1.qcow2"
+    [ "$(sum "$BATS_TEST_TMPDIR/disks2/g1.s1.qcow2")" = "$s1" ]
+    run -0 find "$XL_SNAPSHOT_DIR" -name record.json
+    assert_output "$XL_SNAPSHOT_DIR/$UUID/s1/record.json"
+    run -0 find "$XL_SNAPSHOT_DIR" -maxdepth 2 -name '*import*'
+    assert_output ""
+    run -0 xs list g1
+    refute_output --partial s3
+    # and the import then succeeds
+    run -0 xs import --disk-dir "$BATS_TEST_TMPDIR/disks2" "$BATS_TEST_TMPDIR/b3"
+    assert_line "Imported snapshot 's3' of domain 'g1' ($UUID), child of 's1'."
+}
