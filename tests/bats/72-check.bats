@@ -132,6 +132,13 @@ PY
     mkdir -m 0700 "$busy"
     flock "$busy" sleep 60 3>&- &
     holder=$!
+    # wait until the lock is really held (under load the holder starts late)
+    for _ in $(seq 100); do
+        flock -n "$busy" true || break
+        sleep 0.1
+    done
+    run flock -n "$busy" true
+    [ "$status" -ne 0 ]
     run -1 xs check g1
     assert_output --partial "g1: $exp is the staging dir of an interrupted export"
     refute_output --partial "$imp"
