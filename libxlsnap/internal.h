@@ -468,10 +468,26 @@ typedef struct {
     xlsnap__lock lock;
     xlsnap_snapshot *list;
     int nr;
+    /* XLSNAP__STORE_SUMMARY: list came from the list index (config_json
+     * NULL) unless loaded[i]; see xlsnap__store_handle_load */
+    bool summary;
+    bool *loaded;
+    char *uuid;
+    void *keys;     /* index.c: the stat key of each summarised record */
 } xlsnap__store_handle;
-#define XLSNAP__STORE_HANDLE_INIT { { -1 }, NULL, 0 }
+#define XLSNAP__STORE_HANDLE_INIT \
+    { { -1 }, NULL, 0, false, NULL, NULL, NULL }
 #define XLSNAP__STORE_CREATE    1u  /* make the state and domain dirs */
 #define XLSNAP__STORE_LOCK_ONLY 2u  /* lock, load no records */
+/* Records may come from the list index when it is valid: every field but
+ * config_json, read from one file instead of one per record.  Before
+ * a record of such a handle is written or its config used, load it with
+ * xlsnap__store_handle_load (a record written without it loses its
+ * config). */
+#define XLSNAP__STORE_SUMMARY   4u
+/* The marker of an adoption in progress (store.c); while it is there the
+ * index is not used (records are read as rewritten). */
+#define XLSNAP__ADOPT_MARK ".adopted"
 /* A domain without a directory (and no CREATE) gives NOTFOUND. */
 int xlsnap__store_open(xlsnap_ctx *ctx, const char *uuid, unsigned flags,
                        xlsnap__store_handle *h);
@@ -480,8 +496,30 @@ int xlsnap__store_open(xlsnap_ctx *ctx, const char *uuid, unsigned flags,
 int xlsnap__store_open_find(xlsnap_ctx *ctx, const char *uuid,
                             const char *name, xlsnap__store_handle *h,
                             int *idx_r);
+/* As xlsnap__store_open_find, with xlsnap__store_open's flags. */
+int xlsnap__store_open_find_flags(xlsnap_ctx *ctx, const char *uuid,
+                                  const char *name, unsigned flags,
+                                  xlsnap__store_handle *h, int *idx_r);
 /* Unlock and free the records; safe on an initialised or closed one. */
 void xlsnap__store_close(xlsnap__store_handle *h);
+/* Make h->list[i] a whole record (its config_json read from disk) if
+ * it came from the index; 0 at once otherwise. */
+int xlsnap__store_handle_load(xlsnap_ctx *ctx, xlsnap__store_handle *h,
+                              int i);
+/* xlsnap__store_handle_load, then xlsnap__store_write of h->list[i]. */
+int xlsnap__store_handle_write(xlsnap_ctx *ctx, xlsnap__store_handle *h,
+                               int i);
+/* index.c: with the domain's lock held, the records of uuid sorted by
+ * xlsnap__cmp_snap: from a valid index when summary_ok (*summary_r
+ * true, config_json NULL), else read whole (and the index rebuilt). */
+int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
+                              bool summary_ok, xlsnap_snapshot **list_r,
+                              int *nr_r, bool *summary_r, void **keys_r);
+/* index.c: with h's lock held, when h's records are exactly what is on
+ * disk (every record written was loaded first; records removed since
+ * open are left out): rewrite the index from them (best effort, so
+ * that the next operation reads one file, not every record). */
+void xlsnap__store_index_refresh(xlsnap_ctx *ctx, xlsnap__store_handle *h);
 
 /* A small set of strings (chain.c) */
 typedef struct xlsnap__strset {

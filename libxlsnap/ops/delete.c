@@ -235,6 +235,20 @@ int xlsnap__delete_order(xlsnap_ctx *ctx, const xlsnap__tree *t,
     return rc;
 }
 
+/* The records xlsnap__delete_one(i) may write, read whole: i's
+ * children (re-parented) and its parent (made current). */
+static int load_written(xlsnap_ctx *ctx, xlsnap__store_handle *h,
+                        const xlsnap__tree *t, int i)
+{
+    int rc = 0, p = xlsnap__tree_parent(t, i);
+
+    for (int j = t->child[i]; !rc && j >= 0; j = t->next[j])
+        rc = xlsnap__store_handle_load(ctx, h, j);
+    if (!rc && h->list[i].current && p >= 0)
+        rc = xlsnap__store_handle_load(ctx, h, p);
+    return rc;
+}
+
 int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const char *name, unsigned flags)
 {
@@ -254,7 +268,11 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            "other");
         goto out;
     }
-    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &h, &target)))
+    /* records from the list index when it is valid: only those written
+     * below are read whole (xlsnap__store_handle_load) */
+    if ((rc = xlsnap__store_open_find_flags(ctx, dom->uuid, name,
+                                            XLSNAP__STORE_SUMMARY, &h,
+                                            &target)))
         goto out;
     l = h.list;
     nr = h.nr;
@@ -274,6 +292,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     for (int k = 0; k < n; k++) del[order[k]] = true;
     for (int i = 0; i < nr; i++) {
         if (!del[i]) continue;
+        if ((rc = xlsnap__store_handle_load(ctx, &h, i))) goto out;
         l[i].state = XLSNAP_STATE_DELETING;
         if (!(flags & XLSNAP_DELETE_METADATA) &&
             (rc = xlsnap__store_write(ctx, &l[i])))
@@ -283,10 +302,14 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     /* deepest first, so children go before their parents */
     for (int k = 0; k < n; k++) {
+        if ((rc = load_written(ctx, &h, &t, order[k]))) goto out;
         rc = xlsnap__delete_one(ctx, dom, &t, order[k], flags, &live,
                                 &known);
         if (rc) goto out;
     }
+    /* the loaded records are what is on disk now: the next operation
+     * reads the index, not every record */
+    xlsnap__store_index_refresh(ctx, &h);
     rc = 0;
  out:
     xlsnap__set_free(&live);
