@@ -4,7 +4,10 @@
 (no hypervisor needed), with the real binary, on offline histories made
 by gen-records.py:
 
-  - `xl-snapshot delete` of the leaf of an N-long chain (default 10,000);
+  - `xl-snapshot delete` of the leaf of an N-long chain (default 10,000),
+    on a store whose list index a `list` built (as any store has after
+    its first list or delete), and on one without an index (the first
+    command after the records appear: every record is read once);
   - `xl-snapshot list --tree` of an N-wide fan (one root, N children).
 
 Each is set against what a user would otherwise run over the same
@@ -71,26 +74,33 @@ with tempfile.TemporaryDirectory() as tmp:
     # the chain: delete its leaf (each run on a fresh copy)
     gold = os.path.join(tmp, "chain")
     history(gold, False)
-    runs, base = [], []
-    for r in range(3):
-        state = os.path.join(tmp, "run%d" % r)
-        shutil.copytree(gold, state, symlinks=True)
-        os.sync()   # else delete's fsyncs wait for the copy's writeback
-        env = dict(os.environ, XL_SNAPSHOT_DIR=state)
-        base.append(timed("cat %s/%s/*/record.json" % (state, uuid), env,
-                          shell=True))
-        runs.append(timed([xs, "delete", uuid, "snap%05d" % (n - 1)], env))
-        if runs[-1] is not None:
-            left = subprocess.run([xs, "list", "--names", uuid], env=env,
-                                  check=True, capture_output=True,
-                                  text=True).stdout.split()
-            assert len(left) == n - 1, "delete removed the wrong records"
-        shutil.rmtree(state)
-        if runs[-1] is None:
-            break
-    show("delete (leaf of the chain)",
-         None if None in runs else statistics.median(runs),
-         statistics.median(base), "cat of the records")
+    for indexed in (True, False):
+        runs, base = [], []
+        for r in range(3):
+            state = os.path.join(tmp, "run%d" % r)
+            shutil.copytree(gold, state, symlinks=True)
+            env = dict(os.environ, XL_SNAPSHOT_DIR=state)
+            if indexed:     # the copy's inodes are new: index them
+                subprocess.run([xs, "list", "--names", uuid], env=env,
+                               check=True, stdout=subprocess.DEVNULL)
+            os.sync()   # else delete's fsyncs wait for the copy's writeback
+            base.append(timed("cat %s/%s/*/record.json" % (state, uuid), env,
+                              shell=True))
+            runs.append(timed([xs, "delete", uuid, "snap%05d" % (n - 1)],
+                              env))
+            if runs[-1] is not None:
+                left = subprocess.run([xs, "list", "--names", uuid],
+                                      env=env, check=True,
+                                      capture_output=True,
+                                      text=True).stdout.split()
+                assert len(left) == n - 1, "delete removed the wrong records"
+            shutil.rmtree(state)
+            if runs[-1] is None:
+                break
+        show("delete (leaf of the chain)" if indexed
+             else "delete (leaf), no index yet",
+             None if None in runs else statistics.median(runs),
+             statistics.median(base), "cat of the records")
 
     # the fan: list --tree (the first list builds the index)
     state = os.path.join(tmp, "fan")

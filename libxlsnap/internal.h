@@ -511,7 +511,7 @@ int xlsnap__store_handle_write(xlsnap_ctx *ctx, xlsnap__store_handle *h,
                                int i);
 /* index.c: with the domain's lock held, the records of uuid sorted by
  * xlsnap__cmp_snap: from a valid index when summary_ok (*summary_r
- * true, config_json NULL), else read whole (and the index rebuilt). */
+ * true, config_json NULL, *keys_r their stat keys), else read whole. */
 int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
                               bool summary_ok, xlsnap_snapshot **list_r,
                               int *nr_r, bool *summary_r, void **keys_r);
@@ -521,12 +521,16 @@ int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
  * that the next operation reads one file, not every record). */
 void xlsnap__store_index_refresh(xlsnap_ctx *ctx, xlsnap__store_handle *h);
 
-/* A small set of strings (chain.c) */
+/* A set of strings (chain.c): v in insertion order, found by hash (an
+ * add or lookup is O(1)).  Zero-initialised is empty. */
 typedef struct xlsnap__strset {
     char **v;
     char **fmt;     /* per entry: the image format when known, or NULL */
     int n;
     bool nomem;     /* an add ran out of memory: who built it says so */
+    int *slot;      /* open addressing: index in v + 1, 0 empty */
+    size_t mask;    /* slots - 1 (a power of two, at least 2 n) */
+    int cap;        /* room in v and fmt */
 } xlsnap__strset;
 
 /* create.c: rename an image, never over an existing file, and fsync
@@ -543,11 +547,25 @@ int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
  * running QEMU has the image open). */
 int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                             const xlsnap_disk *d, const xlsnap__strset *live);
-/* t: the tree of the domain's records (t->l), updated (i removed) */
+/* The images (image and backing of each disk) the records name, each
+ * with how many times: built once per operation, O(1) a lookup. */
+typedef struct {
+    xlsnap__strset s;
+    int *count;             /* per entry of s */
+} xlsnap__refs;
+/* Add (delta 1) or take away (-1) the images of record x. */
+int xlsnap__refs_add(xlsnap_ctx *ctx, xlsnap__refs *r,
+                     const xlsnap_snapshot *x, int delta);
+void xlsnap__refs_free(xlsnap__refs *r);
+/* t: the tree of the domain's records (t->l), updated (i removed).
+ * named: the images of the records that may still need data (those of
+ * l[i] among them; the caller takes l[i]'s away once it is gone, if
+ * it wants). */
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap__tree *t, int i, unsigned flags,
                        const xlsnap__strset *live,
-                       const xlsnap__strset *known);
+                       const xlsnap__strset *known,
+                       const xlsnap__refs *named);
 /* The snapshots a delete of target removes, in order (children first):
  * *n_r of them in order_r (room for t->nr). */
 int xlsnap__delete_order(xlsnap_ctx *ctx, const xlsnap__tree *t,
@@ -694,6 +712,8 @@ void xlsnap__set_add(xlsnap__strset *s, const char *x);
 void xlsnap__set_add_fmt(xlsnap__strset *s, const char *x, const char *fmt);
 const char *xlsnap__set_fmt(const xlsnap__strset *s, const char *x);
 bool xlsnap__set_has(const xlsnap__strset *s, const char *x);
+/* The position of x in s->v, or -1. */
+int xlsnap__set_index(const xlsnap__strset *s, const char *x);
 void xlsnap__set_free(xlsnap__strset *s);
 void xlsnap__set_add_snapshots(xlsnap__strset *s, yajl_val info);
 int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,

@@ -479,7 +479,6 @@ int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
     int dfd = -1, ne = 0, rc;
     struct entry *e = NULL;
     struct key *keys = NULL;
-    bool scanned;
 
     *list_r = NULL;
     *nr_r = 0;
@@ -504,13 +503,9 @@ int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
         *summary_r = true;
         goto out;
     }
-    /* the keys before the records, as store_list_summary does */
-    scanned = scan(dfd, &e, &ne) == 0;
-    if ((rc = xlsnap__store_list(ctx, uuid, list_r, nr_r))) goto out;
-    if (!scanned) goto out;
-    if (*nr_r) qsort(*list_r, *nr_r, sizeof(**list_r), cmp_snap_name);
-    index_write(dfd, *list_r, *nr_r, e, ne);
-    if (*nr_r) qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
+    /* every record read (the index is rewritten by a list, or by
+     * xlsnap__store_index_refresh after the operation) */
+    rc = xlsnap__store_list(ctx, uuid, list_r, nr_r);
  out:
     free(keys);
     entries_free(e, ne);
