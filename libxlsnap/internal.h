@@ -496,10 +496,26 @@ typedef struct {
     xlsnap__lock lock;
     xlsnap_snapshot *list;
     int nr;
+    /* XLSNAP__STORE_SUMMARY: list came from the list index (config_json
+     * NULL) unless loaded[i]; see xlsnap__store_handle_load */
+    bool summary;
+    bool *loaded;
+    char *uuid;
+    void *keys;     /* index.c: the stat key of each summarised record */
 } xlsnap__store_handle;
-#define XLSNAP__STORE_HANDLE_INIT { { -1 }, NULL, 0 }
+#define XLSNAP__STORE_HANDLE_INIT \
+    { { -1 }, NULL, 0, false, NULL, NULL, NULL }
 #define XLSNAP__STORE_CREATE    1u  /* make the state and domain dirs */
 #define XLSNAP__STORE_LOCK_ONLY 2u  /* lock, load no records */
+/* Records may come from the list index when it is valid: every field but
+ * config_json, read from one file instead of one per record.  Before
+ * a record of such a handle is written or its config used, load it with
+ * xlsnap__store_handle_load (a record written without it loses its
+ * config). */
+#define XLSNAP__STORE_SUMMARY   4u
+/* The marker of an adoption in progress (store.c); while it is there the
+ * index is not used (records are read as rewritten). */
+#define XLSNAP__ADOPT_MARK ".adopted"
 /* A domain without a directory (and no CREATE) gives NOTFOUND. */
 int xlsnap__store_open(xlsnap_ctx *ctx, const char *uuid, unsigned flags,
                        xlsnap__store_handle *h);
@@ -508,15 +524,41 @@ int xlsnap__store_open(xlsnap_ctx *ctx, const char *uuid, unsigned flags,
 int xlsnap__store_open_find(xlsnap_ctx *ctx, const char *uuid,
                             const char *name, xlsnap__store_handle *h,
                             int *idx_r);
+/* As xlsnap__store_open_find, with xlsnap__store_open's flags. */
+int xlsnap__store_open_find_flags(xlsnap_ctx *ctx, const char *uuid,
+                                  const char *name, unsigned flags,
+                                  xlsnap__store_handle *h, int *idx_r);
 /* Unlock and free the records; safe on an initialised or closed one. */
 void xlsnap__store_close(xlsnap__store_handle *h);
+/* Make h->list[i] a whole record (its config_json read from disk) if
+ * it came from the index; 0 at once otherwise. */
+int xlsnap__store_handle_load(xlsnap_ctx *ctx, xlsnap__store_handle *h,
+                              int i);
+/* xlsnap__store_handle_load, then xlsnap__store_write of h->list[i]. */
+int xlsnap__store_handle_write(xlsnap_ctx *ctx, xlsnap__store_handle *h,
+                               int i);
+/* index.c: with the domain's lock held, the records of uuid sorted by
+ * xlsnap__cmp_snap: from a valid index when summary_ok (*summary_r
+ * true, config_json NULL, *keys_r their stat keys), else read whole. */
+int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
+                              bool summary_ok, xlsnap_snapshot **list_r,
+                              int *nr_r, bool *summary_r, void **keys_r);
+/* index.c: with h's lock held, when h's records are exactly what is on
+ * disk (every record written was loaded first; records removed since
+ * open are left out): rewrite the index from them (best effort, so
+ * that the next operation reads one file, not every record). */
+void xlsnap__store_index_refresh(xlsnap_ctx *ctx, xlsnap__store_handle *h);
 
-/* A small set of strings (chain.c) */
+/* A set of strings (chain.c): v in insertion order, found by hash (an
+ * add or lookup is O(1)).  Zero-initialised is empty. */
 typedef struct xlsnap__strset {
     char **v;
     char **fmt;     /* per entry: the image format when known, or NULL */
     int n;
     bool nomem;     /* an add ran out of memory: who built it says so */
+    int *slot;      /* open addressing: index in v + 1, 0 empty */
+    size_t mask;    /* slots - 1 (a power of two, at least 2 n) */
+    int cap;        /* room in v and fmt */
 } xlsnap__strset;
 
 /* create.c: rename an image, never over an existing file, and fsync
@@ -533,11 +575,25 @@ int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
  * running QEMU has the image open). */
 int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                             const xlsnap_disk *d, const xlsnap__strset *live);
-/* t: the tree of the domain's records (t->l), updated (i removed) */
+/* The images (image and backing of each disk) the records name, each
+ * with how many times: built once per operation, O(1) a lookup. */
+typedef struct {
+    xlsnap__strset s;
+    int *count;             /* per entry of s */
+} xlsnap__refs;
+/* Add (delta 1) or take away (-1) the images of record x. */
+int xlsnap__refs_add(xlsnap_ctx *ctx, xlsnap__refs *r,
+                     const xlsnap_snapshot *x, int delta);
+void xlsnap__refs_free(xlsnap__refs *r);
+/* t: the tree of the domain's records (t->l), updated (i removed).
+ * named: the images of the records that may still need data (those of
+ * l[i] among them; the caller takes l[i]'s away once it is gone, if
+ * it wants). */
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap__tree *t, int i, unsigned flags,
                        const xlsnap__strset *live,
-                       const xlsnap__strset *known);
+                       const xlsnap__strset *known,
+                       const xlsnap__refs *named);
 /* The snapshots a delete of target removes, in order (children first):
  * *n_r of them in order_r (room for t->nr). */
 int xlsnap__delete_order(xlsnap_ctx *ctx, const xlsnap__tree *t,
@@ -684,6 +740,8 @@ void xlsnap__set_add(xlsnap__strset *s, const char *x);
 void xlsnap__set_add_fmt(xlsnap__strset *s, const char *x, const char *fmt);
 const char *xlsnap__set_fmt(const xlsnap__strset *s, const char *x);
 bool xlsnap__set_has(const xlsnap__strset *s, const char *x);
+/* The position of x in s->v, or -1. */
+int xlsnap__set_index(const xlsnap__strset *s, const char *x);
 void xlsnap__set_free(xlsnap__strset *s);
 void xlsnap__set_add_snapshots(xlsnap__strset *s, yajl_val info);
 int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,

@@ -97,7 +97,7 @@ int main_prune(const struct cmd_spec *cmd, int argc, char **argv)
     xlsnap_domain_init(&dom);
     rc = EXIT_FAILURE;
     if (resolve_domain(argv[optind], &dom) ||
-        xlsnap_list(g_ctx, &dom, &list, &nr)) {
+        xlsnap_list_summary(g_ctx, &dom, &list, &nr)) {
         fail("prune '%s'", argv[optind]);
         goto out;
     }

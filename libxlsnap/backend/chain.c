@@ -13,45 +13,100 @@ void xlsnap__set_add(xlsnap__strset *s, const char *x)
     xlsnap__set_add_fmt(s, x, NULL);
 }
 
+/* FNV-1a */
+static size_t hash_str(const char *x)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (; *x; x++) {
+        h ^= (unsigned char)*x;
+        h *= 1099511628211ull;
+    }
+    return (size_t)h;
+}
+
+/* The slot holding x, or the empty slot where it would go. */
+static size_t find_slot(const xlsnap__strset *s, const char *x)
+{
+    size_t k = hash_str(x) & s->mask;
+
+    while (s->slot[k] && strcmp(s->v[s->slot[k] - 1], x))
+        k = (k + 1) & s->mask;
+    return k;
+}
+
+/* The index of x in s->v, or -1. */
+static int set_find(const xlsnap__strset *s, const char *x)
+{
+    if (!x || !s->slot) return -1;
+    return s->slot[find_slot(s, x)] - 1;
+}
+
+/* Room for one more entry (slots at most half full): false when out of
+ * memory. */
+static bool set_grow(xlsnap__strset *s)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 8;
+        char **v = realloc(s->v, cap * sizeof(*s->v));
+        if (v) s->v = v;
+        char **f = v ? realloc(s->fmt, cap * sizeof(*s->fmt)) : NULL;
+        if (f) s->fmt = f;
+        if (!v || !f) return false;
+        s->cap = cap;
+    }
+    if (!s->slot || (size_t)(s->n + 1) * 2 > s->mask + 1) {
+        size_t nslot = s->slot ? (s->mask + 1) * 2 : 16;
+        int *slot = calloc(nslot, sizeof(*slot));
+        if (!slot) return false;
+        free(s->slot);
+        s->slot = slot;
+        s->mask = nslot - 1;
+        for (int i = 0; i < s->n; i++)
+            s->slot[find_slot(s, s->v[i])] = i + 1;
+    }
+    return true;
+}
+
 /* Add x, remembering its image format fmt (if not known yet). */
 void xlsnap__set_add_fmt(xlsnap__strset *s, const char *x, const char *fmt)
 {
+    int i;
+    char *cx, *cf = NULL;
+
     if (!x) return;
-    for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i], x)) {
-            if (!s->fmt[i] && fmt && !(s->fmt[i] = xlsnap__strdup(fmt)))
-                s->nomem = true;
-            return;
-        }
-    char **v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
-    if (v) s->v = v;
-    char **f = v ? realloc(s->fmt, (s->n + 1) * sizeof(*s->fmt)) : NULL;
-    if (f) s->fmt = f;
-    if (!v || !f) { s->nomem = true; return; }
-    char *xs = xlsnap__strdup(x), *fs = fmt ? xlsnap__strdup(fmt) : NULL;
-    if (!xs || (fmt && !fs)) {
-        free(xs);
-        free(fs);
+    if ((i = set_find(s, x)) >= 0) {
+        if (!s->fmt[i] && fmt && !(s->fmt[i] = xlsnap__strdup(fmt)))
+            s->nomem = true;
+        return;
+    }
+    if (!set_grow(s) || !(cx = xlsnap__strdup(x))) { s->nomem = true; return; }
+    if (fmt && !(cf = xlsnap__strdup(fmt))) {
+        free(cx);
         s->nomem = true;
         return;
     }
-    s->fmt[s->n] = fs;
-    s->v[s->n++] = xs;
+    s->fmt[s->n] = cf;
+    s->v[s->n] = cx;
+    s->slot[find_slot(s, x)] = ++s->n;
 }
 
 /* The format recorded for x, NULL if unknown. */
 const char *xlsnap__set_fmt(const xlsnap__strset *s, const char *x)
 {
-    for (int i = 0; x && i < s->n; i++)
-        if (!strcmp(s->v[i], x)) return s->fmt[i];
-    return NULL;
+    int i = set_find(s, x);
+
+    return i < 0 ? NULL : s->fmt[i];
+}
+
+int xlsnap__set_index(const xlsnap__strset *s, const char *x)
+{
+    return set_find(s, x);
 }
 
 bool xlsnap__set_has(const xlsnap__strset *s, const char *x)
 {
-    for (int i = 0; x && i < s->n; i++)
-        if (!strcmp(s->v[i], x)) return true;
-    return false;
+    return set_find(s, x) >= 0;
 }
 
 void xlsnap__set_free(xlsnap__strset *s)
@@ -62,10 +117,8 @@ void xlsnap__set_free(xlsnap__strset *s)
     }
     free(s->v);
     free(s->fmt);
-    s->v = NULL;
-    s->fmt = NULL;
-    s->n = 0;
-    s->nomem = false;
+    free(s->slot);
+    memset(s, 0, sizeof(*s));
 }
 
 /* Add the internal snapshot names of an image description (qemu-img

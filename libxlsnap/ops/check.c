@@ -407,53 +407,125 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
 
 /* --- 3. deleting ---------------------------------------------------- */
 
-/* A record "deleting" without children "deleting" (children first, as
- * delete does), or -1. */
-static int next_deleting(const xlsnap__tree *t, const bool *seen)
-{
-    const xlsnap_snapshot *l = t->l;
-    int nr = t->nr;
+/* A min-heap of record indexes: the list order of the records ready to
+ * be finished. */
+typedef struct {
+    int *v;
+    int n;
+} minheap;
 
-    for (int k = 0; k < nr; k++) {
-        bool leaf = true;
-        if (l[k].state != XLSNAP_STATE_DELETING || seen[k]) continue;
-        for (int j = t->child[k]; j >= 0; j = t->next[j])
-            leaf &= !(l[j].state == XLSNAP_STATE_DELETING && !seen[j]);
-        if (leaf) return k;
+static void heap_push(minheap *h, int x)
+{
+    int k = h->n++;
+
+    while (k > 0 && h->v[(k - 1) / 2] > x) {
+        h->v[k] = h->v[(k - 1) / 2];
+        k = (k - 1) / 2;
     }
-    for (int k = 0; k < nr; k++)      /* a parent cycle: any one */
-        if (l[k].state == XLSNAP_STATE_DELETING && !seen[k]) return k;
-    return -1;
+    h->v[k] = x;
 }
 
+static int heap_pop(minheap *h)
+{
+    int top = h->v[0], x = h->v[--h->n], k = 0;
+
+    for (;;) {
+        int c = 2 * k + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && h->v[c + 1] < h->v[c]) c++;
+        if (h->v[c] >= x) break;
+        h->v[k] = h->v[c];
+        k = c;
+    }
+    if (h->n) h->v[k] = x;
+    return top;
+}
+
+/*
+ * Records "deleting" are finished children first, as delete does: each
+ * time, the first one in list order that has no child "deleting" left
+ * (a parent cycle: the first one left).  The tree is built once and
+ * each record is seen once: a record's "deleting" children are counted,
+ * and a parent whose count drops to 0 becomes ready; O(n log n).
+ */
 static int check_deleting(checker *c, xlsnap_snapshot *l, int *nr)
 {
-    bool *seen = calloc(*nr ? *nr : 1, sizeof(*seen));
+    int n = *nr, *block = calloc(n + 1, sizeof(*block));
+    bool *seen = calloc(n + 1, sizeof(*seen));
+    bool *gone = calloc(n + 1, sizeof(*gone));
+    minheap ready = { malloc((n + 1) * sizeof(int)), 0 };
+    xlsnap__refs named = { { 0 }, NULL };
     xlsnap__tree t;
-    int k, rc = 0;
+    int k, rc = 0, any = 0;
 
     xlsnap__tree_init(&t);
-    if (!seen) return xlsnap__nomem(c->ctx);
-    /* the tree is built again after each record dropped: O(n) a step */
-    while (!(rc = xlsnap__tree_build(c->ctx, &t, l, *nr)) &&
-           (k = next_deleting(&t, seen)) >= 0) {
-        int i = found(c, l[k].name, "interrupted-delete", "snapshot '%s' "
-                      "was being deleted when the delete was interrupted",
-                      l[k].name);
+    if (!block || !seen || !gone || !ready.v) {
+        rc = xlsnap__nomem(c->ctx);
+        goto out;
+    }
+    if ((rc = xlsnap__tree_build(c->ctx, &t, l, n))) goto out;
+    for (int i = 0; c->repair && i < n; i++)
+        if ((rc = xlsnap__refs_add(c->ctx, &named, &l[i], 1))) goto out;
+    for (int i = 0; i < n; i++) {
+        int p = xlsnap__tree_parent(&t, i);
+        if (l[i].state == XLSNAP_STATE_DELETING && p >= 0) block[p]++;
+    }
+    for (int i = 0; i < n; i++)
+        if (l[i].state == XLSNAP_STATE_DELETING && !block[i])
+            heap_push(&ready, i);
+    for (;;) {
+        int i, p, up;
+        if (ready.n) {
+            k = heap_pop(&ready);
+        } else {
+            /* a parent cycle: any one (the first) */
+            while (any < n && (l[any].state != XLSNAP_STATE_DELETING ||
+                               seen[any]))
+                any++;
+            if (any == n) break;
+            k = any;
+        }
+        if (seen[k]) continue;
         seen[k] = true;
+        /* k no longer holds its parent back */
+        p = xlsnap__tree_parent(&t, k);
+        if (p >= 0 && p != k && --block[p] == 0 &&
+            l[p].state == XLSNAP_STATE_DELETING && !seen[p])
+            heap_push(&ready, p);
+        /* k's children "deleting" (only in a cycle) move up to p */
+        up = 0;
+        for (int j = t.child[k]; j >= 0; j = t.next[j])
+            up += j != k && l[j].state == XLSNAP_STATE_DELETING && !seen[j];
+        i = found(c, l[k].name, "interrupted-delete", "snapshot '%s' "
+                  "was being deleted when the delete was interrupted",
+                  l[k].name);
         if (!c->repair) continue;
         if (xlsnap__delete_one(c->ctx, c->dom, &t, k, 0, &c->live,
-                               &c->known)) {
+                               &c->known, &named)) {
             not_fixed(c, i);
             continue;
         }
         fixed(c, i, "finished the delete (the other snapshots keep their "
               "data)");
-        drop(l, nr, k);
-        memmove(&seen[k], &seen[k + 1], (*nr - k) * sizeof(*seen));
+        gone[k] = true;
+        if (p >= 0 && p != k) block[p] += up;
+        if ((rc = xlsnap__refs_add(c->ctx, &named, &l[k], -1))) goto out;
     }
+    /* the records finished leave the list, in one pass */
+    k = 0;
+    for (int i = 0; i < n; i++) {
+        if (gone[i]) { xlsnap_snapshot_dispose(&l[i]); continue; }
+        if (k != i) l[k] = l[i];
+        k++;
+    }
+    *nr = k;
+ out:
     xlsnap__tree_dispose(&t);
+    xlsnap__refs_free(&named);
+    free(ready.v);
+    free(block);
     free(seen);
+    free(gone);
     return rc;
 }
 

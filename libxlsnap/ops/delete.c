@@ -64,16 +64,65 @@ static int delete_internal_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return rc;
 }
 
-/* Merge the external snapshot's backing image away when safe. */
-static int merge_external(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                          const xlsnap__strset *named,
+int xlsnap__refs_add(xlsnap_ctx *ctx, xlsnap__refs *r,
+                     const xlsnap_snapshot *x, int delta)
+{
+    for (int k = 0; k < x->num_disks; k++) {
+        const char *img[2] = { x->disks[k].image, x->disks[k].backing };
+        for (int m = 0; m < 2; m++) {
+            int j, n0 = r->s.n;
+            if (!img[m]) continue;
+            xlsnap__set_add(&r->s, img[m]);
+            if (r->s.nomem) return xlsnap__nomem(ctx);
+            if (r->s.n != n0) {
+                /* a new entry: count grows with the set's room */
+                int *c = realloc(r->count, r->s.cap * sizeof(*c));
+                if (!c) return xlsnap__nomem(ctx);
+                r->count = c;
+                r->count[r->s.n - 1] = 0;
+            }
+            j = xlsnap__set_index(&r->s, img[m]);
+            r->count[j] += delta;
+        }
+    }
+    return 0;
+}
+
+void xlsnap__refs_free(xlsnap__refs *r)
+{
+    xlsnap__set_free(&r->s);
+    free(r->count);
+    r->count = NULL;
+}
+
+/* Whether a record other than x names image (as an image or a
+ * backing): named counts x's own names too. */
+static bool named_by_others(const xlsnap__refs *named,
+                            const xlsnap_snapshot *x, const char *image)
+{
+    int j = xlsnap__set_index(&named->s, image), self = 0;
+
+    if (j < 0) return false;
+    for (int k = 0; k < x->num_disks; k++) {
+        const xlsnap_disk *d = &x->disks[k];
+        self += d->image && !strcmp(d->image, image);
+        self += d->backing && !strcmp(d->backing, image);
+    }
+    return named->count[j] > self;
+}
+
+/* Merge the external snapshot's backing image away when safe (x: the
+ * record of d). */
+static int merge_external(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
+                          const xlsnap_disk *d,
+                          const xlsnap__refs *named,
                           const xlsnap__strset *live,
                           const xlsnap__strset *known)
 {
     char *bb = NULL, *bbfmt = NULL, *dep = NULL;
     int ndeps = 0, rc;
 
-    if (xlsnap__set_has(named, d->backing) ||
+    if (!d->backing || named_by_others(named, x, d->backing) ||
         xlsnap__set_has(live, d->backing) || access(d->backing, F_OK) < 0)
         return 0;                /* needed, or merged by a killed delete */
     /* d->backing is opened as the format the record gives it: a raw
@@ -126,28 +175,18 @@ int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap__tree *t, int i, unsigned flags,
                        const xlsnap__strset *live,
-                       const xlsnap__strset *known)
+                       const xlsnap__strset *known,
+                       const xlsnap__refs *named)
 {
     xlsnap_snapshot *l = t->l, *x = &l[i];
-    xlsnap__strset named = { 0 };
-    int nr = t->nr, rc = 0, p = xlsnap__tree_parent(t, i);
+    int rc = 0, p = xlsnap__tree_parent(t, i);
 
-    /* images still named by other snapshots (also those deleted later
-     * in this call: safe) */
-    for (int j = 0; j < nr; j++) {
-        if (j == i) continue;
-        for (int k = 0; k < l[j].num_disks; k++) {
-            xlsnap__set_add(&named, l[j].disks[k].image);
-            xlsnap__set_add(&named, l[j].disks[k].backing);
-        }
-    }
-    if (named.nomem) { rc = xlsnap__nomem(ctx); goto out; }
     for (int k = 0; !(flags & XLSNAP_DELETE_METADATA) && k < x->num_disks;
          k++) {
         const xlsnap_disk *d = &x->disks[k];
         rc = d->kind == XLSNAP_DISK_INTERNAL
            ? xlsnap__delete_internal(ctx, dom, d, live)
-           : merge_external(ctx, d, &named, live, known);
+           : merge_external(ctx, x, d, named, live, known);
         if (rc) {
             rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s', disk %s",
                                       x->name, d->vdev);
@@ -182,7 +221,6 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     rc = xlsnap__store_remove(ctx, dom->uuid, x->name);
     if (!rc) xlsnap__tree_remove(t, i);
  out:
-    xlsnap__set_free(&named);
     return rc;
 }
 
@@ -238,6 +276,20 @@ int xlsnap__delete_order(xlsnap_ctx *ctx, const xlsnap__tree *t,
     return rc;
 }
 
+/* The records xlsnap__delete_one(i) may write, read whole: i's
+ * children (re-parented) and its parent (made current). */
+static int load_written(xlsnap_ctx *ctx, xlsnap__store_handle *h,
+                        const xlsnap__tree *t, int i)
+{
+    int rc = 0, p = xlsnap__tree_parent(t, i);
+
+    for (int j = t->child[i]; !rc && j >= 0; j = t->next[j])
+        rc = xlsnap__store_handle_load(ctx, h, j);
+    if (!rc && h->list[i].current && p >= 0)
+        rc = xlsnap__store_handle_load(ctx, h, p);
+    return rc;
+}
+
 int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const char *name, unsigned flags)
 {
@@ -247,6 +299,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     int *order = NULL;
     bool *del = NULL;
     xlsnap__strset live = { 0 }, known = { 0 };
+    xlsnap__refs named = { { 0 }, NULL };
     int nr = 0, n = 0, target = -1, rc;
 
     xlsnap__tree_init(&t);
@@ -257,7 +310,11 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            "other");
         goto out;
     }
-    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &h, &target)))
+    /* records from the list index when it is valid: only those written
+     * below are read whole (xlsnap__store_handle_load) */
+    if ((rc = xlsnap__store_open_find_flags(ctx, dom->uuid, name,
+                                            XLSNAP__STORE_SUMMARY, &h,
+                                            &target)))
         goto out;
     l = h.list;
     nr = h.nr;
@@ -270,6 +327,10 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if (!(flags & XLSNAP_DELETE_METADATA)) {
         if ((rc = xlsnap__known_images(ctx, dom, l, nr, &known, &live)))
             goto out;
+        /* images still named by other snapshots (also those deleted
+         * earlier or later in this call: safe) */
+        for (int i = 0; i < nr; i++)
+            if ((rc = xlsnap__refs_add(ctx, &named, &l[i], 1))) goto out;
     }
 
     /* intent: every snapshot to delete is marked "deleting" before any
@@ -277,6 +338,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     for (int k = 0; k < n; k++) del[order[k]] = true;
     for (int i = 0; i < nr; i++) {
         if (!del[i]) continue;
+        if ((rc = xlsnap__store_handle_load(ctx, &h, i))) goto out;
         l[i].state = XLSNAP_STATE_DELETING;
         if (!(flags & XLSNAP_DELETE_METADATA) &&
             (rc = xlsnap__store_write(ctx, &l[i])))
@@ -286,14 +348,19 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     /* deepest first, so children go before their parents */
     for (int k = 0; k < n; k++) {
+        if ((rc = load_written(ctx, &h, &t, order[k]))) goto out;
         rc = xlsnap__delete_one(ctx, dom, &t, order[k], flags, &live,
-                                &known);
+                                &known, &named);
         if (rc) goto out;
     }
+    /* the loaded records are what is on disk now: the next operation
+     * reads the index, not every record */
+    xlsnap__store_index_refresh(ctx, &h);
     rc = 0;
  out:
     xlsnap__set_free(&live);
     xlsnap__set_free(&known);
+    xlsnap__refs_free(&named);
     free(order);
     free(del);
     xlsnap__tree_dispose(&t);

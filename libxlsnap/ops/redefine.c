@@ -63,7 +63,8 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         (rc = xlsnap_name_validate(ctx, sn.name)))
         goto out;
     if ((rc = check_parts(ctx, &sn))) goto out;
-    if ((rc = xlsnap__store_open(ctx, dom->uuid, XLSNAP__STORE_CREATE, &h)))
+    if ((rc = xlsnap__store_open(ctx, dom->uuid, XLSNAP__STORE_CREATE |
+                                 XLSNAP__STORE_SUMMARY, &h)))
         goto out;
     list = h.list;
     nr = h.nr;
@@ -79,12 +80,14 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     /* no config in the record: the domain's, from its latest snapshot
      * (list is sorted by creation time) */
-    for (int i = nr - 1; !sn.config_json && i >= 0; i--)
+    for (int i = nr - 1; !sn.config_json && i >= 0; i--) {
+        if ((rc = xlsnap__store_handle_load(ctx, &h, i))) goto out;
         if (list[i].config_json &&
             !(sn.config_json = xlsnap__strdup(list[i].config_json))) {
             rc = xlsnap__nomem(ctx);
             goto out;
         }
+    }
     free(sn.domain_uuid);
     sn.domain_uuid = xlsnap__strdup(dom->uuid);
     if (dom->name) {
@@ -97,6 +100,11 @@ int xlsnap_redefine(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     sn.state = XLSNAP_STATE_READY;
     sn.current = flags & XLSNAP_REDEFINE_CURRENT;
+    /* what set_current writes: the records now current */
+    for (int i = 0; sn.current && i < nr; i++)
+        if (list[i].current &&
+            (rc = xlsnap__store_handle_load(ctx, &h, i)))
+            goto out;
     if (sn.current &&
         (rc = xlsnap__set_current(ctx, list, nr, -1, xlsnap__store_write)))
         goto out;

@@ -489,6 +489,11 @@ static int set_current_locked(xlsnap_ctx *ctx, xlsnap__store_handle *h,
                            "no snapshot '%s'", name);
         goto out;
     }
+    /* what set_current writes: the current ones and the target */
+    for (int i = 0; i < nr; i++)
+        if ((list[i].current || i == target) &&
+            (rc = xlsnap__store_handle_load(ctx, h, i)))
+            goto out;
     rc = xlsnap__set_current(ctx, list, nr, target, xlsnap__store_write);
  out:
     return rc;
@@ -501,12 +506,15 @@ int xlsnap_set_current(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     int rc;
 
     if ((rc = xlsnap_name_validate(ctx, name))) goto out;
-    if ((rc = xlsnap__store_open(ctx, dom->uuid, 0, &h))) {
+    if ((rc = xlsnap__store_open(ctx, dom->uuid, XLSNAP__STORE_SUMMARY,
+                                 &h))) {
         if (rc == XLSNAP_ERROR_NOTFOUND)
             rc = xlsnap__error(ctx, rc, "no snapshot '%s'", name);
         goto out;
     }
     rc = set_current_locked(ctx, &h, name);
+    /* the loaded records are what is on disk now */
+    if (!rc) xlsnap__store_index_refresh(ctx, &h);
  out:
     xlsnap__store_close(&h);
     return rc;
@@ -525,7 +533,7 @@ int xlsnap_record_store(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
     if ((rc = xlsnap_name_validate(ctx, snap->name))) goto out;
     if ((rc = xlsnap__store_open(ctx, snap->domain_uuid,
                                  XLSNAP__STORE_CREATE |
-                                 (snap->current ? 0
+                                 (snap->current ? XLSNAP__STORE_SUMMARY
                                                 : XLSNAP__STORE_LOCK_ONLY),
                                  &h)))
         goto out;

@@ -340,7 +340,8 @@ static int scan(int dfd, struct entry **e_r, int *n_r)
  * XLSNAP_ERROR_NOMEM when it could not be read for want of memory.
  */
 static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
-                      xlsnap_snapshot **list_r, int *nr_r)
+                      xlsnap_snapshot **list_r, int *nr_r,
+                      struct key **keys_r)
 {
     char *data = NULL, *p;
     size_t len;
@@ -395,6 +396,10 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
     if (j != nr) goto out;
     *list_r = list;
     *nr_r = nr;
+    if (keys_r) {
+        *keys_r = keys;
+        keys = NULL;
+    }
     list = NULL;
     nr = 0;
     rc = 0;
@@ -452,6 +457,129 @@ static void index_write(int dfd, const xlsnap_snapshot *list, int nr,
     unlinkat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), 0);
  out:
     free(b.buf);
+}
+
+/* A record with the stat key it was read under. */
+struct keyed {
+    xlsnap_snapshot s;
+    struct key k;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    return xlsnap__cmp_snap(&((const struct keyed *)a)->s,
+                            &((const struct keyed *)b)->s);
+}
+
+/* Sort list (and keys with it) by xlsnap__cmp_snap: 0, or -1 when out of
+ * memory (nothing moved). */
+static int sort_keyed(xlsnap_snapshot *list, struct key *keys, int nr)
+{
+    struct keyed *v = nr ? malloc(nr * sizeof(*v)) : NULL;
+
+    if (nr && !v) return -1;
+    for (int i = 0; i < nr; i++) {
+        v[i].s = list[i];
+        v[i].k = keys[i];
+    }
+    if (nr) qsort(v, nr, sizeof(*v), cmp_keyed);
+    for (int i = 0; i < nr; i++) {
+        list[i] = v[i].s;
+        keys[i] = v[i].k;
+    }
+    free(v);
+    return 0;
+}
+
+int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
+                              bool summary_ok, xlsnap_snapshot **list_r,
+                              int *nr_r, bool *summary_r, void **keys_r)
+{
+    char *dir = NULL;
+    int dfd = -1, ne = 0, rc;
+    struct entry *e = NULL;
+    struct key *keys = NULL;
+
+    *list_r = NULL;
+    *nr_r = 0;
+    *summary_r = false;
+    *keys_r = NULL;
+    if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 && errno == ENOENT) { rc = 0; goto out; }
+    if (dfd < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot open %s", dir);
+        goto out;
+    }
+    if (summary_ok &&
+        faccessat(dfd, XLSNAP__ADOPT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+        index_read(ctx, dfd, uuid, list_r, nr_r, &keys) == 0) {
+        if (sort_keyed(*list_r, keys, *nr_r) == 0) {
+            *keys_r = keys;
+            keys = NULL;
+        } else if (*nr_r) {
+            qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
+        }
+        *summary_r = true;
+        goto out;
+    }
+    /* every record read (the index is rewritten by a list, or by
+     * xlsnap__store_index_refresh after the operation) */
+    rc = xlsnap__store_list(ctx, uuid, list_r, nr_r);
+ out:
+    free(keys);
+    entries_free(e, ne);
+    if (dfd >= 0) close(dfd);
+    free(dir);
+    return rc;
+}
+
+void xlsnap__store_index_refresh(xlsnap_ctx *ctx, xlsnap__store_handle *h)
+{
+    const struct key *hk = h->keys;
+    char *dir = NULL;
+    int dfd = -1, ne = 0;
+    struct entry *e = NULL;
+    xlsnap_snapshot *v = NULL;
+    int nv = 0;
+
+    if (xlsnap__domain_dir(ctx, h->uuid, &dir) || !dir) goto out;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 ||
+        faccessat(dfd, XLSNAP__ADOPT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        goto out;
+    /* shallow copies, in name order (the records stay the handle's) */
+    if (h->nr && !(v = malloc(h->nr * sizeof(*v)))) goto out;
+    if (!hk || !h->loaded) {
+        /* no keys kept: every record's, taken now */
+        if (h->nr) memcpy(v, h->list, h->nr * sizeof(*v));
+        nv = h->nr;
+        if (scan(dfd, &e, &ne)) goto out;
+    } else {
+        /* the keys checked at open, but for the records read whole
+         * (every record written was): those are taken again, and one
+         * gone since (removed) is left out */
+        if (h->nr && !(e = calloc(h->nr, sizeof(*e)))) goto out;
+        for (int i = 0; i < h->nr; i++) {
+            struct key k = hk[i];
+            if (h->loaded[i] &&
+                stat_key(dfd, h->list[i].name, &k) < 0)
+                continue;
+            if (!(e[ne].name = xlsnap__strdup(h->list[i].name))) goto out;
+            e[ne].k = k;
+            e[ne].err = 0;
+            ne++;
+            v[nv++] = h->list[i];
+        }
+        if (ne) qsort(e, ne, sizeof(*e), cmp_entry);
+    }
+    if (nv) qsort(v, nv, sizeof(*v), cmp_snap_name);
+    index_write(dfd, v, nv, e, ne);
+ out:
+    free(v);
+    entries_free(e, ne);
+    if (dfd >= 0) close(dfd);
+    free(dir);
 }
 
 /* The domain's lock if it is free now: never waits, leaves no message. */
@@ -513,7 +641,7 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
         rc = xlsnap__error_errno(ctx, errno, "cannot open %s", dir);
         goto out;
     }
-    if ((rc = index_read(ctx, dfd, uuid, list_r, nr_r)) <= 0) {
+    if ((rc = index_read(ctx, dfd, uuid, list_r, nr_r, NULL)) <= 0) {
         if (!rc && *nr_r)
             qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
         goto out;

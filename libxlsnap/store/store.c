@@ -816,10 +816,21 @@ int xlsnap__store_open(xlsnap_ctx *ctx, const char *uuid, unsigned flags,
     h->lock.fd = -1;
     h->list = NULL;
     h->nr = 0;
+    h->summary = false;
+    h->loaded = NULL;
+    h->uuid = NULL;
+    h->keys = NULL;
     rc = xlsnap__lock_domain(ctx, uuid, flags & XLSNAP__STORE_CREATE,
                              &h->lock);
+    if (!rc && !(h->uuid = xlsnap__strdup(uuid))) rc = xlsnap__nomem(ctx);
     if (!rc && !(flags & XLSNAP__STORE_LOCK_ONLY))
-        rc = xlsnap__store_list(ctx, uuid, &h->list, &h->nr);
+        rc = xlsnap__store_load_locked(ctx, uuid,
+                                       flags & XLSNAP__STORE_SUMMARY,
+                                       &h->list, &h->nr, &h->summary,
+                                       &h->keys);
+    if (!rc && h->summary &&
+        !(h->loaded = calloc(h->nr + 1, sizeof(*h->loaded))))
+        rc = xlsnap__nomem(ctx);
     if (rc) xlsnap__store_close(h);
     return rc;
 }
@@ -828,11 +839,18 @@ int xlsnap__store_open_find(xlsnap_ctx *ctx, const char *uuid,
                             const char *name, xlsnap__store_handle *h,
                             int *idx_r)
 {
+    return xlsnap__store_open_find_flags(ctx, uuid, name, 0, h, idx_r);
+}
+
+int xlsnap__store_open_find_flags(xlsnap_ctx *ctx, const char *uuid,
+                                  const char *name, unsigned flags,
+                                  xlsnap__store_handle *h, int *idx_r)
+{
     int rc;
 
     *idx_r = -1;
     if ((rc = xlsnap_name_validate(ctx, name))) return rc;
-    rc = xlsnap__store_open(ctx, uuid, 0, h);
+    rc = xlsnap__store_open(ctx, uuid, flags, h);
     if (!rc) *idx_r = xlsnap__list_find(h->list, h->nr, name);
     if (rc == XLSNAP_ERROR_NOTFOUND || (!rc && *idx_r < 0))
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "no snapshot '%s'",
@@ -840,11 +858,48 @@ int xlsnap__store_open_find(xlsnap_ctx *ctx, const char *uuid,
     return rc;
 }
 
+int xlsnap__store_handle_load(xlsnap_ctx *ctx, xlsnap__store_handle *h,
+                              int i)
+{
+    xlsnap_snapshot s;
+    int dfd = -1, rc;
+
+    if (!h->summary || i < 0 || i >= h->nr || h->loaded[i]) return 0;
+    xlsnap_snapshot_init(&s);
+    if ((rc = open_domain_dir(ctx, h->uuid, &dfd))) goto out;
+    /* under the lock the index was checked against: the record is the
+     * one summarised, only its config is new */
+    if ((rc = read_record(ctx, dfd, h->uuid, h->list[i].name, &s))) goto out;
+    free(h->list[i].config_json);
+    h->list[i].config_json = s.config_json;
+    s.config_json = NULL;
+    h->loaded[i] = true;
+ out:
+    xlsnap_snapshot_dispose(&s);
+    if (dfd >= 0) close(dfd);
+    return rc;
+}
+
+int xlsnap__store_handle_write(xlsnap_ctx *ctx, xlsnap__store_handle *h,
+                               int i)
+{
+    int rc = xlsnap__store_handle_load(ctx, h, i);
+
+    return rc ? rc : xlsnap__store_write(ctx, &h->list[i]);
+}
+
 void xlsnap__store_close(xlsnap__store_handle *h)
 {
     xlsnap_snapshot_list_free(h->list, h->nr);
     h->list = NULL;
     h->nr = 0;
+    h->summary = false;
+    free(h->loaded);
+    h->loaded = NULL;
+    free(h->uuid);
+    h->uuid = NULL;
+    free(h->keys);
+    h->keys = NULL;
     xlsnap__unlock(&h->lock);
 }
 
