@@ -38,12 +38,6 @@ static const xlsnap_cfg_disk *wanted(const xlsnap_create_params *p,
     return NULL;
 }
 
-/*
- * Decide which disks to snapshot and how.  Every writable disk by
- * default (CD-ROMs and read-only disks skipped); qcow2 internal unless
- * asked otherwise, raw only external; backends QEMU does not serve
- * (phy:) are refused, naming the disk.
- */
 /* The frozen layer moves from the image's path to target by rename: a
  * target on another file system is refused before anything is touched
  * (a directory that does not exist is left to the rename to report). */
@@ -175,6 +169,12 @@ static int add_disk(xlsnap_ctx *ctx, const xlsnap_create_params *p,
     return 0;
 }
 
+/*
+ * Decide which disks to snapshot and how.  Every writable disk by
+ * default (CD-ROMs and read-only disks skipped); qcow2 internal unless
+ * asked otherwise, raw only external; backends QEMU does not serve
+ * (phy:) are refused, naming the disk.
+ */
 static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                       const char *config, bool running, const char *name,
                       xlsnap_snapshot *s)
