@@ -38,12 +38,6 @@ static const xlsnap_cfg_disk *wanted(const xlsnap_create_params *p,
     return NULL;
 }
 
-/*
- * Decide which disks to snapshot and how.  Every writable disk by
- * default (CD-ROMs and read-only disks skipped); qcow2 internal unless
- * asked otherwise, raw only external; backends QEMU does not serve
- * (phy:) are refused, naming the disk.
- */
 /* The frozen layer moves from the image's path to target by rename: a
  * target on another file system is refused before anything is touched
  * (a directory that does not exist is left to the rename to report). */
@@ -68,6 +62,119 @@ static int same_file_system(xlsnap_ctx *ctx, const char *vdev,
     return rc;
 }
 
+/* Every disk asked for by vdev is one of the domain's. */
+static int check_wanted(xlsnap_ctx *ctx, const xlsnap_create_params *p,
+                        const xlsnap__cfgdisk *cd, int ncd)
+{
+    for (int i = 0; i < p->num_disks; i++) {
+        bool found = false;
+        for (int j = 0; j < ncd; j++)
+            found |= !strcmp(cd[j].vdev, p->disks[i].vdev);
+        if (!found)
+            return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                                 "the domain has no disk %s",
+                                 p->disks[i].vdev);
+    }
+    return 0;
+}
+
+/* How config disk d is snapshotted (*kind_r), 0 there if it is not
+ * (not selected, CD-ROM or read-only by default, empty drive); an
+ * error for a disk that cannot be. */
+static int disk_kind(xlsnap_ctx *ctx, const xlsnap_create_params *p,
+                     const xlsnap__cfgdisk *d, bool running,
+                     xlsnap_disk_kind *kind_r)
+{
+    const xlsnap_cfg_disk *w = wanted(p, d->vdev);
+    xlsnap_disk_kind kind;
+    bool raw;
+
+    *kind_r = 0;
+    if (p->num_disks && !w) return 0;
+    if (d->cdrom || !d->readwrite) {
+        if (w)
+            return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                                 "disk %s is %s and cannot be "
+                                 "snapshotted", d->vdev,
+                                 d->cdrom ? "a CD-ROM" : "read-only");
+        return 0;
+    }
+    if (!d->path || !*d->path) return 0;   /* empty drive */
+    if (running && (!d->backend || strcmp(d->backend, "qdisk")))
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                             "disk %s (%s, backend %s) cannot be "
+                             "snapshotted: only disks served by QEMU "
+                             "(backendtype=qdisk) can be", d->vdev,
+                             d->path, d->backend ? d->backend : "unknown");
+    raw = d->format && !strcmp(d->format, "raw");
+    if (!raw && (!d->format || strcmp(d->format, "qcow2")))
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                             "disk %s (%s) has format %s: only qcow2 and "
+                             "raw disks can be snapshotted", d->vdev,
+                             d->path, d->format ? d->format : "unknown");
+    kind = w && w->kind ? w->kind : p->type;
+    if (!kind) kind = raw ? XLSNAP_DISK_EXTERNAL : XLSNAP_DISK_INTERNAL;
+    if (raw && kind == XLSNAP_DISK_INTERNAL)
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
+                                  XLSNAP_HINT_EXTERNAL,
+                             "disk %s (%s) is raw and cannot hold an "
+                             "internal snapshot",
+                             d->vdev, d->path);
+    if (raw)
+        /* the configured path keeps the active layer, a qcow2 overlay:
+         * a config saying format=raw would then boot the overlay's
+         * bytes as the disk */
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                             "disk %s (%s) is raw: an external snapshot "
+                             "puts a qcow2 overlay at the path the xl "
+                             "config names as raw; convert the disk "
+                             "(qemu-img convert -O qcow2) and set "
+                             "format=qcow2 in the config first",
+                             d->vdev, d->path);
+    *kind_r = kind;
+    return 0;
+}
+
+/* Add config disk d to s as a disk of that kind. */
+static int add_disk(xlsnap_ctx *ctx, const xlsnap_create_params *p,
+                    const xlsnap__cfgdisk *d, xlsnap_disk_kind kind,
+                    const char *name, xlsnap_snapshot *s)
+{
+    const xlsnap_cfg_disk *w = wanted(p, d->vdev);
+    xlsnap_disk *sd = &s->disks[s->num_disks++];
+
+    sd->vdev = xlsnap__strdup(d->vdev);
+    sd->format = xlsnap__strdup(d->format);
+    sd->image = xlsnap__strdup(d->path);
+    sd->kind = kind;
+    if (!sd->vdev || !sd->format || !sd->image) return xlsnap__nomem(ctx);
+    if (kind == XLSNAP_DISK_INTERNAL) {
+        sd->internal_name = xlsnap__strdup(name);
+        return sd->internal_name ? 0 : xlsnap__nomem(ctx);
+    }
+    /* the active layer stays at the configured path: the image there is
+     * renamed to the frozen layer, and a new overlay on it takes the
+     * path (so `xl create` of the admin's own config boots what the
+     * domain last ran on) */
+    sd->overlay = xlsnap__strdup(d->path);
+    sd->backing = w && w->target ? xlsnap__strdup(w->target)
+                                 : xlsnap__image_sibling(d->path, name);
+    if (!sd->overlay || !sd->backing) return xlsnap__nomem(ctx);
+    if (access(sd->backing, F_OK) == 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
+                             "disk %s: %s already exists", d->vdev,
+                             sd->backing);
+    if (w && w->target)
+        return same_file_system(ctx, d->vdev, d->path, sd->backing);
+    return 0;
+}
+
+/*
+ * Decide which disks to snapshot and how.  Every writable disk by
+ * default (CD-ROMs and read-only disks skipped); qcow2 internal unless
+ * asked otherwise, raw only external; backends QEMU does not serve
+ * (phy:) are refused, naming the disk.
+ */
 static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                       const char *config, bool running, const char *name,
                       xlsnap_snapshot *s)
@@ -75,106 +182,17 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
     xlsnap__cfgdisk *cd = NULL;
     int ncd = 0, rc;
 
-    if ((rc = xlsnap__config_disks(ctx, config, &cd, &ncd))) goto out;
-    for (int i = 0; i < p->num_disks; i++) {
-        bool found = false;
-        for (int j = 0; j < ncd; j++)
-            found |= !strcmp(cd[j].vdev, p->disks[i].vdev);
-        if (!found) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
-                               "the domain has no disk %s",
-                               p->disks[i].vdev);
-            goto out;
-        }
-    }
+    if ((rc = xlsnap__config_disks(ctx, config, &cd, &ncd)) ||
+        (rc = check_wanted(ctx, p, cd, ncd)))
+        goto out;
     s->disks = calloc(ncd ? ncd : 1, sizeof(*s->disks));
     if (!s->disks) { rc = xlsnap__nomem(ctx); goto out; }
     for (int i = 0; i < ncd; i++) {
-        const xlsnap__cfgdisk *d = &cd[i];
-        const xlsnap_cfg_disk *w = wanted(p, d->vdev);
-        xlsnap_disk *sd;
         xlsnap_disk_kind kind;
-        bool raw;
-
-        if (p->num_disks && !w) continue;
-        if (d->cdrom || !d->readwrite) {
-            if (w) {
-                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                                   "disk %s is %s and cannot be "
-                                   "snapshotted", d->vdev,
-                                   d->cdrom ? "a CD-ROM" : "read-only");
-                goto out;
-            }
-            continue;
-        }
-        if (!d->path || !*d->path) continue;   /* empty drive */
-        if (running && (!d->backend || strcmp(d->backend, "qdisk"))) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                               "disk %s (%s, backend %s) cannot be "
-                               "snapshotted: only disks served by QEMU "
-                               "(backendtype=qdisk) can be", d->vdev,
-                               d->path, d->backend ? d->backend : "unknown");
+        if ((rc = disk_kind(ctx, p, &cd[i], running, &kind))) goto out;
+        if (kind && (rc = add_disk(ctx, p, &cd[i], kind, name, s)))
             goto out;
-        }
-        raw = d->format && !strcmp(d->format, "raw");
-        if (!raw && (!d->format || strcmp(d->format, "qcow2"))) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                               "disk %s (%s) has format %s: only qcow2 and "
-                               "raw disks can be snapshotted", d->vdev,
-                               d->path, d->format ? d->format : "unknown");
-            goto out;
-        }
-        kind = w && w->kind ? w->kind : p->type;
-        if (!kind) kind = raw ? XLSNAP_DISK_EXTERNAL : XLSNAP_DISK_INTERNAL;
-        if (raw && kind == XLSNAP_DISK_INTERNAL) {
-            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
-                                    XLSNAP_HINT_EXTERNAL,
-                               "disk %s (%s) is raw and cannot hold an "
-                               "internal snapshot",
-                               d->vdev, d->path);
-            goto out;
-        }
-        if (raw) {
-            /* the configured path keeps the active layer, a qcow2 overlay:
-             * a config saying format=raw would then boot the overlay's
-             * bytes as the disk */
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                               "disk %s (%s) is raw: an external snapshot "
-                               "puts a qcow2 overlay at the path the xl "
-                               "config names as raw; convert the disk "
-                               "(qemu-img convert -O qcow2) and set "
-                               "format=qcow2 in the config first",
-                               d->vdev, d->path);
-            goto out;
-        }
-        sd = &s->disks[s->num_disks++];
-        sd->vdev = xlsnap__strdup(d->vdev);
-        sd->format = xlsnap__strdup(d->format);
-        sd->image = xlsnap__strdup(d->path);
-        sd->kind = kind;
-        if (kind == XLSNAP_DISK_INTERNAL) {
-            sd->internal_name = xlsnap__strdup(name);
-        } else {
-            /* the active layer stays at the configured path: the image
-             * there is renamed to the frozen layer, and a new overlay
-             * on it takes the path (so `xl create` of the admin's own
-             * config boots what the domain last ran on) */
-            sd->overlay = xlsnap__strdup(d->path);
-            sd->backing = w && w->target ? xlsnap__strdup(w->target)
-                                         : xlsnap__image_sibling(d->path,
-                                                                 name);
-            if (access(sd->backing, F_OK) == 0) {
-                rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
-                                   "disk %s: %s already exists", d->vdev,
-                                   sd->backing);
-                goto out;
-            }
-            if (w && w->target &&
-                (rc = same_file_system(ctx, d->vdev, d->path, sd->backing)))
-                goto out;
-        }
     }
-    rc = 0;
  out:
     xlsnap__cfgdisk_list_free(cd, ncd);
     return rc;
@@ -186,7 +204,7 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
                             const xlsnap_snapshot *sn, char **cmd_r)
 {
     yajl_gen g = yajl_gen_alloc(NULL);
-    char *cmd = NULL, *node = NULL;
+    char *cmd = NULL, *node = NULL, *nn = NULL;
     int s, rc;
 
     if (!g) return xlsnap__nomem(ctx);
@@ -213,9 +231,11 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
         } else {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            char *nn = xlsnap__sprintf("xs-%s-%lld%06ld", d->vdev,
-                                       (long long)ts.tv_sec % 100000000,
-                                       ts.tv_nsec / 1000);
+            free(nn);
+            nn = xlsnap__sprintf("xs-%s-%lld%06ld", d->vdev,
+                                 (long long)ts.tv_sec % 100000000,
+                                 ts.tv_nsec / 1000);
+            if (!nn) { rc = xlsnap__nomem(ctx); goto out; }
             CHK(xlsnap__gen_kv_str(g, "type", "blockdev-snapshot-sync"));
             CHK(xlsnap__gen_str(g, "data"));
             CHK(yajl_gen_map_open(g));
@@ -226,7 +246,6 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
             /* the overlay exists (freeze_layers): QEMU opens it and
              * puts it over the node, keeping its backing file name */
             CHK(xlsnap__gen_kv_str(g, "mode", "existing"));
-            free(nn);
         }
         CHK(yajl_gen_map_close(g));
         CHK(yajl_gen_map_close(g));
@@ -242,6 +261,7 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
     rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP command");
  out:
     free(node);
+    free(nn);
     free(cmd);
     yajl_gen_free(g);
     return rc;
@@ -276,12 +296,11 @@ static int rename_noreplace(xlsnap_ctx *ctx, const char *from, const char *to)
 
 int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to)
 {
-    int rc = rename_noreplace(ctx, from, to);
-    char *d;
-    int fd;
+    char *d = xlsnap__strdup(to);
+    int fd, rc;
 
-    if (rc) return rc;
-    d = xlsnap__strdup(to);
+    if (!d) return xlsnap__nomem(ctx);
+    if ((rc = rename_noreplace(ctx, from, to))) { free(d); return rc; }
     fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) { fsync(fd); close(fd); }
     free(d);
@@ -425,272 +444,412 @@ static void discard(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
     xlsnap__store_remove(ctx, sn->domain_uuid, sn->name);
 }
 
+/*
+ * One create: the plan fills it (against the domain's records, loaded
+ * under its lock through the store handle), the act phase marks in it
+ * what it did, and xlsnap_create's one exit undoes exactly that.
+ */
+typedef struct {
+    const xlsnap_domain *dom;
+    const xlsnap_create_params *p;
+    xlsnap__store_handle h;     /* lock (none on a dry run) and records */
+    xlsnap_snapshot sn;         /* the record being made */
+    xlsnap__domstate st;
+    bool running;               /* running or paused: QEMU serves disks */
+    char *tcmd;                 /* the disk transaction, once built */
+    /* done by the act phase, undone on failure: */
+    bool recorded;              /* a "preparing" record and no data yet */
+    bool suspended;             /* the guest, by the memory save */
+    bool paused;                /* the guest, by us */
+} create_op;
+
+static void create_op_init(create_op *op, const xlsnap_domain *dom,
+                           const xlsnap_create_params *p)
+{
+    memset(op, 0, sizeof(*op));
+    op->dom = dom;
+    op->p = p;
+    op->h = (xlsnap__store_handle)XLSNAP__STORE_HANDLE_INIT;
+    xlsnap_snapshot_init(&op->sn);
+    op->st = XLSNAP__DOM_GONE;
+}
+
+static void create_op_dispose(create_op *op)
+{
+    free(op->tcmd);
+    op->tcmd = NULL;
+    xlsnap__store_close(&op->h);
+    xlsnap_snapshot_dispose(&op->sn);
+}
+
+/* Plan 1: the name, and what the parameters alone must satisfy. */
+static int plan_name(xlsnap_ctx *ctx, create_op *op)
+{
+    const xlsnap_create_params *p = op->p;
+    int rc;
+
+    op->sn.name = p->name ? xlsnap__strdup(p->name)
+                          : xlsnap__sprintf("%lld", (long long)time(NULL));
+    if (!op->sn.name) return xlsnap__nomem(ctx);
+    if ((rc = xlsnap_name_validate(ctx, op->sn.name))) return rc;
+    if (p->description && !xlsnap__utf8_valid(p->description))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                             "the description is not valid UTF-8");
+    if (p->compress && strcmp(p->compress, XLSNAP__ZSTD))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown compression "
+                             "'%s' (only zstd)", p->compress);
+    return 0;
+}
+
+/* Plan 2: the domain's records, under its lock (a dry run takes none
+ * and makes no directory): the name is free; the current snapshot is
+ * the parent. */
+static int plan_tree(xlsnap_ctx *ctx, create_op *op)
+{
+    const xlsnap_snapshot *l;
+    int rc;
+
+    rc = op->p->dry_run
+        ? xlsnap__store_list(ctx, op->dom->uuid, &op->h.list, &op->h.nr)
+        : xlsnap__store_open(ctx, op->dom->uuid, XLSNAP__STORE_CREATE,
+                             &op->h);
+    if (rc) return rc;
+    l = op->h.list;
+    if (xlsnap__list_find(l, op->h.nr, op->sn.name) >= 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
+                             "domain already has a snapshot '%s'",
+                             op->sn.name);
+    for (int i = 0; i < op->h.nr; i++) {
+        if (!l[i].current) continue;
+        free(op->sn.parent);
+        if (!(op->sn.parent = xlsnap__strdup(l[i].name)))
+            return xlsnap__nomem(ctx);
+    }
+    return 0;
+}
+
+/* Plan 3: whether the domain runs, and its config: the running
+ * domain's, the caller's, or the one stored with the latest snapshot. */
+static int plan_domain(xlsnap_ctx *ctx, create_op *op)
+{
+    const xlsnap_domain *dom = op->dom;
+    const xlsnap_snapshot *l;
+    const char *cfg;
+    int rc;
+
+    if (dom->domid >= 0) {
+        if ((rc = xlsnap__hv_state(ctx, dom->domid, &op->st))) return rc;
+        op->running = op->st == XLSNAP__DOM_RUNNING ||
+                      op->st == XLSNAP__DOM_PAUSED;
+        if (!op->running && op->st != XLSNAP__DOM_GONE)
+            return xlsnap__error(ctx, XLSNAP_ERROR_BUSY,
+                                 "domain %s is shutting down or suspended; "
+                                 "try again when it runs or is destroyed",
+                                 dom->name ? dom->name : dom->uuid);
+    }
+    if (op->running)
+        return xlsnap__hv_config(ctx, dom->domid, &op->sn.config_json);
+    cfg = op->p->config_json;
+    if (!cfg) {
+        l = latest(op->h.list, op->h.nr);
+        if (!l || !l->config_json)
+            return xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTFOUND,
+                                      XLSNAP_HINT_DOMAIN_CONFIG,
+                                 "domain is not running and no "
+                                 "configuration is stored for it");
+        cfg = l->config_json;
+    }
+    op->sn.config_json = xlsnap__strdup(cfg);
+    return op->sn.config_json ? 0 : xlsnap__nomem(ctx);
+}
+
+/* Plan 4: the record's own fields, "preparing". */
+static int plan_record(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap_snapshot *sn = &op->sn;
+    const xlsnap_domain *dom = op->dom;
+
+    sn->description = xlsnap__strdup(op->p->description);
+    sn->creationtime = time(NULL);
+    sn->state = XLSNAP_STATE_PREPARING;
+    sn->domstate = xlsnap__strdup(!op->running ? "shutoff" :
+                                  op->st == XLSNAP__DOM_PAUSED ? "paused"
+                                                               : "running");
+    sn->domain_name = xlsnap__strdup(dom->name);
+    sn->domain_uuid = xlsnap__strdup(dom->uuid);
+    if ((op->p->description && !sn->description) || !sn->domstate ||
+        (dom->name && !sn->domain_name) || (dom->uuid && !sn->domain_uuid))
+        return xlsnap__nomem(ctx);
+    return 0;
+}
+
+/* Plan 5: the memory image, if any: saved by default when running. */
+static int plan_memory(xlsnap_ctx *ctx, create_op *op)
+{
+    const xlsnap_create_params *p = op->p;
+    xlsnap_snapshot *sn = &op->sn;
+    int rc;
+
+    if (p->memory == 1 || (p->memory < 0 && op->running)) {
+        if (!op->running)
+            return xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
+                                      XLSNAP_HINT_NO_MEMORY,
+                                 "the domain is not running: there is no "
+                                 "memory to save");
+        if (p->memory_path) {
+            if (!(sn->memory = xlsnap__strdup(p->memory_path)))
+                return xlsnap__nomem(ctx);
+        } else if ((rc = xlsnap__store_memory_path(ctx, op->dom->uuid,
+                                                   sn->name,
+                                                   p->compress != NULL,
+                                                   &sn->memory))) {
+            return rc;
+        }
+        sn->memory_compression = xlsnap__strdup(p->compress);
+        if (p->compress && !sn->memory_compression)
+            return xlsnap__nomem(ctx);
+    }
+    if (p->compress && !sn->memory)
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                                  XLSNAP_HINT_COMPRESS_NEEDS_MEMORY,
+                                  "compression applies to the memory "
+                                  "image, and this snapshot has none");
+    return 0;
+}
+
+/* The plan: every check made and every path chosen before anything is
+ * touched. */
+static int create_plan(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap_snapshot *sn = &op->sn;
+    int rc;
+
+    if ((rc = plan_name(ctx, op)) || (rc = plan_tree(ctx, op)) ||
+        (rc = plan_domain(ctx, op)) || (rc = plan_record(ctx, op)) ||
+        (rc = plan_memory(ctx, op)) ||
+        (rc = plan_disks(ctx, op->p, sn->config_json, op->running,
+                         sn->name, sn)))
+        return rc;
+    if (!sn->num_disks && !sn->memory)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                             "nothing to snapshot: no writable disk "
+                             "selected and no memory");
+    if (op->p->no_metadata && sn->memory)
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                                  XLSNAP_HINT_NO_METADATA_NEEDS_DISK_ONLY,
+                                  "a snapshot without a record keeps no "
+                                  "memory image: one without a record "
+                                  "cannot be reverted");
+    return 0;
+}
+
+/* Act 1: intent, a "preparing" record before any data is touched.
+ * Disk-only: the command (node names asked of QEMU) is ready before the
+ * pause, which then lasts little more than the transaction.  The
+ * monitor is closed meanwhile: libxl's pause and unpause may need it,
+ * under the same lock. */
+static int act_record(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap__qmp q;
+    int rc;
+
+    if ((rc = xlsnap__store_write(ctx, &op->sn))) return rc;
+    op->recorded = true;
+    xlsnap__fault_point("create-prepared");
+    if (op->sn.num_disks && op->running && !op->sn.memory) {
+        xlsnap__qmp_init(&q);
+        if ((rc = open_transaction(ctx, op->dom, &op->sn, &q, &op->tcmd)))
+            return rc;
+        xlsnap__qmp_close(&q);
+    }
+    return 0;
+}
+
+/* Act 2: the memory image (the guest is suspended when it is saved) or
+ * a pause. */
+static int act_stop(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap_snapshot *sn = &op->sn;
+    int memfd, rc;
+
+    if (sn->memory) {
+        memfd = open(sn->memory, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                     O_CLOEXEC, 0600);
+        if (memfd < 0)
+            return xlsnap__error_errno(ctx, errno, "cannot create memory "
+                                       "image %s", sn->memory);
+        rc = save_memory(ctx, op->dom->domid, memfd, op->p, sn);
+        if (rc) rc = explain_space(ctx, rc, memfd, sn->memory);
+        close(memfd);
+        if (rc) return rc;           /* hv_save resumed the guest */
+        op->suspended = true;
+    } else if (op->running && op->st == XLSNAP__DOM_RUNNING) {
+        if ((rc = xlsnap__hv_pause(ctx, op->dom->domid, true))) return rc;
+        op->paused = true;
+    }
+    xlsnap__fault_point("create-memory");
+    return 0;
+}
+
+/* Act 3: every disk at the same instant (a QMP transaction, or
+ * qemu-img offline); on failure no disk was changed. */
+static int act_disks(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap_snapshot *sn = &op->sn;
+    xlsnap__qmp q;
+    int rc;
+
+    if (!sn->num_disks) return 0;
+    if (!op->running) {
+        if ((rc = freeze_layers(ctx, NULL, sn))) return rc;
+        if ((rc = offline_disks(ctx, sn))) thaw_layers(ctx, sn, sn->num_disks);
+        return rc;
+    }
+    xlsnap__qmp_init(&q);
+    rc = op->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid, &q)
+                  : open_transaction(ctx, op->dom, sn, &q, &op->tcmd);
+    if (rc) return rc;
+    rc = freeze_layers(ctx, &q, sn);
+    if (!rc) {
+        rc = xlsnap__qmp_exec(ctx, &q, op->tcmd, NULL);
+        if (rc) thaw_layers(ctx, sn, sn->num_disks);
+    }
+    xlsnap__qmp_close(&q);
+    if (rc)
+        rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
+                                  "failed (no disk was changed)");
+    return rc;
+}
+
+/* Act 4: the running domain now writes to the overlays: its own config
+ * (libxl's stored config and xenstore) must say so. */
+static int act_live_disks(xlsnap_ctx *ctx, create_op *op)
+{
+    int rc;
+
+    for (int i = 0; i < op->sn.num_disks; i++) {
+        const xlsnap_disk *d = &op->sn.disks[i];
+        if (d->kind != XLSNAP_DISK_EXTERNAL || !op->running) continue;
+        rc = xlsnap__hv_set_live_disk(ctx, op->dom->domid, d->vdev,
+                                      d->overlay, "qcow2");
+        if (rc)
+            return xlsnap__error_prefix(ctx, rc, "snapshot taken, but the "
+                                        "domain config still names %s "
+                                        "(record left 'preparing')",
+                                        d->image);
+    }
+    xlsnap__fault_point("create-live-disks");
+    return 0;
+}
+
+/* Act 5: let the guest run again.  xl's monitor of the domain leaves
+ * when the domain suspends (as after `xl save -c`); ours takes over, so
+ * a later reboot or crash is still handled.  A paused domain stays
+ * paused (as `xl save -c -p` does it). */
+static int act_resume(xlsnap_ctx *ctx, create_op *op)
+{
+    int64_t domid = op->dom->domid;
+    int rc;
+
+    if (op->suspended && op->st == XLSNAP__DOM_PAUSED &&
+        (rc = xlsnap__hv_pause(ctx, domid, true)))
+        return rc;
+    if (op->suspended) {
+        op->suspended = false;
+        if ((rc = xlsnap__hv_resume(ctx, domid))) return rc;
+        /* (a monitor that cannot start costs no data: not an error) */
+        xlsnap__hv_monitor(ctx, domid, op->dom->name, op->sn.config_json);
+    }
+    if (op->paused) {
+        op->paused = false;
+        if ((rc = xlsnap__hv_pause(ctx, domid, false))) return rc;
+    }
+    xlsnap__fault_point("create-resumed");
+    return 0;
+}
+
+/* The act: the data, through the backends.  Once the disks are taken a
+ * failure keeps the "preparing" record (and the memory image) for
+ * check --repair instead of leaving unrecorded disk snapshots behind. */
+static int create_act(xlsnap_ctx *ctx, create_op *op)
+{
+    int rc;
+
+    if ((rc = act_record(ctx, op)) || (rc = act_stop(ctx, op)) ||
+        (rc = act_disks(ctx, op)))
+        return rc;
+    op->recorded = false;
+    xlsnap__fault_point("create-disks");
+    if ((rc = act_live_disks(ctx, op))) return rc;
+    return act_resume(ctx, op);
+}
+
+/* The commit, through the handle: ready and current (old current
+ * cleared first); with no_metadata, the record goes instead (the data
+ * stays). */
+static int create_commit(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap_snapshot *sn = &op->sn;
+    int rc = 0;
+
+    if (op->p->no_metadata) {
+        discard(ctx, sn);
+        sn->state = XLSNAP_STATE_READY;
+        return 0;
+    }
+    /* records naming an image now frozen under a new name follow it */
+    for (int i = 0; i < sn->num_disks && !rc; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
+        rc = xlsnap__relocate_image(ctx, op->h.list, op->h.nr, -1, d->image,
+                                    d->backing);
+    }
+    if (rc || (rc = xlsnap__set_current(ctx, op->h.list, op->h.nr, -1,
+                                        xlsnap__store_write)))
+        goto out;
+    xlsnap__fault_point("create-current-cleared");
+    sn->state = XLSNAP_STATE_READY;
+    sn->current = true;
+    rc = xlsnap__store_write(ctx, sn);
+ out:
+    if (rc)
+        rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s' was taken but its "
+                                  "record could not be completed", sn->name);
+    return rc;
+}
+
+/* Undo what the act phase did and did not hand on: the guest runs as
+ * before, and a record without data goes (with its memory image). */
+static void create_undo(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap__errsaved saved;
+
+    if (!op->suspended && !op->paused && !op->recorded) return;
+    xlsnap__errsave(ctx, &saved);
+    if (op->suspended) xlsnap__hv_resume(ctx, op->dom->domid);
+    if (op->paused) xlsnap__hv_pause(ctx, op->dom->domid, false);
+    if (op->recorded) discard(ctx, &op->sn);
+    xlsnap__errrestore(ctx, &saved);
+}
+
 int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                   const xlsnap_create_params *p, xlsnap_snapshot *snap_r)
 {
-    xlsnap_snapshot sn, *list = NULL;
-    xlsnap__lock lock = { -1 };
-    xlsnap__qmp q;
-    xlsnap__domstate st = XLSNAP__DOM_GONE;
-    char *name = NULL, *cfg = NULL, *tcmd = NULL;
-    bool running = false, suspended = false, paused = false, wrote = false;
-    int nr = 0, memfd = -1, rc;
-    xlsnap__errsaved saved;
+    create_op op;
+    int rc;
 
-    xlsnap_snapshot_init(&sn);
-    xlsnap__qmp_init(&q);
-
-    name = p->name ? xlsnap__strdup(p->name)
-                   : xlsnap__sprintf("%lld", (long long)time(NULL));
-    if ((rc = xlsnap_name_validate(ctx, name))) goto out;
-    if (p->description && !xlsnap__utf8_valid(p->description)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
-                           "the description is not valid UTF-8");
-        goto out;
-    }
-    if (p->compress && strcmp(p->compress, XLSNAP__ZSTD)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown compression "
-                           "'%s' (only zstd)", p->compress);
-        goto out;
-    }
-    if (!p->dry_run &&
-        (rc = xlsnap__lock_domain(ctx, dom->uuid, true, &lock)))
-        goto out;
-    if ((rc = xlsnap__store_list(ctx, dom->uuid, &list, &nr))) goto out;
-    if (xlsnap__list_find(list, nr, name) >= 0) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
-                           "domain already has a snapshot '%s'", name);
-        goto out;
-    }
-    for (int i = 0; i < nr; i++)
-        if (list[i].current) sn.parent = xlsnap__strdup(list[i].name);
-
-    if (dom->domid >= 0) {
-        if ((rc = xlsnap__hv_state(ctx, dom->domid, &st))) goto out;
-        running = st == XLSNAP__DOM_RUNNING || st == XLSNAP__DOM_PAUSED;
-        if (!running && st != XLSNAP__DOM_GONE) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_BUSY,
-                               "domain %s is shutting down or suspended; "
-                               "try again when it runs or is destroyed",
-                               dom->name ? dom->name : dom->uuid);
-            goto out;
-        }
-    }
-    if (running) {
-        if ((rc = xlsnap__hv_config(ctx, dom->domid, &cfg))) goto out;
-    } else if (p->config_json) {
-        cfg = xlsnap__strdup(p->config_json);
-    } else {
-        const xlsnap_snapshot *l = latest(list, nr);
-        if (!l || !l->config_json) {
-            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTFOUND,
-                                    XLSNAP_HINT_DOMAIN_CONFIG,
-                               "domain is not running and no configuration "
-                               "is stored for it");
-            goto out;
-        }
-        cfg = xlsnap__strdup(l->config_json);
-    }
-
-    sn.name = name;
-    name = NULL;
-    sn.description = xlsnap__strdup(p->description);
-    sn.creationtime = time(NULL);
-    sn.state = XLSNAP_STATE_PREPARING;
-    sn.domstate = xlsnap__strdup(!running ? "shutoff" :
-                                 st == XLSNAP__DOM_PAUSED ? "paused"
-                                                          : "running");
-    sn.domain_name = xlsnap__strdup(dom->name);
-    sn.domain_uuid = xlsnap__strdup(dom->uuid);
-    sn.config_json = cfg;
-    cfg = NULL;
-    if (p->memory == 1 || (p->memory < 0 && running)) {
-        if (!running) {
-            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
-                                    XLSNAP_HINT_NO_MEMORY,
-                               "the domain is not running: there is no "
-                               "memory to save");
-            goto out;
-        }
-        if (p->memory_path)
-            sn.memory = xlsnap__strdup(p->memory_path);
-        else if ((rc = xlsnap__store_memory_path(ctx, dom->uuid, sn.name,
-                                                 p->compress != NULL,
-                                                 &sn.memory)))
-            goto out;
-        sn.memory_compression = xlsnap__strdup(p->compress);
-    }
-    if (p->compress && !sn.memory) {
-        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
-                                XLSNAP_HINT_COMPRESS_NEEDS_MEMORY,
-                                "compression applies to the memory "
-                                "image, and this snapshot has none");
-        goto out;
-    }
-    if ((rc = plan_disks(ctx, p, sn.config_json, running, sn.name, &sn)))
-        goto out;
-    if (!sn.num_disks && !sn.memory) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
-                           "nothing to snapshot: no writable disk selected "
-                           "and no memory");
-        goto out;
-    }
-    if (p->no_metadata && sn.memory) {
-        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
-                                XLSNAP_HINT_NO_METADATA_NEEDS_DISK_ONLY,
-                                "a snapshot without a record keeps no "
-                                "memory image: one without a record "
-                                "cannot be reverted");
-        goto out;
-    }
-    if (p->dry_run) goto done;
-
-    /* 1. intent: a "preparing" record before any data is touched */
-    if ((rc = xlsnap__store_write(ctx, &sn))) goto out;
-    wrote = true;
-    xlsnap__fault_point("create-prepared");
-
-    /* disk-only: the command (node names asked of QEMU) is ready before
-     * the pause, which then lasts little more than the transaction.  The
-     * monitor is closed meanwhile: libxl's pause and unpause may need
-     * it, under the same lock. */
-    if (sn.num_disks && running && !sn.memory) {
-        if ((rc = open_transaction(ctx, dom, &sn, &q, &tcmd))) goto fail;
-        xlsnap__qmp_close(&q);
-    }
-
-    /* 2. memory (the guest is suspended when this returns) or pause */
-    if (sn.memory) {
-        memfd = open(sn.memory, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                     O_CLOEXEC, 0600);
-        if (memfd < 0) {
-            rc = xlsnap__error_errno(ctx, errno, "cannot create memory "
-                                     "image %s", sn.memory);
-            goto fail;
-        }
-        rc = save_memory(ctx, dom->domid, memfd, p, &sn);
-        if (rc) rc = explain_space(ctx, rc, memfd, sn.memory);
-        close(memfd);
-        memfd = -1;
-        if (rc) goto fail;           /* hv_save resumed the guest */
-        suspended = true;
-    } else if (running && st == XLSNAP__DOM_RUNNING) {
-        if ((rc = xlsnap__hv_pause(ctx, dom->domid, true))) goto fail;
-        paused = true;
-    }
-    xlsnap__fault_point("create-memory");
-
-    /* 3. every disk at the same instant */
-    if (sn.num_disks && running) {
-        rc = tcmd ? xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)
-                  : open_transaction(ctx, dom, &sn, &q, &tcmd);
-        if (rc) goto fail;
-        rc = freeze_layers(ctx, &q, &sn);
-        if (!rc) {
-            rc = xlsnap__qmp_exec(ctx, &q, tcmd, NULL);
-            if (rc) thaw_layers(ctx, &sn, sn.num_disks);
-        }
-        xlsnap__qmp_close(&q);
-        if (rc) {
-            rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
-                                      "failed (no disk was changed)");
-            goto fail;
-        }
-    } else if (sn.num_disks) {
-        if ((rc = freeze_layers(ctx, NULL, &sn))) goto fail;
-        if ((rc = offline_disks(ctx, &sn))) {
-            thaw_layers(ctx, &sn, sn.num_disks);
-            goto fail;
-        }
-    }
-    /* from here on the snapshot's data exists: a failure keeps the
-     * "preparing" record (and the memory image) for check --repair
-     * instead of leaving unrecorded disk snapshots behind */
-    wrote = false;
-    xlsnap__fault_point("create-disks");
-
-    /* 4. the running domain now writes to the overlays: its own config
-     * (libxl's stored config and xenstore) must say so */
-    for (int i = 0; i < sn.num_disks; i++) {
-        const xlsnap_disk *d = &sn.disks[i];
-        if (d->kind != XLSNAP_DISK_EXTERNAL || !running) continue;
-        rc = xlsnap__hv_set_live_disk(ctx, dom->domid, d->vdev, d->overlay,
-                                      "qcow2");
-        if (rc) {
-            rc = xlsnap__error_prefix(ctx, rc, "snapshot taken, but the "
-                                      "domain config still names %s (record "
-                                      "left 'preparing')", d->image);
-            goto fail;
-        }
-    }
-    xlsnap__fault_point("create-live-disks");
-
-    /* 5. let the guest run again.  xl's monitor of the domain leaves
-     * when the domain suspends (as after `xl save -c`); ours takes
-     * over, so a later reboot or crash is still handled. */
-    /* a paused domain stays paused (as `xl save -c -p` does it) */
-    if (suspended && st == XLSNAP__DOM_PAUSED &&
-        (rc = xlsnap__hv_pause(ctx, dom->domid, true)))
-        goto fail;
-    if (suspended && (rc = xlsnap__hv_resume(ctx, dom->domid))) {
-        suspended = false;
-        goto fail;
-    }
-    /* (a monitor that cannot start costs no data: not an error) */
-    if (suspended)
-        xlsnap__hv_monitor(ctx, dom->domid, dom->name, sn.config_json);
-    suspended = false;
-    if (paused && (rc = xlsnap__hv_pause(ctx, dom->domid, false))) {
-        paused = false;
-        goto fail;
-    }
-    paused = false;
-    xlsnap__fault_point("create-resumed");
-
-    /* 6. commit: ready and current (old current cleared first); with
-     * no_metadata, the record goes instead (the data stays) */
-    if (p->no_metadata) {
-        discard(ctx, &sn);
-        sn.state = XLSNAP_STATE_READY;
-        goto done;
-    }
-    /* records naming an image now frozen under a new name follow it */
-    for (int i = 0; i < sn.num_disks; i++) {
-        const xlsnap_disk *d = &sn.disks[i];
-        if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
-        rc = xlsnap__relocate_image(ctx, list, nr, -1, d->image, d->backing);
-        if (rc) goto fail_kept;
-    }
-    if ((rc = xlsnap__set_current(ctx, list, nr, -1, xlsnap__store_write)))
-        goto fail_kept;
-    xlsnap__fault_point("create-current-cleared");
-    sn.state = XLSNAP_STATE_READY;
-    sn.current = true;
-    if ((rc = xlsnap__store_write(ctx, &sn))) goto fail_kept;
- done:
-    *snap_r = sn;
-    xlsnap_snapshot_init(&sn);
-    rc = 0;
-    goto out;
-
- fail:
-    xlsnap__errsave(ctx, &saved);
-    if (suspended) xlsnap__hv_resume(ctx, dom->domid);
-    if (paused) xlsnap__hv_pause(ctx, dom->domid, false);
-    if (wrote) discard(ctx, &sn);
-    xlsnap__errrestore(ctx, &saved);
-    goto out;
- fail_kept:
-    rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s' was taken but its "
-                              "record could not be completed", sn.name);
+    create_op_init(&op, dom, p);
+    if ((rc = create_plan(ctx, &op)) || p->dry_run) goto out;
+    if ((rc = create_act(ctx, &op))) goto out;
+    rc = create_commit(ctx, &op);
  out:
-    free(tcmd);
-    if (memfd >= 0) close(memfd);
-    xlsnap__unlock(&lock);
-    xlsnap_snapshot_list_free(list, nr);
-    xlsnap_snapshot_dispose(&sn);
-    free(cfg);
-    free(name);
+    if (rc) {
+        create_undo(ctx, &op);
+    } else {
+        *snap_r = op.sn;
+        xlsnap_snapshot_init(&op.sn);
+    }
+    create_op_dispose(&op);
     return rc;
 }
 
