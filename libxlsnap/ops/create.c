@@ -462,6 +462,8 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            "domain already has a snapshot '%s'", name);
         goto out;
     }
+    /* a renamed snapshot keeps its internal snapshots' names (edit.c) */
+    if ((rc = xlsnap__name_free(ctx, list, nr, name))) goto out;
     for (int i = 0; i < nr; i++)
         if (list[i].current) sn.parent = xlsnap__strdup(list[i].name);
 
