@@ -22,6 +22,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -106,29 +107,81 @@ static int sync_dir(xlsnap_ctx *ctx, const char *dir)
     return rc;
 }
 
+static bool same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+
+    return lstat(a, &x) == 0 && lstat(b, &y) == 0 && S_ISREG(x.st_mode) &&
+           x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* Whether the existing directory dir (of the new name) holds only what
+ * an interrupted rename of this snapshot put there: the memory image
+ * linked to oldmem (NULL: none moves) and, when resuming, the record. */
+static bool leftover_ours(const char *dir, const char *oldmem,
+                          const char *newmem, bool resume)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    bool ok = d != NULL;
+    const char *mem = newmem ? strrchr(newmem, '/') + 1 : NULL;
+
+    while (ok && (de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..")) continue;
+        if (resume && (!strcmp(n, XLSNAP__RECORD_FILE) ||
+                       !strcmp(n, XLSNAP__TMP_NAME(XLSNAP__RECORD_FILE))))
+            continue;
+        if (mem && !strcmp(n, mem) && same_file(oldmem, newmem)) continue;
+        ok = false;
+    }
+    if (d) closedir(d);
+    return ok;
+}
+
 /* Step 1: <to>/ with the memory image and the record of s under its new
- * name (not current); resume: an interrupted rename made them. */
+ * name (not current); resume: an interrupted rename wrote that record
+ * (a directory of the new name without one is taken over only if an
+ * interrupted rename of s left it). */
 static int copy_record(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
                        const char *to, bool resume)
 {
     xlsnap_snapshot n;
-    char *dir = NULL, *oldmem = NULL, *newmem = NULL;
-    bool z = s->memory_compression != NULL;
+    char *dir = NULL, *ddir = NULL, *oldmem = NULL, *newmem = NULL;
+    bool z = s->memory_compression != NULL, moves = false;
     int rc;
 
     xlsnap_snapshot_init(&n);
-    if ((rc = xlsnap__store_snapshot_dir(ctx, s->domain_uuid, to, &dir)))
+    if ((rc = xlsnap__store_snapshot_dir(ctx, s->domain_uuid, to, &dir)) ||
+        (rc = xlsnap__domain_dir(ctx, s->domain_uuid, &ddir)))
         goto out;
-    if (!dir) { rc = xlsnap__nomem(ctx); goto out; }
-    if (!resume && mkdir(dir, 0700) < 0) {
-        if (errno == EEXIST)
-            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_EXISTS,
-                                    XLSNAP_HINT_RUN_CHECK_REPAIR,
-                                    "%s exists without a record (left by "
-                                    "an interrupted operation)", dir);
-        else
+    if (!dir || !ddir) { rc = xlsnap__nomem(ctx); goto out; }
+    /* the memory image the store keeps moves with the record; one the
+     * snapshot config put elsewhere stays where it is */
+    if (s->memory) {
+        if ((rc = xlsnap__store_memory_path(ctx, s->domain_uuid, s->name, z,
+                                            &oldmem)) ||
+            (rc = xlsnap__store_memory_path(ctx, s->domain_uuid, to, z,
+                                            &newmem)))
+            goto out;
+        if (!oldmem || !newmem) { rc = xlsnap__nomem(ctx); goto out; }
+        moves = !strcmp(s->memory, oldmem);
+    }
+    if (mkdir(dir, 0700) < 0) {
+        if (errno != EEXIST) {
             rc = xlsnap__error_errno(ctx, errno, "cannot create directory "
                                      "%s", dir);
+            goto out;
+        }
+        if (!leftover_ours(dir, oldmem, moves ? newmem : NULL, resume)) {
+            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_EXISTS,
+                                    XLSNAP_HINT_RUN_CHECK_REPAIR,
+                                    "%s exists without a record of this "
+                                    "snapshot (left by an interrupted "
+                                    "operation)", dir);
+            goto out;
+        }
+    } else if ((rc = sync_dir(ctx, ddir))) {
         goto out;
     }
     if ((rc = xlsnap__snapshot_copy(&n, s))) {
@@ -139,26 +192,17 @@ static int copy_record(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
     n.name = xlsnap__strdup(to);
     if (!n.name) { rc = xlsnap__nomem(ctx); goto out; }
     n.current = false;
-    /* the memory image the store keeps moves with the record; one the
-     * snapshot config put elsewhere stays where it is */
-    if (s->memory) {
-        if ((rc = xlsnap__store_memory_path(ctx, s->domain_uuid, s->name, z,
-                                            &oldmem)) ||
-            (rc = xlsnap__store_memory_path(ctx, s->domain_uuid, to, z,
-                                            &newmem)))
+    if (moves) {
+        if (link(oldmem, newmem) < 0 &&
+            !(errno == EEXIST && same_file(oldmem, newmem))) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot link %s to %s",
+                                     oldmem, newmem);
             goto out;
-        if (!oldmem || !newmem) { rc = xlsnap__nomem(ctx); goto out; }
-        if (!strcmp(s->memory, oldmem)) {
-            if (link(oldmem, newmem) < 0 && !(resume && errno == EEXIST)) {
-                rc = xlsnap__error_errno(ctx, errno, "cannot link %s to %s",
-                                         oldmem, newmem);
-                goto out;
-            }
-            free(n.memory);
-            n.memory = newmem;
-            newmem = NULL;
-            if ((rc = sync_dir(ctx, dir))) goto out;
         }
+        free(n.memory);
+        n.memory = newmem;
+        newmem = NULL;
+        if ((rc = sync_dir(ctx, dir))) goto out;
     }
     xlsnap__fault_point("edit-linked");
     rc = xlsnap__store_write(ctx, &n);
@@ -166,6 +210,7 @@ static int copy_record(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
     xlsnap_snapshot_dispose(&n);
     free(newmem);
     free(oldmem);
+    free(ddir);
     free(dir);
     return rc;
 }

@@ -54,6 +54,10 @@ state_of() {
 golden
 s2
 s3"
+    # check finds nothing wrong with the renamed snapshot
+    run -0 xs check --json g1
+    run -0 json_get 'd["clean"], len(d["problems"])' <<< "$output"
+    assert_output "(True, 0)"
     # the current snapshot follows its own rename
     run -0 xs edit g1 s3 --rename now
     run -0 xs current g1
@@ -219,4 +223,47 @@ s2"
     run -0 xs create -n s1 g1
     run -1 xs create --halt -n s1 g1
     assert_output "xl-snapshot: cannot create snapshot 's1': domain already has a snapshot 's1'"
+}
+
+@test "edit --rename killed at each step: the store stays readable, the same rename completes it" {
+    for step in edit-linked edit-copied edit-children edit-removed; do
+        rm -rf "$STATE"
+        mkchain
+        echo memory > "$STATE/$UUID/s1/memory.save"
+        XL_SNAPSHOT_FAULT=$step run -137 xs edit g1 s1 --rename m1
+        run -0 xs list --names g1
+        echo "$step: $output" | tr '\n' ' '
+        # the snapshot is there under one name or both, never none
+        [[ $output == *s1* || $output == *m1* ]]
+        # never two current
+        run -0 xs list --json g1
+        run -0 json_get 'sum(1 for s in d["snapshots"] if s["current"]) <= 1' <<< "$output"
+        assert_output True
+        if xs info g1 s1 >/dev/null 2>&1; then
+            run -0 xs edit g1 s1 --rename m1
+        fi
+        run -0 xs list --names g1
+        assert_output "s0
+m1
+s2"
+        run -0 xs parent g1 s2
+        assert_output m1
+        [ "$(cat "$STATE/$UUID/m1/memory.save")" = memory ]
+        [ ! -e "$STATE/$UUID/s1" ]
+        # only a kill after the old name went can leave no current one
+        run xs current g1
+        [ "$output" = m1 ] || [ "$step" = edit-removed ]
+    done
+}
+
+@test "edit --rename: a directory of the new name left by something else is not taken over" {
+    mkchain
+    echo memory > "$STATE/$UUID/s1/memory.save"
+    mkdir -m 0700 "$STATE/$UUID/m1"
+    echo other > "$STATE/$UUID/m1/memory.save"
+    run -1 xs edit g1 s1 --rename m1
+    assert_output --partial "m1 exists without a record of this snapshot"
+    [ "$(cat "$STATE/$UUID/m1/memory.save")" = other ]
+    run -0 xs current g1
+    assert_output s1
 }
