@@ -174,7 +174,7 @@ teardown() {
     run -0 xl-snapshot create --halt -n halt1 pvh1
     assert_line "Snapshot 'halt1' of domain 'pvh1' created (internal, with memory)."
     assert_line "Domain 'pvh1' halted (destroyed) after the snapshot."
-    [ "$(e2e_domain_state pvh1)" = gone ]
+    e2e_wait_domain_state pvh1 gone 10
     run -0 xl-snapshot info --json pvh1 halt1
     run -0 jq -r '"\(.state) \(.domstate) \(.current) \(.parent) \(.memory != null)"' <<< "$output"
     assert_output "ready running true h1 true"
@@ -193,7 +193,7 @@ teardown() {
     # after a power cut; the snapshot is crash-consistent, as always)
     run -0 xl-snapshot create --halt --disk-only -n halt2 pvh1
     assert_line "Domain 'pvh1' halted (destroyed) after the snapshot."
-    [ "$(e2e_domain_state pvh1)" = gone ]
+    e2e_wait_domain_state pvh1 gone 10
     run -0 xl-snapshot info --json pvh1 halt2
     run -0 jq -r '"\(.state) \(.domstate) \(.memory) \(.parent)"' <<< "$output"
     assert_output "ready running null halt1"
