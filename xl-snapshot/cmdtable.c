@@ -136,7 +136,8 @@ const struct cmd_spec cmd_table[] = {
             "  --rename NEWNAME\n"
             "                  the new name (disks keep their internal\n"
             "                  snapshot names and files)\n"
-            "  --json          print the edited record as JSON\n",
+            "  --json          print the edited record as JSON\n"
+            "  (neither -d nor --rename: both in $VISUAL or $EDITOR)\n",
     },
     {
         .name = "current", .fn = main_current,

@@ -137,8 +137,8 @@ s3"
     assert_output "xl-snapshot: cannot edit 's1': the description contains a control character (U+001B at offset 3)"
     run -1 xs edit g1 s1 -d "$(printf 'bad\xfftext')"
     assert_output "xl-snapshot: cannot edit 's1': the description is not valid UTF-8"
-    run -2 xs edit g1 s1
-    assert_output --partial "edit: nothing to change"
+    EDITOR=true VISUAL= run -0 xs edit g1 s1
+    assert_output "Snapshot 's1' not changed."
     run -2 xs edit g1
     [ "$before" = "$(state_of)" ]
 }
@@ -266,4 +266,48 @@ s2"
     [ "$(cat "$STATE/$UUID/m1/memory.save")" = other ]
     run -0 xs current g1
     assert_output s1
+}
+
+# ed_script BODY: an "editor" that runs BODY (sh) on the file ($1)
+ed_script() {
+    printf '#!/bin/sh\n%s\n' "$1" > "$BATS_TEST_TMPDIR/ed"
+    chmod +x "$BATS_TEST_TMPDIR/ed"
+    export VISUAL= EDITOR="$BATS_TEST_TMPDIR/ed"
+}
+
+@test "edit without options: name and description in \$EDITOR, as a snapshot config file" {
+    tree3
+    # what the editor is given
+    ed_script 'cp "$1" '"$BATS_TEST_TMPDIR/seen"
+    run -0 xs edit g1 s1
+    assert_output "Snapshot 's1' not changed."
+    run -0 grep -v '^#' "$BATS_TEST_TMPDIR/seen"
+    assert_output 'name = "s1"
+description = "first"'
+    ls /tmp/xl-snapshot-edit.* 2>/dev/null && false
+    # rename and describe, quotes and backslashes kept
+    ed_script 'sed -i -e "s/^name = .*/name = \"golden\"/" -e "s/^description = .*/description = \"the \\\\\"gold\\\\\" one \\\\\\\\ x\"/" "$1"'
+    run -0 xs edit g1 s1
+    assert_line "Snapshot 's1' of domain 'g1' renamed to 'golden'."
+    assert_line "Description of snapshot 'golden' changed."
+    run -0 xs info --json g1 golden
+    run -0 json_get 'd["description"], d["disks"][0]["internal_name"]' <<< "$output"
+    assert_output "('the \"gold\" one \\\\ x', 's1')"
+    run -0 xs parent g1 s3
+    assert_output golden
+    # anything but the name and the description is refused
+    before=$(state_of)
+    ed_script 'echo "memory = \"yes\"" >> "$1"'
+    run -1 xs edit g1 golden
+    assert_output "xl-snapshot: cannot edit 'golden': only the name and the description can be edited; nothing changed"
+    ed_script 'echo "name = " > "$1"'
+    run -1 xs edit g1 golden
+    assert_output --partial "nothing changed"
+    ed_script 'exit 1'
+    run -1 xs edit g1 golden
+    assert_output "xl-snapshot: cannot edit 'golden': the editor failed; nothing changed"
+    ed_script 'sed -i "s/^name = .*/name = \"s2\"/" "$1"'
+    run -1 xs edit g1 golden
+    assert_output "xl-snapshot: cannot rename 'golden': domain already has a snapshot 's2'"
+    [ "$before" = "$(state_of)" ]
 }
