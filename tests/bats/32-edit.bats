@@ -63,8 +63,9 @@ s3"
     run -0 xs current g1
     assert_output now
     run -0 xs list --json g1
-    run -0 json_get '[(s["name"], s["current"]) for s in d["snapshots"]]' <<< "$output"
-    assert_output "[('base', False), ('golden', False), ('s2', False), ('now', True)]"
+    # (sorted by name: s2 and s3 may have been taken in one second)
+    run -0 json_get 'sorted((s["name"], s["current"]) for s in d["snapshots"])' <<< "$output"
+    assert_output "[('base', False), ('golden', False), ('now', True), ('s2', False)]"
 }
 
 @test "edit --rename: revert and delete by the new name use the old internal snapshot" {
