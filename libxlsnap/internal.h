@@ -758,6 +758,17 @@ int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                          const xlsnap_snapshot *l, int nr,
                          xlsnap__strset *known, xlsnap__strset *live);
 
+/* ops/edit.c */
+/* A description to store: valid UTF-8 without control characters
+ * (INVAL naming the first one). */
+int xlsnap__description_validate(xlsnap_ctx *ctx, const char *desc);
+/* Whether a new snapshot may be called name among the records l: no
+ * record has that name, and no disk of a record holds an internal
+ * snapshot of that name (a renamed snapshot keeps its old one): EXISTS
+ * with a message otherwise. */
+int xlsnap__name_free(xlsnap_ctx *ctx, const xlsnap_snapshot *l, int nr,
+                      const char *name);
+
 #endif /* XLSNAP_INTERNAL_H */
 
 /*

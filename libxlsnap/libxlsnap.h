@@ -513,6 +513,40 @@ int xlsnap_prune_select(xlsnap_ctx *ctx, const xlsnap_snapshot *list,
                         int nr, const xlsnap_prune_policy *pol,
                         bool *keep_r);
 
+/* --- Edit and halt (xl-snapshot edit, create --halt) ----------------- */
+
+typedef struct {
+    const char *description;   /* NULL: unchanged; "": none */
+    const char *new_name;      /* NULL: unchanged */
+} xlsnap_edit_params;
+
+/* Defaults: change nothing. */
+void xlsnap_edit_params_init(xlsnap_edit_params *p);
+
+/*
+ * Change what the record of a ready snapshot says: its description
+ * (valid UTF-8, no control characters) and its name (as
+ * xlsnap_name_validate; EXISTS if the domain has a snapshot of that
+ * name).  A rename changes only the name users see: the disks keep
+ * their internal snapshot names and image files, and the record keeps
+ * them; the memory image moves with the record; children name the new
+ * parent; a current snapshot stays current.  Interrupted (a crash), a
+ * rename leaves the snapshot under both names at worst, never under
+ * none: the same rename again completes it.  *snap_r (may be NULL):
+ * the record as stored.
+ */
+int xlsnap_edit(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                const char *name, const xlsnap_edit_params *p,
+                xlsnap_snapshot *snap_r);
+
+/*
+ * Stop a domain at once, as `xl destroy` does (nothing in the guest
+ * runs, it is not asked to shut down): what a snapshot with memory
+ * captured is kept in that snapshot.  A domain that is not running
+ * (domid -1, or gone): nothing to do, success.
+ */
+int xlsnap_halt(xlsnap_ctx *ctx, const xlsnap_domain *dom);
+
 /* --- Check and repair ------------------------------------------------ */
 
 /* One finding of xlsnap_check. */

@@ -16,7 +16,7 @@
 
 enum { OPT_DISK_ONLY = 0x100, OPT_MEMORY, OPT_NO_MEMORY, OPT_INTERNAL,
        OPT_EXTERNAL, OPT_LIVE, OPT_NO_METADATA, OPT_JSON, OPT_COMPRESS,
-       OPT_PRE_HOOK, OPT_POST_HOOK };
+       OPT_PRE_HOOK, OPT_POST_HOOK, OPT_HALT };
 
 /*
  * Run a hook: /bin/sh -c CMD, the admin's own command (only ever from
@@ -82,6 +82,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         { "domain-config", required_argument, NULL, 'c' },
         { "pre-hook", required_argument, NULL, OPT_PRE_HOOK },
         { "post-hook", required_argument, NULL, OPT_POST_HOOK },
+        { "halt", no_argument, NULL, OPT_HALT },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -89,7 +90,8 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     xlsnap_config cfg;
     xlsnap_domain dom;
     xlsnap_snapshot s;
-    bool json = false, created = false, post_failed = false;
+    bool json = false, created = false, post_failed = false, halt = false,
+         halted = false;
     int opt, rc, memory = -1, hs;
     xlsnap_disk_kind type = 0;
     const char *domspec, *what, *pre_hook = NULL, *post_hook = NULL;
@@ -122,7 +124,13 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         case 'c': g_domain_config = optarg; break;
         case OPT_PRE_HOOK: pre_hook = optarg; break;
         case OPT_POST_HOOK: post_hook = optarg; break;
+        case OPT_HALT: halt = true; break;
         }
+    }
+    if (halt && p.dry_run) {
+        err("create: --halt cannot be combined with --dry-run (a dry run "
+            "changes nothing)");
+        return EXIT_USAGE;
     }
     if (g_domain_config) {
         /* the domain is the file's; a snapshot config may follow */
@@ -197,6 +205,15 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         post_failed = true;     /* the snapshot is still reported */
     }
     if (!created) goto out;
+    /* --halt: after the post-hook (which may thaw the guest), the
+     * domain is destroyed; a failed snapshot never gets here */
+    if (halt && xlsnap_halt(g_ctx, &dom)) {
+        fail("halt domain '%s' after snapshot '%s'",
+             dom.name ? vis(dom.name) : dom.uuid, vis(s.name));
+        post_failed = true;     /* the snapshot is still reported */
+    } else if (halt) {
+        halted = dom.domid >= 0;
+    }
     if (p.live && s.memory && !s.memory_live && !p.dry_run)
         err("warning: snapshot '%s': memory saved without live pre-copy "
             "(the guest was suspended for the whole save): live pre-copy "
@@ -232,6 +249,9 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
            s.memory ? ", with memory" : ", disks only",
            s.memory || strcmp(s.domstate, "running") ? ""
                                                      : ", crash-consistent");
+    if (halted)
+        printf("Domain '%s' halted (destroyed) after the snapshot.\n",
+               dom.name ? vis(dom.name) : dom.uuid);
     rc = EXIT_SUCCESS;
  out:
     if (post_failed) rc = EXIT_FAILURE;

@@ -24,7 +24,7 @@ const struct cmd_spec cmd_table[] = {
         .usage = "[-n NAME] [-d DESC] [--disk-only|--memory|--no-memory] "
                  "[--internal|--external] [--live] [--compress zstd] "
                  "[--no-metadata] [-N] "
-                 "[--pre-hook CMD] [--post-hook CMD] [--json] "
+                 "[--pre-hook CMD] [--post-hook CMD] [--halt] [--json] "
                  "<Domain> [<ConfigFile>] | -c <XlConfig> [<ConfigFile>]",
         .options =
             "  -n, --name NAME     snapshot name (default: creation time)\n"
@@ -46,6 +46,8 @@ const struct cmd_spec cmd_table[] = {
             "  --pre-hook CMD      run CMD (sh -c) first; if it fails, no "
             "snapshot\n"
             "  --post-hook CMD     run CMD after, also after a failure\n"
+            "  --halt              destroy the domain after the snapshot\n"
+            "                      (revert brings it back)\n"
             "  --json              print the new record as JSON\n"
             "  -c, --domain-config XLCFG\n"
             "                      the domain of this xl config file (one "
@@ -122,6 +124,20 @@ const struct cmd_spec cmd_table[] = {
             "  --children-only   delete only its descendants\n"
             "  --metadata        delete only the record, keep disk data and\n"
             "                    memory image\n",
+    },
+    {
+        .name = "edit", .fn = main_edit,
+        .summary = "Change the description or the name of a snapshot",
+        .usage = "[-d|--description TEXT] [--rename NEWNAME] [--json] "
+                 "<Domain> <Name>",
+        .options =
+            "  -d, --description TEXT\n"
+            "                  the new description (\"\": none)\n"
+            "  --rename NEWNAME\n"
+            "                  the new name (disks keep their internal\n"
+            "                  snapshot names and files)\n"
+            "  --json          print the edited record as JSON\n"
+            "  (neither -d nor --rename: both in $VISUAL or $EDITOR)\n",
     },
     {
         .name = "current", .fn = main_current,

@@ -150,5 +150,6 @@ int main_import(const struct cmd_spec *, int, char **);
 int main_redefine(const struct cmd_spec *, int, char **);
 int main_prune(const struct cmd_spec *, int, char **);
 int main_check(const struct cmd_spec *, int, char **);
+int main_edit(const struct cmd_spec *, int, char **);
 
 #endif /* XL_SNAPSHOT_H */

@@ -519,6 +519,8 @@ static int plan_tree(xlsnap_ctx *ctx, create_op *op)
         return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
                              "domain already has a snapshot '%s'",
                              op->sn.name);
+    /* a renamed snapshot keeps its internal snapshots' names (edit.c) */
+    if ((rc = xlsnap__name_free(ctx, l, op->h.nr, op->sn.name))) return rc;
     for (int i = 0; i < op->h.nr; i++) {
         if (!l[i].current) continue;
         free(op->sn.parent);

@@ -12,6 +12,7 @@ fail_args() {
     create|list) echo nosuchdomain ;;
     info|revert|delete|parent) echo g1 nosuchsnap ;;
     current) echo g1 nosuchsnap ;;
+    edit) echo --rename x g1 nosuchsnap ;;
     check-config) echo /nonexistent/snap.cfg ;;
     export) echo g1 nosuchsnap "$BATS_TEST_TMPDIR/bundle" ;;
     import) echo "$BATS_TEST_TMPDIR/nosuchbundle" ;;

@@ -187,3 +187,21 @@ SH
     run -0 complete_line create --compress zstd ""
     assert_output g1
 }
+
+@test "edit: snapshot names after the domain, nothing for the new name or text" {
+    mkchain
+    run -0 complete_line edit g1 ""
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+    run -0 complete_line edit --rename new g1 "s"
+    assert_output "$(printf '%s\n' s0 s1 s2)"
+    run -0 complete_line edit g1 s1 --rename ""
+    assert_output ""
+    run -0 complete_line edit g1 s1 -d ""
+    assert_output ""
+    run -0 complete_line edit g1 s1 ""
+    assert_output ""
+    run -0 complete_line edit g1 s1 --
+    assert_output "$(printf '%s\n' --description --help --json --rename)"
+    run -0 complete_line create --h
+    assert_output "$(printf '%s\n' --halt --help)"
+}

@@ -161,3 +161,40 @@ teardown() {
     [ "$first" -lt "$m" ]
     xl destroy pvh1
 }
+
+@test "create --halt: the domain is destroyed after the snapshot, revert brings it back" {
+    # pvh1 (destroyed above) comes back from its memory snapshot h1: a
+    # restore, no boot
+    [ "$(e2e_domain_state pvh1)" = gone ] || xl destroy pvh1
+    e2e_wait_domain_state pvh1 gone 30
+    mark=$(log_mark pvh1)
+    run -0 xl-snapshot revert pvh1 h1
+    e2e_wait_domain_state pvh1 running 30
+    first_tick_after pvh1 "$mark" >/dev/null
+    run -0 xl-snapshot create --halt -n halt1 pvh1
+    assert_line "Snapshot 'halt1' of domain 'pvh1' created (internal, with memory)."
+    assert_line "Domain 'pvh1' halted (destroyed) after the snapshot."
+    e2e_wait_domain_state pvh1 gone 10
+    run -0 xl-snapshot info --json pvh1 halt1
+    run -0 jq -r '"\(.state) \(.domstate) \(.current) \(.parent) \(.memory != null)"' <<< "$output"
+    assert_output "ready running true h1 true"
+    d=$(snap_disk_counter "$(e2e_guest_disk pvh1)" halt1)
+    mark=$(log_mark pvh1)
+    run -0 xl-snapshot revert pvh1 halt1
+    e2e_wait_domain_state pvh1 running 30
+    first=$(first_tick_after pvh1 "$mark")
+    e2e_log "create --halt: snapshot disk counter $d, first tick after revert $first"
+    near "$first" "$d"
+    # a snapshot that fails halts nothing
+    run -1 xl-snapshot create --halt -n halt1 pvh1
+    assert_output --partial "domain already has a snapshot 'halt1'"
+    [ "$(e2e_domain_state pvh1)" = running ]
+    # disk-only: destroyed as well (the disks since the snapshot are as
+    # after a power cut; the snapshot is crash-consistent, as always)
+    run -0 xl-snapshot create --halt --disk-only -n halt2 pvh1
+    assert_line "Domain 'pvh1' halted (destroyed) after the snapshot."
+    e2e_wait_domain_state pvh1 gone 10
+    run -0 xl-snapshot info --json pvh1 halt2
+    run -0 jq -r '"\(.state) \(.domstate) \(.memory) \(.parent)"' <<< "$output"
+    assert_output "ready running null halt1"
+}
