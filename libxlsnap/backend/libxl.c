@@ -268,25 +268,43 @@ int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
     return rc;
 }
 
-/* Create a domain from a libxl-json config (left paused if asked). */
-int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
-                      int64_t *domid_r)
+/*
+ * Start a domain from a libxl-json config, the two ways xl does
+ * (create_domain in xl_vmcontrol.c): restore_fd >= 0 is a memory image
+ * read up to just past its xl header (a stream v2, what
+ * libxl_domain_suspend writes): libxl_domain_create_restore, as
+ * `xl restore`; restore_fd < 0: a fresh boot, libxl_domain_create_new,
+ * as `xl create`.  Left paused if asked.  The caller then gives the
+ * domain its monitor (xlsnap__hv_monitor).
+ */
+int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json,
+                      int restore_fd, bool paused, int64_t *domid_r)
 {
     libxl_ctx *lx;
     libxl_domain_config dc;
+    libxl_domain_restore_params params;
     uint32_t domid = (uint32_t)INVALID_DOMID;
     int rc, lrc;
 
     if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
     libxl_domain_config_init(&dc);
+    libxl_domain_restore_params_init(&params);
     lrc = libxl_domain_config_from_json(lx, &dc, config_json);
     if (lrc) {
         rc = lx_error(ctx, lrc, "stored domain configuration is invalid");
         goto out;
     }
-    lrc = libxl_domain_create_new(lx, &dc, &domid, NULL, NULL);
+    if (restore_fd >= 0) {
+        params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
+        params.stream_version = 2;
+        lrc = libxl_domain_create_restore(lx, &dc, &domid, restore_fd, -1,
+                                          &params, NULL, NULL);
+    } else {
+        lrc = libxl_domain_create_new(lx, &dc, &domid, NULL, NULL);
+    }
     if (lrc) {
-        rc = lx_error(ctx, lrc, "cannot create the domain");
+        rc = lx_error(ctx, lrc, restore_fd >= 0 ? "cannot restore the domain"
+                                                : "cannot create the domain");
         if (domid != (uint32_t)INVALID_DOMID)
             libxl_domain_destroy(lx, domid, NULL);
         goto out;
@@ -297,13 +315,15 @@ int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
     }
     *domid_r = domid;
  out:
+    libxl_domain_restore_params_dispose(&params);
     libxl_domain_config_dispose(&dc);
     return rc;
 }
 
 /*
- * The monitor loop of a domain we created (runs in a daemon): what xl's
- * own daemon does for the domains it creates.  On shutdown it acts as
+ * The monitor loop of a domain we created or restored, or whose xl
+ * monitor left when it suspended (runs in a daemon): what xl's own
+ * daemon does for the domains it creates.  On shutdown it acts as
  * the domain's on_poweroff / on_reboot / on_crash / on_watchdog say;
  * a restart re-creates the domain from the config libxl has for it at
  * that moment (so disks changed by later snapshots are kept).  A
