@@ -10,7 +10,9 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <libxlutil.h>
 #include <pthread.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -269,12 +271,108 @@ int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
 }
 
 /*
+ * xl's global settings a domain start depends on (/etc/xen/xl.conf):
+ * autoballoon ("on"/"1", "off"/"0", or "auto", the default: on unless
+ * Xen was given dom0_mem) and the lock file xl creates domains under.
+ */
+#define XLSNAP__XL_CONF "/etc/xen/xl.conf"
+#define XLSNAP__XL_LOCK "/var/lock/xl"
+
+static bool auto_autoballoon(libxl_ctx *lx)
+{
+    const libxl_version_info *vi = libxl_get_version_info(lx);
+    regex_t re;
+    bool on;
+
+    if (!vi || !vi->commandline) return true;
+    if (regcomp(&re, "(^| )dom0_mem=((|min:|max:)[0-9]+[bBkKmMgG]?,?)+($| )",
+                REG_NOSUB | REG_EXTENDED))
+        return true;
+    on = regexec(&re, vi->commandline, 0, NULL, 0) == REG_NOMATCH;
+    regfree(&re);
+    return on;
+}
+
+/* autoballoon as xl decides it; *lock_r: xl's lock file (malloc'd) */
+static bool xl_settings(libxl_ctx *lx, char **lock_r)
+{
+    FILE *sink = fopen("/dev/null", "w");
+    XLU_Config *cfg = sink ? xlu_cfg_init(sink, XLSNAP__XL_CONF) : NULL;
+    const char *v;
+    int on = -1;
+
+    *lock_r = NULL;
+    if (cfg && !xlu_cfg_readfile(cfg, XLSNAP__XL_CONF)) {
+        if (!xlu_cfg_get_string(cfg, "autoballoon", &v, 0))
+            on = !strcmp(v, "on") || !strcmp(v, "1") ? 1
+               : !strcmp(v, "off") || !strcmp(v, "0") ? 0 : -1;
+        if (!xlu_cfg_get_string(cfg, "lockfile", &v, 0))
+            *lock_r = xlsnap__strdup(v);
+    }
+    if (cfg) xlu_cfg_destroy(cfg);
+    if (sink) fclose(sink);
+    if (!*lock_r) *lock_r = xlsnap__strdup(XLSNAP__XL_LOCK);
+    return on >= 0 ? on : auto_autoballoon(lx);
+}
+
+/* Make room in Xen's free memory for dc by ballooning dom0 down, as
+ * xl's freemem() does; 0 when there is room. */
+static int balloon_for(libxl_ctx *lx, libxl_domain_config *dc)
+{
+    uint64_t need, avail;
+
+    if (libxl_domain_need_memory(lx, dc, INVALID_DOMID, &need)) return -1;
+    for (int tries = 0; tries < 3; tries++) {
+        if (libxl_get_free_memory(lx, &avail)) return -1;
+        if (avail >= need) return 0;
+        if (libxl_set_memory_target(lx, 0, (int64_t)avail - (int64_t)need,
+                                    1, 0) ||
+            libxl_wait_for_memory_target(lx, 0, 10))
+            return -1;
+    }
+    return -1;
+}
+
+/*
+ * Create or restore dc as xl does it: under xl's lock, dom0 ballooned
+ * down first when autoballoon is on.  Returns a libxl error code.
+ */
+static int create_locked(libxl_ctx *lx, libxl_domain_config *dc,
+                         int restore_fd, uint32_t *domid)
+{
+    libxl_domain_restore_params params;
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    char *lock = NULL;
+    bool balloon = xl_settings(lx, &lock);
+    int fd = lock ? open(lock, O_WRONLY | O_CREAT | O_CLOEXEC, 0600) : -1;
+    int lrc;
+
+    while (fd >= 0 && fcntl(fd, F_SETLKW, &fl) < 0 && errno == EINTR) ;
+    libxl_domain_restore_params_init(&params);
+    if (balloon && balloon_for(lx, dc)) {
+        lrc = ERROR_NOMEM;
+    } else if (restore_fd >= 0) {
+        params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
+        params.stream_version = 2;
+        lrc = libxl_domain_create_restore(lx, dc, domid, restore_fd, -1,
+                                          &params, NULL, NULL);
+    } else {
+        lrc = libxl_domain_create_new(lx, dc, domid, NULL, NULL);
+    }
+    libxl_domain_restore_params_dispose(&params);
+    if (fd >= 0) close(fd);   /* releases the lock */
+    free(lock);
+    return lrc;
+}
+
+/*
  * Start a domain from a libxl-json config, the two ways xl does
  * (create_domain in xl_vmcontrol.c): restore_fd >= 0 is a memory image
  * read up to just past its xl header (a stream v2, what
  * libxl_domain_suspend writes): libxl_domain_create_restore, as
  * `xl restore`; restore_fd < 0: a fresh boot, libxl_domain_create_new,
- * as `xl create`.  Left paused if asked.  The caller then gives the
+ * as `xl create`; both under xl's lock, ballooning dom0 as xl does.
+ * Left paused if asked.  The caller then gives the
  * domain its monitor (xlsnap__hv_monitor).
  */
 int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json,
@@ -282,26 +380,17 @@ int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json,
 {
     libxl_ctx *lx;
     libxl_domain_config dc;
-    libxl_domain_restore_params params;
     uint32_t domid = (uint32_t)INVALID_DOMID;
     int rc, lrc;
 
     if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
     libxl_domain_config_init(&dc);
-    libxl_domain_restore_params_init(&params);
     lrc = libxl_domain_config_from_json(lx, &dc, config_json);
     if (lrc) {
         rc = lx_error(ctx, lrc, "stored domain configuration is invalid");
         goto out;
     }
-    if (restore_fd >= 0) {
-        params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
-        params.stream_version = 2;
-        lrc = libxl_domain_create_restore(lx, &dc, &domid, restore_fd, -1,
-                                          &params, NULL, NULL);
-    } else {
-        lrc = libxl_domain_create_new(lx, &dc, &domid, NULL, NULL);
-    }
+    lrc = create_locked(lx, &dc, restore_fd, &domid);
     if (lrc) {
         rc = lx_error(ctx, lrc, restore_fd >= 0 ? "cannot restore the domain"
                                                 : "cannot create the domain");
@@ -315,7 +404,6 @@ int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json,
     }
     *domid_r = domid;
  out:
-    libxl_domain_restore_params_dispose(&params);
     libxl_domain_config_dispose(&dc);
     return rc;
 }
@@ -435,7 +523,7 @@ static uint32_t on_shutdown(libxl_ctx *lx, uint32_t domid,
         return (uint32_t)INVALID_DOMID;
     /* xl waits as long before it re-creates a domain */
     sleep(2);
-    if (libxl_domain_create_new(lx, dc, &newid, NULL, NULL) ||
+    if (create_locked(lx, dc, -1, &newid) ||
         libxl_domain_unpause(lx, newid, NULL))
         return (uint32_t)INVALID_DOMID;
     return newid;
