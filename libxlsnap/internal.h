@@ -727,8 +727,9 @@ int xlsnap__hv_destroy(xlsnap_ctx *ctx, int64_t domid);
  * the domain's dirty pages; *live_r says whether it was used. */
 int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
                     const char *config_json, bool live, bool *live_r);
-int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
-                      int64_t *domid_r);
+/* restore_fd >= 0: restore from it (past the xl header), else boot */
+int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json,
+                      int restore_fd, bool paused, int64_t *domid_r);
 int xlsnap__hv_monitor(xlsnap_ctx *ctx, int64_t domid, const char *name,
                        const char *config_json);
 int xlsnap__hv_set_live_disk(xlsnap_ctx *ctx, int64_t domid,

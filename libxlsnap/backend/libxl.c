@@ -10,7 +10,9 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <libxlutil.h>
 #include <pthread.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -268,9 +270,113 @@ int xlsnap__hv_save(xlsnap_ctx *ctx, int64_t domid, int fd,
     return rc;
 }
 
-/* Create a domain from a libxl-json config (left paused if asked). */
-int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
-                      int64_t *domid_r)
+/*
+ * xl's global settings a domain start depends on (/etc/xen/xl.conf):
+ * autoballoon ("on"/"1", "off"/"0", or "auto", the default: on unless
+ * Xen was given dom0_mem) and the lock file xl creates domains under.
+ */
+#define XLSNAP__XL_CONF "/etc/xen/xl.conf"
+#define XLSNAP__XL_LOCK "/var/lock/xl"
+
+static bool auto_autoballoon(libxl_ctx *lx)
+{
+    const libxl_version_info *vi = libxl_get_version_info(lx);
+    regex_t re;
+    bool on;
+
+    if (!vi || !vi->commandline) return true;
+    if (regcomp(&re, "(^| )dom0_mem=((|min:|max:)[0-9]+[bBkKmMgG]?,?)+($| )",
+                REG_NOSUB | REG_EXTENDED))
+        return true;
+    on = regexec(&re, vi->commandline, 0, NULL, 0) == REG_NOMATCH;
+    regfree(&re);
+    return on;
+}
+
+/* autoballoon as xl decides it; *lock_r: xl's lock file (malloc'd) */
+static bool xl_settings(libxl_ctx *lx, char **lock_r)
+{
+    FILE *sink = fopen("/dev/null", "w");
+    XLU_Config *cfg = sink ? xlu_cfg_init(sink, XLSNAP__XL_CONF) : NULL;
+    const char *v;
+    int on = -1;
+
+    *lock_r = NULL;
+    if (cfg && !xlu_cfg_readfile(cfg, XLSNAP__XL_CONF)) {
+        if (!xlu_cfg_get_string(cfg, "autoballoon", &v, 0))
+            on = !strcmp(v, "on") || !strcmp(v, "1") ? 1
+               : !strcmp(v, "off") || !strcmp(v, "0") ? 0 : -1;
+        if (!xlu_cfg_get_string(cfg, "lockfile", &v, 0))
+            *lock_r = xlsnap__strdup(v);
+    }
+    if (cfg) xlu_cfg_destroy(cfg);
+    if (sink) fclose(sink);
+    if (!*lock_r) *lock_r = xlsnap__strdup(XLSNAP__XL_LOCK);
+    return on >= 0 ? on : auto_autoballoon(lx);
+}
+
+/* Make room in Xen's free memory for dc by ballooning dom0 down, as
+ * xl's freemem() does; 0 when there is room. */
+static int balloon_for(libxl_ctx *lx, libxl_domain_config *dc)
+{
+    uint64_t need, avail;
+
+    if (libxl_domain_need_memory(lx, dc, INVALID_DOMID, &need)) return -1;
+    for (int tries = 0; tries < 3; tries++) {
+        if (libxl_get_free_memory(lx, &avail)) return -1;
+        if (avail >= need) return 0;
+        if (libxl_set_memory_target(lx, 0, (int64_t)avail - (int64_t)need,
+                                    1, 0) ||
+            libxl_wait_for_memory_target(lx, 0, 10))
+            return -1;
+    }
+    return -1;
+}
+
+/*
+ * Create or restore dc as xl does it: under xl's lock, dom0 ballooned
+ * down first when autoballoon is on.  Returns a libxl error code.
+ */
+static int create_locked(libxl_ctx *lx, libxl_domain_config *dc,
+                         int restore_fd, uint32_t *domid)
+{
+    libxl_domain_restore_params params;
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    char *lock = NULL;
+    bool balloon = xl_settings(lx, &lock);
+    int fd = lock ? open(lock, O_WRONLY | O_CREAT | O_CLOEXEC, 0600) : -1;
+    int lrc;
+
+    while (fd >= 0 && fcntl(fd, F_SETLKW, &fl) < 0 && errno == EINTR) ;
+    libxl_domain_restore_params_init(&params);
+    if (balloon && balloon_for(lx, dc)) {
+        lrc = ERROR_NOMEM;
+    } else if (restore_fd >= 0) {
+        params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
+        params.stream_version = 2;
+        lrc = libxl_domain_create_restore(lx, dc, domid, restore_fd, -1,
+                                          &params, NULL, NULL);
+    } else {
+        lrc = libxl_domain_create_new(lx, dc, domid, NULL, NULL);
+    }
+    libxl_domain_restore_params_dispose(&params);
+    if (fd >= 0) close(fd);   /* releases the lock */
+    free(lock);
+    return lrc;
+}
+
+/*
+ * Start a domain from a libxl-json config, the two ways xl does
+ * (create_domain in xl_vmcontrol.c): restore_fd >= 0 is a memory image
+ * read up to just past its xl header (a stream v2, what
+ * libxl_domain_suspend writes): libxl_domain_create_restore, as
+ * `xl restore`; restore_fd < 0: a fresh boot, libxl_domain_create_new,
+ * as `xl create`; both under xl's lock, ballooning dom0 as xl does.
+ * Left paused if asked.  The caller then gives the
+ * domain its monitor (xlsnap__hv_monitor).
+ */
+int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json,
+                      int restore_fd, bool paused, int64_t *domid_r)
 {
     libxl_ctx *lx;
     libxl_domain_config dc;
@@ -284,9 +390,10 @@ int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
         rc = lx_error(ctx, lrc, "stored domain configuration is invalid");
         goto out;
     }
-    lrc = libxl_domain_create_new(lx, &dc, &domid, NULL, NULL);
+    lrc = create_locked(lx, &dc, restore_fd, &domid);
     if (lrc) {
-        rc = lx_error(ctx, lrc, "cannot create the domain");
+        rc = lx_error(ctx, lrc, restore_fd >= 0 ? "cannot restore the domain"
+                                                : "cannot create the domain");
         if (domid != (uint32_t)INVALID_DOMID)
             libxl_domain_destroy(lx, domid, NULL);
         goto out;
@@ -301,74 +408,155 @@ int xlsnap__hv_create(xlsnap_ctx *ctx, const char *config_json, bool paused,
     return rc;
 }
 
+/* Where xl's monitor writes a core dump (XEN_DUMP_DIR of Xen's build) */
+#define XLSNAP__XEN_DUMP_DIR "/var/lib/xen/dump"
+
+/* Wait for domid's next shutdown: its reason, or -1 when the domain
+ * died (destroyed by someone else) or waiting failed. */
+static int wait_shutdown(libxl_ctx *lx, uint32_t domid)
+{
+    libxl_evgen_domain_death *w = NULL;
+    libxl_event *ev = NULL;
+    int reason = -1;
+
+    if (libxl_evenable_domain_death(lx, domid, 0, &w)) return -1;
+    for (;;) {
+        if (libxl_event_wait(lx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL))
+            break;
+        if (ev->domid == domid &&
+            ev->type == LIBXL_EVENT_TYPE_DOMAIN_DEATH) {
+            libxl_event_free(lx, ev);
+            break;
+        }
+        if (ev->domid == domid &&
+            ev->type == LIBXL_EVENT_TYPE_DOMAIN_SHUTDOWN) {
+            reason = ev->u.domain_shutdown.shutdown_reason;
+            libxl_event_free(lx, ev);
+            break;
+        }
+        libxl_event_free(lx, ev);
+    }
+    libxl_evdisable_domain_death(lx, w);
+    return reason;
+}
+
+/* The action for a shutdown, as xl's handle_domain_death chooses it. */
+static libxl_action_on_shutdown shutdown_action(const libxl_domain_config *dc,
+                                                int reason)
+{
+    switch (reason) {
+    case LIBXL_SHUTDOWN_REASON_POWEROFF: return dc->on_poweroff;
+    case LIBXL_SHUTDOWN_REASON_REBOOT: return dc->on_reboot;
+    case LIBXL_SHUTDOWN_REASON_CRASH: return dc->on_crash;
+    case LIBXL_SHUTDOWN_REASON_WATCHDOG: return dc->on_watchdog;
+    case LIBXL_SHUTDOWN_REASON_SOFT_RESET: return dc->on_soft_reset;
+    default: return LIBXL_ACTION_ON_SHUTDOWN_DESTROY;
+    }
+}
+
+/* coredump-destroy / coredump-restart: the core first, as xl does */
+static libxl_action_on_shutdown dump_core(libxl_ctx *lx, uint32_t domid,
+                                          const libxl_domain_config *dc,
+                                          libxl_action_on_shutdown act)
+{
+    char *core;
+
+    if (act != LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_DESTROY &&
+        act != LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART)
+        return act;
+    core = xlsnap__sprintf(XLSNAP__XEN_DUMP_DIR "/%s",
+                           dc->c_info.name ? dc->c_info.name : "domain");
+    if (core && libxl_domain_core_dump(lx, domid, core, NULL))
+        fprintf(stderr, "core dump of domain %u to %s failed\n", domid,
+                core);
+    free(core);
+    return act == LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_DESTROY
+           ? LIBXL_ACTION_ON_SHUTDOWN_DESTROY
+           : LIBXL_ACTION_ON_SHUTDOWN_RESTART;
+}
+
+/* restart-rename: the shut-down domain stays, renamed with the time and
+ * a new UUID, as xl's preserve_domain does; 0 when it did */
+static int preserve(libxl_ctx *lx, uint32_t domid, libxl_domain_config *dc)
+{
+    char suffix[24];
+    time_t now = time(NULL);
+    struct tm tm;
+    libxl_uuid uuid;
+
+    if (now == (time_t)-1 || !gmtime_r(&now, &tm) ||
+        !strftime(suffix, sizeof(suffix), "-%Y%m%dT%H%MZ", &tm))
+        return -1;
+    libxl_uuid_generate(&uuid);
+    return libxl_domain_preserve(lx, domid, &dc->c_info, suffix, uuid);
+}
+
 /*
- * The monitor loop of a domain we created (runs in a daemon): what xl's
- * own daemon does for the domains it creates.  On shutdown it acts as
- * the domain's on_poweroff / on_reboot / on_crash / on_watchdog say;
- * a restart re-creates the domain from the config libxl has for it at
- * that moment (so disks changed by later snapshots are kept).  A
- * suspend (xl save, a memory snapshot) is not ours to act on: the
- * monitor leaves.
+ * Act on one shutdown of domid as dc says: destroy, preserve, restart
+ * (re-create from dc), soft reset (in place), or keep it (preserve).
+ * Returns the domain to watch next, or INVALID_DOMID when done.
+ */
+static uint32_t on_shutdown(libxl_ctx *lx, uint32_t domid,
+                            libxl_domain_config *dc, int reason)
+{
+    libxl_action_on_shutdown act = shutdown_action(dc, reason);
+    uint32_t newid = (uint32_t)INVALID_DOMID;
+
+    if (act == LIBXL_ACTION_ON_SHUTDOWN_PRESERVE)
+        return (uint32_t)INVALID_DOMID;
+    fprintf(stderr, "domain %u shut down (reason %d), %s\n", domid,
+            reason, libxl_action_on_shutdown_to_string(act));
+    act = dump_core(lx, domid, dc, act);
+    if (act == LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET) {
+        if (libxl_domain_soft_reset(lx, dc, domid, NULL, NULL) ||
+            libxl_domain_unpause(lx, domid, NULL))
+            return (uint32_t)INVALID_DOMID;
+        return domid;
+    }
+    if (act == LIBXL_ACTION_ON_SHUTDOWN_RESTART_RENAME) {
+        if (preserve(lx, domid, dc)) return (uint32_t)INVALID_DOMID;
+        act = LIBXL_ACTION_ON_SHUTDOWN_RESTART;
+    } else {
+        libxl_domain_destroy(lx, domid, NULL);
+    }
+    if (act != LIBXL_ACTION_ON_SHUTDOWN_RESTART)
+        return (uint32_t)INVALID_DOMID;
+    /* xl waits as long before it re-creates a domain */
+    sleep(2);
+    if (create_locked(lx, dc, -1, &newid) ||
+        libxl_domain_unpause(lx, newid, NULL))
+        return (uint32_t)INVALID_DOMID;
+    return newid;
+}
+
+/*
+ * The monitor loop of a domain we created or restored, or whose xl
+ * monitor left when it suspended (runs in a daemon): what xl's own
+ * daemon does for the domains it creates.  On shutdown it acts as the
+ * domain's on_poweroff / on_reboot / on_crash / on_watchdog /
+ * on_soft_reset say; a restart re-creates the domain from the config
+ * libxl has for it at that moment (so disks changed by later snapshots
+ * are kept).  A suspend (xl save, a memory snapshot) is not ours to act
+ * on: the monitor leaves.
  */
 static void monitor_loop(libxl_ctx *lx, uint32_t domid, const char *json)
 {
-    for (;;) {
-        libxl_evgen_domain_death *w = NULL;
-        libxl_event *ev = NULL;
+    while (domid != (uint32_t)INVALID_DOMID) {
         libxl_domain_config dc;
-        libxl_action_on_shutdown act;
-        uint32_t newid = (uint32_t)INVALID_DOMID;
-        int reason = -1;
+        int reason = wait_shutdown(lx, domid);
 
-        if (libxl_evenable_domain_death(lx, domid, 0, &w)) return;
-        while (reason < 0) {
-            if (libxl_event_wait(lx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL))
-                return;
-            if (ev->domid == domid) {
-                if (ev->type == LIBXL_EVENT_TYPE_DOMAIN_DEATH) {
-                    libxl_event_free(lx, ev);
-                    return;
-                }
-                if (ev->type == LIBXL_EVENT_TYPE_DOMAIN_SHUTDOWN)
-                    reason = ev->u.domain_shutdown.shutdown_reason;
-            }
-            libxl_event_free(lx, ev);
-        }
-        libxl_evdisable_domain_death(lx, w);
-        if (reason == LIBXL_SHUTDOWN_REASON_SUSPEND ||
-            reason == LIBXL_SHUTDOWN_REASON_SOFT_RESET)
-            return;
+        if (reason < 0 || reason == LIBXL_SHUTDOWN_REASON_SUSPEND) return;
         libxl_domain_config_init(&dc);
         if (libxl_retrieve_domain_configuration(lx, domid, &dc, NULL)) {
             libxl_domain_config_dispose(&dc);
             libxl_domain_config_init(&dc);
-            if (libxl_domain_config_from_json(lx, &dc, json)) return;
+            if (libxl_domain_config_from_json(lx, &dc, json)) {
+                libxl_domain_config_dispose(&dc);
+                return;
+            }
         }
-        act = reason == LIBXL_SHUTDOWN_REASON_REBOOT ? dc.on_reboot :
-              reason == LIBXL_SHUTDOWN_REASON_POWEROFF ? dc.on_poweroff :
-              reason == LIBXL_SHUTDOWN_REASON_CRASH ? dc.on_crash :
-              reason == LIBXL_SHUTDOWN_REASON_WATCHDOG ? dc.on_watchdog :
-              LIBXL_ACTION_ON_SHUTDOWN_DESTROY;
-        if (act == LIBXL_ACTION_ON_SHUTDOWN_PRESERVE) {
-            libxl_domain_config_dispose(&dc);
-            return;
-        }
-        fprintf(stderr, "domain %u shut down (reason %d), %s\n", domid,
-                reason, libxl_action_on_shutdown_to_string(act));
-        libxl_domain_destroy(lx, domid, NULL);
-        if (act != LIBXL_ACTION_ON_SHUTDOWN_RESTART &&
-            act != LIBXL_ACTION_ON_SHUTDOWN_RESTART_RENAME &&
-            act != LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART) {
-            libxl_domain_config_dispose(&dc);
-            return;
-        }
-        if (libxl_domain_create_new(lx, &dc, &newid, NULL, NULL) ||
-            libxl_domain_unpause(lx, newid, NULL)) {
-            libxl_domain_config_dispose(&dc);
-            return;
-        }
+        domid = on_shutdown(lx, domid, &dc, reason);
         libxl_domain_config_dispose(&dc);
-        domid = newid;
     }
 }
 

@@ -9,12 +9,13 @@
  *     external -> a fresh
  *     overlay on the snapshot's backing image (the old overlay stays, as
  *     its own branch: later snapshots may live in it);
- *  4. memory: `xl restore` fed through a FIFO with the stored config
- *     (disk paths rewritten) in a new header followed by the image's
- *     stream, so the domain gets xl's usual monitor (reboot, shutdown
- *     handling) and the image itself is never modified;
- *     disk-only: the domain stays off unless RUNNING/PAUSED, then it is
- *     created from the stored config;
+ *  4. memory: the domain is restored from the image through libxl, as
+ *     `xl restore` does, with the stored config (disk paths rewritten)
+ *     in place of the one in the image's header, which is never
+ *     modified; disk-only: the domain stays off unless RUNNING/PAUSED,
+ *     then it is created from the stored config, as `xl create` does.
+ *     Either way the library's monitor then watches it (reboot,
+ *     shutdown handling, as xl's own monitor would);
  *  5. the snapshot becomes current.
  * Crash safety: before step 2 an intent file (store.c) names the
  * snapshot, the domain id being destroyed and the new overlays; it is
@@ -24,19 +25,11 @@
 #include "internal.h"
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-static const char *xl_prog(void)
-{
-    const char *p = getenv("XL_SNAPSHOT_XL");
-    return p && *p ? p : "xl";
-}
-
-/* <stem>.<tag0>[-n].qcow2 next to image, the first n that is free */
+/* <stem>.<tag0>[-n].qcow2 next to image, the first n that is free
+ * (NULL: out of memory) */
 static char *unused_sibling(const char *image, const char *tag0)
 {
     char *tag = NULL, *r = NULL;
@@ -45,133 +38,22 @@ static char *unused_sibling(const char *image, const char *tag0)
         free(tag);
         free(r);
         tag = n ? xlsnap__sprintf("%s-%d", tag0, n) : xlsnap__strdup(tag0);
-        r = xlsnap__image_sibling(image, tag);
-        if (access(r, F_OK) < 0) break;
+        r = tag ? xlsnap__image_sibling(image, tag) : NULL;
+        if (!r || access(r, F_OK) < 0) break;
     }
     free(tag);
     return r;
 }
 
-/* A new overlay path next to backing: <stem>.<name>.rev<time>[-n].qcow2 */
+/* A new overlay path next to backing: <stem>.<name>.rev<time>[-n].qcow2
+ * (NULL: out of memory) */
 static char *fresh_overlay(const char *backing, const char *name)
 {
     char *tag0 = xlsnap__sprintf("%s.rev%lld", name, (long long)time(NULL));
-    char *r = unused_sibling(backing, tag0);
+    char *r = tag0 ? unused_sibling(backing, tag0) : NULL;
 
     free(tag0);
     return r;
-}
-
-static int copy_fd(xlsnap_ctx *ctx, int in, int out)
-{
-    static char buf[1 << 20];
-
-    for (;;) {
-        ssize_t n = xlsnap__read_some(in, buf, sizeof(buf));
-        int e;
-        if (n < 0)
-            return xlsnap__error_errno(ctx, -n, "cannot read memory "
-                                       "image");
-        if (n == 0) return 0;
-        if ((e = xlsnap__write_all(out, buf, n)))
-            return xlsnap__error_errno(ctx, -e, "cannot feed xl "
-                                       "restore");
-    }
-}
-
-/*
- * Restore the memory image with config_json in place of the config in
- * its header: a child writes header + stream into a FIFO that
- * `xl restore` reads.  A compressed image is decompressed on the way by
- * a thread (nothing uncompressed is written to disk).
- */
-static int restore_memory(xlsnap_ctx *ctx, const char *fifo_path,
-                          const xlsnap_snapshot *sn, const char *config_json,
-                          bool paused)
-{
-    char *fifo = NULL, *out = NULL, *err = NULL, *why = NULL;
-    const char *image = sn->memory;
-    int memfd = -1, srcfd = -1, status, wst, rc, zrc;
-    pid_t writer = -1;
-    xlsnap__zpipe z = { .running = false };
-
-    memfd = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (memfd < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot open memory image %s",
-                                 image);
-        goto out;
-    }
-    srcfd = memfd;
-    if (sn->memory_compression &&
-        (rc = xlsnap__zpipe_start(ctx, memfd, false, &z, &srcfd)))
-        goto out;
-    if ((rc = xlsnap__savefile_read_header(ctx, srcfd, NULL))) {
-        rc = xlsnap__error_prefix(ctx, rc, "%s", image);
-        goto out;
-    }
-    fifo = xlsnap__strdup(fifo_path);
-    unlink(fifo);
-    if (mkfifo(fifo, 0600) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", fifo);
-        goto out;
-    }
-    writer = fork();
-    if (writer < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot fork");
-        goto out;
-    }
-    if (writer == 0) {
-        int fd;
-        /* the thread's end of the pipe stays with the thread */
-        if (z.running) close(z.fd);
-        fd = open(fifo, O_WRONLY | O_CLOEXEC);
-        if (fd >= 0) xlsnap__pipe_grow(fd);
-        signal(SIGPIPE, SIG_IGN);
-        if (fd < 0 || xlsnap__savefile_write_header(ctx, fd, config_json) ||
-            copy_fd(ctx, srcfd, fd))
-            _exit(1);
-        _exit(close(fd) ? 1 : 0);
-    }
-    {
-        /* xl daemonises a monitor for the domain, as for any restore */
-        const char *argv[] = { xl_prog(), "restore", fifo, NULL, NULL };
-        if (paused) argv[2] = "-p", argv[3] = fifo;
-        rc = xlsnap__spawn(ctx, argv, -1, &out, &err, &status);
-    }
-    if (rc) goto out;
-    if (status) {
-        why = xlsnap__last_line(err, NULL);
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
-                           "xl restore failed: %s", why);
-    }
- out:
-    if (writer > 0) {
-        if (rc) kill(writer, SIGKILL);
-        /* unblock a writer still waiting for a reader */
-        if (rc && fifo) {
-            int fd = open(fifo, O_RDONLY | O_NONBLOCK);
-            if (fd >= 0) close(fd);
-        }
-        while (waitpid(writer, &wst, 0) < 0 && errno == EINTR) ;
-        if (!rc && !(WIFEXITED(wst) && WEXITSTATUS(wst) == 0))
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_IO, "could not feed the "
-                               "memory image to xl restore");
-    }
-    if (fifo) unlink(fifo);
-    /* closing the reading end stops a thread the reader left */
-    if (srcfd >= 0 && srcfd != memfd) close(srcfd);
-    zrc = xlsnap__zpipe_finish(ctx, &z, !rc);
-    if (!rc) rc = zrc;
-    else if (z.err && z.err != EPIPE)
-        /* a damaged image is why xl restore failed: say that */
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "memory image %s: %s",
-                           image, z.msg);
-    if (memfd >= 0) close(memfd);
-    free(fifo);
-    free(out);
-    free(err);
-    free(why);
-    return rc;
 }
 
 /* {"snapshot": name, "domid": N, "fresh": [overlay or null, ...],
@@ -223,20 +105,21 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
     return rc;
 }
 
-/* The path the snapshot's config gives disk vdev, or NULL. */
-static char *configured_path(xlsnap_ctx *ctx, const char *cfg,
-                             const char *vdev)
+/* The path the snapshot's config gives disk vdev in *path_r, or NULL. */
+static int configured_path(xlsnap_ctx *ctx, const char *cfg,
+                           const char *vdev, char **path_r)
 {
     xlsnap__cfgdisk *cd = NULL;
-    char *r = NULL;
-    int ncd = 0;
+    int ncd = 0, rc = 0;
 
-    if (xlsnap__config_disks(ctx, cfg, &cd, &ncd)) return NULL;
-    for (int i = 0; i < ncd && !r; i++)
-        if (!strcmp(cd[i].vdev, vdev) && cd[i].path && *cd[i].path)
-            r = xlsnap__strdup(cd[i].path);
+    *path_r = NULL;
+    if (xlsnap__config_disks(ctx, cfg, &cd, &ncd)) return 0;
+    for (int i = 0; i < ncd && !*path_r && !rc; i++)
+        if (!strcmp(cd[i].vdev, vdev) && cd[i].path && *cd[i].path &&
+            !(*path_r = xlsnap__strdup(cd[i].path)))
+            rc = xlsnap__nomem(ctx);
     xlsnap__cfgdisk_list_free(cd, ncd);
-    return r;
+    return rc;
 }
 
 /* Whether path is safe to move aside: no snapshot keeps data in it as a
@@ -251,11 +134,12 @@ static bool movable(const xlsnap_snapshot *l, int nr, const char *path)
     return true;
 }
 
-/* "<stem>.before-<snapshot>-<time>[-n].qcow2" next to path */
+/* "<stem>.before-<snapshot>-<time>[-n].qcow2" next to path (NULL: out
+ * of memory) */
 static char *before_name(const char *path, const char *name)
 {
     char *tag0 = xlsnap__sprintf("before-%s-%lld", name, (long long)time(NULL));
-    char *r = unused_sibling(path, tag0);
+    char *r = tag0 ? unused_sibling(path, tag0) : NULL;
 
     free(tag0);
     return r;
@@ -295,193 +179,325 @@ int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
     return xlsnap__qimg_create_overlay(ctx, path, d->backing, d->format);
 }
 
-int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                  const char *name, unsigned flags)
-{
-    char **paths = NULL, **moved = NULL;
-    xlsnap_snapshot *list = NULL, *sn = NULL;
-    xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
-    xlsnap__domstate st = XLSNAP__DOM_GONE;
-    char *cfg = NULL, *fifo = NULL, **fresh = NULL;
-    xlsnap__strset known = { 0 }, live = { 0 };
-    int nr = 0, idx, rc;
-    bool paused, start, intent = false, destroyed = false;
+/*
+ * One revert: the plan (what the snapshot is, what each disk becomes,
+ * the config the domain gets), then the act (intent, destroy, disks,
+ * start), then the commit (the snapshot becomes current).
+ */
+typedef struct {
+    xlsnap__store_handle h;
+    xlsnap_snapshot *list, *sn;   /* h's list; sn: the target in it */
+    int nr;
+    xlsnap__domstate st;          /* of the domain before the revert */
+    char *cfg;                    /* the config the domain gets */
+    /* per disk of sn: a fresh image to use (fresh), or the configured
+     * path that gets the snapshot's data (paths) with where its old
+     * active layer goes (moved); all NULL: applied in place */
+    char **fresh, **paths, **moved;
+    xlsnap__strset known, live;
+    bool intent, destroyed;
+} revert_plan;
 
-    if ((flags & XLSNAP_REVERT_RUNNING) && (flags & XLSNAP_REVERT_PAUSED))
-        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
-                             "choose running or paused, not both");
-    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &h, &idx)))
-        goto out;
-    list = h.list;
-    nr = h.nr;
-    sn = &list[idx];
-    if (sn->state != XLSNAP_STATE_READY) {
-        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_CORRUPT,
-                                XLSNAP_HINT_RUN_CHECK_REPAIR,
-                           "snapshot '%s' is incomplete (state %s)", name,
-                           xlsnap_state_name(sn->state));
-        goto out;
-    }
-    if (!sn->config_json) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
-                           "snapshot '%s' has no stored domain "
-                           "configuration", name);
-        goto out;
-    }
+static void revert_plan_dispose(revert_plan *p)
+{
+    for (int i = 0; p->fresh && p->sn && i < p->sn->num_disks; i++)
+        free(p->fresh[i]);
+    for (int i = 0; p->paths && p->sn && i < p->sn->num_disks; i++)
+        free(p->paths[i]);
+    for (int i = 0; p->moved && p->sn && i < p->sn->num_disks; i++)
+        free(p->moved[i]);
+    free(p->fresh);
+    free(p->paths);
+    free(p->moved);
+    xlsnap__set_free(&p->known);
+    xlsnap__set_free(&p->live);
+    free(p->cfg);
+    xlsnap__store_close(&p->h);
+}
+
+/* Find the snapshot and check that the revert can be done. */
+static int plan_target(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       const char *name, unsigned flags, revert_plan *p)
+{
+    xlsnap_snapshot *sn;
+    int idx, rc;
+
+    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &p->h, &idx)))
+        return rc;
+    p->list = p->h.list;
+    p->nr = p->h.nr;
+    sn = p->sn = &p->list[idx];
+    if (sn->state != XLSNAP_STATE_READY)
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_CORRUPT,
+                                  XLSNAP_HINT_RUN_CHECK_REPAIR,
+                                  "snapshot '%s' is incomplete (state %s)",
+                                  name, xlsnap_state_name(sn->state));
+    if (!sn->config_json)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
+                             "snapshot '%s' has no stored domain "
+                             "configuration", name);
     if (dom->domid >= 0) {
-        if ((rc = xlsnap__hv_state(ctx, dom->domid, &st))) goto out;
-        if (st != XLSNAP__DOM_GONE && !(flags & XLSNAP_REVERT_FORCE)) {
-            rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_BUSY, XLSNAP_HINT_FORCE,
-                               "domain '%s' is running: reverting discards "
-                               "its state since snapshot '%s'",
-                               dom->name ? dom->name : dom->uuid,
-                               sn->current ? sn->name : "current");
+        if ((rc = xlsnap__hv_state(ctx, dom->domid, &p->st))) return rc;
+        if (p->st != XLSNAP__DOM_GONE && !(flags & XLSNAP_REVERT_FORCE))
+            return xlsnap__error_hint(ctx, XLSNAP_ERROR_BUSY,
+                                      XLSNAP_HINT_FORCE,
+                                      "domain '%s' is running: reverting "
+                                      "discards its state since snapshot "
+                                      "'%s'",
+                                      dom->name ? dom->name : dom->uuid,
+                                      sn->current ? sn->name : "current");
+    }
+    if (sn->memory && access(sn->memory, R_OK) < 0)
+        return xlsnap__error_errno(ctx, errno, "memory image %s of snapshot "
+                                   "'%s'", sn->memory, name);
+    return 0;
+}
+
+/* cfg with disk vdev at path (format qcow2) */
+static int plan_set_disk(xlsnap_ctx *ctx, revert_plan *p, const char *vdev,
+                         const char *path)
+{
+    char *nc = NULL;
+    int rc = xlsnap__config_set_disk(ctx, p->cfg, vdev, path, "qcow2", &nc);
+
+    if (rc) return rc;
+    free(p->cfg);
+    p->cfg = nc;
+    return 0;
+}
+
+/*
+ * What disk i becomes: external disks get a fresh overlay on the
+ * snapshot's backing image; an internal snapshot is applied in place,
+ * unless other images are built on that image (an external snapshot
+ * taken later): then it is copied out to a new image, so nothing under
+ * them changes.
+ */
+static int plan_disk(xlsnap_ctx *ctx, revert_plan *p, int i)
+{
+    const xlsnap_disk *d = &p->sn->disks[i];
+    char *nc = NULL, *path = NULL;
+    bool at_path;
+    int deps = 0, rc;
+
+    if ((rc = configured_path(ctx, p->cfg, d->vdev, &path))) return rc;
+    at_path = path && movable(p->list, p->nr, path);
+    if (d->kind == XLSNAP_DISK_INTERNAL && path && !strcmp(path, d->image)) {
+        /* the snapshot is inside the active layer: applied there,
+         * unless images are built on it (a layer from before active
+         * layers stayed in place) */
+        rc = xlsnap__dependents(ctx, d->image, &p->known, &deps, NULL);
+        if (rc || !deps) goto out;
+        at_path = false;
+    } else if (d->kind == XLSNAP_DISK_INTERNAL && !at_path) {
+        rc = xlsnap__dependents(ctx, d->image, &p->known, &deps, NULL);
+        if (rc || !deps) goto out;
+    } else if (d->kind == XLSNAP_DISK_EXTERNAL && path &&
+               !strcmp(path, d->backing)) {
+        at_path = false;
+    }
+    if (at_path) {
+        /* the configured path gets the snapshot's data; the old
+         * active layer stays, renamed, as its own branch */
+        xlsnap_disk one = { .vdev = d->vdev, .image = path,
+                            .format = (char *)"qcow2" };
+        p->paths[i] = path;
+        path = NULL;
+        if (!(p->moved[i] = before_name(p->paths[i], p->sn->name))) {
+            rc = xlsnap__nomem(ctx);
             goto out;
         }
-    }
-    if (sn->memory && access(sn->memory, R_OK) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "memory image %s of snapshot "
-                                 "'%s'", sn->memory, name);
-        goto out;
-    }
-
-    /* The config the domain gets: external disks get a fresh overlay on
-     * the snapshot's backing image; an internal snapshot is applied in
-     * place, unless other images are built on that image (an external
-     * snapshot taken later): then it is copied out to a new image, so
-     * nothing under them changes. */
-    if ((rc = xlsnap__known_images(ctx, dom, list, nr, &known, &live)))
-        goto out;
-    cfg = xlsnap__strdup(sn->config_json);
-    fresh = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*fresh));
-    paths = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*paths));
-    moved = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*moved));
-    if (!fresh || !paths || !moved) { rc = xlsnap__nomem(ctx); goto out; }
-    for (int i = 0; i < sn->num_disks; i++) {
-        const xlsnap_disk *d = &sn->disks[i];
-        char *nc = NULL, *p = configured_path(ctx, cfg, d->vdev);
-        bool at_path = p && movable(list, nr, p);
-        int deps = 0;
-        if (d->kind == XLSNAP_DISK_INTERNAL && p &&
-            !strcmp(p, d->image)) {
-            /* the snapshot is inside the active layer: applied there,
-             * unless images are built on it (a layer from before
-             * active layers stayed in place) */
-            rc = xlsnap__dependents(ctx, d->image, &known, &deps, NULL);
-            if (rc) { free(p); goto out; }
-            if (!deps) { free(p); continue; }
-            at_path = false;
-        } else if (d->kind == XLSNAP_DISK_INTERNAL && !at_path) {
-            rc = xlsnap__dependents(ctx, d->image, &known, &deps, NULL);
-            if (rc) { free(p); goto out; }
-            if (!deps) { free(p); continue; }
-        } else if (d->kind == XLSNAP_DISK_EXTERNAL && p &&
-                   !strcmp(p, d->backing)) {
-            at_path = false;
-        }
-        if (at_path) {
-            /* the configured path gets the snapshot's data; the old
-             * active layer stays, renamed, as its own branch */
-            paths[i] = p;
-            moved[i] = before_name(p, sn->name);
-            xlsnap_disk one = { .vdev = d->vdev, .image = p,
-                                .format = (char *)"qcow2" };
-            rc = xlsnap__config_rewrite(ctx, cfg, NULL, NULL, &one, 1, &nc);
-            if (rc) goto out;
-            free(cfg);
-            cfg = nc;
-            continue;
-        }
-        free(p);
-        fresh[i] = fresh_overlay(d->kind == XLSNAP_DISK_INTERNAL ? d->image
-                                                                 : d->backing,
-                                 sn->name);
-        rc = xlsnap__config_set_disk(ctx, cfg, d->vdev, fresh[i], "qcow2",
-                                     &nc);
+        rc = xlsnap__config_rewrite(ctx, p->cfg, NULL, NULL, &one, 1, &nc);
         if (rc) goto out;
-        free(cfg);
-        cfg = nc;
-    }
-
-    /* intent, then destroy: from here on the old running state is gone */
-    rc = write_intent(ctx, sn, st != XLSNAP__DOM_GONE ? dom->domid : -1,
-                      fresh, paths, moved);
-    if (rc) goto out;
-    intent = true;
-    xlsnap__fault_point("revert-intent");
-    if (st != XLSNAP__DOM_GONE && (rc = xlsnap__hv_destroy(ctx, dom->domid)))
+        free(p->cfg);
+        p->cfg = nc;
         goto out;
-    destroyed = true;
+    }
+    p->fresh[i] = fresh_overlay(d->kind == XLSNAP_DISK_INTERNAL ? d->image
+                                                                : d->backing,
+                                p->sn->name);
+    rc = p->fresh[i] ? plan_set_disk(ctx, p, d->vdev, p->fresh[i])
+                     : xlsnap__nomem(ctx);
+ out:
+    free(path);
+    return rc;
+}
+
+/* The plan of every disk and the config the domain gets. */
+static int plan_disks(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                      revert_plan *p)
+{
+    int n = p->sn->num_disks ? p->sn->num_disks : 1, rc;
+
+    if ((rc = xlsnap__known_images(ctx, dom, p->list, p->nr, &p->known,
+                                   &p->live)))
+        return rc;
+    p->cfg = xlsnap__strdup(p->sn->config_json);
+    p->fresh = calloc(n, sizeof(*p->fresh));
+    p->paths = calloc(n, sizeof(*p->paths));
+    p->moved = calloc(n, sizeof(*p->moved));
+    if (!p->cfg || !p->fresh || !p->paths || !p->moved)
+        return xlsnap__nomem(ctx);
+    for (int i = 0; i < p->sn->num_disks; i++)
+        if ((rc = plan_disk(ctx, p, i))) return rc;
+    return 0;
+}
+
+/* Intent, then destroy: from here on the old running state is gone. */
+static int act_stop(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                    revert_plan *p)
+{
+    int rc;
+
+    rc = write_intent(ctx, p->sn,
+                      p->st != XLSNAP__DOM_GONE ? dom->domid : -1,
+                      p->fresh, p->paths, p->moved);
+    if (rc) return rc;
+    p->intent = true;
+    xlsnap__fault_point("revert-intent");
+    if (p->st != XLSNAP__DOM_GONE &&
+        (rc = xlsnap__hv_destroy(ctx, dom->domid)))
+        return rc;
+    p->destroyed = true;
     xlsnap__fault_point("revert-destroyed");
+    return 0;
+}
+
+/* Every disk as planned, through the image backend. */
+static int act_disks(xlsnap_ctx *ctx, revert_plan *p)
+{
+    const xlsnap_snapshot *sn = p->sn;
+    int rc = 0;
 
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
-        if (paths[i])
-            rc = xlsnap__revert_disk_at(ctx, d, paths[i], moved[i]);
-        else if (d->kind == XLSNAP_DISK_INTERNAL && !fresh[i])
+        if (p->paths[i])
+            rc = xlsnap__revert_disk_at(ctx, d, p->paths[i], p->moved[i]);
+        else if (d->kind == XLSNAP_DISK_INTERNAL && !p->fresh[i])
             rc = xlsnap__qimg_snapshot(ctx, 'a', d->internal_name, d->image,
                                        d->format);
         else if (d->kind == XLSNAP_DISK_INTERNAL)
             rc = xlsnap__qimg_convert(ctx, d->image, d->format,
-                                      d->internal_name, fresh[i], 0);
+                                      d->internal_name, p->fresh[i], 0);
         else
-            rc = xlsnap__qimg_create_overlay(ctx, fresh[i], d->backing,
+            rc = xlsnap__qimg_create_overlay(ctx, p->fresh[i], d->backing,
                                              d->format);
-        if (rc) {
-            rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
-            goto out;
-        }
+        if (rc) return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
     }
     xlsnap__fault_point("revert-disks");
     /* records naming the old active layer follow it to its new name */
     for (int i = 0; i < sn->num_disks; i++)
-        if (paths[i] &&
-            (rc = xlsnap__relocate_image(ctx, list, nr, -1, paths[i],
-                                         moved[i])))
-            goto out;
+        if (p->paths[i] &&
+            (rc = xlsnap__relocate_image(ctx, p->list, p->nr, -1,
+                                         p->paths[i], p->moved[i])))
+            return rc;
+    return 0;
+}
+
+/*
+ * Restore the memory image with cfg in place of the config in its
+ * header: libxl reads the stream straight from the image (never
+ * modified), or from a thread decompressing it on the way (nothing
+ * uncompressed is written to disk).
+ */
+static int restore_memory(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
+                          const char *cfg, bool paused, int64_t *domid_r)
+{
+    const char *image = sn->memory;
+    int memfd, srcfd, rc, zrc;
+    xlsnap__zpipe z = { .running = false };
+
+    memfd = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (memfd < 0)
+        return xlsnap__error_errno(ctx, errno, "cannot open memory image %s",
+                                   image);
+    srcfd = memfd;
+    if (sn->memory_compression &&
+        (rc = xlsnap__zpipe_start(ctx, memfd, false, &z, &srcfd)))
+        goto out;
+    if ((rc = xlsnap__savefile_read_header(ctx, srcfd, NULL))) {
+        rc = xlsnap__error_prefix(ctx, rc, "%s", image);
+        goto out;
+    }
+    rc = xlsnap__hv_create(ctx, cfg, srcfd, paused, domid_r);
+ out:
+    /* closing the reading end stops a thread the reader left */
+    if (srcfd != memfd) close(srcfd);
+    zrc = xlsnap__zpipe_finish(ctx, &z, !rc);
+    if (!rc) rc = zrc;
+    else if (z.err && z.err != EPIPE)
+        /* a damaged image is why the restore failed: say that */
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "memory image %s: %s",
+                           image, z.msg);
+    close(memfd);
+    return rc;
+}
+
+/*
+ * Start the domain: from the memory image (as `xl restore` does), or,
+ * for a disk-only snapshot when asked, booted from the config (as
+ * `xl create` does); either way through libxl, then watched by the
+ * library's monitor, the one create and check give a domain too.
+ */
+static int act_start(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                     revert_plan *p, unsigned flags)
+{
+    const xlsnap_snapshot *sn = p->sn;
+    bool paused, start;
+    int64_t domid;
+    int rc;
 
     paused = flags & XLSNAP_REVERT_PAUSED ||
              (!(flags & XLSNAP_REVERT_RUNNING) && sn->domstate &&
               !strcmp(sn->domstate, "paused"));
     start = sn->memory || (flags & (XLSNAP_REVERT_RUNNING |
                                     XLSNAP_REVERT_PAUSED));
-    if (sn->memory) {
-        rc = xlsnap__store_fifo_path(ctx, dom->uuid, sn->name, &fifo);
-        if (!rc) rc = restore_memory(ctx, fifo, sn, cfg, paused);
-    } else if (start) {
-        /* created here, watched by our own monitor (xl restore brings
-         * xl's; disk-only snapshots have no stream to restore) */
-        int64_t domid;
-        rc = xlsnap__hv_create(ctx, cfg, paused, &domid);
-        if (!rc)
-            rc = xlsnap__hv_monitor(ctx, domid, dom->name, cfg);
-    }
-    if (rc) goto out;
-    xlsnap__fault_point("revert-started");
+    if (!start) return 0;
+    rc = sn->memory ? restore_memory(ctx, sn, p->cfg, paused, &domid)
+                    : xlsnap__hv_create(ctx, p->cfg, -1, paused, &domid);
+    if (!rc) rc = xlsnap__hv_monitor(ctx, domid, dom->name, p->cfg);
+    return rc;
+}
 
-    /* current := sn (old current cleared first) */
-    if ((rc = xlsnap__set_current(ctx, list, nr, (int)(sn - list),
+/* current := sn (old current cleared first); the intent goes */
+static int commit(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  revert_plan *p)
+{
+    int rc;
+
+    if ((rc = xlsnap__set_current(ctx, p->list, p->nr, (int)(p->sn - p->list),
                                   xlsnap__store_write)))
-        goto out;
+        return rc;
     xlsnap__fault_point("revert-current");
     rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__REVERT_INTENT);
-    intent = false;
+    p->intent = false;
+    return rc;
+}
+
+int xlsnap_revert(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                  const char *name, unsigned flags)
+{
+    revert_plan p = { .h = XLSNAP__STORE_HANDLE_INIT,
+                      .st = XLSNAP__DOM_GONE };
+    int rc;
+
+    if ((flags & XLSNAP_REVERT_RUNNING) && (flags & XLSNAP_REVERT_PAUSED))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                             "choose running or paused, not both");
+    if ((rc = plan_target(ctx, dom, name, flags, &p)) ||
+        (rc = plan_disks(ctx, dom, &p)) ||
+        (rc = act_stop(ctx, dom, &p)) ||
+        (rc = act_disks(ctx, &p)) ||
+        (rc = act_start(ctx, dom, &p, flags)))
+        goto out;
+    xlsnap__fault_point("revert-started");
+    rc = commit(ctx, dom, &p);
  out:
     /* nothing was changed yet: the intent goes (a revert that failed
      * later keeps it for check --repair) */
-    if (intent && !destroyed)
+    if (p.intent && !p.destroyed)
         xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__REVERT_INTENT);
-    for (int i = 0; fresh && sn && i < sn->num_disks; i++) free(fresh[i]);
-    for (int i = 0; paths && sn && i < sn->num_disks; i++) free(paths[i]);
-    for (int i = 0; moved && sn && i < sn->num_disks; i++) free(moved[i]);
-    free(fresh);
-    free(paths);
-    free(moved);
-    xlsnap__set_free(&known);
-    xlsnap__set_free(&live);
-    free(fifo);
-    free(cfg);
-    xlsnap__store_close(&h);
+    revert_plan_dispose(&p);
     return rc;
 }
 

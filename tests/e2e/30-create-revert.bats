@@ -124,7 +124,16 @@ teardown() {
     near "$first" "$d"
     run -0 xl-snapshot list --tree cr1
     e2e_log "$output"
-    xl destroy cr1
+    # the restored domain is watched as xl watches its domains: a guest
+    # reboot restarts it (on_reboot), a power-off destroys it (on_poweroff)
+    mark=$(log_mark cr1)
+    xl reboot cr1
+    r=$(boot_counter_after cr1 "$mark")
+    e2e_log "after xl reboot the restored guest booted with disk counter $r"
+    run timeout 120 xl shutdown -w cr1
+    e2e_log "xl shutdown: $status $output"
+    [ "$status" -eq 0 ] || { echo "the guest did not power off on xl shutdown" >&2; false; }
+    e2e_wait_domain_state cr1 gone 30
 }
 
 @test "two disks are captured at the same instant" {
@@ -159,7 +168,11 @@ teardown() {
     e2e_log "PVH: snapshot $d, before revert $m, first after revert $first"
     near "$first" "$d"
     [ "$first" -lt "$m" ]
-    xl destroy pvh1
+    # the restored domain is watched: a power-off destroys it (on_poweroff)
+    run timeout 120 xl shutdown -w pvh1
+    e2e_log "xl shutdown: $status $output"
+    [ "$status" -eq 0 ] || { echo "the guest did not power off on xl shutdown" >&2; false; }
+    e2e_wait_domain_state pvh1 gone 30
 }
 
 @test "create --halt: the domain is destroyed after the snapshot, revert brings it back" {
