@@ -27,6 +27,7 @@ expect_licence() {
 @test "the CLI, completion, nightly job and tests are GPL-2.0-only, in each file" {
     expect_licence GPL-2.0-only "$REPO"/xl-snapshot/*.[ch] "$REPO"/completion/xl-snapshot.bash \
         "$REPO"/configs/* "$REPO"/Makefile "$REPO"/tests/unit/*.[ch] "$REPO"/tests/fuzz/*.[ch] \
+        "$REPO"/tests/bats/helpers/*.c \
         "$REPO"/tests/*/*.bats "$REPO"/tests/e2e/lib/*
 }
 
