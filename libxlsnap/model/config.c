@@ -305,11 +305,7 @@ static int parse_type(const parser *p, XLU_Config *cfg, xlsnap_config *c)
                          "or \"external\"", e, s);
 
     if (rc) return rc < 0 ? rc : 0;
-    if (!strcmp(s, "internal"))
-        c->type = XLSNAP_DISK_INTERNAL;
-    else if (!strcmp(s, "external"))
-        c->type = XLSNAP_DISK_EXTERNAL;
-    else
+    if (!(c->type = xlsnap__disk_kind_parse(s)))
         return bad(p, "type", "type=\"%s\": expected \"internal\" or "
                    "\"external\"", s);
     return 0;
