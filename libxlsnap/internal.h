@@ -154,6 +154,9 @@ int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
                               const char *file, const char *data,
                               size_t len);
 int xlsnap__mkdir_private(xlsnap_ctx *ctx, const char *path);
+/* unlink(path): 0, or "cannot remove <path>: <strerror>" on ctx and its
+ * negative XLSNAP_ERROR_*; a path already gone is 0 when missing_ok. */
+int xlsnap__unlink(xlsnap_ctx *ctx, const char *path, bool missing_ok);
 /* Remove the files of a flat directory (staging), then the directory. */
 void xlsnap__remove_flat_dir(const char *dir);
 /* "<dir of image>/<image name without extension>.<tag>.qcow2" */
@@ -176,6 +179,9 @@ int xlsnap__gen_str(yajl_gen g, const char *s);   /* NULL -> null */
 int xlsnap__gen_kv_str(yajl_gen g, const char *k, const char *v);
 int xlsnap__gen_kv_int(yajl_gen g, const char *k, int64_t v);
 int xlsnap__gen_kv_bool(yajl_gen g, const char *k, bool v);
+/* {k0: v0, k1: v1, ...} from kv = { k0, v0, k1, v1, ..., NULL }: a map
+ * of strings (a NULL value: null). */
+int xlsnap__gen_str_map(yajl_gen g, const char *const *kv);
 int xlsnap__gen_tree(yajl_gen g, yajl_val v);
 int xlsnap__gen_finish(xlsnap_ctx *ctx, yajl_gen g, char **json_r);
 /* b6: the end of a generator, where its gen_failed label falls through

@@ -45,6 +45,15 @@ int xlsnap__gen_kv_bool(yajl_gen g, const char *k, bool v)
     return s ? s : (int)yajl_gen_bool(g, v);
 }
 
+int xlsnap__gen_str_map(yajl_gen g, const char *const *kv)
+{
+    int s = yajl_gen_map_open(g);
+
+    for (; !s && *kv; kv += 2)
+        s = xlsnap__gen_kv_str(g, kv[0], kv[1]);
+    return s ? s : (int)yajl_gen_map_close(g);
+}
+
 int xlsnap__gen_tree(yajl_gen g, yajl_val v)
 {
     int s = yajl_gen_status_ok;

@@ -137,18 +137,13 @@ int xlsnap__write_file_atomic(xlsnap_ctx *ctx, const char *dir,
                               const char *file, const char *data,
                               size_t len)
 {
-    int dfd = -1, fd = -1, rc;
-    char *tmp = NULL;
+    int dfd, fd = -1, rc;
+    char *tmp = xlsnap__tmp_name(file);
     struct stat st;
 
-    tmp = xlsnap__tmp_name(file);
-    if (!tmp) {
-        rc = xlsnap__nomem(ctx);
-        goto out;
-    }
-    dfd = xlsnap__open_nofollow(ctx, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY,
-                                dir);
-    if (dfd < 0) {
+    if (!tmp) return xlsnap__nomem(ctx);
+    if ((dfd = xlsnap__open_nofollow(ctx, AT_FDCWD, dir,
+                                     O_RDONLY | O_DIRECTORY, dir)) < 0) {
         rc = dfd;
         goto out;
     }
@@ -227,6 +222,13 @@ int xlsnap__mkdir_private(xlsnap_ctx *ctx, const char *path)
     if (!S_ISDIR(st.st_mode))
         return xlsnap__error(ctx, XLSNAP_ERROR_PERM,
                              "%s exists and is not a directory", path);
+    return 0;
+}
+
+int xlsnap__unlink(xlsnap_ctx *ctx, const char *path, bool missing_ok)
+{
+    if (unlink(path) < 0 && !(missing_ok && errno == ENOENT))
+        return xlsnap__error_errno(ctx, errno, "cannot remove %s", path);
     return 0;
 }
 

@@ -305,11 +305,7 @@ static int parse_type(const parser *p, XLU_Config *cfg, xlsnap_config *c)
                          "or \"external\"", e, s);
 
     if (rc) return rc < 0 ? rc : 0;
-    if (!strcmp(s, "internal"))
-        c->type = XLSNAP_DISK_INTERNAL;
-    else if (!strcmp(s, "external"))
-        c->type = XLSNAP_DISK_EXTERNAL;
-    else
+    if (!(c->type = xlsnap__disk_kind_parse(s)))
         return bad(p, "type", "type=\"%s\": expected \"internal\" or "
                    "\"external\"", s);
     return 0;
@@ -482,17 +478,15 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
 
 static int gen_disk(yajl_gen g, const xlsnap_cfg_disk *d)
 {
-    int s;
+    const char *const kv[] = {
+        "vdev", d->vdev,
+        "snapshot", d->kind == XLSNAP_DISK_EXTERNAL ? "external" : NULL,
+        "format", d->format,
+        "target", d->target,
+        NULL
+    };
 
-    CHK(yajl_gen_map_open(g));
-    CHK(xlsnap__gen_kv_str(g, "vdev", d->vdev));
-    CHK(xlsnap__gen_kv_str(g, "snapshot", d->kind == XLSNAP_DISK_EXTERNAL
-                                          ? "external" : NULL));
-    CHK(xlsnap__gen_kv_str(g, "format", d->format));
-    CHK(xlsnap__gen_kv_str(g, "target", d->target));
-    CHK(yajl_gen_map_close(g));
- gen_failed:
-    return s;
+    return xlsnap__gen_str_map(g, kv);
 }
 
 int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,

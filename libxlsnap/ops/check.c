@@ -131,9 +131,7 @@ static bool exists(const char *path)
 static int remove_image(checker *c, const char *img)
 {
     if (!exists(img) || xlsnap__set_has(&c->live, img)) return 0;
-    if (unlink(img) < 0)
-        return xlsnap__error_errno(c->ctx, errno, "cannot remove %s", img);
-    return 0;
+    return xlsnap__unlink(c->ctx, img, false);
 }
 
 /* Make l[cur] the only current snapshot (cur < 0: none). */
@@ -747,9 +745,8 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
             return rc;
         }
     }
-    if (sn->memory && unlink(sn->memory) < 0 && errno != ENOENT)
-        return xlsnap__error_errno(c->ctx, errno, "cannot remove %s",
-                                   sn->memory);
+    if (sn->memory && (rc = xlsnap__unlink(c->ctx, sn->memory, true)))
+        return rc;
     return xlsnap__store_remove(c->ctx, c->dom->uuid, sn->name);
 }
 
@@ -1030,14 +1027,14 @@ int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,
 
 static int gen_problem(yajl_gen g, const xlsnap_problem *p)
 {
+    const char *const domain[] = {
+        "name", p->domain_name, "uuid", p->domain_uuid, NULL
+    };
     int s;
 
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_str(g, "domain"));
-    CHK(yajl_gen_map_open(g));
-    CHK(xlsnap__gen_kv_str(g, "name", p->domain_name));
-    CHK(xlsnap__gen_kv_str(g, "uuid", p->domain_uuid));
-    CHK(yajl_gen_map_close(g));
+    CHK(xlsnap__gen_str_map(g, domain));
     CHK(xlsnap__gen_kv_str(g, "snapshot", p->snapshot));
     CHK(xlsnap__gen_kv_str(g, "problem", p->kind));
     CHK(xlsnap__gen_kv_str(g, "message", p->message));

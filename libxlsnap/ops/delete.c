@@ -137,9 +137,7 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
     if (ndeps != 1 || xlsnap__set_has(live, dep)) goto out;
     if ((rc = xlsnap__qimg_rebase(ctx, dep, "qcow2", bb, bbfmt, 0)))
         goto out;
-    if (unlink(d->backing) < 0)
-        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s",
-                                 d->backing);
+    rc = xlsnap__unlink(ctx, d->backing, false);
  out:
     free(bb);
     free(bbfmt);
@@ -195,10 +193,8 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     xlsnap__fault_point("delete-data");
     if (x->memory && !(flags & XLSNAP_DELETE_METADATA) &&
-        unlink(x->memory) < 0 && errno != ENOENT) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s", x->memory);
+        (rc = xlsnap__unlink(ctx, x->memory, true)))
         goto out;
-    }
     xlsnap__fault_point("delete-memory");
     /* re-parent children and move "current" up */
     for (int j = t->child[i]; j >= 0; j = t->next[j]) {

@@ -28,13 +28,18 @@
 #include <time.h>
 #include <unistd.h>
 
-/* <stem>.<tag0>[-n].qcow2 next to image, the first n that is free
- * (NULL: out of memory) */
-static char *unused_sibling(const char *image, const char *tag0)
+/* <stem>.<pre><name><mid><time>[-n].qcow2 next to image, the first n
+ * that is free (NULL: out of memory): a fresh overlay next to the
+ * backing image ("", ".rev") or where an old active layer goes
+ * ("before-", "-") */
+static char *stamped_sibling(const char *image, const char *pre,
+                             const char *name, const char *mid)
 {
+    char *tag0 = xlsnap__sprintf("%s%s%s%lld", pre, name, mid,
+                                 (long long)time(NULL));
     char *tag = NULL, *r = NULL;
 
-    for (int n = 0; n < 1000; n++) {
+    for (int n = 0; tag0 && n < 1000; n++) {
         free(tag);
         free(r);
         tag = n ? xlsnap__sprintf("%s-%d", tag0, n) : xlsnap__strdup(tag0);
@@ -42,16 +47,6 @@ static char *unused_sibling(const char *image, const char *tag0)
         if (!r || access(r, F_OK) < 0) break;
     }
     free(tag);
-    return r;
-}
-
-/* A new overlay path next to backing: <stem>.<name>.rev<time>[-n].qcow2
- * (NULL: out of memory) */
-static char *fresh_overlay(const char *backing, const char *name)
-{
-    char *tag0 = xlsnap__sprintf("%s.rev%lld", name, (long long)time(NULL));
-    char *r = tag0 ? unused_sibling(backing, tag0) : NULL;
-
     free(tag0);
     return r;
 }
@@ -134,17 +129,6 @@ static bool movable(const xlsnap_snapshot *l, int nr, const char *path)
     return true;
 }
 
-/* "<stem>.before-<snapshot>-<time>[-n].qcow2" next to path (NULL: out
- * of memory) */
-static char *before_name(const char *path, const char *name)
-{
-    char *tag0 = xlsnap__sprintf("before-%s-%lld", name, (long long)time(NULL));
-    char *r = tag0 ? unused_sibling(path, tag0) : NULL;
-
-    free(tag0);
-    return r;
-}
-
 /*
  * Put disk d of a snapshot at the configured path: the image there
  * (the old active layer) is renamed to moved, its own branch, and a
@@ -171,8 +155,7 @@ int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
         free(b);
         if (done) return 0;
     }
-    if (unlink(path) < 0 && errno != ENOENT)
-        return xlsnap__error_errno(ctx, errno, "cannot remove %s", path);
+    if ((rc = xlsnap__unlink(ctx, path, true))) return rc;
     if (d->kind == XLSNAP_DISK_INTERNAL)
         return xlsnap__qimg_convert(ctx, d->image, d->format,
                                     d->internal_name, path, 0);
@@ -303,7 +286,8 @@ static int plan_disk(xlsnap_ctx *ctx, revert_plan *p, int i)
                             .format = (char *)"qcow2" };
         p->paths[i] = path;
         path = NULL;
-        if (!(p->moved[i] = before_name(p->paths[i], p->sn->name))) {
+        if (!(p->moved[i] = stamped_sibling(p->paths[i], "before-",
+                                             p->sn->name, "-"))) {
             rc = xlsnap__nomem(ctx);
             goto out;
         }
@@ -313,9 +297,9 @@ static int plan_disk(xlsnap_ctx *ctx, revert_plan *p, int i)
         p->cfg = nc;
         goto out;
     }
-    p->fresh[i] = fresh_overlay(d->kind == XLSNAP_DISK_INTERNAL ? d->image
-                                                                : d->backing,
-                                p->sn->name);
+    p->fresh[i] = stamped_sibling(d->kind == XLSNAP_DISK_INTERNAL
+                                  ? d->image : d->backing, "",
+                                  p->sn->name, ".rev");
     rc = p->fresh[i] ? plan_set_disk(ctx, p, d->vdev, p->fresh[i])
                      : xlsnap__nomem(ctx);
  out:

@@ -502,8 +502,7 @@ int xlsnap__finish_adopt(xlsnap_ctx *ctx, const char *uuid,
         if ((rc = xlsnap__store_write(ctx, &list[i]))) goto out;
     }
     /* 4. done */
-    if (unlink(mark) < 0)
-        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s", mark);
+    rc = xlsnap__unlink(ctx, mark, false);
  out:
     xlsnap_snapshot_list_free(list, nr);
     free(mark);
@@ -709,44 +708,42 @@ int xlsnap__intent_write(xlsnap_ctx *ctx, const char *uuid, const char *op,
     return rc;
 }
 
+/* The intent file of op in the domain's directory in *path_r. */
+static int intent_path(xlsnap_ctx *ctx, const char *uuid, const char *op,
+                       char **path_r)
+{
+    char *dir = NULL;
+    int rc = xlsnap__domain_dir(ctx, uuid, &dir);
+
+    if (!rc && !(*path_r = xlsnap__sprintf("%s/.%s", dir, op)))
+        rc = xlsnap__nomem(ctx);
+    free(dir);
+    return rc;
+}
+
 /* *json_r NULL (and success) when there is no such intent. */
 int xlsnap__intent_read(xlsnap_ctx *ctx, const char *uuid, const char *op,
                         char **json_r)
 {
-    char *dir = NULL, *path = NULL;
+    char *path = NULL;
     int rc;
 
     *json_r = NULL;
-    if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
-    path = xlsnap__sprintf("%s/.%s", dir, op);
-    if (!path) {
-        rc = xlsnap__nomem(ctx);
-        goto out;
-    }
+    if ((rc = intent_path(ctx, uuid, op, &path))) return rc;
     rc = xlsnap__read_file(ctx, AT_FDCWD, path, RECORD_MAX, json_r, NULL);
     if (rc == XLSNAP_ERROR_NOTFOUND) rc = 0;
- out:
     free(path);
-    free(dir);
     return rc;
 }
 
 int xlsnap__intent_clear(xlsnap_ctx *ctx, const char *uuid, const char *op)
 {
-    char *dir = NULL, *path = NULL;
+    char *path = NULL;
     int rc;
 
-    if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
-    path = xlsnap__sprintf("%s/.%s", dir, op);
-    if (!path) {
-        rc = xlsnap__nomem(ctx);
-        goto out;
-    }
-    if (unlink(path) < 0 && errno != ENOENT)
-        rc = xlsnap__error_errno(ctx, errno, "cannot remove %s", path);
- out:
+    if ((rc = intent_path(ctx, uuid, op, &path))) return rc;
+    rc = xlsnap__unlink(ctx, path, true);
     free(path);
-    free(dir);
     return rc;
 }
 
