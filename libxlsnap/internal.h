@@ -473,9 +473,6 @@ int xlsnap__store_snapshot_dir(xlsnap_ctx *ctx, const char *uuid,
 int xlsnap__store_memory_path(xlsnap_ctx *ctx, const char *uuid,
                               const char *name, bool compressed,
                               char **path_r);
-/* The FIFO revert streams a memory image through. */
-int xlsnap__store_fifo_path(xlsnap_ctx *ctx, const char *uuid,
-                            const char *name, char **path_r);
 /* The files besides record.json that the store and the operations put
  * in a snapshot dir (NULL-terminated): each is stale unless the record
  * names it. */

@@ -20,8 +20,8 @@
  *   <state_dir>/<domain-uuid>/<name>/.record.json.tmp   being written
  *   <state_dir>/<domain-uuid>/<name>/memory.save[.zst]  memory image
  *                                           (store_memory_path)
- *   <state_dir>/<domain-uuid>/<name>/.restore.fifo      revert's stream
- *                                           (store_fifo_path)
+ *   <state_dir>/<domain-uuid>/<name>/.restore.fifo      left by versions
+ *                                           whose revert used xl restore
  * Snapshot names cannot start with '.', so every private file of the
  * store starts with one.  A directory without record.json is the trace
  * of an interrupted create and is not a snapshot.  A staging dir is
@@ -90,12 +90,6 @@ int xlsnap__store_memory_path(xlsnap_ctx *ctx, const char *uuid,
     return snapshot_file(ctx, uuid, name, compressed
                          ? XLSNAP__MEMORY_FILE ".zst" : XLSNAP__MEMORY_FILE,
                          path_r);
-}
-
-int xlsnap__store_fifo_path(xlsnap_ctx *ctx, const char *uuid,
-                            const char *name, char **path_r)
-{
-    return snapshot_file(ctx, uuid, name, XLSNAP__FIFO_FILE, path_r);
 }
 
 const char *const xlsnap__store_snapshot_extras[] = {

@@ -55,10 +55,6 @@ static void paths(xlsnap_ctx *ctx)
     ok(!xlsnap__store_memory_path(ctx, UUID, "s1", true, &p), "memory zst");
     is_str(p, want, "compressed memory image path");
     free(p);
-    snprintf(want, sizeof(want), "%s/%s/s1/.restore.fifo", dir, UUID);
-    ok(!xlsnap__store_fifo_path(ctx, UUID, "s1", &p), "fifo");
-    is_str(p, want, "revert FIFO path");
-    free(p);
     snprintf(want, sizeof(want), "%s/%s/..revert.tmp", dir, UUID);
     ok(!xlsnap__store_intent_tmp_path(ctx, UUID, XLSNAP__REVERT_INTENT, &p),
        "intent tmp");
@@ -71,8 +67,6 @@ static void paths(xlsnap_ctx *ctx)
            XLSNAP_ERROR_INVAL && !p, "snapshot name '%s' refused", bad[i]);
         ok(xlsnap__store_memory_path(ctx, UUID, bad[i], false, &p) ==
            XLSNAP_ERROR_INVAL && !p, "memory path of '%s' refused", bad[i]);
-        ok(xlsnap__store_fifo_path(ctx, UUID, bad[i], &p) ==
-           XLSNAP_ERROR_INVAL && !p, "FIFO path of '%s' refused", bad[i]);
     }
     ok(xlsnap__store_snapshot_dir(ctx, "../" UUID, "s1", &p) ==
        XLSNAP_ERROR_INVAL && !p, "a domain UUID with '/' refused");
