@@ -366,7 +366,7 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
     const char *sp[] = { "snapshot", NULL }, *dp[] = { "domid", NULL },
                *fp[] = { "fresh", NULL }, *pp[] = { "paths", NULL },
                *mp[] = { "moved", NULL };
-    revert_intent ri = { NULL };
+    revert_intent ri = { 0 };
     char *json = NULL, eb[128];
     xlsnap__domstate st = XLSNAP__DOM_GONE;
     int rc, k;
