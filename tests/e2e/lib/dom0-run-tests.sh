@@ -6,7 +6,8 @@
 # console as "@@TAP@@ <seq> <bytes> <line>" (the host checks the length to detect lines
 # garbled by interleaved console output) and into /share/results/tap.txt.
 #
-# While a file runs, its lines are shown as they come (results as "# result: ...");
+# While a file runs, its lines are shown as they come (results as
+# "# result: [N s] ...", N the seconds that test took, setup included);
 # its numbered results are printed when it ends.  A file that failed is run once
 # more, from scratch, only if Xen's console proves that the EMULATOR killed a guest
 # during it (lib/xen-evidence.sh: a triple fault whose guest state holds Xen's own
@@ -57,7 +58,7 @@ re='^(not ok|ok) ([0-9]+) ?(.*)$'
 # the results are kept in RESULTS[n] ("ok"/"not ok" + text) for the caller.
 # Sets planned, seen, maxn, fails, rc.
 run_attempt() {
-    local line n
+    local line n t_last=$SECONDS
     RESULTS=() planned=0 seen=0 maxn=0 fails=0
     while IFS= read -r line; do
         if [[ $line =~ ^1\.\.([0-9]+)$ ]]; then
@@ -67,7 +68,8 @@ run_attempt() {
             seen=$((seen + 1)); [ "$n" -gt "$maxn" ] && maxn=$n
             [ "${BASH_REMATCH[1]}" = "not ok" ] && fails=$((fails + 1))
             RESULTS[n]="${BASH_REMATCH[1]}|${BASH_REMATCH[3]}"
-            emit "# result: $line"
+            emit "# result: [$((SECONDS - t_last)) s] $line"
+            t_last=$SECONDS
         elif [[ $line == \#* ]]; then
             emit "$line"
         else
