@@ -144,6 +144,24 @@ boot_vm() {
     assert_output "finished=0 rc= reason=crash: [   21.4] Kernel panic - not syncing: Fatal exception in interrupt"
 }
 
+@test "a dom0 that hangs while booting is stopped after E2E_DOM0_BOOT_TIMEOUT, not after E2E_TIMEOUT" {
+    vm_plays "[    5.380542] sched_clock: Marking stable (5145790961, 234459983)->(5784507757, -404256813)"
+    # this VM never gets ready: it hangs after its console lines
+    sed -i '$ s/^sleep 0.3$/exec sleep 60/' "$FAKE/bin/qemu-system-x86_64"
+    SECONDS=0
+    run -0 env E2E_DOM0_BOOT_TIMEOUT=2 bash -c "$(declare -f boot_vm); FAKE=$FAKE REPO=$REPO BATS_TEST_TMPDIR=$BATS_TEST_TMPDIR boot_vm; echo hung=\$E2E_DOM0_HUNG"
+    [ "$SECONDS" -lt 20 ]
+    assert_line --partial "reason=dom0 not ready after 2s (E2E_DOM0_BOOT_TIMEOUT); last console line: [    5.380542] sched_clock: Marking stable"
+    assert_line "hung=1"
+}
+
+@test "a dom0 that gets ready in time is not stopped by the boot watchdog" {
+    vm_plays "@@STAGE@@ dom0-ready" "@@END@@ 0"
+    run -0 env E2E_DOM0_BOOT_TIMEOUT=1 bash -c "$(declare -f boot_vm); FAKE=$FAKE REPO=$REPO BATS_TEST_TMPDIR=$BATS_TEST_TMPDIR boot_vm; echo hung=\$E2E_DOM0_HUNG"
+    assert_line "finished=1 rc=0 reason="
+    assert_line "hung=0"
+}
+
 @test "E2E_JOBS=2: every file goes to one of two VMs, in order, about half the time each" {
     run -0 env E2E_SHARD_PLAN=2 "$REPO/tests/e2e/run.sh" "$REPO"/tests/e2e/*.bats
     [ "${#lines[@]}" = "$(ls "$REPO"/tests/e2e/*.bats | wc -l)" ]

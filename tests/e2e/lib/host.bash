@@ -83,11 +83,14 @@ e2e_host_build_debs() {
 # Boots the VM and calls "HANDLER LINE" for every serial line (CR stripped), as it comes.
 # Afterwards sets:
 #   E2E_VM_FINISHED=1 if dom0 printed @@END@@, E2E_DOM0_RC (its status),
-#   E2E_VM_REASON (why it did not finish), E2E_BOOT_SECS (QEMU start -> dom0 ready).
+#   E2E_VM_REASON (why it did not finish), E2E_BOOT_SECS (QEMU start -> dom0 ready),
+#   E2E_DOM0_HUNG=1 if dom0 was not ready after E2E_DOM0_BOOT_TIMEOUT (300) seconds
+#   (the VM is then stopped: nothing ran, the caller may boot it again).
 e2e_host_boot() {
-    local share=$1 log=$2 handler=$3 qpid line t0 killer=
-    E2E_VM_FINISHED=0 E2E_DOM0_RC='' E2E_VM_REASON='' E2E_BOOT_SECS=''
+    local share=$1 log=$2 handler=$3 qpid line t0 killer='' watchdog
+    E2E_VM_FINISHED=0 E2E_DOM0_RC='' E2E_VM_REASON='' E2E_BOOT_SECS='' E2E_DOM0_HUNG=0
     : > "$log"
+    rm -f "$log.ready" "$log.hung"
     t0=$(date +%s.%N)
     timeout -k 10 "$E2E_TIMEOUT" qemu-system-x86_64 \
         -accel "${E2E_ACCEL:-tcg}" -cpu "${E2E_CPU:-qemu64,+svm,+npt}" -m 2048 -smp "${E2E_SMP:-2}" \
@@ -99,10 +102,20 @@ e2e_host_boot() {
         -virtfs "local,path=$share,mount_tag=share,security_model=none,id=share" \
         </dev/null >"$log.qemu" 2>&1 &
     qpid=$!
+    # A dom0 that hangs while booting (seen once in 54 runs: the kernel
+    # spinning after "sched_clock: Marking stable", both vCPUs busy) would
+    # hold the run for E2E_TIMEOUT: stop it; nothing of the tests ran yet.
+    # (its sleep dies with it, and it holds none of the caller's output)
+    ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
+      sleep "${E2E_DOM0_BOOT_TIMEOUT:-300}" & s=$!
+      wait "$s"
+      [ -e "$log.ready" ] || { : > "$log.hung"; kill "$qpid" 2>/dev/null; } ) </dev/null >/dev/null 2>&1 &
+    watchdog=$!
     while IFS= read -r line; do
         line=${line//$'\r'/}
         case $line in
             *"@@STAGE@@ dom0-ready"*)
+                : > "$log.ready"
                 E2E_BOOT_SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') ;;
             *"@@END@@ "*)
                 E2E_VM_FINISHED=1
@@ -125,6 +138,12 @@ e2e_host_boot() {
     local rc=0
     wait "$qpid" || rc=$?
     [ -z "$killer" ] || kill "$killer" 2>/dev/null || true
+    kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
+    if [ -e "$log.hung" ] && [ "$E2E_VM_FINISHED" = 0 ] && [ -z "$E2E_VM_REASON" ]; then
+        E2E_DOM0_HUNG=1
+        E2E_VM_REASON="dom0 not ready after ${E2E_DOM0_BOOT_TIMEOUT:-300}s (E2E_DOM0_BOOT_TIMEOUT); last console line: $(grep -a . "$log" | tail -n 1 | tr -d '\r')"
+    fi
+    rm -f "$log.ready" "$log.hung"
     if [ "$E2E_VM_FINISHED" = 0 ] && [ -z "$E2E_VM_REASON" ]; then
         case $rc in
             124|137) E2E_VM_REASON="timeout after ${E2E_TIMEOUT}s (E2E_TIMEOUT)" ;;
