@@ -68,7 +68,7 @@ secret_untouched() {
     cat > "$G/ug1.cfg" <<CFG
 name = "ug1"
 type = "pv"
-kernel = "$E2E_IMAGES/guest-vmlinuz"
+kernel = "$(e2e_guest_kernel)"
 ramdisk = "$E2E_IMAGES/guest-initrd"
 extra = "console=hvc0 quiet xlsnap_guest_copy"
 memory = $E2E_GUEST_MEM

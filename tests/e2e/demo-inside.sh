@@ -5,6 +5,7 @@
 set -u
 # shellcheck source=lib/e2e.bash
 . "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.bash"
+e2e_mount_images || true
 
 GUEST=demo
 export XL_SNAPSHOT_DIR=/var/lib/xen/snapshots

@@ -13,6 +13,7 @@ export BATS_LIB_PATH=/usr/lib/bats
 [ -f /share/env ] && . /share/env
 # shellcheck source=e2e.bash
 . /share/tests/lib/e2e.bash
+e2e_mount_images
 RES=/share/results
 mkdir -p "$RES" "$E2E_WORK"
 : > "$RES/tap.txt"

@@ -28,6 +28,11 @@ export BATS_LIB_PATH=/usr/lib/bats
 # shellcheck source=xen-evidence.sh disable=SC1091
 . "$(dirname "${BASH_SOURCE[0]}")/xen-evidence.sh" 2>/dev/null ||
     . "$SHARE/tests/lib/xen-evidence.sh"
+# in dom0: the guest images through their own read-only, cached 9p mount
+if [ -z "${DOM0_SHARE:-}" ]; then
+    # shellcheck source=e2e.bash disable=SC1091
+    . "$SHARE/tests/lib/e2e.bash" && e2e_mount_images
+fi
 RES=$SHARE/results
 mkdir -p "$RES" "$E2E_WORK"
 : > "$RES/tap.txt"
