@@ -51,14 +51,22 @@ wait_for() {
     done
 }
 
-# the processes (zombies aside) whose command line names the state dir
-helpers_alive() { pgrep -f -- "$STATE/" >/dev/null; }
+# wait_for_s SECONDS CMD...: up to SECONDS for CMD to succeed
+wait_for_s() {
+    local n=0 max=$(( $1 * 20 ))
+    shift
+    until "$@"; do
+        (( ++n < max )) || return 1
+        sleep 0.05
+    done
+}
 
 size_of() { du -sb "$1" | cut -f1; }
 
 teardown() {
     [ -n "${FEED:-}" ] && kill "$FEED" 2>/dev/null
     [ -n "${XPID:-}" ] && kill -9 "$XPID" 2>/dev/null
+    [ -n "${CPID:-}" ] && kill -9 "$CPID" 2>/dev/null
     true
 }
 
@@ -67,15 +75,22 @@ teardown() {
     "$XS" export g1 s1 - > /dev/null 3>&- &
     XPID=$!
     wait_for pgrep -P "$XPID" -f "qemu-img convert"
+    # the convert held still while the tool dies, so that it is surely
+    # still converting then, however fast the host
+    CPID=$(pgrep -P "$XPID" -f "qemu-img convert")
+    kill -STOP "$CPID"
     kill -9 "$XPID"
     wait "$XPID" || true
-    sleep 0.5
     stage=$(echo "$STATE/$UUID"/.export.??????)
     [ -d "$stage" ]
-    # the convert died with the tool: nothing runs, nothing grows
-    run -1 pgrep -af -- "$STATE/"
+    # the convert died with the tool: nothing runs (stopped or not)
+    no_helper() { ! pgrep -f -- "$STATE/" >/dev/null; }
+    wait_for_s 2 no_helper || { pgrep -af -- "$STATE/"; false; }
     s0=$(size_of "$stage")
+    kill -CONT "$CPID" 2>/dev/null || true
     sleep 1
+    run -1 pgrep -af -- "$STATE/"
+    CPID=
     [ "$(size_of "$stage")" = "$s0" ]
     run -1 xs check
     assert_line "g1: $stage is the staging dir of an interrupted export"
