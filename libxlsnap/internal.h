@@ -773,6 +773,18 @@ int xlsnap__description_validate(xlsnap_ctx *ctx, const char *desc);
 int xlsnap__name_free(xlsnap_ctx *ctx, const xlsnap_snapshot *l, int nr,
                       const char *name);
 
+/* ops/check_scan.c (issue 19, d2): scans of check over a domain's
+ * records.  A parent cycle: cut is the record that repair makes a root
+ * (the oldest of the cycle; same creation time: the smallest name),
+ * members "a -> b -> a" going up from it. */
+typedef struct {
+    int cut;
+    char *members;
+} xlsnap__cycle;
+int xlsnap__scan_cycles(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
+                        xlsnap__cycle **v_r, int *n_r);
+void xlsnap__cycle_list_free(xlsnap__cycle *v, int n);
+
 #endif /* XLSNAP_INTERNAL_H */
 
 /*

@@ -557,7 +557,7 @@ typedef struct {
     char *snapshot;          /* NULL: not about one snapshot */
     char *kind;              /* "incomplete-create", "interrupted-delete",
                                 "interrupted-revert", "missing-data",
-                                "orphan", "broken-parent",
+                                "orphan", "broken-parent", "parent-cycle",
                                 "multiple-current", "unreadable",
                                 "frozen-layer-configured" */
     char *message;           /* one line */

@@ -220,6 +220,61 @@ static int list_domains(bool json)
     return EXIT_SUCCESS;
 }
 
+/* For --tree: no snapshot is left out.  A record whose parent does not
+ * exist is drawn as a root (it is one already); a parent cycle (records
+ * edited by hand or damaged) is cut at its oldest record (the smallest
+ * creation time, then name: the one 'check --repair' makes a root),
+ * drawn as a root with the rest of the cycle under it.  Each is said on
+ * stderr. */
+static void show_broken_links(struct view *v)
+{
+    enum { NEW = 0, ON_PATH, DONE };
+    unsigned char *mark = calloc(v->nr ? v->nr : 1, 1);
+
+    if (!mark) abort();
+    for (int i = 0; i < v->nr; i++)
+        if (v->s[i].parent && v->parent[i] < 0)
+            err("warning: snapshot '%s' names parent '%s', which does not "
+                "exist: shown as a root ('xl-snapshot check --repair' "
+                "makes it one)", v->s[i].name, vis(v->s[i].parent));
+    for (int i = 0; i < v->nr; i++) {
+        int j = i;
+        if (mark[i] != NEW) continue;
+        while (j >= 0 && mark[j] == NEW) {
+            mark[j] = ON_PATH;
+            j = v->parent[j];
+        }
+        if (j >= 0 && mark[j] == ON_PATH) {
+            int cut = j, p;
+            for (int k = v->parent[j]; k != j; k = v->parent[k])
+                if (v->s[k].creationtime < v->s[cut].creationtime ||
+                    (v->s[k].creationtime == v->s[cut].creationtime &&
+                     strcmp(v->s[k].name, v->s[cut].name) < 0))
+                    cut = k;
+            err("warning: snapshot '%s' is its own ancestor (a parent "
+                "cycle): shown as a root ('xl-snapshot check --repair' "
+                "makes it one)", v->s[cut].name);
+            for (j = i; j >= 0 && mark[j] == ON_PATH; j = v->parent[j])
+                mark[j] = DONE;
+            /* cut: out of its parent's children */
+            p = v->parent[cut];
+            if (v->kid[p] == cut) {
+                v->kid[p] = v->sib[cut];
+            } else {
+                int k = v->kid[p];
+                while (v->sib[k] != cut) k = v->sib[k];
+                v->sib[k] = v->sib[cut];
+            }
+            v->sib[cut] = -1;
+            v->nkids[p]--;
+            v->parent[cut] = -1;
+        }
+        for (j = i; j >= 0 && mark[j] == ON_PATH; j = v->parent[j])
+            mark[j] = DONE;
+    }
+    free(mark);
+}
+
 static void print_node(const struct view *v, int i, char *prefix,
                        size_t plen, bool last, bool root, int depth)
 {
@@ -457,6 +512,7 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
             if (v.show[v.order[k]]) puts(v.s[v.order[k]].name);
     } else if (tree) {
         char prefix[512] = "";
+        show_broken_links(&v);
         if (from) {
             print_node(&v, anchor, prefix, sizeof(prefix), true, true, 0);
         } else {

@@ -6,11 +6,21 @@
  *
  * libxl is set to reap only its own children (see ctx.c), so waitpid()
  * on our pid here is safe.
+ *
+ * A helper dies with us: the child asks for SIGKILL when its parent
+ * goes (PR_SET_PDEATHSIG, kept across execve), so a tool killed with
+ * SIGKILL leaves no qemu-img writing into a staging dir that check
+ * --repair removes.  The child checks getppid() after the prctl: a
+ * parent that died before it closes the race.  (A program that
+ * daemonises, as xl restore's monitor, forks first: its daemon does not
+ * inherit the setting.)
  */
 #include "internal.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,7 +41,7 @@ int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
                   char **out_r, char **err_r, int *status_r)
 {
     int out = -1, err = -1, status, rc;
-    pid_t pid;
+    pid_t pid, self = getpid();
 
     if (out_r) *out_r = NULL;
     if (err_r) *err_r = NULL;
@@ -47,7 +57,10 @@ int xlsnap__spawn(xlsnap_ctx *ctx, const char *const argv[], int stdin_fd,
         goto out;
     }
     if (pid == 0) {
-        int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY);
+        int in;
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self)
+            _exit(127);
+        in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY);
         if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
             dup2(err, 2) < 0)
             _exit(127);

@@ -17,8 +17,9 @@
  *  5. ready records: memory image, images, internal snapshots (QMP for
  *     images a running QEMU has open, qemu-img otherwise) and external
  *     backing images must exist (cannot be repaired: reported);
- *  6. parents that do not exist (made roots) and more than one current
- *     snapshot (the newest stays current).
+ *  6. parent cycles (the oldest record of each is made a root, see
+ *     check_scan.c), parents that do not exist (made roots) and more
+ *     than one current snapshot (the newest stays current).
  */
 #include "internal.h"
 
@@ -832,6 +833,33 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
 
 /* --- 6. tree -------------------------------------------------------- */
 
+/* ---- d2 (issue 19): scans in check_scan.c; begin ---------------- */
+
+/* Parent cycles: each reported; repair makes its oldest record a root
+ * (the others keep their parents: a chain under it). */
+static int check_cycles(checker *c, xlsnap_snapshot *l, int nr)
+{
+    xlsnap__cycle *v = NULL;
+    int n = 0, rc;
+
+    if ((rc = xlsnap__scan_cycles(c->ctx, l, nr, &v, &n))) return rc;
+    for (int k = 0; k < n; k++) {
+        xlsnap_snapshot *s = &l[v[k].cut];
+        int i = found(c, s->name, "parent-cycle", "snapshots %s form a "
+                      "parent cycle", v[k].members);
+        if (!c->repair) continue;
+        free(s->parent);
+        s->parent = NULL;
+        if (xlsnap__store_write(c->ctx, s)) not_fixed(c, i);
+        else fixed(c, i, "made '%s', the oldest of the cycle, a root",
+                   s->name);
+    }
+    xlsnap__cycle_list_free(v, n);
+    return 0;
+}
+
+/* ---- d2 (issue 19): end ------------------------------------------- */
+
 static int check_tree(checker *c, xlsnap_snapshot *l, int nr)
 {
     xlsnap__tree t;
@@ -971,6 +999,7 @@ static int check_domain(checker *c)
             (rc = check_data(c, &l[k])))
             goto out;
     if ((rc = check_configured(c, l, nr))) goto out;
+    if ((rc = check_cycles(c, l, nr))) goto out;      /* d2, issue 19 */
     rc = check_tree(c, l, nr);
  out:
     xlsnap__set_free(&c->live);
