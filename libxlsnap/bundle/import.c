@@ -13,12 +13,15 @@
  *     of the declared virtual size; a delta's only backing is the base
  *     placeholder); the record against the manifest; the delta's base
  *     must exist, no destination may exist -- before anything is placed;
- *  3. intent: a 'preparing' record under the target domain, its config
+ *  3. intent: a delta's staged disks are pointed at the base snapshot's
+ *     images; a 'preparing' record under the target domain, its config
  *     the domain's own here or else the bundle's rebuilt from an
- *     allowlist;
+ *     allowlist, and its parts file (verify.c): every file about to be
+ *     placed with its size and SHA-256, so that check --repair completes
+ *     only data that verifies and delete knows the images are ours;
  *  4. disks are placed in disk_dir or next to the domain's own images
- *     as <stem>.<snapshot>.qcow2, a delta's backing pointed at the base
- *     snapshot's image; the memory image goes into the state dir;
+ *     as <stem>.<snapshot>.qcow2; the memory image goes into the state
+ *     dir;
  *  5. the record becomes ready.  A failure after 3 removes what was
  *     placed and the record.
  * In the code: read (1, 2: read_bundle), plan (2: plan, under the target
