@@ -245,3 +245,55 @@ mine.qcow2"
     [ "$(sum "$BATS_TEST_TMPDIR/img2/top.qcow2")" = "$S1" ]
     qemu-img check -q -f qcow2 "$D/mine.qcow2"
 }
+
+teardown() {
+    [ -z "${SHM:-}" ] || rm -rf "$SHM"
+}
+
+@test "import killed (SIGKILL, no fault point) while it copies a large disk image: check --repair rolls it back" {
+    [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] || skip "no tmpfs at /dev/shm"
+    IMG=$BATS_TEST_TMPDIR/img/g1.qcow2
+    setup_images
+    qemu-img create -q -f qcow2 "$IMG" 320M
+    fill "$IMG" 0 0x11
+    qemu-io -f qcow2 -c "write -q -P 0x5a 1M 255M" "$IMG"
+    xs create -n s1 g1
+    xs export g1 s1 "$BATS_TEST_TMPDIR/b1"
+    S1=$(snapsum "$IMG" s1)
+    # the state dir (and so the staging dir) on tmpfs, the disk dir on
+    # another file system: the image is copied into place, not linked
+    SHM=$(mktemp -d /dev/shm/xlsnap-73.XXXXXX)
+    export XL_SNAPSHOT_DIR=$SHM/st
+    D=$BATS_TEST_TMPDIR/d
+    mkdir -p "$D"
+    "$XS" import --disk-dir "$D" "$BATS_TEST_TMPDIR/b1" > "$BATS_TEST_TMPDIR/imp.out" 2>&1 &
+    pid=$!
+    size=0
+    while kill -0 $pid 2>/dev/null; do
+        size=$(stat -c %s "$D/g1.s1.qcow2" 2>/dev/null || echo 0)
+        [ "$size" -lt $((8 << 20)) ] || break
+        sleep 0.005
+    done
+    kill -KILL $pid 2>/dev/null || true
+    rc=0
+    wait $pid || rc=$?
+    cat "$BATS_TEST_TMPDIR/imp.out"
+    # killed half-way through the copy of a 256 MiB image
+    [ "$rc" = 137 ]
+    size=$(stat -c %s "$D/g1.s1.qcow2")
+    echo "killed with $size bytes of the image copied"
+    [ "$size" -lt $((200 << 20)) ]
+    run -1 xs check g1
+    assert_output --partial "its data does not verify: disk $D/g1.s1.qcow2 is $size bytes, not the "
+    run -0 xs check --repair
+    refute_output --partial "ready"
+    assert_output --partial "rolled back"
+    run -0 xs check
+    assert_output "No problems found."
+    [ ! -e "$D/g1.s1.qcow2" ]
+    run -0 find "$XL_SNAPSHOT_DIR" -name record.json
+    assert_output ""
+    # the import then succeeds, with the right data
+    run -0 xs import --disk-dir "$D" "$BATS_TEST_TMPDIR/b1"
+    [ "$(sum "$D/g1.s1.qcow2")" = "$S1" ]
+}
