@@ -242,8 +242,18 @@ int xlsnap__verify_snapshot(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
     *why_r = NULL;
     if ((rc = xlsnap__parts_read(ctx, sn->domain_uuid, sn->name, &p, &n)))
         goto out;
-    for (int i = 0; !*why_r && i < n; i++)
+    for (int i = 0; !*why_r && i < n; i++) {
+        /* the memory image is where the record says (an adopted
+         * history moved it with the domain directory) */
+        if (!strcmp(p[i].role, "memory") && sn->memory &&
+            strcmp(p[i].path, sn->memory)) {
+            char *m = xlsnap__strdup(sn->memory);
+            if (!m) { rc = xlsnap__nomem(ctx); goto out; }
+            free(p[i].path);
+            p[i].path = m;
+        }
         if ((rc = verify_part(ctx, &p[i], why_r))) goto out;
+    }
     for (int k = 0; !*why_r && k < sn->num_disks; k++) {
         const xlsnap_disk *d = &sn->disks[k];
         /* an imported image: the data is the backing image itself */
