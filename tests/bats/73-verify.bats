@@ -297,3 +297,16 @@ teardown() {
     run -0 xs import --disk-dir "$D" "$BATS_TEST_TMPDIR/b1"
     [ "$(sum "$D/g1.s1.qcow2")" = "$S1" ]
 }
+
+@test "a delete of an imported snapshot killed after marking it: check --repair finishes it, image included" {
+    mkbundles
+    run -0 xs import --disk-dir "$D" "$BATS_TEST_TMPDIR/b1"
+    echo keep > "$D/admin.txt"
+    run -137 env XL_SNAPSHOT_FAULT=delete-marked "$XS" delete g1 s1
+    [ -e "$D/g1.s1.qcow2" ]
+    run -0 xs check --repair
+    run -0 xs check
+    assert_output "No problems found."
+    run -0 ls -A "$D"
+    assert_output "admin.txt"
+}
