@@ -207,9 +207,13 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__part *parts = NULL;
     int rc = 0, p = xlsnap__tree_parent(t, i), nparts = 0;
 
+    /* a damaged parts file: no image counts as ours (none goes) */
     if (!(flags & XLSNAP_DELETE_METADATA) &&
-        (rc = xlsnap__parts_read(ctx, dom->uuid, x->name, &parts, &nparts)))
+        (rc = xlsnap__parts_read(ctx, dom->uuid, x->name, &parts,
+                                 &nparts)) &&
+        rc != XLSNAP_ERROR_CORRUPT)
         goto out;
+    rc = 0;
     for (int k = 0; !(flags & XLSNAP_DELETE_METADATA) && k < x->num_disks;
          k++) {
         const xlsnap_disk *d = &x->disks[k];

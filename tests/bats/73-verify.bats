@@ -313,3 +313,12 @@ teardown() {
     run -0 ls -A "$D"
     assert_output "admin.txt"
 }
+
+@test "a damaged parts file does not stop a delete, and then no image counts as the snapshot's" {
+    mkbundles
+    run -0 xs import --disk-dir "$D" "$BATS_TEST_TMPDIR/b1"
+    echo '{"parts": [' > "$XL_SNAPSHOT_DIR/$UUID/s1/.parts.json"
+    run -0 xs delete g1 s1
+    [ -e "$D/g1.s1.qcow2" ]
+    [ ! -e "$XL_SNAPSHOT_DIR/$UUID/s1" ]
+}
