@@ -36,6 +36,7 @@
 #define XLSNAP__LOCK_FILE ".lock"
 #define XLSNAP__MEMORY_FILE "memory.save"
 #define XLSNAP__FIFO_FILE ".restore.fifo"
+#define XLSNAP__PARTS_FILE ".parts.json"       /* d1: verify.c */
 #define XLSNAP__REVERT_INTENT "revert"
 
 struct xlsnap_ctx {
@@ -477,6 +478,9 @@ int xlsnap__store_memory_path(xlsnap_ctx *ctx, const char *uuid,
  * in a snapshot dir (NULL-terminated): each is stale unless the record
  * names it. */
 extern const char *const xlsnap__store_snapshot_extras[];
+/* The list of the files snapshot name owns (verify.c). */
+int xlsnap__store_parts_path(xlsnap_ctx *ctx, const char *uuid,
+                             const char *name, char **path_r);
 /* The half-written intent file of operation op (killed while writing). */
 int xlsnap__store_intent_tmp_path(xlsnap_ctx *ctx, const char *uuid,
                                   const char *op, char **path_r);
@@ -784,6 +788,44 @@ typedef struct {
 int xlsnap__scan_cycles(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
                         xlsnap__cycle **v_r, int *n_r);
 void xlsnap__cycle_list_free(xlsnap__cycle *v, int n);
+
+
+/* ---- d1: ops/verify.c: the files a snapshot owns, and what verifies
+ * them ----
+ * A record's parts file (store_parts_path) lists the files the tool
+ * made for the snapshot (imported disk images, the memory image) with
+ * their size and SHA-256 when known.  It is written with the record,
+ * before any of those files is placed; `check --repair` completes a
+ * record only when they verify, and delete removes exactly them. */
+typedef struct {
+    char *path;
+    char *role;              /* "disk" or "memory" */
+    uint64_t size;           /* UINT64_MAX: not known */
+    char sha256[65];         /* "": not known */
+} xlsnap__part;
+int xlsnap__parts_write(xlsnap_ctx *ctx, const char *uuid, const char *name,
+                        const xlsnap__part *p, int n);
+/* No parts file: 0, *p_r NULL, *n_r 0. */
+int xlsnap__parts_read(xlsnap_ctx *ctx, const char *uuid, const char *name,
+                       xlsnap__part **p_r, int *n_r);
+void xlsnap__parts_free(xlsnap__part *p, int n);
+/* Whether the data of sn (whose files all exist) verifies: *why_r NULL
+ * if it does, else why not (malloc'd); live: images a running QEMU has
+ * open (not checked with qemu-img). */
+int xlsnap__verify_snapshot(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
+                            const xlsnap__strset *live, char **why_r);
+/* Whether path is a file sn's parts file lists (the tool made it). */
+bool xlsnap__parts_has(const xlsnap__part *p, int n, const char *path);
+/* Whether image is still needed as a backing file: of an image the
+ * records name (known), of a disk x's config names, or of any qcow2
+ * image in its directory. */
+int xlsnap__image_needed(xlsnap_ctx *ctx, const char *image,
+                         const xlsnap_snapshot *x,
+                         const xlsnap__strset *known, bool *needed_r);
+/* backend/qemuimg.c: qemu-img check -f fmt: *why_r NULL when it finds
+ * no corruption (leaked clusters are harmless), else its verdict. */
+int xlsnap__qimg_check(xlsnap_ctx *ctx, const char *image, const char *fmt,
+                       char **why_r);
 
 #endif /* XLSNAP_INTERNAL_H */
 

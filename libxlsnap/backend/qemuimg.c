@@ -188,6 +188,38 @@ int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image, const char *fmt,
     return run(ctx, argv, NULL);
 }
 
+/* qemu-img check (d1, verify.c): exit 0 is a clean image, 3 one with
+ * leaked clusters only (harmless: space, not data); 2 is corruption, 1
+ * a check that could not finish (a truncated image): both refuse it. */
+int xlsnap__qimg_check(xlsnap_ctx *ctx, const char *image, const char *fmt,
+                       char **why_r)
+{
+    const char *argv[] = { qemu_img(), "check", "-U", "-f", fmt, image,
+                           NULL };
+    char *out = NULL, *err = NULL, *line = NULL;
+    int status, rc;
+
+    *why_r = NULL;
+    if ((rc = fmt_ok(ctx, image, fmt))) return rc;
+    if ((rc = xlsnap__spawn(ctx, argv, -1, &out, &err, &status))) goto out;
+    if (status == 0 || status == 3) goto out;
+    line = xlsnap__last_line(err, "qemu-img: ");
+    if (line && !*line) {
+        free(line);
+        line = xlsnap__last_line(out, NULL);
+    }
+    if (!line) { rc = xlsnap__nomem(ctx); goto out; }
+    *why_r = xlsnap__sprintf("qemu-img check finds it %s%s%s",
+                             status == 2 ? "corrupt" : "unreadable",
+                             *line ? ": " : "", line);
+    if (!*why_r) rc = xlsnap__nomem(ctx);
+ out:
+    free(out);
+    free(err);
+    free(line);
+    return rc;
+}
+
 /* qemu-img info of image (format fmt), parsed (-U: read-only, shared,
  * so safe on images in use; what it reports of an image in use may be
  * stale).  qemu-img info does not open backing files. */

@@ -13,12 +13,15 @@
  *     of the declared virtual size; a delta's only backing is the base
  *     placeholder); the record against the manifest; the delta's base
  *     must exist, no destination may exist -- before anything is placed;
- *  3. intent: a 'preparing' record under the target domain, its config
+ *  3. intent: a delta's staged disks are pointed at the base snapshot's
+ *     images; a 'preparing' record under the target domain, its config
  *     the domain's own here or else the bundle's rebuilt from an
- *     allowlist;
+ *     allowlist, and its parts file (verify.c): every file about to be
+ *     placed with its size and SHA-256, so that check --repair completes
+ *     only data that verifies and delete knows the images are ours;
  *  4. disks are placed in disk_dir or next to the domain's own images
- *     as <stem>.<snapshot>.qcow2, a delta's backing pointed at the base
- *     snapshot's image; the memory image goes into the state dir;
+ *     as <stem>.<snapshot>.qcow2; the memory image goes into the state
+ *     dir;
  *  5. the record becomes ready.  A failure after 3 removes what was
  *     placed and the record.
  * In the code: read (1, 2: read_bundle), plan (2: plan, under the target
@@ -793,36 +796,91 @@ static int plan(importer *im)
 
 /* ---- act, commit, undo ---- */
 
-/* The record as preparing (the intent), then the images in place. */
+/*
+ * What verifies manifest file k once placed (d1, verify.c): the
+ * manifest's size and SHA-256 when the staged plain file is the member
+ * as it was checked, else (decoded, or rebased) those of the plain file,
+ * hashed here.
+ */
+static int part_of(importer *im, int k, bool rebased, xlsnap__part *q)
+{
+    const xlsnap__bundle_file *f = &im->m.files[k];
+    int fd, rc;
+
+    if (!f->encoding && !rebased) {
+        q->size = f->size;
+        memcpy(q->sha256, f->sha256, sizeof(q->sha256));
+        return 0;
+    }
+    fd = open(im->plain[k], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return xlsnap__error_errno(im->ctx, errno, "cannot read %s",
+                                   im->plain[k]);
+    rc = xlsnap__copy_hashed(im->ctx, fd, -1, UINT64_MAX, f->path, &q->size,
+                             q->sha256);
+    close(fd);
+    return rc;
+}
+
+/* A delta's disks are pointed at the base's images in the staging dir,
+ * so that what is hashed is what is placed; then the record as
+ * preparing (the intent) and the list of its parts, then the images in
+ * place. */
 static int act(importer *im)
 {
     xlsnap_ctx *ctx = im->ctx;
     const xlsnap__manifest *m = &im->m;
     xlsnap_snapshot *sn = &im->sn;
-    int rc;
+    xlsnap__part *parts = calloc(sn->num_disks + 2, sizeof(*parts));
+    int np = 0, rc;
 
-    if ((rc = xlsnap__store_write(ctx, sn))) return rc;
-    im->wrote = true;
-    xlsnap__fault_point("import-prepared");
+    if (!parts) return xlsnap__nomem(ctx);
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap__bundle_file *f = file_for(m, sn->disks[i].vdev);
         const xlsnap_disk *bd;
+        int k = f - m->files;
+        if (im->base) {
+            bd = xlsnap__snapshot_disk(im->base, sn->disks[i].vdev);
+            if ((rc = xlsnap__qimg_rebase(ctx, im->plain[k], "qcow2",
+                                          bd->backing, bd->format,
+                                          XLSNAP__QIMG_UNSAFE)))
+                goto out;
+        }
+        parts[np].path = im->dst[i];
+        parts[np].role = (char *)"disk";
+        if ((rc = part_of(im, k, im->base != NULL, &parts[np]))) goto out;
+        np++;
+    }
+    for (int k = 0; sn->memory && k < m->num_files; k++) {
+        if (strcmp(m->files[k].role, "memory")) continue;
+        parts[np].path = sn->memory;
+        parts[np].role = (char *)"memory";
+        if ((rc = part_of(im, k, false, &parts[np]))) goto out;
+        np++;
+        break;
+    }
+    if ((rc = xlsnap__store_write(ctx, sn))) goto out;
+    im->wrote = true;
+    if ((rc = xlsnap__parts_write(ctx, sn->domain_uuid, sn->name, parts,
+                                  np)))
+        goto out;
+    xlsnap__fault_point("import-prepared");
+    for (int i = 0; i < sn->num_disks; i++) {
+        const xlsnap__bundle_file *f = file_for(m, sn->disks[i].vdev);
         if ((rc = place(ctx, im->plain[f - m->files], im->dst[i])))
-            return rc;
+            goto out;
         im->placed = i + 1;
-        if (!im->base) continue;
-        bd = xlsnap__snapshot_disk(im->base, sn->disks[i].vdev);
-        if ((rc = xlsnap__qimg_rebase(ctx, im->dst[i], "qcow2", bd->backing,
-                                      bd->format, XLSNAP__QIMG_UNSAFE)))
-            return rc;
     }
     for (int i = 0; sn->memory && i < m->num_files; i++) {
         if (strcmp(m->files[i].role, "memory")) continue;
-        if ((rc = place(ctx, im->plain[i], sn->memory))) return rc;
+        if ((rc = place(ctx, im->plain[i], sn->memory))) goto out;
         im->memory_placed = true;
     }
     xlsnap__fault_point("import-placed");
-    return 0;
+    rc = 0;
+ out:
+    free(parts);
+    return rc;
 }
 
 /* The record becomes ready; it is the caller's. */

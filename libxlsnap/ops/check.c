@@ -11,8 +11,10 @@
  *     else completed (disks put back, the snapshot made current);
  *  3. records "deleting": the delete is finished (delete.c);
  *  4. records "preparing": completed when every disk part exists (the
- *     memory image was finished before the disks were taken), else
- *     rolled back; a guest left suspended or paused runs again, and an
+ *     memory image was finished before the disks were taken) and the
+ *     data verifies (verify.c: sizes and SHA-256 the parts file records,
+ *     qemu-img check of imported images, the memory image's header),
+ *     else rolled back; a guest left suspended or paused runs again, and an
  *     overlay a running QEMU writes to is never removed;
  *  5. ready records: memory image, images, internal snapshots (QMP for
  *     images a running QEMU has open, qemu-img otherwise) and external
@@ -171,7 +173,10 @@ static void check_files(checker *c, const char *sub, const char *memory)
     const char *const *stale = xlsnap__store_snapshot_extras;
 
     for (size_t k = 0; stale[k]; k++) {
-        char *p = xlsnap__sprintf("%s/%s", sub, stale[k]);
+        char *p;
+        /* d1: the parts file belongs to the record next to it */
+        if (!strcmp(stale[k], XLSNAP__PARTS_FILE)) continue;
+        p = xlsnap__sprintf("%s/%s", sub, stale[k]);
         if (!p) {
             c->nomem = true;
             continue;
@@ -756,16 +761,30 @@ static int check_preparing(checker *c, xlsnap_snapshot *l, int *nr)
     for (int k = 0; k < *nr; k++) {
         xlsnap_snapshot *sn = &l[k];
         const char *woke = "";
+        char *bad = NULL;
         bool all;
         int i, rc;
 
         if (sn->state != XLSNAP_STATE_PREPARING) continue;
         if ((rc = parts_exist(c, sn, &all))) return rc;
-        if ((rc = wake(c, sn, &woke))) return rc;
-        i = found(c, sn->name, "incomplete-create", "snapshot '%s' is "
-                  "incomplete: its create was interrupted %s%s", sn->name,
-                  all ? "after its data was taken"
-                      : "before all its data was taken", woke);
+        /* d1: complete only data that verifies (verify.c) */
+        if (all && (rc = xlsnap__verify_snapshot(c->ctx, sn, &c->live,
+                                                 &bad)))
+            return rc;
+        if (bad) all = false;
+        if ((rc = wake(c, sn, &woke))) { free(bad); return rc; }
+        if (bad)
+            i = found(c, sn->name, "incomplete-create", "snapshot '%s' is "
+                      "incomplete: its create was interrupted, and its "
+                      "data does not verify: %s%s", sn->name, bad, woke);
+        else
+            i = found(c, sn->name, "incomplete-create", "snapshot '%s' is "
+                      "incomplete: its create was interrupted %s%s",
+                      sn->name, all ? "after its data was taken"
+                                    : "before all its data was taken",
+                      woke);
+        free(bad);
+        bad = NULL;
         if (!c->repair) continue;
         rc = all ? complete_create(c, l, *nr, k)
                  : rollback_create(c, l, *nr, k);

@@ -12,6 +12,8 @@
  *    has B as backing, D is not open by a running QEMU; then
  *    `qemu-img rebase` copies B's data into D and points D at B's own
  *    backing, and B is removed.  Otherwise B stays (nothing is lost).
+ *  - an image the tool made for the snapshot alone (listed in its parts
+ *    file, verify.c: an imported image) goes when nothing needs it;
  *  - the memory image goes; children are re-parented to the parent; if
  *    the deleted snapshot was current, its parent becomes current.
  * Descendants are deleted before their ancestors.
@@ -145,6 +147,31 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
     return rc;
 }
 
+/*
+ * d1: an image the tool made for x alone (its parts file lists it: an
+ * imported image) goes with x when nothing needs it any more: no other
+ * record names it, no running QEMU has it open, no image has it as its
+ * backing file (xlsnap__image_needed).  An image the parts file does
+ * not list (the admin's) is never removed here.
+ */
+static int remove_owned(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
+                        const xlsnap_disk *d, const xlsnap__part *parts,
+                        int nparts, const xlsnap__refs *named,
+                        const xlsnap__strset *live,
+                        const xlsnap__strset *known)
+{
+    bool needed;
+    int rc;
+
+    if (!d->backing || !xlsnap__parts_has(parts, nparts, d->backing) ||
+        named_by_others(named, x, d->backing) ||
+        xlsnap__set_has(live, d->backing) || access(d->backing, F_OK) < 0)
+        return 0;
+    if ((rc = xlsnap__image_needed(ctx, d->backing, x, known, &needed)))
+        return rc;
+    return needed ? 0 : xlsnap__unlink(ctx, d->backing, true);
+}
+
 /* Remove an internal disk snapshot, if it is still there. */
 int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                             const xlsnap_disk *d, const xlsnap__strset *live)
@@ -177,14 +204,24 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        const xlsnap__refs *named)
 {
     xlsnap_snapshot *l = t->l, *x = &l[i];
-    int rc = 0, p = xlsnap__tree_parent(t, i);
+    xlsnap__part *parts = NULL;
+    int rc = 0, p = xlsnap__tree_parent(t, i), nparts = 0;
 
+    /* a damaged parts file: no image counts as ours (none goes) */
+    if (!(flags & XLSNAP_DELETE_METADATA) &&
+        (rc = xlsnap__parts_read(ctx, dom->uuid, x->name, &parts,
+                                 &nparts)) &&
+        rc != XLSNAP_ERROR_CORRUPT)
+        goto out;
+    rc = 0;
     for (int k = 0; !(flags & XLSNAP_DELETE_METADATA) && k < x->num_disks;
          k++) {
         const xlsnap_disk *d = &x->disks[k];
         rc = d->kind == XLSNAP_DISK_INTERNAL
            ? xlsnap__delete_internal(ctx, dom, d, live)
            : merge_external(ctx, x, d, named, live, known);
+        if (!rc && d->kind == XLSNAP_DISK_EXTERNAL)
+            rc = remove_owned(ctx, x, d, parts, nparts, named, live, known);
         if (rc) {
             rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s', disk %s",
                                       x->name, d->vdev);
@@ -217,6 +254,7 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     rc = xlsnap__store_remove(ctx, dom->uuid, x->name);
     if (!rc) xlsnap__tree_remove(t, i);
  out:
+    xlsnap__parts_free(parts, nparts);
     return rc;
 }
 

@@ -20,6 +20,10 @@
  *   <state_dir>/<domain-uuid>/<name>/.record.json.tmp   being written
  *   <state_dir>/<domain-uuid>/<name>/memory.save[.zst]  memory image
  *                                           (store_memory_path)
+ *   <state_dir>/<domain-uuid>/<name>/.parts.json        the files the
+ *                                           snapshot owns, with their
+ *                                           sizes and SHA-256 (verify.c;
+ *                                           store_parts_path)
  *   <state_dir>/<domain-uuid>/<name>/.restore.fifo      left by versions
  *                                           whose revert used xl restore
  * Snapshot names cannot start with '.', so every private file of the
@@ -92,8 +96,17 @@ int xlsnap__store_memory_path(xlsnap_ctx *ctx, const char *uuid,
                          path_r);
 }
 
+/* The list of the files the snapshot owns (verify.c). */
+int xlsnap__store_parts_path(xlsnap_ctx *ctx, const char *uuid,
+                             const char *name, char **path_r)
+{
+    return snapshot_file(ctx, uuid, name, XLSNAP__PARTS_FILE, path_r);
+}
+
 const char *const xlsnap__store_snapshot_extras[] = {
     XLSNAP__TMP_NAME(XLSNAP__RECORD_FILE),
+    XLSNAP__PARTS_FILE,
+    XLSNAP__TMP_NAME(XLSNAP__PARTS_FILE),
     XLSNAP__MEMORY_FILE,
     XLSNAP__MEMORY_FILE ".zst",
     XLSNAP__FIFO_FILE,
