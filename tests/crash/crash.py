@@ -38,7 +38,8 @@ UUID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
 OPS = ["create", "delete", "export-dir", "export-stream", "import-dir",
        "import-stream"]
 MiB = 1 << 20
-VSIZE = 8 * MiB
+VSIZE = 16 * MiB
+RANDOM_MIB = 12
 
 XS = os.environ["XS"]
 SEED = int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(1, 1 << 31))
@@ -47,6 +48,7 @@ ONLY = os.environ.get("CRASH_ONLY")          # one iteration number
 FORCE_DELAY = os.environ.get("CRASH_DELAY_MS")
 REVERT_ALL = os.environ.get("CRASH_REVERT") == "all"
 VERBOSE = os.environ.get("CRASH_VERBOSE") == "1"
+BUDGET = float(os.environ.get("CRASH_BUDGET") or 0)   # seconds, all ops
 KEEP = os.environ.get("CRASH_KEEP") == "1"
 ops = (os.environ.get("CRASH_OPS") or " ".join(OPS)).split()
 for o in ops:
@@ -62,7 +64,14 @@ SCRATCH = os.path.join(ROOT, "scratch")
 STATE = os.path.join(W, "state")
 IMGDIR = os.path.join(W, "img")
 ST2 = os.path.join(W, "st2")          # import target state dir
-D2 = os.path.join(W, "d2")            # import --disk-dir
+D2_SAME = os.path.join(W, "d2")       # import --disk-dir: same file system
+D2 = D2_SAME                          # (placed by link()), or another one
+XROOT = None                          # (copied): odd iterations
+if os.path.isdir("/dev/shm") and not os.environ.get("CRASH_NO_XFS"):
+    XROOT = tempfile.mkdtemp(prefix="xl-snapshot-crash.", dir="/dev/shm")
+    if os.stat(XROOT).st_dev == os.stat(ROOT).st_dev:
+        os.rmdir(XROOT)
+        XROOT = None
 OUT = os.path.join(W, "out")          # export destination
 DISKS = {"xvda": os.path.join(IMGDIR, "g1.qcow2"),
          "xvdb": os.path.join(IMGDIR, "d.qcow2")}
@@ -126,14 +135,15 @@ def build_template():
     os.makedirs(IMGDIR)
     os.makedirs(SCRATCH, exist_ok=True)
     os.makedirs(BUNDLES)
-    # 4 MiB of random bytes in xvda: the import has real work to do
+    # random bytes in xvdb (the last disk: an import that dies while
+    # copying it has every file in place): real copying and hashing
     rnd = os.path.join(SCRATCH, "rnd.raw")
     with open(rnd, "wb") as f:
-        f.write(random.Random(SEED).randbytes(4 * MiB))
+        f.write(random.Random(SEED).randbytes(RANDOM_MIB * MiB))
         f.truncate(VSIZE)
-    qemu_img("convert", "-f", "raw", "-O", "qcow2", rnd, DISKS["xvda"])
+    qemu_img("convert", "-f", "raw", "-O", "qcow2", rnd, DISKS["xvdb"])
     os.unlink(rnd)
-    qemu_img("create", "-q", "-f", "qcow2", DISKS["xvdb"], str(VSIZE))
+    qemu_img("create", "-q", "-f", "qcow2", DISKS["xvda"], str(VSIZE))
     base = os.path.join(STATE, UUID, "base")
     os.makedirs(base, mode=0o700)
     os.chmod(STATE, 0o700)
@@ -154,8 +164,8 @@ def build_template():
         json.dump(rec, f)
     expect = {"base": {}}
     for k, name in enumerate(["s1", "s2", "s3", "s4"]):
-        fill("xvda", 4 + k, "0x%x1" % (k + 1))
-        fill("xvdb", k, "0x%x2" % (k + 1))
+        fill("xvda", k, "0x%x1" % (k + 1))
+        fill("xvdb", RANDOM_MIB + k, "0x%x2" % (k + 1))
         expect[name] = live_md5s()
         if name != "s4":
             xs("create", "-n", name, "g1")
@@ -175,6 +185,8 @@ def build_template():
 
 def restore():
     shutil.rmtree(W, ignore_errors=True)
+    if XROOT:
+        shutil.rmtree(os.path.join(XROOT, "d2"), ignore_errors=True)
     shutil.copytree(TPL, W, symlinks=True)
 
 
@@ -249,7 +261,7 @@ def strays():
                 st = f.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if ROOT in cmd and st != "Z":
+        if (ROOT in cmd or (XROOT and XROOT in cmd)) and st != "Z":
             found.append((int(pid), cmd.strip()))
     return found
 
@@ -433,14 +445,31 @@ class Stats:
 
 
 def iteration(op, i, window, expect, st):
+    global D2
+    D2 = os.path.join(XROOT, "d2") if XROOT and i % 2 else D2_SAME
+    os.makedirs(D2, exist_ok=True)
     rng = random.Random("%d:%s:%d" % (SEED, op, i))
     frac = rng.random() * 1.25
+    # imports with a copy across file systems: half of the kills land at
+    # a random instant after the last disk's image appears in --disk-dir
+    # (the placement is a small part of the whole run)
+    anchored = (op.startswith("import") and D2 != D2_SAME and
+                rng.random() < 0.5)
+    if os.environ.get("CRASH_ANCHOR") in ("0", "1"):
+        anchored = (op.startswith("import") and D2 != D2_SAME and
+                    os.environ["CRASH_ANCHOR"] == "1")
+    if anchored:
+        frac = rng.random() * 0.05
     delay = float(FORCE_DELAY) / 1000 if FORCE_DELAY else frac * window
     restore()
     before = xs("list", "--json", "g1").stdout
     before_recs = json.loads(before)["snapshots"]
     live_before = expect["s4"]        # what the template's disks hold
     p = start(op)
+    if anchored:
+        last = os.path.join(D2, "d.s2.qcow2")
+        while p.poll() is None and not os.path.exists(last):
+            time.sleep(0.0005)
     time.sleep(delay)
     p.send_signal(signal.SIGKILL)
     rc = p.wait()
@@ -526,19 +555,29 @@ def iteration(op, i, window, expect, st):
         wrong += revert_check(recs, expect, rng)
 
     st.iters += 1
+    if VERBOSE:
+        diag("%s %d: %s at %.1f ms%s, disk dir %s" %
+             (op, i, "inside" if inside else "after (exit %d)" % rc,
+              delay * 1000, " anchored" if anchored else "", D2))
     if wrong or fails:
         st.wrong += len(wrong)
         st.fails += len(fails)
-        head = ("seed %d %s iteration %d: killed %s at %.1f ms (window "
-                "%.1f ms)" % (SEED, op, i, "inside the operation" if inside
-                              else "after it finished (exit %d)" % rc,
-                              delay * 1000, window * 1000))
+        head = ("seed %d %s iteration %d: killed %s at %.1f ms%s (window "
+                "%.1f ms)%s" % (SEED, op, i, "inside the operation" if inside
+                                else "after it finished (exit %d)" % rc,
+                                delay * 1000, " after d.s2.qcow2 "
+                                "appeared in --disk-dir" if anchored else "",
+                                window * 1000,
+                                ", --disk-dir on another file system"
+                                if op.startswith("import") and D2 != D2_SAME
+                                else ""))
         st.failures.append([head] +
                            ["READY-BUT-WRONG " + w for w in wrong] +
                            ["INVARIANT " + f for f in fails] +
                            ["replay: CRASH_SEED=%d CRASH_OPS=%s CRASH_ONLY=%d "
-                            "CRASH_DELAY_MS=%.1f CRASH_KEEP=1 tests/crash/run.sh" %
-                            (SEED, op, i, delay * 1000)])
+                            "CRASH_DELAY_MS=%.1f CRASH_ANCHOR=%d CRASH_KEEP=1 "
+                            "tests/crash/run.sh" %
+                            (SEED, op, i, delay * 1000, anchored)])
         for line in st.failures[-1]:
             diag(line)
         return False
@@ -568,6 +607,10 @@ def main():
             t = time.monotonic()
             rng_iters = [int(ONLY)] if ONLY else range(1, ITER + 1)
             for i in rng_iters:
+                if BUDGET and time.monotonic() - t > BUDGET / len(ops):
+                    st.note("stopped by CRASH_BUDGET after %d iterations" %
+                            st.iters)
+                    break
                 iteration(op, i, window, expect, st)
         except Exception as e:       # a harness error is a failure too
             st.fails += 1
@@ -586,6 +629,8 @@ def main():
                                           " (kept)" if KEEP else ""))
     if not KEEP:
         shutil.rmtree(ROOT, ignore_errors=True)
+        if XROOT:
+            shutil.rmtree(XROOT, ignore_errors=True)
     return 0 if ok_all else 1
 
 
