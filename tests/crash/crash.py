@@ -604,7 +604,6 @@ def main():
         c0 = os.times()
         try:
             window = calibrate(op)
-            t = time.monotonic()
             rng_iters = [int(ONLY)] if ONLY else range(1, ITER + 1)
             for i in rng_iters:
                 if BUDGET and time.monotonic() - t > BUDGET / len(ops):
