@@ -35,8 +35,8 @@ import tempfile
 import time
 
 UUID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
-OPS = ["create", "delete", "export-dir", "export-stream", "import-dir",
-       "import-stream"]
+OPS = ["create", "delete", "delete-imported", "export-dir", "export-stream",
+       "import-dir", "import-stream"]
 MiB = 1 << 20
 VSIZE = 16 * MiB
 RANDOM_MIB = 12
@@ -73,6 +73,8 @@ if os.path.isdir("/dev/shm") and not os.environ.get("CRASH_NO_XFS"):
         os.rmdir(XROOT)
         XROOT = None
 OUT = os.path.join(W, "out")          # export destination
+STI = os.path.join(W, "sti")          # s2 imported (template): state dir
+DI = os.path.join(W, "di")            # and --disk-dir
 DISKS = {"xvda": os.path.join(IMGDIR, "g1.qcow2"),
          "xvdb": os.path.join(IMGDIR, "d.qcow2")}
 
@@ -178,7 +180,11 @@ def build_template():
                                                      XL_SNAPSHOT_DIR=STATE))
         if p.returncode:
             raise RuntimeError("export - failed")
+    # s2 imported into another state dir: delete-imported deletes it
+    os.makedirs(DI)
+    xs("import", "--disk-dir", DI, os.path.join(BUNDLES, "b2"), state=STI)
     xs("list", "g1")             # writes the .index, as any user would
+    xs("list", "g1", state=STI)
     shutil.copytree(W, TPL, symlinks=True)
     return expect
 
@@ -196,6 +202,8 @@ def op_cmd(op):
         return [XS, "create", "-n", "s4", "g1"], STATE, None, None
     if op == "delete":
         return [XS, "delete", "g1", "s2"], STATE, None, None
+    if op == "delete-imported":
+        return [XS, "delete", "g1", "s2"], STI, None, None
     if op == "export-dir":
         return [XS, "export", "g1", "s2", OUT], STATE, None, None
     if op == "export-stream":
@@ -231,7 +239,7 @@ def op_err():
 
 def calibrate(op):
     """Median wall time (s) of three uninterrupted runs; they must
-    succeed and leave a world that passes every check."""
+    succeed."""
     ts = []
     for _ in range(3):
         restore()
@@ -484,7 +492,8 @@ def iteration(op, i, window, expect, st):
     reap_strays(fails)
 
     # the repair, then the invariants
-    states = [STATE] + ([ST2] if op.startswith("import") else [])
+    states = [STATE] + ([ST2] if op.startswith("import") else []) + \
+        ([STI] if op == "delete-imported" else [])
     for s in states:
         r = xs("check", "--repair", state=s, check=False)
         if r.returncode != 0:
@@ -528,6 +537,17 @@ def iteration(op, i, window, expect, st):
         elif names.get("s3", {}).get("parent") != "s1":
             fails.append("s2 is gone but s3's parent is %r, not 's1'" %
                          names.get("s3", {}).get("parent"))
+    elif op == "delete-imported":
+        recsi = list_json(STI)
+        wrong += verify_ready(recsi, expect, "imported")
+        odd = unowned_images(DI, recsi)
+        if odd:
+            fails.append("files in the import's --disk-dir that no record "
+                         "names: %s" % " ".join(odd))
+        if any(r["name"] == "s2" for r in recsi):
+            st.note("delete-imported: s2 kept")
+            if not inside:
+                fails.append("delete finished but s2 is still listed")
     elif op.startswith("export"):
         imported = import_partial(op, expect, fails, wrong)
         if imported is None:
@@ -556,9 +576,10 @@ def iteration(op, i, window, expect, st):
 
     st.iters += 1
     if VERBOSE:
-        diag("%s %d: %s at %.1f ms%s, disk dir %s" %
+        diag("%s %d: %s at %.1f ms%s%s" %
              (op, i, "inside" if inside else "after (exit %d)" % rc,
-              delay * 1000, " anchored" if anchored else "", D2))
+              delay * 1000, " anchored" if anchored else "",
+              ", disk dir " + D2 if op.startswith("import") else ""))
     if wrong or fails:
         st.wrong += len(wrong)
         st.fails += len(fails)
