@@ -185,7 +185,7 @@ for suite in $SUITES; do
         # replays it), at most CRASH_BUDGET seconds in all
         run_suite crash env CRASH_SEED="${CRASH_SEED:-$(date -u +%Y%m%d)}" \
             CRASH_ITERATIONS="${CRASH_ITERATIONS:-6}" \
-            CRASH_BUDGET="${CRASH_BUDGET:-75}" tests/crash/run.sh
+            CRASH_BUDGET="${CRASH_BUDGET:-70}" tests/crash/run.sh
         ;;
     e2e)
         if [ -n "$IMG_PID" ]; then

@@ -256,7 +256,9 @@ def calibrate(op):
 
 # ---- invariants
 def strays():
-    """Processes (other than us) whose command line names our tree."""
+    """Processes (other than us) whose command line names our trees and
+    that are not dying: no SIGKILL pending (PR_SET_PDEATHSIG or a
+    process-group kill would have queued one)."""
     me = os.getpid()
     found = []
     for pid in os.listdir("/proc"):
@@ -265,32 +267,33 @@ def strays():
         try:
             with open("/proc/%s/cmdline" % pid, "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open("/proc/%s/stat" % pid) as f:
-                st = f.read().rsplit(")", 1)[1].split()[0]
+            if not (ROOT in cmd or (XROOT and XROOT in cmd)):
+                continue
+            with open("/proc/%s/status" % pid) as f:
+                status = dict(l.split(":", 1) for l in f if ":" in l)
         except OSError:
             continue
-        if (ROOT in cmd or (XROOT and XROOT in cmd)) and st != "Z":
-            found.append((int(pid), cmd.strip()))
+        pending = (int(status.get("SigPnd", "0").strip(), 16) |
+                   int(status.get("ShdPnd", "0").strip(), 16))
+        if status.get("State", "").strip()[:1] in ("Z", "X") or \
+                pending & (1 << (signal.SIGKILL - 1)):
+            continue
+        found.append((int(pid), cmd.strip()))
     return found
 
 
 def reap_strays(fails):
-    """Report processes left by the killed tool (after a grace period for
-    PDEATHSIG to act), then kill them: they are ours."""
-    left = []
-    for _ in range(10):
-        left = strays()
-        if not left:
-            return
-        time.sleep(0.02)
+    """Report processes that outlived the killed tool, then kill them:
+    they are ours."""
+    left = strays()
     for pid, cmd in left:
-        fails.append("stray process %d still running 200 ms after the "
-                     "kill: %s" % (pid, cmd))
+        fails.append("process %d outlived the killed tool (no SIGKILL "
+                     "pending): %s" % (pid, cmd))
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-    for _ in range(100):
+    for _ in range(200):
         if not strays():
             return
         time.sleep(0.01)
@@ -627,7 +630,10 @@ def main():
             window = calibrate(op)
             rng_iters = [int(ONLY)] if ONLY else range(1, ITER + 1)
             for i in rng_iters:
-                if BUDGET and time.monotonic() - t > BUDGET / len(ops):
+                # this operation's share of what is left of the budget
+                # (the template counts); at least one iteration each
+                share = (BUDGET - (t - t0)) / (len(ops) - n + 1)
+                if BUDGET and st.iters and time.monotonic() - t > share:
                     st.note("stopped by CRASH_BUDGET after %d iterations" %
                             st.iters)
                     break
