@@ -455,21 +455,34 @@ class Stats:
         self.notes[k] = self.notes.get(k, 0) + 1
 
 
+ANCHOR_TEXT = {"none": "", "image": " after d.s2.qcow2 appeared in "
+               "--disk-dir", "child": " after its first child process "
+               "started"}
+
+
 def iteration(op, i, window, expect, st):
     global D2
     D2 = os.path.join(XROOT, "d2") if XROOT and i % 2 else D2_SAME
     os.makedirs(D2, exist_ok=True)
     rng = random.Random("%d:%s:%d" % (SEED, op, i))
     frac = rng.random() * 1.25
-    # imports with a copy across file systems: half of the kills land at
-    # a random instant after the last disk's image appears in --disk-dir
-    # (the placement is a small part of the whole run)
-    anchored = (op.startswith("import") and D2 != D2_SAME and
-                rng.random() < 0.5)
-    if os.environ.get("CRASH_ANCHOR") in ("0", "1"):
-        anchored = (op.startswith("import") and D2 != D2_SAME and
-                    os.environ["CRASH_ANCHOR"] == "1")
-    if anchored:
+    # Some kills are anchored on an event, then land at a random instant
+    # within 5 % of the window after it:
+    #  image: imports with a copy across file systems, half of them: the
+    #         last disk's image appears in --disk-dir (the placement is a
+    #         small part of the whole run);
+    #  child: 30 % of the others: the tool has started a child process
+    #         (qemu-img, zstd), which must die with it.
+    r1, r2 = rng.random(), rng.random()
+    if op.startswith("import") and D2 != D2_SAME and r1 < 0.5:
+        anchor = "image"
+    elif r2 < 0.3:
+        anchor = "child"
+    else:
+        anchor = "none"
+    if os.environ.get("CRASH_ANCHOR") in ("image", "child", "none"):
+        anchor = os.environ["CRASH_ANCHOR"]
+    if anchor != "none":
         frac = rng.random() * 0.05
     delay = float(FORCE_DELAY) / 1000 if FORCE_DELAY else frac * window
     restore()
@@ -477,9 +490,19 @@ def iteration(op, i, window, expect, st):
     before_recs = json.loads(before)["snapshots"]
     live_before = expect["s4"]        # what the template's disks hold
     p = start(op)
-    if anchored:
+    if anchor == "image":
         last = os.path.join(D2, "d.s2.qcow2")
         while p.poll() is None and not os.path.exists(last):
+            time.sleep(0.0005)
+    elif anchor == "child":
+        kids = "/proc/%d/task/%d/children" % (p.pid, p.pid)
+        while p.poll() is None:
+            try:
+                with open(kids) as f:
+                    if f.read().strip():
+                        break
+            except OSError:
+                break
             time.sleep(0.0005)
     time.sleep(delay)
     p.send_signal(signal.SIGKILL)
@@ -581,7 +604,7 @@ def iteration(op, i, window, expect, st):
     if VERBOSE:
         diag("%s %d: %s at %.1f ms%s%s" %
              (op, i, "inside" if inside else "after (exit %d)" % rc,
-              delay * 1000, " anchored" if anchored else "",
+              delay * 1000, ANCHOR_TEXT[anchor],
               ", disk dir " + D2 if op.startswith("import") else ""))
     if wrong or fails:
         st.wrong += len(wrong)
@@ -589,8 +612,7 @@ def iteration(op, i, window, expect, st):
         head = ("seed %d %s iteration %d: killed %s at %.1f ms%s (window "
                 "%.1f ms)%s" % (SEED, op, i, "inside the operation" if inside
                                 else "after it finished (exit %d)" % rc,
-                                delay * 1000, " after d.s2.qcow2 "
-                                "appeared in --disk-dir" if anchored else "",
+                                delay * 1000, ANCHOR_TEXT[anchor],
                                 window * 1000,
                                 ", --disk-dir on another file system"
                                 if op.startswith("import") and D2 != D2_SAME
@@ -599,9 +621,9 @@ def iteration(op, i, window, expect, st):
                            ["READY-BUT-WRONG " + w for w in wrong] +
                            ["INVARIANT " + f for f in fails] +
                            ["replay: CRASH_SEED=%d CRASH_OPS=%s CRASH_ONLY=%d "
-                            "CRASH_DELAY_MS=%.1f CRASH_ANCHOR=%d CRASH_KEEP=1 "
+                            "CRASH_DELAY_MS=%.1f CRASH_ANCHOR=%s CRASH_KEEP=1 "
                             "tests/crash/run.sh" %
-                            (SEED, op, i, delay * 1000, anchored)])
+                            (SEED, op, i, delay * 1000, anchor)])
         for line in st.failures[-1]:
             diag(line)
         return False
