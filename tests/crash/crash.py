@@ -411,6 +411,24 @@ def unowned_images(dirpath, recs, keep=()):
             if os.path.join(dirpath, f) not in named]
 
 
+def stray_internal(recs):
+    """Internal snapshots in the domain's images that no record names."""
+    bad = []
+    for v, img in sorted(DISKS.items()):
+        p = run(["qemu-img", "info", "-U", "--output=json", "-f", "qcow2",
+                 img], check=False)
+        if p.returncode != 0:
+            bad.append("%s: qemu-img info failed: %s" % (img, p.stdout.strip()))
+            continue
+        have = {x["name"] for x in json.loads(p.stdout).get("snapshots", [])}
+        named = {d.get("internal_name") for r in recs
+                 for d in r.get("disks") or []
+                 if d.get("snapshot") == "internal" and d.get("image") == img}
+        bad += ["%s holds internal snapshot '%s' that no record names" %
+                (img, n) for n in sorted(have - named)]
+    return bad
+
+
 def check_clean(state, fails):
     p = xs("check", state=state, check=False)
     if p.returncode != 0 or "No problems found." not in p.stdout:
@@ -549,6 +567,9 @@ def iteration(op, i, window, expect, st):
     if odd:
         fails.append("files in the image dir no record names: %s" % " ".join(odd))
 
+    if op in ("create", "delete"):
+        fails += stray_internal(recs)
+
     # what the operation should have done when it finished
     if op == "create":
         if "s4" in names:
@@ -675,12 +696,19 @@ def main():
             diag("  %s: %d" % (k, v))
     diag("total %.1f s; work dir %s%s" % (time.monotonic() - t0, ROOT,
                                           " (kept)" if KEEP else ""))
+    return 0 if ok_all else 1
+
+
+def cleanup():
     if not KEEP:
         shutil.rmtree(ROOT, ignore_errors=True)
         if XROOT:
             shutil.rmtree(XROOT, ignore_errors=True)
-    return 0 if ok_all else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        sys.exit(main())
+    finally:
+        cleanup()
