@@ -255,10 +255,13 @@ def calibrate(op):
 
 
 # ---- invariants
+PF_EXITING = 0x4      # /proc/PID/stat flags: in do_exit()
+
+
 def strays():
     """Processes (other than us) whose command line names our trees and
     that are not dying: no SIGKILL pending (PR_SET_PDEATHSIG or a
-    process-group kill would have queued one)."""
+    process-group kill would have queued one), not exiting."""
     me = os.getpid()
     found = []
     for pid in os.listdir("/proc"):
@@ -271,12 +274,15 @@ def strays():
                 continue
             with open("/proc/%s/status" % pid) as f:
                 status = dict(l.split(":", 1) for l in f if ":" in l)
-        except OSError:
+            with open("/proc/%s/stat" % pid) as f:
+                flags = int(f.read().rsplit(")", 1)[1].split()[6])
+        except (OSError, ValueError, IndexError):
             continue
         pending = (int(status.get("SigPnd", "0").strip(), 16) |
                    int(status.get("ShdPnd", "0").strip(), 16))
         if status.get("State", "").strip()[:1] in ("Z", "X") or \
-                pending & (1 << (signal.SIGKILL - 1)):
+                pending & (1 << (signal.SIGKILL - 1)) or \
+                flags & PF_EXITING:
             continue
         found.append((int(pid), cmd.strip()))
     return found
