@@ -373,8 +373,8 @@ def revert_check(recs, expect, rng):
     return wrong
 
 
-ALLOWED_DOM = {".lock", ".index"}
-ALLOWED_SNAP = {"record.json", "memory.save", "memory.save.zst"}
+ALLOWED_DOM = {".lock", ".index", ".adopted"}
+ALLOWED_SNAP = {"record.json", "memory.save", "memory.save.zst", ".parts.json"}
 
 
 def leftovers(state):
