@@ -13,13 +13,18 @@
 #   fuzz    make fuzz; each libFuzzer target on its seed corpus, then
 #           FUZZ_SECONDS (12) of fuzzing (tests/fuzz/README.md)
 #   valgrind  tests/valgrind: the CLI under memcheck
+#   crash   tests/crash: SIGKILL at random instants during create, delete,
+#           export and import of a stopped domain, check --repair, then
+#           every ready snapshot must hold exactly its data (one TAP line
+#           per operation; CRASH_ITERATIONS (5) each, CRASH_SEED defaults
+#           to the date, printed; tests/crash/README.md)
 #   e2e     tests/e2e/run.sh: real Xen 4.17 booted in QEMU, bats in dom0
 #           (E2E_JOBS=N: N VMs at once, the files split between them)
 # Set XS_SUITES="unit bats" to run a subset.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-SUITES=${XS_SUITES:-unit man bats lib deb san fuzz valgrind e2e}
+SUITES=${XS_SUITES:-unit man bats lib deb san fuzz valgrind crash e2e}
 OUT=$REPO/build/test-results
 passed=0 failed=0 skipped=0
 
@@ -226,6 +231,13 @@ for suite in $SUITES; do
         ;;
     fuzz) run_suite fuzz fuzz_smoke ;;
     valgrind) run_suite valgrind bats --tap tests/valgrind ;;
+    crash)
+        # the short run: a seed fixed for the day (printed; CRASH_SEED=N
+        # replays it), at most CRASH_BUDGET seconds in all
+        run_suite crash env CRASH_SEED="${CRASH_SEED:-$(date -u +%Y%m%d)}" \
+            CRASH_ITERATIONS="${CRASH_ITERATIONS:-5}" \
+            CRASH_BUDGET="${CRASH_BUDGET:-70}" tests/crash/run.sh
+        ;;
     e2e)
         e2e_collect
         TIMES="$TIMES, e2e $((SECONDS - T_E2E))s since the build"
