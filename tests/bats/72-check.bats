@@ -4,18 +4,6 @@
 # delete and revert of a stopped domain (real qemu-img, no hypervisor).
 load helpers
 
-# bare NAME PARENT|- TIME CURRENT [STATE]: a record without disks or memory
-bare() {
-    mkrecord "$@"
-    python3 - "$STATE/$UUID/$1/record.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-r["disks"] = []
-r["memory"] = None
-json.dump(r, open(sys.argv[1], "w"))
-PY
-}
-
 # check_repairs PATTERN: check finds PATTERN (exit 1), --repair exits 0,
 # a second check is clean
 check_repairs() {

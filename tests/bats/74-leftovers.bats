@@ -7,39 +7,28 @@
 # A stopped domain known from its records, real qemu-img.
 load helpers
 
-# bare NAME PARENT|- TIME CURRENT: a record without disks or memory
-bare() {
-    mkrecord "$@"
-    python3 - "$STATE/$UUID/$1/record.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-r["disks"] = []
-r["memory"] = None
-json.dump(r, open(sys.argv[1], "w"))
-PY
+# big_domain MiB: g1 (domain_one_disk) with MiB of data and its internal
+# snapshot s1: an export of s1 runs qemu-img convert long enough to be
+# killed in it
+big_domain() {
+    domain_one_disk "$1" 0x5a
+    xs create -n s1 g1
 }
 
-# big_domain MiB: domain g1 (stopped, known from its record "base") with
-# one qcow2 disk holding MiB of data, and its internal snapshot s1: an
-# export of s1 runs qemu-img convert long enough to be killed in it
-big_domain() {
-    IMG=$BATS_TEST_TMPDIR/img/g1.qcow2
-    mkdir -p "$BATS_TEST_TMPDIR/img"
-    qemu-img create -q -f qcow2 "$IMG" "${1}M"
-    qemu-io -f qcow2 -c "write -q -P 0x5a 0 ${1}M" "$IMG"
-    mkrecord base - 1764000000 true
-    python3 - "$STATE/$UUID/base/record.json" "$IMG" <<'PY'
-import json, sys
-p, img = sys.argv[1:3]
-r = json.load(open(p))
-r["config"] = {"c_info": {"name": "g1", "uuid": r["domain"]["uuid"]},
-               "disks": [{"pdev_path": img, "vdev": "xvda", "backend": "qdisk",
-                          "format": "qcow2", "readwrite": 1}]}
-r["disks"] = []
-r["memory"] = None
-json.dump(r, open(p, "w"))
-PY
-    xs create -n s1 g1
+# import_stream BYTES: a bundle of s1 as a tar stream; an `import -` of
+# it into a new state dir ($STATE) whose feeder stops after BYTES and
+# waits (FEED, XPID)
+import_stream() {
+    xs export g1 s1 "$BATS_TEST_TMPDIR/b"
+    tar -C "$BATS_TEST_TMPDIR/b" -cf "$BATS_TEST_TMPDIR/b.tar" .
+    export XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st2
+    STATE=$XL_SNAPSHOT_DIR
+    mkdir "$BATS_TEST_TMPDIR/d"
+    mkfifo "$BATS_TEST_TMPDIR/f"
+    ( head -c "$1" "$BATS_TEST_TMPDIR/b.tar"; exec sleep 60 ) > "$BATS_TEST_TMPDIR/f" 2>/dev/null 3>&- &
+    FEED=$!
+    "$XS" import --disk-dir "$BATS_TEST_TMPDIR/d" - < "$BATS_TEST_TMPDIR/f" 3>&- &
+    XPID=$!
 }
 
 # wait_for CMD...: up to 20 s for CMD to succeed
@@ -103,17 +92,8 @@ teardown() {
 
 @test "kill -9 of import - mid-stream: check finds the staging dir, --repair removes it" {
     big_domain 64
-    xs export g1 s1 "$BATS_TEST_TMPDIR/b"
-    tar -C "$BATS_TEST_TMPDIR/b" -cf "$BATS_TEST_TMPDIR/b.tar" .
-    export XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st2
-    STATE=$XL_SNAPSHOT_DIR
-    mkdir "$BATS_TEST_TMPDIR/d"
-    mkfifo "$BATS_TEST_TMPDIR/f"
     # half the bundle, then the writer waits
-    ( head -c 40M "$BATS_TEST_TMPDIR/b.tar"; exec sleep 60 ) > "$BATS_TEST_TMPDIR/f" 2>/dev/null 3>&- &
-    FEED=$!
-    "$XS" import --disk-dir "$BATS_TEST_TMPDIR/d" - < "$BATS_TEST_TMPDIR/f" 3>&- &
-    XPID=$!
+    import_stream 40M
     stage_big() { local s; s=$(echo "$STATE"/.import.??????); [ -d "$s" ] && [ "$(size_of "$s")" -gt 20000000 ]; }
     wait_for stage_big
     kill -9 "$XPID"
@@ -135,17 +115,8 @@ teardown() {
 
 @test "a staging dir whose operation still runs is neither reported nor removed" {
     big_domain 16
-    xs export g1 s1 "$BATS_TEST_TMPDIR/b"
-    tar -C "$BATS_TEST_TMPDIR/b" -cf "$BATS_TEST_TMPDIR/b.tar" .
     # a live import - waiting for the rest of its stream
-    export XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st2
-    STATE=$XL_SNAPSHOT_DIR
-    mkdir "$BATS_TEST_TMPDIR/d"
-    mkfifo "$BATS_TEST_TMPDIR/f"
-    ( head -c 4M "$BATS_TEST_TMPDIR/b.tar"; exec sleep 60 ) > "$BATS_TEST_TMPDIR/f" 2>/dev/null 3>&- &
-    FEED=$!
-    "$XS" import --disk-dir "$BATS_TEST_TMPDIR/d" - < "$BATS_TEST_TMPDIR/f" 3>&- &
-    XPID=$!
+    import_stream 4M
     stage_some() { local s; s=$(echo "$STATE"/.import.??????); [ -d "$s" ] && [ "$(size_of "$s")" -gt 2000000 ]; }
     wait_for stage_some
     stage=$(echo "$STATE"/.import.??????)

@@ -5,29 +5,14 @@
 # images (the real-Xen proof is tests/e2e/70-export.bats).
 load helpers
 
-setup_images() {
-    IMG=$BATS_TEST_TMPDIR/img/g1.qcow2
-    mkdir -p "$BATS_TEST_TMPDIR/img"
-    qemu-img create -q -f qcow2 "$IMG" 8M
-    mkrecord base - 1764000000 true
-    python3 - "$STATE/$UUID/base/record.json" "$IMG" <<'PY'
-import json, sys
-p, img = sys.argv[1:3]
-r = json.load(open(p))
-r["config"] = {"c_info": {"name": "g1", "uuid": r["domain"]["uuid"]},
-               "disks": [{"pdev_path": img, "vdev": "xvda", "backend": "qdisk",
-                          "format": "qcow2", "readwrite": 1}]}
-r["disks"] = []
-r["memory"] = None
-json.dump(r, open(p, "w"))
-PY
-}
+# setup_images: g1 with one empty 8 MiB disk (domain_one_disk)
+setup_images() { domain_one_disk 8; }
 
 # fill IMG OFFSET PATTERN: 1 MiB of PATTERN at OFFSET (MiB)
 fill() { qemu-io -f qcow2 -c "write -q -P $3 ${2}M 1M" "$1"; }
 # sum FILE: md5 of the guest-visible content of a qcow2 chain
-sum() { qemu-img convert -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5sum < "$BATS_TEST_TMPDIR/sum.raw" | cut -d' ' -f1; }
-snapsum() { qemu-img convert -l "snapshot.name=$2" -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5sum < "$BATS_TEST_TMPDIR/sum.raw" | cut -d' ' -f1; }
+sum() { qemu-img convert -f qcow2 -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5sum < "$BATS_TEST_TMPDIR/sum.raw" | cut -d' ' -f1; }
+snapsum() { qemu-img convert -f qcow2 -l "snapshot.name=$2" -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5sum < "$BATS_TEST_TMPDIR/sum.raw" | cut -d' ' -f1; }
 
 mkchain3() {
     setup_images

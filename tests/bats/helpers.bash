@@ -87,6 +87,40 @@ json.dump(r, open(p, "w"))
 PY
 }
 
+# bare NAME PARENT|- TIME CURRENT [STATE]: a record without disks or memory
+bare() {
+    mkrecord "$@"
+    python3 - "$STATE/$UUID/$1/record.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["disks"] = []
+r["memory"] = None
+json.dump(r, open(sys.argv[1], "w"))
+PY
+}
+
+# domain_one_disk MiB [PATTERN]: a stopped domain g1 with one qcow2 disk
+# ($IMG, MiB big, filled with PATTERN if given) and a record "base"
+# (current, no disks) whose stored config names it
+domain_one_disk() {
+    IMG=$BATS_TEST_TMPDIR/img/g1.qcow2
+    mkdir -p "$BATS_TEST_TMPDIR/img"
+    qemu-img create -q -f qcow2 "$IMG" "${1}M"
+    [ -z "${2:-}" ] || qemu-io -f qcow2 -c "write -q -P $2 0 ${1}M" "$IMG"
+    mkrecord base - 1764000000 true
+    python3 - "$STATE/$UUID/base/record.json" "$IMG" <<'PY'
+import json, sys
+p, img = sys.argv[1:3]
+r = json.load(open(p))
+r["config"] = {"c_info": {"name": "g1", "uuid": r["domain"]["uuid"]},
+               "disks": [{"pdev_path": img, "vdev": "xvda", "backend": "qdisk",
+                          "format": "qcow2", "readwrite": 1}]}
+r["disks"] = []
+r["memory"] = None
+json.dump(r, open(p, "w"))
+PY
+}
+
 # write PATTERN: fill the first 64k of an image with a byte pattern
 fill() { qemu-io -f qcow2 -c "write -q -P $2 0 64k" "$1"; }
 has() { qemu-io -f qcow2 -c "read -q -P $2 0 64k" "$1" >/dev/null 2>&1 && ! qemu-io -f qcow2 -c "read -P $2 0 64k" "$1" 2>&1 | grep -q "Pattern verification failed"; }
