@@ -6,40 +6,12 @@
 # (an imported image), never another.  A stopped domain known from its
 # records, real qemu-img images (as in 80-export.bats).
 load helpers
-
-setup_images() {
-    IMG=$BATS_TEST_TMPDIR/img/g1.qcow2
-    mkdir -p "$BATS_TEST_TMPDIR/img"
-    qemu-img create -q -f qcow2 "$IMG" 8M
-    mkrecord base - 1764000000 true
-    python3 - "$STATE/$UUID/base/record.json" "$IMG" <<'PY'
-import json, sys
-p, img = sys.argv[1:3]
-r = json.load(open(p))
-r["config"] = {"c_info": {"name": "g1", "uuid": r["domain"]["uuid"]},
-               "disks": [{"pdev_path": img, "vdev": "xvda", "backend": "qdisk",
-                          "format": "qcow2", "readwrite": 1}]}
-r["disks"] = []
-r["memory"] = None
-json.dump(r, open(p, "w"))
-PY
-}
-
-# fill IMG OFFSET PATTERN: 1 MiB of PATTERN at OFFSET (MiB)
-fill() { qemu-io -f qcow2 -c "write -q -P $3 ${2}M 1M" "$1"; }
-sum() { qemu-img convert -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5sum < "$BATS_TEST_TMPDIR/sum.raw" | cut -d' ' -f1; }
-snapsum() { qemu-img convert -l "snapshot.name=$2" -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5sum < "$BATS_TEST_TMPDIR/sum.raw" | cut -d' ' -f1; }
+load images
 
 # bundles: b1 (full, s1), b3 (delta s1 -> s3), m2 (full, s2 with a
 # memory image)
 mkbundles() {
-    setup_images
-    fill "$IMG" 0 0x11
-    xs create -n s1 g1
-    fill "$IMG" 2 0x22
-    xs create -n s2 g1
-    fill "$IMG" 4 0x33
-    xs create -n s3 g1
+    mkchain3
     head -c 3000000 /dev/urandom > "$BATS_TEST_TMPDIR/mem.save"
     python3 - "$STATE/$UUID/s2/record.json" "$BATS_TEST_TMPDIR/mem.save" <<'PY'
 import json, sys

@@ -4,26 +4,7 @@
 # a stopped domain known from its records, real qemu-img on small qcow2
 # images (the real-Xen proof is tests/e2e/70-export.bats).
 load helpers
-
-# setup_images: g1 with one empty 8 MiB disk (domain_one_disk)
-setup_images() { domain_one_disk 8; }
-
-# fill IMG OFFSET PATTERN: 1 MiB of PATTERN at OFFSET (MiB)
-fill() { qemu-io -f qcow2 -c "write -q -P $3 ${2}M 1M" "$1"; }
-# sum FILE: md5 of the guest-visible content of a qcow2 chain
-sum() { qemu-img convert -f qcow2 -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5sum < "$BATS_TEST_TMPDIR/sum.raw" | cut -d' ' -f1; }
-snapsum() { qemu-img convert -f qcow2 -l "snapshot.name=$2" -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5sum < "$BATS_TEST_TMPDIR/sum.raw" | cut -d' ' -f1; }
-
-mkchain3() {
-    setup_images
-    fill "$IMG" 0 0x11
-    xs create -n s1 g1
-    fill "$IMG" 2 0x22
-    xs create -n s2 g1
-    fill "$IMG" 4 0x33
-    xs create -n s3 g1
-    fill "$IMG" 6 0x44
-}
+load images
 
 @test "export --full writes a bundle whose manifest lists every part with its SHA-256" {
     mkchain3
