@@ -292,6 +292,15 @@ def reap_strays(fails):
     """Report processes that outlived the killed tool, then kill them:
     they are ours."""
     left = strays()
+    # A child forked just before the kill may not have run since: it has
+    # no PR_SET_PDEATHSIG yet, and exits at its first instruction (the
+    # getppid() check after the prctl). On a loaded host that takes a
+    # while; a real orphan (an exec'd helper without the death signal)
+    # is still there seconds later.
+    deadline = time.time() + 3
+    while left and time.time() < deadline:
+        time.sleep(0.05)
+        left = strays()
     for pid, cmd in left:
         fails.append("process %d outlived the killed tool (no SIGKILL "
                      "pending): %s" % (pid, cmd))
