@@ -164,6 +164,20 @@ static bool revert_layer(const char *tag)
            stamped(tag, ".rev");
 }
 
+/* Whether the file name (without ".qcow2") is a revert layer next to
+ * any image: <anything>.<revert layer tag>. */
+static bool revert_file(const char *name, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (name[i] == '.') {
+            char *t = strndup(name + i + 1, len - i - 1);
+            bool r = t && revert_layer(t);
+            free(t);
+            if (r) return true;
+        }
+    return false;
+}
+
 /* The tag of name if it is <stem>.<tag>.qcow2, tag a snapshot name
  * (malloc'd), else NULL (*nomem_r set when out of memory). */
 static char *sibling_tag(xlsnap_ctx *ctx, const char *name,
@@ -185,7 +199,7 @@ static char *sibling_tag(xlsnap_ctx *ctx, const char *name,
     xlsnap__errsave(ctx, &saved);
     bad = xlsnap_name_validate(ctx, tag);
     xlsnap__errrestore(ctx, &saved);
-    if (bad || revert_layer(tag)) {
+    if (bad || revert_file(name, ln - 6)) {
         free(tag);
         return NULL;
     }
