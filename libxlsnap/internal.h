@@ -789,6 +789,25 @@ int xlsnap__scan_cycles(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
                         xlsnap__cycle **v_r, int *n_r);
 void xlsnap__cycle_list_free(xlsnap__cycle *v, int n);
 
+/* ops/check_scan.c (issue 19, e1): files next to the domain's disk
+ * images named as this tool names the images it makes for a snapshot
+ * (xlsnap__image_sibling: <dir>/<stem>.<tag>.qcow2 next to
+ * <dir>/<stem>.<ext>, tag a valid snapshot name) that no record of
+ * the domain (disks, memory, parts file), no stored config, no image
+ * the running domain has open (live) and no image of those as its
+ * backing file names.  Only lstat'ed: never opened.  Revert's own
+ * layers ("before-<name>-<time>", "<name>.rev<time>": the domain's
+ * active layers, kept as branches) are not in that scheme. */
+typedef struct {
+    char *path;
+    char *tag;
+} xlsnap__stray;
+int xlsnap__scan_strays(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        const xlsnap_snapshot *l, int nr,
+                        const xlsnap__strset *live,
+                        xlsnap__stray **v_r, int *n_r);
+void xlsnap__stray_list_free(xlsnap__stray *v, int n);
+
 
 /* ---- d1: ops/verify.c: the files a snapshot owns, and what verifies
  * them ----

@@ -577,7 +577,10 @@ void xlsnap_problem_list_free(xlsnap_problem *list, int nr);
  * parents, several current).  dom NULL: every domain in the state dir,
  * and the state dir itself.  repair: complete or roll back each
  * operation so that every remaining snapshot can be reverted and no
- * data of a ready snapshot is lost (missing data cannot be repaired).
+ * data of a ready snapshot is lost (missing data cannot be repaired;
+ * nor an image next to the domain's disks named as the library names a
+ * snapshot's image that nothing owns: kind "orphan", never removed,
+ * repair says why).
  * Success even when problems are found; *list_r lists them.
  */
 int xlsnap_check(xlsnap_ctx *ctx, const xlsnap_domain *dom, bool repair,

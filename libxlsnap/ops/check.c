@@ -21,7 +21,11 @@
  *     backing images must exist (cannot be repaired: reported);
  *  6. parent cycles (the oldest record of each is made a root, see
  *     check_scan.c), parents that do not exist (made roots) and more
- *     than one current snapshot (the newest stays current).
+ *     than one current snapshot (the newest stays current);
+ *  7. files next to the domain's images named as the tool names a
+ *     snapshot's image that nothing names (check_scan.c): reported,
+ *     never removed (cannot be repaired safely: an admin's file may
+ *     have that name).
  */
 #include "internal.h"
 
@@ -879,6 +883,37 @@ static int check_cycles(checker *c, xlsnap_snapshot *l, int nr)
 
 /* ---- d2 (issue 19): end ------------------------------------------- */
 
+/* ---- e1 (issue 19): stray images, check_scan.c; begin ------------ */
+
+/* Files named as the tool names a snapshot's image that nothing of the
+ * domain names: reported, never removed (an admin's file may have that
+ * name; nothing proves the tool made it). */
+static int check_strays(checker *c, const xlsnap_snapshot *l, int nr)
+{
+    const char *who = c->dom->name ? c->dom->name : c->dom->uuid;
+    xlsnap__stray *v = NULL;
+    int n = 0, rc;
+
+    if ((rc = xlsnap__scan_strays(c->ctx, c->dom, l, nr, &c->live, &v, &n)))
+        return rc;
+    for (int k = 0; k < n; k++) {
+        int i = found(c, NULL, "orphan", "%s is named like an image made "
+                      "for a snapshot '%s' of %s, but no snapshot owns it "
+                      "(if it is not yours, remove it)", v[k].path,
+                      v[k].tag, who);
+        if (!c->repair || i < 0) continue;
+        c->v[i].repair = xlsnap__sprintf("left in place: nothing proves "
+                                         "that this tool made it rather "
+                                         "than an admin (a file of that "
+                                         "name may be someone's data)");
+        if (!c->v[i].repair) c->nomem = true;
+    }
+    xlsnap__stray_list_free(v, n);
+    return 0;
+}
+
+/* ---- e1 (issue 19): end ------------------------------------------- */
+
 static int check_tree(checker *c, xlsnap_snapshot *l, int nr)
 {
     xlsnap__tree t;
@@ -1019,7 +1054,8 @@ static int check_domain(checker *c)
             goto out;
     if ((rc = check_configured(c, l, nr))) goto out;
     if ((rc = check_cycles(c, l, nr))) goto out;      /* d2, issue 19 */
-    rc = check_tree(c, l, nr);
+    if ((rc = check_tree(c, l, nr))) goto out;
+    rc = check_strays(c, l, nr);                     /* e1, issue 19 */
  out:
     xlsnap__set_free(&c->live);
     xlsnap__set_free(&c->known);
