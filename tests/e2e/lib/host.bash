@@ -163,7 +163,9 @@ e2e_host_boot() {
     local rc=0
     wait "$qpid" || rc=$?
     [ -z "$killer" ] || kill "$killer" 2>/dev/null || true
-    kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
+    # (gone by itself once dom0 was ready in time; run.sh is set -e)
+    kill "$watchdog" 2>/dev/null || true
+    wait "$watchdog" 2>/dev/null || true
     if [ -e "$log.hung" ] && [ "$E2E_VM_FINISHED" = 0 ] && [ -z "$E2E_VM_REASON" ]; then
         E2E_DOM0_HUNG=1
         E2E_VM_REASON="dom0 not ready after ${E2E_DOM0_BOOT_TIMEOUT:-300}s (E2E_DOM0_BOOT_TIMEOUT); last console line: $(grep -a . "$log" | tail -n 1 | tr -d '\r')"
