@@ -11,21 +11,7 @@ load helpers
 # $D/xvda.qcow2
 domain() {
     D=$BATS_TEST_TMPDIR/img
-    IMG=$D/xvda.qcow2
-    mkdir -p "$D"
-    qemu-img create -q -f qcow2 "$IMG" 4M
-    mkrecord base - 1764000000 true
-    python3 - "$STATE/$UUID/base/record.json" "$IMG" <<'PY'
-import json, sys
-p, img = sys.argv[1:3]
-r = json.load(open(p))
-r["config"] = {"c_info": {"name": "g1", "uuid": r["domain"]["uuid"]},
-               "disks": [{"pdev_path": img, "vdev": "xvda", "backend": "qdisk",
-                          "format": "qcow2", "readwrite": 1}]}
-r["disks"] = []
-r["memory"] = None
-json.dump(r, open(p, "w"))
-PY
+    domain_one_disk 4 "" "$D/xvda.qcow2"
 }
 
 # the finding for the stray image $D/xvda.$1.qcow2

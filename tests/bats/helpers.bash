@@ -99,12 +99,13 @@ json.dump(r, open(sys.argv[1], "w"))
 PY
 }
 
-# domain_one_disk MiB [PATTERN]: a stopped domain g1 with one qcow2 disk
-# ($IMG, MiB big, filled with PATTERN if given) and a record "base"
+# domain_one_disk MiB [PATTERN [IMAGE]]: a stopped domain g1 with one
+# qcow2 disk ($IMG: IMAGE, default img/g1.qcow2 in the test's dir; MiB
+# big, filled with PATTERN unless that is empty) and a record "base"
 # (current, no disks) whose stored config names it
 domain_one_disk() {
-    IMG=$BATS_TEST_TMPDIR/img/g1.qcow2
-    mkdir -p "$BATS_TEST_TMPDIR/img"
+    IMG=${3:-$BATS_TEST_TMPDIR/img/g1.qcow2}
+    mkdir -p "$(dirname "$IMG")"
     qemu-img create -q -f qcow2 "$IMG" "${1}M"
     [ -z "${2:-}" ] || qemu-io -f qcow2 -c "write -q -P $2 0 ${1}M" "$IMG"
     mkrecord base - 1764000000 true
