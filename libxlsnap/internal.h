@@ -162,6 +162,8 @@ int xlsnap__unlink(xlsnap_ctx *ctx, const char *path, bool missing_ok);
 void xlsnap__remove_flat_dir(const char *dir);
 /* "<dir of image>/<image name without extension>.<tag>.qcow2" */
 char *xlsnap__image_sibling(const char *image, const char *tag);
+/* The n-byte big-endian number at p (qcow2 headers, tar size fields). */
+uint64_t xlsnap__be(const unsigned char *p, int n);
 bool xlsnap__is_uuid(const char *s);
 /* The UTF-8 yajl accepts (lead and continuation bytes). */
 bool xlsnap__utf8_valid(const char *s);

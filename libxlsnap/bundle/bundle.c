@@ -608,7 +608,7 @@ int xlsnap__tar_next(xlsnap_ctx *ctx, int in, char name_r[100],
      * below 2^63; nothing else is read as some size (UINT64_MAX would
      * mean "until the end" to xlsnap__copy_hashed) */
     if (h[124] == 0x80 && !h[125] && !h[126] && !h[127] && h[128] < 0x80) {
-        for (int i = 128; i < 136; i++) size = size << 8 | h[i];
+        size = xlsnap__be(h + 128, 8);
     } else {
         int i = 124, digits = 0;
         while (i < 136 && h[i] == ' ') i++;

@@ -221,13 +221,6 @@ static const xlsnap__bundle_file *file_for(const xlsnap__manifest *m,
     return NULL;
 }
 
-static uint64_t be(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = v << 8 | p[i];
-    return v;
-}
-
 /* Why the qcow2 header of file refuses it as a disk of a full bundle
  * (base NULL) or of a delta on base: *why_r, NULL if it does not. */
 static int check_header(xlsnap_ctx *ctx, const char *file, const char *base,
@@ -235,6 +228,7 @@ static int check_header(xlsnap_ctx *ctx, const char *file, const char *base,
 {
     unsigned char h[104] = { 0 };
     char bname[8] = "";
+    uint64_t boff, ver;
     ssize_t n = -1;
     int fd;
 
@@ -243,24 +237,27 @@ static int check_header(xlsnap_ctx *ctx, const char *file, const char *base,
     if (fd >= 0) {
         n = xlsnap__read_upto(fd, h, sizeof(h));
         /* the first bytes of the backing file name, if any */
-        if (n >= 20 && be(h + 8, 8) && be(h + 8, 8) < (1u << 20) &&
-            pread(fd, bname, 5, be(h + 8, 8)) < 0)
+        boff = xlsnap__be(h + 8, 8);
+        if (n >= 20 && boff && boff < (1u << 20) &&
+            pread(fd, bname, 5, boff) < 0)
             bname[0] = '\0';
         close(fd);
     }
     if (n < 0)
         return xlsnap__error_errno(ctx, errno, "cannot read %s", file);
+    boff = xlsnap__be(h + 8, 8);
+    ver = xlsnap__be(h + 4, 4);
     if (n < 72 || memcmp(h, "QFI\xfb", 4)) {
         *why_r = "it is not a qcow2 image";
-    } else if (be(h + 4, 4) != 2 && be(h + 4, 4) != 3) {
+    } else if (ver != 2 && ver != 3) {
         *why_r = "it is not a qcow2 image of version 2 or 3";
-    } else if (be(h + 4, 4) == 3 && (n < 80 || (be(h + 72, 8) & 4))) {
+    } else if (ver == 3 && (n < 80 || (xlsnap__be(h + 72, 8) & 4))) {
         *why_r = "it has an external data file (data-file)";
-    } else if (be(h + 8, 8) && !strncmp(bname, "json:", 5)) {
+    } else if (boff && !strncmp(bname, "json:", 5)) {
         *why_r = "its backing file is a json: name";
-    } else if (!base && be(h + 8, 8)) {
+    } else if (!base && boff) {
         *why_r = "it has a backing file (a full bundle's disks stand alone)";
-    } else if (base && !be(h + 8, 8)) {
+    } else if (base && !boff) {
         *why_r = "it has no backing file, but a delta's disk builds on the "
                  "base";
     }

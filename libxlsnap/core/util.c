@@ -356,6 +356,13 @@ void xlsnap__pipe_grow(int fd)
  * End:
  */
 
+uint64_t xlsnap__be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
 char *xlsnap__image_sibling(const char *image, const char *tag)
 {
     char *d = xlsnap__strdup(image), *b = xlsnap__strdup(image);

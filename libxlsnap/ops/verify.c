@@ -282,13 +282,6 @@ int xlsnap__verify_snapshot(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
     return rc;
 }
 
-static uint64_t be(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = v << 8 | p[i];
-    return v;
-}
-
 /* Whether the file name in dir (no symbolic link followed) is a qcow2
  * image whose header names image as its backing file. */
 static bool backs_onto(int dfd, const char *dir, const char *name,
@@ -307,8 +300,8 @@ static bool backs_onto(int dfd, const char *dir, const char *name,
         xlsnap__read_upto(fd, h, sizeof(h)) != (ssize_t)sizeof(h) ||
         memcmp(h, "QFI\xfb", 4))
         goto out;
-    off = be(h + 8, 8);
-    len = be(h + 16, 4);
+    off = xlsnap__be(h + 8, 8);
+    len = xlsnap__be(h + 16, 4);
     if (!off || !len || len >= sizeof(b) ||
         pread(fd, b, len, off) != (ssize_t)len)
         goto out;
