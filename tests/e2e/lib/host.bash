@@ -70,6 +70,8 @@ e2e_host_make_share() {
     else
         host_log "WARNING: no xl-snapshot binary at $bin (set XL_SNAPSHOT_BIN); tests needing it will skip"
     fi
+    # the shipped nightly job, run as the timer runs it (72-nightly.bats)
+    cp "$REPO/configs/xl-snapshot-nightly" "$share/bin/xl-snapshot-nightly"
     # Environment for dom0: every E2E_* variable of the host (but host-only ones).
     local v
     : > "$share/env"
