@@ -87,6 +87,10 @@ three_nights() {
 
 @test "three nights: a full export, then deltas each on the night before" {
     three_nights
+    # the job's log says what each night's export was (its last night's
+    # output is in $output)
+    assert_line "xl-snapshot-nightly: web1: nightly-20261203 exported (delta against nightly-20261202)"
+    assert_line "xl-snapshot-nightly: db1: nightly-20261203 exported (delta against nightly-20261202)"
     for d in web1 db1; do
         run -0 ls "$DEST/$d"
         assert_output "nightly-20261201
