@@ -47,8 +47,12 @@ manifest() { jq -r '"\(.kind) \(.snapshot) \(.base)"' "$1/manifest.json"; }
 
 @test "three nights of the shipped nightly job on a running guest: delta chain, KEEP_LAST, the admin's snapshot kept" {
     [ -x "$E2E_SHARE/bin/xl-snapshot-nightly" ]
-    e2e_start_guest nb1 pv 1 >/dev/null
+    # 4 MiB of data on the disk before the guest boots (it writes only
+    # its counter): a full export carries them, a delta must not
+    e2e_create_disks nb1 1
     img=$(e2e_guest_disk nb1)
+    qemu-io -f qcow2 -c "write -q -P 0x5a 1M 4M" "$img"
+    e2e_start_guest nb1 pv 1 >/dev/null
     e2e_wait_counter_above nb1 8 >/dev/null
     run -0 xl-snapshot create --disk-only -n before-upgrade -d "the admin's own" nb1
 
@@ -57,6 +61,11 @@ manifest() { jq -r '"\(.kind) \(.snapshot) \(.base)"' "$1/manifest.json"; }
         before=$(e2e_guest_counter nb1)
         night "$d"
         [ "$status" -eq 0 ]
+        case $d in
+        20261201) assert_line "xl-snapshot-nightly: nb1: nightly-$d exported (full)" ;;
+        *) assert_line "xl-snapshot-nightly: nb1: nightly-$d exported (delta against nightly-$prev)" ;;
+        esac
+        prev=$d
         # the guest ran on through the job: no memory snapshot, no pause left
         [ "$(e2e_domain_state nb1)" = running ]
         e2e_wait_counter_above nb1 $((before + 5)) 30 >/dev/null
@@ -83,11 +92,13 @@ nightly-20261202
 nightly-20261203"
     run -0 image_snapshots "$img"
     refute_output --partial nightly-20261201
-    # the delta of night 3 holds night 3's changes, not the disk again
+    # the delta of night 3 holds night 3's changes (the counter's
+    # cluster), not the disk's 4 MiB again
     full=$(du -sb "$DEST/nb1/nightly-20261201" | cut -f1)
     delta=$(du -sb "$DEST/nb1/nightly-20261203" | cut -f1)
     e2e_log "bundles: full $full bytes, delta $delta bytes"
-    [ "$delta" -lt "$full" ]
+    [ "$full" -gt $((4 << 20)) ]
+    [ "$delta" -lt $((1 << 20)) ]
     # a second run of the same night takes and exports nothing again
     before=$(xl-snapshot list --names nb1 | wc -l)
     night 20261203
