@@ -17,8 +17,10 @@
  * a thin snapshot of the snapshot takes the origin's name (active, no
  * activation skip, the origin's own tags), then the old origin is
  * removed: the path the xl config names stays valid and the snapshot
- * stays, for a later revert.  Revert of a classic snapshot is refused
- * (merging it into the origin consumes the snapshot; not done yet).
+ * stays, for a later revert.  A classic snapshot is merged into the
+ * origin (lvconvert --merge, the domain being off) and made again of
+ * the reverted origin (same name, size and tags); an invalid
+ * (overflowed) one is refused.
  *
  * The LVM tools run through xlsnap__spawn (no shell), by env(1) with
  * LVM_SUPPRESS_FD_WARNINGS=1.
@@ -342,13 +344,12 @@ static int lvm_revert_check(xlsnap_ctx *ctx, const xlsnap_disk *d,
                              "snapshot volume %s/%s is gone", d->vdev,
                              d->volume_group, d->snapshot_volume);
     if (rc < 0) return rc;
-    if (v.attr[0] != 'V')
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: %s/%s is a "
-                           "classic (thick) LVM snapshot; reverting those "
-                           "is not supported yet (merging it into the origin "
-                           "would consume the snapshot): only thin "
-                           "snapshots are reverted", d->vdev, d->volume_group,
-                           d->snapshot_volume);
+    if (v.attr[0] != 'V' && (v.attr[4] == 'I' || v.attr[4] == 'S'))
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "disk %s: the snapshot "
+                           "volume %s/%s is invalid: its copy-on-write "
+                           "store overflowed, so it no longer holds the "
+                           "data of the snapshot", d->vdev,
+                           d->volume_group, d->snapshot_volume);
     else
         rc = 0;
     lvinfo_dispose(&v);
@@ -364,6 +365,58 @@ static void add_tags(const char **argv, int *n, int max, char *tags)
         argv[(*n)++] = "--addtag";
         argv[(*n)++] = p;
     }
+}
+
+/*
+ * A classic snapshot: merged into the origin (inactive users: the domain
+ * is off, so the merge runs now, lvconvert waiting for it), then made
+ * again, same name, size and tags, of the reverted origin.
+ */
+static int revert_thick(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                        const lvinfo *sv)
+{
+    char *snap = vg_lv(d->volume_group, d->snapshot_volume);
+    char *origin = vg_lv(d->volume_group, d->volume);
+    char *size = xlsnap__sprintf("%llub", (unsigned long long)sv->size);
+    char *tags = xlsnap__strdup(sv->tags);
+    const char *argv[40];
+    lvinfo v;
+    int n = 0, rc;
+
+    memset(&v, 0, sizeof(v));
+    if (!snap || !origin || !size || !tags) { rc = xlsnap__nomem(ctx); goto out; }
+    {
+        const char *merge[] = { "lvconvert", "-q", "-i", "1", "--merge",
+                                snap, NULL };
+        if ((rc = lvm_do(ctx, merge))) goto out;
+    }
+    if ((rc = lvs_one(ctx, snap, &v)) < 0) goto out;
+    if (rc) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_BUSY, "the merge of %s into %s "
+                           "was put off until the origin is next activated "
+                           "(it is open)", snap, origin);
+        goto out;
+    }
+    argv[n++] = "lvcreate";
+    argv[n++] = "-q";
+    argv[n++] = "-s";
+    argv[n++] = "-L";
+    argv[n++] = size;
+    argv[n++] = "-n";
+    argv[n++] = d->snapshot_volume;
+    add_tags(argv, &n, 36, tags);
+    argv[n++] = origin;
+    argv[n] = NULL;
+    if ((rc = lvm_do(ctx, argv)))
+        rc = xlsnap__error_prefix(ctx, rc, "reverted, but the snapshot "
+                                  "volume could not be made again");
+ out:
+    lvinfo_dispose(&v);
+    free(snap);
+    free(origin);
+    free(size);
+    free(tags);
+    return rc;
 }
 
 static int lvm_revert(xlsnap_ctx *ctx, const xlsnap_disk *d,
@@ -384,6 +437,12 @@ static int lvm_revert(xlsnap_ctx *ctx, const xlsnap_disk *d,
         goto out;
     }
     if ((rc = lvm_revert_check(ctx, d, uuid))) goto out;
+    if ((rc = own_snapshot(ctx, d, uuid, &v)) < 0) goto out;
+    if (rc && v.attr[0] != 'V') {
+        rc = revert_thick(ctx, d, &v);
+        goto out;
+    }
+    lvinfo_dispose(&v);
     /* the origin's own tags go to its replacement */
     if ((rc = lvs_one(ctx, origin, &v)) < 0) goto out;
     if (rc) {
