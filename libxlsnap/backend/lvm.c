@@ -367,6 +367,24 @@ static void add_tags(const char **argv, int *n, int max, char *tags)
     }
 }
 
+/* Wait (up to 15 s) until nothing has LV lv open: a domain just
+ * destroyed may keep its disk open for a moment (blkback lets go of it
+ * after the domain is gone).  0, or BUSY. */
+static int wait_closed(xlsnap_ctx *ctx, const char *lv)
+{
+    for (int i = 0; i < 60; i++) {
+        lvinfo v;
+        int rc = lvs_one(ctx, lv, &v);
+        bool open = rc > 0 && strlen(v.attr) > 5 && v.attr[5] == 'o';
+        lvinfo_dispose(&v);
+        if (rc < 0) return rc;
+        if (!open) return 0;
+        nanosleep(&(struct timespec){ .tv_nsec = 250000000 }, NULL);
+    }
+    return xlsnap__error(ctx, XLSNAP_ERROR_BUSY, "logical volume %s is "
+                         "still open", lv);
+}
+
 /*
  * A classic snapshot: merged into the origin (inactive users: the domain
  * is off, so the merge runs now, lvconvert waiting for it), then made
@@ -385,6 +403,7 @@ static int revert_thick(xlsnap_ctx *ctx, const xlsnap_disk *d,
 
     memset(&v, 0, sizeof(v));
     if (!snap || !origin || !size || !tags) { rc = xlsnap__nomem(ctx); goto out; }
+    if ((rc = wait_closed(ctx, origin))) goto out;
     {
         const char *merge[] = { "lvconvert", "-q", "-i", "1", "--merge",
                                 snap, NULL };
@@ -473,7 +492,7 @@ static int lvm_revert(xlsnap_ctx *ctx, const xlsnap_disk *d,
     }
     if (v.name) {
         const char *rm[] = { "lvremove", "-q", "-f", aside_lv, NULL };
-        if ((rc = lvm_do(ctx, rm)))
+        if ((rc = wait_closed(ctx, aside_lv)) || (rc = lvm_do(ctx, rm)))
             rc = xlsnap__error_prefix(ctx, rc, "reverted, but the old "
                                       "volume %s is left", aside_lv);
     }
