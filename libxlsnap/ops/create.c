@@ -210,10 +210,10 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                                    cd[i].path);
                 goto out;
             }
+            /* (counted first: a half-filled entry is freed with s) */
             if ((rc = drv->plan(ctx, &cd[i], uuid, name,
-                                &s->disks[s->num_disks])))
+                                &s->disks[s->num_disks++])))
                 goto out;
-            s->num_disks++;
             continue;
         }
         if ((rc = disk_kind(ctx, p, &cd[i], &kind))) goto out;
