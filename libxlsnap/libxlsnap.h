@@ -242,6 +242,7 @@ typedef enum {
 typedef enum {
     XLSNAP_DISK_INTERNAL = 1,    /* qcow2 internal snapshot */
     XLSNAP_DISK_EXTERNAL = 2,    /* new overlay on top of the old image */
+    XLSNAP_DISK_VOLUME = 3,      /* a snapshot volume (driver: "lvm") */
 } xlsnap_disk_kind;
 
 typedef struct {
@@ -252,6 +253,10 @@ typedef struct {
     char *internal_name;  /* INTERNAL: snapshot name inside image */
     char *overlay;        /* EXTERNAL: overlay created by the snapshot */
     char *backing;        /* EXTERNAL: image holding the snapshot data */
+    char *driver;         /* storage driver: NULL = "qcow2", "lvm" */
+    char *volume_group;   /* VOLUME: the LVM volume group */
+    char *volume;         /* VOLUME: the origin LV (the disk) */
+    char *snapshot_volume; /* VOLUME: the snapshot LV holding the data */
 } xlsnap_disk;
 
 /* Empty disk entry / free its strings. */
@@ -284,7 +289,8 @@ void xlsnap_snapshot_init(xlsnap_snapshot *s);
 void xlsnap_snapshot_dispose(xlsnap_snapshot *s);
 void xlsnap_snapshot_list_free(xlsnap_snapshot *list, int nr);
 
-/* "internal", "external", "mixed" or "none" (memory only / no disks). */
+/* "internal", "external", "volume", "mixed" or "none" (memory only / no
+ * disks). */
 const char *xlsnap_snapshot_type(const xlsnap_snapshot *s);
 /* "preparing" or "ready". */
 const char *xlsnap_state_name(xlsnap_state st);

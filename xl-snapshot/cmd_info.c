@@ -80,6 +80,10 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
         if (d->kind == XLSNAP_DISK_INTERNAL)
             printf("  %-6s %-6s internal  snapshot '%s' in %s\n", d->vdev,
                    d->format, d->internal_name, d->image);
+        else if (d->kind == XLSNAP_DISK_VOLUME)
+            printf("  %-6s %-6s volume    %s snapshot volume %s/%s of %s\n",
+                   d->vdev, d->format, d->driver ? d->driver : "-",
+                   d->volume_group, d->snapshot_volume, d->image);
         else
             printf("  %-6s %-6s external  data in %s, overlay %s\n",
                    d->vdev, d->format, d->backing,

@@ -262,6 +262,7 @@ int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     for (int i = 0; i < nr; i++)
         for (int k = 0; k < l[i].num_disks; k++) {
             const xlsnap_disk *d = &l[i].disks[k];
+            if (d->kind == XLSNAP_DISK_VOLUME) continue;  /* no image */
             xlsnap__set_add_fmt(known, d->image, d->format);
             xlsnap__set_add_fmt(known, d->overlay, "qcow2");
             xlsnap__set_add_fmt(known, d->backing, d->format);

@@ -199,7 +199,12 @@ static int make_image(exporter *x, const xlsnap_disk *d,
     const xlsnap_disk *bd;
     int rc;
 
-    if (!base) {
+    if (d->kind == XLSNAP_DISK_VOLUME) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: its data is "
+                           "the LVM volume %s/%s; exporting volumes is not "
+                           "supported yet", d->vdev, d->volume_group,
+                           d->snapshot_volume);
+    } else if (!base) {
         const char *snap = d->kind == XLSNAP_DISK_INTERNAL ? d->internal_name
                                                            : NULL;
         rc = xlsnap__qimg_convert(ctx, d->kind == XLSNAP_DISK_INTERNAL ?

@@ -20,6 +20,7 @@
 #define XLSNAP__F_NOIDX (1u << 4)
 #define XLSNAP__F_INT   (1u << 5)
 #define XLSNAP__F_EXT   (1u << 6)
+#define XLSNAP__F_VOL   (1u << 7)
 
 typedef enum {
     XLSNAP__FK_STR,
@@ -60,7 +61,8 @@ static inline bool xlsnap__field_applies(const xlsnap__field *f,
                                          const xlsnap_disk *d)
 {
     if (f->flags & XLSNAP__F_INT) return d->kind == XLSNAP_DISK_INTERNAL;
-    if (f->flags & XLSNAP__F_EXT) return d->kind != XLSNAP_DISK_INTERNAL;
+    if (f->flags & XLSNAP__F_EXT) return d->kind == XLSNAP_DISK_EXTERNAL;
+    if (f->flags & XLSNAP__F_VOL) return d->kind == XLSNAP_DISK_VOLUME;
     return true;
 }
 

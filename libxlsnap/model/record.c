@@ -59,13 +59,15 @@ int xlsnap__state_parse(const char *s)
 
 const char *xlsnap__disk_kind_name(xlsnap_disk_kind k)
 {
-    return k == XLSNAP_DISK_EXTERNAL ? "external" : "internal";
+    return k == XLSNAP_DISK_EXTERNAL ? "external" :
+           k == XLSNAP_DISK_VOLUME ? "volume" : "internal";
 }
 
 xlsnap_disk_kind xlsnap__disk_kind_parse(const char *s)
 {
     return !strcmp(s, "internal") ? XLSNAP_DISK_INTERNAL :
-           !strcmp(s, "external") ? XLSNAP_DISK_EXTERNAL : 0;
+           !strcmp(s, "external") ? XLSNAP_DISK_EXTERNAL :
+           !strcmp(s, "volume") ? XLSNAP_DISK_VOLUME : 0;
 }
 
 /* ---- lifecycle ---- */
@@ -154,15 +156,17 @@ int xlsnap__snapshot_copy(xlsnap_snapshot *dst, const xlsnap_snapshot *src)
 
 const char *xlsnap_snapshot_type(const xlsnap_snapshot *s)
 {
-    bool in = false, ex = false;
+    bool in = false, ex = false, vol = false;
 
     for (int i = 0; i < s->num_disks; i++) {
         if (s->disks[i].kind == XLSNAP_DISK_INTERNAL) in = true;
         if (s->disks[i].kind == XLSNAP_DISK_EXTERNAL) ex = true;
+        if (s->disks[i].kind == XLSNAP_DISK_VOLUME) vol = true;
     }
-    if (in && ex) return "mixed";
+    if (in + ex + vol > 1) return "mixed";
     if (in) return "internal";
     if (ex) return "external";
+    if (vol) return "volume";
     return "none";
 }
 

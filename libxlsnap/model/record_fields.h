@@ -20,7 +20,7 @@
  *   DISKS  the disks array (xlsnap_disk, XLSNAP__DISK_FIELDS below),
  *          num_disks long
  *   RAW    char *: a JSON object kept as text (the domain config)
- *   DKIND  xlsnap_disk_kind: "internal", "external" (disks only)
+ *   DKIND  xlsnap_disk_kind: "internal", "external", "volume" (disks only)
  *
  * Flags (or'ed, 0 for none):
  *   XLSNAP__F_REQ    reading: missing, null or "" is an error
@@ -30,6 +30,8 @@
  *   XLSNAP__F_NOIDX  not kept in the list index
  *   XLSNAP__F_INT    disks: only for internal snapshots
  *   XLSNAP__F_EXT    disks: only for external snapshots
+ *   XLSNAP__F_VOL    disks: only for snapshot volumes (LVM); a record
+ *                    without "driver" is a qcow2 one (older records)
  *
  * This header needs only libxlsnap.h; the flag macros are defined by
  * whoever reads them (see record.c), so a walker that ignores them (the
@@ -66,7 +68,14 @@
       XLSNAP__F_REQ | XLSNAP__F_INT)                                        \
     X(overlay,            "overlay",            STR,   XLSNAP__F_EXT)      \
     X(backing,            "backing",            STR,                       \
-      XLSNAP__F_REQ | XLSNAP__F_EXT)
+      XLSNAP__F_REQ | XLSNAP__F_EXT)                                        \
+    X(driver,             "driver",             STR,   XLSNAP__F_OMIT)     \
+    X(volume_group,       "volume_group",       STR,                       \
+      XLSNAP__F_REQ | XLSNAP__F_VOL)                                        \
+    X(volume,             "volume",             STR,                       \
+      XLSNAP__F_REQ | XLSNAP__F_VOL)                                        \
+    X(snapshot_volume,    "snapshot_volume",    STR,                       \
+      XLSNAP__F_REQ | XLSNAP__F_VOL)
 
 #endif
 

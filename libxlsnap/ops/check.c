@@ -28,6 +28,7 @@
  *     have that name).
  */
 #include "internal.h"
+#include "backend/disk.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -335,6 +336,12 @@ static int revert_disk_back(checker *c, const revert_intent *ri,
              mv = nth(ri->moved, j);
     int rc;
 
+    if (d->kind == XLSNAP_DISK_VOLUME) {
+        /* the driver's revert again (it finishes a half-done one) */
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+        return drv && drv->revert ? drv->revert(c->ctx, d, l[k].domain_uuid)
+                                  : 0;
+    }
     if (pa && mv && YAJL_IS_STRING(pa) && YAJL_IS_STRING(mv)) {
         /* the configured path: finish it (the old active layer under its
          * new name, the snapshot's data at the path) */
@@ -626,7 +633,13 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
     for (int k = 0; *all_r && k < sn->num_disks; k++) {
         const xlsnap_disk *d = &sn->disks[k];
         char *b = NULL;
-        if (d->kind == XLSNAP_DISK_INTERNAL) {
+        if (d->kind == XLSNAP_DISK_VOLUME) {
+            const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+            if (!drv || !drv->check) { *all_r = false; break; }
+            if ((rc = drv->check(c->ctx, d, sn->domain_uuid, &b))) break;
+            *all_r = !b;
+            free(b);
+        } else if (d->kind == XLSNAP_DISK_INTERNAL) {
             if (!exists(d->image)) { *all_r = false; break; }
             rc = xlsnap__image_has_snapshot(c->ctx, c->dom, &c->live,
                                             d->image, d->format,
@@ -710,6 +723,14 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
         /* what the create made: the overlay (an import: the image) */
         const char *made = d->overlay ? d->overlay : d->backing;
         bool other = false;
+        if (d->kind == XLSNAP_DISK_VOLUME) {
+            /* a snapshot volume this create made (tagged) goes */
+            const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+            if (drv && drv->cancel &&
+                (rc = drv->cancel(c->ctx, d, sn->domain_uuid)))
+                return rc;
+            continue;
+        }
         if (d->kind == XLSNAP_DISK_INTERNAL) {
             if ((rc = xlsnap__delete_internal(c->ctx, c->dom, d, &c->live)))
                 return rc;
@@ -832,6 +853,18 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
     for (int k = 0; k < sn->num_disks; k++) {
         const xlsnap_disk *d = &sn->disks[k];
         bool has;
+        if (d->kind == XLSNAP_DISK_VOLUME) {
+            const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+            char *why = NULL;
+            if (!drv || !drv->check)
+                why = xlsnap__sprintf("disk %s has the storage driver "
+                                      "'%s', unknown to this version",
+                                      d->vdev, d->driver ? d->driver : "");
+            else if ((rc = drv->check(c->ctx, d, sn->domain_uuid, &why)))
+                return rc;
+            if (why) lost(c, sn, why);
+            continue;
+        }
         if (d->kind == XLSNAP_DISK_EXTERNAL) {
             if (!exists(d->backing))
                 lost(c, sn, xlsnap__sprintf("image %s holding its data "

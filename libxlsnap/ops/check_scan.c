@@ -269,6 +269,7 @@ static void add_record(stray_scan *s, const xlsnap_domain *dom,
 
     for (int k = 0; k < sn->num_disks; k++) {
         const xlsnap_disk *d = &sn->disks[k];
+        if (d->kind == XLSNAP_DISK_VOLUME) continue;    /* no image */
         xlsnap__set_add_fmt(&s->roots, d->image, d->format);
         xlsnap__set_add_fmt(&s->roots, d->overlay, "qcow2");
         xlsnap__set_add_fmt(&s->roots, d->backing, d->format);

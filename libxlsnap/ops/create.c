@@ -9,6 +9,7 @@
  * reason in the error.
  */
 #include "internal.h"
+#include "backend/disk.h"
 
 #include <fcntl.h>
 #include <libgen.h>
@@ -82,8 +83,7 @@ static int check_wanted(xlsnap_ctx *ctx, const xlsnap_create_params *p,
  * (not selected, CD-ROM or read-only by default, empty drive); an
  * error for a disk that cannot be. */
 static int disk_kind(xlsnap_ctx *ctx, const xlsnap_create_params *p,
-                     const xlsnap__cfgdisk *d, bool running,
-                     xlsnap_disk_kind *kind_r)
+                     const xlsnap__cfgdisk *d, xlsnap_disk_kind *kind_r)
 {
     const xlsnap_cfg_disk *w = wanted(p, d->vdev);
     xlsnap_disk_kind kind;
@@ -100,12 +100,6 @@ static int disk_kind(xlsnap_ctx *ctx, const xlsnap_create_params *p,
         return 0;
     }
     if (!d->path || !*d->path) return 0;   /* empty drive */
-    if (running && (!d->backend || strcmp(d->backend, "qdisk")))
-        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                             "disk %s (%s, backend %s) cannot be "
-                             "snapshotted: only disks served by QEMU "
-                             "(backendtype=qdisk) can be", d->vdev,
-                             d->path, d->backend ? d->backend : "unknown");
     raw = d->format && !strcmp(d->format, "raw");
     if (!raw && (!d->format || strcmp(d->format, "qcow2")))
         return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
@@ -171,13 +165,14 @@ static int add_disk(xlsnap_ctx *ctx, const xlsnap_create_params *p,
 
 /*
  * Decide which disks to snapshot and how.  Every writable disk by
- * default (CD-ROMs and read-only disks skipped); qcow2 internal unless
- * asked otherwise, raw only external; backends QEMU does not serve
- * (phy:) are refused, naming the disk.
+ * default (CD-ROMs and read-only disks skipped); the driver of each
+ * from the disk-driver layer (backend/disk.h): qcow2 internal unless
+ * asked otherwise, raw only external; LVM volumes by the lvm driver;
+ * anything else is refused, naming the disk.
  */
 static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
-                      const char *config, bool running, const char *name,
-                      xlsnap_snapshot *s)
+                      const char *config, bool running, const char *uuid,
+                      const char *name, xlsnap_snapshot *s)
 {
     xlsnap__cfgdisk *cd = NULL;
     int ncd = 0, rc;
@@ -188,8 +183,40 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
     s->disks = calloc(ncd ? ncd : 1, sizeof(*s->disks));
     if (!s->disks) { rc = xlsnap__nomem(ctx); goto out; }
     for (int i = 0; i < ncd; i++) {
+        const xlsnap_cfg_disk *w = wanted(p, cd[i].vdev);
+        const xlsnap__disk_driver *drv;
         xlsnap_disk_kind kind;
-        if ((rc = disk_kind(ctx, p, &cd[i], running, &kind))) goto out;
+        if ((p->num_disks && !w) || cd[i].cdrom || !cd[i].readwrite ||
+            !cd[i].path || !*cd[i].path) {
+            /* skipped, or refused by disk_kind with its reason */
+            if ((rc = disk_kind(ctx, p, &cd[i], &kind))) goto out;
+            continue;
+        }
+        if ((rc = xlsnap__disk_select(ctx, &cd[i], running, &drv)))
+            goto out;
+        if (drv->plan) {
+            if (w && w->kind) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s (%s) "
+                                   "is an LVM volume: it has no internal "
+                                   "or external snapshots, only snapshot "
+                                   "volumes", cd[i].vdev, cd[i].path);
+                goto out;
+            }
+            if (w && w->target) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s (%s) "
+                                   "is an LVM volume: its snapshot is a "
+                                   "volume of the same volume group, not a "
+                                   "file at a path", cd[i].vdev,
+                                   cd[i].path);
+                goto out;
+            }
+            /* (counted first: a half-filled entry is freed with s) */
+            if ((rc = drv->plan(ctx, &cd[i], uuid, name,
+                                &s->disks[s->num_disks++])))
+                goto out;
+            continue;
+        }
+        if ((rc = disk_kind(ctx, p, &cd[i], &kind))) goto out;
         if (kind && (rc = add_disk(ctx, p, &cd[i], kind, name, s)))
             goto out;
     }
@@ -216,6 +243,7 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
     CHK(yajl_gen_array_open(g));
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
+        if (d->kind == XLSNAP_DISK_VOLUME) continue;
         free(node);
         node = NULL;
         if ((rc = xlsnap__qmp_node_for_file(ctx, q, d->image, &node)))
@@ -265,6 +293,49 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
     free(cmd);
     yajl_gen_free(g);
     return rc;
+}
+
+/* Whether sn has disks QEMU snapshots (qcow2, not volumes). */
+static bool has_qemu_disks(const xlsnap_snapshot *sn)
+{
+    for (int i = 0; i < sn->num_disks; i++)
+        if (sn->disks[i].kind != XLSNAP_DISK_VOLUME) return true;
+    return false;
+}
+
+/* Volumes i < n taken by their drivers are removed again. */
+static void cancel_volumes(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n)
+{
+    xlsnap__errsaved saved;
+
+    xlsnap__errsave(ctx, &saved);
+    for (int i = 0; i < n; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+        if (d->kind == XLSNAP_DISK_VOLUME && drv && drv->cancel)
+            drv->cancel(ctx, d, sn->domain_uuid);
+    }
+    xlsnap__errrestore(ctx, &saved);
+}
+
+/* Every volume through its driver (the guest is paused, suspended or
+ * off); on failure the ones taken are removed again. */
+static int take_volumes(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
+{
+    for (int i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+        int rc;
+        if (d->kind != XLSNAP_DISK_VOLUME) continue;
+        rc = drv && drv->take
+           ? drv->take(ctx, d, sn->domain_uuid, sn->name)
+           : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "no driver");
+        if (rc) {
+            cancel_volumes(ctx, sn, i);
+            return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+        }
+    }
+    return 0;
 }
 
 /* Open QEMU's monitor of the domain and build the transaction. */
@@ -630,7 +701,7 @@ static int create_plan(xlsnap_ctx *ctx, create_op *op)
         (rc = plan_domain(ctx, op)) || (rc = plan_record(ctx, op)) ||
         (rc = plan_memory(ctx, op)) ||
         (rc = plan_disks(ctx, op->p, sn->config_json, op->running,
-                         sn->name, sn)))
+                         op->dom->uuid, sn->name, sn)))
         return rc;
     if (!sn->num_disks && !sn->memory)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
@@ -658,7 +729,7 @@ static int act_record(xlsnap_ctx *ctx, create_op *op)
     if ((rc = xlsnap__store_write(ctx, &op->sn))) return rc;
     op->recorded = true;
     xlsnap__fault_point("create-prepared");
-    if (op->sn.num_disks && op->running && !op->sn.memory) {
+    if (has_qemu_disks(&op->sn) && op->running && !op->sn.memory) {
         xlsnap__qmp_init(&q);
         if ((rc = open_transaction(ctx, op->dom, &op->sn, &q, &op->tcmd)))
             return rc;
@@ -693,8 +764,9 @@ static int act_stop(xlsnap_ctx *ctx, create_op *op)
     return 0;
 }
 
-/* Act 3: every disk at the same instant (a QMP transaction, or
- * qemu-img offline); on failure no disk was changed. */
+/* Act 3: every disk at the same instant (volumes through their
+ * driver, then a QMP transaction, or qemu-img offline); on failure no
+ * disk was changed. */
 static int act_disks(xlsnap_ctx *ctx, create_op *op)
 {
     xlsnap_snapshot *sn = &op->sn;
@@ -702,21 +774,33 @@ static int act_disks(xlsnap_ctx *ctx, create_op *op)
     int rc;
 
     if (!sn->num_disks) return 0;
+    if ((rc = take_volumes(ctx, sn))) return rc;
+    if (!has_qemu_disks(sn)) return 0;
     if (!op->running) {
-        if ((rc = freeze_layers(ctx, NULL, sn))) return rc;
-        if ((rc = offline_disks(ctx, sn))) thaw_layers(ctx, sn, sn->num_disks);
+        if ((rc = freeze_layers(ctx, NULL, sn))) {
+            cancel_volumes(ctx, sn, sn->num_disks);
+            return rc;
+        }
+        if ((rc = offline_disks(ctx, sn))) {
+            thaw_layers(ctx, sn, sn->num_disks);
+            cancel_volumes(ctx, sn, sn->num_disks);
+        }
         return rc;
     }
     xlsnap__qmp_init(&q);
     rc = op->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid, &q)
                   : open_transaction(ctx, op->dom, sn, &q, &op->tcmd);
-    if (rc) return rc;
+    if (rc) {
+        cancel_volumes(ctx, sn, sn->num_disks);
+        return rc;
+    }
     rc = freeze_layers(ctx, &q, sn);
     if (!rc) {
         rc = xlsnap__qmp_exec(ctx, &q, op->tcmd, NULL);
         if (rc) thaw_layers(ctx, sn, sn->num_disks);
     }
     xlsnap__qmp_close(&q);
+    if (rc) cancel_volumes(ctx, sn, sn->num_disks);
     if (rc)
         rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
                                   "failed (no disk was changed)");

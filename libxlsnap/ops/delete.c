@@ -21,6 +21,7 @@
  * check --repair finishes the delete of such records.
  */
 #include "internal.h"
+#include "backend/disk.h"
 
 #include <unistd.h>
 
@@ -217,9 +218,18 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     for (int k = 0; !(flags & XLSNAP_DELETE_METADATA) && k < x->num_disks;
          k++) {
         const xlsnap_disk *d = &x->disks[k];
-        rc = d->kind == XLSNAP_DISK_INTERNAL
-           ? xlsnap__delete_internal(ctx, dom, d, live)
-           : merge_external(ctx, x, d, named, live, known);
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+        if (d->kind == XLSNAP_DISK_VOLUME)
+            /* only the snapshot volume the record names, if tagged ours */
+            rc = drv && drv->remove
+               ? drv->remove(ctx, d, x->domain_uuid)
+               : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "storage driver "
+                               "'%s' is unknown to this version",
+                               d->driver ? d->driver : "");
+        else
+            rc = d->kind == XLSNAP_DISK_INTERNAL
+               ? xlsnap__delete_internal(ctx, dom, d, live)
+               : merge_external(ctx, x, d, named, live, known);
         if (!rc && d->kind == XLSNAP_DISK_EXTERNAL)
             rc = remove_owned(ctx, x, d, parts, nparts, named, live, known);
         if (rc) {

@@ -4,6 +4,7 @@
  * data
  */
 #include "internal.h"
+#include "backend/disk.h"
 
 #include <unistd.h>
 
@@ -26,6 +27,21 @@ static int check_parts(xlsnap_ctx *ctx, const xlsnap_snapshot *s)
     for (int i = 0; i < s->num_disks; i++) {
         const xlsnap_disk *d = &s->disks[i];
         bool has;
+        if (d->kind == XLSNAP_DISK_VOLUME) {
+            const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+            char *why = NULL;
+            if (!drv || !drv->check)
+                return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: "
+                                     "unknown storage driver", d->vdev);
+            if ((rc = drv->check(ctx, d, s->domain_uuid, &why))) return rc;
+            if (why) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "disk %s: %s",
+                                   d->vdev, why);
+                free(why);
+                return rc;
+            }
+            continue;
+        }
         if (d->kind == XLSNAP_DISK_EXTERNAL) {
             if ((rc = need_file(ctx, "backing image", d->backing)))
                 return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);

@@ -23,6 +23,7 @@
  * that left it behind.
  */
 #include "internal.h"
+#include "backend/disk.h"
 
 #include <fcntl.h>
 #include <time.h>
@@ -263,6 +264,18 @@ static int plan_disk(xlsnap_ctx *ctx, revert_plan *p, int i)
     bool at_path;
     int deps = 0, rc;
 
+    if (d->kind == XLSNAP_DISK_VOLUME) {
+        /* the volume keeps its name: the config stays as it is; refused
+         * here (nothing touched yet) when its driver cannot revert it */
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+        if (!drv || !drv->revert)
+            return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: "
+                                 "storage driver '%s' is unknown to this "
+                                 "version", d->vdev,
+                                 d->driver ? d->driver : "");
+        return drv->revert_check
+             ? drv->revert_check(ctx, d, p->sn->domain_uuid) : 0;
+    }
     if ((rc = configured_path(ctx, p->cfg, d->vdev, &path))) return rc;
     at_path = path && movable(p->list, p->nr, path);
     if (d->kind == XLSNAP_DISK_INTERNAL && path && !strcmp(path, d->image)) {
@@ -355,6 +368,12 @@ static int act_disks(xlsnap_ctx *ctx, revert_plan *p)
 
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+        if (d->kind == XLSNAP_DISK_VOLUME) {
+            rc = drv->revert(ctx, d, sn->domain_uuid);
+            if (rc) return rc;     /* (the driver names the disk) */
+            continue;
+        }
         if (p->paths[i])
             rc = xlsnap__revert_disk_at(ctx, d, p->paths[i], p->moved[i]);
         else if (d->kind == XLSNAP_DISK_INTERNAL && !p->fresh[i])

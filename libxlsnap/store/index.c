@@ -186,7 +186,8 @@ static int get_fields(char **p, const xlsnap__field *t, int skip,
             break;
         case XLSNAP__FK_DKIND:
             ok = get_num(p, &v) && (v == XLSNAP_DISK_INTERNAL ||
-                                    v == XLSNAP_DISK_EXTERNAL);
+                                    v == XLSNAP_DISK_EXTERNAL ||
+                                    v == XLSNAP_DISK_VOLUME);
             if (ok) *XLSNAP__AT(xlsnap_disk_kind, base, f) = v;
             break;
         case XLSNAP__FK_DISKS: {

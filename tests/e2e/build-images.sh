@@ -19,11 +19,11 @@ set -euo pipefail
 DOM0_PACKAGES="xen-utils-4.17 qemu-system-xen qemu-utils bats bats-support bats-assert bats-file \
 libyajl2 libxencall1 libxendevicemodel1 libxenevtchn1 libxenforeignmemory1 libxengnttab1 \
 libxenhypfs1 libxenmisc4.17 libxenstore4 libxentoolcore1 libxentoollog1 \
-kmod busybox-static procps util-linux jq"
+kmod busybox-static procps util-linux jq lvm2 thin-provisioning-tools xfsprogs"
 
 # Kernel modules for dom0 (dependencies are added automatically).
 DOM0_MODULES="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback loop \
-virtio_pci 9pnet_virtio 9p"
+virtio_pci 9pnet_virtio 9p dm-mod dm-snapshot dm-thin-pool dm-bufio dm-persistent-data dm-bio-prison"
 # Kernel modules for the guest initramfs.
 GUEST_MODULES="xen-blkfront"
 

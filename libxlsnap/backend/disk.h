@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * backend/disk.h - the disk-driver layer: one interface, one driver per
+ * kind of storage, chosen per disk from the domain config (backend,
+ * path, format) and from what the path is on the host.
+ *
+ *   qcow2  images served by QEMU (qdisk) or, offline, any qcow2 image:
+ *          internal and external snapshots.  Its code stays in
+ *          ops/create.c (QMP transaction, qemu-img), ops/revert.c and
+ *          ops/delete.c; the table below only names it (its ops are
+ *          NULL: the callers take the qcow2 path for it).
+ *   lvm    a disk on an LVM logical volume (phy:, blkback): thin
+ *          volumes get thin snapshots, classic ("thick") volumes
+ *          copy-on-write snapshots of a fixed size (backend/lvm.c).
+ *
+ * Anything else (a raw file served by the kernel backend through a loop
+ * device, a block device that is not a logical volume) is refused by
+ * xlsnap__disk_select with one message naming the disk and the ways out.
+ *
+ * Every op returns 0 or a negative XLSNAP_ERROR_* with the message on
+ * ctx.  take/cancel/revert/remove work on a record's disk (xlsnap_disk of
+ * kind XLSNAP_DISK_VOLUME for lvm).
+ */
+#ifndef XLSNAP_BACKEND_DISK_H
+#define XLSNAP_BACKEND_DISK_H
+
+#include "internal.h"
+
+typedef struct xlsnap__disk_driver {
+    const char *name;                  /* record's "driver" */
+    /* Probe and plan config disk cd: fill sd (vdev, format, image, kind,
+     * the driver's fields) for snapshot snap of domain uuid. */
+    int (*plan)(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
+                const char *uuid, const char *snap, xlsnap_disk *sd);
+    /* Take it (the guest is paused, suspended or off). */
+    int (*take)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid,
+                const char *snap);
+    /* Undo a take that succeeded (a later disk failed). */
+    int (*cancel)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid);
+    /* Whether revert can be done now (nothing touched yet): 0 or why
+     * not. */
+    int (*revert_check)(xlsnap_ctx *ctx, const xlsnap_disk *sd,
+                        const char *uuid);
+    /* The disk gets the snapshot's data (the domain is off); the path
+     * the config names stays valid. */
+    int (*revert)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid);
+    /* Remove the snapshot's data (only what this tool made and tagged). */
+    int (*remove)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid);
+    /* A one-line description ("LVM thin snapshot vg/lv-xs-s1 of vg/lv");
+     * NULL: out of memory. */
+    char *(*describe)(const xlsnap_disk *sd);
+    /* The snapshot's data is there and sound: 0 (ok, *why_r NULL) or
+     * 0 with *why_r saying what is wrong; <0: could not look. */
+    int (*check)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid,
+                 char **why_r);
+} xlsnap__disk_driver;
+
+extern const xlsnap__disk_driver xlsnap__disk_qcow2;
+extern const xlsnap__disk_driver xlsnap__disk_lvm;
+
+/* The driver of a record's disk (no "driver" field: qcow2); NULL for a
+ * driver this version does not know. */
+const xlsnap__disk_driver *xlsnap__disk_driver_of(const xlsnap_disk *d);
+
+/* The driver for config disk cd of a domain (running: its backend is
+ * live), or a refusal naming the disk and what would work. */
+int xlsnap__disk_select(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
+                        bool running, const xlsnap__disk_driver **drv_r);
+
+/* backend/lvm.c: whether path is an LVM logical volume (1), not one
+ * (0: not a block device LVM knows, or no LVM tools), <0 on error. */
+int xlsnap__lvm_is_lv(xlsnap_ctx *ctx, const char *path);
+
+#endif
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * backend/lvm.c - the "lvm" disk driver: disks on LVM logical volumes.
+ *
+ *   thin volume   lvcreate -s -n SNAP VG/LV            (no size to guess)
+ *   classic LV    lvcreate -s -L SIZE -n SNAP VG/LV    (copy-on-write
+ *                 store of XLSNAP__LVM_COW_PERCENT % of the origin, at
+ *                 least XLSNAP__LVM_COW_MIN bytes, at most the origin)
+ *
+ * SNAP is "<LV>-xs-<snapshot name>" (characters LVM does not allow in a
+ * name become '_').  Every LV made here carries the tags "xlsnap",
+ * "xlsnap-uuid-<domain uuid>" and "xlsnap-snap-<snapshot name>": remove
+ * and revert only ever touch a snapshot LV a record names AND that
+ * carries the first two, so an administrator's LV is never removed.
+ *
+ * Revert of a thin snapshot (domain off): the origin is renamed aside,
+ * a thin snapshot of the snapshot takes the origin's name (active, no
+ * activation skip, the origin's own tags), then the old origin is
+ * removed: the path the xl config names stays valid and the snapshot
+ * stays, for a later revert.  A classic snapshot is merged into the
+ * origin (lvconvert --merge, the domain being off) and made again of
+ * the reverted origin (same name, size and tags); an invalid
+ * (overflowed) one is refused.
+ *
+ * The LVM tools run through xlsnap__spawn (no shell), by env(1) with
+ * LVM_SUPPRESS_FD_WARNINGS=1.
+ */
+#include "backend/disk.h"
+
+#include <ctype.h>
+#include <time.h>
+
+#define XLSNAP__LVM_COW_PERCENT 20
+#define XLSNAP__LVM_COW_MIN (64ull << 20)
+
+typedef struct {
+    char *name, *vg, *pool, *attr, *origin, *data_percent, *tags;
+    uint64_t size;
+} lvinfo;
+
+static void lvinfo_dispose(lvinfo *v)
+{
+    free(v->name);
+    free(v->vg);
+    free(v->pool);
+    free(v->attr);
+    free(v->origin);
+    free(v->data_percent);
+    free(v->tags);
+    memset(v, 0, sizeof(*v));
+}
+
+/* Run an LVM tool: argv[0] is the tool; *status_r its exit status, the
+ * last line of its stderr in *why_r (may be NULL). */
+static int lvm_run(xlsnap_ctx *ctx, const char *const *argv, char **out_r,
+                   char **why_r, int *status_r)
+{
+    const char *v[40] = { "env", "LVM_SUPPRESS_FD_WARNINGS=1" };
+    char *err = NULL;
+    int n = 2, rc;
+
+    for (int i = 0; argv[i] && n < 39; i++) v[n++] = argv[i];
+    v[n] = NULL;
+    rc = xlsnap__spawn(ctx, v, -1, out_r, &err, status_r);
+    if (!rc && why_r) {
+        *why_r = xlsnap__last_line(err, "  ");
+        if (!*why_r) rc = xlsnap__nomem(ctx);
+    }
+    free(err);
+    return rc;
+}
+
+/* Run, and fail with "<tool> failed: <its message>" on a non-zero
+ * exit. */
+static int lvm_do(xlsnap_ctx *ctx, const char *const *argv)
+{
+    char *why = NULL;
+    int status, rc = lvm_run(ctx, argv, NULL, &why, &status);
+
+    if (!rc && status)
+        rc = xlsnap__error(ctx, strstr(why, "Insufficient") ||
+                                strstr(why, "insufficient")
+                                ? XLSNAP_ERROR_NOSPACE : XLSNAP_ERROR_FAIL,
+                           "%s failed: %s", argv[0],
+                           *why ? why : "no message");
+    free(why);
+    return rc;
+}
+
+static int str_of(yajl_val o, const char *key, char **out)
+{
+    yajl_val v = xlsnap__json_field(o, key);
+    *out = xlsnap__strdup(v && YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : "");
+    return *out ? 0 : -1;
+}
+
+/*
+ * lvs of one LV (a path /dev/VG/LV or VG/LV) into *v.  1: found, 0: no
+ * such LV (or no LVM tools: lvs cannot run), <0: error.
+ */
+static int lvs_one(xlsnap_ctx *ctx, const char *lv, lvinfo *v)
+{
+    const char *argv[] = { "lvs", "--reportformat", "json", "--units", "b",
+                           "--nosuffix", "-o",
+                           "lv_name,vg_name,pool_lv,lv_attr,origin,"
+                           "data_percent,lv_tags,lv_size", lv, NULL };
+    char *out = NULL, *size = NULL, err[128];
+    yajl_val root = NULL, rep, lvs, o;
+    const char *path[] = { "report", NULL };
+    int status, rc;
+
+    memset(v, 0, sizeof(*v));
+    if ((rc = lvm_run(ctx, argv, &out, NULL, &status))) return rc;
+    if (status) { rc = 0; goto out; }
+    root = xlsnap__json_parse(out, err, sizeof(err));
+    rep = root ? yajl_tree_get(root, path, yajl_t_array) : NULL;
+    lvs = rep && YAJL_GET_ARRAY(rep)->len
+        ? xlsnap__json_field(YAJL_GET_ARRAY(rep)->values[0], "lv") : NULL;
+    if (!lvs || !YAJL_IS_ARRAY(lvs)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot read the output "
+                           "of lvs %s", lv);
+        goto out;
+    }
+    if (YAJL_GET_ARRAY(lvs)->len != 1) { rc = 0; goto out; }
+    o = YAJL_GET_ARRAY(lvs)->values[0];
+    if (str_of(o, "lv_name", &v->name) || str_of(o, "vg_name", &v->vg) ||
+        str_of(o, "pool_lv", &v->pool) || str_of(o, "lv_attr", &v->attr) ||
+        str_of(o, "origin", &v->origin) ||
+        str_of(o, "data_percent", &v->data_percent) ||
+        str_of(o, "lv_tags", &v->tags) || str_of(o, "lv_size", &size)) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    v->size = strtoull(size, NULL, 10);
+    rc = *v->name && *v->vg && strlen(v->attr) >= 5 ? 1 : 0;
+ out:
+    if (rc <= 0) lvinfo_dispose(v);
+    yajl_tree_free(root);
+    free(size);
+    free(out);
+    return rc;
+}
+
+int xlsnap__lvm_is_lv(xlsnap_ctx *ctx, const char *path)
+{
+    lvinfo v;
+    int rc = lvs_one(ctx, path, &v);
+
+    lvinfo_dispose(&v);
+    return rc;
+}
+
+/* Whether tag is in LVM's comma-separated list tags. */
+static bool has_tag(const char *tags, const char *tag)
+{
+    size_t n = strlen(tag);
+
+    for (const char *p = tags; p && *p; ) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, tag, n)) return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+/* s with every character LVM does not allow in names and tags
+ * ([A-Za-z0-9+_.-]) as '_', at most max long; NULL: out of memory. */
+static char *sanitize(const char *s, size_t max)
+{
+    size_t n = strlen(s) < max ? strlen(s) : max;
+    char *r = strndup(s, n);
+
+    for (size_t i = 0; r && i < n; i++)
+        if (!isalnum((unsigned char)r[i]) && !strchr("+_.-", r[i]))
+            r[i] = '_';
+    return r;
+}
+
+static char *vg_lv(const char *vg, const char *lv)
+{
+    return xlsnap__sprintf("%s/%s", vg, lv);
+}
+
+static int lvm_plan(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
+                    const char *uuid, const char *snap, xlsnap_disk *sd)
+{
+    lvinfo v;
+    char *s = NULL;
+    bool thin;
+    int rc;
+
+    (void)uuid;
+    if ((rc = lvs_one(ctx, cd->path, &v)) <= 0)
+        return rc < 0 ? rc : xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
+                                           "disk %s: %s is not an LVM "
+                                           "logical volume", cd->vdev,
+                                           cd->path);
+    thin = v.attr[0] == 'V';
+    if (!thin && v.attr[0] != '-' && v.attr[0] != 'o') {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: %s is an LVM "
+                           "logical volume of a kind that cannot be "
+                           "snapshotted (attributes %s): only thin volumes "
+                           "and plain (linear or striped) volumes can",
+                           cd->vdev, cd->path, v.attr);
+        goto out;
+    }
+    if (v.attr[4] != 'a') {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: the logical "
+                           "volume %s/%s is not active", cd->vdev, v.vg,
+                           v.name);
+        goto out;
+    }
+    if (!(s = sanitize(snap, 80))) { rc = xlsnap__nomem(ctx); goto out; }
+    sd->vdev = xlsnap__strdup(cd->vdev);
+    sd->format = xlsnap__strdup("raw");
+    sd->image = xlsnap__strdup(cd->path);
+    sd->kind = XLSNAP_DISK_VOLUME;
+    sd->driver = xlsnap__strdup("lvm");
+    sd->volume_group = xlsnap__strdup(v.vg);
+    sd->volume = xlsnap__strdup(v.name);
+    sd->snapshot_volume = xlsnap__sprintf("%s-xs-%s", v.name, s);
+    if (!sd->vdev || !sd->format || !sd->image || !sd->driver ||
+        !sd->volume_group || !sd->volume || !sd->snapshot_volume) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    rc = 0;
+ out:
+    free(s);
+    lvinfo_dispose(&v);
+    return rc;
+}
+
+static int lvm_take(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
+                    const char *snap)
+{
+    char *origin = vg_lv(d->volume_group, d->volume), *s = sanitize(snap, 200);
+    char *t_uuid = xlsnap__sprintf("xlsnap-uuid-%s", uuid ? uuid : "");
+    char *t_snap = s ? xlsnap__sprintf("xlsnap-snap-%s", s) : NULL;
+    char *size = NULL;
+    lvinfo v;
+    int rc;
+
+    memset(&v, 0, sizeof(v));
+    if (!origin || !s || !t_uuid || !t_snap) { rc = xlsnap__nomem(ctx); goto out; }
+    if ((rc = lvs_one(ctx, origin, &v)) <= 0) {
+        if (!rc)
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "logical volume "
+                               "%s is gone", origin);
+        goto out;
+    }
+    if (v.attr[0] != 'V') {
+        uint64_t cow = v.size / 100 * XLSNAP__LVM_COW_PERCENT;
+        if (cow < XLSNAP__LVM_COW_MIN) cow = XLSNAP__LVM_COW_MIN;
+        if (cow > v.size) cow = v.size;
+        if (!(size = xlsnap__sprintf("%llub", (unsigned long long)cow))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+    }
+    {
+        const char *thin[] = { "lvcreate", "-q", "-s", "-n",
+                               d->snapshot_volume, "--addtag", "xlsnap",
+                               "--addtag", t_uuid, "--addtag", t_snap,
+                               origin, NULL };
+        const char *thick[] = { "lvcreate", "-q", "-s", "-L", size, "-n",
+                                d->snapshot_volume, "--addtag", "xlsnap",
+                                "--addtag", t_uuid, "--addtag", t_snap,
+                                origin, NULL };
+        rc = lvm_do(ctx, size ? thick : thin);
+    }
+    if (rc)
+        rc = xlsnap__error_prefix(ctx, rc, "cannot snapshot logical volume "
+                                  "%s", origin);
+ out:
+    lvinfo_dispose(&v);
+    free(origin);
+    free(s);
+    free(t_uuid);
+    free(t_snap);
+    free(size);
+    return rc;
+}
+
+/*
+ * The snapshot LV d names, looked up and proven ours (tags "xlsnap" and
+ * this domain's): 1 (*v filled), 0 if there is no such LV, or an error
+ * for an LV that is not the tool's.
+ */
+static int own_snapshot(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                        const char *uuid, lvinfo *v)
+{
+    char *lv = vg_lv(d->volume_group, d->snapshot_volume);
+    char *t_uuid = xlsnap__sprintf("xlsnap-uuid-%s", uuid ? uuid : "");
+    int rc;
+
+    if (!lv || !t_uuid) { rc = xlsnap__nomem(ctx); goto out; }
+    if ((rc = lvs_one(ctx, lv, v)) <= 0) goto out;
+    if (!has_tag(v->tags, "xlsnap") || !has_tag(v->tags, t_uuid)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM, "logical volume %s is "
+                           "not tagged as this domain's snapshot (xlsnap, "
+                           "%s); it is left alone", lv, t_uuid);
+        lvinfo_dispose(v);
+    }
+ out:
+    free(lv);
+    free(t_uuid);
+    return rc;
+}
+
+static int lvm_remove(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                      const char *uuid)
+{
+    char *lv = vg_lv(d->volume_group, d->snapshot_volume);
+    lvinfo v;
+    int rc;
+
+    memset(&v, 0, sizeof(v));
+    if (!lv) return xlsnap__nomem(ctx);
+    rc = own_snapshot(ctx, d, uuid, &v);
+    if (rc > 0) {
+        const char *argv[] = { "lvremove", "-q", "-f", lv, NULL };
+        rc = lvm_do(ctx, argv);
+    }
+    lvinfo_dispose(&v);
+    free(lv);
+    return rc;
+}
+
+static int lvm_cancel(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid)
+{
+    return lvm_remove(ctx, d, uuid);
+}
+
+static int lvm_revert_check(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                            const char *uuid)
+{
+    lvinfo v;
+    int rc = own_snapshot(ctx, d, uuid, &v);
+
+    if (rc == 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "disk %s: the "
+                             "snapshot volume %s/%s is gone", d->vdev,
+                             d->volume_group, d->snapshot_volume);
+    if (rc < 0) return rc;
+    if (v.attr[0] != 'V' && (v.attr[4] == 'I' || v.attr[4] == 'S'))
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "disk %s: the snapshot "
+                           "volume %s/%s is invalid: its copy-on-write "
+                           "store overflowed, so it no longer holds the "
+                           "data of the snapshot", d->vdev,
+                           d->volume_group, d->snapshot_volume);
+    else
+        rc = 0;
+    lvinfo_dispose(&v);
+    return rc;
+}
+
+/* --addtag for every tag of a comma-separated list into argv at *n. */
+static void add_tags(const char **argv, int *n, int max, char *tags)
+{
+    for (char *p = tags, *e; p && *p && *n + 2 < max; p = e) {
+        e = strchr(p, ',');
+        if (e) *e++ = '\0';
+        argv[(*n)++] = "--addtag";
+        argv[(*n)++] = p;
+    }
+}
+
+/* Wait (up to 15 s) until nothing has LV lv open: a domain just
+ * destroyed may keep its disk open for a moment (blkback lets go of it
+ * after the domain is gone).  0, or BUSY. */
+static int wait_closed(xlsnap_ctx *ctx, const char *lv)
+{
+    for (int i = 0; i < 60; i++) {
+        lvinfo v;
+        int rc = lvs_one(ctx, lv, &v);
+        bool open = rc > 0 && strlen(v.attr) > 5 && v.attr[5] == 'o';
+        lvinfo_dispose(&v);
+        if (rc < 0) return rc;
+        if (!open) return 0;
+        nanosleep(&(struct timespec){ .tv_nsec = 250000000 }, NULL);
+    }
+    return xlsnap__error(ctx, XLSNAP_ERROR_BUSY, "logical volume %s is "
+                         "still open", lv);
+}
+
+/*
+ * A classic snapshot: merged into the origin (inactive users: the domain
+ * is off, so the merge runs now, lvconvert waiting for it), then made
+ * again, same name, size and tags, of the reverted origin.
+ */
+static int revert_thick(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                        const lvinfo *sv)
+{
+    char *snap = vg_lv(d->volume_group, d->snapshot_volume);
+    char *origin = vg_lv(d->volume_group, d->volume);
+    char *size = xlsnap__sprintf("%llub", (unsigned long long)sv->size);
+    char *tags = xlsnap__strdup(sv->tags);
+    const char *argv[40];
+    lvinfo v;
+    int n = 0, rc;
+
+    memset(&v, 0, sizeof(v));
+    if (!snap || !origin || !size || !tags) { rc = xlsnap__nomem(ctx); goto out; }
+    if ((rc = wait_closed(ctx, origin))) goto out;
+    {
+        const char *merge[] = { "lvconvert", "-q", "-i", "1", "--merge",
+                                snap, NULL };
+        if ((rc = lvm_do(ctx, merge))) goto out;
+    }
+    if ((rc = lvs_one(ctx, snap, &v)) < 0) goto out;
+    if (rc) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_BUSY, "the merge of %s into %s "
+                           "was put off until the origin is next activated "
+                           "(it is open)", snap, origin);
+        goto out;
+    }
+    argv[n++] = "lvcreate";
+    argv[n++] = "-q";
+    argv[n++] = "-s";
+    argv[n++] = "-L";
+    argv[n++] = size;
+    argv[n++] = "-n";
+    argv[n++] = d->snapshot_volume;
+    add_tags(argv, &n, 36, tags);
+    argv[n++] = origin;
+    argv[n] = NULL;
+    if ((rc = lvm_do(ctx, argv)))
+        rc = xlsnap__error_prefix(ctx, rc, "reverted, but the snapshot "
+                                  "volume could not be made again");
+ out:
+    lvinfo_dispose(&v);
+    free(snap);
+    free(origin);
+    free(size);
+    free(tags);
+    return rc;
+}
+
+static int lvm_revert(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                      const char *uuid)
+{
+    char *origin = vg_lv(d->volume_group, d->volume);
+    char *snap = vg_lv(d->volume_group, d->snapshot_volume);
+    char *aside = xlsnap__sprintf("%s-xs-old%lld", d->volume,
+                                  (long long)time(NULL));
+    char *aside_lv = aside ? vg_lv(d->volume_group, aside) : NULL;
+    const char *argv[32];
+    lvinfo v;
+    int n = 0, rc;
+
+    memset(&v, 0, sizeof(v));
+    if (!origin || !snap || !aside || !aside_lv) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    if ((rc = lvm_revert_check(ctx, d, uuid))) goto out;
+    if ((rc = own_snapshot(ctx, d, uuid, &v)) < 0) goto out;
+    if (rc && v.attr[0] != 'V') {
+        rc = revert_thick(ctx, d, &v);
+        goto out;
+    }
+    lvinfo_dispose(&v);
+    /* the origin's own tags go to its replacement */
+    if ((rc = lvs_one(ctx, origin, &v)) < 0) goto out;
+    if (rc) {
+        const char *ren[] = { "lvrename", "-q", d->volume_group, d->volume,
+                              aside, NULL };
+        if ((rc = lvm_do(ctx, ren))) goto out;
+    }
+    argv[n++] = "lvcreate";
+    argv[n++] = "-q";
+    argv[n++] = "-s";
+    argv[n++] = "-n";
+    argv[n++] = d->volume;
+    argv[n++] = "-ay";
+    argv[n++] = "-kn";
+    add_tags(argv, &n, 28, v.tags);
+    argv[n++] = snap;
+    argv[n] = NULL;
+    if ((rc = lvm_do(ctx, argv))) {
+        if (v.name) {
+            const char *back[] = { "lvrename", "-q", d->volume_group, aside,
+                                   d->volume, NULL };
+            xlsnap__errsaved saved;
+            xlsnap__errsave(ctx, &saved);
+            lvm_do(ctx, back);
+            xlsnap__errrestore(ctx, &saved);
+        }
+        goto out;
+    }
+    if (v.name) {
+        const char *rm[] = { "lvremove", "-q", "-f", aside_lv, NULL };
+        if ((rc = wait_closed(ctx, aside_lv)) || (rc = lvm_do(ctx, rm)))
+            rc = xlsnap__error_prefix(ctx, rc, "reverted, but the old "
+                                      "volume %s is left", aside_lv);
+    }
+ out:
+    if (rc)
+        rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+    lvinfo_dispose(&v);
+    free(origin);
+    free(snap);
+    free(aside);
+    free(aside_lv);
+    return rc;
+}
+
+static char *lvm_describe(const xlsnap_disk *d)
+{
+    return xlsnap__sprintf("LVM snapshot %s/%s of %s/%s", d->volume_group,
+                           d->snapshot_volume, d->volume_group, d->volume);
+}
+
+static int lvm_check(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
+                     char **why_r)
+{
+    lvinfo v;
+    int rc = own_snapshot(ctx, d, uuid, &v);
+
+    *why_r = NULL;
+    if (rc < 0) {
+        /* an LV of that name that is not ours: a finding, not a
+         * failure of the check */
+        *why_r = xlsnap__strdup(xlsnap_last_error(ctx));
+        return *why_r ? 0 : xlsnap__nomem(ctx);
+    }
+    if (rc == 0)
+        *why_r = xlsnap__sprintf("snapshot volume %s/%s is missing",
+                                 d->volume_group, d->snapshot_volume);
+    else if (v.attr[0] != 'V' && (v.attr[4] == 'I' || v.attr[4] == 'S'))
+        *why_r = xlsnap__sprintf("snapshot volume %s/%s is invalid (its "
+                                 "copy-on-write store overflowed)",
+                                 d->volume_group, d->snapshot_volume);
+    else
+        rc = 0;
+    lvinfo_dispose(&v);
+    if (rc == 0 && !*why_r) return 0;
+    return *why_r ? 0 : xlsnap__nomem(ctx);
+}
+
+const xlsnap__disk_driver xlsnap__disk_lvm = {
+    .name = "lvm",
+    .plan = lvm_plan,
+    .take = lvm_take,
+    .cancel = lvm_cancel,
+    .revert_check = lvm_revert_check,
+    .revert = lvm_revert,
+    .remove = lvm_remove,
+    .describe = lvm_describe,
+    .check = lvm_check,
+};
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
