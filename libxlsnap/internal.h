@@ -296,16 +296,21 @@ typedef int xlsnap__write_fn(xlsnap_ctx *ctx, const xlsnap_snapshot *s);
 int xlsnap__set_current(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
                         int cur, xlsnap__write_fn *write);
 
-/* sha256.c */
+/* sha256.c: libcrypto's SHA-256 (EVP).  Each returns 0, NOMEM or FAIL
+ * without a message (no ctx: threads use it); xlsnap__sha256_error
+ * words one.  final disposes of s; dispose is for a hash given up
+ * (safe on a zeroed or finished one). */
 typedef struct {
-    uint32_t h[8];
-    uint64_t len;
-    uint8_t buf[64];
-    size_t fill;
+    void *md;                   /* EVP_MD_CTX */
 } xlsnap__sha256;
-void xlsnap__sha256_init(xlsnap__sha256 *s);
-void xlsnap__sha256_update(xlsnap__sha256 *s, const void *data, size_t n);
-void xlsnap__sha256_final(xlsnap__sha256 *s, char hex_r[65]);
+int xlsnap__sha256_init(xlsnap__sha256 *s);
+int xlsnap__sha256_update(xlsnap__sha256 *s, const void *data, size_t n);
+int xlsnap__sha256_final(xlsnap__sha256 *s, char hex_r[65]);
+void xlsnap__sha256_dispose(xlsnap__sha256 *s);
+/* one shot */
+int xlsnap__sha256_data(const void *data, size_t n, char hex_r[65]);
+/* rc from the above, with its message on ctx */
+int xlsnap__sha256_error(xlsnap_ctx *ctx, int rc);
 
 /* bundle.c: the export bundle -- manifest, tar stream, hashed copies */
 #define XLSNAP__BUNDLE_FORMAT "xl-snapshot-bundle"
@@ -352,8 +357,10 @@ int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
                            xlsnap__manifest *m);
 /* A bundle member name: [A-Za-z0-9_.+-], no leading '.', <= 99 bytes. */
 bool xlsnap__bundle_name_ok(const char *name);
-/* Copy in to out (out < 0: only read), hashing, reporting progress as
- * 'what'; size: bytes to copy, or UINT64_MAX for "until EOF". */
+/* Copy in to out (out < 0: only read), hashing what is read into hex_r,
+ * reporting progress as 'what'; size: bytes to copy, or UINT64_MAX for
+ * "until EOF".  hex_r NULL: nothing is hashed, and two files are copied
+ * by the kernel (copy_file_range) where it can. */
 int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         const char *what, uint64_t *copied_r,
                         char hex_r[65]);
@@ -394,7 +401,8 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
  * TOOBIG: writing more than max_out bytes (UINT64_MAX: no limit) was
  * refused, nothing of that piece was written (a zstd bomb stops). */
 enum { XLSNAP__Z_OK, XLSNAP__Z_NOMEM, XLSNAP__Z_READ, XLSNAP__Z_WRITE,
-       XLSNAP__Z_CODEC, XLSNAP__Z_TRUNCATED, XLSNAP__Z_TOOBIG };
+       XLSNAP__Z_CODEC, XLSNAP__Z_TRUNCATED, XLSNAP__Z_TOOBIG,
+       XLSNAP__Z_HASH };        /* HASH: hash's update failed, err its rc */
 typedef struct {
     bool compress;
     int level;                  /* compress: 0 is 3 */

@@ -407,18 +407,61 @@ static int write_all(xlsnap_ctx *ctx, int fd, const void *buf, size_t n)
     return e ? xlsnap__error_errno(ctx, -e, "cannot write") : 0;
 }
 
+/* Read and write in large pieces; the kernel copies in larger ones. */
+#define COPY_BUF (1u << 20)
+#define COPY_KERNEL_CHUNK (64u << 20)
+
+/* Without a hash to take: copy_file_range, the kernel copying (no pass
+ * through user space; a shared extent where the file system can).
+ * 1 when done, 0 when these fds cannot (a pipe, an old kernel) and
+ * nothing was copied, or an error. */
+static int copy_kernel(xlsnap_ctx *ctx, int in, int out, uint64_t size,
+                       const char *what, uint64_t *copied_r)
+{
+    uint64_t done = 0;
+
+    while (done < size) {
+        size_t want = size - done < COPY_KERNEL_CHUNK ? size - done
+                                                      : COPY_KERNEL_CHUNK;
+        ssize_t r = copy_file_range(in, NULL, out, NULL, want, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && !done &&
+            (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+             errno == EOPNOTSUPP || errno == EBADF))
+            return 0;
+        if (r < 0)
+            return xlsnap__error_errno(ctx, errno, "cannot copy %s", what);
+        if (r == 0) {
+            if (size == UINT64_MAX) break;
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "%s ends early "
+                                 "(truncated bundle)", what);
+        }
+        done += r;
+        xlsnap__progress(ctx, what, done, size == UINT64_MAX ? 0 : size);
+    }
+    if (copied_r) *copied_r = done;
+    return 1;
+}
+
 int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         const char *what, uint64_t *copied_r,
                         char hex_r[65])
 {
-    static char buf[1 << 17];
-    xlsnap__sha256 h;
+    xlsnap__sha256 h = { 0 };
     uint64_t done = 0;
+    char *buf = NULL;
     int rc = 0;
 
-    xlsnap__sha256_init(&h);
+    if (!hex_r && out >= 0 &&
+        (rc = copy_kernel(ctx, in, out, size, what, copied_r)))
+        return rc < 0 ? rc : 0;
+    if (!(buf = malloc(COPY_BUF))) return xlsnap__nomem(ctx);
+    if (hex_r && (rc = xlsnap__sha256_init(&h))) {
+        rc = xlsnap__sha256_error(ctx, rc);
+        goto out;
+    }
     while (done < size) {
-        size_t want = size - done < sizeof(buf) ? size - done : sizeof(buf);
+        size_t want = size - done < COPY_BUF ? size - done : COPY_BUF;
         ssize_t r = xlsnap__read_some(in, buf, want);
         if (r < 0) {
             rc = xlsnap__error_errno(ctx, -r, "cannot read %s", what);
@@ -430,7 +473,10 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                                "(truncated bundle)", what);
             goto out;
         }
-        xlsnap__sha256_update(&h, buf, r);
+        if (hex_r && (rc = xlsnap__sha256_update(&h, buf, r))) {
+            rc = xlsnap__sha256_error(ctx, rc);
+            goto out;
+        }
         if (out >= 0 && (rc = write_all(ctx, out, buf, r))) {
             rc = xlsnap__error_prefix(ctx, rc, "%s", what);
             goto out;
@@ -439,8 +485,11 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
         xlsnap__progress(ctx, what, done, size == UINT64_MAX ? 0 : size);
     }
     if (copied_r) *copied_r = done;
-    if (hex_r) xlsnap__sha256_final(&h, hex_r);
+    if (hex_r && (rc = xlsnap__sha256_final(&h, hex_r)))
+        rc = xlsnap__sha256_error(ctx, rc);
  out:
+    xlsnap__sha256_dispose(&h);
+    free(buf);
     return rc;
 }
 

@@ -124,13 +124,12 @@ static int compress_part(exporter *x, const char *src,
 
 static int add_data(exporter *x, const char *data, xlsnap__bundle_file *f)
 {
-    xlsnap__sha256 h;
+    int rc;
 
     if (!f) return xlsnap__nomem(x->ctx);   /* from manifest_add */
     f->size = strlen(data);
-    xlsnap__sha256_init(&h);
-    xlsnap__sha256_update(&h, data, f->size);
-    xlsnap__sha256_final(&h, f->sha256);
+    if ((rc = xlsnap__sha256_data(data, f->size, f->sha256)))
+        return xlsnap__sha256_error(x->ctx, rc);
     x->bytes += f->size;
     if (x->out >= 0)
         return xlsnap__tar_put_data(x->ctx, x->out, f->path, data, f->size);

@@ -70,7 +70,12 @@ int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out)
                 stage = XLSNAP__Z_TOOBIG;
                 goto out;
             }
-            if (z->hash) xlsnap__sha256_update(z->hash, ob, zout.pos);
+            if (z->hash && (e = xlsnap__sha256_update(z->hash, ob,
+                                                      zout.pos))) {
+                z->err = e == XLSNAP_ERROR_NOMEM ? ENOMEM : EIO;
+                stage = XLSNAP__Z_HASH;
+                goto out;
+            }
             if ((e = xlsnap__write_all(out, ob, zout.pos))) {
                 z->err = -e;
                 stage = XLSNAP__Z_WRITE;
@@ -113,19 +118,28 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
                  uint64_t *out_r, char hex_r[65])
 {
     progress_arg pa = { ctx, what, in_size };
-    xlsnap__sha256 h;
+    xlsnap__sha256 h = { 0 };
     xlsnap__zstream z = {
         .compress = compress, .level = 3,
         .max_out = max_out,
-        .progress = progress, .user = &pa, .hash = &h,
+        .progress = progress, .user = &pa, .hash = hex_r ? &h : NULL,
     };
+    int rc, stage;
 
-    xlsnap__sha256_init(&h);
-    switch (xlsnap__zstream_run(&z, in, out)) {
+    if (hex_r && (rc = xlsnap__sha256_init(&h)))
+        return xlsnap__sha256_error(ctx, rc);
+    stage = xlsnap__zstream_run(&z, in, out);
+    if (!stage && hex_r && (rc = xlsnap__sha256_final(&h, hex_r)))
+        stage = XLSNAP__Z_HASH;
+    xlsnap__sha256_dispose(&h);
+    switch (stage) {
     case XLSNAP__Z_OK:
         break;
     case XLSNAP__Z_NOMEM:
         return xlsnap__nomem(ctx);
+    case XLSNAP__Z_HASH:
+        return xlsnap__sha256_error(ctx, z.err == ENOMEM ? XLSNAP_ERROR_NOMEM
+                                                         : XLSNAP_ERROR_FAIL);
     case XLSNAP__Z_READ:
         return xlsnap__error_errno(ctx, z.err, "cannot read %s", what);
     case XLSNAP__Z_WRITE:
@@ -143,7 +157,6 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
                              "stream ends early", what);
     }
     if (out_r) *out_r = z.out_bytes;
-    if (hex_r) xlsnap__sha256_final(&h, hex_r);
     return 0;
 }
 
