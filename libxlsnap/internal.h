@@ -372,10 +372,13 @@ enum { XLSNAP__COPY_PLAIN, XLSNAP__COPY_COMPRESS, XLSNAP__COPY_DECOMPRESS };
 int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
                       int how, uint64_t *size_r, char hex_r[65]);
 /* Decompress src into the new file dst (as above), writing at most max
- * bytes: more is CORRUPT ("more than the manifest declares"). */
+ * bytes: more is CORRUPT ("more than the manifest declares"); *size_r,
+ * hex_r (may be NULL): size and SHA-256 of what was written. */
 int xlsnap__decompress_file(xlsnap_ctx *ctx, const char *src,
-                            const char *dst, uint64_t max);
-/* ustar stream (GNU base-256 sizes above 8 GiB) */
+                            const char *dst, uint64_t max, uint64_t *size_r,
+                            char hex_r[65]);
+/* ustar stream (GNU base-256 sizes above 8 GiB); tar_put's hex_r NULL:
+ * the member is sent without being hashed */
 int xlsnap__tar_put(xlsnap_ctx *ctx, int out, const char *name, int in,
                     uint64_t size, char hex_r[65]);
 int xlsnap__tar_put_data(xlsnap_ctx *ctx, int out, const char *name,

@@ -532,10 +532,11 @@ int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
 }
 
 int xlsnap__decompress_file(xlsnap_ctx *ctx, const char *src,
-                            const char *dst, uint64_t max)
+                            const char *dst, uint64_t max, uint64_t *size_r,
+                            char hex_r[65])
 {
-    return copy_file(ctx, src, dst, XLSNAP__COPY_DECOMPRESS, max, NULL,
-                     NULL);
+    return copy_file(ctx, src, dst, XLSNAP__COPY_DECOMPRESS, max, size_r,
+                     hex_r);
 }
 
 /* ---- tar (ustar) ---- */
