@@ -410,6 +410,8 @@ typedef struct {
     bool compress;
     int level;                  /* compress: 0 is 3 */
     bool checksum;              /* compress: a checksum in the frame */
+    int workers;                /* compress: libzstd's worker threads
+                                 * (0: none, the caller's thread) */
     size_t in_buf, out_buf;     /* piece sizes; 0: zstd's advice */
     uint64_t max_out;           /* UINT64_MAX: no limit */
     xlsnap__sha256 *hash;       /* of what is written, or NULL */
@@ -421,6 +423,11 @@ typedef struct {
     const char *zerr;
 } xlsnap__zstream;
 int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out);
+/* Worker threads for compressing: the online CPUs, when this libzstd
+ * is built with multithreading (ZSTD_c_nbWorkers has room), else 0. */
+int xlsnap__zstd_workers(void);
+/* The level export (and xlsnap__zstd) compresses at. */
+#define XLSNAP__ZSTD_LEVEL 3
 
 /* config.c: parse a snapshot config from memory; text[len] must be
  * '\0'.  path names it in messages. */

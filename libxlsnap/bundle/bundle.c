@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -443,26 +444,115 @@ static int copy_kernel(xlsnap_ctx *ctx, int in, int out, uint64_t size,
     return 1;
 }
 
+/*
+ * The hasher: a thread that hashes the pieces copy_hashed reads while
+ * copy_hashed writes them and reads the next (two buffers), so that a
+ * copy takes about as long as the slower of copying and hashing, not
+ * both.  Pieces are hashed in the order given.  No ctx in the thread.
+ */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    xlsnap__sha256 *h;
+    char *buf[2];
+    size_t len[2];
+    bool busy[2];           /* given to the thread, not hashed yet */
+    int next;               /* the piece it is to take, -1: none */
+    bool stop;
+    int rc;                 /* the first update's failure */
+} hasher;
+
+static void *hasher_main(void *arg)
+{
+    hasher *t = arg;
+
+    pthread_mutex_lock(&t->mu);
+    for (;;) {
+        int i;
+        while (t->next < 0 && !t->stop) pthread_cond_wait(&t->cv, &t->mu);
+        if (t->next < 0) break;
+        i = t->next;
+        t->next = -1;
+        pthread_cond_broadcast(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+        int rc = xlsnap__sha256_update(t->h, t->buf[i], t->len[i]);
+        pthread_mutex_lock(&t->mu);
+        if (rc && !t->rc) t->rc = rc;
+        t->busy[i] = false;
+        pthread_cond_broadcast(&t->cv);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+/* Wait until buffer i is free again (hashed). */
+static void hasher_wait(hasher *t, int i)
+{
+    pthread_mutex_lock(&t->mu);
+    while (t->busy[i]) pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Give the thread buf[i] (len bytes) to hash, after the one before. */
+static void hasher_give(hasher *t, int i, size_t len)
+{
+    pthread_mutex_lock(&t->mu);
+    while (t->next >= 0) pthread_cond_wait(&t->cv, &t->mu);
+    t->len[i] = len;
+    t->busy[i] = true;
+    t->next = i;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Everything given is hashed; the thread ends.  Its failure, or 0. */
+static int hasher_end(hasher *t, pthread_t th)
+{
+    pthread_mutex_lock(&t->mu);
+    t->stop = true;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(th, NULL);
+    return t->rc;
+}
+
+/* Pieces of a copy with more than this to hash go through the hasher
+ * thread; smaller ones (records, manifests) are hashed in line. */
+#define HASH_THREAD_MIN (8u << 20)
+
 int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         const char *what, uint64_t *copied_r,
                         char hex_r[65])
 {
     xlsnap__sha256 h = { 0 };
+    hasher t = { .mu = PTHREAD_MUTEX_INITIALIZER,
+                 .cv = PTHREAD_COND_INITIALIZER, .h = &h, .next = -1 };
+    pthread_t th;
+    bool threaded = false;
     uint64_t done = 0;
-    char *buf = NULL;
-    int rc = 0;
+    char *bufs = NULL;
+    int rc = 0, cur = 0;
 
     if (!hex_r && out >= 0 &&
         (rc = copy_kernel(ctx, in, out, size, what, copied_r)))
         return rc < 0 ? rc : 0;
-    if (!(buf = malloc(COPY_BUF))) return xlsnap__nomem(ctx);
+    if (!(bufs = malloc(2 * (size_t)COPY_BUF))) return xlsnap__nomem(ctx);
+    t.buf[0] = bufs;
+    t.buf[1] = bufs + COPY_BUF;
     if (hex_r && (rc = xlsnap__sha256_init(&h))) {
         rc = xlsnap__sha256_error(ctx, rc);
         goto out;
     }
+    /* no thread (none could be started): hashed in line */
+    if (hex_r && out >= 0 && size > HASH_THREAD_MIN)
+        threaded = !pthread_create(&th, NULL, hasher_main, &t);
     while (done < size) {
         size_t want = size - done < COPY_BUF ? size - done : COPY_BUF;
-        ssize_t r = xlsnap__read_some(in, buf, want);
+        char *buf = t.buf[cur];
+        ssize_t r;
+
+        if (threaded) hasher_wait(&t, cur);
+        r = xlsnap__read_some(in, buf, want);
         if (r < 0) {
             rc = xlsnap__error_errno(ctx, -r, "cannot read %s", what);
             goto out;
@@ -473,7 +563,9 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                                "(truncated bundle)", what);
             goto out;
         }
-        if (hex_r && (rc = xlsnap__sha256_update(&h, buf, r))) {
+        if (threaded) {
+            hasher_give(&t, cur, r);
+        } else if (hex_r && (rc = xlsnap__sha256_update(&h, buf, r))) {
             rc = xlsnap__sha256_error(ctx, rc);
             goto out;
         }
@@ -482,14 +574,23 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
             goto out;
         }
         done += r;
+        cur ^= threaded;
         xlsnap__progress(ctx, what, done, size == UINT64_MAX ? 0 : size);
+    }
+    if (threaded) {
+        threaded = false;
+        if ((rc = hasher_end(&t, th))) {
+            rc = xlsnap__sha256_error(ctx, rc);
+            goto out;
+        }
     }
     if (copied_r) *copied_r = done;
     if (hex_r && (rc = xlsnap__sha256_final(&h, hex_r)))
         rc = xlsnap__sha256_error(ctx, rc);
  out:
+    if (threaded) hasher_end(&t, th);
     xlsnap__sha256_dispose(&h);
-    free(buf);
+    free(bufs);
     return rc;
 }
 

@@ -3,7 +3,8 @@
  * zstd.c - the library's one zstd engine (libzstd, streaming)
  *
  * xlsnap__zstream_run() compresses or decompresses one fd into
- * another; it never touches a ctx (zpipe.c runs it in a thread) and
+ * another (compressing, with libzstd's worker threads when asked:
+ * xlsnap__zstd_workers); it never touches a ctx (zpipe.c runs it in a thread) and
  * says where it failed (XLSNAP__Z_*), so each user words its own
  * message.  xlsnap__zstd() is the ctx flavour for bundle members.
  */
@@ -11,6 +12,15 @@
 
 #include <unistd.h>
 #include <zstd.h>
+
+int xlsnap__zstd_workers(void)
+{
+    ZSTD_bounds b = ZSTD_cParam_getBounds(ZSTD_c_nbWorkers);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (ZSTD_isError(b.error) || b.upperBound < 1 || n < 1) return 0;
+    return n < b.upperBound ? (int)n : b.upperBound;
+}
 
 int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out)
 {
@@ -37,6 +47,10 @@ int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out)
         ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel,
                                z->level ? z->level : 3);
         if (z->checksum) ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+        /* libzstd's own threads compress while this one reads and
+         * writes; refused by a build without them: one thread */
+        if (z->workers > 0)
+            ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, z->workers);
     }
     while (!eof) {
         ssize_t r = xlsnap__read_some(in, ib, isz);
@@ -120,7 +134,8 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
     progress_arg pa = { ctx, what, in_size };
     xlsnap__sha256 h = { 0 };
     xlsnap__zstream z = {
-        .compress = compress, .level = 3,
+        .compress = compress, .level = XLSNAP__ZSTD_LEVEL,
+        .workers = compress ? xlsnap__zstd_workers() : 0,
         .max_out = max_out,
         .progress = progress, .user = &pa, .hash = hex_r ? &h : NULL,
     };
