@@ -332,6 +332,20 @@ PY
     assert_output --partial "bundle member disk-xvda.qcow2.zst does not match its checksum in the manifest"
 }
 
+@test "import from a directory copies the bundle's disk (never a link to it): a later change to the bundle does not reach the imported image" {
+    mkchain3
+    run -0 xs export g1 s2 "$BATS_TEST_TMPDIR/b"
+    mkdir "$BATS_TEST_TMPDIR/d"
+    # the disk dir and the state dir on the bundle's file system: a link
+    # would be possible, and must not be made
+    XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st2 run -0 xs import --disk-dir "$BATS_TEST_TMPDIR/d" "$BATS_TEST_TMPDIR/b"
+    run -0 stat -c %h "$BATS_TEST_TMPDIR/b/disk-xvda.qcow2"
+    assert_output 1
+    before=$(md5sum < "$BATS_TEST_TMPDIR/d/g1.s2.qcow2")
+    printf 'X' | dd of="$BATS_TEST_TMPDIR/b/disk-xvda.qcow2" bs=1 seek=70000 conv=notrunc status=none
+    [ "$(md5sum < "$BATS_TEST_TMPDIR/d/g1.s2.qcow2")" = "$before" ]
+}
+
 @test "export and create --help give the zstd level and its threads" {
     run -0 xs export --help
     assert_output --partial "level 3, threads on every CPU"
