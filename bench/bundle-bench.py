@@ -166,7 +166,7 @@ try:
                 cflags = subprocess.run(
                     ["pkg-config", "--cflags", "--libs", "xenlight", "xlutil",
                      "xentoollog", "xenstore", "yajl", "libzstd",
-                     "libcrypto"], check=True, capture_output=True,
+                     "nettle"], check=True, capture_output=True,
                     text=True).stdout.split()
                 run(["cc", "-O2", "-D_GNU_SOURCE", "-I" + inc,
                      os.path.join(here, "sha256-bench.c"), "-o", prog,

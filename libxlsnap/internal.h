@@ -10,6 +10,7 @@
 #define LIBXL_API_VERSION 0x041400
 #endif
 
+#include <nettle/sha2.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -296,12 +297,13 @@ typedef int xlsnap__write_fn(xlsnap_ctx *ctx, const xlsnap_snapshot *s);
 int xlsnap__set_current(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
                         int cur, xlsnap__write_fn *write);
 
-/* sha256.c: libcrypto's SHA-256 (EVP).  Each returns 0, NOMEM or FAIL
- * without a message (no ctx: threads use it); xlsnap__sha256_error
- * words one.  final disposes of s; dispose is for a hash given up
- * (safe on a zeroed or finished one). */
+/* sha256.c: nettle's SHA-256.  Each returns 0 or FAIL (a hash not
+ * started) without a message (no ctx: threads use it);
+ * xlsnap__sha256_error words one.  final disposes of s; dispose is for
+ * a hash given up (safe on a zeroed or finished one). */
 typedef struct {
-    void *md;                   /* EVP_MD_CTX */
+    struct sha256_ctx c;
+    bool live;                  /* init'ed and not yet final'ed */
 } xlsnap__sha256;
 int xlsnap__sha256_init(xlsnap__sha256 *s);
 int xlsnap__sha256_update(xlsnap__sha256 *s, const void *data, size_t n);

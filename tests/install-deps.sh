@@ -7,7 +7,7 @@ set -euo pipefail
 
 PKGS=(
     # build
-    gcc make pkg-config libxen-dev libyajl-dev libzstd-dev libssl-dev perl
+    gcc make pkg-config libxen-dev libyajl-dev libzstd-dev nettle-dev perl
     # host tests
     bats bats-support bats-assert bats-file qemu-utils python3
     # bats --jobs: the host suites run two files at a time
