@@ -30,7 +30,7 @@ else
 Q := @
 MAKEFLAGS += --no-print-directory
 endif
-XEN_PKGS   := xenlight xlutil xentoollog xenstore yajl libzstd
+XEN_PKGS   := xenlight xlutil xentoollog xenstore yajl libzstd nettle
 PKG_CFLAGS := $(shell pkg-config --cflags $(XEN_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(XEN_PKGS) 2>/dev/null) -pthread
 

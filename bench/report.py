@@ -79,3 +79,28 @@ for n in (100, 1000, 10000):
         if w is not None:
             print("  %-10s %6d records: wall %9s, cpu %9s, first (no index) %9s"
                   % (label, n, fmt(w, "ms"), fmt(c, "ms"), fmt(f, "ms")))
+
+print()
+labels = sorted({g[len("bundle-"):] for g, _ in vals
+                 if g.startswith("bundle-") and g != "bundle-baseline"})
+if labels:
+    print("Bundles on the host (median s; ratio: median of the pairs'")
+    print("baseline/tool, 1.0 = as fast as the baseline run right after it)")
+    base = {"export-full": "qemu-img convert", "import-dir": "cp",
+            "export-zstd": "zstd -3 -T0"}
+    for lab in labels:
+        g = "bundle-" + lab
+        for r, b in base.items():
+            w = med(g, r + ".wall")
+            if w is not None:
+                print("  %-7s %-12s %9s  %-17s %9s  ratio %.2f" % (
+                    lab, r, fmt(w), b, fmt(med(g, r + ".base")),
+                    med(g, r + ".ratio")))
+        s = med(g, "sha256.rate")
+        if s is not None:
+            print("  %-7s %-12s %6.0f MB/s  openssl dgst: ratio %.2f" % (
+                lab, "sha256", s / 1e6, med(g, "sha256.ratio")))
+    for n in ("sha256sum", "openssl"):
+        s = med("bundle-baseline", n + ".rate")
+        if s is not None:
+            print("  %-7s %-12s %6.0f MB/s" % ("", n, s / 1e6))

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # bench/run.sh - `make bench`: xl-snapshot's performance numbers.
-#   host: list / list --json over 100, 1,000, 10,000 records;
+#   host: list / list --json over 100, 1,000, 10,000 records; export,
+#   import, SHA-256 and zstd against qemu-img convert, cp, sha256sum /
+#   openssl and zstd -T0 (bench/bundle-bench.py, 2 GiB disks);
 #   real Xen (tests/e2e/run.sh's VM, with bench/dom0-bench.sh as dom0's
 #   entry point): guest downtime seen from inside the guest, create and
 #   revert times, memory image sizes.
 # Raw numbers: bench/results/<date>-{host,xen}.csv; the table (with the
 # targets of docs/performance.md): stdout, and bench/results/<date>.txt.
 #   BENCH_SKIP_XEN=1   host part only
+#   BENCH_SKIP_BUNDLE=1  no export/import rows (they need ~12 GiB in
+#                      BENCH_TMP, default /var/tmp)
+#   BENCH_BEFORE=TREE  also the bundle rows of TREE (another checkout,
+#                      `make all` done), pairs interleaved: before/after
 #   E2E_BENCH_REPS=N   repetitions in the VM (2), E2E_BENCH_GUEST_MEM (256)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +26,14 @@ echo "# bench: list on the host" >&2
 python3 bench/list-bench.py build/xl-snapshot "$res/$stamp-host.csv"
 
 files=("$res/$stamp-host.csv")
+if [ "${BENCH_SKIP_BUNDLE:-0}" != 1 ]; then
+    echo "# bench: export / import / sha256 / zstd on the host (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    trees=()
+    [ -z "${BENCH_BEFORE:-}" ] || trees+=("before=$BENCH_BEFORE")
+    trees+=("now=$PWD")
+    python3 bench/bundle-bench.py "$res/$stamp-bundle.csv" "${trees[@]}"
+    files+=("$res/$stamp-bundle.csv")
+fi
 if [ "${BENCH_SKIP_XEN:-0}" != 1 ]; then
     # the bench guest: e2e guest initramfs + an archive with our /init
     tmp=$(mktemp -d)

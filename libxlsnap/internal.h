@@ -10,6 +10,7 @@
 #define LIBXL_API_VERSION 0x041400
 #endif
 
+#include <nettle/sha2.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -296,16 +297,22 @@ typedef int xlsnap__write_fn(xlsnap_ctx *ctx, const xlsnap_snapshot *s);
 int xlsnap__set_current(xlsnap_ctx *ctx, xlsnap_snapshot *l, int nr,
                         int cur, xlsnap__write_fn *write);
 
-/* sha256.c */
+/* sha256.c: nettle's SHA-256.  Each returns 0 or FAIL (a hash not
+ * started) without a message (no ctx: threads use it);
+ * xlsnap__sha256_error words one.  final disposes of s; dispose is for
+ * a hash given up (safe on a zeroed or finished one). */
 typedef struct {
-    uint32_t h[8];
-    uint64_t len;
-    uint8_t buf[64];
-    size_t fill;
+    struct sha256_ctx c;
+    bool live;                  /* init'ed and not yet final'ed */
 } xlsnap__sha256;
-void xlsnap__sha256_init(xlsnap__sha256 *s);
-void xlsnap__sha256_update(xlsnap__sha256 *s, const void *data, size_t n);
-void xlsnap__sha256_final(xlsnap__sha256 *s, char hex_r[65]);
+int xlsnap__sha256_init(xlsnap__sha256 *s);
+int xlsnap__sha256_update(xlsnap__sha256 *s, const void *data, size_t n);
+int xlsnap__sha256_final(xlsnap__sha256 *s, char hex_r[65]);
+void xlsnap__sha256_dispose(xlsnap__sha256 *s);
+/* one shot */
+int xlsnap__sha256_data(const void *data, size_t n, char hex_r[65]);
+/* rc from the above, with its message on ctx */
+int xlsnap__sha256_error(xlsnap_ctx *ctx, int rc);
 
 /* bundle.c: the export bundle -- manifest, tar stream, hashed copies */
 #define XLSNAP__BUNDLE_FORMAT "xl-snapshot-bundle"
@@ -352,8 +359,10 @@ int xlsnap__manifest_parse(xlsnap_ctx *ctx, const char *json, size_t len,
                            xlsnap__manifest *m);
 /* A bundle member name: [A-Za-z0-9_.+-], no leading '.', <= 99 bytes. */
 bool xlsnap__bundle_name_ok(const char *name);
-/* Copy in to out (out < 0: only read), hashing, reporting progress as
- * 'what'; size: bytes to copy, or UINT64_MAX for "until EOF". */
+/* Copy in to out (out < 0: only read), hashing what is read into hex_r,
+ * reporting progress as 'what'; size: bytes to copy, or UINT64_MAX for
+ * "until EOF".  hex_r NULL: nothing is hashed, and two files are copied
+ * by the kernel (copy_file_range) where it can. */
 int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         const char *what, uint64_t *copied_r,
                         char hex_r[65]);
@@ -365,10 +374,13 @@ enum { XLSNAP__COPY_PLAIN, XLSNAP__COPY_COMPRESS, XLSNAP__COPY_DECOMPRESS };
 int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
                       int how, uint64_t *size_r, char hex_r[65]);
 /* Decompress src into the new file dst (as above), writing at most max
- * bytes: more is CORRUPT ("more than the manifest declares"). */
+ * bytes: more is CORRUPT ("more than the manifest declares"); *size_r,
+ * hex_r (may be NULL): size and SHA-256 of what was written. */
 int xlsnap__decompress_file(xlsnap_ctx *ctx, const char *src,
-                            const char *dst, uint64_t max);
-/* ustar stream (GNU base-256 sizes above 8 GiB) */
+                            const char *dst, uint64_t max, uint64_t *size_r,
+                            char hex_r[65]);
+/* ustar stream (GNU base-256 sizes above 8 GiB); tar_put's hex_r NULL:
+ * the member is sent without being hashed */
 int xlsnap__tar_put(xlsnap_ctx *ctx, int out, const char *name, int in,
                     uint64_t size, char hex_r[65]);
 int xlsnap__tar_put_data(xlsnap_ctx *ctx, int out, const char *name,
@@ -394,11 +406,14 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
  * TOOBIG: writing more than max_out bytes (UINT64_MAX: no limit) was
  * refused, nothing of that piece was written (a zstd bomb stops). */
 enum { XLSNAP__Z_OK, XLSNAP__Z_NOMEM, XLSNAP__Z_READ, XLSNAP__Z_WRITE,
-       XLSNAP__Z_CODEC, XLSNAP__Z_TRUNCATED, XLSNAP__Z_TOOBIG };
+       XLSNAP__Z_CODEC, XLSNAP__Z_TRUNCATED, XLSNAP__Z_TOOBIG,
+       XLSNAP__Z_HASH };        /* HASH: hash's update failed, err its rc */
 typedef struct {
     bool compress;
     int level;                  /* compress: 0 is 3 */
     bool checksum;              /* compress: a checksum in the frame */
+    int workers;                /* compress: libzstd's worker threads
+                                 * (0: none, the caller's thread) */
     size_t in_buf, out_buf;     /* piece sizes; 0: zstd's advice */
     uint64_t max_out;           /* UINT64_MAX: no limit */
     xlsnap__sha256 *hash;       /* of what is written, or NULL */
@@ -410,6 +425,11 @@ typedef struct {
     const char *zerr;
 } xlsnap__zstream;
 int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out);
+/* Worker threads for compressing: the online CPUs, when this libzstd
+ * is built with multithreading (ZSTD_c_nbWorkers has room), else 0. */
+int xlsnap__zstd_workers(void);
+/* The level export (and xlsnap__zstd) compresses at. */
+#define XLSNAP__ZSTD_LEVEL 3
 
 /* config.c: parse a snapshot config from memory; text[len] must be
  * '\0'.  path names it in messages. */

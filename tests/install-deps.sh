@@ -7,7 +7,7 @@ set -euo pipefail
 
 PKGS=(
     # build
-    gcc make pkg-config libxen-dev libyajl-dev libzstd-dev perl
+    gcc make pkg-config libxen-dev libyajl-dev libzstd-dev nettle-dev perl
     # host tests
     bats bats-support bats-assert bats-file qemu-utils python3
     # bats --jobs: the host suites run two files at a time
@@ -19,6 +19,8 @@ PKGS=(
     clang libclang-rt-14-dev llvm valgrind
     # e2e: Xen 4.17 booted in QEMU (software emulation)
     qemu-system-x86 debootstrap cpio kmod busybox-static zstd
+    # make bench: the baselines (openssl dgst, zstd -T0, sha256sum)
+    openssl
 )
 
 missing=()

@@ -38,7 +38,9 @@ const struct cmd_spec cmd_table[] = {
             "  --internal          qcow2 internal snapshots (default)\n"
             "  --external          new qcow2 overlays on the disks\n"
             "  --live              save memory while the guest runs\n"
-            "  --compress zstd     compress the memory image\n"
+            "  --compress zstd     compress the memory image (zstd level 1,\n"
+            "                      threads on every CPU: speed first, the\n"
+            "                      guest is paused while it is saved)\n"
             "  --no-metadata       keep no record (disk-only; see "
             "redefine)\n"
             "  -N, --dry-run       print the record it would write, change "
@@ -181,7 +183,9 @@ const struct cmd_spec cmd_table[] = {
             "(default)\n"
             "  --delta         only the clusters that differ from --base\n"
             "  --base NAME     the snapshot a delta builds on\n"
-            "  --compress zstd store memory and disks compressed\n"
+            "  --compress zstd store memory and disks compressed (zstd\n"
+            "                  level 3, threads on every CPU, as zstd -3\n"
+            "                  -T0; it adds a pass over the data)\n"
             "  DIR             a new directory for the bundle\n"
             "  -               one tar stream on standard output\n",
     },

@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -407,19 +408,151 @@ static int write_all(xlsnap_ctx *ctx, int fd, const void *buf, size_t n)
     return e ? xlsnap__error_errno(ctx, -e, "cannot write") : 0;
 }
 
+/* Read and write in large pieces; the kernel copies in larger ones. */
+#define COPY_BUF (1u << 20)
+#define COPY_KERNEL_CHUNK (64u << 20)
+
+/* Without a hash to take: copy_file_range, the kernel copying (no pass
+ * through user space; a shared extent where the file system can).
+ * 1 when done, 0 when these fds cannot (a pipe, an old kernel) and
+ * nothing was copied, or an error. */
+static int copy_kernel(xlsnap_ctx *ctx, int in, int out, uint64_t size,
+                       const char *what, uint64_t *copied_r)
+{
+    uint64_t done = 0;
+
+    while (done < size) {
+        size_t want = size - done < COPY_KERNEL_CHUNK ? size - done
+                                                      : COPY_KERNEL_CHUNK;
+        ssize_t r = copy_file_range(in, NULL, out, NULL, want, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && !done &&
+            (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+             errno == EOPNOTSUPP || errno == EBADF))
+            return 0;
+        if (r < 0)
+            return xlsnap__error_errno(ctx, errno, "cannot copy %s", what);
+        if (r == 0) {
+            if (size == UINT64_MAX) break;
+            return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "%s ends early "
+                                 "(truncated bundle)", what);
+        }
+        done += r;
+        xlsnap__progress(ctx, what, done, size == UINT64_MAX ? 0 : size);
+    }
+    if (copied_r) *copied_r = done;
+    return 1;
+}
+
+/*
+ * The hasher: a thread that hashes the pieces copy_hashed reads while
+ * copy_hashed writes them and reads the next (two buffers), so that a
+ * copy takes about as long as the slower of copying and hashing, not
+ * both.  Pieces are hashed in the order given.  No ctx in the thread.
+ */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    xlsnap__sha256 *h;
+    char *buf[2];
+    size_t len[2];
+    bool busy[2];           /* given to the thread, not hashed yet */
+    int next;               /* the piece it is to take, -1: none */
+    bool stop;
+    int rc;                 /* the first update's failure */
+} hasher;
+
+static void *hasher_main(void *arg)
+{
+    hasher *t = arg;
+
+    pthread_mutex_lock(&t->mu);
+    for (;;) {
+        int i;
+        while (t->next < 0 && !t->stop) pthread_cond_wait(&t->cv, &t->mu);
+        if (t->next < 0) break;
+        i = t->next;
+        t->next = -1;
+        pthread_cond_broadcast(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+        int rc = xlsnap__sha256_update(t->h, t->buf[i], t->len[i]);
+        pthread_mutex_lock(&t->mu);
+        if (rc && !t->rc) t->rc = rc;
+        t->busy[i] = false;
+        pthread_cond_broadcast(&t->cv);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+/* Wait until buffer i is free again (hashed). */
+static void hasher_wait(hasher *t, int i)
+{
+    pthread_mutex_lock(&t->mu);
+    while (t->busy[i]) pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Give the thread buf[i] (len bytes) to hash, after the one before. */
+static void hasher_give(hasher *t, int i, size_t len)
+{
+    pthread_mutex_lock(&t->mu);
+    while (t->next >= 0) pthread_cond_wait(&t->cv, &t->mu);
+    t->len[i] = len;
+    t->busy[i] = true;
+    t->next = i;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Everything given is hashed; the thread ends.  Its failure, or 0. */
+static int hasher_end(hasher *t, pthread_t th)
+{
+    pthread_mutex_lock(&t->mu);
+    t->stop = true;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(th, NULL);
+    return t->rc;
+}
+
+/* Pieces of a copy with more than this to hash go through the hasher
+ * thread; smaller ones (records, manifests) are hashed in line. */
+#define HASH_THREAD_MIN (8u << 20)
+
 int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         const char *what, uint64_t *copied_r,
                         char hex_r[65])
 {
-    static char buf[1 << 17];
-    xlsnap__sha256 h;
+    xlsnap__sha256 h = { 0 };
+    hasher t = { .mu = PTHREAD_MUTEX_INITIALIZER,
+                 .cv = PTHREAD_COND_INITIALIZER, .h = &h, .next = -1 };
+    pthread_t th;
+    bool threaded = false;
     uint64_t done = 0;
-    int rc = 0;
+    char *bufs = NULL;
+    int rc = 0, cur = 0;
 
-    xlsnap__sha256_init(&h);
+    if (!hex_r && out >= 0 &&
+        (rc = copy_kernel(ctx, in, out, size, what, copied_r)))
+        return rc < 0 ? rc : 0;
+    if (!(bufs = malloc(2 * (size_t)COPY_BUF))) return xlsnap__nomem(ctx);
+    t.buf[0] = bufs;
+    t.buf[1] = bufs + COPY_BUF;
+    if (hex_r && (rc = xlsnap__sha256_init(&h))) {
+        rc = xlsnap__sha256_error(ctx, rc);
+        goto out;
+    }
+    /* no thread (none could be started): hashed in line */
+    if (hex_r && out >= 0 && size > HASH_THREAD_MIN)
+        threaded = !pthread_create(&th, NULL, hasher_main, &t);
     while (done < size) {
-        size_t want = size - done < sizeof(buf) ? size - done : sizeof(buf);
-        ssize_t r = xlsnap__read_some(in, buf, want);
+        size_t want = size - done < COPY_BUF ? size - done : COPY_BUF;
+        char *buf = t.buf[cur];
+        ssize_t r;
+
+        if (threaded) hasher_wait(&t, cur);
+        r = xlsnap__read_some(in, buf, want);
         if (r < 0) {
             rc = xlsnap__error_errno(ctx, -r, "cannot read %s", what);
             goto out;
@@ -430,17 +563,34 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                                "(truncated bundle)", what);
             goto out;
         }
-        xlsnap__sha256_update(&h, buf, r);
+        if (threaded) {
+            hasher_give(&t, cur, r);
+        } else if (hex_r && (rc = xlsnap__sha256_update(&h, buf, r))) {
+            rc = xlsnap__sha256_error(ctx, rc);
+            goto out;
+        }
         if (out >= 0 && (rc = write_all(ctx, out, buf, r))) {
             rc = xlsnap__error_prefix(ctx, rc, "%s", what);
             goto out;
         }
         done += r;
+        cur ^= threaded;
         xlsnap__progress(ctx, what, done, size == UINT64_MAX ? 0 : size);
     }
+    if (threaded) {
+        threaded = false;
+        if ((rc = hasher_end(&t, th))) {
+            rc = xlsnap__sha256_error(ctx, rc);
+            goto out;
+        }
+    }
     if (copied_r) *copied_r = done;
-    if (hex_r) xlsnap__sha256_final(&h, hex_r);
+    if (hex_r && (rc = xlsnap__sha256_final(&h, hex_r)))
+        rc = xlsnap__sha256_error(ctx, rc);
  out:
+    if (threaded) hasher_end(&t, th);
+    xlsnap__sha256_dispose(&h);
+    free(bufs);
     return rc;
 }
 
@@ -483,10 +633,11 @@ int xlsnap__copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
 }
 
 int xlsnap__decompress_file(xlsnap_ctx *ctx, const char *src,
-                            const char *dst, uint64_t max)
+                            const char *dst, uint64_t max, uint64_t *size_r,
+                            char hex_r[65])
 {
-    return copy_file(ctx, src, dst, XLSNAP__COPY_DECOMPRESS, max, NULL,
-                     NULL);
+    return copy_file(ctx, src, dst, XLSNAP__COPY_DECOMPRESS, max, size_r,
+                     hex_r);
 }
 
 /* ---- tar (ustar) ---- */

@@ -49,15 +49,18 @@ typedef struct {
 } exporter;
 
 /* Add part f to the bundle: the file src, or when src is NULL the file
- * f->path already made in dir.  Directory bundle: src is copied in (or
- * the part is hashed where it is).  Stream: it is sent (and a part made
- * in dir removed). */
+ * f->path already made in dir.  Directory bundle: src is copied in and
+ * hashed on the way (a part made in dir is hashed where it is, unless
+ * f->sha256 is known: compress_part hashed it as it wrote it).  Stream:
+ * it is sent, hashed on the way unless known (and a part made in dir
+ * removed).  Each byte is hashed once. */
 static int add_part(exporter *x, xlsnap__bundle_file *f, const char *src)
 {
     xlsnap_ctx *ctx = x->ctx;
     char *path = xlsnap__sprintf("%s/%s", x->dir, f->path);
+    bool known = !src && f->sha256[0];
     struct stat st;
-    int fd = -1, rc;
+    int fd = -1, rc = 0;
 
     if (!path) return xlsnap__nomem(ctx);
     if (src && x->out < 0) {
@@ -65,15 +68,22 @@ static int add_part(exporter *x, xlsnap__bundle_file *f, const char *src)
                                f->sha256);
         goto out;
     }
+    if (known && x->out < 0) goto out;
     fd = open(src ? src : path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot read %s",
                                  src ? src : path);
         goto out;
     }
+    if (known && (uint64_t)st.st_size != f->size) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "%s changed while it "
+                           "was exported", path);
+        goto out;
+    }
     f->size = st.st_size;
     if (x->out >= 0) {
-        rc = xlsnap__tar_put(ctx, x->out, f->path, fd, f->size, f->sha256);
+        rc = xlsnap__tar_put(ctx, x->out, f->path, fd, f->size,
+                             known ? NULL : f->sha256);
         if (!rc && !src) unlink(path);
     } else {
         rc = xlsnap__copy_hashed(ctx, fd, -1, f->size, f->path, NULL,
@@ -87,7 +97,8 @@ static int add_part(exporter *x, xlsnap__bundle_file *f, const char *src)
 }
 
 /* With zstd: src (a file, or f->path in dir when src is NULL) becomes
- * f->path + ".zst" in dir; the uncompressed part in dir is removed. */
+ * f->path + ".zst" in dir, its size and SHA-256 in f taken as it is
+ * written; the uncompressed part in dir is removed. */
 static int compress_part(exporter *x, const char *src,
                          xlsnap__bundle_file *f)
 {
@@ -108,7 +119,7 @@ static int compress_part(exporter *x, const char *src,
     }
     f->plain_size = st.st_size;
     rc = xlsnap__copy_file(x->ctx, src ? src : plain, zpath,
-                           XLSNAP__COPY_COMPRESS, NULL, NULL);
+                           XLSNAP__COPY_COMPRESS, &f->size, f->sha256);
     if (rc) goto out;
     if (!src) unlink(plain);
     free(f->path);
@@ -124,13 +135,12 @@ static int compress_part(exporter *x, const char *src,
 
 static int add_data(exporter *x, const char *data, xlsnap__bundle_file *f)
 {
-    xlsnap__sha256 h;
+    int rc;
 
     if (!f) return xlsnap__nomem(x->ctx);   /* from manifest_add */
     f->size = strlen(data);
-    xlsnap__sha256_init(&h);
-    xlsnap__sha256_update(&h, data, f->size);
-    xlsnap__sha256_final(&h, f->sha256);
+    if ((rc = xlsnap__sha256_data(data, f->size, f->sha256)))
+        return xlsnap__sha256_error(x->ctx, rc);
     x->bytes += f->size;
     if (x->out >= 0)
         return xlsnap__tar_put_data(x->ctx, x->out, f->path, data, f->size);

@@ -428,6 +428,8 @@ typedef struct {
     char *mtext;                  /* the manifest as read */
     size_t mlen;
     char **plain;                 /* per manifest file: staged, plain */
+    member *decoded;              /* per manifest file: size and SHA-256
+                                   * of plain, when decoded ("": not) */
     xlsnap_snapshot rec;          /* the bundle's record */
     /* plan */
     xlsnap_domain dom;
@@ -465,6 +467,7 @@ static void importer_dispose(importer *im)
     for (int k = 0; im->plain && k < im->m.num_files; k++)
         free(im->plain[k]);
     free(im->plain);
+    free(im->decoded);
     xlsnap__manifest_dispose(&im->m);
     xlsnap_snapshot_dispose(&im->rec);
     xlsnap_snapshot_dispose(&im->sn);
@@ -527,7 +530,8 @@ static int decode(importer *im)
     int rc;
 
     im->plain = calloc(m->num_files + 1, sizeof(*im->plain));
-    if (!im->plain) return xlsnap__nomem(ctx);
+    im->decoded = calloc(m->num_files + 1, sizeof(*im->decoded));
+    if (!im->plain || !im->decoded) return xlsnap__nomem(ctx);
     for (int k = 0; k < m->num_files; k++) {
         const xlsnap__bundle_file *f = &m->files[k];
         char *z = xlsnap__sprintf("%s/%s", im->stage, f->path);
@@ -541,7 +545,10 @@ static int decode(importer *im)
             free(z);
             return xlsnap__nomem(ctx);
         }
-        rc = xlsnap__decompress_file(ctx, z, im->plain[k], f->plain_size);
+        /* hashed as it is written: what verifies the placed file */
+        rc = xlsnap__decompress_file(ctx, z, im->plain[k], f->plain_size,
+                                     &im->decoded[k].size,
+                                     im->decoded[k].sha256);
         unlink(z);
         free(z);
         if (rc)
@@ -796,8 +803,8 @@ static int plan(importer *im)
 /*
  * What verifies manifest file k once placed (d1, verify.c): the
  * manifest's size and SHA-256 when the staged plain file is the member
- * as it was checked, else (decoded, or rebased) those of the plain file,
- * hashed here.
+ * as it was checked, those decode took of what it wrote, else (rebased:
+ * qemu-img rewrote the header) those of the plain file, hashed here.
  */
 static int part_of(importer *im, int k, bool rebased, xlsnap__part *q)
 {
@@ -807,6 +814,11 @@ static int part_of(importer *im, int k, bool rebased, xlsnap__part *q)
     if (!f->encoding && !rebased) {
         q->size = f->size;
         memcpy(q->sha256, f->sha256, sizeof(q->sha256));
+        return 0;
+    }
+    if (!rebased && im->decoded[k].sha256[0]) {
+        q->size = im->decoded[k].size;
+        memcpy(q->sha256, im->decoded[k].sha256, sizeof(q->sha256));
         return 0;
     }
     fd = open(im->plain[k], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);

@@ -38,6 +38,7 @@ static void zpipe_run(xlsnap__zpipe *z)
 {
     xlsnap__zstream zs = {
         .compress = z->compress, .level = ZLEVEL, .checksum = true,
+        .workers = z->compress ? xlsnap__zstd_workers() : 0,
         .in_buf = z->compress ? IOSIZE : 0, .out_buf = IOSIZE,
         .max_out = UINT64_MAX,
     };

@@ -3,7 +3,8 @@
  * zstd.c - the library's one zstd engine (libzstd, streaming)
  *
  * xlsnap__zstream_run() compresses or decompresses one fd into
- * another; it never touches a ctx (zpipe.c runs it in a thread) and
+ * another (compressing, with libzstd's worker threads when asked:
+ * xlsnap__zstd_workers); it never touches a ctx (zpipe.c runs it in a thread) and
  * says where it failed (XLSNAP__Z_*), so each user words its own
  * message.  xlsnap__zstd() is the ctx flavour for bundle members.
  */
@@ -11,6 +12,15 @@
 
 #include <unistd.h>
 #include <zstd.h>
+
+int xlsnap__zstd_workers(void)
+{
+    ZSTD_bounds b = ZSTD_cParam_getBounds(ZSTD_c_nbWorkers);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (ZSTD_isError(b.error) || b.upperBound < 1 || n < 1) return 0;
+    return n < b.upperBound ? (int)n : b.upperBound;
+}
 
 int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out)
 {
@@ -37,6 +47,10 @@ int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out)
         ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel,
                                z->level ? z->level : 3);
         if (z->checksum) ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+        /* libzstd's own threads compress while this one reads and
+         * writes; refused by a build without them: one thread */
+        if (z->workers > 0)
+            ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, z->workers);
     }
     while (!eof) {
         ssize_t r = xlsnap__read_some(in, ib, isz);
@@ -70,7 +84,12 @@ int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out)
                 stage = XLSNAP__Z_TOOBIG;
                 goto out;
             }
-            if (z->hash) xlsnap__sha256_update(z->hash, ob, zout.pos);
+            if (z->hash && (e = xlsnap__sha256_update(z->hash, ob,
+                                                      zout.pos))) {
+                z->err = e == XLSNAP_ERROR_NOMEM ? ENOMEM : EIO;
+                stage = XLSNAP__Z_HASH;
+                goto out;
+            }
             if ((e = xlsnap__write_all(out, ob, zout.pos))) {
                 z->err = -e;
                 stage = XLSNAP__Z_WRITE;
@@ -113,19 +132,29 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
                  uint64_t *out_r, char hex_r[65])
 {
     progress_arg pa = { ctx, what, in_size };
-    xlsnap__sha256 h;
+    xlsnap__sha256 h = { 0 };
     xlsnap__zstream z = {
-        .compress = compress, .level = 3,
+        .compress = compress, .level = XLSNAP__ZSTD_LEVEL,
+        .workers = compress ? xlsnap__zstd_workers() : 0,
         .max_out = max_out,
-        .progress = progress, .user = &pa, .hash = &h,
+        .progress = progress, .user = &pa, .hash = hex_r ? &h : NULL,
     };
+    int rc, stage;
 
-    xlsnap__sha256_init(&h);
-    switch (xlsnap__zstream_run(&z, in, out)) {
+    if (hex_r && (rc = xlsnap__sha256_init(&h)))
+        return xlsnap__sha256_error(ctx, rc);
+    stage = xlsnap__zstream_run(&z, in, out);
+    if (!stage && hex_r && (rc = xlsnap__sha256_final(&h, hex_r)))
+        stage = XLSNAP__Z_HASH;
+    xlsnap__sha256_dispose(&h);
+    switch (stage) {
     case XLSNAP__Z_OK:
         break;
     case XLSNAP__Z_NOMEM:
         return xlsnap__nomem(ctx);
+    case XLSNAP__Z_HASH:
+        return xlsnap__sha256_error(ctx, z.err == ENOMEM ? XLSNAP_ERROR_NOMEM
+                                                         : XLSNAP_ERROR_FAIL);
     case XLSNAP__Z_READ:
         return xlsnap__error_errno(ctx, z.err, "cannot read %s", what);
     case XLSNAP__Z_WRITE:
@@ -143,7 +172,6 @@ int xlsnap__zstd(xlsnap_ctx *ctx, int in, int out, bool compress,
                              "stream ends early", what);
     }
     if (out_r) *out_r = z.out_bytes;
-    if (hex_r) xlsnap__sha256_final(&h, hex_r);
     return 0;
 }
 

@@ -320,6 +320,37 @@ record.json"
     run -0 stat -c %a "$BATS_TEST_TMPDIR/st3/$UUID/s2/memory.save"
     assert_output 600
     run -2 xs export --compress gzip g1 s2 "$BATS_TEST_TMPDIR/y"
+    # the SHA-256 export took as zstd wrote is the stored bytes': one
+    # byte changed in the compressed disk, and the bundle is refused
+    python3 - "$BATS_TEST_TMPDIR/z/disk-xvda.qcow2.zst" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(100); b = f.read(1); f.seek(100); f.write(bytes([b[0] ^ 1]))
+PY
+    mkdir -p "$BATS_TEST_TMPDIR/d4"
+    XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st4 run -1 xs import --disk-dir "$BATS_TEST_TMPDIR/d4" "$BATS_TEST_TMPDIR/z"
+    assert_output --partial "bundle member disk-xvda.qcow2.zst does not match its checksum in the manifest"
+}
+
+@test "import from a directory copies the bundle's disk (never a link to it): a later change to the bundle does not reach the imported image" {
+    mkchain3
+    run -0 xs export g1 s2 "$BATS_TEST_TMPDIR/b"
+    mkdir "$BATS_TEST_TMPDIR/d"
+    # the disk dir and the state dir on the bundle's file system: a link
+    # would be possible, and must not be made
+    XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st2 run -0 xs import --disk-dir "$BATS_TEST_TMPDIR/d" "$BATS_TEST_TMPDIR/b"
+    run -0 stat -c %h "$BATS_TEST_TMPDIR/b/disk-xvda.qcow2"
+    assert_output 1
+    before=$(md5sum < "$BATS_TEST_TMPDIR/d/g1.s2.qcow2")
+    printf 'X' | dd of="$BATS_TEST_TMPDIR/b/disk-xvda.qcow2" bs=1 seek=70000 conv=notrunc status=none
+    [ "$(md5sum < "$BATS_TEST_TMPDIR/d/g1.s2.qcow2")" = "$before" ]
+}
+
+@test "export and create --help give the zstd level and its threads" {
+    run -0 xs export --help
+    assert_output --partial "level 3, threads on every CPU"
+    run -0 xs create --help
+    assert_output --partial "compress the memory image (zstd level 1,"
 }
 
 @test "import killed at every step: check --repair leaves a clean state and the import can finish" {

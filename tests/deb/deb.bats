@@ -168,6 +168,15 @@ and gives new ones the Makefile's VERSION) and commit the file."
     assert_output --partial "libzstd-dev"
 }
 
+@test "libxlsnap-dev brings nettle-dev, which libxlsnap.pc requires for static links (nettle: SHA-256)" {
+    run -0 dpkg-deb -f "$(deb libxlsnap-dev)" Depends
+    assert_output --regexp "(^|, )nettle-dev(,|$)"
+    run -0 bash -c "dpkg-deb --fsys-tarfile '$(deb libxlsnap-dev)' | tar -xOf - --wildcards '*/pkgconfig/libxlsnap.pc'"
+    assert_output --regexp $'\nRequires.private: .*\\bnettle\\b'
+    run -0 grep -E '^Build-Depends:' -A12 "$REPO/debian/control"
+    assert_output --partial "nettle-dev"
+}
+
 @test "DEB_BUILD_OPTIONS=nocheck builds the packages without running the unit tests" {
     local out=$BATS_TEST_TMPDIR/nocheck
     DEB_BUILD_OPTIONS=nocheck run "$BATS_TEST_DIRNAME/build.sh" "$out"

@@ -18,7 +18,7 @@ set -euo pipefail
 # Packages installed into dom0's root filesystem (append here, e.g. libzstd1).
 DOM0_PACKAGES="xen-utils-4.17 qemu-system-xen qemu-utils bats bats-support bats-assert bats-file \
 libyajl2 libxencall1 libxendevicemodel1 libxenevtchn1 libxenforeignmemory1 libxengnttab1 \
-libxenhypfs1 libxenmisc4.17 libxenstore4 libxentoolcore1 libxentoollog1 \
+libxenhypfs1 libxenmisc4.17 libxenstore4 libxentoolcore1 libxentoollog1 libnettle8 \
 kmod busybox-static procps util-linux jq lvm2 thin-provisioning-tools xfsprogs"
 
 # Kernel modules for dom0 (dependencies are added automatically).

@@ -345,6 +345,62 @@ static void test_zstd(xlsnap_ctx *ctx)
     free(dst);
 }
 
+/* copy_hashed: a copy larger than what is hashed in line (the hasher
+ * thread), from a file and from a slow pipe, hashes every byte once and
+ * in order; without a digest asked for, the kernel copies */
+static void test_copy_hashed(xlsnap_ctx *ctx)
+{
+    size_t len = (20u << 20) + 12345;
+    unsigned char *src = malloc(len), *dst = malloc(len + 1);
+    char p1[256], p2[256], want[65], hex[65];
+    int in = tmpfile_fd("cin", p1), out = tmpfile_fd("cout", p2), pp[2], rc;
+    uint64_t n = 0;
+    pthread_t th;
+    peer w;
+
+    fill(src, len, 7);
+    if (xlsnap__write_all(in, src, len)) abort();
+    if (xlsnap__sha256_data(src, len, want)) abort();
+    lseek(in, 0, SEEK_SET);
+    rc = xlsnap__copy_hashed(ctx, in, out, len, "c", &n, hex);
+    ok(rc == 0 && n == len && pread(out, dst, len + 1, 0) == (ssize_t)len &&
+       !memcmp(src, dst, len), "copy_hashed copies 20 MiB");
+    is_str(hex, want, "and its digest is the data's (hasher thread)");
+
+    lseek(in, 0, SEEK_SET);
+    if (ftruncate(out, 0) || lseek(out, 0, SEEK_SET)) abort();
+    rc = xlsnap__copy_hashed(ctx, in, out, len, "c", &n, NULL);
+    ok(rc == 0 && n == len && pread(out, dst, len + 1, 0) == (ssize_t)len &&
+       !memcmp(src, dst, len), "without a digest: the same copy (kernel)");
+
+    if (pipe(pp)) abort();
+    w = (peer){ .fd = pp[1], .buf = src, .len = len, .piece = 70000 };
+    pthread_create(&th, NULL, slow_writer, &w);
+    if (ftruncate(out, 0) || lseek(out, 0, SEEK_SET)) abort();
+    rc = xlsnap__copy_hashed(ctx, pp[0], out, UINT64_MAX, "c", &n, hex);
+    pthread_join(th, NULL);
+    close(pp[0]);
+    ok(rc == 0 && n == len && pread(out, dst, len + 1, 0) == (ssize_t)len &&
+       !memcmp(src, dst, len), "copy_hashed from a slow pipe to its end");
+    is_str(hex, want, "and the digest is in order");
+
+    lseek(in, 0, SEEK_SET);
+    if (ftruncate(out, 0) || lseek(out, 0, SEEK_SET)) abort();
+    rc = xlsnap__copy_hashed(ctx, in, out, len + 1, "c", &n, hex);
+    ok(rc == XLSNAP_ERROR_CORRUPT, "a file shorter than said: CORRUPT (%s)",
+       rc ? xlsnap_last_error(ctx) : "no error");
+    rc = xlsnap__copy_hashed(ctx, in, out, 10, "c", &n, NULL);
+    ok(rc == XLSNAP_ERROR_CORRUPT, "without a digest as well");
+    ok(xlsnap__zstd_workers() >= 1, "this libzstd compresses with threads "
+       "(%d workers)", xlsnap__zstd_workers());
+    close(in);
+    close(out);
+    unlink(p1);
+    unlink(p2);
+    free(src);
+    free(dst);
+}
+
 int main(void)
 {
     xlsnap_ctx *ctx;
@@ -355,6 +411,7 @@ int main(void)
     test_tmp_name();
     test_errsave(ctx);
     test_zstd(ctx);
+    test_copy_hashed(ctx);
     xlsnap_ctx_free(ctx);
     return tap_done();
 }

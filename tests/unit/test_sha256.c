@@ -99,6 +99,21 @@ int main(void)
         is_str(part, one, "100003 bytes in chunks of %zu equal one shot",
                chunks[c]);
     }
+    /* the calls say they worked; the one-shot form; a hash given up
+     * (dispose) or disposed of twice is no leak, no crash */
+    ok(xlsnap__sha256_init(&s) == 0 &&
+       xlsnap__sha256_update(&s, "abc", 3) == 0 &&
+       xlsnap__sha256_final(&s, hex) == 0 && !s.live,
+       "init, update, final return 0; final disposes of the context");
+    ok(xlsnap__sha256_data("abc", 3, part) == 0 && !strcmp(part, hex),
+       "xlsnap__sha256_data: one shot");
+    ok(xlsnap__sha256_final(&s, hex) == XLSNAP_ERROR_FAIL && !hex[0],
+       "final of a finished hash is FAIL with an empty digest");
+    xlsnap__sha256_init(&s);
+    xlsnap__sha256_update(&s, data, 100);
+    xlsnap__sha256_dispose(&s);
+    xlsnap__sha256_dispose(&s);
+    ok(!s.live, "dispose: a hash given up, twice");
     /* a zero-length update changes nothing */
     xlsnap__sha256_init(&s);
     xlsnap__sha256_update(&s, "ab", 2);

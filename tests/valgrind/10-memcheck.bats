@@ -117,3 +117,18 @@ vg() {
     run -0 vg prune --keep-daily 1 --dry-run g1
     refute_output --partial "=="
 }
+
+@test "valgrind: export and import of a 24 MiB disk (copies hashed by the hasher thread), directory and stream" {
+    domain_one_disk 24 0x5a
+    run -0 vg create -n s1 g1
+    run -0 vg export g1 s1 "$BATS_TEST_TMPDIR/b1"
+    refute_output --partial "=="
+    mkdir "$BATS_TEST_TMPDIR/d" "$BATS_TEST_TMPDIR/e"
+    XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st2 run -0 vg import --disk-dir "$BATS_TEST_TMPDIR/d" "$BATS_TEST_TMPDIR/b1"
+    refute_output --partial "=="
+    xs export g1 s1 - > "$BATS_TEST_TMPDIR/s1.tar"
+    XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/st3 run -0 vg import --disk-dir "$BATS_TEST_TMPDIR/e" - < "$BATS_TEST_TMPDIR/s1.tar"
+    refute_output --partial "=="
+    cmp "$BATS_TEST_TMPDIR/b1/disk-xvda.qcow2" "$BATS_TEST_TMPDIR/d/g1.s1.qcow2"
+    cmp "$BATS_TEST_TMPDIR/b1/disk-xvda.qcow2" "$BATS_TEST_TMPDIR/e/g1.s1.qcow2"
+}

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""bundle-bench.py OUT.csv LABEL=TREE [LABEL=TREE...]: export / import /
+SHA-256 / zstd on the host (no hypervisor), each against its baseline
+run right after it (a pair), for every TREE (a source tree with `make
+all` done: TREE/build/xl-snapshot, TREE/build/libxlsnap.a).  Several
+trees (before/after a change) are measured in the same run, pairs of
+each tree interleaved, so that the load of the machine weighs on all.
+
+  export-full   `export` of a 2 GiB incompressible disk (internal
+                snapshot) to a directory, hash included, vs
+                `qemu-img convert -U -l snapshot.name=s1 -O qcow2`
+  import-dir    `import` of that bundle from a directory vs `cp` of the
+                disk (same file system: the staging dir and disk dir are
+                beside it)
+  sha256        the library's SHA-256 over a cached 2 GiB file vs
+                `openssl dgst -sha256` (the ratio) and `sha256sum`
+  export-zstd   `export --compress zstd` of a 2 GiB disk, half zeros
+                (stored), half random, vs `zstd -3 -T0` of the same
+                plain qcow2 bytes
+
+Environment: BENCH_REPS (3) pairs per row, BENCH_TMP (/var/tmp) where the
+images go (about 6x the disk), BENCH_MIB (2048) the disk size
+(a multiple of 64).
+Rows: guest "bundle-LABEL", metrics <row>.wall, <row>.base (median
+seconds), <row>.ratio (median of the pairs' baseline/tool: >= 1 is as
+fast as the baseline), sha256.rate in B/s and sha256.ratio (tool rate /
+openssl rate)."""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+out = sys.argv[1]
+trees = [a.split("=", 1) for a in sys.argv[2:]]
+reps = int(os.environ.get("BENCH_REPS", "3"))
+mib = int(os.environ.get("BENCH_MIB", "2048")) // 64 * 64
+uuid = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(args, env=None, **kw):
+    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, **kw)
+
+
+def timed(args, env=None, before=None):
+    if before:
+        before()
+    t0 = time.perf_counter()
+    run(args, env)
+    return time.perf_counter() - t0
+
+
+def log(*a):
+    print("#", *a, file=sys.stderr, flush=True)
+
+
+def domain(state, name, img):
+    """A stopped domain with one disk img and a snapshot s1 of it."""
+    d = os.path.join(state, uuid, "base")
+    os.makedirs(d, mode=0o700)
+    rec = {"version": 1, "name": "base", "creationtime": 1764000000,
+           "state": "ready", "type": "internal", "domstate": "shutoff",
+           "memory": None, "parent": None, "current": True,
+           "domain": {"name": name, "uuid": uuid}, "disks": [],
+           "config": {"c_info": {"name": name, "uuid": uuid},
+                      "disks": [{"pdev_path": img, "vdev": "xvda",
+                                 "backend": "qdisk", "format": "qcow2",
+                                 "readwrite": 1}]}}
+    with open(os.path.join(d, "record.json"), "w") as f:
+        json.dump(rec, f)
+    os.chmod(os.path.join(d, "record.json"), 0o600)
+
+
+def fresh(path):
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+tmp = tempfile.mkdtemp(prefix="xlsnap-bench-",
+                       dir=os.environ.get("BENCH_TMP", "/var/tmp"))
+rows = []
+try:
+    size = mib << 20
+    xs0 = os.path.join(trees[-1][1], "build", "xl-snapshot")
+    # the disks: random (incompressible), and half zeros / half random
+    rnd = os.path.join(tmp, "rand.raw")
+    log("making %d MiB of random data" % mib)
+    with open(rnd, "wb") as f:
+        for _ in range(size >> 26):
+            f.write(os.urandom(64 << 20))
+    half = os.path.join(tmp, "half.raw")
+    with open(half, "wb") as f:
+        f.truncate(size)
+    run(["dd", "if=" + rnd, "of=" + half, "bs=1M", "count=%d" % (size >> 21),
+         "conv=notrunc", "status=none"])
+    imgs = {}
+    for label, raw, sparse in (("rand", rnd, []), ("half", half, ["-S", "0"])):
+        state = os.path.join(tmp, "state-" + label)
+        img = os.path.join(tmp, label + ".qcow2")
+        run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2"] + sparse +
+            [raw, img])
+        domain(state, "g" + label, img)
+        run([xs0, "create", "-n", "s1", "g" + label],
+            env=dict(os.environ, XL_SNAPSHOT_DIR=state))
+        imgs[label] = (state, img)
+    plain_half = os.path.join(tmp, "half-plain.qcow2")
+    run(["qemu-img", "convert", "-U", "-f", "qcow2", "-l",
+         "snapshot.name=s1", "-O", "qcow2", imgs["half"][1], plain_half])
+    # the bundle import reads: the newest tree's export
+    bundle = os.path.join(tmp, "bundle")
+    run([xs0, "export", "grand", "s1", bundle],
+        env=dict(os.environ, XL_SNAPSHOT_DIR=imgs["rand"][0]))
+
+    res = {(lab, r): ([], []) for lab, _ in trees
+           for r in ("export-full", "import-dir", "export-zstd")}
+    sha = {lab: [] for lab, _ in trees}
+    sha_ratio = {lab: [] for lab, _ in trees}
+    sha_base = {"sha256sum": [], "openssl": []}
+    o1, o2 = os.path.join(tmp, "o1"), os.path.join(tmp, "o2")
+    for rep in range(reps):
+        for lab, tree in trees:
+            xs = os.path.join(tree, "build", "xl-snapshot")
+            log("pair %d/%d: %s" % (rep + 1, reps, lab))
+            # export full vs qemu-img convert
+            env = dict(os.environ, XL_SNAPSHOT_DIR=imgs["rand"][0])
+            a = timed([xs, "export", "grand", "s1", o1], env,
+                      lambda: fresh(o1))
+            b = timed(["qemu-img", "convert", "-U", "-f", "qcow2", "-l",
+                       "snapshot.name=s1", "-O", "qcow2", imgs["rand"][1],
+                       o2], None, lambda: fresh(o2))
+            res[(lab, "export-full")][0].append(a)
+            res[(lab, "export-full")][1].append(b)
+            fresh(o1), fresh(o2)
+            # import from a directory vs cp of the disk
+            st2, dd = os.path.join(tmp, "st2"), os.path.join(tmp, "disks")
+
+            def clean():
+                fresh(st2), fresh(dd), fresh(o2)
+                os.makedirs(dd)
+            env = dict(os.environ, XL_SNAPSHOT_DIR=st2)
+            a = timed([xs, "import", "--disk-dir", dd, bundle], env, clean)
+            b = timed(["cp", os.path.join(bundle, "disk-xvda.qcow2"), o2],
+                      None, clean)
+            res[(lab, "import-dir")][0].append(a)
+            res[(lab, "import-dir")][1].append(b)
+            clean()
+            # export --compress zstd vs zstd -3 -T0 of the same bytes
+            env = dict(os.environ, XL_SNAPSHOT_DIR=imgs["half"][0])
+            a = timed([xs, "export", "--compress", "zstd", "ghalf", "s1",
+                       o1], env, lambda: fresh(o1))
+            b = timed(["zstd", "-3", "-T0", "-q", "-f", plain_half, "-o", o2],
+                      None, lambda: fresh(o2))
+            res[(lab, "export-zstd")][0].append(a)
+            res[(lab, "export-zstd")][1].append(b)
+            fresh(o1), fresh(o2)
+            # SHA-256 of the cached random file
+            prog = os.path.join(tmp, "sha-" + lab)
+            if not os.path.exists(prog):
+                inc = os.path.join(tree, "libxlsnap")
+                cflags = subprocess.run(
+                    ["pkg-config", "--cflags", "--libs", "xenlight", "xlutil",
+                     "xentoollog", "xenstore", "yajl", "libzstd",
+                     "nettle"], check=True, capture_output=True,
+                    text=True).stdout.split()
+                run(["cc", "-O2", "-D_GNU_SOURCE", "-I" + inc,
+                     os.path.join(here, "sha256-bench.c"), "-o", prog,
+                     os.path.join(tree, "build", "libxlsnap.a")] + cflags +
+                    ["-pthread"])
+            p = subprocess.run([prog, rnd], check=True, capture_output=True,
+                               text=True).stdout.split()
+            sha[lab].append(size / float(p[1]))
+            want = p[0]
+            # the baselines right after: openssl's ratio per pair
+            for name, cmd in (("openssl", ["openssl", "dgst", "-sha256", rnd]),
+                              ("sha256sum", ["sha256sum", rnd])):
+                t0 = time.perf_counter()
+                got = subprocess.run(cmd, check=True, capture_output=True,
+                                     text=True).stdout
+                sha_base[name].append(size / (time.perf_counter() - t0))
+                assert want in got, (name, got, want)
+            sha_ratio[lab].append(sha[lab][-1] / sha_base["openssl"][-1])
+    for lab, _ in trees:
+        g = "bundle-" + lab
+        for r in ("export-full", "import-dir", "export-zstd"):
+            a, b = res[(lab, r)]
+            rows.append((g, r + ".wall", "%.4f" % statistics.median(a), "s"))
+            rows.append((g, r + ".base", "%.4f" % statistics.median(b), "s"))
+            rows.append((g, r + ".ratio", "%.3f" % statistics.median(
+                [y / x for x, y in zip(a, b)]), "x"))
+            log("%-8s %-12s tool %s  baseline %s" % (
+                lab, r, " ".join("%.2f" % x for x in a),
+                " ".join("%.2f" % y for y in b)))
+        rows.append((g, "sha256.rate", "%.0f" % statistics.median(sha[lab]),
+                     "B/s"))
+        rows.append((g, "sha256.ratio", "%.3f" % statistics.median(
+            sha_ratio[lab]), "x"))
+        log("%-8s sha256 %s MB/s" % (lab, " ".join("%.0f" % (x / 1e6)
+                                                    for x in sha[lab])))
+    for name, v in sha_base.items():
+        rows.append(("bundle-baseline", name + ".rate",
+                     "%.0f" % statistics.median(v), "B/s"))
+        log("%s %s MB/s" % (name, " ".join("%.0f" % (x / 1e6) for x in v)))
+    rows.append(("bundle-baseline", "export-zstd.bytes",
+                 "%d" % os.path.getsize(plain_half), "B"))
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+with open(out, "w") as f:
+    f.write("guest,metric,value,unit\n")
+    for r in rows:
+        f.write(",".join(r) + "\n")
