@@ -354,6 +354,8 @@ typedef struct {
     xlsnap_disk_kind type;   /* 0: unset */
     int num_disks;
     xlsnap_cfg_disk *disks;
+    bool reuse_external;     /* reuse_external="yes": targets name
+                                pre-created overlays */
 } xlsnap_config;
 
 /* Empty config (nothing set) / free what it holds. */
@@ -394,6 +396,12 @@ typedef struct {
                                   libxl-json config (as from
                                   xlsnap_domain_from_config); NULL: the
                                   one stored with its latest snapshot */
+    bool reuse_external;       /* external disks: each disk's target
+                                  names an overlay the caller made
+                                  (qcow2, backing file the disk's image,
+                                  empty); the frozen layer gets the
+                                  default path and the overlay takes the
+                                  configured path */
 } xlsnap_create_params;
 
 /* Defaults: no name, memory -1 (yes if running), internal, every
