@@ -252,6 +252,8 @@ typedef struct {
     char *internal_name;  /* INTERNAL: snapshot name inside image */
     char *overlay;        /* EXTERNAL: overlay created by the snapshot */
     char *backing;        /* EXTERNAL: image holding the snapshot data */
+    char *reused;         /* EXTERNAL: the overlay was made beforehand at
+                             this path (reuse_external); NULL: by us */
 } xlsnap_disk;
 
 /* Empty disk entry / free its strings. */

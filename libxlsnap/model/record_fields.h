@@ -66,7 +66,9 @@
       XLSNAP__F_REQ | XLSNAP__F_INT)                                        \
     X(overlay,            "overlay",            STR,   XLSNAP__F_EXT)      \
     X(backing,            "backing",            STR,                       \
-      XLSNAP__F_REQ | XLSNAP__F_EXT)
+      XLSNAP__F_REQ | XLSNAP__F_EXT)                                        \
+    X(reused,             "reused_from",        STR,                       \
+      XLSNAP__F_EXT | XLSNAP__F_OMIT)
 
 #endif
 

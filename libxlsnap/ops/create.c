@@ -349,6 +349,8 @@ static int add_disk(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                                  d->vdev);
         rc = check_reuse(ctx, d, w->target, &h);
         xlsnap__qcow2hdr_dispose(&h);
+        if (!rc && !(sd->reused = xlsnap__strdup(w->target)))
+            rc = xlsnap__nomem(ctx);
         return rc;
     }
     if (w && w->target)

@@ -68,7 +68,10 @@ refused() {
     # the frozen layer at the default path holds the snapshot exactly
     [ "$(sum "$D/g1.s1.qcow2")" = "$before" ]
     [ "$(sum "$IMG")" = "$before" ]
+    run -0 xs info g1 s1
+    assert_output --partial "overlay made beforehand as $NEW"
     run -0 xs info g1 s1 --json
+    [ "$(echo "$output" | json_get 'd["disks"][0]["reused_from"]')" = "$NEW" ]
     [ "$(echo "$output" | json_get 'd["disks"][0]["overlay"]')" = "$IMG" ]
     [ "$(echo "$output" | json_get 'd["disks"][0]["backing"]')" = "$D/g1.s1.qcow2" ]
     # the guest writes on; revert gives the snapshot's data back
@@ -237,6 +240,26 @@ PY
     [ "$(info "$NEW" 'd["backing-filename"]')" = "$IMG" ]
     run -0 xs list g1
     refute_output --partial s1
+}
+
+@test "reuse-external: a crash midway, then check --repair, gives the admin's file back" {
+    overlay cluster_size=131072
+    before=$(files)
+    for step in create-layer-renamed create-reuse-rebased; do
+        XL_SNAPSHOT_FAULT=$step run -137 xs create -n s1 --reuse-external g1 "$CFG"
+        run -0 xs check --repair g1
+        diff <(echo "$before") <(files)
+        run -0 xs list g1
+        refute_output --partial s1
+    done
+    # killed once the overlay took the disk's place: the snapshot is
+    # complete, and repair completes it
+    XL_SNAPSHOT_FAULT=create-layer-frozen run -137 xs create -n s1 --reuse-external g1 "$CFG"
+    run -0 xs check --repair g1
+    run -0 xs list g1
+    assert_output --partial s1
+    [ ! -e "$NEW" ]
+    [ "$(info "$IMG" 'd["cluster-size"]')" = 131072 ]
 }
 
 @test "reuse-external: completion and help offer it" {
