@@ -17,7 +17,7 @@ teardown_file() {
 }
 
 teardown() {
-    on_failure_show ex1 ex2 mx1
+    on_failure_show ex1 ex2 mx1 rx1
 }
 
 @test "external snapshot of a running guest: later writes survive a reboot and xl save + restore" {
