@@ -342,7 +342,9 @@ typedef enum {
 typedef struct {
     char *vdev;
     char *format;            /* NULL: keep the disk's format */
-    char *target;            /* external: overlay path; NULL: default */
+    char *target;            /* external: the frozen layer's path (with
+                                reuse_external: the pre-created overlay);
+                                NULL: default */
     xlsnap_disk_kind kind;   /* 0: the snapshot's default type */
     bool exclude;            /* 'vdev=xvdb,snapshot=no' style: skip */
 } xlsnap_cfg_disk;
