@@ -662,6 +662,35 @@ int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image, const char *fmt,
                         const char *newbase, const char *newfmt,
                         unsigned flags);
 
+/* backend/qcow2.c: a qcow2 header read without qemu-img (untrusted
+ * files: no backing or data file is opened) */
+typedef struct {
+    uint32_t version;        /* 2 or 3 */
+    uint32_t cluster_bits;
+    uint64_t size;           /* virtual size */
+    uint32_t crypt_method;   /* 0: not encrypted */
+    uint32_t l1_size;
+    uint64_t l1_offset;
+    uint32_t nb_snapshots;   /* internal snapshots */
+    uint64_t incompatible;   /* feature bits (version 3) */
+    uint32_t header_length;
+    bool data_file;          /* an external data file (bit or extension) */
+    char *backing;           /* backing file name as stored; NULL: none */
+    char *backing_fmt;       /* backing format extension; NULL: none */
+} xlsnap__qcow2hdr;
+
+/* Read the header of the image open on fd into *h: 0 with *why_r NULL,
+ * 0 with *why_r saying why it is not a readable qcow2 image (version 2
+ * or 3), or a negative error.  Dispose *h in every case. */
+int xlsnap__qcow2_header(xlsnap_ctx *ctx, int fd, xlsnap__qcow2hdr *h,
+                         const char **why_r);
+void xlsnap__qcow2hdr_dispose(xlsnap__qcow2hdr *h);
+/* *shows_r: whether any cluster of the image itself (data, compressed,
+ * zero) shows through to the guest, i.e. not every read goes to the
+ * backing file (walks the L1 and L2 tables; CORRUPT if unreadable). */
+int xlsnap__qcow2_shows_data(xlsnap_ctx *ctx, int fd,
+                             const xlsnap__qcow2hdr *h, bool *shows_r);
+
 /* backend/qmp.c: QEMU's monitor of a running domain */
 typedef struct {
     int fd, lockfd;

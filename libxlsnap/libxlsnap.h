@@ -257,6 +257,8 @@ typedef struct {
     char *volume_group;   /* VOLUME: the LVM volume group */
     char *volume;         /* VOLUME: the origin LV (the disk) */
     char *snapshot_volume; /* VOLUME: the snapshot LV holding the data */
+    char *reused;         /* EXTERNAL: the overlay was made beforehand at
+                             this path (reuse_external); NULL: by us */
 } xlsnap_disk;
 
 /* Empty disk entry / free its strings. */
@@ -346,7 +348,9 @@ typedef enum {
 typedef struct {
     char *vdev;
     char *format;            /* NULL: keep the disk's format */
-    char *target;            /* external: overlay path; NULL: default */
+    char *target;            /* external: the frozen layer's path (with
+                                reuse_external: the pre-created overlay);
+                                NULL: default */
     xlsnap_disk_kind kind;   /* 0: the snapshot's default type */
     bool exclude;            /* 'vdev=xvdb,snapshot=no' style: skip */
 } xlsnap_cfg_disk;
@@ -360,6 +364,8 @@ typedef struct {
     xlsnap_disk_kind type;   /* 0: unset */
     int num_disks;
     xlsnap_cfg_disk *disks;
+    bool reuse_external;     /* reuse_external="yes": targets name
+                                pre-created overlays */
 } xlsnap_config;
 
 /* Empty config (nothing set) / free what it holds. */
@@ -400,6 +406,12 @@ typedef struct {
                                   libxl-json config (as from
                                   xlsnap_domain_from_config); NULL: the
                                   one stored with its latest snapshot */
+    bool reuse_external;       /* external disks: each disk's target
+                                  names an overlay the caller made
+                                  (qcow2, backing file the disk's image,
+                                  empty); the frozen layer gets the
+                                  default path and the overlay takes the
+                                  configured path */
 } xlsnap_create_params;
 
 /* Defaults: no name, memory -1 (yes if running), internal, every

@@ -53,13 +53,17 @@ int main_check_config(const struct cmd_spec *cmd, int argc, char **argv)
            c.type == XLSNAP_DISK_EXTERNAL ? "external" :
            c.type == XLSNAP_DISK_INTERNAL ? "internal" :
            "(default: internal)");
+    if (c.reuse_external)
+        printf("%-13s%s\n", "reuse:", "yes (external targets are "
+               "pre-created overlays)");
     if (!c.num_disks)
         printf("%-13s%s\n", "disks:", "(default: every writable disk)");
     for (int i = 0; i < c.num_disks; i++) {
         const xlsnap_cfg_disk *d = &c.disks[i];
         printf("disk %-8s%s%s%s\n", d->vdev,
-               d->kind == XLSNAP_DISK_EXTERNAL ? "external overlay "
-                                               : "snapshot type default",
+               d->kind != XLSNAP_DISK_EXTERNAL ? "snapshot type default" :
+               c.reuse_external ? "external, reusing overlay "
+                                : "external overlay ",
                d->target ? d->target : "",
                d->format ? " (qcow2)" : "");
     }

@@ -16,7 +16,7 @@
 
 enum { OPT_DISK_ONLY = 0x100, OPT_MEMORY, OPT_NO_MEMORY, OPT_INTERNAL,
        OPT_EXTERNAL, OPT_LIVE, OPT_NO_METADATA, OPT_JSON, OPT_COMPRESS,
-       OPT_PRE_HOOK, OPT_POST_HOOK, OPT_HALT };
+       OPT_PRE_HOOK, OPT_POST_HOOK, OPT_HALT, OPT_REUSE_EXTERNAL };
 
 /*
  * Run a hook: /bin/sh -c CMD, the admin's own command (only ever from
@@ -83,6 +83,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         { "pre-hook", required_argument, NULL, OPT_PRE_HOOK },
         { "post-hook", required_argument, NULL, OPT_POST_HOOK },
         { "halt", no_argument, NULL, OPT_HALT },
+        { "reuse-external", no_argument, NULL, OPT_REUSE_EXTERNAL },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -125,6 +126,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_PRE_HOOK: pre_hook = optarg; break;
         case OPT_POST_HOOK: post_hook = optarg; break;
         case OPT_HALT: halt = true; break;
+        case OPT_REUSE_EXTERNAL: p.reuse_external = true; break;
         }
     }
     if (halt && p.dry_run) {
@@ -159,6 +161,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
             p.memory_path = cfg.memory_path;
         }
         if (!type) type = cfg.type;
+        if (cfg.reuse_external) p.reuse_external = true;
         p.disks = cfg.disks;
         p.num_disks = cfg.num_disks;
         what = p.name;

@@ -88,6 +88,9 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
             printf("  %-6s %-6s external  data in %s, overlay %s\n",
                    d->vdev, d->format, d->backing,
                    d->overlay ? d->overlay : "none");
+        if (d->kind != XLSNAP_DISK_INTERNAL && d->reused)
+            printf("  %-6s %-6s           overlay made beforehand as %s\n",
+                   "", "", d->reused);
     }
     printf("%-14s%s\n", "Config:", s.config_json ? "stored (see --json)"
                                                  : "none");

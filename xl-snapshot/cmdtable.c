@@ -24,7 +24,8 @@ const struct cmd_spec cmd_table[] = {
         .usage = "[-n NAME] [-d DESC] [--disk-only|--memory|--no-memory] "
                  "[--internal|--external] [--live] [--compress zstd] "
                  "[--no-metadata] [-N] "
-                 "[--pre-hook CMD] [--post-hook CMD] [--halt] [--json] "
+                 "[--pre-hook CMD] [--post-hook CMD] [--halt] "
+                 "[--reuse-external] [--json] "
                  "<Domain> [<ConfigFile>] | -c <XlConfig> [<ConfigFile>]",
         .options =
             "  -n, --name NAME     snapshot name (default: creation time)\n"
@@ -50,6 +51,10 @@ const struct cmd_spec cmd_table[] = {
             "  --post-hook CMD     run CMD after, also after a failure\n"
             "  --halt              destroy the domain after the snapshot\n"
             "                      (revert brings it back)\n"
+            "  --reuse-external    external: each disk's target in "
+            "<ConfigFile> is an\n"
+            "                      overlay made beforehand (qemu-img "
+            "create -b IMAGE)\n"
             "  --json              print the new record as JSON\n"
             "  -c, --domain-config XLCFG\n"
             "                      the domain of this xl config file (one "

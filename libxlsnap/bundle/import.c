@@ -226,42 +226,28 @@ static const xlsnap__bundle_file *file_for(const xlsnap__manifest *m,
 static int check_header(xlsnap_ctx *ctx, const char *file, const char *base,
                         const char **why_r)
 {
-    unsigned char h[104] = { 0 };
-    char bname[8] = "";
-    uint64_t boff, ver;
-    ssize_t n = -1;
-    int fd;
+    xlsnap__qcow2hdr h;
+    int rc, fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
     *why_r = NULL;
-    fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        n = xlsnap__read_upto(fd, h, sizeof(h));
-        /* the first bytes of the backing file name, if any */
-        boff = xlsnap__be(h + 8, 8);
-        if (n >= 20 && boff && boff < (1u << 20) &&
-            pread(fd, bname, 5, boff) < 0)
-            bname[0] = '\0';
-        close(fd);
-    }
-    if (n < 0)
+    if (fd < 0)
         return xlsnap__error_errno(ctx, errno, "cannot read %s", file);
-    boff = xlsnap__be(h + 8, 8);
-    ver = xlsnap__be(h + 4, 4);
-    if (n < 72 || memcmp(h, "QFI\xfb", 4)) {
-        *why_r = "it is not a qcow2 image";
-    } else if (ver != 2 && ver != 3) {
-        *why_r = "it is not a qcow2 image of version 2 or 3";
-    } else if (ver == 3 && (n < 80 || (xlsnap__be(h + 72, 8) & 4))) {
+    rc = xlsnap__qcow2_header(ctx, fd, &h, why_r);
+    close(fd);
+    if (rc || *why_r) {
+        /* (only the file's name is known to the caller's message) */
+    } else if (h.data_file) {
         *why_r = "it has an external data file (data-file)";
-    } else if (boff && !strncmp(bname, "json:", 5)) {
+    } else if (h.backing && !strncmp(h.backing, "json:", 5)) {
         *why_r = "its backing file is a json: name";
-    } else if (!base && boff) {
+    } else if (!base && h.backing) {
         *why_r = "it has a backing file (a full bundle's disks stand alone)";
-    } else if (base && !boff) {
+    } else if (base && !h.backing) {
         *why_r = "it has no backing file, but a delta's disk builds on the "
                  "base";
     }
-    return 0;
+    xlsnap__qcow2hdr_dispose(&h);
+    return rc;
 }
 
 /*

@@ -8,6 +8,8 @@
  *   memory="yes"|"no"|"/abs/path"   not set: "no" (disk-only, as in
  *                                    xl's original design)
  *   type="internal"|"external"
+ *   reuse_external="yes"|"no"  external targets name pre-created
+ *                              overlays (default "no")
  *   disk=[ 'vdev=xvda,target=null',                       # internal
  *          'vdev=xvdb,format=qcow2,target=/abs/ovl.qcow2', # external
  *          'hdc=/abs/ovl.qcow2,type=qcow2' ]  # external, the original
@@ -23,6 +25,7 @@
 
 static const char *const known_keys[] = {
     "name", "description", "creationtime", "memory", "type", "disk",
+    "reuse_external",
 };
 
 void xlsnap_config_init(xlsnap_config *c)
@@ -311,6 +314,23 @@ static int parse_type(const parser *p, XLU_Config *cfg, xlsnap_config *c)
     return 0;
 }
 
+static int parse_reuse_external(const parser *p, XLU_Config *cfg,
+                                xlsnap_config *c)
+{
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "reuse_external", &s, 1);
+    int rc = str_setting(p, "reuse_external", "'reuse_external' must be "
+                         "\"yes\" or \"no\"", e, s);
+
+    if (rc) return rc < 0 ? rc : 0;
+    if (!strcmp(s, "yes") || !strcmp(s, "1"))
+        c->reuse_external = true;
+    else if (strcmp(s, "no") && strcmp(s, "0"))
+        return bad(p, "reuse_external", "reuse_external=\"%s\": expected "
+                   "\"yes\" or \"no\"", s);
+    return 0;
+}
+
 /* Disk entry i in the original design's form ('hda=/path,type=qcow2':
  * an external snapshot of hda whose data gets /path, as
  * 'vdev=hda,format=qcow2,target=/path'); 1 when it is not in it. */
@@ -466,6 +486,7 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
         (rc = parse_creationtime(&p, p.x.cfg, &c)) ||
         (rc = parse_memory(&p, p.x.cfg, &c)) ||
         (rc = parse_type(&p, p.x.cfg, &c)) ||
+        (rc = parse_reuse_external(&p, p.x.cfg, &c)) ||
         (rc = parse_disks(&p, p.x.cfg, &c)))
         goto out;
     *cfg_r = c;
@@ -510,6 +531,8 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
                            c->type == XLSNAP_DISK_INTERNAL ? "internal" :
                            c->type == XLSNAP_DISK_EXTERNAL ? "external" :
                            NULL));
+    CHK(xlsnap__gen_str(g, "reuse_external"));
+    CHK(yajl_gen_bool(g, c->reuse_external));
     CHK(xlsnap__gen_str(g, "disks"));
     CHK(yajl_gen_array_open(g));
     for (int i = 0; i < c->num_disks; i++)

@@ -75,7 +75,9 @@
     X(volume,             "volume",             STR,                       \
       XLSNAP__F_REQ | XLSNAP__F_VOL)                                        \
     X(snapshot_volume,    "snapshot_volume",    STR,                       \
-      XLSNAP__F_REQ | XLSNAP__F_VOL)
+      XLSNAP__F_REQ | XLSNAP__F_VOL)                                        \
+    X(reused,             "reused_from",        STR,                       \
+      XLSNAP__F_EXT | XLSNAP__F_OMIT)
 
 #endif
 

@@ -713,6 +713,20 @@ static int complete_create(checker *c, xlsnap_snapshot *l, int nr, int k)
     return make_current(c, l, nr, k);
 }
 
+/* An overlay made beforehand (create reuse_external) whose backing
+ * reference create pointed at the frozen layer: back at the image. */
+static int give_back(checker *c, const xlsnap_disk *d)
+{
+    char *b = NULL;
+    int rc = xlsnap__qimg_backing(c->ctx, d->reused, "qcow2", &b, NULL);
+
+    if (!rc && b && !strcmp(b, d->backing))
+        rc = xlsnap__qimg_rebase(c->ctx, d->reused, "qcow2", d->image,
+                                 d->format, XLSNAP__QIMG_UNSAFE);
+    free(b);
+    return rc;
+}
+
 static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
 {
     xlsnap_snapshot *sn = &l[k];
@@ -749,7 +763,15 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
                 if ((rc = xlsnap__qimg_backing(c->ctx, d->image, "qcow2",
                                                &b, NULL)))
                     return rc;
-                if (b && !strcmp(b, d->backing) && unlink(d->image) < 0) {
+                /* an overlay made beforehand goes back to its path */
+                if (b && !strcmp(b, d->backing) && d->reused &&
+                    (rc = xlsnap__rename_image(c->ctx, d->image,
+                                               d->reused))) {
+                    free(b);
+                    return rc;
+                }
+                if (b && !strcmp(b, d->backing) && !d->reused &&
+                    unlink(d->image) < 0) {
                     free(b);
                     return xlsnap__error_errno(c->ctx, errno, "cannot "
                                                "remove %s", d->image);
@@ -758,6 +780,9 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
             }
             if (exists(d->backing) && !exists(d->image) &&
                 (rc = xlsnap__rename_image(c->ctx, d->backing, d->image)))
+                return rc;
+            if (d->reused && exists(d->reused) &&
+                (rc = give_back(c, d)))
                 return rc;
             continue;
         }

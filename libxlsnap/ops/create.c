@@ -129,6 +129,177 @@ static int disk_kind(xlsnap_ctx *ctx, const xlsnap_create_params *p,
     return 0;
 }
 
+/* Whether s may be printed in a message (no control character). */
+static bool printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return false;
+    return xlsnap__utf8_valid(s);
+}
+
+/* The virtual size of the disk's own qcow2 image (its header). */
+static int image_size(xlsnap_ctx *ctx, const char *vdev, const char *image,
+                      uint64_t *size_r)
+{
+    xlsnap__qcow2hdr h;
+    const char *why = NULL;
+    int fd = open(image, O_RDONLY | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return xlsnap__error_errno(ctx, errno, "disk %s: cannot open %s",
+                                   vdev, image);
+    rc = xlsnap__qcow2_header(ctx, fd, &h, &why);
+    close(fd);
+    if (!rc && why)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "disk %s: %s: %s",
+                           vdev, image, why);
+    *size_r = h.size;
+    xlsnap__qcow2hdr_dispose(&h);
+    return rc;
+}
+
+/* Why the header h of a pre-created overlay (backing file name
+ * resolved as QEMU does: abs, NULL if none) does not fit disk d (image,
+ * format, virtual size): NULL if it does.  *m: a message built for it
+ * (free()). */
+static const char *reuse_misfit(const xlsnap__qcow2hdr *h, const char *abs,
+                                const xlsnap__cfgdisk *d, uint64_t size,
+                                char **m)
+{
+    if (h->data_file)
+        return "it has an external data file (data-file)";
+    if (h->crypt_method)
+        return "it is encrypted";
+    if (h->incompatible & 2)
+        return "it is marked corrupt";
+    if (h->incompatible & 1)
+        return "it is marked dirty (not closed cleanly; qemu-img check -r "
+               "all repairs it)";
+    if (h->incompatible & ~0x1fULL)
+        return "it has qcow2 features this tool does not know";
+    if (h->nb_snapshots)
+        return "it has internal snapshots";
+    if (!abs)
+        return "it has no backing file (it must be made on the disk's "
+               "image: qemu-img create -f qcow2 -b IMAGE -F FORMAT)";
+    if (strcmp(abs, d->path)) {
+        *m = printable(h->backing)
+           ? xlsnap__sprintf("its backing file is %s, not the disk's "
+                             "image %s", h->backing, d->path)
+           : NULL;
+        return *m ? *m : "its backing file is not the disk's image";
+    }
+    if (!h->backing_fmt)
+        return "its backing format is not recorded (make it with -F)";
+    if (strcmp(h->backing_fmt, d->format)) {
+        *m = printable(h->backing_fmt)
+           ? xlsnap__sprintf("its backing format is %s, not the disk's %s",
+                             h->backing_fmt, d->format)
+           : NULL;
+        return *m ? *m : "its backing format is not the disk's";
+    }
+    if (h->size != size) {
+        *m = xlsnap__sprintf("its virtual size is %llu bytes, the disk's "
+                             "%llu", (unsigned long long)h->size,
+                             (unsigned long long)size);
+        return *m ? *m : "its virtual size is not the disk's";
+    }
+    return NULL;
+}
+
+/* h's backing file name as QEMU resolves it for an image at file (a
+ * relative name: in file's directory); *abs_r NULL if it has none. */
+static int resolve_backing(xlsnap_ctx *ctx, const char *file,
+                           const xlsnap__qcow2hdr *h, char **abs_r)
+{
+    char *dir;
+
+    *abs_r = NULL;
+    if (!h->backing) return 0;
+    if (h->backing[0] == '/') {
+        *abs_r = xlsnap__strdup(h->backing);
+    } else {
+        if (!(dir = xlsnap__strdup(file))) return xlsnap__nomem(ctx);
+        *abs_r = xlsnap__sprintf("%s/%s", dirname(dir), h->backing);
+        free(dir);
+    }
+    return *abs_r ? 0 : xlsnap__nomem(ctx);
+}
+
+/*
+ * The pre-created overlay file for disk d (reuse_external), read
+ * without following anything: a regular file (no symbolic link), a
+ * qcow2 image on the disk's image (as named in the config, absolute or
+ * relative to the overlay's directory) of the disk's size, with no
+ * data file, encryption, internal snapshot or data of its own, on the
+ * image's file system (it is moved to the image's path by rename).
+ * *h: its header (dispose it), whose backing reference undo restores.
+ */
+static int check_reuse(xlsnap_ctx *ctx, const xlsnap__cfgdisk *d,
+                       const char *file, xlsnap__qcow2hdr *h)
+{
+    struct stat st, si;
+    const char *why = NULL;
+    char *m = NULL, *abs = NULL;
+    uint64_t size = 0;
+    bool shows = false;
+    int fd, rc = 0;
+
+    memset(h, 0, sizeof(*h));
+    fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP) why = "it is a symbolic link";
+        else if (errno == ENOENT) why = "it does not exist";
+        else
+            return xlsnap__error_errno(ctx, errno, "disk %s: cannot open "
+                                       "the pre-created overlay %s",
+                                       d->vdev, file);
+        goto refuse;
+    }
+    if (fstat(fd, &st) < 0 || stat(d->path, &si) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "disk %s: cannot stat %s or "
+                                 "%s", d->vdev, file, d->path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        why = "it is not a regular file";
+    } else if (si.st_dev == st.st_dev && si.st_ino == st.st_ino) {
+        why = "it is the disk's image itself";
+    } else if (si.st_dev != st.st_dev) {
+        if (!(m = xlsnap__sprintf("it is on another file system than the "
+                                  "disk image %s (it is moved to the "
+                                  "image's path by rename)", d->path))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        why = m;
+    }
+    if (why || (rc = xlsnap__qcow2_header(ctx, fd, h, &why)) || why ||
+        (rc = resolve_backing(ctx, file, h, &abs)) ||
+        (rc = image_size(ctx, d->vdev, d->path, &size)) ||
+        (why = reuse_misfit(h, abs, d, size, &m)))
+        goto refuse;
+    if ((rc = xlsnap__qcow2_shows_data(ctx, fd, h, &shows))) {
+        rc = xlsnap__error_prefix(ctx, rc, "disk %s: the pre-created "
+                                  "overlay %s", d->vdev, file);
+        goto out;
+    }
+    if (shows)
+        why = "it has data of its own (the guest would not see the "
+              "snapshot's disk through it): an overlay to reuse must be "
+              "empty";
+ refuse:
+    if (!rc && why)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: the "
+                           "pre-created overlay %s is refused: %s", d->vdev,
+                           file, why);
+ out:
+    if (fd >= 0) close(fd);
+    free(abs);
+    free(m);
+    return rc;
+}
+
 /* Add config disk d to s as a disk of that kind. */
 static int add_disk(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                     const xlsnap__cfgdisk *d, xlsnap_disk_kind kind,
@@ -151,13 +322,31 @@ static int add_disk(xlsnap_ctx *ctx, const xlsnap_create_params *p,
      * path (so `xl create` of the admin's own config boots what the
      * domain last ran on) */
     sd->overlay = xlsnap__strdup(d->path);
-    sd->backing = w && w->target ? xlsnap__strdup(w->target)
-                                 : xlsnap__image_sibling(d->path, name);
+    /* reusing: the target is the caller's overlay, which takes the
+     * path; the frozen layer goes to the default path */
+    sd->backing = w && w->target && !p->reuse_external
+                ? xlsnap__strdup(w->target)
+                : xlsnap__image_sibling(d->path, name);
     if (!sd->overlay || !sd->backing) return xlsnap__nomem(ctx);
     if (access(sd->backing, F_OK) == 0)
         return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
                              "disk %s: %s already exists", d->vdev,
                              sd->backing);
+    if (p->reuse_external) {
+        xlsnap__qcow2hdr h;
+        int rc;
+        if (!w || !w->target)
+            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: no "
+                                 "pre-created overlay is named for it (an "
+                                 "external snapshot reusing overlays needs "
+                                 "one per disk: the disk's target)",
+                                 d->vdev);
+        rc = check_reuse(ctx, d, w->target, &h);
+        xlsnap__qcow2hdr_dispose(&h);
+        if (!rc && !(sd->reused = xlsnap__strdup(w->target)))
+            rc = xlsnap__nomem(ctx);
+        return rc;
+    }
     if (w && w->target)
         return same_file_system(ctx, d->vdev, d->path, sd->backing);
     return 0;
@@ -378,15 +567,43 @@ int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to)
     return 0;
 }
 
-/* Put external disks i < n back: the new overlay goes, the frozen
+/*
+ * A pre-created overlay an external disk reuses: the caller's file,
+ * its backing reference as found (undo writes it back) and how far
+ * freeze_layers got with it.
+ */
+typedef struct {
+    const char *file;           /* NULL: not reused */
+    xlsnap__qcow2hdr h;
+    enum { REUSE_NONE, REUSE_RENAMED, REUSE_REBASED, REUSE_MOVED } done;
+} reuse_layer;
+
+/* Put external disks i < n back: the new overlay goes (a reused one
+ * back to the caller's path with its own backing reference), the frozen
  * layer gets its path again. */
-static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n)
+static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n,
+                        reuse_layer *rl)
 {
     xlsnap__errsaved saved;
 
     xlsnap__errsave(ctx, &saved);
     for (int i = 0; i < n; i++) {
         const xlsnap_disk *d = &sn->disks[i];
+        reuse_layer *r = rl ? &rl[i] : NULL;
+        if (r && r->file) {
+            /* never removed: the caller's file goes back as it was */
+            if (r->done >= REUSE_MOVED &&
+                rename_noreplace(ctx, d->overlay, r->file))
+                continue;
+            if (r->done >= REUSE_REBASED &&
+                xlsnap__qimg_rebase(ctx, r->file, "qcow2", r->h.backing,
+                                    r->h.backing_fmt, XLSNAP__QIMG_UNSAFE))
+                continue;
+            if (r->done >= REUSE_RENAMED)
+                rename_noreplace(ctx, d->backing, d->overlay);
+            r->done = REUSE_NONE;
+            continue;
+        }
         if (d->kind != XLSNAP_DISK_EXTERNAL || access(d->backing, F_OK))
             continue;
         unlink(d->overlay);
@@ -395,15 +612,55 @@ static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n)
     xlsnap__errrestore(ctx, &saved);
 }
 
+/* A reused overlay, checked again (it is the caller's and may have
+ * changed since the plan), into disk d's place: the image is renamed
+ * to the frozen layer, the overlay's backing reference is pointed at
+ * it (header only) and the overlay takes the image's path. */
+static int freeze_reused(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                         const xlsnap_disk *d, reuse_layer *r)
+{
+    xlsnap__cfgdisk cd = { 0 };
+    uint64_t size = 0;
+    int rc;
+
+    cd.vdev = d->vdev;
+    cd.path = d->image;
+    cd.format = d->format;
+    xlsnap__qcow2hdr_dispose(&r->h);
+    if ((rc = check_reuse(ctx, &cd, r->file, &r->h))) return rc;
+    if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
+        return rc;
+    if (q && size != r->h.size)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: the "
+                             "pre-created overlay %s is refused: its "
+                             "virtual size is %llu bytes, the disk's %llu",
+                             d->vdev, r->file,
+                             (unsigned long long)r->h.size,
+                             (unsigned long long)size);
+    if ((rc = xlsnap__rename_image(ctx, d->image, d->backing))) goto out;
+    r->done = REUSE_RENAMED;
+    xlsnap__fault_point("create-layer-renamed");
+    if ((rc = xlsnap__qimg_rebase(ctx, r->file, "qcow2", d->backing,
+                                  d->format, XLSNAP__QIMG_UNSAFE)))
+        goto out;
+    r->done = REUSE_REBASED;
+    xlsnap__fault_point("create-reuse-rebased");
+    if ((rc = xlsnap__rename_image(ctx, r->file, d->overlay))) goto out;
+    r->done = REUSE_MOVED;
+ out:
+    return rc ? xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev) : 0;
+}
+
 /*
  * External disks: the image at the configured path is renamed to the
  * frozen layer (d->backing) and a new overlay on it is made at the path
- * (d->overlay == d->image).  q: the running domain's monitor, which
- * gives the size (QEMU keeps the renamed image open: its fd follows
- * the file), NULL offline.  On failure what was done is undone.
+ * (d->overlay == d->image), or a reused one (rl[i].file) moved there.
+ * q: the running domain's monitor, which gives the size (QEMU keeps the
+ * renamed image open: its fd follows the file), NULL offline.  On
+ * failure what was done is undone.
  */
 static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                         const xlsnap_snapshot *sn)
+                         const xlsnap_snapshot *sn, reuse_layer *rl)
 {
     int i, bad = 0, rc = 0;
 
@@ -412,6 +669,11 @@ static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
         uint64_t size = 0;
         if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
         bad = i;
+        if (rl && rl[i].file) {
+            if ((rc = freeze_reused(ctx, q, d, &rl[i]))) { i++; break; }
+            xlsnap__fault_point("create-layer-frozen");
+            continue;
+        }
         if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
             break;
         if ((rc = xlsnap__rename_image(ctx, d->image, d->backing))) break;
@@ -425,8 +687,10 @@ static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
         xlsnap__fault_point("create-layer-frozen");
     }
     if (rc) {
-        rc = xlsnap__error_prefix(ctx, rc, "disk %s", sn->disks[bad].vdev);
-        thaw_layers(ctx, sn, i);
+        if (!(rl && rl[bad].file))
+            rc = xlsnap__error_prefix(ctx, rc, "disk %s",
+                                      sn->disks[bad].vdev);
+        thaw_layers(ctx, sn, i, rl);
     }
     return rc;
 }
@@ -528,6 +792,7 @@ typedef struct {
     xlsnap__domstate st;
     bool running;               /* running or paused: QEMU serves disks */
     char *tcmd;                 /* the disk transaction, once built */
+    reuse_layer *reuse;         /* per disk of sn (reuse_external) */
     /* done by the act phase, undone on failure: */
     bool recorded;              /* a "preparing" record and no data yet */
     bool suspended;             /* the guest, by the memory save */
@@ -549,6 +814,10 @@ static void create_op_dispose(create_op *op)
 {
     free(op->tcmd);
     op->tcmd = NULL;
+    for (int i = 0; op->reuse && i < op->sn.num_disks; i++)
+        xlsnap__qcow2hdr_dispose(&op->reuse[i].h);
+    free(op->reuse);
+    op->reuse = NULL;
     xlsnap__store_close(&op->h);
     xlsnap_snapshot_dispose(&op->sn);
 }
@@ -707,12 +976,36 @@ static int create_plan(xlsnap_ctx *ctx, create_op *op)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
                              "nothing to snapshot: no writable disk "
                              "selected and no memory");
+    if (op->p->reuse_external) {
+        bool ext = false;
+        for (int i = 0; i < sn->num_disks; i++)
+            ext |= sn->disks[i].kind == XLSNAP_DISK_EXTERNAL;
+        if (!ext)
+            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no external "
+                                 "disk snapshot to reuse an overlay for");
+    }
     if (op->p->no_metadata && sn->memory)
         return xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
                                   XLSNAP_HINT_NO_METADATA_NEEDS_DISK_ONLY,
                                   "a snapshot without a record keeps no "
                                   "memory image: one without a record "
                                   "cannot be reverted");
+    return 0;
+}
+
+/* With reuse_external, which pre-created overlay each external disk
+ * takes (its target, checked by the plan). */
+static int reuse_plan(xlsnap_ctx *ctx, create_op *op)
+{
+    if (!op->p->reuse_external || op->reuse) return 0;
+    op->reuse = calloc(op->sn.num_disks ? op->sn.num_disks : 1,
+                       sizeof(*op->reuse));
+    if (!op->reuse) return xlsnap__nomem(ctx);
+    for (int i = 0; i < op->sn.num_disks; i++) {
+        const xlsnap_cfg_disk *w = wanted(op->p, op->sn.disks[i].vdev);
+        if (op->sn.disks[i].kind == XLSNAP_DISK_EXTERNAL && w)
+            op->reuse[i].file = w->target;
+    }
     return 0;
 }
 
@@ -774,15 +1067,16 @@ static int act_disks(xlsnap_ctx *ctx, create_op *op)
     int rc;
 
     if (!sn->num_disks) return 0;
+    if ((rc = reuse_plan(ctx, op))) return rc;
     if ((rc = take_volumes(ctx, sn))) return rc;
     if (!has_qemu_disks(sn)) return 0;
     if (!op->running) {
-        if ((rc = freeze_layers(ctx, NULL, sn))) {
+        if ((rc = freeze_layers(ctx, NULL, sn, op->reuse))) {
             cancel_volumes(ctx, sn, sn->num_disks);
             return rc;
         }
         if ((rc = offline_disks(ctx, sn))) {
-            thaw_layers(ctx, sn, sn->num_disks);
+            thaw_layers(ctx, sn, sn->num_disks, op->reuse);
             cancel_volumes(ctx, sn, sn->num_disks);
         }
         return rc;
@@ -794,10 +1088,10 @@ static int act_disks(xlsnap_ctx *ctx, create_op *op)
         cancel_volumes(ctx, sn, sn->num_disks);
         return rc;
     }
-    rc = freeze_layers(ctx, &q, sn);
+    rc = freeze_layers(ctx, &q, sn, op->reuse);
     if (!rc) {
         rc = xlsnap__qmp_exec(ctx, &q, op->tcmd, NULL);
-        if (rc) thaw_layers(ctx, sn, sn->num_disks);
+        if (rc) thaw_layers(ctx, sn, sn->num_disks, op->reuse);
     }
     xlsnap__qmp_close(&q);
     if (rc) cancel_volumes(ctx, sn, sn->num_disks);

@@ -283,37 +283,36 @@ int xlsnap__verify_snapshot(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
 }
 
 /* Whether the file name in dir (no symbolic link followed) is a qcow2
- * image whose header names image as its backing file. */
-static bool backs_onto(int dfd, const char *dir, const char *name,
-                       const char *image)
+ * image whose header names image as its backing file (out of memory:
+ * yes, so the image is kept). */
+static bool backs_onto(xlsnap_ctx *ctx, int dfd, const char *dir,
+                       const char *name, const char *image)
 {
-    unsigned char h[20];
-    char b[4097], *abs = NULL;
-    uint64_t off, len;
+    xlsnap__qcow2hdr h = { 0 };
+    xlsnap__errsaved saved;
+    const char *why = NULL;
+    char *abs = NULL;
     struct stat st;
     bool yes = false;
-    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-                    O_CLOEXEC);
+    int rc, fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+                        O_CLOEXEC);
 
     if (fd < 0) return false;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        xlsnap__read_upto(fd, h, sizeof(h)) != (ssize_t)sizeof(h) ||
-        memcmp(h, "QFI\xfb", 4))
-        goto out;
-    off = xlsnap__be(h + 8, 8);
-    len = xlsnap__be(h + 16, 4);
-    if (!off || !len || len >= sizeof(b) ||
-        pread(fd, b, len, off) != (ssize_t)len)
-        goto out;
-    b[len] = '\0';
-    if (b[0] == '/') {
-        yes = !strcmp(b, image);
-    } else if ((abs = xlsnap__sprintf("%s/%s", dir, b))) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) goto out;
+    xlsnap__errsave(ctx, &saved);
+    rc = xlsnap__qcow2_header(ctx, fd, &h, &why);
+    xlsnap__errrestore(ctx, &saved);
+    if (rc == XLSNAP_ERROR_NOMEM) { yes = true; goto out; }
+    if (rc || why || !h.backing) goto out;
+    if (h.backing[0] == '/') {
+        yes = !strcmp(h.backing, image);
+    } else if ((abs = xlsnap__sprintf("%s/%s", dir, h.backing))) {
         yes = !strcmp(abs, image);
     } else {
         yes = true;             /* out of memory: keep the image */
     }
  out:
+    xlsnap__qcow2hdr_dispose(&h);
     free(abs);
     close(fd);
     return yes;
@@ -354,7 +353,7 @@ int xlsnap__image_needed(xlsnap_ctx *ctx, const char *image,
     }
     while ((de = readdir(d)))
         if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-            backs_onto(dirfd(d), dir, de->d_name, image))
+            backs_onto(ctx, dirfd(d), dir, de->d_name, image))
             goto out;
     *needed_r = false;
     rc = 0;

@@ -17,7 +17,7 @@ teardown_file() {
 }
 
 teardown() {
-    on_failure_show ex1 ex2 mx1
+    on_failure_show ex1 ex2 mx1 rx1
 }
 
 @test "external snapshot of a running guest: later writes survive a reboot and xl save + restore" {
@@ -165,4 +165,39 @@ teardown() {
         [ "$got" = "${sum[$s]}" ]
         xl destroy mx1
     done
+}
+
+@test "reuse-external on a running guest: the admin's overlay takes the disk while it ticks; revert gives the snapshot's counter" {
+    e2e_start_guest rx1 pv 1 >/dev/null
+    base=$(e2e_guest_disk rx1)
+    new=$(e2e_guest_dir rx1)/xvda.new.qcow2
+    e2e_wait_counter_above rx1 10 >/dev/null
+    # the admin's overlay, with an option of the admin's choosing
+    qemu-img create -q -f qcow2 -b "$base" -F qcow2 -o cluster_size=131072 "$new"
+    printf 'disk=["vdev=xvda,format=qcow2,target=%s"]\n' "$new" > "$E2E_WORK/reuse.cfg"
+    t0=$SECONDS
+    run -0 xl-snapshot create --reuse-external -n r1 rx1 "$E2E_WORK/reuse.cfg"
+    e2e_log "$output (# create took $((SECONDS - t0))s)"
+    frozen=$(e2e_guest_dir rx1)/xvda.r1.qcow2
+    [ "$(xl-snapshot info --json rx1 r1 | jq -r '.disks[0].backing')" = "$frozen" ]
+    [ ! -e "$new" ]
+    # the configured path is the admin's overlay, on the frozen layer
+    run -0 qemu-img info -U -f qcow2 --output=json "$base"
+    [ "$(echo "$output" | jq -r '."cluster-size"')" = 131072 ]
+    [ "$(echo "$output" | jq -r '."backing-filename"')" = "$frozen" ]
+    run -0 active_disk rx1
+    assert_output "$base"
+    # the guest goes on, writing to the admin's overlay; the frozen
+    # layer keeps the snapshot's counter
+    s=$(e2e_disk_counter "$frozen")
+    e2e_wait_counter_above rx1 $((s + 20)) >/dev/null
+    [ "$(e2e_disk_counter "$frozen")" -eq "$s" ]
+    [ "$(e2e_disk_counter "$base")" -gt "$s" ]
+    [ "$(e2e_domain_state rx1)" = running ]
+    mark=$(log_mark rx1)
+    run -0 xl-snapshot revert --force --running rx1 r1
+    run -0 boot_counter_after rx1 "$mark"
+    e2e_log "snapshot at $s, booted after revert with $output"
+    assert_output "$s"
+    xl destroy rx1
 }
