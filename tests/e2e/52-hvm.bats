@@ -13,8 +13,18 @@ load 'lib/snap'
 
 setup_file() {
     export XL_SNAPSHOT_DIR=$E2E_WORK/state-52
-    export E2E_GUEST_MEM=128 E2E_GUEST_BOOT_TIMEOUT=${E2E_HVM_BOOT_TIMEOUT:-300}
+    # one HVM boot is minutes under TCG: one retry at most
+    export E2E_GUEST_MEM=128 E2E_GUEST_BOOT_TIMEOUT=${E2E_HVM_BOOT_TIMEOUT:-300} E2E_BOOT_RETRIES=1
     export EXP=$BATS_FILE_TMPDIR/expected
+    # the boot's evidence: the kernel's messages also on the emulated serial
+    # port, into a file (a console before hvc0 is up)
+    export E2E_GUEST_EXTRA="console=ttyS0"
+}
+
+# hvm_cfg NAME: the guest's serial port goes to serial.log in its dir
+hvm_cfg() {
+    E2E_GUEST_CFG="serial = \"file:$(e2e_guest_dir "$1")/serial.log\""
+    export E2E_GUEST_CFG
 }
 
 teardown_file() {
@@ -23,6 +33,7 @@ teardown_file() {
 
 teardown() {
     on_failure_show hv1
+    [ -n "${BATS_TEST_COMPLETED:-}" ] || tail -n 15 "$(e2e_guest_dir hv1)/serial.log" 2>/dev/null | sed 's/^/# serial hv1: /'
 }
 
 # qemu_blocks NAME: QEMU's block devices of domain NAME ("info block"), logged
@@ -34,6 +45,8 @@ qemu_blocks() {
 
 @test "HVM: the guest boots (direct kernel boot) and writes its disk through the PV path" {
     local t0=$SECONDS
+    hvm_cfg hv1
+    mkdir -p "$(e2e_guest_dir hv1)"
     e2e_start_guest hv1 hvm 1 >/dev/null
     e2e_log "HVM boot: $((SECONDS - t0)) s (xl create to guest ready: $(cat "$(e2e_guest_dir hv1)/boot-secs") s)"
     tr -d '\r' < "$(e2e_guest_log hv1)" | grep -a 'guest ready' | head -n 1 | while IFS= read -r l; do e2e_log "$l"; done
@@ -46,6 +59,7 @@ qemu_blocks() {
 
 @test "HVM: before the guest has unplugged its emulated disk, a snapshot is refused" {
     # created paused: QEMU serves the disk both as IDE and as xen-block
+    hvm_cfg hv2
     e2e_create_disks hv2 1
     e2e_write_cfg hv2 hvm 1
     run -0 xl create -p "$(e2e_guest_cfg hv2)" 3>&-
