@@ -647,7 +647,6 @@ typedef struct {
     int fd, lockfd;
     char *buf;
     size_t len, cap;
-    int64_t domid;      /* the domain whose QEMU this is (-1: unknown) */
 } xlsnap__qmp;
 void xlsnap__qmp_init(xlsnap__qmp *q);
 int xlsnap__qmp_open(xlsnap_ctx *ctx, int64_t domid, const char *uuid,
@@ -668,7 +667,6 @@ int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
  * names of its internal snapshots. */
 typedef struct {
     char *file, *node;
-    bool named;         /* a named drive (-drive: an emulated disk) */
     struct xlsnap__strset snaps;
 } xlsnap__qmp_block;
 int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,

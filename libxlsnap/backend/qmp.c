@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <xenstore.h>
 
 #define QMP_TIMEOUT_MS (120 * 1000)
 
@@ -33,7 +32,6 @@ void xlsnap__qmp_init(xlsnap__qmp *q)
 {
     memset(q, 0, sizeof(*q));
     q->fd = q->lockfd = -1;
-    q->domid = -1;
 }
 
 void xlsnap__qmp_close(xlsnap__qmp *q)
@@ -142,7 +140,6 @@ int xlsnap__qmp_open(xlsnap_ctx *ctx, int64_t domid, const char *uuid,
     int rc;
 
     xlsnap__qmp_init(q);
-    q->domid = domid;
     lock = xlsnap__sprintf("%s/userdata-l.%u.%s.qmp-socket-lock", lib_dir(),
                            (unsigned)domid, uuid);
     if (!lock) {
@@ -214,7 +211,7 @@ int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
     const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
                *fp[] = { "file", NULL }, *np[] = { "node-name", NULL },
                *mp[] = { "image", NULL }, *bp[] = { "backing-image", NULL },
-               *fn[] = { "filename", NULL }, *dp[] = { "device", NULL };
+               *fn[] = { "filename", NULL };
     yajl_val v = NULL, list;
     xlsnap__qmp_block *b = NULL;
     int n = 0, rc;
@@ -229,8 +226,6 @@ int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
                                      yajl_t_object);
         yajl_val f = ins ? yajl_tree_get(ins, fp, yajl_t_string) : NULL;
         yajl_val nn = ins ? yajl_tree_get(ins, np, yajl_t_string) : NULL;
-        yajl_val dev = yajl_tree_get(list->u.array.values[i], dp,
-                                     yajl_t_string);
         if (!f || !nn) continue;
         /* the top image, then each backing image below it */
         yajl_val img = yajl_tree_get(ins, mp, yajl_t_object);
@@ -248,7 +243,6 @@ int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
             memset(&b[n], 0, sizeof(b[n]));
             b[n].file = plain_name(depth ? name->u.string : f->u.string);
             b[n].node = depth ? NULL : xlsnap__strdup(nn->u.string);
-            b[n].named = !depth && dev && *dev->u.string;
             if (img) xlsnap__set_add_snapshots(&b[n].snaps, img);
             n++;
             if (!b[n - 1].file || (!depth && !b[n - 1].node)) {
@@ -317,126 +311,56 @@ int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
 }
 
 /*
- * Whether the guest's PV driver is connected to the qdisk backend of
- * domid whose image is file (xenstore: the backend's params
- * "<format>:<file>", its frontend's state 4, Connected).  PV drivers of
- * HVM guests connect only after unplugging the emulated disks (or when
- * told they need not, promising not to use them).  *conn_r false when
- * xenstore cannot say.
- */
-static int pv_connected(xlsnap_ctx *ctx, int64_t domid, const char *file,
-                        bool *conn_r)
-{
-    struct xs_handle *xs;
-    char *bdir = NULL, **ents = NULL;
-    unsigned n = 0;
-    int rc = 0;
-
-    *conn_r = false;
-    if (domid < 0 || !(xs = xs_open(0))) return 0;
-    bdir = xlsnap__sprintf("/local/domain/0/backend/qdisk/%u",
-                           (unsigned)domid);
-    if (!bdir) {
-        rc = xlsnap__nomem(ctx);
-        goto out;
-    }
-    ents = xs_directory(xs, XBT_NULL, bdir, &n);
-    for (unsigned i = 0; ents && i < n && !*conn_r; i++) {
-        char *pp = xlsnap__sprintf("%s/%s/params", bdir, ents[i]);
-        char *fp = xlsnap__sprintf("%s/%s/frontend", bdir, ents[i]);
-        char *params = NULL, *fe = NULL, *sp = NULL, *st = NULL, *c;
-        unsigned l;
-        if (pp && fp) {
-            params = xs_read(xs, XBT_NULL, pp, &l);
-            fe = xs_read(xs, XBT_NULL, fp, &l);
-        } else {
-            rc = xlsnap__nomem(ctx);
-        }
-        c = params ? strchr(params, ':') : NULL;
-        if (!rc && c && fe && !strcmp(c + 1, file)) {
-            if (!(sp = xlsnap__sprintf("%s/state", fe)))
-                rc = xlsnap__nomem(ctx);
-            else
-                st = xs_read(xs, XBT_NULL, sp, &l);
-            *conn_r = st && !strcmp(st, "4");
-        }
-        free(pp);
-        free(fp);
-        free(params);
-        free(fe);
-        free(sp);
-        free(st);
-        if (rc) goto out;
-    }
- out:
-    free(ents);
-    free(bdir);
-    xs_close(xs);
-    return rc;
-}
-
-/*
  * The node name QEMU uses for the top of the disk whose active image
  * is 'file' (qdisk devices have no device name; the xen-block device's
  * first node is "<vdev>-<format>", later overlays carry the names we
  * gave them).
  *
- * An HVM guest's disk is opened twice by its QEMU: libxl gives QEMU the
- * image as an IDE drive ("ide0-hd0", an automatic node name) and the
- * xen-block backend opens it again as "<vdev>-<format>", with file
+ * An HVM guest's disk is opened twice by its QEMU until the guest's PV
+ * drivers unplug the emulated one (xen-platform-pci): libxl gives QEMU
+ * the image as an IDE drive ("ide0-hd0", an automatic node name) and
+ * the xen-block backend opens it again as "<vdev>-<format>", with file
  * locking off; two block trees, each with its own qcow2 caches, on one
- * file.  The guest's unplug (xen-platform-pci) removes the IDE drive
- * and its tree from QEMU; a QEMU started to restore a guest (revert,
- * xl restore) has both again, though the guest unplugged long ago.
- * With both: when the guest's PV driver is connected to the disk, it
- * writes through the xen-block node (the unnamed one) and that one is
- * snapshotted (the other is never written again); otherwise the guest
- * may write through either, and a snapshot taken on one would leave
- * the other writing the old image (an internal snapshot through two
- * caches corrupts it), so that is refused.
+ * file.  The unplug removes the IDE drive and its tree.  While both are
+ * there the guest may write through either, and a snapshot taken on
+ * one would leave the other writing the old image (an internal snapshot
+ * through two caches corrupts it), so that is refused.
  */
 int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
                               const char *file, char **node_r)
 {
     xlsnap__qmp_block *b = NULL;
-    const char *first = NULL, *pv = NULL;
-    int n = 0, found = 0, npv = 0, rc;
-    bool conn = false;
+    int n = 0, found = 0, rc;
 
     *node_r = NULL;
     if ((rc = xlsnap__qmp_blocks(ctx, q, &b, &n))) return rc;
     for (int i = 0; i < n; i++) {
         if (!b[i].node || strcmp(b[i].file, file)) continue;
-        if (first && !strcmp(first, b[i].node)) continue;
-        if (!first) first = b[i].node;
-        if (!b[i].named) { pv = b[i].node; npv++; }
+        if (*node_r && !strcmp(*node_r, b[i].node)) continue;
         found++;
+        if (!*node_r && !(*node_r = xlsnap__strdup(b[i].node))) {
+            xlsnap__qmp_blocks_free(b, n);
+            return xlsnap__nomem(ctx);
+        }
     }
-    if (!found) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
-                           "QEMU has no block node with image %s open",
-                           file);
-        goto out;
-    }
-    if (found > 1 && npv == 1 &&
-        (rc = pv_connected(ctx, q->domid, file, &conn)))
-        goto out;
-    if (found > 1 && !(npv == 1 && conn)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                           "QEMU has image %s open %d times (an HVM "
-                           "guest's emulated disk beside its PV disk) and "
-                           "the guest's PV driver is not connected to it: "
-                           "a snapshot of one would leave the other "
-                           "writing the old image, so it is refused until "
-                           "the guest's PV drivers have unplugged the "
-                           "emulated disk", file, found);
-        goto out;
-    }
-    if (!(*node_r = xlsnap__strdup(found > 1 ? pv : first)))
-        rc = xlsnap__nomem(ctx);
- out:
     xlsnap__qmp_blocks_free(b, n);
-    return rc;
+    if (!*node_r)
+        return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
+                             "QEMU has no block node with image %s open",
+                             file);
+    if (found > 1) {
+        free(*node_r);
+        *node_r = NULL;
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                             "QEMU has image %s open %d times (an HVM "
+                             "guest's emulated disk beside its PV disk: "
+                             "the guest has not unplugged the emulated "
+                             "one); a snapshot of one would leave the "
+                             "other writing the old image, so it is "
+                             "refused until the guest's PV drivers have "
+                             "unplugged the emulated disk", file, found);
+    }
+    return 0;
 }
 
 /*
