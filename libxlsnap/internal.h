@@ -705,6 +705,9 @@ int xlsnap__qmp_exec(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *cmd,
                      yajl_val *ret_r);
 int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
                               const char *file, char **node_r);
+/* NOTSUP for a domain config (libxl-json) whose device model has no
+ * QMP socket in dom0 (stub domain). */
+int xlsnap__qmp_check_config(xlsnap_ctx *ctx, const char *config_json);
 /* Virtual size of the disk whose top image is file. */
 int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
                              const char *file, uint64_t *size_r);

@@ -312,29 +312,80 @@ int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
 
 /*
  * The node name QEMU uses for the top of the disk whose active image
- * is 'file' (qdisk devices have no device name; libxl's first node is
- * "<vdev>-<format>", later overlays carry the names we gave them).
+ * is 'file' (qdisk devices have no device name; the xen-block device's
+ * first node is "<vdev>-<format>", later overlays carry the names we
+ * gave them).
+ *
+ * An HVM guest's disk is opened twice by its QEMU until the guest's PV
+ * drivers unplug the emulated one (xen-platform-pci): libxl gives QEMU
+ * the image as an IDE drive ("ide0-hd0", an automatic node name) and
+ * the xen-block backend opens it again as "<vdev>-<format>", with file
+ * locking off; two block trees, each with its own qcow2 caches, on one
+ * file.  The unplug removes the IDE drive and its tree.  While both are
+ * there the guest may write through either, and a snapshot taken on
+ * one would leave the other writing the old image (an internal snapshot
+ * through two caches corrupts it), so that is refused.
  */
 int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
                               const char *file, char **node_r)
 {
     xlsnap__qmp_block *b = NULL;
-    int n = 0, rc;
+    int n = 0, found = 0, rc;
 
     *node_r = NULL;
     if ((rc = xlsnap__qmp_blocks(ctx, q, &b, &n))) return rc;
-    for (int i = 0; i < n && !*node_r; i++)
-        if (b[i].node && !strcmp(b[i].file, file)) {
-            if (!(*node_r = xlsnap__strdup(b[i].node))) {
-                xlsnap__qmp_blocks_free(b, n);
-                return xlsnap__nomem(ctx);
-            }
+    for (int i = 0; i < n; i++) {
+        if (!b[i].node || strcmp(b[i].file, file)) continue;
+        if (*node_r && !strcmp(*node_r, b[i].node)) continue;
+        found++;
+        if (!*node_r && !(*node_r = xlsnap__strdup(b[i].node))) {
+            xlsnap__qmp_blocks_free(b, n);
+            return xlsnap__nomem(ctx);
         }
+    }
     xlsnap__qmp_blocks_free(b, n);
     if (!*node_r)
         return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
                              "QEMU has no block node with image %s open",
                              file);
+    if (found > 1) {
+        free(*node_r);
+        *node_r = NULL;
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                             "QEMU has image %s open %d times (an HVM "
+                             "guest's emulated disk beside its PV disk: "
+                             "the guest has not unplugged the emulated "
+                             "one); a snapshot of one would leave the "
+                             "other writing the old image, so it is "
+                             "refused until the guest's PV drivers have "
+                             "unplugged the emulated disk", file, found);
+    }
+    return 0;
+}
+
+/*
+ * A running domain's disks can be snapshotted through QMP only when its
+ * device model is a QEMU in dom0: a stub domain's (qemu-xen in a
+ * stubdomain: b_info.device_model_stubdomain) has no monitor here.
+ */
+int xlsnap__qmp_check_config(xlsnap_ctx *ctx, const char *config_json)
+{
+    const char *sp[] = { "b_info", "device_model_stubdomain", NULL };
+    char eb[64];
+    yajl_val v = yajl_tree_parse(config_json, eb, sizeof(eb));
+    yajl_val s = v ? yajl_tree_get(v, sp, yajl_t_any) : NULL;
+    bool stub = s && (YAJL_IS_TRUE(s) ||
+                      (YAJL_IS_STRING(s) && !strcmp(s->u.string, "True")));
+
+    if (v) yajl_tree_free(v);
+    if (stub)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                             "the domain's device model runs in a stub "
+                             "domain (device_model_stubdomain_override=1): "
+                             "its disks are served by a QEMU with no "
+                             "monitor in dom0, so they cannot be "
+                             "snapshotted while it runs (an offline "
+                             "snapshot after shutdown can)");
     return 0;
 }
 

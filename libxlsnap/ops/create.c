@@ -406,6 +406,9 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
             continue;
         }
         if ((rc = disk_kind(ctx, p, &cd[i], &kind))) goto out;
+        if (kind && running &&
+            (rc = xlsnap__qmp_check_config(ctx, config)))
+            goto out;
         if (kind && (rc = add_disk(ctx, p, &cd[i], kind, name, s)))
             goto out;
     }

@@ -64,15 +64,18 @@ e2e_create_disks() {
     done
 }
 
-# e2e_write_cfg NAME [pv|pvh] [NDISKS]: render tests/e2e/guests/<type>.cfg.in.
+# e2e_write_cfg NAME [pv|pvh|hvm] [NDISKS]: render tests/e2e/guests/<type>.cfg.in.
+# HVM boots guest-vmlinuz (QEMU's direct kernel boot loads a bzImage).
 e2e_write_cfg() {
-    local name=$1 type=${2:-pv} n=${3:-1} i disks='' vdev
+    local name=$1 type=${2:-pv} n=${3:-1} i disks='' vdev kernel
+    kernel=$(e2e_guest_kernel)
+    [ "$type" != hvm ] || kernel=$E2E_IMAGES/guest-vmlinuz
     for ((i = 0; i < n; i++)); do
         vdev=$(_e2e_vdev "$i")
         disks+="${disks:+, }'format=qcow2,vdev=$vdev,access=rw,backendtype=qdisk,target=$(e2e_guest_disk "$name" "$vdev")'"
     done
     mkdir -p "$(e2e_guest_dir "$name")"
-    sed -e "s|@NAME@|$name|g" -e "s|@KERNEL@|$(e2e_guest_kernel)|g" \
+    sed -e "s|@NAME@|$name|g" -e "s|@KERNEL@|$kernel|g" \
         -e "s|@RAMDISK@|$E2E_IMAGES/guest-initrd|g" -e "s|@MEMORY@|$E2E_GUEST_MEM|g" \
         -e "s|@DISKS@|$disks|g" -e "s|@EXTRA@|${E2E_GUEST_EXTRA:+ $E2E_GUEST_EXTRA}|g" \
         "$E2E_TEMPLATES/$type.cfg.in" > "$(e2e_guest_cfg "$name")"
@@ -101,7 +104,7 @@ e2e_guest_kernel() {
 # e2e_domid NAME: the domain id, or nothing (status 1) if there is no such domain.
 e2e_domid() { xl domid "$1" 2>/dev/null; }
 
-# e2e_start_guest NAME [pv|pvh] [NDISKS]: create disks (if missing) and config, xl create,
+# e2e_start_guest NAME [pv|pvh|hvm] [NDISKS]: create disks (if missing) and config, xl create,
 # wait for the guest's own "guest ready" console line. Prints the domid.
 #
 # Only the BOOT is retried, never a test's assertion: a boot that fails in a way that
