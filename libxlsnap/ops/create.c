@@ -486,6 +486,16 @@ static void create_op_dispose(create_op *op)
     xlsnap__qga_close(&op->qga);
 }
 
+/* quiesce asked with memory: refused (plan_name, plan_quiesce) */
+static int refuse_quiesce(xlsnap_ctx *ctx)
+{
+    return xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                              XLSNAP_HINT_QUIESCE_NEEDS_DISK_ONLY,
+                              "quiescing applies to a disk-only snapshot: "
+                              "a snapshot with memory is consistent by "
+                              "itself");
+}
+
 /* Plan 1: the name, and what the parameters alone must satisfy. */
 static int plan_name(xlsnap_ctx *ctx, create_op *op)
 {
@@ -499,6 +509,7 @@ static int plan_name(xlsnap_ctx *ctx, create_op *op)
     if (p->description && !xlsnap__utf8_valid(p->description))
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
                              "the description is not valid UTF-8");
+    if (p->quiesce && p->memory == 1) return refuse_quiesce(ctx);
     if (p->compress && strcmp(p->compress, XLSNAP__ZSTD))
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown compression "
                              "'%s' (only zstd)", p->compress);
@@ -630,12 +641,7 @@ static int plan_memory(xlsnap_ctx *ctx, create_op *op)
 static int plan_quiesce(xlsnap_ctx *ctx, create_op *op)
 {
     if (!op->p->quiesce) return 0;
-    if (op->sn.memory)
-        return xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
-                                  XLSNAP_HINT_QUIESCE_NEEDS_DISK_ONLY,
-                                  "quiescing applies to a disk-only "
-                                  "snapshot: a snapshot with memory is "
-                                  "consistent by itself");
+    if (op->sn.memory) return refuse_quiesce(ctx);
     if (!op->running || !op->sn.num_disks) return 0;
     op->sn.consistency = xlsnap__strdup("filesystem");
     return op->sn.consistency ? 0 : xlsnap__nomem(ctx);

@@ -27,7 +27,8 @@ virtio_pci 9pnet_virtio 9p"
 # Kernel modules for the guest initramfs.
 GUEST_MODULES="xen-blkfront"
 # Loaded by the guest only with "xlsnap_qga" on its command line (a RAM disk
-# with an ext2 on it for qemu-guest-agent to freeze: tests/e2e/37-quiesce.bats).
+# with an ext2 on it for qemu-guest-agent to freeze: tests/e2e/37-quiesce.bats);
+# in guest-qga.cpio.gz, appended to the guest's initramfs by that test.
 GUEST_QGA_MODULES="brd ext4"
 # qemu-guest-agent (the real one, Debian's) in the guest, with its libraries.
 GUEST_QGA_PKG=qemu-guest-agent
@@ -170,6 +171,18 @@ build_guest() {
                 basename "$p" >> "$g/lib/modules/load-order"
             done
     done
+    mkdir -p "$g/run" "$g/var/run" "$g/mnt/frz"
+    (cd "$g" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$OUT/guest.cpio.gz"
+    build_guest_qga
+}
+
+# build_guest_qga: guest-qga.cpio.gz, an initramfs to append to the
+# guest's (the kernel unpacks both): qemu-ga, its libraries and the
+# modules for an ext2 on a RAM disk.  Separate, so that every other
+# guest boots the small initramfs in its 96 MiB as before.
+build_guest_qga() {
+    local g=$WORK/guest-qga m p
+    mkdir -p "$g/lib/modules"
     for m in $GUEST_QGA_MODULES; do
         modprobe -d "$WORK/kernel" -S "$KVER" --show-depends "$m" | awk '$1=="insmod" {print $2}' \
             | while read -r p; do
@@ -178,7 +191,7 @@ build_guest() {
             done
     done
     guest_add_qga "$g"
-    (cd "$g" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$OUT/guest.cpio.gz"
+    (cd "$g" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$OUT/guest-qga.cpio.gz"
 }
 
 # guest_add_qga ROOT: Debian's qemu-ga binary and the shared libraries it needs
@@ -191,7 +204,7 @@ guest_add_qga() {
     # shellcheck disable=SC2086
     apt_download "$q/debs" "$GUEST_QGA_PKG" $deps
     for f in "$q"/debs/*.deb; do dpkg-deb -x "$f" "$q/root"; done
-    mkdir -p "$g/usr/sbin" "$g/lib/x86_64-linux-gnu" "$g/lib64" "$g/run" "$g/var/run" "$g/mnt/frz"
+    mkdir -p "$g/usr/sbin" "$g/lib/x86_64-linux-gnu" "$g/lib64"
     cp "$q/root/usr/sbin/qemu-ga" "$g/usr/sbin/qemu-ga"
     cp -L /lib64/ld-linux-x86-64.so.2 "$g/lib64/"
     todo=$(readelf -d "$g/usr/sbin/qemu-ga" | awk '/NEEDED/ {gsub(/[][]/,"",$5); print $5}')
