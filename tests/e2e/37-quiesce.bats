@@ -27,6 +27,12 @@ teardown() {
 
 QGA_SOCK=/run/xen/qga-qg1.sock
 
+# keep_console NAME: the guest's whole console log in the results (why a
+# boot failed)
+keep_console() {
+    cp "$(e2e_guest_log "$1")" "${E2E_SHARE:-/share}/results/37-console-$1.txt" 2>/dev/null || true
+}
+
 # qga_ask SOCKET COMMAND: ask the guest's agent COMMAND (after a
 # guest-sync-delimited), print its reply line.  perl-base is in dom0.
 qga_ask() {
@@ -56,7 +62,7 @@ qga_ask() {
     E2E_GUEST_EXTRA=xlsnap_qga E2E_GUEST_MEM=160 \
     E2E_GUEST_CFG="ramdisk = \"$E2E_WORK/guest-qga-initrd\"
 channel = [ \"name=org.qemu.guest_agent.0,connection=socket,path=$QGA_SOCK\" ]" \
-        e2e_start_guest qg1 pv 1 >/dev/null
+        e2e_start_guest qg1 pv 1 >/dev/null || { keep_console qg1; false; }
     e2e_log "qg1 booted in $((SECONDS - t0)) s"
     _wait_log qg1 0 60 qemu-ga '/^guest: qemu-ga started on \/dev\/hvc1$/ {print "yes"; exit}'
     grep -aq '^guest: ext2 on /dev/ram0 mounted on /mnt/frz' "$(e2e_guest_log qg1)"
@@ -128,7 +134,7 @@ H
 
 @test "a guest without the channel: --quiesce takes the snapshot crash-consistent, with a warning; the guest ticks on" {
     local t0=$SECONDS
-    e2e_start_guest qg2 pv 1 >/dev/null
+    e2e_start_guest qg2 pv 1 >/dev/null || { keep_console qg2; false; }
     e2e_log "qg2 booted in $((SECONDS - t0)) s"
     mark=$(log_mark qg2)
     run -0 --separate-stderr xl-snapshot create --quiesce --disk-only -n c1 qg2
