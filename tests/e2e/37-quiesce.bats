@@ -64,7 +64,9 @@ qga_ask() {
 channel = [ \"name=org.qemu.guest_agent.0,connection=socket,path=$QGA_SOCK\" ]" \
         e2e_start_guest qg1 pv 1 >/dev/null || { keep_console qg1; false; }
     e2e_log "qg1 booted in $((SECONDS - t0)) s"
-    _wait_log qg1 0 60 qemu-ga '/^guest: qemu-ga started on \/dev\/hvc1$/ {print "yes"; exit}'
+    _wait_log qg1 0 60 qemu-ga '/^guest: qemu-ga started on \/dev\/hvc1$/ {print "yes"; exit}' ||
+        { keep_console qg1; false; }
+    e2e_log "$(tr -d '\r' < "$(e2e_guest_log qg1)" | grep -a -e '^guest: ' -e '^qga: ' | head -n 12 | cut -c1-120 | tr '\n' '|')"
     grep -aq '^guest: ext2 on /dev/ram0 mounted on /mnt/frz' "$(e2e_guest_log qg1)"
     # the real agent answers on the channel, its file systems thawed
     run -0 qga_ask "$QGA_SOCK" guest-fsfreeze-status
