@@ -36,7 +36,7 @@ keep_console() {
 # qga_cmd SOCKET JSON: send the guest's agent the command JSON (after a
 # guest-sync-delimited), print its reply line.  perl-base is in dom0.
 qga_cmd() {
-    timeout 30 perl -e '
+    timeout 10 perl -e '
         use IO::Socket::UNIX;
         my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $ARGV[0])
             or die "connect $ARGV[0]: $!\n";
@@ -61,9 +61,11 @@ qga_ask() { qga_cmd "$1" "{\"execute\":\"$2\"}"; }
 # (guest-exec), print what it printed
 qga_sh() {
     local pid r i
-    pid=$(qga_cmd "$1" "$(jq -cn --arg c "$2" '{execute: "guest-exec", arguments: {path: "/bin/busybox", arg: ["sh", "-c", $c], "capture-output": true}}')" | jq -r .return.pid) || return 1
-    for ((i = 0; i < 50; i++)); do
-        r=$(qga_cmd "$1" "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}")
+    r=$(qga_cmd "$1" "$(jq -cn --arg c "$2" '{execute: "guest-exec", arguments: {path: "/bin/busybox", arg: ["sh", "-c", $c], "capture-output": true}}')") || return 1
+    pid=$(jq -r .return.pid <<< "$r")
+    [[ $pid =~ ^[0-9]+$ ]] || { echo "guest-exec: $r"; return 1; }
+    for ((i = 0; i < 15; i++)); do
+        r=$(qga_cmd "$1" "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}") || return 1
         [ "$(jq -r .return.exited <<< "$r")" = true ] && break
         sleep 0.2
     done
@@ -84,6 +86,10 @@ channel = [ \"name=org.qemu.guest_agent.0,connection=socket,path=$QGA_SOCK\" ]" 
     _wait_log qg1 0 60 qemu-ga '/^guest: qemu-ga started on \/dev\/hvc1$/ {print "yes"; exit}' ||
         { keep_console qg1; false; }
     e2e_log "$(tr -d '\r' < "$(e2e_guest_log qg1)" | grep -a -e '^guest: ' -e '^qga: ' | head -n 12 | cut -c1-120 | tr '\n' '|')"
+    # first of all, what a quiesced snapshot says on this guest
+    run --separate-stderr xl-snapshot create --quiesce --disk-only -n q0 qg1
+    e2e_log "create --quiesce: status $status: $output / stderr: $stderr"
+    [ "$status" = 0 ]
     if ! grep -aq '^guest: ext2 on /dev/ram0 mounted on /mnt/frz' "$(e2e_guest_log qg1)"; then
         # (the guest's own attempt failed: through its agent, saying why)
         run -0 qga_sh "$QGA_SOCK" 'ls -l /dev/ram0; grep -e ext -e brd /proc/filesystems /proc/modules; mke2fs -q /dev/ram0 2>&1; mount -t ext2 /dev/ram0 /mnt/frz 2>&1 || mount -t ext4 /dev/ram0 /mnt/frz 2>&1; grep frz /proc/mounts'
