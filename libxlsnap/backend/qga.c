@@ -11,9 +11,9 @@
  * domain's device model, connects to a listening unix socket at P
  * (libxl_dm.c: -chardev socket,id=libxl-channelN,path=P,server=on,
  * wait=off; the console's xenstore "output" is chardev:libxl-channelN).
- * The channel is found with libxl_device_channel_list(), which reads
- * libxl's own /libxl/<domid>/device/console entries (not writable by
- * the guest).
+ * The channel is found in libxl's stored configuration of the domain
+ * (libxl_retrieve_domain_configuration: dom0's, not writable by the
+ * guest).
  *
  * The protocol is QMP-like JSON, one reply per line.  Everything the
  * agent sends is the guest's: reads are bounded, each reply must parse
@@ -81,26 +81,36 @@ static int64_t now_ms(void)
 
 int xlsnap__qga_channel(xlsnap_ctx *ctx, int64_t domid, char **path_r)
 {
-    libxl_device_channel *ch;
+    libxl_domain_config dc;
     libxl_ctx *lx;
-    int n = 0, rc;
+    int rc, lrc;
 
     *path_r = NULL;
     if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
-    ch = libxl_device_channel_list(lx, (uint32_t)domid, &n);
+    /* libxl's stored config of the domain (libxl_device_channel_list
+     * reads /libxl/<domid>/device/console/N/name, which Xen 4.17 does
+     * not write: it found no channel on real Xen) */
+    libxl_domain_config_init(&dc);
+    lrc = libxl_retrieve_domain_configuration(lx, (uint32_t)domid, &dc, NULL);
+    if (lrc) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "cannot retrieve "
+                           "the domain configuration (libxl error %d)", lrc);
+        goto out;
+    }
     rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "the domain has no "
                        "channel named %s with a socket connection",
                        QGA_CHANNEL_NAME);
-    for (int i = 0; i < n; i++) {
-        if (!*path_r && ch[i].name && !strcmp(ch[i].name, QGA_CHANNEL_NAME) &&
-            ch[i].connection == LIBXL_CHANNEL_CONNECTION_SOCKET &&
-            ch[i].u.socket.path && ch[i].u.socket.path[0] == '/') {
-            *path_r = xlsnap__strdup(ch[i].u.socket.path);
+    for (int i = 0; i < dc.num_channels && !*path_r; i++) {
+        const libxl_device_channel *ch = &dc.channels[i];
+        if (ch->name && !strcmp(ch->name, QGA_CHANNEL_NAME) &&
+            ch->connection == LIBXL_CHANNEL_CONNECTION_SOCKET &&
+            ch->u.socket.path && ch->u.socket.path[0] == '/') {
+            *path_r = xlsnap__strdup(ch->u.socket.path);
             rc = *path_r ? 0 : xlsnap__nomem(ctx);
         }
-        libxl_device_channel_dispose(&ch[i]);
     }
-    free(ch);
+ out:
+    libxl_domain_config_dispose(&dc);
     return rc;
 }
 
