@@ -63,6 +63,8 @@ struct xlsnap_ctx {
      * does not inherit the hint of the error in between) */
     xlsnap_hint hint;
     char hint_msg[XLSNAP__ERRBUF];
+    /* what the last call that went on degraded says (xlsnap__warn) */
+    char warnbuf[XLSNAP__ERRBUF];
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -85,6 +87,10 @@ int xlsnap__error_prefix(xlsnap_ctx *ctx, int rc, const char *fmt, ...)
 int xlsnap__error_hint(xlsnap_ctx *ctx, int rc, xlsnap_hint hint,
                        const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Leave a warning on ctx (xlsnap_last_warning): the call goes on,
+ * degraded.  printf-style; clear it with fmt NULL. */
+void xlsnap__warn(xlsnap_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* "out of memory" on ctx; returns XLSNAP_ERROR_NOMEM. */
 int xlsnap__nomem(xlsnap_ctx *ctx);
 /* The libxl ctx; created on first use.  Fails with HYPERVISOR when no
@@ -721,6 +727,27 @@ typedef struct {
 int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
                        xlsnap__qmp_block **b_r, int *n_r);
 void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n);
+
+/* backend/qga.c: the guest's qemu-guest-agent over a PV channel */
+typedef struct {
+    int fd;
+    char *path;              /* the channel's socket */
+    bool frozen;             /* a freeze was asked: a thaw is due */
+    size_t len;
+    char buf[4096];          /* the agent's bytes not yet consumed */
+} xlsnap__qga;
+void xlsnap__qga_init(xlsnap__qga *g);
+void xlsnap__qga_close(xlsnap__qga *g);
+/* The socket path of the domain's channel org.qemu.guest_agent.0
+ * (connection=socket); NOTFOUND if it has none. */
+int xlsnap__qga_channel(xlsnap_ctx *ctx, int64_t domid, char **path_r);
+/* Connect to the agent at path and sync (guest-sync-delimited). */
+int xlsnap__qga_open(xlsnap_ctx *ctx, const char *path, xlsnap__qga *g);
+/* guest-fsfreeze-freeze: *nfs_r file systems frozen.  Whatever it
+ * returns, xlsnap__qga_thaw is due. */
+int xlsnap__qga_freeze(xlsnap_ctx *ctx, xlsnap__qga *g, int *nfs_r);
+/* guest-fsfreeze-thaw if a freeze was asked (reconnects once). */
+int xlsnap__qga_thaw(xlsnap_ctx *ctx, xlsnap__qga *g);
 
 /* savefile.c */
 int xlsnap__savefile_write_header(xlsnap_ctx *ctx, int fd,

@@ -86,6 +86,11 @@ const char *xlsnap_state_dir(const xlsnap_ctx *ctx);
 
 /* Message of the last failure on ctx; borrowed, valid until next call. */
 const char *xlsnap_last_error(const xlsnap_ctx *ctx);
+/* The warning left by the last call that succeeded degraded (create
+ * with quiesce, when the guest agent could not freeze: the snapshot is
+ * crash-consistent), or NULL; borrowed, valid until the next such
+ * call. */
+const char *xlsnap_last_warning(const xlsnap_ctx *ctx);
 /* Generic text for an error code ("not found", ...). */
 const char *xlsnap_strerror(int rc);
 
@@ -134,6 +139,9 @@ typedef enum {
     /* import: an imported disk's image exists at its place: give
      * another disk_dir */
     XLSNAP_HINT_DISK_DIR_TAKEN,
+    /* create: quiesce applies to a disk-only snapshot (a memory image
+     * is consistent by itself): create with memory = 0 */
+    XLSNAP_HINT_QUIESCE_NEEDS_DISK_ONLY,
 } xlsnap_hint;
 
 /* The advice code of the last failure on ctx (XLSNAP_HINT_NONE: none). */
@@ -283,6 +291,11 @@ typedef struct {
     int num_disks;
     xlsnap_disk *disks;
     char *config_json;       /* libxl_domain_config as libxl-json text */
+    char *consistency;       /* of the disks, when quiesce was asked:
+                                "filesystem" (the guest agent froze the
+                                guest's file systems) or "crash" (it
+                                could not: as after a power cut); NULL
+                                otherwise */
 } xlsnap_snapshot;
 
 /* Empty snapshot / free its strings and disks; free a list from
@@ -366,6 +379,8 @@ typedef struct {
     xlsnap_cfg_disk *disks;
     bool reuse_external;     /* reuse_external="yes": targets name
                                 pre-created overlays */
+    bool quiesce;            /* quiesce=1: freeze the guest's file
+                                systems (xlsnap_create_params.quiesce) */
 } xlsnap_config;
 
 /* Empty config (nothing set) / free what it holds. */
@@ -412,6 +427,16 @@ typedef struct {
                                   empty); the frozen layer gets the
                                   default path and the overlay takes the
                                   configured path */
+    bool quiesce;              /* disk-only snapshot of a running domain:
+                                  freeze the guest's file systems through
+                                  its qemu-guest-agent (xl channel
+                                  org.qemu.guest_agent.0) while the disks
+                                  are snapshotted; without an agent that
+                                  answers, go on crash-consistent with a
+                                  warning (xlsnap_last_warning).  Refused
+                                  with memory (INVAL, hint
+                                  QUIESCE_NEEDS_DISK_ONLY); nothing to do
+                                  for a domain that is not running */
 } xlsnap_create_params;
 
 /* Defaults: no name, memory -1 (yes if running), internal, every

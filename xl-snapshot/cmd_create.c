@@ -16,7 +16,8 @@
 
 enum { OPT_DISK_ONLY = 0x100, OPT_MEMORY, OPT_NO_MEMORY, OPT_INTERNAL,
        OPT_EXTERNAL, OPT_LIVE, OPT_NO_METADATA, OPT_JSON, OPT_COMPRESS,
-       OPT_PRE_HOOK, OPT_POST_HOOK, OPT_HALT, OPT_REUSE_EXTERNAL };
+       OPT_PRE_HOOK, OPT_POST_HOOK, OPT_HALT, OPT_QUIESCE,
+       OPT_REUSE_EXTERNAL };
 
 /*
  * Run a hook: /bin/sh -c CMD, the admin's own command (only ever from
@@ -83,6 +84,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         { "pre-hook", required_argument, NULL, OPT_PRE_HOOK },
         { "post-hook", required_argument, NULL, OPT_POST_HOOK },
         { "halt", no_argument, NULL, OPT_HALT },
+        { "quiesce", no_argument, NULL, OPT_QUIESCE },
         { "reuse-external", no_argument, NULL, OPT_REUSE_EXTERNAL },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -126,6 +128,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_PRE_HOOK: pre_hook = optarg; break;
         case OPT_POST_HOOK: post_hook = optarg; break;
         case OPT_HALT: halt = true; break;
+        case OPT_QUIESCE: p.quiesce = true; break;
         case OPT_REUSE_EXTERNAL: p.reuse_external = true; break;
         }
     }
@@ -161,6 +164,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
             p.memory_path = cfg.memory_path;
         }
         if (!type) type = cfg.type;
+        p.quiesce |= cfg.quiesce;
         if (cfg.reuse_external) p.reuse_external = true;
         p.disks = cfg.disks;
         p.num_disks = cfg.num_disks;
@@ -217,6 +221,8 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     } else if (halt) {
         halted = dom.domid >= 0;
     }
+    if (xlsnap_last_warning(g_ctx))
+        err("warning: %s", vis(xlsnap_last_warning(g_ctx)));
     if (p.live && s.memory && !s.memory_live && !p.dry_run)
         err("warning: snapshot '%s': memory saved without live pre-copy "
             "(the guest was suspended for the whole save): live pre-copy "
@@ -253,6 +259,8 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
     printf("Snapshot '%s' of domain '%s' created (%s%s%s).\n", s.name,
            dom.name ? dom.name : dom.uuid, xlsnap_snapshot_type(&s),
            s.memory ? ", with memory" : ", disks only",
+           s.consistency && !strcmp(s.consistency, "filesystem")
+               ? ", file systems frozen (quiesced)" :
            s.memory || strcmp(s.domstate, "running") ? ""
                                                      : ", crash-consistent");
     if (halted)

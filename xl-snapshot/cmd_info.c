@@ -69,6 +69,13 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
            s.memory_compression ? " (" : "",
            s.memory_compression ? s.memory_compression : "",
            s.memory_compression ? ")" : "");
+    if (s.consistency)          /* quiesce was asked */
+        printf("%-14s%s\n", "Consistency:",
+               !strcmp(s.consistency, "filesystem")
+               ? "filesystem (quiesced: the guest's file systems were frozen)"
+               : !strcmp(s.consistency, "crash")
+               ? "crash (quiesce asked, but the file systems were not frozen)"
+               : s.consistency);
     printf("%-14s%s\n", "Parent:", s.parent ? s.parent : "-");
     printf("%-14s%s\n", "Current:", s.current ? "yes" : "no");
     if (!xlsnap_list(g_ctx, &dom, &list, &nr))

@@ -24,7 +24,7 @@ const struct cmd_spec cmd_table[] = {
         .usage = "[-n NAME] [-d DESC] [--disk-only|--memory|--no-memory] "
                  "[--internal|--external] [--live] [--compress zstd] "
                  "[--no-metadata] [-N] "
-                 "[--pre-hook CMD] [--post-hook CMD] [--halt] "
+                 "[--pre-hook CMD] [--post-hook CMD] [--quiesce] [--halt] "
                  "[--reuse-external] [--json] "
                  "<Domain> [<ConfigFile>] | -c <XlConfig> [<ConfigFile>]",
         .options =
@@ -49,6 +49,9 @@ const struct cmd_spec cmd_table[] = {
             "  --pre-hook CMD      run CMD (sh -c) first; if it fails, no "
             "snapshot\n"
             "  --post-hook CMD     run CMD after, also after a failure\n"
+            "  --quiesce           freeze the guest's file systems (its\n"
+            "                      qemu-guest-agent) during a disk-only\n"
+            "                      snapshot\n"
             "  --halt              destroy the domain after the snapshot\n"
             "                      (revert brings it back)\n"
             "  --reuse-external    external: each disk's target in "

@@ -89,6 +89,9 @@ static const struct {
     { XLSNAP_HINT_AS_DOMAIN_NAME, NULL, "--as-domain takes a domain name" },
     { XLSNAP_HINT_DISK_DIR, "; give --disk-dir", NULL },
     { XLSNAP_HINT_DISK_DIR_TAKEN, " (use --disk-dir)", NULL },
+    { XLSNAP_HINT_QUIESCE_NEEDS_DISK_ONLY, NULL, "--quiesce applies to a "
+      "disk-only snapshot (a snapshot with memory is consistent by "
+      "itself): add --disk-only" },
 };
 
 int fail(const char *fmt, ...)

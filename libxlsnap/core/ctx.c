@@ -105,6 +105,22 @@ const char *xlsnap_last_error(const xlsnap_ctx *ctx)
     return ctx->errbuf;
 }
 
+const char *xlsnap_last_warning(const xlsnap_ctx *ctx)
+{
+    return ctx->warnbuf[0] ? ctx->warnbuf : NULL;
+}
+
+void xlsnap__warn(xlsnap_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+
+    ctx->warnbuf[0] = '\0';
+    if (!fmt) return;
+    va_start(ap, fmt);
+    vsnprintf(ctx->warnbuf, sizeof(ctx->warnbuf), fmt, ap);
+    va_end(ap);
+}
+
 const char *xlsnap_strerror(int rc)
 {
     switch (rc) {

@@ -14,6 +14,7 @@
  *          'vdev=xvdb,format=qcow2,target=/abs/ovl.qcow2', # external
  *          'hdc=/abs/ovl.qcow2,type=qcow2' ]  # external, the original
  *                                             # design's form
+ *   quiesce=0|1               freeze the guest's file systems (agent)
  *
  * Every error names file:line.
  */
@@ -25,7 +26,7 @@
 
 static const char *const known_keys[] = {
     "name", "description", "creationtime", "memory", "type", "disk",
-    "reuse_external",
+    "quiesce", "reuse_external",
 };
 
 void xlsnap_config_init(xlsnap_config *c)
@@ -219,7 +220,8 @@ static int check_keys(const parser *p)
     if (!unknown) return xlsnap__nomem(p->ctx);
     rc = xlsnap__error(p->ctx, XLSNAP_ERROR_INVAL,
                        "%s:%d: unknown setting '%s' (known: name, "
-                       "description, creationtime, memory, type, disk)",
+                       "description, creationtime, memory, type, disk, "
+                       "quiesce)",
                        p->path, line, unknown);
     free(unknown);
     return rc;
@@ -273,6 +275,17 @@ static int parse_creationtime(const parser *p, XLU_Config *cfg,
         return bad(p, "creationtime", "'creationtime' must be a "
                    "non-negative number of seconds since the epoch");
     if (!e) c->creationtime = l;
+    return 0;
+}
+
+static int parse_quiesce(const parser *p, XLU_Config *cfg, xlsnap_config *c)
+{
+    long l;
+    int e = xlu_cfg_get_long(cfg, "quiesce", &l, 1);
+
+    if (e == EINVAL || (!e && l != 0 && l != 1))
+        return bad(p, "quiesce", "'quiesce' must be 0 or 1");
+    c->quiesce = !e && l == 1;
     return 0;
 }
 
@@ -487,7 +500,8 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
         (rc = parse_memory(&p, p.x.cfg, &c)) ||
         (rc = parse_type(&p, p.x.cfg, &c)) ||
         (rc = parse_reuse_external(&p, p.x.cfg, &c)) ||
-        (rc = parse_disks(&p, p.x.cfg, &c)))
+        (rc = parse_disks(&p, p.x.cfg, &c)) ||
+        (rc = parse_quiesce(&p, p.x.cfg, &c)))
         goto out;
     *cfg_r = c;
     xlsnap_config_init(&c);
@@ -538,6 +552,7 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
     for (int i = 0; i < c->num_disks; i++)
         CHK(gen_disk(g, &c->disks[i]));
     CHK(yajl_gen_array_close(g));
+    CHK(xlsnap__gen_kv_bool(g, "quiesce", c->quiesce));
     CHK(yajl_gen_map_close(g));
  gen_failed:
     return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_INVAL,

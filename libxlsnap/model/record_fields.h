@@ -51,6 +51,7 @@
     X(memory_compression, "memory_compression", COMP,  XLSNAP__F_OMIT)     \
     X(memory_live,        "memory_live",        BOOL,                      \
       XLSNAP__F_OMIT | XLSNAP__F_LAX)                                       \
+    X(consistency,        "consistency",        STR,   XLSNAP__F_OMIT)     \
     X(parent,             "parent",             STR,   0)                  \
     X(current,            "current",            BOOL,  0)                  \
     X(domain_name,        "name",               STR,   XLSNAP__F_DOM)      \

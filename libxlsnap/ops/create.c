@@ -799,6 +799,8 @@ typedef struct {
     /* done by the act phase, undone on failure: */
     bool recorded;              /* a "preparing" record and no data yet */
     bool suspended;             /* the guest, by the memory save */
+    xlsnap__qga qga;            /* quiesce: the guest agent (qga.frozen:
+                                   a thaw is due) */
     bool paused;                /* the guest, by us */
 } create_op;
 
@@ -811,6 +813,7 @@ static void create_op_init(create_op *op, const xlsnap_domain *dom,
     op->h = (xlsnap__store_handle)XLSNAP__STORE_HANDLE_INIT;
     xlsnap_snapshot_init(&op->sn);
     op->st = XLSNAP__DOM_GONE;
+    xlsnap__qga_init(&op->qga);
 }
 
 static void create_op_dispose(create_op *op)
@@ -823,6 +826,17 @@ static void create_op_dispose(create_op *op)
     op->reuse = NULL;
     xlsnap__store_close(&op->h);
     xlsnap_snapshot_dispose(&op->sn);
+    xlsnap__qga_close(&op->qga);
+}
+
+/* quiesce asked with memory: refused (plan_name, plan_quiesce) */
+static int refuse_quiesce(xlsnap_ctx *ctx)
+{
+    return xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                              XLSNAP_HINT_QUIESCE_NEEDS_DISK_ONLY,
+                              "quiescing applies to a disk-only snapshot: "
+                              "a snapshot with memory is consistent by "
+                              "itself");
 }
 
 /* Plan 1: the name, and what the parameters alone must satisfy. */
@@ -838,6 +852,7 @@ static int plan_name(xlsnap_ctx *ctx, create_op *op)
     if (p->description && !xlsnap__utf8_valid(p->description))
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
                              "the description is not valid UTF-8");
+    if (p->quiesce && p->memory == 1) return refuse_quiesce(ctx);
     if (p->compress && strcmp(p->compress, XLSNAP__ZSTD))
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "unknown compression "
                              "'%s' (only zstd)", p->compress);
@@ -962,6 +977,19 @@ static int plan_memory(xlsnap_ctx *ctx, create_op *op)
     return 0;
 }
 
+/* Plan 6: quiesce.  Only for a disk-only snapshot (as libvirt: a
+ * memory image is consistent by itself); a domain that is not running
+ * has no file system in use: nothing to freeze, no field.  A running
+ * one plans "filesystem", made "crash" if the freeze cannot be done. */
+static int plan_quiesce(xlsnap_ctx *ctx, create_op *op)
+{
+    if (!op->p->quiesce) return 0;
+    if (op->sn.memory) return refuse_quiesce(ctx);
+    if (!op->running || !op->sn.num_disks) return 0;
+    op->sn.consistency = xlsnap__strdup("filesystem");
+    return op->sn.consistency ? 0 : xlsnap__nomem(ctx);
+}
+
 /* The plan: every check made and every path chosen before anything is
  * touched. */
 static int create_plan(xlsnap_ctx *ctx, create_op *op)
@@ -973,7 +1001,8 @@ static int create_plan(xlsnap_ctx *ctx, create_op *op)
         (rc = plan_domain(ctx, op)) || (rc = plan_record(ctx, op)) ||
         (rc = plan_memory(ctx, op)) ||
         (rc = plan_disks(ctx, op->p, sn->config_json, op->running,
-                         op->dom->uuid, sn->name, sn)))
+                         op->dom->uuid, sn->name, sn)) ||
+        (rc = plan_quiesce(ctx, op)))
         return rc;
     if (!sn->num_disks && !sn->memory)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
@@ -1032,6 +1061,57 @@ static int act_record(xlsnap_ctx *ctx, create_op *op)
         xlsnap__qmp_close(&q);
     }
     return 0;
+}
+
+/* Act 1b: quiesce, while the guest still runs (before the pause): its
+ * agent freezes its file systems.  An agent that cannot be reached or
+ * does not freeze costs the snapshot nothing: it goes on
+ * crash-consistent, with a warning and the record saying so. */
+static int act_freeze(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap__errsaved saved;
+    char *path = NULL;
+    int nfs = 0, rc;
+
+    if (!op->sn.consistency) return 0;
+    xlsnap__errsave(ctx, &saved);
+    if (op->st == XLSNAP__DOM_PAUSED)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "the domain is paused, "
+                           "so its guest agent cannot answer");
+    else if (!(rc = xlsnap__qga_channel(ctx, op->dom->domid, &path)) &&
+             !(rc = xlsnap__qga_open(ctx, path, &op->qga)))
+        rc = xlsnap__qga_freeze(ctx, &op->qga, &nfs);
+    free(path);
+    if (rc) {
+        xlsnap__warn(ctx, "snapshot '%s' is only crash-consistent: the "
+                     "guest's file systems were not frozen: %s",
+                     op->sn.name, xlsnap_last_error(ctx));
+        xlsnap__qga_thaw(ctx, &op->qga);  /* a late freeze must not stay */
+        xlsnap__qga_close(&op->qga);
+        free(op->sn.consistency);
+        op->sn.consistency = xlsnap__strdup("crash");
+    }
+    xlsnap__errrestore(ctx, &saved);
+    xlsnap__fault_point("create-frozen");
+    return op->sn.consistency ? 0 : xlsnap__nomem(ctx);
+}
+
+/* Act 6: thaw what act_freeze froze, once the guest runs again (also
+ * on the way out of a failure, create_undo).  A thaw that fails leaves
+ * the snapshot as taken, with a warning: the guest's file systems may
+ * still be frozen. */
+static void act_thaw(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap__errsaved saved;
+
+    if (!op->qga.frozen) return;
+    xlsnap__errsave(ctx, &saved);
+    if (xlsnap__qga_thaw(ctx, &op->qga))
+        xlsnap__warn(ctx, "the guest's file systems may still be frozen: "
+                     "%s; thaw them in the guest (fsfreeze -u MOUNTPOINT)",
+                     xlsnap_last_error(ctx));
+    xlsnap__qga_close(&op->qga);
+    xlsnap__errrestore(ctx, &saved);
 }
 
 /* Act 2: the memory image (the guest is suspended when it is saved) or
@@ -1158,13 +1238,15 @@ static int create_act(xlsnap_ctx *ctx, create_op *op)
 {
     int rc;
 
-    if ((rc = act_record(ctx, op)) || (rc = act_stop(ctx, op)) ||
-        (rc = act_disks(ctx, op)))
+    if ((rc = act_record(ctx, op)) || (rc = act_freeze(ctx, op)) ||
+        (rc = act_stop(ctx, op)) || (rc = act_disks(ctx, op)))
         return rc;
     op->recorded = false;
     xlsnap__fault_point("create-disks");
-    if ((rc = act_live_disks(ctx, op))) return rc;
-    return act_resume(ctx, op);
+    if ((rc = act_live_disks(ctx, op)) || (rc = act_resume(ctx, op)))
+        return rc;
+    act_thaw(ctx, op);
+    return 0;
 }
 
 /* The commit, through the handle: ready and current (old current
@@ -1207,10 +1289,12 @@ static void create_undo(xlsnap_ctx *ctx, create_op *op)
 {
     xlsnap__errsaved saved;
 
-    if (!op->suspended && !op->paused && !op->recorded) return;
+    if (!op->suspended && !op->paused && !op->recorded && !op->qga.frozen)
+        return;
     xlsnap__errsave(ctx, &saved);
     if (op->suspended) xlsnap__hv_resume(ctx, op->dom->domid);
     if (op->paused) xlsnap__hv_pause(ctx, op->dom->domid, false);
+    act_thaw(ctx, op);                  /* once the guest runs */
     if (op->recorded) discard(ctx, &op->sn);
     xlsnap__errrestore(ctx, &saved);
 }
@@ -1222,6 +1306,7 @@ int xlsnap_create(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     int rc;
 
     create_op_init(&op, dom, p);
+    xlsnap__warn(ctx, NULL);
     if ((rc = create_plan(ctx, &op)) || p->dry_run) goto out;
     if ((rc = create_act(ctx, &op))) goto out;
     rc = create_commit(ctx, &op);

@@ -26,6 +26,12 @@ DOM0_MODULES="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback l
 virtio_pci 9pnet_virtio 9p dm-mod dm-snapshot dm-thin-pool dm-bufio dm-persistent-data dm-bio-prison"
 # Kernel modules for the guest initramfs.
 GUEST_MODULES="xen-blkfront"
+# Loaded by the guest only with "xlsnap_qga" on its command line (a RAM disk
+# with an ext2 on it for qemu-guest-agent to freeze: tests/e2e/37-quiesce.bats);
+# in guest-qga.cpio.gz, appended to the guest's initramfs by that test.
+GUEST_QGA_MODULES="brd ext4"
+# qemu-guest-agent (the real one, Debian's) in the guest, with its libraries.
+GUEST_QGA_PKG=qemu-guest-agent
 
 SUITE=bookworm
 XEN_HV_PKG=xen-hypervisor-4.17-amd64
@@ -49,6 +55,7 @@ check_prereqs() {
     need_cmd dpkg-deb dpkg
     need_cmd apt-get apt
     need_cmd sha256sum coreutils
+    need_cmd readelf binutils
     [ -x /bin/busybox ] || die "missing /bin/busybox: install the Debian package 'busybox-static'"
     dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
         || die "/bin/busybox must be static: install the Debian package 'busybox-static'"
@@ -103,7 +110,7 @@ cache_key() {
     {
         sha256sum "$HERE/build-images.sh" "$HERE"/images/* | awk '{print $1}'
         echo "pkgs=$DOM0_PACKAGES"
-        echo "mods=$DOM0_MODULES / $GUEST_MODULES"
+        echo "mods=$DOM0_MODULES / $GUEST_MODULES / $GUEST_QGA_MODULES $GUEST_QGA_PKG"
         echo "libxen-dev=$(dpkg-query -W -f='${Version}' libxen-dev)"
         echo "kernel=$KVER"
         echo "compress=${E2E_DOM0_COMPRESS:-none}"
@@ -164,7 +171,56 @@ build_guest() {
                 basename "$p" >> "$g/lib/modules/load-order"
             done
     done
+    mkdir -p "$g/run" "$g/var/run" "$g/mnt/frz"
     (cd "$g" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$OUT/guest.cpio.gz"
+    build_guest_qga
+}
+
+# build_guest_qga: guest-qga.cpio.gz, an initramfs to append to the
+# guest's (the kernel unpacks both): qemu-ga, its libraries and the
+# modules for an ext2 on a RAM disk.  Separate, so that every other
+# guest boots the small initramfs in its 96 MiB as before.
+build_guest_qga() {
+    local g=$WORK/guest-qga m p
+    mkdir -p "$g/lib/modules"
+    for m in $GUEST_QGA_MODULES; do
+        modprobe -d "$WORK/kernel" -S "$KVER" --show-depends "$m" | awk '$1=="insmod" {print $2}' \
+            | while read -r p; do
+                cp "$p" "$g/lib/modules/"
+                basename "$p" >> "$g/lib/modules/qga-load-order"
+            done
+    done
+    guest_add_qga "$g"
+    (cd "$g" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$OUT/guest-qga.cpio.gz"
+}
+
+# guest_add_qga ROOT: Debian's qemu-ga binary and the shared libraries it needs
+# (from its dependencies' packages, then from the host: same Debian release).
+guest_add_qga() {
+    local g=$1 q=$WORK/qga dep deps lib todo f
+    mkdir -p "$q/debs" "$q/root"
+    deps=$(apt-cache depends "$GUEST_QGA_PKG" | awk '$1=="Depends:" && $2 ~ /^lib/ {print $2}' | sort -u)
+    log "adding $GUEST_QGA_PKG to the guest (with ${deps//$'\n'/ })"
+    # shellcheck disable=SC2086
+    apt_download "$q/debs" "$GUEST_QGA_PKG" $deps
+    for f in "$q"/debs/*.deb; do dpkg-deb -x "$f" "$q/root"; done
+    mkdir -p "$g/usr/sbin" "$g/lib/x86_64-linux-gnu" "$g/lib64"
+    cp "$q/root/usr/sbin/qemu-ga" "$g/usr/sbin/qemu-ga"
+    cp -L /lib64/ld-linux-x86-64.so.2 "$g/lib64/"
+    todo=$(readelf -d "$g/usr/sbin/qemu-ga" | awk '/NEEDED/ {gsub(/[][]/,"",$5); print $5}')
+    while [ -n "$todo" ]; do
+        # shellcheck disable=SC2086
+        set -- $todo; lib=$1; shift; todo=$*
+        [ -e "$g/lib/x86_64-linux-gnu/$lib" ] && continue
+        f=''
+        for dep in "$q/root/lib/x86_64-linux-gnu" "$q/root/usr/lib/x86_64-linux-gnu" /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu; do
+            [ -e "$dep/$lib" ] && { f=$dep/$lib; break; }
+        done
+        [ -n "$f" ] || die "qemu-ga needs $lib: found in neither its packages nor the host"
+        cp -L "$f" "$g/lib/x86_64-linux-gnu/$lib"
+        todo="$todo $(readelf -d "$f" | awk '/NEEDED/ {gsub(/[][]/,"",$5); print $5}')"
+    done
+    echo "$GUEST_QGA_PKG $(dpkg-deb -f "$q"/debs/"$GUEST_QGA_PKG"_*.deb Version)" > "$OUT/guest-qga.version"
 }
 
 build_dom0() {

@@ -64,6 +64,8 @@ e2e_host_make_share() {
         host_log "WARNING: cannot uncompress $E2E_IMG/vmlinuz; the guests boot it compressed (slower)"
     fi
     cp "$E2E_IMG/guest.cpio.gz" "$share/images/guest-initrd"
+    # qemu-ga for the guest, appended to guest-initrd by 37-quiesce.bats
+    cp "$E2E_IMG/guest-qga.cpio.gz" "$share/images/guest-qga-initrd"
     if [ -x "$bin" ]; then
         cp "$bin" "$share/bin/xl-snapshot"
         host_log "using xl-snapshot from $bin"
