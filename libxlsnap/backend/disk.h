@@ -75,6 +75,25 @@ int xlsnap__disk_select(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
  * (0: not a block device LVM knows, or no LVM tools), <0 on error. */
 int xlsnap__lvm_is_lv(xlsnap_ctx *ctx, const char *path);
 
+/* backend/lvm.c, check: an LV of this tool's that no record names. */
+typedef struct {
+    char *volume;       /* "VG/LV" */
+    bool old;           /* the old origin an interrupted thin revert left
+                         * ("<LV>-xs-old<time>", the origin's own tags):
+                         * reported only; else a snapshot volume tagged
+                         * xlsnap and xlsnap-uuid-<uuid> */
+} xlsnap__lvm_orphan;
+
+/* The orphans of domain uuid whose records are l (nr). */
+int xlsnap__lvm_orphans(xlsnap_ctx *ctx, const char *uuid,
+                        const xlsnap_snapshot *l, int nr,
+                        xlsnap__lvm_orphan **v_r, int *n_r);
+void xlsnap__lvm_orphan_list_free(xlsnap__lvm_orphan *v, int n);
+/* lvremove of orphan volume ("VG/LV") after its tags are checked again
+ * (xlsnap and this domain's); gone already: 0. */
+int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
+                              const char *uuid);
+
 /* backend/reflink.c: whether the file system of the directory of path
  * makes reflink copies: 0, or the errno of the failed attempt
  * (EOPNOTSUPP, EXDEV, EINVAL, ...). */
