@@ -43,6 +43,26 @@ PY
     assert_output base
 }
 
+@test "a raw file whose config names no backend (libxl serves it with blkback) is refused alike on a file system without reflink copies" {
+    D=$BATS_TEST_TMPDIR/img
+    mkdir -p "$D"
+    head -c 64K /dev/urandom > "$D/disk.img"
+    if cp --reflink=always "$D/disk.img" "$BATS_TEST_TMPDIR/probe" 2>/dev/null; then
+        skip "this host's file system makes reflink copies"
+    fi
+    domain_disk "$D/disk.img" phy raw
+    python3 - "$STATE/$UUID/base/record.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+del r["config"]["disks"][0]["backend"]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+    run -1 xs create -n s1 g1
+    assert_output --partial "disk xvda ($D/disk.img, backend unknown) cannot be snapshotted: a raw file served by the kernel backend (blkback, through a loop device) is snapshotted as a reflink copy, and its file system makes none"
+    [ "$(ls -A "$D")" = disk.img ]
+    [ ! -e "$STATE/$UUID/s1" ]
+}
+
 @test "a block device that is not an LVM logical volume is refused, naming it" {
     dev=
     for d in /dev/loop7 /dev/loop0 /dev/vda /dev/sda /dev/nvme0n1 /dev/zram0; do
