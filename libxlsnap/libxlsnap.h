@@ -250,7 +250,8 @@ typedef enum {
 typedef enum {
     XLSNAP_DISK_INTERNAL = 1,    /* qcow2 internal snapshot */
     XLSNAP_DISK_EXTERNAL = 2,    /* new overlay on top of the old image */
-    XLSNAP_DISK_VOLUME = 3,      /* a snapshot volume (driver: "lvm") */
+    XLSNAP_DISK_VOLUME = 3,      /* a snapshot volume or copy (driver: "lvm",
+                                  * "reflink") */
 } xlsnap_disk_kind;
 
 typedef struct {
@@ -261,10 +262,12 @@ typedef struct {
     char *internal_name;  /* INTERNAL: snapshot name inside image */
     char *overlay;        /* EXTERNAL: overlay created by the snapshot */
     char *backing;        /* EXTERNAL: image holding the snapshot data */
-    char *driver;         /* storage driver: NULL = "qcow2", "lvm" */
-    char *volume_group;   /* VOLUME: the LVM volume group */
-    char *volume;         /* VOLUME: the origin LV (the disk) */
-    char *snapshot_volume; /* VOLUME: the snapshot LV holding the data */
+    char *driver;         /* storage driver: NULL = "qcow2", "lvm",
+                           * "reflink" */
+    char *volume_group;   /* VOLUME (lvm): the LVM volume group */
+    char *volume;         /* VOLUME (lvm): the origin LV (the disk) */
+    char *snapshot_volume; /* VOLUME (lvm): the snapshot LV holding the data */
+    char *snapshot_file;  /* VOLUME (reflink): the reflink copy of image */
     char *reused;         /* EXTERNAL: the overlay was made beforehand at
                              this path (reuse_external); NULL: by us */
 } xlsnap_disk;

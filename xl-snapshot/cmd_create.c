@@ -246,6 +246,9 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
             if (d->kind == XLSNAP_DISK_INTERNAL)
                 printf("  %s: internal snapshot '%s' in %s\n", d->vdev,
                        d->internal_name, d->image);
+            else if (d->kind == XLSNAP_DISK_VOLUME && d->snapshot_file)
+                printf("  %s: reflink copy %s of %s\n", d->vdev,
+                       d->snapshot_file, d->image);
             else if (d->kind == XLSNAP_DISK_VOLUME)
                 printf("  %s: snapshot volume %s/%s of %s\n", d->vdev,
                        d->volume_group, d->snapshot_volume, d->image);

@@ -87,6 +87,9 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
         if (d->kind == XLSNAP_DISK_INTERNAL)
             printf("  %-6s %-6s internal  snapshot '%s' in %s\n", d->vdev,
                    d->format, d->internal_name, d->image);
+        else if (d->kind == XLSNAP_DISK_VOLUME && d->snapshot_file)
+            printf("  %-6s %-6s volume    reflink copy %s of %s\n",
+                   d->vdev, d->format, d->snapshot_file, d->image);
         else if (d->kind == XLSNAP_DISK_VOLUME)
             printf("  %-6s %-6s volume    %s snapshot volume %s/%s of %s\n",
                    d->vdev, d->format, d->driver ? d->driver : "-",

@@ -158,6 +158,9 @@ static void print_long(const xlsnap_snapshot *s)
         if (d->kind == XLSNAP_DISK_INTERNAL)
             printf("    disk %s: %s internal snapshot '%s' in %s\n",
                    d->vdev, d->format, d->internal_name, d->image);
+        else if (d->kind == XLSNAP_DISK_VOLUME && d->snapshot_file)
+            printf("    disk %s: reflink copy %s of %s\n", d->vdev,
+                   d->snapshot_file, d->image);
         else if (d->kind == XLSNAP_DISK_VOLUME)
             printf("    disk %s: %s snapshot volume %s/%s of %s\n",
                    d->vdev, d->driver ? d->driver : "-", d->volume_group,

@@ -27,6 +27,9 @@ const xlsnap__disk_driver *xlsnap__disk_driver_of(const xlsnap_disk *d)
         return d->kind == XLSNAP_DISK_VOLUME ? NULL : &xlsnap__disk_qcow2;
     if (!strcmp(d->driver, "lvm") && d->kind == XLSNAP_DISK_VOLUME)
         return &xlsnap__disk_lvm;
+    if (!strcmp(d->driver, "reflink") && d->kind == XLSNAP_DISK_VOLUME &&
+        d->snapshot_file)
+        return &xlsnap__disk_reflink;
     return NULL;
 }
 
@@ -39,8 +42,10 @@ static int refuse(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
                          "%s; snapshots work for qcow2 images served by "
                          "QEMU (convert with qemu-img convert -O qcow2, "
                          "then format=qcow2, backendtype=qdisk in the "
-                         "config) and for disks on LVM logical volumes "
-                         "(thin or classic)", cd->vdev, cd->path,
+                         "config), for disks on LVM logical volumes "
+                         "(thin or classic) and for raw files on a file "
+                         "system with reflink copies (XFS made with "
+                         "reflink=1, btrfs)", cd->vdev, cd->path,
                          cd->backend ? cd->backend : "unknown", what);
 }
 
@@ -48,7 +53,11 @@ int xlsnap__disk_select(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
                         bool running, const xlsnap__disk_driver **drv_r)
 {
     bool qdisk = cd->backend && !strcmp(cd->backend, "qdisk");
-    bool phy = cd->backend && !strcmp(cd->backend, "phy");
+    /* libxl's stored config of a domain started with
+     * disk=['/path/disk.img,raw,xvda,w'] names no backend: libxl serves
+     * such a raw file with blkback (phy) */
+    bool phy = !cd->backend || !strcmp(cd->backend, "phy") ||
+               !strcmp(cd->backend, "unknown");
     struct stat st;
     int rc;
 
@@ -60,12 +69,18 @@ int xlsnap__disk_select(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
         return refuse(ctx, cd, "it is a block device that is not an LVM "
                       "logical volume");
     }
+    if (phy && cd->format && !strcmp(cd->format, "raw") && cd->path) {
+        int e = xlsnap__reflink_probe(cd->path);
+        char why[256];
+        if (!e) { *drv_r = &xlsnap__disk_reflink; return 0; }
+        snprintf(why, sizeof(why), "a raw file served by the kernel "
+                 "backend (blkback, through a loop device) is snapshotted "
+                 "as a reflink copy, and its file system makes none (%s)",
+                 strerror(e));
+        return refuse(ctx, cd, why);
+    }
     if (running && !qdisk)
         return refuse(ctx, cd, "a file served by the kernel backend "
-                      "(blkback, through a loop device) has no snapshot "
-                      "driver");
-    if (phy && cd->format && !strcmp(cd->format, "raw"))
-        return refuse(ctx, cd, "a raw file served by the kernel backend "
                       "(blkback, through a loop device) has no snapshot "
                       "driver");
     return 0;

@@ -12,14 +12,17 @@
  *   lvm    a disk on an LVM logical volume (phy:, blkback): thin
  *          volumes get thin snapshots, classic ("thick") volumes
  *          copy-on-write snapshots of a fixed size (backend/lvm.c).
+ *   reflink  a raw file served by the kernel backend (blkback, through a
+ *          loop device) on a file system with reflink copies (XFS,
+ *          btrfs): the snapshot is a reflink copy (backend/reflink.c).
  *
- * Anything else (a raw file served by the kernel backend through a loop
- * device, a block device that is not a logical volume) is refused by
+ * Anything else (such a file on a file system without reflink copies, a
+ * block device that is not a logical volume) is refused by
  * xlsnap__disk_select with one message naming the disk and the ways out.
  *
  * Every op returns 0 or a negative XLSNAP_ERROR_* with the message on
  * ctx.  take/cancel/revert/remove work on a record's disk (xlsnap_disk of
- * kind XLSNAP_DISK_VOLUME for lvm).
+ * kind XLSNAP_DISK_VOLUME for lvm and reflink).
  */
 #ifndef XLSNAP_BACKEND_DISK_H
 #define XLSNAP_BACKEND_DISK_H
@@ -57,6 +60,7 @@ typedef struct xlsnap__disk_driver {
 
 extern const xlsnap__disk_driver xlsnap__disk_qcow2;
 extern const xlsnap__disk_driver xlsnap__disk_lvm;
+extern const xlsnap__disk_driver xlsnap__disk_reflink;
 
 /* The driver of a record's disk (no "driver" field: qcow2); NULL for a
  * driver this version does not know. */
@@ -70,6 +74,30 @@ int xlsnap__disk_select(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
 /* backend/lvm.c: whether path is an LVM logical volume (1), not one
  * (0: not a block device LVM knows, or no LVM tools), <0 on error. */
 int xlsnap__lvm_is_lv(xlsnap_ctx *ctx, const char *path);
+
+/* backend/lvm.c, check: an LV of this tool's that no record names. */
+typedef struct {
+    char *volume;       /* "VG/LV" */
+    bool old;           /* the old origin an interrupted thin revert left
+                         * ("<LV>-xs-old<time>", the origin's own tags):
+                         * reported only; else a snapshot volume tagged
+                         * xlsnap and xlsnap-uuid-<uuid> */
+} xlsnap__lvm_orphan;
+
+/* The orphans of domain uuid whose records are l (nr). */
+int xlsnap__lvm_orphans(xlsnap_ctx *ctx, const char *uuid,
+                        const xlsnap_snapshot *l, int nr,
+                        xlsnap__lvm_orphan **v_r, int *n_r);
+void xlsnap__lvm_orphan_list_free(xlsnap__lvm_orphan *v, int n);
+/* lvremove of orphan volume ("VG/LV") after its tags are checked again
+ * (xlsnap and this domain's); gone already: 0. */
+int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
+                              const char *uuid);
+
+/* backend/reflink.c: whether the file system of the directory of path
+ * makes reflink copies: 0, or the errno of the failed attempt
+ * (EOPNOTSUPP, EXDEV, EINVAL, ...). */
+int xlsnap__reflink_probe(const char *path);
 
 #endif
 

@@ -540,6 +540,215 @@ static int lvm_check(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
     return *why_r ? 0 : xlsnap__nomem(ctx);
 }
 
+static void strv_free(char **v, int n)
+{
+    for (int i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+}
+
+/*
+ * Every LV of selection sel (a VG name, "@tag"), as "VG/LV" in *names_r
+ * with its tags in *tags_r (n in *n_r).  No LVM tools, or lvs fails (no
+ * such VG): none.
+ */
+static int lvs_names(xlsnap_ctx *ctx, const char *sel, char ***names_r,
+                     char ***tags_r, int *n_r)
+{
+    const char *argv[] = { "lvs", "--reportformat", "json", "-o",
+                           "lv_name,vg_name,lv_tags", sel, NULL };
+    const char *path[] = { "report", NULL };
+    char *out = NULL, err[128], **names = NULL, **tags = NULL;
+    yajl_val root = NULL, rep, lvs;
+    int status, n = 0, rc;
+
+    *names_r = *tags_r = NULL;
+    *n_r = 0;
+    if ((rc = lvm_run(ctx, argv, &out, NULL, &status))) return rc;
+    if (status) goto out;
+    root = xlsnap__json_parse(out, err, sizeof(err));
+    rep = root ? yajl_tree_get(root, path, yajl_t_array) : NULL;
+    lvs = rep && YAJL_GET_ARRAY(rep)->len
+        ? xlsnap__json_field(YAJL_GET_ARRAY(rep)->values[0], "lv") : NULL;
+    if (!lvs || !YAJL_IS_ARRAY(lvs)) goto out;
+    names = calloc(YAJL_GET_ARRAY(lvs)->len + 1, sizeof(*names));
+    tags = calloc(YAJL_GET_ARRAY(lvs)->len + 1, sizeof(*tags));
+    if (!names || !tags) { rc = xlsnap__nomem(ctx); goto out; }
+    for (size_t i = 0; i < YAJL_GET_ARRAY(lvs)->len; i++) {
+        yajl_val o = YAJL_GET_ARRAY(lvs)->values[i];
+        char *lv = NULL, *vg = NULL;
+        if (str_of(o, "lv_name", &lv) || str_of(o, "vg_name", &vg) ||
+            str_of(o, "lv_tags", &tags[n]) ||
+            !(names[n] = vg_lv(vg, lv))) {
+            free(lv);
+            free(vg);
+            free(tags[n]);
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        free(lv);
+        free(vg);
+        n++;
+    }
+ out:
+    if (rc) {
+        strv_free(names, n);
+        strv_free(tags, n);
+    } else {
+        *names_r = names;
+        *tags_r = tags;
+        *n_r = n;
+    }
+    yajl_tree_free(root);
+    free(out);
+    return rc;
+}
+
+/* Whether a record of l names VG/LV name as a snapshot volume. */
+static bool named(const xlsnap_snapshot *l, int nr, const char *name)
+{
+    for (int k = 0; k < nr; k++)
+        for (int j = 0; j < l[k].num_disks; j++) {
+            const xlsnap_disk *d = &l[k].disks[j];
+            size_t n;
+            if (d->kind != XLSNAP_DISK_VOLUME || !d->driver ||
+                strcmp(d->driver, "lvm") || !d->volume_group ||
+                !d->snapshot_volume)
+                continue;
+            n = strlen(d->volume_group);
+            if (!strncmp(name, d->volume_group, n) && name[n] == '/' &&
+                !strcmp(name + n + 1, d->snapshot_volume))
+                return true;
+        }
+    return false;
+}
+
+/* Whether lv is "<volume>-xs-old<digits>". */
+static bool old_of(const char *lv, const char *volume)
+{
+    size_t n = strlen(volume);
+
+    if (strncmp(lv, volume, n) || strncmp(lv + n, "-xs-old", 7)) return false;
+    lv += n + 7;
+    if (!*lv) return false;
+    for (; *lv; lv++)
+        if (!isdigit((unsigned char)*lv)) return false;
+    return true;
+}
+
+int xlsnap__lvm_orphans(xlsnap_ctx *ctx, const char *uuid,
+                        const xlsnap_snapshot *l, int nr,
+                        xlsnap__lvm_orphan **v_r, int *n_r)
+{
+    char *sel = xlsnap__sprintf("@xlsnap-uuid-%s", uuid ? uuid : "");
+    char *t_uuid = sel ? xlsnap__strdup(sel + 1) : NULL;
+    char **names = NULL, **tags = NULL;
+    xlsnap__lvm_orphan *v = NULL;
+    int n = 0, nn = 0, rc = 0;
+    xlsnap__strset vgs = { 0 };
+
+    *v_r = NULL;
+    *n_r = 0;
+    if (!sel || !t_uuid) { rc = xlsnap__nomem(ctx); goto out; }
+#define ADD(path, is_old)                                                   \
+    do {                                                                    \
+        xlsnap__lvm_orphan *p_ = realloc(v, (n + 1) * sizeof(*v));          \
+        if (!p_) { rc = xlsnap__nomem(ctx); goto out; }                     \
+        v = p_;                                                             \
+        v[n].old = (is_old);                                                \
+        if (!(v[n].volume = xlsnap__strdup(path))) {                        \
+            rc = xlsnap__nomem(ctx);                                        \
+            goto out;                                                       \
+        }                                                                   \
+        n++;                                                                \
+    } while (0)
+    /* snapshot volumes of this domain (both tags) no record names */
+    if ((rc = lvs_names(ctx, sel, &names, &tags, &nn))) goto out;
+    for (int i = 0; i < nn; i++)
+        if (has_tag(tags[i], "xlsnap") && has_tag(tags[i], t_uuid) &&
+            !named(l, nr, names[i]))
+            ADD(names[i], false);
+    strv_free(names, nn);
+    strv_free(tags, nn);
+    names = tags = NULL;
+    nn = 0;
+    /* the old origins an interrupted thin revert left ("-xs-old") */
+    for (int k = 0; k < nr; k++)
+        for (int j = 0; j < l[k].num_disks; j++) {
+            const xlsnap_disk *d = &l[k].disks[j];
+            if (d->kind != XLSNAP_DISK_VOLUME || !d->driver ||
+                strcmp(d->driver, "lvm") || !d->volume_group ||
+                !d->volume || xlsnap__set_has(&vgs, d->volume_group))
+                continue;
+            xlsnap__set_add(&vgs, d->volume_group);
+            if (vgs.nomem) { rc = xlsnap__nomem(ctx); goto out; }
+            if ((rc = lvs_names(ctx, d->volume_group, &names, &tags, &nn)))
+                goto out;
+            for (int i = 0; i < nn; i++) {
+                const char *lv = strchr(names[i], '/') + 1;
+                bool old = false;
+                for (int k2 = 0; k2 < nr && !old; k2++)
+                    for (int j2 = 0; j2 < l[k2].num_disks && !old; j2++) {
+                        const xlsnap_disk *e = &l[k2].disks[j2];
+                        old = e->kind == XLSNAP_DISK_VOLUME && e->volume &&
+                              e->volume_group &&
+                              !strcmp(e->volume_group, d->volume_group) &&
+                              old_of(lv, e->volume);
+                    }
+                if (old) ADD(names[i], true);
+            }
+            strv_free(names, nn);
+            strv_free(tags, nn);
+            names = tags = NULL;
+            nn = 0;
+        }
+#undef ADD
+ out:
+    strv_free(names, nn);
+    strv_free(tags, nn);
+    xlsnap__set_free(&vgs);
+    if (rc) {
+        xlsnap__lvm_orphan_list_free(v, n);
+    } else {
+        *v_r = v;
+        *n_r = n;
+    }
+    free(sel);
+    free(t_uuid);
+    return rc;
+}
+
+void xlsnap__lvm_orphan_list_free(xlsnap__lvm_orphan *v, int n)
+{
+    for (int i = 0; v && i < n; i++) free(v[i].volume);
+    free(v);
+}
+
+int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
+                              const char *uuid)
+{
+    char *t_uuid = xlsnap__sprintf("xlsnap-uuid-%s", uuid ? uuid : "");
+    lvinfo v;
+    int rc;
+
+    memset(&v, 0, sizeof(v));
+    if (!t_uuid) return xlsnap__nomem(ctx);
+    if ((rc = lvs_one(ctx, volume, &v)) <= 0) goto out;   /* gone: done */
+    if (!has_tag(v.tags, "xlsnap") || !has_tag(v.tags, t_uuid)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM, "logical volume %s is "
+                           "not tagged as this domain's snapshot (xlsnap, "
+                           "%s); it is left alone", volume, t_uuid);
+        goto out;
+    }
+    {
+        const char *argv[] = { "lvremove", "-q", "-f", volume, NULL };
+        rc = lvm_do(ctx, argv);
+    }
+ out:
+    lvinfo_dispose(&v);
+    free(t_uuid);
+    return rc;
+}
+
 const xlsnap__disk_driver xlsnap__disk_lvm = {
     .name = "lvm",
     .plan = lvm_plan,

@@ -210,7 +210,11 @@ static int make_image(exporter *x, const xlsnap_disk *d,
     int rc;
 
     if (d->kind == XLSNAP_DISK_VOLUME) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: its data is "
+        rc = d->snapshot_file
+           ? xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: its data is "
+                           "the reflink copy %s; exporting it is not "
+                           "supported yet", d->vdev, d->snapshot_file)
+           : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: its data is "
                            "the LVM volume %s/%s; exporting volumes is not "
                            "supported yet", d->vdev, d->volume_group,
                            d->snapshot_volume);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "libxlsnap.h"
 #include "model/record_fields.h"
@@ -21,6 +22,7 @@
 #define XLSNAP__F_INT   (1u << 5)
 #define XLSNAP__F_EXT   (1u << 6)
 #define XLSNAP__F_VOL   (1u << 7)
+#define XLSNAP__F_FILE  (1u << 8)
 
 typedef enum {
     XLSNAP__FK_STR,
@@ -60,9 +62,14 @@ static inline bool xlsnap__field_is_str(const xlsnap__field *f)
 static inline bool xlsnap__field_applies(const xlsnap__field *f,
                                          const xlsnap_disk *d)
 {
+    bool copy = d->driver && !strcmp(d->driver, "reflink");
+
     if (f->flags & XLSNAP__F_INT) return d->kind == XLSNAP_DISK_INTERNAL;
     if (f->flags & XLSNAP__F_EXT) return d->kind == XLSNAP_DISK_EXTERNAL;
-    if (f->flags & XLSNAP__F_VOL) return d->kind == XLSNAP_DISK_VOLUME;
+    if (f->flags & XLSNAP__F_VOL)
+        return d->kind == XLSNAP_DISK_VOLUME && !copy;
+    if (f->flags & XLSNAP__F_FILE)
+        return d->kind == XLSNAP_DISK_VOLUME && copy;
     return true;
 }
 

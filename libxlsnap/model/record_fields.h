@@ -30,7 +30,10 @@
  *   XLSNAP__F_NOIDX  not kept in the list index
  *   XLSNAP__F_INT    disks: only for internal snapshots
  *   XLSNAP__F_EXT    disks: only for external snapshots
- *   XLSNAP__F_VOL    disks: only for snapshot volumes (LVM); a record
+ *   XLSNAP__F_FILE   disks: only for snapshot volumes of the driver
+ *                    "reflink" (a file copy)
+ *   XLSNAP__F_VOL    disks: only for snapshot volumes (LVM: every driver
+ *                    but "reflink"); a record
  *                    without "driver" is a qcow2 one (older records)
  *
  * This header needs only libxlsnap.h; the flag macros are defined by
@@ -78,7 +81,9 @@
     X(snapshot_volume,    "snapshot_volume",    STR,                       \
       XLSNAP__F_REQ | XLSNAP__F_VOL)                                        \
     X(reused,             "reused_from",        STR,                       \
-      XLSNAP__F_EXT | XLSNAP__F_OMIT)
+      XLSNAP__F_EXT | XLSNAP__F_OMIT)                                       \
+    X(snapshot_file,      "snapshot_file",      STR,                       \
+      XLSNAP__F_REQ | XLSNAP__F_FILE)
 
 #endif
 

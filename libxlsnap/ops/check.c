@@ -25,7 +25,10 @@
  *  7. files next to the domain's images named as the tool names a
  *     snapshot's image that nothing names (check_scan.c): reported,
  *     never removed (cannot be repaired safely: an admin's file may
- *     have that name).
+ *     have that name);
+ *  8. LVM volumes tagged as this domain's snapshot volumes that no
+ *     record names: removed (tags checked again first); the old origin
+ *     an interrupted thin revert left: reported (backend/lvm.c).
  */
 #include "internal.h"
 #include "backend/disk.h"
@@ -972,6 +975,45 @@ static int check_strays(checker *c, const xlsnap_snapshot *l, int nr)
 
 /* ---- e1 (issue 19): end ------------------------------------------- */
 
+/* LVs of the tool's no record names (issue 15): a snapshot volume tagged
+ * as this domain's (xlsnap, xlsnap-uuid-<uuid>) is removed by repair;
+ * the old origin an interrupted thin revert left ("-xs-old<time>", it
+ * carries the origin's own tags, not the tool's) is only reported. */
+static int check_volumes(checker *c, const xlsnap_snapshot *l, int nr)
+{
+    const char *who = c->dom->name ? c->dom->name : c->dom->uuid;
+    xlsnap__lvm_orphan *v = NULL;
+    int n = 0, rc;
+
+    if ((rc = xlsnap__lvm_orphans(c->ctx, c->dom->uuid, l, nr, &v, &n)))
+        return rc;
+    for (int k = 0; k < n; k++) {
+        int i;
+        if (v[k].old) {
+            i = found(c, NULL, "orphan", "logical volume %s is left from "
+                      "an interrupted revert of %s (the disk's data before "
+                      "that revert); remove it (lvremove) if you do not "
+                      "need it", v[k].volume, who);
+            if (!c->repair || i < 0) continue;
+            c->v[i].repair = xlsnap__sprintf("left in place: it holds "
+                                             "the disk's data of before "
+                                             "the revert");
+            if (!c->v[i].repair) c->nomem = true;
+            continue;
+        }
+        i = found(c, NULL, "orphan", "logical volume %s is tagged as a "
+                  "snapshot volume of %s, but no snapshot names it",
+                  v[k].volume, who);
+        if (!c->repair) continue;
+        if (xlsnap__lvm_remove_orphan(c->ctx, v[k].volume, c->dom->uuid))
+            not_fixed(c, i);
+        else
+            fixed(c, i, "removed logical volume %s", v[k].volume);
+    }
+    xlsnap__lvm_orphan_list_free(v, n);
+    return 0;
+}
+
 static int check_tree(checker *c, xlsnap_snapshot *l, int nr)
 {
     xlsnap__tree t;
@@ -1113,7 +1155,8 @@ static int check_domain(checker *c)
     if ((rc = check_configured(c, l, nr))) goto out;
     if ((rc = check_cycles(c, l, nr))) goto out;      /* d2, issue 19 */
     if ((rc = check_tree(c, l, nr))) goto out;
-    rc = check_strays(c, l, nr);                     /* e1, issue 19 */
+    if ((rc = check_strays(c, l, nr))) goto out;     /* e1, issue 19 */
+    rc = check_volumes(c, l, nr);                    /* issue 15 */
  out:
     xlsnap__set_free(&c->live);
     xlsnap__set_free(&c->known);

@@ -386,17 +386,18 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
         if (drv->plan) {
             if (w && w->kind) {
                 rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s (%s) "
-                                   "is an LVM volume: it has no internal "
-                                   "or external snapshots, only snapshot "
-                                   "volumes", cd[i].vdev, cd[i].path);
+                                   "is snapshotted by the %s driver: it "
+                                   "has no internal or external snapshots",
+                                   cd[i].vdev, cd[i].path, drv->name);
                 goto out;
             }
             if (w && w->target) {
                 rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s (%s) "
-                                   "is an LVM volume: its snapshot is a "
-                                   "volume of the same volume group, not a "
-                                   "file at a path", cd[i].vdev,
-                                   cd[i].path);
+                                   "is snapshotted by the %s driver: the "
+                                   "driver names its snapshot (a volume "
+                                   "of the same volume group, a copy next "
+                                   "to the file), not a target path",
+                                   cd[i].vdev, cd[i].path, drv->name);
                 goto out;
             }
             /* (counted first: a half-filled entry is freed with s) */

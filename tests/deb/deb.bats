@@ -115,6 +115,11 @@ unitdir() { pkg-config --variable=systemdsystemunitdir systemd | sed 's|^/||'; }
     assert_output --partial "libxenmisc$v"           # from ${shlibs:Depends}
 }
 
+@test "xl-snapshot suggests the LVM tools its lvm driver runs (lvm2, thin-provisioning-tools)" {
+    run -0 dpkg-deb -f "$(deb xl-snapshot)" Suggests
+    assert_output "lvm2, thin-provisioning-tools"
+}
+
 @test "xl-snapshot is linked against libxlsnap.so.0, not a static copy" {
     local x=$BATS_TEST_TMPDIR/x
     run -0 dpkg-deb -x "$(deb xl-snapshot)" "$x"

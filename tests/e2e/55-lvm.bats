@@ -214,6 +214,43 @@ tagged_lvs() { lvs --noheadings -o lv_name @xlsnap 2>/dev/null | tr -d ' ' | sor
     lvremove -q -f "$VG/thick2"
 }
 
+@test "check: a tagged snapshot volume no record names is removed by --repair (only it); an old origin a revert left is reported" {
+    local t0=$SECONDS
+    lvcreate -q -V 16M -T "$VG/pool" -n thin3
+    e2e_write_cfg lr pv 1
+    sed -i "s|^disk = .*|disk = [ 'phy:/dev/$VG/thin3,xvda,w' ]|" "$(e2e_guest_cfg lr)"
+    run -0 xls create -c "$(e2e_guest_cfg lr)" -n r1
+    u=$(lvs --noheadings -o lv_tags "$VG/thin3-xs-r1" | grep -o 'xlsnap-uuid-[0-9a-f-]*')
+    # as the tool makes one (a create killed before its record), and an
+    # admin's: one of the two tags only, and none
+    lvcreate -q -s -n thin3-xs-ghost --addtag xlsnap --addtag "$u" --addtag xlsnap-snap-ghost "$VG/thin3"
+    lvcreate -q -s -n admin1 --addtag "$u" "$VG/thin3"
+    lvcreate -q -s -n admin2 "$VG/thin3"
+    # the old origin a thin revert killed before its last step leaves
+    lvcreate -q -V 16M -T "$VG/pool" -n thin3-xs-old1764000000
+    run -1 xls check lr
+    assert_output --partial "logical volume $VG/thin3-xs-ghost is tagged as a snapshot volume of lr, but no snapshot names it"
+    assert_output --partial "logical volume $VG/thin3-xs-old1764000000 is left from an interrupted revert of lr"
+    refute_output --partial admin
+    refute_output --partial "thin3-xs-r1"
+    run -1 xls check --repair lr
+    assert_output --partial "removed logical volume $VG/thin3-xs-ghost"
+    assert_output --partial "left in place"
+    run -0 lvs --noheadings -o lv_name "$VG"
+    refute_output --partial "thin3-xs-ghost"
+    assert_output --partial "admin1"
+    assert_output --partial "admin2"
+    assert_output --partial "thin3-xs-r1"
+    assert_output --partial "thin3-xs-old1764000000"
+    lvremove -q -f "$VG/thin3-xs-old1764000000" "$VG/admin1" "$VG/admin2"
+    run -0 xls check lr
+    run -0 xls delete lr r1
+    run -0 tagged_lvs
+    assert_output ""
+    lvremove -q -f "$VG/thin3"
+    e2e_log "orphans: $((SECONDS - t0)) s"
+}
+
 @test "a raw file on blkback is refused with the ways out, and nothing changes" {
     mkdir -p "$E2E_WORK/raw"
     truncate -s 16M "$E2E_WORK/raw/disk.img"

@@ -23,7 +23,7 @@ kmod busybox-static procps util-linux jq lvm2 thin-provisioning-tools xfsprogs"
 
 # Kernel modules for dom0 (dependencies are added automatically).
 DOM0_MODULES="xenfs xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xen-blkback loop \
-virtio_pci 9pnet_virtio 9p dm-mod dm-snapshot dm-thin-pool dm-bufio dm-persistent-data dm-bio-prison"
+virtio_pci 9pnet_virtio 9p dm-mod dm-snapshot dm-thin-pool dm-bufio dm-persistent-data dm-bio-prison xfs"
 # Kernel modules for the guest initramfs.
 GUEST_MODULES="xen-blkfront"
 # Loaded by the guest only with "xlsnap_qga" on its command line (a RAM disk
