@@ -39,6 +39,8 @@ qga_diag() {
     local id f=${E2E_SHARE:-/share}/results/37-diag-$1.txt
     id=$(xl domid "$1")
     {
+        echo "== config"; tail -n 4 "$(e2e_guest_cfg "$1")"
+        echo "== xl list -l"; xl list -l "$1" | jq -c '.[0].config | {channels, ramdisk: .b_info.ramdisk}' 2>&1
         echo "== frontend"; xenstore-ls -fp "/local/domain/$id/device/console" 2>&1
         echo "== backend"; xenstore-ls -fp "/local/domain/0/backend/console/$id" 2>&1
         echo "== libxl"; xenstore-ls -fp "/libxl/$id/device/console" 2>&1
