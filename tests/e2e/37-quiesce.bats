@@ -47,7 +47,7 @@ qga_diag() {
         echo "== qemu"; ps -eo pid,args | grep -a "[q]emu.*-xen-domid $id "
         echo "== socket"; ls -l "$QGA_SOCK" 2>&1; grep -a "$QGA_SOCK" /proc/net/unix
         echo "== qemu-dm log"; tail -n 20 "/var/log/xen/qemu-dm-$1.log" 2>&1
-    } > "$f" 2>&1
+    } > "$f" 2>&1 || true      # (a missing node is what it shows)
     while IFS= read -r l; do e2e_log "diag: $l"; done < <(fold -w 200 "$f" | head -n 80)
 }
 
@@ -105,18 +105,19 @@ channel = [ \"name=org.qemu.guest_agent.0,connection=socket,path=$QGA_SOCK\" ]" 
         { keep_console qg1; false; }
     e2e_log "$(tr -d '\r' < "$(e2e_guest_log qg1)" | grep -a -e '^guest: ' -e '^qga: ' | head -n 30 | cut -c1-200 | tr '\n' '|')"
     qga_diag qg1
-    # NOT YET SHOWN ON REAL XEN (run 20261205-142844): the guest got
-    # neither the appended guest-qga initramfs ("cat: can't open
-    # '/lib/modules/qga-load-order'": no qemu-ga, no brd, no ext4) nor the
-    # channel (no xenbus device console-1 in the guest), so the two xl
-    # config lines E2E_GUEST_CFG appends (ramdisk=, channel=) did not take
-    # effect.  (Earlier runs' "qemu-ga started" only meant that /dev/hvc1
-    # existed: the hvc driver makes hvc0-7 at boot.)  Until the guest gets
-    # both, skipped so that CI stays green; once it does, all of what
-    # follows must hold.
+    # NOT YET SHOWN ON REAL XEN (runs 20261205-142844, -143424): libxl
+    # took both config lines (xl list -l: the channel, devid 0, and
+    # ramdisk /tmp/e2e/guest-qga-initrd), yet (1) the PV guest has no
+    # /local/domain/<id>/device/console at all (no xenbus console-1, so no
+    # channel: libxl made no console device for it), and (2) the guest's
+    # rootfs lacks the appended second gzip cpio ("cat: can't open
+    # '/lib/modules/qga-load-order'": no qemu-ga, brd, ext4).  (Earlier
+    # runs' "qemu-ga started" only meant /dev/hvc1 existed: hvc makes
+    # hvc0-7 at boot.)  Skipped until the guest gets both; once it does,
+    # all of what follows must hold.
     if ! grep -aq '^guest: qemu-ga started on /dev/hvc1$' "$(e2e_guest_log qg1)"; then
         keep_console qg1
-        skip "the guest got no agent channel and no qemu-ga (the appended xl config lines ramdisk= and channel= did not take effect on real Xen)"
+        skip "the PV guest got no channel (no device/console in xenstore though libxl has it) and not the appended qemu-ga initramfs (see the comment above)"
     fi
     # first of all, what a quiesced snapshot says on this guest
     run --separate-stderr xl-snapshot create --quiesce --disk-only -n q0 qg1
