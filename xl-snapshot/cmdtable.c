@@ -192,8 +192,9 @@ const struct cmd_spec cmd_table[] = {
             "  --delta         only the clusters that differ from --base\n"
             "  --base NAME     the snapshot a delta builds on\n"
             "  --compress zstd store memory and disks compressed (zstd\n"
-            "                  level 3 on every CPU, as zstd -3 -T0;\n"
-            "                  it adds a pass over the data)\n"
+            "                  level 3, threads on every CPU, like\n"
+            "                  zstd -3 -T0; it adds a pass over the\n"
+            "                  data)\n"
             "  DIR             a new directory for the bundle\n"
             "  -               one tar stream on standard output\n",
     },
