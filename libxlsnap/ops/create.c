@@ -797,6 +797,8 @@ typedef struct {
     bool running;               /* running or paused: QEMU serves disks */
     char *tcmd;                 /* the disk transaction, once built */
     reuse_layer *reuse;         /* per disk of sn (reuse_external) */
+    int nreuse;                 /* entries of reuse (sn moves out on
+                                   success: its num_disks is gone then) */
     /* done by the act phase, undone on failure: */
     bool recorded;              /* a "preparing" record and no data yet */
     bool suspended;             /* the guest, by the memory save */
@@ -821,7 +823,7 @@ static void create_op_dispose(create_op *op)
 {
     free(op->tcmd);
     op->tcmd = NULL;
-    for (int i = 0; op->reuse && i < op->sn.num_disks; i++)
+    for (int i = 0; op->reuse && i < op->nreuse; i++)
         xlsnap__qcow2hdr_dispose(&op->reuse[i].h);
     free(op->reuse);
     op->reuse = NULL;
@@ -1034,6 +1036,7 @@ static int reuse_plan(xlsnap_ctx *ctx, create_op *op)
     op->reuse = calloc(op->sn.num_disks ? op->sn.num_disks : 1,
                        sizeof(*op->reuse));
     if (!op->reuse) return xlsnap__nomem(ctx);
+    op->nreuse = op->sn.num_disks;
     for (int i = 0; i < op->sn.num_disks; i++) {
         const xlsnap_cfg_disk *w = wanted(op->p, op->sn.disks[i].vdev);
         if (op->sn.disks[i].kind == XLSNAP_DISK_EXTERNAL && w)
