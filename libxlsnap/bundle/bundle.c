@@ -439,6 +439,7 @@ static int copy_kernel(xlsnap_ctx *ctx, int in, int out, uint64_t size,
         }
         done += r;
         xlsnap__progress(ctx, what, done, size == UINT64_MAX ? 0 : size);
+        xlsnap__fault_point("copy-plain-piece"); /* tests: a kill mid-copy */
     }
     if (copied_r) *copied_r = done;
     return 1;
@@ -576,6 +577,8 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
         done += r;
         cur ^= threaded;
         xlsnap__progress(ctx, what, done, size == UINT64_MAX ? 0 : size);
+        if (!hex_r)             /* tests: a kill mid-copy (placing) */
+            xlsnap__fault_point("copy-plain-piece");
     }
     if (threaded) {
         threaded = false;
