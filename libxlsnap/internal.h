@@ -464,6 +464,11 @@ int xlsnap__cmp_snap(const void *a, const void *b);
  * it matches the records on disk (else read them and rewrite it). */
 int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
                                xlsnap_snapshot **list_r, int *nr_r);
+/* index.c: 1 when a record of domain dir uuid names domain name, 0 when
+ * none does (through the list index); another negative XLSNAP_ERROR_*
+ * when a record cannot be read. */
+int xlsnap__index_has_name(xlsnap_ctx *ctx, const char *uuid,
+                           const char *name);
 /* Keep a summary list on the ctx for the next summary list of uuid
  * (takes list); NULL uuid: drop what is kept. */
 void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,

@@ -310,7 +310,11 @@ static int scan(int dfd, struct entry **e_r, int *n_r)
     rewinddir(d);
     while ((errno = 0, de = readdir(d))) {
         if (de->d_name[0] == '.') continue;
-        if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) continue;
+        /* a symbolic link is an entry whose record is refused (the
+         * records are read, and read_record says why) */
+        if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN &&
+            de->d_type != DT_LNK)
+            continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
             struct entry *a = realloc(e, cap * sizeof(*e));
@@ -319,7 +323,8 @@ static int scan(int dfd, struct entry **e_r, int *n_r)
         }
         e[n].name = xlsnap__strdup(de->d_name);
         if (!e[n].name) { rc = XLSNAP_ERROR_NOMEM; goto out; }
-        e[n].err = stat_key(dfd, de->d_name, &e[n].k);
+        e[n].err = de->d_type == DT_LNK ? -ELOOP
+                                        : stat_key(dfd, de->d_name, &e[n].k);
         n++;
     }
     if (errno) goto out;
@@ -336,27 +341,25 @@ static int scan(int dfd, struct entry **e_r, int *n_r)
 }
 
 /*
- * The summaries from the index of uuid, if it is exactly what is on
- * disk: 0 with the list (sorted by name), 1 when it is not usable,
- * XLSNAP_ERROR_NOMEM when it could not be read for want of memory.
+ * The lines of the index of uuid as they are (in name order), not yet
+ * checked against the records: 0 with the list and the stat keys, 1 when
+ * there is no usable index, XLSNAP_ERROR_NOMEM (no message).
  */
-static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
-                      xlsnap_snapshot **list_r, int *nr_r,
-                      struct key **keys_r)
+static int index_parse(xlsnap_ctx *ctx, int dfd, const char *uuid,
+                       xlsnap_snapshot **list_r, int *nr_r,
+                       struct key **keys_r)
 {
     char *data = NULL, *p;
     size_t len;
     xlsnap_snapshot *list = NULL;
     struct key *keys = NULL;
-    struct entry *e = NULL;
-    int nr = 0, cap = 0, ne = 0, j = 0, rc = 1, r;
-    bool nomem = false;
+    int nr = 0, cap = 0, rc = 1, r;
     char saved[XLSNAP__ERRBUF];
 
     memcpy(saved, ctx->errbuf, sizeof(saved));
     if ((r = xlsnap__read_file(ctx, dfd, INDEX_FILE, INDEX_MAX, &data,
                                &len))) {
-        nomem = r == XLSNAP_ERROR_NOMEM;
+        if (r == XLSNAP_ERROR_NOMEM) rc = r;
         goto out;
     }
     if (len < sizeof(INDEX_MAGIC) - 1 || data[len - 1] != '\n' ||
@@ -370,31 +373,86 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
             void *b = realloc(keys, cap * sizeof(*keys));
             if (a) list = a;
             if (b) keys = b;
-            if (!a || !b) { nomem = true; goto out; }
+            if (!a || !b) { rc = XLSNAP_ERROR_NOMEM; goto out; }
         }
         *nl = '\0';
         if ((r = parse_line(p, uuid, &keys[nr], &list[nr])) != P_OK) {
             xlsnap_snapshot_dispose(&list[nr]);
-            nomem = r == P_NOMEM;
+            if (r == P_NOMEM) rc = XLSNAP_ERROR_NOMEM;
+            goto out;
+        }
+        /* strictly in name order, each name once (the merge with the
+         * directory relies on it) */
+        if (nr && strcmp(list[nr - 1].name, list[nr].name) >= 0) {
+            xlsnap_snapshot_dispose(&list[nr]);
             goto out;
         }
         nr++;
         p = nl + 1;
     }
-    /* the directories holding a record.json must be exactly these */
-    if ((r = scan(dfd, &e, &ne))) {
-        nomem = r == XLSNAP_ERROR_NOMEM;
-        goto out;
-    }
+    *list_r = list;
+    *nr_r = nr;
+    *keys_r = keys;
+    list = NULL;
+    keys = NULL;
+    nr = 0;
+    rc = 0;
+ out:
+    xlsnap_snapshot_list_free(list, nr);
+    free(keys);
+    free(data);
+    memcpy(ctx->errbuf, saved, sizeof(saved));
+    return rc;
+}
+
+static bool key_eq(const struct key *a, const struct key *b)
+{
+    return a->ino == b->ino && a->size == b->size && a->sec == b->sec &&
+           a->nsec == b->nsec;
+}
+
+/* Whether the parsed index (list, keys: nr lines in name order) is
+ * exactly the directories e (ne, in name order) holding a record. */
+static bool index_matches(const xlsnap_snapshot *list,
+                          const struct key *keys, int nr,
+                          const struct entry *e, int ne)
+{
+    int j = 0;
+
     for (int i = 0; i < ne; i++) {
         if (e[i].err == -ENOENT) continue;          /* interrupted create */
         if (e[i].err || j >= nr || strcmp(list[j].name, e[i].name) ||
-            e[i].k.ino != keys[j].ino || e[i].k.size != keys[j].size ||
-            e[i].k.sec != keys[j].sec || e[i].k.nsec != keys[j].nsec)
-            goto out;
+            !key_eq(&e[i].k, &keys[j]))
+            return false;
         j++;
     }
-    if (j != nr) goto out;
+    return j == nr;
+}
+
+/*
+ * The summaries from the index of uuid, if it is exactly what is on
+ * disk: 0 with the list (sorted by name), 1 when it is not usable,
+ * XLSNAP_ERROR_NOMEM when it could not be read for want of memory.
+ */
+static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
+                      xlsnap_snapshot **list_r, int *nr_r,
+                      struct key **keys_r)
+{
+    xlsnap_snapshot *list = NULL;
+    struct key *keys = NULL;
+    struct entry *e = NULL;
+    int nr = 0, ne = 0, rc, r;
+
+    if ((rc = index_parse(ctx, dfd, uuid, &list, &nr, &keys))) goto out;
+    /* the directories holding a record.json must be exactly these */
+    if ((r = scan(dfd, &e, &ne))) {
+        rc = r == XLSNAP_ERROR_NOMEM ? r : 1;
+        goto out;
+    }
+    if (!index_matches(list, keys, nr, e, ne)) {
+        rc = 1;
+        goto out;
+    }
     *list_r = list;
     *nr_r = nr;
     if (keys_r) {
@@ -408,9 +466,7 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
     entries_free(e, ne);
     xlsnap_snapshot_list_free(list, nr);
     free(keys);
-    free(data);
-    memcpy(ctx->errbuf, saved, sizeof(saved));
-    return nomem ? xlsnap__nomem(ctx) : rc;
+    return rc == XLSNAP_ERROR_NOMEM ? xlsnap__nomem(ctx) : rc;
 }
 
 /*
@@ -613,14 +669,73 @@ void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,
     clock_gettime(CLOCK_MONOTONIC, &ctx->sum_time);
 }
 
+/*
+ * The summaries of the records e (ne, in name order, their keys taken
+ * before anything is read) after the index old (nold lines, name order):
+ * the line of a record whose key is unchanged, the record itself read
+ * for a new or changed one, so one record changed costs one read, not
+ * all of them.  0 with the list in name order and *nread_r the records
+ * read; 1 when the records must be read as always (one cannot be read:
+ * xlsnap__store_list says why); XLSNAP_ERROR_NOMEM.  The lines used are
+ * moved out of old.
+ */
+static int index_update(xlsnap_ctx *ctx, const char *uuid,
+                        xlsnap_snapshot *old, const struct key *okeys,
+                        int nold, const struct entry *e, int ne,
+                        xlsnap_snapshot **list_r, int *nr_r, int *nread_r)
+{
+    xlsnap_snapshot *list = ne ? calloc(ne, sizeof(*list)) : NULL;
+    xlsnap__errsaved saved;
+    int nr = 0, j = 0, rc = 1, r;
+
+    *nread_r = 0;
+    if (ne && !list) return xlsnap__nomem(ctx);
+    xlsnap__errsave(ctx, &saved);
+    for (int i = 0; i < ne; i++) {
+        if (e[i].err == -ENOENT) continue;          /* interrupted create */
+        if (e[i].err) goto out;
+        while (j < nold && strcmp(old[j].name, e[i].name) < 0) j++;
+        if (j < nold && !strcmp(old[j].name, e[i].name) &&
+            key_eq(&okeys[j], &e[i].k)) {
+            list[nr++] = old[j];                    /* moved */
+            xlsnap_snapshot_init(&old[j]);
+            j++;
+            continue;
+        }
+        xlsnap_snapshot_init(&list[nr]);
+        r = xlsnap__store_read(ctx, uuid, e[i].name, &list[nr]);
+        if (r) {
+            xlsnap_snapshot_dispose(&list[nr]);
+            if (r == XLSNAP_ERROR_NOTFOUND) continue;   /* gone since */
+            if (r == XLSNAP_ERROR_NOMEM) rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        free(list[nr].config_json);
+        list[nr].config_json = NULL;
+        nr++;
+        (*nread_r)++;
+    }
+    *list_r = list;
+    *nr_r = nr;
+    list = NULL;
+    nr = 0;
+    rc = 0;
+ out:
+    xlsnap_snapshot_list_free(list, nr);
+    if (rc == 1) xlsnap__errrestore(ctx, &saved);
+    return rc;
+}
+
 int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
                                xlsnap_snapshot **list_r, int *nr_r)
 {
     char *dir = NULL;
-    int dfd = -1, ne = 0, rc;
+    int dfd = -1, ne = 0, nold = 0, nread = 0, rc;
     struct timespec now;
     xlsnap__lock lock = { -1 };
     struct entry *e = NULL;
+    xlsnap_snapshot *old = NULL;
+    struct key *okeys = NULL;
     bool locked;
 
     *list_r = NULL;
@@ -642,35 +757,75 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
         rc = xlsnap__error_errno(ctx, errno, "cannot open %s", dir);
         goto out;
     }
-    if ((rc = index_read(ctx, dfd, uuid, list_r, nr_r, NULL)) <= 0) {
-        if (!rc && *nr_r)
-            qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
+    /* the index as it is, and the records as they are (their keys taken
+     * before any is read) */
+    if ((rc = index_parse(ctx, dfd, uuid, &old, &nold, &okeys)) < 0) {
+        rc = xlsnap__nomem(ctx);
         goto out;
     }
-    /* rebuilt only under the lock, with the keys taken before reading */
-    locked = try_lock(ctx, uuid, &lock);
-    if (locked && (rc = scan(dfd, &e, &ne))) {
+    if ((rc = scan(dfd, &e, &ne))) {
         if (rc == XLSNAP_ERROR_NOMEM) {
             rc = xlsnap__nomem(ctx);
             goto out;
         }
-        locked = false;
+        goto read_all;
     }
+    if (index_matches(old, okeys, nold, e, ne)) {
+        *list_r = old;
+        *nr_r = nold;
+        old = NULL;
+        nold = 0;
+        if (*nr_r)
+            qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
+        rc = 0;
+        goto out;
+    }
+    /* stale: the lines still true are kept, the rest is read; rewritten
+     * only under the lock, never waited for (the keys were taken before
+     * the lock: a record changed since fails the next check) */
+    locked = try_lock(ctx, uuid, &lock);
+    if ((rc = index_update(ctx, uuid, old, okeys, nold, e, ne, list_r,
+                           nr_r, &nread)) < 0)
+        goto out;
+    if (rc == 0) {
+        if (locked) index_write(dfd, *list_r, *nr_r, e, ne);
+        if (*nr_r)
+            qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
+        goto out;
+    }
+ read_all:
+    /* a record that cannot be read: every record read, as always, and
+     * its error said */
     if ((rc = xlsnap__store_list(ctx, uuid, list_r, nr_r))) goto out;
     for (int i = 0; i < *nr_r; i++) {
         free((*list_r)[i].config_json);
         (*list_r)[i].config_json = NULL;
     }
-    if (!locked) goto out;
-    /* the index is in name order, as the check walks the directory */
-    if (*nr_r) qsort(*list_r, *nr_r, sizeof(**list_r), cmp_snap_name);
-    index_write(dfd, *list_r, *nr_r, e, ne);
-    if (*nr_r) qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
  out:
     xlsnap__unlock(&lock);
+    xlsnap_snapshot_list_free(old, nold);
+    free(okeys);
     entries_free(e, ne);
     if (dfd >= 0) close(dfd);
     free(dir);
+    return rc;
+}
+
+/* 1 when a record of domain dir uuid names the domain name, 0 when none
+ * does (from the list index, read as list reads it); another negative
+ * XLSNAP_ERROR_* when a record cannot be read (the caller reads them
+ * one by one). */
+int xlsnap__index_has_name(xlsnap_ctx *ctx, const char *uuid,
+                           const char *name)
+{
+    xlsnap_snapshot *list = NULL;
+    int nr = 0, rc;
+
+    if ((rc = xlsnap__store_list_summary(ctx, uuid, &list, &nr)))
+        return rc;
+    for (int i = 0; i < nr && !rc; i++)
+        rc = list[i].domain_name && !strcmp(list[i].domain_name, name);
+    xlsnap_snapshot_list_free(list, nr);
     return rc;
 }
 

@@ -920,6 +920,13 @@ static int domain_has_name(xlsnap_ctx *ctx, const char *uuid,
     int found = 0, rc = 0;
 
     xlsnap__errsave(ctx, &saved);
+    /* the list index first: no record opened when it is valid */
+    if ((rc = xlsnap__index_has_name(ctx, uuid, name)) >= 0 ||
+        rc == XLSNAP_ERROR_NOMEM) {
+        xlsnap__errrestore(ctx, &saved);
+        return rc == XLSNAP_ERROR_NOMEM ? xlsnap__nomem(ctx) : rc;
+    }
+    rc = 0;
     if (opendir_domain(ctx, uuid, &d) == XLSNAP_ERROR_NOMEM)
         rc = XLSNAP_ERROR_NOMEM;
     while (d && !found && !rc && (de = readdir(d))) {
