@@ -78,7 +78,8 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
                : s.consistency);
     printf("%-14s%s\n", "Parent:", s.parent ? s.parent : "-");
     printf("%-14s%s\n", "Current:", s.current ? "yes" : "no");
-    if (!xlsnap_list(g_ctx, &dom, &list, &nr))
+    /* the names and parents only: the list index serves them */
+    if (!xlsnap_list_summary(g_ctx, &dom, &list, &nr))
         print_children(list, nr, s.name);
     printf("%-14s%s\n", "Description:", s.description ? s.description : "-");
     printf("%-14s%d\n", "Disks:", s.num_disks);
