@@ -346,6 +346,17 @@ int xlsnap_snapshot_to_json(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
 int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         const xlsnap_snapshot *list, int nr,
                         char **json_r);
+/* The same text as xlsnap_list_to_json, handed to write(arg, buf, len)
+ * piece by piece, one snapshot at a time, so that memory does not grow
+ * with nr: an element of list without its config (from
+ * xlsnap_list_summary) is read in full from the store when its turn
+ * comes (one removed since is left out).  write returns 0, or nonzero to
+ * stop (XLSNAP_ERROR_IO). */
+typedef int (*xlsnap_json_write_fn)(void *arg, const char *buf,
+                                    size_t len);
+int xlsnap_list_json_write(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                           const xlsnap_snapshot *list, int nr,
+                           xlsnap_json_write_fn write, void *arg);
 /* Parse a record from JSON text (as written by the store). */
 int xlsnap_snapshot_from_json(xlsnap_ctx *ctx, const char *json,
                               xlsnap_snapshot *snap_r);

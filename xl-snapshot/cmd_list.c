@@ -301,6 +301,12 @@ static void print_node(const struct view *v, int i, char *prefix,
     prefix[n] = '\0';
 }
 
+static int write_stdout(void *arg, const char *buf, size_t len)
+{
+    (void)arg;
+    return fwrite(buf, 1, len, stdout) != len;
+}
+
 int main_list(const struct cmd_spec *cmd, int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -335,7 +341,6 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
     xlsnap_domain dom;
     struct view v = { 0 };
     int opt, rc, nfilters, anchor = -1;
-    char *out = NULL;
 
     xlsnap_domain_init(&dom);
     while ((opt = cmd_getopt(cmd, argc, argv, "lc:", lo)) != -1) {
@@ -430,10 +435,10 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    /* only --json shows the domain configs the summaries leave out */
+    /* the summaries (from the list index); --json reads each record it
+     * prints, one at a time, for the domain config they leave out */
     if (resolve_domain(argv[optind], &dom) ||
-        (json ? xlsnap_list(g_ctx, &dom, &v.s, &v.nr)
-              : xlsnap_list_summary(g_ctx, &dom, &v.s, &v.nr))) {
+        xlsnap_list_summary(g_ctx, &dom, &v.s, &v.nr)) {
         rc = fail("list snapshots of '%s'", argv[optind]);
         goto out;
     }
@@ -509,10 +514,9 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         for (int k = 0; k < v.nr; k++)
             if (v.show[v.order[k]])
                 sel[n++] = v.s[v.order[k]];  /* shallow: not freed */
-        if (xlsnap_list_to_json(g_ctx, &dom, sel, n, &out))
+        /* streamed: written as it is generated, one snapshot at a time */
+        if (xlsnap_list_json_write(g_ctx, &dom, sel, n, write_stdout, NULL))
             rc = fail("list snapshots of '%s'", argv[optind]);
-        else
-            rc = print_json(out);
         free(sel);
     } else if (names) {
         for (int k = 0; k < v.nr; k++)

@@ -127,7 +127,8 @@ static int stored_name(xlsnap_ctx *ctx, const char *uuid, char **name_r)
     int nr = 0, rc;
 
     *name_r = NULL;
-    if ((rc = xlsnap__store_list(ctx, uuid, &list, &nr))) return rc;
+    /* from the list index when it is valid (every record otherwise) */
+    if ((rc = xlsnap__store_list_summary(ctx, uuid, &list, &nr))) return rc;
     for (int i = nr - 1; i >= 0; i--) {
         if (!list[i].domain_name) continue;
         if (!(*name_r = xlsnap__strdup(list[i].domain_name)))
@@ -571,6 +572,76 @@ int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
  gen_failed:
     return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_FAIL,
                            "cannot generate JSON (yajl status %d)", s);
+}
+
+/* The bytes generated so far handed to write, the buffer emptied. */
+static int json_flush(xlsnap_ctx *ctx, yajl_gen g, xlsnap_json_write_fn write,
+                      void *arg, char *last)
+{
+    const unsigned char *buf;
+    size_t len;
+
+    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
+        return xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot generate JSON");
+    if (len && write(arg, (const char *)buf, len))
+        return xlsnap__error(ctx, XLSNAP_ERROR_IO, "cannot write the JSON "
+                             "text");
+    if (len) *last = buf[len - 1];
+    yajl_gen_clear(g);
+    return 0;
+}
+
+int xlsnap_list_json_write(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                           const xlsnap_snapshot *list, int nr,
+                           xlsnap_json_write_fn write, void *arg)
+{
+    yajl_gen g = xlsnap__gen_alloc();
+    xlsnap_snapshot full;
+    char last = 0;
+    int s = 0, rc;
+
+    xlsnap_snapshot_init(&full);
+    if (!g) return xlsnap__nomem(ctx);
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_str(g, "domain"));
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "name", dom->name));
+    CHK(xlsnap__gen_kv_str(g, "uuid", dom->uuid));
+    CHK(xlsnap__gen_str(g, "domid"));
+    CHK(dom->domid < 0 ? yajl_gen_null(g) : yajl_gen_integer(g, dom->domid));
+    CHK(yajl_gen_map_close(g));
+    CHK(xlsnap__gen_str(g, "snapshots"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < nr; i++) {
+        const xlsnap_snapshot *one = &list[i];
+        /* a summary (no config): the record itself, read now, one at a
+         * time; one removed meanwhile is left out */
+        if (!one->config_json) {
+            rc = xlsnap__store_read(ctx, dom->uuid, one->name, &full);
+            if (rc == XLSNAP_ERROR_NOTFOUND) continue;
+            if (rc) goto out;
+            one = &full;
+        }
+        /* (a record's own error: negative, on ctx already) */
+        CHK(xlsnap__snapshot_gen(ctx, g, one));
+        xlsnap_snapshot_dispose(&full);
+        if ((rc = json_flush(ctx, g, write, arg, &last))) goto out;
+    }
+    CHK(yajl_gen_array_close(g));
+    CHK(yajl_gen_map_close(g));
+    if ((rc = json_flush(ctx, g, write, arg, &last))) goto out;
+    /* as the whole text is printed: ending with a newline */
+    if (last != '\n' && write(arg, "\n", 1))
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_IO, "cannot write the JSON "
+                           "text");
+    goto out;
+ gen_failed:
+    rc = s < 0 ? s : xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot generate "
+                                   "JSON (yajl status %d)", s);
+ out:
+    xlsnap_snapshot_dispose(&full);
+    yajl_gen_free(g);
+    return rc;
 }
 
 /*
