@@ -825,7 +825,9 @@ int xlsnap__index_has_name(xlsnap_ctx *ctx, const char *uuid,
         return rc;
     for (int i = 0; i < nr && !rc; i++)
         rc = list[i].domain_name && !strcmp(list[i].domain_name, name);
-    xlsnap_snapshot_list_free(list, nr);
+    /* found: the list of this domain that usually follows takes it */
+    if (rc) xlsnap__summary_keep(ctx, uuid, list, nr);
+    else xlsnap_snapshot_list_free(list, nr);
     return rc;
 }
 
