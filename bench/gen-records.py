@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""gen-records.py STATE_DIR N [UUID]: write N snapshot records of one
+"""gen-records.py STATE_DIR N [UUID [DOMAIN]]: write N snapshot records of one
 domain as the store does (a chain, the last one current), each with a
 realistic libxl domain configuration, for the list benchmark."""
 import json
@@ -9,6 +9,7 @@ import sys
 
 state, n = sys.argv[1], int(sys.argv[2])
 uuid = sys.argv[3] if len(sys.argv) > 3 else "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+domain = sys.argv[4] if len(sys.argv) > 4 else "guest1"
 
 
 def config(name):
@@ -35,7 +36,7 @@ def config(name):
     }
 
 
-cfg = config("guest1")
+cfg = config(domain)
 os.makedirs(os.path.join(state, uuid), mode=0o700, exist_ok=True)
 os.chmod(state, 0o700)
 for i in range(n):
@@ -49,9 +50,9 @@ for i in range(n):
         "memory": os.path.join(d, "memory.save"),
         "parent": "snap%05d" % (i - 1) if i else None,
         "current": i == n - 1,
-        "domain": {"name": "guest1", "uuid": uuid},
+        "domain": {"name": domain, "uuid": uuid},
         "disks": [{"vdev": v, "format": "qcow2",
-                   "image": "/srv/xen/guest1/%s.qcow2" % v,
+                   "image": "/srv/xen/%s/%s.qcow2" % (domain, v),
                    "snapshot": "internal", "internal_name": name}
                   for v in ("xvda", "xvdb")],
         "config": cfg,
