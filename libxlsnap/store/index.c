@@ -726,8 +726,10 @@ static int index_update(xlsnap_ctx *ctx, const char *uuid,
     return rc;
 }
 
-int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
-                               xlsnap_snapshot **list_r, int *nr_r)
+/* As xlsnap__store_list_summary; may_write: a stale index may be
+ * rewritten (a lookup only reads: it leaves the state as it is). */
+static int list_summary(xlsnap_ctx *ctx, const char *uuid,
+                        xlsnap_snapshot **list_r, int *nr_r, bool may_write)
 {
     char *dir = NULL;
     int dfd = -1, ne = 0, nold = 0, nread = 0, rc;
@@ -783,7 +785,7 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
     /* stale: the lines still true are kept, the rest is read; rewritten
      * only under the lock, never waited for (the keys were taken before
      * the lock: a record changed since fails the next check) */
-    locked = try_lock(ctx, uuid, &lock);
+    locked = may_write && try_lock(ctx, uuid, &lock);
     if ((rc = index_update(ctx, uuid, old, okeys, nold, e, ne, list_r,
                            nr_r, &nread)) < 0)
         goto out;
@@ -811,8 +813,15 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
     return rc;
 }
 
+int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
+                               xlsnap_snapshot **list_r, int *nr_r)
+{
+    return list_summary(ctx, uuid, list_r, nr_r, true);
+}
+
 /* 1 when a record of domain dir uuid names the domain name, 0 when none
- * does (from the list index, read as list reads it); another negative
+ * does (from the list index, read as list reads it, never written: a
+ * lookup leaves the state dir as it is); another negative
  * XLSNAP_ERROR_* when a record cannot be read (the caller reads them
  * one by one). */
 int xlsnap__index_has_name(xlsnap_ctx *ctx, const char *uuid,
@@ -821,8 +830,7 @@ int xlsnap__index_has_name(xlsnap_ctx *ctx, const char *uuid,
     xlsnap_snapshot *list = NULL;
     int nr = 0, rc;
 
-    if ((rc = xlsnap__store_list_summary(ctx, uuid, &list, &nr)))
-        return rc;
+    if ((rc = list_summary(ctx, uuid, &list, &nr, false))) return rc;
     for (int i = 0; i < nr && !rc; i++)
         rc = list[i].domain_name && !strcmp(list[i].domain_name, name);
     /* found: the list of this domain that usually follows takes it */
