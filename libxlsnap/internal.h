@@ -55,6 +55,11 @@ struct xlsnap_ctx {
     xlsnap_snapshot *sum_list;
     int sum_nr;
     struct timespec sum_time;      /* kept for a second at most */
+    /* the last stored config generated and its parsed tree (json.c):
+     * the configs of one domain's snapshots are mostly the same text,
+     * parsed once per command, not once per snapshot */
+    char *raw_text;
+    yajl_val raw_tree;
     char *pick_uuid;               /* xlsnap_set_domain_uuid */
     bool pick_nomem;               /* ... which ran out of memory */
     char errbuf[XLSNAP__ERRBUF];

@@ -52,6 +52,8 @@ void xlsnap_ctx_free(xlsnap_ctx *ctx)
     if (!ctx) return;
     if (ctx->lctx) libxl_ctx_free(ctx->lctx);
     xlsnap__summary_keep(ctx, NULL, NULL, 0);
+    free(ctx->raw_text);
+    yajl_tree_free(ctx->raw_tree);
     free(ctx->state_dir);
     free(ctx->pick_uuid);
     free(ctx);

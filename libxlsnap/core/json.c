@@ -143,12 +143,24 @@ int xlsnap__gen_raw(xlsnap_ctx *ctx, yajl_gen g, const char *json)
     int s;
 
     if (!json) return yajl_gen_null(g) ? XLSNAP_ERROR_FAIL : 0;
+    /* the same text as the last one (a domain's configs mostly are):
+     * its tree, parsed once */
+    if (ctx->raw_text && !strcmp(ctx->raw_text, json)) {
+        s = xlsnap__gen_tree(g, ctx->raw_tree);
+        goto out;
+    }
     v = xlsnap__json_parse(json, err, sizeof(err));
     if (!v)
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT,
                              "invalid domain config JSON: %s", err);
     s = xlsnap__gen_tree(g, v);
-    yajl_tree_free(v);
+    free(ctx->raw_text);
+    yajl_tree_free(ctx->raw_tree);
+    ctx->raw_tree = NULL;
+    /* kept for the next one (out of memory: nothing kept) */
+    if ((ctx->raw_text = xlsnap__strdup(json))) ctx->raw_tree = v;
+    else yajl_tree_free(v);
+ out:
     if (s)
         return xlsnap__error(ctx, XLSNAP_ERROR_FAIL,
                              "cannot generate JSON (yajl status %d)", s);
