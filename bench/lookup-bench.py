@@ -15,6 +15,7 @@ Rows (wall and CPU time of the process, peak RSS; medians):
   list after one record changed behind the index's back (10,000);
   list by name, info by name, list --domains (1,000 x 10);
   list --json peak RSS at 1,000 and 10,000 (independent of the count?).
+BENCH_CASES=list-json,info,... runs only those rows.
 Every binary first lists each state once, so the index is built (the
 "first list" cost is list-bench.py's)."""
 import os
@@ -98,6 +99,10 @@ with tempfile.TemporaryDirectory() as tmp:
             run([path, "list", "--domains"], env)
         run([path, "list", U1], env1)
         run([path, "list", U1], envs)
+    only = os.environ.get("BENCH_CASES")      # e.g. "list-json,info"
+    if only:
+        cases = [c for c in cases
+                 if c[0].split(".")[0] in only.split(",")]
     for label, env, args, before in cases:
         res = {name: ([], [], []) for name, _ in bins}
         for _ in range(runs):
