@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # bench/run.sh - `make bench`: xl-snapshot's performance numbers.
-#   host: list / list --json over 100, 1,000, 10,000 records; export,
+#   host: list / list --json over 100, 1,000, 10,000 records; list,
+#   list --json/--tree/--domains, info and name lookups at 10,000
+#   snapshots and 1,000 domains x 10 (bench/lookup-bench.py); export,
 #   import, SHA-256 and zstd against qemu-img convert, cp, sha256sum /
 #   openssl and zstd -T0 (bench/bundle-bench.py, 2 GiB disks);
 #   real Xen (tests/e2e/run.sh's VM, with bench/dom0-bench.sh as dom0's
@@ -26,6 +28,13 @@ echo "# bench: list on the host" >&2
 python3 bench/list-bench.py build/xl-snapshot "$res/$stamp-host.csv"
 
 files=("$res/$stamp-host.csv")
+# issue 20's rows: 10,000 snapshots / 1,000 domains x 10, paired with the
+# BENCH_BEFORE tree's binary when given (its own CSV: binary,metric,...)
+echo "# bench: lookups, list, info on the host (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+bins=()
+[ -z "${BENCH_BEFORE:-}" ] || bins+=("before=$BENCH_BEFORE/build/xl-snapshot")
+bins+=("now=build/xl-snapshot")
+python3 bench/lookup-bench.py "$res/$stamp-lookup.csv" "${bins[@]}"
 if [ "${BENCH_SKIP_BUNDLE:-0}" != 1 ]; then
     echo "# bench: export / import / sha256 / zstd on the host (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     trees=()
