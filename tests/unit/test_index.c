@@ -148,6 +148,27 @@ static const xlsnap_snapshot *find(const xlsnap_snapshot *l, int nr,
     return NULL;
 }
 
+/* xlsnap_list_json_write's sink: appended to a growing buffer */
+struct sink {
+    char *buf;
+    size_t len;
+    int calls, fail_at;
+};
+
+static int sink_write(void *arg, const char *b, size_t n)
+{
+    struct sink *k = arg;
+    char *nb;
+
+    if (++k->calls == k->fail_at) return 1;
+    if (!(nb = realloc(k->buf, k->len + n + 1))) return 1;
+    k->buf = nb;
+    memcpy(k->buf + k->len, b, n);
+    k->len += n;
+    k->buf[k->len] = '\0';
+    return 0;
+}
+
 int main(void)
 {
     xlsnap_ctx *ctx;
@@ -277,6 +298,37 @@ int main(void)
     l = summary(ctx, &dom, &nr);
     xlsnap_snapshot_list_free(l, nr);
     ok(access(idx, F_OK) == 0, "lock released: the index is written");
+
+    /* list --json streamed: the summaries, each record read in its
+     * turn, give the same text as the whole list generated at once */
+    {
+        struct sink k = { 0 };
+        char *whole = NULL;
+        xlsnap_snapshot_list_free(full, nfull);
+        ok(xlsnap_list(ctx, &dom, &full, &nfull) == 0 && nfull == 3 &&
+           xlsnap_list_to_json(ctx, &dom, full, nfull, &whole) == 0,
+           "the whole list as one text");
+        l = summary(ctx, &dom, &nr);
+        ok(xlsnap_list_json_write(ctx, &dom, l, nr, sink_write, &k) == 0,
+           "streamed: %s", xlsnap_last_error(ctx));
+        {
+            size_t wl = whole ? strlen(whole) : 0;
+            bool nl = wl && whole[wl - 1] == '\n';
+            ok(k.buf && whole && k.len == wl + !nl &&
+               !strncmp(k.buf, whole, wl) && k.buf[k.len - 1] == '\n',
+               "the same bytes (ending with a newline, as printed)");
+        }
+        ok(k.calls >= nr + 1, "written in %d pieces (one per snapshot at "
+           "least)", k.calls);
+        free(k.buf);
+        k = (struct sink){ .fail_at = 2 };
+        ok(xlsnap_list_json_write(ctx, &dom, l, nr, sink_write, &k) ==
+           XLSNAP_ERROR_IO, "a failing write stops it: IO");
+        ok(k.calls == 2, "nothing written after the failure");
+        free(k.buf);
+        free(whole);
+        xlsnap_snapshot_list_free(l, nr);
+    }
 
     xlsnap_snapshot_list_free(full, nfull);
     xlsnap_domain_dispose(&dom);
