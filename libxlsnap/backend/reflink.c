@@ -183,11 +183,12 @@ static int clone_into(xlsnap_ctx *ctx, int dst, int src, const char *from,
 }
 
 static int reflink_take(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                        const char *uuid, const char *snap)
+                        const char *uuid, const char *snap, const char *size)
 {
     char *mark = mark_of(uuid, snap);
     int src = -1, dst = -1, rc;
 
+    (void)size;                 /* a copy has its file's size */
     if (!mark) return xlsnap__nomem(ctx);
     src = open(d->image, O_RDONLY | O_CLOEXEC);
     if (src < 0) {

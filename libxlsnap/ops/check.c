@@ -18,7 +18,8 @@
  *     overlay a running QEMU writes to is never removed;
  *  5. ready records: memory image, images, internal snapshots (QMP for
  *     images a running QEMU has open, qemu-img otherwise) and external
- *     backing images must exist (cannot be repaired: reported);
+ *     backing images must exist (cannot be repaired: reported); a
+ *     classic LVM snapshot volume filling up is reported;
  *  6. parent cycles (the oldest record of each is made a root, see
  *     check_scan.c), parents that do not exist (made roots) and more
  *     than one current snapshot (the newest stays current);
@@ -891,6 +892,22 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
             else if ((rc = drv->check(c->ctx, d, sn->domain_uuid, &why)))
                 return rc;
             if (why) lost(c, sn, why);
+            else if (drv->warn) {
+                /* sound, but a copy-on-write store filling up */
+                if ((rc = drv->warn(c->ctx, d, sn->domain_uuid, &why)))
+                    return rc;
+                if (why) {
+                    int i = found(c, sn->name, "filling-up", "snapshot "
+                                  "'%s': %s", sn->name, why);
+                    if (c->repair && i >= 0 &&
+                        !(c->v[i].repair = xlsnap__sprintf("left as it "
+                                                           "is: extend "
+                                                           "the volume "
+                                                           "(lvextend)")))
+                        c->nomem = true;
+                }
+                free(why);
+            }
             continue;
         }
         if (d->kind == XLSNAP_DISK_EXTERNAL) {
