@@ -101,6 +101,29 @@ void xlsnap__lvm_orphan_list_free(xlsnap__lvm_orphan *v, int n);
 int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
                               const char *uuid);
 
+/* backend/reflink.c, check: a file of the driver's that no record
+ * names, in the directories of the domain's reflink disks. */
+typedef struct {
+    char *path;
+    bool temp;          /* a revert's temporary copy
+                         * "<disk file>.xs-revert-<pid>" of a process
+                         * that is gone; else a snapshot copy
+                         * "<stem>.<snap>.img" marked user.xlsnap =
+                         * "<uuid>/<snap>" */
+    bool marked;        /* carries this domain's mark (a copy always; a
+                         * temporary copy when made by this version:
+                         * user.xlsnap.revert = "<uuid>") */
+} xlsnap__reflink_orphan;
+
+int xlsnap__reflink_orphans(xlsnap_ctx *ctx, const char *uuid,
+                            const xlsnap_snapshot *l, int nr,
+                            xlsnap__reflink_orphan **v_r, int *n_r);
+void xlsnap__reflink_orphan_list_free(xlsnap__reflink_orphan *v, int n);
+/* Remove orphan o after its mark is read again; not marked: PERM. */
+int xlsnap__reflink_remove_orphan(xlsnap_ctx *ctx,
+                                  const xlsnap__reflink_orphan *o,
+                                  const char *uuid);
+
 /* A snapshot size (xlsnap_snapshot_size_check): 0 with *bytes_r or
  * *percent_r set (the other 0), or -1. */
 int xlsnap__snapshot_size_parse(const char *s, uint64_t *bytes_r,

@@ -30,6 +30,9 @@
  *  8. LVM volumes tagged as this domain's snapshot volumes that no
  *     record names: removed (tags checked again first); the old origin
  *     an interrupted thin revert left: reported (backend/lvm.c).
+ *  9. reflink copies marked as this domain's that no record names, and
+ *     temporary copies of interrupted reverts: removed when marked
+ *     (backend/reflink.c).
  */
 #include "internal.h"
 #include "backend/disk.h"
@@ -1031,6 +1034,45 @@ static int check_volumes(checker *c, const xlsnap_snapshot *l, int nr)
     return 0;
 }
 
+/* Files of the reflink driver no record names (issue 15): a snapshot
+ * copy with this domain's mark, and a temporary copy of a revert whose
+ * process is gone; repair removes them when marked as this domain's
+ * (the mark read again first); an unmarked temporary copy (made before
+ * temporary copies were marked) is only reported. */
+static int check_copies(checker *c, const xlsnap_snapshot *l, int nr)
+{
+    const char *who = c->dom->name ? c->dom->name : c->dom->uuid;
+    xlsnap__reflink_orphan *v = NULL;
+    int n = 0, rc;
+
+    if ((rc = xlsnap__reflink_orphans(c->ctx, c->dom->uuid, l, nr, &v, &n)))
+        return rc;
+    for (int k = 0; k < n; k++) {
+        int i;
+        if (v[k].temp)
+            i = found(c, NULL, "orphan", "%s is the temporary copy of a "
+                      "revert of %s that was interrupted", v[k].path, who);
+        else
+            i = found(c, NULL, "orphan", "%s is marked as a snapshot copy "
+                      "of %s, but no snapshot names it", v[k].path, who);
+        if (!c->repair || i < 0) continue;
+        if (!v[k].marked) {
+            c->v[i].repair = xlsnap__sprintf("left in place: it carries "
+                                             "no mark of this tool "
+                                             "(remove it if it is not "
+                                             "yours)");
+            if (!c->v[i].repair) c->nomem = true;
+        } else if (xlsnap__reflink_remove_orphan(c->ctx, &v[k],
+                                                 c->dom->uuid)) {
+            not_fixed(c, i);
+        } else {
+            fixed(c, i, "removed %s", v[k].path);
+        }
+    }
+    xlsnap__reflink_orphan_list_free(v, n);
+    return 0;
+}
+
 static int check_tree(checker *c, xlsnap_snapshot *l, int nr)
 {
     xlsnap__tree t;
@@ -1173,7 +1215,8 @@ static int check_domain(checker *c)
     if ((rc = check_cycles(c, l, nr))) goto out;      /* d2, issue 19 */
     if ((rc = check_tree(c, l, nr))) goto out;
     if ((rc = check_strays(c, l, nr))) goto out;     /* e1, issue 19 */
-    rc = check_volumes(c, l, nr);                    /* issue 15 */
+    if ((rc = check_volumes(c, l, nr))) goto out;    /* issue 15 */
+    rc = check_copies(c, l, nr);
  out:
     xlsnap__set_free(&c->live);
     xlsnap__set_free(&c->known);
