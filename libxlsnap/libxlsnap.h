@@ -395,6 +395,9 @@ typedef struct {
                                 pre-created overlays */
     bool quiesce;            /* quiesce=1: freeze the guest's file
                                 systems (xlsnap_create_params.quiesce) */
+    char *snapshot_size;     /* snapshot_size="SIZE"|"N%": classic LVM
+                                snapshot volumes' size
+                                (xlsnap_create_params.snapshot_size) */
 } xlsnap_config;
 
 /* Empty config (nothing set) / free what it holds. */
@@ -413,6 +416,25 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
                           char **json_r);
 
 /* --- Create, revert, delete ------------------------------------------ */
+
+/*
+ * Whether size is a valid xlsnap_create_params.snapshot_size: "SIZE" (a
+ * positive number with a unit K, M, G or T, powers of 1024) or "N%" (N
+ * from 1 to 100, of the origin volume).  0, or INVAL with the reason.
+ */
+int xlsnap_snapshot_size_check(xlsnap_ctx *ctx, const char *size);
+
+/*
+ * What puts a snapshot's data at risk, though it is sound now: a
+ * classic LVM snapshot volume whose copy-on-write store is
+ * XLSNAP_FILL_WARN_PERCENT % full or more (it becomes invalid, its data
+ * lost, when full).  Asks the storage (lvs).  *list_r: nr_r sentences
+ * (free with xlsnap_warning_list_free); none: NULL, 0.
+ */
+#define XLSNAP_FILL_WARN_PERCENT 80
+int xlsnap_snapshot_warnings(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
+                             char ***list_r, int *nr_r);
+void xlsnap_warning_list_free(char **list, int nr);
 
 typedef struct {
     const char *name;          /* NULL: creation time in epoch seconds */
@@ -451,6 +473,14 @@ typedef struct {
                                   with memory (INVAL, hint
                                   QUIESCE_NEEDS_DISK_ONLY); nothing to do
                                   for a domain that is not running */
+    const char *snapshot_size; /* disks on classic (thick) LVM volumes:
+                                  the size of each snapshot volume's
+                                  copy-on-write store, "SIZE" (a number
+                                  with a unit K, M, G or T, powers of
+                                  1024) or "N%" of the origin volume
+                                  (xlsnap_snapshot_size_check); NULL: 20%
+                                  of the origin, at least 64 MiB, at most
+                                  the origin's size */
 } xlsnap_create_params;
 
 /* Defaults: no name, memory -1 (yes if running), internal, every

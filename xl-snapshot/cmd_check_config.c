@@ -54,6 +54,8 @@ int main_check_config(const struct cmd_spec *cmd, int argc, char **argv)
            c.type == XLSNAP_DISK_INTERNAL ? "internal" :
            "(default: internal)");
     printf("%-13s%s\n", "quiesce:", c.quiesce ? "yes" : "no");
+    if (c.snapshot_size)
+        printf("%-13s%s\n", "snap size:", vis(c.snapshot_size));
     if (c.reuse_external)
         printf("%-13s%s\n", "reuse:", "yes (external targets are "
                "pre-created overlays)");

@@ -17,7 +17,7 @@
 enum { OPT_DISK_ONLY = 0x100, OPT_MEMORY, OPT_NO_MEMORY, OPT_INTERNAL,
        OPT_EXTERNAL, OPT_LIVE, OPT_NO_METADATA, OPT_JSON, OPT_COMPRESS,
        OPT_PRE_HOOK, OPT_POST_HOOK, OPT_HALT, OPT_QUIESCE,
-       OPT_REUSE_EXTERNAL };
+       OPT_REUSE_EXTERNAL, OPT_SNAPSHOT_SIZE };
 
 /*
  * Run a hook: /bin/sh -c CMD, the admin's own command (only ever from
@@ -86,6 +86,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         { "halt", no_argument, NULL, OPT_HALT },
         { "quiesce", no_argument, NULL, OPT_QUIESCE },
         { "reuse-external", no_argument, NULL, OPT_REUSE_EXTERNAL },
+        { "snapshot-size", required_argument, NULL, OPT_SNAPSHOT_SIZE },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -130,6 +131,13 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_HALT: halt = true; break;
         case OPT_QUIESCE: p.quiesce = true; break;
         case OPT_REUSE_EXTERNAL: p.reuse_external = true; break;
+        case OPT_SNAPSHOT_SIZE:
+            if (xlsnap_snapshot_size_check(g_ctx, optarg)) {
+                err("create: --snapshot-size: %s", xlsnap_last_error(g_ctx));
+                return EXIT_USAGE;
+            }
+            p.snapshot_size = optarg;
+            break;
         }
     }
     if (halt && p.dry_run) {
@@ -166,6 +174,7 @@ int main_create(const struct cmd_spec *cmd, int argc, char **argv)
         if (!type) type = cfg.type;
         p.quiesce |= cfg.quiesce;
         if (cfg.reuse_external) p.reuse_external = true;
+        if (!p.snapshot_size) p.snapshot_size = cfg.snapshot_size;
         p.disks = cfg.disks;
         p.num_disks = cfg.num_disks;
         what = p.name;

@@ -32,7 +32,8 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
     bool json = false;
     int opt, rc, nr = 0;
     const char *name;
-    char t[64], *out = NULL;
+    char t[64], *out = NULL, **w = NULL;
+    int nw = 0;
 
     xlsnap_domain_init(&dom);
     xlsnap_snapshot_init(&s);
@@ -53,10 +54,29 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
             fail("show '%s'", name);
             goto out;
         }
+        /* a snapshot volume filling up (issue 15): "warnings" */
+        if (!xlsnap_snapshot_warnings(g_ctx, &s, &w, &nw) && nw) {
+            size_t n = strlen(out);
+            while (n && strchr(" \n}", out[n - 1]) && out[n - 1] != '}') n--;
+            if (n && out[n - 1] == '}') {
+                out[n - 1] = 0;
+                fputs(out, stdout);
+                fputs(",\"warnings\":[", stdout);
+                for (int i = 0; i < nw; i++) {
+                    if (i) putchar(',');
+                    print_json_string(w[i]);
+                }
+                fputs("]}\n", stdout);
+                free(out);
+                rc = EXIT_SUCCESS;
+                goto out;
+            }
+        }
         rc = print_json(out);
         goto out;
     }
     scrub_snapshot(&s);
+    xlsnap_snapshot_warnings(g_ctx, &s, &w, &nw);
     format_time(t, sizeof(t), s.creationtime);
     printf("%-14s%s\n", "Name:", s.name);
     printf("%-14s%s (%s)\n", "Domain:", s.domain_name ? s.domain_name : "-",
@@ -103,10 +123,13 @@ int main_info(const struct cmd_spec *cmd, int argc, char **argv)
             printf("  %-6s %-6s           overlay made beforehand as %s\n",
                    "", "", d->reused);
     }
+    for (int i = 0; i < nw; i++)
+        printf("%-14s%s\n", "Warning:", vis(w[i]));
     printf("%-14s%s\n", "Config:", s.config_json ? "stored (see --json)"
                                                  : "none");
     rc = EXIT_SUCCESS;
  out:
+    xlsnap_warning_list_free(w, nw);
     xlsnap_snapshot_list_free(list, nr);
     xlsnap_snapshot_dispose(&s);
     xlsnap_domain_dispose(&dom);

@@ -170,6 +170,15 @@ static void print_long(const xlsnap_snapshot *s)
                    d->vdev, d->format, d->backing,
                    d->overlay ? d->overlay : "none");
     }
+    {
+        /* a snapshot volume filling up (issue 15) */
+        char **w = NULL;
+        int nw = 0;
+        if (!xlsnap_snapshot_warnings(g_ctx, s, &w, &nw))
+            for (int i = 0; i < nw; i++)
+                printf("    warning: %s\n", vis(w[i]));
+        xlsnap_warning_list_free(w, nw);
+    }
 }
 
 static void print_table(const struct view *v, bool lng)

@@ -25,7 +25,7 @@ const struct cmd_spec cmd_table[] = {
                  "[--internal|--external] [--live] [--compress zstd] "
                  "[--no-metadata] [-N] "
                  "[--pre-hook CMD] [--post-hook CMD] [--quiesce] [--halt] "
-                 "[--reuse-external] [--json] "
+                 "[--reuse-external] [--snapshot-size SIZE|N%] [--json] "
                  "<Domain> [<ConfigFile>] | -c <XlConfig> [<ConfigFile>]",
         .options =
             "  -n, --name NAME     snapshot name (default: creation time)\n"
@@ -58,6 +58,11 @@ const struct cmd_spec cmd_table[] = {
             "<ConfigFile> is an\n"
             "                      overlay made beforehand (qemu-img "
             "create -b IMAGE)\n"
+            "  --snapshot-size SIZE|N%\n"
+            "                      classic LVM volumes: the snapshot "
+            "volume's size\n"
+            "                      (512M, 2G; N% of the volume; default 20%,\n"
+            "                      at least 64M)\n"
             "  --json              print the new record as JSON\n"
             "  -c, --domain-config XLCFG\n"
             "                      the domain of this xl config file (one "

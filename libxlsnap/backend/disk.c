@@ -4,6 +4,7 @@
  */
 #include "backend/disk.h"
 
+#include <ctype.h>
 #include <sys/stat.h>
 
 /* qcow2: its work is done by the qcow2 code of create, revert and
@@ -20,6 +21,89 @@ const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .name = "qcow2",
     .describe = qcow2_describe,
 };
+
+int xlsnap__snapshot_size_parse(const char *s, uint64_t *bytes_r,
+                                unsigned *percent_r)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    int shift;
+
+    *bytes_r = 0;
+    *percent_r = 0;
+    if (!s || !isdigit((unsigned char)*p)) return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (!v) return -1;
+    if (!strcmp(p, "%")) {
+        if (v > 100) return -1;
+        *percent_r = (unsigned)v;
+        return 0;
+    }
+    switch (*p) {
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    case 't': case 'T': shift = 40; break;
+    default: return -1;
+    }
+    if (p[1] || v > (UINT64_MAX >> shift)) return -1;
+    *bytes_r = v << shift;
+    return 0;
+}
+
+int xlsnap_snapshot_size_check(xlsnap_ctx *ctx, const char *size)
+{
+    uint64_t b;
+    unsigned pc;
+
+    if (!xlsnap__snapshot_size_parse(size, &b, &pc)) return 0;
+    return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "snapshot size '%s' is "
+                         "neither a size (a number with a unit K, M, G or "
+                         "T, as 512M) nor a percentage of the origin "
+                         "volume (1%% to 100%%, as 20%%)",
+                         size ? size : "");
+}
+
+void xlsnap_warning_list_free(char **list, int nr)
+{
+    for (int i = 0; list && i < nr; i++) free(list[i]);
+    free(list);
+}
+
+int xlsnap_snapshot_warnings(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
+                             char ***list_r, int *nr_r)
+{
+    char **v = NULL;
+    int n = 0, rc = 0;
+
+    *list_r = NULL;
+    *nr_r = 0;
+    for (int k = 0; k < s->num_disks; k++) {
+        const xlsnap_disk *d = &s->disks[k];
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+        char *why = NULL, **nv;
+        if (d->kind != XLSNAP_DISK_VOLUME || !drv || !drv->warn) continue;
+        if ((rc = drv->warn(ctx, d, s->domain_uuid, &why))) goto out;
+        if (!why) continue;
+        if (!(nv = realloc(v, (n + 1) * sizeof(*v)))) {
+            free(why);
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        v = nv;
+        v[n++] = why;
+    }
+    *list_r = v;
+    *nr_r = n;
+    v = NULL;
+    n = 0;
+ out:
+    xlsnap_warning_list_free(v, n);
+    return rc;
+}
 
 const xlsnap__disk_driver *xlsnap__disk_driver_of(const xlsnap_disk *d)
 {

@@ -35,9 +35,11 @@ typedef struct xlsnap__disk_driver {
      * the driver's fields) for snapshot snap of domain uuid. */
     int (*plan)(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
                 const char *uuid, const char *snap, xlsnap_disk *sd);
-    /* Take it (the guest is paused, suspended or off). */
+    /* Take it (the guest is paused, suspended or off).  size: the
+     * caller's xlsnap_create_params.snapshot_size (checked; NULL: the
+     * driver's default), for drivers whose snapshots have a size. */
     int (*take)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid,
-                const char *snap);
+                const char *snap, const char *size);
     /* Undo a take that succeeded (a later disk failed). */
     int (*cancel)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid);
     /* Whether revert can be done now (nothing touched yet): 0 or why
@@ -56,6 +58,11 @@ typedef struct xlsnap__disk_driver {
      * 0 with *why_r saying what is wrong; <0: could not look. */
     int (*check)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid,
                  char **why_r);
+    /* The snapshot's data is sound but at risk (a copy-on-write store
+     * filling up): *why_r says how (a sentence naming the disk), else
+     * NULL; <0: could not look.  NULL op: never at risk. */
+    int (*warn)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid,
+                char **why_r);
 } xlsnap__disk_driver;
 
 extern const xlsnap__disk_driver xlsnap__disk_qcow2;
@@ -93,6 +100,34 @@ void xlsnap__lvm_orphan_list_free(xlsnap__lvm_orphan *v, int n);
  * (xlsnap and this domain's); gone already: 0. */
 int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
                               const char *uuid);
+
+/* backend/reflink.c, check: a file of the driver's that no record
+ * names, in the directories of the domain's reflink disks. */
+typedef struct {
+    char *path;
+    bool temp;          /* a revert's temporary copy
+                         * "<disk file>.xs-revert-<pid>" of a process
+                         * that is gone; else a snapshot copy
+                         * "<stem>.<snap>.img" marked user.xlsnap =
+                         * "<uuid>/<snap>" */
+    bool marked;        /* carries this domain's mark (a copy always; a
+                         * temporary copy when made by this version:
+                         * user.xlsnap.revert = "<uuid>") */
+} xlsnap__reflink_orphan;
+
+int xlsnap__reflink_orphans(xlsnap_ctx *ctx, const char *uuid,
+                            const xlsnap_snapshot *l, int nr,
+                            xlsnap__reflink_orphan **v_r, int *n_r);
+void xlsnap__reflink_orphan_list_free(xlsnap__reflink_orphan *v, int n);
+/* Remove orphan o after its mark is read again; not marked: PERM. */
+int xlsnap__reflink_remove_orphan(xlsnap_ctx *ctx,
+                                  const xlsnap__reflink_orphan *o,
+                                  const char *uuid);
+
+/* A snapshot size (xlsnap_snapshot_size_check): 0 with *bytes_r or
+ * *percent_r set (the other 0), or -1. */
+int xlsnap__snapshot_size_parse(const char *s, uint64_t *bytes_r,
+                                unsigned *percent_r);
 
 /* backend/reflink.c: whether the file system of the directory of path
  * makes reflink copies: 0, or the errno of the failed attempt

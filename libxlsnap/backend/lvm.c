@@ -4,8 +4,11 @@
  *
  *   thin volume   lvcreate -s -n SNAP VG/LV            (no size to guess)
  *   classic LV    lvcreate -s -L SIZE -n SNAP VG/LV    (copy-on-write
- *                 store of XLSNAP__LVM_COW_PERCENT % of the origin, at
- *                 least XLSNAP__LVM_COW_MIN bytes, at most the origin)
+ *                 store of the size the caller asks, "SIZE" or "N%" of
+ *                 the origin; by default XLSNAP__LVM_COW_PERCENT % of
+ *                 the origin, at least XLSNAP__LVM_COW_MIN bytes, at
+ *                 most the origin).  Its fill (lvs data_percent) is
+ *                 warned about from XLSNAP_FILL_WARN_PERCENT %.
  *
  * SNAP is "<LV>-xs-<snapshot name>" (characters LVM does not allow in a
  * name become '_').  Every LV made here carries the tags "xlsnap",
@@ -233,7 +236,7 @@ static int lvm_plan(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
 }
 
 static int lvm_take(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
-                    const char *snap)
+                    const char *snap, const char *want)
 {
     char *origin = vg_lv(d->volume_group, d->volume), *s = sanitize(snap, 200);
     char *t_uuid = xlsnap__sprintf("xlsnap-uuid-%s", uuid ? uuid : "");
@@ -251,9 +254,17 @@ static int lvm_take(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
         goto out;
     }
     if (v.attr[0] != 'V') {
-        uint64_t cow = v.size / 100 * XLSNAP__LVM_COW_PERCENT;
+        uint64_t cow = v.size / 100 * XLSNAP__LVM_COW_PERCENT, bytes = 0;
+        unsigned pc = 0;
+        if (want && xlsnap__snapshot_size_parse(want, &bytes, &pc)) {
+            rc = xlsnap_snapshot_size_check(ctx, want);
+            goto out;
+        }
         if (cow < XLSNAP__LVM_COW_MIN) cow = XLSNAP__LVM_COW_MIN;
         if (cow > v.size) cow = v.size;
+        if (bytes) cow = bytes;
+        /* (rounded up to whole extents by LVM) */
+        if (pc) cow = v.size / 100 * pc + (v.size % 100 * pc + 99) / 100;
         if (!(size = xlsnap__sprintf("%llub", (unsigned long long)cow))) {
             rc = xlsnap__nomem(ctx);
             goto out;
@@ -540,6 +551,36 @@ static int lvm_check(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
     return *why_r ? 0 : xlsnap__nomem(ctx);
 }
 
+/* A classic snapshot's copy-on-write store filling up. */
+static int lvm_warn(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
+                    char **why_r)
+{
+    lvinfo v;
+    int rc = own_snapshot(ctx, d, uuid, &v);
+    double pc;
+
+    *why_r = NULL;
+    if (rc <= 0)
+        /* missing, not ours or not to be looked at: check's business
+         * (lvm_check), not a warning */
+        return rc == XLSNAP_ERROR_NOMEM ? rc : 0;
+    rc = 0;
+    if (v.attr[0] != 'V' && v.attr[4] != 'I' && v.attr[4] != 'S' &&
+        v.data_percent && *v.data_percent &&
+        (pc = strtod(v.data_percent, NULL)) >= XLSNAP_FILL_WARN_PERCENT &&
+        !(*why_r = xlsnap__sprintf("disk %s: snapshot volume %s/%s is "
+                                   "%.0f%% full (its copy-on-write store "
+                                   "of %llu MiB; when full, the snapshot "
+                                   "becomes invalid and its data is lost: "
+                                   "lvextend -L +SIZE %s/%s)", d->vdev,
+                                   d->volume_group, d->snapshot_volume, pc,
+                                   (unsigned long long)(v.size >> 20),
+                                   d->volume_group, d->snapshot_volume)))
+        rc = xlsnap__nomem(ctx);
+    lvinfo_dispose(&v);
+    return rc;
+}
+
 static void strv_free(char **v, int n)
 {
     for (int i = 0; v && i < n; i++) free(v[i]);
@@ -753,6 +794,7 @@ const xlsnap__disk_driver xlsnap__disk_lvm = {
     .name = "lvm",
     .plan = lvm_plan,
     .take = lvm_take,
+    .warn = lvm_warn,
     .cancel = lvm_cancel,
     .revert_check = lvm_revert_check,
     .revert = lvm_revert,

@@ -27,8 +27,11 @@
  */
 #include "backend/disk.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -36,6 +39,10 @@
 #include <unistd.h>
 
 #define XLSNAP__REFLINK_MARK "user.xlsnap"
+/* on a revert's temporary copy until it is renamed over the disk file:
+ * "<domain uuid>" (removed before the rename) */
+#define XLSNAP__REFLINK_TEMP_MARK "user.xlsnap.revert"
+#define XLSNAP__REFLINK_TEMP ".xs-revert-"
 
 int xlsnap__reflink_probe(const char *path)
 {
@@ -183,11 +190,12 @@ static int clone_into(xlsnap_ctx *ctx, int dst, int src, const char *from,
 }
 
 static int reflink_take(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                        const char *uuid, const char *snap)
+                        const char *uuid, const char *snap, const char *size)
 {
     char *mark = mark_of(uuid, snap);
     int src = -1, dst = -1, rc;
 
+    (void)size;                 /* a copy has its file's size */
     if (!mark) return xlsnap__nomem(ctx);
     src = open(d->image, O_RDONLY | O_CLOEXEC);
     if (src < 0) {
@@ -276,7 +284,8 @@ static int reflink_revert(xlsnap_ctx *ctx, const xlsnap_disk *d,
         st.st_uid = geteuid();
         st.st_gid = getegid();
     }
-    if (!(tmp = xlsnap__sprintf("%s.xs-revert-%ld", real, (long)getpid()))) {
+    if (!(tmp = xlsnap__sprintf("%s" XLSNAP__REFLINK_TEMP "%ld", real,
+                                (long)getpid()))) {
         rc = xlsnap__nomem(ctx);
         goto out;
     }
@@ -286,9 +295,18 @@ static int reflink_revert(xlsnap_ctx *ctx, const xlsnap_disk *d,
         rc = xlsnap__error_errno(ctx, errno, "cannot create %s", tmp);
         goto out;
     }
-    if (!(rc = clone_into(ctx, dst, src, d->snapshot_file, tmp)) &&
-        (fchown(dst, st.st_uid, st.st_gid) < 0 ||
-         fchmod(dst, st.st_mode & 07777) < 0 || fsync(dst) < 0))
+    /* marked while it is a temporary copy (check --repair removes one a
+     * killed revert left), unmarked before it becomes the disk file */
+    if (fsetxattr(dst, XLSNAP__REFLINK_TEMP_MARK, uuid ? uuid : "",
+                  uuid ? strlen(uuid) : 0, 0) < 0)
+        rc = xlsnap__error_errno(ctx, errno, "cannot mark %s as the "
+                                 "tool's (extended attribute %s)", tmp,
+                                 XLSNAP__REFLINK_TEMP_MARK);
+    else if (!(rc = clone_into(ctx, dst, src, d->snapshot_file, tmp)) &&
+             (fchown(dst, st.st_uid, st.st_gid) < 0 ||
+              fchmod(dst, st.st_mode & 07777) < 0 ||
+              fremovexattr(dst, XLSNAP__REFLINK_TEMP_MARK) < 0 ||
+              fsync(dst) < 0))
         rc = xlsnap__error_errno(ctx, errno, "cannot complete %s", tmp);
     if (!rc && rename(tmp, real) < 0)
         rc = xlsnap__error_errno(ctx, errno, "cannot rename %s to %s", tmp,
@@ -329,6 +347,246 @@ static int reflink_check(xlsnap_ctx *ctx, const xlsnap_disk *d,
                                        d->snapshot_file)
                      : xlsnap__strdup(xlsnap_last_error(ctx));
     return *why_r ? 0 : xlsnap__nomem(ctx);
+}
+
+/* --- check: what no record names --------------------------------- */
+
+void xlsnap__reflink_orphan_list_free(xlsnap__reflink_orphan *v, int n)
+{
+    for (int i = 0; v && i < n; i++) free(v[i].path);
+    free(v);
+}
+
+/* The directory of path (its real path when it exists); NULL: out of
+ * memory. */
+static char *dir_of(const char *path)
+{
+    char *real = realpath(path, NULL), *d, *r;
+
+    d = real ? real : xlsnap__strdup(path);
+    r = d ? xlsnap__strdup(dirname(d)) : NULL;
+    free(d);
+    return r;
+}
+
+/* Value of extended attribute name of the regular file dir/ent (not
+ * followed if a symlink, never a FIFO's open waited on): 1 (*val set),
+ * 0 (no such attribute, not a regular file), -1 out of memory. */
+static int read_mark(const char *path, const char *name, char *val,
+                     size_t n, struct stat *st)
+{
+    ssize_t got;
+    int fd;
+
+    if (lstat(path, st) < 0 || !S_ISREG(st->st_mode)) return 0;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0;
+    got = fgetxattr(fd, name, val, n - 1);
+    close(fd);
+    if (got < 0) return 0;
+    val[got] = '\0';
+    return 1;
+}
+
+/* "<base>.xs-revert-<pid>": the pid, or 0 */
+static long temp_pid(const char *ent, const char *base)
+{
+    size_t lb = strlen(base), lt = strlen(XLSNAP__REFLINK_TEMP);
+    const char *p;
+    long pid = 0;
+
+    if (strncmp(ent, base, lb) || strncmp(ent + lb, XLSNAP__REFLINK_TEMP, lt))
+        return 0;
+    p = ent + lb + lt;
+    if (!isdigit((unsigned char)*p)) return 0;
+    for (; isdigit((unsigned char)*p) && pid < 1L << 30; p++)
+        pid = pid * 10 + (*p - '0');
+    return *p ? 0 : pid;
+}
+
+static int add_orphan(xlsnap__reflink_orphan **v, int *n, char *path,
+                      bool temp, bool marked)
+{
+    xlsnap__reflink_orphan *nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+    if (!path || !nv) {
+        free(path);
+        if (nv) *v = nv;
+        return -1;
+    }
+    *v = nv;
+    nv[*n].path = path;
+    nv[*n].temp = temp;
+    nv[*n].marked = marked;
+    (*n)++;
+    return 0;
+}
+
+static bool same_file(const char *f, const char *path,
+                      const struct stat *st)
+{
+    struct stat fs;
+
+    if (!f) return false;
+    if (!strcmp(f, path)) return true;
+    return stat(f, &fs) == 0 && fs.st_dev == st->st_dev &&
+           fs.st_ino == st->st_ino;
+}
+
+/* Whether a record of l names file path (or the file st is) as a
+ * snapshot copy, a disk or a disk of its stored config (a copy an admin
+ * made a disk of, its mark kept, is a disk). */
+static bool named_copy(xlsnap_ctx *ctx, const xlsnap_snapshot *l, int nr,
+                       const char *path, const struct stat *st)
+{
+    for (int k = 0; k < nr; k++) {
+        xlsnap__cfgdisk *cd = NULL;
+        xlsnap__errsaved saved;
+        bool r = false;
+        int ncd = 0;
+        for (int j = 0; j < l[k].num_disks; j++)
+            if (same_file(l[k].disks[j].snapshot_file, path, st) ||
+                same_file(l[k].disks[j].image, path, st))
+                return true;
+        if (!l[k].config_json) continue;
+        xlsnap__errsave(ctx, &saved);
+        if (xlsnap__config_disks(ctx, l[k].config_json, &cd, &ncd))
+            xlsnap__errrestore(ctx, &saved);
+        for (int j = 0; !r && j < ncd; j++)
+            r = same_file(cd[j].path, path, st);
+        xlsnap__cfgdisk_list_free(cd, ncd);
+        if (r) return true;
+    }
+    return false;
+}
+
+int xlsnap__reflink_orphans(xlsnap_ctx *ctx, const char *uuid,
+                            const xlsnap_snapshot *l, int nr,
+                            xlsnap__reflink_orphan **v_r, int *n_r)
+{
+    xlsnap__strset dirs = { 0 }, bases = { 0 };
+    xlsnap__reflink_orphan *v = NULL;
+    char *want = xlsnap__sprintf("%s/", uuid ? uuid : "");
+    int n = 0, rc = 0;
+
+    *v_r = NULL;
+    *n_r = 0;
+    if (!want) return xlsnap__nomem(ctx);
+    /* the directories of the reflink disks the records name, and the
+     * names of their disk files (a revert's temporary copy is
+     * "<disk file>.xs-revert-<pid>") */
+    for (int k = 0; k < nr; k++)
+        for (int j = 0; j < l[k].num_disks; j++) {
+            const xlsnap_disk *d = &l[k].disks[j];
+            char *a, *b, *real;
+            if (!d->driver || strcmp(d->driver, "reflink") || !d->image)
+                continue;
+            a = dir_of(d->image);
+            b = d->snapshot_file ? dir_of(d->snapshot_file) : NULL;
+            real = realpath(d->image, NULL);
+            xlsnap__set_add(&dirs, a);
+            xlsnap__set_add(&dirs, b);
+            {
+                char *c = xlsnap__strdup(real ? real : d->image);
+                if (c) xlsnap__set_add(&bases, basename(c));
+                else dirs.nomem = true;
+                free(c);
+            }
+            free(a);
+            free(b);
+            free(real);
+        }
+    if (dirs.nomem || bases.nomem) { rc = xlsnap__nomem(ctx); goto out; }
+    for (int i = 0; i < dirs.n; i++) {
+        DIR *dh = opendir(dirs.v[i]);
+        struct dirent *de;
+        if (!dh) continue;      /* gone or not ours to read: nothing */
+        while ((de = readdir(dh))) {
+            char val[512], *path;
+            struct stat st;
+            long pid = 0;
+            int m;
+            size_t ln = strlen(de->d_name);
+            for (int b = 0; !pid && b < bases.n; b++)
+                pid = temp_pid(de->d_name, bases.v[b]);
+            if (!pid && (ln < 5 || strcmp(de->d_name + ln - 4, ".img")))
+                continue;
+            path = xlsnap__sprintf("%s/%s", strcmp(dirs.v[i], "/")
+                                   ? dirs.v[i] : "", de->d_name);
+            if (!path) { rc = -1; break; }
+            if (pid) {
+                /* a revert's temporary copy whose process is gone (a
+                 * revert runs under the domain's lock, as check does) */
+                if (kill((pid_t)pid, 0) == 0 || errno != ESRCH ||
+                    lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+                    free(path);
+                    continue;
+                }
+                m = read_mark(path, XLSNAP__REFLINK_TEMP_MARK, val,
+                              sizeof(val), &st);
+                if (add_orphan(&v, &n, path, true,
+                               m > 0 && !strcmp(val, uuid ? uuid : ""))) {
+                    rc = -1;
+                    break;
+                }
+                continue;
+            }
+            /* a copy with this domain's mark "<uuid>/<snap>", named
+             * "<stem>.<snap>.img", that no record names */
+            m = read_mark(path, XLSNAP__REFLINK_MARK, val, sizeof(val), &st);
+            if (m <= 0 || strncmp(val, want, strlen(want)) ||
+                ln < strlen(val + strlen(want)) + 6 ||
+                strncmp(de->d_name + ln - 4 - strlen(val + strlen(want)),
+                        val + strlen(want), strlen(val + strlen(want))) ||
+                de->d_name[ln - 5 - strlen(val + strlen(want))] != '.' ||
+                named_copy(ctx, l, nr, path, &st)) {
+                free(path);
+                continue;
+            }
+            if (add_orphan(&v, &n, path, false, true)) { rc = -1; break; }
+        }
+        closedir(dh);
+        if (rc) { rc = xlsnap__nomem(ctx); goto out; }
+    }
+    *v_r = v;
+    *n_r = n;
+    v = NULL;
+    n = 0;
+ out:
+    xlsnap__reflink_orphan_list_free(v, n);
+    xlsnap__set_free(&dirs);
+    xlsnap__set_free(&bases);
+    free(want);
+    return rc;
+}
+
+int xlsnap__reflink_remove_orphan(xlsnap_ctx *ctx,
+                                  const xlsnap__reflink_orphan *o,
+                                  const char *uuid)
+{
+    char val[512], *want = xlsnap__sprintf("%s/", uuid ? uuid : "");
+    struct stat st;
+    int m, rc;
+
+    if (!want) return xlsnap__nomem(ctx);
+    /* its mark read again, just before */
+    m = read_mark(o->path, o->temp ? XLSNAP__REFLINK_TEMP_MARK
+                                   : XLSNAP__REFLINK_MARK,
+                  val, sizeof(val), &st);
+    if (m <= 0 || (o->temp ? strcmp(val, uuid ? uuid : "")
+                           : strncmp(val, want, strlen(want)))) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM, "%s is not marked as "
+                           "this domain's (extended attribute %s); it is "
+                           "left alone", o->path, o->temp
+                           ? XLSNAP__REFLINK_TEMP_MARK
+                           : XLSNAP__REFLINK_MARK);
+        goto out;
+    }
+    if ((rc = xlsnap__unlink(ctx, o->path, true))) goto out;
+    sync_dir_of(o->path);
+ out:
+    free(want);
+    return rc;
 }
 
 const xlsnap__disk_driver xlsnap__disk_reflink = {

@@ -15,6 +15,7 @@
  *          'hdc=/abs/ovl.qcow2,type=qcow2' ]  # external, the original
  *                                             # design's form
  *   quiesce=0|1               freeze the guest's file systems (agent)
+ *   snapshot_size="SIZE"|"N%" classic LVM snapshot volumes' size
  *
  * Every error names file:line.
  */
@@ -26,7 +27,7 @@
 
 static const char *const known_keys[] = {
     "name", "description", "creationtime", "memory", "type", "disk",
-    "quiesce", "reuse_external",
+    "quiesce", "reuse_external", "snapshot_size",
 };
 
 void xlsnap_config_init(xlsnap_config *c)
@@ -40,6 +41,7 @@ void xlsnap_config_dispose(xlsnap_config *c)
     free(c->name);
     free(c->description);
     free(c->memory_path);
+    free(c->snapshot_size);
     for (int i = 0; i < c->num_disks; i++) {
         free(c->disks[i].vdev);
         free(c->disks[i].format);
@@ -289,6 +291,21 @@ static int parse_quiesce(const parser *p, XLU_Config *cfg, xlsnap_config *c)
     return 0;
 }
 
+static int parse_snapshot_size(const parser *p, XLU_Config *cfg,
+                               xlsnap_config *c)
+{
+    const char *s = NULL;
+    int e = xlu_cfg_get_string(cfg, "snapshot_size", &s, 1);
+    int rc = str_setting(p, "snapshot_size", "'snapshot_size' must be a "
+                         "string: a size (\"512M\") or a percentage of the "
+                         "origin volume (\"20%\")", e, s);
+
+    if (rc) return rc < 0 ? rc : 0;
+    if (xlsnap_snapshot_size_check(p->ctx, s))
+        return bad(p, "snapshot_size", "%s", xlsnap_last_error(p->ctx));
+    return copy(p, &c->snapshot_size, s);
+}
+
 static int parse_memory(const parser *p, XLU_Config *cfg, xlsnap_config *c)
 {
     const char *s = NULL;
@@ -501,7 +518,8 @@ int xlsnap__config_parse_data(xlsnap_ctx *ctx, const char *path,
         (rc = parse_type(&p, p.x.cfg, &c)) ||
         (rc = parse_reuse_external(&p, p.x.cfg, &c)) ||
         (rc = parse_disks(&p, p.x.cfg, &c)) ||
-        (rc = parse_quiesce(&p, p.x.cfg, &c)))
+        (rc = parse_quiesce(&p, p.x.cfg, &c)) ||
+        (rc = parse_snapshot_size(&p, p.x.cfg, &c)))
         goto out;
     *cfg_r = c;
     xlsnap_config_init(&c);
@@ -553,6 +571,7 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
         CHK(gen_disk(g, &c->disks[i]));
     CHK(yajl_gen_array_close(g));
     CHK(xlsnap__gen_kv_bool(g, "quiesce", c->quiesce));
+    CHK(xlsnap__gen_kv_str(g, "snapshot_size", c->snapshot_size));
     CHK(yajl_gen_map_close(g));
  gen_failed:
     return xlsnap__gen_end(ctx, g, s, json_r, XLSNAP_ERROR_INVAL,

@@ -18,7 +18,8 @@
  *     overlay a running QEMU writes to is never removed;
  *  5. ready records: memory image, images, internal snapshots (QMP for
  *     images a running QEMU has open, qemu-img otherwise) and external
- *     backing images must exist (cannot be repaired: reported);
+ *     backing images must exist (cannot be repaired: reported); a
+ *     classic LVM snapshot volume filling up is reported;
  *  6. parent cycles (the oldest record of each is made a root, see
  *     check_scan.c), parents that do not exist (made roots) and more
  *     than one current snapshot (the newest stays current);
@@ -29,6 +30,9 @@
  *  8. LVM volumes tagged as this domain's snapshot volumes that no
  *     record names: removed (tags checked again first); the old origin
  *     an interrupted thin revert left: reported (backend/lvm.c).
+ *  9. reflink copies marked as this domain's that no record names, and
+ *     temporary copies of interrupted reverts: removed when marked
+ *     (backend/reflink.c).
  */
 #include "internal.h"
 #include "backend/disk.h"
@@ -891,6 +895,22 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
             else if ((rc = drv->check(c->ctx, d, sn->domain_uuid, &why)))
                 return rc;
             if (why) lost(c, sn, why);
+            else if (drv->warn) {
+                /* sound, but a copy-on-write store filling up */
+                if ((rc = drv->warn(c->ctx, d, sn->domain_uuid, &why)))
+                    return rc;
+                if (why) {
+                    int i = found(c, sn->name, "filling-up", "snapshot "
+                                  "'%s': %s", sn->name, why);
+                    if (c->repair && i >= 0 &&
+                        !(c->v[i].repair = xlsnap__sprintf("left as it "
+                                                           "is: extend "
+                                                           "the volume "
+                                                           "(lvextend)")))
+                        c->nomem = true;
+                }
+                free(why);
+            }
             continue;
         }
         if (d->kind == XLSNAP_DISK_EXTERNAL) {
@@ -1011,6 +1031,45 @@ static int check_volumes(checker *c, const xlsnap_snapshot *l, int nr)
             fixed(c, i, "removed logical volume %s", v[k].volume);
     }
     xlsnap__lvm_orphan_list_free(v, n);
+    return 0;
+}
+
+/* Files of the reflink driver no record names (issue 15): a snapshot
+ * copy with this domain's mark, and a temporary copy of a revert whose
+ * process is gone; repair removes them when marked as this domain's
+ * (the mark read again first); an unmarked temporary copy (made before
+ * temporary copies were marked) is only reported. */
+static int check_copies(checker *c, const xlsnap_snapshot *l, int nr)
+{
+    const char *who = c->dom->name ? c->dom->name : c->dom->uuid;
+    xlsnap__reflink_orphan *v = NULL;
+    int n = 0, rc;
+
+    if ((rc = xlsnap__reflink_orphans(c->ctx, c->dom->uuid, l, nr, &v, &n)))
+        return rc;
+    for (int k = 0; k < n; k++) {
+        int i;
+        if (v[k].temp)
+            i = found(c, NULL, "orphan", "%s is the temporary copy of a "
+                      "revert of %s that was interrupted", v[k].path, who);
+        else
+            i = found(c, NULL, "orphan", "%s is marked as a snapshot copy "
+                      "of %s, but no snapshot names it", v[k].path, who);
+        if (!c->repair || i < 0) continue;
+        if (!v[k].marked) {
+            c->v[i].repair = xlsnap__sprintf("left in place: it carries "
+                                             "no mark of this tool "
+                                             "(remove it if it is not "
+                                             "yours)");
+            if (!c->v[i].repair) c->nomem = true;
+        } else if (xlsnap__reflink_remove_orphan(c->ctx, &v[k],
+                                                 c->dom->uuid)) {
+            not_fixed(c, i);
+        } else {
+            fixed(c, i, "removed %s", v[k].path);
+        }
+    }
+    xlsnap__reflink_orphan_list_free(v, n);
     return 0;
 }
 
@@ -1156,7 +1215,8 @@ static int check_domain(checker *c)
     if ((rc = check_cycles(c, l, nr))) goto out;      /* d2, issue 19 */
     if ((rc = check_tree(c, l, nr))) goto out;
     if ((rc = check_strays(c, l, nr))) goto out;     /* e1, issue 19 */
-    rc = check_volumes(c, l, nr);                    /* issue 15 */
+    if ((rc = check_volumes(c, l, nr))) goto out;    /* issue 15 */
+    rc = check_copies(c, l, nr);
  out:
     xlsnap__set_free(&c->live);
     xlsnap__set_free(&c->known);

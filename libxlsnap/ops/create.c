@@ -513,7 +513,8 @@ static void cancel_volumes(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n)
 
 /* Every volume through its driver (the guest is paused, suspended or
  * off); on failure the ones taken are removed again. */
-static int take_volumes(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
+static int take_volumes(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
+                        const char *size)
 {
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
@@ -521,7 +522,7 @@ static int take_volumes(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
         int rc;
         if (d->kind != XLSNAP_DISK_VOLUME) continue;
         rc = drv && drv->take
-           ? drv->take(ctx, d, sn->domain_uuid, sn->name)
+           ? drv->take(ctx, d, sn->domain_uuid, sn->name, size)
            : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "no driver");
         if (rc) {
             cancel_volumes(ctx, sn, i);
@@ -1000,6 +1001,9 @@ static int create_plan(xlsnap_ctx *ctx, create_op *op)
     xlsnap_snapshot *sn = &op->sn;
     int rc;
 
+    if (op->p->snapshot_size &&
+        (rc = xlsnap_snapshot_size_check(ctx, op->p->snapshot_size)))
+        return rc;
     if ((rc = plan_name(ctx, op)) || (rc = plan_tree(ctx, op)) ||
         (rc = plan_domain(ctx, op)) || (rc = plan_record(ctx, op)) ||
         (rc = plan_memory(ctx, op)) ||
@@ -1155,7 +1159,7 @@ static int act_disks(xlsnap_ctx *ctx, create_op *op)
 
     if (!sn->num_disks) return 0;
     if ((rc = reuse_plan(ctx, op))) return rc;
-    if ((rc = take_volumes(ctx, sn))) return rc;
+    if ((rc = take_volumes(ctx, sn, op->p->snapshot_size))) return rc;
     if (!has_qemu_disks(sn)) return 0;
     if (!op->running) {
         if ((rc = freeze_layers(ctx, NULL, sn, op->reuse))) {

@@ -8,7 +8,8 @@
 # memory snapshot and revert (merged, then made again); an overflowed one
 # is reported by check and refused by revert.  A raw file on blkback is
 # refused and nothing changes; a qcow2 disk (qdisk) and an LVM disk of
-# one guest are captured at one instant.
+# one guest are captured at one instant.  A thick snapshot of the size
+# create --snapshot-size asks; filling up, it is warned about.
 
 load 'lib/e2e'
 load 'lib/snap'
@@ -195,10 +196,28 @@ tagged_lvs() { lvs --noheadings -o lv_name @xlsnap 2>/dev/null | tr -d ' ' | sor
     dev_write_counter "/dev/$VG/thick2" 4242
     e2e_write_cfg lo pv 1
     sed -i "s|^disk = .*|disk = [ 'phy:/dev/$VG/thick2,xvda,w' ]|" "$(e2e_guest_cfg lo)"
-    run -0 xls create -c "$(e2e_guest_cfg lo)" -n o1
+    # the size asked (default: 64 MiB for an 80 MiB volume)
+    run -0 xls create -c "$(e2e_guest_cfg lo)" -n o1 --snapshot-size 40M
     run -0 lvs --noheadings -o lv_size --units m "$VG/thick2-xs-o1"
     e2e_log "snapshot of an 80 MiB volume: $output"
-    # more writes to the origin than the snapshot's 64 MiB store holds
+    assert_output --partial "40.00m"
+    run -0 xls list -l lo
+    refute_output --partial "warning:"
+    # filling up: 34 of its 40 MiB written, a warning (not yet invalid)
+    dd if=/dev/zero of="/dev/$VG/thick2" bs=1M count=34 oflag=direct 2>/dev/null
+    run -0 lvs --noheadings -o data_percent "$VG/thick2-xs-o1"
+    e2e_log "after 34 MiB: $output %"
+    run -0 xls list -l lo
+    assert_output --partial "warning: disk xvda: snapshot volume $VG/thick2-xs-o1 is "
+    assert_output --partial "% full (its copy-on-write store of 40 MiB"
+    run -0 xls info lo o1
+    assert_output --partial "Warning:      disk xvda: snapshot volume $VG/thick2-xs-o1 is "
+    run -0 xls info --json lo o1
+    run -0 python3 -c 'import json,sys; print(json.load(sys.stdin)["warnings"][0])' <<< "$output"
+    assert_output --partial "lvextend"
+    run -1 xls check lo
+    assert_output --partial "snapshot 'o1': disk xvda: snapshot volume $VG/thick2-xs-o1 is "
+    # more writes to the origin than the snapshot's 40 MiB store holds
     dd if=/dev/zero of="/dev/$VG/thick2" bs=1M count=76 oflag=direct 2>/dev/null
     dev_write_counter "/dev/$VG/thick2" 5555
     run -0 lvs --noheadings -o lv_attr "$VG/thick2-xs-o1"
