@@ -144,3 +144,15 @@ print(sorted(own - want), sorted(want - own))' "$output"
     assert_output --partial "a snapshot's L1 table names an L2 table outside the image"
     [ ! -e "$BATS_TEST_TMPDIR/bx" ]
 }
+
+@test "a changed cluster that is compressed leaves the delta to the general path (copies compared): still the snapshot's data" {
+    mkdelta
+    qemu-io -f qcow2 -c "discard -q 48M 64k" -c "write -q -c -P 0x64 48M 64k" "$IMG"
+    xs create -n s3 g1
+    run -0 xs export g1 s2 "$BATS_TEST_TMPDIR/b2"
+    run -0 xs export --delta --base s2 g1 s3 "$BATS_TEST_TMPDIR/b3"
+    cp "$BATS_TEST_TMPDIR/b3/disk-xvda.qcow2" "$BATS_TEST_TMPDIR/d.qcow2"
+    qemu-img rebase -u -f qcow2 -b "$BATS_TEST_TMPDIR/b2/disk-xvda.qcow2" -F qcow2 "$BATS_TEST_TMPDIR/d.qcow2"
+    qemu-img convert -f qcow2 -l snapshot.name=s3 -O raw "$IMG" "$BATS_TEST_TMPDIR/s3.raw"
+    run -0 qemu-img compare -f qcow2 -F raw "$BATS_TEST_TMPDIR/d.qcow2" "$BATS_TEST_TMPDIR/s3.raw"
+}
