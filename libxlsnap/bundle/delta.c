@@ -19,13 +19,15 @@
  * that changed, unknown incompatible features -- are left to the
  * caller's general path (*done_r false).
  *
- * The delta's cluster size is the image's (64 KiB by default): a write
- * of 4 KiB in the guest costs one whole cluster in the delta.
+ * The unit of change is the image's cluster (64 KiB by default): a
+ * write of 4 KiB in the guest costs one whole cluster in the delta.  The
+ * delta's own cluster size (4 KiB up to the image's) is picked to make
+ * the smallest file (pick_cbits), after a first pass that only counts.
  *
- * Output layout: header (cluster 0), then per L1 entry with changes its
- * data clusters and its L2 table, then the L1 table, the refcount
- * blocks and the refcount table; every cluster used once (refcount 1,
- * the COPIED flag set), header written last, fsync'd.
+ * Output layout: header (cluster 0), then the data clusters of each
+ * region with changes followed by its L2 table, then the L1 table, the
+ * refcount blocks and the refcount table; every cluster used once
+ * (refcount 1, the COPIED flag set), header written last, fsync'd.
  */
 #include "internal.h"
 #include "delta.h"
@@ -211,19 +213,186 @@ static int read_l2(xlsnap_ctx *ctx, int fd, uint64_t off, unsigned char *t,
     return 0;
 }
 
+/* The changes, in guest order, as found by walk() */
+typedef int change_fn(void *arg, uint64_t gclu, int kind, uint64_t host);
+
+/* Compare the two snapshots' tables (l1s, l1b: n entries, nclu guest
+ * clusters) and call fn for each guest cluster that differs.  1: a
+ * changed cluster is compressed (nothing more done). */
+static int walk(xlsnap_ctx *ctx, int fd, uint64_t fsize, unsigned cbits,
+                const uint64_t *l1s, const uint64_t *l1b, uint64_t n,
+                uint64_t nclu, change_fn *fn, void *arg)
+{
+    size_t cs = (size_t)1 << cbits, per = cs / 8;
+    unsigned char *ts = malloc(cs), *tb = malloc(cs);
+    int rc = 0;
+
+    if (!ts || !tb) { rc = xlsnap__nomem(ctx); goto out; }
+    for (uint64_t i = 0; i < n && !rc; i++) {
+        uint64_t m = nclu - i * per < per ? nclu - i * per : per;
+        if (l1s[i] == l1b[i]) continue;   /* the same L2 table: unchanged */
+        if ((rc = read_l2(ctx, fd, l1s[i], ts, cs)) ||
+            (rc = read_l2(ctx, fd, l1b[i], tb, cs)))
+            goto out;
+        for (uint64_t j = 0; j < m && !rc; j++) {
+            uint64_t host;
+            int k = xlsnap__delta_entry(xlsnap__be(ts + 8 * j, 8),
+                                        xlsnap__be(tb + 8 * j, 8), cbits,
+                                        fsize, &host);
+            if (k == XLSNAP__DELTA_SAME) continue;
+            if (k == XLSNAP__DELTA_COMPRESSED) { rc = 1; goto out; }
+            if (k == XLSNAP__DELTA_BAD) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "an L2 table "
+                                   "names a cluster outside the image "
+                                   "(guest cluster %llu of the table)",
+                                   (unsigned long long)j);
+                goto out;
+            }
+            rc = fn(arg, i * per + j, k, host);
+        }
+    }
+ out:
+    free(ts);
+    free(tb);
+    return rc;
+}
+
+/*
+ * The delta's cluster size: the one of 4 KiB (or the image's, if
+ * smaller) up to the image's that makes the smallest file.  The data is
+ * the same whatever it is (each changed cluster of the image, whole);
+ * the metadata is not: a header, the L1 table, one L2 table per region
+ * of the guest with a change (a region is cs * cs / 8 bytes), the
+ * refcounts -- five 64 KiB clusters around 1 MiB of changes at 64 KiB,
+ * about 28 KiB at 4 KiB; many scattered changes favour the larger.
+ */
+#define MIN_CBITS 12
+typedef struct {
+    unsigned scbits;             /* the image's */
+    uint64_t scs, ndata;
+    uint64_t regions[22], last[22];   /* per candidate cbits */
+} counter;
+
+static int count_change(void *arg, uint64_t gclu, int kind, uint64_t host)
+{
+    counter *c = arg;
+    uint64_t g = gclu * c->scs;
+
+    (void)host;
+    if (kind == XLSNAP__DELTA_DATA) c->ndata++;
+    for (unsigned cb = c->scbits; cb >= MIN_CBITS || cb == c->scbits; cb--) {
+        uint64_t r = (g >> (2 * cb - 3)) + 1;   /* 0: none yet */
+        if (r != c->last[cb]) {
+            c->last[cb] = r;
+            c->regions[cb]++;
+        }
+        if (cb == 0) break;
+    }
+    return 0;
+}
+
+/* clusters of size 2^cb holding the refcounts of used clusters and of
+ * themselves: *rb blocks, *rt table */
+static void refcount_clusters(uint64_t used, unsigned cb, uint64_t *rb_r,
+                              uint64_t *rt_r)
+{
+    uint64_t cs = 1ULL << cb, per = cs / 2, rb = 0, rt = 0;
+
+    for (;;) {
+        uint64_t total = used + rb + rt;
+        uint64_t nrb = (total + per - 1) / per;
+        uint64_t nrt = (nrb * 8 + cs - 1) / cs;
+        if (nrb == rb && nrt == rt) break;
+        rb = nrb;
+        rt = nrt;
+    }
+    *rb_r = rb;
+    *rt_r = rt;
+}
+
+static unsigned pick_cbits(const counter *c, uint64_t size, size_t blen)
+{
+    unsigned best = c->scbits;
+    uint64_t best_bytes = UINT64_MAX;
+
+    for (unsigned cb = c->scbits; cb >= MIN_CBITS || cb == c->scbits; cb--) {
+        uint64_t cs = 1ULL << cb, region = 1ULL << (2 * cb - 3);
+        uint64_t l1n = (size + region - 1) / region;
+        uint64_t l1c = (l1n * 8 + cs - 1) / cs, rb, rt, used, bytes;
+        if (l1n * 8 <= MAX_L1_BYTES && 128 + blen <= cs) {
+            used = 1 + l1c + c->regions[cb] + c->ndata * (c->scs / cs);
+            refcount_clusters(used, cb, &rb, &rt);
+            bytes = (used + rb + rt) * cs;
+            if (bytes < best_bytes) {
+                best_bytes = bytes;
+                best = cb;
+            }
+        }
+        if (cb == 0) break;
+    }
+    return best;
+}
+
 /* The writer's state: out is written from cluster 1 on (next). */
 typedef struct {
     xlsnap_ctx *ctx;
     int in, out;
+    uint64_t scs;                /* the image's cluster size */
+    unsigned cbits;              /* the delta's */
     uint64_t cs, next;
-    unsigned char *buf;          /* a cluster */
+    unsigned char *buf;          /* a cluster of the image; the header */
+    unsigned char *l2;           /* the L2 table being filled */
+    uint64_t region;             /* its L1 index + 1; 0: none */
+    unsigned char *l1;
+    uint64_t l1n;
 } writer;
 
 static int put(writer *w, const void *p, size_t n, uint64_t off)
 {
+    errno = 0;
     if (pwrite(w->out, p, n, off) != (ssize_t)n)
         return xlsnap__error_errno(w->ctx, errno ? errno : EIO, "cannot "
                                    "write the delta");
+    return 0;
+}
+
+/* the L2 table being filled, after the data it names */
+static int flush_l2(writer *w)
+{
+    int rc;
+
+    if (!w->region) return 0;
+    if ((rc = put(w, w->l2, w->cs, w->next))) return rc;
+    put_be(w->l1 + 8 * (w->region - 1), w->next | L2_COPIED, 8);
+    w->next += w->cs;
+    w->region = 0;
+    memset(w->l2, 0, w->cs);
+    return 0;
+}
+
+/* One changed guest cluster of the image: its data copied (as
+ * scs / cs clusters of the delta, one after the other) or zeros. */
+static int write_change(void *arg, uint64_t gclu, int kind, uint64_t host)
+{
+    writer *w = arg;
+    uint64_t g = gclu * w->scs, r = (g >> (2 * w->cbits - 3)) + 1;
+    uint64_t e = (g >> w->cbits) & (w->cs / 8 - 1), n = w->scs / w->cs;
+    int rc;
+
+    if (r != w->region && (rc = flush_l2(w))) return rc;
+    w->region = r;
+    if (kind == XLSNAP__DELTA_ZERO) {
+        for (uint64_t k = 0; k < n; k++)
+            put_be(w->l2 + 8 * (e + k), L2_ZERO, 8);
+        return 0;
+    }
+    if (pread(w->in, w->buf, w->scs, host) != (ssize_t)w->scs)
+        return xlsnap__error(w->ctx, XLSNAP_ERROR_CORRUPT, "a data cluster "
+                             "is unreadable");
+    if ((rc = put(w, w->buf, w->scs, w->next))) return rc;
+    for (uint64_t k = 0; k < n; k++)
+        put_be(w->l2 + 8 * (e + k), (w->next + k * w->cs) | L2_COPIED, 8);
+    w->next += w->scs;
     return 0;
 }
 
@@ -232,25 +401,19 @@ static int put(writer *w, const void *p, size_t n, uint64_t off)
  * clusters. */
 static int put_refcounts(writer *w, uint64_t *rt_r, uint32_t *rtc_r)
 {
-    uint64_t used = w->next / w->cs, per = w->cs / 2, rb = 0, rt = 0, total;
+    uint64_t used = w->next / w->cs, per = w->cs / 2, rb, rt, total;
     unsigned char *t = NULL;
     int rc = 0;
 
-    for (;;) {
-        total = used + rb + rt;
-        uint64_t nrb = (total + per - 1) / per;
-        uint64_t nrt = (nrb * 8 + w->cs - 1) / w->cs;
-        if (nrb == rb && nrt == rt) break;
-        rb = nrb;
-        rt = nrt;
-    }
+    refcount_clusters(used, w->cbits, &rb, &rt);
+    total = used + rb + rt;
     if (!(t = calloc(rt, w->cs))) return xlsnap__nomem(w->ctx);
     for (uint64_t i = 0; i < rb && !rc; i++) {
-        memset(w->buf, 0, w->cs);
+        memset(w->l2, 0, w->cs);
         for (uint64_t c = i * per; c < total && c < (i + 1) * per; c++)
-            put_be(w->buf + 2 * (c - i * per), 1, 2);
+            put_be(w->l2 + 2 * (c - i * per), 1, 2);
         put_be(t + 8 * i, w->next, 8);
-        rc = put(w, w->buf, w->cs, w->next);
+        rc = put(w, w->l2, w->cs, w->next);
         w->next += w->cs;
     }
     *rt_r = w->next;
@@ -263,9 +426,8 @@ static int put_refcounts(writer *w, uint64_t *rt_r, uint32_t *rtc_r)
 
 /* Cluster 0: a version 3 header, the backing format extension, the
  * backing file name. */
-static int put_header(writer *w, unsigned cbits, uint64_t size,
-                      uint32_t l1n, uint64_t l1off, uint64_t rt,
-                      uint32_t rtc, const char *backing)
+static int put_header(writer *w, uint64_t size, uint64_t l1off,
+                      uint64_t rt, uint32_t rtc, const char *backing)
 {
     size_t blen = strlen(backing);
     unsigned char *h = w->buf;
@@ -275,9 +437,9 @@ static int put_header(writer *w, unsigned cbits, uint64_t size,
     put_be(h + 4, 3, 4);
     put_be(h + 8, 128, 8);                 /* backing file offset */
     put_be(h + 16, blen, 4);
-    put_be(h + 20, cbits, 4);
+    put_be(h + 20, w->cbits, 4);
     put_be(h + 24, size, 8);
-    put_be(h + 36, l1n, 4);
+    put_be(h + 36, w->l1n, 4);
     put_be(h + 40, l1off, 8);
     put_be(h + 48, rt, 8);
     put_be(h + 56, rtc, 4);
@@ -290,64 +452,6 @@ static int put_header(writer *w, unsigned cbits, uint64_t size,
     return put(w, h, w->cs, 0);
 }
 
-/* The changes under one L1 entry (guest clusters from g0, n of them):
- * data clusters copied from in to out, an L2 table written after them;
- * *l2_r its offset, 0 if nothing changed.  *compressed_r set if a
- * changed cluster is compressed (nothing more is done then). */
-static int put_changes(writer *w, const unsigned char *ts,
-                       const unsigned char *tb, uint64_t n, uint64_t fsize,
-                       unsigned cbits, uint64_t *l2_r, bool *compressed_r,
-                       uint64_t *changed_r)
-{
-    unsigned char *t = calloc(1, w->cs);
-    bool any = false;
-    int rc = 0;
-
-    *l2_r = 0;
-    if (!t) return xlsnap__nomem(w->ctx);
-    for (uint64_t j = 0; j < n && !rc; j++) {
-        uint64_t host;
-        switch (xlsnap__delta_entry(xlsnap__be(ts + 8 * j, 8),
-                                    xlsnap__be(tb + 8 * j, 8), cbits,
-                                    fsize, &host)) {
-        case XLSNAP__DELTA_SAME:
-            continue;
-        case XLSNAP__DELTA_ZERO:
-            put_be(t + 8 * j, L2_ZERO, 8);
-            break;
-        case XLSNAP__DELTA_DATA:
-            if (pread(w->in, w->buf, w->cs, host) != (ssize_t)w->cs) {
-                rc = xlsnap__error(w->ctx, XLSNAP_ERROR_CORRUPT, "a data "
-                                   "cluster is unreadable");
-                break;
-            }
-            put_be(t + 8 * j, w->next | L2_COPIED, 8);
-            rc = put(w, w->buf, w->cs, w->next);
-            w->next += w->cs;
-            break;
-        case XLSNAP__DELTA_COMPRESSED:
-            *compressed_r = true;
-            goto out;
-        default:
-            rc = xlsnap__error(w->ctx, XLSNAP_ERROR_CORRUPT, "an L2 table "
-                               "names a cluster outside the image (guest "
-                               "cluster %llu of the table)",
-                               (unsigned long long)j);
-            goto out;
-        }
-        any = true;
-        (*changed_r)++;
-    }
-    if (!rc && any) {
-        *l2_r = w->next;
-        rc = put(w, t, w->cs, w->next);
-        w->next += w->cs;
-    }
- out:
-    free(t);
-    return rc;
-}
-
 int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
                            const char *snap, const char *base,
                            const char *backing, const char *out,
@@ -356,12 +460,11 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     xlsnap__qcow2hdr h = { 0 };
     const char *why = NULL;
     snapinfo s = { 0 }, b = { 0 };
-    uint64_t *l1s = NULL, *l1b = NULL, fsize, size, nclu, l1n, per, changed = 0;
-    unsigned char *ts = NULL, *tb = NULL, *l1raw = NULL;
+    uint64_t *l1s = NULL, *l1b = NULL, fsize, size, nclu, l1n, per;
     writer w = { .ctx = ctx, .in = -1, .out = -1 };
-    bool compressed = false;
+    counter c = { 0 };
     struct stat st;
-    uint64_t rt = 0;
+    uint64_t rt = 0, l1off;
     uint32_t rtc = 0;
     int rc;
 
@@ -384,14 +487,14 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
         (h.incompatible & ~INCOMPAT_DIRTY) || strlen(backing) > 1023 ||
         128 + strlen(backing) > (1ULL << h.cluster_bits))
         goto out;
-    w.cs = 1ULL << h.cluster_bits;
+    w.scs = 1ULL << h.cluster_bits;
     if ((rc = read_snapshots(ctx, w.in, fsize, &h, snap, base, &s, &b)))
         goto prefix;
     if (s.found != 1 || b.found != 1)    /* missing or ambiguous */
         goto out;
     size = s.disk_size ? s.disk_size : h.size;
-    per = w.cs / 8;
-    nclu = (size + w.cs - 1) / w.cs;
+    per = w.scs / 8;
+    nclu = (size + w.scs - 1) / w.scs;
     l1n = (nclu + per - 1) / per;
     if (l1n * 8 > MAX_L1_BYTES) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its virtual size is "
@@ -401,11 +504,21 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     if ((rc = read_l1(ctx, w.in, fsize, h.cluster_bits, &s, l1n, &l1s)) ||
         (rc = read_l1(ctx, w.in, fsize, h.cluster_bits, &b, l1n, &l1b)))
         goto prefix;
-    ts = malloc(w.cs);
-    tb = malloc(w.cs);
-    w.buf = malloc(w.cs);
-    l1raw = calloc(l1n ? l1n : 1, 8);
-    if (!ts || !tb || !w.buf || !l1raw) { rc = xlsnap__nomem(ctx); goto out; }
+    /* pass 1: what changed, to size the delta's clusters */
+    c.scbits = h.cluster_bits;
+    c.scs = w.scs;
+    rc = walk(ctx, w.in, fsize, h.cluster_bits, l1s, l1b, l1n, nclu,
+              count_change, &c);
+    if (rc == 1) { rc = 0; goto out; }   /* the general path copies it */
+    if (rc) goto prefix;
+    /* pass 2: written */
+    w.cbits = pick_cbits(&c, size, strlen(backing));
+    w.cs = 1ULL << w.cbits;
+    w.l1n = (size + (1ULL << (2 * w.cbits - 3)) - 1) >> (2 * w.cbits - 3);
+    w.buf = malloc(w.scs > w.cs ? w.scs : w.cs);
+    w.l2 = calloc(1, w.cs);
+    w.l1 = calloc(w.l1n ? w.l1n : 1, 8);
+    if (!w.buf || !w.l2 || !w.l1) { rc = xlsnap__nomem(ctx); goto out; }
     w.out = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                  0600);
     if (w.out < 0) {
@@ -413,36 +526,25 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
         goto out;
     }
     w.next = w.cs;
-    for (uint64_t i = 0; i < l1n && !compressed; i++) {
-        uint64_t n = nclu - i * per < per ? nclu - i * per : per, l2;
-        if (l1s[i] == l1b[i]) continue;   /* the same L2 table: unchanged */
-        if ((rc = read_l2(ctx, w.in, l1s[i], ts, w.cs)) ||
-            (rc = read_l2(ctx, w.in, l1b[i], tb, w.cs)) ||
-            (rc = put_changes(&w, ts, tb, n, fsize, h.cluster_bits, &l2,
-                              &compressed, &changed)))
-            goto prefix;
-        if (l2) put_be(l1raw + 8 * i, l2 | L2_COPIED, 8);
-    }
-    if (compressed) {                     /* the general path copies it */
-        unlink(out);
+    rc = walk(ctx, w.in, fsize, h.cluster_bits, l1s, l1b, l1n, nclu,
+              write_change, &w);
+    if (rc == 1)                          /* the tables changed under us */
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its tables changed "
+                           "while they were read");
+    if (rc || (rc = flush_l2(&w))) goto prefix;
+    /* the L1 table, the refcounts, the header, on disk */
+    l1off = w.next;
+    if (w.l1n && (rc = put(&w, w.l1, w.l1n * 8, l1off))) goto out;
+    w.next += (w.l1n * 8 + w.cs - 1) / w.cs * w.cs;
+    if ((rc = put_refcounts(&w, &rt, &rtc)) ||
+        (rc = put_header(&w, size, l1off, rt, rtc, backing)))
+        goto out;
+    if (ftruncate(w.out, w.next) < 0 || fsync(w.out) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot write %s", out);
         goto out;
     }
-    /* the L1 table, the refcounts, the header, on disk */
-    {
-        uint64_t l1off = w.next, l1c = (l1n * 8 + w.cs - 1) / w.cs;
-        if (l1n && (rc = put(&w, l1raw, l1n * 8, l1off))) goto out;
-        w.next += l1c * w.cs;
-        if ((rc = put_refcounts(&w, &rt, &rtc)) ||
-            (rc = put_header(&w, h.cluster_bits, size, l1n, l1off, rt, rtc,
-                             backing)))
-            goto out;
-        if (ftruncate(w.out, w.next) < 0 || fsync(w.out) < 0) {
-            rc = xlsnap__error_errno(ctx, errno, "cannot write %s", out);
-            goto out;
-        }
-    }
     *done_r = true;
-    if (changed_r) *changed_r = changed;
+    if (changed_r) *changed_r = c.ndata;
     goto out;
  prefix:
     rc = xlsnap__error_prefix(ctx, rc, "image %s", image);
@@ -455,10 +557,9 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     xlsnap__qcow2hdr_dispose(&h);
     free(l1s);
     free(l1b);
-    free(ts);
-    free(tb);
     free(w.buf);
-    free(l1raw);
+    free(w.l2);
+    free(w.l1);
     return rc;
 }
 
