@@ -496,7 +496,7 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     per = w.scs / 8;
     nclu = (size + w.scs - 1) / w.scs;
     l1n = (nclu + per - 1) / per;
-    if (l1n * 8 > MAX_L1_BYTES) {
+    if (size > (1ULL << 56) || l1n * 8 > MAX_L1_BYTES) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its virtual size is "
                            "too big");
         goto prefix;

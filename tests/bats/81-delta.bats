@@ -9,16 +9,18 @@ load images
 
 CS=65536
 
-# qcow2 IMG SNAP: "<l1 offset> <l1 entry 0> <l2 entry 0>" of internal
-# snapshot SNAP, read from the file (for the hostile-table tests)
+# qcow2_l1 IMG SNAP: "<l1 offset> <l1 entry 0> <l2 entry 0>" of internal
+# snapshot SNAP, read from the file (for the hostile-table tests);
+# qcow2_l1 IMG SNAP size: the offset of its recorded disk size
 qcow2_l1() {
-    python3 - "$1" "$2" <<'PY'
+    python3 - "$@" <<'PY'
 import struct, sys
 f = open(sys.argv[1], "rb")
 h = f.read(72)
 nb, so = struct.unpack(">IQ", h[60:72])
 off = so
 for _ in range(nb):
+    off0 = off
     f.seek(off)
     e = f.read(40)
     l1o, l1n, idl, nl = struct.unpack(">QIHH", e[:16])
@@ -26,7 +28,9 @@ for _ in range(nb):
     f.seek(off + 40 + xl + idl)
     name = f.read(nl).decode()
     off = (off + 40 + xl + idl + nl + 7) & ~7
-    if name == sys.argv[2]:
+    if name == sys.argv[2] and len(sys.argv) > 3:
+        print(off0 + 40 + 8)    # its disk size, in the extra data
+    elif name == sys.argv[2]:
         f.seek(l1o)
         l1e = struct.unpack(">Q", f.read(8))[0]
         f.seek(l1e & 0x00fffffffffffe00)
@@ -179,4 +183,13 @@ print(sorted(own - want), sorted(want - own))' "$output"
     run -0 qemu-img check -f qcow2 "$BATS_TEST_TMPDIR/d.qcow2"
     qemu-img convert -f qcow2 -l snapshot.name=s2 -O qcow2 "$IMG" "$BATS_TEST_TMPDIR/s2.qcow2"
     run -0 qemu-img compare -f qcow2 -F qcow2 "$BATS_TEST_TMPDIR/d.qcow2" "$BATS_TEST_TMPDIR/s2.qcow2"
+}
+
+@test "a snapshot whose recorded disk size is absurd is refused" {
+    mkdelta
+    off=$(qcow2_l1 "$IMG" s2 size)
+    poke "$IMG" "$off" $(( 1 << 60 ))
+    run -1 xs export --delta --base s1 g1 s2 "$BATS_TEST_TMPDIR/bx"
+    assert_output "xl-snapshot: cannot export 's2': disk xvda: image $IMG: its virtual size is too big"
+    [ ! -e "$BATS_TEST_TMPDIR/bx" ]
 }
