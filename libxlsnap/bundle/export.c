@@ -10,9 +10,11 @@
  * an image the domain writes is opened read-only, for the snapshot's
  * clusters only, and nothing it uses is ever written.
  *   full:  qemu-img convert of that state into a standalone qcow2;
- *   delta: an empty qcow2 on the snapshot's state, rebased (safe mode:
- *          content compared) onto the base snapshot's state, so it holds
- *          just the clusters that differ from the base.
+ *   delta: just the clusters that differ from the base snapshot's
+ *          state: for two internal snapshots of one image, found in its
+ *          L1/L2 tables and written by delta.c; else an empty qcow2 on
+ *          the snapshot's state, rebased (safe mode: content compared)
+ *          onto the base snapshot's state.
  * A directory bundle is written in place, manifest last; a stream is
  * staged one part at a time in the domain's state dir.  With zstd, the
  * memory image and the disks are stored compressed (".zst", encoding
@@ -22,6 +24,7 @@
  * the parts (add_contents) and the manifest (add_manifest).
  */
 #include "internal.h"
+#include "delta.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -183,15 +186,30 @@ static int make_delta(exporter *x, const xlsnap_disk *d,
     const char *sf, *sfmt, *bf, *bfmt;
     int rc;
 
-    if (!ts || !tb || !bname)
+    if (!ts || !tb || !bname) {
         rc = xlsnap__nomem(ctx);
-    else if (!(rc = state_file(x, d, ts, &sf, &sfmt)) &&
+        goto out;
+    }
+    /* two internal snapshots of one image: only what differs, found in
+     * its tables (delta.c); else, or for an image delta.c leaves to
+     * this path, the copies and the compare below */
+    if (d->kind == XLSNAP_DISK_INTERNAL && bd->kind == XLSNAP_DISK_INTERNAL &&
+        !strcmp(d->image, bd->image) && d->format &&
+        !strcmp(d->format, "qcow2")) {
+        bool done;
+        if ((rc = xlsnap__delta_internal(ctx, d->image, d->internal_name,
+                                         bd->internal_name, bname, out,
+                                         &done, NULL)) || done)
+            goto out;
+    }
+    if (!(rc = state_file(x, d, ts, &sf, &sfmt)) &&
              !(rc = state_file(x, bd, tb, &bf, &bfmt)) &&
              !(rc = xlsnap__qimg_create_overlay(ctx, out, sf, sfmt)) &&
              !(rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bf, bfmt,
                                         XLSNAP__QIMG_SHARED)))
         rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bname, "qcow2",
                                  XLSNAP__QIMG_UNSAFE);
+ out:
     if (ts) unlink(ts);
     if (tb) unlink(tb);
     free(ts);

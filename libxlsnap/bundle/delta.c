@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * delta.c - a delta's disk proportional to the change: for two internal
+ * snapshots of one qcow2 image, the clusters that differ are found by
+ * comparing the two snapshots' L1 and L2 tables, read from the image
+ * (qcow2 copies a cluster on write: an L2 entry naming the same host
+ * cluster in both snapshots is unchanged; unallocated or zero in both is
+ * unchanged), and only those clusters are written, by the small qcow2
+ * writer below, into a new qcow2 image whose backing file is the base
+ * placeholder ("xl-snapshot-base:<base>", as bundle.c's delta).
+ *
+ * Only snapshot tables and the data clusters they name are read: qcow2
+ * never writes them while the snapshot exists, so this is safe on the
+ * image of a running domain (opened read-only; nothing is written to
+ * it).  The image may be a hostile guest's: every table entry is
+ * bounds-checked (aligned, inside the file, not the header) and a bad
+ * one refuses the export (CORRUPT).  Images this does not cover -- a
+ * backing or data file, encryption, extended L2, compressed clusters
+ * that changed, unknown incompatible features -- are left to the
+ * caller's general path (*done_r false).
+ *
+ * The unit of change is the image's cluster (64 KiB by default): a
+ * write of 4 KiB in the guest costs one whole cluster in the delta.  The
+ * delta's own cluster size (4 KiB up to the image's) is picked to make
+ * the smallest file (pick_cbits), after a first pass that only counts.
+ *
+ * Output layout: header (cluster 0), then the data clusters of each
+ * region with changes followed by its L2 table, then the L1 table, the
+ * refcount blocks and the refcount table; every cluster used once
+ * (refcount 1, the COPIED flag set), header written last, fsync'd.
+ */
+#include "internal.h"
+#include "delta.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OFF_MASK      0x00fffffffffffe00ULL
+#define L2_COMPRESSED (1ULL << 62)
+#define L2_COPIED     (1ULL << 63)
+#define L2_ZERO       1ULL
+#define MAX_L1_BYTES  (32u << 20)           /* as QEMU */
+#define MAX_SNAPSHOTS 65536                 /* as QEMU */
+#define MAX_SNAP_TABLE (64u << 20)          /* as QEMU */
+#define INCOMPAT_DIRTY 1ULL                 /* refcounts may be stale */
+
+static void put_be(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8) p[i] = v & 0xff;
+}
+
+/* How the guest cluster of L2 entry se (snapshot) differs from that of
+ * be (base), in an image of file size fsize with clusters of 2^cbits:
+ * XLSNAP__DELTA_SAME, _DATA (*host_r: the snapshot's data cluster),
+ * _ZERO (the snapshot reads zeros there), _COMPRESSED (the snapshot's
+ * cluster is compressed and differs), or _BAD (an entry names a cluster
+ * outside the file, unaligned, or the header). */
+int xlsnap__delta_entry(uint64_t se, uint64_t be, unsigned cbits,
+                        uint64_t fsize, uint64_t *host_r)
+{
+    uint64_t cs = 1ULL << cbits, so, bo;
+    bool sz, bz;
+
+    *host_r = 0;
+    se &= ~L2_COPIED;
+    be &= ~L2_COPIED;
+    if ((se & L2_COMPRESSED) || (be & L2_COMPRESSED)) {
+        if (se == be) return XLSNAP__DELTA_SAME;
+        if (se & L2_COMPRESSED) return XLSNAP__DELTA_COMPRESSED;
+        bz = false;              /* base's is compressed: it differs */
+        bo = 1;                  /* anything that is not the snapshot's */
+    } else {
+        bo = be & OFF_MASK;
+        bz = (be & L2_ZERO) || !bo;
+        if (bo && (bo & (cs - 1) || bo < cs || bo > fsize ||
+                   fsize - bo < cs))
+            return XLSNAP__DELTA_BAD;
+    }
+    so = se & OFF_MASK;
+    sz = (se & L2_ZERO) || !so;
+    if (so && (so & (cs - 1) || so < cs || so > fsize || fsize - so < cs))
+        return XLSNAP__DELTA_BAD;
+    if (sz) return bz ? XLSNAP__DELTA_SAME : XLSNAP__DELTA_ZERO;
+    if (!bz && so == bo) return XLSNAP__DELTA_SAME;
+    *host_r = so;
+    return XLSNAP__DELTA_DATA;
+}
+
+/* An internal snapshot as its table entry gives it. */
+typedef struct {
+    uint64_t l1_offset;
+    uint32_t l1_size;
+    uint64_t disk_size;          /* 0: not recorded (the header's) */
+    int found;                   /* entries with that name */
+} snapinfo;
+
+/* Find snapshots sname and bname in the snapshot table. */
+static int read_snapshots(xlsnap_ctx *ctx, int fd, uint64_t fsize,
+                          const xlsnap__qcow2hdr *h, const char *sname,
+                          const char *bname, snapinfo *s, snapinfo *b)
+{
+    unsigned char hb[8], e[40], *extra = NULL;
+    uint64_t off, end;
+    char *name = NULL;
+    int rc = 0;
+
+    if (pread(fd, hb, 8, 64) != 8)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its header is "
+                             "truncated");
+    off = xlsnap__be(hb, 8);
+    if (h->nb_snapshots > MAX_SNAPSHOTS || off & 7 || off > fsize ||
+        (h->nb_snapshots && !off))
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its snapshot "
+                             "table is invalid");
+    end = off + MAX_SNAP_TABLE < fsize ? off + MAX_SNAP_TABLE : fsize;
+    if (!(name = malloc(65536))) return xlsnap__nomem(ctx);
+    for (uint32_t i = 0; i < h->nb_snapshots; i++) {
+        uint32_t idlen, nlen, xlen;
+        uint64_t dsize = 0;
+        if (off + 40 > end || pread(fd, e, 40, off) != 40) goto bad;
+        idlen = xlsnap__be(e + 12, 2);
+        nlen = xlsnap__be(e + 14, 2);
+        xlen = xlsnap__be(e + 36, 4);
+        if (xlen > 1024) goto bad;          /* QEMU: 1 KiB at most */
+        off += 40;
+        if (off + xlen + idlen + nlen > end) goto bad;
+        if (xlen >= 16) {
+            free(extra);
+            if (!(extra = malloc(xlen))) { rc = xlsnap__nomem(ctx); goto out; }
+            if (pread(fd, extra, xlen, off) != (ssize_t)xlen) goto bad;
+            dsize = xlsnap__be(extra + 8, 8);
+        }
+        off += xlen + idlen;
+        if (pread(fd, name, nlen, off) != (ssize_t)nlen) goto bad;
+        off += nlen;
+        off = (off + 7) & ~7ULL;
+        for (int k = 0; k < 2; k++) {
+            const char *want = k ? bname : sname;
+            snapinfo *p = k ? b : s;
+            if (strlen(want) != nlen || memcmp(want, name, nlen)) continue;
+            if (!p->found++) {
+                p->l1_offset = xlsnap__be(e, 8);
+                p->l1_size = xlsnap__be(e + 8, 4);
+                p->disk_size = dsize;
+            }
+        }
+    }
+    goto out;
+ bad:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its snapshot table is "
+                       "truncated or invalid");
+ out:
+    free(extra);
+    free(name);
+    return rc;
+}
+
+/* The L1 table of snapshot p, whole, n entries (those beyond the
+ * snapshot's own are zero: unallocated). */
+static int read_l1(xlsnap_ctx *ctx, int fd, uint64_t fsize, unsigned cbits,
+                   const snapinfo *p, uint64_t n, uint64_t **l1_r)
+{
+    uint64_t have = p->l1_size < n ? p->l1_size : n, cs = 1ULL << cbits;
+    unsigned char *raw = NULL;
+    uint64_t *l1 = calloc(n ? n : 1, 8);
+    int rc = 0;
+
+    *l1_r = NULL;
+    if (!l1) return xlsnap__nomem(ctx);
+    if ((uint64_t)p->l1_size * 8 > MAX_L1_BYTES ||
+        (p->l1_size && (p->l1_offset & (cs - 1) || p->l1_offset < cs ||
+                        p->l1_offset > fsize ||
+                        fsize - p->l1_offset < (uint64_t)p->l1_size * 8))) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "a snapshot's L1 "
+                           "table is outside the image");
+        goto out;
+    }
+    if (have && !(raw = malloc(have * 8))) { rc = xlsnap__nomem(ctx); goto out; }
+    if (have && pread(fd, raw, have * 8, p->l1_offset) != (ssize_t)(have * 8)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "a snapshot's L1 "
+                           "table is unreadable");
+        goto out;
+    }
+    for (uint64_t i = 0; i < have; i++) {
+        uint64_t o = xlsnap__be(raw + 8 * i, 8) & OFF_MASK;
+        if (o && (o & (cs - 1) || o < cs || o > fsize || fsize - o < cs)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "a snapshot's L1 "
+                               "table names an L2 table outside the image "
+                               "(entry %llu)", (unsigned long long)i);
+            goto out;
+        }
+        l1[i] = o;
+    }
+    *l1_r = l1;
+    l1 = NULL;
+ out:
+    free(raw);
+    free(l1);
+    return rc;
+}
+
+static int read_l2(xlsnap_ctx *ctx, int fd, uint64_t off, unsigned char *t,
+                   size_t cs)
+{
+    if (!off) {
+        memset(t, 0, cs);
+        return 0;
+    }
+    if (pread(fd, t, cs, off) != (ssize_t)cs)
+        return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "an L2 table is "
+                             "unreadable");
+    return 0;
+}
+
+/* The changes, in guest order, as found by walk() */
+typedef int change_fn(void *arg, uint64_t gclu, int kind, uint64_t host);
+
+/* Compare the two snapshots' tables (l1s, l1b: n entries, nclu guest
+ * clusters) and call fn for each guest cluster that differs.  1: a
+ * changed cluster is compressed (nothing more done). */
+static int walk(xlsnap_ctx *ctx, int fd, uint64_t fsize, unsigned cbits,
+                const uint64_t *l1s, const uint64_t *l1b, uint64_t n,
+                uint64_t nclu, change_fn *fn, void *arg)
+{
+    size_t cs = (size_t)1 << cbits, per = cs / 8;
+    unsigned char *ts = malloc(cs), *tb = malloc(cs);
+    int rc = 0;
+
+    if (!ts || !tb) { rc = xlsnap__nomem(ctx); goto out; }
+    for (uint64_t i = 0; i < n && !rc; i++) {
+        uint64_t m = nclu - i * per < per ? nclu - i * per : per;
+        if (l1s[i] == l1b[i]) continue;   /* the same L2 table: unchanged */
+        if ((rc = read_l2(ctx, fd, l1s[i], ts, cs)) ||
+            (rc = read_l2(ctx, fd, l1b[i], tb, cs)))
+            goto out;
+        for (uint64_t j = 0; j < m && !rc; j++) {
+            uint64_t host;
+            int k = xlsnap__delta_entry(xlsnap__be(ts + 8 * j, 8),
+                                        xlsnap__be(tb + 8 * j, 8), cbits,
+                                        fsize, &host);
+            if (k == XLSNAP__DELTA_SAME) continue;
+            if (k == XLSNAP__DELTA_COMPRESSED) { rc = 1; goto out; }
+            if (k == XLSNAP__DELTA_BAD) {
+                rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "an L2 table "
+                                   "names a cluster outside the image "
+                                   "(guest cluster %llu of the table)",
+                                   (unsigned long long)j);
+                goto out;
+            }
+            rc = fn(arg, i * per + j, k, host);
+        }
+    }
+ out:
+    free(ts);
+    free(tb);
+    return rc;
+}
+
+/*
+ * The delta's cluster size: the one of 4 KiB (or the image's, if
+ * smaller) up to the image's that makes the smallest file.  The data is
+ * the same whatever it is (each changed cluster of the image, whole);
+ * the metadata is not: a header, the L1 table, one L2 table per region
+ * of the guest with a change (a region is cs * cs / 8 bytes), the
+ * refcounts -- five 64 KiB clusters around 1 MiB of changes at 64 KiB,
+ * about 28 KiB at 4 KiB; many scattered changes favour the larger.
+ */
+#define MIN_CBITS 12
+typedef struct {
+    unsigned scbits;             /* the image's */
+    uint64_t scs, ndata;
+    uint64_t regions[22], last[22];   /* per candidate cbits */
+} counter;
+
+static int count_change(void *arg, uint64_t gclu, int kind, uint64_t host)
+{
+    counter *c = arg;
+    uint64_t g = gclu * c->scs;
+
+    (void)host;
+    if (kind == XLSNAP__DELTA_DATA) c->ndata++;
+    for (unsigned cb = c->scbits; cb >= MIN_CBITS || cb == c->scbits; cb--) {
+        uint64_t r = (g >> (2 * cb - 3)) + 1;   /* 0: none yet */
+        if (r != c->last[cb]) {
+            c->last[cb] = r;
+            c->regions[cb]++;
+        }
+        if (cb == 0) break;
+    }
+    return 0;
+}
+
+/* clusters of size 2^cb holding the refcounts of used clusters and of
+ * themselves: *rb blocks, *rt table */
+static void refcount_clusters(uint64_t used, unsigned cb, uint64_t *rb_r,
+                              uint64_t *rt_r)
+{
+    uint64_t cs = 1ULL << cb, per = cs / 2, rb = 0, rt = 0;
+
+    for (;;) {
+        uint64_t total = used + rb + rt;
+        uint64_t nrb = (total + per - 1) / per;
+        uint64_t nrt = (nrb * 8 + cs - 1) / cs;
+        if (nrb == rb && nrt == rt) break;
+        rb = nrb;
+        rt = nrt;
+    }
+    *rb_r = rb;
+    *rt_r = rt;
+}
+
+static unsigned pick_cbits(const counter *c, uint64_t size, size_t blen)
+{
+    unsigned best = c->scbits;
+    uint64_t best_bytes = UINT64_MAX;
+
+    for (unsigned cb = c->scbits; cb >= MIN_CBITS || cb == c->scbits; cb--) {
+        uint64_t cs = 1ULL << cb, region = 1ULL << (2 * cb - 3);
+        uint64_t l1n = (size + region - 1) / region;
+        uint64_t l1c = (l1n * 8 + cs - 1) / cs, rb, rt, used, bytes;
+        if (l1n * 8 <= MAX_L1_BYTES && 128 + blen <= cs) {
+            used = 1 + l1c + c->regions[cb] + c->ndata * (c->scs / cs);
+            refcount_clusters(used, cb, &rb, &rt);
+            bytes = (used + rb + rt) * cs;
+            if (bytes < best_bytes) {
+                best_bytes = bytes;
+                best = cb;
+            }
+        }
+        if (cb == 0) break;
+    }
+    return best;
+}
+
+/* The writer's state: out is written from cluster 1 on (next). */
+typedef struct {
+    xlsnap_ctx *ctx;
+    int in, out;
+    uint64_t scs;                /* the image's cluster size */
+    unsigned cbits;              /* the delta's */
+    uint64_t cs, next;
+    unsigned char *buf;          /* a cluster of the image; the header */
+    unsigned char *l2;           /* the L2 table being filled */
+    uint64_t region;             /* its L1 index + 1; 0: none */
+    unsigned char *l1;
+    uint64_t l1n;
+} writer;
+
+static int put(writer *w, const void *p, size_t n, uint64_t off)
+{
+    errno = 0;
+    if (pwrite(w->out, p, n, off) != (ssize_t)n)
+        return xlsnap__error_errno(w->ctx, errno ? errno : EIO, "cannot "
+                                   "write the delta");
+    return 0;
+}
+
+/* the L2 table being filled, after the data it names */
+static int flush_l2(writer *w)
+{
+    int rc;
+
+    if (!w->region) return 0;
+    if ((rc = put(w, w->l2, w->cs, w->next))) return rc;
+    put_be(w->l1 + 8 * (w->region - 1), w->next | L2_COPIED, 8);
+    w->next += w->cs;
+    w->region = 0;
+    memset(w->l2, 0, w->cs);
+    return 0;
+}
+
+/* One changed guest cluster of the image: its data copied (as
+ * scs / cs clusters of the delta, one after the other) or zeros. */
+static int write_change(void *arg, uint64_t gclu, int kind, uint64_t host)
+{
+    writer *w = arg;
+    uint64_t g = gclu * w->scs, r = (g >> (2 * w->cbits - 3)) + 1;
+    uint64_t e = (g >> w->cbits) & (w->cs / 8 - 1), n = w->scs / w->cs;
+    int rc;
+
+    if (r != w->region && (rc = flush_l2(w))) return rc;
+    w->region = r;
+    if (kind == XLSNAP__DELTA_ZERO) {
+        for (uint64_t k = 0; k < n; k++)
+            put_be(w->l2 + 8 * (e + k), L2_ZERO, 8);
+        return 0;
+    }
+    if (pread(w->in, w->buf, w->scs, host) != (ssize_t)w->scs)
+        return xlsnap__error(w->ctx, XLSNAP_ERROR_CORRUPT, "a data cluster "
+                             "is unreadable");
+    if ((rc = put(w, w->buf, w->scs, w->next))) return rc;
+    for (uint64_t k = 0; k < n; k++)
+        put_be(w->l2 + 8 * (e + k), (w->next + k * w->cs) | L2_COPIED, 8);
+    w->next += w->scs;
+    return 0;
+}
+
+/* The refcount blocks (16-bit: every cluster so far, and these, at 1)
+ * and the refcount table after them; *rt_r / *rtc_r: its offset and
+ * clusters. */
+static int put_refcounts(writer *w, uint64_t *rt_r, uint32_t *rtc_r)
+{
+    uint64_t used = w->next / w->cs, per = w->cs / 2, rb, rt, total;
+    unsigned char *t = NULL;
+    int rc = 0;
+
+    refcount_clusters(used, w->cbits, &rb, &rt);
+    total = used + rb + rt;
+    if (!(t = calloc(rt, w->cs))) return xlsnap__nomem(w->ctx);
+    for (uint64_t i = 0; i < rb && !rc; i++) {
+        memset(w->l2, 0, w->cs);
+        for (uint64_t c = i * per; c < total && c < (i + 1) * per; c++)
+            put_be(w->l2 + 2 * (c - i * per), 1, 2);
+        put_be(t + 8 * i, w->next, 8);
+        rc = put(w, w->l2, w->cs, w->next);
+        w->next += w->cs;
+    }
+    *rt_r = w->next;
+    *rtc_r = rt;
+    if (!rc) rc = put(w, t, rt * w->cs, w->next);
+    w->next += rt * w->cs;
+    free(t);
+    return rc;
+}
+
+/* Cluster 0: a version 3 header, the backing format extension, the
+ * backing file name. */
+static int put_header(writer *w, uint64_t size, uint64_t l1off,
+                      uint64_t rt, uint32_t rtc, const char *backing)
+{
+    size_t blen = strlen(backing);
+    unsigned char *h = w->buf;
+
+    memset(h, 0, w->cs);
+    memcpy(h, "QFI\xfb", 4);
+    put_be(h + 4, 3, 4);
+    put_be(h + 8, 128, 8);                 /* backing file offset */
+    put_be(h + 16, blen, 4);
+    put_be(h + 20, w->cbits, 4);
+    put_be(h + 24, size, 8);
+    put_be(h + 36, w->l1n, 4);
+    put_be(h + 40, l1off, 8);
+    put_be(h + 48, rt, 8);
+    put_be(h + 56, rtc, 4);
+    put_be(h + 96, 4, 4);                  /* refcount order: 16 bits */
+    put_be(h + 100, 104, 4);               /* header length */
+    put_be(h + 104, 0xe2792acaU, 4);       /* backing format */
+    put_be(h + 108, 5, 4);
+    memcpy(h + 112, "qcow2", 5);
+    memcpy(h + 128, backing, blen);        /* (end marker at 120: zeros) */
+    return put(w, h, w->cs, 0);
+}
+
+int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
+                           const char *snap, const char *base,
+                           const char *backing, const char *out,
+                           bool *done_r, uint64_t *changed_r)
+{
+    xlsnap__qcow2hdr h = { 0 };
+    const char *why = NULL;
+    snapinfo s = { 0 }, b = { 0 };
+    uint64_t *l1s = NULL, *l1b = NULL, fsize, size, nclu, l1n, per;
+    writer w = { .ctx = ctx, .in = -1, .out = -1 };
+    counter c = { 0 };
+    struct stat st;
+    uint64_t rt = 0, l1off;
+    uint32_t rtc = 0;
+    int rc;
+
+    *done_r = false;
+    if (changed_r) *changed_r = 0;
+    w.in = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (w.in < 0 || fstat(w.in, &st) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", image);
+        goto out;
+    }
+    fsize = st.st_size;
+    if ((rc = xlsnap__qcow2_header(ctx, w.in, &h, &why))) goto out;
+    if (why) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "image %s: %s", image,
+                           why);
+        goto out;
+    }
+    /* what the general path handles: nothing read further here */
+    if (h.backing || h.data_file || h.crypt_method ||
+        (h.incompatible & ~INCOMPAT_DIRTY) || strlen(backing) > 1023 ||
+        128 + strlen(backing) > (1ULL << h.cluster_bits))
+        goto out;
+    w.scs = 1ULL << h.cluster_bits;
+    if ((rc = read_snapshots(ctx, w.in, fsize, &h, snap, base, &s, &b)))
+        goto prefix;
+    if (s.found != 1 || b.found != 1)    /* missing or ambiguous */
+        goto out;
+    size = s.disk_size ? s.disk_size : h.size;
+    per = w.scs / 8;
+    nclu = (size + w.scs - 1) / w.scs;
+    l1n = (nclu + per - 1) / per;
+    if (size > (1ULL << 56) || l1n * 8 > MAX_L1_BYTES) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its virtual size is "
+                           "too big");
+        goto prefix;
+    }
+    if ((rc = read_l1(ctx, w.in, fsize, h.cluster_bits, &s, l1n, &l1s)) ||
+        (rc = read_l1(ctx, w.in, fsize, h.cluster_bits, &b, l1n, &l1b)))
+        goto prefix;
+    /* pass 1: what changed, to size the delta's clusters */
+    c.scbits = h.cluster_bits;
+    c.scs = w.scs;
+    rc = walk(ctx, w.in, fsize, h.cluster_bits, l1s, l1b, l1n, nclu,
+              count_change, &c);
+    if (rc == 1) { rc = 0; goto out; }   /* the general path copies it */
+    if (rc) goto prefix;
+    /* pass 2: written */
+    w.cbits = pick_cbits(&c, size, strlen(backing));
+    w.cs = 1ULL << w.cbits;
+    w.l1n = (size + (1ULL << (2 * w.cbits - 3)) - 1) >> (2 * w.cbits - 3);
+    w.buf = malloc(w.scs > w.cs ? w.scs : w.cs);
+    w.l2 = calloc(1, w.cs);
+    w.l1 = calloc(w.l1n ? w.l1n : 1, 8);
+    if (!w.buf || !w.l2 || !w.l1) { rc = xlsnap__nomem(ctx); goto out; }
+    w.out = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0600);
+    if (w.out < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot create %s", out);
+        goto out;
+    }
+    w.next = w.cs;
+    rc = walk(ctx, w.in, fsize, h.cluster_bits, l1s, l1b, l1n, nclu,
+              write_change, &w);
+    if (rc == 1)                          /* the tables changed under us */
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its tables changed "
+                           "while they were read");
+    if (rc || (rc = flush_l2(&w))) goto prefix;
+    /* the L1 table, the refcounts, the header, on disk */
+    l1off = w.next;
+    if (w.l1n && (rc = put(&w, w.l1, w.l1n * 8, l1off))) goto out;
+    w.next += (w.l1n * 8 + w.cs - 1) / w.cs * w.cs;
+    if ((rc = put_refcounts(&w, &rt, &rtc)) ||
+        (rc = put_header(&w, size, l1off, rt, rtc, backing)))
+        goto out;
+    if (ftruncate(w.out, w.next) < 0 || fsync(w.out) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot write %s", out);
+        goto out;
+    }
+    *done_r = true;
+    if (changed_r) *changed_r = c.ndata;
+    goto out;
+ prefix:
+    rc = xlsnap__error_prefix(ctx, rc, "image %s", image);
+ out:
+    if (w.out >= 0) {
+        close(w.out);
+        if (rc) unlink(out);
+    }
+    if (w.in >= 0) close(w.in);
+    xlsnap__qcow2hdr_dispose(&h);
+    free(l1s);
+    free(l1b);
+    free(w.buf);
+    free(w.l2);
+    free(w.l1);
+    return rc;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */

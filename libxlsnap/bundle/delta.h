@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/* delta.h - bundle/delta.c: a delta's disk from two internal snapshots'
+ * L1/L2 tables (only the clusters that differ). */
+#ifndef XLSNAP_DELTA_H
+#define XLSNAP_DELTA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libxlsnap.h"
+
+enum {
+    XLSNAP__DELTA_SAME,         /* the guest reads the same in both */
+    XLSNAP__DELTA_DATA,         /* the snapshot's data cluster differs */
+    XLSNAP__DELTA_ZERO,         /* the snapshot reads zeros, the base not */
+    XLSNAP__DELTA_COMPRESSED,   /* the snapshot's compressed cluster differs */
+    XLSNAP__DELTA_BAD,          /* an entry names a cluster it may not */
+};
+
+/* How L2 entry se (snapshot) compares with be (base) in an image of
+ * fsize bytes, clusters of 2^cbits; *host_r the snapshot's data cluster
+ * for XLSNAP__DELTA_DATA. */
+int xlsnap__delta_entry(uint64_t se, uint64_t be, unsigned cbits,
+                        uint64_t fsize, uint64_t *host_r);
+
+/* The delta of internal snapshot snap on base (both in the qcow2 image,
+ * which has no backing or data file) written to out (created): a qcow2
+ * image, backing file name backing (format qcow2, never opened), with
+ * only the clusters that differ.  0 with *done_r false: this image is
+ * not one this covers (out not created); *changed_r the clusters
+ * written. */
+int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
+                           const char *snap, const char *base,
+                           const char *backing, const char *out,
+                           bool *done_r, uint64_t *changed_r);
+
+#endif
