@@ -155,3 +155,26 @@ PY
     run -1 xs import --as-domain g8 --volume-group xsnovg63 "$BATS_TEST_TMPDIR/b1"
     assert_output --partial "there is no volume group xsnovg63"
 }
+
+@test "completion: import --volume-group offers the volume groups vgs lists" {
+    mkdir -p "$BATS_TEST_TMPDIR/bin"
+    ln -s "$XS" "$BATS_TEST_TMPDIR/bin/xl-snapshot"
+    # the LVM tool the completion asks (this host has none)
+    printf '#!/bin/sh\n[ "$*" = "--noheadings -o vg_name" ] && printf "  vg0\\n  xsvg\\n"\n' > "$BATS_TEST_TMPDIR/bin/vgs"
+    printf '#!/bin/sh\nexit 1\n' > "$BATS_TEST_TMPDIR/bin/xl"
+    chmod +x "$BATS_TEST_TMPDIR/bin/vgs" "$BATS_TEST_TMPDIR/bin/xl"
+    PATH=$BATS_TEST_TMPDIR/bin:$PATH
+    source "$REPO/completion/xl-snapshot.bash"
+    COMP_WORDS=(xl-snapshot import --volume-group x)
+    COMP_CWORD=3
+    COMP_LINE="${COMP_WORDS[*]}"
+    COMP_POINT=${#COMP_LINE}
+    COMPREPLY=()
+    _xl_snapshot
+    [ "${COMPREPLY[*]}" = xsvg ]
+    COMP_WORDS=(xl-snapshot import --volume-group "")
+    COMP_LINE="${COMP_WORDS[*]}"
+    COMPREPLY=()
+    _xl_snapshot
+    [ "${COMPREPLY[*]}" = "vg0 xsvg" ]
+}
