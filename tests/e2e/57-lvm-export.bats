@@ -30,6 +30,7 @@ setup_file() {
     pvcreate -q "$l"; vgcreate -q "$VGB" "$l"
     lvcreate -q -L 64M -T "$VGA/pool"
     lvcreate -q -V 32M -T "$VGA/pool" -n web
+    lvcreate -q -L 48M -T "$VGB/pool"
     e2e_log "volume groups $VGA, $VGB: $((SECONDS - t0)) s"
 }
 
@@ -165,4 +166,24 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     [ "$c" -gt "$(cat "$B57/counter.m1")" ]
     rm -f "$B57/m2.raw"
     run -0 xls check le
+}
+
+@test "import onto a thin pool: a thin volume and its thin snapshot, with the tool's tags; delete leaves the volume" {
+    [ -d "$B57/m1" ] || skip "needs the export of the first test"
+    export XL_SNAPSHOT_DIR=$E2E_WORK/state-57d
+    # the classic volume the import before made (its domain is gone)
+    lvremove -q -f "$VGB/web" 2>/dev/null || true
+    t0=$SECONDS
+    run -0 xls import --as-domain lthin --volume-group "$VGB/pool" "$B57/m1"
+    e2e_log "import onto $VGB/pool: $((SECONDS - t0)) s"
+    run -0 lvs --noheadings -o lv_attr,pool_lv,lv_tags "$VGB/web"
+    assert_output --regexp "^ *V.*pool.*xlsnap-imported"
+    run -0 lvs --noheadings -o lv_attr,origin,lv_tags "$VGB/web-xs-m1"
+    assert_output --regexp "^ *V.*web.*xlsnap-uuid-"
+    [ "$(dev_counter "/dev/$VGB/web")" = "$(cat "$B57/counter.m1")" ]
+    run -0 xls check lthin
+    run -0 xls delete lthin m1
+    run -0 lvs --noheadings -o lv_name "$VGB"
+    refute_output --partial "web-xs-m1"
+    assert_output --partial "web"
 }
