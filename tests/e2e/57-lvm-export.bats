@@ -70,7 +70,12 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     local t0=$SECONDS
     e2e_write_cfg le pv 1
     sed -i "s|^disk = .*|disk = [ 'phy:/dev/$VGA/web,xvda,w' ]|" "$(e2e_guest_cfg le)"
-    _e2e_boot_once le >/dev/null || { cat "$(e2e_guest_dir le)/boot-failure" >&2; return 1; }
+    if ! _e2e_boot_once le >/dev/null; then
+        cat "$(e2e_guest_dir le)/boot-failure" "$(e2e_guest_dir le)/create.log" >&2
+        xl dmesg | tail -n 20 >&2
+        ls -l "/dev/$VGA/" /dev/mapper/ >&2
+        return 1
+    fi
     e2e_log "le booted in $((SECONDS - t0)) s"
     e2e_wait_counter_above le 10 >/dev/null
     run -0 xls create -n m1 le
