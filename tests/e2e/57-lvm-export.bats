@@ -105,10 +105,17 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     e2e_log "delta export m2 on m1 (content comparison of two 32 MiB volumes): $((SECONDS - t0)) s"
     [ "$(lv_active "$VGA/web-xs-m2")" != a ]
     [ "$(lv_active "$VGA/web-xs-m1")" != a ]
-    full=$(stat -c %s "$B57/m1/disk-xvda.qcow2")
-    delta=$(stat -c %s "$B57/m2/disk-xvda.qcow2")
-    e2e_log "disk image: full $full bytes, delta $delta bytes"
-    [ "$delta" -lt $((full / 4)) ]
+    # the data clusters each image holds itself (a copy of the delta
+    # without its placeholder backing, which opens nothing); the file
+    # sizes say little for a nearly empty volume (qcow2's own metadata)
+    cp "$B57/m2/disk-xvda.qcow2" "$B57/d.qcow2"
+    qemu-img rebase -u -f qcow2 -b "" "$B57/d.qcow2"
+    full=$(qemu-img map -f qcow2 --output=json "$B57/m1/disk-xvda.qcow2" | jq '[.[] | select(.data and .depth == 0) | .length] | add')
+    delta=$(qemu-img map -f qcow2 --output=json "$B57/d.qcow2" | jq '[.[] | select(.data and .depth == 0) | .length] // [] | add // 0')
+    rm -f "$B57/d.qcow2"
+    e2e_log "data in the disk image: full $full bytes, delta $delta bytes"
+    # the guest rewrites its counter (sector 1): one or two clusters
+    [ "$delta" -le 131072 ]
     run -0 qemu-img info -f qcow2 --output=json "$B57/m2/disk-xvda.qcow2"
     assert_output --partial '"backing-filename": "xl-snapshot-base:m1"'
 }
