@@ -125,7 +125,10 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     d=$(cat "$B57/counter.m1")
     xl destroy le
     e2e_wait_domain_state le gone 30
+    # host A wiped: its state and its snapshot volumes (same dom0 here:
+    # check would rightly call them this domain's orphans)
     rm -rf "$XL_SNAPSHOT_DIR"
+    lvremove -q -f "$VGA/web-xs-m1" "$VGA/web-xs-m2"
     export XL_SNAPSHOT_DIR=$E2E_WORK/state-57b
     # a delta cannot go onto a volume group
     run -1 xls import --volume-group "$VGB" "$B57/m2"
