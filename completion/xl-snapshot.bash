@@ -91,6 +91,11 @@ _xl_snapshot()
             mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
         --compress)
             mapfile -t COMPREPLY < <(compgen -W zstd -- "$cur") ;;
+        --volume-group)
+            # the volume groups LVM knows (none without the LVM tools)
+            mapfile -t COMPREPLY < <(compgen -W \
+                "$(LVM_SUPPRESS_FD_WARNINGS=1 vgs --noheadings -o vg_name \
+                   2>/dev/null | tr -d ' ')" -- "$cur") ;;
         --pre-hook|--post-hook)
             # a command: a program in PATH or a script's path
             compopt -o filenames 2>/dev/null

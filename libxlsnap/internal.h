@@ -663,6 +663,8 @@ int xlsnap__qimg_create_overlay_sized(xlsnap_ctx *ctx, const char *overlay,
 enum { XLSNAP__QIMG_SHARED = 1, XLSNAP__QIMG_UNSAFE = 2 };
 int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image, const char *fmt,
                          const char *name, const char *out, unsigned flags);
+int xlsnap__qimg_write_raw(xlsnap_ctx *ctx, const char *image,
+                           const char *fmt, const char *dev);
 int xlsnap__qimg_info(xlsnap_ctx *ctx, const char *image, const char *fmt,
                       yajl_val *root_r);
 int xlsnap__qimg_has_snapshot(xlsnap_ctx *ctx, const char *image,

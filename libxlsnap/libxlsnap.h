@@ -554,6 +554,11 @@ typedef struct {
     const char *as_domain;  /* NULL: the bundle's domain (name and UUID) */
     const char *kernel_dir; /* NULL: an imported config keeps no kernel
                                or ramdisk; else those under this dir */
+    const char *volume_group; /* NULL; else "VG" (classic LVs) or
+                               "VG/POOL" (thin LVs in that pool): each
+                               disk becomes a new LV there, tagged
+                               xlsnap-imported, with a snapshot LV of
+                               the lvm driver; full bundles only */
 } xlsnap_import_params;
 
 /* Defaults: no source (fd -1), disks next to the recorded images, the

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * cmd_import.c - xl-snapshot import [--disk-dir DIR] [--as-domain NAME]
+ * cmd_import.c - xl-snapshot import [--disk-dir DIR | --volume-group VG]
+ *                [--as-domain NAME]
  *                [--kernel-dir DIR] [--json] <DIR | ->
  */
 #include <stdlib.h>
@@ -10,7 +11,8 @@
 
 #include "xl-snapshot.h"
 
-enum { OPT_DISK_DIR = 0x100, OPT_AS_DOMAIN, OPT_KERNEL_DIR, OPT_JSON };
+enum { OPT_DISK_DIR = 0x100, OPT_AS_DOMAIN, OPT_KERNEL_DIR, OPT_JSON,
+       OPT_VOLUME_GROUP };
 
 int main_import(const struct cmd_spec *cmd, int argc, char **argv)
 {
@@ -19,6 +21,7 @@ int main_import(const struct cmd_spec *cmd, int argc, char **argv)
         { "as-domain", required_argument, NULL, OPT_AS_DOMAIN },
         { "kernel-dir", required_argument, NULL, OPT_KERNEL_DIR },
         { "json", no_argument, NULL, OPT_JSON },
+        { "volume-group", required_argument, NULL, OPT_VOLUME_GROUP },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -38,10 +41,15 @@ int main_import(const struct cmd_spec *cmd, int argc, char **argv)
         case OPT_AS_DOMAIN: p.as_domain = optarg; break;
         case OPT_KERNEL_DIR: p.kernel_dir = optarg; break;
         case OPT_JSON: json = true; break;
+        case OPT_VOLUME_GROUP: p.volume_group = optarg; break;
         }
     }
     if ((rc = cmd_args(cmd, argc, 1, 1))) return rc;
     src = argv[optind];
+    if (p.disk_dir && p.volume_group) {
+        err("import: --disk-dir and --volume-group exclude each other");
+        return EXIT_USAGE;
+    }
     if (p.disk_dir && (stat(p.disk_dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
         err("cannot import '%s': --disk-dir %s is not a directory", src,
             p.disk_dir);
@@ -69,7 +77,12 @@ int main_import(const struct cmd_spec *cmd, int argc, char **argv)
            s.parent ? ", child of '" : "", s.parent ? s.parent : "",
            s.parent ? "'" : "");
     for (int i = 0; i < s.num_disks; i++)
-        printf("  %s: %s\n", s.disks[i].vdev, s.disks[i].backing);
+        if (s.disks[i].kind == XLSNAP_DISK_VOLUME)
+            printf("  %s: %s (snapshot volume %s/%s)\n", s.disks[i].vdev,
+                   s.disks[i].image, s.disks[i].volume_group,
+                   s.disks[i].snapshot_volume);
+        else
+            printf("  %s: %s\n", s.disks[i].vdev, s.disks[i].backing);
     if (s.memory) printf("  memory: %s\n", s.memory);
     rc = EXIT_SUCCESS;
  out:

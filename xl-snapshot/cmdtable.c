@@ -206,12 +206,16 @@ const struct cmd_spec cmd_table[] = {
     {
         .name = "import", .fn = main_import,
         .summary = "Verify a bundle and recreate its snapshot",
-        .usage = "[--disk-dir DIR] [--as-domain NAME] [--kernel-dir DIR] "
-                 "[--json] <DIR | ->",
+        .usage = "[--disk-dir DIR | --volume-group VG] [--as-domain NAME] "
+                 "[--kernel-dir DIR] [--json] <DIR | ->",
         .options =
             "  --disk-dir DIR  put the disk images in DIR (default: next "
             "to\n"
             "                  the domain's own images on this host)\n"
+            "  --volume-group VG\n"
+            "                  put each disk on a new logical volume in\n"
+            "                  VG (classic), or VG/POOL (thin in that\n"
+            "                  pool), with a snapshot volume to revert to\n"
             "  --as-domain NAME\n"
             "                  import for domain NAME (an existing one, "
             "or a\n"

@@ -155,13 +155,22 @@ int xlsnap__config_rewrite(xlsnap_ctx *ctx, const char *json,
     if (ci && uuid && !rc) rc = set_member(ci, "uuid", uuid);
     dl = yajl_tree_get(root, dp, yajl_t_array);
     for (size_t i = 0; !rc && dl && i < dl->u.array.len; i++) {
-        yajl_val d = dl->u.array.values[i], v;
+        yajl_val d = dl->u.array.values[i], v, b;
         if (!YAJL_IS_OBJECT(d)) continue;
         v = xlsnap__json_field(d, "vdev");
         for (int k = 0; !rc && v && YAJL_IS_STRING(v) && k < nr_disks; k++) {
             if (strcmp(disks[k].vdev, v->u.string)) continue;
             rc = set_member(d, "pdev_path", disks[k].image);
             if (!rc) rc = set_member(d, "format", disks[k].format);
+            /* a volume (an imported LV) is served by blkback, a qcow2
+             * image (one imported from a volume) by QEMU */
+            b = xlsnap__json_field(d, "backend");
+            if (!rc && disks[k].kind == XLSNAP_DISK_VOLUME)
+                rc = set_member(d, "backend", "phy");
+            else if (!rc && disks[k].format &&
+                     !strcmp(disks[k].format, "qcow2") && b &&
+                     YAJL_IS_STRING(b) && !strcmp(b->u.string, "phy"))
+                rc = set_member(d, "backend", "qdisk");
         }
     }
     if (rc) {
@@ -330,7 +339,9 @@ static int gen_disks(yajl_gen g, const xlsnap_disk *disks, int nr_disks)
         CHK(yajl_gen_map_open(g));
         CHK(xlsnap__gen_kv_str(g, "pdev_path", disks[i].image));
         CHK(xlsnap__gen_kv_str(g, "vdev", disks[i].vdev));
-        CHK(xlsnap__gen_kv_str(g, "backend", "qdisk"));
+        CHK(xlsnap__gen_kv_str(g, "backend",
+                               disks[i].kind == XLSNAP_DISK_VOLUME ? "phy"
+                                                                   : "qdisk"));
         CHK(xlsnap__gen_kv_str(g, "format", disks[i].format));
         CHK(xlsnap__gen_kv_int(g, "readwrite", 1));
         CHK(yajl_gen_map_close(g));

@@ -29,6 +29,7 @@
  * LVM_SUPPRESS_FD_WARNINGS=1.
  */
 #include "backend/disk.h"
+#include "bundle/volume.h"
 
 #include <ctype.h>
 #include <time.h>
@@ -786,6 +787,208 @@ int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
     }
  out:
     lvinfo_dispose(&v);
+    free(t_uuid);
+    return rc;
+}
+
+/* ---- export and import (bundle/volume.c) ---- */
+
+int xlsnap__lvm_snapshot_open(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                              const char *uuid, char **dev_r,
+                              bool *activated_r)
+{
+    char *lv = vg_lv(d->volume_group, d->snapshot_volume);
+    lvinfo v;
+    int rc;
+
+    *dev_r = NULL;
+    *activated_r = false;
+    memset(&v, 0, sizeof(v));
+    if (!lv) return xlsnap__nomem(ctx);
+    if ((rc = own_snapshot(ctx, d, uuid, &v)) <= 0) {
+        if (!rc)
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "the snapshot "
+                               "volume %s is gone", lv);
+        goto out;
+    }
+    if (v.attr[0] != 'V' && (v.attr[4] == 'I' || v.attr[4] == 'S')) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the snapshot volume "
+                           "%s is invalid (its copy-on-write store "
+                           "overflowed)", lv);
+        goto out;
+    }
+    if (v.attr[4] != 'a') {
+        /* a thin snapshot carries the activation skip flag (-K) */
+        const char *argv[] = { "lvchange", "-q", "-ay", "-K", lv, NULL };
+        if ((rc = lvm_do(ctx, argv))) goto out;
+        *activated_r = true;
+    }
+    if (!(*dev_r = xlsnap__sprintf("/dev/%s", lv))) {
+        rc = xlsnap__nomem(ctx);
+        xlsnap__lvm_snapshot_release(ctx, d, *activated_r);
+        *activated_r = false;
+        goto out;
+    }
+    rc = 0;
+ out:
+    lvinfo_dispose(&v);
+    free(lv);
+    return rc;
+}
+
+void xlsnap__lvm_snapshot_release(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                                  bool activated)
+{
+    char *lv = vg_lv(d->volume_group, d->snapshot_volume);
+    xlsnap__errsaved saved;
+
+    if (!activated || !lv) { free(lv); return; }
+    xlsnap__errsave(ctx, &saved);
+    {
+        const char *argv[] = { "lvchange", "-q", "-an", lv, NULL };
+        lvm_do(ctx, argv);
+    }
+    xlsnap__errrestore(ctx, &saved);
+    free(lv);
+}
+
+char *xlsnap__lvm_name(const char *s, size_t max)
+{
+    return sanitize(s, max);
+}
+
+/* Whether s is a name LVM takes for a VG or an LV. */
+static bool lvm_name_ok(const char *s, size_t n)
+{
+    if (!n || n > 100 || s[0] == '-' || (n <= 2 && s[0] == '.'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("+_.-", s[i]))
+            return false;
+    return true;
+}
+
+int xlsnap__lvm_target(xlsnap_ctx *ctx, const char *target, char **vg_r,
+                       char **pool_r)
+{
+    const char *slash = strchr(target, '/');
+    size_t n = slash ? (size_t)(slash - target) : strlen(target);
+    char *why = NULL, *vg = NULL, *pool = NULL;
+    lvinfo v;
+    int status, rc;
+
+    *vg_r = *pool_r = NULL;
+    memset(&v, 0, sizeof(v));
+    if (!lvm_name_ok(target, n) ||
+        (slash && !lvm_name_ok(slash + 1, strlen(slash + 1))))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "'%s' is not a volume "
+                             "group name (VG, or VG/POOL for a thin pool)",
+                             target);
+    if (!(vg = strndup(target, n)) ||
+        (slash && !(pool = xlsnap__strdup(slash + 1)))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    {
+        const char *argv[] = { "vgs", "--noheadings", "-o", "vg_name", vg,
+                               NULL };
+        if ((rc = lvm_run(ctx, argv, NULL, &why, &status))) goto out;
+    }
+    if (status) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "there is no volume "
+                           "group %s (vgs: %s)", vg,
+                           *why ? why : "cannot run the LVM tools");
+        goto out;
+    }
+    if (pool) {
+        char *p = vg_lv(vg, pool);
+        rc = p ? lvs_one(ctx, p, &v) : xlsnap__nomem(ctx);
+        if (rc >= 0 && (!rc || v.attr[0] != 't'))
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "%s is not a "
+                               "thin pool", p);
+        free(p);
+        if (rc < 0) goto out;
+    }
+    *vg_r = vg;
+    *pool_r = pool;
+    vg = pool = NULL;
+    rc = 0;
+ out:
+    lvinfo_dispose(&v);
+    free(why);
+    free(vg);
+    free(pool);
+    return rc;
+}
+
+int xlsnap__lvm_exists(xlsnap_ctx *ctx, const char *vg, const char *lv)
+{
+    char *p = vg_lv(vg, lv);
+    lvinfo v;
+    int rc;
+
+    if (!p) return xlsnap__nomem(ctx);
+    rc = lvs_one(ctx, p, &v);
+    lvinfo_dispose(&v);
+    free(p);
+    return rc;
+}
+
+int xlsnap__lvm_create_imported(xlsnap_ctx *ctx, const char *vg,
+                                const char *pool, const char *lv,
+                                uint64_t size, const char *uuid)
+{
+    char *sz = xlsnap__sprintf("%llub", (unsigned long long)size);
+    char *t_uuid = xlsnap__sprintf("xlsnap-imported-uuid-%s", uuid);
+    char *tp = pool ? vg_lv(vg, pool) : NULL;
+    int rc;
+
+    if (!sz || !t_uuid || (pool && !tp)) {
+        rc = xlsnap__nomem(ctx);
+    } else if (pool) {
+        const char *argv[] = { "lvcreate", "-q", "-y", "-V", sz, "-T", tp,
+                               "-n", lv, "--addtag", "xlsnap-imported",
+                               "--addtag", t_uuid, NULL };
+        rc = lvm_do(ctx, argv);
+    } else {
+        const char *argv[] = { "lvcreate", "-q", "-y", "-Wy", "-L", sz,
+                               "-n", lv, "--addtag", "xlsnap-imported",
+                               "--addtag", t_uuid, vg, NULL };
+        rc = lvm_do(ctx, argv);
+    }
+    if (rc)
+        rc = xlsnap__error_prefix(ctx, rc, "cannot create logical volume "
+                                  "%s/%s", vg, lv);
+    free(sz);
+    free(t_uuid);
+    free(tp);
+    return rc;
+}
+
+int xlsnap__lvm_remove_imported(xlsnap_ctx *ctx, const char *vg,
+                                const char *lv, const char *uuid)
+{
+    char *p = vg_lv(vg, lv);
+    char *t_uuid = xlsnap__sprintf("xlsnap-imported-uuid-%s", uuid);
+    lvinfo v;
+    int rc;
+
+    memset(&v, 0, sizeof(v));
+    if (!p || !t_uuid) { rc = xlsnap__nomem(ctx); goto out; }
+    if ((rc = lvs_one(ctx, p, &v)) <= 0) goto out;
+    if (!has_tag(v.tags, "xlsnap-imported") || !has_tag(v.tags, t_uuid)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM, "logical volume %s is "
+                           "not tagged as imported by this tool; it is "
+                           "left alone", p);
+        goto out;
+    }
+    {
+        const char *argv[] = { "lvremove", "-q", "-f", p, NULL };
+        rc = lvm_do(ctx, argv);
+    }
+ out:
+    lvinfo_dispose(&v);
+    free(p);
     free(t_uuid);
     return rc;
 }

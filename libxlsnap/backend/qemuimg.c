@@ -159,6 +159,19 @@ int xlsnap__qimg_convert(xlsnap_ctx *ctx, const char *image, const char *fmt,
     return rc;
 }
 
+/* The contents of image (format fmt) written over the existing block
+ * device or file dev as raw (-n: dev is not created). */
+int xlsnap__qimg_write_raw(xlsnap_ctx *ctx, const char *image,
+                           const char *fmt, const char *dev)
+{
+    const char *argv[] = { qemu_img(), "convert", "-q", "-n", "-f", fmt,
+                           "-O", "raw", image, dev, NULL };
+    int rc;
+
+    if ((rc = fmt_ok(ctx, image, fmt))) return rc;
+    return run(ctx, argv, NULL);
+}
+
 /* Make image's (format fmt) backing file newbase (format newfmt):
  * copying what differs (offline), or with XLSNAP__QIMG_UNSAFE only
  * rewriting the header. */

@@ -26,6 +26,7 @@
  * and the disk is refused before anything is touched.
  */
 #include "backend/disk.h"
+#include "bundle/volume.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -587,6 +588,20 @@ int xlsnap__reflink_remove_orphan(xlsnap_ctx *ctx,
  out:
     free(want);
     return rc;
+}
+
+/* export (bundle/volume.c): the copy d names is there and ours. */
+int xlsnap__reflink_snapshot_ok(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                                const char *uuid)
+{
+    int fd, rc = own_copy(ctx, d, uuid, &fd);
+
+    if (rc == 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "the snapshot copy "
+                             "%s is gone", d->snapshot_file);
+    if (rc < 0) return rc;
+    close(fd);
+    return 0;
 }
 
 const xlsnap__disk_driver xlsnap__disk_reflink = {

@@ -25,6 +25,7 @@
  */
 #include "internal.h"
 #include "delta.h"
+#include "bundle/volume.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -228,14 +229,14 @@ static int make_image(exporter *x, const xlsnap_disk *d,
     int rc;
 
     if (d->kind == XLSNAP_DISK_VOLUME) {
-        rc = d->snapshot_file
-           ? xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: its data is "
-                           "the reflink copy %s; exporting it is not "
-                           "supported yet", d->vdev, d->snapshot_file)
-           : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: its data is "
-                           "the LVM volume %s/%s; exporting volumes is not "
-                           "supported yet", d->vdev, d->volume_group,
-                           d->snapshot_volume);
+        /* the volume drivers (lvm, reflink): bundle/volume.c */
+        bd = base ? xlsnap__snapshot_disk(base, d->vdev) : NULL;
+        rc = base && !bd
+           ? xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTFOUND,
+                                XLSNAP_HINT_EXPORT_FULL, "base snapshot "
+                                "'%s' has no disk %s", base->name, d->vdev)
+           : xlsnap__volume_export(ctx, d, bd, x->sn->domain_uuid,
+                                   base ? base->name : NULL, out);
     } else if (!base) {
         const char *snap = d->kind == XLSNAP_DISK_INTERNAL ? d->internal_name
                                                            : NULL;

@@ -29,6 +29,7 @@
  * tracked in the importer, and undone on failure.
  */
 #include "internal.h"
+#include "bundle/volume.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -423,10 +424,14 @@ typedef struct {
     const xlsnap_snapshot *base;  /* a delta's base, in h.list */
     xlsnap_snapshot sn;           /* the new record */
     char **dst;                   /* per disk of sn: its image file */
+    char *vg, *pool;              /* volume_group: the VG (and pool) */
     /* act: what this import created */
     bool wrote;                   /* sn's record */
     int placed;                   /* dst[0 .. placed) */
     bool memory_placed;           /* sn.memory */
+    int lv_made;                  /* volume_group: origins of disks
+                                   * [0 .. lv_made) created */
+    int snap_made;                /* and their snapshot LVs */
 } importer;
 
 static void importer_init(importer *im, xlsnap_ctx *ctx,
@@ -450,6 +455,8 @@ static void importer_dispose(importer *im)
     xlsnap__store_close(&im->h);
     for (int i = 0; im->dst && i < im->rec.num_disks; i++) free(im->dst[i]);
     free(im->dst);
+    free(im->vg);
+    free(im->pool);
     for (int k = 0; im->plain && k < im->m.num_files; k++)
         free(im->plain[k]);
     free(im->plain);
@@ -700,6 +707,92 @@ static int plan_disk_file(importer *im, int i, const char *mine)
     return 0;
 }
 
+static bool is_blockdev(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISBLK(st.st_mode);
+}
+
+/*
+ * Disk i onto the volume group (import_params.volume_group): a new LV
+ * named after the bundle's volume (or image file, or vdev) in LVM's
+ * characters, of the manifest's virtual size, and its snapshot LV
+ * "<LV>-xs-<snapshot>", neither of which may exist; the record's disk
+ * is the lvm driver's.
+ */
+static int plan_disk_volume(importer *im, int i)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap_disk *rd = &im->rec.disks[i];
+    xlsnap_disk *d = &im->sn.disks[i];
+    const xlsnap__bundle_file *f = file_for(&im->m, rd->vdev);
+    char *t = NULL, *lv = NULL, *sl = NULL, *s = NULL;
+    const char *from = rd->vdev;
+    int rc;
+
+    if (rd->kind == XLSNAP_DISK_VOLUME && rd->volume && *rd->volume) {
+        from = rd->volume;
+    } else if (rd->image) {
+        char *dot;
+        if (!(t = xlsnap__strdup(rd->image))) return xlsnap__nomem(ctx);
+        from = basename(t);
+        if ((dot = strrchr(from, '.')) && dot != from) *dot = '\0';
+        if (!*from) from = rd->vdev;
+    }
+    if (!(lv = xlsnap__lvm_name(from, 60)) ||
+        !(s = xlsnap__lvm_name(im->sn.name, 80))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    if (lv[0] == '-' || lv[0] == '.' || lv[0] == '_') lv[0] = 'x';
+    if (!(sl = xlsnap__sprintf("%s-xs-%s", lv, s))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    for (int k = 0; k < i; k++)
+        if (!strcmp(im->sn.disks[k].volume, lv)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "disks %s and %s "
+                               "would both be logical volume %s/%s",
+                               im->sn.disks[k].vdev, rd->vdev, im->vg, lv);
+            goto out;
+        }
+    if ((rc = xlsnap__lvm_exists(ctx, im->vg, lv)) > 0 ||
+        (!rc && (rc = xlsnap__lvm_exists(ctx, im->vg, sl)) > 0)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "disk %s: logical "
+                           "volume %s/%s already exists; nothing was "
+                           "imported", rd->vdev, im->vg,
+                           xlsnap__lvm_exists(ctx, im->vg, lv) > 0 ? lv : sl);
+        goto out;
+    }
+    if (rc < 0) goto out;
+    if (!f || !f->virtual_size) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle was "
+                           "refused, nothing was imported: disk %s has no "
+                           "size", rd->vdev);
+        goto out;
+    }
+    d->kind = XLSNAP_DISK_VOLUME;
+    if (!(d->vdev = xlsnap__strdup(rd->vdev)) ||
+        !(d->format = xlsnap__strdup("raw")) ||
+        !(d->image = xlsnap__sprintf("/dev/%s/%s", im->vg, lv)) ||
+        !(d->driver = xlsnap__strdup("lvm")) ||
+        !(d->volume_group = xlsnap__strdup(im->vg))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    d->volume = lv;
+    d->snapshot_volume = sl;
+    lv = sl = NULL;
+    rc = 0;
+ out:
+    free(t);
+    free(lv);
+    free(sl);
+    free(s);
+    return rc;
+}
+
 /* Disk i of the new record: an external qcow2 image at dst[i]; a
  * delta's needs the base's image file to build on. */
 static int plan_disk(importer *im, int i, const xlsnap__cfgdisk *cd,
@@ -716,10 +809,19 @@ static int plan_disk(importer *im, int i, const xlsnap__cfgdisk *cd,
         return xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "the bundle was "
                              "refused, nothing was imported: disk name "
                              "'%s' is not a virtual device name", rd->vdev);
+    if (im->vg) return plan_disk_volume(im, i);
     for (int k = 0; k < ncd; k++)
         if (!strcmp(cd[k].vdev, rd->vdev) && cd[k].path &&
             cd[k].path[0] == '/')
             mine = cd[k].path;
+    if (!im->p->disk_dir && mine && is_blockdev(mine))
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_INVAL,
+                                  XLSNAP_HINT_DISK_DIR, "disk %s: domain %s "
+                                  "has the block device %s for it on this "
+                                  "host, no directory to put the imported "
+                                  "image in (import onto a disk directory "
+                                  "or a volume group)", rd->vdev,
+                                  dom_shown(&im->dom), mine);
     if ((rc = plan_disk_file(im, i, mine))) return rc;
     d->kind = XLSNAP_DISK_EXTERNAL;
     if (!(d->vdev = xlsnap__strdup(rd->vdev)) ||
@@ -776,6 +878,15 @@ static int plan(importer *im)
 {
     int rc;
 
+    if (im->p->volume_group && im->m.base)
+        return xlsnap__error(im->ctx, XLSNAP_ERROR_NOTSUP, "this is a delta "
+                             "bundle (on snapshot '%s'): only a full bundle "
+                             "can be imported onto a volume group",
+                             im->m.base);
+    if (im->p->volume_group &&
+        (rc = xlsnap__lvm_target(im->ctx, im->p->volume_group, &im->vg,
+                                 &im->pool)))
+        return rc;
     if ((rc = target_domain(im->ctx, im->p, &im->m, &im->dom)) ||
         (rc = xlsnap__store_open(im->ctx, im->dom.uuid,
                                  XLSNAP__STORE_CREATE, &im->h)) ||
@@ -817,6 +928,28 @@ static int part_of(importer *im, int k, bool rebased, xlsnap__part *q)
     return rc;
 }
 
+/* Disk i onto the volume group: its LV made (tagged as imported), the
+ * staged image written into it (qemu-img convert -f qcow2 -O raw -n),
+ * then its snapshot LV taken by the lvm driver (its tags). */
+static int write_volume(importer *im, int i, const xlsnap__bundle_file *f)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap_disk *d = &im->sn.disks[i];
+    int rc;
+
+    if ((rc = xlsnap__lvm_create_imported(ctx, im->vg, im->pool, d->volume,
+                                          f->virtual_size, im->dom.uuid)))
+        return rc;
+    im->lv_made = i + 1;
+    if ((rc = xlsnap__qimg_write_raw(ctx, im->plain[f - im->m.files],
+                                     "qcow2", d->image)))
+        return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+    if ((rc = xlsnap__disk_lvm.take(ctx, d, im->dom.uuid, im->sn.name, NULL)))
+        return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+    im->snap_made = i + 1;
+    return 0;
+}
+
 /* A delta's disks are pointed at the base's images in the staging dir,
  * so that what is hashed is what is placed; then the record as
  * preparing (the intent) and the list of its parts, then the images in
@@ -834,6 +967,7 @@ static int act(importer *im)
         const xlsnap__bundle_file *f = file_for(m, sn->disks[i].vdev);
         const xlsnap_disk *bd;
         int k = f - m->files;
+        if (im->vg) continue;         /* a volume: no file to list */
         if (im->base) {
             bd = xlsnap__snapshot_disk(im->base, sn->disks[i].vdev);
             if ((rc = xlsnap__qimg_rebase(ctx, im->plain[k], "qcow2",
@@ -862,6 +996,10 @@ static int act(importer *im)
     xlsnap__fault_point("import-prepared");
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap__bundle_file *f = file_for(m, sn->disks[i].vdev);
+        if (im->vg) {
+            if ((rc = write_volume(im, i, f))) goto out;
+            continue;
+        }
         if ((rc = place(ctx, im->plain[f - m->files], im->dst[i])))
             goto out;
         im->placed = i + 1;
@@ -897,6 +1035,11 @@ static void undo(importer *im)
 
     xlsnap__errsave(im->ctx, &saved);
     for (int i = 0; i < im->placed; i++) unlink(im->dst[i]);
+    for (int i = 0; i < im->snap_made; i++)
+        xlsnap__disk_lvm.remove(im->ctx, &im->sn.disks[i], im->dom.uuid);
+    for (int i = 0; i < im->lv_made; i++)
+        xlsnap__lvm_remove_imported(im->ctx, im->vg,
+                                    im->sn.disks[i].volume, im->dom.uuid);
     if (im->memory_placed) unlink(im->sn.memory);
     if (im->wrote) xlsnap__store_remove(im->ctx, im->dom.uuid, im->sn.name);
     xlsnap__errrestore(im->ctx, &saved);
@@ -910,6 +1053,11 @@ int xlsnap_import(xlsnap_ctx *ctx, const xlsnap_import_params *p,
     int rc;
 
     importer_init(&im, ctx, p);
+    if (p->disk_dir && p->volume_group) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "the disks go to a "
+                           "directory or to a volume group, not both");
+        goto out;
+    }
     if (p->disk_dir &&
         (stat(p->disk_dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk directory %s "

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * bundle/volume.h - export and import of the disks of the volume drivers
+ * (lvm, reflink): bundle/volume.c, with the pieces it needs from
+ * backend/lvm.c and backend/reflink.c.
+ */
+#ifndef XLSNAP_BUNDLE_VOLUME_H
+#define XLSNAP_BUNDLE_VOLUME_H
+
+#include "backend/disk.h"
+
+/* backend/lvm.c.  The snapshot LV of d (proven ours, not overflowed)
+ * active: its device in *dev_r; *activated_r when this call activated
+ * it (a thin snapshot skips activation): release deactivates it. */
+int xlsnap__lvm_snapshot_open(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                              const char *uuid, char **dev_r,
+                              bool *activated_r);
+void xlsnap__lvm_snapshot_release(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                                  bool activated);
+/* s as an LVM name (other characters '_'), at most max long. */
+char *xlsnap__lvm_name(const char *s, size_t max);
+/* An import's target "VG" or "VG/POOL" (a thin pool): checked to exist. */
+int xlsnap__lvm_target(xlsnap_ctx *ctx, const char *target, char **vg_r,
+                       char **pool_r);
+/* 1: VG/LV exists, 0: not, <0 error. */
+int xlsnap__lvm_exists(xlsnap_ctx *ctx, const char *vg, const char *lv);
+/* An imported volume VG/LV of size bytes (thin in pool, or classic),
+ * tagged xlsnap-imported and xlsnap-imported-uuid-<uuid>; remove only
+ * removes such a one. */
+int xlsnap__lvm_create_imported(xlsnap_ctx *ctx, const char *vg,
+                                const char *pool, const char *lv,
+                                uint64_t size, const char *uuid);
+int xlsnap__lvm_remove_imported(xlsnap_ctx *ctx, const char *vg,
+                                const char *lv, const char *uuid);
+
+/* backend/reflink.c: the copy d names is there and marked ours. */
+int xlsnap__reflink_snapshot_ok(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                                const char *uuid);
+
+/* bundle/volume.c.  The qcow2 image at out of volume disk d of domain
+ * uuid: all of its data (bd NULL), or a delta on base snapshot base's
+ * disk bd (the same volume): the blocks that differ, on the placeholder
+ * backing "xl-snapshot-base:<base>". */
+int xlsnap__volume_export(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                          const xlsnap_disk *bd, const char *uuid,
+                          const char *base, const char *out);
+
+#endif
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
