@@ -11,6 +11,7 @@
 # initramfs.  Each generation has its own cache key and keeps its own images.
 #
 # The images live OUTSIDE the repo in ${XDG_CACHE_HOME:-$HOME/.cache}/xl-snapshot-e2e/<key>/
+# (E2E_XEN=4.20: in .../xl-snapshot-e2e/xen-4.20/<key>/)
 # and are rebuilt only when the cache key changes (this script, tests/e2e/images/*,
 # the package list, the host's libxen-dev version and the Debian kernel version).
 #
@@ -54,6 +55,7 @@ XEN_HV_PKG=xen-hypervisor-$XEN_VER-amd64
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_ROOT=${E2E_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xl-snapshot-e2e}
+IMG_ROOT=$CACHE_ROOT
 
 log() { printf '[build-images %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -284,8 +286,8 @@ guest_add_qga() {
 build_dom0() {
     local r=$WORK/dom0
     log "debootstrap --variant=minbase $SUITE from $MIRROR (the slow part)"
-    mkdir -p "$CACHE_ROOT/debs"
-    debootstrap --variant=minbase --cache-dir="$CACHE_ROOT/debs" "$SUITE" "$r" "$MIRROR" \
+    mkdir -p "$IMG_ROOT/debs"
+    debootstrap --variant=minbase --cache-dir="$IMG_ROOT/debs" "$SUITE" "$r" "$MIRROR" \
         > "$WORK/debootstrap.log" 2>&1 || { tail -n 30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log: $WORK/debootstrap.log)"; }
     log "installing dom0 packages from the host's sources (updates/security, to match libxen-dev)"
     chroot_sources > "$r/etc/apt/sources.list"
@@ -359,14 +361,18 @@ cleanup() {
 main() {
     check_prereqs
     mkdir -p "$CACHE_ROOT"
-    exec 9>"$CACHE_ROOT/.lock"
-    flock 9 || die "cannot lock $CACHE_ROOT/.lock"
+    # Xen 4.20's images apart, with their own lock: a 4.20 build never
+    # holds up a 4.17 run, nor drops its images (the debs cache is shared)
+    [ "$XEN_VER" = 4.17 ] || IMG_ROOT=$CACHE_ROOT/xen-$XEN_VER
+    mkdir -p "$IMG_ROOT"
+    exec 9>"$IMG_ROOT/.lock"
+    flock 9 || die "cannot lock $IMG_ROOT/.lock"
 
     KVER=$(kernel_version)
     [ -n "$KVER" ] || die "cannot find the Debian kernel version (apt-cache depends linux-image-amd64); run apt-get update"
     local key dir
     key=$(cache_key)
-    dir=$CACHE_ROOT/$key
+    dir=$IMG_ROOT/$key
     if [ -f "$dir/.complete" ] && [ "${E2E_REBUILD:-0}" != 1 ]; then
         log "images cached in $dir"
         echo "$dir"
@@ -376,7 +382,7 @@ main() {
     local t0=$SECONDS
     log "building images (Xen $XEN_VER, $SUITE dom0, key $key, kernel $KVER, libxen-dev $(dpkg-query -W -f='${Version}' libxen-dev)) into $dir"
     rm -rf "$dir"
-    WORK=$(mktemp -d "$CACHE_ROOT/work.XXXXXX")
+    WORK=$(mktemp -d "$IMG_ROOT/work.XXXXXX")
     OUT=$dir.tmp
     rm -rf "$OUT"; mkdir -p "$OUT"
     trap cleanup EXIT
@@ -385,16 +391,14 @@ main() {
     build_dom0
     echo "$KVER" > "$OUT/kernel.version"
     echo "$key" > "$OUT/key"
-    echo "$XEN_VER" > "$OUT/xen-generation"
     ls -la "$OUT" >&2
     touch "$OUT/.complete"
     mv "$OUT" "$dir"; OUT=
-    # Drop images of older keys of the same Xen (keep the debs cache).
+    # Drop images of older keys (keep the debs cache and the other Xen's).
     local old
-    for old in "$CACHE_ROOT"/*/; do
+    for old in "$IMG_ROOT"/*/; do
         old=${old%/}
-        [ "$(cat "$old/xen-generation" 2>/dev/null || echo 4.17)" = "$XEN_VER" ] || continue
-        case $old in "$dir"|"$CACHE_ROOT/debs") ;; *) rm -rf "$old" ;; esac
+        case $old in "$dir"|"$IMG_ROOT/debs"|"$CACHE_ROOT"/xen-*) ;; *) rm -rf "$old" ;; esac
     done
     log "images built in $((SECONDS - t0)) s"
     echo "$dir"
