@@ -362,7 +362,7 @@ main() {
     check_prereqs
     mkdir -p "$CACHE_ROOT"
     # Xen 4.20's images apart, with their own lock: a 4.20 build never
-    # holds up a 4.17 run, nor drops its images (the debs cache is shared)
+    # holds up a 4.17 run, nor drops its images
     [ "$XEN_VER" = 4.17 ] || IMG_ROOT=$CACHE_ROOT/xen-$XEN_VER
     mkdir -p "$IMG_ROOT"
     exec 9>"$IMG_ROOT/.lock"
