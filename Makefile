@@ -7,6 +7,9 @@
 #   make install    DESTDIR/PREFIX honoured
 #   make trixie-check  the Debian packages built and checked in a Debian 13
 #                   chroot (Xen 4.20): tests/deb/trixie-build.sh, not in check
+#   make e2e-4.20   the core e2e files on Xen 4.20 + a Debian 13 dom0, the
+#                   tool built in a Debian 13 chroot (E2E_XEN=4.20
+#                   tests/e2e/run.sh $(E2E_FILES_4_20)), not in check
 #   CLI_LINK=shared the CLI linked against libxlsnap.so.0 (the .deb does)
 
 VERSION    := 0.1.0
@@ -71,7 +74,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 STATIC_LIB := $(BUILD)/libxlsnap.a
 SHARED_LIB := $(BUILD)/libxlsnap.so.$(VERSION)
 
-.PHONY: all check demo bench install clean unit deps fuzz trixie-check
+.PHONY: all check demo bench install clean unit deps fuzz trixie-check e2e-4.20
 all: $(BUILD)/xl-snapshot $(STATIC_LIB) $(SHARED_LIB) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c libxlsnap/libxlsnap.h libxlsnap/internal.h \
@@ -144,6 +147,14 @@ bench:
 
 trixie-check:
 	tests/deb/trixie-build.sh
+
+# The e2e files that run on both hypervisors (Xen 4.17 and 4.20).
+E2E_FILES_4_20 ?= $(addprefix tests/e2e/,05-deb.bats 20-list-info.bats \
+    30-create-revert.bats 40-external.bats 50-pvh.bats 52-hvm.bats \
+    70-export.bats)
+
+e2e-4.20:
+	E2E_XEN=4.20 tests/e2e/run.sh $(E2E_FILES_4_20)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \

@@ -174,3 +174,29 @@ boot_vm() {
     run -0 awk '{t[$1] += $2; all += $2} END {d = t[0] - t[1]; if (d < 0) d = -d; print (d * 10 <= all) ? "balanced" : "unbalanced " t[0] " " t[1]}' <<<"$output"
     assert_output balanced
 }
+
+@test "E2E_XEN=4.20's images: dom0 boots their dom0-vmlinuz (Debian 13's), the 4.17 set its vmlinuz" {
+    vm_plays "@@STAGE@@ dom0-ready" "@@END@@ 0"
+    sed -i '2i printf "%s\\n" "$@" > "$FAKE/qemu-args"' "$FAKE/bin/qemu-system-x86_64"
+    local img=$BATS_TEST_TMPDIR/img
+    mkdir -p "$img"
+    boot_img() {
+        # shellcheck source=/dev/null
+        . "$REPO/tests/e2e/lib/host.bash"
+        E2E_IMG=$img E2E_TIMEOUT=20
+        seen() { :; }
+        PATH=$FAKE/bin:$PATH e2e_host_boot "$BATS_TEST_TMPDIR/share" "$FAKE/serial.log" seen 2>/dev/null
+        echo "finished=$E2E_VM_FINISHED"
+    }
+    run -0 boot_img
+    assert_output "finished=1"
+    run -0 grep -x "$img/vmlinuz console=hvc0 .*,$img/dom0.cpio" "$FAKE/qemu-args"
+    : > "$img/dom0-vmlinuz"
+    run -0 boot_img
+    run -0 grep -x "$img/dom0-vmlinuz console=hvc0 .*,$img/dom0.cpio" "$FAKE/qemu-args"
+}
+
+@test "build-images.sh knows Xen 4.17 and 4.20 only" {
+    run -1 env E2E_XEN=4.19 "$REPO/tests/e2e/build-images.sh"
+    assert_output --partial "E2E_XEN must be 4.17 or 4.20"
+}

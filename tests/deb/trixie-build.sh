@@ -16,10 +16,25 @@
 # -Werror against libxl 4.20, lintian -I --pedantic, Depends on
 # xen-utils-4.20, units in /usr/lib/systemd/system.  The .debs and logs
 # are left in TRIXIE_ROOT/build/src/build/deb.
+#
+#   tests/deb/trixie-build.sh --e2e OUTDIR [nodebs]
+#
+# builds, in the same chroot, what the Xen 4.20 e2e run needs (E2E_XEN=4.20
+# tests/e2e/run.sh calls it): OUTDIR/xl-snapshot (linked to trixie's
+# libxenlight 4.20) and the .debs in OUTDIR/deb (nocheck; not with
+# nodebs), no deb.bats;
+# the build dependencies are installed again only when debian/control
+# changed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 root=${TRIXIE_ROOT:-/var/tmp/trixie}
 suite=trixie
+e2e_out=
+if [ "${1:-}" = --e2e ]; then
+    [ -n "${2:-}" ] || { echo "usage: $0 [--e2e OUTDIR]" >&2; exit 2; }
+    mkdir -p "$2"
+    e2e_out=$(cd "$2" && pwd)
+fi
 
 die() { echo "trixie-build: $*" >&2; exit 1; }
 log() { echo "trixie-build: $*" >&2; }
@@ -64,20 +79,44 @@ mountpoint -q "$root/proc" || { mount -t proc proc "$root/proc"; trap 'umount "$
 
 # The tree (committed or not, as tests/deb/build.sh takes it), as a git
 # repository of its own: deb.bats checks that the build leaves it clean.
-src=$root/build/src
+csrc=/build/src
+[ -z "$e2e_out" ] || csrc=/build/e2e-src
+src=$root$csrc
 rm -rf "$src"
 mkdir -p "$src"
 (cd "$repo" && git ls-files -co --exclude-standard | tar -cf - -T -) | tar -xf - -C "$src"
 
-log "build dependencies from debian/control (apt-get build-dep)"
-chr apt-get update -qq
-chr apt-get install -y -qq --no-install-recommends \
-    dpkg-dev fakeroot git lintian bats bats-assert bats-support >/dev/null
-chr apt-get build-dep -y -qq /build/src >/dev/null
-chr git -C /build/src init -q
-chr git -C /build/src add -A
-chr git -C /build/src -c user.name=trixie-build -c user.email=trixie-build@localhost \
+stamp=$root/.trixie-build-deps
+deps_key=$(sha256sum < "$src/debian/control" | cut -c1-16)
+if [ -z "$e2e_out" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$deps_key" ]; then
+    log "build dependencies from debian/control (apt-get build-dep)"
+    chr apt-get update -qq
+    chr apt-get install -y -qq --no-install-recommends \
+        dpkg-dev fakeroot git lintian bats bats-assert bats-support >/dev/null
+    chr apt-get build-dep -y -qq "$csrc" >/dev/null
+    echo "$deps_key" > "$stamp"
+fi
+chr git -C "$csrc" init -q
+chr git -C "$csrc" add -A
+chr git -C "$csrc" -c user.name=trixie-build -c user.email=trixie-build@localhost \
     commit -qm "tree under test"
+
+if [ -n "$e2e_out" ]; then
+    log "building xl-snapshot and the .debs for the Xen 4.20 e2e run in $e2e_out"
+    rm -rf "$e2e_out/deb" "$e2e_out/xl-snapshot"
+    chr bash -c "cd $csrc && mkdir -p build && make -j2 BUILD=build/e2e > build/e2e-make.log 2>&1 ||
+                 { tail -n 30 build/e2e-make.log; exit 1; }" >&2 || die "make failed"
+    cp "$src/build/e2e/xl-snapshot" "$e2e_out/xl-snapshot"
+    if [ "${3:-}" != nodebs ]; then
+        chr env DEB_BUILD_OPTIONS="nocheck parallel=2" "$csrc/tests/deb/build.sh" /build/e2e-deb >&2 ||
+            die "building the .debs failed (log: $root/build/e2e-deb/build.log)"
+        mkdir -p "$e2e_out/deb"
+        cp "$root"/build/e2e-deb/*.deb "$e2e_out/deb/"
+    fi
+    log "Debian $(cat "$root/etc/debian_version"), libxenlight $(chr pkg-config --modversion xenlight):" \
+        "xl-snapshot $(cd "$e2e_out" && echo xl-snapshot deb/*.deb)"
+    exit 0
+fi
 
 echo "# Debian $(cat "$root/etc/debian_version"), libxenlight $(chr pkg-config --modversion xenlight)" \
      "(libxen-dev $(chr dpkg-query -W -f='${Version}' libxen-dev))"

@@ -5,7 +5,13 @@
 #   dom0.cpio     dom0 root filesystem as an initramfs (debootstrap + xen-utils ...)
 #   guest.cpio.gz tiny busybox guest initramfs (tick counter on hvc0 + disks)
 #
+# E2E_XEN=4.20 builds the second generation instead: Xen 4.20 and a Debian 13
+# (trixie) dom0, its kernel included (dom0-vmlinuz), all from trixie's packages
+# (fetched inside the dom0 chroot); the guests keep the Debian 12 kernel and
+# initramfs.  Each generation has its own cache key and keeps its own images.
+#
 # The images live OUTSIDE the repo in ${XDG_CACHE_HOME:-$HOME/.cache}/xl-snapshot-e2e/<key>/
+# (E2E_XEN=4.20: in .../xl-snapshot-e2e/xen-4.20/<key>/)
 # and are rebuilt only when the cache key changes (this script, tests/e2e/images/*,
 # the package list, the host's libxen-dev version and the Debian kernel version).
 #
@@ -34,10 +40,22 @@ GUEST_QGA_MODULES="brd ext4"
 GUEST_QGA_PKG=qemu-guest-agent
 
 SUITE=bookworm
-XEN_HV_PKG=xen-hypervisor-4.17-amd64
+XEN_VER=${E2E_XEN:-4.17}
+case $XEN_VER in
+    4.17) ;;
+    4.20)
+        # Debian 13 (trixie): its xen-utils-4.20 pulls its own libraries
+        SUITE=trixie
+        DOM0_PACKAGES="xen-utils-4.20 qemu-system-xen qemu-utils bats bats-support bats-assert bats-file \
+libyajl2 libxenmisc4.20 libzstd1 \
+kmod busybox-static procps util-linux jq lvm2 thin-provisioning-tools xfsprogs" ;;
+    *) echo "[build-images] ERROR: E2E_XEN must be 4.17 or 4.20" >&2; exit 1 ;;
+esac
+XEN_HV_PKG=xen-hypervisor-$XEN_VER-amd64
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_ROOT=${E2E_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xl-snapshot-e2e}
+IMG_ROOT=$CACHE_ROOT
 
 log() { printf '[build-images %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -90,6 +108,11 @@ find_mirrors() {
     uris=$(host_debian_uris)
     MIRROR=${E2E_DEBIAN_MIRROR:-$(awk -v s="$SUITE" '$2==s {print $1; exit}' <<<"$uris")}
     SECURITY=${E2E_SECURITY_MIRROR:-$(awk -v s="$SUITE-security" '$2==s || $2==s"/updates" {print $1; exit}' <<<"$uris")}
+    if [ "$SUITE" != bookworm ]; then
+        # another release than the host's: the same mirrors, by their URIs
+        [ -n "$MIRROR" ] || MIRROR=$(awk '$2 !~ /-(security|updates|backports)$|\/updates$/ {print $1; exit}' <<<"$uris")
+        [ -n "$SECURITY" ] || SECURITY=$(awk '$2 ~ /-security$|\/updates$/ {print $1; exit}' <<<"$uris")
+    fi
     [ -n "$MIRROR" ] || die "no '$SUITE' Debian mirror in the host's apt sources; set E2E_DEBIAN_MIRROR"
     MIRROR=${MIRROR%/}
     SECURITY=${SECURITY%/}
@@ -114,6 +137,7 @@ cache_key() {
         echo "libxen-dev=$(dpkg-query -W -f='${Version}' libxen-dev)"
         echo "kernel=$KVER"
         echo "compress=${E2E_DOM0_COMPRESS:-none}"
+        [ "$XEN_VER" = 4.17 ] || echo "xen=$XEN_VER"
     } | sha256sum | cut -c1-16
 }
 
@@ -141,14 +165,50 @@ copy_modules() {
 build_kernel_and_xen() { # in $WORK
     local dl=$WORK/dl
     mkdir -p "$dl" "$WORK/kernel" "$WORK/xenpkg"
-    log "downloading $XEN_HV_PKG and linux-image-$KVER"
-    apt_download "$dl" "$XEN_HV_PKG" "linux-image-$KVER"
-    dpkg-deb -x "$dl"/"$XEN_HV_PKG"_*.deb "$WORK/xenpkg"
-    zcat "$WORK"/xenpkg/boot/xen-4.17-amd64.gz > "$OUT/xen"
+    if [ "$XEN_VER" != 4.17 ]; then
+        # Xen 4.20 is not in the host's release: build_dom0 fetches it
+        log "downloading linux-image-$KVER (the guests' kernel)"
+        apt_download "$dl" "linux-image-$KVER"
+    else
+        log "downloading $XEN_HV_PKG and linux-image-$KVER"
+        apt_download "$dl" "$XEN_HV_PKG" "linux-image-$KVER"
+        unpack_xen "$dl"
+    fi
     dpkg-deb -x "$dl"/linux-image-"$KVER"_*.deb "$WORK/kernel"
     cp "$WORK/kernel/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
     depmod -b "$WORK/kernel" "$KVER"
-    dpkg-deb -f "$dl"/"$XEN_HV_PKG"_*.deb Version > "$OUT/xen.version"
+    # dom0's kernel and modules: the same but with E2E_XEN=4.20 (build_dom0)
+    DOM0_KROOT=$WORK/kernel DOM0_KVER=$KVER
+}
+
+unpack_xen() { # unpack_xen DIR: the hypervisor from DIR/$XEN_HV_PKG_*.deb
+    dpkg-deb -x "$1"/"$XEN_HV_PKG"_*.deb "$WORK/xenpkg"
+    zcat "$WORK"/xenpkg/boot/xen-"$XEN_VER"-amd64.gz > "$OUT/xen"
+    dpkg-deb -f "$1"/"$XEN_HV_PKG"_*.deb Version > "$OUT/xen.version"
+}
+
+# dom0_kernel_and_xen ROOT: with E2E_XEN=4.20, the hypervisor and dom0's
+# kernel from the release of the dom0 chroot ROOT (its apt, before the
+# lists are stripped); dom0-vmlinuz boots dom0, vmlinuz stays the guests'.
+dom0_kernel_and_xen() {
+    local r=$1 dl=$1/tmp/e2e-dl kpkg
+    kpkg=$(chroot "$r" apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    [ -n "$kpkg" ] || die "no linux-image-amd64 in the $SUITE chroot"
+    DOM0_KVER=${kpkg#linux-image-}
+    log "downloading $XEN_HV_PKG and $kpkg ($SUITE)"
+    mkdir -p "$dl"
+    chroot "$r" sh -ec "cd /tmp/e2e-dl && apt-get -q -o APT::Sandbox::User=root download $XEN_HV_PKG $kpkg" >&2 ||
+        die "apt-get download in the $SUITE chroot failed"
+    unpack_xen "$dl"
+    DOM0_KROOT=$WORK/dom0-kernel
+    mkdir -p "$DOM0_KROOT"
+    dpkg-deb -x "$dl/$kpkg"_*.deb "$DOM0_KROOT"
+    # modprobe -d/depmod -b look in lib/modules: trixie's may be in usr/lib
+    [ -e "$DOM0_KROOT/lib" ] || ln -s usr/lib "$DOM0_KROOT/lib"
+    cp "$DOM0_KROOT/boot/vmlinuz-$DOM0_KVER" "$OUT/dom0-vmlinuz"
+    depmod -b "$DOM0_KROOT" "$DOM0_KVER"
+    rm -rf "$dl"
 }
 
 build_guest() {
@@ -226,8 +286,8 @@ guest_add_qga() {
 build_dom0() {
     local r=$WORK/dom0
     log "debootstrap --variant=minbase $SUITE from $MIRROR (the slow part)"
-    mkdir -p "$CACHE_ROOT/debs"
-    debootstrap --variant=minbase --cache-dir="$CACHE_ROOT/debs" "$SUITE" "$r" "$MIRROR" \
+    mkdir -p "$IMG_ROOT/debs"
+    debootstrap --variant=minbase --cache-dir="$IMG_ROOT/debs" "$SUITE" "$r" "$MIRROR" \
         > "$WORK/debootstrap.log" 2>&1 || { tail -n 30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log: $WORK/debootstrap.log)"; }
     log "installing dom0 packages from the host's sources (updates/security, to match libxen-dev)"
     chroot_sources > "$r/etc/apt/sources.list"
@@ -245,12 +305,15 @@ build_dom0() {
         tail -n 40 "$WORK/apt.log" >&2
         die "apt-get in the dom0 chroot failed (log: $WORK/apt.log)"
     fi
+    [ "$XEN_VER" = 4.17 ] || dom0_kernel_and_xen "$r"
     umount "$r/proc"; MOUNTED=
     local want have
-    want=$(dpkg-query -W -f='${Version}' libxen-dev)
     # shellcheck disable=SC2016
-    have=$(chroot "$r" dpkg-query -W -f='${Version}' xen-utils-4.17)
-    [ "$want" = "$have" ] || log "WARNING: dom0 xen-utils-4.17 $have != host libxen-dev $want"
+    have=$(chroot "$r" dpkg-query -W -f='${Version}' "xen-utils-$XEN_VER")
+    if [ "$XEN_VER" = 4.17 ]; then
+        want=$(dpkg-query -W -f='${Version}' libxen-dev)
+        [ "$want" = "$have" ] || log "WARNING: dom0 xen-utils-4.17 $have != host libxen-dev $want"
+    fi
     echo "$have" > "$OUT/xen-utils.version"
     # shellcheck disable=SC2016
     chroot "$r" dpkg-query -W -f='${Package} ${Version}\n' > "$OUT/dom0-packages.txt"
@@ -261,11 +324,12 @@ build_dom0() {
         "$r"/var/cache/apt/* "$r"/var/cache/debconf/*-old "$r"/var/log/* "$r"/usr/share/common-licenses
     mkdir -p "$r"/usr/share/locale "$r"/var/log/xen/console "$r"/var/lib/xen "$r"/share "$r"/etc/xen
     # shellcheck disable=SC2086
-    copy_modules "$WORK/kernel" "$KVER" "$r" $DOM0_MODULES
-    cp "$HERE/images/dom0-init" "$r/init"
+    copy_modules "$DOM0_KROOT" "$DOM0_KVER" "$r" $DOM0_MODULES
+    # (the xen-4.17 of its PATH is the release's own)
+    sed "s|/usr/lib/xen-4\.17/|/usr/lib/xen-$XEN_VER/|g" "$HERE/images/dom0-init" > "$r/init"
     chmod 755 "$r/init"
     echo "dom0" > "$r/etc/hostname"
-    echo "$KVER" > "$r/etc/e2e-kernel-version"
+    echo "$DOM0_KVER" > "$r/etc/e2e-kernel-version"
 
     log "packing dom0 initramfs (compression: ${E2E_DOM0_COMPRESS:-none})"
     local packer
@@ -297,14 +361,18 @@ cleanup() {
 main() {
     check_prereqs
     mkdir -p "$CACHE_ROOT"
-    exec 9>"$CACHE_ROOT/.lock"
-    flock 9 || die "cannot lock $CACHE_ROOT/.lock"
+    # Xen 4.20's images apart, with their own lock: a 4.20 build never
+    # holds up a 4.17 run, nor drops its images
+    [ "$XEN_VER" = 4.17 ] || IMG_ROOT=$CACHE_ROOT/xen-$XEN_VER
+    mkdir -p "$IMG_ROOT"
+    exec 9>"$IMG_ROOT/.lock"
+    flock 9 || die "cannot lock $IMG_ROOT/.lock"
 
     KVER=$(kernel_version)
     [ -n "$KVER" ] || die "cannot find the Debian kernel version (apt-cache depends linux-image-amd64); run apt-get update"
     local key dir
     key=$(cache_key)
-    dir=$CACHE_ROOT/$key
+    dir=$IMG_ROOT/$key
     if [ -f "$dir/.complete" ] && [ "${E2E_REBUILD:-0}" != 1 ]; then
         log "images cached in $dir"
         echo "$dir"
@@ -312,9 +380,9 @@ main() {
     fi
     find_mirrors
     local t0=$SECONDS
-    log "building images (key $key, kernel $KVER, libxen-dev $(dpkg-query -W -f='${Version}' libxen-dev)) into $dir"
+    log "building images (Xen $XEN_VER, $SUITE dom0, key $key, kernel $KVER, libxen-dev $(dpkg-query -W -f='${Version}' libxen-dev)) into $dir"
     rm -rf "$dir"
-    WORK=$(mktemp -d "$CACHE_ROOT/work.XXXXXX")
+    WORK=$(mktemp -d "$IMG_ROOT/work.XXXXXX")
     OUT=$dir.tmp
     rm -rf "$OUT"; mkdir -p "$OUT"
     trap cleanup EXIT
@@ -326,11 +394,11 @@ main() {
     ls -la "$OUT" >&2
     touch "$OUT/.complete"
     mv "$OUT" "$dir"; OUT=
-    # Drop images of older keys (keep the debs cache).
+    # Drop images of older keys (keep the debs cache and the other Xen's).
     local old
-    for old in "$CACHE_ROOT"/*/; do
+    for old in "$IMG_ROOT"/*/; do
         old=${old%/}
-        case $old in "$dir"|"$CACHE_ROOT/debs") ;; *) rm -rf "$old" ;; esac
+        case $old in "$dir"|"$IMG_ROOT/debs"|"$CACHE_ROOT"/xen-*) ;; *) rm -rf "$old" ;; esac
     done
     log "images built in $((SECONDS - t0)) s"
     echo "$dir"

@@ -5,6 +5,11 @@
 # emulation) and runs tests/e2e/*.bats (or the given bats files) inside dom0.
 #
 #   tests/e2e/run.sh [BATS_FILE...]
+#   E2E_XEN=4.20 tests/e2e/run.sh [BATS_FILE...]
+#
+# E2E_XEN=4.20 boots the second generation instead: Xen 4.20 with a Debian
+# 13 dom0 (its own cached image set), running xl-snapshot (and its .debs)
+# built in a Debian 13 chroot (tests/deb/trixie-build.sh --e2e).
 #
 # Prints TAP on stdout as the tests run: "ok N e2e/<file>: <test>" / "not ok N ...",
 # their "# ..." diagnostics, and a trailing plan "1..N". Progress goes to stderr.
@@ -101,7 +106,12 @@ sharded() {
     if ! e2e_host_build_images >/dev/null; then
         fail_line "building the images failed"; finish; return
     fi
-    if [ -z "${E2E_DEBS:-}" ] && grep -lq 'share/debs' "$@" 2>/dev/null &&
+    if [ "${E2E_XEN:-4.17}" != 4.17 ]; then
+        RUNDIR=$(e2e_host_rundir)
+        if ! e2e_host_xen_tool "$RUNDIR/xen-${E2E_XEN}-tool" "$(grep -lq 'share/debs' "$@" 2>/dev/null || echo nodebs)"; then
+            fail_line "building xl-snapshot for Xen ${E2E_XEN} failed"; finish; return
+        fi
+    elif [ -z "${E2E_DEBS:-}" ] && grep -lq 'share/debs' "$@" 2>/dev/null &&
        command -v dpkg-buildpackage >/dev/null 2>&1; then
         RUNDIR=$(e2e_host_rundir)
         "$REPO/tests/deb/build.sh" "$RUNDIR/deb" >&2 && export E2E_DEBS=$RUNDIR/deb
@@ -160,6 +170,11 @@ main() {
         fail_line "building the images failed (log: $RUNDIR/build.log)"; finish; return
     fi
     host_log "images ready in $((SECONDS - t0)) s: $E2E_IMG"
+    if ! e2e_host_xen_tool "$RUNDIR/xen-${E2E_XEN:-}-tool" \
+            "$(grep -lq 'share/debs' "${files[@]}" 2>/dev/null || echo nodebs)" \
+            2> >(tee -a "$RUNDIR/build.log" >&2); then
+        fail_line "building xl-snapshot for Xen ${E2E_XEN:-} failed (log: $RUNDIR/build.log)"; finish; return
+    fi
 
     local share=$RUNDIR/share
     e2e_host_make_share "$share"

@@ -28,7 +28,7 @@ E2E_DISK_SIZE=${E2E_DISK_SIZE:-16M}
 E2E_CONSOLE_DIR=${E2E_CONSOLE_DIR:-/var/log/xen/console}
 E2E_TEMPLATES=${E2E_TEMPLATES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../guests" && pwd)}
 export BATS_LIB_PATH=${BATS_LIB_PATH:-/usr/lib/bats}
-export PATH="$PATH:/usr/lib/xen-4.17/bin"
+export PATH="$PATH:/usr/lib/xen-4.17/bin:/usr/lib/xen-4.20/bin"
 
 if declare -F bats_load_library >/dev/null; then
     bats_load_library bats-support

@@ -33,6 +33,25 @@ e2e_host_build_images() {
     [ -f "$E2E_IMG/.complete" ] || { echo "e2e: build-images.sh gave no image dir" >&2; return 1; }
 }
 
+# e2e_host_xen_tool DIR [nodebs]: with E2E_XEN=4.20, xl-snapshot (and,
+# but with nodebs, its .debs) built in a Debian 13 chroot against
+# libxenlight 4.20 (tests/deb/trixie-build.sh --e2e) into DIR, unless an
+# earlier call of this run did (E2E_XEN_TOOL_DIR, inherited by the VMs of
+# E2E_JOBS); exports XL_SNAPSHOT_BIN and E2E_DEBS for the share.
+# Nothing to do for Xen 4.17: the host's own build/xl-snapshot.
+e2e_host_xen_tool() {
+    local dir=$1 t0=$SECONDS
+    [ "${E2E_XEN:-4.17}" != 4.17 ] || return 0
+    if [ -z "${E2E_XEN_TOOL_DIR:-}" ]; then
+        host_log "building xl-snapshot in a Debian 13 chroot for Xen ${E2E_XEN} (tests/deb/trixie-build.sh --e2e)"
+        nice -n 19 "$REPO/tests/deb/trixie-build.sh" --e2e "$dir" ${2:+"$2"} >&2 || return 1
+        export E2E_XEN_TOOL_DIR=$dir
+        host_log "built for Xen ${E2E_XEN} in $((SECONDS - t0)) s"
+    fi
+    export XL_SNAPSHOT_BIN=$E2E_XEN_TOOL_DIR/xl-snapshot E2E_DEBS=
+    [ ! -d "$E2E_XEN_TOOL_DIR/deb" ] || export E2E_DEBS=$E2E_XEN_TOOL_DIR/deb
+}
+
 # e2e_host_vmlinux VMLINUZ VMLINUX: the ELF kernel inside a bzImage whose
 # payload is xz (Debian's), made once next to it (kept with the cached images)
 e2e_host_vmlinux() {
@@ -78,7 +97,7 @@ e2e_host_make_share() {
     local v
     : > "$share/env"
     while IFS= read -r v; do
-        case $v in E2E_TIMEOUT|E2E_IMG|E2E_DIR|E2E_CACHE_DIR|E2E_LOG_DIR|E2E_KEEP_SHARE|E2E_DEBS) continue ;; esac
+        case $v in E2E_TIMEOUT|E2E_IMG|E2E_DIR|E2E_CACHE_DIR|E2E_LOG_DIR|E2E_KEEP_SHARE|E2E_DEBS|E2E_XEN_TOOL_DIR) continue ;; esac
         printf 'export %s=%q\n' "$v" "${!v}" >> "$share/env"
     done < <(compgen -e | grep '^E2E_' || true)
 }
@@ -95,7 +114,10 @@ e2e_host_build_debs() {
     if ! command -v dpkg-buildpackage >/dev/null 2>&1; then
         host_log "WARNING: no dpkg-buildpackage: no .debs for dom0"; return 0
     fi
-    if [ -n "${E2E_DEBS:-}" ] && ls "$E2E_DEBS"/xl-snapshot_*.deb >/dev/null 2>&1; then
+    if [ "${E2E_XEN:-4.17}" != 4.17 ] && [ -z "${E2E_DEBS:-}" ]; then
+        # the host's release builds packages for Xen 4.17 only
+        host_log "WARNING: no .debs for Xen ${E2E_XEN}'s dom0 (e2e_host_xen_tool built none)"; return 0
+    elif [ -n "${E2E_DEBS:-}" ] && ls "$E2E_DEBS"/xl-snapshot_*.deb >/dev/null 2>&1; then
         # built from this tree by the deb stage of tests/run-all.sh
         cp "$E2E_DEBS"/xl-snapshot_*.deb "$E2E_DEBS"/libxlsnap0_*.deb "$share/debs/"
         host_log "the .debs for dom0 from $E2E_DEBS: $(cd "$share/debs" && echo *.deb)"
@@ -120,13 +142,16 @@ e2e_host_boot() {
     : > "$log"
     rm -f "$log.ready" "$log.hung"
     t0=$(date +%s.%N)
+    # E2E_XEN=4.20: dom0 boots its own release's kernel, the guests vmlinuz
+    local dom0k=$E2E_IMG/vmlinuz
+    [ ! -f "$E2E_IMG/dom0-vmlinuz" ] || dom0k=$E2E_IMG/dom0-vmlinuz
     timeout -k 10 "$E2E_TIMEOUT" qemu-system-x86_64 \
         -accel "${E2E_ACCEL:-tcg}" -cpu "${E2E_CPU:-qemu64,+svm,+npt}" -m 2048 -smp "${E2E_SMP:-2}" \
         -nodefaults -display none -monitor none -no-reboot \
         -serial "file:$log" \
         -kernel "$E2E_IMG/xen" \
         -append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all conring_size=1M${E2E_XEN_ARGS:+ $E2E_XEN_ARGS}" \
-        -initrd "$E2E_IMG/vmlinuz console=hvc0 rdinit=/init panic=1,$E2E_IMG/dom0.cpio" \
+        -initrd "$dom0k console=hvc0 rdinit=/init panic=1,$E2E_IMG/dom0.cpio" \
         -virtfs "local,path=$share,mount_tag=share,security_model=none,id=share" \
         -virtfs "local,path=$share/images,mount_tag=images,security_model=none,readonly=on,id=images" \
         </dev/null >"$log.qemu" 2>&1 &
