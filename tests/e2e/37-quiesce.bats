@@ -122,7 +122,8 @@ channel = [ \"name=xlsnap.placeholder,connection=socket,path=$QGA_SOCK.0\", \"na
     qga_diag qg1
     # the channel reached the guest (xenbus console-1, its hvc1) and
     # qemu-ga runs on it
-    grep -aq '^guest: qemu-ga started on /dev/hvc1$' "$(e2e_guest_log qg1)" || { keep_console qg1; false; }
+    # (the console log has CRLF line ends: _complete_log strips them)
+    _complete_log qg1 | grep -aq '^guest: qemu-ga started on /dev/hvc1$' || { keep_console qg1; false; }
     # first of all, what a quiesced snapshot says on this guest
     run --separate-stderr xl-snapshot create --quiesce --disk-only -n q0 qg1
     e2e_log "create --quiesce: status $status: $output / stderr: $stderr"
@@ -131,7 +132,7 @@ channel = [ \"name=xlsnap.placeholder,connection=socket,path=$QGA_SOCK.0\", \"na
     e2e_log "$(tr -d '\r' < "$(e2e_guest_log qg1)" | grep -a -e '^guest: ' -e '^qga: ' | tail -n 20 | cut -c1-200 | tr '\n' '|')"
     run -0 xls info --json qg1 q0
     [ "$(jq -r .consistency <<< "$output")" = filesystem ]
-    if ! grep -aq '^guest: ext2 on /dev/ram0 mounted on /mnt/frz' "$(e2e_guest_log qg1)"; then
+    if ! _complete_log qg1 | grep -aq '^guest: ext2 on /dev/ram0 mounted on /mnt/frz$'; then
         # (the guest's own attempt failed: through its agent, saying why)
         run -0 qga_sh "$QGA_SOCK" 'ls -l /dev/ram0; grep -e ext -e brd /proc/filesystems /proc/modules; mke2fs -q /dev/ram0 2>&1; mount -t ext2 /dev/ram0 /mnt/frz 2>&1 || mount -t ext4 /dev/ram0 /mnt/frz 2>&1; grep frz /proc/mounts'
         e2e_log "ext2 through the agent: $(printf '%s\n' "$output" | tr '\n' '|')"
@@ -196,10 +197,12 @@ H
     d=$(snap_disk_counter "$(e2e_guest_disk qg1)" q1)
     mark=$(log_mark qg1)
     run -0 xls revert --force --running qg1 q1
-    b=$(boot_counter_after qg1 "$mark")
+    # (the guest unpacks qemu-ga and loads brd and ext4: generous limits
+    # for a loaded CI host)
+    b=$(boot_counter_after qg1 "$mark" 240)
     e2e_log "snapshot q1 disk counter $d, guest booted with $b"
     [ "$b" -eq "$d" ]
-    _wait_log qg1 "$mark" 60 qemu-ga '/^guest: qemu-ga started on \/dev\/hvc1$/ {print "yes"; exit}'
+    _wait_log qg1 "$mark" 120 qemu-ga 'NR > m && /^guest: qemu-ga started on \/dev\/hvc1$/ {print "yes"; exit}'
     run -0 qga_ask "$QGA_SOCK" guest-fsfreeze-status
     assert_output --regexp '"return": ?"thawed"'
 }
