@@ -111,7 +111,8 @@ qga_sh() {
     # configuration"), silently: the first channel never gets its
     # device/console/N.  So a placeholder first, the agent's second
     # (devid 1: /local/domain/<id>/device/console/1, the guest's hvc1).
-    E2E_GUEST_EXTRA=xlsnap_qga E2E_GUEST_MEM=160 \
+    # (its boot unpacks qemu-ga and loads brd and ext4: a longer limit)
+    E2E_GUEST_EXTRA=xlsnap_qga E2E_GUEST_MEM=160 E2E_GUEST_BOOT_TIMEOUT=300 \
     E2E_GUEST_CFG="ramdisk = \"$E2E_WORK/guest-qga-initrd\"
 channel = [ \"name=xlsnap.placeholder,connection=socket,path=$QGA_SOCK.0\", \"name=org.qemu.guest_agent.0,connection=socket,path=$QGA_SOCK\" ]" \
         e2e_start_guest qg1 pv 1 >/dev/null || { keep_console qg1; false; }
