@@ -13,7 +13,13 @@
  * wait=off; the console's xenstore "output" is chardev:libxl-channelN).
  * The channel is found in libxl's stored configuration of the domain
  * (libxl_retrieve_domain_configuration: dom0's, not writable by the
- * guest).
+ * guest).  xl of Xen 4.17 numbers a config's channels from 0
+ * (xl_parse.c: ARRAY_EXTEND_INIT, fixed upstream in 2025) and libxl
+ * refuses channel 0 ("Primary console has invalid configuration") yet
+ * creates the domain: QEMU listens on the socket of the first channel,
+ * but the guest has no console behind it.  So there a placeholder
+ * channel must come first (man page, --quiesce); any channel with the
+ * agent's name and a socket is taken here.
  *
  * The protocol is QMP-like JSON, one reply per line.  Everything the
  * agent sends is the guest's: reads are bounded, each reply must parse
@@ -88,8 +94,8 @@ int xlsnap__qga_channel(xlsnap_ctx *ctx, int64_t domid, char **path_r)
     *path_r = NULL;
     if ((rc = xlsnap__libxl(ctx, &lx))) return rc;
     /* libxl's stored config of the domain (libxl_device_channel_list
-     * reads /libxl/<domid>/device/console/N/name, which Xen 4.17 does
-     * not write: it found no channel on real Xen) */
+     * reads /libxl/<domid>/device/console/N/name, which Xen 4.17's
+     * libxl never writes for a config's first channel: see above) */
     libxl_domain_config_init(&dc);
     lrc = libxl_retrieve_domain_configuration(lx, (uint32_t)domid, &dc, NULL);
     if (lrc) {
