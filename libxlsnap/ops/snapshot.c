@@ -546,14 +546,11 @@ int xlsnap_record_store(xlsnap_ctx *ctx, const xlsnap_snapshot *snap)
     return rc;
 }
 
-int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                        const xlsnap_snapshot *list, int nr,
-                        char **json_r)
+/* '{"domain": {name, uuid, domid}, "snapshots": [' of list --json */
+static int gen_list_head(yajl_gen g, const xlsnap_domain *dom)
 {
-    yajl_gen g = xlsnap__gen_alloc();
     int s;
 
-    if (!g) return xlsnap__nomem(ctx);
     CHK(yajl_gen_map_open(g));
     CHK(xlsnap__gen_str(g, "domain"));
     CHK(yajl_gen_map_open(g));
@@ -564,6 +561,20 @@ int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     CHK(yajl_gen_map_close(g));
     CHK(xlsnap__gen_str(g, "snapshots"));
     CHK(yajl_gen_array_open(g));
+    return yajl_gen_status_ok;
+ gen_failed:
+    return s;
+}
+
+int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        const xlsnap_snapshot *list, int nr,
+                        char **json_r)
+{
+    yajl_gen g = xlsnap__gen_alloc();
+    int s;
+
+    if (!g) return xlsnap__nomem(ctx);
+    CHK(gen_list_head(g, dom));
     /* (a record's own error: negative, on ctx already) */
     for (int i = 0; i < nr; i++)
         CHK(xlsnap__snapshot_gen(ctx, g, &list[i]));
@@ -602,16 +613,7 @@ int xlsnap_list_json_write(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     xlsnap_snapshot_init(&full);
     if (!g) return xlsnap__nomem(ctx);
-    CHK(yajl_gen_map_open(g));
-    CHK(xlsnap__gen_str(g, "domain"));
-    CHK(yajl_gen_map_open(g));
-    CHK(xlsnap__gen_kv_str(g, "name", dom->name));
-    CHK(xlsnap__gen_kv_str(g, "uuid", dom->uuid));
-    CHK(xlsnap__gen_str(g, "domid"));
-    CHK(dom->domid < 0 ? yajl_gen_null(g) : yajl_gen_integer(g, dom->domid));
-    CHK(yajl_gen_map_close(g));
-    CHK(xlsnap__gen_str(g, "snapshots"));
-    CHK(yajl_gen_array_open(g));
+    CHK(gen_list_head(g, dom));
     for (int i = 0; i < nr; i++) {
         const xlsnap_snapshot *one = &list[i];
         /* a summary (no config): the record itself, read now, one at a
