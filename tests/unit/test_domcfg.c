@@ -226,7 +226,9 @@ int main(void)
         free(out);
     }
 
-    /* a phy disk without format: the format is added to its object */
+    /* a phy disk without format given a qcow2 image (an LVM snapshot
+     * imported into a directory): the format is added to its object,
+     * and blkback cannot serve qcow2, so QEMU does (qdisk) */
     d[0] = disk("xvdb", "/img/data.qcow2", "qcow2");
     rc = xlsnap__config_rewrite(ctx, config, NULL, NULL, d, 1, &out);
     want = replace(config, "            \"pdev_path\": \"/dev/vg/data\",\n"
@@ -234,10 +236,10 @@ int main(void)
                    "            \"backend\": \"phy\"\n",
                    "            \"pdev_path\": \"/img/data.qcow2\",\n"
                    "            \"vdev\": \"xvdb\",\n"
-                   "            \"backend\": \"phy\",\n"
+                   "            \"backend\": \"qdisk\",\n"
                    "            \"format\": \"qcow2\"\n");
-    is_str(out, want, "a disk without format gets one, at the end of its "
-           "object; its backend stays");
+    is_str(out, want, "a phy disk given a qcow2 image gets its format, at "
+           "the end of its object, and the qdisk backend");
     free(out);
     free(want);
 
