@@ -76,17 +76,19 @@ void xlsnap_warning_list_free(char **list, int nr)
 int xlsnap_snapshot_warnings(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
                              char ***list_r, int *nr_r)
 {
+    xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, s->domain_uuid);
     char **v = NULL;
     int n = 0, rc = 0;
 
     *list_r = NULL;
     *nr_r = 0;
+    op.sn = s;
     for (int k = 0; k < s->num_disks; k++) {
         const xlsnap_disk *d = &s->disks[k];
         const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
         char *why = NULL, **nv;
         if (d->kind != XLSNAP_DISK_VOLUME || !drv || !drv->warn) continue;
-        if ((rc = drv->warn(ctx, d, s->domain_uuid, &why))) goto out;
+        if ((rc = drv->warn(&op, d, &why))) goto out;
         if (!why) continue;
         if (!(nv = realloc(v, (n + 1) * sizeof(*v)))) {
             free(why);

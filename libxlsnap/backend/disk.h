@@ -29,6 +29,28 @@
 
 #include "internal.h"
 
+/*
+ * What an op knows of the domain besides the disk: every op gets one.
+ * ctx and uuid are always set; the rest is NULL (or false) where the
+ * caller does not have it (a record without its domain, redefine,
+ * warnings).  Drivers that need only the disk read ctx and uuid.
+ */
+typedef struct xlsnap__disk_op {
+    xlsnap_ctx *ctx;
+    const char *uuid;                  /* the domain's */
+    const xlsnap_domain *dom;          /* the domain, or NULL */
+    const xlsnap_snapshot *sn;         /* the record the disk is in, or NULL */
+    bool running;                      /* the domain runs (its QEMU too) */
+    const xlsnap__strset *live;        /* images a running QEMU has open */
+    const xlsnap__strset *known;       /* images the records name */
+    const xlsnap__refs *named;         /* images the records name, counted */
+    const xlsnap__part *parts;         /* what the record's create made */
+    int nparts;
+} xlsnap__disk_op;
+
+/* An op context with only ctx and uuid. */
+#define XLSNAP__DISK_OP(c, u) ((xlsnap__disk_op){ .ctx = (c), .uuid = (u) })
+
 typedef struct xlsnap__disk_driver {
     const char *name;                  /* record's "driver" */
     /* Probe and plan config disk cd: fill sd (vdev, format, image, kind,
@@ -38,30 +60,29 @@ typedef struct xlsnap__disk_driver {
     /* Take it (the guest is paused, suspended or off).  size: the
      * caller's xlsnap_create_params.snapshot_size (checked; NULL: the
      * driver's default), for drivers whose snapshots have a size. */
-    int (*take)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid,
+    int (*take)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
                 const char *snap, const char *size);
     /* Undo a take that succeeded (a later disk failed). */
-    int (*cancel)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid);
+    int (*cancel)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
     /* Whether revert can be done now (nothing touched yet): 0 or why
      * not. */
-    int (*revert_check)(xlsnap_ctx *ctx, const xlsnap_disk *sd,
-                        const char *uuid);
+    int (*revert_check)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
     /* The disk gets the snapshot's data (the domain is off); the path
      * the config names stays valid. */
-    int (*revert)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid);
+    int (*revert)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
     /* Remove the snapshot's data (only what this tool made and tagged). */
-    int (*remove)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid);
+    int (*remove)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
     /* A one-line description ("LVM thin snapshot vg/lv-xs-s1 of vg/lv");
      * NULL: out of memory. */
     char *(*describe)(const xlsnap_disk *sd);
     /* The snapshot's data is there and sound: 0 (ok, *why_r NULL) or
      * 0 with *why_r saying what is wrong; <0: could not look. */
-    int (*check)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid,
+    int (*check)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
                  char **why_r);
     /* The snapshot's data is sound but at risk (a copy-on-write store
      * filling up): *why_r says how (a sentence naming the disk), else
      * NULL; <0: could not look.  NULL op: never at risk. */
-    int (*warn)(xlsnap_ctx *ctx, const xlsnap_disk *sd, const char *uuid,
+    int (*warn)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
                 char **why_r);
 } xlsnap__disk_driver;
 

@@ -236,9 +236,11 @@ static int lvm_plan(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
     return rc;
 }
 
-static int lvm_take(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
+static int lvm_take(const xlsnap__disk_op *op, const xlsnap_disk *d,
                     const char *snap, const char *want)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     char *origin = vg_lv(d->volume_group, d->volume), *s = sanitize(snap, 200);
     char *t_uuid = xlsnap__sprintf("xlsnap-uuid-%s", uuid ? uuid : "");
     char *t_snap = s ? xlsnap__sprintf("xlsnap-snap-%s", s) : NULL;
@@ -321,9 +323,10 @@ static int own_snapshot(xlsnap_ctx *ctx, const xlsnap_disk *d,
     return rc;
 }
 
-static int lvm_remove(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                      const char *uuid)
+static int lvm_remove(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     char *lv = vg_lv(d->volume_group, d->snapshot_volume);
     lvinfo v;
     int rc;
@@ -340,14 +343,15 @@ static int lvm_remove(xlsnap_ctx *ctx, const xlsnap_disk *d,
     return rc;
 }
 
-static int lvm_cancel(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid)
+static int lvm_cancel(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
-    return lvm_remove(ctx, d, uuid);
+    return lvm_remove(op, d);
 }
 
-static int lvm_revert_check(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                            const char *uuid)
+static int lvm_revert_check(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     lvinfo v;
     int rc = own_snapshot(ctx, d, uuid, &v);
 
@@ -450,9 +454,10 @@ static int revert_thick(xlsnap_ctx *ctx, const xlsnap_disk *d,
     return rc;
 }
 
-static int lvm_revert(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                      const char *uuid)
+static int lvm_revert(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     char *origin = vg_lv(d->volume_group, d->volume);
     char *snap = vg_lv(d->volume_group, d->snapshot_volume);
     char *aside = xlsnap__sprintf("%s-xs-old%lld", d->volume,
@@ -467,7 +472,7 @@ static int lvm_revert(xlsnap_ctx *ctx, const xlsnap_disk *d,
         rc = xlsnap__nomem(ctx);
         goto out;
     }
-    if ((rc = lvm_revert_check(ctx, d, uuid))) goto out;
+    if ((rc = lvm_revert_check(op, d))) goto out;
     if ((rc = own_snapshot(ctx, d, uuid, &v)) < 0) goto out;
     if (rc && v.attr[0] != 'V') {
         rc = revert_thick(ctx, d, &v);
@@ -525,9 +530,11 @@ static char *lvm_describe(const xlsnap_disk *d)
                            d->snapshot_volume, d->volume_group, d->volume);
 }
 
-static int lvm_check(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
+static int lvm_check(const xlsnap__disk_op *op, const xlsnap_disk *d,
                      char **why_r)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     lvinfo v;
     int rc = own_snapshot(ctx, d, uuid, &v);
 
@@ -553,9 +560,11 @@ static int lvm_check(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
 }
 
 /* A classic snapshot's copy-on-write store filling up. */
-static int lvm_warn(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
+static int lvm_warn(const xlsnap__disk_op *op, const xlsnap_disk *d,
                     char **why_r)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     lvinfo v;
     int rc = own_snapshot(ctx, d, uuid, &v);
     double pc;

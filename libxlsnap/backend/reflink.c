@@ -190,9 +190,11 @@ static int clone_into(xlsnap_ctx *ctx, int dst, int src, const char *from,
                                "%s as %s", from, to);
 }
 
-static int reflink_take(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                        const char *uuid, const char *snap, const char *size)
+static int reflink_take(const xlsnap__disk_op *op, const xlsnap_disk *d,
+                        const char *snap, const char *size)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     char *mark = mark_of(uuid, snap);
     int src = -1, dst = -1, rc;
 
@@ -230,9 +232,10 @@ static int reflink_take(xlsnap_ctx *ctx, const xlsnap_disk *d,
     return rc;
 }
 
-static int reflink_remove(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                          const char *uuid)
+static int reflink_remove(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     int fd, rc = own_copy(ctx, d, uuid, &fd);
 
     if (rc <= 0) return rc;
@@ -242,15 +245,16 @@ static int reflink_remove(xlsnap_ctx *ctx, const xlsnap_disk *d,
     return 0;
 }
 
-static int reflink_cancel(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                          const char *uuid)
+static int reflink_cancel(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
-    return reflink_remove(ctx, d, uuid);
+    return reflink_remove(op, d);
 }
 
-static int reflink_revert_check(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                                const char *uuid)
+static int reflink_revert_check(const xlsnap__disk_op *op,
+                                const xlsnap_disk *d)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     int fd, rc = own_copy(ctx, d, uuid, &fd);
 
     if (rc == 0)
@@ -262,9 +266,10 @@ static int reflink_revert_check(xlsnap_ctx *ctx, const xlsnap_disk *d,
     return 0;
 }
 
-static int reflink_revert(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                          const char *uuid)
+static int reflink_revert(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     char *real = realpath(d->image, NULL), *tmp = NULL;
     struct stat st = { 0 };
     int src = -1, dst = -1, rc;
@@ -333,9 +338,11 @@ static char *reflink_describe(const xlsnap_disk *d)
                            d->image);
 }
 
-static int reflink_check(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                         const char *uuid, char **why_r)
+static int reflink_check(const xlsnap__disk_op *op, const xlsnap_disk *d,
+                         char **why_r)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     int fd, rc = own_copy(ctx, d, uuid, &fd);
 
     *why_r = NULL;

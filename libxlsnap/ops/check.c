@@ -75,6 +75,19 @@ typedef struct {
     bool nomem;         /* a finding could not be recorded */
 } checker;
 
+/* What a disk driver's op gets for a disk of record sn. */
+static xlsnap__disk_op disk_op(const checker *c, const xlsnap_snapshot *sn)
+{
+    xlsnap__disk_op op = XLSNAP__DISK_OP(c->ctx, sn->domain_uuid);
+
+    op.dom = c->dom;
+    op.sn = sn;
+    op.running = c->dom->domid >= 0;
+    op.live = &c->live;
+    op.known = &c->known;
+    return op;
+}
+
 /* Record a problem; returns its index (for fixed()). */
 static int found(checker *c, const char *snap, const char *kind,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -346,8 +359,8 @@ static int revert_disk_back(checker *c, const revert_intent *ri,
     if (d->kind == XLSNAP_DISK_VOLUME) {
         /* the driver's revert again (it finishes a half-done one) */
         const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-        return drv && drv->revert ? drv->revert(c->ctx, d, l[k].domain_uuid)
-                                  : 0;
+        xlsnap__disk_op op = disk_op(c, &l[k]);
+        return drv && drv->revert ? drv->revert(&op, d) : 0;
     }
     if (pa && mv && YAJL_IS_STRING(pa) && YAJL_IS_STRING(mv)) {
         /* the configured path: finish it (the old active layer under its
@@ -642,8 +655,9 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
         char *b = NULL;
         if (d->kind == XLSNAP_DISK_VOLUME) {
             const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+            xlsnap__disk_op op = disk_op(c, sn);
             if (!drv || !drv->check) { *all_r = false; break; }
-            if ((rc = drv->check(c->ctx, d, sn->domain_uuid, &b))) break;
+            if ((rc = drv->check(&op, d, &b))) break;
             *all_r = !b;
             free(b);
         } else if (d->kind == XLSNAP_DISK_INTERNAL) {
@@ -747,8 +761,8 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
         if (d->kind == XLSNAP_DISK_VOLUME) {
             /* a snapshot volume this create made (tagged) goes */
             const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-            if (drv && drv->cancel &&
-                (rc = drv->cancel(c->ctx, d, sn->domain_uuid)))
+            xlsnap__disk_op op = disk_op(c, sn);
+            if (drv && drv->cancel && (rc = drv->cancel(&op, d)))
                 return rc;
             continue;
         }
@@ -887,17 +901,18 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
         bool has;
         if (d->kind == XLSNAP_DISK_VOLUME) {
             const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+            xlsnap__disk_op op = disk_op(c, sn);
             char *why = NULL;
             if (!drv || !drv->check)
                 why = xlsnap__sprintf("disk %s has the storage driver "
                                       "'%s', unknown to this version",
                                       d->vdev, d->driver ? d->driver : "");
-            else if ((rc = drv->check(c->ctx, d, sn->domain_uuid, &why)))
+            else if ((rc = drv->check(&op, d, &why)))
                 return rc;
             if (why) lost(c, sn, why);
             else if (drv->warn) {
                 /* sound, but a copy-on-write store filling up */
-                if ((rc = drv->warn(c->ctx, d, sn->domain_uuid, &why)))
+                if ((rc = drv->warn(&op, d, &why)))
                     return rc;
                 if (why) {
                     int i = found(c, sn->name, "filling-up", "snapshot "

@@ -497,35 +497,38 @@ static bool has_qemu_disks(const xlsnap_snapshot *sn)
 }
 
 /* Volumes i < n taken by their drivers are removed again. */
-static void cancel_volumes(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n)
+static void cancel_volumes(const xlsnap__disk_op *dop, int n)
 {
+    const xlsnap_snapshot *sn = dop->sn;
     xlsnap__errsaved saved;
 
-    xlsnap__errsave(ctx, &saved);
+    xlsnap__errsave(dop->ctx, &saved);
     for (int i = 0; i < n; i++) {
         const xlsnap_disk *d = &sn->disks[i];
         const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
         if (d->kind == XLSNAP_DISK_VOLUME && drv && drv->cancel)
-            drv->cancel(ctx, d, sn->domain_uuid);
+            drv->cancel(dop, d);
     }
-    xlsnap__errrestore(ctx, &saved);
+    xlsnap__errrestore(dop->ctx, &saved);
 }
 
 /* Every volume through its driver (the guest is paused, suspended or
  * off); on failure the ones taken are removed again. */
-static int take_volumes(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
-                        const char *size)
+static int take_volumes(const xlsnap__disk_op *dop, const char *size)
 {
+    xlsnap_ctx *ctx = dop->ctx;
+    const xlsnap_snapshot *sn = dop->sn;
+
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
         const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
         int rc;
         if (d->kind != XLSNAP_DISK_VOLUME) continue;
         rc = drv && drv->take
-           ? drv->take(ctx, d, sn->domain_uuid, sn->name, size)
+           ? drv->take(dop, d, sn->name, size)
            : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "no driver");
         if (rc) {
-            cancel_volumes(ctx, sn, i);
+            cancel_volumes(dop, i);
             return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
         }
     }
@@ -1154,21 +1157,25 @@ static int act_stop(xlsnap_ctx *ctx, create_op *op)
 static int act_disks(xlsnap_ctx *ctx, create_op *op)
 {
     xlsnap_snapshot *sn = &op->sn;
+    xlsnap__disk_op dop = XLSNAP__DISK_OP(ctx, sn->domain_uuid);
     xlsnap__qmp q;
     int rc;
 
+    dop.dom = op->dom;
+    dop.sn = sn;
+    dop.running = op->running;
     if (!sn->num_disks) return 0;
     if ((rc = reuse_plan(ctx, op))) return rc;
-    if ((rc = take_volumes(ctx, sn, op->p->snapshot_size))) return rc;
+    if ((rc = take_volumes(&dop, op->p->snapshot_size))) return rc;
     if (!has_qemu_disks(sn)) return 0;
     if (!op->running) {
         if ((rc = freeze_layers(ctx, NULL, sn, op->reuse))) {
-            cancel_volumes(ctx, sn, sn->num_disks);
+            cancel_volumes(&dop, sn->num_disks);
             return rc;
         }
         if ((rc = offline_disks(ctx, sn))) {
             thaw_layers(ctx, sn, sn->num_disks, op->reuse);
-            cancel_volumes(ctx, sn, sn->num_disks);
+            cancel_volumes(&dop, sn->num_disks);
         }
         return rc;
     }
@@ -1176,7 +1183,7 @@ static int act_disks(xlsnap_ctx *ctx, create_op *op)
     rc = op->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid, &q)
                   : open_transaction(ctx, op->dom, sn, &q, &op->tcmd);
     if (rc) {
-        cancel_volumes(ctx, sn, sn->num_disks);
+        cancel_volumes(&dop, sn->num_disks);
         return rc;
     }
     rc = freeze_layers(ctx, &q, sn, op->reuse);
@@ -1185,7 +1192,7 @@ static int act_disks(xlsnap_ctx *ctx, create_op *op)
         if (rc) thaw_layers(ctx, sn, sn->num_disks, op->reuse);
     }
     xlsnap__qmp_close(&q);
-    if (rc) cancel_volumes(ctx, sn, sn->num_disks);
+    if (rc) cancel_volumes(&dop, sn->num_disks);
     if (rc)
         rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
                                   "failed (no disk was changed)");

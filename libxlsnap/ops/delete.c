@@ -190,6 +190,27 @@ int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                  d->format);
 }
 
+/* What a disk driver's remove gets for a disk of record x. */
+static xlsnap__disk_op delete_op(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                                 const xlsnap_snapshot *x,
+                                 const xlsnap__strset *live,
+                                 const xlsnap__strset *known,
+                                 const xlsnap__refs *named,
+                                 const xlsnap__part *parts, int nparts)
+{
+    xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, x->domain_uuid);
+
+    op.dom = dom;
+    op.sn = x;
+    op.running = dom && dom->domid >= 0;
+    op.live = live;
+    op.known = known;
+    op.named = named;
+    op.parts = parts;
+    op.nparts = nparts;
+    return op;
+}
+
 /*
  * Finish deleting l[i] (state DELETING, or any state with
  * XLSNAP_DELETE_METADATA): its data where nothing else needs it, its
@@ -219,10 +240,12 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
          k++) {
         const xlsnap_disk *d = &x->disks[k];
         const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+        xlsnap__disk_op op = delete_op(ctx, dom, x, live, known, named,
+                                       parts, nparts);
         if (d->kind == XLSNAP_DISK_VOLUME)
             /* only the snapshot volume the record names, if tagged ours */
             rc = drv && drv->remove
-               ? drv->remove(ctx, d, x->domain_uuid)
+               ? drv->remove(&op, d)
                : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "storage driver "
                                "'%s' is unknown to this version",
                                d->driver ? d->driver : "");

@@ -29,11 +29,13 @@ static int check_parts(xlsnap_ctx *ctx, const xlsnap_snapshot *s)
         bool has;
         if (d->kind == XLSNAP_DISK_VOLUME) {
             const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+            xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, s->domain_uuid);
             char *why = NULL;
             if (!drv || !drv->check)
                 return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: "
                                      "unknown storage driver", d->vdev);
-            if ((rc = drv->check(ctx, d, s->domain_uuid, &why))) return rc;
+            op.sn = s;
+            if ((rc = drv->check(&op, d, &why))) return rc;
             if (why) {
                 rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "disk %s: %s",
                                    d->vdev, why);

@@ -182,6 +182,20 @@ typedef struct {
     bool intent, destroyed;
 } revert_plan;
 
+/* What a disk driver's op gets for a disk of the target (running: the
+ * domain still runs, before act_stop). */
+static xlsnap__disk_op disk_op(xlsnap_ctx *ctx, const revert_plan *p,
+                               bool running)
+{
+    xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, p->sn->domain_uuid);
+
+    op.sn = p->sn;
+    op.running = running;
+    op.live = &p->live;
+    op.known = &p->known;
+    return op;
+}
+
 static void revert_plan_dispose(revert_plan *p)
 {
     for (int i = 0; p->fresh && p->sn && i < p->sn->num_disks; i++)
@@ -268,13 +282,13 @@ static int plan_disk(xlsnap_ctx *ctx, revert_plan *p, int i)
         /* the volume keeps its name: the config stays as it is; refused
          * here (nothing touched yet) when its driver cannot revert it */
         const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
+        xlsnap__disk_op op = disk_op(ctx, p, p->st != XLSNAP__DOM_GONE);
         if (!drv || !drv->revert)
             return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: "
                                  "storage driver '%s' is unknown to this "
                                  "version", d->vdev,
                                  d->driver ? d->driver : "");
-        return drv->revert_check
-             ? drv->revert_check(ctx, d, p->sn->domain_uuid) : 0;
+        return drv->revert_check ? drv->revert_check(&op, d) : 0;
     }
     if ((rc = configured_path(ctx, p->cfg, d->vdev, &path))) return rc;
     at_path = path && movable(p->list, p->nr, path);
@@ -370,7 +384,8 @@ static int act_disks(xlsnap_ctx *ctx, revert_plan *p)
         const xlsnap_disk *d = &sn->disks[i];
         const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
         if (d->kind == XLSNAP_DISK_VOLUME) {
-            rc = drv->revert(ctx, d, sn->domain_uuid);
+            xlsnap__disk_op op = disk_op(ctx, p, false);
+            rc = drv->revert(&op, d);
             if (rc) return rc;     /* (the driver names the disk) */
             continue;
         }
