@@ -81,7 +81,11 @@ $(BUILD)/obj/%.o: %.c libxlsnap/libxlsnap.h libxlsnap/internal.h \
               xl-snapshot/xl-snapshot.h \
               libxlsnap/model/record_fields.h libxlsnap/model/fields.h
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# every header an object includes (backend/disk.h, bundle/delta.h, ...):
+# a changed header rebuilds what uses it
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 
 $(STATIC_LIB): $(LIB_OBJS)
 	@rm -f $@

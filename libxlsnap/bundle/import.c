@@ -935,6 +935,7 @@ static int write_volume(importer *im, int i, const xlsnap__bundle_file *f)
 {
     xlsnap_ctx *ctx = im->ctx;
     const xlsnap_disk *d = &im->sn.disks[i];
+    xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, im->dom.uuid);
     int rc;
 
     if ((rc = xlsnap__lvm_create_imported(ctx, im->vg, im->pool, d->volume,
@@ -944,7 +945,7 @@ static int write_volume(importer *im, int i, const xlsnap__bundle_file *f)
     if ((rc = xlsnap__qimg_write_raw(ctx, im->plain[f - im->m.files],
                                      "qcow2", d->image)))
         return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
-    if ((rc = xlsnap__disk_lvm.take(ctx, d, im->dom.uuid, im->sn.name, NULL)))
+    if ((rc = xlsnap__disk_lvm.take(&op, d, im->sn.name, NULL)))
         return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
     im->snap_made = i + 1;
     return 0;
@@ -1031,12 +1032,13 @@ static int commit(importer *im, xlsnap_snapshot *snap_r)
 /* Remove what this import created, keeping the error that stopped it. */
 static void undo(importer *im)
 {
+    xlsnap__disk_op op = XLSNAP__DISK_OP(im->ctx, im->dom.uuid);
     xlsnap__errsaved saved;
 
     xlsnap__errsave(im->ctx, &saved);
     for (int i = 0; i < im->placed; i++) unlink(im->dst[i]);
     for (int i = 0; i < im->snap_made; i++)
-        xlsnap__disk_lvm.remove(im->ctx, &im->sn.disks[i], im->dom.uuid);
+        xlsnap__disk_lvm.remove(&op, &im->sn.disks[i]);
     for (int i = 0; i < im->lv_made; i++)
         xlsnap__lvm_remove_imported(im->ctx, im->vg,
                                     im->sn.disks[i].volume, im->dom.uuid);
