@@ -8,7 +8,10 @@
 #               "name=org.qemu.guest_agent.0,connection=socket,path=..." ]
 # gives it (the placeholder: xl 4.17 makes no console of a first
 # channel), and has an ext2 on a RAM disk mounted for it to freeze.  Its
-# qemu-ga -v log comes on the guest console as "qga: ..." lines.
+# qemu-ga -v log comes on the guest console as "qga: ..." lines: each
+# freeze and thaw is seen there.  The test has no client of its own on
+# the channel: the only clients are xl-snapshot's (a new connection for
+# each snapshot, so the second one shows the channel serves a next client).
 # A guest without the channel gets a crash-consistent snapshot and a
 # warning; the quiesced snapshot reverts.
 
