@@ -69,9 +69,9 @@ finish() {
 declare -A FILE_SECS=(
     [00-harness.bats]=155 [05-deb.bats]=50 [10-smoke-xl-snapshot.bats]=14
     [20-list-info.bats]=68 [30-create-revert.bats]=240 [35-live-compress.bats]=147
-    [36-progress-hooks.bats]=70 [37-quiesce.bats]=150 [38-seed-004.bats]=150 [40-external.bats]=301 [45-identity.bats]=385
+    [36-progress-hooks.bats]=70 [37-quiesce.bats]=400 [38-seed-004.bats]=150 [40-external.bats]=301 [45-identity.bats]=385
     [46-coherence.bats]=342 [50-pvh.bats]=114 [52-hvm.bats]=238 [55-lvm.bats]=248
-    [56-reflink.bats]=90 [57-lvm-export.bats]=300 [60-faults.bats]=363 [62-kill-save.bats]=34
+    [56-reflink.bats]=90 [57-lvm-export.bats]=350 [60-faults.bats]=363 [62-kill-save.bats]=34
     [61-faults-ops.bats]=308 [70-export.bats]=126 [71-import-faults.bats]=182
     [72-nightly.bats]=146 [80-untrusted-guest.bats]=93
 )
