@@ -63,17 +63,18 @@ finish() {
     [ "$N_FAIL" = 0 ]
 }
 
-# Seconds each file took in a clean-clone run on an idle 2-core host
-# (52, 55, 56, 72: single-file runs on a loaded host):
+# Seconds each file took on one of the two one-vCPU VMs of the clean-clone
+# make check of 2026-12-05 (60, 70, 71: estimated from its start):
 # only used to balance the files between parallel VMs (E2E_JOBS).
 declare -A FILE_SECS=(
-    [00-harness.bats]=155 [05-deb.bats]=50 [10-smoke-xl-snapshot.bats]=14
-    [20-list-info.bats]=68 [30-create-revert.bats]=240 [35-live-compress.bats]=147
-    [36-progress-hooks.bats]=70 [37-quiesce.bats]=400 [38-seed-004.bats]=150 [40-external.bats]=301 [45-identity.bats]=385
-    [46-coherence.bats]=342 [50-pvh.bats]=114 [52-hvm.bats]=238 [55-lvm.bats]=248
-    [56-reflink.bats]=90 [57-lvm-export.bats]=350 [60-faults.bats]=363 [62-kill-save.bats]=34
-    [61-faults-ops.bats]=308 [70-export.bats]=126 [71-import-faults.bats]=182
-    [72-nightly.bats]=146 [80-untrusted-guest.bats]=93
+    [00-harness.bats]=116 [05-deb.bats]=38 [10-smoke-xl-snapshot.bats]=10
+    [20-list-info.bats]=51 [30-create-revert.bats]=242 [35-live-compress.bats]=129
+    [36-progress-hooks.bats]=48 [37-quiesce.bats]=121 [38-seed-004.bats]=68
+    [40-external.bats]=271 [45-identity.bats]=344 [46-coherence.bats]=358
+    [50-pvh.bats]=163 [52-hvm.bats]=247 [55-lvm.bats]=349 [56-reflink.bats]=82
+    [57-lvm-export.bats]=160 [60-faults.bats]=500 [61-faults-ops.bats]=461
+    [62-kill-save.bats]=37 [70-export.bats]=200 [71-import-faults.bats]=125
+    [72-nightly.bats]=110 [80-untrusted-guest.bats]=103
 )
 
 # shard_plan JOBS FILE...: which VM (0..JOBS-1) runs each file, one
