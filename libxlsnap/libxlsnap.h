@@ -346,14 +346,15 @@ int xlsnap_snapshot_to_json(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
 int xlsnap_list_to_json(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         const xlsnap_snapshot *list, int nr,
                         char **json_r);
+/* A writer of JSON text: 0, or nonzero to stop. */
+typedef int (*xlsnap_json_write_fn)(void *arg, const char *buf,
+                                    size_t len);
 /* The same text as xlsnap_list_to_json, handed to write(arg, buf, len)
  * piece by piece, one snapshot at a time, so that memory does not grow
  * with nr: an element of list without its config (from
  * xlsnap_list_summary) is read in full from the store when its turn
  * comes (one removed since is left out).  write returns 0, or nonzero to
  * stop (XLSNAP_ERROR_IO). */
-typedef int (*xlsnap_json_write_fn)(void *arg, const char *buf,
-                                    size_t len);
 int xlsnap_list_json_write(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            const xlsnap_snapshot *list, int nr,
                            xlsnap_json_write_fn write, void *arg);
@@ -424,6 +425,8 @@ int xlsnap_config_to_json(xlsnap_ctx *ctx, const xlsnap_config *c,
  */
 int xlsnap_snapshot_size_check(xlsnap_ctx *ctx, const char *size);
 
+/* A classic LVM snapshot store this full (%) or more is warned about. */
+#define XLSNAP_FILL_WARN_PERCENT 80
 /*
  * What puts a snapshot's data at risk, though it is sound now: a
  * classic LVM snapshot volume whose copy-on-write store is
@@ -431,7 +434,6 @@ int xlsnap_snapshot_size_check(xlsnap_ctx *ctx, const char *size);
  * lost, when full).  Asks the storage (lvs).  *list_r: nr_r sentences
  * (free with xlsnap_warning_list_free); none: NULL, 0.
  */
-#define XLSNAP_FILL_WARN_PERCENT 80
 int xlsnap_snapshot_warnings(xlsnap_ctx *ctx, const xlsnap_snapshot *s,
                              char ***list_r, int *nr_r);
 void xlsnap_warning_list_free(char **list, int nr);
