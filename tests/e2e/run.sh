@@ -64,7 +64,7 @@ finish() {
 }
 
 # Seconds each file took on one of the two one-vCPU VMs of the clean-clone
-# make check of 2026-12-05 (71: estimated):
+# make check of 2026-12-05:
 # only used to balance the files between parallel VMs (E2E_JOBS).
 declare -A FILE_SECS=(
     [00-harness.bats]=116 [05-deb.bats]=38 [10-smoke-xl-snapshot.bats]=10
@@ -73,7 +73,7 @@ declare -A FILE_SECS=(
     [40-external.bats]=271 [45-identity.bats]=344 [46-coherence.bats]=358
     [50-pvh.bats]=163 [52-hvm.bats]=247 [55-lvm.bats]=349 [56-reflink.bats]=82
     [57-lvm-export.bats]=160 [60-faults.bats]=795 [61-faults-ops.bats]=461
-    [62-kill-save.bats]=37 [70-export.bats]=173 [71-import-faults.bats]=125
+    [62-kill-save.bats]=37 [70-export.bats]=173 [71-import-faults.bats]=149
     [72-nightly.bats]=110 [80-untrusted-guest.bats]=103
 )
 
