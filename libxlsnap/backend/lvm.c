@@ -774,20 +774,24 @@ void xlsnap__lvm_orphan_list_free(xlsnap__lvm_orphan *v, int n)
     free(v);
 }
 
-int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
-                              const char *uuid)
+/* lvremove volume if it carries both tags kind and kind-uuid-<uuid>;
+ * gone already: 0; else PERM with "logical volume <volume> is not
+ * tagged <why>; it is left alone". */
+static int remove_tagged(xlsnap_ctx *ctx, const char *volume,
+                         const char *kind, const char *uuid,
+                         const char *why)
 {
-    char *t_uuid = xlsnap__sprintf("xlsnap-uuid-%s", uuid ? uuid : "");
+    char *t_uuid = xlsnap__sprintf("%s-uuid-%s", kind, uuid ? uuid : "");
     lvinfo v;
     int rc;
 
     memset(&v, 0, sizeof(v));
     if (!t_uuid) return xlsnap__nomem(ctx);
     if ((rc = lvs_one(ctx, volume, &v)) <= 0) goto out;   /* gone: done */
-    if (!has_tag(v.tags, "xlsnap") || !has_tag(v.tags, t_uuid)) {
+    if (!has_tag(v.tags, kind) || !has_tag(v.tags, t_uuid)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM, "logical volume %s is "
-                           "not tagged as this domain's snapshot (xlsnap, "
-                           "%s); it is left alone", volume, t_uuid);
+                           "not tagged %s; it is left alone", volume,
+                           why);
         goto out;
     }
     {
@@ -797,6 +801,18 @@ int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
  out:
     lvinfo_dispose(&v);
     free(t_uuid);
+    return rc;
+}
+
+int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
+                              const char *uuid)
+{
+    char *why = xlsnap__sprintf("as this domain's snapshot (xlsnap, "
+                                "xlsnap-uuid-%s)", uuid ? uuid : "");
+    int rc = why ? remove_tagged(ctx, volume, "xlsnap", uuid, why)
+                 : xlsnap__nomem(ctx);
+
+    free(why);
     return rc;
 }
 
@@ -978,27 +994,11 @@ int xlsnap__lvm_remove_imported(xlsnap_ctx *ctx, const char *vg,
                                 const char *lv, const char *uuid)
 {
     char *p = vg_lv(vg, lv);
-    char *t_uuid = xlsnap__sprintf("xlsnap-imported-uuid-%s", uuid);
-    lvinfo v;
-    int rc;
+    int rc = p ? remove_tagged(ctx, p, "xlsnap-imported", uuid,
+                               "as imported by this tool")
+               : xlsnap__nomem(ctx);
 
-    memset(&v, 0, sizeof(v));
-    if (!p || !t_uuid) { rc = xlsnap__nomem(ctx); goto out; }
-    if ((rc = lvs_one(ctx, p, &v)) <= 0) goto out;
-    if (!has_tag(v.tags, "xlsnap-imported") || !has_tag(v.tags, t_uuid)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM, "logical volume %s is "
-                           "not tagged as imported by this tool; it is "
-                           "left alone", p);
-        goto out;
-    }
-    {
-        const char *argv[] = { "lvremove", "-q", "-f", p, NULL };
-        rc = lvm_do(ctx, argv);
-    }
- out:
-    lvinfo_dispose(&v);
     free(p);
-    free(t_uuid);
     return rc;
 }
 
