@@ -61,12 +61,22 @@ teardown() {
 
 @test "kill -9 of export - while qemu-img converts: no qemu-img keeps writing; check finds the staging dir, --repair removes it" {
     big_domain 256
-    "$XS" export g1 s1 - > /dev/null 3>&- &
+    # the real qemu-img, its convert rate-limited (-r 8M: 256 MiB take
+    # ~30 s), so that it is surely still converting when the tool dies,
+    # however fast or loaded the host (an unlimited convert had finished
+    # between being seen and being stopped)
+    local real slow=$BATS_TEST_TMPDIR/slow-qemu-img
+    real=$(command -v qemu-img)
+    printf '#!/bin/sh\nif [ "$1" = convert ]; then shift; exec %s convert -r 8M "$@"; fi\nexec %s "$@"\n' \
+        "$real" "$real" > "$slow"
+    chmod +x "$slow"
+    XL_SNAPSHOT_QEMU_IMG=$slow "$XS" export g1 s1 - > /dev/null 3>&- &
     XPID=$!
-    wait_for pgrep -P "$XPID" -f "qemu-img convert"
-    # the convert held still while the tool dies, so that it is surely
-    # still converting then, however fast the host
-    CPID=$(pgrep -P "$XPID" -f "qemu-img convert")
+    # the child once it is the real qemu-img (not the wrapper before its exec)
+    convert_pid() { pgrep -P "$XPID" -f "^$real convert -r 8M"; }
+    wait_for convert_pid
+    CPID=$(convert_pid)
+    # held still while the tool dies
     kill -STOP "$CPID"
     kill -9 "$XPID"
     wait "$XPID" || true
