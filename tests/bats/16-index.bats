@@ -77,11 +77,11 @@ PY
     done
 }
 
-# wait_file FILE PID: poll until FILE exists (0) or PID has ended or 10 s
+# wait_file FILE PID: poll until FILE exists (0) or PID has ended or 60 s
 # have passed (1).
 wait_file() {
     local i
-    for i in $(seq 1 1000); do
+    for i in $(seq 1 6000); do
         [ -e "$1" ] && return 0
         kill -0 "$2" 2>/dev/null || { [ -e "$1" ]; return; }
         sleep 0.01

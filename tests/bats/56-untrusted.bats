@@ -252,7 +252,7 @@ c["on_poweroff"] = "destroy"
     qemu-io -f qcow2 -c "write -q -P 0x66 0 1M" "$BATS_TEST_TMPDIR/other.qcow2"
     XL_SNAPSHOT_FAULT=import-verified:stop "$XS" import --disk-dir "$D" "$B" > "$BATS_TEST_TMPDIR/out" 2>&1 &
     pid=$!
-    for i in $(seq 100); do
+    for i in $(seq 600); do
         [ "$(ps -o stat= -p $pid | cut -c1)" = T ] && break
         sleep 0.1
     done

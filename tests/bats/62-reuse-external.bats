@@ -194,7 +194,7 @@ refused() {
 
 # wait_stopped PID: until the process is stopped (SIGSTOP at a fault point)
 wait_stopped() {
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         case $(ps -o stat= -p "$1") in T*) return 0;; esac
         sleep 0.1
     done

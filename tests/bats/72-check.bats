@@ -121,7 +121,7 @@ PY
     flock "$busy" sleep 60 3>&- &
     holder=$!
     # wait until the lock is really held (under load the holder starts late)
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         flock -n "$busy" true || break
         sleep 0.1
     done

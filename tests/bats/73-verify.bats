@@ -246,7 +246,7 @@ teardown() {
     # there: polling its size raced with a kernel copy of 64 MiB pieces
     XL_SNAPSHOT_FAULT=copy-plain-piece:stop "$XS" import --disk-dir "$D" "$BATS_TEST_TMPDIR/b1" > "$BATS_TEST_TMPDIR/imp.out" 2>&1 &
     pid=$!
-    for _ in $(seq 600); do
+    for _ in $(seq 1200); do
         [ "$(awk '{print $3}' /proc/$pid/stat 2>/dev/null)" != T ] || break
         sleep 0.05
     done

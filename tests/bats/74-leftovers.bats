@@ -31,11 +31,11 @@ import_stream() {
     XPID=$!
 }
 
-# wait_for CMD...: up to 20 s for CMD to succeed
+# wait_for CMD...: up to 60 s for CMD to succeed
 wait_for() {
     local n=0
     until "$@"; do
-        (( ++n < 400 )) || return 1
+        (( ++n < 1200 )) || return 1
         sleep 0.05
     done
 }
@@ -84,7 +84,7 @@ teardown() {
     [ -d "$stage" ]
     # the convert died with the tool: nothing runs (stopped or not)
     no_helper() { ! pgrep -f -- "$STATE/" >/dev/null; }
-    wait_for_s 2 no_helper || { pgrep -af -- "$STATE/"; false; }
+    wait_for_s 10 no_helper || { pgrep -af -- "$STATE/"; false; }
     s0=$(size_of "$stage")
     kill -CONT "$CPID" 2>/dev/null || true
     sleep 1
@@ -110,8 +110,10 @@ teardown() {
     wait "$XPID" || true
     kill "$FEED" 2>/dev/null || true    # or gone: its reader went
     stage=$(echo "$STATE"/.import.??????)
-    sleep 0.5
-    run -1 pgrep -af -- "$STATE/"
+    # its helpers die with it (a killed process may take a moment to go
+    # on a loaded host)
+    no_helper() { ! pgrep -f -- "$STATE/" >/dev/null; }
+    wait_for_s 10 no_helper || { pgrep -af -- "$STATE/"; false; }
     run -1 xs check
     assert_line --regexp "^.*: $stage is the staging dir of an interrupted import$"
     run -0 xs check --repair
