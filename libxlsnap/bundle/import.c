@@ -757,13 +757,18 @@ static int plan_disk_volume(importer *im, int i)
                                im->sn.disks[k].vdev, rd->vdev, im->vg, lv);
             goto out;
         }
-    if ((rc = xlsnap__lvm_exists(ctx, im->vg, lv)) > 0 ||
-        (!rc && (rc = xlsnap__lvm_exists(ctx, im->vg, sl)) > 0)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "disk %s: logical "
-                           "volume %s/%s already exists; nothing was "
-                           "imported", rd->vdev, im->vg,
-                           xlsnap__lvm_exists(ctx, im->vg, lv) > 0 ? lv : sl);
-        goto out;
+    {
+        const char *taken = NULL;
+
+        if ((rc = xlsnap__lvm_exists(ctx, im->vg, lv)) > 0) taken = lv;
+        else if (!rc && (rc = xlsnap__lvm_exists(ctx, im->vg, sl)) > 0)
+            taken = sl;
+        if (taken) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "disk %s: logical "
+                               "volume %s/%s already exists; nothing was "
+                               "imported", rd->vdev, im->vg, taken);
+            goto out;
+        }
     }
     if (rc < 0) goto out;
     if (!f || !f->virtual_size) {
