@@ -44,7 +44,7 @@ e2e_host_xen_tool() {
     [ "${E2E_XEN:-4.17}" != 4.17 ] || return 0
     if [ -z "${E2E_XEN_TOOL_DIR:-}" ]; then
         host_log "building xl-snapshot in a Debian 13 chroot for Xen ${E2E_XEN} (tests/deb/trixie-build.sh --e2e)"
-        nice -n 19 "$REPO/tests/deb/trixie-build.sh" --e2e "$dir" ${2:+"$2"} >&2 || return 1
+        nice -n "${E2E_PREP_NICE:-19}" "$REPO/tests/deb/trixie-build.sh" --e2e "$dir" ${2:+"$2"} >&2 || return 1
         export E2E_XEN_TOOL_DIR=$dir
         host_log "built for Xen ${E2E_XEN} in $((SECONDS - t0)) s"
     fi
@@ -55,7 +55,8 @@ e2e_host_xen_tool() {
 # e2e_host_also_prepare DIR FILE...: for E2E_XEN_ALSO (a second Xen in
 # the same run, tests/e2e/run.sh), that Xen's images (build-images.sh)
 # and xl-snapshot built for it (e2e_host_xen_tool into DIR/tool, with its
-# .debs if a FILE installs them), both at once and at nice 19 (network
+# .debs if a FILE installs them), both at once and at nice E2E_PREP_NICE
+# (19; tests/run-all.sh: 10, below its VMs, above its host suites) (network
 # and disk bound: they run beside the first Xen's image build and VMs).
 # Logs with timestamps in DIR/images.log and DIR/tool.log; at the end
 # DIR/status holds "RC SECONDS" (RC 0: ready; 1 images, 2 tool, 3 both
@@ -67,7 +68,7 @@ e2e_host_also_prepare() {
     rm -f "$dir/status"
     echo "$BASHPID" > "$dir/pid"
     debs=$(grep -lq 'share/debs' "$@" 2>/dev/null || echo nodebs)
-    E2E_XEN=$x nice -n 19 "$E2E_DIR/build-images.sh" > "$dir/images.out" 2> "$dir/images.log" & p1=$!
+    E2E_XEN=$x nice -n "${E2E_PREP_NICE:-19}" "$E2E_DIR/build-images.sh" > "$dir/images.out" 2> "$dir/images.log" & p1=$!
     ( unset E2E_XEN_TOOL_DIR
       E2E_XEN=$x e2e_host_xen_tool "$dir/tool" ${debs:+"$debs"} 2>&1 |
           while IFS= read -r l; do printf '%s %s\n' "$(date +%T)" "$l"; done > "$dir/tool.log"
