@@ -39,6 +39,11 @@ fi
 die() { echo "trixie-build: $*" >&2; exit 1; }
 log() { echo "trixie-build: $*" >&2; }
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot)"
+# one build at a time in a chroot (make check's E2E_XEN_ALSO beside a
+# make e2e-4.20 would share its /build/e2e-src)
+mkdir -p "$(dirname "$root")"
+exec 8>"${root%/}.lock"
+flock 8 || die "cannot lock ${root%/}.lock"
 
 # The host's Debian mirror: the URI its sources give for its own suite.
 host_mirror() {
