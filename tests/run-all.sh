@@ -19,7 +19,9 @@
 #           per operation; CRASH_ITERATIONS (5) each, CRASH_SEED defaults
 #           to the date, printed; tests/crash/README.md)
 #   e2e     tests/e2e/run.sh: real Xen 4.17 booted in QEMU, bats in dom0
-#           (E2E_JOBS=N: N VMs at once, the files split between them)
+#           (E2E_JOBS=N: N VMs at once, the files split between them;
+#           E2E_XEN_ALSO=4.20: the core files also on Xen 4.20, in the
+#           same VMs, prepared from the start)
 # Set XS_SUITES="unit bats" to run a subset.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -164,6 +166,20 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 e2e_background() {
     (
+        if [ -n "${E2E_XEN_ALSO:-}" ]; then
+            # a second Xen (tests/e2e/README.md, "Both hypervisors in one
+            # run"): its images and xl-snapshot built for it from now on,
+            # beside the first's images; the run then queues its core
+            # files into the same VMs
+            export E2E_ALSO_DIR=$OUT/e2e-xen-$E2E_XEN_ALSO
+            rm -rf "$E2E_ALSO_DIR"
+            mkdir -p "$E2E_ALSO_DIR"
+            # at nice 10: below the 4.17 images and VMs (the critical
+            # path; the 4.20 files come last in each VM), above the host
+            # suites (nice 19)
+            E2E_PREP_NICE=${E2E_PREP_NICE:-10} E2E_ALSO_PREPARE=$E2E_ALSO_DIR \
+                tests/e2e/run.sh > "$E2E_ALSO_DIR/prepare.log" 2>&1 &
+        fi
         tests/e2e/build-images.sh > "$OUT/e2e-images.log" 2>&1 ||
             echo "# e2e images: build failed (log: $OUT/e2e-images.log); run.sh tries again" > "$OUT/e2e.tap"
         if [ "$1" = 1 ]; then
@@ -182,6 +198,7 @@ e2e_background() {
         # shellcheck disable=SC2086 # E2E_FILES: a list of bats files
         tests/e2e/run.sh ${E2E_FILES:-} >> "$OUT/e2e.tap" 2>&1
         echo $? > "$OUT/e2e.rc"
+        wait
     ) &
     E2E_PID=$!
 }

@@ -175,6 +175,30 @@ boot_vm() {
     assert_output balanced
 }
 
+@test "E2E_XEN_ALSO=4.20: the core files queued once more into the same VMs, after each VM's own files" {
+    run -0 env E2E_XEN_ALSO=4.20 E2E_SHARD_PLAN=2 "$REPO/tests/e2e/run.sh" "$REPO"/tests/e2e/*.bats
+    # every file once, then the core set (E2E_FILES_ALSO's default) as also:FILE
+    [ "${#lines[@]}" = "$(($(ls "$REPO"/tests/e2e/*.bats | wc -l) + 3))" ]
+    [ "$(grep -c ' also:' <<<"$output")" = 3 ]
+    for f in 05-deb 30-create-revert 52-hvm; do
+        assert_line --regexp "^[01] [0-9]+ also:$REPO/tests/e2e/$f.bats\$"
+    done
+    # on each VM, the second Xen's files come last (its images are built meanwhile)
+    run -0 awk '{ if ($3 ~ /^also:/) seen[$1] = 1; else if (seen[$1]) bad = 1 } END { print bad ? "mixed" : "last" }' <<<"$output"
+    assert_output last
+    run -0 awk '{t[$1] += $2; all += $2} END {d = t[0] - t[1]; if (d < 0) d = -d; print (d * 10 <= all) ? "balanced" : "unbalanced " t[0] " " t[1]}' <<<"$output"
+    assert_output balanced
+    # E2E_FILES_ALSO picks them
+    run -0 env E2E_XEN_ALSO=4.20 E2E_FILES_ALSO="20-list-info.bats" E2E_SHARD_PLAN=2 "$REPO/tests/e2e/run.sh" "$REPO"/tests/e2e/10-smoke-xl-snapshot.bats
+    assert_line --regexp "^[01] [0-9]+ also:$REPO/tests/e2e/20-list-info.bats\$"
+    [ "${#lines[@]}" = 2 ]
+}
+
+@test "E2E_XEN_ALSO: the same Xen twice is refused" {
+    run -1 env E2E_XEN_ALSO=4.17 "$REPO/tests/e2e/run.sh" "$REPO"/tests/e2e/10-smoke-xl-snapshot.bats
+    assert_line --partial "e2e: E2E_XEN_ALSO is the Xen of the run (4.17)"
+}
+
 @test "E2E_XEN=4.20's images: dom0 boots their dom0-vmlinuz (Debian 13's), the 4.17 set its vmlinuz" {
     vm_plays "@@STAGE@@ dom0-ready" "@@END@@ 0"
     sed -i '2i printf "%s\\n" "$@" > "$FAKE/qemu-args"' "$FAKE/bin/qemu-system-x86_64"

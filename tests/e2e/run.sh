@@ -91,53 +91,124 @@ shard_plan() {
         for ((i = 1; i < jobs; i++)); do [ "${load[i]}" -ge "${load[best]}" ] || best=$i; done
         load[best]=$((load[best] + w))
         vm[$f]=$best secs[$f]=$w
-    done < <(for f in "$@"; do echo "${FILE_SECS[$(basename "$f")]:-120} $f"; done | sort -rn -k1,1 -s)
+    done < <(for f in "$@"; do echo "${FILE_SECS[$(basename "${f#also:}")]:-120} $f"; done | sort -rn -k1,1 -s)
     for f in "$@"; do echo "${vm[$f]} ${secs[$f]} $f"; done
+}
+
+# E2E_XEN_ALSO=4.20: the files of E2E_FILES_ALSO (default: the core set
+# below) run a second time, on that Xen, in the same pool of E2E_JOBS VMs:
+# its images and xl-snapshot built for it are prepared in the background
+# from the start (e2e_host_also_prepare; tests/run-all.sh starts that
+# even earlier, E2E_ALSO_DIR), each VM runs its share of the first Xen's
+# files, then boots the second Xen for its share of these.  Their TAP
+# lines read "e2e-4.20/<file>: ...".
+E2E_FILES_ALSO_DEFAULT="05-deb.bats 30-create-revert.bats 52-hvm.bats"
+also_files() {
+    local f
+    for f in ${E2E_FILES_ALSO:-$E2E_FILES_ALSO_DEFAULT}; do
+        case $f in */*) echo "$f" ;; *) echo "$E2E_DIR/$f" ;; esac
+    done
+}
+
+# with_also FILE...: the files, then (with E2E_XEN_ALSO) "also:FILE" for
+# each of also_files, one a line
+with_also() {
+    local f
+    for f in "$@"; do echo "$f"; done
+    [ -z "${E2E_XEN_ALSO:-}" ] || also_files | sed 's/^/also:/'
 }
 
 # sharded JOBS FILE...: JOBS VMs at once, each running its share of the
 # files (shard_plan). Their TAP is printed after all have finished,
-# numbered on.
+# numbered on. A file given as "also:FILE" runs on Xen $E2E_XEN_ALSO,
+# after that VM's other files.
 sharded() {
-    local jobs=$1 t_start=$SECONDS i f v out rc=0 n=0 l re='^(not ok|ok) [0-9]+(.*)$'
+    local jobs=$1 t_start=$SECONDS i f v out rc=0 n=0 l re='^(not ok|ok) [0-9]+(.*)$' x=${E2E_XEN_ALSO:-}
     shift
-    local -a list=() pids=()
-    while IFS=' ' read -r v _ f; do list[v]="${list[v]:-} $f"; done < <(shard_plan "$jobs" "$@")
+    local -a list=() also=() pids=() plain=() afiles=()
+    for f in "$@"; do
+        case $f in also:*) afiles+=("${f#also:}") ;; *) plain+=("$f") ;; esac
+    done
+    while IFS=' ' read -r v _ f; do
+        case $f in
+        also:*) also[v]="${also[v]:-} ${f#also:}" ;;
+        *) list[v]="${list[v]:-} $f" ;;
+        esac
+    done < <(shard_plan "$jobs" "$@")
+    if [ ${#afiles[@]} -gt 0 ] && [ -z "${E2E_ALSO_DIR:-}" ]; then
+        # nobody prepares Xen $x yet (tests/run-all.sh does): from now,
+        # beside the first Xen's image build
+        export E2E_ALSO_DIR
+        E2E_ALSO_DIR=$(e2e_host_rundir)/xen-$x
+        host_log "Xen $x: building its images and xl-snapshot for it in the background (logs: $E2E_ALSO_DIR)"
+        e2e_host_also_prepare "$E2E_ALSO_DIR" "${afiles[@]}" &
+    fi
     host_log "$jobs VMs in parallel (E2E_JOBS): building images and packages once"
     if ! e2e_host_build_images >/dev/null; then
-        fail_line "building the images failed"; finish; return
+        fail_line "building the images failed"; wait; finish; return
     fi
     if [ "${E2E_XEN:-4.17}" != 4.17 ]; then
         RUNDIR=$(e2e_host_rundir)
-        if ! e2e_host_xen_tool "$RUNDIR/xen-${E2E_XEN}-tool" "$(grep -lq 'share/debs' "$@" 2>/dev/null || echo nodebs)"; then
-            fail_line "building xl-snapshot for Xen ${E2E_XEN} failed"; finish; return
+        if ! e2e_host_xen_tool "$RUNDIR/xen-${E2E_XEN}-tool" "$(grep -lq 'share/debs' "${plain[@]}" 2>/dev/null || echo nodebs)"; then
+            fail_line "building xl-snapshot for Xen ${E2E_XEN} failed"; wait; finish; return
         fi
-    elif [ -z "${E2E_DEBS:-}" ] && grep -lq 'share/debs' "$@" 2>/dev/null &&
+    elif [ -z "${E2E_DEBS:-}" ] && grep -lq 'share/debs' "${plain[@]}" 2>/dev/null &&
        command -v dpkg-buildpackage >/dev/null 2>&1; then
         RUNDIR=$(e2e_host_rundir)
         "$REPO/tests/deb/build.sh" "$RUNDIR/deb" >&2 && export E2E_DEBS=$RUNDIR/deb
     fi
     out=$(mktemp -d)
     for ((i = 0; i < jobs; i++)); do
-        [ -n "${list[i]:-}" ] || continue
-        # shellcheck disable=SC2086 # a list of file names
-        ( E2E_JOBS=1 "$E2E_DIR/run.sh" ${list[i]} > "$out/$i.tap" 2> >(sed -u "s/^/[vm$((i + 1))] /" >&2)
-          echo $? > "$out/$i.rc" ) &
+        [ -n "${list[i]:-}${also[i]:-}" ] || continue
+        (
+          if [ -n "${list[i]:-}" ]; then
+              # shellcheck disable=SC2086 # a list of file names
+              E2E_XEN_ALSO='' E2E_JOBS=1 "$E2E_DIR/run.sh" ${list[i]} > "$out/$i.tap" \
+                  2> >(sed -u "s/^/[vm$((i + 1))] /" >&2)
+              echo $? > "$out/$i.rc"
+          fi
+          [ -n "${also[i]:-}" ] || exit 0
+          local t_wait=$SECONDS st secs
+          read -r st secs < <(e2e_host_also_wait "$E2E_ALSO_DIR")
+          host_log "[vm$((i + 1))] Xen $x: prepared in $secs s (waited $((SECONDS - t_wait)) s for it)"
+          if [ "$st" = 0 ]; then
+              # shellcheck disable=SC2086 # a list of file names
+              E2E_XEN=$x E2E_XEN_TOOL_DIR=$E2E_ALSO_DIR/tool E2E_XEN_ALSO='' E2E_JOBS=1 \
+                  "$E2E_DIR/run.sh" ${also[i]} > "$out/$i-also.tap" \
+                  2> >(sed -u "s/^/[vm$((i + 1)) xen-$x] /" >&2)
+              echo $? > "$out/$i-also.rc"
+          else
+              echo "not ok 1 e2e: preparing Xen $x failed (status $st; logs: $E2E_ALSO_DIR/images.log, tool.log)" > "$out/$i-also.tap"
+              echo 1 > "$out/$i-also.rc"
+          fi
+        ) &
         pids+=($!)
-        host_log "vm$((i + 1)):${list[i]//$E2E_DIR\//}"
+        host_log "vm$((i + 1)):${list[i]//$E2E_DIR\//}${also[i]:+ then on Xen $x:${also[i]//$E2E_DIR\//}}"
     done
     wait "${pids[@]}"
+    wait  # the preparation of Xen $x, if it was never needed
+    local t suf
     for ((i = 0; i < jobs; i++)); do
-        [ -f "$out/$i.tap" ] || continue
-        echo "# ---- e2e vm$((i + 1)) of $jobs:${list[i]//$E2E_DIR\//}"
-        while IFS= read -r l; do
-            if [[ $l =~ $re ]]; then
-                n=$((n + 1)); tap_out "${BASH_REMATCH[1]} $n${BASH_REMATCH[2]}"
-            elif ! [[ $l =~ ^1\.\.[0-9]+$ ]]; then
-                printf '%s\n' "$l"
+        for t in "" -also; do
+            [ -f "$out/$i$t.tap" ] || continue
+            suf=
+            [ -z "$t" ] || suf=-$x
+            if [ -z "$t" ]; then
+                echo "# ---- e2e vm$((i + 1)) of $jobs:${list[i]//$E2E_DIR\//}"
+            else
+                echo "# ---- e2e vm$((i + 1)) of $jobs, then Xen $x:${also[i]//$E2E_DIR\//}"
             fi
-        done < "$out/$i.tap"
-        [ "$(cat "$out/$i.rc" 2>/dev/null)" = 0 ] || rc=1
+            while IFS= read -r l; do
+                if [[ $l =~ $re ]]; then
+                    l=${BASH_REMATCH[2]}
+                    [ -z "$suf" ] || l=${l/# e2e/ e2e$suf}
+                    n=$((n + 1)); tap_out "${BASH_REMATCH[1]} $n$l"
+                elif ! [[ $l =~ ^1\.\.[0-9]+$ ]]; then
+                    printf '%s\n' "$l"
+                fi
+            done < "$out/$i$t.tap"
+            [ "$(cat "$out/$i$t.rc" 2>/dev/null)" = 0 ] || rc=1
+        done
     done
     rm -rf "$out"
     echo "1..$n"
@@ -147,12 +218,17 @@ sharded() {
 
 main() {
     local t_start=$SECONDS f
-    if [ "${E2E_JOBS:-1}" -gt 1 ] && [ $# -ne 1 ]; then
+    if [ -n "${E2E_XEN_ALSO:-}" ] || { [ "${E2E_JOBS:-1}" -gt 1 ] && [ $# -ne 1 ]; }; then
         [ $# != 0 ] || set -- "$E2E_DIR"/*.bats
-        for f in "$@"; do
-            [ -f "$f" ] || { fail_line "no such bats file: $f"; finish; return; }
+        local -a all=()
+        if [ "${E2E_XEN_ALSO:-}" = "${E2E_XEN:-4.17}" ]; then
+            fail_line "E2E_XEN_ALSO is the Xen of the run (${E2E_XEN:-4.17})"; finish; return
+        fi
+        mapfile -t all < <(with_also "$@")
+        for f in "${all[@]}"; do
+            [ -f "${f#also:}" ] || { fail_line "no such bats file: ${f#also:}"; finish; return; }
         done
-        sharded "$E2E_JOBS" "$@"
+        sharded "${E2E_JOBS:-1}" "${all[@]}"
         return
     fi
     RUNDIR=$(e2e_host_rundir)
@@ -251,5 +327,18 @@ main() {
 }
 
 # E2E_SHARD_PLAN=JOBS: print the plan only (tests/bats/90-e2e-harness.bats)
-if [ -n "${E2E_SHARD_PLAN:-}" ]; then shard_plan "$E2E_SHARD_PLAN" "$@"; exit; fi
+# (with E2E_XEN_ALSO, its files follow as "also:FILE")
+if [ -n "${E2E_SHARD_PLAN:-}" ]; then
+    mapfile -t files < <(with_also "$@")
+    shard_plan "$E2E_SHARD_PLAN" "${files[@]}"; exit
+fi
+# E2E_ALSO_PREPARE=DIR (with E2E_XEN_ALSO): only prepare that Xen's images
+# and xl-snapshot into DIR (tests/run-all.sh, from its start; it then
+# passes E2E_ALSO_DIR=DIR to the run)
+if [ -n "${E2E_ALSO_PREPARE:-}" ]; then
+    [ -n "${E2E_XEN_ALSO:-}" ] || { echo "E2E_ALSO_PREPARE needs E2E_XEN_ALSO" >&2; exit 2; }
+    mapfile -t also < <(also_files)
+    e2e_host_also_prepare "$E2E_ALSO_PREPARE" "${also[@]}"
+    exit
+fi
 main "$@"

@@ -44,12 +44,54 @@ e2e_host_xen_tool() {
     [ "${E2E_XEN:-4.17}" != 4.17 ] || return 0
     if [ -z "${E2E_XEN_TOOL_DIR:-}" ]; then
         host_log "building xl-snapshot in a Debian 13 chroot for Xen ${E2E_XEN} (tests/deb/trixie-build.sh --e2e)"
-        nice -n 19 "$REPO/tests/deb/trixie-build.sh" --e2e "$dir" ${2:+"$2"} >&2 || return 1
+        nice -n "${E2E_PREP_NICE:-19}" "$REPO/tests/deb/trixie-build.sh" --e2e "$dir" ${2:+"$2"} >&2 || return 1
         export E2E_XEN_TOOL_DIR=$dir
         host_log "built for Xen ${E2E_XEN} in $((SECONDS - t0)) s"
     fi
     export XL_SNAPSHOT_BIN=$E2E_XEN_TOOL_DIR/xl-snapshot E2E_DEBS=
     [ ! -d "$E2E_XEN_TOOL_DIR/deb" ] || export E2E_DEBS=$E2E_XEN_TOOL_DIR/deb
+}
+
+# e2e_host_also_prepare DIR FILE...: for E2E_XEN_ALSO (a second Xen in
+# the same run, tests/e2e/run.sh), that Xen's images (build-images.sh)
+# and xl-snapshot built for it (e2e_host_xen_tool into DIR/tool, with its
+# .debs if a FILE installs them), both at once and at nice E2E_PREP_NICE
+# (19; tests/run-all.sh: 10, below its VMs, above its host suites) (network
+# and disk bound: they run beside the first Xen's image build and VMs).
+# Logs with timestamps in DIR/images.log and DIR/tool.log; at the end
+# DIR/status holds "RC SECONDS" (RC 0: ready; 1 images, 2 tool, 3 both
+# failed); DIR/pid is the preparing process (e2e_host_also_wait).
+e2e_host_also_prepare() {
+    local dir=$1 x=${E2E_XEN_ALSO:-} t0=$SECONDS rc=0 p1 p2 debs
+    shift
+    mkdir -p "$dir"
+    rm -f "$dir/status"
+    echo "$BASHPID" > "$dir/pid"
+    debs=$(grep -lq 'share/debs' "$@" 2>/dev/null || echo nodebs)
+    E2E_XEN=$x nice -n "${E2E_PREP_NICE:-19}" "$E2E_DIR/build-images.sh" > "$dir/images.out" 2> "$dir/images.log" & p1=$!
+    ( unset E2E_XEN_TOOL_DIR
+      E2E_XEN=$x e2e_host_xen_tool "$dir/tool" ${debs:+"$debs"} 2>&1 |
+          while IFS= read -r l; do printf '%s %s\n' "$(date +%T)" "$l"; done > "$dir/tool.log"
+      exit "${PIPESTATUS[0]}" ) & p2=$!
+    wait "$p1" || rc=1
+    wait "$p2" || rc=$((rc | 2))
+    echo "$rc $((SECONDS - t0))" > "$dir/status.tmp"
+    mv "$dir/status.tmp" "$dir/status"
+    return "$rc"
+}
+
+# e2e_host_also_wait DIR: wait for e2e_host_also_prepare DIR to end;
+# prints its "RC SECONDS" ("9 0" if it died without saying)
+e2e_host_also_wait() {
+    local dir=$1 pid
+    while [ ! -f "$dir/status" ]; do
+        pid=$(cat "$dir/pid" 2>/dev/null) || pid=
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && [ ! -f "$dir/status" ]; then
+            echo "9 0"; return
+        fi
+        sleep 5
+    done
+    cat "$dir/status"
 }
 
 # e2e_host_vmlinux VMLINUZ VMLINUX: the ELF kernel inside a bzImage whose
