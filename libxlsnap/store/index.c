@@ -88,11 +88,10 @@ struct key {
     int cfg;
 };
 
-/* The keys of an index's lines and its configs: the text of the file,
- * each config unescaped in place (what xlsnap__store_handle keeps). */
+/* The keys of an index's lines and its configs (copies: the text of
+ * the file is freed once parsed); what xlsnap__store_handle keeps. */
 struct keyset {
     struct key *k;
-    char *data;
     char **cfg;
     int ncfg;
 };
@@ -101,7 +100,7 @@ static void keyset_free(struct keyset *ks)
 {
     if (!ks) return;
     free(ks->k);
-    free(ks->data);
+    for (int i = 0; i < ks->ncfg; i++) free(ks->cfg[i]);
     free(ks->cfg);
     free(ks);
 }
@@ -425,7 +424,11 @@ static int index_parse(xlsnap_ctx *ctx, int dfd, const char *uuid,
             if (!a) { rc = XLSNAP_ERROR_NOMEM; goto out; }
             ks->cfg = a;
         }
-        ks->cfg[ks->ncfg++] = c;
+        if (!(ks->cfg[ks->ncfg] = xlsnap__strdup(c))) {
+            rc = XLSNAP_ERROR_NOMEM;
+            goto out;
+        }
+        ks->ncfg++;
         p = nl + 1;
     }
     for (; p < data + len; ) {
@@ -454,8 +457,6 @@ static int index_parse(xlsnap_ctx *ctx, int dfd, const char *uuid,
         nr++;
         p = nl + 1;
     }
-    ks->data = data;
-    data = NULL;
     *list_r = list;
     *nr_r = nr;
     *ks_r = ks;
@@ -823,10 +824,12 @@ struct cfgref {
 struct xlsnap__cfgmap {
     char *uuid;
     const xlsnap_snapshot *list;    /* the list it was made for */
-    struct cfgref *v;               /* sorted by the address of name */
+    struct cfgref *v;               /* sorted by the address of name, */
     int n;
-    char **txt;                     /* the distinct configs */
+    bool sorted;                    /* ... when first looked up */
+    char **txt;                     /* the distinct configs, */
     int ntxt;
+    struct keyset *ks;              /* ... or the index's */
 };
 
 static void cfgmap_free(struct xlsnap__cfgmap *m)
@@ -836,6 +839,7 @@ static void cfgmap_free(struct xlsnap__cfgmap *m)
     free(m->txt);
     free(m->v);
     free(m->uuid);
+    keyset_free(m->ks);
     free(m);
 }
 
@@ -847,8 +851,36 @@ static int cmp_cfgref(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The map of list (nr, cfg[i] the config of list[i]) made the ctx's
- * current one; out of memory: none (the records are read instead). */
+/* The map of the index's lines list (nr, in the order of ks's keys),
+ * taking ks, made the ctx's current one (out of memory: none, the
+ * records are read instead). */
+static void cfgmap_set_index(xlsnap_ctx *ctx, const char *uuid,
+                             const xlsnap_snapshot *list,
+                             struct keyset *ks, int nr)
+{
+    struct xlsnap__cfgmap *m = calloc(1, sizeof(*m));
+
+    cfgmap_free(ctx->cfg_cur);
+    ctx->cfg_cur = NULL;
+    if (!m || !(m->uuid = xlsnap__strdup(uuid)) ||
+        !(m->v = malloc((nr + 1) * sizeof(*m->v)))) {
+        cfgmap_free(m);
+        keyset_free(ks);
+        return;
+    }
+    m->ks = ks;
+    m->list = list;
+    for (int i = 0; i < nr; i++) {
+        m->v[i].name = list[i].name;
+        m->v[i].cfg = keyset_cfg(ks, i);
+    }
+    m->n = nr;
+    ctx->cfg_cur = m;
+}
+
+/* The map of list (nr, cfg[i] the config of list[i]: copied, each
+ * distinct text once) made the ctx's current one; out of memory: none
+ * (the records are read instead). */
 static void cfgmap_set(xlsnap_ctx *ctx, const char *uuid,
                        const xlsnap_snapshot *list, const char *const *cfg,
                        int nr)
@@ -879,7 +911,6 @@ static void cfgmap_set(xlsnap_ctx *ctx, const char *uuid,
         m->v[i].cfg = c >= 0 ? m->txt[c] : NULL;
     }
     m->n = nr;
-    if (nr) qsort(m->v, nr, sizeof(*m->v), cmp_cfgref);
     ctx->cfg_cur = m;
     m = NULL;
  fail:
@@ -891,10 +922,14 @@ static void cfgmap_set(xlsnap_ctx *ctx, const char *uuid,
 bool xlsnap__index_config(xlsnap_ctx *ctx, const char *uuid,
                           const xlsnap_snapshot *s, const char **cfg_r)
 {
-    const struct xlsnap__cfgmap *m = ctx->cfg_cur;
+    struct xlsnap__cfgmap *m = ctx->cfg_cur;
     struct cfgref want = { .name = s->name }, *r;
 
     if (!m || !m->n || strcmp(m->uuid, uuid)) return false;
+    if (!m->sorted) {
+        qsort(m->v, m->n, sizeof(*m->v), cmp_cfgref);
+        m->sorted = true;
+    }
     r = bsearch(&want, m->v, m->n, sizeof(*m->v), cmp_cfgref);
     if (!r) return false;
     *cfg_r = r->cfg;
@@ -1062,10 +1097,8 @@ static int list_summary(xlsnap_ctx *ctx, const char *uuid,
         goto read_all;
     }
     if (okeys && index_matches(old, okeys->k, nold, e, ne)) {
-        if (nold && (cfg = malloc(nold * sizeof(*cfg)))) {
-            for (int i = 0; i < nold; i++) cfg[i] = keyset_cfg(okeys, i);
-            cfgmap_set(ctx, uuid, old, cfg, nold);
-        }
+        cfgmap_set_index(ctx, uuid, old, okeys, nold);
+        okeys = NULL;
         *list_r = old;
         *nr_r = nold;
         old = NULL;
