@@ -219,3 +219,16 @@ PY
     [ "$output" = "$want" ]
     ! grep -q '	7$' "$STATE/$UUID/.index"
 }
+
+@test "an operation's index refresh keeps every config (those it did not read)" {
+    mkstate
+    run -0 xs list --json "$UUID"
+    want=${output/\"snapshot s4\"/\"changed\"}
+    # edit reads s4 whole and rewrites the index from its handle: the
+    # other lines' configs come from the index it was opened with
+    run -0 xs edit g1 s4 --description changed
+    [ "$(grep -c '^\*	' "$STATE/$UUID/.index")" -eq 1 ]
+    spoil_keep_key "$UUID" s0
+    run -0 xs list --json "$UUID"
+    [ "$output" = "$want" ]
+}
