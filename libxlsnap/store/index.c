@@ -900,11 +900,11 @@ static void cfgmap_set(xlsnap_ctx *ctx, const char *uuid,
     t.v = malloc((nr + 1) * sizeof(*t.v));
     t.slot = calloc(slots, sizeof(*t.slot));
     t.mask = slots - 1;
-    if (!m->uuid || !m->v || !m->txt || !t.v || !t.slot) goto fail;
+    if (!m->uuid || !m->v || !m->txt || !t.v || !t.slot) goto out;
     for (int i = 0; i < nr; i++) {
         int oldn = t.n, c = cfg_number(&t, cfg[i]);
         if (t.n > oldn) {
-            if (!(m->txt[m->ntxt] = xlsnap__strdup(cfg[i]))) goto fail;
+            if (!(m->txt[m->ntxt] = xlsnap__strdup(cfg[i]))) goto out;
             m->ntxt++;
         }
         m->v[i].name = list[i].name;
@@ -913,7 +913,7 @@ static void cfgmap_set(xlsnap_ctx *ctx, const char *uuid,
     m->n = nr;
     ctx->cfg_cur = m;
     m = NULL;
- fail:
+ out:
     cfgmap_free(m);
     free(t.v);
     free(t.slot);
