@@ -17,7 +17,10 @@ Rows (wall and CPU time of the process, peak RSS; medians):
   list --json peak RSS at 1,000 and 10,000 (independent of the count?).
 BENCH_CASES=list-json,info,... runs only those rows.
 Every binary first lists each state once, so the index is built (the
-"first list" cost is list-bench.py's)."""
+"first list" cost is list-bench.py's).  Each binary has its own copy of
+the states (hard links to the same records, `cp -al`): binaries whose
+index formats differ would otherwise rebuild each other's index on
+every run."""
 import os
 import runpy
 import statistics
@@ -70,9 +73,17 @@ with tempfile.TemporaryDirectory() as tmp:
     gen(small, 1000, U1, "guest1")
     for d in range(1000):
         gen(many, 10, "6ba7b810-9dad-11d1-80b4-%012x" % d, "dom%04d" % d)
-    env1 = dict(os.environ, XL_SNAPSHOT_DIR=one)
-    envm = dict(os.environ, XL_SNAPSHOT_DIR=many)
-    envs = dict(os.environ, XL_SNAPSHOT_DIR=small)
+    # per binary: its own directories, the same record files
+    envs_of = {}
+    for k, (name, _) in enumerate(bins):
+        d = {}
+        for st in (one, many, small):
+            t = st if k == 0 else "%s.%d" % (st, k)
+            if k:
+                subprocess.run(["cp", "-al", st, t], check=True)
+            d[st] = dict(os.environ, XL_SNAPSHOT_DIR=t)
+        envs_of[name] = d
+    env1, envm, envs = one, many, small     # keys of envs_of[name]
     rec = os.path.join(one, U1, "snap05000", "record.json")
     touch = {"n": 0}
 
@@ -94,11 +105,12 @@ with tempfile.TemporaryDirectory() as tmp:
         ("info-byname.1000x10", envm, ["info", "dom0500", "snap00005"], None),
         ("list-domains.1000x10", envm, ["list", "--domains"], None),
     ]
-    for _, path in bins:                # the indexes built
+    for name, path in bins:             # the indexes built
+        e = envs_of[name]
         for env in (env1, envm, envs):
-            run([path, "list", "--domains"], env)
-        run([path, "list", U1], env1)
-        run([path, "list", U1], envs)
+            run([path, "list", "--domains"], e[env])
+        run([path, "list", U1], e[env1])
+        run([path, "list", U1], e[envs])
     only = os.environ.get("BENCH_CASES")      # e.g. "list-json,info"
     if only:
         cases = [c for c in cases
@@ -109,7 +121,8 @@ with tempfile.TemporaryDirectory() as tmp:
             for name, path in bins:     # paired: one of each in turn
                 if before:
                     before()
-                for k, x in enumerate(run([path] + args, env)):
+                for k, x in enumerate(run([path] + args,
+                                          envs_of[name][env])):
                     res[name][k].append(x)
         for name, _ in bins:
             w, c, m = (statistics.median(x) for x in res[name])

@@ -60,6 +60,8 @@ struct xlsnap_ctx {
      * parsed once per command, not once per snapshot */
     char *raw_text;
     yajl_val raw_tree;
+    /* the configs of the summaries last listed, and of sum_list (index.c) */
+    struct xlsnap__cfgmap *cfg_cur, *cfg_kept;
     char *pick_uuid;               /* xlsnap_set_domain_uuid */
     bool pick_nomem;               /* ... which ran out of memory */
     char errbuf[XLSNAP__ERRBUF];
@@ -474,6 +476,16 @@ int xlsnap__store_list_summary(xlsnap_ctx *ctx, const char *uuid,
  * when a record cannot be read. */
 int xlsnap__index_has_name(xlsnap_ctx *ctx, const char *uuid,
                            const char *name);
+/* index.c: the config of summary s of domain dir uuid when s is one of
+ * the summaries the last summary list handed out (or a shallow copy):
+ * true with *cfg_r (NULL: the record's config is null), false when the
+ * record must be read for it. */
+bool xlsnap__index_config(xlsnap_ctx *ctx, const char *uuid,
+                          const xlsnap_snapshot *s, const char **cfg_r);
+/* index.c: free what xlsnap__index_config uses (xlsnap_ctx_free). */
+void xlsnap__index_configs_drop(xlsnap_ctx *ctx);
+/* index.c: free xlsnap__store_handle's keys. */
+void xlsnap__index_keys_free(void *keys);
 /* Keep a summary list on the ctx for the next summary list of uuid
  * (takes list); NULL uuid: drop what is kept. */
 void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,

@@ -351,9 +351,10 @@ typedef int (*xlsnap_json_write_fn)(void *arg, const char *buf,
                                     size_t len);
 /* The same text as xlsnap_list_to_json, handed to write(arg, buf, len)
  * piece by piece, one snapshot at a time, so that memory does not grow
- * with nr: an element of list without its config (from
- * xlsnap_list_summary) is read in full from the store when its turn
- * comes (one removed since is left out).  write returns 0, or nonzero to
+ * with nr: an element of list without its config takes it from the list
+ * index when it is one of the summaries the last xlsnap_list_summary on
+ * this ctx gave (or a shallow copy of one), else is read in full from
+ * the store when its turn comes (one removed since is left out).  write returns 0, or nonzero to
  * stop (XLSNAP_ERROR_IO). */
 int xlsnap_list_json_write(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            const xlsnap_snapshot *list, int nr,

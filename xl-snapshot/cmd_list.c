@@ -444,8 +444,8 @@ int main_list(const struct cmd_spec *cmd, int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    /* the summaries (from the list index); --json reads each record it
-     * prints, one at a time, for the domain config they leave out */
+    /* the summaries (from the list index); --json takes their domain
+     * configs from the index too (kept on the ctx) */
     if (resolve_domain(argv[optind], &dom) ||
         xlsnap_list_summary(g_ctx, &dom, &v.s, &v.nr)) {
         rc = fail("list snapshots of '%s'", argv[optind]);

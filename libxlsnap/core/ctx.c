@@ -52,6 +52,7 @@ void xlsnap_ctx_free(xlsnap_ctx *ctx)
     if (!ctx) return;
     if (ctx->lctx) libxl_ctx_free(ctx->lctx);
     xlsnap__summary_keep(ctx, NULL, NULL, 0);
+    xlsnap__index_configs_drop(ctx);
     free(ctx->raw_text);
     yajl_tree_free(ctx->raw_tree);
     free(ctx->state_dir);

@@ -607,7 +607,8 @@ int xlsnap_list_json_write(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            xlsnap_json_write_fn write, void *arg)
 {
     yajl_gen g = xlsnap__gen_alloc();
-    xlsnap_snapshot full;
+    xlsnap_snapshot full, withcfg;
+    const char *cfg;
     char last = 0;
     int s = 0, rc;
 
@@ -616,9 +617,16 @@ int xlsnap_list_json_write(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     CHK(gen_list_head(g, dom));
     for (int i = 0; i < nr; i++) {
         const xlsnap_snapshot *one = &list[i];
-        /* a summary (no config): the record itself, read now, one at a
-         * time; one removed meanwhile is left out */
-        if (!one->config_json) {
+        /* a summary (no config) of the last xlsnap_list_summary: its
+         * config from the index it was summarised from; another: the
+         * record itself, read now, one at a time (one removed meanwhile
+         * is left out) */
+        if (!one->config_json &&
+            xlsnap__index_config(ctx, dom->uuid, one, &cfg)) {
+            withcfg = *one;
+            withcfg.config_json = (char *)cfg;
+            one = &withcfg;
+        } else if (!one->config_json) {
             rc = xlsnap__store_read(ctx, dom->uuid, one->name, &full);
             if (rc == XLSNAP_ERROR_NOTFOUND) continue;
             if (rc) goto out;

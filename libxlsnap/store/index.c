@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * index.c - the list index: a cache of every record but its domain
- * config, so that listing thousands of snapshots does not open and parse
- * thousands of JSON files.
+ * index.c - the list index: a cache of every record, its domain config
+ * kept once per distinct text, so that listing thousands of snapshots
+ * (`list --json` too) does not open and parse thousands of JSON files.
  *
  *   <state_dir>/<uuid>/.index     0600, rewritten whole (tmp + rename)
  *
@@ -25,7 +25,11 @@
  * by the text with '\\', tab and newline escaped; numbers, booleans and
  * disk kinds are decimal; the state is a string ("=deleting"), so an
  * index of older versions (which kept it as 0/1) fails to parse and is
- * rebuilt.
+ * rebuilt.  The last field is the number of the record's domain config
+ * (-1: null): the distinct configs (as record.c keeps them, text) come
+ * first, one a line, "*" tab and the string field, so that `list --json`
+ * prints every record from the index, each config written once however
+ * many snapshots share it (version 1 had no configs: rebuilt).
  */
 #include "internal.h"
 
@@ -35,7 +39,7 @@
 #include <unistd.h>
 
 #define INDEX_FILE ".index"
-#define INDEX_MAGIC "xl-snapshot-index 1\n"
+#define INDEX_MAGIC "xl-snapshot-index 2\n"
 #define INDEX_MAX (256u << 20)
 
 typedef struct {
@@ -77,10 +81,40 @@ static void sb_num(sbuf *b, long long v)
     sb_add(b, t, snprintf(t, sizeof(t), "\t%lld", v));
 }
 
-/* The stat key of <name>/record.json. */
+/* The stat key of <name>/record.json, and the number of the record's
+ * config in the keyset that holds the key (-1: null). */
 struct key {
     long long ino, size, sec, nsec;
+    int cfg;
 };
+
+/* The keys of an index's lines and its configs (copies: the text of
+ * the file is freed once parsed); what xlsnap__store_handle keeps. */
+struct keyset {
+    struct key *k;
+    char **cfg;
+    int ncfg;
+};
+
+static void keyset_free(struct keyset *ks)
+{
+    if (!ks) return;
+    free(ks->k);
+    for (int i = 0; i < ks->ncfg; i++) free(ks->cfg[i]);
+    free(ks->cfg);
+    free(ks);
+}
+
+void xlsnap__index_keys_free(void *keys)
+{
+    keyset_free(keys);
+}
+
+static const char *keyset_cfg(const struct keyset *ks, int i)
+{
+    int c = ks->k[i].cfg;
+    return c >= 0 ? ks->cfg[c] : NULL;
+}
 
 static int stat_key(int dfd, const char *name, struct key *k)
 {
@@ -125,8 +159,8 @@ static bool get_num(char **p, long long *v)
  * index is not used), or could not be copied (-1: out of memory). */
 enum { P_NOMEM = -1, P_BAD = 0, P_OK = 1 };
 
-/* A string field, unescaped in place and copied. */
-static int get_str(char **p, char **out)
+/* A string field, unescaped in place (*out points into the line). */
+static int get_str_inplace(char **p, char **out)
 {
     char *f = field(p), *w;
 
@@ -142,6 +176,20 @@ static int get_str(char **p, char **out)
         else return P_BAD;
     }
     *w = '\0';
+    *out = f;
+    return P_OK;
+}
+
+/* A string field, unescaped in place and copied. */
+static int get_str(char **p, char **out)
+{
+    char *f;
+    int r = get_str_inplace(p, &f);
+
+    if (r != P_OK || !f) {
+        *out = NULL;
+        return r;
+    }
     *out = xlsnap__strdup(f);
     return *out ? P_OK : P_NOMEM;
 }
@@ -252,9 +300,10 @@ static void put_fields(sbuf *b, const xlsnap__field *t, int skip,
 /* A line: the name (the first field of the record table), the stat key,
  * the other fields. */
 static int parse_line(char *line, const char *uuid, struct key *k,
-                      xlsnap_snapshot *s)
+                      int ncfg, xlsnap_snapshot *s)
 {
     char *p = line;
+    long long c;
     int r;
 
     xlsnap_snapshot_init(s);
@@ -264,14 +313,10 @@ static int parse_line(char *line, const char *uuid, struct key *k,
         !get_num(&p, &k->sec) || !get_num(&p, &k->nsec))
         return P_BAD;
     if ((r = get_fields(&p, xlsnap__record_fields, 1, s)) != P_OK) return r;
+    if (!get_num(&p, &c) || c < -1 || c >= ncfg) return P_BAD;
+    k->cfg = c;
     if (!(s->domain_uuid = xlsnap__strdup(uuid))) return P_NOMEM;
     return p == NULL ? P_OK : P_BAD;
-}
-
-static int cmp_snap_name(const void *a, const void *b)
-{
-    return strcmp(((const xlsnap_snapshot *)a)->name,
-                  ((const xlsnap_snapshot *)b)->name);
 }
 
 /* A snapshot directory and the stat key of its record. */
@@ -342,18 +387,19 @@ static int scan(int dfd, struct entry **e_r, int *n_r)
 
 /*
  * The lines of the index of uuid as they are (in name order), not yet
- * checked against the records: 0 with the list and the stat keys, 1 when
- * there is no usable index, XLSNAP_ERROR_NOMEM (no message).
+ * checked against the records: 0 with the list and its keyset (stat
+ * keys and configs), 1 when there is no usable index,
+ * XLSNAP_ERROR_NOMEM (no message).
  */
 static int index_parse(xlsnap_ctx *ctx, int dfd, const char *uuid,
                        xlsnap_snapshot **list_r, int *nr_r,
-                       struct key **keys_r)
+                       struct keyset **ks_r)
 {
     char *data = NULL, *p;
     size_t len;
     xlsnap_snapshot *list = NULL;
-    struct key *keys = NULL;
-    int nr = 0, cap = 0, rc = 1, r;
+    struct keyset *ks = NULL;
+    int nr = 0, cap = 0, ccap = 0, rc = 1, r;
     char saved[XLSNAP__ERRBUF];
 
     memcpy(saved, ctx->errbuf, sizeof(saved));
@@ -365,18 +411,39 @@ static int index_parse(xlsnap_ctx *ctx, int dfd, const char *uuid,
     if (len < sizeof(INDEX_MAGIC) - 1 || data[len - 1] != '\n' ||
         memcmp(data, INDEX_MAGIC, sizeof(INDEX_MAGIC) - 1))
         goto out;
-    for (p = data + sizeof(INDEX_MAGIC) - 1; p < data + len; ) {
+    if (!(ks = calloc(1, sizeof(*ks)))) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+    p = data + sizeof(INDEX_MAGIC) - 1;
+    /* the configs, first */
+    while (p < data + len && p[0] == '*' && p[1] == '\t') {
+        char *nl = memchr(p, '\n', data + len - p), *q = p + 2, *c;
+        *nl = '\0';
+        if (get_str_inplace(&q, &c) != P_OK || !c || q) goto out;
+        if (ks->ncfg == ccap) {
+            ccap = ccap ? ccap * 2 : 8;
+            void *a = realloc(ks->cfg, ccap * sizeof(*ks->cfg));
+            if (!a) { rc = XLSNAP_ERROR_NOMEM; goto out; }
+            ks->cfg = a;
+        }
+        if (!(ks->cfg[ks->ncfg] = xlsnap__strdup(c))) {
+            rc = XLSNAP_ERROR_NOMEM;
+            goto out;
+        }
+        ks->ncfg++;
+        p = nl + 1;
+    }
+    for (; p < data + len; ) {
         char *nl = memchr(p, '\n', data + len - p);
         if (nr == cap) {
             cap = cap ? cap * 2 : 256;
             void *a = realloc(list, cap * sizeof(*list));
-            void *b = realloc(keys, cap * sizeof(*keys));
+            void *b = realloc(ks->k, cap * sizeof(*ks->k));
             if (a) list = a;
-            if (b) keys = b;
+            if (b) ks->k = b;
             if (!a || !b) { rc = XLSNAP_ERROR_NOMEM; goto out; }
         }
         *nl = '\0';
-        if ((r = parse_line(p, uuid, &keys[nr], &list[nr])) != P_OK) {
+        if ((r = parse_line(p, uuid, &ks->k[nr], ks->ncfg, &list[nr])) !=
+            P_OK) {
             xlsnap_snapshot_dispose(&list[nr]);
             if (r == P_NOMEM) rc = XLSNAP_ERROR_NOMEM;
             goto out;
@@ -392,14 +459,14 @@ static int index_parse(xlsnap_ctx *ctx, int dfd, const char *uuid,
     }
     *list_r = list;
     *nr_r = nr;
-    *keys_r = keys;
+    *ks_r = ks;
+    ks = NULL;
     list = NULL;
-    keys = NULL;
     nr = 0;
     rc = 0;
  out:
     xlsnap_snapshot_list_free(list, nr);
-    free(keys);
+    keyset_free(ks);
     free(data);
     memcpy(ctx->errbuf, saved, sizeof(saved));
     return rc;
@@ -436,10 +503,10 @@ static bool index_matches(const xlsnap_snapshot *list,
  */
 static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
                       xlsnap_snapshot **list_r, int *nr_r,
-                      struct key **keys_r)
+                      struct keyset **keys_r)
 {
     xlsnap_snapshot *list = NULL;
-    struct key *keys = NULL;
+    struct keyset *keys = NULL;
     struct entry *e = NULL;
     int nr = 0, ne = 0, rc, r;
 
@@ -449,7 +516,7 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
         rc = r == XLSNAP_ERROR_NOMEM ? r : 1;
         goto out;
     }
-    if (!index_matches(list, keys, nr, e, ne)) {
+    if (!index_matches(list, keys->k, nr, e, ne)) {
         rc = 1;
         goto out;
     }
@@ -465,54 +532,115 @@ static int index_read(xlsnap_ctx *ctx, int dfd, const char *uuid,
  out:
     entries_free(e, ne);
     xlsnap_snapshot_list_free(list, nr);
-    free(keys);
+    keyset_free(keys);
     return rc == XLSNAP_ERROR_NOMEM ? xlsnap__nomem(ctx) : rc;
+}
+
+/* The distinct configs of an index being written, numbered in the
+ * order first seen (open addressing on a string hash). */
+struct cfgnum {
+    const char **v;
+    int n;
+    int *slot;          /* number + 1, 0 empty */
+    size_t mask;
+    const char *last;   /* the last config numbered (lines share them) */
+    int lastn;
+};
+
+static size_t str_hash(const char *s)
+{
+    size_t h = 1469598103934665603ull;
+
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+/* The number of config c (-1 for NULL), added if new; -2 out of memory.
+ * The table has room for every line's config (made so). */
+static int cfg_number(struct cfgnum *t, const char *c)
+{
+    size_t i;
+
+    if (!c) return -1;
+    if (c == t->last) return t->lastn;
+    t->last = c;
+    for (i = str_hash(c) & t->mask; t->slot[i]; i = (i + 1) & t->mask) {
+        const char *o = t->v[t->slot[i] - 1];
+        if (o == c || !strcmp(o, c)) return t->lastn = t->slot[i] - 1;
+    }
+    t->v[t->n] = c;
+    t->slot[i] = ++t->n;
+    return t->lastn = t->n - 1;
 }
 
 /*
  * Best effort: an index that cannot be written only costs speed.  list
- * is sorted by name; e (sorted by name) holds the stat keys taken before
- * the records were read: a record without one is left out, which makes
- * the next check fail and rebuild.
+ * is sorted by name, cfg[i] the config text of list[i] (NULL: null); e
+ * (sorted by name) holds the stat keys taken before the records were
+ * read: a record without one is left out, which makes the next check
+ * fail and rebuild.
  */
-static void index_write(int dfd, const xlsnap_snapshot *list, int nr,
+static void index_write(int dfd, const xlsnap_snapshot *list,
+                        const char *const *cfg, int nr,
                         const struct entry *e, int ne)
 {
-    sbuf b = { 0 };
+    sbuf b = { 0 }, h = { 0 };
+    struct cfgnum t = { 0 };
+    size_t slots = 16;
     int fd;
 
-    sb_add(&b, INDEX_MAGIC, sizeof(INDEX_MAGIC) - 1);
+    while (slots < 2 * (size_t)nr + 2) slots *= 2;
+    t.v = malloc((nr + 1) * sizeof(*t.v));
+    t.slot = calloc(slots, sizeof(*t.slot));
+    t.mask = slots - 1;
+    if (!t.v || !t.slot) goto out;
+    sb_add(&h, INDEX_MAGIC, sizeof(INDEX_MAGIC) - 1);
     for (int i = 0; i < nr; i++) {
         const xlsnap_snapshot *s = &list[i];
         struct entry want = { .name = s->name };
         const struct entry *k;
         size_t start = b.len;
+        int c, oldn = t.n;
 
         k = ne ? bsearch(&want, e, ne, sizeof(*e), cmp_entry) : NULL;
         if (!k || k->err) continue;
+        c = cfg_number(&t, cfg[i]);
+        if (t.n > oldn) {               /* a new config: its line */
+            sb_add(&h, "*", 1);
+            sb_str(&h, cfg[i]);
+            sb_add(&h, "\n", 1);
+        }
         sb_str(&b, s->name);
         sb_num(&b, k->k.ino);
         sb_num(&b, k->k.size);
         sb_num(&b, k->k.sec);
         sb_num(&b, k->k.nsec);
         put_fields(&b, xlsnap__record_fields, 1, s);
+        sb_num(&b, c);
         if (b.nomem) goto out;  /* best effort: no index */
         /* the first field has no tab before it */
         memmove(b.buf + start, b.buf + start + 1, b.len - start - 1);
         b.buf[b.len - 1] = '\n';
     }
-    if (b.nomem) goto out;
+    if (b.nomem || h.nomem) goto out;
     unlinkat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), 0);
     fd = openat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), O_WRONLY | O_CREAT |
                 O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) goto out;
-    if (xlsnap__write_all(fd, b.buf, b.len)) { close(fd); goto fail; }
+    if (xlsnap__write_all(fd, h.buf, h.len) ||
+        (b.len && xlsnap__write_all(fd, b.buf, b.len))) {
+        close(fd);
+        goto fail;
+    }
     if (close(fd) == 0 &&
         renameat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), dfd, INDEX_FILE) == 0)
         goto out;
  fail:
     unlinkat(dfd, XLSNAP__TMP_NAME(INDEX_FILE), 0);
  out:
+    free(t.v);
+    free(t.slot);
+    free(h.buf);
     free(b.buf);
 }
 
@@ -553,9 +681,8 @@ int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
                               int *nr_r, bool *summary_r, void **keys_r)
 {
     char *dir = NULL;
-    int dfd = -1, ne = 0, rc;
-    struct entry *e = NULL;
-    struct key *keys = NULL;
+    int dfd = -1, rc;
+    struct keyset *keys = NULL;
 
     *list_r = NULL;
     *nr_r = 0;
@@ -571,7 +698,7 @@ int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
     if (summary_ok &&
         faccessat(dfd, XLSNAP__ADOPT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
         index_read(ctx, dfd, uuid, list_r, nr_r, &keys) == 0) {
-        if (sort_keyed(*list_r, keys, *nr_r) == 0) {
+        if (sort_keyed(*list_r, keys->k, *nr_r) == 0) {
             *keys_r = keys;
             keys = NULL;
         } else if (*nr_r) {
@@ -584,20 +711,33 @@ int xlsnap__store_load_locked(xlsnap_ctx *ctx, const char *uuid,
      * xlsnap__store_index_refresh after the operation) */
     rc = xlsnap__store_list(ctx, uuid, list_r, nr_r);
  out:
-    free(keys);
-    entries_free(e, ne);
+    keyset_free(keys);
     if (dfd >= 0) close(dfd);
     free(dir);
     return rc;
 }
 
+/* A record and its config, for sorting by name together. */
+struct withcfg {
+    xlsnap_snapshot s;
+    const char *cfg;
+};
+
+static int cmp_withcfg(const void *a, const void *b)
+{
+    return strcmp(((const struct withcfg *)a)->s.name,
+                  ((const struct withcfg *)b)->s.name);
+}
+
 void xlsnap__store_index_refresh(xlsnap_ctx *ctx, xlsnap__store_handle *h)
 {
-    const struct key *hk = h->keys;
+    const struct keyset *ks = h->keys;
     char *dir = NULL;
     int dfd = -1, ne = 0;
     struct entry *e = NULL;
+    struct withcfg *w = NULL;
     xlsnap_snapshot *v = NULL;
+    const char **cfg = NULL;
     int nv = 0;
 
     if (xlsnap__domain_dir(ctx, h->uuid, &dir) || !dir) goto out;
@@ -605,11 +745,19 @@ void xlsnap__store_index_refresh(xlsnap_ctx *ctx, xlsnap__store_handle *h)
     if (dfd < 0 ||
         faccessat(dfd, XLSNAP__ADOPT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
         goto out;
-    /* shallow copies, in name order (the records stay the handle's) */
-    if (h->nr && !(v = malloc(h->nr * sizeof(*v)))) goto out;
-    if (!hk || !h->loaded) {
+    /* shallow copies, in name order (the records stay the handle's),
+     * each with its config: the record's own when it was read whole,
+     * else the index's it was summarised from */
+    if (h->nr && (!(w = malloc(h->nr * sizeof(*w))) ||
+                  !(v = malloc(h->nr * sizeof(*v))) ||
+                  !(cfg = malloc(h->nr * sizeof(*cfg)))))
+        goto out;
+    if (!ks || !h->loaded) {
         /* no keys kept: every record's, taken now */
-        if (h->nr) memcpy(v, h->list, h->nr * sizeof(*v));
+        for (int i = 0; i < h->nr; i++) {
+            w[i].s = h->list[i];
+            w[i].cfg = h->list[i].config_json;
+        }
         nv = h->nr;
         if (scan(dfd, &e, &ne)) goto out;
     } else {
@@ -618,7 +766,7 @@ void xlsnap__store_index_refresh(xlsnap_ctx *ctx, xlsnap__store_handle *h)
          * gone since (removed) is left out */
         if (h->nr && !(e = calloc(h->nr, sizeof(*e)))) goto out;
         for (int i = 0; i < h->nr; i++) {
-            struct key k = hk[i];
+            struct key k = ks->k[i];
             if (h->loaded[i] &&
                 stat_key(dfd, h->list[i].name, &k) < 0)
                 continue;
@@ -626,14 +774,23 @@ void xlsnap__store_index_refresh(xlsnap_ctx *ctx, xlsnap__store_handle *h)
             e[ne].k = k;
             e[ne].err = 0;
             ne++;
-            v[nv++] = h->list[i];
+            w[nv].s = h->list[i];
+            w[nv].cfg = h->loaded[i] ? h->list[i].config_json
+                                     : keyset_cfg(ks, i);
+            nv++;
         }
         if (ne) qsort(e, ne, sizeof(*e), cmp_entry);
     }
-    if (nv) qsort(v, nv, sizeof(*v), cmp_snap_name);
-    index_write(dfd, v, nv, e, ne);
+    if (nv) qsort(w, nv, sizeof(*w), cmp_withcfg);
+    for (int i = 0; i < nv; i++) {
+        v[i] = w[i].s;
+        cfg[i] = w[i].cfg;
+    }
+    index_write(dfd, v, cfg, nv, e, ne);
  out:
+    free(w);
     free(v);
+    free(cfg);
     entries_free(e, ne);
     if (dfd >= 0) close(dfd);
     free(dir);
@@ -653,16 +810,156 @@ static bool try_lock(xlsnap_ctx *ctx, const char *uuid, xlsnap__lock *lock)
     return rc == 0;
 }
 
+/*
+ * The configs of the summaries a list_summary handed out, for
+ * xlsnap_list_json_write: found by the address of a summary's name, so
+ * only those very summaries (or shallow copies of them) get them, never
+ * a list read at another time.  The distinct texts are copied once.
+ */
+struct cfgref {
+    const char *name;
+    const char *cfg;
+};
+
+struct xlsnap__cfgmap {
+    char *uuid;
+    const xlsnap_snapshot *list;    /* the list it was made for */
+    struct cfgref *v;               /* sorted by the address of name, */
+    int n;
+    bool sorted;                    /* ... when first looked up */
+    char **txt;                     /* the distinct configs, */
+    int ntxt;
+    struct keyset *ks;              /* ... or the index's */
+};
+
+static void cfgmap_free(struct xlsnap__cfgmap *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->ntxt; i++) free(m->txt[i]);
+    free(m->txt);
+    free(m->v);
+    free(m->uuid);
+    keyset_free(m->ks);
+    free(m);
+}
+
+static int cmp_cfgref(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct cfgref *)a)->name;
+    uintptr_t y = (uintptr_t)((const struct cfgref *)b)->name;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The map of the index's lines list (nr, in the order of ks's keys),
+ * taking ks, made the ctx's current one (out of memory: none, the
+ * records are read instead). */
+static void cfgmap_set_index(xlsnap_ctx *ctx, const char *uuid,
+                             const xlsnap_snapshot *list,
+                             struct keyset *ks, int nr)
+{
+    struct xlsnap__cfgmap *m = calloc(1, sizeof(*m));
+
+    cfgmap_free(ctx->cfg_cur);
+    ctx->cfg_cur = NULL;
+    if (!m || !(m->uuid = xlsnap__strdup(uuid)) ||
+        !(m->v = malloc((nr + 1) * sizeof(*m->v)))) {
+        cfgmap_free(m);
+        keyset_free(ks);
+        return;
+    }
+    m->ks = ks;
+    m->list = list;
+    for (int i = 0; i < nr; i++) {
+        m->v[i].name = list[i].name;
+        m->v[i].cfg = keyset_cfg(ks, i);
+    }
+    m->n = nr;
+    ctx->cfg_cur = m;
+}
+
+/* The map of list (nr, cfg[i] the config of list[i]: copied, each
+ * distinct text once) made the ctx's current one; out of memory: none
+ * (the records are read instead). */
+static void cfgmap_set(xlsnap_ctx *ctx, const char *uuid,
+                       const xlsnap_snapshot *list, const char *const *cfg,
+                       int nr)
+{
+    struct xlsnap__cfgmap *m = calloc(1, sizeof(*m));
+    struct cfgnum t = { 0 };
+    size_t slots = 16;
+
+    cfgmap_free(ctx->cfg_cur);
+    ctx->cfg_cur = NULL;
+    if (!m) return;
+    while (slots < 2 * (size_t)nr + 2) slots *= 2;
+    m->uuid = xlsnap__strdup(uuid);
+    m->list = list;
+    m->v = malloc((nr + 1) * sizeof(*m->v));
+    m->txt = calloc(nr + 1, sizeof(*m->txt));
+    t.v = malloc((nr + 1) * sizeof(*t.v));
+    t.slot = calloc(slots, sizeof(*t.slot));
+    t.mask = slots - 1;
+    if (!m->uuid || !m->v || !m->txt || !t.v || !t.slot) goto out;
+    for (int i = 0; i < nr; i++) {
+        int oldn = t.n, c = cfg_number(&t, cfg[i]);
+        if (t.n > oldn) {
+            if (!(m->txt[m->ntxt] = xlsnap__strdup(cfg[i]))) goto out;
+            m->ntxt++;
+        }
+        m->v[i].name = list[i].name;
+        m->v[i].cfg = c >= 0 ? m->txt[c] : NULL;
+    }
+    m->n = nr;
+    ctx->cfg_cur = m;
+    m = NULL;
+ out:
+    cfgmap_free(m);
+    free(t.v);
+    free(t.slot);
+}
+
+bool xlsnap__index_config(xlsnap_ctx *ctx, const char *uuid,
+                          const xlsnap_snapshot *s, const char **cfg_r)
+{
+    struct xlsnap__cfgmap *m = ctx->cfg_cur;
+    struct cfgref want = { .name = s->name }, *r;
+
+    if (!m || !m->n || strcmp(m->uuid, uuid)) return false;
+    if (!m->sorted) {
+        qsort(m->v, m->n, sizeof(*m->v), cmp_cfgref);
+        m->sorted = true;
+    }
+    r = bsearch(&want, m->v, m->n, sizeof(*m->v), cmp_cfgref);
+    if (!r) return false;
+    *cfg_r = r->cfg;
+    return true;
+}
+
+void xlsnap__index_configs_drop(xlsnap_ctx *ctx)
+{
+    cfgmap_free(ctx->cfg_cur);
+    cfgmap_free(ctx->cfg_kept);
+    ctx->cfg_cur = ctx->cfg_kept = NULL;
+}
+
 void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,
                           xlsnap_snapshot *list, int nr)
 {
     xlsnap_snapshot_list_free(ctx->sum_list, ctx->sum_nr);
     free(ctx->sum_uuid);
+    cfgmap_free(ctx->cfg_kept);
+    ctx->cfg_kept = NULL;
     ctx->sum_uuid = uuid ? xlsnap__strdup(uuid) : NULL;
     if (uuid && !ctx->sum_uuid) {       /* out of memory: keep nothing */
         xlsnap_snapshot_list_free(list, nr);
         list = NULL;
         nr = 0;
+    }
+    /* the configs of that list go with it */
+    if (list && ctx->cfg_cur && ctx->cfg_cur->list == list) {
+        ctx->cfg_kept = ctx->cfg_cur;
+        ctx->cfg_cur = NULL;
     }
     ctx->sum_list = list;
     ctx->sum_nr = nr;
@@ -671,32 +968,40 @@ void xlsnap__summary_keep(xlsnap_ctx *ctx, const char *uuid,
 
 /*
  * The summaries of the records e (ne, in name order, their keys taken
- * before anything is read) after the index old (nold lines, name order):
- * the line of a record whose key is unchanged, the record itself read
- * for a new or changed one, so one record changed costs one read, not
- * all of them.  0 with the list in name order and *nread_r the records
- * read; 1 when the records must be read as always (one cannot be read:
- * xlsnap__store_list says why); XLSNAP_ERROR_NOMEM.  The lines used are
- * moved out of old.
+ * before anything is read) after the index old (nold lines, name order,
+ * okeys their keys and configs): the line of a record whose key is
+ * unchanged, the record itself read for a new or changed one, so one
+ * record changed costs one read, not all of them.  0 with the list in
+ * name order (a record read keeps its config_json), cfg_r[i] the config
+ * of list[i] (allocated), and *nread_r the records read; 1 when the
+ * records must be read as always (one cannot be read: xlsnap__store_list
+ * says why); XLSNAP_ERROR_NOMEM.  The lines used are moved out of old.
  */
 static int index_update(xlsnap_ctx *ctx, const char *uuid,
-                        xlsnap_snapshot *old, const struct key *okeys,
+                        xlsnap_snapshot *old, const struct keyset *okeys,
                         int nold, const struct entry *e, int ne,
-                        xlsnap_snapshot **list_r, int *nr_r, int *nread_r)
+                        xlsnap_snapshot **list_r, const char ***cfg_r,
+                        int *nr_r, int *nread_r)
 {
     xlsnap_snapshot *list = ne ? calloc(ne, sizeof(*list)) : NULL;
+    const char **cfg = calloc(ne + 1, sizeof(*cfg));
     xlsnap__errsaved saved;
     int nr = 0, j = 0, rc = 1, r;
 
     *nread_r = 0;
-    if (ne && !list) return xlsnap__nomem(ctx);
+    if ((ne && !list) || !cfg) {
+        free(list);
+        free(cfg);
+        return xlsnap__nomem(ctx);
+    }
     xlsnap__errsave(ctx, &saved);
     for (int i = 0; i < ne; i++) {
         if (e[i].err == -ENOENT) continue;          /* interrupted create */
         if (e[i].err) goto out;
         while (j < nold && strcmp(old[j].name, e[i].name) < 0) j++;
         if (j < nold && !strcmp(old[j].name, e[i].name) &&
-            key_eq(&okeys[j], &e[i].k)) {
+            key_eq(&okeys->k[j], &e[i].k)) {
+            cfg[nr] = keyset_cfg(okeys, j);
             list[nr++] = old[j];                    /* moved */
             xlsnap_snapshot_init(&old[j]);
             j++;
@@ -710,24 +1015,36 @@ static int index_update(xlsnap_ctx *ctx, const char *uuid,
             if (r == XLSNAP_ERROR_NOMEM) rc = xlsnap__nomem(ctx);
             goto out;
         }
-        free(list[nr].config_json);
-        list[nr].config_json = NULL;
+        cfg[nr] = list[nr].config_json;
         nr++;
         (*nread_r)++;
     }
     *list_r = list;
+    *cfg_r = cfg;
     *nr_r = nr;
     list = NULL;
+    cfg = NULL;
     nr = 0;
     rc = 0;
  out:
     xlsnap_snapshot_list_free(list, nr);
+    free(cfg);
     if (rc == 1) xlsnap__errrestore(ctx, &saved);
     return rc;
 }
 
+/* The config_json of every record of list dropped (summaries). */
+static void drop_configs(xlsnap_snapshot *list, int nr)
+{
+    for (int i = 0; i < nr; i++) {
+        free(list[i].config_json);
+        list[i].config_json = NULL;
+    }
+}
+
 /* As xlsnap__store_list_summary; may_write: a stale index may be
- * rewritten (a lookup only reads: it leaves the state as it is). */
+ * rewritten (a lookup only reads: it leaves the state as it is).  The
+ * configs of the summaries are kept on the ctx (cfgmap_set). */
 static int list_summary(xlsnap_ctx *ctx, const char *uuid,
                         xlsnap_snapshot **list_r, int *nr_r, bool may_write)
 {
@@ -737,7 +1054,8 @@ static int list_summary(xlsnap_ctx *ctx, const char *uuid,
     xlsnap__lock lock = { -1 };
     struct entry *e = NULL;
     xlsnap_snapshot *old = NULL;
-    struct key *okeys = NULL;
+    struct keyset *okeys = NULL;
+    const char **cfg = NULL;
     bool locked;
 
     *list_r = NULL;
@@ -745,13 +1063,19 @@ static int list_summary(xlsnap_ctx *ctx, const char *uuid,
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (ctx->sum_uuid && !strcmp(ctx->sum_uuid, uuid) &&
         now.tv_sec - ctx->sum_time.tv_sec <= 1) {
-        /* just read (domain_resolve, then list): take it */
+        /* just read (domain_resolve, then list): take it, and its
+         * configs */
         *list_r = ctx->sum_list;
         *nr_r = ctx->sum_nr;
+        cfgmap_free(ctx->cfg_cur);
+        ctx->cfg_cur = ctx->cfg_kept;
+        ctx->cfg_kept = NULL;
         ctx->sum_list = NULL;
         xlsnap__summary_keep(ctx, NULL, NULL, 0);
         return 0;
     }
+    cfgmap_free(ctx->cfg_cur);
+    ctx->cfg_cur = NULL;
     if ((rc = xlsnap__domain_dir(ctx, uuid, &dir))) goto out;
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 && errno == ENOENT) { rc = 0; goto out; }
@@ -772,7 +1096,9 @@ static int list_summary(xlsnap_ctx *ctx, const char *uuid,
         }
         goto read_all;
     }
-    if (index_matches(old, okeys, nold, e, ne)) {
+    if (okeys && index_matches(old, okeys->k, nold, e, ne)) {
+        cfgmap_set_index(ctx, uuid, old, okeys, nold);
+        okeys = NULL;
         *list_r = old;
         *nr_r = nold;
         old = NULL;
@@ -782,15 +1108,21 @@ static int list_summary(xlsnap_ctx *ctx, const char *uuid,
         rc = 0;
         goto out;
     }
+    if (!okeys && !(okeys = calloc(1, sizeof(*okeys)))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
     /* stale: the lines still true are kept, the rest is read; rewritten
      * only under the lock, never waited for (the keys were taken before
      * the lock: a record changed since fails the next check) */
     locked = may_write && try_lock(ctx, uuid, &lock);
     if ((rc = index_update(ctx, uuid, old, okeys, nold, e, ne, list_r,
-                           nr_r, &nread)) < 0)
+                           &cfg, nr_r, &nread)) < 0)
         goto out;
     if (rc == 0) {
-        if (locked) index_write(dfd, *list_r, *nr_r, e, ne);
+        if (locked) index_write(dfd, *list_r, cfg, *nr_r, e, ne);
+        cfgmap_set(ctx, uuid, *list_r, cfg, *nr_r);
+        drop_configs(*list_r, *nr_r);
         if (*nr_r)
             qsort(*list_r, *nr_r, sizeof(**list_r), xlsnap__cmp_snap);
         goto out;
@@ -799,14 +1131,16 @@ static int list_summary(xlsnap_ctx *ctx, const char *uuid,
     /* a record that cannot be read: every record read, as always, and
      * its error said */
     if ((rc = xlsnap__store_list(ctx, uuid, list_r, nr_r))) goto out;
-    for (int i = 0; i < *nr_r; i++) {
-        free((*list_r)[i].config_json);
-        (*list_r)[i].config_json = NULL;
+    if (*nr_r && (cfg = malloc(*nr_r * sizeof(*cfg)))) {
+        for (int i = 0; i < *nr_r; i++) cfg[i] = (*list_r)[i].config_json;
+        cfgmap_set(ctx, uuid, *list_r, cfg, *nr_r);
     }
+    drop_configs(*list_r, *nr_r);
  out:
     xlsnap__unlock(&lock);
     xlsnap_snapshot_list_free(old, nold);
-    free(okeys);
+    keyset_free(okeys);
+    free(cfg);
     entries_free(e, ne);
     if (dfd >= 0) close(dfd);
     free(dir);

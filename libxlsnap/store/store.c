@@ -902,7 +902,7 @@ void xlsnap__store_close(xlsnap__store_handle *h)
     h->loaded = NULL;
     free(h->uuid);
     h->uuid = NULL;
-    free(h->keys);
+    xlsnap__index_keys_free(h->keys);
     h->keys = NULL;
     xlsnap__unlock(&h->lock);
 }

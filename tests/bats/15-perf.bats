@@ -11,7 +11,7 @@ load helpers
     run -0 xs list "$UUID"
     [ -f "$STATE/$UUID/.index" ]
     [ "$(stat -c %a "$STATE/$UUID/.index")" = 600 ]
-    head -n 1 "$STATE/$UUID/.index" | grep -qx 'xl-snapshot-index 1'
+    head -n 1 "$STATE/$UUID/.index" | grep -qx 'xl-snapshot-index 2'
     [ "$(grep -c '^=s[0-9]' "$STATE/$UUID/.index")" = 3 ]
     # a second list gives the same from the index
     before=$output
@@ -44,7 +44,7 @@ load helpers
     mkchain
     run -0 xs list "$UUID"
     good=$output
-    printf 'xl-snapshot-index 1\n=s0\tgarbage\n' > "$STATE/$UUID/.index"
+    printf 'xl-snapshot-index 2\n=s0\tgarbage\n' > "$STATE/$UUID/.index"
     run -0 xs list "$UUID"
     [ "$output" = "$good" ]
     # an index naming a snapshot with another record's stat key

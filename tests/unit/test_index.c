@@ -200,7 +200,7 @@ int main(void)
     ok(stat(idx, &st) == 0 && (st.st_mode & 0777) == 0600,
        "the first list wrote the index, 0600");
     text = slurp(idx);
-    ok(text && !strncmp(text, "xl-snapshot-index 1\n", 20), "magic line");
+    ok(text && !strncmp(text, "xl-snapshot-index 2\n", 20), "magic line");
     free(text);
     ok(xlsnap_list(ctx, &dom, &full, &nfull) == 0 && nfull == 3,
        "full list");
@@ -262,8 +262,9 @@ int main(void)
 
     /* a corrupt index is ignored and rebuilt */
     static const char *const bad[] = {
-        "", "garbage", "xl-snapshot-index 1\n=s0\tgarbage\n",
-        "xl-snapshot-index 1\n=s0", "xl-snapshot-index 2\n",
+        "", "garbage", "xl-snapshot-index 2\n=s0\tgarbage\n",
+        "xl-snapshot-index 2\n=s0", "xl-snapshot-index 3\n",
+        "xl-snapshot-index 2\n*\t=bad \\q escape\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         spit(idx, bad[i]);
@@ -273,7 +274,7 @@ int main(void)
            "corrupt index %zu ignored", i);
         xlsnap_snapshot_list_free(l, nr);
         text = slurp(idx);
-        ok(text && !strncmp(text, "xl-snapshot-index 1\n", 20) &&
+        ok(text && !strncmp(text, "xl-snapshot-index 2\n", 20) &&
            strstr(text, "=deleting\t"), "and rebuilt");
         free(text);
     }
