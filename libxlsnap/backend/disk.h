@@ -5,10 +5,11 @@
  * path, format) and from what the path is on the host.
  *
  *   qcow2  images served by QEMU (qdisk) or, offline, any qcow2 image:
- *          internal and external snapshots.  Its code stays in
+ *          internal and external snapshots (backend/qcow2_driver.c:
+ *          describe, check).  Take, revert and remove still live in
  *          ops/create.c (QMP transaction, qemu-img), ops/revert.c and
- *          ops/delete.c; the table below only names it (its ops are
- *          NULL: the callers take the qcow2 path for it).
+ *          ops/delete.c (those ops are NULL: the callers take the
+ *          qcow2 path for it).
  *   lvm    a disk on an LVM logical volume (phy:, blkback): thin
  *          volumes get thin snapshots, classic ("thick") volumes
  *          copy-on-write snapshots of a fixed size (backend/lvm.c).

@@ -898,54 +898,33 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
                                     sn->memory));
     for (int k = 0; k < sn->num_disks; k++) {
         const xlsnap_disk *d = &sn->disks[k];
-        bool has;
-        if (d->kind == XLSNAP_DISK_VOLUME) {
-            const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-            xlsnap__disk_op op = disk_op(c, sn);
-            char *why = NULL;
-            if (!drv || !drv->check)
-                why = xlsnap__sprintf("disk %s has the storage driver "
-                                      "'%s', unknown to this version",
-                                      d->vdev, d->driver ? d->driver : "");
-            else if ((rc = drv->check(&op, d, &why)))
+        /* a qcow2 image (internal, external) whatever its "driver" */
+        const xlsnap__disk_driver *drv = d->kind == XLSNAP_DISK_VOLUME
+            ? xlsnap__disk_driver_of(d) : &xlsnap__disk_qcow2;
+        xlsnap__disk_op op = disk_op(c, sn);
+        char *why = NULL;
+        if (!drv || !drv->check)
+            why = xlsnap__sprintf("disk %s has the storage driver "
+                                  "'%s', unknown to this version",
+                                  d->vdev, d->driver ? d->driver : "");
+        else if ((rc = drv->check(&op, d, &why)))
+            return rc;
+        if (why) lost(c, sn, why);
+        else if (drv && drv->warn) {
+            /* sound, but a copy-on-write store filling up */
+            if ((rc = drv->warn(&op, d, &why)))
                 return rc;
-            if (why) lost(c, sn, why);
-            else if (drv->warn) {
-                /* sound, but a copy-on-write store filling up */
-                if ((rc = drv->warn(&op, d, &why)))
-                    return rc;
-                if (why) {
-                    int i = found(c, sn->name, "filling-up", "snapshot "
-                                  "'%s': %s", sn->name, why);
-                    if (c->repair && i >= 0 &&
-                        !(c->v[i].repair = xlsnap__sprintf("left as it "
-                                                           "is: extend "
-                                                           "the volume "
-                                                           "(lvextend)")))
-                        c->nomem = true;
-                }
-                free(why);
+            if (why) {
+                int i = found(c, sn->name, "filling-up", "snapshot "
+                              "'%s': %s", sn->name, why);
+                if (c->repair && i >= 0 &&
+                    !(c->v[i].repair = xlsnap__sprintf("left as it is: "
+                                                       "extend the volume "
+                                                       "(lvextend)")))
+                    c->nomem = true;
             }
-            continue;
+            free(why);
         }
-        if (d->kind == XLSNAP_DISK_EXTERNAL) {
-            if (!exists(d->backing))
-                lost(c, sn, xlsnap__sprintf("image %s holding its data "
-                                            "(disk %s) is missing",
-                                            d->backing, d->vdev));
-            continue;
-        }
-        if (!exists(d->image)) {
-            lost(c, sn, xlsnap__sprintf("image %s (disk %s) is missing",
-                                        d->image, d->vdev));
-            continue;
-        }
-        rc = xlsnap__image_has_snapshot(c->ctx, c->dom, &c->live, d->image,
-                                        d->format, d->internal_name, &has);
-        if (rc) return rc;
-        if (!has)
-            lost(c, sn, xlsnap__sprintf("image %s has no internal snapshot "
-                                        "'%s'", d->image, d->internal_name));
     }
     return 0;
 }
