@@ -622,11 +622,6 @@ typedef struct xlsnap__strset {
  * the directory */
 int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to);
 
-/* revert.c: put disk d at the configured path, the image there renamed
- * to moved (idempotent, for check --repair) */
-int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                           const char *path, const char *moved);
-
 /* delete.c */
 /* Remove an internal disk snapshot if it is still there (QMP when a
  * running QEMU has the image open). */

@@ -7,21 +7,6 @@
 #include <ctype.h>
 #include <sys/stat.h>
 
-/* qcow2: its work is done by the qcow2 code of create, revert and
- * delete (QMP transaction while QEMU runs, qemu-img offline). */
-static char *qcow2_describe(const xlsnap_disk *d)
-{
-    return d->kind == XLSNAP_DISK_INTERNAL
-        ? xlsnap__sprintf("qcow2 internal snapshot %s in %s",
-                          d->internal_name, d->image)
-        : xlsnap__sprintf("qcow2 image %s", d->backing);
-}
-
-const xlsnap__disk_driver xlsnap__disk_qcow2 = {
-    .name = "qcow2",
-    .describe = qcow2_describe,
-};
-
 int xlsnap__snapshot_size_parse(const char *s, uint64_t *bytes_r,
                                 unsigned *percent_r)
 {

@@ -5,10 +5,10 @@
  * path, format) and from what the path is on the host.
  *
  *   qcow2  images served by QEMU (qdisk) or, offline, any qcow2 image:
- *          internal and external snapshots.  Its code stays in
- *          ops/create.c (QMP transaction, qemu-img), ops/revert.c and
- *          ops/delete.c; the table below only names it (its ops are
- *          NULL: the callers take the qcow2 path for it).
+ *          internal and external snapshots (backend/qcow2_driver.c:
+ *          describe, check, revert).  Take and remove still live in
+ *          ops/create.c (QMP transaction, qemu-img) and ops/delete.c
+ *          (those ops are NULL: the callers take the qcow2 path).
  *   lvm    a disk on an LVM logical volume (phy:, blkback): thin
  *          volumes get thin snapshots, classic ("thick") volumes
  *          copy-on-write snapshots of a fixed size (backend/lvm.c).
@@ -46,7 +46,24 @@ typedef struct xlsnap__disk_op {
     const xlsnap__refs *named;         /* images the records name, counted */
     const xlsnap__part *parts;         /* what the record's create made */
     int nparts;
+    const xlsnap_snapshot *list;       /* the domain's records (revert) */
+    int nr;
+    const struct xlsnap__disk_revert *rv; /* revert: this disk's plan */
 } xlsnap__disk_op;
+
+/*
+ * What the revert of one disk makes, planned (revert_plan) before
+ * anything is touched and written to the revert intent, so that check
+ * --repair can finish it (revert again) or roll it back (remove fresh).
+ * All NULL: the disk is reverted in place (a volume, a qcow2 internal
+ * snapshot applied in its image).
+ */
+typedef struct xlsnap__disk_revert {
+    char *fresh;        /* a new image the disk gets (the config names it) */
+    char *path;         /* the configured path that gets the snapshot's
+                         * data, ... */
+    char *moved;        /* ... the old image there renamed to this */
+} xlsnap__disk_revert;
 
 /* An op context with only ctx and uuid. */
 #define XLSNAP__DISK_OP(c, u) ((xlsnap__disk_op){ .ctx = (c), .uuid = (u) })
@@ -67,8 +84,15 @@ typedef struct xlsnap__disk_driver {
     /* Whether revert can be done now (nothing touched yet): 0 or why
      * not. */
     int (*revert_check)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
-    /* The disk gets the snapshot's data (the domain is off); the path
-     * the config names stays valid. */
+    /* Plan the revert (after revert_check, nothing touched yet): fill
+     * rv and rewrite *cfg, the config the domain gets, for the disk's
+     * new image.  NULL op: reverted in place, the config stays. */
+    int (*revert_plan)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
+                       xlsnap__disk_revert *rv, char **cfg);
+    /* The disk gets the snapshot's data (the domain is off) as
+     * op->rv plans it (a volume: the path the config names stays
+     * valid).  Done again by check --repair after an interrupted
+     * revert: it finishes a half-done one. */
     int (*revert)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
     /* Remove the snapshot's data (only what this tool made and tagged). */
     int (*remove)(const xlsnap__disk_op *op, const xlsnap_disk *sd);

@@ -347,35 +347,34 @@ static void revert_restarted(checker *c, xlsnap_snapshot *l, int nr, int k)
     else fixed(c, i, "completed: '%s' is current", name);
 }
 
-/* Disk j of the snapshot reverted to, put back after the domain went. */
+/* Disk j of the snapshot reverted to, put back after the domain went:
+ * its driver's revert again, as the intent planned it (it finishes a
+ * half-done one), but a fresh image goes (the domain stays off). */
 static int revert_disk_back(checker *c, const revert_intent *ri,
                             xlsnap_snapshot *l, int nr, int k, int j)
 {
     const xlsnap_disk *d = &l[k].disks[j];
+    const xlsnap__disk_driver *drv = d->kind == XLSNAP_DISK_VOLUME
+        ? xlsnap__disk_driver_of(d) : &xlsnap__disk_qcow2;
     yajl_val f = nth(ri->fresh, j), pa = nth(ri->paths, j),
              mv = nth(ri->moved, j);
+    xlsnap__disk_revert rv = { 0 };
+    xlsnap__disk_op op = disk_op(c, &l[k]);
     int rc;
 
-    if (d->kind == XLSNAP_DISK_VOLUME) {
-        /* the driver's revert again (it finishes a half-done one) */
-        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-        xlsnap__disk_op op = disk_op(c, &l[k]);
-        return drv && drv->revert ? drv->revert(&op, d) : 0;
-    }
     if (pa && mv && YAJL_IS_STRING(pa) && YAJL_IS_STRING(mv)) {
-        /* the configured path: finish it (the old active layer under its
-         * new name, the snapshot's data at the path) */
-        rc = xlsnap__revert_disk_at(c->ctx, d, pa->u.string, mv->u.string);
-        if (!rc)
-            rc = xlsnap__relocate_image(c->ctx, l, nr, -1, pa->u.string,
-                                        mv->u.string);
-        return rc;
+        rv.path = pa->u.string;
+        rv.moved = mv->u.string;
+    } else if (f && YAJL_IS_STRING(f)) {
+        return remove_image(c, f->u.string);
     }
-    if (f && YAJL_IS_STRING(f)) return remove_image(c, f->u.string);
-    if (d->kind == XLSNAP_DISK_INTERNAL)
-        return xlsnap__qimg_snapshot(c->ctx, 'a', d->internal_name,
-                                     d->image, d->format);
-    return 0;
+    if (!drv || !drv->revert) return 0;
+    op.rv = &rv;
+    if ((rc = drv->revert(&op, d))) return rc;
+    /* records naming the old image follow it to its new name */
+    return rv.path ? xlsnap__relocate_image(c->ctx, l, nr, -1, rv.path,
+                                            rv.moved)
+                   : 0;
 }
 
 /* The domain is gone: put every disk back, leave it off. */
@@ -898,54 +897,33 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
                                     sn->memory));
     for (int k = 0; k < sn->num_disks; k++) {
         const xlsnap_disk *d = &sn->disks[k];
-        bool has;
-        if (d->kind == XLSNAP_DISK_VOLUME) {
-            const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-            xlsnap__disk_op op = disk_op(c, sn);
-            char *why = NULL;
-            if (!drv || !drv->check)
-                why = xlsnap__sprintf("disk %s has the storage driver "
-                                      "'%s', unknown to this version",
-                                      d->vdev, d->driver ? d->driver : "");
-            else if ((rc = drv->check(&op, d, &why)))
+        /* a qcow2 image (internal, external) whatever its "driver" */
+        const xlsnap__disk_driver *drv = d->kind == XLSNAP_DISK_VOLUME
+            ? xlsnap__disk_driver_of(d) : &xlsnap__disk_qcow2;
+        xlsnap__disk_op op = disk_op(c, sn);
+        char *why = NULL;
+        if (!drv || !drv->check)
+            why = xlsnap__sprintf("disk %s has the storage driver "
+                                  "'%s', unknown to this version",
+                                  d->vdev, d->driver ? d->driver : "");
+        else if ((rc = drv->check(&op, d, &why)))
+            return rc;
+        if (why) lost(c, sn, why);
+        else if (drv && drv->warn) {
+            /* sound, but a copy-on-write store filling up */
+            if ((rc = drv->warn(&op, d, &why)))
                 return rc;
-            if (why) lost(c, sn, why);
-            else if (drv->warn) {
-                /* sound, but a copy-on-write store filling up */
-                if ((rc = drv->warn(&op, d, &why)))
-                    return rc;
-                if (why) {
-                    int i = found(c, sn->name, "filling-up", "snapshot "
-                                  "'%s': %s", sn->name, why);
-                    if (c->repair && i >= 0 &&
-                        !(c->v[i].repair = xlsnap__sprintf("left as it "
-                                                           "is: extend "
-                                                           "the volume "
-                                                           "(lvextend)")))
-                        c->nomem = true;
-                }
-                free(why);
+            if (why) {
+                int i = found(c, sn->name, "filling-up", "snapshot "
+                              "'%s': %s", sn->name, why);
+                if (c->repair && i >= 0 &&
+                    !(c->v[i].repair = xlsnap__sprintf("left as it is: "
+                                                       "extend the volume "
+                                                       "(lvextend)")))
+                    c->nomem = true;
             }
-            continue;
+            free(why);
         }
-        if (d->kind == XLSNAP_DISK_EXTERNAL) {
-            if (!exists(d->backing))
-                lost(c, sn, xlsnap__sprintf("image %s holding its data "
-                                            "(disk %s) is missing",
-                                            d->backing, d->vdev));
-            continue;
-        }
-        if (!exists(d->image)) {
-            lost(c, sn, xlsnap__sprintf("image %s (disk %s) is missing",
-                                        d->image, d->vdev));
-            continue;
-        }
-        rc = xlsnap__image_has_snapshot(c->ctx, c->dom, &c->live, d->image,
-                                        d->format, d->internal_name, &has);
-        if (rc) return rc;
-        if (!has)
-            lost(c, sn, xlsnap__sprintf("image %s has no internal snapshot "
-                                        "'%s'", d->image, d->internal_name));
     }
     return 0;
 }

@@ -4,11 +4,12 @@
  *
  *  1. refuse a running domain without XLSNAP_REVERT_FORCE;
  *  2. destroy it (its device model closes the images);
- *  3. disks: internal -> qemu-img snapshot -a (or, when other images
- *     are built on that image, a copy of the snapshot into a new image);
- *     external -> a fresh
- *     overlay on the snapshot's backing image (the old overlay stays, as
- *     its own branch: later snapshots may live in it);
+ *  3. disks: each through its driver (backend/disk.h), planned before
+ *     step 2: qcow2 internal -> qemu-img snapshot -a (or, when other
+ *     images are built on that image, a copy of the snapshot into a new
+ *     image); external -> a fresh overlay on the snapshot's backing
+ *     image (the old overlay stays, as its own branch: later snapshots
+ *     may live in it); volumes -> their driver's revert;
  *  4. memory: the domain is restored from the image through libxl, as
  *     `xl restore` does, with the stored config (disk paths rewritten)
  *     in place of the one in the image's header, which is never
@@ -29,65 +30,36 @@
 #include <time.h>
 #include <unistd.h>
 
-/* <stem>.<pre><name><mid><time>[-n].qcow2 next to image, the first n
- * that is free (NULL: out of memory): a fresh overlay next to the
- * backing image ("", ".rev") or where an old active layer goes
- * ("before-", "-") */
-static char *stamped_sibling(const char *image, const char *pre,
-                             const char *name, const char *mid)
-{
-    char *tag0 = xlsnap__sprintf("%s%s%s%lld", pre, name, mid,
-                                 (long long)time(NULL));
-    char *tag = NULL, *r = NULL;
-
-    for (int n = 0; tag0 && n < 1000; n++) {
-        free(tag);
-        free(r);
-        tag = n ? xlsnap__sprintf("%s-%d", tag0, n) : xlsnap__strdup(tag0);
-        r = tag ? xlsnap__image_sibling(image, tag) : NULL;
-        if (!r || access(r, F_OK) < 0) break;
-    }
-    free(tag);
-    free(tag0);
-    return r;
-}
-
 /* {"snapshot": name, "domid": N, "fresh": [overlay or null, ...],
  *  "paths": [configured path or null, ...], "moved": [where the old
  *  active layer goes, or null, ...]} */
-static int gen_paths(yajl_gen g, const char *key, int n, char *const *v)
+enum { FRESH, PATH, MOVED };
+
+static int gen_paths(yajl_gen g, const char *key, int n,
+                     const xlsnap__disk_revert *rv, int which)
 {
     if (xlsnap__gen_str(g, key) || yajl_gen_array_open(g)) return -1;
     for (int i = 0; i < n; i++)
-        if (xlsnap__gen_str(g, v[i])) return -1;
+        if (xlsnap__gen_str(g, which == FRESH ? rv[i].fresh :
+                               which == PATH ? rv[i].path : rv[i].moved))
+            return -1;
     return yajl_gen_array_close(g) ? -1 : 0;
 }
 
 static int write_intent(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
-                        int64_t domid, char *const *fresh,
-                        char *const *paths, char *const *moved)
+                        int64_t domid, const xlsnap__disk_revert *rv)
 {
     yajl_gen g = xlsnap__gen_alloc();
     char *json = NULL;
-    int rc;
+    int n = sn->num_disks, rc;
 
     if (!g) return xlsnap__nomem(ctx);
     if (yajl_gen_map_open(g) ||
         xlsnap__gen_kv_str(g, "snapshot", sn->name) ||
         xlsnap__gen_kv_int(g, "domid", domid) ||
-        xlsnap__gen_str(g, "fresh") || yajl_gen_array_open(g)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build intent");
-        goto out;
-    }
-    for (int i = 0; i < sn->num_disks; i++)
-        if (xlsnap__gen_str(g, fresh[i])) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build "
-                               "intent");
-            goto out;
-        }
-    if (yajl_gen_array_close(g) ||
-        gen_paths(g, "paths", sn->num_disks, paths) ||
-        gen_paths(g, "moved", sn->num_disks, moved) ||
+        gen_paths(g, "fresh", n, rv, FRESH) ||
+        gen_paths(g, "paths", n, rv, PATH) ||
+        gen_paths(g, "moved", n, rv, MOVED) ||
         yajl_gen_map_close(g)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build intent");
         goto out;
@@ -101,68 +73,6 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
     return rc;
 }
 
-/* The path the snapshot's config gives disk vdev in *path_r, or NULL. */
-static int configured_path(xlsnap_ctx *ctx, const char *cfg,
-                           const char *vdev, char **path_r)
-{
-    xlsnap__cfgdisk *cd = NULL;
-    int ncd = 0, rc = 0;
-
-    *path_r = NULL;
-    if (xlsnap__config_disks(ctx, cfg, &cd, &ncd)) return 0;
-    for (int i = 0; i < ncd && !*path_r && !rc; i++)
-        if (!strcmp(cd[i].vdev, vdev) && cd[i].path && *cd[i].path &&
-            !(*path_r = xlsnap__strdup(cd[i].path)))
-            rc = xlsnap__nomem(ctx);
-    xlsnap__cfgdisk_list_free(cd, ncd);
-    return rc;
-}
-
-/* Whether path is safe to move aside: no snapshot keeps data in it as a
- * backing image (an image from before active layers stayed in place). */
-static bool movable(const xlsnap_snapshot *l, int nr, const char *path)
-{
-    for (int i = 0; i < nr; i++)
-        for (int k = 0; k < l[i].num_disks; k++)
-            if (l[i].disks[k].backing &&
-                !strcmp(l[i].disks[k].backing, path))
-                return false;
-    return true;
-}
-
-/*
- * Put disk d of a snapshot at the configured path: the image there
- * (the old active layer) is renamed to moved, its own branch, and a
- * fresh overlay on the snapshot's frozen layer (external), or a copy of
- * the internal snapshot, takes the path.  Idempotent, for check
- * --repair: a rename already done is not repeated, and a half-made
- * image at path (nothing ran on it) is made again.
- */
-int xlsnap__revert_disk_at(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                           const char *path, const char *moved)
-{
-    int rc;
-
-    if (access(moved, F_OK) < 0 && access(path, F_OK) == 0 &&
-        (rc = xlsnap__rename_image(ctx, path, moved)))
-        return rc;
-    xlsnap__fault_point("revert-layer-moved");
-    if (d->kind == XLSNAP_DISK_EXTERNAL && access(path, F_OK) == 0) {
-        /* already made (a repair after the domain ran on it) */
-        char *b = NULL;
-        bool done = !xlsnap__qimg_backing(ctx, path, "qcow2", &b, NULL) &&
-                    b &&
-                    !strcmp(b, d->backing);
-        free(b);
-        if (done) return 0;
-    }
-    if ((rc = xlsnap__unlink(ctx, path, true))) return rc;
-    if (d->kind == XLSNAP_DISK_INTERNAL)
-        return xlsnap__qimg_convert(ctx, d->image, d->format,
-                                    d->internal_name, path, 0);
-    return xlsnap__qimg_create_overlay(ctx, path, d->backing, d->format);
-}
-
 /*
  * One revert: the plan (what the snapshot is, what each disk becomes,
  * the config the domain gets), then the act (intent, destroy, disks,
@@ -174,10 +84,7 @@ typedef struct {
     int nr;
     xlsnap__domstate st;          /* of the domain before the revert */
     char *cfg;                    /* the config the domain gets */
-    /* per disk of sn: a fresh image to use (fresh), or the configured
-     * path that gets the snapshot's data (paths) with where its old
-     * active layer goes (moved); all NULL: applied in place */
-    char **fresh, **paths, **moved;
+    xlsnap__disk_revert *rv;      /* per disk of sn: its driver's plan */
     xlsnap__strset known, live;
     bool intent, destroyed;
 } revert_plan;
@@ -190,6 +97,8 @@ static xlsnap__disk_op disk_op(xlsnap_ctx *ctx, const revert_plan *p,
     xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, p->sn->domain_uuid);
 
     op.sn = p->sn;
+    op.list = p->list;
+    op.nr = p->nr;
     op.running = running;
     op.live = &p->live;
     op.known = &p->known;
@@ -198,15 +107,12 @@ static xlsnap__disk_op disk_op(xlsnap_ctx *ctx, const revert_plan *p,
 
 static void revert_plan_dispose(revert_plan *p)
 {
-    for (int i = 0; p->fresh && p->sn && i < p->sn->num_disks; i++)
-        free(p->fresh[i]);
-    for (int i = 0; p->paths && p->sn && i < p->sn->num_disks; i++)
-        free(p->paths[i]);
-    for (int i = 0; p->moved && p->sn && i < p->sn->num_disks; i++)
-        free(p->moved[i]);
-    free(p->fresh);
-    free(p->paths);
-    free(p->moved);
+    for (int i = 0; p->rv && p->sn && i < p->sn->num_disks; i++) {
+        free(p->rv[i].fresh);
+        free(p->rv[i].path);
+        free(p->rv[i].moved);
+    }
+    free(p->rv);
     xlsnap__set_free(&p->known);
     xlsnap__set_free(&p->live);
     free(p->cfg);
@@ -251,87 +157,26 @@ static int plan_target(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return 0;
 }
 
-/* cfg with disk vdev at path (format qcow2) */
-static int plan_set_disk(xlsnap_ctx *ctx, revert_plan *p, const char *vdev,
-                         const char *path)
-{
-    char *nc = NULL;
-    int rc = xlsnap__config_set_disk(ctx, p->cfg, vdev, path, "qcow2", &nc);
-
-    if (rc) return rc;
-    free(p->cfg);
-    p->cfg = nc;
-    return 0;
-}
-
 /*
- * What disk i becomes: external disks get a fresh overlay on the
- * snapshot's backing image; an internal snapshot is applied in place,
- * unless other images are built on that image (an external snapshot
- * taken later): then it is copied out to a new image, so nothing under
- * them changes.
+ * What disk i becomes, as its driver plans it; refused here (nothing
+ * touched yet) when its driver cannot revert it.  A qcow2 image
+ * (internal, external) whatever its record's "driver".
  */
 static int plan_disk(xlsnap_ctx *ctx, revert_plan *p, int i)
 {
     const xlsnap_disk *d = &p->sn->disks[i];
-    char *nc = NULL, *path = NULL;
-    bool at_path;
-    int deps = 0, rc;
+    const xlsnap__disk_driver *drv = d->kind == XLSNAP_DISK_VOLUME
+        ? xlsnap__disk_driver_of(d) : &xlsnap__disk_qcow2;
+    xlsnap__disk_op op = disk_op(ctx, p, p->st != XLSNAP__DOM_GONE);
+    int rc;
 
-    if (d->kind == XLSNAP_DISK_VOLUME) {
-        /* the volume keeps its name: the config stays as it is; refused
-         * here (nothing touched yet) when its driver cannot revert it */
-        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-        xlsnap__disk_op op = disk_op(ctx, p, p->st != XLSNAP__DOM_GONE);
-        if (!drv || !drv->revert)
-            return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: "
-                                 "storage driver '%s' is unknown to this "
-                                 "version", d->vdev,
-                                 d->driver ? d->driver : "");
-        return drv->revert_check ? drv->revert_check(&op, d) : 0;
-    }
-    if ((rc = configured_path(ctx, p->cfg, d->vdev, &path))) return rc;
-    at_path = path && movable(p->list, p->nr, path);
-    if (d->kind == XLSNAP_DISK_INTERNAL && path && !strcmp(path, d->image)) {
-        /* the snapshot is inside the active layer: applied there,
-         * unless images are built on it (a layer from before active
-         * layers stayed in place) */
-        rc = xlsnap__dependents(ctx, d->image, &p->known, &deps, NULL);
-        if (rc || !deps) goto out;
-        at_path = false;
-    } else if (d->kind == XLSNAP_DISK_INTERNAL && !at_path) {
-        rc = xlsnap__dependents(ctx, d->image, &p->known, &deps, NULL);
-        if (rc || !deps) goto out;
-    } else if (d->kind == XLSNAP_DISK_EXTERNAL && path &&
-               !strcmp(path, d->backing)) {
-        at_path = false;
-    }
-    if (at_path) {
-        /* the configured path gets the snapshot's data; the old
-         * active layer stays, renamed, as its own branch */
-        xlsnap_disk one = { .vdev = d->vdev, .image = path,
-                            .format = (char *)"qcow2" };
-        p->paths[i] = path;
-        path = NULL;
-        if (!(p->moved[i] = stamped_sibling(p->paths[i], "before-",
-                                             p->sn->name, "-"))) {
-            rc = xlsnap__nomem(ctx);
-            goto out;
-        }
-        rc = xlsnap__config_rewrite(ctx, p->cfg, NULL, NULL, &one, 1, &nc);
-        if (rc) goto out;
-        free(p->cfg);
-        p->cfg = nc;
-        goto out;
-    }
-    p->fresh[i] = stamped_sibling(d->kind == XLSNAP_DISK_INTERNAL
-                                  ? d->image : d->backing, "",
-                                  p->sn->name, ".rev");
-    rc = p->fresh[i] ? plan_set_disk(ctx, p, d->vdev, p->fresh[i])
-                     : xlsnap__nomem(ctx);
- out:
-    free(path);
-    return rc;
+    if (!drv || !drv->revert)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: storage "
+                             "driver '%s' is unknown to this version",
+                             d->vdev, d->driver ? d->driver : "");
+    if (drv->revert_check && (rc = drv->revert_check(&op, d))) return rc;
+    return drv->revert_plan ? drv->revert_plan(&op, d, &p->rv[i], &p->cfg)
+                            : 0;
 }
 
 /* The plan of every disk and the config the domain gets. */
@@ -344,10 +189,8 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                    &p->live)))
         return rc;
     p->cfg = xlsnap__strdup(p->sn->config_json);
-    p->fresh = calloc(n, sizeof(*p->fresh));
-    p->paths = calloc(n, sizeof(*p->paths));
-    p->moved = calloc(n, sizeof(*p->moved));
-    if (!p->cfg || !p->fresh || !p->paths || !p->moved)
+    p->rv = calloc(n, sizeof(*p->rv));
+    if (!p->cfg || !p->rv)
         return xlsnap__nomem(ctx);
     for (int i = 0; i < p->sn->num_disks; i++)
         if ((rc = plan_disk(ctx, p, i))) return rc;
@@ -362,7 +205,7 @@ static int act_stop(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     rc = write_intent(ctx, p->sn,
                       p->st != XLSNAP__DOM_GONE ? dom->domid : -1,
-                      p->fresh, p->paths, p->moved);
+                      p->rv);
     if (rc) return rc;
     p->intent = true;
     xlsnap__fault_point("revert-intent");
@@ -374,7 +217,7 @@ static int act_stop(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return 0;
 }
 
-/* Every disk as planned, through the image backend. */
+/* Every disk as planned, through its driver. */
 static int act_disks(xlsnap_ctx *ctx, revert_plan *p)
 {
     const xlsnap_snapshot *sn = p->sn;
@@ -382,32 +225,19 @@ static int act_disks(xlsnap_ctx *ctx, revert_plan *p)
 
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
-        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-        if (d->kind == XLSNAP_DISK_VOLUME) {
-            xlsnap__disk_op op = disk_op(ctx, p, false);
-            rc = drv->revert(&op, d);
-            if (rc) return rc;     /* (the driver names the disk) */
-            continue;
-        }
-        if (p->paths[i])
-            rc = xlsnap__revert_disk_at(ctx, d, p->paths[i], p->moved[i]);
-        else if (d->kind == XLSNAP_DISK_INTERNAL && !p->fresh[i])
-            rc = xlsnap__qimg_snapshot(ctx, 'a', d->internal_name, d->image,
-                                       d->format);
-        else if (d->kind == XLSNAP_DISK_INTERNAL)
-            rc = xlsnap__qimg_convert(ctx, d->image, d->format,
-                                      d->internal_name, p->fresh[i], 0);
-        else
-            rc = xlsnap__qimg_create_overlay(ctx, p->fresh[i], d->backing,
-                                             d->format);
-        if (rc) return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+        const xlsnap__disk_driver *drv = d->kind == XLSNAP_DISK_VOLUME
+            ? xlsnap__disk_driver_of(d) : &xlsnap__disk_qcow2;
+        xlsnap__disk_op op = disk_op(ctx, p, false);
+        op.rv = &p->rv[i];
+        if ((rc = drv->revert(&op, d)))
+            return rc;             /* (the driver names the disk) */
     }
     xlsnap__fault_point("revert-disks");
-    /* records naming the old active layer follow it to its new name */
+    /* records naming an old image moved aside follow it to its new name */
     for (int i = 0; i < sn->num_disks; i++)
-        if (p->paths[i] &&
+        if (p->rv[i].path && p->rv[i].moved &&
             (rc = xlsnap__relocate_image(ctx, p->list, p->nr, -1,
-                                         p->paths[i], p->moved[i])))
+                                         p->rv[i].path, p->rv[i].moved)))
             return rc;
     return 0;
 }
