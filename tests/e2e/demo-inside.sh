@@ -9,6 +9,13 @@ e2e_mount_images || true
 
 GUEST=demo
 export XL_SNAPSHOT_DIR=/var/lib/xen/snapshots
+# dom0's root file system is its initramfs, in RAM and nearly full of
+# dom0's own packages: the snapshots (a memory image is as big as the
+# guest) get a RAM file system of their own, as /tmp has (0700, as the
+# tool makes its state dir)
+mkdir -p "$XL_SNAPSHOT_DIR"
+mountpoint -q "$XL_SNAPSHOT_DIR" ||
+    mount -t tmpfs -o mode=0700,size=384m tmpfs "$XL_SNAPSHOT_DIR"
 FAILED=0
 step() { echo; echo "== step: $*"; }
 # show CMD...: echo the command, run it, report a failure (and remember it).
