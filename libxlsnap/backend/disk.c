@@ -104,6 +104,12 @@ const xlsnap__disk_driver *xlsnap__disk_driver_of(const xlsnap_disk *d)
     return NULL;
 }
 
+const xlsnap__disk_driver *xlsnap__disk_driver_ops(const xlsnap_disk *d)
+{
+    return d->kind == XLSNAP_DISK_VOLUME ? xlsnap__disk_driver_of(d)
+                                         : &xlsnap__disk_qcow2;
+}
+
 /* The one refusal for a disk no driver can snapshot. */
 static int refuse(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
                   const char *what)

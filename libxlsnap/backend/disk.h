@@ -118,6 +118,11 @@ extern const xlsnap__disk_driver xlsnap__disk_reflink;
  * driver this version does not know. */
 const xlsnap__disk_driver *xlsnap__disk_driver_of(const xlsnap_disk *d);
 
+/* The driver whose ops check and revert a record's disk: the qcow2
+ * driver for an image (internal, external) whatever the record's
+ * "driver" says, a volume's own (NULL: unknown to this version). */
+const xlsnap__disk_driver *xlsnap__disk_driver_ops(const xlsnap_disk *d);
+
 /* The driver for config disk cd of a domain (running: its backend is
  * live), or a refusal naming the disk and what would work. */
 int xlsnap__disk_select(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,

@@ -354,8 +354,7 @@ static int revert_disk_back(checker *c, const revert_intent *ri,
                             xlsnap_snapshot *l, int nr, int k, int j)
 {
     const xlsnap_disk *d = &l[k].disks[j];
-    const xlsnap__disk_driver *drv = d->kind == XLSNAP_DISK_VOLUME
-        ? xlsnap__disk_driver_of(d) : &xlsnap__disk_qcow2;
+    const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
     yajl_val f = nth(ri->fresh, j), pa = nth(ri->paths, j),
              mv = nth(ri->moved, j);
     xlsnap__disk_revert rv = { 0 };
@@ -898,8 +897,7 @@ static int check_data(checker *c, const xlsnap_snapshot *sn)
     for (int k = 0; k < sn->num_disks; k++) {
         const xlsnap_disk *d = &sn->disks[k];
         /* a qcow2 image (internal, external) whatever its "driver" */
-        const xlsnap__disk_driver *drv = d->kind == XLSNAP_DISK_VOLUME
-            ? xlsnap__disk_driver_of(d) : &xlsnap__disk_qcow2;
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
         xlsnap__disk_op op = disk_op(c, sn);
         char *why = NULL;
         if (!drv || !drv->check)

@@ -165,8 +165,7 @@ static int plan_target(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 static int plan_disk(xlsnap_ctx *ctx, revert_plan *p, int i)
 {
     const xlsnap_disk *d = &p->sn->disks[i];
-    const xlsnap__disk_driver *drv = d->kind == XLSNAP_DISK_VOLUME
-        ? xlsnap__disk_driver_of(d) : &xlsnap__disk_qcow2;
+    const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
     xlsnap__disk_op op = disk_op(ctx, p, p->st != XLSNAP__DOM_GONE);
     int rc;
 
@@ -225,8 +224,7 @@ static int act_disks(xlsnap_ctx *ctx, revert_plan *p)
 
     for (int i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
-        const xlsnap__disk_driver *drv = d->kind == XLSNAP_DISK_VOLUME
-            ? xlsnap__disk_driver_of(d) : &xlsnap__disk_qcow2;
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
         xlsnap__disk_op op = disk_op(ctx, p, false);
         op.rv = &p->rv[i];
         if ((rc = drv->revert(&op, d)))
