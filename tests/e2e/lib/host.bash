@@ -193,7 +193,7 @@ e2e_host_boot() {
         -serial "file:$log" \
         -kernel "$E2E_IMG/xen" \
         -append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all conring_size=1M${E2E_XEN_ARGS:+ $E2E_XEN_ARGS}" \
-        -initrd "$dom0k console=hvc0 rdinit=/init panic=1,$E2E_IMG/dom0.cpio" \
+        -initrd "$dom0k console=hvc0 rdinit=/init panic=1${E2E_DOM0_ARGS:+ $E2E_DOM0_ARGS},$E2E_IMG/dom0.cpio" \
         -virtfs "local,path=$share,mount_tag=share,security_model=none,id=share" \
         -virtfs "local,path=$share/images,mount_tag=images,security_model=none,readonly=on,id=images" \
         </dev/null >"$log.qemu" 2>&1 &

@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Runs INSIDE dom0 as /share/dom0-run (E2E_DOM0_RUN): what a ticking test
+# guest costs the emulated CPU. Xen's CPU seconds (xl list) of dom0 and of
+# the guests over E2E_MEASURE_SECS (40) windows: no guest; one PV guest with
+# two disks ticking every 100 ms (the tests' guest); one ticking every 500 ms.
+set -u
+export LC_ALL=C E2E_SHARE=/share E2E_TESTS=/share/tests E2E_IMAGES=/share/images E2E_WORK=/tmp/e2e
+export BATS_LIB_PATH=/usr/lib/bats
+# shellcheck disable=SC1091
+[ -f /share/env ] && . /share/env
+# shellcheck source=e2e.bash
+. /share/tests/lib/e2e.bash
+e2e_mount_images
+RES=/share/results
+mkdir -p "$RES" "$E2E_WORK"
+: > "$RES/tap.txt"
+SEQ=0
+emit() {
+    local l=$1
+    SEQ=$((SEQ + 1))
+    printf '%d %d %s\n' "$SEQ" "${#l}" "$l" >> "$RES/tap.txt"
+    printf '@@TAP@@ %d %d %s\n' "$SEQ" "${#l}" "$l"
+}
+W=${E2E_MEASURE_SECS:-40}
+cpu_all() { xl list | awk 'NR > 1 {s += $NF} END {printf "%.1f", s}'; }
+window() { # window LABEL: CPU seconds per second over W seconds
+    local a b
+    a=$(cpu_all); sleep "$W"; b=$(cpu_all)
+    emit "# tick-measure: $1: $(awk -v a="$a" -v b="$b" -v w="$W" 'BEGIN {printf "%.3f", (b - a) / w}') CPU s/s (all domains)"
+}
+n=0
+window "no guest"
+for us in 100000 500000; do
+    name=tm$us
+    if E2E_GUEST_EXTRA="xlsnap_tick_us=$us" e2e_start_guest "$name" pv 2 >/dev/null 2>&1; then
+        window "one PV guest, 2 disks, tick every $us us"
+        n=$((n + 1)); emit "ok $n measured tick $us"
+    else
+        n=$((n + 1)); emit "not ok $n guest $name did not boot"
+    fi
+    xl destroy "$name" >/dev/null 2>&1
+    e2e_wait_domain_state "$name" gone 60 >/dev/null 2>&1
+done
+emit "1..$n"
+emit "# e2e/dom0-tick-measure.sh: $n results, 0 failed"
