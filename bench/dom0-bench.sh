@@ -75,9 +75,11 @@ gap() {
 }
 
 # downtime NAME LABEL CMD...: run CMD, record its wall time and the gap
+# (also left in GAP, "" when CMD failed)
 downtime() {
     local name=$1 label=$2 m t0 w g
     shift 2
+    GAP=
     m=$(mark "$name")
     t0=$(now)
     if ! "$@" > "$E2E_WORK/out" 2>&1 3>&-; then
@@ -89,6 +91,7 @@ downtime() {
     [ -s "$E2E_WORK/out" ] && note "$label: $(tr '\n' ' ' < "$E2E_WORK/out")"
     result "$GT" "$label.downtime" "$g" s
     result "$GT" "$label.wall" "$w" s
+    GAP=$g
 }
 
 clean_snaps() {
@@ -142,10 +145,60 @@ bench_guest() {
     clean_snaps "$name"
 }
 
+# floors: the tool's downtime against what Xen and QEMU cost by
+# themselves, in pairs run back to back (the order alternates between
+# repetitions): `create --disk-only` against bench/qmp-floor.py (xl pause,
+# one QMP transaction on a connection made before, xl unpause); `create`
+# and `create --live` against `xl save -c`.  Each pair gives a ratio
+# (tool / floor, both the guest's largest tick gap): <label>.ratio.
+floor_disk() { downtime "$1" disk-floor python3 "$T/qmp-floor.py" "$2" "$3" xvda-qcow2 "f$4" &&
+    result "$GT" disk-floor.script-pause "$(awk '/^pause / {print $2}' "$E2E_WORK/out")" s; }
+tool_disk() { downtime "$1" create-disk-only xl-snapshot create --disk-only -n "d$4" "$1"; clean_snaps "$1"; }
+floor_mem() { downtime "$1" xl-save-c xl save -c "$1" "$E2E_WORK/c.save"; rm -f "$E2E_WORK/c.save"; }
+tool_mem() { downtime "$1" create-memory xl-snapshot create -n "m$4" "$1"; clean_snaps "$1"; }
+tool_live() { downtime "$1" create-memory-live xl-snapshot create --live -n "l$4" "$1"; clean_snaps "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.3f", a / b }'; }
+# pair GUEST LABEL FLOOR TOOL DOMID UUID REP
+pair() {
+    local f t r
+    if [ $(($7 % 2)) = 1 ]; then
+        "$3" "$1" "$5" "$6" "$7"; f=$GAP; "$4" "$1" "$5" "$6" "$7"; t=$GAP
+    else
+        "$4" "$1" "$5" "$6" "$7"; t=$GAP; "$3" "$1" "$5" "$6" "$7"; f=$GAP
+    fi
+    r=$(ratio "$t" "$f")
+    [ -z "$r" ] || result "$GT" "$2.ratio" "$r" x
+}
+bench_floors() {
+    local name=$1 r uuid domid
+    GT=$2
+    boot "$name" "$GT" 0 || return
+    for ((r = 1; r <= REPS; r++)); do
+        if ! xl domid "$name" >/dev/null 2>&1; then
+            note "$name is gone: booting it again"
+            boot "$name" "$GT" 0 || return
+        fi
+        domid=$(xl domid "$name")
+        uuid=$(xl list -v "$name" | awk 'NR==2 {print $7}')
+        pair "$name" disk-only-vs-floor floor_disk tool_disk "$domid" "$uuid" "$r"
+        pair "$name" memory-vs-save-c floor_mem tool_mem "$domid" "$uuid" "$r"
+        pair "$name" live-vs-save-c floor_mem tool_live "$domid" "$uuid" "$r"
+    done
+    xl destroy "$name" 2>/dev/null
+    clean_snaps "$name"
+}
+
 emit "# bench: dom0 $(awk '/^MemAvailable/ {printf "%d MiB available", $2/1024}' /proc/meminfo), xen free $(xl info free_memory) MiB, guest $MEM MiB, $REPS reps"
 # the bench guest: e2e guest initramfs + a second archive with our /init
 cat /share/images/guest-initrd "$T/bench-init.cpio.gz" > "$E2E_WORK/bench-initrd"
 
+if [ "${E2E_BENCH_ROWS:-all}" = floors ]; then
+    bench_floors bpv pv
+    bench_floors bpvh pvh
+    cp /var/log/xen/console/guest-b*.log "$RES/" 2>/dev/null
+    [ "$FAILED" = 0 ]
+    exit
+fi
 bench_guest bpv pv
 bench_guest bpvh pvh
 

@@ -36,7 +36,7 @@ def ratio(a, b):
 print("Guest downtime (largest gap in the guest's 10 ms ticker) and wall time")
 print("%-6s %-20s %10s %10s %14s" % ("guest", "operation", "downtime", "wall",
                                      "vs xl save -c"))
-ops = ["xl-save-c", "create-memory", "create-memory-live", "create-memory-zstd",
+ops = ["disk-floor", "xl-save-c", "create-memory", "create-memory-live", "create-memory-zstd",
        "create-disk-only", "hand-written"]
 for g in ("pv", "pvh"):
     base = med(g, "xl-save-c.downtime")
@@ -59,6 +59,23 @@ def compare(title, what, a, b):
     print()
 
 
+pairs = [("disk-only-vs-floor", "create --disk-only / scripted floor"),
+         ("memory-vs-save-c", "create (memory) / xl save -c"),
+         ("live-vs-save-c", "create --live / xl save -c")]
+if any(med(g, m + ".ratio") is not None for g in ("pv", "pvh") for m, _ in pairs):
+    print("Downtime vs the floors (median of the ratios of pairs run back to back)")
+    for g in ("pv", "pvh"):
+        for m, what in pairs:
+            v = vals.get((g, m + ".ratio"))
+            if v:
+                print("  %-4s %-36s %6.2f x  (n=%d, %s)" % (
+                    g, what, statistics.median(v), len(v),
+                    " ".join("%.2f" % x for x in v)))
+    for g in ("pv", "pvh"):
+        s = med(g, "disk-floor.script-pause")
+        if s is not None:
+            print("  %-4s floor script's own pause window (median): %s" % (g, fmt(s)))
+    print()
 compare("Create total time vs hand-written (xl save -c + QMP internal snapshot)",
         ("create", "hand-written"), "create-memory.wall", "hand-written.wall")
 compare("Revert vs xl destroy + xl restore of the same image",
