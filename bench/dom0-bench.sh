@@ -146,31 +146,54 @@ bench_guest() {
 }
 
 # floors: the tool's downtime against what Xen and QEMU cost by
-# themselves, in pairs run back to back (the order alternates between
-# repetitions): `create --disk-only` against bench/qmp-floor.py (xl pause,
-# one QMP transaction on a connection made before, xl unpause); `create`
-# and `create --live` against `xl save -c`.  Each pair gives a ratio
-# (tool / floor, both the guest's largest tick gap): <label>.ratio.
+# themselves, run back to back (the order reverses every repetition):
+# `create --disk-only` against bench/qmp-floor.py (one QMP transaction on
+# a connection made before the pause, between `xl pause` and `xl unpause`,
+# and between xc_domain_pause and xc_domain_unpause from the script's own
+# process), `create` and `create --live` against `xl save -c`.  Each
+# tool run gives a ratio to the floor of its group (both the guest's
+# largest tick gap): <label>.ratio.  With xl-snapshot-before in the share (bench/run.sh
+# BENCH_XEN_BEFORE), create and create --disk-only of that binary too.
 floor_disk() { downtime "$1" disk-floor python3 "$T/qmp-floor.py" "$2" "$3" xvda-qcow2 "f$4" &&
     result "$GT" disk-floor.script-pause "$(awk '/^pause / {print $2}' "$E2E_WORK/out")" s; }
+floor_disk_xc() { downtime "$1" disk-floor-xc python3 "$T/qmp-floor.py" "$2" "$3" xvda-qcow2 "g$4" xc &&
+    result "$GT" disk-floor-xc.script-pause "$(awk '/^pause / {print $2}' "$E2E_WORK/out")" s; }
 tool_disk() { downtime "$1" create-disk-only xl-snapshot create --disk-only -n "d$4" "$1"; clean_snaps "$1"; }
+before_disk() { downtime "$1" before-disk-only "$E2E_WORK/xl-snapshot-before" create --disk-only -n "e$4" "$1"; clean_snaps "$1"; }
 floor_mem() { downtime "$1" xl-save-c xl save -c "$1" "$E2E_WORK/c.save"; rm -f "$E2E_WORK/c.save"; }
 tool_mem() { downtime "$1" create-memory xl-snapshot create -n "m$4" "$1"; clean_snaps "$1"; }
+before_mem() { downtime "$1" before-memory "$E2E_WORK/xl-snapshot-before" create -n "n$4" "$1"; clean_snaps "$1"; }
 tool_live() { downtime "$1" create-memory-live xl-snapshot create --live -n "l$4" "$1"; clean_snaps "$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.3f", a / b }'; }
-# pair GUEST LABEL FLOOR TOOL DOMID UUID REP
-pair() {
-    local f t r
-    if [ $(($7 % 2)) = 1 ]; then
-        "$3" "$1" "$5" "$6" "$7"; f=$GAP; "$4" "$1" "$5" "$6" "$7"; t=$GAP
-    else
-        "$4" "$1" "$5" "$6" "$7"; t=$GAP; "$3" "$1" "$5" "$6" "$7"; f=$GAP
+# group GUEST DOMID UUID REP FLOOR:LABEL... TOOL:LABEL...: run the floors
+# and tools (reversed on even repetitions); each tool's gap over the
+# first floor's, each other floor's too, as LABEL.ratio
+group() {
+    local g=$1 d=$2 u=$3 r=$4 i f="" fl="" fn ratio_
+    shift 4
+    local steps=("$@") order=()
+    if [ $((r % 2)) = 1 ]; then order=("${steps[@]}"); else
+        for ((i = ${#steps[@]} - 1; i >= 0; i--)); do order+=("${steps[i]}"); done
     fi
-    r=$(ratio "$t" "$f")
-    [ -z "$r" ] || result "$GT" "$2.ratio" "$r" x
+    declare -A gaps=()
+    for i in "${order[@]}"; do
+        fn=${i%%:*}
+        "$fn" "$g" "$d" "$u" "$r"
+        gaps[$i]=$GAP
+    done
+    fl=${steps[0]}
+    f=${gaps[$fl]}
+    for i in "${steps[@]:1}"; do
+        ratio_=$(ratio "${gaps[$i]}" "$f")
+        [ -z "$ratio_" ] || result "$GT" "${i#*:}.ratio" "$ratio_" x
+        # the tools against the xc floor as well
+        [ "${steps[1]%%:*}" = floor_disk_xc ] && [ "$i" != "${steps[1]}" ] || continue
+        ratio_=$(ratio "${gaps[$i]}" "${gaps[${steps[1]}]}")
+        [ -z "$ratio_" ] || result "$GT" "${i#*:}.ratio-xc" "$ratio_" x
+    done
 }
 bench_floors() {
-    local name=$1 r uuid domid
+    local name=$1 r uuid domid before=()
     GT=$2
     boot "$name" "$GT" 0 || return
     for ((r = 1; r <= REPS; r++)); do
@@ -180,9 +203,13 @@ bench_floors() {
         fi
         domid=$(xl domid "$name")
         uuid=$(xl list -v "$name" | awk 'NR==2 {print $7}')
-        pair "$name" disk-only-vs-floor floor_disk tool_disk "$domid" "$uuid" "$r"
-        pair "$name" memory-vs-save-c floor_mem tool_mem "$domid" "$uuid" "$r"
-        pair "$name" live-vs-save-c floor_mem tool_live "$domid" "$uuid" "$r"
+        before=()
+        [ -x "$E2E_WORK/xl-snapshot-before" ] && before=(before_disk:before-disk-only-vs-floor)
+        group "$name" "$domid" "$uuid" "$r" floor_disk:disk-floor \
+            floor_disk_xc:xc-floor-vs-floor tool_disk:disk-only-vs-floor "${before[@]}"
+        [ -x "$E2E_WORK/xl-snapshot-before" ] && before=(before_mem:before-memory-vs-save-c)
+        group "$name" "$domid" "$uuid" "$r" floor_mem:save-c \
+            tool_mem:memory-vs-save-c tool_live:live-vs-save-c "${before[@]}"
     done
     xl destroy "$name" 2>/dev/null
     clean_snaps "$name"
@@ -191,6 +218,9 @@ bench_floors() {
 emit "# bench: dom0 $(awk '/^MemAvailable/ {printf "%d MiB available", $2/1024}' /proc/meminfo), xen free $(xl info free_memory) MiB, guest $MEM MiB, $REPS reps"
 # the bench guest: e2e guest initramfs + a second archive with our /init
 cat /share/images/guest-initrd "$T/bench-init.cpio.gz" > "$E2E_WORK/bench-initrd"
+rm -f "$E2E_WORK/xl-snapshot-before"
+[ ! -f "$T/xl-snapshot-before" ] ||
+    install -m 0755 "$T/xl-snapshot-before" "$E2E_WORK/xl-snapshot-before"
 
 if [ "${E2E_BENCH_ROWS:-all}" = floors ]; then
     bench_floors bpv pv

@@ -36,8 +36,8 @@ def ratio(a, b):
 print("Guest downtime (largest gap in the guest's 10 ms ticker) and wall time")
 print("%-6s %-20s %10s %10s %14s" % ("guest", "operation", "downtime", "wall",
                                      "vs xl save -c"))
-ops = ["disk-floor", "xl-save-c", "create-memory", "create-memory-live", "create-memory-zstd",
-       "create-disk-only", "hand-written"]
+ops = ["disk-floor", "disk-floor-xc", "xl-save-c", "create-memory", "create-memory-live", "create-memory-zstd",
+       "create-disk-only", "hand-written", "before-disk-only", "before-memory"]
 for g in ("pv", "pvh"):
     base = med(g, "xl-save-c.downtime")
     for op in ops:
@@ -59,22 +59,24 @@ def compare(title, what, a, b):
     print()
 
 
-pairs = [("disk-only-vs-floor", "create --disk-only / scripted floor"),
-         ("memory-vs-save-c", "create (memory) / xl save -c"),
-         ("live-vs-save-c", "create --live / xl save -c")]
-if any(med(g, m + ".ratio") is not None for g in ("pv", "pvh") for m, _ in pairs):
-    print("Downtime vs the floors (median of the ratios of pairs run back to back)")
+ratios = sorted({m for g, m in vals if m.endswith((".ratio", ".ratio-xc"))
+                 and g in ("pv", "pvh")})
+if ratios:
+    print("Downtime ratios (tool / floor, each from runs back to back; median)")
+    print("  (-vs-floor: the scripted floor with xl pause/unpause; .ratio-xc:")
+    print("  the floor with xc_domain_pause/unpause in the script's process)")
     for g in ("pv", "pvh"):
-        for m, what in pairs:
-            v = vals.get((g, m + ".ratio"))
+        for m in ratios:
+            v = vals.get((g, m))
             if v:
-                print("  %-4s %-36s %6.2f x  (n=%d, %s)" % (
-                    g, what, statistics.median(v), len(v),
+                print("  %-4s %-38s %6.2f x  (n=%d: %s)" % (
+                    g, m, statistics.median(v), len(v),
                     " ".join("%.2f" % x for x in v)))
     for g in ("pv", "pvh"):
-        s = med(g, "disk-floor.script-pause")
-        if s is not None:
-            print("  %-4s floor script's own pause window (median): %s" % (g, fmt(s)))
+        for f in ("disk-floor", "disk-floor-xc"):
+            s = med(g, f + ".script-pause")
+            if s is not None:
+                print("  %-4s %s script's own pause window (median): %s" % (g, f, fmt(s)))
     print()
 compare("Create total time vs hand-written (xl save -c + QMP internal snapshot)",
         ("create", "hand-written"), "create-memory.wall", "hand-written.wall")

@@ -16,6 +16,8 @@
 #   E2E_BENCH_ROWS=floors  in the VM only the downtime floors: create
 #                      --disk-only / create / create --live, each paired
 #                      with its floor (bench/qmp-floor.py, xl save -c)
+#   BENCH_XEN_BEFORE=BIN  in the floors, create and create --disk-only of
+#                      another xl-snapshot binary too (a before tree's)
 #   BENCH_SKIP_BUNDLE=1  no export/import rows (they need ~12 GiB in
 #                      BENCH_TMP, default /var/tmp)
 #   BENCH_BEFORE=TREE  also the bundle rows of TREE (another checkout,
@@ -56,10 +58,15 @@ if [ "${BENCH_SKIP_XEN:-0}" != 1 ]; then
     (cd "$tmp" && echo init | cpio -o -H newc -R 0:0 --quiet) |
         gzip -9 > build/bench/bench-init.cpio.gz
     rm -rf "$tmp"
+    extra=()
+    if [ -n "${BENCH_XEN_BEFORE:-}" ]; then
+        cp "$BENCH_XEN_BEFORE" build/bench/xl-snapshot-before
+        extra+=(build/bench/xl-snapshot-before)
+    fi
     echo "# bench: real Xen in QEMU (a few minutes)" >&2
     out=$(E2E_DOM0_RUN=bench/dom0-bench.sh E2E_TIMEOUT=${E2E_TIMEOUT:-2400} \
           tests/e2e/run.sh bench/dom0-bench.sh bench/qmp-snapshot.py bench/qmp-floor.py \
-          build/bench/bench-init.cpio.gz | tee /dev/stderr) || true
+          build/bench/bench-init.cpio.gz "${extra[@]}" | tee /dev/stderr) || true
     rundir=$(sed -n 's/^# e2e: serial log: \(.*\)\/serial.log$/\1/p' <<<"$out" | head -n 1)
     if [ -f "$rundir/results/bench.csv" ]; then
         cp "$rundir/results/bench.csv" "$res/$stamp-xen.csv"
