@@ -158,8 +158,22 @@ floor_disk() { downtime "$1" disk-floor python3 "$T/qmp-floor.py" "$2" "$3" xvda
     result "$GT" disk-floor.script-pause "$(awk '/^pause / {print $2}' "$E2E_WORK/out")" s; }
 floor_disk_xc() { downtime "$1" disk-floor-xc python3 "$T/qmp-floor.py" "$2" "$3" xvda-qcow2 "g$4" xc &&
     result "$GT" disk-floor-xc.script-pause "$(awk '/^pause / {print $2}' "$E2E_WORK/out")" s; }
-tool_disk() { downtime "$1" create-disk-only xl-snapshot create --disk-only -n "d$4" "$1"; clean_snaps "$1"; }
-before_disk() { downtime "$1" before-disk-only "$E2E_WORK/xl-snapshot-before" create --disk-only -n "e$4" "$1"; clean_snaps "$1"; }
+# traced CMD...: CMD with bench/pause-trace.so, which leaves its pause
+# window (libxl_domain_pause called to libxl_domain_unpause returned) in
+# $E2E_WORK/trace; window LABEL: that as LABEL.window
+traced() {
+    rm -f "$E2E_WORK/trace"
+    LD_PRELOAD=$E2E_WORK/pause-trace.so PAUSE_TRACE=$E2E_WORK/trace "$@"
+}
+window() {
+    local w
+    w=$(awk '/^window / {print $2}' "$E2E_WORK/trace" 2>/dev/null | tail -n 1)
+    [ -z "$w" ] || result "$GT" "$1.window" "$w" s
+}
+tool_disk() { downtime "$1" create-disk-only traced xl-snapshot create --disk-only -n "d$4" "$1" &&
+    window create-disk-only; clean_snaps "$1"; }
+before_disk() { downtime "$1" before-disk-only traced "$E2E_WORK/xl-snapshot-before" create --disk-only -n "e$4" "$1" &&
+    window before-disk-only; clean_snaps "$1"; }
 floor_mem() { downtime "$1" xl-save-c xl save -c "$1" "$E2E_WORK/c.save"; rm -f "$E2E_WORK/c.save"; }
 tool_mem() { downtime "$1" create-memory xl-snapshot create -n "m$4" "$1"; clean_snaps "$1"; }
 before_mem() { downtime "$1" before-memory "$E2E_WORK/xl-snapshot-before" create -n "n$4" "$1"; clean_snaps "$1"; }
@@ -218,7 +232,8 @@ bench_floors() {
 emit "# bench: dom0 $(awk '/^MemAvailable/ {printf "%d MiB available", $2/1024}' /proc/meminfo), xen free $(xl info free_memory) MiB, guest $MEM MiB, $REPS reps"
 # the bench guest: e2e guest initramfs + a second archive with our /init
 cat /share/images/guest-initrd "$T/bench-init.cpio.gz" > "$E2E_WORK/bench-initrd"
-rm -f "$E2E_WORK/xl-snapshot-before"
+rm -f "$E2E_WORK/xl-snapshot-before" "$E2E_WORK/pause-trace.so"
+[ ! -f "$T/pause-trace.so" ] || install -m 0755 "$T/pause-trace.so" "$E2E_WORK/"
 [ ! -f "$T/xl-snapshot-before" ] ||
     install -m 0755 "$T/xl-snapshot-before" "$E2E_WORK/xl-snapshot-before"
 

@@ -73,10 +73,13 @@ if ratios:
                     g, m, statistics.median(v), len(v),
                     " ".join("%.2f" % x for x in v)))
     for g in ("pv", "pvh"):
-        for f in ("disk-floor", "disk-floor-xc"):
-            s = med(g, f + ".script-pause")
-            if s is not None:
-                print("  %-4s %s script's own pause window (median): %s" % (g, f, fmt(s)))
+        for f, k in (("disk-floor", "script-pause"), ("disk-floor-xc", "script-pause"),
+                     ("create-disk-only", "window"), ("before-disk-only", "window")):
+            v = vals.get((g, f + "." + k))
+            if v:
+                print("  %-4s %-16s own pause window: median %s (%s)" % (
+                    g, f, fmt(statistics.median(v), "ms"),
+                    " ".join("%.0f" % (1000 * x) for x in v)))
     print()
 compare("Create total time vs hand-written (xl save -c + QMP internal snapshot)",
         ("create", "hand-written"), "create-memory.wall", "hand-written.wall")

@@ -58,7 +58,10 @@ if [ "${BENCH_SKIP_XEN:-0}" != 1 ]; then
     (cd "$tmp" && echo init | cpio -o -H newc -R 0:0 --quiet) |
         gzip -9 > build/bench/bench-init.cpio.gz
     rm -rf "$tmp"
-    extra=()
+    # the tool's own pause window (LD_PRELOAD in dom0; same glibc)
+    cc -O2 -Wall -Wextra -Werror -shared -fPIC -o build/bench/pause-trace.so \
+        bench/pause-trace.c -ldl
+    extra=(build/bench/pause-trace.so)
     if [ -n "${BENCH_XEN_BEFORE:-}" ]; then
         cp "$BENCH_XEN_BEFORE" build/bench/xl-snapshot-before
         extra+=(build/bench/xl-snapshot-before)
