@@ -80,6 +80,14 @@ if ratios:
                 print("  %-4s %-16s own pause window: median %s (%s)" % (
                     g, f, fmt(statistics.median(v), "ms"),
                     " ".join("%.0f" % (1000 * x) for x in v)))
+        # the same repetitions, in order: window over the xc floor's
+        fl = vals.get((g, "disk-floor-xc.script-pause"))
+        for t in ("create-disk-only", "before-disk-only"):
+            w = vals.get((g, t + ".window"))
+            if fl and w and len(w) == len(fl):
+                r = [a / b for a, b in zip(w, fl)]
+                print("  %-4s %-16s window / xc floor's window: median %.2f x (%s)" % (
+                    g, t, statistics.median(r), " ".join("%.2f" % x for x in r)))
     print()
 compare("Create total time vs hand-written (xl save -c + QMP internal snapshot)",
         ("create", "hand-written"), "create-memory.wall", "hand-written.wall")
