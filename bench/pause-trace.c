@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * pause-trace.so - the pause window as the tool itself sees it, for the
  * real-Xen bench (bench/dom0-bench.sh, LD_PRELOAD): libxl_domain_pause
