@@ -75,9 +75,11 @@ gap() {
 }
 
 # downtime NAME LABEL CMD...: run CMD, record its wall time and the gap
+# (also left in GAP, "" when CMD failed)
 downtime() {
     local name=$1 label=$2 m t0 w g
     shift 2
+    GAP=
     m=$(mark "$name")
     t0=$(now)
     if ! "$@" > "$E2E_WORK/out" 2>&1 3>&-; then
@@ -89,6 +91,7 @@ downtime() {
     [ -s "$E2E_WORK/out" ] && note "$label: $(tr '\n' ' ' < "$E2E_WORK/out")"
     result "$GT" "$label.downtime" "$g" s
     result "$GT" "$label.wall" "$w" s
+    GAP=$g
 }
 
 clean_snaps() {
@@ -142,10 +145,105 @@ bench_guest() {
     clean_snaps "$name"
 }
 
+# floors: the tool's downtime against what Xen and QEMU cost by
+# themselves, run back to back (the order reverses every repetition):
+# `create --disk-only` against bench/qmp-floor.py (one QMP transaction on
+# a connection made before the pause, between `xl pause` and `xl unpause`,
+# and between xc_domain_pause and xc_domain_unpause from the script's own
+# process), `create` and `create --live` against `xl save -c`.  Each
+# tool run gives a ratio to the floor of its group (both the guest's
+# largest tick gap): <label>.ratio.  With xl-snapshot-before in the share (bench/run.sh
+# BENCH_XEN_BEFORE), create and create --disk-only of that binary too.
+floor_disk() { downtime "$1" disk-floor python3 "$T/qmp-floor.py" "$2" "$3" xvda-qcow2 "f$4" &&
+    result "$GT" disk-floor.script-pause "$(awk '/^pause / {print $2}' "$E2E_WORK/out")" s; }
+floor_disk_xc() { downtime "$1" disk-floor-xc python3 "$T/qmp-floor.py" "$2" "$3" xvda-qcow2 "g$4" xc &&
+    result "$GT" disk-floor-xc.script-pause "$(awk '/^pause / {print $2}' "$E2E_WORK/out")" s; }
+# traced CMD...: CMD with bench/pause-trace.so, which leaves its pause
+# window (libxl_domain_pause called to libxl_domain_unpause returned) in
+# $E2E_WORK/trace; window LABEL: that as LABEL.window
+traced() {
+    rm -f "$E2E_WORK/trace"
+    LD_PRELOAD=$E2E_WORK/pause-trace.so PAUSE_TRACE=$E2E_WORK/trace "$@"
+}
+window() {
+    local w
+    w=$(awk '/^window / {print $2}' "$E2E_WORK/trace" 2>/dev/null | tail -n 1)
+    [ -z "$w" ] || result "$GT" "$1.window" "$w" s
+}
+tool_disk() { downtime "$1" create-disk-only traced xl-snapshot create --disk-only -n "d$4" "$1" &&
+    window create-disk-only; clean_snaps "$1"; }
+before_disk() { downtime "$1" before-disk-only traced "$E2E_WORK/xl-snapshot-before" create --disk-only -n "e$4" "$1" &&
+    window before-disk-only; clean_snaps "$1"; }
+floor_mem() { downtime "$1" xl-save-c xl save -c "$1" "$E2E_WORK/c.save"; rm -f "$E2E_WORK/c.save"; }
+tool_mem() { downtime "$1" create-memory xl-snapshot create -n "m$4" "$1"; clean_snaps "$1"; }
+before_mem() { downtime "$1" before-memory "$E2E_WORK/xl-snapshot-before" create -n "n$4" "$1"; clean_snaps "$1"; }
+tool_live() { downtime "$1" create-memory-live xl-snapshot create --live -n "l$4" "$1"; clean_snaps "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.3f", a / b }'; }
+# group GUEST DOMID UUID REP FLOOR:LABEL... TOOL:LABEL...: run the floors
+# and tools (reversed on even repetitions); each tool's gap over the
+# first floor's, each other floor's too, as LABEL.ratio
+group() {
+    local g=$1 d=$2 u=$3 r=$4 i f="" fl="" fn ratio_
+    shift 4
+    local steps=("$@") order=()
+    if [ $((r % 2)) = 1 ]; then order=("${steps[@]}"); else
+        for ((i = ${#steps[@]} - 1; i >= 0; i--)); do order+=("${steps[i]}"); done
+    fi
+    declare -A gaps=()
+    for i in "${order[@]}"; do
+        fn=${i%%:*}
+        "$fn" "$g" "$d" "$u" "$r"
+        gaps[$i]=$GAP
+    done
+    fl=${steps[0]}
+    f=${gaps[$fl]}
+    for i in "${steps[@]:1}"; do
+        ratio_=$(ratio "${gaps[$i]}" "$f")
+        [ -z "$ratio_" ] || result "$GT" "${i#*:}.ratio" "$ratio_" x
+        # the tools against the xc floor as well
+        [ "${steps[1]%%:*}" = floor_disk_xc ] && [ "$i" != "${steps[1]}" ] || continue
+        ratio_=$(ratio "${gaps[$i]}" "${gaps[${steps[1]}]}")
+        [ -z "$ratio_" ] || result "$GT" "${i#*:}.ratio-xc" "$ratio_" x
+    done
+}
+bench_floors() {
+    local name=$1 r uuid domid before=()
+    GT=$2
+    boot "$name" "$GT" 0 || return
+    for ((r = 1; r <= REPS; r++)); do
+        if ! xl domid "$name" >/dev/null 2>&1; then
+            note "$name is gone: booting it again"
+            boot "$name" "$GT" 0 || return
+        fi
+        domid=$(xl domid "$name")
+        uuid=$(xl list -v "$name" | awk 'NR==2 {print $7}')
+        before=()
+        [ -x "$E2E_WORK/xl-snapshot-before" ] && before=(before_disk:before-disk-only-vs-floor)
+        group "$name" "$domid" "$uuid" "$r" floor_disk:disk-floor \
+            floor_disk_xc:xc-floor-vs-floor tool_disk:disk-only-vs-floor "${before[@]}"
+        [ -x "$E2E_WORK/xl-snapshot-before" ] && before=(before_mem:before-memory-vs-save-c)
+        group "$name" "$domid" "$uuid" "$r" floor_mem:save-c \
+            tool_mem:memory-vs-save-c tool_live:live-vs-save-c "${before[@]}"
+    done
+    xl destroy "$name" 2>/dev/null
+    clean_snaps "$name"
+}
+
 emit "# bench: dom0 $(awk '/^MemAvailable/ {printf "%d MiB available", $2/1024}' /proc/meminfo), xen free $(xl info free_memory) MiB, guest $MEM MiB, $REPS reps"
 # the bench guest: e2e guest initramfs + a second archive with our /init
 cat /share/images/guest-initrd "$T/bench-init.cpio.gz" > "$E2E_WORK/bench-initrd"
+rm -f "$E2E_WORK/xl-snapshot-before" "$E2E_WORK/pause-trace.so"
+[ ! -f "$T/pause-trace.so" ] || install -m 0755 "$T/pause-trace.so" "$E2E_WORK/"
+[ ! -f "$T/xl-snapshot-before" ] ||
+    install -m 0755 "$T/xl-snapshot-before" "$E2E_WORK/xl-snapshot-before"
 
+if [ "${E2E_BENCH_ROWS:-all}" = floors ]; then
+    bench_floors bpv pv
+    bench_floors bpvh pvh
+    cp /var/log/xen/console/guest-b*.log "$RES/" 2>/dev/null
+    [ "$FAILED" = 0 ]
+    exit
+fi
 bench_guest bpv pv
 bench_guest bpvh pvh
 

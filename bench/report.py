@@ -36,8 +36,8 @@ def ratio(a, b):
 print("Guest downtime (largest gap in the guest's 10 ms ticker) and wall time")
 print("%-6s %-20s %10s %10s %14s" % ("guest", "operation", "downtime", "wall",
                                      "vs xl save -c"))
-ops = ["xl-save-c", "create-memory", "create-memory-live", "create-memory-zstd",
-       "create-disk-only", "hand-written"]
+ops = ["disk-floor", "disk-floor-xc", "xl-save-c", "create-memory", "create-memory-live", "create-memory-zstd",
+       "create-disk-only", "hand-written", "before-disk-only", "before-memory"]
 for g in ("pv", "pvh"):
     base = med(g, "xl-save-c.downtime")
     for op in ops:
@@ -59,6 +59,36 @@ def compare(title, what, a, b):
     print()
 
 
+ratios = sorted({m for g, m in vals if m.endswith((".ratio", ".ratio-xc"))
+                 and g in ("pv", "pvh")})
+if ratios:
+    print("Downtime ratios (tool / floor, each from runs back to back; median)")
+    print("  (-vs-floor: the scripted floor with xl pause/unpause; .ratio-xc:")
+    print("  the floor with xc_domain_pause/unpause in the script's process)")
+    for g in ("pv", "pvh"):
+        for m in ratios:
+            v = vals.get((g, m))
+            if v:
+                print("  %-4s %-38s %6.2f x  (n=%d: %s)" % (
+                    g, m, statistics.median(v), len(v),
+                    " ".join("%.2f" % x for x in v)))
+    for g in ("pv", "pvh"):
+        for f, k in (("disk-floor", "script-pause"), ("disk-floor-xc", "script-pause"),
+                     ("create-disk-only", "window"), ("before-disk-only", "window")):
+            v = vals.get((g, f + "." + k))
+            if v:
+                print("  %-4s %-16s own pause window: median %s (%s)" % (
+                    g, f, fmt(statistics.median(v), "ms"),
+                    " ".join("%.0f" % (1000 * x) for x in v)))
+        # the same repetitions, in order: window over the xc floor's
+        fl = vals.get((g, "disk-floor-xc.script-pause"))
+        for t in ("create-disk-only", "before-disk-only"):
+            w = vals.get((g, t + ".window"))
+            if fl and w and len(w) == len(fl):
+                r = [a / b for a, b in zip(w, fl)]
+                print("  %-4s %-16s window / xc floor's window: median %.2f x (%s)" % (
+                    g, t, statistics.median(r), " ".join("%.2f" % x for x in r)))
+    print()
 compare("Create total time vs hand-written (xl save -c + QMP internal snapshot)",
         ("create", "hand-written"), "create-memory.wall", "hand-written.wall")
 compare("Revert vs xl destroy + xl restore of the same image",

@@ -12,6 +12,12 @@
 # Raw numbers: bench/results/<date>-{host,xen}.csv; the table (with the
 # targets of docs/performance.md): stdout, and bench/results/<date>.txt.
 #   BENCH_SKIP_XEN=1   host part only
+#   BENCH_SKIP_HOST=1  real-Xen part only
+#   E2E_BENCH_ROWS=floors  in the VM only the downtime floors: create
+#                      --disk-only / create / create --live, each paired
+#                      with its floor (bench/qmp-floor.py, xl save -c)
+#   BENCH_XEN_BEFORE=BIN  in the floors, create and create --disk-only of
+#                      another xl-snapshot binary too (a before tree's)
 #   BENCH_SKIP_BUNDLE=1  no export/import rows (they need ~12 GiB in
 #                      BENCH_TMP, default /var/tmp)
 #   BENCH_BEFORE=TREE  also the bundle rows of TREE (another checkout,
@@ -24,24 +30,26 @@ res=bench/results
 mkdir -p "$res" build/bench
 make -s all
 
-echo "# bench: list on the host" >&2
-python3 bench/list-bench.py build/xl-snapshot "$res/$stamp-host.csv"
-
-files=("$res/$stamp-host.csv")
-# issue 20's rows: 10,000 snapshots / 1,000 domains x 10, paired with the
-# BENCH_BEFORE tree's binary when given (its own CSV: binary,metric,...)
-echo "# bench: lookups, list, info on the host (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-bins=()
-[ -z "${BENCH_BEFORE:-}" ] || bins+=("before=$BENCH_BEFORE/build/xl-snapshot")
-bins+=("now=build/xl-snapshot")
-python3 bench/lookup-bench.py "$res/$stamp-lookup.csv" "${bins[@]}"
-if [ "${BENCH_SKIP_BUNDLE:-0}" != 1 ]; then
-    echo "# bench: export / import / sha256 / zstd on the host (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-    trees=()
-    [ -z "${BENCH_BEFORE:-}" ] || trees+=("before=$BENCH_BEFORE")
-    trees+=("now=$PWD")
-    python3 bench/bundle-bench.py "$res/$stamp-bundle.csv" "${trees[@]}"
-    files+=("$res/$stamp-bundle.csv")
+files=()
+if [ "${BENCH_SKIP_HOST:-0}" != 1 ]; then
+    echo "# bench: list on the host" >&2
+    python3 bench/list-bench.py build/xl-snapshot "$res/$stamp-host.csv"
+    files+=("$res/$stamp-host.csv")
+    # issue 20's rows: 10,000 snapshots / 1,000 domains x 10, paired with the
+    # BENCH_BEFORE tree's binary when given (its own CSV: binary,metric,...)
+    echo "# bench: lookups, list, info on the host (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    bins=()
+    [ -z "${BENCH_BEFORE:-}" ] || bins+=("before=$BENCH_BEFORE/build/xl-snapshot")
+    bins+=("now=build/xl-snapshot")
+    python3 bench/lookup-bench.py "$res/$stamp-lookup.csv" "${bins[@]}"
+    if [ "${BENCH_SKIP_BUNDLE:-0}" != 1 ]; then
+        echo "# bench: export / import / sha256 / zstd on the host (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+        trees=()
+        [ -z "${BENCH_BEFORE:-}" ] || trees+=("before=$BENCH_BEFORE")
+        trees+=("now=$PWD")
+        python3 bench/bundle-bench.py "$res/$stamp-bundle.csv" "${trees[@]}"
+        files+=("$res/$stamp-bundle.csv")
+    fi
 fi
 if [ "${BENCH_SKIP_XEN:-0}" != 1 ]; then
     # the bench guest: e2e guest initramfs + an archive with our /init
@@ -50,10 +58,18 @@ if [ "${BENCH_SKIP_XEN:-0}" != 1 ]; then
     (cd "$tmp" && echo init | cpio -o -H newc -R 0:0 --quiet) |
         gzip -9 > build/bench/bench-init.cpio.gz
     rm -rf "$tmp"
+    # the tool's own pause window (LD_PRELOAD in dom0; same glibc)
+    cc -O2 -Wall -Wextra -Werror -shared -fPIC -o build/bench/pause-trace.so \
+        bench/pause-trace.c -ldl
+    extra=(build/bench/pause-trace.so)
+    if [ -n "${BENCH_XEN_BEFORE:-}" ]; then
+        cp "$BENCH_XEN_BEFORE" build/bench/xl-snapshot-before
+        extra+=(build/bench/xl-snapshot-before)
+    fi
     echo "# bench: real Xen in QEMU (a few minutes)" >&2
     out=$(E2E_DOM0_RUN=bench/dom0-bench.sh E2E_TIMEOUT=${E2E_TIMEOUT:-2400} \
-          tests/e2e/run.sh bench/dom0-bench.sh bench/qmp-snapshot.py \
-          build/bench/bench-init.cpio.gz | tee /dev/stderr) || true
+          tests/e2e/run.sh bench/dom0-bench.sh bench/qmp-snapshot.py bench/qmp-floor.py \
+          build/bench/bench-init.cpio.gz "${extra[@]}" | tee /dev/stderr) || true
     rundir=$(sed -n 's/^# e2e: serial log: \(.*\)\/serial.log$/\1/p' <<<"$out" | head -n 1)
     if [ -f "$rundir/results/bench.csv" ]; then
         cp "$rundir/results/bench.csv" "$res/$stamp-xen.csv"

@@ -809,6 +809,8 @@ typedef struct {
     xlsnap__qga qga;            /* quiesce: the guest agent (qga.frozen:
                                    a thaw is due) */
     bool paused;                /* the guest, by us */
+    xlsnap__qmp q;              /* disk-only: the monitor, opened before
+                                   the pause, closed before the unpause */
 } create_op;
 
 static void create_op_init(create_op *op, const xlsnap_domain *dom,
@@ -821,6 +823,7 @@ static void create_op_init(create_op *op, const xlsnap_domain *dom,
     xlsnap_snapshot_init(&op->sn);
     op->st = XLSNAP__DOM_GONE;
     xlsnap__qga_init(&op->qga);
+    xlsnap__qmp_init(&op->q);
 }
 
 static void create_op_dispose(create_op *op)
@@ -834,6 +837,7 @@ static void create_op_dispose(create_op *op)
     xlsnap__store_close(&op->h);
     xlsnap_snapshot_dispose(&op->sn);
     xlsnap__qga_close(&op->qga);
+    xlsnap__qmp_close(&op->q);
 }
 
 /* quiesce asked with memory: refused (plan_name, plan_quiesce) */
@@ -1053,10 +1057,10 @@ static int reuse_plan(xlsnap_ctx *ctx, create_op *op)
 }
 
 /* Act 1: intent, a "preparing" record before any data is touched.
- * Disk-only: the command (node names asked of QEMU) is ready before the
- * pause, which then lasts little more than the transaction.  The
- * monitor is closed meanwhile: libxl's pause and unpause may need it,
- * under the same lock. */
+ * The disk transaction (node names asked of QEMU) is built while the
+ * guest still runs, before the pause or the memory save.  The monitor
+ * is closed meanwhile: libxl's save (HVM) and unpause need it, under
+ * the same lock. */
 static int act_record(xlsnap_ctx *ctx, create_op *op)
 {
     xlsnap__qmp q;
@@ -1065,7 +1069,7 @@ static int act_record(xlsnap_ctx *ctx, create_op *op)
     if ((rc = xlsnap__store_write(ctx, &op->sn))) return rc;
     op->recorded = true;
     xlsnap__fault_point("create-prepared");
-    if (has_qemu_disks(&op->sn) && op->running && !op->sn.memory) {
+    if (has_qemu_disks(&op->sn) && op->running) {
         xlsnap__qmp_init(&q);
         if ((rc = open_transaction(ctx, op->dom, &op->sn, &q, &op->tcmd)))
             return rc;
@@ -1144,6 +1148,13 @@ static int act_stop(xlsnap_ctx *ctx, create_op *op)
         if (rc) return rc;           /* hv_save resumed the guest */
         op->suspended = true;
     } else if (op->running && op->st == XLSNAP__DOM_RUNNING) {
+        /* the monitor connected before the pause: libxl's pause is a
+         * hypercall alone (its unpause may need QEMU: act_disks closes
+         * it first) */
+        if (op->tcmd &&
+            (rc = xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid,
+                                   &op->q)))
+            return rc;
         if ((rc = xlsnap__hv_pause(ctx, op->dom->domid, true))) return rc;
         op->paused = true;
     }
@@ -1179,8 +1190,10 @@ static int act_disks(xlsnap_ctx *ctx, create_op *op)
         }
         return rc;
     }
-    xlsnap__qmp_init(&q);
-    rc = op->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid, &q)
+    q = op->q;                  /* connected before the pause, if it was */
+    xlsnap__qmp_init(&op->q);
+    rc = q.fd >= 0 ? 0
+       : op->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid, &q)
                   : open_transaction(ctx, op->dom, sn, &q, &op->tcmd);
     if (rc) {
         cancel_volumes(&dop, sn->num_disks);
@@ -1307,6 +1320,7 @@ static void create_undo(xlsnap_ctx *ctx, create_op *op)
     if (!op->suspended && !op->paused && !op->recorded && !op->qga.frozen)
         return;
     xlsnap__errsave(ctx, &saved);
+    xlsnap__qmp_close(&op->q);          /* before libxl's unpause */
     if (op->suspended) xlsnap__hv_resume(ctx, op->dom->domid);
     if (op->paused) xlsnap__hv_pause(ctx, op->dom->domid, false);
     act_thaw(ctx, op);                  /* once the guest runs */
