@@ -178,9 +178,9 @@ boot_vm() {
 @test "E2E_XEN_ALSO=4.20: the core files queued once more into the same VMs, after each VM's own files" {
     run -0 env E2E_XEN_ALSO=4.20 E2E_SHARD_PLAN=2 "$REPO/tests/e2e/run.sh" "$REPO"/tests/e2e/*.bats
     # every file once, then the core set (E2E_FILES_ALSO's default) as also:FILE
-    [ "${#lines[@]}" = "$(($(ls "$REPO"/tests/e2e/*.bats | wc -l) + 3))" ]
-    [ "$(grep -c ' also:' <<<"$output")" = 3 ]
-    for f in 05-deb 30-create-revert 52-hvm; do
+    [ "${#lines[@]}" = "$(($(ls "$REPO"/tests/e2e/*.bats | wc -l) + 6))" ]
+    [ "$(grep -c ' also:' <<<"$output")" = 6 ]
+    for f in 05-deb 20-list-info 30-create-revert 40-external 52-hvm 70-export; do
         assert_line --regexp "^[01] [0-9]+ also:$REPO/tests/e2e/$f.bats\$"
     done
     # on each VM, the second Xen's files come last (its images are built meanwhile)

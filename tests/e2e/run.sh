@@ -102,7 +102,9 @@ shard_plan() {
 # even earlier, E2E_ALSO_DIR), each VM runs its share of the first Xen's
 # files, then boots the second Xen for its share of these.  Their TAP
 # lines read "e2e-4.20/<file>: ...".
-E2E_FILES_ALSO_DEFAULT="05-deb.bats 30-create-revert.bats 52-hvm.bats"
+# the core set: create/revert/delete with memory, external, list
+# after destroy, export/import, HVM, and the Debian 13 packages
+E2E_FILES_ALSO_DEFAULT="05-deb.bats 20-list-info.bats 30-create-revert.bats 40-external.bats 52-hvm.bats 70-export.bats"
 also_files() {
     local f
     for f in ${E2E_FILES_ALSO:-$E2E_FILES_ALSO_DEFAULT}; do
