@@ -727,6 +727,31 @@ typedef struct {
 int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
                        xlsnap__qmp_block **b_r, int *n_r);
 void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n);
+/* Block jobs (issue 18): the node names of the chain of the disk whose
+ * active image is file, top first; a job started with auto-dismiss off,
+ * its state, followed to its end (an active commit completed when
+ * ready; dismissed at the end). */
+void xlsnap__qmp_strv_free(char **v, int n);
+int xlsnap__qmp_chain_nodes(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                            const char *file, char ***nodes_r, int *n_r);
+typedef struct {
+    const char *id;
+    bool commit;                /* block-commit, else block-stream */
+    const char *device, *top, *base, *backing_file;
+} xlsnap__qmp_job;
+typedef enum {
+    XLSNAP__JOB_NONE, XLSNAP__JOB_RUNNING, XLSNAP__JOB_READY,
+    XLSNAP__JOB_DONE, XLSNAP__JOB_FAILED
+} xlsnap__qmp_jobstate;
+int xlsnap__qmp_job_start(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                          const xlsnap__qmp_job *j);
+int xlsnap__qmp_job_query(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,
+                          xlsnap__qmp_jobstate *st_r, uint64_t *done_r,
+                          uint64_t *total_r, char **err_r);
+int xlsnap__qmp_job_wait(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,
+                         const char *what);
+int xlsnap__qmp_job_dismiss(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                            const char *id);
 
 /* backend/qga.c: the guest's qemu-guest-agent over a PV channel */
 typedef struct {
