@@ -39,6 +39,7 @@
 #define XLSNAP__FIFO_FILE ".restore.fifo"
 #define XLSNAP__PARTS_FILE ".parts.json"       /* d1: verify.c */
 #define XLSNAP__REVERT_INTENT "revert"
+#define XLSNAP__MERGE_INTENT "merge"
 
 struct xlsnap_ctx {
     char *state_dir;
@@ -624,6 +625,18 @@ void xlsnap__refs_free(xlsnap__refs *r);
  * named: the images of the records that may still need data (those of
  * l[i] among them; the caller takes l[i]'s away once it is gone, if
  * it wants). */
+/* merge.c: an external layer of a running domain merged live (issue
+ * 18); the chain below an image as the headers say (formats followed). */
+typedef struct {
+    char **path, **fmt;
+    int n;
+} xlsnap__merge_chain;
+int xlsnap__merge_chain_read(xlsnap_ctx *ctx, const char *image,
+                             const char *fmt, xlsnap__merge_chain *c);
+void xlsnap__merge_chain_free(xlsnap__merge_chain *c);
+int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       const xlsnap_snapshot *x, const xlsnap_disk *d,
+                       const struct xlsnap__strset *known);
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap__tree *t, int i, unsigned flags,
                        const xlsnap__strset *live,

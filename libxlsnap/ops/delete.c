@@ -116,7 +116,8 @@ static bool named_by_others(const xlsnap__refs *named,
 
 /* Merge the external snapshot's backing image away when safe (x: the
  * record of d). */
-static int merge_external(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
+static int merge_external(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                          const xlsnap_snapshot *x,
                           const xlsnap_disk *d,
                           const xlsnap__refs *named,
                           const xlsnap__strset *live,
@@ -126,8 +127,10 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
     int ndeps = 0, rc;
 
     if (!d->backing || named_by_others(named, x, d->backing) ||
-        xlsnap__set_has(live, d->backing) || access(d->backing, F_OK) < 0)
+        access(d->backing, F_OK) < 0)
         return 0;                /* needed, or merged by a killed delete */
+    if (xlsnap__set_has(live, d->backing))  /* merge.c, issue 18 */
+        return xlsnap__merge_live(ctx, dom, x, d, known);
     /* d->backing is opened as the format the record gives it: a raw
      * original image has no backing file, whatever its bytes say */
     if ((rc = xlsnap__qimg_backing(ctx, d->backing, d->format, &bb,
@@ -229,7 +232,7 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         else
             rc = d->kind == XLSNAP_DISK_INTERNAL
                ? xlsnap__delete_internal(ctx, dom, d, live)
-               : merge_external(ctx, x, d, named, live, known);
+               : merge_external(ctx, dom, x, d, named, live, known);
         if (!rc && d->kind == XLSNAP_DISK_EXTERNAL)
             rc = remove_owned(ctx, x, d, parts, nparts, named, live, known);
         if (rc) {
