@@ -637,6 +637,9 @@ void xlsnap__merge_chain_free(xlsnap__merge_chain *c);
 int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        const xlsnap_snapshot *x, const xlsnap_disk *d,
                        const struct xlsnap__strset *known);
+int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                          bool repair, char **snap_r, char **problem_r,
+                          char **done_r, bool *rollback_r);
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap__tree *t, int i, unsigned flags,
                        const xlsnap__strset *live,

@@ -269,6 +269,119 @@ int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 }
 
 /*
+ * A merge intent left by a killed delete (check): *problem_r says what
+ * is found (NULL: no intent).  With repair, it is finished: a job still
+ * running is followed to its end; a merge that took effect (the child's
+ * header no longer names the layer) loses the merged layer and a
+ * half-made copy; one that did not is rolled back (*rollback_r: the
+ * snapshot keeps its data, its record goes back to ready); the intent
+ * goes.  *done_r says what the repair did.
+ */
+int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                          bool repair, char **snap_r, char **problem_r,
+                          char **done_r, bool *rollback_r)
+{
+    const char *sp[] = { "snapshot", NULL }, *dp[] = { "domid", NULL },
+               *jp[] = { "job", NULL }, *ip[] = { "image", NULL },
+               *cp[] = { "child", NULL }, *tp[] = { "tmp", NULL };
+    yajl_val root = NULL, sn, di, jo, im, ch, tm;
+    xlsnap__qmp q;
+    xlsnap__qmp_jobstate st = XLSNAP__JOB_NONE;
+    xlsnap__domstate ds = XLSNAP__DOM_GONE;
+    char *json = NULL, *err = NULL, *bb = NULL, eb[128];
+    const char *state = NULL;
+    bool merged;
+    int rc;
+
+    *snap_r = *problem_r = *done_r = NULL;
+    *rollback_r = false;
+    xlsnap__qmp_init(&q);
+    rc = xlsnap__intent_read(ctx, dom->uuid, XLSNAP__MERGE_INTENT, &json);
+    if (rc || !json) goto out;
+    root = yajl_tree_parse(json, eb, sizeof(eb));
+    sn = root ? yajl_tree_get(root, sp, yajl_t_string) : NULL;
+    di = root ? yajl_tree_get(root, dp, yajl_t_number) : NULL;
+    jo = root ? yajl_tree_get(root, jp, yajl_t_string) : NULL;
+    im = root ? yajl_tree_get(root, ip, yajl_t_string) : NULL;
+    ch = root ? yajl_tree_get(root, cp, yajl_t_string) : NULL;
+    tm = root ? yajl_tree_get(root, tp, yajl_t_string) : NULL;
+    if (!sn || !di || !im || !ch) {
+        *problem_r = xlsnap__strdup("the live merge intent is malformed "
+                                    "(killed while it was written)");
+        if (repair && !(rc = xlsnap__intent_clear(ctx, dom->uuid,
+                                                  XLSNAP__MERGE_INTENT)))
+            *done_r = xlsnap__strdup("removed it (nothing had been "
+                                     "changed)");
+        goto nomem;
+    }
+    if (!(*snap_r = xlsnap__strdup(sn->u.string))) goto nomem;
+    if (dom->domid >= 0 && dom->domid == YAJL_GET_INTEGER(di) &&
+        (rc = xlsnap__hv_state(ctx, dom->domid, &ds)))
+        goto out;
+    if (jo && ds != XLSNAP__DOM_GONE) {
+        if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)) ||
+            (rc = xlsnap__qmp_job_query(ctx, &q, jo->u.string, &st, NULL,
+                                        NULL, &err)))
+            goto out;
+    }
+    state = st == XLSNAP__JOB_RUNNING || st == XLSNAP__JOB_READY
+          ? "is still running"
+          : st == XLSNAP__JOB_DONE ? "completed"
+          : st == XLSNAP__JOB_FAILED ? "failed" : NULL;
+    if (state)
+        *problem_r = xlsnap__sprintf("the live merge of snapshot '%s' "
+                                     "(QEMU job %s) %s%s%s; the delete was "
+                                     "interrupted", sn->u.string,
+                                     jo->u.string, state, err ? ": " : "",
+                                     err ? err : "");
+    else
+        *problem_r = xlsnap__sprintf("a live merge of snapshot '%s' "
+                                     "(layer %s into %s) was interrupted",
+                                     sn->u.string, im->u.string,
+                                     ch->u.string);
+    if (!*problem_r) goto nomem;
+    if (!repair) goto out;
+    if (st == XLSNAP__JOB_RUNNING || st == XLSNAP__JOB_READY) {
+        /* its end, as the delete would have waited for it */
+        if ((rc = xlsnap__qmp_job_wait(ctx, &q, jo->u.string, "merging")))
+            goto out;
+    } else if (st == XLSNAP__JOB_DONE || st == XLSNAP__JOB_FAILED) {
+        if ((rc = xlsnap__qmp_job_dismiss(ctx, &q, jo->u.string))) goto out;
+    }
+    /* took effect: the child's header no longer names the layer */
+    if (access(ch->u.string, F_OK) < 0) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "%s is missing",
+                           ch->u.string);
+        goto out;
+    }
+    if ((rc = xlsnap__qimg_backing(ctx, ch->u.string, "qcow2", &bb, NULL)))
+        goto out;
+    merged = !bb || strcmp(bb, im->u.string);
+    if (tm && (rc = xlsnap__unlink(ctx, tm->u.string, true))) goto out;
+    if (merged && (rc = xlsnap__unlink(ctx, im->u.string, true))) goto out;
+    if ((rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__MERGE_INTENT)))
+        goto out;
+    *rollback_r = !merged;
+    *done_r = merged
+            ? xlsnap__sprintf("finished: the merged layer %s is removed",
+                              im->u.string)
+            : xlsnap__sprintf("rolled back: the merge had not taken effect, "
+                              "'%s' keeps its data", sn->u.string);
+    if (!*done_r) goto nomem;
+    goto out;
+ nomem:
+    if (!rc && (!*problem_r || (repair && !*done_r)))
+        rc = xlsnap__nomem(ctx);
+ out:
+    xlsnap__qmp_close(&q);
+    if (root) yajl_tree_free(root);
+    free(json);
+    free(err);
+    free(bb);
+    return rc;
+}
+
+/*
  * Local variables:
  * mode: C
  * c-basic-offset: 4
