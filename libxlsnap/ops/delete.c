@@ -11,7 +11,9 @@
  *    when that is safe: no remaining record names B, exactly one image D
  *    has B as backing, D is not open by a running QEMU; then
  *    `qemu-img rebase` copies B's data into D and points D at B's own
- *    backing, and B is removed.  Otherwise B stays (nothing is lost).
+ *    backing, and B is removed.  While the domain runs and B is in its
+ *    chain, merge.c merges B live (issue 18).  Otherwise B stays
+ *    (nothing is lost).
  *  - an image the tool made for the snapshot alone (listed in its parts
  *    file, verify.c: an imported image) goes when nothing needs it;
  *  - the memory image goes; children are re-parented to the parent; if

@@ -221,6 +221,15 @@ static int rewrite_child(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                 NULL)) ||
         (rc = xlsnap__qimg_rebase(ctx, tmp, "qcow2", a, c->fmt[j + 1], 0)))
         goto fail;
+    {
+        int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0) {
+            rc = xlsnap__error_errno(ctx, errno, "cannot sync %s", tmp);
+            if (fd >= 0) close(fd);
+            goto fail;
+        }
+        close(fd);
+    }
     xlsnap__fault_point("merge-copied");
     if ((rc = rename_over(ctx, tmp, dd))) goto fail;
     xlsnap__fault_point("merge-renamed");
