@@ -99,24 +99,53 @@ delete_ticking() {
     assert_output "No problems found."
     e2e_log "# merges done at $((SECONDS - t0)) s"
 
-    # the guest's current data is exact: a reboot reads the merged chain
+    echo "${sum[s3]}" > "$E2E_WORK/lm1.s3.sum"
+    e2e_log "# done in $((SECONDS - t0)) s"
+}
+
+@test "a delete killed after QEMU's merge job started: check sees the job, --repair finishes the merge" {
+    t0=$SECONDS
+    base=$(e2e_guest_disk lm1)
+    e2e_wait_counter_above lm1 $(( $(e2e_guest_counter lm1) + 4 )) >/dev/null
+    run -0 xls create --external --disk-only -n s5 lm1
+    f5=$(xl-snapshot info --json lm1 s5 | jq -r '.disks[0].backing')
+    before=$(chain_files "$base" | wc -l)
+    kill_at merge-started delete lm1 s5
+    run -1 xls check lm1
+    e2e_log "check: ${output//$'\n'/ | }"
+    assert_output --regexp "the live merge of snapshot 's5' \(QEMU job xlsnap-merge-xvda-[0-9a-f]+\) (is still running|completed)"
+    run -0 xls check --repair lm1
+    e2e_log "repair: ${output//$'\n'/ | }"
+    run -0 xls check lm1
+    assert_output "No problems found."
+    [ ! -e "$f5" ]
+    [ "$(chain_files "$base" | wc -l)" = $((before - 1)) ]
+    run -0 xls list --names lm1
+    refute_output --partial s5
+    runs_on lm1
+    e2e_log "# done in $((SECONDS - t0)) s"
+}
+
+@test "after the merges the guest's data is exact (a reboot reads the merged chain) and the rest revert exactly" {
+    t0=$SECONDS
+    base=$(e2e_guest_disk lm1)
+    f3=$(xl-snapshot info --json lm1 s3 | jq -r '.disks[0].backing')
     t=$(e2e_wait_counter_above lm1 $(( $(e2e_guest_counter lm1) + 3 )))
     mark=$(log_mark lm1)
     xl reboot lm1
     b=$(boot_counter_after lm1 "$mark")
     e2e_log "tick $t before the reboot, booted with disk counter $b"
     [ "$b" -ge "$t" ]
-    # QEMU opened the shortened chain
     domid=$(e2e_domid lm1)
     run -0 xenstore-read "/local/domain/0/backend/qdisk/$domid/51712/params"
     assert_output "qcow2:$base"
-    e2e_log "# rebooted at $((SECONDS - t0)) s"
-
+    e2e_log "# rebooted in $((SECONDS - t0)) s"
     # the remaining snapshot reverts to exactly its data
     run -0 xls revert --force --paused lm1 s3
     got=$(image_sum "$(active_disk lm1)")
-    e2e_log "revert s3: sum $got (snapshot ${sum[s3]})"
-    [ "$got" = "${sum[s3]}" ]
+    want=$(cat "$E2E_WORK/lm1.s3.sum")
+    e2e_log "revert s3: sum $got (snapshot $want)"
+    [ "$got" = "$want" ]
     xl destroy lm1
     e2e_log "# done in $((SECONDS - t0)) s"
 }
