@@ -759,6 +759,8 @@ typedef enum {
     XLSNAP__JOB_NONE, XLSNAP__JOB_RUNNING, XLSNAP__JOB_READY,
     XLSNAP__JOB_DONE, XLSNAP__JOB_FAILED
 } xlsnap__qmp_jobstate;
+int xlsnap__qmp_layer_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                           const char *file, int k, char **name_r);
 int xlsnap__qmp_job_start(xlsnap_ctx *ctx, xlsnap__qmp *q,
                           const xlsnap__qmp_job *j);
 int xlsnap__qmp_job_query(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,

@@ -399,11 +399,13 @@ void xlsnap__qmp_strv_free(char **v, int n)
 
 /*
  * The node names of the chain of the disk whose active image is file,
- * from the top (index 0) down to the bottom image.  QEMU names a frozen
- * layer by the path it was opened at (the configured path, before the
- * rename), so the layers are told apart by their depth: the format node
- * (not a protocol node) with backing_file_depth D - i and the file name
- * query-block gives the image i levels below the top.
+ * from the top (index 0) down to the bottom image: the format node (not
+ * a protocol node) whose file name is the one query-block gives the
+ * image i levels below the top.  (A layer whose backing node is not
+ * what its header names is called "json:{...}" by QEMU, with its whole
+ * backing tree in it, so the names differ level by level even though
+ * every frozen layer was opened at the configured path; QEMU's
+ * backing_file_depth is 0 for them, no help.)
  */
 int xlsnap__qmp_chain_nodes(xlsnap_ctx *ctx, xlsnap__qmp *q,
                             const char *file, char ***nodes_r, int *n_r)
@@ -411,8 +413,7 @@ int xlsnap__qmp_chain_nodes(xlsnap_ctx *ctx, xlsnap__qmp *q,
     const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
                *fp[] = { "file", NULL }, *np[] = { "node-name", NULL },
                *mp[] = { "image", NULL }, *bp[] = { "backing-image", NULL },
-               *fn[] = { "filename", NULL }, *dp[] = { "drv", NULL },
-               *bd[] = { "backing_file_depth", NULL };
+               *fn[] = { "filename", NULL }, *dp[] = { "drv", NULL };
     yajl_val vb = NULL, vn = NULL, list, top = NULL;
     char **names = NULL, *top_node = NULL;
     const char *level[256];
@@ -462,11 +463,8 @@ int xlsnap__qmp_chain_nodes(xlsnap_ctx *ctx, xlsnap__qmp *q,
             yajl_val nn = yajl_tree_get(e, np, yajl_t_string);
             yajl_val f = yajl_tree_get(e, fp, yajl_t_string);
             yajl_val drv = yajl_tree_get(e, dp, yajl_t_string);
-            yajl_val d = yajl_tree_get(e, bd, yajl_t_number);
-            if (!nn || !f || !drv || !d || !YAJL_IS_INTEGER(d) ||
-                !strcmp(drv->u.string, "file") ||
+            if (!nn || !f || !drv || !strcmp(drv->u.string, "file") ||
                 !strcmp(drv->u.string, "host_device") ||
-                YAJL_GET_INTEGER(d) != depth - 1 - k ||
                 strcmp(f->u.string, level[k]))
                 continue;
             if (k == 0 && strcmp(nn->u.string, top_node)) continue;
@@ -492,6 +490,30 @@ int xlsnap__qmp_chain_nodes(xlsnap_ctx *ctx, xlsnap__qmp *q,
     if (vb) yajl_tree_free(vb);
     if (vn) yajl_tree_free(vn);
     free(top_node);
+    return rc;
+}
+
+/* The file QEMU has open as layer k (0: the top) of the disk whose
+ * active image is file, by the name QEMU opened it at. */
+int xlsnap__qmp_layer_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                           const char *file, int k, char **name_r)
+{
+    xlsnap__qmp_block *b = NULL;
+    int n = 0, rc;
+
+    *name_r = NULL;
+    if ((rc = xlsnap__qmp_blocks(ctx, q, &b, &n))) return rc;
+    for (int i = 0; i < n; i++) {
+        if (!b[i].node || strcmp(b[i].file, file)) continue;
+        if (i + k < n && (k == 0 || !b[i + k].node) &&
+            !(*name_r = xlsnap__strdup(b[i + k].file)))
+            rc = xlsnap__nomem(ctx);
+        break;
+    }
+    xlsnap__qmp_blocks_free(b, n);
+    if (!rc && !*name_r)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU has no "
+                           "layer %d under %s", k, file);
     return rc;
 }
 

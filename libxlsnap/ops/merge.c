@@ -11,7 +11,12 @@
  *    writes A as the active layer's backing file (the path given
  *    explicitly: QEMU calls every frozen layer by the configured path
  *    it was opened at).  The job is started with auto-dismiss off, so a
- *    tool killed while it runs finds its outcome in query-jobs.
+ *    tool killed while it runs finds its outcome in query-jobs.  Only
+ *    when QEMU opened B under its own name: a layer frozen since QEMU
+ *    started is known to it by the configured path, and the job's
+ *    reopen of B for writing would open the active layer by that name
+ *    (QEMU 7.2: refused on the write lock when the top's node locks, a
+ *    silent mix-up when it does not); such a B is kept until then.
  *  - B deeper (j > 1): D is a frozen layer that QEMU only reads, and
  *    QEMU cannot be made to write it safely (a reopen read-write opens a
  *    frozen node by its stale file name: the configured path, i.e. the
@@ -146,6 +151,7 @@ static int stream_active(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__qmp q;
     xlsnap__qmp_job j = { 0 };
     char **nodes = NULL, *id = NULL, *bb = NULL, *what = NULL;
+    char *qname = NULL;
     int nn = 0, rc;
 
     xlsnap__qmp_init(&q);
@@ -158,6 +164,15 @@ static int stream_active(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            c->path[0], nn);
         goto out;
     }
+    /* QEMU calls B by the path it opened it at: a layer frozen since
+     * QEMU started (renamed under it) by the configured path.  The job
+     * reopens B for writing by that name, which would open the active
+     * layer (QEMU 7.2 seen failing on its write lock, and a node with
+     * locking off would not fail): then B is kept until QEMU has opened
+     * it under its own name (the domain's next start). */
+    if ((rc = xlsnap__qmp_layer_file(ctx, &q, c->path[0], 1, &qname)))
+        goto out;
+    if (strcmp(qname, c->path[1])) goto out;
     id = job_id(dom->uuid, x->name, d->vdev);
     what = xlsnap__sprintf("merging %s", d->vdev);
     if (!id || !what) { rc = xlsnap__nomem(ctx); goto out; }
@@ -198,6 +213,7 @@ static int stream_active(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     free(id);
     free(bb);
     free(what);
+    free(qname);
     return rc;
 }
 
