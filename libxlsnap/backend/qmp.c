@@ -389,6 +389,298 @@ int xlsnap__qmp_check_config(xlsnap_ctx *ctx, const char *config_json)
     return 0;
 }
 
+/* --- block jobs (issue 18: live merge of external layers) ----------- */
+
+void xlsnap__qmp_strv_free(char **v, int n)
+{
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/*
+ * The node names of the chain of the disk whose active image is file,
+ * from the top (index 0) down to the bottom image: the format node (not
+ * a protocol node) whose file name is the one query-block gives the
+ * image i levels below the top.  (A layer whose backing node is not
+ * what its header names is called "json:{...}" by QEMU, with its whole
+ * backing tree in it, so the names differ level by level even though
+ * every frozen layer was opened at the configured path; QEMU's
+ * backing_file_depth is 0 for them, no help.)
+ */
+int xlsnap__qmp_chain_nodes(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                            const char *file, char ***nodes_r, int *n_r)
+{
+    const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
+               *fp[] = { "file", NULL }, *np[] = { "node-name", NULL },
+               *mp[] = { "image", NULL }, *bp[] = { "backing-image", NULL },
+               *fn[] = { "filename", NULL }, *dp[] = { "drv", NULL };
+    yajl_val vb = NULL, vn = NULL, list, top = NULL;
+    char **names = NULL, *top_node = NULL;
+    const char *level[256];
+    int depth = 0, rc, n = 0;
+
+    *nodes_r = NULL;
+    *n_r = 0;
+    if ((rc = xlsnap__qmp_node_for_file(ctx, q, file, &top_node))) goto out;
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-block\"}", &vb)))
+        goto out;
+    list = yajl_tree_get(vb, rp, yajl_t_array);
+    for (size_t i = 0; list && i < list->u.array.len && !top; i++) {
+        yajl_val ins = yajl_tree_get(list->u.array.values[i], ip,
+                                     yajl_t_object);
+        yajl_val nn = ins ? yajl_tree_get(ins, np, yajl_t_string) : NULL;
+        if (nn && !strcmp(nn->u.string, top_node)) top = ins;
+    }
+    if (!top) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU lists no "
+                           "device with node %s", top_node);
+        goto out;
+    }
+    for (yajl_val img = yajl_tree_get(top, mp, yajl_t_object);
+         img && depth < 256; img = yajl_tree_get(img, bp, yajl_t_object)) {
+        yajl_val f = yajl_tree_get(img, fn, yajl_t_string);
+        if (!f) break;
+        level[depth++] = f->u.string;
+    }
+    if (!depth) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU reports no "
+                           "image chain for %s", file);
+        goto out;
+    }
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-named-block-"
+                               "nodes\",\"arguments\":{\"flat\":true}}",
+                               &vn)))
+        goto out;
+    list = yajl_tree_get(vn, rp, yajl_t_array);
+    if (!(names = calloc(depth, sizeof(*names)))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    for (int k = 0; k < depth; k++) {
+        int hits = 0;
+        for (size_t i = 0; list && i < list->u.array.len; i++) {
+            yajl_val e = list->u.array.values[i];
+            yajl_val nn = yajl_tree_get(e, np, yajl_t_string);
+            yajl_val f = yajl_tree_get(e, fp, yajl_t_string);
+            yajl_val drv = yajl_tree_get(e, dp, yajl_t_string);
+            if (!nn || !f || !drv || !strcmp(drv->u.string, "file") ||
+                !strcmp(drv->u.string, "host_device") ||
+                strcmp(f->u.string, level[k]))
+                continue;
+            if (k == 0 && strcmp(nn->u.string, top_node)) continue;
+            if (hits++) continue;
+            if (!(names[k] = xlsnap__strdup(nn->u.string))) {
+                rc = xlsnap__nomem(ctx);
+                goto out;
+            }
+        }
+        if (hits != 1) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "cannot tell "
+                               "QEMU's block node of layer %d of %s (%d "
+                               "candidates)", k, file, hits);
+            goto out;
+        }
+    }
+    n = depth;
+    *nodes_r = names;
+    *n_r = n;
+    names = NULL;
+ out:
+    xlsnap__qmp_strv_free(names, depth);
+    if (vb) yajl_tree_free(vb);
+    if (vn) yajl_tree_free(vn);
+    free(top_node);
+    return rc;
+}
+
+/* The file QEMU has open as layer k (0: the top) of the disk whose
+ * active image is file, by the name QEMU opened it at. */
+int xlsnap__qmp_layer_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                           const char *file, int k, char **name_r)
+{
+    xlsnap__qmp_block *b = NULL;
+    int n = 0, rc;
+
+    *name_r = NULL;
+    if ((rc = xlsnap__qmp_blocks(ctx, q, &b, &n))) return rc;
+    for (int i = 0; i < n; i++) {
+        if (!b[i].node || strcmp(b[i].file, file)) continue;
+        if (i + k < n && (k == 0 || !b[i + k].node) &&
+            !(*name_r = xlsnap__strdup(b[i + k].file)))
+            rc = xlsnap__nomem(ctx);
+        break;
+    }
+    xlsnap__qmp_blocks_free(b, n);
+    if (!rc && !*name_r)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU has no "
+                           "layer %d under %s", k, file);
+    return rc;
+}
+
+/* Start a block job (QEMU keeps it until job-dismiss: a tool killed
+ * while it runs finds its outcome later). */
+int xlsnap__qmp_job_start(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                          const xlsnap__qmp_job *j)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *cmd = NULL;
+    int rc;
+
+    if (!g) return xlsnap__nomem(ctx);
+    if (yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "execute", j->commit ? "block-commit"
+                                                   : "block-stream") ||
+        xlsnap__gen_str(g, "arguments") || yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "job-id", j->id) ||
+        xlsnap__gen_kv_str(g, "device", j->device) ||
+        (j->top && xlsnap__gen_kv_str(g, "top-node", j->top)) ||
+        (j->base && xlsnap__gen_kv_str(g, "base-node", j->base)) ||
+        (j->backing_file &&
+         xlsnap__gen_kv_str(g, "backing-file", j->backing_file)) ||
+        xlsnap__gen_kv_bool(g, "auto-dismiss", false) ||
+        yajl_gen_map_close(g) || yajl_gen_map_close(g)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP "
+                           "command");
+        goto out;
+    }
+    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
+    rc = xlsnap__qmp_exec(ctx, q, cmd, NULL);
+    if (rc) rc = xlsnap__error_prefix(ctx, rc, "cannot start the %s job",
+                                      j->commit ? "block-commit"
+                                                : "block-stream");
+ out:
+    yajl_gen_free(g);
+    free(cmd);
+    return rc;
+}
+
+/* A command naming one job id: {"execute": cmd, "arguments": {"id": id}}. */
+static int job_cmd(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *cmd,
+                   const char *id)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *c = NULL;
+    int rc;
+
+    if (!g) return xlsnap__nomem(ctx);
+    if (yajl_gen_map_open(g) || xlsnap__gen_kv_str(g, "execute", cmd) ||
+        xlsnap__gen_str(g, "arguments") || yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "id", id) || yajl_gen_map_close(g) ||
+        yajl_gen_map_close(g)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP "
+                           "command");
+        goto out;
+    }
+    if ((rc = xlsnap__gen_finish(ctx, g, &c))) goto out;
+    rc = xlsnap__qmp_exec(ctx, q, c, NULL);
+ out:
+    yajl_gen_free(g);
+    free(c);
+    return rc;
+}
+
+int xlsnap__qmp_job_dismiss(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id)
+{
+    return job_cmd(ctx, q, "job-dismiss", id);
+}
+
+/* The state of job id (query-jobs): NONE when QEMU has no such job;
+ * *err_r (may be NULL) QEMU's error of a concluded job that failed. */
+int xlsnap__qmp_job_query(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,
+                          xlsnap__qmp_jobstate *st_r, uint64_t *done_r,
+                          uint64_t *total_r, char **err_r)
+{
+    const char *rp[] = { "return", NULL }, *ip[] = { "id", NULL },
+               *sp[] = { "status", NULL }, *ep[] = { "error", NULL },
+               *cp[] = { "current-progress", NULL },
+               *tp[] = { "total-progress", NULL };
+    yajl_val v = NULL, list;
+    int rc;
+
+    *st_r = XLSNAP__JOB_NONE;
+    if (done_r) *done_r = 0;
+    if (total_r) *total_r = 0;
+    if (err_r) *err_r = NULL;
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-jobs\"}", &v)))
+        return rc;
+    list = yajl_tree_get(v, rp, yajl_t_array);
+    for (size_t i = 0; list && i < list->u.array.len; i++) {
+        yajl_val e = list->u.array.values[i];
+        yajl_val jid = yajl_tree_get(e, ip, yajl_t_string);
+        yajl_val s = yajl_tree_get(e, sp, yajl_t_string);
+        yajl_val err = yajl_tree_get(e, ep, yajl_t_string);
+        yajl_val c = yajl_tree_get(e, cp, yajl_t_number);
+        yajl_val t = yajl_tree_get(e, tp, yajl_t_number);
+        if (!jid || !s || strcmp(jid->u.string, id)) continue;
+        if (!strcmp(s->u.string, "concluded") ||
+            !strcmp(s->u.string, "null"))
+            *st_r = err ? XLSNAP__JOB_FAILED : XLSNAP__JOB_DONE;
+        else if (!strcmp(s->u.string, "ready"))
+            *st_r = XLSNAP__JOB_READY;
+        else if (!strcmp(s->u.string, "aborting"))
+            *st_r = XLSNAP__JOB_FAILED;
+        else
+            *st_r = XLSNAP__JOB_RUNNING;
+        if (done_r && c && YAJL_IS_INTEGER(c) && YAJL_GET_INTEGER(c) > 0)
+            *done_r = YAJL_GET_INTEGER(c);
+        if (total_r && t && YAJL_IS_INTEGER(t) && YAJL_GET_INTEGER(t) > 0)
+            *total_r = YAJL_GET_INTEGER(t);
+        if (err_r && err && !(*err_r = xlsnap__strdup(err->u.string))) {
+            yajl_tree_free(v);
+            return xlsnap__nomem(ctx);
+        }
+        break;
+    }
+    yajl_tree_free(v);
+    return 0;
+}
+
+/*
+ * Follow job id to its end (progress as 'what'); a commit of the active
+ * layer is completed (pivot) when it is ready.  The concluded job is
+ * dismissed.  A failed job: HYPERVISOR with QEMU's error.
+ */
+int xlsnap__qmp_job_wait(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,
+                         const char *what)
+{
+    bool completing = false;
+    int rc;
+
+    for (;;) {
+        xlsnap__qmp_jobstate st;
+        uint64_t done, total;
+        char *err = NULL;
+        if ((rc = xlsnap__qmp_job_query(ctx, q, id, &st, &done, &total,
+                                        &err)))
+            return rc;
+        if (total) xlsnap__progress(ctx, what, done, total);
+        switch (st) {
+        case XLSNAP__JOB_NONE:
+            return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU has no "
+                                 "job %s (dismissed by someone else?)", id);
+        case XLSNAP__JOB_FAILED:
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU's job %s "
+                               "failed: %s", id, err ? err : "no reason");
+            free(err);
+            xlsnap__qmp_job_dismiss(ctx, q, id);
+            return rc;
+        case XLSNAP__JOB_DONE:
+            free(err);
+            return xlsnap__qmp_job_dismiss(ctx, q, id);
+        case XLSNAP__JOB_READY:
+            if (!completing) {
+                if ((rc = job_cmd(ctx, q, "job-complete", id))) return rc;
+                completing = true;
+            }
+            break;
+        case XLSNAP__JOB_RUNNING:
+            break;
+        }
+        free(err);
+        usleep(100 * 1000);
+    }
+}
+
 /*
  * Local variables:
  * mode: C

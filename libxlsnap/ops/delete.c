@@ -11,7 +11,9 @@
  *    when that is safe: no remaining record names B, exactly one image D
  *    has B as backing, D is not open by a running QEMU; then
  *    `qemu-img rebase` copies B's data into D and points D at B's own
- *    backing, and B is removed.  Otherwise B stays (nothing is lost).
+ *    backing, and B is removed.  While the domain runs and B is in its
+ *    chain, merge.c merges B live (issue 18).  Otherwise B stays
+ *    (nothing is lost).
  *  - an image the tool made for the snapshot alone (listed in its parts
  *    file, verify.c: an imported image) goes when nothing needs it;
  *  - the memory image goes; children are re-parented to the parent; if
@@ -116,7 +118,8 @@ static bool named_by_others(const xlsnap__refs *named,
 
 /* Merge the external snapshot's backing image away when safe (x: the
  * record of d). */
-static int merge_external(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
+static int merge_external(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                          const xlsnap_snapshot *x,
                           const xlsnap_disk *d,
                           const xlsnap__refs *named,
                           const xlsnap__strset *live,
@@ -126,8 +129,10 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
     int ndeps = 0, rc;
 
     if (!d->backing || named_by_others(named, x, d->backing) ||
-        xlsnap__set_has(live, d->backing) || access(d->backing, F_OK) < 0)
+        access(d->backing, F_OK) < 0)
         return 0;                /* needed, or merged by a killed delete */
+    if (xlsnap__set_has(live, d->backing))  /* merge.c, issue 18 */
+        return xlsnap__merge_live(ctx, dom, x, d, known);
     /* d->backing is opened as the format the record gives it: a raw
      * original image has no backing file, whatever its bytes say */
     if ((rc = xlsnap__qimg_backing(ctx, d->backing, d->format, &bb,
@@ -252,7 +257,7 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         else
             rc = d->kind == XLSNAP_DISK_INTERNAL
                ? xlsnap__delete_internal(ctx, dom, d, live)
-               : merge_external(ctx, x, d, named, live, known);
+               : merge_external(ctx, dom, x, d, named, live, known);
         if (!rc && d->kind == XLSNAP_DISK_EXTERNAL)
             rc = remove_owned(ctx, x, d, parts, nparts, named, live, known);
         if (rc) {
