@@ -760,8 +760,18 @@ void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n);
  * its state, followed to its end (an active commit completed when
  * ready; dismissed at the end). */
 void xlsnap__qmp_strv_free(char **v, int n);
-int xlsnap__qmp_chain_nodes(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                            const char *file, char ***nodes_r, int *n_r);
+typedef struct {
+    char *node, *file_node, *file, *drv;
+    bool ro, direct, no_flush;
+} xlsnap__qmp_layer;
+int xlsnap__qmp_chain(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *top,
+                      xlsnap__qmp_layer **l_r, int *n_r);
+void xlsnap__qmp_chain_free(xlsnap__qmp_layer *l, int n);
+int xlsnap__qmp_chain_anchor(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                             const char *file, const char *vdev,
+                             char *const *path, char *const *fmt, int n,
+                             char ***nodes_r);
+int xlsnap__qmp_drop_node(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *node);
 typedef struct {
     const char *id;
     bool commit;                /* block-commit, else block-stream */
@@ -771,8 +781,6 @@ typedef enum {
     XLSNAP__JOB_NONE, XLSNAP__JOB_RUNNING, XLSNAP__JOB_READY,
     XLSNAP__JOB_DONE, XLSNAP__JOB_FAILED
 } xlsnap__qmp_jobstate;
-int xlsnap__qmp_layer_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                           const char *file, int k, char **name_r);
 int xlsnap__qmp_job_start(xlsnap_ctx *ctx, xlsnap__qmp *q,
                           const xlsnap__qmp_job *j);
 int xlsnap__qmp_job_query(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,

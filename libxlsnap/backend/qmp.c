@@ -398,122 +398,306 @@ void xlsnap__qmp_strv_free(char **v, int n)
 }
 
 /*
- * The node names of the chain of the disk whose active image is file,
- * from the top (index 0) down to the bottom image: the format node (not
- * a protocol node) whose file name is the one query-block gives the
- * image i levels below the top.  (A layer whose backing node is not
- * what its header names is called "json:{...}" by QEMU, with its whole
- * backing tree in it, so the names differ level by level even though
- * every frozen layer was opened at the configured path; QEMU's
- * backing_file_depth is 0 for them, no help.)
+ * The layers of the chain under block node top, top first, as QEMU's
+ * block graph has them (x-debug-query-block-graph: the edges named
+ * "backing" from node to node; a node's "file" edge gives its protocol
+ * node), with each layer's file name (a "json:{...}" name reduced to
+ * the file), driver, read-only flag and cache mode
+ * (query-named-block-nodes).  The graph, not file names, tells the
+ * layers apart: after an external snapshot renamed the image under a
+ * running QEMU, the frozen layer's node still carries the configured
+ * path, the active layer's name too.
  */
-int xlsnap__qmp_chain_nodes(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                            const char *file, char ***nodes_r, int *n_r)
+int xlsnap__qmp_chain(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *top,
+                      xlsnap__qmp_layer **l_r, int *n_r)
 {
-    const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
-               *fp[] = { "file", NULL }, *np[] = { "node-name", NULL },
-               *mp[] = { "image", NULL }, *bp[] = { "backing-image", NULL },
-               *fn[] = { "filename", NULL }, *dp[] = { "drv", NULL };
-    yajl_val vb = NULL, vn = NULL, list, top = NULL;
-    char **names = NULL, *top_node = NULL;
-    const char *level[256];
-    int depth = 0, rc, n = 0;
+    const char *rp[] = { "return", NULL },
+               *np[] = { "return", "nodes", NULL },
+               *ep[] = { "return", "edges", NULL }, *ip[] = { "id", NULL },
+               *nm[] = { "name", NULL }, *pp[] = { "parent", NULL },
+               *cp[] = { "child", NULL }, *nn[] = { "node-name", NULL },
+               *fp[] = { "file", NULL }, *dp[] = { "drv", NULL },
+               *op[] = { "ro", NULL }, *cd[] = { "cache", "direct", NULL },
+               *cf[] = { "cache", "no-flush", NULL };
+    yajl_val vg = NULL, vn = NULL, nodes, edges, list;
+    xlsnap__qmp_layer *l = NULL;
+    long long id = -1;
+    int n = 0, rc;
 
-    *nodes_r = NULL;
+    *l_r = NULL;
     *n_r = 0;
-    if ((rc = xlsnap__qmp_node_for_file(ctx, q, file, &top_node))) goto out;
-    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-block\"}", &vb)))
-        goto out;
-    list = yajl_tree_get(vb, rp, yajl_t_array);
-    for (size_t i = 0; list && i < list->u.array.len && !top; i++) {
-        yajl_val ins = yajl_tree_get(list->u.array.values[i], ip,
-                                     yajl_t_object);
-        yajl_val nn = ins ? yajl_tree_get(ins, np, yajl_t_string) : NULL;
-        if (nn && !strcmp(nn->u.string, top_node)) top = ins;
-    }
-    if (!top) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU lists no "
-                           "device with node %s", top_node);
-        goto out;
-    }
-    for (yajl_val img = yajl_tree_get(top, mp, yajl_t_object);
-         img && depth < 256; img = yajl_tree_get(img, bp, yajl_t_object)) {
-        yajl_val f = yajl_tree_get(img, fn, yajl_t_string);
-        if (!f) break;
-        level[depth++] = f->u.string;
-    }
-    if (!depth) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU reports no "
-                           "image chain for %s", file);
-        goto out;
-    }
-    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-named-block-"
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"x-debug-query-block-"
+                               "graph\"}", &vg)) ||
+        (rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-named-block-"
                                "nodes\",\"arguments\":{\"flat\":true}}",
                                &vn)))
         goto out;
+    nodes = yajl_tree_get(vg, np, yajl_t_array);
+    edges = yajl_tree_get(vg, ep, yajl_t_array);
     list = yajl_tree_get(vn, rp, yajl_t_array);
-    if (!(names = calloc(depth, sizeof(*names)))) {
-        rc = xlsnap__nomem(ctx);
+    if (!nodes || !edges || !list) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU's block "
+                           "graph is not as expected");
         goto out;
     }
-    for (int k = 0; k < depth; k++) {
-        int hits = 0;
-        for (size_t i = 0; list && i < list->u.array.len; i++) {
+    for (size_t i = 0; i < nodes->u.array.len; i++) {
+        yajl_val e = nodes->u.array.values[i];
+        yajl_val x = yajl_tree_get(e, ip, yajl_t_number);
+        yajl_val m = yajl_tree_get(e, nm, yajl_t_string);
+        if (x && m && !strcmp(m->u.string, top)) id = YAJL_GET_INTEGER(x);
+    }
+    while (id >= 0 && n < 256) {
+        const char *name = NULL, *fname = NULL;
+        long long next = -1, fid = -1;
+        xlsnap__qmp_layer *nl;
+        for (size_t i = 0; i < nodes->u.array.len; i++) {
+            yajl_val e = nodes->u.array.values[i];
+            yajl_val x = yajl_tree_get(e, ip, yajl_t_number);
+            yajl_val m = yajl_tree_get(e, nm, yajl_t_string);
+            if (x && m && YAJL_GET_INTEGER(x) == id) name = m->u.string;
+        }
+        for (size_t i = 0; i < edges->u.array.len; i++) {
+            yajl_val e = edges->u.array.values[i];
+            yajl_val pa = yajl_tree_get(e, pp, yajl_t_number);
+            yajl_val ch = yajl_tree_get(e, cp, yajl_t_number);
+            yajl_val m = yajl_tree_get(e, nm, yajl_t_string);
+            if (!pa || !ch || !m || YAJL_GET_INTEGER(pa) != id) continue;
+            if (!strcmp(m->u.string, "backing"))
+                next = YAJL_GET_INTEGER(ch);
+            else if (!strcmp(m->u.string, "file"))
+                fid = YAJL_GET_INTEGER(ch);
+        }
+        for (size_t i = 0; fid >= 0 && i < nodes->u.array.len; i++) {
+            yajl_val e = nodes->u.array.values[i];
+            yajl_val x = yajl_tree_get(e, ip, yajl_t_number);
+            yajl_val m = yajl_tree_get(e, nm, yajl_t_string);
+            if (x && m && YAJL_GET_INTEGER(x) == fid) fname = m->u.string;
+        }
+        if (!name) break;
+        if (!(nl = realloc(l, (n + 1) * sizeof(*l)))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        l = nl;
+        memset(&l[n], 0, sizeof(l[n]));
+        n++;
+        if (!(l[n - 1].node = xlsnap__strdup(name)) ||
+            (fname && !(l[n - 1].file_node = xlsnap__strdup(fname)))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        for (size_t i = 0; i < list->u.array.len; i++) {
             yajl_val e = list->u.array.values[i];
-            yajl_val nn = yajl_tree_get(e, np, yajl_t_string);
+            yajl_val x = yajl_tree_get(e, nn, yajl_t_string);
             yajl_val f = yajl_tree_get(e, fp, yajl_t_string);
-            yajl_val drv = yajl_tree_get(e, dp, yajl_t_string);
-            if (!nn || !f || !drv || !strcmp(drv->u.string, "file") ||
-                !strcmp(drv->u.string, "host_device") ||
-                strcmp(f->u.string, level[k]))
-                continue;
-            if (k == 0 && strcmp(nn->u.string, top_node)) continue;
-            if (hits++) continue;
-            if (!(names[k] = xlsnap__strdup(nn->u.string))) {
+            yajl_val d = yajl_tree_get(e, dp, yajl_t_string);
+            yajl_val ro = yajl_tree_get(e, op, yajl_t_any);
+            yajl_val di = yajl_tree_get(e, cd, yajl_t_any);
+            yajl_val nf = yajl_tree_get(e, cf, yajl_t_any);
+            if (!x || strcmp(x->u.string, name) || !f || !d) continue;
+            l[n - 1].ro = ro && YAJL_IS_TRUE(ro);
+            l[n - 1].direct = di && YAJL_IS_TRUE(di);
+            l[n - 1].no_flush = nf && YAJL_IS_TRUE(nf);
+            if (!(l[n - 1].file = plain_name(f->u.string)) ||
+                !(l[n - 1].drv = xlsnap__strdup(d->u.string))) {
                 rc = xlsnap__nomem(ctx);
                 goto out;
             }
+            break;
         }
-        if (hits != 1) {
-            rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "cannot tell "
-                               "QEMU's block node of layer %d of %s (%d "
-                               "candidates)", k, file, hits);
+        if (!l[n - 1].file || !l[n - 1].file_node) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU's block "
+                               "node %s has no image file", name);
             goto out;
         }
+        id = next;
     }
-    n = depth;
-    *nodes_r = names;
+    if (!n) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU has no block "
+                           "node %s", top);
+        goto out;
+    }
+    *l_r = l;
     *n_r = n;
-    names = NULL;
+    l = NULL;
+    n = 0;
  out:
-    xlsnap__qmp_strv_free(names, depth);
-    if (vb) yajl_tree_free(vb);
+    xlsnap__qmp_chain_free(l, n);
+    if (vg) yajl_tree_free(vg);
     if (vn) yajl_tree_free(vn);
-    free(top_node);
     return rc;
 }
 
-/* The file QEMU has open as layer k (0: the top) of the disk whose
- * active image is file, by the name QEMU opened it at. */
-int xlsnap__qmp_layer_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                           const char *file, int k, char **name_r)
+void xlsnap__qmp_chain_free(xlsnap__qmp_layer *l, int n)
 {
-    xlsnap__qmp_block *b = NULL;
-    int n = 0, rc;
-
-    *name_r = NULL;
-    if ((rc = xlsnap__qmp_blocks(ctx, q, &b, &n))) return rc;
     for (int i = 0; i < n; i++) {
-        if (!b[i].node || strcmp(b[i].file, file)) continue;
-        if (i + k < n && (k == 0 || !b[i + k].node) &&
-            !(*name_r = xlsnap__strdup(b[i + k].file)))
-            rc = xlsnap__nomem(ctx);
-        break;
+        free(l[i].node);
+        free(l[i].file_node);
+        free(l[i].file);
+        free(l[i].drv);
     }
-    xlsnap__qmp_blocks_free(b, n);
-    if (!rc && !*name_r)
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU has no "
-                           "layer %d under %s", k, file);
+    free(l);
+}
+
+/* blockdev-add of layer file (format fmt) read-only as node name, its
+ * backing node backing (NULL: none). */
+static int add_layer(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *name,
+                     const char *file, const char *fmt, const char *backing)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *cmd = NULL;
+    int rc;
+
+    if (!g) return xlsnap__nomem(ctx);
+    if (yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "execute", "blockdev-add") ||
+        xlsnap__gen_str(g, "arguments") || yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "driver", fmt) ||
+        xlsnap__gen_kv_str(g, "node-name", name) ||
+        xlsnap__gen_kv_bool(g, "read-only", true) ||
+        xlsnap__gen_str(g, "file") || yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "driver", "file") ||
+        xlsnap__gen_kv_str(g, "filename", file) || yajl_gen_map_close(g) ||
+        (!strcmp(fmt, "qcow2") &&
+         (xlsnap__gen_str(g, "backing") || xlsnap__gen_str(g, backing))) ||
+        yajl_gen_map_close(g) || yajl_gen_map_close(g)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP "
+                           "command");
+        goto out;
+    }
+    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
+    if ((rc = xlsnap__qmp_exec(ctx, q, cmd, NULL)))
+        rc = xlsnap__error_prefix(ctx, rc, "cannot open %s in QEMU", file);
+ out:
+    yajl_gen_free(g);
+    free(cmd);
+    return rc;
+}
+
+/* blockdev-reopen of layer l with backing node backing, every other
+ * option as it is (its file node, read-only flag, cache mode). */
+static int reopen_backing(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                          const xlsnap__qmp_layer *l, const char *backing)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *cmd = NULL;
+    int rc;
+
+    if (!g) return xlsnap__nomem(ctx);
+    if (yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "execute", "blockdev-reopen") ||
+        xlsnap__gen_str(g, "arguments") || yajl_gen_map_open(g) ||
+        xlsnap__gen_str(g, "options") || yajl_gen_array_open(g) ||
+        yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "driver", l->drv) ||
+        xlsnap__gen_kv_str(g, "node-name", l->node) ||
+        xlsnap__gen_kv_str(g, "file", l->file_node) ||
+        xlsnap__gen_kv_str(g, "backing", backing) ||
+        xlsnap__gen_kv_bool(g, "read-only", l->ro) ||
+        xlsnap__gen_str(g, "cache") || yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_bool(g, "direct", l->direct) ||
+        xlsnap__gen_kv_bool(g, "no-flush", l->no_flush) ||
+        yajl_gen_map_close(g) || yajl_gen_map_close(g) ||
+        yajl_gen_array_close(g) || yajl_gen_map_close(g) ||
+        yajl_gen_map_close(g)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP "
+                           "command");
+        goto out;
+    }
+    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
+    if ((rc = xlsnap__qmp_exec(ctx, q, cmd, NULL)))
+        rc = xlsnap__error_prefix(ctx, rc, "cannot put %s under %s in QEMU",
+                                  backing, l->file);
+ out:
+    yajl_gen_free(g);
+    free(cmd);
+    return rc;
+}
+
+/*
+ * The node names of the chain of the disk whose active image is file,
+ * top first, each layer open in QEMU under its own file name: path[k]
+ * (format fmt[k]) is layer k, n layers, as the images' headers say.
+ * A frozen layer renamed under the running QEMU by an external
+ * snapshot is still called by the configured path there, and a block
+ * job that reopens it (to write it, or to write the backing name of the
+ * layer above) would open that path: the active layer.  Such layers
+ * are opened again under their own names (blockdev-add, read-only, node
+ * "xsr-<vdev>-<time>") and put under the layer above by
+ * blockdev-reopen; QEMU drops the old nodes it opened itself.  The
+ * guest keeps running: only QEMU's open files change, no data.
+ */
+int xlsnap__qmp_chain_anchor(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                             const char *file, const char *vdev,
+                             char *const *path, char *const *fmt, int n,
+                             char ***nodes_r)
+{
+    xlsnap__qmp_layer *l = NULL;
+    char *top = NULL, **names = NULL;
+    bool *stale = NULL;
+    int nl = 0, k, rc;
+
+    *nodes_r = NULL;
+    if ((rc = xlsnap__qmp_node_for_file(ctx, q, file, &top)) ||
+        (rc = xlsnap__qmp_chain(ctx, q, top, &l, &nl)))
+        goto out;
+    if (nl != n) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU's chain of "
+                           "%s has %d layers, the images' headers %d", file,
+                           nl, n);
+        goto out;
+    }
+    names = calloc(n, sizeof(*names));
+    stale = calloc(n, sizeof(*stale));
+    if (!names || !stale) { rc = xlsnap__nomem(ctx); goto out; }
+    for (k = 0; k < n; k++) {
+        stale[k] = k > 0 && strcmp(l[k].file, path[k]);
+        if (!(names[k] = xlsnap__strdup(l[k].node))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+    }
+    for (k = n - 1; k > 0; k--) {
+        struct timespec ts;
+        char *nn;
+        if (!stale[k]) continue;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        nn = xlsnap__sprintf("xsr-%.8s-%lld%06ld", vdev,
+                             (long long)ts.tv_sec % 100000000,
+                             ts.tv_nsec / 1000 + k);
+        if (!nn) { rc = xlsnap__nomem(ctx); goto out; }
+        rc = add_layer(ctx, q, nn, path[k], fmt[k],
+                       k + 1 < n ? names[k + 1] : NULL);
+        free(names[k]);
+        names[k] = nn;
+        if (rc) goto out;
+        if (!stale[k - 1] &&
+            (rc = reopen_backing(ctx, q, &l[k - 1], names[k])))
+            goto out;
+    }
+    *nodes_r = names;
+    names = NULL;
+ out:
+    xlsnap__qmp_strv_free(names, names ? n : 0);
+    xlsnap__qmp_chain_free(l, nl);
+    free(stale);
+    free(top);
+    return rc;
+}
+
+/* blockdev-del of a node this tool added (xsr-...) that nothing uses
+ * any more; others are QEMU's own. */
+int xlsnap__qmp_drop_node(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *node)
+{
+    char *cmd;
+    int rc;
+
+    if (strncmp(node, "xsr-", 4)) return 0;
+    cmd = xlsnap__sprintf("{\"execute\":\"blockdev-del\",\"arguments\":"
+                          "{\"node-name\":\"%s\"}}", node);
+    if (!cmd) return xlsnap__nomem(ctx);
+    rc = xlsnap__qmp_exec(ctx, q, cmd, NULL);
+    free(cmd);
     return rc;
 }
 

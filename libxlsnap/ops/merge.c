@@ -6,33 +6,26 @@
  *     C[0] (the active layer, configured path) -> C[1] -> ... ,
  * B = C[j], D = C[j-1], A = C[j+1] (B's own backing).
  *
- *  - B directly under the active layer (j = 1): QEMU's block-stream
- *    pulls B's data into the active layer, base A; at the end QEMU
- *    writes A as the active layer's backing file (the path given
- *    explicitly: QEMU calls every frozen layer by the configured path
- *    it was opened at).  The job is started with auto-dismiss off, so a
- *    tool killed while it runs finds its outcome in query-jobs.  Only
- *    when QEMU opened B under its own name: a layer frozen since QEMU
- *    started is known to it by the configured path, and the job's
- *    reopen of B for writing would open the active layer by that name
- *    (QEMU 7.2: refused on the write lock when the top's node locks, a
- *    silent mix-up when it does not); such a B is kept until then.
- *  - B deeper (j > 1): D is a frozen layer that QEMU only reads, and
- *    QEMU cannot be made to write it safely (a reopen read-write opens a
- *    frozen node by its stale file name: the configured path, i.e. the
- *    active layer).  So D is rewritten beside: a copy of D is rebased
- *    onto A (qemu-img copies B's data into it), then renamed over D.
- *    QEMU keeps reading its open (identical) D and B until its next
- *    start; the files on disk are merged at once (their blocks are
- *    freed when QEMU closes them).
+ *  - QEMU's block-stream pulls B's data into D (the active layer when
+ *    j = 1, a frozen layer QEMU reopens for writing while the job runs
+ *    otherwise), base A; at its end QEMU writes A as D's backing file.
+ *    Every remaining snapshot's data stays exact (D's content is not
+ *    changed, only where it comes from), and it writes only what D
+ *    does not already have.  The job is started with auto-dismiss off,
+ *    so a tool killed while it runs finds its outcome in query-jobs; a
+ *    guest destroyed mid-way leaves D with some of B's data and B
+ *    still under it: nothing lost.
+ *  - Before it, every layer is opened in QEMU under its own name
+ *    (xlsnap__qmp_chain_anchor): an external snapshot renamed the image
+ *    QEMU had open, which QEMU still calls by the configured path (the
+ *    active layer's name), and the job's reopen of D would open that.
  *  - B the original image (no backing file): kept, as offline.
  * Crash safety: a "merge" intent (store.c) names the snapshot, the job
  * and the files before anything changes; check sees it and --repair
- * finishes (the merged B goes) or rolls back (a half-made copy goes).
+ * finishes (the merged B goes) or rolls back.
  */
 #include "internal.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 void xlsnap__merge_chain_free(xlsnap__merge_chain *c)
@@ -93,7 +86,7 @@ static char *job_id(const char *uuid, const char *name, const char *vdev)
 
 static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         const xlsnap_snapshot *x, const char *job,
-                        const char *b, const char *child, const char *tmp)
+                        const char *b, const char *child, const char *node)
 {
     yajl_gen g = yajl_gen_alloc(NULL);
     char *json = NULL;
@@ -106,7 +99,7 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         (job && xlsnap__gen_kv_str(g, "job", job)) ||
         xlsnap__gen_kv_str(g, "image", b) ||
         xlsnap__gen_kv_str(g, "child", child) ||
-        (tmp && xlsnap__gen_kv_str(g, "tmp", tmp)) ||
+        (node && xlsnap__gen_kv_str(g, "node", node)) ||
         yajl_gen_map_close(g)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build intent");
         goto out;
@@ -119,84 +112,57 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return rc;
 }
 
-/* rename over 'to', then fsync its directory */
-static int rename_over(xlsnap_ctx *ctx, const char *from, const char *to)
-{
-    char *dir = xlsnap__strdup(to), *sl;
-    int fd, rc = 0;
-
-    if (!dir) return xlsnap__nomem(ctx);
-    if (rename(from, to) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot rename %s to %s", from,
-                                 to);
-        goto out;
-    }
-    sl = strrchr(dir, '/');
-    if (sl) *(sl == dir ? sl + 1 : sl) = '\0';
-    fd = open(sl ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
- out:
-    free(dir);
-    return rc;
-}
-
-/* j = 1: block-stream of B into the active layer C[0], base C[2]. */
-static int stream_active(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                         const xlsnap_snapshot *x, const xlsnap_disk *d,
-                         const xlsnap__merge_chain *c)
+/*
+ * QEMU's block-stream of B = C[j] into D = C[j-1] (the active layer
+ * when j = 1, an intermediate stream into a frozen layer otherwise),
+ * base A = C[j+1]: D gets the data of B it does not have, and names A
+ * as its backing file.  Every layer is first open in QEMU under its own
+ * name (xlsnap__qmp_chain_anchor), so the job's reopen of D for writing
+ * opens D.
+ */
+static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        const xlsnap_snapshot *x, const xlsnap_disk *d,
+                        const xlsnap__merge_chain *c, int j)
 {
     xlsnap__qmp q;
-    xlsnap__qmp_job j = { 0 };
+    xlsnap__qmp_job jb = { 0 };
     char **nodes = NULL, *id = NULL, *bb = NULL, *what = NULL;
-    char *qname = NULL;
-    int nn = 0, rc;
+    int rc;
 
     xlsnap__qmp_init(&q);
     if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q))) goto out;
-    if ((rc = xlsnap__qmp_chain_nodes(ctx, &q, c->path[0], &nodes, &nn)))
+    if ((rc = xlsnap__qmp_chain_anchor(ctx, &q, c->path[0], d->vdev,
+                                       c->path, c->fmt, c->n, &nodes)))
         goto out;
-    if (nn < 3) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU's chain of "
-                           "%s has %d layers, the images' headers more",
-                           c->path[0], nn);
-        goto out;
-    }
-    /* QEMU calls B by the path it opened it at: a layer frozen since
-     * QEMU started (renamed under it) by the configured path.  The job
-     * reopens B for writing by that name, which would open the active
-     * layer (QEMU 7.2 seen failing on its write lock, and a node with
-     * locking off would not fail): then B is kept until QEMU has opened
-     * it under its own name (the domain's next start). */
-    if ((rc = xlsnap__qmp_layer_file(ctx, &q, c->path[0], 1, &qname)))
-        goto out;
-    if (strcmp(qname, c->path[1])) goto out;
     id = job_id(dom->uuid, x->name, d->vdev);
     what = xlsnap__sprintf("merging %s", d->vdev);
     if (!id || !what) { rc = xlsnap__nomem(ctx); goto out; }
-    if ((rc = write_intent(ctx, dom, x, id, c->path[1], c->path[0], NULL)))
+    if ((rc = write_intent(ctx, dom, x, id, c->path[j], c->path[j - 1],
+                           nodes[j])))
         goto out;
     xlsnap__fault_point("merge-intent");
-    j.id = id;
-    j.device = nodes[0];
-    j.base = nodes[2];
-    j.backing_file = c->path[2];
-    if ((rc = xlsnap__qmp_job_start(ctx, &q, &j))) goto fail;
+    jb.id = id;
+    jb.device = nodes[j - 1];
+    jb.base = nodes[j + 1];
+    jb.backing_file = c->path[j + 1];
+    if ((rc = xlsnap__qmp_job_start(ctx, &q, &jb))) goto fail;
     xlsnap__fault_point("merge-started");
     if ((rc = xlsnap__qmp_job_wait(ctx, &q, id, what))) goto fail;
     xlsnap__fault_point("merge-job-done");
-    /* the active layer's header names A now: B is needed by nothing */
-    if ((rc = xlsnap__qimg_backing(ctx, c->path[0], c->fmt[0], &bb, NULL)))
+    /* D's header names A now: B is needed by nothing (QEMU keeps it
+     * open under a node of ours until it is dropped) */
+    if ((rc = xlsnap__qimg_backing(ctx, c->path[j - 1], c->fmt[j - 1], &bb,
+                                   NULL)))
         goto out;
-    if (!bb || strcmp(bb, c->path[2])) {
+    if (!bb || strcmp(bb, c->path[j + 1])) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "after the merge "
                            "%s names %s as its backing file, not %s",
-                           c->path[0], bb ? bb : "nothing", c->path[2]);
+                           c->path[j - 1], bb ? bb : "nothing",
+                           c->path[j + 1]);
         goto out;
     }
-    if ((rc = xlsnap__unlink(ctx, c->path[1], true))) goto out;
+    xlsnap__qmp_drop_node(ctx, &q, nodes[j]);
+    if ((rc = xlsnap__unlink(ctx, c->path[j], true))) goto out;
     rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__MERGE_INTENT);
     goto out;
  fail:
@@ -209,59 +175,10 @@ static int stream_active(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
  out:
     xlsnap__qmp_close(&q);
-    xlsnap__qmp_strv_free(nodes, nn);
+    xlsnap__qmp_strv_free(nodes, nodes ? c->n : 0);
     free(id);
     free(bb);
     free(what);
-    free(qname);
-    return rc;
-}
-
-/* j > 1: D = C[j-1] rewritten beside onto A = C[j+1], renamed over D. */
-static int rewrite_child(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                         const xlsnap_snapshot *x,
-                         const xlsnap__merge_chain *c, int j)
-{
-    const char *dd = c->path[j - 1], *b = c->path[j], *a = c->path[j + 1];
-    const char *sl = strrchr(dd, '/');
-    char *tmp = sl ? xlsnap__sprintf("%.*s/" XLSNAP__TMP_NAME("%s"),
-                                     (int)(sl - dd), dd, sl + 1)
-                   : xlsnap__tmp_name(dd);
-    int rc;
-
-    if (!tmp) return xlsnap__nomem(ctx);
-    if ((rc = write_intent(ctx, dom, x, NULL, b, dd, tmp))) goto out;
-    xlsnap__fault_point("merge-intent");
-    unlink(tmp);                        /* a leftover of a killed merge */
-    if ((rc = xlsnap__copy_file(ctx, dd, tmp, XLSNAP__COPY_PLAIN, NULL,
-                                NULL)) ||
-        (rc = xlsnap__qimg_rebase(ctx, tmp, "qcow2", a, c->fmt[j + 1], 0)))
-        goto fail;
-    {
-        int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0) {
-            rc = xlsnap__error_errno(ctx, errno, "cannot sync %s", tmp);
-            if (fd >= 0) close(fd);
-            goto fail;
-        }
-        close(fd);
-    }
-    xlsnap__fault_point("merge-copied");
-    if ((rc = rename_over(ctx, tmp, dd))) goto fail;
-    xlsnap__fault_point("merge-renamed");
-    if ((rc = xlsnap__unlink(ctx, b, true))) goto out;
-    rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__MERGE_INTENT);
-    goto out;
- fail:
-    {
-        xlsnap__errsaved saved;
-        xlsnap__errsave(ctx, &saved);
-        unlink(tmp);
-        xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__MERGE_INTENT);
-        xlsnap__errrestore(ctx, &saved);
-    }
- out:
-    free(tmp);
     return rc;
 }
 
@@ -285,8 +202,7 @@ int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__dependents(ctx, d->backing, known, &ndeps, &dep)))
         goto out;
     if (ndeps != 1 || strcmp(dep, c.path[j - 1])) goto out;
-    rc = j == 1 ? stream_active(ctx, dom, x, d, &c)
-                : rewrite_child(ctx, dom, x, &c, j);
+    rc = stream_layer(ctx, dom, x, d, &c, j);
  out:
     free(dep);
     xlsnap__merge_chain_free(&c);
@@ -308,7 +224,7 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 {
     const char *sp[] = { "snapshot", NULL }, *dp[] = { "domid", NULL },
                *jp[] = { "job", NULL }, *ip[] = { "image", NULL },
-               *cp[] = { "child", NULL }, *tp[] = { "tmp", NULL };
+               *cp[] = { "child", NULL }, *tp[] = { "node", NULL };
     yajl_val root = NULL, sn, di, jo, im, ch, tm;
     xlsnap__qmp q;
     xlsnap__qmp_jobstate st = XLSNAP__JOB_NONE;
@@ -382,7 +298,8 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__qimg_backing(ctx, ch->u.string, "qcow2", &bb, NULL)))
         goto out;
     merged = !bb || strcmp(bb, im->u.string);
-    if (tm && (rc = xlsnap__unlink(ctx, tm->u.string, true))) goto out;
+    if (tm && merged && q.fd >= 0)      /* our node of B: QEMU drops it */
+        xlsnap__qmp_drop_node(ctx, &q, tm->u.string);
     if (merged && (rc = xlsnap__unlink(ctx, im->u.string, true))) goto out;
     if ((rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__MERGE_INTENT)))
         goto out;
