@@ -182,17 +182,52 @@ static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return rc;
 }
 
+/* The image and format the running domain's disk vdev has at its
+ * configured path (its active layer); NULL when it has no such disk. */
+static int active_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        const char *vdev, char **path_r, char **fmt_r)
+{
+    xlsnap__cfgdisk *cd = NULL;
+    char *cfg = NULL;
+    int ncd = 0, rc;
+
+    *path_r = *fmt_r = NULL;
+    if ((rc = xlsnap__hv_config(ctx, dom->domid, &cfg)) ||
+        (rc = xlsnap__config_disks(ctx, cfg, &cd, &ncd)))
+        goto out;
+    for (int i = 0; i < ncd; i++) {
+        if (!cd[i].vdev || strcmp(cd[i].vdev, vdev) || !cd[i].path ||
+            !cd[i].format)
+            continue;
+        if (!(*path_r = xlsnap__strdup(cd[i].path)) ||
+            !(*fmt_r = xlsnap__strdup(cd[i].format))) {
+            free(*path_r);
+            *path_r = NULL;
+            rc = xlsnap__nomem(ctx);
+        }
+        break;
+    }
+ out:
+    xlsnap__cfgdisk_list_free(cd, ncd);
+    free(cfg);
+    return rc;
+}
+
 int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        const xlsnap_snapshot *x, const xlsnap_disk *d,
                        const xlsnap__strset *known)
 {
     xlsnap__merge_chain c;
-    char *dep = NULL;
+    char *dep = NULL, *top = NULL, *fmt = NULL;
     int j, ndeps = 0, rc;
 
-    if (dom->domid < 0 || !d->image || !d->format) return 0;
-    if ((rc = xlsnap__merge_chain_read(ctx, d->image, d->format, &c)))
-        goto out;
+    memset(&c, 0, sizeof(c));
+    if (dom->domid < 0 || !d->vdev) return 0;
+    /* the chain from the running disk's active layer (the record's
+     * image is the one above its layer, which later snapshots renamed) */
+    if ((rc = active_layer(ctx, dom, d->vdev, &top, &fmt))) goto out;
+    if (!top || !fmt) goto out;
+    if ((rc = xlsnap__merge_chain_read(ctx, top, fmt, &c))) goto out;
     for (j = 1; j < c.n && strcmp(c.path[j], d->backing); j++)
         ;
     /* not in the running chain, or the original image: kept */
@@ -205,6 +240,8 @@ int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     rc = stream_layer(ctx, dom, x, d, &c, j);
  out:
     free(dep);
+    free(top);
+    free(fmt);
     xlsnap__merge_chain_free(&c);
     return rc;
 }
