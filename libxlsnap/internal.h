@@ -646,10 +646,12 @@ int xlsnap__merge_chain_read(xlsnap_ctx *ctx, const char *image,
 void xlsnap__merge_chain_free(xlsnap__merge_chain *c);
 int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        const xlsnap_snapshot *x, const xlsnap_disk *d,
-                       const struct xlsnap__strset *known);
+                       const struct xlsnap__strset *known,
+                       xlsnap_snapshot *l, int nr);
 int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                           bool repair, char **snap_r, char **problem_r,
-                          char **done_r, bool *rollback_r);
+                          char **done_r, bool *rollback_r,
+                          char **image_r, char **child_r);
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap__tree *t, int i, unsigned flags,
                        const xlsnap__strset *live,
@@ -767,11 +769,9 @@ typedef struct {
 int xlsnap__qmp_chain(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *top,
                       xlsnap__qmp_layer **l_r, int *n_r);
 void xlsnap__qmp_chain_free(xlsnap__qmp_layer *l, int n);
-int xlsnap__qmp_chain_anchor(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                             const char *file, const char *vdev,
-                             char *const *path, char *const *fmt, int n,
-                             char ***nodes_r);
-int xlsnap__qmp_drop_node(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *node);
+int xlsnap__qmp_chain_live(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                           const char *file, char *const *path, int n,
+                           char ***nodes_r);
 typedef struct {
     const char *id;
     bool commit;                /* block-commit, else block-stream */

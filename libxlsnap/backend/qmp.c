@@ -539,102 +539,27 @@ void xlsnap__qmp_chain_free(xlsnap__qmp_layer *l, int n)
     free(l);
 }
 
-/* blockdev-add of layer file (format fmt) read-only as node name, its
- * backing node backing (NULL: none). */
-static int add_layer(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *name,
-                     const char *file, const char *fmt, const char *backing)
-{
-    yajl_gen g = yajl_gen_alloc(NULL);
-    char *cmd = NULL;
-    int rc;
-
-    if (!g) return xlsnap__nomem(ctx);
-    if (yajl_gen_map_open(g) ||
-        xlsnap__gen_kv_str(g, "execute", "blockdev-add") ||
-        xlsnap__gen_str(g, "arguments") || yajl_gen_map_open(g) ||
-        xlsnap__gen_kv_str(g, "driver", fmt) ||
-        xlsnap__gen_kv_str(g, "node-name", name) ||
-        xlsnap__gen_kv_bool(g, "read-only", true) ||
-        xlsnap__gen_str(g, "file") || yajl_gen_map_open(g) ||
-        xlsnap__gen_kv_str(g, "driver", "file") ||
-        xlsnap__gen_kv_str(g, "filename", file) || yajl_gen_map_close(g) ||
-        (!strcmp(fmt, "qcow2") &&
-         (xlsnap__gen_str(g, "backing") || xlsnap__gen_str(g, backing))) ||
-        yajl_gen_map_close(g) || yajl_gen_map_close(g)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP "
-                           "command");
-        goto out;
-    }
-    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
-    if ((rc = xlsnap__qmp_exec(ctx, q, cmd, NULL)))
-        rc = xlsnap__error_prefix(ctx, rc, "cannot open %s in QEMU", file);
- out:
-    yajl_gen_free(g);
-    free(cmd);
-    return rc;
-}
-
-/* blockdev-reopen of layer l with backing node backing, every other
- * option as it is (its file node, read-only flag, cache mode). */
-static int reopen_backing(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                          const xlsnap__qmp_layer *l, const char *backing)
-{
-    yajl_gen g = yajl_gen_alloc(NULL);
-    char *cmd = NULL;
-    int rc;
-
-    if (!g) return xlsnap__nomem(ctx);
-    if (yajl_gen_map_open(g) ||
-        xlsnap__gen_kv_str(g, "execute", "blockdev-reopen") ||
-        xlsnap__gen_str(g, "arguments") || yajl_gen_map_open(g) ||
-        xlsnap__gen_str(g, "options") || yajl_gen_array_open(g) ||
-        yajl_gen_map_open(g) ||
-        xlsnap__gen_kv_str(g, "driver", l->drv) ||
-        xlsnap__gen_kv_str(g, "node-name", l->node) ||
-        xlsnap__gen_kv_str(g, "file", l->file_node) ||
-        xlsnap__gen_kv_str(g, "backing", backing) ||
-        xlsnap__gen_kv_bool(g, "read-only", l->ro) ||
-        xlsnap__gen_str(g, "cache") || yajl_gen_map_open(g) ||
-        xlsnap__gen_kv_bool(g, "direct", l->direct) ||
-        xlsnap__gen_kv_bool(g, "no-flush", l->no_flush) ||
-        yajl_gen_map_close(g) || yajl_gen_map_close(g) ||
-        yajl_gen_array_close(g) || yajl_gen_map_close(g) ||
-        yajl_gen_map_close(g)) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP "
-                           "command");
-        goto out;
-    }
-    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
-    if ((rc = xlsnap__qmp_exec(ctx, q, cmd, NULL)))
-        rc = xlsnap__error_prefix(ctx, rc, "cannot put %s under %s in QEMU",
-                                  backing, l->file);
- out:
-    yajl_gen_free(g);
-    free(cmd);
-    return rc;
-}
-
 /*
  * The node names of the chain of the disk whose active image is file,
- * top first, each layer open in QEMU under its own file name: path[k]
- * (format fmt[k]) is layer k, n layers, as the images' headers say.
- * A frozen layer renamed under the running QEMU by an external
- * snapshot is still called by the configured path there, and a block
- * job that reopens it (to write it, or to write the backing name of the
- * layer above) would open that path: the active layer.  Such layers
- * are opened again under their own names (blockdev-add, read-only, node
- * "xsr-<vdev>-<time>") and put under the layer above by
- * blockdev-reopen; QEMU drops the old nodes it opened itself.  The
- * guest keeps running: only QEMU's open files change, no data.
+ * top first, when every layer is open in QEMU under its own name:
+ * path[k] is layer k, n layers, as the images' headers say.  *nodes_r
+ * NULL (and 0) when a layer is not: an external snapshot renamed the
+ * image under the running QEMU, which still calls that frozen layer by
+ * the configured path (the active layer's name), and a block job's
+ * reopen of it, or of the layer above it, would open that path.  Such
+ * a layer cannot be opened again under its own name here: QEMU 7.2's
+ * blockdev-reopen (and blockdev-add of a node whose backing node is in
+ * another AioContext) abort QEMU when the nodes are in an iothread,
+ * which xen-block gives every disk ("qemu_mutex_unlock_impl: Operation
+ * not permitted", seen on real Xen).  QEMU opens every layer under its
+ * own name at the domain's next start.
  */
-int xlsnap__qmp_chain_anchor(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                             const char *file, const char *vdev,
-                             char *const *path, char *const *fmt, int n,
-                             char ***nodes_r)
+int xlsnap__qmp_chain_live(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                           const char *file, char *const *path, int n,
+                           char ***nodes_r)
 {
     xlsnap__qmp_layer *l = NULL;
     char *top = NULL, **names = NULL;
-    bool *stale = NULL;
     int nl = 0, k, rc;
 
     *nodes_r = NULL;
@@ -647,57 +572,23 @@ int xlsnap__qmp_chain_anchor(xlsnap_ctx *ctx, xlsnap__qmp *q,
                            nl, n);
         goto out;
     }
-    names = calloc(n, sizeof(*names));
-    stale = calloc(n, sizeof(*stale));
-    if (!names || !stale) { rc = xlsnap__nomem(ctx); goto out; }
-    for (k = 0; k < n; k++) {
-        stale[k] = k > 0 && strcmp(l[k].file, path[k]);
+    for (k = 1; k < n; k++)
+        if (strcmp(l[k].file, path[k])) goto out;
+    if (!(names = calloc(n, sizeof(*names)))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    for (k = 0; k < n; k++)
         if (!(names[k] = xlsnap__strdup(l[k].node))) {
             rc = xlsnap__nomem(ctx);
             goto out;
         }
-    }
-    for (k = n - 1; k > 0; k--) {
-        struct timespec ts;
-        char *nn;
-        if (!stale[k]) continue;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        nn = xlsnap__sprintf("xsr-%.8s-%lld%06ld", vdev,
-                             (long long)ts.tv_sec % 100000000,
-                             ts.tv_nsec / 1000 + k);
-        if (!nn) { rc = xlsnap__nomem(ctx); goto out; }
-        rc = add_layer(ctx, q, nn, path[k], fmt[k],
-                       k + 1 < n ? names[k + 1] : NULL);
-        free(names[k]);
-        names[k] = nn;
-        if (rc) goto out;
-        if (!stale[k - 1] &&
-            (rc = reopen_backing(ctx, q, &l[k - 1], names[k])))
-            goto out;
-    }
     *nodes_r = names;
     names = NULL;
  out:
     xlsnap__qmp_strv_free(names, names ? n : 0);
     xlsnap__qmp_chain_free(l, nl);
-    free(stale);
     free(top);
-    return rc;
-}
-
-/* blockdev-del of a node this tool added (xsr-...) that nothing uses
- * any more; others are QEMU's own. */
-int xlsnap__qmp_drop_node(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *node)
-{
-    char *cmd;
-    int rc;
-
-    if (strncmp(node, "xsr-", 4)) return 0;
-    cmd = xlsnap__sprintf("{\"execute\":\"blockdev-del\",\"arguments\":"
-                          "{\"node-name\":\"%s\"}}", node);
-    if (!cmd) return xlsnap__nomem(ctx);
-    rc = xlsnap__qmp_exec(ctx, q, cmd, NULL);
-    free(cmd);
     return rc;
 }
 

@@ -444,12 +444,13 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
 
 static int check_merge(checker *c, xlsnap_snapshot *l, int nr)
 {
-    char *snap = NULL, *problem = NULL, *done = NULL;
+    char *snap = NULL, *problem = NULL, *done = NULL, *im = NULL,
+         *ch = NULL;
     bool back = false;
     int i, k, rc;
 
     rc = xlsnap__merge_recover(c->ctx, c->dom, c->repair, &snap, &problem,
-                               &done, &back);
+                               &done, &back, &im, &ch);
     if (rc == XLSNAP_ERROR_NOMEM) goto out;
     if (!problem) {
         if (rc) found(c, NULL, "interrupted-merge", "%s", c->ctx->errbuf);
@@ -471,11 +472,19 @@ static int check_merge(checker *c, xlsnap_snapshot *l, int nr)
             goto out;
         }
     }
+    /* a record naming the merged layer as the image on its own layer
+     * names the one the merge went into */
+    if (im && ch && xlsnap__relocate_image(c->ctx, l, nr, k, im, ch)) {
+        not_fixed(c, i);
+        goto out;
+    }
     if (done) fixed(c, i, "%s", done);
  out:
     free(snap);
     free(problem);
     free(done);
+    free(im);
+    free(ch);
     return rc;
 }
 

@@ -15,10 +15,14 @@
  *    so a tool killed while it runs finds its outcome in query-jobs; a
  *    guest destroyed mid-way leaves D with some of B's data and B
  *    still under it: nothing lost.
- *  - Before it, every layer is opened in QEMU under its own name
- *    (xlsnap__qmp_chain_anchor): an external snapshot renamed the image
+ *  - Only when QEMU has every layer open under its own name
+ *    (xlsnap__qmp_chain_live): an external snapshot renamed the image
  *    QEMU had open, which QEMU still calls by the configured path (the
- *    active layer's name), and the job's reopen of D would open that.
+ *    active layer's name), and the job's reopen of D would open that;
+ *    QEMU 7.2 cannot be made to open it again under its own name while
+ *    xen-block runs it in an iothread.  Such a B is kept until the
+ *    domain's next start (as m1 found for the layer under the active
+ *    one).
  *  - B the original image (no backing file): kept, as offline.
  * Crash safety: a "merge" intent (store.c) names the snapshot, the job
  * and the files before anything changes; check sees it and --repair
@@ -86,7 +90,7 @@ static char *job_id(const char *uuid, const char *name, const char *vdev)
 
 static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         const xlsnap_snapshot *x, const char *job,
-                        const char *b, const char *child, const char *node)
+                        const char *b, const char *child)
 {
     yajl_gen g = yajl_gen_alloc(NULL);
     char *json = NULL;
@@ -99,7 +103,6 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         (job && xlsnap__gen_kv_str(g, "job", job)) ||
         xlsnap__gen_kv_str(g, "image", b) ||
         xlsnap__gen_kv_str(g, "child", child) ||
-        (node && xlsnap__gen_kv_str(g, "node", node)) ||
         yajl_gen_map_close(g)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build intent");
         goto out;
@@ -116,13 +119,13 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
  * QEMU's block-stream of B = C[j] into D = C[j-1] (the active layer
  * when j = 1, an intermediate stream into a frozen layer otherwise),
  * base A = C[j+1]: D gets the data of B it does not have, and names A
- * as its backing file.  Every layer is first open in QEMU under its own
- * name (xlsnap__qmp_chain_anchor), so the job's reopen of D for writing
- * opens D.
+ * as its backing file.  Only when every layer is open in QEMU under its
+ * own name (xlsnap__qmp_chain_live), so the job's reopen of D for
+ * writing opens D; otherwise B is kept (0).
  */
 static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         const xlsnap_snapshot *x, const xlsnap_disk *d,
-                        const xlsnap__merge_chain *c, int j)
+                        const xlsnap__merge_chain *c, int j, bool *merged_r)
 {
     xlsnap__qmp q;
     xlsnap__qmp_job jb = { 0 };
@@ -131,14 +134,14 @@ static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     xlsnap__qmp_init(&q);
     if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q))) goto out;
-    if ((rc = xlsnap__qmp_chain_anchor(ctx, &q, c->path[0], d->vdev,
-                                       c->path, c->fmt, c->n, &nodes)))
+    if ((rc = xlsnap__qmp_chain_live(ctx, &q, c->path[0], c->path, c->n,
+                                     &nodes)))
         goto out;
+    if (!nodes) goto out;       /* kept until the domain's next start */
     id = job_id(dom->uuid, x->name, d->vdev);
     what = xlsnap__sprintf("merging %s", d->vdev);
     if (!id || !what) { rc = xlsnap__nomem(ctx); goto out; }
-    if ((rc = write_intent(ctx, dom, x, id, c->path[j], c->path[j - 1],
-                           nodes[j])))
+    if ((rc = write_intent(ctx, dom, x, id, c->path[j], c->path[j - 1])))
         goto out;
     xlsnap__fault_point("merge-intent");
     jb.id = id;
@@ -149,8 +152,7 @@ static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__fault_point("merge-started");
     if ((rc = xlsnap__qmp_job_wait(ctx, &q, id, what))) goto fail;
     xlsnap__fault_point("merge-job-done");
-    /* D's header names A now: B is needed by nothing (QEMU keeps it
-     * open under a node of ours until it is dropped) */
+    /* D's header names A now: B is needed by nothing */
     if ((rc = xlsnap__qimg_backing(ctx, c->path[j - 1], c->fmt[j - 1], &bb,
                                    NULL)))
         goto out;
@@ -161,7 +163,7 @@ static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                            c->path[j + 1]);
         goto out;
     }
-    xlsnap__qmp_drop_node(ctx, &q, nodes[j]);
+    *merged_r = true;
     if ((rc = xlsnap__unlink(ctx, c->path[j], true))) goto out;
     rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__MERGE_INTENT);
     goto out;
@@ -215,10 +217,12 @@ static int active_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
 int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        const xlsnap_snapshot *x, const xlsnap_disk *d,
-                       const xlsnap__strset *known)
+                       const xlsnap__strset *known, xlsnap_snapshot *l,
+                       int nr)
 {
     xlsnap__merge_chain c;
     char *dep = NULL, *top = NULL, *fmt = NULL;
+    bool merged = false;
     int j, ndeps = 0, rc;
 
     memset(&c, 0, sizeof(c));
@@ -237,7 +241,11 @@ int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__dependents(ctx, d->backing, known, &ndeps, &dep)))
         goto out;
     if (ndeps != 1 || strcmp(dep, c.path[j - 1])) goto out;
-    rc = stream_layer(ctx, dom, x, d, &c, j);
+    rc = stream_layer(ctx, dom, x, d, &c, j, &merged);
+    /* a record naming B as the image on its layer names D now */
+    if (merged && !rc)
+        rc = xlsnap__relocate_image(ctx, l, nr, (int)(x - l), c.path[j],
+                                    c.path[j - 1]);
  out:
     free(dep);
     free(top);
@@ -257,12 +265,13 @@ int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
  */
 int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                           bool repair, char **snap_r, char **problem_r,
-                          char **done_r, bool *rollback_r)
+                          char **done_r, bool *rollback_r,
+                          char **image_r, char **child_r)
 {
     const char *sp[] = { "snapshot", NULL }, *dp[] = { "domid", NULL },
                *jp[] = { "job", NULL }, *ip[] = { "image", NULL },
-               *cp[] = { "child", NULL }, *tp[] = { "node", NULL };
-    yajl_val root = NULL, sn, di, jo, im, ch, tm;
+               *cp[] = { "child", NULL };
+    yajl_val root = NULL, sn, di, jo, im, ch;
     xlsnap__qmp q;
     xlsnap__qmp_jobstate st = XLSNAP__JOB_NONE;
     xlsnap__domstate ds = XLSNAP__DOM_GONE;
@@ -271,7 +280,7 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     bool merged;
     int rc;
 
-    *snap_r = *problem_r = *done_r = NULL;
+    *snap_r = *problem_r = *done_r = *image_r = *child_r = NULL;
     *rollback_r = false;
     xlsnap__qmp_init(&q);
     rc = xlsnap__intent_read(ctx, dom->uuid, XLSNAP__MERGE_INTENT, &json);
@@ -282,7 +291,6 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     jo = root ? yajl_tree_get(root, jp, yajl_t_string) : NULL;
     im = root ? yajl_tree_get(root, ip, yajl_t_string) : NULL;
     ch = root ? yajl_tree_get(root, cp, yajl_t_string) : NULL;
-    tm = root ? yajl_tree_get(root, tp, yajl_t_string) : NULL;
     if (!sn || !di || !im || !ch) {
         *problem_r = xlsnap__strdup("the live merge intent is malformed "
                                     "(killed while it was written)");
@@ -335,12 +343,13 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__qimg_backing(ctx, ch->u.string, "qcow2", &bb, NULL)))
         goto out;
     merged = !bb || strcmp(bb, im->u.string);
-    if (tm && merged && q.fd >= 0)      /* our node of B: QEMU drops it */
-        xlsnap__qmp_drop_node(ctx, &q, tm->u.string);
     if (merged && (rc = xlsnap__unlink(ctx, im->u.string, true))) goto out;
     if ((rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__MERGE_INTENT)))
         goto out;
     *rollback_r = !merged;
+    if (merged && (!(*image_r = xlsnap__strdup(im->u.string)) ||
+                   !(*child_r = xlsnap__strdup(ch->u.string))))
+        goto nomem;
     *done_r = merged
             ? xlsnap__sprintf("finished: the merged layer %s is removed",
                               im->u.string)

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Unit tests: the chain of a running disk in QEMU's block graph and its
- * layers opened under their own names before a live merge
+/* Unit tests: the chain of a running disk in QEMU's block graph, and
+ * whether its layers are open under their own names for a live merge
  * (backend/qmp.c, issue 18).  The replies are QEMU 7.2's (Debian 12),
  * taken after what an external snapshot of a running domain does: the
  * image /g/lm/xvda.qcow2 (node xvda-qcow2) renamed to
  * /g/lm/xvda.s1.qcow2 under QEMU, a new overlay at the configured path
  * put over it (blockdev-snapshot-sync, mode existing).  QEMU still
- * calls the frozen layer by the configured path. */
+ * calls the frozen layer by the configured path, and a live merge
+ * waits for the domain's next start. */
 #include "internal.h"
 
 #include <sys/socket.h>
@@ -140,7 +141,7 @@ int main(void)
     xlsnap__qmp q;
     xlsnap__qmp_layer *l = NULL;
     char dir[] = "/tmp/xlsnap-qmp-chain-XXXXXX", **nodes = NULL, *out;
-    char *path[] = { TOP, S1 }, *fmt[] = { "qcow2", "qcow2" };
+    char *path[] = { TOP, S1 };
     int sv[2], n = 0, rc;
 
     if (!mkdtemp(dir) || xlsnap_ctx_alloc(&ctx, dir, NULL)) return 1;
@@ -166,50 +167,33 @@ int main(void)
     xlsnap__qmp_close(&q);
     close(sv[1]);
 
-    /* the frozen layer opened again under its own name, put under the
-     * top; the nodes of the chain returned */
+    /* a frozen layer QEMU still calls by the configured path: no nodes
+     * (the merge waits), nothing sent but the queries */
     xlsnap__qmp_init(&q);
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) abort();
-    answers(sv[1], (const char *[]){ query_block, graph, named,
-                                     "{\"return\": {}}",
-                                     "{\"return\": {}}", NULL });
+    answers(sv[1], (const char *[]){ query_block, graph, named, NULL });
     q.fd = sv[0];
-    rc = xlsnap__qmp_chain_anchor(ctx, &q, TOP, "xvda", path, fmt, 2,
-                                  &nodes);
-    ok(rc == 0, "anchored (%s)", rc ? xlsnap_last_error(ctx) : "ok");
+    rc = xlsnap__qmp_chain_live(ctx, &q, TOP, path, 2, &nodes);
+    ok(rc == 0 && !nodes, "renamed under QEMU: no nodes (%s)",
+       rc ? xlsnap_last_error(ctx) : "ok");
     out = sent(sv[1]);
-    ok(strstr(out, "\"execute\":\"blockdev-add\"") &&
-       strstr(out, "\"filename\":\"" S1 "\"") &&
-       strstr(out, "\"read-only\":true") &&
-       strstr(out, "\"backing\":null"),
-       "the frozen layer opened read-only under its own name");
-    ok(strstr(out, "\"execute\":\"blockdev-reopen\"") &&
-       strstr(out, "\"node-name\":\"xs-xvda-1\"") &&
-       strstr(out, "\"file\":\"#block128\"") &&
-       strstr(out, "\"read-only\":false"),
-       "the top reopened on it, its file node and mode kept");
-    ok(nodes && !strcmp(nodes[0], "xs-xvda-1") &&
-       !strncmp(nodes[1], "xsr-xvda-", 9), "nodes: %s, %s",
-       nodes ? nodes[0] : "-", nodes ? nodes[1] : "-");
-    xlsnap__qmp_strv_free(nodes, nodes ? 2 : 0);
+    ok(!strstr(out, "blockdev-add") && !strstr(out, "blockdev-reopen"),
+       "no node added or reopened (QEMU 7.2 aborts on that in an "
+       "iothread)");
     xlsnap__qmp_close(&q);
     close(sv[1]);
 
-    /* every layer under its own name already: nothing sent after the
-     * queries */
+    /* every layer under its own name: the nodes QEMU has */
     path[1] = TOP;              /* (as if QEMU had opened it there) */
     xlsnap__qmp_init(&q);
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) abort();
     answers(sv[1], (const char *[]){ query_block, graph, named, NULL });
     q.fd = sv[0];
     nodes = NULL;
-    rc = xlsnap__qmp_chain_anchor(ctx, &q, TOP, "xvda", path, fmt, 2,
-                                  &nodes);
-    ok(rc == 0, "nothing to do");
-    out = sent(sv[1]);
-    ok(!strstr(out, "blockdev-add") && !strstr(out, "blockdev-reopen"),
-       "no node added or reopened");
-    ok(nodes && !strcmp(nodes[1], "xvda-qcow2"), "the node QEMU has");
+    rc = xlsnap__qmp_chain_live(ctx, &q, TOP, path, 2, &nodes);
+    ok(rc == 0 && nodes, "own names: nodes");
+    ok(nodes && !strcmp(nodes[0], "xs-xvda-1") &&
+       !strcmp(nodes[1], "xvda-qcow2"), "the nodes QEMU has");
     xlsnap__qmp_strv_free(nodes, nodes ? 2 : 0);
     xlsnap__qmp_close(&q);
     close(sv[1]);
@@ -220,8 +204,7 @@ int main(void)
     answers(sv[1], (const char *[]){ query_block, graph, named, NULL });
     q.fd = sv[0];
     nodes = NULL;
-    rc = xlsnap__qmp_chain_anchor(ctx, &q, TOP, "xvda", path, fmt, 1,
-                                  &nodes);
+    rc = xlsnap__qmp_chain_live(ctx, &q, TOP, path, 1, &nodes);
     ok(rc == XLSNAP_ERROR_HYPERVISOR && !nodes, "other length: refused");
     xlsnap__qmp_close(&q);
     close(sv[1]);
