@@ -135,9 +135,10 @@ ${file[s1]}"
     runs_on lm1
     # the guest's current data is exact: what it last wrote is in the
     # merged chain once its QEMU has closed it
-    t=$(e2e_guest_counter lm1)
     xl destroy lm1
     e2e_wait_domain_state lm1 gone 30
+    sleep 1                     # the console log's last lines
+    t=$(e2e_guest_counter lm1)
     c=$(e2e_disk_counter "$base")
     e2e_log "last tick $t, disk counter $c"
     near "$c" "$t"
