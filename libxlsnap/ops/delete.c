@@ -396,6 +396,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     int nr = 0, n = 0, target = -1, rc;
 
     xlsnap__tree_init(&t);
+    xlsnap__warn(ctx, NULL);
     if ((flags & XLSNAP_DELETE_CHILDREN) &&
         (flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "XLSNAP_DELETE_CHILDREN "

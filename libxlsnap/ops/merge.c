@@ -17,12 +17,17 @@
  *    still under it: nothing lost.
  *  - Only when QEMU has every layer open under its own name
  *    (xlsnap__qmp_chain_live): an external snapshot renamed the image
- *    QEMU had open, which QEMU still calls by the configured path (the
- *    active layer's name), and the job's reopen of D would open that;
- *    QEMU 7.2 cannot be made to open it again under its own name while
- *    xen-block runs it in an iothread.  Such a B is kept until the
- *    domain's next start (as m1 found for the layer under the active
- *    one).
+ *    QEMU had open, and QEMU 7.2's blockdev-snapshot-sync then reopens
+ *    the image under the new overlay read-only by the name it knew (the
+ *    configured path), which is the new overlay by then: that node no
+ *    longer reads the renamed layer's file (seen with QEMU 7.2's file
+ *    descriptors: the layer's inode is not open).  A job on it would
+ *    copy the wrong data; QEMU 7.2 cannot be made to open it again under
+ *    its own name while xen-block runs it in an iothread
+ *    (blockdev-reopen, blockdev-add abort QEMU; block-commit would
+ *    reopen the base by the same wrong name).  Such a B is kept, with a
+ *    warning, until the domain's next start opens every layer by its
+ *    own name.
  *  - B the original image (no backing file): kept, as offline.
  * Crash safety: a "merge" intent (store.c) names the snapshot, the job
  * and the files before anything changes; check sees it and --repair
@@ -137,7 +142,15 @@ static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__qmp_chain_live(ctx, &q, c->path[0], c->path, c->n,
                                      &nodes)))
         goto out;
-    if (!nodes) goto out;       /* kept until the domain's next start */
+    if (!nodes) {
+        /* kept: a job on it would read (or reopen) the wrong file */
+        xlsnap__warn(ctx, "snapshot '%s': its image %s stays in the chain "
+                     "of disk %s, not merged: the running QEMU does not "
+                     "have it open under its own file name (a later "
+                     "external snapshot renamed it while the domain ran)",
+                     x->name, c->path[j], d->vdev);
+        goto out;
+    }
     id = job_id(dom->uuid, x->name, d->vdev);
     what = xlsnap__sprintf("merging %s", d->vdev);
     if (!id || !what) { rc = xlsnap__nomem(ctx); goto out; }
