@@ -425,6 +425,11 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
          * earlier or later in this call: safe) */
         for (int i = 0; i < nr; i++)
             if ((rc = xlsnap__refs_add(ctx, &named, &l[i], 1))) goto out;
+        /* a live merge (merge.c) rewrites the records naming the merged
+         * layer: each read whole first (a summary from the list index
+         * has no config, and would be written without it) */
+        for (int i = 0; dom->domid >= 0 && i < nr; i++)
+            if ((rc = xlsnap__store_handle_load(ctx, &h, i))) goto out;
     }
 
     /* intent: every snapshot to delete is marked "deleting" before any
