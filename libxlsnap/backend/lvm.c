@@ -186,15 +186,17 @@ static char *vg_lv(const char *vg, const char *lv)
     return xlsnap__sprintf("%s/%s", vg, lv);
 }
 
-static int lvm_plan(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
-                    const char *uuid, const char *snap, xlsnap_disk *sd)
+static int lvm_plan(const xlsnap__disk_plan *pl,
+                    const xlsnap__cfgdisk *cd, xlsnap_disk *sd)
 {
+    xlsnap_ctx *ctx = pl->ctx;
+    const char *snap = pl->snap;
     lvinfo v;
     char *s = NULL;
     bool thin;
     int rc;
 
-    (void)uuid;
+    if ((rc = xlsnap__disk_plan_volume(pl, cd, "lvm"))) return rc;
     if ((rc = lvs_one(ctx, cd->path, &v)) <= 0)
         return rc < 0 ? rc : xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
                                            "disk %s: %s is not an LVM "
