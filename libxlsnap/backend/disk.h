@@ -185,8 +185,12 @@ typedef struct {
     char *volume;       /* "VG/LV" */
     bool old;           /* the old origin an interrupted thin revert left
                          * ("<LV>-xs-old<time>", the origin's own tags):
-                         * reported only; else a snapshot volume tagged
-                         * xlsnap and xlsnap-uuid-<uuid> */
+                         * reported, repaired when tagged; else a
+                         * snapshot volume tagged xlsnap and
+                         * xlsnap-uuid-<uuid> */
+    bool tagged;        /* an old origin this version's revert set aside
+                         * (tagged xlsnap-old, xlsnap-old-uuid-<uuid>);
+                         * a snapshot volume: always */
 } xlsnap__lvm_orphan;
 
 /* The orphans of domain uuid whose records are l (nr). */
@@ -198,6 +202,14 @@ void xlsnap__lvm_orphan_list_free(xlsnap__lvm_orphan *v, int n);
  * (xlsnap and this domain's); gone already: 0. */
 int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
                               const char *uuid);
+
+/* Repair old origin volume ("VG/<LV>-xs-old<time>", tagged as set
+ * aside by a revert of domain uuid, checked again): the origin is there
+ * (the revert made it): removed; its name is free (the revert was
+ * killed before): put back under it, the revert's tags taken off
+ * (*back_r). */
+int xlsnap__lvm_repair_old(xlsnap_ctx *ctx, const char *volume,
+                           const char *uuid, bool *back_r);
 
 /* backend/reflink.c, check: a file of the driver's that no record
  * names, in the directories of the domain's reflink disks. */
