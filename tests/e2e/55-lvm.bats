@@ -9,7 +9,9 @@
 # is reported by check and refused by revert.  A raw file on blkback is
 # refused and nothing changes; a qcow2 disk (qdisk) and an LVM disk of
 # one guest are captured at one instant.  A thick snapshot of the size
-# create --snapshot-size asks; filling up, it is warned about.
+# create --snapshot-size asks; filling up, it is warned about.  A thin
+# revert killed half way (XL_SNAPSHOT_FAULT) is finished by check
+# --repair, which removes or puts back only the old origin it tagged.
 
 load 'lib/e2e'
 load 'lib/snap'
