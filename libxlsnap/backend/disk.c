@@ -110,6 +110,122 @@ const xlsnap__disk_driver *xlsnap__disk_driver_ops(const xlsnap_disk *d)
                                          : &xlsnap__disk_qcow2;
 }
 
+int xlsnap__disk_plan_volume(const xlsnap__disk_plan *pl,
+                             const xlsnap__cfgdisk *cd, const char *name)
+{
+    if (pl->want && pl->want->kind)
+        return xlsnap__error(pl->ctx, XLSNAP_ERROR_NOTSUP, "disk %s (%s) is "
+                             "snapshotted by the %s driver: it has no "
+                             "internal or external snapshots", cd->vdev,
+                             cd->path, name);
+    if (pl->want && pl->want->target)
+        return xlsnap__error(pl->ctx, XLSNAP_ERROR_NOTSUP, "disk %s (%s) is "
+                             "snapshotted by the %s driver: the driver "
+                             "names its snapshot (a volume of the same "
+                             "volume group, a copy next to the file), not "
+                             "a target path", cd->vdev, cd->path, name);
+    return 0;
+}
+
+/* --- create's take --------------------------------------------------- */
+
+/* Every driver, in the order they take (the one taking all its disks
+ * at once last: it cannot be cancelled). */
+static const xlsnap__disk_driver *const drivers[XLSNAP__DISK_NDRIVERS] = {
+    &xlsnap__disk_lvm, &xlsnap__disk_reflink, &xlsnap__disk_qcow2,
+};
+
+/* Whether drv takes some disk of sn. */
+static bool takes_some(const xlsnap__disk_driver *drv,
+                       const xlsnap_snapshot *sn)
+{
+    for (int i = 0; i < sn->num_disks; i++)
+        if (xlsnap__disk_driver_ops(&sn->disks[i]) == drv) return true;
+    return false;
+}
+
+void xlsnap__disk_takes_dispose(xlsnap__disk_takes *t)
+{
+    for (int j = 0; j < XLSNAP__DISK_NDRIVERS; j++) {
+        if (t->state[j] && drivers[j]->release)
+            drivers[j]->release(t->state[j]);
+        t->state[j] = NULL;
+        t->prepared[j] = false;
+    }
+}
+
+int xlsnap__disks_prepare(const xlsnap__disk_op *op, xlsnap__disk_takes *t)
+{
+    int rc;
+
+    for (int j = 0; j < XLSNAP__DISK_NDRIVERS; j++) {
+        const xlsnap__disk_driver *drv = drivers[j];
+        if (t->prepared[j] || !drv->prepare || !takes_some(drv, op->sn))
+            continue;
+        if ((rc = drv->prepare(op, &t->state[j]))) return rc;
+        t->prepared[j] = true;
+    }
+    return 0;
+}
+
+/* The disks i < n taken one by one are removed again. */
+static void cancel_disks(const xlsnap__disk_op *op, int n)
+{
+    xlsnap__errsaved saved;
+
+    xlsnap__errsave(op->ctx, &saved);
+    for (int i = 0; i < n; i++) {
+        const xlsnap_disk *d = &op->sn->disks[i];
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
+        if (drv && !drv->take_all && drv->cancel) drv->cancel(op, d);
+    }
+    xlsnap__errrestore(op->ctx, &saved);
+}
+
+int xlsnap__disks_take(const xlsnap__disk_op *op, const char *size,
+                       xlsnap__disk_takes *t)
+{
+    xlsnap_ctx *ctx = op->ctx;
+    const xlsnap_snapshot *sn = op->sn;
+    int rc;
+
+    if (!sn->num_disks) return 0;
+    if ((rc = xlsnap__disks_prepare(op, t))) return rc;
+    for (int i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
+        if (drv && drv->take_all) continue;
+        rc = drv && drv->take
+           ? drv->take(op, d, sn->name, size)
+           : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "no driver");
+        if (rc) {
+            cancel_disks(op, i);
+            return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+        }
+    }
+    for (int j = 0; j < XLSNAP__DISK_NDRIVERS; j++) {
+        const xlsnap__disk_driver *drv = drivers[j];
+        if (!drv->take_all || !takes_some(drv, sn)) continue;
+        if ((rc = drv->take_all(op, t->state[j]))) {
+            cancel_disks(op, sn->num_disks);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int xlsnap__disks_commit(const xlsnap__disk_op *op, xlsnap__disk_takes *t)
+{
+    int rc;
+
+    for (int j = 0; j < XLSNAP__DISK_NDRIVERS; j++) {
+        const xlsnap__disk_driver *drv = drivers[j];
+        if (!drv->commit || !takes_some(drv, op->sn)) continue;
+        if ((rc = drv->commit(op, t->state[j]))) return rc;
+    }
+    return 0;
+}
+
 /* The one refusal for a disk no driver can snapshot. */
 static int refuse(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
                   const char *what)

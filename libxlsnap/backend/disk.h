@@ -5,10 +5,11 @@
  * path, format) and from what the path is on the host.
  *
  *   qcow2  images served by QEMU (qdisk) or, offline, any qcow2 image:
- *          internal and external snapshots (backend/qcow2_driver.c:
- *          describe, check, revert).  Take and remove still live in
- *          ops/create.c (QMP transaction, qemu-img) and ops/delete.c
- *          (those ops are NULL: the callers take the qcow2 path).
+ *          internal and external snapshots, every disk of a snapshot
+ *          in one QMP transaction, or qemu-img offline
+ *          (backend/qcow2_driver.c: plan, take, describe, check,
+ *          revert).  Remove still lives in ops/delete.c (that op is
+ *          NULL: the caller takes the qcow2 path).
  *   lvm    a disk on an LVM logical volume (phy:, blkback): thin
  *          volumes get thin snapshots, classic ("thick") volumes
  *          copy-on-write snapshots of a fixed size (backend/lvm.c).
@@ -65,22 +66,47 @@ typedef struct xlsnap__disk_revert {
     char *moved;        /* ... the old image there renamed to this */
 } xlsnap__disk_revert;
 
+/* What create's plan of one disk knows. */
+typedef struct xlsnap__disk_plan {
+    xlsnap_ctx *ctx;
+    const xlsnap_create_params *p;     /* the caller's parameters */
+    const xlsnap_cfg_disk *want;       /* what p asks of this disk, or NULL */
+    const char *config;                /* the domain's config (libxl JSON) */
+    bool running;                      /* the domain runs */
+    const char *uuid;                  /* the domain's */
+    const char *snap;                  /* the snapshot's name */
+} xlsnap__disk_plan;
+
 /* An op context with only ctx and uuid. */
 #define XLSNAP__DISK_OP(c, u) ((xlsnap__disk_op){ .ctx = (c), .uuid = (u) })
 
 typedef struct xlsnap__disk_driver {
     const char *name;                  /* record's "driver" */
-    /* Probe and plan config disk cd: fill sd (vdev, format, image, kind,
-     * the driver's fields) for snapshot snap of domain uuid. */
-    int (*plan)(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
-                const char *uuid, const char *snap, xlsnap_disk *sd);
-    /* Take it (the guest is paused, suspended or off).  size: the
-     * caller's xlsnap_create_params.snapshot_size (checked; NULL: the
-     * driver's default), for drivers whose snapshots have a size. */
+    /* Probe and plan config disk cd (writable, with an image): fill sd
+     * (vdev, format, image, kind, the driver's fields) for snapshot
+     * pl->snap, or refuse what pl asks that the driver cannot do. */
+    int (*plan)(const xlsnap__disk_plan *pl, const xlsnap__cfgdisk *cd,
+                xlsnap_disk *sd);
+    /* Create takes a snapshot's disks through xlsnap__disks_prepare,
+     * _take and _commit (below), in one of two ways.
+     * Disk by disk: take one (the guest is paused, suspended or off;
+     * size: the caller's xlsnap_create_params.snapshot_size, checked,
+     * NULL: the driver's default, for drivers whose snapshots have a
+     * size), and cancel a take that succeeded (a later disk failed). */
     int (*take)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
                 const char *snap, const char *size);
-    /* Undo a take that succeeded (a later disk failed). */
     int (*cancel)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
+    /* Or every disk of op->sn the driver has at one instant, which
+     * cannot be cancelled: such a driver takes after every other (one
+     * only: qcow2).  prepare runs before the guest stops (*state_r: what
+     * take_all and commit get, freed by release); take_all runs with
+     * the guest paused, suspended or off, and on failure has changed no
+     * disk; commit runs once every driver took, the guest still stopped
+     * (NULL ops: nothing to do). */
+    int (*prepare)(const xlsnap__disk_op *op, void **state_r);
+    int (*take_all)(const xlsnap__disk_op *op, void *state);
+    int (*commit)(const xlsnap__disk_op *op, void *state);
+    void (*release)(void *state);
     /* Whether revert can be done now (nothing touched yet): 0 or why
      * not. */
     int (*revert_check)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
@@ -123,6 +149,28 @@ const xlsnap__disk_driver *xlsnap__disk_driver_of(const xlsnap_disk *d);
  * "driver" says, a volume's own (NULL: unknown to this version). */
 const xlsnap__disk_driver *xlsnap__disk_driver_ops(const xlsnap_disk *d);
 
+/* create: the drivers' take of one snapshot's disks (zeroed to start). */
+#define XLSNAP__DISK_NDRIVERS 3
+typedef struct {
+    bool prepared[XLSNAP__DISK_NDRIVERS];
+    void *state[XLSNAP__DISK_NDRIVERS];
+} xlsnap__disk_takes;
+void xlsnap__disk_takes_dispose(xlsnap__disk_takes *t);
+/* Before the guest stops: every driver with disks in op->sn prepares
+ * (done once; _take does it if not done yet). */
+int xlsnap__disks_prepare(const xlsnap__disk_op *op, xlsnap__disk_takes *t);
+/* Every disk of op->sn through its driver (the guest is paused,
+ * suspended or off); on failure no disk was changed. */
+int xlsnap__disks_take(const xlsnap__disk_op *op, const char *size,
+                       xlsnap__disk_takes *t);
+/* After the take, the guest still stopped: the drivers' commit. */
+int xlsnap__disks_commit(const xlsnap__disk_op *op, xlsnap__disk_takes *t);
+
+/* A volume driver's plan (name: the driver's) refuses what it has no
+ * notion of: an internal or external kind, a target path. */
+int xlsnap__disk_plan_volume(const xlsnap__disk_plan *pl,
+                             const xlsnap__cfgdisk *cd, const char *name);
+
 /* The driver for config disk cd of a domain (running: its backend is
  * live), or a refusal naming the disk and what would work. */
 int xlsnap__disk_select(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
@@ -137,8 +185,12 @@ typedef struct {
     char *volume;       /* "VG/LV" */
     bool old;           /* the old origin an interrupted thin revert left
                          * ("<LV>-xs-old<time>", the origin's own tags):
-                         * reported only; else a snapshot volume tagged
-                         * xlsnap and xlsnap-uuid-<uuid> */
+                         * reported, repaired when tagged; else a
+                         * snapshot volume tagged xlsnap and
+                         * xlsnap-uuid-<uuid> */
+    bool tagged;        /* an old origin this version's revert set aside
+                         * (tagged xlsnap-old, xlsnap-old-uuid-<uuid>);
+                         * a snapshot volume: always */
 } xlsnap__lvm_orphan;
 
 /* The orphans of domain uuid whose records are l (nr). */
@@ -150,6 +202,14 @@ void xlsnap__lvm_orphan_list_free(xlsnap__lvm_orphan *v, int n);
  * (xlsnap and this domain's); gone already: 0. */
 int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
                               const char *uuid);
+
+/* Repair old origin volume ("VG/<LV>-xs-old<time>", tagged as set
+ * aside by a revert of domain uuid, checked again): the origin is there
+ * (the revert made it): removed; its name is free (the revert was
+ * killed before): put back under it, the revert's tags taken off
+ * (*back_r). */
+int xlsnap__lvm_repair_old(xlsnap_ctx *ctx, const char *volume,
+                           const char *uuid, bool *back_r);
 
 /* backend/reflink.c, check: a file of the driver's that no record
  * names, in the directories of the domain's reflink disks. */

@@ -16,11 +16,15 @@
  * and revert only ever touch a snapshot LV a record names AND that
  * carries the first two, so an administrator's LV is never removed.
  *
- * Revert of a thin snapshot (domain off): the origin is renamed aside,
- * a thin snapshot of the snapshot takes the origin's name (active, no
- * activation skip, the origin's own tags), then the old origin is
- * removed: the path the xl config names stays valid and the snapshot
- * stays, for a later revert.  A classic snapshot is merged into the
+ * Revert of a thin snapshot (domain off): the origin is renamed aside
+ * ("<LV>-xs-old<time>", tagged "xlsnap-old" and "xlsnap-old-uuid-<domain
+ * uuid>"), a thin snapshot of the snapshot takes the origin's name
+ * (active, no activation skip, the origin's own tags), then the old
+ * origin is removed: the path the xl config names stays valid and the
+ * snapshot stays, for a later revert.  Killed half way, the revert done
+ * again (check --repair) first puts a tagged old origin back when the
+ * origin's name is free; an old origin left beside a finished revert is
+ * removed by check's repair, only if it carries both tags.  A classic snapshot is merged into the
  * origin (lvconvert --merge, the domain being off) and made again of
  * the reverted origin (same name, size and tags); an invalid
  * (overflowed) one is refused.
@@ -186,15 +190,17 @@ static char *vg_lv(const char *vg, const char *lv)
     return xlsnap__sprintf("%s/%s", vg, lv);
 }
 
-static int lvm_plan(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
-                    const char *uuid, const char *snap, xlsnap_disk *sd)
+static int lvm_plan(const xlsnap__disk_plan *pl,
+                    const xlsnap__cfgdisk *cd, xlsnap_disk *sd)
 {
+    xlsnap_ctx *ctx = pl->ctx;
+    const char *snap = pl->snap;
     lvinfo v;
     char *s = NULL;
     bool thin;
     int rc;
 
-    (void)uuid;
+    if ((rc = xlsnap__disk_plan_volume(pl, cd, "lvm"))) return rc;
     if ((rc = lvs_one(ctx, cd->path, &v)) <= 0)
         return rc < 0 ? rc : xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND,
                                            "disk %s: %s is not an LVM "
@@ -454,6 +460,26 @@ static int revert_thick(xlsnap_ctx *ctx, const xlsnap_disk *d,
     return rc;
 }
 
+#define OLD_TAG "xlsnap-old"
+
+static int tagged_aside(xlsnap_ctx *ctx, const char *vg, const char *volume,
+                        const char *uuid, char **lv_r);
+static int unaside(xlsnap_ctx *ctx, const char *aside_lv, const char *vg,
+                   const char *volume, const char *uuid);
+
+/* Tag LV lv (the old origin a revert set aside) as such, for domain
+ * uuid. */
+static int tag_aside(xlsnap_ctx *ctx, const char *lv, const char *uuid)
+{
+    char *t = xlsnap__sprintf(OLD_TAG "-uuid-%s", uuid ? uuid : "");
+    const char *argv[] = { "lvchange", "-q", "--addtag", OLD_TAG,
+                           "--addtag", t, lv, NULL };
+    int rc = t ? lvm_do(ctx, argv) : xlsnap__nomem(ctx);
+
+    free(t);
+    return rc;
+}
+
 static int lvm_revert(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
     xlsnap_ctx *ctx = op->ctx;
@@ -463,6 +489,7 @@ static int lvm_revert(const xlsnap__disk_op *op, const xlsnap_disk *d)
     char *aside = xlsnap__sprintf("%s-xs-old%lld", d->volume,
                                   (long long)time(NULL));
     char *aside_lv = aside ? vg_lv(d->volume_group, aside) : NULL;
+    char *back = NULL;
     const char *argv[32];
     lvinfo v;
     int n = 0, rc;
@@ -479,12 +506,43 @@ static int lvm_revert(const xlsnap__disk_op *op, const xlsnap_disk *d)
         goto out;
     }
     lvinfo_dispose(&v);
+    /* a name no old origin has (one an earlier revert, killed, left in
+     * the same second) */
+    for (long long t = time(NULL); (rc = lvs_one(ctx, aside_lv, &v)); ) {
+        lvinfo_dispose(&v);
+        free(aside);
+        free(aside_lv);
+        aside = xlsnap__sprintf("%s-xs-old%lld", d->volume, ++t);
+        aside_lv = aside ? vg_lv(d->volume_group, aside) : NULL;
+        if (rc < 0 || !aside_lv) {
+            if (rc >= 0) rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+    }
     /* the origin's own tags go to its replacement */
     if ((rc = lvs_one(ctx, origin, &v)) < 0) goto out;
+    if (!rc) {
+        /* a revert killed after it set the origin aside: put back
+         * first (the origin's tags are its own, not a revert's) */
+        if ((rc = tagged_aside(ctx, d->volume_group, d->volume, uuid,
+                               &back)) ||
+            (back && (rc = unaside(ctx, back, d->volume_group, d->volume,
+                                   uuid))) ||
+            (back && (rc = lvs_one(ctx, origin, &v)) < 0))
+            goto out;
+    }
     if (rc) {
         const char *ren[] = { "lvrename", "-q", d->volume_group, d->volume,
                               aside, NULL };
         if ((rc = lvm_do(ctx, ren))) goto out;
+        if ((rc = tag_aside(ctx, aside_lv, uuid))) {
+            xlsnap__errsaved saved;
+            xlsnap__errsave(ctx, &saved);
+            unaside(ctx, aside_lv, d->volume_group, d->volume, uuid);
+            xlsnap__errrestore(ctx, &saved);
+            goto out;
+        }
+        xlsnap__fault_point("lvm-revert-aside");
     }
     argv[n++] = "lvcreate";
     argv[n++] = "-q";
@@ -498,15 +556,14 @@ static int lvm_revert(const xlsnap__disk_op *op, const xlsnap_disk *d)
     argv[n] = NULL;
     if ((rc = lvm_do(ctx, argv))) {
         if (v.name) {
-            const char *back[] = { "lvrename", "-q", d->volume_group, aside,
-                                   d->volume, NULL };
             xlsnap__errsaved saved;
             xlsnap__errsave(ctx, &saved);
-            lvm_do(ctx, back);
+            unaside(ctx, aside_lv, d->volume_group, d->volume, uuid);
             xlsnap__errrestore(ctx, &saved);
         }
         goto out;
     }
+    xlsnap__fault_point("lvm-revert-made");
     if (v.name) {
         const char *rm[] = { "lvremove", "-q", "-f", aside_lv, NULL };
         if ((rc = wait_closed(ctx, aside_lv)) || (rc = lvm_do(ctx, rm)))
@@ -521,6 +578,7 @@ static int lvm_revert(const xlsnap__disk_op *op, const xlsnap_disk *d)
     free(snap);
     free(aside);
     free(aside_lv);
+    free(back);
     return rc;
 }
 
@@ -686,12 +744,67 @@ static bool old_of(const char *lv, const char *volume)
     return true;
 }
 
+/* Whether "<volume>-xs-old<digits>" a is newer than b (NULL: a is). */
+static bool newer(const char *a, const char *b)
+{
+    return !b || strlen(a) > strlen(b) ||
+           (strlen(a) == strlen(b) && strcmp(a, b) > 0);
+}
+
+/* The newest "<volume>-xs-old<digits>" of VG vg that a revert of domain
+ * uuid set aside (tagged OLD_TAG and OLD_TAG-uuid-<uuid>), as "VG/LV"
+ * in *lv_r; NULL: none. */
+static int tagged_aside(xlsnap_ctx *ctx, const char *vg, const char *volume,
+                        const char *uuid, char **lv_r)
+{
+    char *t = xlsnap__sprintf(OLD_TAG "-uuid-%s", uuid ? uuid : "");
+    char **names = NULL, **tags = NULL;
+    const char *best = NULL;
+    int nn = 0, rc;
+
+    *lv_r = NULL;
+    if (!t) return xlsnap__nomem(ctx);
+    if ((rc = lvs_names(ctx, vg, &names, &tags, &nn))) goto out;
+    for (int i = 0; i < nn; i++)
+        if (old_of(strchr(names[i], '/') + 1, volume) &&
+            has_tag(tags[i], OLD_TAG) && has_tag(tags[i], t) &&
+            newer(names[i], best))
+            best = names[i];
+    if (best && !(*lv_r = xlsnap__strdup(best))) rc = xlsnap__nomem(ctx);
+ out:
+    strv_free(names, nn);
+    strv_free(tags, nn);
+    free(t);
+    return rc;
+}
+
+/* Put old origin aside_lv ("VG/LV", its tags checked) back under the
+ * origin's name volume (free) and take the revert's tags off. */
+static int unaside(xlsnap_ctx *ctx, const char *aside_lv, const char *vg,
+                   const char *volume, const char *uuid)
+{
+    char *t = xlsnap__sprintf(OLD_TAG "-uuid-%s", uuid ? uuid : "");
+    char *origin = vg_lv(vg, volume);
+    const char *ren[] = { "lvrename", "-q", vg, strchr(aside_lv, '/') + 1,
+                          volume, NULL };
+    const char *del[] = { "lvchange", "-q", "--deltag", OLD_TAG,
+                          "--deltag", t, origin, NULL };
+    int rc;
+
+    if (!t || !origin) rc = xlsnap__nomem(ctx);
+    else if (!(rc = lvm_do(ctx, ren))) rc = lvm_do(ctx, del);
+    free(t);
+    free(origin);
+    return rc;
+}
+
 int xlsnap__lvm_orphans(xlsnap_ctx *ctx, const char *uuid,
                         const xlsnap_snapshot *l, int nr,
                         xlsnap__lvm_orphan **v_r, int *n_r)
 {
     char *sel = xlsnap__sprintf("@xlsnap-uuid-%s", uuid ? uuid : "");
     char *t_uuid = sel ? xlsnap__strdup(sel + 1) : NULL;
+    char *t_old = xlsnap__sprintf(OLD_TAG "-uuid-%s", uuid ? uuid : "");
     char **names = NULL, **tags = NULL;
     xlsnap__lvm_orphan *v = NULL;
     int n = 0, nn = 0, rc = 0;
@@ -699,13 +812,14 @@ int xlsnap__lvm_orphans(xlsnap_ctx *ctx, const char *uuid,
 
     *v_r = NULL;
     *n_r = 0;
-    if (!sel || !t_uuid) { rc = xlsnap__nomem(ctx); goto out; }
-#define ADD(path, is_old)                                                   \
+    if (!sel || !t_uuid || !t_old) { rc = xlsnap__nomem(ctx); goto out; }
+#define ADD(path, is_old, is_tagged)                                        \
     do {                                                                    \
         xlsnap__lvm_orphan *p_ = realloc(v, (n + 1) * sizeof(*v));          \
         if (!p_) { rc = xlsnap__nomem(ctx); goto out; }                     \
         v = p_;                                                             \
         v[n].old = (is_old);                                                \
+        v[n].tagged = (is_tagged);                                          \
         if (!(v[n].volume = xlsnap__strdup(path))) {                        \
             rc = xlsnap__nomem(ctx);                                        \
             goto out;                                                       \
@@ -717,7 +831,7 @@ int xlsnap__lvm_orphans(xlsnap_ctx *ctx, const char *uuid,
     for (int i = 0; i < nn; i++)
         if (has_tag(tags[i], "xlsnap") && has_tag(tags[i], t_uuid) &&
             !named(l, nr, names[i]))
-            ADD(names[i], false);
+            ADD(names[i], false, true);
     strv_free(names, nn);
     strv_free(tags, nn);
     names = tags = NULL;
@@ -745,7 +859,9 @@ int xlsnap__lvm_orphans(xlsnap_ctx *ctx, const char *uuid,
                               !strcmp(e->volume_group, d->volume_group) &&
                               old_of(lv, e->volume);
                     }
-                if (old) ADD(names[i], true);
+                if (old)
+                    ADD(names[i], true, has_tag(tags[i], OLD_TAG) &&
+                                        has_tag(tags[i], t_old));
             }
             strv_free(names, nn);
             strv_free(tags, nn);
@@ -765,6 +881,7 @@ int xlsnap__lvm_orphans(xlsnap_ctx *ctx, const char *uuid,
     }
     free(sel);
     free(t_uuid);
+    free(t_old);
     return rc;
 }
 
@@ -812,6 +929,51 @@ int xlsnap__lvm_remove_orphan(xlsnap_ctx *ctx, const char *volume,
     int rc = why ? remove_tagged(ctx, volume, "xlsnap", uuid, why)
                  : xlsnap__nomem(ctx);
 
+    free(why);
+    return rc;
+}
+
+int xlsnap__lvm_repair_old(xlsnap_ctx *ctx, const char *volume,
+                           const char *uuid, bool *back_r)
+{
+    const char *slash = strchr(volume, '/'), *m = NULL;
+    char *vg = NULL, *lv = NULL, *origin = NULL, *t = NULL, *why = NULL;
+    lvinfo v;
+    int rc;
+
+    *back_r = false;
+    memset(&v, 0, sizeof(v));
+    for (const char *p = slash; p && (p = strstr(p, "-xs-old")); p++) m = p;
+    if (!slash || !m)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s is not the name "
+                             "of an old origin", volume);
+    vg = strndup(volume, (size_t)(slash - volume));
+    lv = strndup(slash + 1, (size_t)(m - slash - 1));
+    origin = vg && lv ? vg_lv(vg, lv) : NULL;
+    t = xlsnap__sprintf(OLD_TAG "-uuid-%s", uuid ? uuid : "");
+    why = t ? xlsnap__sprintf("as set aside by a revert of this domain ("
+                              OLD_TAG ", %s)", t) : NULL;
+    if (!origin || !why) { rc = xlsnap__nomem(ctx); goto out; }
+    if ((rc = lvs_one(ctx, origin, &v)) < 0) goto out;
+    if (rc) {
+        /* the revert made the new origin: the old one goes */
+        rc = remove_tagged(ctx, volume, OLD_TAG, uuid, why);
+        goto out;
+    }
+    /* killed before it made the new origin: the old one comes back */
+    if ((rc = lvs_one(ctx, volume, &v)) < 0) goto out;
+    if (!rc || !has_tag(v.tags, OLD_TAG) || !has_tag(v.tags, t)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_PERM, "logical volume %s is "
+                           "not tagged %s; it is left alone", volume, why);
+        goto out;
+    }
+    if (!(rc = unaside(ctx, volume, vg, lv, uuid))) *back_r = true;
+ out:
+    lvinfo_dispose(&v);
+    free(vg);
+    free(lv);
+    free(origin);
+    free(t);
     free(why);
     return rc;
 }

@@ -6,11 +6,15 @@
  * (XLSNAP_DISK_EXTERNAL).  Through QMP when a running QEMU has the
  * image open (op->live), else qemu-img.
  *
- * Moved here so far: describe, check, revert.  Take and remove are
- * still done by ops/create.c and ops/delete.c.
+ * Moved here so far: plan and take (create), describe, check, revert.
+ * Remove is still done by ops/delete.c.
  */
 #include "backend/disk.h"
 
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -233,8 +237,696 @@ static int qcow2_revert(const xlsnap__disk_op *op, const xlsnap_disk *d)
     return rc ? xlsnap__error_prefix(op->ctx, rc, "disk %s", d->vdev) : 0;
 }
 
+/* --- take (create) -------------------------------------------------- */
+
+/* The frozen layer moves from the image's path to target by rename: a
+ * target on another file system is refused before anything is touched
+ * (a directory that does not exist is left to the rename to report). */
+static int same_file_system(xlsnap_ctx *ctx, const char *vdev,
+                            const char *image, const char *target)
+{
+    struct stat si, st;
+    char *dir = xlsnap__strdup(target);
+    int rc = 0;
+
+    if (!dir) return xlsnap__error(ctx, XLSNAP_ERROR_NOMEM, "out of memory");
+    if (stat(image, &si) == 0 && stat(dirname(dir), &st) == 0 &&
+        si.st_dev != st.st_dev)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
+                           "disk %s: the snapshot path %s is on another "
+                           "file system than the disk image %s; the "
+                           "snapshot's data is moved there by rename, so "
+                           "give a path on the image's file system (or "
+                           "none: it then goes next to the image)",
+                           vdev, target, image);
+    free(dir);
+    return rc;
+}
+
+/* Whether s may be printed in a message (no control character). */
+static bool printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return false;
+    return xlsnap__utf8_valid(s);
+}
+
+/* The virtual size of the disk's own qcow2 image (its header). */
+static int image_size(xlsnap_ctx *ctx, const char *vdev, const char *image,
+                      uint64_t *size_r)
+{
+    xlsnap__qcow2hdr h;
+    const char *why = NULL;
+    int fd = open(image, O_RDONLY | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return xlsnap__error_errno(ctx, errno, "disk %s: cannot open %s",
+                                   vdev, image);
+    rc = xlsnap__qcow2_header(ctx, fd, &h, &why);
+    close(fd);
+    if (!rc && why)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "disk %s: %s: %s",
+                           vdev, image, why);
+    *size_r = h.size;
+    xlsnap__qcow2hdr_dispose(&h);
+    return rc;
+}
+
+/* Why the header h of a pre-created overlay (backing file name
+ * resolved as QEMU does: abs, NULL if none) does not fit disk d (image,
+ * format, virtual size): NULL if it does.  *m: a message built for it
+ * (free()). */
+static const char *reuse_misfit(const xlsnap__qcow2hdr *h, const char *abs,
+                                const xlsnap__cfgdisk *d, uint64_t size,
+                                char **m)
+{
+    if (h->data_file)
+        return "it has an external data file (data-file)";
+    if (h->crypt_method)
+        return "it is encrypted";
+    if (h->incompatible & 2)
+        return "it is marked corrupt";
+    if (h->incompatible & 1)
+        return "it is marked dirty (not closed cleanly; qemu-img check -r "
+               "all repairs it)";
+    if (h->incompatible & ~0x1fULL)
+        return "it has qcow2 features this tool does not know";
+    if (h->nb_snapshots)
+        return "it has internal snapshots";
+    if (!abs)
+        return "it has no backing file (it must be made on the disk's "
+               "image: qemu-img create -f qcow2 -b IMAGE -F FORMAT)";
+    if (strcmp(abs, d->path)) {
+        *m = printable(h->backing)
+           ? xlsnap__sprintf("its backing file is %s, not the disk's "
+                             "image %s", h->backing, d->path)
+           : NULL;
+        return *m ? *m : "its backing file is not the disk's image";
+    }
+    if (!h->backing_fmt)
+        return "its backing format is not recorded (make it with -F)";
+    if (strcmp(h->backing_fmt, d->format)) {
+        *m = printable(h->backing_fmt)
+           ? xlsnap__sprintf("its backing format is %s, not the disk's %s",
+                             h->backing_fmt, d->format)
+           : NULL;
+        return *m ? *m : "its backing format is not the disk's";
+    }
+    if (h->size != size) {
+        *m = xlsnap__sprintf("its virtual size is %llu bytes, the disk's "
+                             "%llu", (unsigned long long)h->size,
+                             (unsigned long long)size);
+        return *m ? *m : "its virtual size is not the disk's";
+    }
+    return NULL;
+}
+
+/* h's backing file name as QEMU resolves it for an image at file (a
+ * relative name: in file's directory); *abs_r NULL if it has none. */
+static int resolve_backing(xlsnap_ctx *ctx, const char *file,
+                           const xlsnap__qcow2hdr *h, char **abs_r)
+{
+    char *dir;
+
+    *abs_r = NULL;
+    if (!h->backing) return 0;
+    if (h->backing[0] == '/') {
+        *abs_r = xlsnap__strdup(h->backing);
+    } else {
+        if (!(dir = xlsnap__strdup(file))) return xlsnap__nomem(ctx);
+        *abs_r = xlsnap__sprintf("%s/%s", dirname(dir), h->backing);
+        free(dir);
+    }
+    return *abs_r ? 0 : xlsnap__nomem(ctx);
+}
+
+/*
+ * The pre-created overlay file for disk d (reuse_external), read
+ * without following anything: a regular file (no symbolic link), a
+ * qcow2 image on the disk's image (as named in the config, absolute or
+ * relative to the overlay's directory) of the disk's size, with no
+ * data file, encryption, internal snapshot or data of its own, on the
+ * image's file system (it is moved to the image's path by rename).
+ * *h: its header (dispose it), whose backing reference undo restores.
+ */
+static int check_reuse(xlsnap_ctx *ctx, const xlsnap__cfgdisk *d,
+                       const char *file, xlsnap__qcow2hdr *h)
+{
+    struct stat st, si;
+    const char *why = NULL;
+    char *m = NULL, *abs = NULL;
+    uint64_t size = 0;
+    bool shows = false;
+    int fd, rc = 0;
+
+    memset(h, 0, sizeof(*h));
+    fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP) why = "it is a symbolic link";
+        else if (errno == ENOENT) why = "it does not exist";
+        else
+            return xlsnap__error_errno(ctx, errno, "disk %s: cannot open "
+                                       "the pre-created overlay %s",
+                                       d->vdev, file);
+        goto refuse;
+    }
+    if (fstat(fd, &st) < 0 || stat(d->path, &si) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "disk %s: cannot stat %s or "
+                                 "%s", d->vdev, file, d->path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        why = "it is not a regular file";
+    } else if (si.st_dev == st.st_dev && si.st_ino == st.st_ino) {
+        why = "it is the disk's image itself";
+    } else if (si.st_dev != st.st_dev) {
+        if (!(m = xlsnap__sprintf("it is on another file system than the "
+                                  "disk image %s (it is moved to the "
+                                  "image's path by rename)", d->path))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        why = m;
+    }
+    if (why || (rc = xlsnap__qcow2_header(ctx, fd, h, &why)) || why ||
+        (rc = resolve_backing(ctx, file, h, &abs)) ||
+        (rc = image_size(ctx, d->vdev, d->path, &size)) ||
+        (why = reuse_misfit(h, abs, d, size, &m)))
+        goto refuse;
+    if ((rc = xlsnap__qcow2_shows_data(ctx, fd, h, &shows))) {
+        rc = xlsnap__error_prefix(ctx, rc, "disk %s: the pre-created "
+                                  "overlay %s", d->vdev, file);
+        goto out;
+    }
+    if (shows)
+        why = "it has data of its own (the guest would not see the "
+              "snapshot's disk through it): an overlay to reuse must be "
+              "empty";
+ refuse:
+    if (!rc && why)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: the "
+                           "pre-created overlay %s is refused: %s", d->vdev,
+                           file, why);
+ out:
+    if (fd >= 0) close(fd);
+    free(abs);
+    free(m);
+    return rc;
+}
+
+/* The QMP transaction snapshotting every disk at once (node names
+ * looked up on q). */
+static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                            const xlsnap_snapshot *sn, char **cmd_r)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *cmd = NULL, *node = NULL, *nn = NULL;
+    int s, rc;
+
+    if (!g) return xlsnap__nomem(ctx);
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "execute", "transaction"));
+    CHK(xlsnap__gen_str(g, "arguments"));
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_str(g, "actions"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        if (d->kind == XLSNAP_DISK_VOLUME) continue;
+        free(node);
+        node = NULL;
+        if ((rc = xlsnap__qmp_node_for_file(ctx, q, d->image, &node)))
+            goto out;
+        CHK(yajl_gen_map_open(g));
+        if (d->kind == XLSNAP_DISK_INTERNAL) {
+            CHK(xlsnap__gen_kv_str(g, "type",
+                                   "blockdev-snapshot-internal-sync"));
+            CHK(xlsnap__gen_str(g, "data"));
+            CHK(yajl_gen_map_open(g));
+            CHK(xlsnap__gen_kv_str(g, "device", node));
+            CHK(xlsnap__gen_kv_str(g, "name", d->internal_name));
+        } else {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            free(nn);
+            nn = xlsnap__sprintf("xs-%s-%lld%06ld", d->vdev,
+                                 (long long)ts.tv_sec % 100000000,
+                                 ts.tv_nsec / 1000);
+            if (!nn) { rc = xlsnap__nomem(ctx); goto out; }
+            CHK(xlsnap__gen_kv_str(g, "type", "blockdev-snapshot-sync"));
+            CHK(xlsnap__gen_str(g, "data"));
+            CHK(yajl_gen_map_open(g));
+            CHK(xlsnap__gen_kv_str(g, "node-name", node));
+            CHK(xlsnap__gen_kv_str(g, "snapshot-file", d->overlay));
+            CHK(xlsnap__gen_kv_str(g, "snapshot-node-name", nn));
+            CHK(xlsnap__gen_kv_str(g, "format", "qcow2"));
+            /* the overlay exists (freeze_layers): QEMU opens it and
+             * puts it over the node, keeping its backing file name */
+            CHK(xlsnap__gen_kv_str(g, "mode", "existing"));
+        }
+        CHK(yajl_gen_map_close(g));
+        CHK(yajl_gen_map_close(g));
+    }
+    CHK(yajl_gen_array_close(g));
+    CHK(yajl_gen_map_close(g));
+    CHK(yajl_gen_map_close(g));
+    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
+    *cmd_r = cmd;
+    cmd = NULL;
+    goto out;
+ gen_failed:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP command");
+ out:
+    free(node);
+    free(nn);
+    free(cmd);
+    yajl_gen_free(g);
+    return rc;
+}
+
+/* Open QEMU's monitor of the domain and build the transaction. */
+static int open_transaction(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                            const xlsnap_snapshot *sn, xlsnap__qmp *q,
+                            char **cmd_r)
+{
+    int rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, q);
+
+    if (!rc) rc = disk_transaction(ctx, q, sn, cmd_r);
+    if (rc) xlsnap__qmp_close(q);
+    return rc;
+}
+
+/* rename without replacing an existing file */
+static int rename_noreplace(xlsnap_ctx *ctx, const char *from, const char *to)
+{
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno == EINVAL || errno == ENOSYS) {
+        if (access(to, F_OK) == 0)
+            return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "cannot rename "
+                                 "%s to %s: it exists", from, to);
+        if (rename(from, to) == 0) return 0;
+    }
+    return xlsnap__error_errno(ctx, errno, "cannot rename %s to %s", from,
+                               to);
+}
+
+int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to)
+{
+    char *d = xlsnap__strdup(to);
+    int fd, rc;
+
+    if (!d) return xlsnap__nomem(ctx);
+    if ((rc = rename_noreplace(ctx, from, to))) { free(d); return rc; }
+    fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) { fsync(fd); close(fd); }
+    free(d);
+    return 0;
+}
+
+/*
+ * A pre-created overlay an external disk reuses: the caller's file,
+ * its backing reference as found (undo writes it back) and how far
+ * freeze_layers got with it.
+ */
+typedef struct {
+    const char *file;           /* NULL: not reused */
+    xlsnap__qcow2hdr h;
+    enum { REUSE_NONE, REUSE_RENAMED, REUSE_REBASED, REUSE_MOVED } done;
+} reuse_layer;
+
+/* Put external disks i < n back: the new overlay goes (a reused one
+ * back to the caller's path with its own backing reference), the frozen
+ * layer gets its path again. */
+static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n,
+                        reuse_layer *rl)
+{
+    xlsnap__errsaved saved;
+
+    xlsnap__errsave(ctx, &saved);
+    for (int i = 0; i < n; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        reuse_layer *r = rl ? &rl[i] : NULL;
+        if (r && r->file) {
+            /* never removed: the caller's file goes back as it was */
+            if (r->done >= REUSE_MOVED &&
+                rename_noreplace(ctx, d->overlay, r->file))
+                continue;
+            if (r->done >= REUSE_REBASED &&
+                xlsnap__qimg_rebase(ctx, r->file, "qcow2", r->h.backing,
+                                    r->h.backing_fmt, XLSNAP__QIMG_UNSAFE))
+                continue;
+            if (r->done >= REUSE_RENAMED)
+                rename_noreplace(ctx, d->backing, d->overlay);
+            r->done = REUSE_NONE;
+            continue;
+        }
+        if (d->kind != XLSNAP_DISK_EXTERNAL || access(d->backing, F_OK))
+            continue;
+        unlink(d->overlay);
+        rename_noreplace(ctx, d->backing, d->overlay);
+    }
+    xlsnap__errrestore(ctx, &saved);
+}
+
+/* A reused overlay, checked again (it is the caller's and may have
+ * changed since the plan), into disk d's place: the image is renamed
+ * to the frozen layer, the overlay's backing reference is pointed at
+ * it (header only) and the overlay takes the image's path. */
+static int freeze_reused(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                         const xlsnap_disk *d, reuse_layer *r)
+{
+    xlsnap__cfgdisk cd = { 0 };
+    uint64_t size = 0;
+    int rc;
+
+    cd.vdev = d->vdev;
+    cd.path = d->image;
+    cd.format = d->format;
+    xlsnap__qcow2hdr_dispose(&r->h);
+    if ((rc = check_reuse(ctx, &cd, r->file, &r->h))) return rc;
+    if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
+        return rc;
+    if (q && size != r->h.size)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: the "
+                             "pre-created overlay %s is refused: its "
+                             "virtual size is %llu bytes, the disk's %llu",
+                             d->vdev, r->file,
+                             (unsigned long long)r->h.size,
+                             (unsigned long long)size);
+    if ((rc = xlsnap__rename_image(ctx, d->image, d->backing))) goto out;
+    r->done = REUSE_RENAMED;
+    xlsnap__fault_point("create-layer-renamed");
+    if ((rc = xlsnap__qimg_rebase(ctx, r->file, "qcow2", d->backing,
+                                  d->format, XLSNAP__QIMG_UNSAFE)))
+        goto out;
+    r->done = REUSE_REBASED;
+    xlsnap__fault_point("create-reuse-rebased");
+    if ((rc = xlsnap__rename_image(ctx, r->file, d->overlay))) goto out;
+    r->done = REUSE_MOVED;
+ out:
+    return rc ? xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev) : 0;
+}
+
+/*
+ * External disks: the image at the configured path is renamed to the
+ * frozen layer (d->backing) and a new overlay on it is made at the path
+ * (d->overlay == d->image), or a reused one (rl[i].file) moved there.
+ * q: the running domain's monitor, which gives the size (QEMU keeps the
+ * renamed image open: its fd follows the file), NULL offline.  On
+ * failure what was done is undone.
+ */
+static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                         const xlsnap_snapshot *sn, reuse_layer *rl)
+{
+    int i, bad = 0, rc = 0;
+
+    for (i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        uint64_t size = 0;
+        if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
+        bad = i;
+        if (rl && rl[i].file) {
+            if ((rc = freeze_reused(ctx, q, d, &rl[i]))) { i++; break; }
+            xlsnap__fault_point("create-layer-frozen");
+            continue;
+        }
+        if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
+            break;
+        if ((rc = xlsnap__rename_image(ctx, d->image, d->backing))) break;
+        xlsnap__fault_point("create-layer-renamed");
+        rc = q ? xlsnap__qimg_create_overlay_sized(ctx, d->overlay,
+                                                   d->backing, d->format,
+                                                   size)
+               : xlsnap__qimg_create_overlay(ctx, d->overlay, d->backing,
+                                             d->format);
+        if (rc) { i++; break; }
+        xlsnap__fault_point("create-layer-frozen");
+    }
+    if (rc) {
+        if (!(rl && rl[bad].file))
+            rc = xlsnap__error_prefix(ctx, rc, "disk %s",
+                                      sn->disks[bad].vdev);
+        thaw_layers(ctx, sn, i, rl);
+    }
+    return rc;
+}
+
+/* Offline: qemu-img on each disk; undo the ones done on failure. */
+static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
+{
+    int i, rc = 0;
+
+    for (i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        if (d->kind != XLSNAP_DISK_INTERNAL) continue;
+        rc = xlsnap__qimg_snapshot(ctx, 'c', d->internal_name, d->image,
+                                   d->format);
+        if (rc) {
+            rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+            break;
+        }
+    }
+    if (rc) {
+        xlsnap__errsaved saved;
+        xlsnap__errsave(ctx, &saved);
+        while (--i >= 0)
+            if (sn->disks[i].kind == XLSNAP_DISK_INTERNAL)
+                xlsnap__qimg_snapshot(ctx, 'd', sn->disks[i].internal_name,
+                                      sn->disks[i].image, sn->disks[i].format);
+        xlsnap__errrestore(ctx, &saved);
+    }
+    return rc;
+}
+
+/* How config disk d (writable, with an image, w: the caller's choice
+ * for it or NULL) is snapshotted: internal unless asked otherwise; an
+ * error for a disk that cannot be. */
+static int disk_kind(xlsnap_ctx *ctx, const xlsnap_create_params *p,
+                     const xlsnap_cfg_disk *w, const xlsnap__cfgdisk *d,
+                     xlsnap_disk_kind *kind_r)
+{
+    xlsnap_disk_kind kind;
+    bool raw;
+
+    *kind_r = 0;
+    raw = d->format && !strcmp(d->format, "raw");
+    if (!raw && (!d->format || strcmp(d->format, "qcow2")))
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                             "disk %s (%s) has format %s: only qcow2 and "
+                             "raw disks can be snapshotted", d->vdev,
+                             d->path, d->format ? d->format : "unknown");
+    kind = w && w->kind ? w->kind : p->type;
+    if (!kind) kind = raw ? XLSNAP_DISK_EXTERNAL : XLSNAP_DISK_INTERNAL;
+    if (raw && kind == XLSNAP_DISK_INTERNAL)
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
+                                  XLSNAP_HINT_EXTERNAL,
+                             "disk %s (%s) is raw and cannot hold an "
+                             "internal snapshot",
+                             d->vdev, d->path);
+    if (raw)
+        /* the configured path keeps the active layer, a qcow2 overlay:
+         * a config saying format=raw would then boot the overlay's
+         * bytes as the disk */
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                             "disk %s (%s) is raw: an external snapshot "
+                             "puts a qcow2 overlay at the path the xl "
+                             "config names as raw; convert the disk "
+                             "(qemu-img convert -O qcow2) and set "
+                             "format=qcow2 in the config first",
+                             d->vdev, d->path);
+    *kind_r = kind;
+    return 0;
+}
+
+/* Fill sd, the record's disk, for config disk d as a disk of that
+ * kind (w: the caller's choice for it, or NULL). */
+static int add_disk(xlsnap_ctx *ctx, const xlsnap_create_params *p,
+                    const xlsnap_cfg_disk *w, const xlsnap__cfgdisk *d,
+                    xlsnap_disk_kind kind, const char *name,
+                    xlsnap_disk *sd)
+{
+
+    sd->vdev = xlsnap__strdup(d->vdev);
+    sd->format = xlsnap__strdup(d->format);
+    sd->image = xlsnap__strdup(d->path);
+    sd->kind = kind;
+    if (!sd->vdev || !sd->format || !sd->image) return xlsnap__nomem(ctx);
+    if (kind == XLSNAP_DISK_INTERNAL) {
+        sd->internal_name = xlsnap__strdup(name);
+        return sd->internal_name ? 0 : xlsnap__nomem(ctx);
+    }
+    /* the active layer stays at the configured path: the image there is
+     * renamed to the frozen layer, and a new overlay on it takes the
+     * path (so `xl create` of the admin's own config boots what the
+     * domain last ran on) */
+    sd->overlay = xlsnap__strdup(d->path);
+    /* reusing: the target is the caller's overlay, which takes the
+     * path; the frozen layer goes to the default path */
+    sd->backing = w && w->target && !p->reuse_external
+                ? xlsnap__strdup(w->target)
+                : xlsnap__image_sibling(d->path, name);
+    if (!sd->overlay || !sd->backing) return xlsnap__nomem(ctx);
+    if (access(sd->backing, F_OK) == 0)
+        return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
+                             "disk %s: %s already exists", d->vdev,
+                             sd->backing);
+    if (p->reuse_external) {
+        xlsnap__qcow2hdr h;
+        int rc;
+        if (!w || !w->target)
+            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: no "
+                                 "pre-created overlay is named for it (an "
+                                 "external snapshot reusing overlays needs "
+                                 "one per disk: the disk's target)",
+                                 d->vdev);
+        rc = check_reuse(ctx, d, w->target, &h);
+        xlsnap__qcow2hdr_dispose(&h);
+        if (!rc && !(sd->reused = xlsnap__strdup(w->target)))
+            rc = xlsnap__nomem(ctx);
+        return rc;
+    }
+    if (w && w->target)
+        return same_file_system(ctx, d->vdev, d->path, sd->backing);
+    return 0;
+}
+
+/* Plan disk d: internal unless asked otherwise (raw only external, and
+ * refused: the configured path would name a qcow2 overlay as raw). */
+static int qcow2_plan(const xlsnap__disk_plan *pl, const xlsnap__cfgdisk *d,
+                      xlsnap_disk *sd)
+{
+    xlsnap_disk_kind kind;
+    int rc;
+
+    if ((rc = disk_kind(pl->ctx, pl->p, pl->want, d, &kind))) return rc;
+    if (pl->running && (rc = xlsnap__qmp_check_config(pl->ctx, pl->config)))
+        return rc;
+    return add_disk(pl->ctx, pl->p, pl->want, d, kind, pl->snap, sd);
+}
+
+/* The take's state: the transaction once built, and the pre-created
+ * overlays reused (per disk of the record, or NULL). */
+typedef struct {
+    char *tcmd;
+    reuse_layer *reuse;
+    int nreuse;         /* entries of reuse (the record may move out on
+                           success: its num_disks is gone then) */
+} qcow2_take_state;
+
+static void qcow2_release(void *state)
+{
+    qcow2_take_state *t = state;
+
+    if (!t) return;
+    free(t->tcmd);
+    for (int i = 0; t->reuse && i < t->nreuse; i++)
+        xlsnap__qcow2hdr_dispose(&t->reuse[i].h);
+    free(t->reuse);
+    free(t);
+}
+
+/*
+ * Before the guest stops: which pre-created overlay each external disk
+ * takes (the plan checked it) and, for a running domain, the
+ * transaction (node names asked of QEMU), so the pause, or the
+ * suspension after a memory save, lasts little more than the
+ * transaction.  The monitor is closed meanwhile: libxl's save (HVM),
+ * pause and unpause may need it, under the same lock.
+ */
+static int qcow2_prepare(const xlsnap__disk_op *op, void **state_r)
+{
+    xlsnap_ctx *ctx = op->ctx;
+    const xlsnap_snapshot *sn = op->sn;
+    qcow2_take_state *t = calloc(1, sizeof(*t));
+    bool reused = false;
+    xlsnap__qmp q;
+    int rc = 0;
+
+    *state_r = NULL;
+    if (!t) return xlsnap__nomem(ctx);
+    for (int i = 0; i < sn->num_disks; i++)
+        reused |= sn->disks[i].reused != NULL;
+    if (reused) {
+        t->reuse = calloc(sn->num_disks, sizeof(*t->reuse));
+        if (!t->reuse) { rc = xlsnap__nomem(ctx); goto out; }
+        t->nreuse = sn->num_disks;
+        for (int i = 0; i < sn->num_disks; i++)
+            if (sn->disks[i].kind == XLSNAP_DISK_EXTERNAL)
+                t->reuse[i].file = sn->disks[i].reused;
+    }
+    if (op->running) {
+        xlsnap__qmp_init(&q);
+        if (!(rc = open_transaction(ctx, op->dom, sn, &q, &t->tcmd)))
+            xlsnap__qmp_close(&q);
+    }
+ out:
+    if (rc) qcow2_release(t);
+    else *state_r = t;
+    return rc;
+}
+
+/* Every qcow2 disk of the record at once: a QMP transaction, or
+ * qemu-img offline; on failure no disk was changed. */
+static int qcow2_take_all(const xlsnap__disk_op *op, void *state)
+{
+    xlsnap_ctx *ctx = op->ctx;
+    const xlsnap_snapshot *sn = op->sn;
+    qcow2_take_state *t = state;
+    xlsnap__qmp q;
+    int rc;
+
+    if (!op->running) {
+        if ((rc = freeze_layers(ctx, NULL, sn, t->reuse))) return rc;
+        if ((rc = offline_disks(ctx, sn)))
+            thaw_layers(ctx, sn, sn->num_disks, t->reuse);
+        return rc;
+    }
+    xlsnap__qmp_init(&q);
+    rc = t->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid, &q)
+                 : open_transaction(ctx, op->dom, sn, &q, &t->tcmd);
+    if (rc) return rc;
+    rc = freeze_layers(ctx, &q, sn, t->reuse);
+    if (!rc) {
+        rc = xlsnap__qmp_exec(ctx, &q, t->tcmd, NULL);
+        if (rc) thaw_layers(ctx, sn, sn->num_disks, t->reuse);
+    }
+    xlsnap__qmp_close(&q);
+    if (rc)
+        rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
+                                  "failed (no disk was changed)");
+    return rc;
+}
+
+/* The running domain now writes to the new overlays: its own config
+ * (libxl's stored config and xenstore) must say so. */
+static int qcow2_commit(const xlsnap__disk_op *op, void *state)
+{
+    const xlsnap_snapshot *sn = op->sn;
+    int rc;
+
+    (void)state;
+    for (int i = 0; i < sn->num_disks && op->running; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
+        rc = xlsnap__hv_set_live_disk(op->ctx, op->dom->domid, d->vdev,
+                                      d->overlay, "qcow2");
+        if (rc)
+            return xlsnap__error_prefix(op->ctx, rc, "snapshot taken, but "
+                                        "the domain config still names %s "
+                                        "(record left 'preparing')",
+                                        d->image);
+    }
+    return 0;
+}
+
 const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .name = "qcow2",
+    .plan = qcow2_plan,
+    .prepare = qcow2_prepare,
+    .take_all = qcow2_take_all,
+    .commit = qcow2_commit,
+    .release = qcow2_release,
     .describe = qcow2_describe,
     .check = qcow2_check,
     .revert_plan = qcow2_revert_plan,

@@ -91,12 +91,15 @@ static char *copy_path(const char *image, const char *snap)
     return r;
 }
 
-static int reflink_plan(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd,
-                        const char *uuid, const char *snap, xlsnap_disk *sd)
+static int reflink_plan(const xlsnap__disk_plan *pl,
+                        const xlsnap__cfgdisk *cd, xlsnap_disk *sd)
 {
+    xlsnap_ctx *ctx = pl->ctx;
+    const char *snap = pl->snap;
     struct stat st;
+    int rc;
 
-    (void)uuid;
+    if ((rc = xlsnap__disk_plan_volume(pl, cd, "reflink"))) return rc;
     if (stat(cd->path, &st) < 0)
         return xlsnap__error_errno(ctx, errno, "disk %s: %s", cd->vdev,
                                    cd->path);

@@ -29,7 +29,8 @@
  *     have that name);
  *  8. LVM volumes tagged as this domain's snapshot volumes that no
  *     record names: removed (tags checked again first); the old origin
- *     an interrupted thin revert left: reported (backend/lvm.c).
+ *     an interrupted thin revert left: removed beside the new origin,
+ *     else put back, when the revert tagged it (backend/lvm.c).
  *  9. reflink copies marked as this domain's that no record names, and
  *     temporary copies of interrupted reverts: removed when marked
  *     (backend/reflink.c).
@@ -1036,27 +1037,55 @@ static int check_strays(checker *c, const xlsnap_snapshot *l, int nr)
 
 /* LVs of the tool's no record names (issue 15): a snapshot volume tagged
  * as this domain's (xlsnap, xlsnap-uuid-<uuid>) is removed by repair;
- * the old origin an interrupted thin revert left ("-xs-old<time>", it
- * carries the origin's own tags, not the tool's) is only reported. */
+ * the old origin an interrupted thin revert left ("-xs-old<time>") is
+ * repaired once no revert is interrupted when the revert tagged it
+ * (xlsnap-old, xlsnap-old-uuid-<uuid>): removed beside the new origin,
+ * else put back; untagged (an older version's), only reported. */
 static int check_volumes(checker *c, const xlsnap_snapshot *l, int nr)
 {
     const char *who = c->dom->name ? c->dom->name : c->dom->uuid;
     xlsnap__lvm_orphan *v = NULL;
+    char *intent = NULL;
+    bool pending;
     int n = 0, rc;
 
     if ((rc = xlsnap__lvm_orphans(c->ctx, c->dom->uuid, l, nr, &v, &n)))
         return rc;
+    /* an old origin is repaired only once no revert is interrupted */
+    if ((rc = xlsnap__intent_read(c->ctx, c->dom->uuid,
+                                  XLSNAP__REVERT_INTENT, &intent))) {
+        xlsnap__lvm_orphan_list_free(v, n);
+        return rc;
+    }
+    pending = intent != NULL;
+    free(intent);
     for (int k = 0; k < n; k++) {
         int i;
         if (v[k].old) {
+            bool back = false;
             i = found(c, NULL, "orphan", "logical volume %s is left from "
                       "an interrupted revert of %s (the disk's data before "
                       "that revert); remove it (lvremove) if you do not "
                       "need it", v[k].volume, who);
             if (!c->repair || i < 0) continue;
+            if (v[k].tagged && !pending) {
+                if (xlsnap__lvm_repair_old(c->ctx, v[k].volume,
+                                           c->dom->uuid, &back))
+                    not_fixed(c, i);
+                else if (back)
+                    fixed(c, i, "put back as the disk's volume: the revert "
+                          "was killed before it made the new one");
+                else
+                    fixed(c, i, "removed logical volume %s: the revert it "
+                          "is left from had made the new one",
+                          v[k].volume);
+                continue;
+            }
             c->v[i].repair = xlsnap__sprintf("left in place: it holds "
                                              "the disk's data of before "
-                                             "the revert");
+                                             "the revert%s", pending
+                                             ? ", and that revert is still "
+                                               "interrupted" : "");
             if (!c->v[i].repair) c->nomem = true;
             continue;
         }

@@ -39,30 +39,6 @@ static const xlsnap_cfg_disk *wanted(const xlsnap_create_params *p,
     return NULL;
 }
 
-/* The frozen layer moves from the image's path to target by rename: a
- * target on another file system is refused before anything is touched
- * (a directory that does not exist is left to the rename to report). */
-static int same_file_system(xlsnap_ctx *ctx, const char *vdev,
-                            const char *image, const char *target)
-{
-    struct stat si, st;
-    char *dir = xlsnap__strdup(target);
-    int rc = 0;
-
-    if (!dir) return xlsnap__error(ctx, XLSNAP_ERROR_NOMEM, "out of memory");
-    if (stat(image, &si) == 0 && stat(dirname(dir), &st) == 0 &&
-        si.st_dev != st.st_dev)
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL,
-                           "disk %s: the snapshot path %s is on another "
-                           "file system than the disk image %s; the "
-                           "snapshot's data is moved there by rename, so "
-                           "give a path on the image's file system (or "
-                           "none: it then goes next to the image)",
-                           vdev, target, image);
-    free(dir);
-    return rc;
-}
-
 /* Every disk asked for by vdev is one of the domain's. */
 static int check_wanted(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                         const xlsnap__cfgdisk *cd, int ncd)
@@ -79,17 +55,15 @@ static int check_wanted(xlsnap_ctx *ctx, const xlsnap_create_params *p,
     return 0;
 }
 
-/* How config disk d is snapshotted (*kind_r), 0 there if it is not
- * (not selected, CD-ROM or read-only by default, empty drive); an
- * error for a disk that cannot be. */
-static int disk_kind(xlsnap_ctx *ctx, const xlsnap_create_params *p,
-                     const xlsnap__cfgdisk *d, xlsnap_disk_kind *kind_r)
+/* Whether config disk d is left out (*skip_r): not selected, a CD-ROM
+ * or read-only disk (by default; asked for: an error), an empty
+ * drive. */
+static int skipped(xlsnap_ctx *ctx, const xlsnap_create_params *p,
+                   const xlsnap__cfgdisk *d, bool *skip_r)
 {
     const xlsnap_cfg_disk *w = wanted(p, d->vdev);
-    xlsnap_disk_kind kind;
-    bool raw;
 
-    *kind_r = 0;
+    *skip_r = true;
     if (p->num_disks && !w) return 0;
     if (d->cdrom || !d->readwrite) {
         if (w)
@@ -99,270 +73,23 @@ static int disk_kind(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                                  d->cdrom ? "a CD-ROM" : "read-only");
         return 0;
     }
-    if (!d->path || !*d->path) return 0;   /* empty drive */
-    raw = d->format && !strcmp(d->format, "raw");
-    if (!raw && (!d->format || strcmp(d->format, "qcow2")))
-        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                             "disk %s (%s) has format %s: only qcow2 and "
-                             "raw disks can be snapshotted", d->vdev,
-                             d->path, d->format ? d->format : "unknown");
-    kind = w && w->kind ? w->kind : p->type;
-    if (!kind) kind = raw ? XLSNAP_DISK_EXTERNAL : XLSNAP_DISK_INTERNAL;
-    if (raw && kind == XLSNAP_DISK_INTERNAL)
-        return xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
-                                  XLSNAP_HINT_EXTERNAL,
-                             "disk %s (%s) is raw and cannot hold an "
-                             "internal snapshot",
-                             d->vdev, d->path);
-    if (raw)
-        /* the configured path keeps the active layer, a qcow2 overlay:
-         * a config saying format=raw would then boot the overlay's
-         * bytes as the disk */
-        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                             "disk %s (%s) is raw: an external snapshot "
-                             "puts a qcow2 overlay at the path the xl "
-                             "config names as raw; convert the disk "
-                             "(qemu-img convert -O qcow2) and set "
-                             "format=qcow2 in the config first",
-                             d->vdev, d->path);
-    *kind_r = kind;
-    return 0;
-}
-
-/* Whether s may be printed in a message (no control character). */
-static bool printable(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) return false;
-    return xlsnap__utf8_valid(s);
-}
-
-/* The virtual size of the disk's own qcow2 image (its header). */
-static int image_size(xlsnap_ctx *ctx, const char *vdev, const char *image,
-                      uint64_t *size_r)
-{
-    xlsnap__qcow2hdr h;
-    const char *why = NULL;
-    int fd = open(image, O_RDONLY | O_CLOEXEC), rc;
-
-    if (fd < 0)
-        return xlsnap__error_errno(ctx, errno, "disk %s: cannot open %s",
-                                   vdev, image);
-    rc = xlsnap__qcow2_header(ctx, fd, &h, &why);
-    close(fd);
-    if (!rc && why)
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "disk %s: %s: %s",
-                           vdev, image, why);
-    *size_r = h.size;
-    xlsnap__qcow2hdr_dispose(&h);
-    return rc;
-}
-
-/* Why the header h of a pre-created overlay (backing file name
- * resolved as QEMU does: abs, NULL if none) does not fit disk d (image,
- * format, virtual size): NULL if it does.  *m: a message built for it
- * (free()). */
-static const char *reuse_misfit(const xlsnap__qcow2hdr *h, const char *abs,
-                                const xlsnap__cfgdisk *d, uint64_t size,
-                                char **m)
-{
-    if (h->data_file)
-        return "it has an external data file (data-file)";
-    if (h->crypt_method)
-        return "it is encrypted";
-    if (h->incompatible & 2)
-        return "it is marked corrupt";
-    if (h->incompatible & 1)
-        return "it is marked dirty (not closed cleanly; qemu-img check -r "
-               "all repairs it)";
-    if (h->incompatible & ~0x1fULL)
-        return "it has qcow2 features this tool does not know";
-    if (h->nb_snapshots)
-        return "it has internal snapshots";
-    if (!abs)
-        return "it has no backing file (it must be made on the disk's "
-               "image: qemu-img create -f qcow2 -b IMAGE -F FORMAT)";
-    if (strcmp(abs, d->path)) {
-        *m = printable(h->backing)
-           ? xlsnap__sprintf("its backing file is %s, not the disk's "
-                             "image %s", h->backing, d->path)
-           : NULL;
-        return *m ? *m : "its backing file is not the disk's image";
-    }
-    if (!h->backing_fmt)
-        return "its backing format is not recorded (make it with -F)";
-    if (strcmp(h->backing_fmt, d->format)) {
-        *m = printable(h->backing_fmt)
-           ? xlsnap__sprintf("its backing format is %s, not the disk's %s",
-                             h->backing_fmt, d->format)
-           : NULL;
-        return *m ? *m : "its backing format is not the disk's";
-    }
-    if (h->size != size) {
-        *m = xlsnap__sprintf("its virtual size is %llu bytes, the disk's "
-                             "%llu", (unsigned long long)h->size,
-                             (unsigned long long)size);
-        return *m ? *m : "its virtual size is not the disk's";
-    }
-    return NULL;
-}
-
-/* h's backing file name as QEMU resolves it for an image at file (a
- * relative name: in file's directory); *abs_r NULL if it has none. */
-static int resolve_backing(xlsnap_ctx *ctx, const char *file,
-                           const xlsnap__qcow2hdr *h, char **abs_r)
-{
-    char *dir;
-
-    *abs_r = NULL;
-    if (!h->backing) return 0;
-    if (h->backing[0] == '/') {
-        *abs_r = xlsnap__strdup(h->backing);
-    } else {
-        if (!(dir = xlsnap__strdup(file))) return xlsnap__nomem(ctx);
-        *abs_r = xlsnap__sprintf("%s/%s", dirname(dir), h->backing);
-        free(dir);
-    }
-    return *abs_r ? 0 : xlsnap__nomem(ctx);
-}
-
-/*
- * The pre-created overlay file for disk d (reuse_external), read
- * without following anything: a regular file (no symbolic link), a
- * qcow2 image on the disk's image (as named in the config, absolute or
- * relative to the overlay's directory) of the disk's size, with no
- * data file, encryption, internal snapshot or data of its own, on the
- * image's file system (it is moved to the image's path by rename).
- * *h: its header (dispose it), whose backing reference undo restores.
- */
-static int check_reuse(xlsnap_ctx *ctx, const xlsnap__cfgdisk *d,
-                       const char *file, xlsnap__qcow2hdr *h)
-{
-    struct stat st, si;
-    const char *why = NULL;
-    char *m = NULL, *abs = NULL;
-    uint64_t size = 0;
-    bool shows = false;
-    int fd, rc = 0;
-
-    memset(h, 0, sizeof(*h));
-    fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ELOOP) why = "it is a symbolic link";
-        else if (errno == ENOENT) why = "it does not exist";
-        else
-            return xlsnap__error_errno(ctx, errno, "disk %s: cannot open "
-                                       "the pre-created overlay %s",
-                                       d->vdev, file);
-        goto refuse;
-    }
-    if (fstat(fd, &st) < 0 || stat(d->path, &si) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "disk %s: cannot stat %s or "
-                                 "%s", d->vdev, file, d->path);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        why = "it is not a regular file";
-    } else if (si.st_dev == st.st_dev && si.st_ino == st.st_ino) {
-        why = "it is the disk's image itself";
-    } else if (si.st_dev != st.st_dev) {
-        if (!(m = xlsnap__sprintf("it is on another file system than the "
-                                  "disk image %s (it is moved to the "
-                                  "image's path by rename)", d->path))) {
-            rc = xlsnap__nomem(ctx);
-            goto out;
-        }
-        why = m;
-    }
-    if (why || (rc = xlsnap__qcow2_header(ctx, fd, h, &why)) || why ||
-        (rc = resolve_backing(ctx, file, h, &abs)) ||
-        (rc = image_size(ctx, d->vdev, d->path, &size)) ||
-        (why = reuse_misfit(h, abs, d, size, &m)))
-        goto refuse;
-    if ((rc = xlsnap__qcow2_shows_data(ctx, fd, h, &shows))) {
-        rc = xlsnap__error_prefix(ctx, rc, "disk %s: the pre-created "
-                                  "overlay %s", d->vdev, file);
-        goto out;
-    }
-    if (shows)
-        why = "it has data of its own (the guest would not see the "
-              "snapshot's disk through it): an overlay to reuse must be "
-              "empty";
- refuse:
-    if (!rc && why)
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: the "
-                           "pre-created overlay %s is refused: %s", d->vdev,
-                           file, why);
- out:
-    if (fd >= 0) close(fd);
-    free(abs);
-    free(m);
-    return rc;
-}
-
-/* Add config disk d to s as a disk of that kind. */
-static int add_disk(xlsnap_ctx *ctx, const xlsnap_create_params *p,
-                    const xlsnap__cfgdisk *d, xlsnap_disk_kind kind,
-                    const char *name, xlsnap_snapshot *s)
-{
-    const xlsnap_cfg_disk *w = wanted(p, d->vdev);
-    xlsnap_disk *sd = &s->disks[s->num_disks++];
-
-    sd->vdev = xlsnap__strdup(d->vdev);
-    sd->format = xlsnap__strdup(d->format);
-    sd->image = xlsnap__strdup(d->path);
-    sd->kind = kind;
-    if (!sd->vdev || !sd->format || !sd->image) return xlsnap__nomem(ctx);
-    if (kind == XLSNAP_DISK_INTERNAL) {
-        sd->internal_name = xlsnap__strdup(name);
-        return sd->internal_name ? 0 : xlsnap__nomem(ctx);
-    }
-    /* the active layer stays at the configured path: the image there is
-     * renamed to the frozen layer, and a new overlay on it takes the
-     * path (so `xl create` of the admin's own config boots what the
-     * domain last ran on) */
-    sd->overlay = xlsnap__strdup(d->path);
-    /* reusing: the target is the caller's overlay, which takes the
-     * path; the frozen layer goes to the default path */
-    sd->backing = w && w->target && !p->reuse_external
-                ? xlsnap__strdup(w->target)
-                : xlsnap__image_sibling(d->path, name);
-    if (!sd->overlay || !sd->backing) return xlsnap__nomem(ctx);
-    if (access(sd->backing, F_OK) == 0)
-        return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS,
-                             "disk %s: %s already exists", d->vdev,
-                             sd->backing);
-    if (p->reuse_external) {
-        xlsnap__qcow2hdr h;
-        int rc;
-        if (!w || !w->target)
-            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: no "
-                                 "pre-created overlay is named for it (an "
-                                 "external snapshot reusing overlays needs "
-                                 "one per disk: the disk's target)",
-                                 d->vdev);
-        rc = check_reuse(ctx, d, w->target, &h);
-        xlsnap__qcow2hdr_dispose(&h);
-        if (!rc && !(sd->reused = xlsnap__strdup(w->target)))
-            rc = xlsnap__nomem(ctx);
-        return rc;
-    }
-    if (w && w->target)
-        return same_file_system(ctx, d->vdev, d->path, sd->backing);
+    *skip_r = !d->path || !*d->path;    /* empty drive */
     return 0;
 }
 
 /*
  * Decide which disks to snapshot and how.  Every writable disk by
- * default (CD-ROMs and read-only disks skipped); the driver of each
- * from the disk-driver layer (backend/disk.h): qcow2 internal unless
- * asked otherwise, raw only external; LVM volumes by the lvm driver;
- * anything else is refused, naming the disk.
+ * default (CD-ROMs and read-only disks skipped); each planned by its
+ * driver from the disk-driver layer (backend/disk.h), which refuses
+ * what it cannot snapshot, naming the disk.
  */
 static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
                       const char *config, bool running, const char *uuid,
                       const char *name, xlsnap_snapshot *s)
 {
+    xlsnap__disk_plan pl = { .ctx = ctx, .p = p, .config = config,
+                             .running = running, .uuid = uuid,
+                             .snap = name };
     xlsnap__cfgdisk *cd = NULL;
     int ncd = 0, rc;
 
@@ -372,361 +99,19 @@ static int plan_disks(xlsnap_ctx *ctx, const xlsnap_create_params *p,
     s->disks = calloc(ncd ? ncd : 1, sizeof(*s->disks));
     if (!s->disks) { rc = xlsnap__nomem(ctx); goto out; }
     for (int i = 0; i < ncd; i++) {
-        const xlsnap_cfg_disk *w = wanted(p, cd[i].vdev);
         const xlsnap__disk_driver *drv;
-        xlsnap_disk_kind kind;
-        if ((p->num_disks && !w) || cd[i].cdrom || !cd[i].readwrite ||
-            !cd[i].path || !*cd[i].path) {
-            /* skipped, or refused by disk_kind with its reason */
-            if ((rc = disk_kind(ctx, p, &cd[i], &kind))) goto out;
-            continue;
-        }
+        bool skip;
+        if ((rc = skipped(ctx, p, &cd[i], &skip))) goto out;
+        if (skip) continue;
         if ((rc = xlsnap__disk_select(ctx, &cd[i], running, &drv)))
             goto out;
-        if (drv->plan) {
-            if (w && w->kind) {
-                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s (%s) "
-                                   "is snapshotted by the %s driver: it "
-                                   "has no internal or external snapshots",
-                                   cd[i].vdev, cd[i].path, drv->name);
-                goto out;
-            }
-            if (w && w->target) {
-                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s (%s) "
-                                   "is snapshotted by the %s driver: the "
-                                   "driver names its snapshot (a volume "
-                                   "of the same volume group, a copy next "
-                                   "to the file), not a target path",
-                                   cd[i].vdev, cd[i].path, drv->name);
-                goto out;
-            }
-            /* (counted first: a half-filled entry is freed with s) */
-            if ((rc = drv->plan(ctx, &cd[i], uuid, name,
-                                &s->disks[s->num_disks++])))
-                goto out;
-            continue;
-        }
-        if ((rc = disk_kind(ctx, p, &cd[i], &kind))) goto out;
-        if (kind && running &&
-            (rc = xlsnap__qmp_check_config(ctx, config)))
-            goto out;
-        if (kind && (rc = add_disk(ctx, p, &cd[i], kind, name, s)))
+        pl.want = wanted(p, cd[i].vdev);
+        /* (counted first: a half-filled entry is freed with s) */
+        if ((rc = drv->plan(&pl, &cd[i], &s->disks[s->num_disks++])))
             goto out;
     }
  out:
     xlsnap__cfgdisk_list_free(cd, ncd);
-    return rc;
-}
-
-/* The QMP transaction snapshotting every disk at once (node names
- * looked up on q). */
-static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                            const xlsnap_snapshot *sn, char **cmd_r)
-{
-    yajl_gen g = yajl_gen_alloc(NULL);
-    char *cmd = NULL, *node = NULL, *nn = NULL;
-    int s, rc;
-
-    if (!g) return xlsnap__nomem(ctx);
-    CHK(yajl_gen_map_open(g));
-    CHK(xlsnap__gen_kv_str(g, "execute", "transaction"));
-    CHK(xlsnap__gen_str(g, "arguments"));
-    CHK(yajl_gen_map_open(g));
-    CHK(xlsnap__gen_str(g, "actions"));
-    CHK(yajl_gen_array_open(g));
-    for (int i = 0; i < sn->num_disks; i++) {
-        const xlsnap_disk *d = &sn->disks[i];
-        if (d->kind == XLSNAP_DISK_VOLUME) continue;
-        free(node);
-        node = NULL;
-        if ((rc = xlsnap__qmp_node_for_file(ctx, q, d->image, &node)))
-            goto out;
-        CHK(yajl_gen_map_open(g));
-        if (d->kind == XLSNAP_DISK_INTERNAL) {
-            CHK(xlsnap__gen_kv_str(g, "type",
-                                   "blockdev-snapshot-internal-sync"));
-            CHK(xlsnap__gen_str(g, "data"));
-            CHK(yajl_gen_map_open(g));
-            CHK(xlsnap__gen_kv_str(g, "device", node));
-            CHK(xlsnap__gen_kv_str(g, "name", d->internal_name));
-        } else {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            free(nn);
-            nn = xlsnap__sprintf("xs-%s-%lld%06ld", d->vdev,
-                                 (long long)ts.tv_sec % 100000000,
-                                 ts.tv_nsec / 1000);
-            if (!nn) { rc = xlsnap__nomem(ctx); goto out; }
-            CHK(xlsnap__gen_kv_str(g, "type", "blockdev-snapshot-sync"));
-            CHK(xlsnap__gen_str(g, "data"));
-            CHK(yajl_gen_map_open(g));
-            CHK(xlsnap__gen_kv_str(g, "node-name", node));
-            CHK(xlsnap__gen_kv_str(g, "snapshot-file", d->overlay));
-            CHK(xlsnap__gen_kv_str(g, "snapshot-node-name", nn));
-            CHK(xlsnap__gen_kv_str(g, "format", "qcow2"));
-            /* the overlay exists (freeze_layers): QEMU opens it and
-             * puts it over the node, keeping its backing file name */
-            CHK(xlsnap__gen_kv_str(g, "mode", "existing"));
-        }
-        CHK(yajl_gen_map_close(g));
-        CHK(yajl_gen_map_close(g));
-    }
-    CHK(yajl_gen_array_close(g));
-    CHK(yajl_gen_map_close(g));
-    CHK(yajl_gen_map_close(g));
-    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
-    *cmd_r = cmd;
-    cmd = NULL;
-    goto out;
- gen_failed:
-    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP command");
- out:
-    free(node);
-    free(nn);
-    free(cmd);
-    yajl_gen_free(g);
-    return rc;
-}
-
-/* Whether sn has disks QEMU snapshots (qcow2, not volumes). */
-static bool has_qemu_disks(const xlsnap_snapshot *sn)
-{
-    for (int i = 0; i < sn->num_disks; i++)
-        if (sn->disks[i].kind != XLSNAP_DISK_VOLUME) return true;
-    return false;
-}
-
-/* Volumes i < n taken by their drivers are removed again. */
-static void cancel_volumes(const xlsnap__disk_op *dop, int n)
-{
-    const xlsnap_snapshot *sn = dop->sn;
-    xlsnap__errsaved saved;
-
-    xlsnap__errsave(dop->ctx, &saved);
-    for (int i = 0; i < n; i++) {
-        const xlsnap_disk *d = &sn->disks[i];
-        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-        if (d->kind == XLSNAP_DISK_VOLUME && drv && drv->cancel)
-            drv->cancel(dop, d);
-    }
-    xlsnap__errrestore(dop->ctx, &saved);
-}
-
-/* Every volume through its driver (the guest is paused, suspended or
- * off); on failure the ones taken are removed again. */
-static int take_volumes(const xlsnap__disk_op *dop, const char *size)
-{
-    xlsnap_ctx *ctx = dop->ctx;
-    const xlsnap_snapshot *sn = dop->sn;
-
-    for (int i = 0; i < sn->num_disks; i++) {
-        const xlsnap_disk *d = &sn->disks[i];
-        const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-        int rc;
-        if (d->kind != XLSNAP_DISK_VOLUME) continue;
-        rc = drv && drv->take
-           ? drv->take(dop, d, sn->name, size)
-           : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "no driver");
-        if (rc) {
-            cancel_volumes(dop, i);
-            return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
-        }
-    }
-    return 0;
-}
-
-/* Open QEMU's monitor of the domain and build the transaction. */
-static int open_transaction(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                            const xlsnap_snapshot *sn, xlsnap__qmp *q,
-                            char **cmd_r)
-{
-    int rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, q);
-
-    if (!rc) rc = disk_transaction(ctx, q, sn, cmd_r);
-    if (rc) xlsnap__qmp_close(q);
-    return rc;
-}
-
-/* rename without replacing an existing file */
-static int rename_noreplace(xlsnap_ctx *ctx, const char *from, const char *to)
-{
-    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno == EINVAL || errno == ENOSYS) {
-        if (access(to, F_OK) == 0)
-            return xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "cannot rename "
-                                 "%s to %s: it exists", from, to);
-        if (rename(from, to) == 0) return 0;
-    }
-    return xlsnap__error_errno(ctx, errno, "cannot rename %s to %s", from,
-                               to);
-}
-
-int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to)
-{
-    char *d = xlsnap__strdup(to);
-    int fd, rc;
-
-    if (!d) return xlsnap__nomem(ctx);
-    if ((rc = rename_noreplace(ctx, from, to))) { free(d); return rc; }
-    fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) { fsync(fd); close(fd); }
-    free(d);
-    return 0;
-}
-
-/*
- * A pre-created overlay an external disk reuses: the caller's file,
- * its backing reference as found (undo writes it back) and how far
- * freeze_layers got with it.
- */
-typedef struct {
-    const char *file;           /* NULL: not reused */
-    xlsnap__qcow2hdr h;
-    enum { REUSE_NONE, REUSE_RENAMED, REUSE_REBASED, REUSE_MOVED } done;
-} reuse_layer;
-
-/* Put external disks i < n back: the new overlay goes (a reused one
- * back to the caller's path with its own backing reference), the frozen
- * layer gets its path again. */
-static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n,
-                        reuse_layer *rl)
-{
-    xlsnap__errsaved saved;
-
-    xlsnap__errsave(ctx, &saved);
-    for (int i = 0; i < n; i++) {
-        const xlsnap_disk *d = &sn->disks[i];
-        reuse_layer *r = rl ? &rl[i] : NULL;
-        if (r && r->file) {
-            /* never removed: the caller's file goes back as it was */
-            if (r->done >= REUSE_MOVED &&
-                rename_noreplace(ctx, d->overlay, r->file))
-                continue;
-            if (r->done >= REUSE_REBASED &&
-                xlsnap__qimg_rebase(ctx, r->file, "qcow2", r->h.backing,
-                                    r->h.backing_fmt, XLSNAP__QIMG_UNSAFE))
-                continue;
-            if (r->done >= REUSE_RENAMED)
-                rename_noreplace(ctx, d->backing, d->overlay);
-            r->done = REUSE_NONE;
-            continue;
-        }
-        if (d->kind != XLSNAP_DISK_EXTERNAL || access(d->backing, F_OK))
-            continue;
-        unlink(d->overlay);
-        rename_noreplace(ctx, d->backing, d->overlay);
-    }
-    xlsnap__errrestore(ctx, &saved);
-}
-
-/* A reused overlay, checked again (it is the caller's and may have
- * changed since the plan), into disk d's place: the image is renamed
- * to the frozen layer, the overlay's backing reference is pointed at
- * it (header only) and the overlay takes the image's path. */
-static int freeze_reused(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                         const xlsnap_disk *d, reuse_layer *r)
-{
-    xlsnap__cfgdisk cd = { 0 };
-    uint64_t size = 0;
-    int rc;
-
-    cd.vdev = d->vdev;
-    cd.path = d->image;
-    cd.format = d->format;
-    xlsnap__qcow2hdr_dispose(&r->h);
-    if ((rc = check_reuse(ctx, &cd, r->file, &r->h))) return rc;
-    if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
-        return rc;
-    if (q && size != r->h.size)
-        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: the "
-                             "pre-created overlay %s is refused: its "
-                             "virtual size is %llu bytes, the disk's %llu",
-                             d->vdev, r->file,
-                             (unsigned long long)r->h.size,
-                             (unsigned long long)size);
-    if ((rc = xlsnap__rename_image(ctx, d->image, d->backing))) goto out;
-    r->done = REUSE_RENAMED;
-    xlsnap__fault_point("create-layer-renamed");
-    if ((rc = xlsnap__qimg_rebase(ctx, r->file, "qcow2", d->backing,
-                                  d->format, XLSNAP__QIMG_UNSAFE)))
-        goto out;
-    r->done = REUSE_REBASED;
-    xlsnap__fault_point("create-reuse-rebased");
-    if ((rc = xlsnap__rename_image(ctx, r->file, d->overlay))) goto out;
-    r->done = REUSE_MOVED;
- out:
-    return rc ? xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev) : 0;
-}
-
-/*
- * External disks: the image at the configured path is renamed to the
- * frozen layer (d->backing) and a new overlay on it is made at the path
- * (d->overlay == d->image), or a reused one (rl[i].file) moved there.
- * q: the running domain's monitor, which gives the size (QEMU keeps the
- * renamed image open: its fd follows the file), NULL offline.  On
- * failure what was done is undone.
- */
-static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                         const xlsnap_snapshot *sn, reuse_layer *rl)
-{
-    int i, bad = 0, rc = 0;
-
-    for (i = 0; i < sn->num_disks; i++) {
-        const xlsnap_disk *d = &sn->disks[i];
-        uint64_t size = 0;
-        if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
-        bad = i;
-        if (rl && rl[i].file) {
-            if ((rc = freeze_reused(ctx, q, d, &rl[i]))) { i++; break; }
-            xlsnap__fault_point("create-layer-frozen");
-            continue;
-        }
-        if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
-            break;
-        if ((rc = xlsnap__rename_image(ctx, d->image, d->backing))) break;
-        xlsnap__fault_point("create-layer-renamed");
-        rc = q ? xlsnap__qimg_create_overlay_sized(ctx, d->overlay,
-                                                   d->backing, d->format,
-                                                   size)
-               : xlsnap__qimg_create_overlay(ctx, d->overlay, d->backing,
-                                             d->format);
-        if (rc) { i++; break; }
-        xlsnap__fault_point("create-layer-frozen");
-    }
-    if (rc) {
-        if (!(rl && rl[bad].file))
-            rc = xlsnap__error_prefix(ctx, rc, "disk %s",
-                                      sn->disks[bad].vdev);
-        thaw_layers(ctx, sn, i, rl);
-    }
-    return rc;
-}
-
-/* Offline: qemu-img on each disk; undo the ones done on failure. */
-static int offline_disks(xlsnap_ctx *ctx, const xlsnap_snapshot *sn)
-{
-    int i, rc = 0;
-
-    for (i = 0; i < sn->num_disks; i++) {
-        const xlsnap_disk *d = &sn->disks[i];
-        if (d->kind != XLSNAP_DISK_INTERNAL) continue;
-        rc = xlsnap__qimg_snapshot(ctx, 'c', d->internal_name, d->image,
-                                   d->format);
-        if (rc) {
-            rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
-            break;
-        }
-    }
-    if (rc) {
-        xlsnap__errsaved saved;
-        xlsnap__errsave(ctx, &saved);
-        while (--i >= 0)
-            if (sn->disks[i].kind == XLSNAP_DISK_INTERNAL)
-                xlsnap__qimg_snapshot(ctx, 'd', sn->disks[i].internal_name,
-                                      sn->disks[i].image, sn->disks[i].format);
-        xlsnap__errrestore(ctx, &saved);
-    }
     return rc;
 }
 
@@ -799,18 +184,13 @@ typedef struct {
     xlsnap_snapshot sn;         /* the record being made */
     xlsnap__domstate st;
     bool running;               /* running or paused: QEMU serves disks */
-    char *tcmd;                 /* the disk transaction, once built */
-    reuse_layer *reuse;         /* per disk of sn (reuse_external) */
-    int nreuse;                 /* entries of reuse (sn moves out on
-                                   success: its num_disks is gone then) */
+    xlsnap__disk_takes takes;   /* the disk drivers' (prepared) */
     /* done by the act phase, undone on failure: */
     bool recorded;              /* a "preparing" record and no data yet */
     bool suspended;             /* the guest, by the memory save */
     xlsnap__qga qga;            /* quiesce: the guest agent (qga.frozen:
                                    a thaw is due) */
     bool paused;                /* the guest, by us */
-    xlsnap__qmp q;              /* disk-only: the monitor, opened before
-                                   the pause, closed before the unpause */
 } create_op;
 
 static void create_op_init(create_op *op, const xlsnap_domain *dom,
@@ -823,21 +203,14 @@ static void create_op_init(create_op *op, const xlsnap_domain *dom,
     xlsnap_snapshot_init(&op->sn);
     op->st = XLSNAP__DOM_GONE;
     xlsnap__qga_init(&op->qga);
-    xlsnap__qmp_init(&op->q);
 }
 
 static void create_op_dispose(create_op *op)
 {
-    free(op->tcmd);
-    op->tcmd = NULL;
-    for (int i = 0; op->reuse && i < op->nreuse; i++)
-        xlsnap__qcow2hdr_dispose(&op->reuse[i].h);
-    free(op->reuse);
-    op->reuse = NULL;
+    xlsnap__disk_takes_dispose(&op->takes);
     xlsnap__store_close(&op->h);
     xlsnap_snapshot_dispose(&op->sn);
     xlsnap__qga_close(&op->qga);
-    xlsnap__qmp_close(&op->q);
 }
 
 /* quiesce asked with memory: refused (plan_name, plan_quiesce) */
@@ -1023,10 +396,10 @@ static int create_plan(xlsnap_ctx *ctx, create_op *op)
                              "nothing to snapshot: no writable disk "
                              "selected and no memory");
     if (op->p->reuse_external) {
-        bool ext = false;
+        bool reused = false;
         for (int i = 0; i < sn->num_disks; i++)
-            ext |= sn->disks[i].kind == XLSNAP_DISK_EXTERNAL;
-        if (!ext)
+            reused |= sn->disks[i].reused != NULL;
+        if (!reused)
             return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no external "
                                  "disk snapshot to reuse an overlay for");
     }
@@ -1039,43 +412,30 @@ static int create_plan(xlsnap_ctx *ctx, create_op *op)
     return 0;
 }
 
-/* With reuse_external, which pre-created overlay each external disk
- * takes (its target, checked by the plan). */
-static int reuse_plan(xlsnap_ctx *ctx, create_op *op)
+/* What the disk drivers get: the domain and the record being made. */
+static xlsnap__disk_op disk_op(xlsnap_ctx *ctx, const create_op *op)
 {
-    if (!op->p->reuse_external || op->reuse) return 0;
-    op->reuse = calloc(op->sn.num_disks ? op->sn.num_disks : 1,
-                       sizeof(*op->reuse));
-    if (!op->reuse) return xlsnap__nomem(ctx);
-    op->nreuse = op->sn.num_disks;
-    for (int i = 0; i < op->sn.num_disks; i++) {
-        const xlsnap_cfg_disk *w = wanted(op->p, op->sn.disks[i].vdev);
-        if (op->sn.disks[i].kind == XLSNAP_DISK_EXTERNAL && w)
-            op->reuse[i].file = w->target;
-    }
-    return 0;
+    xlsnap__disk_op dop = XLSNAP__DISK_OP(ctx, op->sn.domain_uuid);
+
+    dop.dom = op->dom;
+    dop.sn = &op->sn;
+    dop.running = op->running;
+    return dop;
 }
 
 /* Act 1: intent, a "preparing" record before any data is touched.
- * The disk transaction (node names asked of QEMU) is built while the
- * guest still runs, before the pause or the memory save.  The monitor
- * is closed meanwhile: libxl's save (HVM) and unpause need it, under
- * the same lock. */
+ * Then the disk drivers prepare their take while the guest still runs
+ * (for a disk-only snapshot, the qcow2 driver's transaction is ready
+ * before the pause, which then lasts little more than it). */
 static int act_record(xlsnap_ctx *ctx, create_op *op)
 {
-    xlsnap__qmp q;
+    xlsnap__disk_op dop = disk_op(ctx, op);
     int rc;
 
     if ((rc = xlsnap__store_write(ctx, &op->sn))) return rc;
     op->recorded = true;
     xlsnap__fault_point("create-prepared");
-    if (has_qemu_disks(&op->sn) && op->running) {
-        xlsnap__qmp_init(&q);
-        if ((rc = open_transaction(ctx, op->dom, &op->sn, &q, &op->tcmd)))
-            return rc;
-        xlsnap__qmp_close(&q);
-    }
-    return 0;
+    return xlsnap__disks_prepare(&dop, &op->takes);
 }
 
 /* Act 1b: quiesce, while the guest still runs (before the pause): its
@@ -1148,13 +508,6 @@ static int act_stop(xlsnap_ctx *ctx, create_op *op)
         if (rc) return rc;           /* hv_save resumed the guest */
         op->suspended = true;
     } else if (op->running && op->st == XLSNAP__DOM_RUNNING) {
-        /* the monitor connected before the pause: libxl's pause is a
-         * hypercall alone (its unpause may need QEMU: act_disks closes
-         * it first) */
-        if (op->tcmd &&
-            (rc = xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid,
-                                   &op->q)))
-            return rc;
         if ((rc = xlsnap__hv_pause(ctx, op->dom->domid, true))) return rc;
         op->paused = true;
     }
@@ -1162,73 +515,24 @@ static int act_stop(xlsnap_ctx *ctx, create_op *op)
     return 0;
 }
 
-/* Act 3: every disk at the same instant (volumes through their
- * driver, then a QMP transaction, or qemu-img offline); on failure no
- * disk was changed. */
+/* Act 3: every disk at the same instant, through its driver; on
+ * failure no disk was changed. */
 static int act_disks(xlsnap_ctx *ctx, create_op *op)
 {
-    xlsnap_snapshot *sn = &op->sn;
-    xlsnap__disk_op dop = XLSNAP__DISK_OP(ctx, sn->domain_uuid);
-    xlsnap__qmp q;
-    int rc;
+    xlsnap__disk_op dop = disk_op(ctx, op);
 
-    dop.dom = op->dom;
-    dop.sn = sn;
-    dop.running = op->running;
-    if (!sn->num_disks) return 0;
-    if ((rc = reuse_plan(ctx, op))) return rc;
-    if ((rc = take_volumes(&dop, op->p->snapshot_size))) return rc;
-    if (!has_qemu_disks(sn)) return 0;
-    if (!op->running) {
-        if ((rc = freeze_layers(ctx, NULL, sn, op->reuse))) {
-            cancel_volumes(&dop, sn->num_disks);
-            return rc;
-        }
-        if ((rc = offline_disks(ctx, sn))) {
-            thaw_layers(ctx, sn, sn->num_disks, op->reuse);
-            cancel_volumes(&dop, sn->num_disks);
-        }
-        return rc;
-    }
-    q = op->q;                  /* connected before the pause, if it was */
-    xlsnap__qmp_init(&op->q);
-    rc = q.fd >= 0 ? 0
-       : op->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid, &q)
-                  : open_transaction(ctx, op->dom, sn, &q, &op->tcmd);
-    if (rc) {
-        cancel_volumes(&dop, sn->num_disks);
-        return rc;
-    }
-    rc = freeze_layers(ctx, &q, sn, op->reuse);
-    if (!rc) {
-        rc = xlsnap__qmp_exec(ctx, &q, op->tcmd, NULL);
-        if (rc) thaw_layers(ctx, sn, sn->num_disks, op->reuse);
-    }
-    xlsnap__qmp_close(&q);
-    if (rc) cancel_volumes(&dop, sn->num_disks);
-    if (rc)
-        rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
-                                  "failed (no disk was changed)");
-    return rc;
+    return xlsnap__disks_take(&dop, op->p->snapshot_size, &op->takes);
 }
 
-/* Act 4: the running domain now writes to the overlays: its own config
- * (libxl's stored config and xenstore) must say so. */
+/* Act 4: the drivers finish their take while the guest is still
+ * stopped (a running domain that now writes to new qcow2 overlays gets
+ * its own config, libxl's stored config and xenstore, saying so). */
 static int act_live_disks(xlsnap_ctx *ctx, create_op *op)
 {
+    xlsnap__disk_op dop = disk_op(ctx, op);
     int rc;
 
-    for (int i = 0; i < op->sn.num_disks; i++) {
-        const xlsnap_disk *d = &op->sn.disks[i];
-        if (d->kind != XLSNAP_DISK_EXTERNAL || !op->running) continue;
-        rc = xlsnap__hv_set_live_disk(ctx, op->dom->domid, d->vdev,
-                                      d->overlay, "qcow2");
-        if (rc)
-            return xlsnap__error_prefix(ctx, rc, "snapshot taken, but the "
-                                        "domain config still names %s "
-                                        "(record left 'preparing')",
-                                        d->image);
-    }
+    if ((rc = xlsnap__disks_commit(&dop, &op->takes))) return rc;
     xlsnap__fault_point("create-live-disks");
     return 0;
 }
@@ -1290,10 +594,11 @@ static int create_commit(xlsnap_ctx *ctx, create_op *op)
         sn->state = XLSNAP_STATE_READY;
         return 0;
     }
-    /* records naming an image now frozen under a new name follow it */
+    /* records naming an image now frozen under a new name (a disk
+     * with a backing image: its image moved there) follow it */
     for (int i = 0; i < sn->num_disks && !rc; i++) {
         const xlsnap_disk *d = &sn->disks[i];
-        if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
+        if (!d->backing) continue;
         rc = xlsnap__relocate_image(ctx, op->h.list, op->h.nr, -1, d->image,
                                     d->backing);
     }
@@ -1320,7 +625,6 @@ static void create_undo(xlsnap_ctx *ctx, create_op *op)
     if (!op->suspended && !op->paused && !op->recorded && !op->qga.frozen)
         return;
     xlsnap__errsave(ctx, &saved);
-    xlsnap__qmp_close(&op->q);          /* before libxl's unpause */
     if (op->suspended) xlsnap__hv_resume(ctx, op->dom->domid);
     if (op->paused) xlsnap__hv_pause(ctx, op->dom->domid, false);
     act_thaw(ctx, op);                  /* once the guest runs */

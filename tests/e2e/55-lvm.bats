@@ -9,7 +9,9 @@
 # is reported by check and refused by revert.  A raw file on blkback is
 # refused and nothing changes; a qcow2 disk (qdisk) and an LVM disk of
 # one guest are captured at one instant.  A thick snapshot of the size
-# create --snapshot-size asks; filling up, it is warned about.
+# create --snapshot-size asks; filling up, it is warned about.  A thin
+# revert killed half way (XL_SNAPSHOT_FAULT) is finished by check
+# --repair, which removes or puts back only the old origin it tagged.
 
 load 'lib/e2e'
 load 'lib/snap'
@@ -268,6 +270,58 @@ tagged_lvs() { lvs --noheadings -o lv_name @xlsnap 2>/dev/null | tr -d ' ' | sor
     assert_output ""
     lvremove -q -f "$VG/thin3"
     e2e_log "orphans: $((SECONDS - t0)) s"
+}
+
+# old_lvs: the old origins of thin4 a revert set aside, with their tags.
+old_lvs() { lvs --noheadings -o lv_name,lv_tags "$VG" 2>/dev/null | grep 'thin4-xs-old' | tr -s ' ' | sed 's/^ //; s/ $//'; }
+
+@test "check --repair: a thin revert killed half way is finished; the old origin it tagged is put back or removed, an untagged one never" {
+    local t0=$SECONDS cfg
+    lvcreate -q -V 16M -T "$VG/pool" -n thin4 --addtag admin-own
+    e2e_write_cfg lq pv 1
+    cfg=$(e2e_guest_cfg lq)
+    sed -i "s|^disk = .*|disk = [ 'phy:/dev/$VG/thin4,xvda,w' ]|" "$cfg"
+    dev_write_counter "/dev/$VG/thin4" 111
+    run -0 xls create -c "$cfg" -n k1
+    # killed once the origin is set aside: the config's volume is gone,
+    # the old one tagged as the revert's
+    dev_write_counter "/dev/$VG/thin4" 222
+    XL_SNAPSHOT_FAULT=lvm-revert-aside run -137 xls revert lq k1
+    run -0 old_lvs
+    assert_output --regexp "^thin4-xs-old[0-9]+ [^ ]+$"
+    for t in admin-own xlsnap-old xlsnap-old-uuid-; do assert_output --partial "$t"; done
+    run lvs "$VG/thin4"
+    [ "$status" -ne 0 ]
+    run -1 xls check lq
+    assert_output --partial "a revert to 'k1' was interrupted"
+    run -0 xls check --repair lq
+    run -0 old_lvs
+    assert_output ""
+    run -0 lvs --noheadings -o lv_tags "$VG/thin4"
+    assert_output --regexp "^ *admin-own$"
+    [ "$(dev_counter "/dev/$VG/thin4")" = 111 ]
+    run -0 xls check lq
+    # killed once the new origin is made: the old one goes at the repair;
+    # an admin's volume named as an old origin, without both tags, stays
+    dev_write_counter "/dev/$VG/thin4" 333
+    XL_SNAPSHOT_FAULT=lvm-revert-made run -137 xls revert lq k1
+    run -0 old_lvs
+    assert_output --regexp "^thin4-xs-old[0-9]+ [^ ]*xlsnap-old-uuid-"
+    lvcreate -q -V 16M -T "$VG/pool" -n thin4-xs-old1 --addtag xlsnap-old
+    run -1 xls check --repair lq
+    assert_output --regexp "removed logical volume $VG/thin4-xs-old[0-9]+: the revert it is left from had made the new one"
+    assert_output --partial "logical volume $VG/thin4-xs-old1 is left from an interrupted revert"
+    assert_output --partial "left in place"
+    run -0 old_lvs
+    assert_output --regexp "^thin4-xs-old1 xlsnap-old *$"
+    [ "$(dev_counter "/dev/$VG/thin4")" = 111 ]
+    run -0 lvs --noheadings -o lv_tags "$VG/thin4"
+    assert_output --regexp "^ *admin-own$"
+    lvremove -q -f "$VG/thin4-xs-old1"
+    run -0 xls check lq
+    run -0 xls delete lq k1
+    lvremove -q -f "$VG/thin4"
+    e2e_log "killed thin reverts repaired: $((SECONDS - t0)) s"
 }
 
 @test "a raw file on blkback is refused with the ways out, and nothing changes" {
