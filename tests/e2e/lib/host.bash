@@ -187,11 +187,12 @@ e2e_host_boot() {
     # E2E_XEN=4.20: dom0 boots its own release's kernel, the guests vmlinuz
     local dom0k=$E2E_IMG/vmlinuz
     [ ! -f "$E2E_IMG/dom0-vmlinuz" ] || dom0k=$E2E_IMG/dom0-vmlinuz
-    # No speculative-execution mitigations in Xen, dom0 or the guests
-    # (guests/*.cfg.in): the VM runs nothing but the tests, in an emulator
-    # that does not speculate, and they cost a ticking guest and dom0's
-    # side of its writes 24% of the emulated CPU (0.303 -> 0.230 CPU s/s,
-    # tests/e2e/lib/dom0-tick-measure.sh)
+    # No speculative-execution mitigations in Xen and dom0: the VM runs
+    # nothing but the tests, in an emulator that does not speculate, and
+    # they cost a ticking guest and dom0's side of its writes 24% of the
+    # emulated CPU (0.303 -> 0.230 CPU s/s, tests/e2e/lib/dom0-tick-measure.sh).
+    # The guests keep theirs (not measured: a run with them off is the one
+    # in which a VM froze during a PVH boot, tests/e2e/README.md)
     timeout -k 10 "$E2E_TIMEOUT" qemu-system-x86_64 \
         -accel "${E2E_ACCEL:-tcg}" -cpu "${E2E_CPU:-qemu64,+svm,+npt}" -m 2048 -smp "${E2E_SMP:-2}" \
         -nodefaults -display none -monitor none -no-reboot \
