@@ -7,23 +7,8 @@
 # evidence. One TAP line per boot ("ok N boot ..." / "not ok N boot ...: why"), then
 #   # boot-measure: type=pvh cpu=... xen-args=... boots=50 failed=F reset=R died=D not-ready=T create=C mean-ready=S s
 set -u
-export LC_ALL=C E2E_SHARE=/share E2E_TESTS=/share/tests E2E_IMAGES=/share/images E2E_WORK=/tmp/e2e
-export BATS_LIB_PATH=/usr/lib/bats
-# shellcheck disable=SC1091
-[ -f /share/env ] && . /share/env
-# shellcheck source=e2e.bash
-. /share/tests/lib/e2e.bash
-e2e_mount_images
-RES=/share/results
-mkdir -p "$RES" "$E2E_WORK"
-: > "$RES/tap.txt"
-SEQ=0
-emit() {
-    local l=$1
-    SEQ=$((SEQ + 1))
-    printf '%d %d %s\n' "$SEQ" "${#l}" "$l" >> "$RES/tap.txt"
-    printf '@@TAP@@ %d %d %s\n' "$SEQ" "${#l}" "$l"
-}
+# shellcheck source=dom0-measure.bash
+. /share/tests/lib/dom0-measure.bash
 
 N=${E2E_MEASURE_BOOTS:-50} TYPE=${E2E_MEASURE_TYPE:-pvh}
 failed=0 reset=0 died=0 notready=0 create=0 secs_sum=0 secs_n=0

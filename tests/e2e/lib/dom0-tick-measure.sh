@@ -5,23 +5,8 @@
 # the guests over E2E_MEASURE_SECS (40) windows: no guest; one PV guest with
 # two disks ticking every 100 ms (the tests' guest); one ticking every 500 ms.
 set -u
-export LC_ALL=C E2E_SHARE=/share E2E_TESTS=/share/tests E2E_IMAGES=/share/images E2E_WORK=/tmp/e2e
-export BATS_LIB_PATH=/usr/lib/bats
-# shellcheck disable=SC1091
-[ -f /share/env ] && . /share/env
-# shellcheck source=e2e.bash
-. /share/tests/lib/e2e.bash
-e2e_mount_images
-RES=/share/results
-mkdir -p "$RES" "$E2E_WORK"
-: > "$RES/tap.txt"
-SEQ=0
-emit() {
-    local l=$1
-    SEQ=$((SEQ + 1))
-    printf '%d %d %s\n' "$SEQ" "${#l}" "$l" >> "$RES/tap.txt"
-    printf '@@TAP@@ %d %d %s\n' "$SEQ" "${#l}" "$l"
-}
+# shellcheck source=dom0-measure.bash
+. /share/tests/lib/dom0-measure.bash
 W=${E2E_MEASURE_SECS:-40}
 cpu_all() { xl list | awk 'NR > 1 {s += $NF} END {printf "%.1f", s}'; }
 window() { # window LABEL: CPU seconds per second over W seconds
