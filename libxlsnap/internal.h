@@ -39,6 +39,7 @@
 #define XLSNAP__FIFO_FILE ".restore.fifo"
 #define XLSNAP__PARTS_FILE ".parts.json"       /* d1: verify.c */
 #define XLSNAP__REVERT_INTENT "revert"
+#define XLSNAP__MERGE_INTENT "merge"
 
 struct xlsnap_ctx {
     char *state_dir;
@@ -641,6 +642,23 @@ void xlsnap__refs_free(xlsnap__refs *r);
  * named: the images of the records that may still need data (those of
  * l[i] among them; the caller takes l[i]'s away once it is gone, if
  * it wants). */
+/* merge.c: an external layer of a running domain merged live (issue
+ * 18); the chain below an image as the headers say (formats followed). */
+typedef struct {
+    char **path, **fmt;
+    int n;
+} xlsnap__merge_chain;
+int xlsnap__merge_chain_read(xlsnap_ctx *ctx, const char *image,
+                             const char *fmt, xlsnap__merge_chain *c);
+void xlsnap__merge_chain_free(xlsnap__merge_chain *c);
+int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       const xlsnap_snapshot *x, const xlsnap_disk *d,
+                       const struct xlsnap__strset *known,
+                       xlsnap_snapshot *l, int nr);
+int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                          bool repair, char **snap_r, char **problem_r,
+                          char **done_r, bool *rollback_r,
+                          char **image_r, char **child_r);
 int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        xlsnap__tree *t, int i, unsigned flags,
                        const xlsnap__strset *live,
@@ -746,6 +764,39 @@ typedef struct {
 int xlsnap__qmp_blocks(xlsnap_ctx *ctx, xlsnap__qmp *q,
                        xlsnap__qmp_block **b_r, int *n_r);
 void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n);
+/* Block jobs (issue 18): the node names of the chain of the disk whose
+ * active image is file, top first; a job started with auto-dismiss off,
+ * its state, followed to its end (an active commit completed when
+ * ready; dismissed at the end). */
+void xlsnap__qmp_strv_free(char **v, int n);
+typedef struct {
+    char *node, *file_node, *file, *drv;
+    bool ro, direct, no_flush;
+} xlsnap__qmp_layer;
+int xlsnap__qmp_chain(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *top,
+                      xlsnap__qmp_layer **l_r, int *n_r);
+void xlsnap__qmp_chain_free(xlsnap__qmp_layer *l, int n);
+int xlsnap__qmp_chain_live(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                           const char *file, char *const *path, int n,
+                           char ***nodes_r);
+typedef struct {
+    const char *id;
+    bool commit;                /* block-commit, else block-stream */
+    const char *device, *top, *base, *backing_file;
+} xlsnap__qmp_job;
+typedef enum {
+    XLSNAP__JOB_NONE, XLSNAP__JOB_RUNNING, XLSNAP__JOB_READY,
+    XLSNAP__JOB_DONE, XLSNAP__JOB_FAILED
+} xlsnap__qmp_jobstate;
+int xlsnap__qmp_job_start(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                          const xlsnap__qmp_job *j);
+int xlsnap__qmp_job_query(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,
+                          xlsnap__qmp_jobstate *st_r, uint64_t *done_r,
+                          uint64_t *total_r, char **err_r);
+int xlsnap__qmp_job_wait(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,
+                         const char *what);
+int xlsnap__qmp_job_dismiss(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                            const char *id);
 
 /* backend/qga.c: the guest's qemu-guest-agent over a PV channel */
 typedef struct {

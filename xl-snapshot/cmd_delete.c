@@ -38,5 +38,8 @@ int main_delete(const struct cmd_spec *cmd, int argc, char **argv)
         err("delete: --children and --children-only exclude each other");
         return EXIT_USAGE;
     }
-    return snapshot_op("delete", argv[optind], name, xlsnap_delete, flags);
+    rc = snapshot_op("delete", argv[optind], name, xlsnap_delete, flags);
+    if (!rc && xlsnap_last_warning(g_ctx))
+        err("warning: %s", vis(xlsnap_last_warning(g_ctx)));
+    return rc;
 }

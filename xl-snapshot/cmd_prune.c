@@ -139,6 +139,8 @@ int main_prune(const struct cmd_spec *cmd, int argc, char **argv)
             rc = EXIT_FAILURE;
         } else {
             printf("deleted %s\n", vis(list[i].name));
+            if (xlsnap_last_warning(g_ctx))
+                err("warning: %s", vis(xlsnap_last_warning(g_ctx)));
         }
     }
     if (!gone && !nr_globs)

@@ -389,6 +389,373 @@ int xlsnap__qmp_check_config(xlsnap_ctx *ctx, const char *config_json)
     return 0;
 }
 
+/* --- block jobs (issue 18: live merge of external layers) ----------- */
+
+void xlsnap__qmp_strv_free(char **v, int n)
+{
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/*
+ * The layers of the chain under block node top, top first, as QEMU's
+ * block graph has them (x-debug-query-block-graph: the edges named
+ * "backing" from node to node; a node's "file" edge gives its protocol
+ * node), with each layer's file name (a "json:{...}" name reduced to
+ * the file), driver, read-only flag and cache mode
+ * (query-named-block-nodes).  The graph, not file names, tells the
+ * layers apart: after an external snapshot renamed the image under a
+ * running QEMU, the frozen layer's node still carries the configured
+ * path, the active layer's name too.
+ */
+int xlsnap__qmp_chain(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *top,
+                      xlsnap__qmp_layer **l_r, int *n_r)
+{
+    const char *rp[] = { "return", NULL },
+               *np[] = { "return", "nodes", NULL },
+               *ep[] = { "return", "edges", NULL }, *ip[] = { "id", NULL },
+               *nm[] = { "name", NULL }, *pp[] = { "parent", NULL },
+               *cp[] = { "child", NULL }, *nn[] = { "node-name", NULL },
+               *fp[] = { "file", NULL }, *dp[] = { "drv", NULL },
+               *op[] = { "ro", NULL }, *cd[] = { "cache", "direct", NULL },
+               *cf[] = { "cache", "no-flush", NULL };
+    yajl_val vg = NULL, vn = NULL, nodes, edges, list;
+    xlsnap__qmp_layer *l = NULL;
+    long long id = -1;
+    int n = 0, rc;
+
+    *l_r = NULL;
+    *n_r = 0;
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"x-debug-query-block-"
+                               "graph\"}", &vg)) ||
+        (rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-named-block-"
+                               "nodes\",\"arguments\":{\"flat\":true}}",
+                               &vn)))
+        goto out;
+    nodes = yajl_tree_get(vg, np, yajl_t_array);
+    edges = yajl_tree_get(vg, ep, yajl_t_array);
+    list = yajl_tree_get(vn, rp, yajl_t_array);
+    if (!nodes || !edges || !list) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU's block "
+                           "graph is not as expected");
+        goto out;
+    }
+    for (size_t i = 0; i < nodes->u.array.len; i++) {
+        yajl_val e = nodes->u.array.values[i];
+        yajl_val x = yajl_tree_get(e, ip, yajl_t_number);
+        yajl_val m = yajl_tree_get(e, nm, yajl_t_string);
+        if (x && m && !strcmp(m->u.string, top)) id = YAJL_GET_INTEGER(x);
+    }
+    while (id >= 0 && n < 256) {
+        const char *name = NULL, *fname = NULL;
+        long long next = -1, fid = -1;
+        xlsnap__qmp_layer *nl;
+        for (size_t i = 0; i < nodes->u.array.len; i++) {
+            yajl_val e = nodes->u.array.values[i];
+            yajl_val x = yajl_tree_get(e, ip, yajl_t_number);
+            yajl_val m = yajl_tree_get(e, nm, yajl_t_string);
+            if (x && m && YAJL_GET_INTEGER(x) == id) name = m->u.string;
+        }
+        for (size_t i = 0; i < edges->u.array.len; i++) {
+            yajl_val e = edges->u.array.values[i];
+            yajl_val pa = yajl_tree_get(e, pp, yajl_t_number);
+            yajl_val ch = yajl_tree_get(e, cp, yajl_t_number);
+            yajl_val m = yajl_tree_get(e, nm, yajl_t_string);
+            if (!pa || !ch || !m || YAJL_GET_INTEGER(pa) != id) continue;
+            if (!strcmp(m->u.string, "backing"))
+                next = YAJL_GET_INTEGER(ch);
+            else if (!strcmp(m->u.string, "file"))
+                fid = YAJL_GET_INTEGER(ch);
+        }
+        for (size_t i = 0; fid >= 0 && i < nodes->u.array.len; i++) {
+            yajl_val e = nodes->u.array.values[i];
+            yajl_val x = yajl_tree_get(e, ip, yajl_t_number);
+            yajl_val m = yajl_tree_get(e, nm, yajl_t_string);
+            if (x && m && YAJL_GET_INTEGER(x) == fid) fname = m->u.string;
+        }
+        if (!name) break;
+        if (!(nl = realloc(l, (n + 1) * sizeof(*l)))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        l = nl;
+        memset(&l[n], 0, sizeof(l[n]));
+        n++;
+        if (!(l[n - 1].node = xlsnap__strdup(name)) ||
+            (fname && !(l[n - 1].file_node = xlsnap__strdup(fname)))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        for (size_t i = 0; i < list->u.array.len; i++) {
+            yajl_val e = list->u.array.values[i];
+            yajl_val x = yajl_tree_get(e, nn, yajl_t_string);
+            yajl_val f = yajl_tree_get(e, fp, yajl_t_string);
+            yajl_val d = yajl_tree_get(e, dp, yajl_t_string);
+            yajl_val ro = yajl_tree_get(e, op, yajl_t_any);
+            yajl_val di = yajl_tree_get(e, cd, yajl_t_any);
+            yajl_val nf = yajl_tree_get(e, cf, yajl_t_any);
+            if (!x || strcmp(x->u.string, name) || !f || !d) continue;
+            l[n - 1].ro = ro && YAJL_IS_TRUE(ro);
+            l[n - 1].direct = di && YAJL_IS_TRUE(di);
+            l[n - 1].no_flush = nf && YAJL_IS_TRUE(nf);
+            if (!(l[n - 1].file = plain_name(f->u.string)) ||
+                !(l[n - 1].drv = xlsnap__strdup(d->u.string))) {
+                rc = xlsnap__nomem(ctx);
+                goto out;
+            }
+            break;
+        }
+        if (!l[n - 1].file || !l[n - 1].file_node) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU's block "
+                               "node %s has no image file", name);
+            goto out;
+        }
+        id = next;
+    }
+    if (!n) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU has no block "
+                           "node %s", top);
+        goto out;
+    }
+    *l_r = l;
+    *n_r = n;
+    l = NULL;
+    n = 0;
+ out:
+    xlsnap__qmp_chain_free(l, n);
+    if (vg) yajl_tree_free(vg);
+    if (vn) yajl_tree_free(vn);
+    return rc;
+}
+
+void xlsnap__qmp_chain_free(xlsnap__qmp_layer *l, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(l[i].node);
+        free(l[i].file_node);
+        free(l[i].file);
+        free(l[i].drv);
+    }
+    free(l);
+}
+
+/*
+ * The node names of the chain of the disk whose active image is file,
+ * top first, when every layer is open in QEMU under its own name:
+ * path[k] is layer k, n layers, as the images' headers say.  *nodes_r
+ * NULL (and 0) when a layer is not: an external snapshot renamed the
+ * image under the running QEMU, which still calls that frozen layer by
+ * the configured path (the active layer's name), and a block job's
+ * reopen of it, or of the layer above it, would open that path.  Such
+ * a layer cannot be opened again under its own name here: QEMU 7.2's
+ * blockdev-reopen (and blockdev-add of a node whose backing node is in
+ * another AioContext) abort QEMU when the nodes are in an iothread,
+ * which xen-block gives every disk ("qemu_mutex_unlock_impl: Operation
+ * not permitted", seen on real Xen).  QEMU opens every layer under its
+ * own name at the domain's next start.
+ */
+int xlsnap__qmp_chain_live(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                           const char *file, char *const *path, int n,
+                           char ***nodes_r)
+{
+    xlsnap__qmp_layer *l = NULL;
+    char *top = NULL, **names = NULL;
+    int nl = 0, k, rc;
+
+    *nodes_r = NULL;
+    if ((rc = xlsnap__qmp_node_for_file(ctx, q, file, &top)) ||
+        (rc = xlsnap__qmp_chain(ctx, q, top, &l, &nl)))
+        goto out;
+    if (nl != n) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU's chain of "
+                           "%s has %d layers, the images' headers %d", file,
+                           nl, n);
+        goto out;
+    }
+    for (k = 1; k < n; k++)
+        if (strcmp(l[k].file, path[k])) goto out;
+    if (!(names = calloc(n, sizeof(*names)))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    for (k = 0; k < n; k++)
+        if (!(names[k] = xlsnap__strdup(l[k].node))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+    *nodes_r = names;
+    names = NULL;
+ out:
+    xlsnap__qmp_strv_free(names, names ? n : 0);
+    xlsnap__qmp_chain_free(l, nl);
+    free(top);
+    return rc;
+}
+
+/* Start a block job (QEMU keeps it until job-dismiss: a tool killed
+ * while it runs finds its outcome later). */
+int xlsnap__qmp_job_start(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                          const xlsnap__qmp_job *j)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *cmd = NULL;
+    int rc;
+
+    if (!g) return xlsnap__nomem(ctx);
+    if (yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "execute", j->commit ? "block-commit"
+                                                   : "block-stream") ||
+        xlsnap__gen_str(g, "arguments") || yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "job-id", j->id) ||
+        xlsnap__gen_kv_str(g, "device", j->device) ||
+        (j->top && xlsnap__gen_kv_str(g, "top-node", j->top)) ||
+        (j->base && xlsnap__gen_kv_str(g, "base-node", j->base)) ||
+        (j->backing_file &&
+         xlsnap__gen_kv_str(g, "backing-file", j->backing_file)) ||
+        xlsnap__gen_kv_bool(g, "auto-dismiss", false) ||
+        yajl_gen_map_close(g) || yajl_gen_map_close(g)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP "
+                           "command");
+        goto out;
+    }
+    if ((rc = xlsnap__gen_finish(ctx, g, &cmd))) goto out;
+    rc = xlsnap__qmp_exec(ctx, q, cmd, NULL);
+    if (rc) rc = xlsnap__error_prefix(ctx, rc, "cannot start the %s job",
+                                      j->commit ? "block-commit"
+                                                : "block-stream");
+ out:
+    yajl_gen_free(g);
+    free(cmd);
+    return rc;
+}
+
+/* A command naming one job id: {"execute": cmd, "arguments": {"id": id}}. */
+static int job_cmd(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *cmd,
+                   const char *id)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *c = NULL;
+    int rc;
+
+    if (!g) return xlsnap__nomem(ctx);
+    if (yajl_gen_map_open(g) || xlsnap__gen_kv_str(g, "execute", cmd) ||
+        xlsnap__gen_str(g, "arguments") || yajl_gen_map_open(g) ||
+        xlsnap__gen_kv_str(g, "id", id) || yajl_gen_map_close(g) ||
+        yajl_gen_map_close(g)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build QMP "
+                           "command");
+        goto out;
+    }
+    if ((rc = xlsnap__gen_finish(ctx, g, &c))) goto out;
+    rc = xlsnap__qmp_exec(ctx, q, c, NULL);
+ out:
+    yajl_gen_free(g);
+    free(c);
+    return rc;
+}
+
+int xlsnap__qmp_job_dismiss(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id)
+{
+    return job_cmd(ctx, q, "job-dismiss", id);
+}
+
+/* The state of job id (query-jobs): NONE when QEMU has no such job;
+ * *err_r (may be NULL) QEMU's error of a concluded job that failed. */
+int xlsnap__qmp_job_query(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,
+                          xlsnap__qmp_jobstate *st_r, uint64_t *done_r,
+                          uint64_t *total_r, char **err_r)
+{
+    const char *rp[] = { "return", NULL }, *ip[] = { "id", NULL },
+               *sp[] = { "status", NULL }, *ep[] = { "error", NULL },
+               *cp[] = { "current-progress", NULL },
+               *tp[] = { "total-progress", NULL };
+    yajl_val v = NULL, list;
+    int rc;
+
+    *st_r = XLSNAP__JOB_NONE;
+    if (done_r) *done_r = 0;
+    if (total_r) *total_r = 0;
+    if (err_r) *err_r = NULL;
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-jobs\"}", &v)))
+        return rc;
+    list = yajl_tree_get(v, rp, yajl_t_array);
+    for (size_t i = 0; list && i < list->u.array.len; i++) {
+        yajl_val e = list->u.array.values[i];
+        yajl_val jid = yajl_tree_get(e, ip, yajl_t_string);
+        yajl_val s = yajl_tree_get(e, sp, yajl_t_string);
+        yajl_val err = yajl_tree_get(e, ep, yajl_t_string);
+        yajl_val c = yajl_tree_get(e, cp, yajl_t_number);
+        yajl_val t = yajl_tree_get(e, tp, yajl_t_number);
+        if (!jid || !s || strcmp(jid->u.string, id)) continue;
+        if (!strcmp(s->u.string, "concluded") ||
+            !strcmp(s->u.string, "null"))
+            *st_r = err ? XLSNAP__JOB_FAILED : XLSNAP__JOB_DONE;
+        else if (!strcmp(s->u.string, "ready"))
+            *st_r = XLSNAP__JOB_READY;
+        else if (!strcmp(s->u.string, "aborting"))
+            *st_r = XLSNAP__JOB_FAILED;
+        else
+            *st_r = XLSNAP__JOB_RUNNING;
+        if (done_r && c && YAJL_IS_INTEGER(c) && YAJL_GET_INTEGER(c) > 0)
+            *done_r = YAJL_GET_INTEGER(c);
+        if (total_r && t && YAJL_IS_INTEGER(t) && YAJL_GET_INTEGER(t) > 0)
+            *total_r = YAJL_GET_INTEGER(t);
+        if (err_r && err && !(*err_r = xlsnap__strdup(err->u.string))) {
+            yajl_tree_free(v);
+            return xlsnap__nomem(ctx);
+        }
+        break;
+    }
+    yajl_tree_free(v);
+    return 0;
+}
+
+/*
+ * Follow job id to its end (progress as 'what'); a commit of the active
+ * layer is completed (pivot) when it is ready.  The concluded job is
+ * dismissed.  A failed job: HYPERVISOR with QEMU's error.
+ */
+int xlsnap__qmp_job_wait(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *id,
+                         const char *what)
+{
+    bool completing = false;
+    int rc;
+
+    for (;;) {
+        xlsnap__qmp_jobstate st;
+        uint64_t done, total;
+        char *err = NULL;
+        if ((rc = xlsnap__qmp_job_query(ctx, q, id, &st, &done, &total,
+                                        &err)))
+            return rc;
+        if (total) xlsnap__progress(ctx, what, done, total);
+        switch (st) {
+        case XLSNAP__JOB_NONE:
+            return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU has no "
+                                 "job %s (dismissed by someone else?)", id);
+        case XLSNAP__JOB_FAILED:
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU's job %s "
+                               "failed: %s", id, err ? err : "no reason");
+            free(err);
+            xlsnap__qmp_job_dismiss(ctx, q, id);
+            return rc;
+        case XLSNAP__JOB_DONE:
+            free(err);
+            return xlsnap__qmp_job_dismiss(ctx, q, id);
+        case XLSNAP__JOB_READY:
+            if (!completing) {
+                if ((rc = job_cmd(ctx, q, "job-complete", id))) return rc;
+                completing = true;
+            }
+            break;
+        case XLSNAP__JOB_RUNNING:
+            break;
+        }
+        free(err);
+        usleep(100 * 1000);
+    }
+}
+
 /*
  * Local variables:
  * mode: C

@@ -439,6 +439,54 @@ static int check_revert(checker *c, xlsnap_snapshot *l, int nr)
     return rc;
 }
 
+/* --- 2b. live merge intent (issue 18, merge.c) ------------------------ */
+
+static int check_merge(checker *c, xlsnap_snapshot *l, int nr)
+{
+    char *snap = NULL, *problem = NULL, *done = NULL, *im = NULL,
+         *ch = NULL;
+    bool back = false;
+    int i, k, rc;
+
+    rc = xlsnap__merge_recover(c->ctx, c->dom, c->repair, &snap, &problem,
+                               &done, &back, &im, &ch);
+    if (rc == XLSNAP_ERROR_NOMEM) goto out;
+    if (!problem) {
+        if (rc) found(c, NULL, "interrupted-merge", "%s", c->ctx->errbuf);
+        rc = 0;
+        goto out;
+    }
+    i = found(c, snap, "interrupted-merge", "%s", problem);
+    if (!c->repair) goto out;
+    if (rc) {
+        not_fixed(c, i);
+        rc = 0;
+        goto out;
+    }
+    k = snap ? xlsnap__list_find(l, nr, snap) : -1;
+    if (back && k >= 0 && l[k].state == XLSNAP_STATE_DELETING) {
+        l[k].state = XLSNAP_STATE_READY;
+        if (xlsnap__store_write(c->ctx, &l[k])) {
+            not_fixed(c, i);
+            goto out;
+        }
+    }
+    /* a record naming the merged layer as the image on its own layer
+     * names the one the merge went into */
+    if (im && ch && xlsnap__relocate_image(c->ctx, l, nr, k, im, ch)) {
+        not_fixed(c, i);
+        goto out;
+    }
+    if (done) fixed(c, i, "%s", done);
+ out:
+    free(snap);
+    free(problem);
+    free(done);
+    free(im);
+    free(ch);
+    return rc;
+}
+
 /* --- 3. deleting ---------------------------------------------------- */
 
 /* A min-heap of record indexes: the list order of the records ready to
@@ -1225,6 +1273,7 @@ static int check_domain(checker *c)
     if ((rc = qemu_images(c))) goto out;
     if ((rc = check_dir(c, l, nr))) goto out;
     if ((rc = check_revert(c, l, nr))) goto out;
+    if ((rc = check_merge(c, l, nr))) goto out;
     if ((rc = check_deleting(c, l, &nr))) goto out;
     if ((rc = check_preparing(c, l, &nr))) goto out;
     for (int k = 0; k < nr; k++)

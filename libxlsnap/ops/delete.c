@@ -11,7 +11,9 @@
  *    when that is safe: no remaining record names B, exactly one image D
  *    has B as backing, D is not open by a running QEMU; then
  *    `qemu-img rebase` copies B's data into D and points D at B's own
- *    backing, and B is removed.  Otherwise B stays (nothing is lost).
+ *    backing, and B is removed.  While the domain runs and B is in its
+ *    chain, merge.c merges B live (issue 18).  Otherwise B stays
+ *    (nothing is lost).
  *  - an image the tool made for the snapshot alone (listed in its parts
  *    file, verify.c: an imported image) goes when nothing needs it;
  *  - the memory image goes; children are re-parented to the parent; if
@@ -114,9 +116,26 @@ static bool named_by_others(const xlsnap__refs *named,
     return named->count[j] > self;
 }
 
+/* Whether a record other than x has its data in image (its backing). */
+static bool backed_by_others(const xlsnap__tree *t,
+                             const xlsnap_snapshot *x, const char *image)
+{
+    const xlsnap_snapshot *l = t->l;
+
+    for (int i = 0; i < t->nr; i++) {
+        if (&l[i] == x || (t->gone && t->gone[i])) continue;
+        for (int k = 0; k < l[i].num_disks; k++)
+            if (l[i].disks[k].backing &&
+                !strcmp(l[i].disks[k].backing, image))
+                return true;
+    }
+    return false;
+}
+
 /* Merge the external snapshot's backing image away when safe (x: the
  * record of d). */
-static int merge_external(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
+static int merge_external(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                          xlsnap__tree *t, const xlsnap_snapshot *x,
                           const xlsnap_disk *d,
                           const xlsnap__refs *named,
                           const xlsnap__strset *live,
@@ -125,9 +144,16 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_snapshot *x,
     char *bb = NULL, *bbfmt = NULL, *dep = NULL;
     int ndeps = 0, rc;
 
-    if (!d->backing || named_by_others(named, x, d->backing) ||
-        xlsnap__set_has(live, d->backing) || access(d->backing, F_OK) < 0)
-        return 0;                /* needed, or merged by a killed delete */
+    if (!d->backing || access(d->backing, F_OK) < 0)
+        return 0;                /* merged by a killed delete */
+    /* merge.c, issue 18: a record naming B as the image on its own
+     * layer (the one just older) follows to D; one with its data in B
+     * keeps B */
+    if (xlsnap__set_has(live, d->backing))
+        return backed_by_others(t, x, d->backing)
+             ? 0 : xlsnap__merge_live(ctx, dom, x, d, known, t->l, t->nr);
+    if (named_by_others(named, x, d->backing))
+        return 0;                /* needed */
     /* d->backing is opened as the format the record gives it: a raw
      * original image has no backing file, whatever its bytes say */
     if ((rc = xlsnap__qimg_backing(ctx, d->backing, d->format, &bb,
@@ -252,7 +278,7 @@ int xlsnap__delete_one(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         else
             rc = d->kind == XLSNAP_DISK_INTERNAL
                ? xlsnap__delete_internal(ctx, dom, d, live)
-               : merge_external(ctx, x, d, named, live, known);
+               : merge_external(ctx, dom, t, x, d, named, live, known);
         if (!rc && d->kind == XLSNAP_DISK_EXTERNAL)
             rc = remove_owned(ctx, x, d, parts, nparts, named, live, known);
         if (rc) {
@@ -370,6 +396,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     int nr = 0, n = 0, target = -1, rc;
 
     xlsnap__tree_init(&t);
+    xlsnap__warn(ctx, NULL);
     if ((flags & XLSNAP_DELETE_CHILDREN) &&
         (flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "XLSNAP_DELETE_CHILDREN "
@@ -398,6 +425,11 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
          * earlier or later in this call: safe) */
         for (int i = 0; i < nr; i++)
             if ((rc = xlsnap__refs_add(ctx, &named, &l[i], 1))) goto out;
+        /* a live merge (merge.c) rewrites the records naming the merged
+         * layer: each read whole first (a summary from the list index
+         * has no config, and would be written without it) */
+        for (int i = 0; dom->domid >= 0 && i < nr; i++)
+            if ((rc = xlsnap__store_handle_load(ctx, &h, i))) goto out;
     }
 
     /* intent: every snapshot to delete is marked "deleting" before any

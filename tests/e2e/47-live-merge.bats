@@ -1,0 +1,175 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
+# Live merge of external snapshots (issue 18): a running, ticking guest
+# with an external chain of five, rebooted (QEMU opens every layer under
+# its own name); delete a middle one (QEMU streams its
+# layer into the frozen layer above), the oldest (the original image:
+# kept, as offline) and the one under the active layer (streamed into
+# the active layer) while it ticks; then one more killed after QEMU's
+# job started (check --repair).  The remaining snapshot reverts exactly,
+# the guest's current data is exact.  One guest, one boot.
+
+load 'lib/e2e'
+load 'lib/snap'
+
+setup_file() {
+    export XL_SNAPSHOT_DIR=$E2E_WORK/state-47
+}
+
+teardown_file() {
+    e2e_destroy_all
+}
+
+teardown() {
+    on_failure_show lm1
+}
+
+# chain_files IMAGE: the files of IMAGE's backing chain, top first
+chain_files() {
+    qemu-img info -U -f qcow2 --backing-chain --output=json "$1" | jq -r '.[].filename'
+}
+
+# delete_ticking DOMAIN SNAP: delete SNAP while sampling the guest's
+# ticks; prints "took T s, longest tick gap G s"
+delete_ticking() {
+    local dom=$1 snap=$2 out=$E2E_WORK/del.$$ c last now t0 gap=0 pid
+    xl-snapshot delete "$dom" "$snap" > "$out" 2>&1 3>&- &
+    pid=$!
+    t0=$(date +%s.%N)
+    last=$t0
+    c=$(e2e_guest_counter "$dom")
+    while kill -0 $pid 2>/dev/null; do
+        now=$(date +%s.%N)
+        if [ "$(e2e_guest_counter "$dom")" != "$c" ]; then
+            c=$(e2e_guest_counter "$dom")
+            last=$now
+        fi
+        gap=$(awk -v n="$now" -v l="$last" -v g="$gap" 'BEGIN { d = n - l; print (d > g ? d : g) }')
+        sleep 0.1
+    done
+    wait $pid || { cat "$out"; return 1; }
+    cat "$out"
+    echo "took $(awk -v n="$(date +%s.%N)" -v t="$t0" 'BEGIN { printf "%.1f", n - t }') s, longest tick gap $(printf '%.1f' "$gap") s"
+    rm -f "$out"
+}
+
+@test "live merge: the middle one, the oldest and the one under the active layer go while the guest ticks" {
+    t0=$SECONDS
+    e2e_start_guest lm1 pv 1 >/dev/null
+    base=$(e2e_guest_disk lm1)
+    dir=$(e2e_guest_dir lm1)
+    e2e_log "# guest booted in $((SECONDS - t0)) s"
+    declare -A sum file
+    for s in s1 s2 s3 s4 s5; do
+        e2e_wait_counter_above lm1 $(( $(e2e_guest_counter lm1) + 2 )) >/dev/null
+        run -0 xls create --external --disk-only -n $s lm1
+        file[$s]=$(xl-snapshot info --json lm1 $s | jq -r '.disks[0].backing')
+        # a frozen layer: QEMU only reads it
+        sum[$s]=$(image_sum "${file[$s]}")
+        echo "${sum[$s]}" > "$E2E_WORK/lm1.$s.sum"
+        e2e_log "$s: ${file[$s]} counter $(e2e_disk_counter "${file[$s]}") sum ${sum[$s]}"
+    done
+    # QEMU's open image files: which inodes its nodes read (QEMU 7.2
+    # reopens the image under a new overlay read-only by its file name,
+    # the configured path: the renamed layer's own inode is then not open)
+    qpid=$(xenstore-read "/local/domain/$(e2e_domid lm1)/image/device-model-pid" 2>/dev/null || true)
+    if [ -n "$qpid" ]; then
+        e2e_log "QEMU ($qpid) has open: $(for f in /proc/"$qpid"/fd/*; do readlink "$f"; done 2>/dev/null | grep -F "$dir/" | sed "s|$dir/||" | sort | tr '\n' ' ')"
+    fi
+    # one more while it runs, deleted before the reboot: its layer (under
+    # the active one) is not open in QEMU under its own name: kept, and
+    # the delete says so
+    run -0 xls create --external --disk-only -n s6 lm1
+    f6=$(xl-snapshot info --json lm1 s6 | jq -r '.disks[0].backing')
+    run -0 xls delete lm1 s6
+    e2e_log "delete s6 before the reboot: $output"
+    assert_output --partial "warning: snapshot 's6': its image $f6 stays in the chain of disk xvda, not merged"
+    [ -e "$f6" ]
+    run -0 chain_files "$base"
+    e2e_log "chain before: ${output//$'\n'/ <- }"
+    n0=${#lines[@]}
+    [ "$n0" = 7 ]
+    # QEMU still calls the renamed layers by the configured path: a
+    # reboot, and it opens every layer under its own name (until then a
+    # delete keeps the layer)
+    mark=$(log_mark lm1)
+    xl reboot lm1
+    b=$(boot_counter_after lm1 "$mark")
+    e2e_log "rebooted with disk counter $b"
+    used0=$(du -sB1 "$dir" | cut -f1)
+    # a middle one: QEMU streams its layer into s4's (a frozen layer)
+    run -0 delete_ticking lm1 s3
+    e2e_log "delete s3 (middle): $output"
+    [ ! -e "${file[s3]}" ]
+    # the oldest: its layer is the original image, kept (as offline)
+    run -0 delete_ticking lm1 s1
+    e2e_log "delete s1 (oldest): $output"
+    [ -e "${file[s1]}" ]
+    # under s6's kept layer (now open under its own name): streamed into it
+    run -0 delete_ticking lm1 s5
+    e2e_log "delete s5 (under the kept layer): $output"
+    [ ! -e "${file[s5]}" ]
+    runs_on lm1
+    run -0 chain_files "$base"
+    e2e_log "chain after: ${output//$'\n'/ <- }"
+    [ "${#lines[@]}" = $((n0 - 2)) ]
+    assert_output "$base
+$f6
+${file[s4]}
+${file[s2]}
+${file[s1]}"
+    used1=$(du -sB1 "$dir" | cut -f1)
+    e2e_log "# bytes freed in the guest's directory: $((used0 - used1)) ($used0 -> $used1; QEMU frees the merged layers' blocks when it closes them)"
+    # the remaining snapshots' data is exact
+    for s in s2 s4; do
+        [ "$(image_sum "${file[$s]}")" = "${sum[$s]}" ]
+    done
+    run -0 xls check lm1
+    assert_output "No problems found."
+    e2e_log "# done in $((SECONDS - t0)) s"
+}
+
+@test "a delete killed after QEMU's merge job started: check sees the job, --repair finishes it; the rest reverts exactly" {
+    t0=$SECONDS
+    base=$(e2e_guest_disk lm1)
+    f4=$(xl-snapshot info --json lm1 s4 | jq -r '.disks[0].backing')
+    f2=$(xl-snapshot info --json lm1 s2 | jq -r '.disks[0].backing')
+    before=$(chain_files "$base" | wc -l)
+    kill_at merge-started delete lm1 s4
+    run -1 xls check lm1
+    e2e_log "check: ${output//$'\n'/ | }"
+    assert_output --regexp "the live merge of snapshot 's4' \(QEMU job xlsnap-merge-xvda-[0-9a-f]+\) (is still running|completed)"
+    run -0 xls check --repair lm1
+    e2e_log "repair: ${output//$'\n'/ | }"
+    run -0 xls check lm1
+    assert_output "No problems found."
+    [ ! -e "$f4" ]
+    run -0 chain_files "$base"
+    [ "${#lines[@]}" = $((before - 1)) ]
+    refute_output --partial "$f4"
+    run -0 xls list --names lm1
+    assert_output "s2"
+    runs_on lm1
+    # the guest's current data is exact: what it last wrote is in the
+    # merged chain once its QEMU has closed it
+    xl destroy lm1
+    e2e_wait_domain_state lm1 gone 30
+    sleep 1                     # the console log's last lines
+    t=$(e2e_guest_counter lm1)
+    c=$(e2e_disk_counter "$base")
+    e2e_log "last tick $t, disk counter $c"
+    near "$c" "$t"
+    run -0 qemu-img check -f qcow2 "$base"
+    run -0 qemu-img info -f qcow2 --backing-chain "$base"
+    e2e_log "final chain: $(grep -c '^image:' <<<"$output") images"
+    # the remaining snapshot reverts to exactly its data
+    run -0 xls revert --paused lm1 s2
+    xl destroy lm1
+    e2e_wait_domain_state lm1 gone 30
+    got=$(image_sum "$base")
+    want=$(cat "$E2E_WORK/lm1.s2.sum")
+    e2e_log "revert s2: sum $got (snapshot $want)"
+    [ "$got" = "$want" ]
+    [ "$(image_sum "$f2")" = "$want" ]
+    e2e_log "# done in $((SECONDS - t0)) s"
+}
