@@ -760,6 +760,9 @@ int xlsnap__active_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 int xlsnap__qcow2_create_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                                  bool repair, char **snap_r,
                                  char **problem_r, char **done_r);
+/* Whether QEMU's node name nn is the top of disk vdev's device
+ * (xen-block's "<vdev>-<format>" or our snapshots' "xs-<vdev>-<n>"). */
+bool xlsnap__qmp_vdev_node(const char *nn, const char *vdev);
 /* The top node of disk vdev (its xen-block device; without one, the
  * top whose file is file), QEMU's name of its file (qfile_r) and its
  * virtual size (size_r); either may be NULL. */

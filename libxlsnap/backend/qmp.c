@@ -278,7 +278,7 @@ void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n)
 /* Whether QEMU's node name nn is the root node of disk vdev's device:
  * xen-block's own "<vdev>-<format>", or the "xs-<vdev>-<n>" an
  * external snapshot gave the overlay above it. */
-static bool vdev_node(const char *nn, const char *vdev)
+bool xlsnap__qmp_vdev_node(const char *nn, const char *vdev)
 {
     size_t l = strlen(vdev);
 
@@ -340,7 +340,7 @@ int xlsnap__qmp_disk_node(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *vdev,
             rc = xlsnap__nomem(ctx);
             goto out;
         }
-        if (pick < 0 && vdev && vdev_node(nn->u.string, vdev)) pick = i;
+        if (pick < 0 && vdev && xlsnap__qmp_vdev_node(nn->u.string, vdev)) pick = i;
     }
     for (int i = 0; pick < 0 && file && i < n; i++)
         if (files[i] && !strcmp(files[i], file)) pick = i;

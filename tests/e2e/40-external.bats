@@ -172,6 +172,10 @@ teardown() {
 \`-- x1
     \`-- i2
         \`-- x2 *"
+    # i1 and i2 are in layers QEMU calls by other names (external
+    # snapshots of the running guest): check finds them through QEMU
+    run -0 xl-snapshot check mx1
+    assert_output "No problems found."
     # an inner external node, while the guest runs
     run -0 xl-snapshot delete mx1 x1
     # an inner internal node, with the guest off
