@@ -103,6 +103,7 @@ teardown() {
     # (8 MiB on: the guest only writes its counter in sector 1)
     run -0 qemu_io ex2 xvda "write -P 0x5a 8M 1M"
     e2e_log "pattern written: $output"
+    assert_output --partial "wrote 1048576/1048576 bytes"
     for s in e1 e2 e3; do
         e2e_wait_counter_above ex2 $(( $(e2e_guest_counter ex2) + 10 )) >/dev/null
         run -0 xl-snapshot create --external --disk-only -n $s ex2
@@ -114,8 +115,13 @@ teardown() {
         # the overlay at that name then, the layer's node read it)
         run -0 qemu_io ex2 xvda "read -P 0x5a 8M 1M"
         e2e_log "$s: read through QEMU: $output"
+        assert_output --partial "read 1048576/1048576 bytes"
         refute_output --partial "failed"
     done
+    # (flushed by the first snapshot) the pattern is in the first layer
+    run -0 timeout 60 qemu-io -r -U -f qcow2 -c "read -P 0x5a 8M 1M" "$(xl-snapshot info --json ex2 e1 | jq -r '.disks[0].backing')"
+    e2e_log "the first layer on disk: $output"
+    refute_output --partial "failed"
     # QEMU has every layer's own file open
     qemu_has_chain ex2
     # a 4 KiB write into a 64 KiB cluster of the frozen pattern: QEMU
@@ -124,6 +130,7 @@ teardown() {
     for r in "read -P 0x5a 8M 4k" "read -P 0x66 8196k 4k" "read -P 0x5a 8200k 56k"; do
         run -0 qemu_io ex2 xvda "$r"
         e2e_log "after a 4 KiB write: $r: $output"
+        assert_output --partial "bytes at offset"
         refute_output --partial "failed"
     done
     run -0 timeout 60 qemu-io -r -U -f qcow2 -c "read -P 0x5a 8200k 56k" "$(active_disk ex2)"

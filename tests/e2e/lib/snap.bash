@@ -228,14 +228,18 @@ revert_rewinds() {
 }
 
 # qemu_io DOMAIN VDEV 'QEMU-IO COMMAND': run a qemu-io command inside the
-# domain's QEMU (HMP "qemu-io" through libxl's QMP socket, under libxl's
-# lock) on the top node of disk VDEV: what the guest reads and writes.
-# Prints QEMU's output ("Pattern verification failed" on a bad read).
+# domain's QEMU (HMP "qemu-io -d" through libxl's QMP socket, under
+# libxl's lock) on disk VDEV's xen-block device: what the guest reads
+# and writes.  Prints the monitor's answer and what the command printed
+# on QEMU's stdout (its qemu-dm log): "Pattern verification failed" on a
+# bad read.
 qemu_io() {
-    local domid uuid
+    local domid uuid log n
     domid=$(e2e_domid "$1") || return 1
     uuid=$(uuid_of "$1")
-    python3 - "$domid" "$uuid" "$2" "$3" <<'PY'
+    log=/var/log/xen/qemu-dm-$1.log
+    n=$(wc -l < "$log")
+    python3 - "$domid" "$uuid" "$2" "$3" <<'PY' || return 1
 import fcntl, json, socket, sys
 domid, uuid, vdev, cmd = sys.argv[1:]
 lock = open('/var/lib/xen/userdata-l.%s.%s.qmp-socket-lock' % (domid, uuid), 'a')
@@ -250,14 +254,16 @@ def x(c, **a):
         r = json.loads(f.readline())
         if 'event' not in r: return r
 x('qmp_capabilities')
-node = None
+dev = None
 for b in x('query-block')['return']:
     n = b.get('inserted', {}).get('node-name', '')
-    if n.startswith(vdev + '-') or n.startswith('xs-' + vdev + '-'): node = n
-if not node: sys.exit('no node for ' + vdev)
-r = x('human-monitor-command', **{'command-line': 'qemu-io %s "%s"' % (node, cmd)})
-print(r.get('return', r.get('error')))
+    if n.startswith(vdev + '-') or n.startswith('xs-' + vdev + '-'): dev = b['qdev']
+if not dev: sys.exit('no device for ' + vdev)
+r = x('human-monitor-command', **{'command-line': 'qemu-io -d %s "%s"' % (dev, cmd)})
+print(r.get('return', r.get('error')).strip())
 PY
+    sleep 0.2
+    tail -n +$((n + 1)) "$log" | tr '\n' ' '
 }
 
 # qemu_has_chain DOMAIN: every file of the backing chain of the domain's
