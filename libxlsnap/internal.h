@@ -40,6 +40,7 @@
 #define XLSNAP__PARTS_FILE ".parts.json"       /* d1: verify.c */
 #define XLSNAP__REVERT_INTENT "revert"
 #define XLSNAP__MERGE_INTENT "merge"
+#define XLSNAP__CREATE_INTENT "create"
 
 struct xlsnap_ctx {
     char *state_dir;
@@ -748,12 +749,33 @@ int xlsnap__qmp_exec(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *cmd,
                      yajl_val *ret_r);
 int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
                               const char *file, char **node_r);
+/* merge.c: the image and format the running domain's disk vdev has at
+ * its configured path (its active layer); NULL when it has none. */
+int xlsnap__active_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                         const char *vdev, char **path_r, char **fmt_r);
+/* qcow2_driver.c: a create of the running domain killed while a new
+ * overlay had its temporary name (check): found and, with repair, each
+ * moved to its configured path; *snap_r the snapshot, *problem_r NULL
+ * when there is nothing to say. */
+int xlsnap__qcow2_create_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                                 bool repair, char **snap_r,
+                                 char **problem_r, char **done_r);
+/* Whether QEMU's node name nn is the top of disk vdev's device
+ * (xen-block's "<vdev>-<format>" or our snapshots' "xs-<vdev>-<n>"). */
+bool xlsnap__qmp_vdev_node(const char *nn, const char *vdev);
+/* The top node of disk vdev (its xen-block device; without one, the
+ * top whose file is file), QEMU's name of its file (qfile_r) and its
+ * virtual size (size_r); either may be NULL. */
+int xlsnap__qmp_disk_node(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *vdev,
+                          const char *file, char **node_r, char **qfile_r,
+                          uint64_t *size_r);
 /* NOTSUP for a domain config (libxl-json) whose device model has no
  * QMP socket in dom0 (stub domain). */
 int xlsnap__qmp_check_config(xlsnap_ctx *ctx, const char *config_json);
-/* Virtual size of the disk whose top image is file. */
+/* Virtual size of disk vdev (top image file). */
 int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                             const char *file, uint64_t *size_r);
+                             const char *vdev, const char *file,
+                             uint64_t *size_r);
 /* Every image QEMU has open: each disk's top image (with its node
  * name) and the backing images below it (node NULL), each with the
  * names of its internal snapshots. */
@@ -777,8 +799,8 @@ int xlsnap__qmp_chain(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *top,
                       xlsnap__qmp_layer **l_r, int *n_r);
 void xlsnap__qmp_chain_free(xlsnap__qmp_layer *l, int n);
 int xlsnap__qmp_chain_live(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                           const char *file, char *const *path, int n,
-                           char ***nodes_r);
+                           const char *vdev, const char *file,
+                           char *const *path, int n, char ***nodes_r);
 typedef struct {
     const char *id;
     bool commit;                /* block-commit, else block-stream */

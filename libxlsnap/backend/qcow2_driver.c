@@ -435,9 +435,11 @@ static int check_reuse(xlsnap_ctx *ctx, const xlsnap__cfgdisk *d,
 }
 
 /* The QMP transaction snapshotting every disk at once (node names
- * looked up on q). */
+ * looked up on q); an external disk's overlay is taken at tmp[i] (see
+ * freeze_layers). */
 static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                            const xlsnap_snapshot *sn, char **cmd_r)
+                            const xlsnap_snapshot *sn, char *const *tmp,
+                            char **cmd_r)
 {
     yajl_gen g = yajl_gen_alloc(NULL);
     char *cmd = NULL, *node = NULL, *nn = NULL;
@@ -455,7 +457,8 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
         if (d->kind == XLSNAP_DISK_VOLUME) continue;
         free(node);
         node = NULL;
-        if ((rc = xlsnap__qmp_node_for_file(ctx, q, d->image, &node)))
+        if ((rc = xlsnap__qmp_disk_node(ctx, q, d->vdev, d->image, &node,
+                                        NULL, NULL)))
             goto out;
         CHK(yajl_gen_map_open(g));
         if (d->kind == XLSNAP_DISK_INTERNAL) {
@@ -477,11 +480,12 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
             CHK(xlsnap__gen_str(g, "data"));
             CHK(yajl_gen_map_open(g));
             CHK(xlsnap__gen_kv_str(g, "node-name", node));
-            CHK(xlsnap__gen_kv_str(g, "snapshot-file", d->overlay));
+            CHK(xlsnap__gen_kv_str(g, "snapshot-file", tmp[i]));
             CHK(xlsnap__gen_kv_str(g, "snapshot-node-name", nn));
             CHK(xlsnap__gen_kv_str(g, "format", "qcow2"));
             /* the overlay exists (freeze_layers): QEMU opens it and
-             * puts it over the node, keeping its backing file name */
+             * puts it over the node, keeping its backing file name;
+             * the configured path does not exist meanwhile */
             CHK(xlsnap__gen_kv_str(g, "mode", "existing"));
         }
         CHK(yajl_gen_map_close(g));
@@ -506,12 +510,12 @@ static int disk_transaction(xlsnap_ctx *ctx, xlsnap__qmp *q,
 
 /* Open QEMU's monitor of the domain and build the transaction. */
 static int open_transaction(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                            const xlsnap_snapshot *sn, xlsnap__qmp *q,
-                            char **cmd_r)
+                            const xlsnap_snapshot *sn, char *const *tmp,
+                            xlsnap__qmp *q, char **cmd_r)
 {
     int rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, q);
 
-    if (!rc) rc = disk_transaction(ctx, q, sn, cmd_r);
+    if (!rc) rc = disk_transaction(ctx, q, sn, tmp, cmd_r);
     if (rc) xlsnap__qmp_close(q);
     return rc;
 }
@@ -555,22 +559,31 @@ typedef struct {
     enum { REUSE_NONE, REUSE_RENAMED, REUSE_REBASED, REUSE_MOVED } done;
 } reuse_layer;
 
+/* Where disk i's new overlay is made: tmp[i] for a running domain,
+ * else the configured path (d->overlay). */
+static const char *made_at(const xlsnap_snapshot *sn, char *const *tmp,
+                           int i)
+{
+    return tmp && tmp[i] ? tmp[i] : sn->disks[i].overlay;
+}
+
 /* Put external disks i < n back: the new overlay goes (a reused one
  * back to the caller's path with its own backing reference), the frozen
  * layer gets its path again. */
 static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n,
-                        reuse_layer *rl)
+                        reuse_layer *rl, char *const *tmp)
 {
     xlsnap__errsaved saved;
 
     xlsnap__errsave(ctx, &saved);
     for (int i = 0; i < n; i++) {
         const xlsnap_disk *d = &sn->disks[i];
+        const char *at = made_at(sn, tmp, i);
         reuse_layer *r = rl ? &rl[i] : NULL;
         if (r && r->file) {
             /* never removed: the caller's file goes back as it was */
             if (r->done >= REUSE_MOVED &&
-                rename_noreplace(ctx, d->overlay, r->file))
+                rename_noreplace(ctx, at, r->file))
                 continue;
             if (r->done >= REUSE_REBASED &&
                 xlsnap__qimg_rebase(ctx, r->file, "qcow2", r->h.backing,
@@ -583,7 +596,7 @@ static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n,
         }
         if (d->kind != XLSNAP_DISK_EXTERNAL || access(d->backing, F_OK))
             continue;
-        unlink(d->overlay);
+        unlink(at);
         rename_noreplace(ctx, d->backing, d->overlay);
     }
     xlsnap__errrestore(ctx, &saved);
@@ -592,9 +605,11 @@ static void thaw_layers(xlsnap_ctx *ctx, const xlsnap_snapshot *sn, int n,
 /* A reused overlay, checked again (it is the caller's and may have
  * changed since the plan), into disk d's place: the image is renamed
  * to the frozen layer, the overlay's backing reference is pointed at
- * it (header only) and the overlay takes the image's path. */
+ * it (header only) and the overlay is moved to at (the image's path,
+ * or the temporary name QEMU takes it under). */
 static int freeze_reused(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                         const xlsnap_disk *d, reuse_layer *r)
+                         const xlsnap_disk *d, reuse_layer *r,
+                         const char *at)
 {
     xlsnap__cfgdisk cd = { 0 };
     uint64_t size = 0;
@@ -605,7 +620,8 @@ static int freeze_reused(xlsnap_ctx *ctx, xlsnap__qmp *q,
     cd.format = d->format;
     xlsnap__qcow2hdr_dispose(&r->h);
     if ((rc = check_reuse(ctx, &cd, r->file, &r->h))) return rc;
-    if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
+    if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->vdev, d->image,
+                                            &size)))
         return rc;
     if (q && size != r->h.size)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "disk %s: the "
@@ -622,7 +638,7 @@ static int freeze_reused(xlsnap_ctx *ctx, xlsnap__qmp *q,
         goto out;
     r->done = REUSE_REBASED;
     xlsnap__fault_point("create-reuse-rebased");
-    if ((rc = xlsnap__rename_image(ctx, r->file, d->overlay))) goto out;
+    if ((rc = xlsnap__rename_image(ctx, r->file, at))) goto out;
     r->done = REUSE_MOVED;
  out:
     return rc ? xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev) : 0;
@@ -630,35 +646,57 @@ static int freeze_reused(xlsnap_ctx *ctx, xlsnap__qmp *q,
 
 /*
  * External disks: the image at the configured path is renamed to the
- * frozen layer (d->backing) and a new overlay on it is made at the path
- * (d->overlay == d->image), or a reused one (rl[i].file) moved there.
+ * frozen layer (d->backing) and a new overlay on it is made (or a
+ * reused one, rl[i].file, moved) at made_at(): the configured path
+ * offline; for a running domain, a temporary name tmp[i] that QEMU
+ * takes the overlay under, renamed to the configured path once QEMU
+ * runs on it (qcow2_commit).
+ *
+ * Why not the configured path while QEMU runs: QEMU 7.2's
+ * blockdev-snapshot-sync then reopens the node under the new overlay
+ * (the renamed image) read-only by the file name it has for it, which
+ * is the configured path; were the new overlay there, that node would
+ * read the overlay's file from then on (its own is closed): wrong data
+ * for the guest, copied into the active layer on its next partial
+ * write of a cluster.  With the configured path absent the reopen
+ * fails (QEMU ignores it) and the node keeps its own file descriptor.
+ * A temporary name is never used twice (QEMU's name for the node it
+ * reopens at the next snapshot is the previous temporary name).  What
+ * QEMU has open then: every layer, through the descriptor it opened it
+ * with; it calls the active layer and the layers frozen since it
+ * started by their temporary names (files that no longer exist), and
+ * the layer that was active when it started by the configured path; a
+ * restart of the domain opens every layer by its own name.
+ *
  * q: the running domain's monitor, which gives the size (QEMU keeps the
  * renamed image open: its fd follows the file), NULL offline.  On
  * failure what was done is undone.
  */
 static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                         const xlsnap_snapshot *sn, reuse_layer *rl)
+                         const xlsnap_snapshot *sn, reuse_layer *rl,
+                         char *const *tmp)
 {
     int i, bad = 0, rc = 0;
 
     for (i = 0; i < sn->num_disks; i++) {
         const xlsnap_disk *d = &sn->disks[i];
+        const char *at = made_at(sn, tmp, i);
         uint64_t size = 0;
         if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
         bad = i;
         if (rl && rl[i].file) {
-            if ((rc = freeze_reused(ctx, q, d, &rl[i]))) { i++; break; }
+            if ((rc = freeze_reused(ctx, q, d, &rl[i], at))) { i++; break; }
             xlsnap__fault_point("create-layer-frozen");
             continue;
         }
-        if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->image, &size)))
+        if (q && (rc = xlsnap__qmp_virtual_size(ctx, q, d->vdev, d->image,
+                                                &size)))
             break;
         if ((rc = xlsnap__rename_image(ctx, d->image, d->backing))) break;
         xlsnap__fault_point("create-layer-renamed");
-        rc = q ? xlsnap__qimg_create_overlay_sized(ctx, d->overlay,
-                                                   d->backing, d->format,
-                                                   size)
-               : xlsnap__qimg_create_overlay(ctx, d->overlay, d->backing,
+        rc = q ? xlsnap__qimg_create_overlay_sized(ctx, at, d->backing,
+                                                   d->format, size)
+               : xlsnap__qimg_create_overlay(ctx, at, d->backing,
                                              d->format);
         if (rc) { i++; break; }
         xlsnap__fault_point("create-layer-frozen");
@@ -667,7 +705,7 @@ static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
         if (!(rl && rl[bad].file))
             rc = xlsnap__error_prefix(ctx, rc, "disk %s",
                                       sn->disks[bad].vdev);
-        thaw_layers(ctx, sn, i, rl);
+        thaw_layers(ctx, sn, i, rl, tmp);
     }
     return rc;
 }
@@ -805,13 +843,17 @@ static int qcow2_plan(const xlsnap__disk_plan *pl, const xlsnap__cfgdisk *d,
     return add_disk(pl->ctx, pl->p, pl->want, d, kind, pl->snap, sd);
 }
 
-/* The take's state: the transaction once built, and the pre-created
- * overlays reused (per disk of the record, or NULL). */
+/* The take's state: the transaction once built, the pre-created
+ * overlays reused (per disk of the record, or NULL) and, for a running
+ * domain, the temporary name of each external disk's new overlay. */
 typedef struct {
     char *tcmd;
     reuse_layer *reuse;
     int nreuse;         /* entries of reuse (the record may move out on
                            success: its num_disks is gone then) */
+    char **tmp;         /* NULL offline; tmp[i] NULL: not external */
+    int ntmp;
+    bool intent;        /* the create intent is written */
 } qcow2_take_state;
 
 static void qcow2_release(void *state)
@@ -823,16 +865,90 @@ static void qcow2_release(void *state)
     for (int i = 0; t->reuse && i < t->nreuse; i++)
         xlsnap__qcow2hdr_dispose(&t->reuse[i].h);
     free(t->reuse);
+    for (int i = 0; t->tmp && i < t->ntmp; i++) free(t->tmp[i]);
+    free(t->tmp);
     free(t);
+}
+
+/* A name next to image that QEMU has never had open: the time in
+ * nanoseconds, the first that is free. */
+static char *temporary_name(const char *image)
+{
+    struct timespec ts;
+    char *tag, *r = NULL;
+
+    for (int n = 0; n < 100; n++) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        tag = xlsnap__sprintf("xlsnap-new-%lld%09ld-%d", (long long)ts.tv_sec,
+                              ts.tv_nsec, n);
+        free(r);
+        r = tag ? xlsnap__image_sibling(image, tag) : NULL;
+        free(tag);
+        if (!r || access(r, F_OK) < 0) break;
+    }
+    return r;
+}
+
+/* The create intent: which temporary name each external disk's new
+ * overlay has (check --repair moves one QEMU took, or one left beside
+ * an absent configured path, to the configured path). */
+static int write_create_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                               const xlsnap_snapshot *sn, char *const *tmp)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *json = NULL;
+    int s, rc;
+
+    if (!g) return xlsnap__nomem(ctx);
+    CHK(yajl_gen_map_open(g));
+    CHK(xlsnap__gen_kv_str(g, "snapshot", sn->name));
+    CHK(xlsnap__gen_kv_int(g, "domid", dom->domid));
+    CHK(xlsnap__gen_str(g, "disks"));
+    CHK(yajl_gen_array_open(g));
+    for (int i = 0; i < sn->num_disks; i++) {
+        const xlsnap_disk *d = &sn->disks[i];
+        if (!tmp[i]) continue;
+        CHK(yajl_gen_map_open(g));
+        CHK(xlsnap__gen_kv_str(g, "vdev", d->vdev));
+        CHK(xlsnap__gen_kv_str(g, "image", d->overlay));
+        CHK(xlsnap__gen_kv_str(g, "backing", d->backing));
+        CHK(xlsnap__gen_kv_str(g, "tmp", tmp[i]));
+        CHK(yajl_gen_map_close(g));
+    }
+    CHK(yajl_gen_array_close(g));
+    CHK(yajl_gen_map_close(g));
+    if ((rc = xlsnap__gen_finish(ctx, g, &json))) goto out;
+    rc = xlsnap__intent_write(ctx, dom->uuid, XLSNAP__CREATE_INTENT, json);
+    goto out;
+ gen_failed:
+    rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build intent");
+ out:
+    yajl_gen_free(g);
+    free(json);
+    return rc;
+}
+
+/* The intent goes (errors kept: a stale intent only makes check look). */
+static void clear_create_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                                qcow2_take_state *t)
+{
+    xlsnap__errsaved saved;
+
+    if (!t->intent) return;
+    xlsnap__errsave(ctx, &saved);
+    if (!xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__CREATE_INTENT))
+        t->intent = false;
+    xlsnap__errrestore(ctx, &saved);
 }
 
 /*
  * Before the guest stops: which pre-created overlay each external disk
- * takes (the plan checked it) and, for a running domain, the
- * transaction (node names asked of QEMU), so the pause, or the
- * suspension after a memory save, lasts little more than the
- * transaction.  The monitor is closed meanwhile: libxl's save (HVM),
- * pause and unpause may need it, under the same lock.
+ * takes (the plan checked it), for a running domain the temporary name
+ * of each new overlay (freeze_layers) and the transaction (node names
+ * asked of QEMU), so the pause, or the suspension after a memory save,
+ * lasts little more than the transaction.  The monitor is closed
+ * meanwhile: libxl's save (HVM), pause and unpause may need it, under
+ * the same lock.
  */
 static int qcow2_prepare(const xlsnap__disk_op *op, void **state_r)
 {
@@ -856,8 +972,18 @@ static int qcow2_prepare(const xlsnap__disk_op *op, void **state_r)
                 t->reuse[i].file = sn->disks[i].reused;
     }
     if (op->running) {
+        t->tmp = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*t->tmp));
+        if (!t->tmp) { rc = xlsnap__nomem(ctx); goto out; }
+        t->ntmp = sn->num_disks;
+        for (int i = 0; i < sn->num_disks; i++)
+            if (sn->disks[i].kind == XLSNAP_DISK_EXTERNAL &&
+                !(t->tmp[i] = temporary_name(sn->disks[i].overlay))) {
+                rc = xlsnap__nomem(ctx);
+                goto out;
+            }
         xlsnap__qmp_init(&q);
-        if (!(rc = open_transaction(ctx, op->dom, sn, &q, &t->tcmd)))
+        if (!(rc = open_transaction(ctx, op->dom, sn, t->tmp, &q,
+                                    &t->tcmd)))
             xlsnap__qmp_close(&q);
     }
  out:
@@ -873,42 +999,58 @@ static int qcow2_take_all(const xlsnap__disk_op *op, void *state)
     xlsnap_ctx *ctx = op->ctx;
     const xlsnap_snapshot *sn = op->sn;
     qcow2_take_state *t = state;
+    bool external = false;
     xlsnap__qmp q;
     int rc;
 
     if (!op->running) {
-        if ((rc = freeze_layers(ctx, NULL, sn, t->reuse))) return rc;
+        if ((rc = freeze_layers(ctx, NULL, sn, t->reuse, NULL))) return rc;
         if ((rc = offline_disks(ctx, sn)))
-            thaw_layers(ctx, sn, sn->num_disks, t->reuse);
+            thaw_layers(ctx, sn, sn->num_disks, t->reuse, NULL);
         return rc;
+    }
+    for (int i = 0; i < t->ntmp; i++) external |= t->tmp[i] != NULL;
+    if (external) {
+        if ((rc = write_create_intent(ctx, op->dom, sn, t->tmp))) return rc;
+        t->intent = true;
     }
     xlsnap__qmp_init(&q);
     rc = t->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid, &q)
-                 : open_transaction(ctx, op->dom, sn, &q, &t->tcmd);
-    if (rc) return rc;
-    rc = freeze_layers(ctx, &q, sn, t->reuse);
+                 : open_transaction(ctx, op->dom, sn, t->tmp, &q, &t->tcmd);
+    if (rc) goto out;
+    rc = freeze_layers(ctx, &q, sn, t->reuse, t->tmp);
     if (!rc) {
         rc = xlsnap__qmp_exec(ctx, &q, t->tcmd, NULL);
-        if (rc) thaw_layers(ctx, sn, sn->num_disks, t->reuse);
+        if (rc) thaw_layers(ctx, sn, sn->num_disks, t->reuse, t->tmp);
     }
     xlsnap__qmp_close(&q);
     if (rc)
         rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
                                   "failed (no disk was changed)");
+ out:
+    if (rc) clear_create_intent(ctx, op->dom, t);
     return rc;
 }
 
-/* The running domain now writes to the new overlays: its own config
- * (libxl's stored config and xenstore) must say so. */
+/* The running domain now writes to the new overlays: each goes from
+ * its temporary name to the configured path (QEMU's fd follows), and
+ * the domain's own config (libxl's stored config and xenstore) must
+ * say so. */
 static int qcow2_commit(const xlsnap__disk_op *op, void *state)
 {
     const xlsnap_snapshot *sn = op->sn;
+    qcow2_take_state *t = state;
     int rc;
 
-    (void)state;
     for (int i = 0; i < sn->num_disks && op->running; i++) {
         const xlsnap_disk *d = &sn->disks[i];
         if (d->kind != XLSNAP_DISK_EXTERNAL) continue;
+        if (t && t->tmp && i < t->ntmp && t->tmp[i] &&
+            (rc = xlsnap__rename_image(op->ctx, t->tmp[i], d->overlay)))
+            return xlsnap__error_prefix(op->ctx, rc, "snapshot taken, but "
+                                        "disk %s's new overlay keeps its "
+                                        "temporary name (record left "
+                                        "'preparing')", d->vdev);
         rc = xlsnap__hv_set_live_disk(op->ctx, op->dom->domid, d->vdev,
                                       d->overlay, "qcow2");
         if (rc)
@@ -917,7 +1059,98 @@ static int qcow2_commit(const xlsnap__disk_op *op, void *state)
                                         "(record left 'preparing')",
                                         d->image);
     }
+    if (t) clear_create_intent(op->ctx, op->dom, t);
     return 0;
+}
+
+/*
+ * A create of the running domain killed while a new overlay had its
+ * temporary name (the create intent, qcow2_take_all): *problem_r says
+ * what is found (NULL: nothing).  With repair, each overlay still
+ * under its temporary name goes to the configured path when that is
+ * free (QEMU took it, or the transaction never ran: the create is then
+ * completed or rolled back from there, as one killed after the rename),
+ * and the intent goes.
+ */
+int xlsnap__qcow2_create_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                                 bool repair, char **snap_r,
+                                 char **problem_r, char **done_r)
+{
+    const char *sp[] = { "snapshot", NULL }, *dp[] = { "disks", NULL },
+               *vp[] = { "vdev", NULL }, *ip[] = { "image", NULL },
+               *tp[] = { "tmp", NULL };
+    yajl_val root = NULL, sn, ds;
+    char *json = NULL, eb[128];
+    const char *left = NULL, *stuck = NULL;
+    int rc, moved = 0;
+
+    *snap_r = *problem_r = *done_r = NULL;
+    rc = xlsnap__intent_read(ctx, dom->uuid, XLSNAP__CREATE_INTENT, &json);
+    if (rc || !json) goto out;
+    root = yajl_tree_parse(json, eb, sizeof(eb));
+    sn = root ? yajl_tree_get(root, sp, yajl_t_string) : NULL;
+    ds = root ? yajl_tree_get(root, dp, yajl_t_array) : NULL;
+    if (!sn || !ds) {
+        *problem_r = xlsnap__strdup("the create intent is malformed "
+                                    "(killed while it was written)");
+        if (!*problem_r) { rc = xlsnap__nomem(ctx); goto out; }
+        if (repair && !(rc = xlsnap__intent_clear(ctx, dom->uuid,
+                                                  XLSNAP__CREATE_INTENT)) &&
+            !(*done_r = xlsnap__strdup("removed it (no overlay had been "
+                                       "made)")))
+            rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    if (!(*snap_r = xlsnap__strdup(sn->u.string))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    for (size_t i = 0; i < ds->u.array.len; i++) {
+        yajl_val e = ds->u.array.values[i];
+        yajl_val v = yajl_tree_get(e, vp, yajl_t_string);
+        yajl_val im = yajl_tree_get(e, ip, yajl_t_string);
+        yajl_val tm = yajl_tree_get(e, tp, yajl_t_string);
+        if (!v || !im || !tm || !exists(tm->u.string)) continue;
+        if (!left) left = tm->u.string;
+        if (exists(im->u.string)) {
+            /* not from this create's steps: left as it is */
+            stuck = tm->u.string;
+            continue;
+        }
+        if (repair && (rc = xlsnap__rename_image(ctx, tm->u.string,
+                                                 im->u.string)))
+            goto out;
+        moved++;
+    }
+    if (!left) {
+        /* the overlays were not made yet or are in place: the intent
+         * only goes */
+        if (repair)
+            rc = xlsnap__intent_clear(ctx, dom->uuid,
+                                      XLSNAP__CREATE_INTENT);
+        goto out;
+    }
+    *problem_r = xlsnap__sprintf("the create of snapshot '%s' was "
+                                 "interrupted while a new overlay had its "
+                                 "temporary name %s", sn->u.string, left);
+    if (!*problem_r) { rc = xlsnap__nomem(ctx); goto out; }
+    if (!repair) goto out;
+    if (stuck) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "%s is left under its "
+                           "temporary name: its configured path exists",
+                           stuck);
+        goto out;
+    }
+    if ((rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__CREATE_INTENT)))
+        goto out;
+    *done_r = xlsnap__sprintf("moved %d new overlay%s to %s configured "
+                              "path", moved, moved == 1 ? "" : "s",
+                              moved == 1 ? "its" : "their");
+    if (!*done_r) rc = xlsnap__nomem(ctx);
+ out:
+    if (root) yajl_tree_free(root);
+    free(json);
+    return rc;
 }
 
 const xlsnap__disk_driver xlsnap__disk_qcow2 = {

@@ -275,46 +275,27 @@ void xlsnap__qmp_blocks_free(xlsnap__qmp_block *b, int n)
     free(b);
 }
 
-int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                             const char *file, uint64_t *size_r)
+/* Whether QEMU's node name nn is the root node of disk vdev's device:
+ * xen-block's own "<vdev>-<format>", or the "xs-<vdev>-<n>" an
+ * external snapshot gave the overlay above it. */
+bool xlsnap__qmp_vdev_node(const char *nn, const char *vdev)
 {
-    const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
-               *fp[] = { "file", NULL }, *vp[] = { "image", "virtual-size",
-                                                   NULL };
-    yajl_val v = NULL, list;
-    int rc;
+    size_t l = strlen(vdev);
 
-    *size_r = 0;
-    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-block\"}", &v)))
-        return rc;
-    list = yajl_tree_get(v, rp, yajl_t_array);
-    for (size_t i = 0; list && i < list->u.array.len && !*size_r; i++) {
-        yajl_val ins = yajl_tree_get(list->u.array.values[i], ip,
-                                     yajl_t_object);
-        yajl_val f = ins ? yajl_tree_get(ins, fp, yajl_t_string) : NULL;
-        yajl_val sz = ins ? yajl_tree_get(ins, vp, yajl_t_number) : NULL;
-        char *pn = f ? plain_name(f->u.string) : NULL;
-        if (f && !pn) {
-            yajl_tree_free(v);
-            return xlsnap__nomem(ctx);
-        }
-        if (pn && sz && !strcmp(pn, file) &&
-            YAJL_IS_INTEGER(sz) && YAJL_GET_INTEGER(sz) > 0)
-            *size_r = YAJL_GET_INTEGER(sz);
-        free(pn);
-    }
-    yajl_tree_free(v);
-    if (!*size_r)
-        return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
-                             "QEMU reports no size for image %s", file);
-    return 0;
+    if (!strncmp(nn, "xs-", 3)) nn += 3;
+    return l && !strncmp(nn, vdev, l) && nn[l] == '-';
 }
 
 /*
- * The node name QEMU uses for the top of the disk whose active image
- * is 'file' (qdisk devices have no device name; the xen-block device's
- * first node is "<vdev>-<format>", later overlays carry the names we
- * gave them).
+ * The node name QEMU uses for the top of disk vdev, its file name as
+ * QEMU calls it (*qfile_r, may be NULL) and its virtual size (size_r
+ * may be NULL).  The disk is found by its device (xen-block's root
+ * node, see vdev_node), not by file name: after an external snapshot
+ * of the running domain QEMU calls the active layer by the temporary
+ * name the overlay had when QEMU took it (qcow2_driver.c), and the
+ * configured path is the name of the layer that was active when QEMU
+ * started.  With no xen-block node for vdev (vdev NULL, an emulated
+ * drive alone), the top whose file is 'file'.
  *
  * An HVM guest's disk is opened twice by its QEMU until the guest's PV
  * drivers unplug the emulated one (xen-platform-pci): libxl gives QEMU
@@ -326,41 +307,108 @@ int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
  * one would leave the other writing the old image (an internal snapshot
  * through two caches corrupts it), so that is refused.
  */
+int xlsnap__qmp_disk_node(xlsnap_ctx *ctx, xlsnap__qmp *q, const char *vdev,
+                          const char *file, char **node_r, char **qfile_r,
+                          uint64_t *size_r)
+{
+    const char *rp[] = { "return", NULL }, *ip[] = { "inserted", NULL },
+               *fp[] = { "file", NULL }, *np[] = { "node-name", NULL },
+               *vp[] = { "image", "virtual-size", NULL };
+    yajl_val v = NULL, list;
+    char **files = NULL, *qf = NULL;
+    int n = 0, pick = -1, found = 0, rc;
+
+    *node_r = NULL;
+    if (qfile_r) *qfile_r = NULL;
+    if (size_r) *size_r = 0;
+    if ((rc = xlsnap__qmp_exec(ctx, q, "{\"execute\":\"query-block\"}", &v)))
+        return rc;
+    list = yajl_tree_get(v, rp, yajl_t_array);
+    n = list ? (int)list->u.array.len : 0;
+    if (n && !(files = calloc(n, sizeof(*files)))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    /* each device's top file, as QEMU calls it */
+    for (int i = 0; i < n; i++) {
+        yajl_val ins = yajl_tree_get(list->u.array.values[i], ip,
+                                     yajl_t_object);
+        yajl_val f = ins ? yajl_tree_get(ins, fp, yajl_t_string) : NULL;
+        yajl_val nn = ins ? yajl_tree_get(ins, np, yajl_t_string) : NULL;
+        if (!f || !nn) continue;
+        if (!(files[i] = plain_name(f->u.string))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        if (pick < 0 && vdev && xlsnap__qmp_vdev_node(nn->u.string, vdev)) pick = i;
+    }
+    for (int i = 0; pick < 0 && file && i < n; i++)
+        if (files[i] && !strcmp(files[i], file)) pick = i;
+    if (pick < 0) {
+        rc = vdev ? xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU has "
+                                  "no block device for disk %s", vdev)
+                  : xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU has "
+                                  "no block node with image %s open",
+                                  file);
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        found += files[i] && !strcmp(files[i], files[pick]);
+    if (found > 1) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
+                           "QEMU has image %s open %d times (an HVM "
+                           "guest's emulated disk beside its PV disk: "
+                           "the guest has not unplugged the emulated "
+                           "one); a snapshot of one would leave the "
+                           "other writing the old image, so it is "
+                           "refused until the guest's PV drivers have "
+                           "unplugged the emulated disk", files[pick],
+                           found);
+        goto out;
+    }
+    {
+        yajl_val ins = yajl_tree_get(list->u.array.values[pick], ip,
+                                     yajl_t_object);
+        yajl_val nn = yajl_tree_get(ins, np, yajl_t_string);
+        yajl_val sz = yajl_tree_get(ins, vp, yajl_t_number);
+        if (size_r && (!sz || !YAJL_IS_INTEGER(sz) ||
+                       YAJL_GET_INTEGER(sz) <= 0)) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "QEMU reports "
+                               "no size for image %s", files[pick]);
+            goto out;
+        }
+        if (size_r) *size_r = YAJL_GET_INTEGER(sz);
+        if (!(*node_r = xlsnap__strdup(nn->u.string)) ||
+            (qfile_r && !(qf = xlsnap__strdup(files[pick])))) {
+            free(*node_r);
+            *node_r = NULL;
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+        if (qfile_r) *qfile_r = qf;
+    }
+ out:
+    for (int i = 0; files && i < n; i++) free(files[i]);
+    free(files);
+    yajl_tree_free(v);
+    return rc;
+}
+
+int xlsnap__qmp_virtual_size(xlsnap_ctx *ctx, xlsnap__qmp *q,
+                             const char *vdev, const char *file,
+                             uint64_t *size_r)
+{
+    char *node = NULL;
+    int rc = xlsnap__qmp_disk_node(ctx, q, vdev, file, &node, NULL, size_r);
+
+    free(node);
+    return rc;
+}
+
 int xlsnap__qmp_node_for_file(xlsnap_ctx *ctx, xlsnap__qmp *q,
                               const char *file, char **node_r)
 {
-    xlsnap__qmp_block *b = NULL;
-    int n = 0, found = 0, rc;
-
-    *node_r = NULL;
-    if ((rc = xlsnap__qmp_blocks(ctx, q, &b, &n))) return rc;
-    for (int i = 0; i < n; i++) {
-        if (!b[i].node || strcmp(b[i].file, file)) continue;
-        if (*node_r && !strcmp(*node_r, b[i].node)) continue;
-        found++;
-        if (!*node_r && !(*node_r = xlsnap__strdup(b[i].node))) {
-            xlsnap__qmp_blocks_free(b, n);
-            return xlsnap__nomem(ctx);
-        }
-    }
-    xlsnap__qmp_blocks_free(b, n);
-    if (!*node_r)
-        return xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR,
-                             "QEMU has no block node with image %s open",
-                             file);
-    if (found > 1) {
-        free(*node_r);
-        *node_r = NULL;
-        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
-                             "QEMU has image %s open %d times (an HVM "
-                             "guest's emulated disk beside its PV disk: "
-                             "the guest has not unplugged the emulated "
-                             "one); a snapshot of one would leave the "
-                             "other writing the old image, so it is "
-                             "refused until the guest's PV drivers have "
-                             "unplugged the emulated disk", file, found);
-    }
-    return 0;
+    return xlsnap__qmp_disk_node(ctx, q, NULL, file, node_r, NULL, NULL);
 }
 
 /*
@@ -540,30 +588,43 @@ void xlsnap__qmp_chain_free(xlsnap__qmp_layer *l, int n)
 }
 
 /*
- * The node names of the chain of the disk whose active image is file,
- * top first, when every layer is open in QEMU under its own name:
- * path[k] is layer k, n layers, as the images' headers say.  *nodes_r
- * NULL (and 0) when a layer is not: an external snapshot renamed the
- * image under the running QEMU, which still calls that frozen layer by
- * the configured path (the active layer's name), and a block job's
- * reopen of it, or of the layer above it, would open that path.  Such
- * a layer cannot be opened again under its own name here: QEMU 7.2's
- * blockdev-reopen (and blockdev-add of a node whose backing node is in
- * another AioContext) abort QEMU when the nodes are in an iothread,
- * which xen-block gives every disk ("qemu_mutex_unlock_impl: Operation
- * not permitted", seen on real Xen).  QEMU opens every layer under its
- * own name at the domain's next start.
+ * The node names of the chain of disk vdev (active image file), top
+ * first, matched by position with path[k], layer k of the n layers the
+ * images' headers give; *nodes_r NULL (and 0) when a layer's node
+ * cannot be trusted with a block job.
+ *
+ * QEMU's file names do not say which layer a node is: an external
+ * snapshot of the running domain has QEMU take the new overlay under a
+ * temporary name (qcow2_driver.c), renamed to the configured path
+ * after, so QEMU calls the active layer and each layer frozen since it
+ * started by such a name (a file that no longer exists), and the layer
+ * that was active when it started by the configured path (the active
+ * layer's file now).  Each node reads its own layer through the file
+ * descriptor it has: QEMU's read-only reopen of a frozen layer (by its
+ * name) failed, so the node stays open read-write and a job needs no
+ * reopen of it.  A node is trusted when QEMU calls it by its own path,
+ * or when it is open read-write (no reopen: its fd is its layer).  A
+ * read-only node under another name is not: a job's reopen of it would
+ * open that name, and a QEMU of an older version of this tool (which
+ * made the overlay at the configured path before QEMU took it) reads
+ * the active layer's file through it already.  QEMU 7.2 cannot be made
+ * to open such a node again under its own name while xen-block runs it
+ * in an iothread (blockdev-reopen and blockdev-add abort QEMU:
+ * "qemu_mutex_unlock_impl: Operation not permitted", seen on real
+ * Xen); QEMU opens every layer under its own name at the domain's next
+ * start.
  */
 int xlsnap__qmp_chain_live(xlsnap_ctx *ctx, xlsnap__qmp *q,
-                           const char *file, char *const *path, int n,
-                           char ***nodes_r)
+                           const char *vdev, const char *file,
+                           char *const *path, int n, char ***nodes_r)
 {
     xlsnap__qmp_layer *l = NULL;
     char *top = NULL, **names = NULL;
     int nl = 0, k, rc;
 
     *nodes_r = NULL;
-    if ((rc = xlsnap__qmp_node_for_file(ctx, q, file, &top)) ||
+    if ((rc = xlsnap__qmp_disk_node(ctx, q, vdev, file, &top, NULL,
+                                    NULL)) ||
         (rc = xlsnap__qmp_chain(ctx, q, top, &l, &nl)))
         goto out;
     if (nl != n) {
@@ -572,9 +633,10 @@ int xlsnap__qmp_chain_live(xlsnap_ctx *ctx, xlsnap__qmp *q,
                            nl, n);
         goto out;
     }
-    for (k = 1; k < n; k++)
-        if (strcmp(l[k].file, path[k])) goto out;
-    if (!(names = calloc(n, sizeof(*names)))) {
+    for (k = 0; k < n; k++)
+        if (l[k].ro && strcmp(l[k].file, path[k])) goto out;
+    if (n < 1) goto out;
+    if (!(names = calloc((size_t)n, sizeof(*names)))) {
         rc = xlsnap__nomem(ctx);
         goto out;
     }

@@ -487,6 +487,33 @@ static int check_merge(checker *c, xlsnap_snapshot *l, int nr)
     return rc;
 }
 
+/* A create killed while a new overlay had its temporary name (before
+ * the preparing record is looked at: its overlay is then at its path). */
+static int check_create_intent(checker *c)
+{
+    char *snap = NULL, *problem = NULL, *done = NULL;
+    int i, rc;
+
+    rc = xlsnap__qcow2_create_recover(c->ctx, c->dom, c->repair, &snap,
+                                      &problem, &done);
+    if (rc == XLSNAP_ERROR_NOMEM) goto out;
+    if (!problem) {
+        if (rc) found(c, NULL, "incomplete-create", "%s", c->ctx->errbuf);
+        rc = 0;
+        goto out;
+    }
+    i = found(c, snap, "incomplete-create", "%s", problem);
+    if (!c->repair) goto out;
+    if (rc) not_fixed(c, i);
+    else if (done) fixed(c, i, "%s", done);
+    rc = 0;
+ out:
+    free(snap);
+    free(problem);
+    free(done);
+    return rc;
+}
+
 /* --- 3. deleting ---------------------------------------------------- */
 
 /* A min-heap of record indexes: the list order of the records ready to
@@ -667,28 +694,40 @@ static int live_blocks(checker *c, xlsnap__qmp_block **b_r, int *n_r)
 /*
  * A running domain whose external create made the new overlay at the
  * configured path: whether QEMU took it (the disk transaction ran).
- * QEMU still calls the renamed image by its old name, so the names do
- * not tell; the depth does: QEMU's chain for the disk is one image
- * shorter than the headers' until the transaction ran.
+ * QEMU's file names do not tell (it calls the layers by the names they
+ * had when it opened them: qcow2_driver.c); the depth does: QEMU's
+ * chain for the disk (its device, vdev) is one image shorter than the
+ * headers' until the transaction ran.
  */
-static int qemu_switched(checker *c, const char *image, bool *yes_r)
+static int qemu_switched(checker *c, const char *vdev, const char *image,
+                         bool *yes_r)
 {
-    xlsnap__qmp_block *b = NULL;
-    int n = 0, depth = -1, hdepth, rc;
+    xlsnap__domstate st;
+    xlsnap__qmp q;
+    xlsnap__qmp_layer *l = NULL;
+    char *node = NULL;
+    int nl = 0, hdepth, rc;
 
     *yes_r = true;
-    rc = live_blocks(c, &b, &n);
-    if (!rc && !b) return 0;                    /* the domain is not running */
-    for (int i = 0; !rc && i < n && depth < 0; i++) {
-        if (!b[i].node || strcmp(b[i].file, image)) continue;
-        depth = 1;
-        while (i + depth < n && !b[i + depth].node) depth++;
+    if (c->dom->domid < 0) return 0;
+    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
+    if (st == XLSNAP__DOM_GONE) return 0;    /* the domain is not running */
+    xlsnap__qmp_init(&q);
+    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
+        return rc;
+    rc = xlsnap__qmp_disk_node(c->ctx, &q, vdev, image, &node, NULL, NULL);
+    if (rc == XLSNAP_ERROR_HYPERVISOR) {
+        rc = 0;                                 /* not QEMU's disk */
+        goto out;
     }
-    xlsnap__qmp_blocks_free(b, n);
-    if (rc || depth < 0) return rc;
-    if ((rc = header_depth(c, image, &hdepth))) return rc;
-    *yes_r = depth >= hdepth;
-    return 0;
+    if (rc || (rc = xlsnap__qmp_chain(c->ctx, &q, node, &l, &nl))) goto out;
+    if ((rc = header_depth(c, image, &hdepth))) goto out;
+    *yes_r = nl >= hdepth;
+ out:
+    xlsnap__qmp_close(&q);
+    xlsnap__qmp_chain_free(l, nl);
+    free(node);
+    return rc;
 }
 
 /* Whether every disk part of create sn exists. */
@@ -725,7 +764,7 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
             *all_r = b && !strcmp(b, d->backing);
             free(b);
             if (*all_r && d->image && !strcmp(d->overlay, d->image) &&
-                (rc = qemu_switched(c, d->image, all_r)))
+                (rc = qemu_switched(c, d->vdev, d->image, all_r)))
                 break;
         }
     }
@@ -825,7 +864,7 @@ static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
             char *b = NULL;
             bool used = false;
             if (exists(d->image) && xlsnap__set_has(&c->live, d->image) &&
-                (rc = qemu_switched(c, d->image, &used)))
+                (rc = qemu_switched(c, d->vdev, d->image, &used)))
                 return rc;
             if (!used && exists(d->backing) && exists(d->image)) {
                 if ((rc = xlsnap__qimg_backing(c->ctx, d->image, "qcow2",
@@ -1275,6 +1314,7 @@ static int check_domain(checker *c)
     if ((rc = check_revert(c, l, nr))) goto out;
     if ((rc = check_merge(c, l, nr))) goto out;
     if ((rc = check_deleting(c, l, &nr))) goto out;
+    if ((rc = check_create_intent(c))) goto out;
     if ((rc = check_preparing(c, l, &nr))) goto out;
     for (int k = 0; k < nr; k++)
         if (l[k].state == XLSNAP_STATE_READY &&

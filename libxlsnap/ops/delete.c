@@ -32,11 +32,25 @@ static int delete_internal_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 {
     xlsnap__qmp q;
     yajl_gen g = NULL;
-    char *node = NULL, *cmd = NULL;
+    char *node = NULL, *cmd = NULL, *top = NULL, *fmt = NULL;
+    bool active;
     int rc;
 
-    if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q))) return rc;
-    rc = xlsnap__qmp_node_for_file(ctx, &q, d->image, &node);
+    /* only in the active layer (the configured path): QEMU's names of
+     * the layers are not theirs after an external snapshot of the
+     * running domain (qcow2_driver.c), so the disk's node is found by
+     * its device */
+    if ((rc = xlsnap__active_layer(ctx, dom, d->vdev, &top, &fmt)))
+        return rc;
+    xlsnap__qmp_init(&q);
+    active = top && !strcmp(top, d->image);
+    free(top);
+    free(fmt);
+    if (active && (rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)))
+        goto out;
+    rc = active ? xlsnap__qmp_disk_node(ctx, &q, d->vdev, d->image, &node,
+                                        NULL, NULL)
+                : XLSNAP_ERROR_NOTFOUND;
     if (rc && rc != XLSNAP_ERROR_NOMEM) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP,
                            "image %s holding internal snapshot '%s' is "

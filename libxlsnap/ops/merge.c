@@ -15,19 +15,16 @@
  *    so a tool killed while it runs finds its outcome in query-jobs; a
  *    guest destroyed mid-way leaves D with some of B's data and B
  *    still under it: nothing lost.
- *  - Only when QEMU has every layer open under its own name
- *    (xlsnap__qmp_chain_live): an external snapshot renamed the image
- *    QEMU had open, and QEMU 7.2's blockdev-snapshot-sync then reopens
- *    the image under the new overlay read-only by the name it knew (the
- *    configured path), which is the new overlay by then: that node no
- *    longer reads the renamed layer's file (seen with QEMU 7.2's file
- *    descriptors: the layer's inode is not open).  A job on it would
- *    copy the wrong data; QEMU 7.2 cannot be made to open it again under
- *    its own name while xen-block runs it in an iothread
- *    (blockdev-reopen, blockdev-add abort QEMU; block-commit would
- *    reopen the base by the same wrong name).  Such a B is kept, with a
- *    warning, until the domain's next start opens every layer by its
- *    own name.
+ *  - Only when QEMU's nodes can be trusted with the job
+ *    (xlsnap__qmp_chain_live, which matches QEMU's chain to the
+ *    headers' by position: QEMU's file names are not the layers' own
+ *    after external snapshots of the running domain, see there).  A
+ *    read-only node QEMU calls by another name is kept, with a warning,
+ *    until the domain's next start opens every layer by its own name:
+ *    a job's reopen of it would open that name (and an older version
+ *    of this tool, which made the overlay at the configured path before
+ *    QEMU took it, left QEMU 7.2 reading the active layer's file through
+ *    such a node).
  *  - B the original image (no backing file): kept, as offline.
  * Crash safety: a "merge" intent (store.c) names the snapshot, the job
  * and the files before anything changes; check sees it and --repair
@@ -124,9 +121,8 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
  * QEMU's block-stream of B = C[j] into D = C[j-1] (the active layer
  * when j = 1, an intermediate stream into a frozen layer otherwise),
  * base A = C[j+1]: D gets the data of B it does not have, and names A
- * as its backing file.  Only when every layer is open in QEMU under its
- * own name (xlsnap__qmp_chain_live), so the job's reopen of D for
- * writing opens D; otherwise B is kept (0).
+ * as its backing file.  Only when QEMU's nodes can be trusted with it
+ * (xlsnap__qmp_chain_live); otherwise B is kept (0).
  */
 static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         const xlsnap_snapshot *x, const xlsnap_disk *d,
@@ -139,15 +135,16 @@ static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     xlsnap__qmp_init(&q);
     if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q))) goto out;
-    if ((rc = xlsnap__qmp_chain_live(ctx, &q, c->path[0], c->path, c->n,
-                                     &nodes)))
+    if ((rc = xlsnap__qmp_chain_live(ctx, &q, d->vdev, c->path[0], c->path,
+                                     c->n, &nodes)))
         goto out;
     if (!nodes) {
         /* kept: a job on it would read (or reopen) the wrong file */
         xlsnap__warn(ctx, "snapshot '%s': its image %s stays in the chain "
-                     "of disk %s, not merged: the running QEMU does not "
-                     "have it open under its own file name (a later "
-                     "external snapshot renamed it while the domain ran)",
+                     "of disk %s, not merged: the running QEMU has a "
+                     "layer of its chain open read-only under another "
+                     "file name (an external snapshot taken by an older "
+                     "version while the domain ran)",
                      x->name, c->path[j], d->vdev);
         goto out;
     }
@@ -199,8 +196,8 @@ static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
 /* The image and format the running domain's disk vdev has at its
  * configured path (its active layer); NULL when it has no such disk. */
-static int active_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                        const char *vdev, char **path_r, char **fmt_r)
+int xlsnap__active_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                         const char *vdev, char **path_r, char **fmt_r)
 {
     xlsnap__cfgdisk *cd = NULL;
     char *cfg = NULL;
@@ -242,7 +239,8 @@ int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if (dom->domid < 0 || !d->vdev) return 0;
     /* the chain from the running disk's active layer (the record's
      * image is the one above its layer, which later snapshots renamed) */
-    if ((rc = active_layer(ctx, dom, d->vdev, &top, &fmt))) goto out;
+    if ((rc = xlsnap__active_layer(ctx, dom, d->vdev, &top, &fmt)))
+        goto out;
     if (!top || !fmt) goto out;
     if ((rc = xlsnap__merge_chain_read(ctx, top, fmt, &c))) goto out;
     for (j = 1; j < c.n && strcmp(c.path[j], d->backing); j++)

@@ -12,6 +12,10 @@
  *   <state_dir>/<domain-uuid>/.index        list index (index.c)
  *   <state_dir>/<domain-uuid>/.revert       intent of a revert in progress
  *   <state_dir>/<domain-uuid>/..revert.tmp  the intent being written
+ *   <state_dir>/<domain-uuid>/.merge        intent of a live merge
+ *   <state_dir>/<domain-uuid>/.create       overlays a create of the
+ *                                           running domain has QEMU
+ *                                           take under temporary names
  *   <state_dir>/<domain-uuid>/.adopted      adoption from another UUID
  *   <state_dir>/<domain-uuid>/.export.XXXXXX/  staging dir of an export
  *                                           to a stream

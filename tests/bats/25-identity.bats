@@ -142,6 +142,56 @@ backing_of() { qemu-img info -f qcow2 --output=json "$1" | json_get 'd.get("full
     run -0 xs create -c "$CFG" --external -n e1
 }
 
+@test "check --repair: a create killed with the new overlay under its temporary name (a running domain's create intent) puts it at the path, then rolls back" {
+    xlcfg web1
+    fill "$IMG" 0x11
+    XL_SNAPSHOT_FAULT=create-layer-frozen run -137 xs create -c "$CFG" --external -n e1
+    # as the create of a running domain leaves it: the new overlay under
+    # the temporary name QEMU takes it by, the configured path absent,
+    # the create intent naming it
+    tmp=$BATS_TEST_TMPDIR/web1.xlsnap-new-1764000000000000000-0.qcow2
+    mv "$IMG" "$tmp"
+    dir=$(ls -d "$XL_SNAPSHOT_DIR"/*-*/)
+    printf '{"snapshot": "e1", "domid": 7, "disks": [{"vdev": "xvda", "image": "%s", "backing": "%s", "tmp": "%s"}]}' \
+        "$IMG" "$BATS_TEST_TMPDIR/web1.e1.qcow2" "$tmp" > "$dir/.create"
+    run -1 xs check
+    assert_output --partial "the create of snapshot 'e1' was interrupted while a new overlay had its temporary name $tmp"
+    run -0 xs check --repair
+    assert_output --partial "moved 1 new overlay to its configured path"
+    [ ! -e "$tmp" ]
+    [ ! -e "$dir/.create" ]
+    # (the domain does not run: QEMU never took it) rolled back
+    has "$IMG" 0x11
+    [ ! -e "$BATS_TEST_TMPDIR/web1.e1.qcow2" ]
+    run -0 xs check
+    assert_output "No problems found."
+}
+
+@test "check --repair: a create killed after the disk transaction, the new overlays still under their temporary names, puts them at their paths and completes" {
+    xlcfg web1
+    fill "$IMG" 0x11
+    XL_SNAPSHOT_FAULT=create-disks run -137 xs create -c "$CFG" --external -n e1
+    # as a running domain's create leaves them after QEMU took them
+    t1=$BATS_TEST_TMPDIR/web1.xlsnap-new-1764000000000000000-0.qcow2
+    t2=$BATS_TEST_TMPDIR/web1-data.xlsnap-new-1764000000000000001-0.qcow2
+    mv "$IMG" "$t1"
+    mv "$DATA" "$t2"
+    dir=$(ls -d "$XL_SNAPSHOT_DIR"/*-*/)
+    printf '{"snapshot": "e1", "domid": 7, "disks": [{"vdev": "xvda", "image": "%s", "backing": "%s", "tmp": "%s"}, {"vdev": "xvdb", "image": "%s", "backing": "%s", "tmp": "%s"}]}' \
+        "$IMG" "$BATS_TEST_TMPDIR/web1.e1.qcow2" "$t1" "$DATA" "$BATS_TEST_TMPDIR/web1-data.e1.qcow2" "$t2" > "$dir/.create"
+    run -1 xs check
+    assert_output --partial "temporary name $t1"
+    run -0 xs check --repair
+    assert_output --partial "moved 2 new overlays to their configured path"
+    assert_output --partial "completed: 'e1' is ready and current"
+    [ ! -e "$t1" ] && [ ! -e "$t2" ] && [ ! -e "$dir/.create" ]
+    run -0 backing_of "$IMG"
+    assert_output "$BATS_TEST_TMPDIR/web1.e1.qcow2"
+    has "$IMG" 0x11
+    run -0 xs check
+    assert_output "No problems found."
+}
+
 @test "check --repair: a revert killed after the old active layer moved puts the snapshot's data at the path" {
     xlcfg web1
     fill "$IMG" 0x11

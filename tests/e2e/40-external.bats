@@ -99,13 +99,43 @@ teardown() {
 @test "external chain of three: revert to the middle, write, delete it; all others revert exactly" {
     e2e_start_guest ex2 pv 1 >/dev/null
     declare -A sum
+    # a known pattern in the disk's first layer, written through QEMU
+    # (8 MiB on: the guest only writes its counter in sector 1)
+    run -0 qemu_io ex2 xvda "write -P 0x5a 8M 1M"
+    e2e_log "pattern written: $output"
+    assert_output --partial "wrote 1048576/1048576 bytes"
     for s in e1 e2 e3; do
         e2e_wait_counter_above ex2 $(( $(e2e_guest_counter ex2) + 10 )) >/dev/null
         run -0 xl-snapshot create --external --disk-only -n $s ex2
         backing=$(xl-snapshot info --json ex2 $s | jq -r '.disks[0].backing')
         sum[$s]=$(image_sum "$backing")
         e2e_log "$s: data in $backing, sum ${sum[$s]}"
+        # what the guest reads of the frozen layers is theirs (QEMU 7.2
+        # reopened the layer under a new overlay by its file name: were
+        # the overlay at that name then, the layer's node read it)
+        run -0 qemu_io ex2 xvda "read -P 0x5a 8M 1M"
+        e2e_log "$s: read through QEMU: $output"
+        assert_output --partial "read 1048576/1048576 bytes"
+        refute_output --partial "failed"
     done
+    # (flushed by the first snapshot) the pattern is in the first layer
+    run -0 timeout 60 qemu-io -r -U -f qcow2 -c "read -P 0x5a 8M 1M" "$(xl-snapshot info --json ex2 e1 | jq -r '.disks[0].backing')"
+    e2e_log "the first layer on disk: $output"
+    refute_output --partial "failed"
+    # QEMU has every layer's own file open
+    qemu_has_chain ex2
+    # a 4 KiB write into a 64 KiB cluster of the frozen pattern: QEMU
+    # copies the rest of the cluster from the layers under it
+    run -0 qemu_io ex2 xvda "write -P 0x66 8196k 4k"
+    for r in "read -P 0x5a 8M 4k" "read -P 0x66 8196k 4k" "read -P 0x5a 8200k 56k"; do
+        run -0 qemu_io ex2 xvda "$r"
+        e2e_log "after a 4 KiB write: $r: $output"
+        assert_output --partial "bytes at offset"
+        refute_output --partial "failed"
+    done
+    run -0 timeout 60 qemu-io -r -U -f qcow2 -c "read -P 0x5a 8200k 56k" "$(active_disk ex2)"
+    e2e_log "the active layer on disk: $output"
+    refute_output --partial "failed"
     run -0 xl-snapshot list --tree ex2
     assert_output "e1
 \`-- e2
@@ -149,6 +179,10 @@ teardown() {
 \`-- x1
     \`-- i2
         \`-- x2 *"
+    # i1 and i2 are in layers QEMU calls by other names (external
+    # snapshots of the running guest): check finds them through QEMU
+    run -0 xl-snapshot check mx1
+    assert_output "No problems found."
     # an inner external node, while the guest runs
     run -0 xl-snapshot delete mx1 x1
     # an inner internal node, with the guest off

@@ -61,6 +61,9 @@ teardown() {
     done
     run -0 xl-snapshot list --names f2
     assert_output "$(printf 'e-create-disks\ne-create-live-disks\ne-create-resumed\ne-create-current-cleared')"
+    # after every kill and repair QEMU still has each layer's own file
+    # open (no overlay was ever at a name QEMU reopened a layer by)
+    qemu_has_chain f2
 }
 
 @test "create with memory, internal: killed at every step, check --repair leaves the guest running and only whole snapshots" {

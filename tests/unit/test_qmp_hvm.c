@@ -28,6 +28,15 @@
     "\"drv\":\"qcow2\",\"image\":{\"filename\":\"" IMG "\"," \
     "\"format\":\"qcow2\",\"virtual-size\":16777216}},\"type\":\"unknown\"}"
 
+/* the xen-block device after an external snapshot: the overlay taken
+ * under its temporary name */
+#define TMPIMG "/g/hv/xvda.xlsnap-new-17.qcow2"
+#define PVTMP "{\"device\":\"\",\"qdev\":\"/machine/peripheral-anon/" \
+    "device[0]\",\"locked\":false,\"removable\":false,\"inserted\":{" \
+    "\"node-name\":\"xs-xvda-17\",\"file\":\"" TMPIMG "\",\"ro\":false," \
+    "\"drv\":\"qcow2\",\"image\":{\"filename\":\"" TMPIMG "\"," \
+    "\"format\":\"qcow2\",\"virtual-size\":16777216}},\"type\":\"unknown\"}"
+
 /* node_for_file with QEMU's query-block reply 'list' (a JSON array) */
 static int lookup(xlsnap_ctx *ctx, const char *list, char **node_r)
 {
@@ -73,6 +82,32 @@ int main(void)
     is_str(node, "#block147", "the IDE drive's node");
     free(node);
     node = NULL;
+
+    /* after an external snapshot of the running domain QEMU calls the
+     * active layer by the overlay's temporary name: found by the device
+     * (the root node our snapshot named "xs-<vdev>-<n>"), not the file */
+    {
+        xlsnap__qmp q;
+        int sv[2];
+        char *qf = NULL;
+        uint64_t size = 0;
+        const char *r = "{\"return\": [" PVTMP "]}\n";
+        xlsnap__qmp_init(&q);
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) abort();
+        if (xlsnap__write_all(sv[1], r, strlen(r)) < 0) abort();
+        q.fd = sv[0];
+        rc = xlsnap__qmp_disk_node(ctx, &q, "xvda", IMG, &node, &qf, &size);
+        ok(rc == 0, "by the device: found (%s)",
+           rc ? xlsnap_last_error(ctx) : "ok");
+        is_str(node, "xs-xvda-17", "the overlay's node");
+        is_str(qf, TMPIMG, "QEMU's name of its file");
+        ok(size == 16777216, "its size");
+        free(node);
+        free(qf);
+        node = NULL;
+        xlsnap__qmp_close(&q);
+        close(sv[1]);
+    }
 
     rc = lookup(ctx, "[]", &node);
     ok(rc == XLSNAP_ERROR_HYPERVISOR, "not open: HYPERVISOR");

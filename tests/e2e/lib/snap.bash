@@ -226,3 +226,59 @@ revert_rewinds() {
     e2e_log "$name/$snap: snapshot $d, before revert $m, first tick after revert $first"
     near "$first" "$d" && [ "$first" -lt "$m" ]
 }
+
+# qemu_io DOMAIN VDEV 'QEMU-IO COMMAND': run a qemu-io command inside the
+# domain's QEMU (HMP "qemu-io -d" through libxl's QMP socket, under
+# libxl's lock) on disk VDEV's xen-block device: what the guest reads
+# and writes.  Prints the monitor's answer and what the command printed
+# on QEMU's stdout (its qemu-dm log): "Pattern verification failed" on a
+# bad read.
+qemu_io() {
+    local domid uuid log n
+    domid=$(e2e_domid "$1") || return 1
+    uuid=$(uuid_of "$1")
+    log=/var/log/xen/qemu-dm-$1.log
+    n=$(wc -l < "$log")
+    python3 - "$domid" "$uuid" "$2" "$3" <<'PY' || return 1
+import fcntl, json, socket, sys
+domid, uuid, vdev, cmd = sys.argv[1:]
+lock = open('/var/lib/xen/userdata-l.%s.%s.qmp-socket-lock' % (domid, uuid), 'a')
+fcntl.flock(lock, fcntl.LOCK_EX)
+s = socket.socket(socket.AF_UNIX)
+s.connect('/var/run/xen/qmp-libxl-%s' % domid)
+f = s.makefile('rw')
+f.readline()
+def x(c, **a):
+    f.write(json.dumps({'execute': c, 'arguments': a}) + '\n'); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if 'event' not in r: return r
+x('qmp_capabilities')
+dev = None
+for b in x('query-block')['return']:
+    n = b.get('inserted', {}).get('node-name', '')
+    if n.startswith(vdev + '-') or n.startswith('xs-' + vdev + '-'): dev = b['qdev']
+if not dev: sys.exit('no device for ' + vdev)
+r = x('human-monitor-command', **{'command-line': 'qemu-io -d %s "%s"' % (dev, cmd)})
+print(r.get('return', r.get('error')).strip())
+PY
+    sleep 0.2
+    tail -n +$((n + 1)) "$log" | tr '\n' ' '
+}
+
+# qemu_has_chain DOMAIN: every file of the backing chain of the domain's
+# active disk has its inode open in the domain's QEMU (an external
+# snapshot must not leave a layer's node reading another file); logs
+# what QEMU has open.
+qemu_has_chain() {
+    local img qpid f ino inodes missing=""
+    img=$(active_disk "$1")
+    qpid=$(xenstore-read "/local/domain/$(e2e_domid "$1")/image/device-model-pid") || return 1
+    inodes=$(for f in /proc/"$qpid"/fd/*; do stat -L -c %i "$f" 2>/dev/null; done | sort -u)
+    while read -r f; do
+        ino=$(stat -c %i "$f") || return 1
+        grep -qx "$ino" <<< "$inodes" || missing="$missing $f"
+    done < <(qemu-img info -U -f qcow2 --backing-chain --output=json "$img" | jq -r '.[].filename')
+    e2e_log "QEMU ($qpid) has open: $(for f in /proc/"$qpid"/fd/*; do readlink "$f"; done 2>/dev/null | grep -F "$(dirname "$img")/" | sed "s|$(dirname "$img")/||" | sort | tr '\n' ' ')${missing:+; NOT open:$missing}"
+    [ -z "$missing" ]
+}
