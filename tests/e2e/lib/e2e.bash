@@ -235,6 +235,30 @@ e2e_wait_counter_above() {
     done
 }
 
+# e2e_boots NAME: how many times the guest has booted on its console log.
+e2e_boots() {
+    tr -d '\r' < "$(e2e_guest_log "$1")" 2>/dev/null | grep -c '^boot disk-counter [0-9]*$'
+}
+
+# e2e_wait_new_boot_ticking NAME BOOTS [N=10] [TIMEOUT=120]: after a
+# revert that started the guest anew (BOOTS: e2e_boots before), wait
+# until the new boot has ticked N times past the counter it found on its
+# disk (the console log still ends with the old boot's ticks until the
+# new one prints: e2e_guest_counter alone would read those); prints it.
+e2e_wait_new_boot_ticking() {
+    local name=$1 boots=$2 n=${3:-10} timeout=${4:-120} deadline
+    deadline=$((SECONDS + timeout))
+    while [ "$(e2e_boots "$name")" -le "$boots" ]; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "e2e_wait_new_boot_ticking: $name did not boot again in ${timeout}s" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+    e2e_wait_counter_above "$name" $(( $(e2e_boot_disk_counter "$name") + n )) \
+        $(( deadline - SECONDS > 30 ? deadline - SECONDS : 30 ))
+}
+
 # e2e_disk_counter IMAGE: the counter in sector 1 of a qcow2 image (0 if none).
 # Safe while a guest runs (opens read-only with force-share, -U).
 e2e_disk_counter() {
