@@ -168,6 +168,28 @@ int xlsnap__disks_prepare(const xlsnap__disk_op *op, xlsnap__disk_takes *t)
     return 0;
 }
 
+int xlsnap__disks_connect(const xlsnap__disk_op *op, xlsnap__disk_takes *t)
+{
+    int rc;
+
+    for (int j = 0; j < XLSNAP__DISK_NDRIVERS; j++) {
+        const xlsnap__disk_driver *drv = drivers[j];
+        if (!t->prepared[j] || !drv->connect) continue;
+        if ((rc = drv->connect(op, t->state[j]))) {
+            xlsnap__disks_disconnect(t);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void xlsnap__disks_disconnect(xlsnap__disk_takes *t)
+{
+    for (int j = 0; j < XLSNAP__DISK_NDRIVERS; j++)
+        if (t->prepared[j] && drivers[j]->disconnect)
+            drivers[j]->disconnect(t->state[j]);
+}
+
 /* The disks i < n taken one by one are removed again. */
 static void cancel_disks(const xlsnap__disk_op *op, int n)
 {
@@ -182,8 +204,20 @@ static void cancel_disks(const xlsnap__disk_op *op, int n)
     xlsnap__errrestore(op->ctx, &saved);
 }
 
+static int disks_take(const xlsnap__disk_op *op, const char *size,
+                      xlsnap__disk_takes *t);
+
 int xlsnap__disks_take(const xlsnap__disk_op *op, const char *size,
                        xlsnap__disk_takes *t)
+{
+    int rc = disks_take(op, size, t);
+
+    xlsnap__disks_disconnect(t);
+    return rc;
+}
+
+static int disks_take(const xlsnap__disk_op *op, const char *size,
+                      xlsnap__disk_takes *t)
 {
     xlsnap_ctx *ctx = op->ctx;
     const xlsnap_snapshot *sn = op->sn;

@@ -104,6 +104,12 @@ typedef struct xlsnap__disk_driver {
      * disk; commit runs once every driver took, the guest still stopped
      * (NULL ops: nothing to do). */
     int (*prepare)(const xlsnap__disk_op *op, void **state_r);
+    /* Right before the guest is paused for a take (disk-only): what the
+     * take needs that the pause does not (qcow2: QEMU's monitor), held
+     * until take_all or disconnect, which runs before any unpause (NULL
+     * ops: nothing to do). */
+    int (*connect)(const xlsnap__disk_op *op, void *state);
+    void (*disconnect)(void *state);
     int (*take_all)(const xlsnap__disk_op *op, void *state);
     int (*commit)(const xlsnap__disk_op *op, void *state);
     void (*release)(void *state);
@@ -159,6 +165,11 @@ void xlsnap__disk_takes_dispose(xlsnap__disk_takes *t);
 /* Before the guest stops: every driver with disks in op->sn prepares
  * (done once; _take does it if not done yet). */
 int xlsnap__disks_prepare(const xlsnap__disk_op *op, xlsnap__disk_takes *t);
+/* Right before the guest is paused (after _prepare): the drivers'
+ * connect; _take disconnects them, success or not, and so must the
+ * caller before it unpauses the guest without a take. */
+int xlsnap__disks_connect(const xlsnap__disk_op *op, xlsnap__disk_takes *t);
+void xlsnap__disks_disconnect(xlsnap__disk_takes *t);
 /* Every disk of op->sn through its driver (the guest is paused,
  * suspended or off); on failure no disk was changed. */
 int xlsnap__disks_take(const xlsnap__disk_op *op, const char *size,

@@ -674,7 +674,7 @@ static int freeze_reused(xlsnap_ctx *ctx, xlsnap__qmp *q,
  */
 static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
                          const xlsnap_snapshot *sn, reuse_layer *rl,
-                         char *const *tmp)
+                         char *const *tmp, const bool *premade)
 {
     int i, bad = 0, rc = 0;
 
@@ -686,6 +686,14 @@ static int freeze_layers(xlsnap_ctx *ctx, xlsnap__qmp *q,
         bad = i;
         if (rl && rl[i].file) {
             if ((rc = freeze_reused(ctx, q, d, &rl[i], at))) { i++; break; }
+            xlsnap__fault_point("create-layer-frozen");
+            continue;
+        }
+        if (premade && premade[i]) {
+            /* made before the guest stopped (qcow2_prepare) */
+            if ((rc = xlsnap__rename_image(ctx, d->image, d->backing)))
+                break;
+            xlsnap__fault_point("create-layer-renamed");
             xlsnap__fault_point("create-layer-frozen");
             continue;
         }
@@ -852,15 +860,54 @@ typedef struct {
     int nreuse;         /* entries of reuse (the record may move out on
                            success: its num_disks is gone then) */
     char **tmp;         /* NULL offline; tmp[i] NULL: not external */
+    bool *premade;      /* per tmp: the new overlay is made there */
     int ntmp;
     bool intent;        /* the create intent is written */
+    bool taken;         /* QEMU took the overlays (take_all succeeded) */
+    xlsnap__qmp q;      /* connected before the pause (qcow2_connect) */
+    bool connected;
+    xlsnap_ctx *ctx;    /* for release's cleanup */
+    const xlsnap_domain *dom;
 } qcow2_take_state;
+
+static void clear_create_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                                qcow2_take_state *t);
+
+/* The overlays made before the guest stopped that QEMU did not take go,
+ * then the create intent that names them. */
+static void drop_premade(qcow2_take_state *t)
+{
+    for (int i = 0; t->premade && i < t->ntmp; i++) {
+        if (!t->premade[i]) continue;
+        unlink(t->tmp[i]);              /* ENOENT: thaw_layers did it */
+        t->premade[i] = false;
+    }
+    clear_create_intent(t->ctx, t->dom, t);
+}
+
+static void qcow2_disconnect(void *state)
+{
+    qcow2_take_state *t = state;
+
+    if (t && t->connected) {
+        xlsnap__qmp_close(&t->q);
+        t->connected = false;
+    }
+}
 
 static void qcow2_release(void *state)
 {
     qcow2_take_state *t = state;
 
     if (!t) return;
+    qcow2_disconnect(t);
+    if (!t->taken) {
+        xlsnap__errsaved saved;
+        xlsnap__errsave(t->ctx, &saved);
+        drop_premade(t);
+        xlsnap__errrestore(t->ctx, &saved);
+    }
+    free(t->premade);
     free(t->tcmd);
     for (int i = 0; t->reuse && i < t->nreuse; i++)
         xlsnap__qcow2hdr_dispose(&t->reuse[i].h);
@@ -943,12 +990,14 @@ static void clear_create_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
 /*
  * Before the guest stops: which pre-created overlay each external disk
- * takes (the plan checked it), for a running domain the temporary name
- * of each new overlay (freeze_layers) and the transaction (node names
- * asked of QEMU), so the pause, or the suspension after a memory save,
- * lasts little more than the transaction.  The monitor is closed
- * meanwhile: libxl's save (HVM), pause and unpause may need it, under
- * the same lock.
+ * takes (the plan checked it) and, for a running domain, the
+ * transaction (node names asked of QEMU) and each new overlay, made
+ * under its temporary name (freeze_layers) with the size QEMU gives
+ * (the create intent names it first), so the pause, or the suspension
+ * after a memory save, lasts little more than renames and the
+ * transaction.  The monitor is closed meanwhile: libxl's save (HVM) and
+ * unpause may need it, under the same lock (a disk-only take connects
+ * again right before the pause: qcow2_connect).
  */
 static int qcow2_prepare(const xlsnap__disk_op *op, void **state_r)
 {
@@ -961,6 +1010,8 @@ static int qcow2_prepare(const xlsnap__disk_op *op, void **state_r)
 
     *state_r = NULL;
     if (!t) return xlsnap__nomem(ctx);
+    t->ctx = ctx;
+    t->dom = op->dom;
     for (int i = 0; i < sn->num_disks; i++)
         reused |= sn->disks[i].reused != NULL;
     if (reused) {
@@ -972,24 +1023,68 @@ static int qcow2_prepare(const xlsnap__disk_op *op, void **state_r)
                 t->reuse[i].file = sn->disks[i].reused;
     }
     if (op->running) {
-        t->tmp = calloc(sn->num_disks ? sn->num_disks : 1, sizeof(*t->tmp));
-        if (!t->tmp) { rc = xlsnap__nomem(ctx); goto out; }
+        bool make = false;
+        int n = sn->num_disks ? sn->num_disks : 1;
+        t->tmp = calloc(n, sizeof(*t->tmp));
+        t->premade = calloc(n, sizeof(*t->premade));
+        if (!t->tmp || !t->premade) { rc = xlsnap__nomem(ctx); goto out; }
         t->ntmp = sn->num_disks;
-        for (int i = 0; i < sn->num_disks; i++)
-            if (sn->disks[i].kind == XLSNAP_DISK_EXTERNAL &&
-                !(t->tmp[i] = temporary_name(sn->disks[i].overlay))) {
+        for (int i = 0; i < sn->num_disks; i++) {
+            if (sn->disks[i].kind != XLSNAP_DISK_EXTERNAL) continue;
+            if (!(t->tmp[i] = temporary_name(sn->disks[i].overlay))) {
                 rc = xlsnap__nomem(ctx);
                 goto out;
             }
+            make |= !(t->reuse && t->reuse[i].file);
+        }
+        if (make) {
+            if ((rc = write_create_intent(ctx, op->dom, sn, t->tmp)))
+                goto out;
+            t->intent = true;
+        }
         xlsnap__qmp_init(&q);
-        if (!(rc = open_transaction(ctx, op->dom, sn, t->tmp, &q,
-                                    &t->tcmd)))
-            xlsnap__qmp_close(&q);
+        if ((rc = open_transaction(ctx, op->dom, sn, t->tmp, &q, &t->tcmd)))
+            goto out;
+        for (int i = 0; i < sn->num_disks && !rc; i++) {
+            const xlsnap_disk *d = &sn->disks[i];
+            uint64_t size = 0;
+            if (!t->tmp[i] || (t->reuse && t->reuse[i].file)) continue;
+            if (!(rc = xlsnap__qmp_virtual_size(ctx, &q, d->vdev, d->image,
+                                                &size)) &&
+                !(rc = xlsnap__qimg_create_overlay_sized(ctx, t->tmp[i],
+                                                         d->backing,
+                                                         d->format, size)))
+                t->premade[i] = true;
+            else
+                rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
+        }
+        xlsnap__qmp_close(&q);
+        if (!rc && make) xlsnap__fault_point("create-overlays-made");
     }
  out:
     if (rc) qcow2_release(t);
     else *state_r = t;
     return rc;
+}
+
+/* Right before the pause of a disk-only take of a running domain: the
+ * monitor is connected (libxl's lock taken, greeting read), so the
+ * pause covers little more than the transaction.  Safe: libxl's pause
+ * is xc_domain_pause alone; its unpause of an HVM guest needs QEMU's
+ * monitor, so take_all closes it before the unpause, and the caller
+ * disconnects before the unpause of a failed create. */
+static int qcow2_connect(const xlsnap__disk_op *op, void *state)
+{
+    qcow2_take_state *t = state;
+    int rc;
+
+    if (!op->running || op->sn->memory || !t || t->connected) return 0;
+    xlsnap__qmp_init(&t->q);
+    if ((rc = xlsnap__qmp_open(op->ctx, op->dom->domid, op->dom->uuid,
+                               &t->q)))
+        return rc;
+    t->connected = true;
+    return 0;
 }
 
 /* Every qcow2 disk of the record at once: a QMP transaction, or
@@ -1004,21 +1099,30 @@ static int qcow2_take_all(const xlsnap__disk_op *op, void *state)
     int rc;
 
     if (!op->running) {
-        if ((rc = freeze_layers(ctx, NULL, sn, t->reuse, NULL))) return rc;
+        if ((rc = freeze_layers(ctx, NULL, sn, t->reuse, NULL, NULL)))
+            return rc;
         if ((rc = offline_disks(ctx, sn)))
             thaw_layers(ctx, sn, sn->num_disks, t->reuse, NULL);
         return rc;
     }
     for (int i = 0; i < t->ntmp; i++) external |= t->tmp[i] != NULL;
-    if (external) {
+    if (external && !t->intent) {
         if ((rc = write_create_intent(ctx, op->dom, sn, t->tmp))) return rc;
         t->intent = true;
     }
-    xlsnap__qmp_init(&q);
-    rc = t->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid, &q)
-                 : open_transaction(ctx, op->dom, sn, t->tmp, &q, &t->tcmd);
+    if (t->connected) {
+        q = t->q;                       /* ours now: closed below */
+        t->connected = false;
+        rc = 0;
+    } else {
+        xlsnap__qmp_init(&q);
+        rc = t->tcmd ? xlsnap__qmp_open(ctx, op->dom->domid, op->dom->uuid,
+                                        &q)
+                     : open_transaction(ctx, op->dom, sn, t->tmp, &q,
+                                        &t->tcmd);
+    }
     if (rc) goto out;
-    rc = freeze_layers(ctx, &q, sn, t->reuse, t->tmp);
+    rc = freeze_layers(ctx, &q, sn, t->reuse, t->tmp, t->premade);
     if (!rc) {
         rc = xlsnap__qmp_exec(ctx, &q, t->tcmd, NULL);
         if (rc) thaw_layers(ctx, sn, sn->num_disks, t->reuse, t->tmp);
@@ -1028,7 +1132,8 @@ static int qcow2_take_all(const xlsnap__disk_op *op, void *state)
         rc = xlsnap__error_prefix(ctx, rc, "disk snapshot transaction "
                                   "failed (no disk was changed)");
  out:
-    if (rc) clear_create_intent(ctx, op->dom, t);
+    if (rc) drop_premade(t);
+    else t->taken = true;
     return rc;
 }
 
@@ -1063,6 +1168,32 @@ static int qcow2_commit(const xlsnap__disk_op *op, void *state)
     return 0;
 }
 
+/* Whether tmp is an overlay a create made before the guest stopped and
+ * QEMU never took: an empty qcow2 image naming backing, which does not
+ * exist (the image was not frozen under it yet, so no transaction ran). */
+static bool unused_premade(xlsnap_ctx *ctx, const char *tmp,
+                           const char *backing)
+{
+    xlsnap__qcow2hdr h = { 0 };
+    const char *why = NULL;
+    bool shows = true, r = false;
+    xlsnap__errsaved saved;
+    int fd;
+
+    if (!backing || exists(backing)) return false;
+    fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return false;
+    xlsnap__errsave(ctx, &saved);
+    if (!xlsnap__qcow2_header(ctx, fd, &h, &why) && !why && h.backing &&
+        !strcmp(h.backing, backing) && !h.data_file &&
+        !xlsnap__qcow2_shows_data(ctx, fd, &h, &shows))
+        r = !shows;
+    xlsnap__errrestore(ctx, &saved);
+    xlsnap__qcow2hdr_dispose(&h);
+    close(fd);
+    return r;
+}
+
 /*
  * A create of the running domain killed while a new overlay had its
  * temporary name (the create intent, qcow2_take_all): *problem_r says
@@ -1078,11 +1209,11 @@ int xlsnap__qcow2_create_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 {
     const char *sp[] = { "snapshot", NULL }, *dp[] = { "disks", NULL },
                *vp[] = { "vdev", NULL }, *ip[] = { "image", NULL },
-               *tp[] = { "tmp", NULL };
+               *tp[] = { "tmp", NULL }, *bp[] = { "backing", NULL };
     yajl_val root = NULL, sn, ds;
     char *json = NULL, eb[128];
     const char *left = NULL, *stuck = NULL;
-    int rc, moved = 0;
+    int rc, moved = 0, dropped = 0;
 
     *snap_r = *problem_r = *done_r = NULL;
     rc = xlsnap__intent_read(ctx, dom->uuid, XLSNAP__CREATE_INTENT, &json);
@@ -1110,8 +1241,20 @@ int xlsnap__qcow2_create_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         yajl_val v = yajl_tree_get(e, vp, yajl_t_string);
         yajl_val im = yajl_tree_get(e, ip, yajl_t_string);
         yajl_val tm = yajl_tree_get(e, tp, yajl_t_string);
+        yajl_val bk = yajl_tree_get(e, bp, yajl_t_string);
         if (!v || !im || !tm || !exists(tm->u.string)) continue;
         if (!left) left = tm->u.string;
+        if (exists(im->u.string) && bk &&
+            unused_premade(ctx, tm->u.string, bk->u.string)) {
+            /* made before the guest stopped, never taken: it goes */
+            if (repair && unlink(tm->u.string) < 0 && errno != ENOENT) {
+                rc = xlsnap__error_errno(ctx, errno, "cannot remove %s",
+                                         tm->u.string);
+                goto out;
+            }
+            dropped++;
+            continue;
+        }
         if (exists(im->u.string)) {
             /* not from this create's steps: left as it is */
             stuck = tm->u.string;
@@ -1143,9 +1286,18 @@ int xlsnap__qcow2_create_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     }
     if ((rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__CREATE_INTENT)))
         goto out;
-    *done_r = xlsnap__sprintf("moved %d new overlay%s to %s configured "
-                              "path", moved, moved == 1 ? "" : "s",
-                              moved == 1 ? "its" : "their");
+    if (!moved)
+        *done_r = xlsnap__sprintf("removed %d new overlay%s QEMU never "
+                                  "took", dropped, dropped == 1 ? "" : "s");
+    else if (!dropped)
+        *done_r = xlsnap__sprintf("moved %d new overlay%s to %s configured "
+                                  "path", moved, moved == 1 ? "" : "s",
+                                  moved == 1 ? "its" : "their");
+    else
+        *done_r = xlsnap__sprintf("moved %d new overlay%s to %s configured "
+                                  "path, removed %d QEMU never took", moved,
+                                  moved == 1 ? "" : "s",
+                                  moved == 1 ? "its" : "their", dropped);
     if (!*done_r) rc = xlsnap__nomem(ctx);
  out:
     if (root) yajl_tree_free(root);
@@ -1157,6 +1309,8 @@ const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .name = "qcow2",
     .plan = qcow2_plan,
     .prepare = qcow2_prepare,
+    .connect = qcow2_connect,
+    .disconnect = qcow2_disconnect,
     .take_all = qcow2_take_all,
     .commit = qcow2_commit,
     .release = qcow2_release,

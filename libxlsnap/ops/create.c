@@ -508,7 +508,12 @@ static int act_stop(xlsnap_ctx *ctx, create_op *op)
         if (rc) return rc;           /* hv_save resumed the guest */
         op->suspended = true;
     } else if (op->running && op->st == XLSNAP__DOM_RUNNING) {
-        if ((rc = xlsnap__hv_pause(ctx, op->dom->domid, true))) return rc;
+        xlsnap__disk_op dop = disk_op(ctx, op);
+        if ((rc = xlsnap__disks_connect(&dop, &op->takes))) return rc;
+        if ((rc = xlsnap__hv_pause(ctx, op->dom->domid, true))) {
+            xlsnap__disks_disconnect(&op->takes);
+            return rc;
+        }
         op->paused = true;
     }
     xlsnap__fault_point("create-memory");
@@ -625,6 +630,7 @@ static void create_undo(xlsnap_ctx *ctx, create_op *op)
     if (!op->suspended && !op->paused && !op->recorded && !op->qga.frozen)
         return;
     xlsnap__errsave(ctx, &saved);
+    xlsnap__disks_disconnect(&op->takes);   /* before any unpause */
     if (op->suspended) xlsnap__hv_resume(ctx, op->dom->domid);
     if (op->paused) xlsnap__hv_pause(ctx, op->dom->domid, false);
     act_thaw(ctx, op);                  /* once the guest runs */

@@ -167,6 +167,50 @@ backing_of() { qemu-img info -f qcow2 --output=json "$1" | json_get 'd.get("full
     assert_output "No problems found."
 }
 
+@test "check --repair: a running domain's create killed before the pause, its new overlay made under the temporary name and never taken, removes it; the image stays" {
+    xlcfg web1
+    fill "$IMG" 0x11
+    XL_SNAPSHOT_FAULT=create-prepared run -137 xs create -c "$CFG" --external -n e1
+    # as a running domain's create leaves it when killed between the
+    # overlay made before the guest stopped and the pause: the image
+    # still at its path, the frozen layer's name free, the overlay
+    # (empty, naming it as backing) under its temporary name
+    tmp=$BATS_TEST_TMPDIR/web1.xlsnap-new-1764000000000000000-0.qcow2
+    frozen=$BATS_TEST_TMPDIR/web1.e1.qcow2
+    qemu-img create -q -u -f qcow2 -b "$frozen" -F qcow2 "$tmp" 64M
+    dir=$(ls -d "$XL_SNAPSHOT_DIR"/*-*/)
+    printf '{"snapshot": "e1", "domid": 7, "disks": [{"vdev": "xvda", "image": "%s", "backing": "%s", "tmp": "%s"}]}' \
+        "$IMG" "$frozen" "$tmp" > "$dir/.create"
+    run -1 xs check
+    assert_output --partial "temporary name $tmp"
+    [ -e "$tmp" ]
+    run -0 xs check --repair
+    assert_output --partial "removed 1 new overlay QEMU never took"
+    [ ! -e "$tmp" ] && [ ! -e "$dir/.create" ] && [ ! -e "$frozen" ]
+    has "$IMG" 0x11
+    run -0 xs check
+    assert_output "No problems found."
+}
+
+@test "check --repair: an overlay under a temporary name that holds data is never removed" {
+    xlcfg web1
+    fill "$IMG" 0x11
+    XL_SNAPSHOT_FAULT=create-prepared run -137 xs create -c "$CFG" --external -n e1
+    tmp=$BATS_TEST_TMPDIR/web1.xlsnap-new-1764000000000000000-0.qcow2
+    frozen=$BATS_TEST_TMPDIR/web1.e1.qcow2
+    # data written, then the backing reference set (header only)
+    qemu-img create -q -f qcow2 "$tmp" 64M
+    qemu-io -f qcow2 -c 'write -P 0x5a 0 64k' "$tmp" >/dev/null
+    qemu-img rebase -q -u -f qcow2 -b "$frozen" -F qcow2 "$tmp"
+    dir=$(ls -d "$XL_SNAPSHOT_DIR"/*-*/)
+    printf '{"snapshot": "e1", "domid": 7, "disks": [{"vdev": "xvda", "image": "%s", "backing": "%s", "tmp": "%s"}]}' \
+        "$IMG" "$frozen" "$tmp" > "$dir/.create"
+    run -1 xs check --repair
+    assert_output --partial "is left under its temporary name: its configured path exists"
+    [ -e "$tmp" ]
+    has "$IMG" 0x11
+}
+
 @test "check --repair: a create killed after the disk transaction, the new overlays still under their temporary names, puts them at their paths and completes" {
     xlcfg web1
     fill "$IMG" 0x11

@@ -32,9 +32,10 @@ teardown() {
 @test "create external: killed at every step, the guest's writes stay in the active layer at the configured path" {
     e2e_start_guest f2 pv 1 >/dev/null
     e2e_wait_counter_above f2 10 >/dev/null
-    # (and the two steps between the rename of the active layer to its
-    # frozen name and the disk transaction, external only)
-    for step in $CREATE_STEPS create-layer-renamed create-layer-frozen; do
+    # (and the three external steps: the new overlay made under its
+    # temporary name before the pause, the rename of the active layer to
+    # its frozen name, the overlay ready for the disk transaction)
+    for step in $CREATE_STEPS create-overlays-made create-layer-renamed create-layer-frozen; do
         s=e-$step
         before=$(active_disk f2)
         kill_at "$step" create --external --disk-only -n $s f2
@@ -42,8 +43,11 @@ teardown() {
         runs_on f2
         act=$(active_disk f2)
         frozen=${before%.qcow2}.$s.qcow2
-        # the configured path always holds the active layer
+        # the configured path always holds the active layer, and no
+        # overlay is left under a temporary name
         [ "$act" = "$before" ]
+        run ls "$(dirname "$act")"
+        refute_output --partial ".xlsnap-new-"
         if xl-snapshot info f2 $s >/dev/null 2>&1; then
             backing=$(xl-snapshot info --json f2 $s | jq -r '.disks[0].backing')
             [ "$backing" = "$frozen" ]
