@@ -220,6 +220,143 @@ boot_vm() {
     run -0 grep -x "$img/dom0-vmlinuz console=hvc0 .*,$img/dom0.cpio" "$FAKE/qemu-args"
 }
 
+# The frozen-VM watchdog (tests/e2e/README.md, "A VM that froze in the
+# middle of a run"): the whole of run.sh, in a copy of tests/e2e whose
+# build-images.sh hands out empty images, with a stand-in
+# qemu-system-x86_64 that plays dom0's console and results/tap.txt, one
+# script per boot ($FAKE/boot1, boot2, ...); a `freeze` in it stops the
+# stand-in with SIGSTOP, as the frozen VM: no CPU, no output, no exit.
+frozen_vm_setup() {
+    [ -x /bin/busybox ] || skip "no /bin/busybox (e2e_host_prereqs)"
+    local c t=$BATS_TEST_TMPDIR
+    E2E_COPY=$t/repo/tests/e2e
+    mkdir -p "$E2E_COPY" "$t/repo/configs" "$t/img" "$t/bats" "$t/logs"
+    cp -r "$REPO/tests/e2e/run.sh" "$REPO/tests/e2e/lib" "$REPO/tests/e2e/guests" "$E2E_COPY/"
+    : > "$t/repo/configs/xl-snapshot-nightly"
+    for c in xen vmlinuz dom0.cpio guest.cpio.gz guest-qga.cpio.gz .complete; do : > "$t/img/$c"; done
+    printf '#!/bin/sh\necho %s\n' "$t/img" > "$E2E_COPY/build-images.sh"
+    chmod +x "$E2E_COPY/build-images.sh"
+    for c in 10-a 20-b 30-c; do echo "@test x { :; }" > "$t/bats/$c.bats"; done
+    # e2e_host_prereqs looks for the image build's tools too
+    for c in qemu-img debootstrap cpio depmod; do
+        command -v "$c" >/dev/null || { printf '#!/bin/sh\nexit 1\n' > "$FAKE/bin/$c"; chmod +x "$FAKE/bin/$c"; }
+    done
+    cat > "$FAKE/bin/qemu-system-x86_64" <<'QEMU'
+#!/bin/bash
+while [ $# -gt 0 ]; do
+    case $1 in
+    -serial) out=${2#file:}; shift ;;
+    -virtfs) [ -n "${share:-}" ] || { share=${2#local,path=}; share=${share%%,*}; }; shift ;;
+    esac
+    shift
+done
+n=$(( $(cat "$FAKE/boots" 2>/dev/null || echo 0) + 1 )); echo $n > "$FAKE/boots"
+cp "$share/tests/.order" "$FAKE/order$n"
+seq=0
+# tap TEXT: one result line of dom0, on the console and in the share
+tap() { seq=$((seq + 1)); printf '@@TAP@@ %d %d %s\r\n' $seq ${#1} "$1" >> "$out"
+        printf '%d %d %s\n' $seq ${#1} "$1" >> "$share/results/tap.txt"; }
+freeze() { kill -STOP $$; }
+: > "$share/results/tap.txt"
+printf '@@STAGE@@ dom0-ready\r\n' >> "$out"
+. "$FAKE/boot$n"
+sleep 0.3
+QEMU
+    chmod +x "$FAKE/bin/qemu-system-x86_64"
+}
+
+# run_e2e: run.sh on the three files, fast watchdog
+run_e2e() {
+    local t=$BATS_TEST_TMPDIR
+    run --separate-stderr env -u E2E_XEN -u E2E_JOBS -u E2E_VM_INDEX -u E2E_IMG -u E2E_XEN_ALSO \
+        PATH="$FAKE/bin:$PATH" E2E_LOG_DIR="$t/logs" E2E_TIMEOUT="${E2E_TIMEOUT:-300}" \
+        E2E_FREEZE_SECS=3 E2E_FREEZE_POLL=0.5 E2E_FREEZE_MIN_LEFT="${E2E_FREEZE_MIN_LEFT:-5}" \
+        "$E2E_COPY/run.sh" "$t/bats/10-a.bats" "$t/bats/20-b.bats" "$t/bats/30-c.bats"
+}
+
+@test "a VM that freezes (QEMU uses no CPU) is killed, a fresh one runs its unfinished files; the TAP counts each test once" {
+    frozen_vm_setup
+    cat > "$FAKE/boot1" <<'B'
+tap "# result: [1 s] ok 1 a one"
+tap "ok 1 e2e/10-a.bats: a one"
+tap "# e2e/10-a.bats: 1 results, 0 failed, 3 s"
+tap "# result: [1 s] ok 1 b one"
+tap "ok 2 e2e/20-b.bats: b one"
+printf '(XEN) d30v0: upcall vector f3\r\n' >> "$out"
+freeze
+B
+    cat > "$FAKE/boot2" <<'B'
+tap "# result: [1 s] ok 1 b one"
+tap "# result: [1 s] not ok 2 b two"
+tap "ok 1 e2e/20-b.bats: b one"
+tap "not ok 2 e2e/20-b.bats: b two"
+tap "# e2e/20-b.bats: 2 results, 1 failed, 2 s"
+tap "ok 3 e2e/30-c.bats: c one"
+tap "# e2e/30-c.bats: 1 results, 0 failed, 1 s"
+printf '@@END@@ 1\r\n' >> "$out"
+B
+    SECONDS=0
+    run_e2e
+    assert_failure
+    # found in seconds, not at E2E_TIMEOUT (300 s)
+    [ "$SECONDS" -lt 200 ]
+    [ "$(cat "$FAKE/boots")" = 2 ]
+    # the fresh VM runs the frozen file from its start, and those after it
+    [ "$(cat "$FAKE/order2")" = "$(printf '20-b.bats\n30-c.bats')" ]
+    assert_line --regexp '^# e2e watchdog: VM 1 froze during 20-b.bats test 2 \(QEMU used no CPU for [0-9]+s; last serial line: \(XEN\) d30v0: upcall vector f3\)$'
+    assert_line "# e2e watchdog: not counted (its file runs again): ok 2 e2e/20-b.bats: b one"
+    # every test once, numbered on from the first VM's
+    run -0 grep -E '^(not )?ok ' <<< "$output"
+    assert_output "$(printf '%s\n' 'ok 1 e2e/10-a.bats: a one' 'ok 2 e2e/20-b.bats: b one' \
+        'not ok 3 e2e/20-b.bats: b two' 'ok 4 e2e/30-c.bats: c one')"
+    run_e2e_out=$(cat "$BATS_TEST_TMPDIR"/logs/run-*/results/serial-froze-1.log)
+    [[ $run_e2e_out == *"upcall vector f3"* ]]
+    run -0 ls "$BATS_TEST_TMPDIR"/logs/run-*/serial-froze-1.log "$BATS_TEST_TMPDIR"/logs/run-*/results/tap-froze-1.txt
+}
+
+@test "the watchdog's final TAP: plan and counts, 'frozen VMs: 1'" {
+    frozen_vm_setup
+    printf 'tap "ok 1 e2e/10-a.bats: a one"\ntap "# e2e/10-a.bats: 1 results, 0 failed, 3 s"\nfreeze\n' > "$FAKE/boot1"
+    printf 'tap "ok 1 e2e/20-b.bats: b one"\ntap "# e2e/20-b.bats: 1 results, 0 failed, 2 s"\ntap "ok 2 e2e/30-c.bats: c one"\ntap "# e2e/30-c.bats: 1 results, 0 failed, 1 s"\nprintf "@@END@@ 0\\r\\n" >> "$out"\n' > "$FAKE/boot2"
+    run_e2e
+    assert_success
+    assert_line "1..3"
+    assert_line --partial "frozen VMs: 1"
+    assert_line --regexp "^# e2e: 3 passed, 0 failed, 0 skipped"
+    assert_line --regexp '^# e2e watchdog: VM 1 froze during 20-b.bats test 1 '
+}
+
+@test "a VM that keeps using CPU but prints nothing for longer than E2E_FREEZE_SECS is not frozen" {
+    frozen_vm_setup
+    # 8 s of CPU without a console line: more than twice the watchdog's 3 s
+    printf 'tap "ok 1 e2e/10-a.bats: a one"\nend=$((SECONDS + 8)); while [ $SECONDS -lt $end ]; do :; done\n' > "$FAKE/boot1"
+    printf 'tap "# e2e/10-a.bats: 1 results, 0 failed, 4 s"\ntap "ok 2 e2e/20-b.bats: b"\ntap "# e2e/20-b.bats: 1 results, 0 failed, 0 s"\ntap "ok 3 e2e/30-c.bats: c"\ntap "# e2e/30-c.bats: 1 results, 0 failed, 0 s"\nprintf "@@END@@ 0\\r\\n" >> "$out"\n' >> "$FAKE/boot1"
+    run_e2e
+    assert_success
+    refute_line --regexp "^# e2e watchdog:"
+    [ "$(cat "$FAKE/boots")" = 1 ]
+    assert_line --partial "frozen VMs: 0"
+}
+
+@test "a VM that freezes again and again is booted again E2E_FREEZE_REBOOTS times, then fails saying so" {
+    frozen_vm_setup
+    printf 'tap "# result: [1 s] ok 1 a one"\nfreeze\n' | tee "$FAKE/boot1" "$FAKE/boot2" > /dev/null
+    E2E_FREEZE_REBOOTS=1 run_e2e
+    assert_failure
+    [ "$(cat "$FAKE/boots")" = 2 ]
+    assert_line --regexp '^# e2e watchdog: not booting VM 1 again \(2 freezes, E2E_FREEZE_REBOOTS=1; [0-9]+ s left of E2E_TIMEOUT=300s\)$'
+    assert_line --regexp '^not ok 1 e2e: VM did not finish: frozen: QEMU used no CPU and wrote nothing for [0-9]+s'
+}
+
+@test "a fresh VM gets only what is left of E2E_TIMEOUT, and none if too little is left" {
+    frozen_vm_setup
+    printf 'tap "# result: [1 s] ok 1 a one"\nfreeze\n' > "$FAKE/boot1"
+    E2E_FREEZE_MIN_LEFT=1000 run_e2e
+    assert_failure
+    [ "$(cat "$FAKE/boots")" = 1 ]
+    assert_line --regexp '^# e2e watchdog: not booting VM 1 again \(1 freezes, E2E_FREEZE_REBOOTS=2; [0-9]+ s left of E2E_TIMEOUT=300s\)$'
+}
+
 @test "build-images.sh knows Xen 4.17 and 4.20 only" {
     run -1 env E2E_XEN=4.19 "$REPO/tests/e2e/build-images.sh"
     assert_output --partial "E2E_XEN must be 4.17 or 4.20"

@@ -20,7 +20,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/host.bash"
 export LC_ALL=C
 
-N_OK=0 N_FAIL=0 N_SKIP=0 LAST_NUM=0
+N_OK=0 N_FAIL=0 N_SKIP=0 LAST_NUM=0 MAX_NUM=0
 declare -A SEEN=()
 
 # Print one TAP line and count it.
@@ -29,6 +29,7 @@ tap_out() {
     printf '%s\n' "$l"
     if [[ $l =~ $re ]]; then
         LAST_NUM=${BASH_REMATCH[2]}
+        [ "$LAST_NUM" -le "$MAX_NUM" ] || MAX_NUM=$LAST_NUM
         if [ "${BASH_REMATCH[1]}" = "not ok" ]; then
             N_FAIL=$((N_FAIL + 1))
         else
@@ -36,6 +37,49 @@ tap_out() {
             [[ $l != *"# skip"* && $l != *"# SKIP"* ]] || N_SKIP=$((N_SKIP + 1))
         fi
     fi
+}
+
+# dom0's TAP text of the current VM.  Its numbered results (dom0 prints
+# a file's results when the file ends, then "# e2e/<file>: N results")
+# wait in PENDING until that line: a VM that freezes before it leaves
+# them out (drop_pending), and its file runs again on a fresh VM, whose
+# numbers start again at 1: they go on from NUM_OFFSET.
+NUM_OFFSET=0
+PENDING=()
+on_tap_text() {
+    local l=$1 re='^(not ok|ok) ([0-9]+)(.*)$' p
+    if [[ $l =~ $re ]]; then
+        PENDING+=("${BASH_REMATCH[1]} $((BASH_REMATCH[2] + NUM_OFFSET))${BASH_REMATCH[3]}")
+        return
+    fi
+    if [[ $l =~ ^#\ e2e/[^:]*:\ [0-9]+\ results ]]; then
+        for p in "${PENDING[@]}"; do tap_out "$p"; done
+        PENDING=()
+    fi
+    tap_out "$l"
+}
+
+flush_pending() {
+    local p
+    for p in "${PENDING[@]}"; do tap_out "$p"; done
+    PENDING=()
+}
+
+# drop_pending TAP: after a freeze, the results still pending of the files
+# that did not complete in TAP (dom0's tap.txt) are shown as comments, not
+# counted: those files run again
+drop_pending() {
+    local p f re='^(not ok|ok) [0-9]+ e2e/([^:]*): '
+    for p in "${PENDING[@]}"; do
+        f=
+        [[ $p =~ $re ]] && f=${BASH_REMATCH[2]}
+        if [ -n "$f" ] && grep -q " # e2e/$f: [0-9]* results" "$1" 2>/dev/null; then
+            tap_out "$p"
+        else
+            echo "# e2e watchdog: not counted (its file runs again): $p"
+        fi
+    done
+    PENDING=()
 }
 
 # Serial line handler: "@@TAP@@ <seq> <len> <text>" -> text (if not garbled by interleaving).
@@ -49,18 +93,67 @@ on_serial() {
     [ "${#text}" = "$len" ] || return 0       # garbled on the serial line: recovered from the share later
     [ -z "${SEEN[$seq]:-}" ] || return 0
     SEEN[$seq]=1
-    tap_out "$text"
+    on_tap_text "$text"
 }
 
 fail_line() { tap_out "not ok $((LAST_NUM + 1)) e2e: $*"; }
 
-N_RETRY=0 N_RERUN=0 T_BOOT='' T_VM='' RUNDIR=''
+N_RETRY=0 N_RERUN=0 N_FROZE=0 T_BOOT='' T_VM='' RUNDIR=''
 finish() {
     [ $((N_OK + N_FAIL)) -gt 0 ] || fail_line "no test ran"
     echo "1..$((N_OK + N_FAIL))"
-    echo "# e2e: Xen+dom0 boot ${T_BOOT:-?} s, VM ${T_VM:-?} s; guest boot retries: $N_RETRY, file reruns: $N_RERUN (e2e-retry, e2e-rerun lines above)"
+    echo "# e2e: Xen+dom0 boot ${T_BOOT:-?} s, VM ${T_VM:-?} s; guest boot retries: $N_RETRY, file reruns: $N_RERUN, frozen VMs: $N_FROZE (e2e-retry, e2e-rerun, e2e watchdog lines above)"
     echo "# e2e: $N_OK passed, $N_FAIL failed, $N_SKIP skipped (log: $RUNDIR/serial.log)"
     [ "$N_FAIL" = 0 ]
+}
+
+# vm_froze SHARE T0: the VM booted at T0 (SECONDS) froze (e2e_host_boot's
+# watchdog killed it: E2E_VM_FROZE).  Says so on one "# e2e watchdog:"
+# line, keeps its serial log (serial-froze-K.log, also in results/) and
+# dom0's TAP (results/tap-froze-K.txt), and prepares a fresh VM for the
+# files that had not completed, the frozen one from its start: returns 0
+# to boot it, with what is left of E2E_TIMEOUT since T0 (the VM's whole
+# budget stays E2E_TIMEOUT), at most E2E_FREEZE_REBOOTS (2) times and
+# only while E2E_FREEZE_MIN_LEFT (300) s are left; else 1.
+vm_froze() {
+    local share=$1 t0=$2 tap=$1/results/tap.txt f cur n left k where
+    local -a rest=()
+    N_FROZE=$((N_FROZE + 1)); k=$N_FROZE
+    while IFS= read -r f; do
+        [ -z "$f" ] || grep -q " # e2e/$f: [0-9]* results" "$tap" 2>/dev/null || rest+=("$f")
+    done < "$share/tests/.order"
+    cur=${rest[0]:-}
+    # the test that was running: one after the results it had shown
+    n=$(awk '/ # e2e\/[^:]*: [0-9]+ results/ || / # e2e-rerun: .* running it once more/ {n = 0}
+             / # result: / {n++} END {print n + 1}' "$tap" 2>/dev/null) || n=1
+    if [ -z "$E2E_BOOT_SECS" ]; then where="while dom0 booted"
+    elif [ -z "$cur" ]; then where="after its last file"
+    else where="during $cur test $n"
+    fi
+    echo "# e2e watchdog: VM ${E2E_VM_INDEX:-1} froze $where (QEMU used no CPU for ${E2E_FROZEN_SECS}s; last serial line: $E2E_FROZEN_LINE)"
+    host_log "VM ${E2E_VM_INDEX:-1} froze $where; QEMU killed (its serial log: results/serial-froze-$k.log)"
+    drop_pending "$tap"
+    cp "$RUNDIR/serial.log" "$share/results/serial-froze-$k.log"
+    if [ -z "$cur" ]; then
+        # every file had reported: nothing to run again
+        E2E_VM_FINISHED=1 E2E_DOM0_RC=0
+        return 1
+    fi
+    left=$((E2E_TIMEOUT_ALL - (SECONDS - t0)))
+    if [ "$k" -gt "${E2E_FREEZE_REBOOTS:-2}" ] || [ "$left" -lt "${E2E_FREEZE_MIN_LEFT:-300}" ]; then
+        echo "# e2e watchdog: not booting VM ${E2E_VM_INDEX:-1} again ($k freezes, E2E_FREEZE_REBOOTS=${E2E_FREEZE_REBOOTS:-2}; ${left} s left of E2E_TIMEOUT=${E2E_TIMEOUT_ALL}s)"
+        return 1
+    fi
+    echo "# e2e watchdog: booting a fresh VM ${E2E_VM_INDEX:-1} for the files that had not completed, ${left} s left of E2E_TIMEOUT:$(printf ' %s' "${rest[@]}")"
+    mv "$RUNDIR/serial.log" "$RUNDIR/serial-froze-$k.log"
+    [ ! -f "$RUNDIR/serial.log.qemu" ] || mv "$RUNDIR/serial.log.qemu" "$RUNDIR/serial-froze-$k.log.qemu"
+    [ ! -f "$tap" ] || mv "$tap" "$share/results/tap-froze-$k.txt"
+    printf '%s\n' "${rest[@]}" > "$share/tests/.order"
+    # the fresh dom0 numbers from 1 again; its sequence numbers too
+    NUM_OFFSET=$MAX_NUM
+    SEEN=()
+    E2E_TIMEOUT=$left
+    return 0
 }
 
 # Seconds each file took on one of the two one-vCPU VMs of the clean-clone
@@ -165,7 +258,7 @@ sharded() {
         (
           if [ -n "${list[i]:-}" ]; then
               # shellcheck disable=SC2086 # a list of file names
-              E2E_XEN_ALSO='' E2E_JOBS=1 "$E2E_DIR/run.sh" ${list[i]} > "$out/$i.tap" \
+              E2E_VM_INDEX=$((i + 1)) E2E_XEN_ALSO='' E2E_JOBS=1 "$E2E_DIR/run.sh" ${list[i]} > "$out/$i.tap" \
                   2> >(sed -u "s/^/[vm$((i + 1))] /" >&2)
               echo $? > "$out/$i.rc"
           fi
@@ -175,7 +268,7 @@ sharded() {
           host_log "[vm$((i + 1))] Xen $x: prepared in $secs s (waited $((SECONDS - t_wait)) s for it)"
           if [ "$st" = 0 ]; then
               # shellcheck disable=SC2086 # a list of file names
-              E2E_XEN=$x E2E_XEN_TOOL_DIR=$E2E_ALSO_DIR/tool E2E_XEN_ALSO='' E2E_JOBS=1 \
+              E2E_VM_INDEX=$((i + 1)) E2E_XEN=$x E2E_XEN_TOOL_DIR=$E2E_ALSO_DIR/tool E2E_XEN_ALSO='' E2E_JOBS=1 \
                   "$E2E_DIR/run.sh" ${also[i]} > "$out/$i-also.tap" \
                   2> >(sed -u "s/^/[vm$((i + 1)) xen-$x] /" >&2)
               echo $? > "$out/$i-also.rc"
@@ -270,28 +363,34 @@ main() {
     # E2E_DOM0_RUN: another dom0 entry point (bench/run.sh's benchmark)
     cp "${E2E_DOM0_RUN:-$E2E_DIR/lib/dom0-run-tests.sh}" "$share/dom0-run"
 
+    E2E_TIMEOUT_ALL=$E2E_TIMEOUT
     host_log "booting Xen + dom0 in QEMU (TCG, timeout ${E2E_TIMEOUT}s)"
     t0=$SECONDS
-    e2e_host_boot "$share" "$RUNDIR/serial.log" on_serial
-    if [ "$E2E_DOM0_HUNG" = 1 ]; then
-        # the emulator's, not the tests': no test had started; boot once more
-        echo "# e2e-retry: $E2E_VM_REASON; booting the VM once more (first log: $RUNDIR/serial-hung.log)"
-        N_RETRY=$((N_RETRY + 1))
-        mv "$RUNDIR/serial.log" "$RUNDIR/serial-hung.log"
-        host_log "dom0 hung while booting; booting the VM once more"
+    local hung_retried=0 seq len text
+    while :; do
         e2e_host_boot "$share" "$RUNDIR/serial.log" on_serial
-    fi
+        if [ "$E2E_DOM0_HUNG" = 1 ] && [ "$hung_retried" = 0 ]; then
+            # the emulator's, not the tests': no test had started; boot once more
+            hung_retried=1
+            echo "# e2e-retry: $E2E_VM_REASON; booting the VM once more (first log: $RUNDIR/serial-hung.log)"
+            N_RETRY=$((N_RETRY + 1))
+            mv "$RUNDIR/serial.log" "$RUNDIR/serial-hung.log"
+            host_log "dom0 hung while booting; booting the VM once more"
+            continue
+        fi
+        # Recover TAP lines that were garbled on the serial console from the share's copy.
+        if [ -f "$share/results/tap.txt" ]; then
+            while IFS=' ' read -r seq len text; do
+                [ -z "${SEEN[$seq]:-}" ] || continue
+                SEEN[$seq]=1
+                on_tap_text "$text"
+            done < "$share/results/tap.txt"
+        fi
+        if [ "$E2E_VM_FROZE" = 1 ] && vm_froze "$share" "$t0"; then continue; fi
+        break
+    done
+    flush_pending
     host_log "VM ran $((SECONDS - t0)) s (dom0 ready after ${E2E_BOOT_SECS:-?} s)"
-
-    # Recover TAP lines that were garbled on the serial console from the share's copy.
-    if [ -f "$share/results/tap.txt" ]; then
-        local seq len text
-        while IFS=' ' read -r seq len text; do
-            [ -z "${SEEN[$seq]:-}" ] || continue
-            SEEN[$seq]=1
-            tap_out "$text"
-        done < "$share/results/tap.txt"
-    fi
     # every file must have reported (a test that reads stdin once ate
     # the runner's list of files: the rest never ran, silently)
     if [ "$E2E_VM_FINISHED" = 1 ]; then
@@ -320,8 +419,10 @@ main() {
         sed 's/^/#   /' "$share/results/file-reruns.txt"
     fi
     # each file's time, slowest first (the suite must stay under 60 min)
-    sed -n 's/^[0-9]* [0-9]* # \(e2e\/[^:]*\): [0-9]* results, [0-9]* failed, \([0-9]*\) s$/\2 \1/p' \
-        "$share/results/tap.txt" 2>/dev/null | sort -rn | head -n 40 |
+    # (and those that completed on a VM that froze later)
+    { cat "$share/results/tap.txt" "$share"/results/tap-froze-*.txt 2>/dev/null || true; } |
+        sed -n 's/^[0-9]* [0-9]* # \(e2e\/[^:]*\): [0-9]* results, [0-9]* failed, \([0-9]*\) s$/\2 \1/p' |
+        sort -rn | head -n 40 |
         awk 'NR == 1 {print "# e2e: time per file (s):"} {printf "#   %5d  %s\n", $1, $2}'
     [ "${E2E_KEEP_SHARE:-0}" = 1 ] || rm -rf "$share"
     host_log "total $((SECONDS - t_start)) s"

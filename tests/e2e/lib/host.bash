@@ -14,7 +14,7 @@ host_log() { printf '[e2e %s] %s\n' "$(date +%T)" "$*" >&2; }
 e2e_host_prereqs() {
     local c pkg missing=
     for c in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap \
-             cpio:cpio depmod:kmod timeout:coreutils flock:util-linux; do
+             cpio:cpio depmod:kmod timeout:coreutils flock:util-linux pgrep:procps; do
         pkg=${c#*:}; c=${c%%:*}
         command -v "$c" >/dev/null 2>&1 || missing="$missing $pkg"
     done
@@ -139,7 +139,7 @@ e2e_host_make_share() {
     local v
     : > "$share/env"
     while IFS= read -r v; do
-        case $v in E2E_TIMEOUT|E2E_IMG|E2E_DIR|E2E_CACHE_DIR|E2E_LOG_DIR|E2E_KEEP_SHARE|E2E_DEBS|E2E_XEN_TOOL_DIR) continue ;; esac
+        case $v in E2E_TIMEOUT|E2E_IMG|E2E_DIR|E2E_CACHE_DIR|E2E_LOG_DIR|E2E_KEEP_SHARE|E2E_DEBS|E2E_XEN_TOOL_DIR|E2E_VM_INDEX|E2E_FREEZE_*) continue ;; esac
         printf 'export %s=%q\n' "$v" "${!v}" >> "$share/env"
     done < <(compgen -e | grep '^E2E_' || true)
 }
@@ -177,12 +177,17 @@ e2e_host_build_debs() {
 #   E2E_VM_FINISHED=1 if dom0 printed @@END@@, E2E_DOM0_RC (its status),
 #   E2E_VM_REASON (why it did not finish), E2E_BOOT_SECS (QEMU start -> dom0 ready),
 #   E2E_DOM0_HUNG=1 if dom0 was not ready after E2E_DOM0_BOOT_TIMEOUT (300) seconds
-#   (the VM is then stopped: nothing ran, the caller may boot it again).
+#   (the VM is then stopped: nothing ran, the caller may boot it again),
+#   E2E_VM_FROZE=1 if the emulated machine froze (e2e_host_freeze_watch: QEMU
+#   used no CPU and wrote nothing for E2E_FREEZE_SECS; it is then killed),
+#   E2E_FROZEN_SECS how long it had been still, E2E_FROZEN_LINE its last
+#   serial line.
 e2e_host_boot() {
-    local share=$1 log=$2 handler=$3 qpid line t0 killer='' watchdog
+    local share=$1 log=$2 handler=$3 qpid line t0 killer='' watchdog freezewatch
     E2E_VM_FINISHED=0 E2E_DOM0_RC='' E2E_VM_REASON='' E2E_BOOT_SECS='' E2E_DOM0_HUNG=0
+    E2E_VM_FROZE=0 E2E_FROZEN_SECS='' E2E_FROZEN_LINE=''
     : > "$log"
-    rm -f "$log.ready" "$log.hung"
+    rm -f "$log.ready" "$log.hung" "$log.frozen"
     t0=$(date +%s.%N)
     # E2E_XEN=4.20: dom0 boots its own release's kernel, the guests vmlinuz
     local dom0k=$E2E_IMG/vmlinuz
@@ -213,6 +218,8 @@ e2e_host_boot() {
       wait "$s"
       [ -e "$log.ready" ] || { : > "$log.hung"; kill "$qpid" 2>/dev/null; } ) </dev/null >/dev/null 2>&1 &
     watchdog=$!
+    e2e_host_freeze_watch "$qpid" "$log" </dev/null >/dev/null 2>&1 &
+    freezewatch=$!
     while IFS= read -r line; do
         line=${line//$'\r'/}
         case $line in
@@ -241,13 +248,20 @@ e2e_host_boot() {
     wait "$qpid" || rc=$?
     [ -z "$killer" ] || kill "$killer" 2>/dev/null || true
     # (gone by itself once dom0 was ready in time; run.sh is set -e)
-    kill "$watchdog" 2>/dev/null || true
+    kill "$watchdog" "$freezewatch" 2>/dev/null || true
     wait "$watchdog" 2>/dev/null || true
+    wait "$freezewatch" 2>/dev/null || true
+    if [ -s "$log.frozen" ] && [ "$E2E_VM_FINISHED" = 0 ]; then
+        E2E_VM_FROZE=1
+        E2E_FROZEN_SECS=$(cat "$log.frozen")
+        E2E_FROZEN_LINE=$(grep -a . "$log" | tail -n 1 | tr -d '\r' | tr -c '[:print:]\n' '?')
+        E2E_VM_REASON="frozen: QEMU used no CPU and wrote nothing for ${E2E_FROZEN_SECS}s (E2E_FREEZE_SECS); last serial line: $E2E_FROZEN_LINE"
+    fi
     if [ -e "$log.hung" ] && [ "$E2E_VM_FINISHED" = 0 ] && [ -z "$E2E_VM_REASON" ]; then
         E2E_DOM0_HUNG=1
         E2E_VM_REASON="dom0 not ready after ${E2E_DOM0_BOOT_TIMEOUT:-300}s (E2E_DOM0_BOOT_TIMEOUT); last console line: $(grep -a . "$log" | tail -n 1 | tr -d '\r')"
     fi
-    rm -f "$log.ready" "$log.hung"
+    rm -f "$log.ready" "$log.hung" "$log.frozen"
     if [ "$E2E_VM_FINISHED" = 0 ] && [ -z "$E2E_VM_REASON" ]; then
         case $rc in
             124|137) E2E_VM_REASON="timeout after ${E2E_TIMEOUT}s (E2E_TIMEOUT)" ;;
@@ -255,6 +269,44 @@ e2e_host_boot() {
             *) E2E_VM_REASON="QEMU exited with status $rc: $(tail -n 3 "$log.qemu" | tr '\n' ' ')" ;;
         esac
     fi
+}
+
+# e2e_host_cpu_ticks PID: the CPU time (utime + stime, in clock ticks) of
+# process PID and all its threads; fails once it is gone
+e2e_host_cpu_ticks() {
+    local st f
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    read -ra f <<< "${st##*) }"
+    echo $((f[11] + f[12]))
+}
+
+# e2e_host_freeze_watch TIMEOUT_PID LOG: the frozen-VM watchdog, beside
+# each VM (tests/e2e/README.md, "A VM that froze in the middle of a run").
+# A healthy emulated machine always burns CPU under TCG (Xen's and dom0's
+# timers alone); one that halted with no timer armed uses none and writes
+# nothing, until E2E_TIMEOUT.  Every E2E_FREEZE_POLL (5) s this reads
+# QEMU's CPU time (the child of `timeout` TIMEOUT_PID) and LOG's size;
+# when neither has moved for E2E_FREEZE_SECS (120) s it writes those
+# seconds into LOG.frozen and kills QEMU.  Ends with QEMU.
+e2e_host_freeze_watch() {
+    local tpid=$1 log=$2 limit=${E2E_FREEZE_SECS:-120} poll=${E2E_FREEZE_POLL:-5}
+    local qemu='' cpu size last_cpu='' last_size='' since=$SECONDS sl
+    trap 'kill "$sl" 2>/dev/null; exit 0' TERM
+    while kill -0 "$tpid" 2>/dev/null; do
+        sleep "$poll" & sl=$!
+        wait "$sl"
+        [ -n "$qemu" ] || qemu=$(pgrep -P "$tpid" | head -n 1) || qemu=
+        [ -n "$qemu" ] || continue
+        cpu=$(e2e_host_cpu_ticks "$qemu") || break
+        size=$(stat -c %s "$log" 2>/dev/null) || size=0
+        if [ "$cpu" != "$last_cpu" ] || [ "$size" != "$last_size" ]; then
+            last_cpu=$cpu last_size=$size since=$SECONDS
+        elif [ $((SECONDS - since)) -ge "$limit" ]; then
+            echo "$((SECONDS - since))" > "$log.frozen"
+            kill -KILL "$qemu" 2>/dev/null
+            break
+        fi
+    done
 }
 
 # e2e_host_serial_tail LOG [N]: the end of the serial log as TAP comments.
