@@ -33,6 +33,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void xlsnap__merge_chain_free(xlsnap__merge_chain *c)
@@ -77,14 +78,20 @@ int xlsnap_image_chain(xlsnap_ctx *ctx, const char *image,
                        const char *format, long long *used_r, int *depth_r)
 {
     xlsnap__merge_chain c;
+    struct stat st;
     int rc;
 
     *used_r = 0;
     *depth_r = 0;
     if (!image || !format)
         return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no image");
-    if (access(image, F_OK) < 0)
+    /* a record's name: only a regular file is read (never a device
+     * or a FIFO a damaged record might name) */
+    if (stat(image, &st) < 0)
         return xlsnap__error_errno(ctx, errno, "cannot read %s", image);
+    if (!S_ISREG(st.st_mode))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s is not an image "
+                             "file", image);
     if (!(rc = xlsnap__merge_chain_read(ctx, image, format, &c))) {
         *used_r = xlsnap__file_used(image);
         *depth_r = c.n;

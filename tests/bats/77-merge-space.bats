@@ -82,6 +82,15 @@ sum() { qemu-img convert -f qcow2 -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5
     run -0 xs delete g1 e2
     run -0 xs list -l g1
     assert_output --partial "      layer: $(( $(stat -c %b "$E3") * 512 )) bytes allocated, chain depth 2"
+    # a record naming a FIFO (damaged or hostile): not read, no hang
+    mkfifo "$BATS_TEST_TMPDIR/fifo"
+    python3 - "$STATE/$UUID/e3/record.json" "$BATS_TEST_TMPDIR/fifo" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); r["disks"][0]["backing"] = sys.argv[2]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+    run -0 timeout 20 "$XS" list -l g1
+    assert_output --partial "      layer: $BATS_TEST_TMPDIR/fifo is not an image file"
 }
 
 # commit_intent SNAP: the delete of SNAP (the oldest) killed while QEMU
