@@ -74,6 +74,8 @@ struct xlsnap_ctx {
     char hint_msg[XLSNAP__ERRBUF];
     /* what the last call that went on degraded says (xlsnap__warn) */
     char warnbuf[XLSNAP__ERRBUF];
+    /* the disk space the last delete freed (xlsnap_last_freed) */
+    int64_t freed;
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -174,6 +176,11 @@ int xlsnap__mkdir_private(xlsnap_ctx *ctx, const char *path);
 /* unlink(path): 0, or "cannot remove <path>: <strerror>" on ctx and its
  * negative XLSNAP_ERROR_*; a path already gone is 0 when missing_ok. */
 int xlsnap__unlink(xlsnap_ctx *ctx, const char *path, bool missing_ok);
+/* The bytes a file has allocated (st_blocks; 0 if it is not there). */
+int64_t xlsnap__file_used(const char *path);
+/* Count n bytes freed (a merge: the removed layer's allocation less
+ * what the layer that took its data grew by) for xlsnap_last_freed. */
+void xlsnap__freed_add(xlsnap_ctx *ctx, int64_t n);
 /* Remove the files of a flat directory (staging), then the directory. */
 void xlsnap__remove_flat_dir(const char *dir);
 /* "<dir of image>/<image name without extension>.<tag>.qcow2" */

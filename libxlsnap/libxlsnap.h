@@ -91,6 +91,17 @@ const char *xlsnap_last_error(const xlsnap_ctx *ctx);
  * crash-consistent), or NULL; borrowed, valid until the next such
  * call. */
 const char *xlsnap_last_warning(const xlsnap_ctx *ctx);
+/* The disk space, in bytes, the last xlsnap_delete freed by merging
+ * external snapshot layers away: the removed layers' allocation less
+ * what the layers that took their data grew by (0 when none went; may
+ * be negative). */
+long long xlsnap_last_freed(const xlsnap_ctx *ctx);
+/* An image's allocated disk space (bytes) and the depth of its backing
+ * chain (1: no backing file), as its headers say (backing files whose
+ * format is recorded are followed, qcow2 only): an external snapshot's
+ * layer (xlsnap_disk.backing) for list -l. */
+int xlsnap_image_chain(xlsnap_ctx *ctx, const char *image,
+                       const char *format, long long *used_r, int *depth_r);
 /* Generic text for an error code ("not found", ...). */
 const char *xlsnap_strerror(int rc);
 

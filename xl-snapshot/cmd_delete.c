@@ -41,5 +41,8 @@ int main_delete(const struct cmd_spec *cmd, int argc, char **argv)
     rc = snapshot_op("delete", argv[optind], name, xlsnap_delete, flags);
     if (!rc && xlsnap_last_warning(g_ctx))
         err("warning: %s", vis(xlsnap_last_warning(g_ctx)));
+    /* external layers merged away: the disk space that came back */
+    if (!rc && xlsnap_last_freed(g_ctx))
+        print_freed("", xlsnap_last_freed(g_ctx));
     return rc;
 }

@@ -165,10 +165,22 @@ static void print_long(const xlsnap_snapshot *s)
             printf("    disk %s: %s snapshot volume %s/%s of %s\n",
                    d->vdev, d->driver ? d->driver : "-", d->volume_group,
                    d->snapshot_volume, d->image);
-        else
+        else {
+            long long used;
+            int depth;
             printf("    disk %s: %s external, data in %s, overlay %s\n",
                    d->vdev, d->format, d->backing,
                    d->overlay ? d->overlay : "none");
+            /* issue 18: what the layer holds and how deep the chain
+             * under the running disk is */
+            if (d->backing && !xlsnap_image_chain(g_ctx, d->backing,
+                                                  d->format, &used, &depth))
+                printf("      layer: %lld bytes allocated, chain depth %d"
+                       "\n", used, depth);
+            else
+                printf("      layer: %s\n", d->backing
+                       ? vis(xlsnap_last_error(g_ctx)) : "none");
+        }
     }
     {
         /* a snapshot volume filling up (issue 15) */

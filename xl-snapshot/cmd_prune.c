@@ -55,6 +55,7 @@ int main_prune(const struct cmd_spec *cmd, int argc, char **argv)
     char **globs = calloc(argc, sizeof(*globs));
     const char *zero = NULL;    /* a rule given with a count of 0 */
     int opt, rc, nr = 0, nr_sel = 0, nr_globs = 0, gone = 0;
+    long long freed = 0;
 
     if (!globs) {
         err("cannot prune: out of memory");
@@ -139,10 +140,13 @@ int main_prune(const struct cmd_spec *cmd, int argc, char **argv)
             rc = EXIT_FAILURE;
         } else {
             printf("deleted %s\n", vis(list[i].name));
+            freed += xlsnap_last_freed(g_ctx);
             if (xlsnap_last_warning(g_ctx))
                 err("warning: %s", vis(xlsnap_last_warning(g_ctx)));
         }
     }
+    if (freed)
+        print_freed(" in all", freed);
     if (!gone && !nr_globs)
         printf("nothing to prune: %d snapshot%s kept\n", nr,
                nr == 1 ? "" : "s");

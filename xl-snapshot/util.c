@@ -377,6 +377,22 @@ int load_snapshot(const char *what, const char *domspec, const char *name,
     return EXIT_SUCCESS;
 }
 
+void print_freed(const char *what, long long n)
+{
+    double v = n < 0 ? -(double)n : (double)n;
+    const char *u = "bytes";
+
+    if (v >= 1024.0 * 1024 * 1024) { v /= 1024.0 * 1024 * 1024; u = "GiB"; }
+    else if (v >= 1024.0 * 1024) { v /= 1024.0 * 1024; u = "MiB"; }
+    else if (v >= 1024.0) { v /= 1024.0; u = "KiB"; }
+    if (n >= 0)
+        printf("freed %lld bytes%s (%.1f %s) of disk space\n", n, what, v,
+               u);
+    else
+        printf("used %lld more bytes%s (%.1f %s) of disk space\n", -n,
+               what, v, u);
+}
+
 int snapshot_op(const char *verb, const char *domspec, const char *name,
                 int (*op)(xlsnap_ctx *, const xlsnap_domain *, const char *,
                           unsigned),

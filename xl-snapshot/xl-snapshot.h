@@ -117,6 +117,9 @@ int load_snapshot(const char *what, const char *domspec, const char *name,
 
 /* Resolve domspec and run op (xlsnap_revert, xlsnap_delete) on name;
  * on failure print "cannot <verb> '<name>': ...".  Exit status. */
+/* "freed N bytes<what> (H) of disk space" (a delete's
+ * xlsnap_last_freed; negative: "used N more bytes"). */
+void print_freed(const char *what, long long n);
 int snapshot_op(const char *verb, const char *domspec, const char *name,
                 int (*op)(xlsnap_ctx *, const xlsnap_domain *, const char *,
                           unsigned),

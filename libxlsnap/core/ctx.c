@@ -113,6 +113,11 @@ const char *xlsnap_last_warning(const xlsnap_ctx *ctx)
     return ctx->warnbuf[0] ? ctx->warnbuf : NULL;
 }
 
+long long xlsnap_last_freed(const xlsnap_ctx *ctx)
+{
+    return ctx->freed;
+}
+
 void xlsnap__warn(xlsnap_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;

@@ -232,6 +232,18 @@ int xlsnap__unlink(xlsnap_ctx *ctx, const char *path, bool missing_ok)
     return 0;
 }
 
+int64_t xlsnap__file_used(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) < 0 ? 0 : (int64_t)st.st_blocks * 512;
+}
+
+void xlsnap__freed_add(xlsnap_ctx *ctx, int64_t n)
+{
+    ctx->freed += n;
+}
+
 void xlsnap__remove_flat_dir(const char *dir)
 {
     DIR *d = opendir(dir);

@@ -156,6 +156,7 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                           const xlsnap__strset *known)
 {
     char *bb = NULL, *bbfmt = NULL, *dep = NULL;
+    int64_t used0;
     int ndeps = 0, rc;
 
     if (!d->backing || access(d->backing, F_OK) < 0)
@@ -178,9 +179,11 @@ static int merge_external(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__dependents(ctx, d->backing, known, &ndeps, &dep)))
         goto out;
     if (ndeps != 1 || xlsnap__set_has(live, dep)) goto out;
+    used0 = xlsnap__file_used(d->backing) + xlsnap__file_used(dep);
     if ((rc = xlsnap__qimg_rebase(ctx, dep, "qcow2", bb, bbfmt, 0)))
         goto out;
-    rc = xlsnap__unlink(ctx, d->backing, false);
+    if (!(rc = xlsnap__unlink(ctx, d->backing, false)))
+        xlsnap__freed_add(ctx, used0 - xlsnap__file_used(dep));
  out:
     free(bb);
     free(bbfmt);
@@ -411,6 +414,7 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 
     xlsnap__tree_init(&t);
     xlsnap__warn(ctx, NULL);
+    ctx->freed = 0;
     if ((flags & XLSNAP_DELETE_CHILDREN) &&
         (flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "XLSNAP_DELETE_CHILDREN "

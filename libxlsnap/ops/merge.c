@@ -32,6 +32,8 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void xlsnap__merge_chain_free(xlsnap__merge_chain *c)
@@ -72,6 +74,32 @@ int xlsnap__merge_chain_read(xlsnap_ctx *ctx, const char *image,
     return rc;
 }
 
+int xlsnap_image_chain(xlsnap_ctx *ctx, const char *image,
+                       const char *format, long long *used_r, int *depth_r)
+{
+    xlsnap__merge_chain c;
+    struct stat st;
+    int rc;
+
+    *used_r = 0;
+    *depth_r = 0;
+    if (!image || !format)
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "no image");
+    /* a record's name: only a regular file is read (never a device
+     * or a FIFO a damaged record might name) */
+    if (stat(image, &st) < 0)
+        return xlsnap__error_errno(ctx, errno, "cannot read %s", image);
+    if (!S_ISREG(st.st_mode))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "%s is not an image "
+                             "file", image);
+    if (!(rc = xlsnap__merge_chain_read(ctx, image, format, &c))) {
+        *used_r = xlsnap__file_used(image);
+        *depth_r = c.n;
+    }
+    xlsnap__merge_chain_free(&c);
+    return rc;
+}
+
 /* A QEMU job id for the merge of snapshot name's disk vdev. */
 static char *job_id(const char *uuid, const char *name, const char *vdev)
 {
@@ -92,7 +120,7 @@ static char *job_id(const char *uuid, const char *name, const char *vdev)
 
 static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         const xlsnap_snapshot *x, const char *job,
-                        const char *b, const char *child)
+                        const char *b, const char *child, const char *into)
 {
     yajl_gen g = yajl_gen_alloc(NULL);
     char *json = NULL;
@@ -105,6 +133,7 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         (job && xlsnap__gen_kv_str(g, "job", job)) ||
         xlsnap__gen_kv_str(g, "image", b) ||
         xlsnap__gen_kv_str(g, "child", child) ||
+        (into && xlsnap__gen_kv_str(g, "into", into)) ||
         yajl_gen_map_close(g)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "cannot build intent");
         goto out;
@@ -121,16 +150,33 @@ static int write_intent(xlsnap_ctx *ctx, const xlsnap_domain *dom,
  * QEMU's block-stream of B = C[j] into D = C[j-1] (the active layer
  * when j = 1, an intermediate stream into a frozen layer otherwise),
  * base A = C[j+1]: D gets the data of B it does not have, and names A
- * as its backing file.  Only when QEMU's nodes can be trusted with it
- * (xlsnap__qmp_chain_live); otherwise B is kept (0).
+ * as its backing file.
+ * With commit (B the bottom of the chain, an original image, and D a
+ * frozen layer, j >= 2): QEMU's block-commit of D into B instead, top
+ * D, base B: B gets D's data (only D's own clusters are written, not
+ * the whole original image), the image above D, E = C[j-2], names B
+ * as its backing file, and D goes; B's own content was needed by the
+ * deleted snapshot alone (the caller's check), the records naming D
+ * name B after (the caller).
+ * Only when QEMU's nodes can be trusted with it
+ * (xlsnap__qmp_chain_live); otherwise the layers are kept (0).
  */
-static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                        const xlsnap_snapshot *x, const xlsnap_disk *d,
-                        const xlsnap__merge_chain *c, int j, bool *merged_r)
+static int merge_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       const xlsnap_snapshot *x, const xlsnap_disk *d,
+                       const xlsnap__merge_chain *c, int j, bool commit,
+                       bool *merged_r)
 {
     xlsnap__qmp q;
     xlsnap__qmp_job jb = { 0 };
     char **nodes = NULL, *id = NULL, *bb = NULL, *what = NULL;
+    /* gone: the layer removed; kept: the one that takes its data;
+     * above: the image whose header changes; base: what it names after */
+    const char *gone = commit ? c->path[j - 1] : c->path[j],
+               *kept = commit ? c->path[j] : c->path[j - 1],
+               *above = commit ? c->path[j - 2] : c->path[j - 1],
+               *above_fmt = commit ? c->fmt[j - 2] : c->fmt[j - 1],
+               *base = commit ? c->path[j] : c->path[j + 1];
+    int64_t used0;
     int rc;
 
     xlsnap__qmp_init(&q);
@@ -151,34 +197,40 @@ static int stream_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     id = job_id(dom->uuid, x->name, d->vdev);
     what = xlsnap__sprintf("merging %s", d->vdev);
     if (!id || !what) { rc = xlsnap__nomem(ctx); goto out; }
-    if ((rc = write_intent(ctx, dom, x, id, c->path[j], c->path[j - 1])))
+    used0 = xlsnap__file_used(gone) + xlsnap__file_used(kept);
+    if ((rc = write_intent(ctx, dom, x, id, gone, above,
+                           commit ? kept : NULL)))
         goto out;
     xlsnap__fault_point("merge-intent");
     jb.id = id;
-    jb.device = nodes[j - 1];
-    jb.base = nodes[j + 1];
-    jb.backing_file = c->path[j + 1];
+    jb.commit = commit;
+    jb.device = commit ? nodes[0] : nodes[j - 1];
+    jb.top = commit ? nodes[j - 1] : NULL;
+    jb.base = commit ? nodes[j] : nodes[j + 1];
+    jb.backing_file = base;
     if ((rc = xlsnap__qmp_job_start(ctx, &q, &jb))) goto fail;
     xlsnap__fault_point("merge-started");
     if ((rc = xlsnap__qmp_job_wait(ctx, &q, id, what))) goto fail;
     xlsnap__fault_point("merge-job-done");
-    /* D's header names A now: B is needed by nothing */
-    if ((rc = xlsnap__qimg_backing(ctx, c->path[j - 1], c->fmt[j - 1], &bb,
-                                   NULL)))
+    /* the image above names the base now: the merged layer is needed
+     * by nothing */
+    if ((rc = xlsnap__qimg_backing(ctx, above, above_fmt, &bb, NULL)))
         goto out;
-    if (!bb || strcmp(bb, c->path[j + 1])) {
+    if (!bb || strcmp(bb, base)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_HYPERVISOR, "after the merge "
                            "%s names %s as its backing file, not %s",
-                           c->path[j - 1], bb ? bb : "nothing",
-                           c->path[j + 1]);
+                           above, bb ? bb : "nothing", base);
         goto out;
     }
     *merged_r = true;
-    if ((rc = xlsnap__unlink(ctx, c->path[j], true))) goto out;
+    if ((rc = xlsnap__unlink(ctx, gone, true))) goto out;
+    xlsnap__freed_add(ctx, used0 - xlsnap__file_used(kept));
     rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__MERGE_INTENT);
     goto out;
  fail:
-    /* nothing changed that a snapshot needs: the intent goes */
+    /* nothing changed that a snapshot needs: the intent goes (a
+     * commit that failed half-way changed only B, the deleted
+     * snapshot's own content: the delete goes on, B stays) */
     {
         xlsnap__errsaved saved;
         xlsnap__errsave(ctx, &saved);
@@ -231,8 +283,8 @@ int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        int nr)
 {
     xlsnap__merge_chain c;
-    char *dep = NULL, *top = NULL, *fmt = NULL;
-    bool merged = false;
+    char *dep = NULL, *top = NULL, *fmt = NULL, *bb = NULL;
+    bool merged = false, commit;
     int j, ndeps = 0, rc;
 
     memset(&c, 0, sizeof(c));
@@ -245,20 +297,39 @@ int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__merge_chain_read(ctx, top, fmt, &c))) goto out;
     for (j = 1; j < c.n && strcmp(c.path[j], d->backing); j++)
         ;
-    /* not in the running chain, or the original image: kept */
-    if (j >= c.n || j + 1 >= c.n || !c.fmt[j] || strcmp(c.fmt[j], "qcow2"))
-        goto out;
+    if (j >= c.n || !c.fmt[j]) goto out;   /* not in the running chain */
+    /* the original image (the bottom, any format) is committed into
+     * when the layer on it is frozen (j >= 2): it is the deleted
+     * snapshot's alone; under the active layer it is kept (an active
+     * commit would make it the active layer, which the configs do not
+     * name) */
+    commit = j + 1 >= c.n;
+    if (commit ? j < 2 : strcmp(c.fmt[j], "qcow2")) goto out;
+    if (commit) {
+        /* a qcow2 bottom whose backing's format is not recorded (the
+         * chain stops there) is no original image */
+        if (strcmp(c.fmt[j], "qcow2") && strcmp(c.fmt[j], "raw")) goto out;
+        if (!strcmp(c.fmt[j], "qcow2") &&
+            (rc = xlsnap__qimg_backing(ctx, c.path[j], "qcow2", &bb, NULL)))
+            goto out;
+        if (bb) goto out;
+    }
     /* the child is the only image on B */
     if ((rc = xlsnap__dependents(ctx, d->backing, known, &ndeps, &dep)))
         goto out;
     if (ndeps != 1 || strcmp(dep, c.path[j - 1])) goto out;
-    rc = stream_layer(ctx, dom, x, d, &c, j, &merged);
-    /* a record naming B as the image on its layer names D now */
+    rc = merge_layer(ctx, dom, x, d, &c, j, commit, &merged);
+    /* a record naming the removed layer names the one that took its
+     * data now (stream: B's records follow to D; commit: D's to B) */
     if (merged && !rc)
-        rc = xlsnap__relocate_image(ctx, l, nr, (int)(x - l), c.path[j],
+        rc = commit
+           ? xlsnap__relocate_image(ctx, l, nr, (int)(x - l), c.path[j - 1],
+                                    c.path[j])
+           : xlsnap__relocate_image(ctx, l, nr, (int)(x - l), c.path[j],
                                     c.path[j - 1]);
  out:
     free(dep);
+    free(bb);
     free(top);
     free(fmt);
     xlsnap__merge_chain_free(&c);
@@ -281,8 +352,8 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 {
     const char *sp[] = { "snapshot", NULL }, *dp[] = { "domid", NULL },
                *jp[] = { "job", NULL }, *ip[] = { "image", NULL },
-               *cp[] = { "child", NULL };
-    yajl_val root = NULL, sn, di, jo, im, ch;
+               *cp[] = { "child", NULL }, *tp[] = { "into", NULL };
+    yajl_val root = NULL, sn, di, jo, im, ch, in;
     xlsnap__qmp q;
     xlsnap__qmp_jobstate st = XLSNAP__JOB_NONE;
     xlsnap__domstate ds = XLSNAP__DOM_GONE;
@@ -302,6 +373,8 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     jo = root ? yajl_tree_get(root, jp, yajl_t_string) : NULL;
     im = root ? yajl_tree_get(root, ip, yajl_t_string) : NULL;
     ch = root ? yajl_tree_get(root, cp, yajl_t_string) : NULL;
+    /* a commit (merge_layer): the image the layer went into */
+    in = root ? yajl_tree_get(root, tp, yajl_t_string) : NULL;
     if (!sn || !di || !im || !ch) {
         *problem_r = xlsnap__strdup("the live merge intent is malformed "
                                     "(killed while it was written)");
@@ -335,7 +408,7 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         *problem_r = xlsnap__sprintf("a live merge of snapshot '%s' "
                                      "(layer %s into %s) was interrupted",
                                      sn->u.string, im->u.string,
-                                     ch->u.string);
+                                     in ? in->u.string : ch->u.string);
     if (!*problem_r) goto nomem;
     if (!repair) goto out;
     if (st == XLSNAP__JOB_RUNNING || st == XLSNAP__JOB_READY) {
@@ -357,13 +430,21 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if (merged && (rc = xlsnap__unlink(ctx, im->u.string, true))) goto out;
     if ((rc = xlsnap__intent_clear(ctx, dom->uuid, XLSNAP__MERGE_INTENT)))
         goto out;
-    *rollback_r = !merged;
+    /* a commit that did not take effect may have written some of the
+     * layer above into the deleted snapshot's own image: no rollback,
+     * the delete goes on (the deleting record) and the image stays */
+    *rollback_r = !merged && !in;
     if (merged && (!(*image_r = xlsnap__strdup(im->u.string)) ||
-                   !(*child_r = xlsnap__strdup(ch->u.string))))
+                   !(*child_r = xlsnap__strdup(in ? in->u.string
+                                                  : ch->u.string))))
         goto nomem;
     *done_r = merged
             ? xlsnap__sprintf("finished: the merged layer %s is removed",
                               im->u.string)
+            : in
+            ? xlsnap__sprintf("the merge had not taken effect: the delete "
+                              "of '%s' goes on, %s stays in the chain",
+                              sn->u.string, in->u.string)
             : xlsnap__sprintf("rolled back: the merge had not taken effect, "
                               "'%s' keeps its data", sn->u.string);
     if (!*done_r) goto nomem;

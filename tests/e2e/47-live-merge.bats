@@ -22,7 +22,7 @@ teardown_file() {
 }
 
 teardown() {
-    on_failure_show lm1
+    on_failure_show lm1 lm2
 }
 
 # chain_files IMAGE: the files of IMAGE's backing chain, top first
@@ -100,10 +100,14 @@ delete_ticking() {
     b=$(boot_counter_after lm1 "$mark")
     e2e_log "rebooted with disk counter $b"
     used0=$(du -sB1 "$dir" | cut -f1)
-    # the oldest: its layer is the original image, kept (as offline)
+    # the oldest: its layer is the original image; QEMU commits the
+    # frozen layer on it (s2's) into it, s2's record names it after
     run -0 delete_ticking lm1 s1
     e2e_log "delete s1 (oldest): $output"
+    refute_output --partial "not merged"
     [ -e "${file[s1]}" ]
+    [ ! -e "${file[s2]}" ]
+    [ "$(xl-snapshot info --json lm1 s2 | jq -r '.disks[0].backing')" = "${file[s1]}" ]
     # under the active layer (QEMU opened both by their own names)
     run -0 delete_ticking lm1 s5
     e2e_log "delete s5 (under the active layer): $output"
@@ -111,28 +115,40 @@ delete_ticking() {
     runs_on lm1
     run -0 chain_files "$base"
     e2e_log "chain after: ${output//$'\n'/ <- }"
-    [ "${#lines[@]}" = $((n0 - 1)) ]
+    [ "${#lines[@]}" = $((n0 - 2)) ]
     assert_output "$base
 ${file[s4]}
-${file[s2]}
 ${file[s1]}"
     used1=$(du -sB1 "$dir" | cut -f1)
     e2e_log "# bytes freed in the guest's directory: $((used0 - used1)) ($used0 -> $used1; QEMU frees the merged layers' blocks when it closes them)"
-    # the remaining snapshots' data is exact
+    # the remaining snapshots' data is exact (s2's in s1's old image)
     for s in s2 s4; do
-        [ "$(image_sum "${file[$s]}")" = "${sum[$s]}" ]
+        [ "$(image_sum "$(xl-snapshot info --json lm1 $s | jq -r '.disks[0].backing')")" = "${sum[$s]}" ]
     done
     run -0 xls check lm1
     assert_output "No problems found."
     e2e_log "# done in $((SECONDS - t0)) s"
 }
 
-@test "a delete killed after QEMU's merge job started: check sees the job, --repair finishes it; the rest reverts exactly" {
+@test "a delete killed after its intent (rolled back), then after QEMU's merge job started: check sees the job, --repair finishes it; the rest reverts exactly" {
     t0=$SECONDS
     base=$(e2e_guest_disk lm1)
     f4=$(xl-snapshot info --json lm1 s4 | jq -r '.disks[0].backing')
     f2=$(xl-snapshot info --json lm1 s2 | jq -r '.disks[0].backing')
     before=$(chain_files "$base" | wc -l)
+    # killed after the intent, before QEMU's job: rolled back, s4 keeps
+    # its data
+    kill_at merge-intent delete lm1 s4
+    run -1 xls check lm1
+    assert_output --partial "a live merge of snapshot 's4' (layer $f4 into $base) was interrupted"
+    run -0 xls check --repair lm1
+    e2e_log "merge-intent repair: ${output//$'\n'/ | }"
+    assert_output --partial "rolled back: the merge had not taken effect, 's4' keeps its data"
+    run -0 xls check lm1
+    assert_output "No problems found."
+    [ "$(chain_files "$base" | wc -l)" = "$before" ]
+    [ "$(image_sum "$f4")" = "$(cat "$E2E_WORK/lm1.s4.sum")" ]
+    e2e_log "# merge-intent kill and rollback: $((SECONDS - t0)) s"
     kill_at merge-started delete lm1 s4
     run -1 xls check lm1
     e2e_log "check: ${output//$'\n'/ | }"
@@ -169,5 +185,75 @@ ${file[s1]}"
     e2e_log "revert s2: sum $got (snapshot $want)"
     [ "$got" = "$want" ]
     [ "$(image_sum "$f2")" = "$want" ]
+    e2e_log "# done in $((SECONDS - t0)) s"
+}
+
+@test "seven nights of create --external and prune --keep-last 3 on the running guest (killed at merge-intent and merge-job-done on two): the chain stays at most 4 deep, the kept snapshots are exact and revert exactly, the bytes freed are printed" {
+    t0=$SECONDS
+    e2e_start_guest lm2 pv 1 >/dev/null
+    base=$(e2e_guest_disk lm2)
+    dir=$(e2e_guest_dir lm2)
+    e2e_log "# guest booted in $((SECONDS - t0)) s"
+    declare -A sum
+    used0=$(du -sB1 "$dir" | cut -f1)
+    for n in 1 2 3 4 5 6 7; do
+        e2e_wait_counter_above lm2 $(( $(e2e_guest_counter lm2) + 2 )) >/dev/null
+        run -0 xls create --external --disk-only -n night$n lm2
+        sum[night$n]=$(image_sum "$(xl-snapshot info --json lm2 night$n | jq -r '.disks[0].backing')")
+        case $n in
+        5|6)
+            # the tool killed in the middle of the nightly prune's live
+            # commit (the oldest's image takes the layer above it):
+            # before QEMU's job (the delete goes on in the repair) and
+            # after it (the repair finishes the bookkeeping)
+            step=merge-intent
+            [ $n = 6 ] && step=merge-job-done
+            kill_at $step prune --keep-last 3 lm2
+            run -1 xls check lm2
+            assert_output --partial "a live merge of snapshot 'night$((n - 3))'"
+            run -0 xls check --repair lm2
+            e2e_log "night $n: killed at $step, repair: ${output//$'\n'/ | }"
+            run -0 xls check lm2
+            assert_output "No problems found."
+            ;;
+        *)
+            run -0 xls prune --keep-last 3 lm2
+            e2e_log "night $n: prune: ${output//$'\n'/ | }"
+            [ $n -lt 4 ] || assert_output --regexp "deleted night$((n - 3))"
+            ;;
+        esac
+        run -0 chain_files "$base"
+        e2e_log "night $n: chain depth ${#lines[@]}: ${output//$'\n'/ <- }"
+        [ "${#lines[@]}" -le 4 ]
+    done
+    runs_on lm2
+    qemu_has_chain lm2
+    run -0 xls list --names lm2
+    assert_output "night5
+night6
+night7"
+    run -0 xls list -l lm2
+    e2e_log "list -l: $(grep -E 'layer:' <<<"$output" | tr -s ' ' | tr '\n' '|')"
+    assert_output --partial "chain depth 3"
+    used1=$(du -sB1 "$dir" | cut -f1)
+    e2e_log "# disk usage of the guest's directory after 7 nights: $used1 bytes (before the first: $used0)"
+    # the kept snapshots' data is exact (night5's in the original image,
+    # committed into night by night)
+    for s in night5 night6 night7; do
+        [ "$(image_sum "$(xl-snapshot info --json lm2 $s | jq -r '.disks[0].backing')")" = "${sum[$s]}" ]
+    done
+    # the oldest kept and the newest revert exactly
+    xl destroy lm2
+    e2e_wait_domain_state lm2 gone 30
+    for s in night5 night7; do
+        run -0 xls revert --paused lm2 $s
+        xl destroy lm2
+        e2e_wait_domain_state lm2 gone 30
+        got=$(image_sum "$base")
+        e2e_log "revert $s: sum $got (snapshot ${sum[$s]})"
+        [ "$got" = "${sum[$s]}" ]
+    done
+    run -0 xls check lm2
+    assert_output "No problems found."
     e2e_log "# done in $((SECONDS - t0)) s"
 }
