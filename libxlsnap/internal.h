@@ -624,11 +624,12 @@ typedef struct xlsnap__strset {
  * the directory */
 int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to);
 
-/* delete.c */
+/* backend/qcow2_remove.c (the qcow2 driver's remove) */
 /* Remove an internal disk snapshot if it is still there (QMP when a
  * running QEMU has the image open). */
 int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                             const xlsnap_disk *d, const xlsnap__strset *live);
+/* delete.c */
 /* The images (image and backing of each disk) the records name, each
  * with how many times: built once per operation, O(1) a lookup. */
 typedef struct {
