@@ -706,6 +706,9 @@ int xlsnap__qimg_virtual_size(xlsnap_ctx *ctx, const char *image,
 int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image, const char *fmt,
                         const char *newbase, const char *newfmt,
                         unsigned flags);
+/* qemu-img commit -d of qcow2 image into its backing file (one this tool
+ * set: never an untrusted header's). */
+int xlsnap__qimg_commit(xlsnap_ctx *ctx, const char *image);
 
 /* backend/qcow2.c: a qcow2 header read without qemu-img (untrusted
  * files: no backing or data file is opened) */
