@@ -631,11 +631,12 @@ typedef struct xlsnap__strset {
  * the directory */
 int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to);
 
-/* delete.c */
+/* backend/qcow2_remove.c (the qcow2 driver's remove) */
 /* Remove an internal disk snapshot if it is still there (QMP when a
  * running QEMU has the image open). */
 int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                             const xlsnap_disk *d, const xlsnap__strset *live);
+/* delete.c */
 /* The images (image and backing of each disk) the records name, each
  * with how many times: built once per operation, O(1) a lookup. */
 typedef struct {
@@ -712,6 +713,9 @@ int xlsnap__qimg_virtual_size(xlsnap_ctx *ctx, const char *image,
 int xlsnap__qimg_rebase(xlsnap_ctx *ctx, const char *image, const char *fmt,
                         const char *newbase, const char *newfmt,
                         unsigned flags);
+/* qemu-img commit -d of qcow2 image into its backing file (one this tool
+ * set: never an untrusted header's). */
+int xlsnap__qimg_commit(xlsnap_ctx *ctx, const char *image);
 
 /* backend/qcow2.c: a qcow2 header read without qemu-img (untrusted
  * files: no backing or data file is opened) */

@@ -8,8 +8,7 @@
  *          internal and external snapshots, every disk of a snapshot
  *          in one QMP transaction, or qemu-img offline
  *          (backend/qcow2_driver.c: plan, take, describe, check,
- *          revert).  Remove still lives in ops/delete.c (that op is
- *          NULL: the caller takes the qcow2 path).
+ *          revert; backend/qcow2_remove.c: remove).
  *   lvm    a disk on an LVM logical volume (phy:, blkback): thin
  *          volumes get thin snapshots, classic ("thick") volumes
  *          copy-on-write snapshots of a fixed size (backend/lvm.c).
@@ -50,6 +49,9 @@ typedef struct xlsnap__disk_op {
     const xlsnap_snapshot *list;       /* the domain's records (revert) */
     int nr;
     const struct xlsnap__disk_revert *rv; /* revert: this disk's plan */
+    xlsnap__tree *tree;                /* delete: the domain's records
+                                        * (those gone marked; a live
+                                        * merge rewrites some) */
 } xlsnap__disk_op;
 
 /*
@@ -126,7 +128,10 @@ typedef struct xlsnap__disk_driver {
      * valid).  Done again by check --repair after an interrupted
      * revert: it finishes a half-done one. */
     int (*revert)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
-    /* Remove the snapshot's data (only what this tool made and tagged). */
+    /* Remove the snapshot's data (only what this tool made and tagged;
+     * qcow2: where nothing else needs it, as op->tree, live, known,
+     * named and parts say).  Done again by check --repair after an
+     * interrupted delete. */
     int (*remove)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
     /* A one-line description ("LVM thin snapshot vg/lv-xs-s1 of vg/lv");
      * NULL: out of memory. */
@@ -145,6 +150,9 @@ typedef struct xlsnap__disk_driver {
 extern const xlsnap__disk_driver xlsnap__disk_qcow2;
 extern const xlsnap__disk_driver xlsnap__disk_lvm;
 extern const xlsnap__disk_driver xlsnap__disk_reflink;
+
+/* backend/qcow2_remove.c: the qcow2 driver's remove. */
+int xlsnap__qcow2_remove(const xlsnap__disk_op *op, const xlsnap_disk *d);
 
 /* The driver of a record's disk (no "driver" field: qcow2); NULL for a
  * driver this version does not know. */

@@ -1184,3 +1184,75 @@ const xlsnap__disk_driver xlsnap__disk_lvm = {
  * indent-tabs-mode: nil
  * End:
  */
+
+int xlsnap__lvm_delta_base(xlsnap_ctx *ctx, const xlsnap_disk *bd,
+                           const char *vg, const char *uuid)
+{
+    lvinfo v;
+    int rc;
+
+    memset(&v, 0, sizeof(v));
+    if (bd->kind != XLSNAP_DISK_VOLUME || !bd->driver ||
+        strcmp(bd->driver, "lvm") || !bd->volume_group || !bd->volume ||
+        !bd->snapshot_volume || strcmp(bd->volume_group, vg))
+        return xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
+                                  XLSNAP_HINT_EXPORT_FULL, "disk %s: the "
+                                  "delta's base snapshot has no snapshot "
+                                  "volume for it in volume group %s to "
+                                  "build on (a delta onto a volume group "
+                                  "builds on the base imported onto the "
+                                  "same volume group)", bd->vdev, vg);
+    if ((rc = own_snapshot(ctx, bd, uuid, &v)) <= 0) {
+        if (!rc)
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "disk %s: the "
+                               "base's snapshot volume %s/%s is gone",
+                               bd->vdev, bd->volume_group,
+                               bd->snapshot_volume);
+        return rc;
+    }
+    rc = 0;
+    if (v.attr[0] != 'V')
+        rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
+                                XLSNAP_HINT_EXPORT_FULL, "disk %s: the "
+                                "base's snapshot volume %s/%s is a classic "
+                                "(thick) LVM snapshot, and LVM cannot "
+                                "snapshot a classic snapshot: a delta "
+                                "builds only on a thin one; import the "
+                                "base's bundle and this one onto a thin "
+                                "pool (VG/POOL), or a full bundle of this "
+                                "snapshot onto another volume group",
+                                bd->vdev, bd->volume_group,
+                                bd->snapshot_volume);
+    lvinfo_dispose(&v);
+    return rc;
+}
+
+int xlsnap__lvm_snapshot_of(xlsnap_ctx *ctx, const xlsnap_disk *bd,
+                            const xlsnap_disk *d, const char *snap,
+                            const char *uuid)
+{
+    char *from = vg_lv(bd->volume_group, bd->snapshot_volume);
+    char *s = sanitize(snap, 200);
+    char *t_uuid = xlsnap__sprintf("xlsnap-uuid-%s", uuid ? uuid : "");
+    char *t_snap = s ? xlsnap__sprintf("xlsnap-snap-%s", s) : NULL;
+    int rc;
+
+    if (!from || !s || !t_uuid || !t_snap) { rc = xlsnap__nomem(ctx); goto out; }
+    if ((rc = xlsnap__lvm_delta_base(ctx, bd, d->volume_group, uuid)))
+        goto out;
+    {
+        const char *argv[] = { "lvcreate", "-q", "-s", "-n",
+                               d->snapshot_volume, "--addtag", "xlsnap",
+                               "--addtag", t_uuid, "--addtag", t_snap,
+                               from, NULL };
+        if ((rc = lvm_do(ctx, argv)))
+            rc = xlsnap__error_prefix(ctx, rc, "cannot snapshot logical "
+                                      "volume %s", from);
+    }
+ out:
+    free(from);
+    free(s);
+    free(t_uuid);
+    free(t_snap);
+    return rc;
+}

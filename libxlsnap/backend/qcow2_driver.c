@@ -1318,6 +1318,7 @@ const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .check = qcow2_check,
     .revert_plan = qcow2_revert_plan,
     .revert = qcow2_revert,
+    .remove = xlsnap__qcow2_remove,
 };
 
 /*

@@ -172,6 +172,16 @@ int xlsnap__qimg_write_raw(xlsnap_ctx *ctx, const char *image,
     return run(ctx, argv, NULL);
 }
 
+/* The clusters image (qcow2) holds itself written into its backing file
+ * (qemu-img commit; -d: image is left as it was). */
+int xlsnap__qimg_commit(xlsnap_ctx *ctx, const char *image)
+{
+    const char *argv[] = { qemu_img(), "commit", "-q", "-d", "-f", "qcow2",
+                           image, NULL };
+
+    return run(ctx, argv, NULL);
+}
+
 /* Make image's (format fmt) backing file newbase (format newfmt):
  * copying what differs (offline), or with XLSNAP__QIMG_UNSAFE only
  * rewriting the header. */

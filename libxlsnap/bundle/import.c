@@ -719,7 +719,9 @@ static bool is_blockdev(const char *path)
  * named after the bundle's volume (or image file, or vdev) in LVM's
  * characters, of the manifest's virtual size, and its snapshot LV
  * "<LV>-xs-<snapshot>", neither of which may exist; the record's disk
- * is the lvm driver's.
+ * is the lvm driver's.  A delta makes no LV: it builds on its base's
+ * disk there (a thin snapshot volume of that volume group), its own
+ * snapshot LV a thin snapshot of the base's, of the same origin.
  */
 static int plan_disk_volume(importer *im, int i)
 {
@@ -731,7 +733,16 @@ static int plan_disk_volume(importer *im, int i)
     const char *from = rd->vdev;
     int rc;
 
-    if (rd->kind == XLSNAP_DISK_VOLUME && rd->volume && *rd->volume) {
+    if (im->base) {
+        const xlsnap_disk *bd = xlsnap__snapshot_disk(im->base, rd->vdev);
+        if (!bd)
+            return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "base snapshot "
+                                 "'%s' has no disk %s to build the delta "
+                                 "on", im->m.base, rd->vdev);
+        if ((rc = xlsnap__lvm_delta_base(ctx, bd, im->vg, im->dom.uuid)))
+            return rc;
+        from = bd->volume;
+    } else if (rd->kind == XLSNAP_DISK_VOLUME && rd->volume && *rd->volume) {
         from = rd->volume;
     } else if (rd->image) {
         char *dot;
@@ -746,6 +757,14 @@ static int plan_disk_volume(importer *im, int i)
         goto out;
     }
     if (lv[0] == '-' || lv[0] == '.' || lv[0] == '_') lv[0] = 'x';
+    if (im->base) {
+        /* the base's origin, as it is named */
+        free(lv);
+        if (!(lv = xlsnap__strdup(from))) {
+            rc = xlsnap__nomem(ctx);
+            goto out;
+        }
+    }
     if (!(sl = xlsnap__sprintf("%s-xs-%s", lv, s))) {
         rc = xlsnap__nomem(ctx);
         goto out;
@@ -760,7 +779,9 @@ static int plan_disk_volume(importer *im, int i)
     {
         const char *taken = NULL;
 
-        if ((rc = xlsnap__lvm_exists(ctx, im->vg, lv)) > 0) taken = lv;
+        /* a delta's origin is its base's */
+        if (!im->base && (rc = xlsnap__lvm_exists(ctx, im->vg, lv)) > 0)
+            taken = lv;
         else if (!rc && (rc = xlsnap__lvm_exists(ctx, im->vg, sl)) > 0)
             taken = sl;
         if (taken) {
@@ -883,20 +904,16 @@ static int plan(importer *im)
 {
     int rc;
 
-    if (im->p->volume_group && im->m.base)
-        return xlsnap__error(im->ctx, XLSNAP_ERROR_NOTSUP, "this is a delta "
-                             "bundle (on snapshot '%s'): only a full bundle "
-                             "can be imported onto a volume group",
-                             im->m.base);
+    if ((rc = target_domain(im->ctx, im->p, &im->m, &im->dom)) ||
+        (rc = xlsnap__store_open(im->ctx, im->dom.uuid,
+                                 XLSNAP__STORE_CREATE, &im->h)) ||
+        (rc = plan_names(im)))
+        return rc;
     if (im->p->volume_group &&
         (rc = xlsnap__lvm_target(im->ctx, im->p->volume_group, &im->vg,
                                  &im->pool)))
         return rc;
-    if ((rc = target_domain(im->ctx, im->p, &im->m, &im->dom)) ||
-        (rc = xlsnap__store_open(im->ctx, im->dom.uuid,
-                                 XLSNAP__STORE_CREATE, &im->h)) ||
-        (rc = plan_names(im)) || (rc = plan_record(im)))
-        return rc;
+    if ((rc = plan_record(im))) return rc;
     return plan_disks_config(im);
 }
 
@@ -933,15 +950,49 @@ static int part_of(importer *im, int k, bool rebased, xlsnap__part *q)
     return rc;
 }
 
+/* A delta's disk i onto the volume group: its snapshot LV a thin
+ * snapshot of the base's, made writable for the moment, the staged
+ * delta pointed at it (the placeholder backing replaced) and committed
+ * into it: only the clusters the delta holds are written. */
+static int write_delta_volume(importer *im, int i,
+                              const xlsnap__bundle_file *f)
+{
+    xlsnap_ctx *ctx = im->ctx;
+    const xlsnap_disk *d = &im->sn.disks[i];
+    const xlsnap_disk *bd = xlsnap__snapshot_disk(im->base, d->vdev);
+    const char *plain = im->plain[f - im->m.files];
+    char *dev = NULL;
+    bool activated = false;
+    int rc;
+
+    if ((rc = xlsnap__lvm_snapshot_of(ctx, bd, d, im->sn.name,
+                                      im->dom.uuid)))
+        goto out;
+    im->snap_made = i + 1;
+    if ((rc = xlsnap__lvm_snapshot_open(ctx, d, im->dom.uuid, &dev,
+                                        &activated)) ||
+        (rc = xlsnap__qimg_rebase(ctx, plain, "qcow2", dev, "raw",
+                                  XLSNAP__QIMG_UNSAFE)))
+        goto out;
+    rc = xlsnap__qimg_commit(ctx, plain);
+ out:
+    if (dev) xlsnap__lvm_snapshot_release(ctx, d, activated);
+    free(dev);
+    return rc ? xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev) : 0;
+}
+
 /* Disk i onto the volume group: its LV made (tagged as imported), the
  * staged image written into it (qemu-img convert -f qcow2 -O raw -n),
- * then its snapshot LV taken by the lvm driver (its tags). */
+ * then its snapshot LV taken by the lvm driver (its tags).  A delta:
+ * write_delta_volume. */
 static int write_volume(importer *im, int i, const xlsnap__bundle_file *f)
 {
     xlsnap_ctx *ctx = im->ctx;
     const xlsnap_disk *d = &im->sn.disks[i];
     xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, im->dom.uuid);
     int rc;
+
+    if (im->base) return write_delta_volume(im, i, f);
 
     if ((rc = xlsnap__lvm_create_imported(ctx, im->vg, im->pool, d->volume,
                                           f->virtual_size, im->dom.uuid)))

@@ -32,6 +32,17 @@ int xlsnap__lvm_create_imported(xlsnap_ctx *ctx, const char *vg,
                                 uint64_t size, const char *uuid);
 int xlsnap__lvm_remove_imported(xlsnap_ctx *ctx, const char *vg,
                                 const char *lv, const char *uuid);
+/* A delta imported onto volume group vg builds on base disk bd: its
+ * snapshot LV there, proven ours (domain uuid) and thin (LVM cannot
+ * snapshot a classic snapshot): 0, or why not. */
+int xlsnap__lvm_delta_base(xlsnap_ctx *ctx, const xlsnap_disk *bd,
+                           const char *vg, const char *uuid);
+/* The delta's snapshot LV d->snapshot_volume (of d->volume_group), a
+ * thin snapshot of bd's (checked again as above), tagged as the
+ * driver's (lvm_take) for snapshot snap. */
+int xlsnap__lvm_snapshot_of(xlsnap_ctx *ctx, const xlsnap_disk *bd,
+                            const xlsnap_disk *d, const char *snap,
+                            const char *uuid);
 
 /* backend/reflink.c: the copy d names is there and marked ours. */
 int xlsnap__reflink_snapshot_ok(xlsnap_ctx *ctx, const xlsnap_disk *d,

@@ -17,7 +17,8 @@ static int need_file(xlsnap_ctx *ctx, const char *what, const char *path)
     return xlsnap__error_errno(ctx, errno, "%s %s", what, path);
 }
 
-/* Every part the record names must exist. */
+/* Every part the record names must exist: the memory image, and each
+ * disk's snapshot data, as its driver checks it. */
 static int check_parts(xlsnap_ctx *ctx, const xlsnap_snapshot *s)
 {
     int rc;
@@ -26,38 +27,21 @@ static int check_parts(xlsnap_ctx *ctx, const xlsnap_snapshot *s)
         return rc;
     for (int i = 0; i < s->num_disks; i++) {
         const xlsnap_disk *d = &s->disks[i];
-        bool has;
-        if (d->kind == XLSNAP_DISK_VOLUME) {
-            const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-            xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, s->domain_uuid);
-            char *why = NULL;
-            if (!drv || !drv->check)
-                return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: "
-                                     "unknown storage driver", d->vdev);
-            op.sn = s;
-            if ((rc = drv->check(&op, d, &why))) return rc;
-            if (why) {
-                rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "disk %s: %s",
-                                   d->vdev, why);
-                free(why);
-                return rc;
-            }
-            continue;
-        }
-        if (d->kind == XLSNAP_DISK_EXTERNAL) {
-            if ((rc = need_file(ctx, "backing image", d->backing)))
-                return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
-            continue;
-        }
-        if ((rc = need_file(ctx, "image", d->image)) ||
-            (rc = xlsnap__qimg_has_snapshot(ctx, d->image, d->format,
-                                            d->internal_name,
-                                            &has)))
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
+        xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, s->domain_uuid);
+        char *why = NULL;
+        if (!drv || !drv->check)
+            return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s: "
+                                 "unknown storage driver", d->vdev);
+        op.sn = s;
+        if ((rc = drv->check(&op, d, &why)))
             return xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
-        if (!has)
-            return xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "disk %s: image "
-                                 "%s has no internal snapshot '%s'",
-                                 d->vdev, d->image, d->internal_name);
+        if (why) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTFOUND, "disk %s: %s",
+                               d->vdev, why);
+            free(why);
+            return rc;
+        }
     }
     return 0;
 }

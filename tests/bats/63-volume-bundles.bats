@@ -99,7 +99,7 @@ PY
     [ ! -e "$BATS_TEST_TMPDIR/b1" ]
 }
 
-@test "import onto a volume group: no such group, a bad name, a delta, a disk directory too: refused, nothing imported" {
+@test "import onto a volume group: no such group, a bad name, a delta without its base, a disk directory too: refused, nothing imported" {
     mkreflink c1 "$D/disk.c1.img"
     cp "$D/disk.c1.img" "$D/disk.c2.img"
     mkreflink c2 "$D/disk.c2.img"
@@ -112,8 +112,9 @@ PY
         run -1 xs import --volume-group "$vg" "$BATS_TEST_TMPDIR/b1"
         assert_output --partial "'$vg' is not a volume group name (VG, or VG/POOL for a thin pool)"
     done
+    # a delta builds on its base on the volume group: here there is none
     run -1 xs import --volume-group xsnovg63 "$BATS_TEST_TMPDIR/b2"
-    assert_output --partial "this is a delta bundle (on snapshot 'c1'): only a full bundle can be imported onto a volume group"
+    assert_output --partial "this is a delta bundle on snapshot 'c1', which domain g1 does not have: import the bundle of 'c1' first"
     mkdir -p "$BATS_TEST_TMPDIR/disks"
     run -2 xs import --volume-group xsnovg63 --disk-dir "$BATS_TEST_TMPDIR/disks" "$BATS_TEST_TMPDIR/b1"
     assert_output --partial "--disk-dir and --volume-group exclude each other"

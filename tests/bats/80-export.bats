@@ -188,7 +188,7 @@ JSON
     assert_output "xl-snapshot: cannot redefine from '$BATS_TEST_TMPDIR/r.json': disk xvda: image $IMG has no internal snapshot 'ghost'"
     sed -i "s|\"image\": \"$IMG\"|\"image\": \"/nonexistent.qcow2\"|" "$BATS_TEST_TMPDIR/r.json"
     run -1 xs redefine g1 "$BATS_TEST_TMPDIR/r.json"
-    assert_output "xl-snapshot: cannot redefine from '$BATS_TEST_TMPDIR/r.json': disk xvda: image /nonexistent.qcow2: No such file or directory"
+    assert_output "xl-snapshot: cannot redefine from '$BATS_TEST_TMPDIR/r.json': disk xvda: image /nonexistent.qcow2 (disk xvda) is missing"
     sed -i 's|"name": "ghost"|"name": "../evil"|' "$BATS_TEST_TMPDIR/r.json"
     run -1 xs redefine g1 "$BATS_TEST_TMPDIR/r.json"
     run -0 xs list --names g1

@@ -7,8 +7,10 @@
 # inactive again) and a later one as a delta (only what differs); the
 # bundle is imported onto volume group B, as on another host (the
 # original domain and its state gone), and revert there resumes the
-# guest from the snapshot's data.  A delta onto a volume group is
-# refused; the same bundles import onto a disk directory as qcow2 files.
+# guest from the snapshot's data.  A delta onto a volume group builds
+# on its base's thin snapshot volume there (only its clusters written)
+# and is refused on a classic one; the same bundles import onto a disk
+# directory as qcow2 files.
 
 load 'lib/e2e'
 load 'lib/snap'
@@ -100,6 +102,9 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
 
     e2e_wait_counter_above le $((d + 20)) >/dev/null
     run -0 xls create --disk-only -n m2 le
+    lvchange -q -ay -K "$VGA/web-xs-m2"
+    dev_counter "/dev/$VGA/web-xs-m2" > "$B57/counter.m2"
+    lvchange -q -an "$VGA/web-xs-m2"
     t0=$SECONDS
     run -0 xls export --delta --base m1 le m2 "$B57/m2"
     e2e_log "delta export m2 on m1 (content comparison of two 32 MiB volumes): $((SECONDS - t0)) s"
@@ -130,9 +135,9 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     rm -rf "$XL_SNAPSHOT_DIR"
     lvremove -q -f "$VGA/web-xs-m1" "$VGA/web-xs-m2"
     export XL_SNAPSHOT_DIR=$E2E_WORK/state-57b
-    # a delta cannot go onto a volume group
+    # a delta builds on its base, which this host does not have yet
     run -1 xls import --volume-group "$VGB" "$B57/m2"
-    assert_output --partial "only a full bundle can be imported onto a volume group"
+    assert_output --partial "which domain le does not have: import the bundle of 'm1' first"
     run -1 xls import --volume-group nosuchvg57 "$B57/m1"
     assert_output --partial "there is no volume group nosuchvg57"
     t0=$SECONDS
@@ -144,6 +149,14 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     run -0 lvs --noheadings -o lv_tags "$VGB/web-xs-m1"
     assert_output --partial "xlsnap-uuid-"
     [ "$(dev_counter "/dev/$VGB/web")" = "$d" ]
+    # the delta on it: LVM cannot snapshot a classic snapshot; nothing made
+    run -1 xls import --volume-group "$VGB" "$B57/m2"
+    assert_output --partial "is a classic (thick) LVM snapshot, and LVM cannot snapshot a classic snapshot"
+    assert_output --partial "; export with --full"
+    run -0 lvs --noheadings -o lv_name "$VGB"
+    refute_output --partial "web-xs-m2"
+    run -0 xls list le
+    refute_output --partial "m2"
     # a second import under another name: the volume is taken
     run -1 xls import --as-domain le-copy --volume-group "$VGB" "$B57/m1"
     assert_output --partial "logical volume $VGB/web already exists; nothing was imported"
@@ -183,7 +196,7 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     run -0 xls check le
 }
 
-@test "import onto a thin pool: a thin volume and its thin snapshot, with the tool's tags; delete leaves the volume" {
+@test "import onto a thin pool: a thin volume and its thin snapshot, with the tool's tags; a delta on it; delete leaves the volume" {
     [ -d "$B57/m1" ] || skip "needs the export of the first test"
     export XL_SNAPSHOT_DIR=$E2E_WORK/state-57d
     # the classic volume the import before made (its domain is gone)
@@ -197,8 +210,40 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     assert_output --regexp "^ *V.*web.*xlsnap-uuid-"
     [ "$(dev_counter "/dev/$VGB/web")" = "$(cat "$B57/counter.m1")" ]
     run -0 xls check lthin
+
+    # the delta m2 on m1 there: a thin snapshot of m1's snapshot volume,
+    # only the delta's clusters written into the pool
+    used0=$(lvs --noheadings -o data_percent "$VGB/pool" | tr -d ' ')
+    t0=$SECONDS
+    run -0 xls import --as-domain lthin --volume-group "$VGB/pool" "$B57/m2"
+    e2e_log "delta import of m2 onto $VGB/pool: $((SECONDS - t0)) s: $output"
+    used1=$(lvs --noheadings -o data_percent "$VGB/pool" | tr -d ' ')
+    e2e_log "pool $VGB/pool data: ${used0}% before, ${used1}% after (48 MiB pool, 32 MiB volume)"
+    # a full write of the volume would be 66% of the pool: under 2%
+    awk -v a="$used0" -v b="$used1" 'BEGIN { exit !(b - a < 2) }'
+    run -0 lvs --noheadings -o lv_attr,origin,lv_tags "$VGB/web-xs-m2"
+    assert_output --regexp "^ *V.*web-xs-m1.*xlsnap-uuid-"
+    [ "$(lv_active "$VGB/web-xs-m2")" != a ]
+    lvchange -q -ay -K "$VGB/web-xs-m2"
+    c=$(dev_counter "/dev/$VGB/web-xs-m2")
+    sum=$(md5sum < "/dev/$VGB/web-xs-m2")
+    lvchange -q -an "$VGB/web-xs-m2"
+    e2e_log "m2 on $VGB: counter $c (exported $(cat "$B57/counter.m2"), m1 $(cat "$B57/counter.m1"))"
+    [ "$c" = "$(cat "$B57/counter.m2")" ]
+    # the whole volume is what the base and the delta make
+    qemu-img convert -f qcow2 -O raw "$B57/m1/disk-xvda.qcow2" "$B57/m2.raw"
+    cp "$B57/m2/disk-xvda.qcow2" "$B57/d.qcow2"
+    qemu-img rebase -u -f qcow2 -b "$B57/m2.raw" -F raw "$B57/d.qcow2"
+    qemu-img commit -q -f qcow2 "$B57/d.qcow2"
+    [ "$(md5sum < "$B57/m2.raw")" = "$sum" ]
+    rm -f "$B57/m2.raw" "$B57/d.qcow2"
+    run -0 xls info --json lthin m2
+    [ "$(jq -r .parent <<< "$output")" = m1 ]
+    run -0 xls check lthin
+    run -0 xls delete lthin m2
     run -0 xls delete lthin m1
     run -0 lvs --noheadings -o lv_name "$VGB"
     refute_output --partial "web-xs-m1"
+    refute_output --partial "web-xs-m2"
     assert_output --partial "web"
 }
