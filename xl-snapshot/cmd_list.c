@@ -3,7 +3,9 @@
  * cmd_list.c - xl-snapshot list
  */
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xl-snapshot.h"
 
@@ -172,14 +174,18 @@ static void print_long(const xlsnap_snapshot *s)
                    d->vdev, d->format, d->backing,
                    d->overlay ? d->overlay : "none");
             /* issue 18: what the layer holds and how deep the chain
-             * under the running disk is */
-            if (d->backing && !xlsnap_image_chain(g_ctx, d->backing,
-                                                  d->format, &used, &depth))
+             * under the running disk is (a layer that is not there
+             * gets no line: check says what is missing) */
+            if (!d->backing || (access(d->backing, F_OK) < 0 &&
+                                errno == ENOENT))
+                ;
+            else if (!xlsnap_image_chain(g_ctx, d->backing, d->format,
+                                         &used, &depth))
                 printf("      layer: %lld bytes allocated, chain depth %d"
                        "\n", used, depth);
             else
-                printf("      layer: %s\n", d->backing
-                       ? vis(xlsnap_last_error(g_ctx)) : "none");
+                printf("      layer: %s\n",
+                       vis(xlsnap_last_error(g_ctx)));
         }
     }
     {
