@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The same behaviours on a PVH guest (HAP): external snapshot whose later
 # writes survive xl save + restore, disk-only snapshots of the running and
-# the stopped guest, revert to each.  (Memory snapshots of PVH are in
+# the stopped guest, revert to each; live merge (issue 18) of external
+# snapshots while it ticks.  (Memory snapshots of PVH are in
 # 30-create-revert.bats.)
 
 load 'lib/e2e'
@@ -47,6 +48,52 @@ teardown() {
     [ "$status" -eq 0 ]
     run -0 boot_counter_after pvx "$mark"
     assert_output "$s"
+}
+
+@test "PVH: live merge: a middle external snapshot and the one under the active layer deleted while the guest ticks; the chain shortened, the rest exact" {
+    t0=$SECONDS
+    base=$(active_disk pvx)
+    for s in y1 y2 y3; do
+        e2e_wait_counter_above pvx $(( $(e2e_guest_counter pvx) + 2 )) >/dev/null
+        run -0 xl-snapshot create --external --disk-only -n $s pvx
+    done
+    x1=$(xl-snapshot info --json pvx x1 | jq -r '.disks[0].backing')
+    y1=$(xl-snapshot info --json pvx y1 | jq -r '.disks[0].backing')
+    y2=$(xl-snapshot info --json pvx y2 | jq -r '.disks[0].backing')
+    y3=$(xl-snapshot info --json pvx y3 | jq -r '.disks[0].backing')
+    sx1=$(image_sum "$x1")
+    sy1=$(image_sum "$y1")
+    run -0 chain_files "$base"
+    n0=${#lines[@]}
+    e2e_log "chain before: ${output//$'\n'/ <- }"
+    # a middle one: its layer and the frozen one above it become one
+    run -0 delete_ticking pvx y2
+    e2e_log "delete y2 (middle): $output"
+    refute_output --partial "not merged"
+    [ ! -e "$y2" ]
+    # the one under the active layer: streamed into the active layer
+    run -0 delete_ticking pvx y3
+    e2e_log "delete y3 (under the active layer): $output"
+    refute_output --partial "not merged"
+    [ ! -e "$y3" ]
+    runs_on pvx
+    run -0 chain_files "$base"
+    e2e_log "chain after: ${output//$'\n'/ <- }"
+    [ "${#lines[@]}" = $((n0 - 2)) ]
+    qemu_has_chain pvx
+    # the remaining snapshots' layers hold exactly their data
+    [ "$(image_sum "$(xl-snapshot info --json pvx x1 | jq -r '.disks[0].backing')")" = "$sx1" ]
+    y1=$(xl-snapshot info --json pvx y1 | jq -r '.disks[0].backing')
+    [ "$(image_sum "$y1")" = "$sy1" ]
+    run -0 xl-snapshot check pvx
+    assert_output "No problems found."
+    # y1 reverts exactly: the guest boots from its data
+    c=$(e2e_disk_counter "$y1")
+    mark=$(log_mark pvx)
+    run -0 xl-snapshot revert --force --running pvx y1
+    run -0 boot_counter_after pvx "$mark"
+    assert_output "$c"
+    e2e_log "# done in $((SECONDS - t0)) s"
 }
 
 @test "PVH: disk-only snapshots of the running and the stopped guest; revert to each" {

@@ -282,3 +282,33 @@ qemu_has_chain() {
     e2e_log "QEMU ($qpid) has open: $(for f in /proc/"$qpid"/fd/*; do readlink "$f"; done 2>/dev/null | grep -F "$(dirname "$img")/" | sed "s|$(dirname "$img")/||" | sort | tr '\n' ' ')${missing:+; NOT open:$missing}"
     [ -z "$missing" ]
 }
+
+# chain_files IMAGE: the files of IMAGE's backing chain, top first
+chain_files() {
+    qemu-img info -U -f qcow2 --backing-chain --output=json "$1" | jq -r '.[].filename'
+}
+
+# delete_ticking DOMAIN SNAP [OPTION...]: delete SNAP (with OPTIONs)
+# while sampling the guest's ticks; prints "took T s, longest tick gap G s"
+delete_ticking() {
+    local dom=$1 snap=$2 out=$E2E_WORK/del.$$ c last now t0 gap=0 pid
+    shift 2
+    xl-snapshot delete "$dom" "$snap" "$@" > "$out" 2>&1 3>&- &
+    pid=$!
+    t0=$(date +%s.%N)
+    last=$t0
+    c=$(e2e_guest_counter "$dom")
+    while kill -0 $pid 2>/dev/null; do
+        now=$(date +%s.%N)
+        if [ "$(e2e_guest_counter "$dom")" != "$c" ]; then
+            c=$(e2e_guest_counter "$dom")
+            last=$now
+        fi
+        gap=$(awk -v n="$now" -v l="$last" -v g="$gap" 'BEGIN { d = n - l; print (d > g ? d : g) }')
+        sleep 0.1
+    done
+    wait $pid || { cat "$out"; return 1; }
+    cat "$out"
+    echo "took $(awk -v n="$(date +%s.%N)" -v t="$t0" 'BEGIN { printf "%.1f", n - t }') s, longest tick gap $(printf '%.1f' "$gap") s"
+    rm -f "$out"
+}
