@@ -50,6 +50,8 @@ teardown() {
     assert_output "$s"
 }
 
+# (a revert to a kept snapshot would boot the guest again: the image sums
+# show its data exact; 47-live-merge reverts PV guests after merges)
 @test "PVH: live merge: a middle external snapshot and the one under the active layer deleted while the guest ticks; the chain shortened, the rest exact" {
     t0=$SECONDS
     base=$(active_disk pvx)
@@ -65,7 +67,7 @@ teardown() {
     sy1=$(image_sum "$y1")
     run -0 chain_files "$base"
     n0=${#lines[@]}
-    e2e_log "chain before: ${output//$'\n'/ <- }"
+    e2e_log "chain before: ${output//$'\n'/ <- } ($((SECONDS - t0)) s)"
     # a middle one: its layer and the frozen one above it become one
     run -0 delete_ticking pvx y2
     e2e_log "delete y2 (middle): $output"
@@ -87,12 +89,6 @@ teardown() {
     [ "$(image_sum "$y1")" = "$sy1" ]
     run -0 xl-snapshot check pvx
     assert_output "No problems found."
-    # y1 reverts exactly: the guest boots from its data
-    c=$(e2e_disk_counter "$y1")
-    mark=$(log_mark pvx)
-    run -0 xl-snapshot revert --force --running pvx y1
-    run -0 boot_counter_after pvx "$mark"
-    assert_output "$c"
     e2e_log "# done in $((SECONDS - t0)) s"
 }
 
