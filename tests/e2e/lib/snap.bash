@@ -295,26 +295,32 @@ chain_files() {
 # the guest's own counter, parsed from the whole log, took a second a
 # sample under TCG and hid every gap)
 delete_ticking() {
-    local dom=$1 snap=$2 out=$E2E_WORK/del.$$ log size last now t0 gap=0 pid sz
+    local dom=$1 snap=$2 out=$E2E_WORK/del.$$ log size sz pid n=0
+    local t0 now last gap=0
     shift 2
     log=$(e2e_guest_log "$dom")
     xl-snapshot delete "$dom" "$snap" "$@" > "$out" 2>&1 3>&- &
     pid=$!
-    t0=$EPOCHREALTIME
+    # times in microseconds, bash arithmetic: one process (stat) a sample
+    t0=${EPOCHREALTIME/./}
     last=$t0
     size=$(stat -c %s "$log")
     while kill -0 $pid 2>/dev/null; do
         sleep 0.1
-        now=$EPOCHREALTIME
+        now=${EPOCHREALTIME/./}
         sz=$(stat -c %s "$log")
+        n=$((n + 1))
         if [ "$sz" != "$size" ]; then
             size=$sz
             last=$now
         fi
-        gap=$(awk -v n="$now" -v l="$last" -v g="$gap" 'BEGIN { d = n - l; print (d > g ? d : g) }')
+        [ $((now - last)) -le "$gap" ] || gap=$((now - last))
     done
+    now=${EPOCHREALTIME/./}
     wait $pid || { cat "$out"; return 1; }
     cat "$out"
-    echo "took $(awk -v n="$EPOCHREALTIME" -v t="$t0" 'BEGIN { printf "%.1f", n - t }') s, longest tick gap $(printf '%.1f' "$gap") s"
+    printf 'took %d.%d s, longest tick gap %d.%d s (%d samples)\n' \
+        $(((now - t0) / 1000000)) $(((now - t0) / 100000 % 10)) \
+        $((gap / 1000000)) $((gap / 100000 % 10)) "$n"
     rm -f "$out"
 }
