@@ -290,7 +290,8 @@ chain_files() {
 
 # delete_ticking DOMAIN SNAP [OPTION...]: delete SNAP (with OPTIONs)
 # while watching the guest's console, where its ticker writes a line a
-# second; prints "took T s, longest tick gap G s": G is the longest time
+# tenth of a second; prints "took T s, longest tick gap G s" and sets
+# DELETE_TICK_GAP_MS (when not run by `run`): G is the longest time
 # the console log did not grow (sampled with stat, one process a sample:
 # the guest's own counter, parsed from the whole log, took a second a
 # sample under TCG and hid every gap)
@@ -319,8 +320,11 @@ delete_ticking() {
     now=${EPOCHREALTIME/./}
     wait $pid || { cat "$out"; return 1; }
     cat "$out"
-    printf 'took %d.%d s, longest tick gap %d.%d s (%d samples)\n' \
+    # (the guest ticks every 0.1 s: 0.0 means every sample saw a new tick)
+    printf 'took %d.%d s, longest tick gap %d.%d s (a sample every %d.%02d s)\n' \
         $(((now - t0) / 1000000)) $(((now - t0) / 100000 % 10)) \
-        $((gap / 1000000)) $((gap / 100000 % 10)) "$n"
+        $((gap / 1000000)) $((gap / 100000 % 10)) \
+        $(((now - t0) / (n + 1) / 1000000)) $(((now - t0) / (n + 1) / 10000 % 100))
+    DELETE_TICK_GAP_MS=$((gap / 1000))
     rm -f "$out"
 }
