@@ -50,7 +50,8 @@ teardown() {
     assert_output "$s"
 }
 
-# (a revert to a kept snapshot would boot the guest again: the image sums
+# (delete_ticking fails when the guest stops ticking for 5 s during a
+# merge; a revert to a kept snapshot would boot the guest again: the image sums
 # show its data exact; 47-live-merge reverts PV guests after merges)
 @test "PVH: live merge: a middle external snapshot and the one under the active layer deleted while the guest ticks; the chain shortened, the rest exact" {
     t0=$SECONDS
@@ -69,21 +70,13 @@ teardown() {
     n0=${#lines[@]}
     e2e_log "chain before: ${output//$'\n'/ <- } ($((SECONDS - t0)) s)"
     # a middle one: its layer and the frozen one above it become one
-    delete_ticking pvx y2 > "$E2E_WORK/dt.out"
-    output=$(cat "$E2E_WORK/dt.out")
+    run -0 delete_ticking pvx y2
     e2e_log "delete y2 (middle): $output"
-    # the guest ran on: no 5 s without a tick (a pause for the job
-    # would show; the ticker writes every 0.1 s)
-    [ "$DELETE_TICK_GAP_MS" -le 5000 ]
     refute_output --partial "not merged"
     [ ! -e "$y2" ]
     # the one under the active layer: streamed into the active layer
-    delete_ticking pvx y3 > "$E2E_WORK/dt.out"
-    output=$(cat "$E2E_WORK/dt.out")
+    run -0 delete_ticking pvx y3
     e2e_log "delete y3 (under the active layer): $output"
-    # the guest ran on: no 5 s without a tick (a pause for the job
-    # would show; the ticker writes every 0.1 s)
-    [ "$DELETE_TICK_GAP_MS" -le 5000 ]
     refute_output --partial "not merged"
     [ ! -e "$y3" ]
     runs_on pvx
