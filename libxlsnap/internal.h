@@ -939,6 +939,10 @@ int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
 int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                          const xlsnap_snapshot *l, int nr,
                          xlsnap__strset *known, xlsnap__strset *live);
+/* Images a running QEMU has open, as it says (QMP), into live and
+ * known. */
+int xlsnap__qemu_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        xlsnap__strset *live, xlsnap__strset *known);
 
 /* ops/edit.c */
 /* A description to store: valid UTF-8 without control characters

@@ -241,6 +241,33 @@ int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return known->nomem ? xlsnap__nomem(ctx) : 0;
 }
 
+/* Images a running QEMU has open, as QEMU itself says (the domain's
+ * config may lag behind after an interrupted external create): added
+ * to live and known. */
+int xlsnap__qemu_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        xlsnap__strset *live, xlsnap__strset *known)
+{
+    xlsnap__domstate st;
+    xlsnap__qmp q;
+    xlsnap__qmp_block *b = NULL;
+    int n = 0, rc;
+
+    if (dom->domid < 0) return 0;
+    if ((rc = xlsnap__hv_state(ctx, dom->domid, &st))) return rc;
+    if (st == XLSNAP__DOM_GONE) return 0;
+    xlsnap__qmp_init(&q);
+    if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q))) return rc;
+    rc = xlsnap__qmp_blocks(ctx, &q, &b, &n);
+    xlsnap__qmp_close(&q);
+    for (int i = 0; i < n; i++) {
+        xlsnap__set_add(live, b[i].file);
+        xlsnap__set_add(known, b[i].file);
+    }
+    xlsnap__qmp_blocks_free(b, n);
+    if (!rc && (live->nomem || known->nomem)) rc = xlsnap__nomem(ctx);
+    return rc;
+}
+
 /*
  * Local variables:
  * mode: C

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * backend/qcow2_cancel.c - the qcow2 driver's taken and cancel (disk.h):
- * check --repair of a create that was interrupted (its record still
- * "preparing").  taken: whether the create's take of the disk happened
- * (the internal snapshot is in its image, the overlay is there and
- * backed by the frozen layer, and QEMU took it); cancel: what the create
- * made goes, and the disk is as before the create.
+ * backend/qcow2_cancel.c - the qcow2 driver's taken, complete and cancel
+ * (disk.h): check --repair of a create that was interrupted (its record
+ * still "preparing").  taken: whether the create's take of the disk
+ * happened (the internal snapshot is in its image, the overlay is there
+ * and backed by the frozen layer, and QEMU took it); complete: the
+ * running domain's config names the overlay QEMU writes to; cancel: what
+ * the create made goes, and the disk is as before the create.
  *
  * qcow2 takes every disk in one QMP transaction that cannot be cancelled,
  * so create itself never cancels a qcow2 disk (disk.c): only check
@@ -135,6 +136,19 @@ int xlsnap__qcow2_taken(const xlsnap__disk_op *op, const xlsnap_disk *d,
     if (*yes_r && d->image && !strcmp(d->overlay, d->image))
         return qemu_switched(op, d->vdev, d->image, yes_r);
     return 0;
+}
+
+int xlsnap__qcow2_complete(const xlsnap__disk_op *op, const xlsnap_disk *d)
+{
+    int rc;
+
+    if ((rc = need_domain(op))) return rc;
+    if (d->kind != XLSNAP_DISK_EXTERNAL || !d->overlay ||
+        !xlsnap__set_has(op->live, d->overlay))
+        return 0;
+    /* QEMU writes to the overlay: the domain's config must say so */
+    return xlsnap__hv_set_live_disk(op->ctx, op->dom->domid, d->vdev,
+                                    d->overlay, "qcow2");
 }
 
 /* An overlay made beforehand (create reuse_external) whose backing

@@ -7,8 +7,9 @@
  * image open (op->live), else qemu-img.
  *
  * Here: plan and take (create), describe, check, revert, whether an
- * image holds an internal snapshot; remove in qcow2_remove.c, taken and
- * cancel (check --repair of an interrupted create) in qcow2_cancel.c.
+ * image holds an internal snapshot; remove in qcow2_remove.c; taken,
+ * complete and cancel (check --repair of an interrupted create) in
+ * qcow2_cancel.c.
  */
 #include "backend/disk.h"
 
@@ -1392,6 +1393,7 @@ const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .revert = qcow2_revert,
     .remove = xlsnap__qcow2_remove,
     .taken = xlsnap__qcow2_taken,
+    .complete = xlsnap__qcow2_complete,
     .cancel = xlsnap__qcow2_cancel,
 };
 

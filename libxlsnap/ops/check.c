@@ -640,27 +640,6 @@ static int check_deleting(checker *c, xlsnap_snapshot *l, int *nr)
 
 /* --- 4. preparing --------------------------------------------------- */
 
-/* The block nodes of the domain's running QEMU (QMP query-block);
- * *b_r stays NULL when the domain is not running. */
-static int live_blocks(checker *c, xlsnap__qmp_block **b_r, int *n_r)
-{
-    xlsnap__domstate st;
-    xlsnap__qmp q;
-    int rc;
-
-    *b_r = NULL;
-    *n_r = 0;
-    if (c->dom->domid < 0) return 0;
-    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
-    if (st == XLSNAP__DOM_GONE) return 0;
-    xlsnap__qmp_init(&q);
-    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
-        return rc;
-    rc = xlsnap__qmp_blocks(c->ctx, &q, b_r, n_r);
-    xlsnap__qmp_close(&q);
-    return rc;
-}
-
 /* Whether every disk part of create sn exists (each disk's driver
  * says whether its take happened). */
 static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
@@ -720,14 +699,12 @@ static int complete_create(checker *c, xlsnap_snapshot *l, int nr, int k)
     int rc;
 
     for (int j = 0; j < sn->num_disks; j++) {
+        /* what the create left to do of the disk (qcow2: the domain's
+         * config names the overlay QEMU writes to) */
         const xlsnap_disk *d = &sn->disks[j];
-        if (d->kind != XLSNAP_DISK_EXTERNAL || !d->overlay ||
-            !xlsnap__set_has(&c->live, d->overlay))
-            continue;
-        /* QEMU writes to the overlay: the domain's config must say so */
-        rc = xlsnap__hv_set_live_disk(c->ctx, c->dom->domid, d->vdev,
-                                      d->overlay, "qcow2");
-        if (rc) return rc;
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
+        xlsnap__disk_op op = disk_op(c, sn);
+        if (drv && drv->complete && (rc = drv->complete(&op, d))) return rc;
     }
     sn->state = XLSNAP_STATE_READY;
     if ((rc = xlsnap__store_write(c->ctx, sn))) return rc;
@@ -1114,24 +1091,6 @@ static int check_configured(checker *c, const xlsnap_snapshot *l, int nr)
 
 /* --- one domain ----------------------------------------------------- */
 
-/* Images a running QEMU has open, as QEMU itself says (the domain's
- * config may lag behind after an interrupted external create). */
-static int qemu_images(checker *c)
-{
-    xlsnap__qmp_block *b = NULL;
-    int n = 0, rc;
-
-    rc = live_blocks(c, &b, &n);
-    for (int i = 0; i < n; i++) {
-        xlsnap__set_add(&c->live, b[i].file);
-        xlsnap__set_add(&c->known, b[i].file);
-    }
-    xlsnap__qmp_blocks_free(b, n);
-    if (!rc && (c->live.nomem || c->known.nomem))
-        rc = xlsnap__nomem(c->ctx);
-    return rc;
-}
-
 static int check_domain(checker *c)
 {
     xlsnap__lock lock = { -1 };
@@ -1150,7 +1109,8 @@ static int check_domain(checker *c)
     if ((rc = xlsnap__known_images(c->ctx, c->dom, l, nr, &c->known,
                                    &c->live)))
         goto out;
-    if ((rc = qemu_images(c))) goto out;
+    if ((rc = xlsnap__qemu_images(c->ctx, c->dom, &c->live, &c->known)))
+        goto out;
     if ((rc = check_dir(c, l, nr))) goto out;
     if ((rc = check_revert(c, l, nr))) goto out;
     if ((rc = check_merge(c, l, nr))) goto out;
