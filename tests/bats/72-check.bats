@@ -273,3 +273,28 @@ PY
     run -0 xs check g1
     assert_output "No problems found."
 }
+
+@test "an interrupted import rolled back by check --repair leaves its image when another snapshot names it" {
+    setup_images
+    img=$BATS_TEST_TMPDIR/g1.imported.qcow2
+    qemu-img create -q -f qcow2 "$img" 4M
+    mkrecord keep base 1764000050 false
+    mkrecord half keep 1764000100 false preparing
+    head -c 100 /dev/zero > "$STATE/$UUID/half/memory.save"
+    python3 - "$STATE/$UUID" "$img" <<'PY'
+import json, sys
+d, img = sys.argv[1:3]
+for name, mem in (("keep", None), ("half", d + "/half/memory.save")):
+    p = "%s/%s/record.json" % (d, name)
+    r = json.load(open(p))
+    r["disks"] = [{"vdev": "xvda", "format": "qcow2", "image": img,
+                   "snapshot": "external", "backing": img}]
+    r["memory"] = mem
+    json.dump(r, open(p, "w"))
+PY
+    run -0 xs check --repair g1
+    assert_output --partial "rolled back: removed what it had made"
+    [ -e "$img" ]
+    run -0 xs list --names g1
+    assert_output "$(printf 'base\nkeep')"
+}
