@@ -632,10 +632,6 @@ typedef struct xlsnap__strset {
 int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to);
 
 /* backend/qcow2_remove.c (the qcow2 driver's remove) */
-/* Remove an internal disk snapshot if it is still there (QMP when a
- * running QEMU has the image open). */
-int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                            const xlsnap_disk *d, const xlsnap__strset *live);
 /* delete.c */
 /* The images (image and backing of each disk) the records name, each
  * with how many times: built once per operation, O(1) a lookup. */
@@ -940,15 +936,13 @@ int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         xlsnap__strset *live);
 int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
                        const xlsnap__strset *known, int *n_r, char **one_r);
-/* Whether image holds internal snapshot name: through QMP when image is
- * in live (a running domain has it open), else qemu-img. */
-int xlsnap__image_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                               const xlsnap__strset *live, const char *image,
-                               const char *fmt, const char *name,
-                               bool *has_r);
 int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                          const xlsnap_snapshot *l, int nr,
                          xlsnap__strset *known, xlsnap__strset *live);
+/* Images a running QEMU has open, as it says (QMP), into live and
+ * known. */
+int xlsnap__qemu_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        xlsnap__strset *live, xlsnap__strset *known);
 
 /* ops/edit.c */
 /* A description to store: valid UTF-8 without control characters

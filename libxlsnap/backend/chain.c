@@ -220,79 +220,6 @@ int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
     return 0;
 }
 
-/*
- * The internal snapshots QEMU has for image, a layer of the running
- * domain's disk: QEMU's layers are matched with the headers' chain from
- * each disk's configured path by position (QEMU's file names are not
- * the layers' own after external snapshots of the running domain:
- * qcow2_driver.c); a layer no disk's chain has is looked up by QEMU's
- * file name.  *has_r: whether one is called name.
- */
-static int qemu_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                             const char *image, const char *name,
-                             bool *has_r)
-{
-    xlsnap__qmp q;
-    xlsnap__qmp_block *b = NULL;
-    xlsnap__cfgdisk *cd = NULL;
-    char *cfg = NULL;
-    bool placed = false;
-    int n = 0, ncd = 0, rc;
-
-    xlsnap__qmp_init(&q);
-    if ((rc = xlsnap__hv_config(ctx, dom->domid, &cfg)) ||
-        (rc = xlsnap__config_disks(ctx, cfg, &cd, &ncd)) ||
-        (rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)) ||
-        (rc = xlsnap__qmp_blocks(ctx, &q, &b, &n)))
-        goto out;
-    for (int i = 0; i < ncd && !placed; i++) {
-        xlsnap__merge_chain c;
-        int r = -1;
-        if (!cd[i].vdev || !cd[i].path || !cd[i].format) continue;
-        for (int j = 0; j < n && r < 0; j++)
-            if (b[j].node && xlsnap__qmp_vdev_node(b[j].node, cd[i].vdev))
-                r = j;
-        if (r < 0) continue;
-        if ((rc = xlsnap__merge_chain_read(ctx, cd[i].path, cd[i].format,
-                                           &c)))
-            goto out;
-        for (int k = 0; k < c.n && r + k < n; k++) {
-            if (k && b[r + k].node) break;      /* the next disk's */
-            if (strcmp(c.path[k], image)) continue;
-            *has_r = xlsnap__set_has(&b[r + k].snaps, name);
-            placed = true;
-            break;
-        }
-        xlsnap__merge_chain_free(&c);
-    }
-    for (int i = 0; !placed && i < n; i++)
-        if (!strcmp(b[i].file, image))
-            *has_r |= xlsnap__set_has(&b[i].snaps, name);
- out:
-    xlsnap__qmp_close(&q);
-    xlsnap__qmp_blocks_free(b, n);
-    xlsnap__cfgdisk_list_free(cd, ncd);
-    free(cfg);
-    return rc;
-}
-
-int xlsnap__image_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                               const xlsnap__strset *live, const char *image,
-                               const char *fmt, const char *name,
-                               bool *has_r)
-{
-    xlsnap__strset snaps = { 0 };
-    int rc;
-
-    *has_r = false;
-    if (xlsnap__set_has(live, image))
-        return qemu_has_snapshot(ctx, dom, image, name, has_r);
-    rc = xlsnap__qimg_snapshots(ctx, image, fmt, &snaps);
-    *has_r = xlsnap__set_has(&snaps, name);
-    xlsnap__set_free(&snaps);
-    return rc;
-}
-
 /* Every image named by the records, and the running domain's chain. */
 int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                          const xlsnap_snapshot *l, int nr,
@@ -312,6 +239,33 @@ int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     for (int i = 0; i < live->n; i++)
         xlsnap__set_add_fmt(known, live->v[i], live->fmt[i]);
     return known->nomem ? xlsnap__nomem(ctx) : 0;
+}
+
+/* Images a running QEMU has open, as QEMU itself says (the domain's
+ * config may lag behind after an interrupted external create): added
+ * to live and known. */
+int xlsnap__qemu_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        xlsnap__strset *live, xlsnap__strset *known)
+{
+    xlsnap__domstate st;
+    xlsnap__qmp q;
+    xlsnap__qmp_block *b = NULL;
+    int n = 0, rc;
+
+    if (dom->domid < 0) return 0;
+    if ((rc = xlsnap__hv_state(ctx, dom->domid, &st))) return rc;
+    if (st == XLSNAP__DOM_GONE) return 0;
+    xlsnap__qmp_init(&q);
+    if ((rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q))) return rc;
+    rc = xlsnap__qmp_blocks(ctx, &q, &b, &n);
+    xlsnap__qmp_close(&q);
+    for (int i = 0; i < n; i++) {
+        xlsnap__set_add(live, b[i].file);
+        xlsnap__set_add(known, b[i].file);
+    }
+    xlsnap__qmp_blocks_free(b, n);
+    if (!rc && (live->nomem || known->nomem)) rc = xlsnap__nomem(ctx);
+    return rc;
 }
 
 /*

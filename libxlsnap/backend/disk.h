@@ -8,7 +8,8 @@
  *          internal and external snapshots, every disk of a snapshot
  *          in one QMP transaction, or qemu-img offline
  *          (backend/qcow2_driver.c: plan, take, describe, check,
- *          revert; backend/qcow2_remove.c: remove).
+ *          revert; backend/qcow2_remove.c: remove;
+ *          backend/qcow2_cancel.c: taken, complete, cancel).
  *   lvm    a disk on an LVM logical volume (phy:, blkback): thin
  *          volumes get thin snapshots, classic ("thick") volumes
  *          copy-on-write snapshots of a fixed size (backend/lvm.c).
@@ -97,7 +98,22 @@ typedef struct xlsnap__disk_driver {
      * size), and cancel a take that succeeded (a later disk failed). */
     int (*take)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
                 const char *snap, const char *size);
+    /* Cancel a take: create's, that succeeded (a later disk failed; a
+     * driver that takes all its disks at once is never cancelled by
+     * create), or an interrupted create's, from check --repair (the
+     * record still "preparing": whatever of it was done goes, the disk
+     * is as before the create; qcow2: op->dom, op->live and the
+     * domain's records op->list, op->sn among them). */
     int (*cancel)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
+    /* check --repair of an interrupted create: whether its take of
+     * this disk is there (*yes_r).  NULL op: check finds no problem. */
+    int (*taken)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
+                 bool *yes_r);
+    /* check --repair of an interrupted create whose takes are all
+     * there: what the create left to do of this disk before the record
+     * is made ready (qcow2: the running domain's config names the
+     * overlay QEMU writes to).  NULL op: nothing. */
+    int (*complete)(const xlsnap__disk_op *op, const xlsnap_disk *sd);
     /* Or every disk of op->sn the driver has at one instant, which
      * cannot be cancelled: such a driver takes after every other (one
      * only: qcow2).  prepare runs before the guest stops (*state_r: what
@@ -153,6 +169,19 @@ extern const xlsnap__disk_driver xlsnap__disk_reflink;
 
 /* backend/qcow2_remove.c: the qcow2 driver's remove. */
 int xlsnap__qcow2_remove(const xlsnap__disk_op *op, const xlsnap_disk *d);
+/* backend/qcow2_cancel.c: the qcow2 driver's taken, complete and
+ * cancel. */
+int xlsnap__qcow2_taken(const xlsnap__disk_op *op, const xlsnap_disk *d,
+                        bool *yes_r);
+int xlsnap__qcow2_complete(const xlsnap__disk_op *op, const xlsnap_disk *d);
+int xlsnap__qcow2_cancel(const xlsnap__disk_op *op, const xlsnap_disk *d);
+/* backend/qcow2_driver.c, for the qcow2 driver's own files: whether
+ * image (format fmt) holds internal snapshot name, through QMP when a
+ * running QEMU has it open (in op->live, asked of op->dom's QEMU), else
+ * qemu-img. */
+int xlsnap__qcow2_has_snapshot(const xlsnap__disk_op *op, const char *image,
+                               const char *fmt, const char *name,
+                               bool *has_r);
 
 /* The driver of a record's disk (no "driver" field: qcow2); NULL for a
  * driver this version does not know. */

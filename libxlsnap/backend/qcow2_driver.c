@@ -6,8 +6,10 @@
  * (XLSNAP_DISK_EXTERNAL).  Through QMP when a running QEMU has the
  * image open (op->live), else qemu-img.
  *
- * Moved here so far: plan and take (create), describe, check, revert.
- * Remove is still done by ops/delete.c.
+ * Here: plan and take (create), describe, check, revert, whether an
+ * image holds an internal snapshot; remove in qcow2_remove.c; taken,
+ * complete and cancel (check --repair of an interrupted create) in
+ * qcow2_cancel.c.
  */
 #include "backend/disk.h"
 
@@ -31,13 +33,86 @@ static char *qcow2_describe(const xlsnap_disk *d)
         : xlsnap__sprintf("qcow2 image %s", d->backing);
 }
 
+/* --- internal snapshots --------------------------------------------- */
+
+/*
+ * The internal snapshots QEMU has for image, a layer of the running
+ * domain's disk: QEMU's layers are matched with the headers' chain from
+ * each disk's configured path by position (QEMU's file names are not
+ * the layers' own after external snapshots of the running domain:
+ * qcow2_driver.c); a layer no disk's chain has is looked up by QEMU's
+ * file name.  *has_r: whether one is called name.
+ */
+static int qemu_has_snapshot(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                             const char *image, const char *name,
+                             bool *has_r)
+{
+    xlsnap__qmp q;
+    xlsnap__qmp_block *b = NULL;
+    xlsnap__cfgdisk *cd = NULL;
+    char *cfg = NULL;
+    bool placed = false;
+    int n = 0, ncd = 0, rc;
+
+    xlsnap__qmp_init(&q);
+    if ((rc = xlsnap__hv_config(ctx, dom->domid, &cfg)) ||
+        (rc = xlsnap__config_disks(ctx, cfg, &cd, &ncd)) ||
+        (rc = xlsnap__qmp_open(ctx, dom->domid, dom->uuid, &q)) ||
+        (rc = xlsnap__qmp_blocks(ctx, &q, &b, &n)))
+        goto out;
+    for (int i = 0; i < ncd && !placed; i++) {
+        xlsnap__merge_chain c;
+        int r = -1;
+        if (!cd[i].vdev || !cd[i].path || !cd[i].format) continue;
+        for (int j = 0; j < n && r < 0; j++)
+            if (b[j].node && xlsnap__qmp_vdev_node(b[j].node, cd[i].vdev))
+                r = j;
+        if (r < 0) continue;
+        if ((rc = xlsnap__merge_chain_read(ctx, cd[i].path, cd[i].format,
+                                           &c)))
+            goto out;
+        for (int k = 0; k < c.n && r + k < n; k++) {
+            if (k && b[r + k].node) break;      /* the next disk's */
+            if (strcmp(c.path[k], image)) continue;
+            *has_r = xlsnap__set_has(&b[r + k].snaps, name);
+            placed = true;
+            break;
+        }
+        xlsnap__merge_chain_free(&c);
+    }
+    for (int i = 0; !placed && i < n; i++)
+        if (!strcmp(b[i].file, image))
+            *has_r |= xlsnap__set_has(&b[i].snaps, name);
+ out:
+    xlsnap__qmp_close(&q);
+    xlsnap__qmp_blocks_free(b, n);
+    xlsnap__cfgdisk_list_free(cd, ncd);
+    free(cfg);
+    return rc;
+}
+
+int xlsnap__qcow2_has_snapshot(const xlsnap__disk_op *op, const char *image,
+                               const char *fmt, const char *name,
+                               bool *has_r)
+{
+    xlsnap__strset snaps = { 0 };
+    int rc;
+
+    *has_r = false;
+    if (op->live && xlsnap__set_has(op->live, image))
+        return qemu_has_snapshot(op->ctx, op->dom, image, name, has_r);
+    rc = xlsnap__qimg_snapshots(op->ctx, image, fmt, &snaps);
+    *has_r = xlsnap__set_has(&snaps, name);
+    xlsnap__set_free(&snaps);
+    return rc;
+}
+
 /* External: the image holding the data (the overlay's backing image)
  * exists.  Internal: the image exists and holds the snapshot (asked of
  * QEMU when it has the image open). */
 static int qcow2_check(const xlsnap__disk_op *op, const xlsnap_disk *d,
                        char **why_r)
 {
-    const xlsnap__strset none = { 0 };
     char *why = NULL;
     bool has = false;
     int rc;
@@ -51,9 +126,7 @@ static int qcow2_check(const xlsnap__disk_op *op, const xlsnap_disk *d,
         why = xlsnap__sprintf("image %s (disk %s) is missing", d->image,
                               d->vdev);
     } else {
-        rc = xlsnap__image_has_snapshot(op->ctx, op->dom,
-                                        op->live ? op->live : &none,
-                                        d->image, d->format,
+        rc = xlsnap__qcow2_has_snapshot(op, d->image, d->format,
                                         d->internal_name, &has);
         if (rc) return rc;
         if (has) return 0;
@@ -1319,6 +1392,9 @@ const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .revert_plan = qcow2_revert_plan,
     .revert = qcow2_revert,
     .remove = xlsnap__qcow2_remove,
+    .taken = xlsnap__qcow2_taken,
+    .complete = xlsnap__qcow2_complete,
+    .cancel = xlsnap__qcow2_cancel,
 };
 
 /*

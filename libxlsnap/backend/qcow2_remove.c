@@ -78,20 +78,20 @@ static int delete_internal_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return rc;
 }
 
-/* Remove an internal disk snapshot, if it is still there. */
-int xlsnap__delete_internal(xlsnap_ctx *ctx, const xlsnap_domain *dom,
-                            const xlsnap_disk *d, const xlsnap__strset *live)
+/* Remove an internal disk snapshot, if it is still there (QMP when a
+ * running QEMU has the image open, op->live). */
+static int delete_internal(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
     bool has;
     int rc;
 
     if (access(d->image, F_OK) < 0) return 0;
-    rc = xlsnap__image_has_snapshot(ctx, dom, live, d->image, d->format,
+    rc = xlsnap__qcow2_has_snapshot(op, d->image, d->format,
                                     d->internal_name, &has);
     if (rc || !has) return rc;
-    return xlsnap__set_has(live, d->image)
-         ? delete_internal_live(ctx, dom, d)
-         : xlsnap__qimg_snapshot(ctx, 'd', d->internal_name, d->image,
+    return op->live && xlsnap__set_has(op->live, d->image)
+         ? delete_internal_live(op->ctx, op->dom, d)
+         : xlsnap__qimg_snapshot(op->ctx, 'd', d->internal_name, d->image,
                                  d->format);
 }
 
@@ -194,12 +194,9 @@ static int remove_owned(const xlsnap__disk_op *op, const xlsnap_disk *d)
 
 int xlsnap__qcow2_remove(const xlsnap__disk_op *op, const xlsnap_disk *d)
 {
-    const xlsnap__strset none = { 0 };
     int rc;
 
-    if (d->kind == XLSNAP_DISK_INTERNAL)
-        return xlsnap__delete_internal(op->ctx, op->dom, d,
-                                       op->live ? op->live : &none);
+    if (d->kind == XLSNAP_DISK_INTERNAL) return delete_internal(op, d);
     /* what else needs the data is only known with every record */
     if (!op->dom || !op->tree || !op->live || !op->known || !op->named)
         return xlsnap__error(op->ctx, XLSNAP_ERROR_INVAL, "the removal of "

@@ -640,97 +640,8 @@ static int check_deleting(checker *c, xlsnap_snapshot *l, int *nr)
 
 /* --- 4. preparing --------------------------------------------------- */
 
-/* Images in the chain of image, as its qcow2 headers say. */
-static int header_depth(checker *c, const char *image, int *n_r)
-{
-    char *img = xlsnap__strdup(image), *fmt = xlsnap__strdup("qcow2");
-    char *b = NULL, *bf = NULL;
-    int rc = 0;
-
-    *n_r = 0;
-    if (!img || !fmt) {
-        rc = xlsnap__nomem(c->ctx);
-        goto out;
-    }
-    while (img && *n_r < 256) {
-        (*n_r)++;
-        /* only a qcow2 header (as its overlay recorded it) names a
-         * backing file: a raw or unrecorded format ends the chain */
-        if (!fmt || strcmp(fmt, "qcow2")) break;
-        if ((rc = xlsnap__qimg_backing(c->ctx, img, fmt, &b, &bf))) break;
-        free(img);
-        free(fmt);
-        img = b;
-        fmt = bf;
-        b = bf = NULL;
-    }
- out:
-    free(img);
-    free(fmt);
-    return rc;
-}
-
-/* The block nodes of the domain's running QEMU (QMP query-block);
- * *b_r stays NULL when the domain is not running. */
-static int live_blocks(checker *c, xlsnap__qmp_block **b_r, int *n_r)
-{
-    xlsnap__domstate st;
-    xlsnap__qmp q;
-    int rc;
-
-    *b_r = NULL;
-    *n_r = 0;
-    if (c->dom->domid < 0) return 0;
-    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
-    if (st == XLSNAP__DOM_GONE) return 0;
-    xlsnap__qmp_init(&q);
-    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
-        return rc;
-    rc = xlsnap__qmp_blocks(c->ctx, &q, b_r, n_r);
-    xlsnap__qmp_close(&q);
-    return rc;
-}
-
-/*
- * A running domain whose external create made the new overlay at the
- * configured path: whether QEMU took it (the disk transaction ran).
- * QEMU's file names do not tell (it calls the layers by the names they
- * had when it opened them: qcow2_driver.c); the depth does: QEMU's
- * chain for the disk (its device, vdev) is one image shorter than the
- * headers' until the transaction ran.
- */
-static int qemu_switched(checker *c, const char *vdev, const char *image,
-                         bool *yes_r)
-{
-    xlsnap__domstate st;
-    xlsnap__qmp q;
-    xlsnap__qmp_layer *l = NULL;
-    char *node = NULL;
-    int nl = 0, hdepth, rc;
-
-    *yes_r = true;
-    if (c->dom->domid < 0) return 0;
-    if ((rc = xlsnap__hv_state(c->ctx, c->dom->domid, &st))) return rc;
-    if (st == XLSNAP__DOM_GONE) return 0;    /* the domain is not running */
-    xlsnap__qmp_init(&q);
-    if ((rc = xlsnap__qmp_open(c->ctx, c->dom->domid, c->dom->uuid, &q)))
-        return rc;
-    rc = xlsnap__qmp_disk_node(c->ctx, &q, vdev, image, &node, NULL, NULL);
-    if (rc == XLSNAP_ERROR_HYPERVISOR) {
-        rc = 0;                                 /* not QEMU's disk */
-        goto out;
-    }
-    if (rc || (rc = xlsnap__qmp_chain(c->ctx, &q, node, &l, &nl))) goto out;
-    if ((rc = header_depth(c, image, &hdepth))) goto out;
-    *yes_r = nl >= hdepth;
- out:
-    xlsnap__qmp_close(&q);
-    xlsnap__qmp_chain_free(l, nl);
-    free(node);
-    return rc;
-}
-
-/* Whether every disk part of create sn exists. */
+/* Whether every disk part of create sn exists (each disk's driver
+ * says whether its take happened). */
 static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
 {
     int rc = 0;
@@ -738,35 +649,17 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
     *all_r = sn->num_disks > 0;
     for (int k = 0; *all_r && k < sn->num_disks; k++) {
         const xlsnap_disk *d = &sn->disks[k];
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
+        xlsnap__disk_op op = disk_op(c, sn);
         char *b = NULL;
-        if (d->kind == XLSNAP_DISK_VOLUME) {
-            const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-            xlsnap__disk_op op = disk_op(c, sn);
-            if (!drv || !drv->check) { *all_r = false; break; }
-            if ((rc = drv->check(&op, d, &b))) break;
-            *all_r = !b;
-            free(b);
-        } else if (d->kind == XLSNAP_DISK_INTERNAL) {
-            if (!exists(d->image)) { *all_r = false; break; }
-            rc = xlsnap__image_has_snapshot(c->ctx, c->dom, &c->live,
-                                            d->image, d->format,
-                                            d->internal_name, all_r);
-            if (rc) break;
-        } else if (!d->overlay) {
-            /* imported: the data is the backing image itself */
-            *all_r = exists(d->backing);
-        } else if (!exists(d->overlay)) {
-            *all_r = false;
-        } else {
-            if ((rc = xlsnap__qimg_backing(c->ctx, d->overlay, "qcow2", &b,
-                                           NULL)))
-                break;
-            *all_r = b && !strcmp(b, d->backing);
-            free(b);
-            if (*all_r && d->image && !strcmp(d->overlay, d->image) &&
-                (rc = qemu_switched(c, d->vdev, d->image, all_r)))
-                break;
+        if (drv && drv->taken) {
+            if ((rc = drv->taken(&op, d, all_r))) break;
+            continue;
         }
+        if (!drv || !drv->check) { *all_r = false; break; }
+        if ((rc = drv->check(&op, d, &b))) break;
+        *all_r = !b;
+        free(b);
     }
     /* an import places the memory image last */
     if (!rc && *all_r && sn->memory && !exists(sn->memory)) *all_r = false;
@@ -806,107 +699,32 @@ static int complete_create(checker *c, xlsnap_snapshot *l, int nr, int k)
     int rc;
 
     for (int j = 0; j < sn->num_disks; j++) {
+        /* what the create left to do of the disk (qcow2: the domain's
+         * config names the overlay QEMU writes to) */
         const xlsnap_disk *d = &sn->disks[j];
-        if (d->kind != XLSNAP_DISK_EXTERNAL || !d->overlay ||
-            !xlsnap__set_has(&c->live, d->overlay))
-            continue;
-        /* QEMU writes to the overlay: the domain's config must say so */
-        rc = xlsnap__hv_set_live_disk(c->ctx, c->dom->domid, d->vdev,
-                                      d->overlay, "qcow2");
-        if (rc) return rc;
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
+        xlsnap__disk_op op = disk_op(c, sn);
+        if (drv && drv->complete && (rc = drv->complete(&op, d))) return rc;
     }
     sn->state = XLSNAP_STATE_READY;
     if ((rc = xlsnap__store_write(c->ctx, sn))) return rc;
     return make_current(c, l, nr, k);
 }
 
-/* An overlay made beforehand (create reuse_external) whose backing
- * reference create pointed at the frozen layer: back at the image. */
-static int give_back(checker *c, const xlsnap_disk *d)
-{
-    char *b = NULL;
-    int rc = xlsnap__qimg_backing(c->ctx, d->reused, "qcow2", &b, NULL);
-
-    if (!rc && b && !strcmp(b, d->backing))
-        rc = xlsnap__qimg_rebase(c->ctx, d->reused, "qcow2", d->image,
-                                 d->format, XLSNAP__QIMG_UNSAFE);
-    free(b);
-    return rc;
-}
-
 static int rollback_create(checker *c, xlsnap_snapshot *l, int nr, int k)
 {
     xlsnap_snapshot *sn = &l[k];
+    xlsnap__disk_op op = disk_op(c, sn);
     int rc;
 
+    op.list = l;
+    op.nr = nr;
     for (int j = 0; j < sn->num_disks; j++) {
+        /* what the create made of the disk goes (a volume: only what
+         * it tagged) */
         const xlsnap_disk *d = &sn->disks[j];
-        /* what the create made: the overlay (an import: the image) */
-        const char *made = d->overlay ? d->overlay : d->backing;
-        bool other = false;
-        if (d->kind == XLSNAP_DISK_VOLUME) {
-            /* a snapshot volume this create made (tagged) goes */
-            const xlsnap__disk_driver *drv = xlsnap__disk_driver_of(d);
-            xlsnap__disk_op op = disk_op(c, sn);
-            if (drv && drv->cancel && (rc = drv->cancel(&op, d)))
-                return rc;
-            continue;
-        }
-        if (d->kind == XLSNAP_DISK_INTERNAL) {
-            if ((rc = xlsnap__delete_internal(c->ctx, c->dom, d, &c->live)))
-                return rc;
-            continue;
-        }
-        if (d->overlay && d->image && !strcmp(d->overlay, d->image)) {
-            /* the active layer stays at its path: a new overlay there
-             * that QEMU never took goes (parts_exist checked that), and
-             * the image gets its path back (QEMU's open file follows) */
-            char *b = NULL;
-            bool used = false;
-            if (exists(d->image) && xlsnap__set_has(&c->live, d->image) &&
-                (rc = qemu_switched(c, d->vdev, d->image, &used)))
-                return rc;
-            if (!used && exists(d->backing) && exists(d->image)) {
-                if ((rc = xlsnap__qimg_backing(c->ctx, d->image, "qcow2",
-                                               &b, NULL)))
-                    return rc;
-                /* an overlay made beforehand goes back to its path */
-                if (b && !strcmp(b, d->backing) && d->reused &&
-                    (rc = xlsnap__rename_image(c->ctx, d->image,
-                                               d->reused))) {
-                    free(b);
-                    return rc;
-                }
-                if (b && !strcmp(b, d->backing) && !d->reused &&
-                    unlink(d->image) < 0) {
-                    free(b);
-                    return xlsnap__error_errno(c->ctx, errno, "cannot "
-                                               "remove %s", d->image);
-                }
-                free(b);
-            }
-            if (exists(d->backing) && !exists(d->image) &&
-                (rc = xlsnap__rename_image(c->ctx, d->backing, d->image)))
-                return rc;
-            if (d->reused && exists(d->reused) &&
-                (rc = give_back(c, d)))
-                return rc;
-            continue;
-        }
-        for (int i = 0; i < nr; i++)
-            for (int m = 0; i != k && m < l[i].num_disks; m++)
-                other |= (l[i].disks[m].image &&
-                          !strcmp(l[i].disks[m].image, made)) ||
-                         (l[i].disks[m].backing &&
-                          !strcmp(l[i].disks[m].backing, made));
-        if (d->overlay && xlsnap__set_has(&c->live, d->overlay)) {
-            /* the guest writes there: it stays its disk */
-            rc = xlsnap__hv_set_live_disk(c->ctx, c->dom->domid, d->vdev,
-                                          d->overlay, "qcow2");
-            if (rc) return rc;
-        } else if (!other && (rc = remove_image(c, made))) {
-            return rc;
-        }
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
+        if (drv && drv->cancel && (rc = drv->cancel(&op, d))) return rc;
     }
     if (sn->memory && (rc = xlsnap__unlink(c->ctx, sn->memory, true)))
         return rc;
@@ -1273,24 +1091,6 @@ static int check_configured(checker *c, const xlsnap_snapshot *l, int nr)
 
 /* --- one domain ----------------------------------------------------- */
 
-/* Images a running QEMU has open, as QEMU itself says (the domain's
- * config may lag behind after an interrupted external create). */
-static int qemu_images(checker *c)
-{
-    xlsnap__qmp_block *b = NULL;
-    int n = 0, rc;
-
-    rc = live_blocks(c, &b, &n);
-    for (int i = 0; i < n; i++) {
-        xlsnap__set_add(&c->live, b[i].file);
-        xlsnap__set_add(&c->known, b[i].file);
-    }
-    xlsnap__qmp_blocks_free(b, n);
-    if (!rc && (c->live.nomem || c->known.nomem))
-        rc = xlsnap__nomem(c->ctx);
-    return rc;
-}
-
 static int check_domain(checker *c)
 {
     xlsnap__lock lock = { -1 };
@@ -1309,7 +1109,8 @@ static int check_domain(checker *c)
     if ((rc = xlsnap__known_images(c->ctx, c->dom, l, nr, &c->known,
                                    &c->live)))
         goto out;
-    if ((rc = qemu_images(c))) goto out;
+    if ((rc = xlsnap__qemu_images(c->ctx, c->dom, &c->live, &c->known)))
+        goto out;
     if ((rc = check_dir(c, l, nr))) goto out;
     if ((rc = check_revert(c, l, nr))) goto out;
     if ((rc = check_merge(c, l, nr))) goto out;

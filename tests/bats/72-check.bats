@@ -246,3 +246,55 @@ fillboth() { fill "$IMG" "$1"; fill "$DATA" "$1"; }
         all_revert s2=0x22 s1=0x11
     done
 }
+
+@test "a create whose internal snapshots were taken but whose data does not verify: repair rolls it back and removes them (the qcow2 driver's cancel)" {
+    setup_images
+    run -0 xs create -n s1 g1
+    run -0 qemu-img snapshot -l "$IMG"
+    assert_output --partial " s1 "
+    # as a create killed before its record was made ready, its memory
+    # image not an xl save file
+    head -c 100 /dev/zero > "$STATE/$UUID/s1/memory.save"
+    python3 - "$STATE/$UUID/s1/record.json" "$STATE/$UUID/s1/memory.save" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["state"] = "preparing"
+r["memory"] = sys.argv[2]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+    run -1 xs check g1
+    assert_output --partial "its data does not verify"
+    run -0 xs check --repair g1
+    assert_output --partial "rolled back: removed what it had made"
+    for img in "$IMG" "$DATA"; do
+        run -0 qemu-img snapshot -l "$img"
+        refute_output --partial " s1 "
+    done
+    run -0 xs check g1
+    assert_output "No problems found."
+}
+
+@test "an interrupted import rolled back by check --repair leaves its image when another snapshot names it" {
+    setup_images
+    img=$BATS_TEST_TMPDIR/g1.imported.qcow2
+    qemu-img create -q -f qcow2 "$img" 4M
+    mkrecord keep base 1764000050 false
+    mkrecord half keep 1764000100 false preparing
+    head -c 100 /dev/zero > "$STATE/$UUID/half/memory.save"
+    python3 - "$STATE/$UUID" "$img" <<'PY'
+import json, sys
+d, img = sys.argv[1:3]
+for name, mem in (("keep", None), ("half", d + "/half/memory.save")):
+    p = "%s/%s/record.json" % (d, name)
+    r = json.load(open(p))
+    r["disks"] = [{"vdev": "xvda", "format": "qcow2", "image": img,
+                   "snapshot": "external", "backing": img}]
+    r["memory"] = mem
+    json.dump(r, open(p, "w"))
+PY
+    run -0 xs check --repair g1
+    assert_output --partial "rolled back: removed what it had made"
+    [ -e "$img" ]
+    run -0 xs list --names g1
+    assert_output "$(printf 'base\nkeep')"
+}
