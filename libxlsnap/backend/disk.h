@@ -161,11 +161,34 @@ typedef struct xlsnap__disk_driver {
      * NULL; <0: could not look.  NULL op: never at risk. */
     int (*warn)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
                 char **why_r);
+    /* An import's data of disk sd is whole (check --repair completes an
+     * interrupted import only then): 0 with *why_r NULL, or 0 with
+     * *why_r saying what is wrong; <0: could not look.  An image in
+     * op->live (a running QEMU has it open) is not read.  NULL op: the
+     * parts' checksums say it all. */
+    int (*verify)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
+                  char **why_r);
+    /* Export: the snapshot's data of disk sd as a standalone qcow2 image
+     * at out (bd NULL), or a delta: only what differs from base snapshot
+     * base's disk bd, on the placeholder backing "xl-snapshot-base:<base>"
+     * (import points it at the base's image).  Temporary files go beside
+     * out; on failure nothing is left of out. */
+    int (*export)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
+                  const xlsnap_disk *bd, const char *base, const char *out);
 } xlsnap__disk_driver;
 
 extern const xlsnap__disk_driver xlsnap__disk_qcow2;
 extern const xlsnap__disk_driver xlsnap__disk_lvm;
 extern const xlsnap__disk_driver xlsnap__disk_reflink;
+
+/* backend/qcow2_export.c: the qcow2 driver's export. */
+int xlsnap__qcow2_export(const xlsnap__disk_op *op, const xlsnap_disk *d,
+                         const xlsnap_disk *bd, const char *base,
+                         const char *out);
+/* bundle/volume.c: the volume drivers' (lvm, reflink) export. */
+int xlsnap__volume_export_op(const xlsnap__disk_op *op, const xlsnap_disk *d,
+                             const xlsnap_disk *bd, const char *base,
+                             const char *out);
 
 /* backend/qcow2_remove.c: the qcow2 driver's remove. */
 int xlsnap__qcow2_remove(const xlsnap__disk_op *op, const xlsnap_disk *d);

@@ -1175,6 +1175,7 @@ const xlsnap__disk_driver xlsnap__disk_lvm = {
     .remove = lvm_remove,
     .describe = lvm_describe,
     .check = lvm_check,
+    .export = xlsnap__volume_export_op,
 };
 
 /*

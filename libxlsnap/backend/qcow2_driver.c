@@ -1378,6 +1378,30 @@ int xlsnap__qcow2_create_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return rc;
 }
 
+/* An imported image (an external disk without overlay: the data is
+ * the backing image itself) that no running QEMU has open: qemu-img
+ * check finds no corruption. */
+static int qcow2_verify(const xlsnap__disk_op *op, const xlsnap_disk *d,
+                        char **why_r)
+{
+    char *w;
+    int rc;
+
+    *why_r = NULL;
+    if (d->kind != XLSNAP_DISK_EXTERNAL || d->overlay || !d->backing ||
+        !d->format || strcmp(d->format, "qcow2") ||
+        xlsnap__set_has(op->live, d->backing))
+        return 0;
+    if ((rc = xlsnap__qimg_check(op->ctx, d->backing, "qcow2", why_r)) ||
+        !*why_r)
+        return rc;
+    w = xlsnap__sprintf("disk %s: image %s: %s", d->vdev, d->backing,
+                        *why_r);
+    free(*why_r);
+    *why_r = w;
+    return w ? 0 : xlsnap__nomem(op->ctx);
+}
+
 const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .name = "qcow2",
     .plan = qcow2_plan,
@@ -1395,6 +1419,8 @@ const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .taken = xlsnap__qcow2_taken,
     .complete = xlsnap__qcow2_complete,
     .cancel = xlsnap__qcow2_cancel,
+    .verify = qcow2_verify,
+    .export = xlsnap__qcow2_export,
 };
 
 /*

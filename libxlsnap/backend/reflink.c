@@ -624,6 +624,7 @@ const xlsnap__disk_driver xlsnap__disk_reflink = {
     .remove = reflink_remove,
     .describe = reflink_describe,
     .check = reflink_check,
+    .export = xlsnap__volume_export_op,
 };
 
 /*

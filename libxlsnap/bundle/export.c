@@ -2,19 +2,11 @@
 /*
  * export.c - write a snapshot as a bundle (see bundle.c for the layout)
  *
- * Only snapshot data is read: an internal snapshot inside its image, or
- * the read-only backing image of an external one.  Neither changes
- * while the domain runs (qcow2 copies on write away from a snapshot's
- * clusters; a backing image is never written), so reading them with
- * qemu-img -U (read-only, shared) does not disturb a running domain:
- * an image the domain writes is opened read-only, for the snapshot's
- * clusters only, and nothing it uses is ever written.
- *   full:  qemu-img convert of that state into a standalone qcow2;
- *   delta: just the clusters that differ from the base snapshot's
- *          state: for two internal snapshots of one image, found in its
- *          L1/L2 tables and written by delta.c; else an empty qcow2 on
- *          the snapshot's state, rebased (safe mode: content compared)
- *          onto the base snapshot's state.
+ * Only snapshot data is read, never what a running domain writes, and
+ * nothing the domain uses is written.  Each disk's image is made by its disk driver's export (disk.h): the
+ * qcow2 driver's in backend/qcow2_export.c (full: a standalone qcow2 of
+ * the snapshot's state; delta: only the clusters that differ from the
+ * base snapshot's), the volume drivers' in bundle/volume.c.
  * A directory bundle is written in place, manifest last; a stream is
  * staged one part at a time in the domain's state dir.  With zstd, the
  * memory image and the disks are stored compressed (".zst", encoding
@@ -24,8 +16,7 @@
  * the parts (add_contents) and the manifest (add_manifest).
  */
 #include "internal.h"
-#include "delta.h"
-#include "bundle/volume.h"
+#include "backend/disk.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -152,105 +143,26 @@ static int add_data(exporter *x, const char *data, xlsnap__bundle_file *f)
                                      f->size);
 }
 
-/* The disk state of a snapshot as a file (+ format): an external
- * snapshot's backing image, or an internal one copied out to tmp. */
-static int state_file(exporter *x, const xlsnap_disk *d, const char *tmp,
-                      const char **file_r, const char **fmt_r)
-{
-    int rc;
-
-    if (d->kind == XLSNAP_DISK_EXTERNAL) {
-        *file_r = d->backing;
-        *fmt_r = d->format;
-        return 0;
-    }
-    rc = xlsnap__qimg_convert(x->ctx, d->image, d->format, d->internal_name,
-                              tmp, XLSNAP__QIMG_SHARED);
-    *file_r = tmp;
-    *fmt_r = "qcow2";
-    return rc;
-}
-
-/* A delta's disk at out: an empty qcow2 on the snapshot's state,
- * rebased (content compared) onto the base's state, so that it keeps
- * what differs from the base; then the base named in a way that cannot
- * open anything by accident: import points it at the base's image on
- * the new host. */
-static int make_delta(exporter *x, const xlsnap_disk *d,
-                      const xlsnap_disk *bd, const char *base,
-                      const char *out)
-{
-    xlsnap_ctx *ctx = x->ctx;
-    char *ts = xlsnap__sprintf("%s/.state-%s.qcow2", x->dir, d->vdev);
-    char *tb = xlsnap__sprintf("%s/.base-%s.qcow2", x->dir, d->vdev);
-    char *bname = xlsnap__sprintf("xl-snapshot-base:%s", base);
-    const char *sf, *sfmt, *bf, *bfmt;
-    int rc;
-
-    if (!ts || !tb || !bname) {
-        rc = xlsnap__nomem(ctx);
-        goto out;
-    }
-    /* two internal snapshots of one image: only what differs, found in
-     * its tables (delta.c); else, or for an image delta.c leaves to
-     * this path, the copies and the compare below */
-    if (d->kind == XLSNAP_DISK_INTERNAL && bd->kind == XLSNAP_DISK_INTERNAL &&
-        !strcmp(d->image, bd->image) && d->format &&
-        !strcmp(d->format, "qcow2")) {
-        bool done;
-        if ((rc = xlsnap__delta_internal(ctx, d->image, d->internal_name,
-                                         bd->internal_name, bname, out,
-                                         &done, NULL)) || done)
-            goto out;
-    }
-    if (!(rc = state_file(x, d, ts, &sf, &sfmt)) &&
-             !(rc = state_file(x, bd, tb, &bf, &bfmt)) &&
-             !(rc = xlsnap__qimg_create_overlay(ctx, out, sf, sfmt)) &&
-             !(rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bf, bfmt,
-                                        XLSNAP__QIMG_SHARED)))
-        rc = xlsnap__qimg_rebase(ctx, out, "qcow2", bname, "qcow2",
-                                 XLSNAP__QIMG_UNSAFE);
- out:
-    if (ts) unlink(ts);
-    if (tb) unlink(tb);
-    free(ts);
-    free(tb);
-    free(bname);
-    return rc;
-}
-
 /* The image of disk d at out: the snapshot's state standalone, or a
  * delta on base. */
 static int make_image(exporter *x, const xlsnap_disk *d,
                       const xlsnap_snapshot *base, const char *out)
 {
     xlsnap_ctx *ctx = x->ctx;
-    const xlsnap_disk *bd;
+    const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
+    xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, x->sn->domain_uuid);
+    const xlsnap_disk *bd = NULL;
     int rc;
 
-    if (d->kind == XLSNAP_DISK_VOLUME) {
-        /* the volume drivers (lvm, reflink): bundle/volume.c */
-        bd = base ? xlsnap__snapshot_disk(base, d->vdev) : NULL;
-        rc = base && !bd
-           ? xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTFOUND,
-                                XLSNAP_HINT_EXPORT_FULL, "base snapshot "
-                                "'%s' has no disk %s", base->name, d->vdev)
-           : xlsnap__volume_export(ctx, d, bd, x->sn->domain_uuid,
-                                   base ? base->name : NULL, out);
-    } else if (!base) {
-        const char *snap = d->kind == XLSNAP_DISK_INTERNAL ? d->internal_name
-                                                           : NULL;
-        rc = xlsnap__qimg_convert(ctx, d->kind == XLSNAP_DISK_INTERNAL ?
-                                  d->image : d->backing, d->format, snap,
-                                  out, XLSNAP__QIMG_SHARED);
-    } else if (!(bd = xlsnap__snapshot_disk(base, d->vdev))) {
+    if (base && !(bd = xlsnap__snapshot_disk(base, d->vdev)))
         rc = xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTFOUND,
                                 XLSNAP_HINT_EXPORT_FULL, "base snapshot '%s' "
-                           "has no disk %s",
-                           base->name, d->vdev);
-    } else {
-        rc = make_delta(x, d, bd, base->name, out);
-    }
+                                "has no disk %s", base->name, d->vdev);
+    else if (!drv || !drv->export)
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "its storage driver "
+                           "'%s' cannot export", d->driver ? d->driver : "");
+    else
+        rc = drv->export(&op, d, bd, base ? base->name : NULL, out);
     if (rc) {
         unlink(out);
         rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);

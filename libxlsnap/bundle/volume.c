@@ -76,10 +76,12 @@ static bool same_volume(const xlsnap_disk *d, const xlsnap_disk *bd)
            !strcmp(d->image, bd->image);
 }
 
-int xlsnap__volume_export(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                          const xlsnap_disk *bd, const char *uuid,
-                          const char *base, const char *out)
+int xlsnap__volume_export_op(const xlsnap__disk_op *op, const xlsnap_disk *d,
+                             const xlsnap_disk *bd, const char *base,
+                             const char *out)
 {
+    xlsnap_ctx *ctx = op->ctx;
+    const char *uuid = op->uuid;
     source s = { 0 }, b = { 0 };
     char *bname = NULL;
     int rc;

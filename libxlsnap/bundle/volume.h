@@ -48,14 +48,6 @@ int xlsnap__lvm_snapshot_of(xlsnap_ctx *ctx, const xlsnap_disk *bd,
 int xlsnap__reflink_snapshot_ok(xlsnap_ctx *ctx, const xlsnap_disk *d,
                                 const char *uuid);
 
-/* bundle/volume.c.  The qcow2 image at out of volume disk d of domain
- * uuid: all of its data (bd NULL), or a delta on base snapshot base's
- * disk bd (the same volume): the blocks that differ, on the placeholder
- * backing "xl-snapshot-base:<base>". */
-int xlsnap__volume_export(xlsnap_ctx *ctx, const xlsnap_disk *d,
-                          const xlsnap_disk *bd, const char *uuid,
-                          const char *base, const char *out);
-
 #endif
 
 /*

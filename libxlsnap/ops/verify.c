@@ -19,9 +19,9 @@
  * check --repair completes a "preparing" record only when
  * xlsnap__verify_snapshot() says its data verifies:
  *  - every part: a regular file of the recorded size and SHA-256;
- *  - every imported qcow2 image (an external disk without overlay) that
- *    no running QEMU has open: `qemu-img check -f qcow2` finds no
- *    corruption;
+ *  - every disk, as its disk driver's verify says (qcow2: an imported
+ *    image, an external disk without overlay, that no running QEMU has
+ *    open: `qemu-img check -f qcow2` finds no corruption);
  *  - the memory image, when no part records it: at least xl's save-file
  *    header (savefile.c) reads back whole (a zstd image: not checked
  *    here).
@@ -29,6 +29,7 @@
  * never another file.
  */
 #include "internal.h"
+#include "backend/disk.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -256,19 +257,12 @@ int xlsnap__verify_snapshot(xlsnap_ctx *ctx, const xlsnap_snapshot *sn,
     }
     for (int k = 0; !*why_r && k < sn->num_disks; k++) {
         const xlsnap_disk *d = &sn->disks[k];
-        /* an imported image: the data is the backing image itself */
-        if (d->kind != XLSNAP_DISK_EXTERNAL || d->overlay || !d->backing ||
-            !d->format || strcmp(d->format, "qcow2") ||
-            xlsnap__set_has(live, d->backing))
-            continue;
-        if ((rc = xlsnap__qimg_check(ctx, d->backing, "qcow2", why_r)))
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
+        xlsnap__disk_op op = XLSNAP__DISK_OP(ctx, sn->domain_uuid);
+        op.live = live;
+        op.sn = sn;
+        if (drv && drv->verify && (rc = drv->verify(&op, d, why_r)))
             goto out;
-        if (*why_r) {
-            char *w = xlsnap__sprintf("disk %s: image %s: %s", d->vdev,
-                                      d->backing, *why_r);
-            free(*why_r);
-            if (!(*why_r = w)) { rc = xlsnap__nomem(ctx); goto out; }
-        }
     }
     if (!*why_r && sn->memory && !sn->memory_compression &&
         !xlsnap__parts_has(p, n, sn->memory))
