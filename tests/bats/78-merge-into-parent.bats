@@ -147,3 +147,20 @@ i1"
     assert_output "base
 i1"
 }
+
+@test "list --json gives each external disk's layer, its allocation and chain depth, as list -l" {
+    chain
+    run -0 xs list --json g1
+    for s in e1 e2 e3; do
+        f=$D/g1.$s.qcow2
+        b=$(( $(stat -c %b "$f") * $(stat -c %B "$f") ))
+        case $s in e1) d=1 ;; e2) d=2 ;; e3) d=3 ;; esac
+        [ "$(json_get "[x['layers'] for x in d['snapshots'] if x['name'] == '$s'][0]" <<<"$output")" = "[{'vdev': 'xvda', 'layer': '$f', 'allocated': $b, 'chain_depth': $d}]" ]
+        xs list -l g1 | grep -qF "      layer: $b bytes allocated, chain depth $d"
+    done
+    # no layer: no key
+    [ "$(json_get "'layers' in [x for x in d['snapshots'] if x['name'] == 'base'][0]" <<<"$output")" = False ]
+    # the records themselves do not hold it
+    run -0 xs info --json g1 e2
+    [ "$(json_get "'layers' in d" <<<"$output")" = False ]
+}
