@@ -740,6 +740,15 @@ static int fold_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     bool merged = false;
     int n = 0, rc;
 
+    /* a stream needs a base under B: B the image the disk started from,
+     * right under the active layer, is not folded live (an active
+     * commit would make it the active layer, which the configs do not
+     * name) */
+    if (fd->active && fd->j + 1 >= c->n)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "its layer %s is the "
+                             "image the disk started from, right under the "
+                             "active layer: it is folded only while the "
+                             "domain is off", c->path[fd->j]);
     /* a commit removes D: nothing but the image above it may use it */
     if (!fd->active) {
         if ((rc = xlsnap__dependents(ctx, fd->d, known, &n, NULL)))
