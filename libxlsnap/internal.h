@@ -76,6 +76,9 @@ struct xlsnap_ctx {
     char warnbuf[XLSNAP__ERRBUF];
     /* the disk space the last delete freed (xlsnap_last_freed) */
     int64_t freed;
+    /* the snapshots the last delete discarded, or would (merge.c) */
+    char **discarded;
+    int ndiscarded;
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -251,6 +254,15 @@ int xlsnap__json_get_str(xlsnap_ctx *ctx, yajl_val obj, const char *where,
 /* record.c */
 int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
                          const xlsnap_snapshot *s);
+/* The same, with extra(g, s) adding fields before the map closes. */
+int xlsnap__snapshot_gen_extra(xlsnap_ctx *ctx, yajl_gen g,
+                               const xlsnap_snapshot *s,
+                               int (*extra)(xlsnap_ctx *, yajl_gen,
+                                            const xlsnap_snapshot *));
+/* merge.c: list --json's "layers" (what list -l shows of each external
+ * disk's layer); a yajl status */
+int xlsnap__gen_layers(xlsnap_ctx *ctx, yajl_gen g,
+                       const xlsnap_snapshot *s);
 /* 0, or NOMEM without a message; dst is to be disposed either way. */
 int xlsnap__snapshot_copy(xlsnap_snapshot *dst, const xlsnap_snapshot *src);
 /* The image file 'from' was renamed to 'to': every record of l naming
@@ -656,6 +668,10 @@ typedef struct {
 int xlsnap__merge_chain_read(xlsnap_ctx *ctx, const char *image,
                              const char *fmt, xlsnap__merge_chain *c);
 void xlsnap__merge_chain_free(xlsnap__merge_chain *c);
+/* delete with XLSNAP_DELETE_MERGE_PARENT (merge.c) */
+int xlsnap__delete_fold(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        const char *name, unsigned flags);
+void xlsnap__discarded_clear(xlsnap_ctx *ctx);
 int xlsnap__merge_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        const xlsnap_snapshot *x, const xlsnap_disk *d,
                        const struct xlsnap__strset *known,

@@ -96,6 +96,9 @@ const char *xlsnap_last_warning(const xlsnap_ctx *ctx);
  * what the layers that took their data grew by (0 when none went; may
  * be negative). */
 long long xlsnap_last_freed(const xlsnap_ctx *ctx);
+/* What the last delete with XLSNAP_DELETE_MERGE_PARENT discarded (or,
+ * refused, would discard): the i-th line, or NULL past the last. */
+const char *xlsnap_last_discarded(const xlsnap_ctx *ctx, int i);
 /* An image's allocated disk space (bytes) and the depth of its backing
  * chain (1: no backing file), as its headers say (backing files whose
  * format is recorded are followed, qcow2 only): an external snapshot's
@@ -531,6 +534,12 @@ enum {
     XLSNAP_DELETE_CHILDREN      = 1 << 0, /* also all descendants */
     XLSNAP_DELETE_CHILDREN_ONLY = 1 << 1, /* only the descendants */
     XLSNAP_DELETE_METADATA      = 1 << 2, /* only the record */
+    /* external qcow2 snapshots: the layer above the snapshot's own is
+     * folded down into it, then the layer above and the record go;
+     * refused (XLSNAP_ERROR_EXISTS, xlsnap_last_discarded says who)
+     * while other snapshots need its layer's current content */
+    XLSNAP_DELETE_MERGE_PARENT  = 1 << 3,
+    XLSNAP_DELETE_FORCE         = 1 << 4, /* MERGE_PARENT: discard them */
 };
 
 /* Delete a snapshot: its disk snapshots, memory image and record. */

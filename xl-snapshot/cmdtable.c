@@ -130,7 +130,8 @@ const struct cmd_spec cmd_table[] = {
     {
         .name = "delete", .fn = main_delete,
         .summary = "Delete a snapshot, keeping every other snapshot's data",
-        .usage = "[--children|--children-only|--metadata] <Domain> <Name> "
+        .usage = "[--children|--children-only|--metadata|"
+                 "--merge-into-parent [--force]] <Domain> <Name> "
                  "| -n <Name> <Domain>",
         .options =
             "  -n, --name NAME   the snapshot (xl's original form: "
@@ -138,7 +139,11 @@ const struct cmd_spec cmd_table[] = {
             "  --children        also delete all its descendants\n"
             "  --children-only   delete only its descendants\n"
             "  --metadata        delete only the record, keep disk data and\n"
-            "                    memory image\n",
+            "                    memory image\n"
+            "  --merge-into-parent  external snapshot: fold the writes made\n"
+            "                    after it into its layer, which they replace\n"
+            "  --force           with --merge-into-parent: discard the\n"
+            "                    snapshots that need its layer's content\n",
     },
     {
         .name = "edit", .fn = main_edit,

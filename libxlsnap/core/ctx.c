@@ -57,6 +57,7 @@ void xlsnap_ctx_free(xlsnap_ctx *ctx)
     yajl_tree_free(ctx->raw_tree);
     free(ctx->state_dir);
     free(ctx->pick_uuid);
+    xlsnap__discarded_clear(ctx);
     free(ctx);
 }
 
@@ -116,6 +117,11 @@ const char *xlsnap_last_warning(const xlsnap_ctx *ctx)
 long long xlsnap_last_freed(const xlsnap_ctx *ctx)
 {
     return ctx->freed;
+}
+
+const char *xlsnap_last_discarded(const xlsnap_ctx *ctx, int i)
+{
+    return i >= 0 && i < ctx->ndiscarded ? ctx->discarded[i] : NULL;
 }
 
 void xlsnap__warn(xlsnap_ctx *ctx, const char *fmt, ...)

@@ -258,11 +258,20 @@ static int gen_fields(xlsnap_ctx *ctx, yajl_gen g, const xlsnap__field *t,
 int xlsnap__snapshot_gen(xlsnap_ctx *ctx, yajl_gen g,
                          const xlsnap_snapshot *sn)
 {
+    return xlsnap__snapshot_gen_extra(ctx, g, sn, NULL);
+}
+
+int xlsnap__snapshot_gen_extra(xlsnap_ctx *ctx, yajl_gen g,
+                               const xlsnap_snapshot *sn,
+                               int (*extra)(xlsnap_ctx *, yajl_gen,
+                                            const xlsnap_snapshot *))
+{
     int s;
 
     if (!(s = yajl_gen_map_open(g)) &&
         !(s = xlsnap__gen_kv_int(g, "version", XLSNAP__RECORD_VERSION)) &&
-        !(s = gen_fields(ctx, g, xlsnap__record_fields, sn)))
+        !(s = gen_fields(ctx, g, xlsnap__record_fields, sn)) &&
+        !(s = extra ? extra(ctx, g, sn) : 0))
         s = yajl_gen_map_close(g);
     if (s <= 0) return s;
     if (s == yajl_gen_invalid_string)

@@ -222,6 +222,26 @@ int xlsnap_delete(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     xlsnap__tree_init(&t);
     xlsnap__warn(ctx, NULL);
     ctx->freed = 0;
+    xlsnap__discarded_clear(ctx);
+    if ((flags & XLSNAP_DELETE_MERGE_PARENT) &&
+        (flags & (XLSNAP_DELETE_CHILDREN | XLSNAP_DELETE_CHILDREN_ONLY |
+                  XLSNAP_DELETE_METADATA))) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "XLSNAP_DELETE_MERGE_"
+                           "PARENT excludes XLSNAP_DELETE_CHILDREN, "
+                           "_CHILDREN_ONLY and _METADATA");
+        goto out;
+    }
+    if ((flags & XLSNAP_DELETE_FORCE) &&
+        !(flags & XLSNAP_DELETE_MERGE_PARENT)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "XLSNAP_DELETE_FORCE "
+                           "goes only with XLSNAP_DELETE_MERGE_PARENT");
+        goto out;
+    }
+    if (flags & XLSNAP_DELETE_MERGE_PARENT) {
+        /* seed 001's MERGE: merge.c */
+        rc = xlsnap__delete_fold(ctx, dom, name, flags);
+        goto out;
+    }
     if ((flags & XLSNAP_DELETE_CHILDREN) &&
         (flags & XLSNAP_DELETE_CHILDREN_ONLY)) {
         rc = xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "XLSNAP_DELETE_CHILDREN "

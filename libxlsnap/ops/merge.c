@@ -33,6 +33,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +74,41 @@ int xlsnap__merge_chain_read(xlsnap_ctx *ctx, const char *image,
         }
     }
     return rc;
+}
+
+/* list --json: "layers", one object per external disk whose layer
+ * can be read: its vdev, the layer, its allocation and chain depth (as
+ * list -l); no key when there is none. */
+int xlsnap__gen_layers(xlsnap_ctx *ctx, yajl_gen g,
+                       const xlsnap_snapshot *sn)
+{
+    xlsnap__errsaved saved;
+    bool open = false;
+    int s = 0;
+
+    xlsnap__errsave(ctx, &saved);
+    for (int k = 0; k < sn->num_disks && !s; k++) {
+        const xlsnap_disk *d = &sn->disks[k];
+        long long used;
+        int depth;
+        if (d->kind != XLSNAP_DISK_EXTERNAL || !d->backing || !d->format ||
+            access(d->backing, F_OK) < 0 ||
+            xlsnap_image_chain(ctx, d->backing, d->format, &used, &depth))
+            continue;
+        if (!open && ((s = xlsnap__gen_str(g, "layers")) ||
+                      (s = yajl_gen_array_open(g))))
+            break;
+        open = true;
+        if (!(s = yajl_gen_map_open(g)) &&
+            !(s = xlsnap__gen_kv_str(g, "vdev", d->vdev)) &&
+            !(s = xlsnap__gen_kv_str(g, "layer", d->backing)) &&
+            !(s = xlsnap__gen_kv_int(g, "allocated", used)) &&
+            !(s = xlsnap__gen_kv_int(g, "chain_depth", depth)))
+            s = yajl_gen_map_close(g);
+    }
+    if (!s && open) s = yajl_gen_array_close(g);
+    xlsnap__errrestore(ctx, &saved);
+    return s;
 }
 
 int xlsnap_image_chain(xlsnap_ctx *ctx, const char *image,
@@ -458,6 +495,482 @@ int xlsnap__merge_recover(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     free(json);
     free(err);
     free(bb);
+    return rc;
+}
+
+
+/*
+ * delete with XLSNAP_DELETE_MERGE_PARENT (seed 001's MERGE): for each
+ * disk of an external qcow2 snapshot S, its layer B (S's data) takes
+ * the data of D, the layer directly above B on the domain's current
+ * chain (the writes made after S); D goes, and S's record goes.
+ *  - D frozen (a later snapshot T's layer, E above it): offline
+ *    `qemu-img commit` of D into B and E rebased onto B (header only,
+ *    same content); running, QEMU's block-commit (top D, base B).  The
+ *    records naming D name B after: T's data is exact, now in B.
+ *  - D the active layer (the configured path): offline, qemu-img
+ *    commit of D into B and B renamed to the configured path; running,
+ *    B's data is pulled up into the active layer (block-stream) rather
+ *    than an active commit, so the configured path, xenstore and the
+ *    domain's config keep naming the active layer (the same content
+ *    either way).
+ *  - Refused while another snapshot needs B's current content: one
+ *    whose data is B, or is in a layer based on B other than through
+ *    D (a branch after a revert).  With XLSNAP_DELETE_FORCE those
+ *    snapshots are discarded first (their records and memory images,
+ *    and the layers of that branch that no remaining record names).
+ *  - Refused when B is not under the current chain and several layers
+ *    are based on it (which one to fold is not known), or none is.
+ * Crash safety: S (and the discarded ones) are marked "deleting" first;
+ * a killed fold leaves D intact and consistent over B (commit writes
+ * only data D already shows): check --repair finishes the delete of
+ * the records, nothing a remaining snapshot shows is lost.
+ */
+void xlsnap__discarded_clear(xlsnap_ctx *ctx)
+{
+    for (int i = 0; i < ctx->ndiscarded; i++) free(ctx->discarded[i]);
+    free(ctx->discarded);
+    ctx->discarded = NULL;
+    ctx->ndiscarded = 0;
+}
+
+static int discarded_add(xlsnap_ctx *ctx, char *line)
+{
+    char **v;
+
+    if (!line) return xlsnap__nomem(ctx);
+    v = realloc(ctx->discarded, (ctx->ndiscarded + 1) * sizeof(*v));
+    if (!v) { free(line); return xlsnap__nomem(ctx); }
+    ctx->discarded = v;
+    ctx->discarded[ctx->ndiscarded++] = line;
+    return 0;
+}
+
+/* *r: image's chain has b, not through d (the layer right above b in
+ * it is not d); an image that is b itself counts unless self_ok. */
+static int on_other_branch(xlsnap_ctx *ctx, const char *image,
+                           const char *fmt, const char *b, const char *d,
+                           bool self_ok, bool *r)
+{
+    xlsnap__merge_chain c;
+    int rc;
+
+    *r = false;
+    if (!image || !fmt || access(image, F_OK) < 0) return 0;
+    if ((rc = xlsnap__merge_chain_read(ctx, image, fmt, &c))) goto out;
+    for (int i = 0; i < c.n; i++)
+        if (!strcmp(c.path[i], b)) {
+            *r = i ? strcmp(c.path[i - 1], d) != 0 : !self_ok;
+            break;
+        }
+ out:
+    xlsnap__merge_chain_free(&c);
+    return rc;
+}
+
+/* The configured path of disk vdev: the running domain's, or the one
+ * its latest ready record's config gives. */
+static int current_top(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       const xlsnap_snapshot *l, int nr, const char *vdev,
+                       char **path_r, char **fmt_r)
+{
+    xlsnap__cfgdisk *cd = NULL;
+    int ncd = 0, rc = 0;
+
+    *path_r = *fmt_r = NULL;
+    if (dom->domid >= 0)
+        return xlsnap__active_layer(ctx, dom, vdev, path_r, fmt_r);
+    for (int k = nr - 1; k >= 0; k--) {
+        if (l[k].state != XLSNAP_STATE_READY || !l[k].config_json) continue;
+        if (xlsnap__config_disks(ctx, l[k].config_json, &cd, &ncd)) return 0;
+        break;
+    }
+    for (int i = 0; i < ncd; i++) {
+        if (!cd[i].vdev || strcmp(cd[i].vdev, vdev) || !cd[i].path ||
+            !cd[i].format)
+            continue;
+        if (!(*path_r = xlsnap__strdup(cd[i].path)) ||
+            !(*fmt_r = xlsnap__strdup(cd[i].format))) {
+            free(*path_r);
+            *path_r = NULL;
+            rc = xlsnap__nomem(ctx);
+        }
+        break;
+    }
+    xlsnap__cfgdisk_list_free(cd, ncd);
+    return rc;
+}
+
+typedef struct {
+    const xlsnap_disk *disk;
+    char *d;          /* the layer above B folded into it */
+    int j;            /* B's place in the running chain c, or 0 */
+    bool active;      /* d is the configured path */
+    xlsnap__merge_chain c;  /* the running chain (j > 0) */
+} fold_disk;
+
+/* Which layer folds into disk fd->disk's layer B (S is x). */
+static int fold_choose(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                       const xlsnap_snapshot *l, int nr,
+                       const xlsnap_snapshot *x, const xlsnap__strset *known,
+                       fold_disk *fd)
+{
+    const char *b = fd->disk->backing;
+    char *top = NULL, *fmt = NULL, *one = NULL;
+    xlsnap__merge_chain c;
+    int n = 0, rc;
+
+    memset(&c, 0, sizeof(c));
+    if ((rc = current_top(ctx, dom, l, nr, fd->disk->vdev, &top, &fmt)))
+        goto out;
+    if (top && fmt && access(top, F_OK) == 0 &&
+        (rc = xlsnap__merge_chain_read(ctx, top, fmt, &c)))
+        goto out;
+    for (int i = 1; i < c.n; i++)
+        if (!strcmp(c.path[i], b)) {
+            if (!(fd->d = xlsnap__strdup(c.path[i - 1]))) {
+                rc = xlsnap__nomem(ctx);
+                goto out;
+            }
+            fd->active = i == 1;
+            if (dom->domid >= 0) {
+                fd->j = i;
+                fd->c = c;
+                memset(&c, 0, sizeof(c));
+            }
+            goto out;
+        }
+    /* not under the current state: the one layer based on it */
+    if ((rc = xlsnap__dependents(ctx, b, known, &n, &one))) goto out;
+    if (n == 1) {
+        fd->d = one;
+        one = NULL;
+        fd->active = top && !strcmp(fd->d, top);
+    } else
+        rc = n ? xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "%d layers are "
+                               "based on its layer %s (disk %s) and the "
+                               "domain's current state is on none of them: "
+                               "which to fold into it is not known", n, b,
+                               fd->disk->vdev)
+               : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "nothing written "
+                               "after it is kept: no layer is based on its "
+                               "layer %s (disk %s)", b, fd->disk->vdev);
+    (void)x;
+ out:
+    xlsnap__merge_chain_free(&c);
+    free(top);
+    free(fmt);
+    free(one);
+    return rc;
+}
+
+
+static void fsync_dir_of(xlsnap_ctx *ctx, const char *path)
+{
+    char *d = xlsnap__strdup(path), *slash = d ? strrchr(d, '/') : NULL;
+    int fd;
+
+    (void)ctx;
+    if (slash) {
+        *(slash == d ? slash + 1 : slash) = '\0';
+        if ((fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+    }
+    free(d);
+}
+
+/* Offline (or a layer the running domain does not use): fold D into
+ * B with qemu-img; l's records naming the removed file name the kept
+ * one after (skip: S's own). */
+static int fold_offline(xlsnap_ctx *ctx, const fold_disk *fd,
+                        const xlsnap__strset *known,
+                        const xlsnap__strset *live, xlsnap_snapshot *l,
+                        int nr, int skip)
+{
+    const char *b = fd->disk->backing, *d = fd->d;
+    int64_t used0 = xlsnap__file_used(b) + xlsnap__file_used(d);
+    int rc;
+
+    if (xlsnap__set_has(live, d) || xlsnap__set_has(live, b))
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "%s is open by the "
+                             "running domain under another chain", d);
+    if ((rc = xlsnap__qimg_commit(ctx, d))) return rc;
+    xlsnap__fault_point("fold-committed");
+    if (fd->active) {
+        /* B, now with D's data, becomes the configured path */
+        if ((rc = xlsnap__relocate_image(ctx, l, nr, skip, b, d))) return rc;
+        if (rename(b, d) < 0)
+            return xlsnap__error_errno(ctx, errno, "cannot rename %s to %s",
+                                       b, d);
+        fsync_dir_of(ctx, d);
+        xlsnap__freed_add(ctx, used0 - xlsnap__file_used(d));
+        return 0;
+    }
+    /* what is based on D is based on B now: the same content */
+    for (int i = 0; i < known->n; i++) {
+        char *bb = NULL;
+        if (!strcmp(known->v[i], d) || !known->fmt[i] ||
+            strcmp(known->fmt[i], "qcow2") || access(known->v[i], F_OK) < 0)
+            continue;
+        if ((rc = xlsnap__qimg_backing(ctx, known->v[i], "qcow2", &bb,
+                                       NULL)))
+            return rc;
+        rc = bb && !strcmp(bb, d)
+           ? xlsnap__qimg_rebase(ctx, known->v[i], "qcow2", b, "qcow2",
+                                 XLSNAP__QIMG_UNSAFE)
+           : 0;
+        free(bb);
+        if (rc) return rc;
+    }
+    if ((rc = xlsnap__relocate_image(ctx, l, nr, skip, d, b)) ||
+        (rc = xlsnap__unlink(ctx, d, true)))
+        return rc;
+    xlsnap__freed_add(ctx, used0 - xlsnap__file_used(b));
+    return 0;
+}
+
+/* Running, B and D in the running chain: QEMU folds it (merge_layer). */
+static int fold_live(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                     const xlsnap_snapshot *x, fold_disk *fd,
+                     const xlsnap__strset *known, xlsnap_snapshot *l, int nr)
+{
+    const xlsnap__merge_chain *c = &fd->c;
+    bool merged = false;
+    int n = 0, rc;
+
+    /* a stream needs a base under B: B the image the disk started from,
+     * right under the active layer, is not folded live (an active
+     * commit would make it the active layer, which the configs do not
+     * name) */
+    if (fd->active && fd->j + 1 >= c->n)
+        return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "its layer %s is the "
+                             "image the disk started from, right under the "
+                             "active layer: it is folded only while the "
+                             "domain is off", c->path[fd->j]);
+    /* a commit removes D: nothing but the image above it may use it */
+    if (!fd->active) {
+        if ((rc = xlsnap__dependents(ctx, fd->d, known, &n, NULL)))
+            return rc;
+        if (n > 1)
+            return xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "%d layers are "
+                                 "based on %s, the layer above it: it can "
+                                 "only be folded while the domain is off", n,
+                                 fd->d);
+    }
+    rc = merge_layer(ctx, dom, x, fd->disk, c, fd->j, !fd->active, &merged);
+    if (merged && !rc)
+        rc = fd->active
+           ? xlsnap__relocate_image(ctx, l, nr, (int)(x - l), c->path[1],
+                                    c->path[0])
+           : xlsnap__relocate_image(ctx, l, nr, (int)(x - l),
+                                    c->path[fd->j - 1], c->path[fd->j]);
+    return rc;
+}
+
+int xlsnap__delete_fold(xlsnap_ctx *ctx, const xlsnap_domain *dom,
+                        const char *name, unsigned flags)
+{
+    xlsnap__store_handle h = XLSNAP__STORE_HANDLE_INIT;
+    xlsnap__tree t;
+    xlsnap__strset live = { 0 }, known = { 0 }, files = { 0 };
+    xlsnap__refs named = { { 0 }, NULL };
+    fold_disk *fd = NULL;
+    xlsnap_snapshot *l, *x;
+    bool *need = NULL;
+    int *depth = NULL, nr, target = -1, nd = 0, nneed = 0, rc;
+    char *who = NULL;
+
+    xlsnap__tree_init(&t);
+    if ((rc = xlsnap__store_open_find(ctx, dom->uuid, name, &h, &target)))
+        goto out;
+    l = h.list;
+    nr = h.nr;
+    x = &l[target];
+    for (int k = 0; k < x->num_disks; k++) {
+        const xlsnap_disk *d = &x->disks[k];
+        if (d->kind == XLSNAP_DISK_INTERNAL) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "it is an internal "
+                               "snapshot: its data is inside image %s, no "
+                               "layer of its own that later writes could "
+                               "be folded into", d->image);
+            goto out;
+        }
+        if (d->kind != XLSNAP_DISK_EXTERNAL ||
+            (d->driver && strcmp(d->driver, "qcow2")) || !d->backing ||
+            !d->format || strcmp(d->format, "qcow2")) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "disk %s is no "
+                               "external qcow2 snapshot: only a qcow2 layer "
+                               "can take the writes made after it",
+                               d->vdev);
+            goto out;
+        }
+        if (access(d->backing, F_OK) < 0) {
+            rc = xlsnap__error_errno(ctx, errno, "its layer %s",
+                                     d->backing);
+            goto out;
+        }
+    }
+    if (!x->num_disks) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "it has no disk "
+                           "snapshot to fold into");
+        goto out;
+    }
+    fd = calloc(x->num_disks, sizeof(*fd));
+    need = calloc(nr + 1, sizeof(*need));
+    depth = malloc((nr + 1) * sizeof(*depth));
+    if (!fd || !need || !depth) { rc = xlsnap__nomem(ctx); goto out; }
+    if ((rc = xlsnap__tree_build(ctx, &t, l, nr)) ||
+        (rc = xlsnap__known_images(ctx, dom, l, nr, &known, &live)))
+        goto out;
+    for (nd = 0; nd < x->num_disks; nd++) {
+        fd[nd].disk = &x->disks[nd];
+        if ((rc = fold_choose(ctx, dom, l, nr, x, &known, &fd[nd]))) {
+            nd++;
+            goto out;
+        }
+    }
+    /* who needs B's current content: a record whose data is B, or in a
+     * layer based on B not through D; the images of such branches */
+    for (int i = 0; i < nr; i++) {
+        if (i == target) continue;
+        for (int m = 0; m < l[i].num_disks && !need[i]; m++) {
+            const xlsnap_disk *e = &l[i].disks[m];
+            bool internal = e->kind == XLSNAP_DISK_INTERNAL;
+            const char *data = internal ? e->image : e->backing;
+            if (e->kind == XLSNAP_DISK_VOLUME) continue;
+            for (int k = 0; k < nd && !need[i]; k++)
+                if ((rc = on_other_branch(ctx, data, e->format,
+                                          fd[k].disk->backing, fd[k].d,
+                                          internal, &need[i])))
+                    goto out;
+        }
+        if (need[i]) nneed++;
+    }
+    for (int i = 0; i < known.n; i++) {
+        bool other = false;
+        for (int k = 0; k < nd && !other; k++)
+            if (strcmp(known.v[i], fd[k].disk->backing) &&
+                (rc = on_other_branch(ctx, known.v[i], known.fmt[i],
+                                      fd[k].disk->backing, fd[k].d, true,
+                                      &other)))
+                goto out;
+        if (other && xlsnap__set_has(&live, known.v[i])) {
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "%s, based on its "
+                               "layer, is open by the running domain",
+                               known.v[i]);
+            goto out;
+        }
+        if (other) xlsnap__set_add(&files, known.v[i]);
+    }
+    if (files.nomem) { rc = xlsnap__nomem(ctx); goto out; }
+    /* what is (or would be) discarded, a line each */
+    for (int i = 0; i < nr; i++) {
+        char *data = NULL;
+        if (!need[i]) continue;
+        for (int m = 0; m < l[i].num_disks; m++) {
+            const xlsnap_disk *e = &l[i].disks[m];
+            const char *img = e->kind == XLSNAP_DISK_INTERNAL
+                            ? e->image : e->backing;
+            char *nd2 = xlsnap__sprintf("%s%s%s%s", data ? data : "",
+                                        data ? ", " : "",
+                                        e->kind == XLSNAP_DISK_INTERNAL
+                                        ? "internal snapshot in " : "",
+                                        img ? img : "?");
+            free(data);
+            if (!(data = nd2)) { rc = xlsnap__nomem(ctx); goto out; }
+        }
+        if ((rc = discarded_add(ctx, xlsnap__sprintf(
+                 "discarded snapshot '%s' (its data: %s%s)", l[i].name,
+                 data ? data : "no disk", l[i].memory
+                 ? "; its memory image" : ""))))  {
+            free(data);
+            goto out;
+        }
+        free(data);
+        {
+            char *w = xlsnap__sprintf("%s%s'%s'", who ? who : "",
+                                      who ? ", " : "", l[i].name);
+            free(who);
+            if (!(who = w)) { rc = xlsnap__nomem(ctx); goto out; }
+        }
+    }
+    if (nneed && !(flags & XLSNAP_DELETE_FORCE)) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_EXISTS, "snapshot%s %s need%s "
+                           "the current content of its layer %s, which "
+                           "the writes made after it would overwrite",
+                           nneed > 1 ? "s" : "", who, nneed > 1 ? "" : "s",
+                           fd[0].disk->backing);
+        goto out;
+    }
+    /* intent: S and those discarded are "deleting" before data goes */
+    for (int i = 0; i < nr; i++) {
+        if (i != target && !need[i]) continue;
+        l[i].state = XLSNAP_STATE_DELETING;
+        if ((rc = xlsnap__store_write(ctx, &l[i]))) goto out;
+    }
+    xlsnap__fault_point("fold-marked");
+    /* the discarded ones, deepest first: records and memory images */
+    if (xlsnap__tree_depths(&t, depth)) { rc = xlsnap__nomem(ctx); goto out; }
+    for (int dd = nr; dd >= 0; dd--)
+        for (int i = 0; i < nr; i++) {
+            if (!need[i] || depth[i] != dd) continue;
+            if ((l[i].memory && (rc = xlsnap__unlink(ctx, l[i].memory,
+                                                     true))) ||
+                (rc = xlsnap__delete_one(ctx, dom, &t, i,
+                                         XLSNAP_DELETE_METADATA, &live,
+                                         &known, &named)))
+                goto out;
+        }
+    /* the images of those branches that no remaining record names */
+    for (int f = 0; f < files.n; f++) {
+        bool named_r = false;
+        for (int i = 0; i < nr && !named_r; i++) {
+            if (i == target || (t.gone && t.gone[i])) continue;
+            for (int m = 0; m < l[i].num_disks && !named_r; m++) {
+                const xlsnap_disk *e = &l[i].disks[m];
+                named_r = (e->image && !strcmp(e->image, files.v[f])) ||
+                          (e->overlay && !strcmp(e->overlay, files.v[f])) ||
+                          (e->backing && !strcmp(e->backing, files.v[f]));
+            }
+        }
+        if (!named_r && (rc = xlsnap__unlink(ctx, files.v[f], true)))
+            goto out;
+    }
+    xlsnap__fault_point("fold-discarded");
+    x = &l[target];
+    for (int k = 0; k < nd; k++) {
+        rc = fd[k].j > 0
+           ? fold_live(ctx, dom, x, &fd[k], &known, l, nr)
+           : fold_offline(ctx, &fd[k], &known, &live, l, nr, target);
+        if (rc) {
+            rc = xlsnap__error_prefix(ctx, rc, "disk %s", fd[k].disk->vdev);
+            goto out;
+        }
+    }
+    xlsnap__fault_point("fold-done");
+    if ((x->memory && (rc = xlsnap__unlink(ctx, x->memory, true))) ||
+        (rc = xlsnap__delete_one(ctx, dom, &t, target,
+                                 XLSNAP_DELETE_METADATA, &live, &known,
+                                 &named)))
+        goto out;
+    xlsnap__store_index_refresh(ctx, &h);
+ out:
+    for (int k = 0; fd && k < nd; k++) {
+        free(fd[k].d);
+        xlsnap__merge_chain_free(&fd[k].c);
+    }
+    free(fd);
+    free(need);
+    free(depth);
+    free(who);
+    xlsnap__set_free(&live);
+    xlsnap__set_free(&known);
+    xlsnap__set_free(&files);
+    xlsnap__refs_free(&named);
+    xlsnap__tree_dispose(&t);
+    xlsnap__store_close(&h);
     return rc;
 }
 

@@ -633,7 +633,7 @@ int xlsnap_list_json_write(xlsnap_ctx *ctx, const xlsnap_domain *dom,
             one = &full;
         }
         /* (a record's own error: negative, on ctx already) */
-        CHK(xlsnap__snapshot_gen(ctx, g, one));
+        CHK(xlsnap__snapshot_gen_extra(ctx, g, one, xlsnap__gen_layers));
         xlsnap_snapshot_dispose(&full);
         if ((rc = json_flush(ctx, g, write, arg, &last))) goto out;
     }

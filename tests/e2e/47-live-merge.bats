@@ -98,6 +98,36 @@ ${file[s1]}"
     done
     run -0 xls check lm1
     assert_output "No problems found."
+    # delete --merge-into-parent (seed 001's MERGE) while it ticks: two
+    # more, s8's layer (frozen, under the active one) folds down into
+    # s7's (QEMU's block-commit), s7's record goes, s8's data is in s7's
+    # layer, exact; then s8 goes as before, the chain as it was
+    t1=$SECONDS
+    for s in s7 s8; do
+        e2e_wait_counter_above lm1 $(( $(e2e_guest_counter lm1) + 2 )) >/dev/null
+        run -0 xls create --external --disk-only -n $s lm1
+        file[$s]=$(xl-snapshot info --json lm1 $s | jq -r '.disks[0].backing')
+        sum[$s]=$(image_sum "${file[$s]}")
+    done
+    n1=$(chain_files "$base" | wc -l)
+    c0=$(e2e_guest_counter lm1)
+    run -0 xls delete --merge-into-parent lm1 s7
+    e2e_log "delete --merge-into-parent s7: $output"
+    refute_output --partial "not merged"
+    [ -e "${file[s7]}" ]
+    [ ! -e "${file[s8]}" ]
+    [ "$(xl-snapshot info --json lm1 s8 | jq -r '.disks[0].backing')" = "${file[s7]}" ]
+    [ "$(image_sum "${file[s7]}")" = "${sum[s8]}" ]
+    [ "$(chain_files "$base" | wc -l)" = $((n1 - 1)) ]
+    run -0 xl-snapshot list --names lm1
+    refute_line s7
+    e2e_wait_counter_above lm1 "$c0" >/dev/null
+    runs_on lm1
+    run -0 xls check lm1
+    assert_output "No problems found."
+    run -0 delete_ticking lm1 s8
+    [ "$(chain_files "$base" | wc -l)" = $((n1 - 2)) ]
+    e2e_log "# merge-into-parent case in $((SECONDS - t1)) s"
     e2e_log "# done in $((SECONDS - t0)) s"
 }
 
