@@ -111,7 +111,7 @@ ${file[s1]}"
     done
     n1=$(chain_files "$base" | wc -l)
     c0=$(e2e_guest_counter lm1)
-    run -0 xls delete --merge-into-parent lm1 s7
+    run -0 delete_ticking lm1 s7 --merge-into-parent
     e2e_log "delete --merge-into-parent s7: $output"
     refute_output --partial "not merged"
     [ -e "${file[s7]}" ]

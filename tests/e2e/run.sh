@@ -163,7 +163,7 @@ declare -A FILE_SECS=(
     [00-harness.bats]=116 [05-deb.bats]=38 [10-smoke-xl-snapshot.bats]=10
     [20-list-info.bats]=51 [30-create-revert.bats]=242 [35-live-compress.bats]=129
     [36-progress-hooks.bats]=48 [37-quiesce.bats]=121 [38-seed-004.bats]=68
-    [40-external.bats]=271 [45-identity.bats]=344 [46-coherence.bats]=358 [47-live-merge.bats]=390
+    [40-external.bats]=271 [45-identity.bats]=344 [46-coherence.bats]=358 [47-live-merge.bats]=450
     [50-pvh.bats]=220 [52-hvm.bats]=247 [55-lvm.bats]=349 [56-reflink.bats]=82
     [57-lvm-export.bats]=190 [60-faults.bats]=795 [61-faults-ops.bats]=461
     [62-kill-save.bats]=37 [70-export.bats]=173 [71-import-faults.bats]=149
