@@ -283,6 +283,26 @@ static int merge_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return rc;
 }
 
+/* The path and format config disk list cd gives disk vdev (copies in
+ * *path_r, *fmt_r; both NULL when it has no such disk). */
+static int cfgdisk_path(xlsnap_ctx *ctx, const xlsnap__cfgdisk *cd, int ncd,
+                        const char *vdev, char **path_r, char **fmt_r)
+{
+    for (int i = 0; i < ncd; i++) {
+        if (!cd[i].vdev || strcmp(cd[i].vdev, vdev) || !cd[i].path ||
+            !cd[i].format)
+            continue;
+        if (!(*path_r = xlsnap__strdup(cd[i].path)) ||
+            !(*fmt_r = xlsnap__strdup(cd[i].format))) {
+            free(*path_r);
+            *path_r = NULL;
+            return xlsnap__nomem(ctx);
+        }
+        break;
+    }
+    return 0;
+}
+
 /* The image and format the running domain's disk vdev has at its
  * configured path (its active layer); NULL when it has no such disk. */
 int xlsnap__active_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
@@ -296,18 +316,7 @@ int xlsnap__active_layer(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     if ((rc = xlsnap__hv_config(ctx, dom->domid, &cfg)) ||
         (rc = xlsnap__config_disks(ctx, cfg, &cd, &ncd)))
         goto out;
-    for (int i = 0; i < ncd; i++) {
-        if (!cd[i].vdev || strcmp(cd[i].vdev, vdev) || !cd[i].path ||
-            !cd[i].format)
-            continue;
-        if (!(*path_r = xlsnap__strdup(cd[i].path)) ||
-            !(*fmt_r = xlsnap__strdup(cd[i].format))) {
-            free(*path_r);
-            *path_r = NULL;
-            rc = xlsnap__nomem(ctx);
-        }
-        break;
-    }
+    rc = cfgdisk_path(ctx, cd, ncd, vdev, path_r, fmt_r);
  out:
     xlsnap__cfgdisk_list_free(cd, ncd);
     free(cfg);
@@ -585,18 +594,7 @@ static int current_top(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         if (xlsnap__config_disks(ctx, l[k].config_json, &cd, &ncd)) return 0;
         break;
     }
-    for (int i = 0; i < ncd; i++) {
-        if (!cd[i].vdev || strcmp(cd[i].vdev, vdev) || !cd[i].path ||
-            !cd[i].format)
-            continue;
-        if (!(*path_r = xlsnap__strdup(cd[i].path)) ||
-            !(*fmt_r = xlsnap__strdup(cd[i].format))) {
-            free(*path_r);
-            *path_r = NULL;
-            rc = xlsnap__nomem(ctx);
-        }
-        break;
-    }
+    rc = cfgdisk_path(ctx, cd, ncd, vdev, path_r, fmt_r);
     xlsnap__cfgdisk_list_free(cd, ncd);
     return rc;
 }

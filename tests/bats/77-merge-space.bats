@@ -8,19 +8,9 @@
 # before or after it took effect.
 load helpers
 
-# a stopped domain with an external chain e1 <- e2 <- e3 (active: $IMG),
-# each layer holding 1 MiB of its own pattern
+# mk_external_chain (helpers.bash), and e3's layer under the active one
 chain() {
-    D=$BATS_TEST_TMPDIR/img
-    domain_one_disk 4 0x11 "$D/g1.qcow2"
-    for s in e1 e2 e3; do
-        run -0 xs create --external --disk-only -n $s g1
-        case $s in e1) p=0x22 ;; e2) p=0x33 ;; e3) p=0x44 ;; esac
-        qemu-io -f qcow2 -c "write -q -P $p 1M 1M" "$IMG"
-    done
-    E1=$D/g1.e1.qcow2
-    E2=$D/g1.e2.qcow2
-    E3=$D/g1.e3.qcow2
+    mk_external_chain
     [ "$(qemu-img info -f qcow2 --output=json "$IMG" | json_get 'd["backing-filename"]')" = "$E3" ]
 }
 

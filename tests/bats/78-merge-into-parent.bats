@@ -6,20 +6,6 @@
 # snapshot needs that layer's current content, --force discards them.
 load helpers
 
-# a stopped domain with an external chain e1 <- e2 <- e3 (active: $IMG),
-# each layer holding 1 MiB of its own pattern
-chain() {
-    D=$BATS_TEST_TMPDIR/img
-    domain_one_disk 4 0x11 "$D/g1.qcow2"
-    for s in e1 e2 e3; do
-        run -0 xs create --external --disk-only -n $s g1
-        case $s in e1) p=0x22 ;; e2) p=0x33 ;; e3) p=0x44 ;; esac
-        qemu-io -f qcow2 -c "write -q -P $p 1M 1M" "$IMG"
-    done
-    E1=$D/g1.e1.qcow2
-    E2=$D/g1.e2.qcow2
-    E3=$D/g1.e3.qcow2
-}
 
 sum() { qemu-img convert -f qcow2 -O raw "$1" "$BATS_TEST_TMPDIR/sum.raw" && md5sum < "$BATS_TEST_TMPDIR/sum.raw" | cut -d' ' -f1; }
 backing() { qemu-img info -f qcow2 --output=json "$1" | json_get 'd.get("backing-filename") or ""'; }
@@ -29,7 +15,7 @@ depth() { qemu-img info -f qcow2 --backing-chain --output=json "$IMG" | json_get
 state() { (cd "$D" && for f in *; do echo "$f $(md5sum < "$f")"; done; xs list --names g1; for s in $(xs list --names g1); do xs info --json g1 "$s" | json_get 'str(d["disks"])'; done); }
 
 @test "delete --merge-into-parent of a middle snapshot folds the layer above into its layer: remaining data exact, chain shorter" {
-    chain
+    mk_external_chain
     w1=$(sum "$E1"); w3=$(sum "$E3"); want=$(sum "$IMG")
     d0=$(depth)
     run -0 xs delete --merge-into-parent g1 e2
@@ -54,7 +40,7 @@ e3"
 }
 
 @test "delete --merge-into-parent of the newest snapshot: the active layer's writes fold into its layer, which takes the configured path" {
-    chain
+    mk_external_chain
     w2=$(sum "$E2"); want=$(sum "$IMG")
     d0=$(depth)
     run -0 xs delete --merge-into-parent g1 e3
@@ -81,7 +67,7 @@ e2"
 # after a revert to e2 and a new snapshot f1: e2's layer has two layers
 # on it, e3's (a branch) and f1's (the current state)
 branch() {
-    chain
+    mk_external_chain
     run -0 xs revert g1 e2
     qemu-io -f qcow2 -c "write -q -P 0x55 2M 1M" "$IMG"
     run -0 xs create --external --disk-only -n f1 g1
@@ -149,7 +135,7 @@ i1"
 }
 
 @test "list --json gives each external disk's layer, its allocation and chain depth, as list -l" {
-    chain
+    mk_external_chain
     run -0 xs list --json g1
     for s in e1 e2 e3; do
         f=$D/g1.$s.qcow2

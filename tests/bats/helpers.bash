@@ -122,6 +122,22 @@ json.dump(r, open(p, "w"))
 PY
 }
 
+# mk_external_chain: a stopped domain with an external chain e1 <- e2 <- e3 (active: $IMG),
+# each layer holding 1 MiB of its own pattern
+# (D the image dir, E1 E2 E3 the frozen layers)
+mk_external_chain() {
+    D=$BATS_TEST_TMPDIR/img
+    domain_one_disk 4 0x11 "$D/g1.qcow2"
+    for s in e1 e2 e3; do
+        run -0 xs create --external --disk-only -n $s g1
+        case $s in e1) p=0x22 ;; e2) p=0x33 ;; e3) p=0x44 ;; esac
+        qemu-io -f qcow2 -c "write -q -P $p 1M 1M" "$IMG"
+    done
+    E1=$D/g1.e1.qcow2
+    E2=$D/g1.e2.qcow2
+    E3=$D/g1.e3.qcow2
+}
+
 # write PATTERN: fill the first 64k of an image with a byte pattern
 fill() { qemu-io -f qcow2 -c "write -q -P $2 0 64k" "$1"; }
 has() { qemu-io -f qcow2 -c "read -q -P $2 0 64k" "$1" >/dev/null 2>&1 && ! qemu-io -f qcow2 -c "read -P $2 0 64k" "$1" 2>&1 | grep -q "Pattern verification failed"; }
