@@ -135,6 +135,11 @@ static const xlsnap__disk_driver *const drivers[XLSNAP__DISK_NDRIVERS] = {
     &xlsnap__disk_lvm, &xlsnap__disk_reflink, &xlsnap__disk_qcow2,
 };
 
+const xlsnap__disk_driver *xlsnap__disk_driver_at(int i)
+{
+    return i >= 0 && i < XLSNAP__DISK_NDRIVERS ? drivers[i] : NULL;
+}
+
 /* Whether drv takes some disk of sn. */
 static bool takes_some(const xlsnap__disk_driver *drv,
                        const xlsnap_snapshot *sn)

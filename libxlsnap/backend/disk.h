@@ -161,6 +161,14 @@ typedef struct xlsnap__disk_driver {
      * NULL; <0: could not look.  NULL op: never at risk. */
     int (*warn)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
                 char **why_r);
+    /* check: an operation of the driver's own on the domain (op->dom)
+     * that was interrupted, found by the intent it wrote (qcow2: a create
+     * whose new overlay still has its temporary name): *problem_r says
+     * what is found (NULL: nothing), *snap_r names the snapshot; with
+     * repair it is finished or undone, *done_r saying how.  NULL op: the
+     * driver writes no intent. */
+    int (*recover)(const xlsnap__disk_op *op, bool repair, char **snap_r,
+                   char **problem_r, char **done_r);
     /* An import's data of disk sd is whole (check --repair completes an
      * interrupted import only then): 0 with *why_r NULL, or 0 with
      * *why_r saying what is wrong; <0: could not look.  An image in
@@ -180,6 +188,9 @@ typedef struct xlsnap__disk_driver {
 extern const xlsnap__disk_driver xlsnap__disk_qcow2;
 extern const xlsnap__disk_driver xlsnap__disk_lvm;
 extern const xlsnap__disk_driver xlsnap__disk_reflink;
+
+/* Driver i (0 <= i < XLSNAP__DISK_NDRIVERS) of every driver. */
+const xlsnap__disk_driver *xlsnap__disk_driver_at(int i);
 
 /* backend/qcow2_export.c: the qcow2 driver's export. */
 int xlsnap__qcow2_export(const xlsnap__disk_op *op, const xlsnap_disk *d,

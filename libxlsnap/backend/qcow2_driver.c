@@ -1402,6 +1402,13 @@ static int qcow2_verify(const xlsnap__disk_op *op, const xlsnap_disk *d,
     return w ? 0 : xlsnap__nomem(op->ctx);
 }
 
+static int qcow2_recover(const xlsnap__disk_op *op, bool repair,
+                         char **snap_r, char **problem_r, char **done_r)
+{
+    return xlsnap__qcow2_create_recover(op->ctx, op->dom, repair, snap_r,
+                                        problem_r, done_r);
+}
+
 const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .name = "qcow2",
     .plan = qcow2_plan,
@@ -1419,6 +1426,7 @@ const xlsnap__disk_driver xlsnap__disk_qcow2 = {
     .taken = xlsnap__qcow2_taken,
     .complete = xlsnap__qcow2_complete,
     .cancel = xlsnap__qcow2_cancel,
+    .recover = qcow2_recover,
     .verify = qcow2_verify,
     .export = xlsnap__qcow2_export,
 };

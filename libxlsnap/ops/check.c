@@ -487,30 +487,40 @@ static int check_merge(checker *c, xlsnap_snapshot *l, int nr)
     return rc;
 }
 
-/* A create killed while a new overlay had its temporary name (before
- * the preparing record is looked at: its overlay is then at its path). */
-static int check_create_intent(checker *c)
+/* An operation of a disk driver's own that was interrupted (qcow2: a
+ * create killed while a new overlay had its temporary name), before the
+ * preparing record is looked at (its overlay is then at its path). */
+static int check_driver_intents(checker *c)
 {
-    char *snap = NULL, *problem = NULL, *done = NULL;
-    int i, rc;
+    xlsnap__disk_op op = XLSNAP__DISK_OP(c->ctx, c->dom->uuid);
+    int rc = 0;
 
-    rc = xlsnap__qcow2_create_recover(c->ctx, c->dom, c->repair, &snap,
-                                      &problem, &done);
-    if (rc == XLSNAP_ERROR_NOMEM) goto out;
-    if (!problem) {
-        if (rc) found(c, NULL, "incomplete-create", "%s", c->ctx->errbuf);
+    op.dom = c->dom;
+    for (int d = 0; !rc && d < XLSNAP__DISK_NDRIVERS; d++) {
+        const xlsnap__disk_driver *drv = xlsnap__disk_driver_at(d);
+        char *snap = NULL, *problem = NULL, *done = NULL;
+        int i;
+
+        if (!drv->recover) continue;
+        rc = drv->recover(&op, c->repair, &snap, &problem, &done);
+        if (rc == XLSNAP_ERROR_NOMEM) goto next;
+        if (!problem) {
+            if (rc) found(c, NULL, "incomplete-create", "%s",
+                          c->ctx->errbuf);
+            rc = 0;
+            goto next;
+        }
+        i = found(c, snap, "incomplete-create", "%s", problem);
+        if (c->repair) {
+            if (rc) not_fixed(c, i);
+            else if (done) fixed(c, i, "%s", done);
+        }
         rc = 0;
-        goto out;
+ next:
+        free(snap);
+        free(problem);
+        free(done);
     }
-    i = found(c, snap, "incomplete-create", "%s", problem);
-    if (!c->repair) goto out;
-    if (rc) not_fixed(c, i);
-    else if (done) fixed(c, i, "%s", done);
-    rc = 0;
- out:
-    free(snap);
-    free(problem);
-    free(done);
     return rc;
 }
 
@@ -1115,7 +1125,7 @@ static int check_domain(checker *c)
     if ((rc = check_revert(c, l, nr))) goto out;
     if ((rc = check_merge(c, l, nr))) goto out;
     if ((rc = check_deleting(c, l, &nr))) goto out;
-    if ((rc = check_create_intent(c))) goto out;
+    if ((rc = check_driver_intents(c))) goto out;
     if ((rc = check_preparing(c, l, &nr))) goto out;
     for (int k = 0; k < nr; k++)
         if (l[k].state == XLSNAP_STATE_READY &&
