@@ -157,17 +157,17 @@ vm_froze() {
 }
 
 # Seconds each file took on one of the two one-vCPU VMs of the clean-clone
-# make check of 2026-12-05:
+# make check of 2026-12-06 (09:00, main 7923551):
 # only used to balance the files between parallel VMs (E2E_JOBS).
 declare -A FILE_SECS=(
-    [00-harness.bats]=116 [05-deb.bats]=38 [10-smoke-xl-snapshot.bats]=10
-    [20-list-info.bats]=51 [30-create-revert.bats]=242 [35-live-compress.bats]=129
-    [36-progress-hooks.bats]=48 [37-quiesce.bats]=121 [38-seed-004.bats]=68
-    [40-external.bats]=271 [45-identity.bats]=344 [46-coherence.bats]=358 [47-live-merge.bats]=450
-    [50-pvh.bats]=220 [52-hvm.bats]=247 [55-lvm.bats]=349 [56-reflink.bats]=82
-    [57-lvm-export.bats]=190 [60-faults.bats]=795 [61-faults-ops.bats]=461
-    [62-kill-save.bats]=37 [70-export.bats]=173 [71-import-faults.bats]=149
-    [72-nightly.bats]=110 [80-untrusted-guest.bats]=103
+    [00-harness.bats]=103 [05-deb.bats]=57 [10-smoke-xl-snapshot.bats]=11
+    [20-list-info.bats]=41 [30-create-revert.bats]=255 [35-live-compress.bats]=130
+    [36-progress-hooks.bats]=82 [37-quiesce.bats]=139 [38-seed-004.bats]=66
+    [40-external.bats]=380 [45-identity.bats]=420 [46-coherence.bats]=318 [47-live-merge.bats]=451
+    [50-pvh.bats]=212 [52-hvm.bats]=332 [55-lvm.bats]=472 [56-reflink.bats]=88
+    [57-lvm-export.bats]=201 [60-faults.bats]=568 [61-faults-ops.bats]=403
+    [62-kill-save.bats]=44 [70-export.bats]=138 [71-import-faults.bats]=146
+    [72-nightly.bats]=120 [80-untrusted-guest.bats]=115
 )
 
 # shard_plan JOBS FILE...: which VM (0..JOBS-1) runs each file, one
