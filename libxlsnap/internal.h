@@ -179,6 +179,9 @@ int xlsnap__mkdir_private(xlsnap_ctx *ctx, const char *path);
 /* unlink(path): 0, or "cannot remove <path>: <strerror>" on ctx and its
  * negative XLSNAP_ERROR_*; a path already gone is 0 when missing_ok. */
 int xlsnap__unlink(xlsnap_ctx *ctx, const char *path, bool missing_ok);
+/* fsync of the directory holding path (a rename or unlink in it made
+ * durable); best effort: nothing to report if it cannot be opened. */
+void xlsnap__fsync_dir_of(const char *path);
 /* The bytes a file has allocated (st_blocks; 0 if it is not there). */
 int64_t xlsnap__file_used(const char *path);
 /* Count n bytes freed (a merge: the removed layer's allocation less
@@ -952,6 +955,10 @@ int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                         xlsnap__strset *live);
 int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
                        const xlsnap__strset *known, int *n_r, char **one_r);
+/* Every image in known based on image is based on base after (header
+ * only: base holds the same content). */
+int xlsnap__rebase_dependents(xlsnap_ctx *ctx, const char *image,
+                              const xlsnap__strset *known, const char *base);
 int xlsnap__known_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                          const xlsnap_snapshot *l, int nr,
                          xlsnap__strset *known, xlsnap__strset *live);

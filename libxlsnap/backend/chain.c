@@ -184,6 +184,27 @@ int xlsnap__live_images(xlsnap_ctx *ctx, const xlsnap_domain *dom,
 }
 
 
+/* Whether known image i (other than image itself) has image as its
+ * backing file (*yes_r).  Only a qcow2 image has a backing file; one
+ * whose format is not known is not opened (a raw disk may carry
+ * anything). */
+static int backed_by(xlsnap_ctx *ctx, const xlsnap__strset *known, int i,
+                     const char *image, bool *yes_r)
+{
+    char *b = NULL;
+    int rc;
+
+    *yes_r = false;
+    if (!strcmp(known->v[i], image) || !known->fmt[i] ||
+        strcmp(known->fmt[i], "qcow2") || access(known->v[i], F_OK) < 0)
+        return 0;
+    if ((rc = xlsnap__qimg_backing(ctx, known->v[i], "qcow2", &b, NULL)))
+        return rc;
+    *yes_r = b && !strcmp(b, image);
+    free(b);
+    return 0;
+}
+
 /*
  * The images in known (other than image itself) that have image as
  * their backing file: *n_r of them, the last one in *one_r (may be
@@ -195,27 +216,33 @@ int xlsnap__dependents(xlsnap_ctx *ctx, const char *image,
     *n_r = 0;
     if (one_r) *one_r = NULL;
     for (int i = 0; i < known->n; i++) {
-        char *b = NULL;
+        bool yes;
         int rc;
-        /* only a qcow2 image has a backing file; one whose format is
-         * not known is not opened (a raw disk may carry anything) */
-        if (!strcmp(known->v[i], image) || !known->fmt[i] ||
-            strcmp(known->fmt[i], "qcow2") || access(known->v[i], F_OK) < 0)
-            continue;
-        if ((rc = xlsnap__qimg_backing(ctx, known->v[i], "qcow2", &b,
-                                       NULL)))
-            return rc;
-        if (b && !strcmp(b, image)) {
-            (*n_r)++;
-            if (one_r) {
-                free(*one_r);
-                if (!(*one_r = xlsnap__strdup(known->v[i]))) {
-                    free(b);
-                    return xlsnap__nomem(ctx);
-                }
-            }
+        if ((rc = backed_by(ctx, known, i, image, &yes))) return rc;
+        if (!yes) continue;
+        (*n_r)++;
+        if (one_r) {
+            free(*one_r);
+            if (!(*one_r = xlsnap__strdup(known->v[i])))
+                return xlsnap__nomem(ctx);
         }
-        free(b);
+    }
+    return 0;
+}
+
+/* Every image in known based on image is based on base (qcow2) after:
+ * its header rewritten only (base holds the same content). */
+int xlsnap__rebase_dependents(xlsnap_ctx *ctx, const char *image,
+                              const xlsnap__strset *known, const char *base)
+{
+    for (int i = 0; i < known->n; i++) {
+        bool yes;
+        int rc;
+        if ((rc = backed_by(ctx, known, i, image, &yes)) ||
+            (yes && (rc = xlsnap__qimg_rebase(ctx, known->v[i], "qcow2",
+                                              base, "qcow2",
+                                              XLSNAP__QIMG_UNSAFE))))
+            return rc;
     }
     return 0;
 }

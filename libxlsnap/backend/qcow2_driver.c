@@ -610,14 +610,10 @@ static int rename_noreplace(xlsnap_ctx *ctx, const char *from, const char *to)
 
 int xlsnap__rename_image(xlsnap_ctx *ctx, const char *from, const char *to)
 {
-    char *d = xlsnap__strdup(to);
-    int fd, rc;
+    int rc;
 
-    if (!d) return xlsnap__nomem(ctx);
-    if ((rc = rename_noreplace(ctx, from, to))) { free(d); return rc; }
-    fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) { fsync(fd); close(fd); }
-    free(d);
+    if ((rc = rename_noreplace(ctx, from, to))) return rc;
+    xlsnap__fsync_dir_of(to);
     return 0;
 }
 

@@ -239,6 +239,18 @@ int64_t xlsnap__file_used(const char *path)
     return stat(path, &st) < 0 ? 0 : (int64_t)st.st_blocks * 512;
 }
 
+void xlsnap__fsync_dir_of(const char *path)
+{
+    char *d = xlsnap__strdup(path);
+    int fd = d ? open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(d);
+}
+
 void xlsnap__freed_add(xlsnap_ctx *ctx, int64_t n)
 {
     ctx->freed += n;

@@ -33,8 +33,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -610,8 +608,7 @@ typedef struct {
 /* Which layer folds into disk fd->disk's layer B (S is x). */
 static int fold_choose(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                        const xlsnap_snapshot *l, int nr,
-                       const xlsnap_snapshot *x, const xlsnap__strset *known,
-                       fold_disk *fd)
+                       const xlsnap__strset *known, fold_disk *fd)
 {
     const char *b = fd->disk->backing;
     char *top = NULL, *fmt = NULL, *one = NULL;
@@ -653,7 +650,6 @@ static int fold_choose(xlsnap_ctx *ctx, const xlsnap_domain *dom,
                : xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "nothing written "
                                "after it is kept: no layer is based on its "
                                "layer %s (disk %s)", b, fd->disk->vdev);
-    (void)x;
  out:
     xlsnap__merge_chain_free(&c);
     free(top);
@@ -662,22 +658,6 @@ static int fold_choose(xlsnap_ctx *ctx, const xlsnap_domain *dom,
     return rc;
 }
 
-
-static void fsync_dir_of(xlsnap_ctx *ctx, const char *path)
-{
-    char *d = xlsnap__strdup(path), *slash = d ? strrchr(d, '/') : NULL;
-    int fd;
-
-    (void)ctx;
-    if (slash) {
-        *(slash == d ? slash + 1 : slash) = '\0';
-        if ((fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-            fsync(fd);
-            close(fd);
-        }
-    }
-    free(d);
-}
 
 /* Offline (or a layer the running domain does not use): fold D into
  * B with qemu-img; l's records naming the removed file name the kept
@@ -702,27 +682,13 @@ static int fold_offline(xlsnap_ctx *ctx, const fold_disk *fd,
         if (rename(b, d) < 0)
             return xlsnap__error_errno(ctx, errno, "cannot rename %s to %s",
                                        b, d);
-        fsync_dir_of(ctx, d);
+        xlsnap__fsync_dir_of(d);
         xlsnap__freed_add(ctx, used0 - xlsnap__file_used(d));
         return 0;
     }
     /* what is based on D is based on B now: the same content */
-    for (int i = 0; i < known->n; i++) {
-        char *bb = NULL;
-        if (!strcmp(known->v[i], d) || !known->fmt[i] ||
-            strcmp(known->fmt[i], "qcow2") || access(known->v[i], F_OK) < 0)
-            continue;
-        if ((rc = xlsnap__qimg_backing(ctx, known->v[i], "qcow2", &bb,
-                                       NULL)))
-            return rc;
-        rc = bb && !strcmp(bb, d)
-           ? xlsnap__qimg_rebase(ctx, known->v[i], "qcow2", b, "qcow2",
-                                 XLSNAP__QIMG_UNSAFE)
-           : 0;
-        free(bb);
-        if (rc) return rc;
-    }
-    if ((rc = xlsnap__relocate_image(ctx, l, nr, skip, d, b)) ||
+    if ((rc = xlsnap__rebase_dependents(ctx, d, known, b)) ||
+        (rc = xlsnap__relocate_image(ctx, l, nr, skip, d, b)) ||
         (rc = xlsnap__unlink(ctx, d, true)))
         return rc;
     xlsnap__freed_add(ctx, used0 - xlsnap__file_used(b));
@@ -824,7 +790,7 @@ int xlsnap__delete_fold(xlsnap_ctx *ctx, const xlsnap_domain *dom,
         goto out;
     for (nd = 0; nd < x->num_disks; nd++) {
         fd[nd].disk = &x->disks[nd];
-        if ((rc = fold_choose(ctx, dom, l, nr, x, &known, &fd[nd]))) {
+        if ((rc = fold_choose(ctx, dom, l, nr, &known, &fd[nd]))) {
             nd++;
             goto out;
         }
