@@ -32,7 +32,7 @@ static int delete_merge(const char *domspec, const char *name,
                 vis(xlsnap_last_error(g_ctx)),
                 xlsnap_last_discarded(g_ctx, 1) ? "them" : "it");
         else
-            rc = fail("delete '%s'", name);
+            fail("delete '%s'", name);
         rc = EXIT_FAILURE;
         goto out;
     }
