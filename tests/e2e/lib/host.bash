@@ -230,7 +230,7 @@ e2e_host_boot() {
                 E2E_VM_FINISHED=1
                 E2E_DOM0_RC=${line##*@@END@@ }; E2E_DOM0_RC=${E2E_DOM0_RC%% *}
                 # dom0 powers off by itself; make sure QEMU goes away.
-                [ -n "$killer" ] || { (sleep 30; kill "$qpid" 2>/dev/null) & killer=$!; } ;;
+                [ -n "$killer" ] || { e2e_host_kill_after 30 "$qpid"; killer=$!; } ;;
             *"@@TAP@@ "*)
                 # dom0's test output: it may quote a guest's console, and
                 # a guest that panics is a test's business, not the VM's
@@ -239,7 +239,7 @@ e2e_host_boot() {
                 if [ -z "$E2E_VM_REASON" ] && [ "$E2E_VM_FINISHED" = 0 ]; then
                     E2E_VM_REASON="crash: $line"
                     # Let the trace reach the log, then stop (a panic normally ends QEMU itself).
-                    (sleep 5; kill "$qpid" 2>/dev/null) & killer=$!
+                    e2e_host_kill_after 5 "$qpid"; killer=$!
                 fi ;;
         esac
         "$handler" "$line"
@@ -282,6 +282,17 @@ e2e_host_cpu_ticks() {
 
 # e2e_host_freeze_watch TIMEOUT_PID LOG: the frozen-VM watchdog, beside
 # each VM (tests/e2e/README.md, "A VM that froze in the middle of a run").
+# e2e_host_kill_after SECS PID: in the background ($! is it), kill PID
+# after SECS unless killed first. Its sleep goes with it: a bare
+# `(sleep N; kill PID) &` killed early leaves the sleep behind, which holds
+# the caller's output open for N s and then kills whatever has PID by then.
+e2e_host_kill_after() {
+    ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
+      sleep "$1" & s=$!
+      wait "$s"
+      kill "$2" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
+}
+
 # A healthy emulated machine always burns CPU under TCG (Xen's and dom0's
 # timers alone); one that halted with no timer armed uses none and writes
 # nothing, until E2E_TIMEOUT.  Every E2E_FREEZE_POLL (5) s this reads
