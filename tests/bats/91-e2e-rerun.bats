@@ -129,3 +129,19 @@ stays_failed() {
     refute_output --partial "No such file"
     [ ! -e "$DOM0_SHARE/results/boot-retries.txt" ]
 }
+
+@test "E2E_BATS_FILTER_TAGS (the second Xen's pass: '!beyond-core'): tagged tests are not run, the others are numbered on" {
+    # the real bats this time: the tag filter is bats' own
+    rm "$FAKE/bin/bats"
+    printf '%s\n' '@test "a" { :; }' '# bats test_tags=beyond-core' '@test "b" { :; }' \
+        '@test "c" { :; }' > "$DOM0_SHARE/tests/t1.bats"
+    E2E_BATS_FILTER_TAGS='!beyond-core' runner
+    assert_success
+    run -0 grep -E '^(not )?ok ' <<< "$tap"
+    assert_output "$(printf 'ok 1 e2e/t1.bats: a\nok 2 e2e/t1.bats: c')"
+    # without it (the first Xen, make e2e-4.20): every test
+    E2E_BATS_FILTER_TAGS= runner
+    assert_success
+    run -0 grep -E '^(not )?ok ' <<< "$tap"
+    assert_output "$(printf 'ok 1 e2e/t1.bats: a\nok 2 e2e/t1.bats: b\nok 3 e2e/t1.bats: c')"
+}

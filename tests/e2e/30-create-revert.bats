@@ -136,6 +136,7 @@ teardown() {
     e2e_wait_domain_state cr1 gone 30
 }
 
+# bats test_tags=beyond-core
 @test "two disks are captured at the same instant" {
     e2e_start_guest cr2 pv 2 >/dev/null
     e2e_wait_counter_above cr2 10 >/dev/null
@@ -156,6 +157,7 @@ teardown() {
     done
 }
 
+# bats test_tags=beyond-core
 @test "PVH: create with memory and revert" {
     e2e_start_guest pvh1 pvh 1 >/dev/null
     e2e_wait_counter_above pvh1 10 >/dev/null
@@ -175,6 +177,7 @@ teardown() {
     e2e_wait_domain_state pvh1 gone 30
 }
 
+# bats test_tags=beyond-core
 @test "create --halt: the domain is destroyed after the snapshot, revert brings it back" {
     # pvh1 (destroyed above) comes back from its memory snapshot h1: a
     # restore, no boot

@@ -162,6 +162,7 @@ teardown() {
     xl destroy ex2
 }
 
+# bats test_tags=beyond-core
 @test "mixed internal/external tree: deleting inner nodes keeps every other snapshot's data" {
     e2e_start_guest mx1 pv 1 >/dev/null
     declare -A sum
@@ -204,6 +205,7 @@ teardown() {
     done
 }
 
+# bats test_tags=beyond-core
 @test "reuse-external on a running guest: the admin's overlay takes the disk while it ticks; revert gives the snapshot's counter" {
     e2e_start_guest rx1 pv 1 >/dev/null
     base=$(e2e_guest_disk rx1)

@@ -165,6 +165,7 @@ c3"
     xl destroy bx1
 }
 
+# bats test_tags=beyond-core
 @test "delta of two internal snapshots of a running guest's image: only the changed clusters, from the image's tables; imported, exact" {
     # bundle/delta.c compares the two snapshots' L1/L2 tables in the image
     # the running QEMU has open (read-only, no qemu-img on it)

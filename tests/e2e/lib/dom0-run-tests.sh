@@ -80,7 +80,8 @@ run_attempt() {
         else
             emit "# $line"
         fi
-    done < <(timeout -k 10 "${E2E_FILE_TIMEOUT:-900}" bats --tap "$1" 2>&1 </dev/null)
+    done < <(timeout -k 10 "${E2E_FILE_TIMEOUT:-900}" bats --tap \
+                 ${E2E_BATS_FILTER_TAGS:+--filter-tags "$E2E_BATS_FILTER_TAGS"} "$1" 2>&1 </dev/null)
     wait $! 2>/dev/null; rc=$?
 }
 
