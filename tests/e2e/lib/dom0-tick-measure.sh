@@ -16,7 +16,7 @@ window() { # window LABEL: CPU seconds per second over W seconds
 }
 n=0
 window "no guest"
-for us in 100000 500000; do
+for us in ${E2E_MEASURE_TICKS:-100000 500000}; do
     name=tm$us
     if E2E_GUEST_EXTRA="xlsnap_tick_us=$us" e2e_start_guest "$name" pv 2 >/dev/null 2>&1; then
         window "one PV guest, 2 disks, tick every $us us"

@@ -280,8 +280,6 @@ e2e_host_cpu_ticks() {
     echo $((f[11] + f[12]))
 }
 
-# e2e_host_freeze_watch TIMEOUT_PID LOG: the frozen-VM watchdog, beside
-# each VM (tests/e2e/README.md, "A VM that froze in the middle of a run").
 # e2e_host_kill_after SECS PID: in the background ($! is it), kill PID
 # after SECS unless killed first. Its sleep goes with it: a bare
 # `(sleep N; kill PID) &` killed early leaves the sleep behind, which holds
@@ -293,6 +291,8 @@ e2e_host_kill_after() {
       kill "$2" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
 }
 
+# e2e_host_freeze_watch TIMEOUT_PID LOG: the frozen-VM watchdog, beside
+# each VM (tests/e2e/README.md, "A VM that froze in the middle of a run").
 # A healthy emulated machine always burns CPU under TCG (Xen's and dom0's
 # timers alone); one that halted with no timer armed uses none and writes
 # nothing, until E2E_TIMEOUT.  Every E2E_FREEZE_POLL (5) s this reads
