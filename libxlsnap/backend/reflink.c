@@ -171,19 +171,6 @@ static int own_copy(xlsnap_ctx *ctx, const xlsnap_disk *d, const char *uuid,
     return rc;
 }
 
-/* fsync of the directory of path (best effort: the data is synced). */
-static void sync_dir_of(const char *path)
-{
-    char *p = xlsnap__strdup(path);
-    int fd = p ? open(dirname(p), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(p);
-}
-
 /* FICLONE src into dst: 0, or an error naming what failed. */
 static int clone_into(xlsnap_ctx *ctx, int dst, int src, const char *from,
                       const char *to)
@@ -227,7 +214,7 @@ static int reflink_take(const xlsnap__disk_op *op, const xlsnap_disk *d,
         unlink(d->snapshot_file);
         goto out;
     }
-    sync_dir_of(d->snapshot_file);
+    xlsnap__fsync_dir_of(d->snapshot_file);
  out:
     if (src >= 0) close(src);
     if (dst >= 0) close(dst);
@@ -244,7 +231,7 @@ static int reflink_remove(const xlsnap__disk_op *op, const xlsnap_disk *d)
     if (rc <= 0) return rc;
     close(fd);
     if ((rc = xlsnap__unlink(ctx, d->snapshot_file, true))) return rc;
-    sync_dir_of(d->snapshot_file);
+    xlsnap__fsync_dir_of(d->snapshot_file);
     return 0;
 }
 
@@ -324,7 +311,7 @@ static int reflink_revert(const xlsnap__disk_op *op, const xlsnap_disk *d)
         unlink(tmp);
         goto out;
     }
-    sync_dir_of(real);
+    xlsnap__fsync_dir_of(real);
  out:
     if (rc)
         rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
@@ -594,7 +581,7 @@ int xlsnap__reflink_remove_orphan(xlsnap_ctx *ctx,
         goto out;
     }
     if ((rc = xlsnap__unlink(ctx, o->path, true))) goto out;
-    sync_dir_of(o->path);
+    xlsnap__fsync_dir_of(o->path);
  out:
     free(want);
     return rc;
