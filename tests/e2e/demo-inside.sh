@@ -44,7 +44,7 @@ rewound() {
 }
 
 step "start a small PV guest '$GUEST' (96 MiB, 1 vCPU, one qcow2 disk served by QEMU's qdisk)"
-echo "(the guest counts every ~100 ms, printing 'tick N' on its console and writing N to its disk)"
+echo "(the guest counts every ~200 ms, printing 'tick N' on its console and writing N to its disk)"
 echo "\$ xl create $(e2e_guest_cfg "$GUEST")"
 if ! domid=$(e2e_start_guest "$GUEST" pv 1); then
     echo "the guest did not start"; exit 1

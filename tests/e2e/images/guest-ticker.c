@@ -37,7 +37,7 @@ int main(int argc, char **argv)
     n = strtoull(argv[1], NULL, 10);
     tick_us = strtol(argv[2], NULL, 10);
     if (tick_us <= 0)
-        tick_us = 100000;
+        tick_us = 200000;
     for (i = 3; i < argc && nd < MAX_DISKS; i++) {
         int fd = open(argv[i], O_WRONLY | O_DIRECT);
         if (fd < 0 && errno == EINVAL) {

@@ -3,7 +3,7 @@
 # Helpers for e2e bats tests. They run INSIDE dom0 (Xen 4.17 in QEMU), started by
 # tests/e2e/run.sh. Load with:   load 'lib/e2e'
 #
-# The test guest (tests/e2e/images/guest-init) ticks every ~100 ms: n=n+1, writes n into
+# The test guest (tests/e2e/images/guest-init) ticks every ~200 ms: n=n+1, writes n into
 # sector 1 of every disk (fsync'd), then prints "tick n" on its console, which
 # xenconsoled logs to /var/log/xen/console/guest-NAME.log. At boot it prints
 # "boot disk-counter <n>" (the counter found on xvda; counting resumes from it) and

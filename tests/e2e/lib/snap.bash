@@ -320,7 +320,8 @@ delete_ticking() {
     now=${EPOCHREALTIME/./}
     wait $pid || { cat "$out"; return 1; }
     cat "$out"
-    # (the guest ticks every 0.1 s: 0.0 means every sample saw a new tick)
+    # (the guest ticks every 0.2 s, a sample every 0.1 s: a gap of 0.2 s is
+    # a guest that never stopped)
     printf 'took %d.%d s, longest tick gap %d.%d s (a sample every %d.%02d s)\n' \
         $(((now - t0) / 1000000)) $(((now - t0) / 100000 % 10)) \
         $((gap / 1000000)) $((gap / 100000 % 10)) \
