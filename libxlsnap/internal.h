@@ -110,6 +110,7 @@ int xlsnap__nomem(xlsnap_ctx *ctx);
 /* The libxl ctx; created on first use.  Fails with HYPERVISOR when no
  * hypervisor is reachable (no /proc/xen/privcmd or /dev/xen/privcmd). */
 int xlsnap__libxl(xlsnap_ctx *ctx, libxl_ctx **lctx_r);
+void xlsnap__libxl_release(xlsnap_ctx *ctx);
 bool xlsnap__hypervisor_present(void);
 /* Fault injection for crash-safety tests: if XL_SNAPSHOT_FAULT names
  * this step, the process kills itself with SIGKILL. */

@@ -524,8 +524,12 @@ static uint32_t on_shutdown(libxl_ctx *lx, uint32_t domid,
     /* xl waits as long before it re-creates a domain */
     sleep(2);
     if (create_locked(lx, dc, -1, &newid) ||
-        libxl_domain_unpause(lx, newid, NULL))
+        libxl_domain_unpause(lx, newid, NULL)) {
+        fprintf(stderr, "cannot restart domain %u: creating it again "
+                "failed\n", domid);
         return (uint32_t)INVALID_DOMID;
+    }
+    fprintf(stderr, "domain %u restarted as domain %u\n", domid, newid);
     return newid;
 }
 
@@ -564,8 +568,13 @@ static void monitor_loop(libxl_ctx *lx, uint32_t domid, const char *json)
 int xlsnap__hv_monitor(xlsnap_ctx *ctx, int64_t domid, const char *name,
                        const char *config_json)
 {
-    pid_t pid = fork();
+    pid_t pid;
     int st;
+
+    /* the daemon's libxl must not inherit ours (its SIGCHLD handler and
+     * owner list: a restart aborted in the daemon, see the function) */
+    xlsnap__libxl_release(ctx);
+    pid = fork();
 
     if (pid < 0)
         return xlsnap__error_errno(ctx, errno, "cannot start the domain's "

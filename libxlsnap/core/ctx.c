@@ -281,6 +281,22 @@ int xlsnap__libxl(xlsnap_ctx *ctx, libxl_ctx **lctx_r)
     return 0;
 }
 
+/*
+ * Free the libxl ctx (the next xlsnap__libxl makes a new one).  Before a
+ * fork whose child uses libxl: our ctx owns SIGCHLD for good
+ * (libxl_sigchld_owner_libxl_always_selective_reap), so libxl's handler
+ * and its process-wide list of owners (each with its self-pipe) would be
+ * inherited, and the child's first SIGCHLD would write to the pipe of a
+ * ctx it does not have: libxl aborts on EBADF (or writes into whatever
+ * file now has that number).  Freeing it removes it from the list and,
+ * with no owner left, puts SIGCHLD's handler back.
+ */
+void xlsnap__libxl_release(xlsnap_ctx *ctx)
+{
+    if (ctx->lctx) libxl_ctx_free(ctx->lctx);
+    ctx->lctx = NULL;
+}
+
 /* XL_SNAPSHOT_FAULT=STEP: die (SIGKILL) at STEP; STEP:stop: stop
  * (SIGSTOP) there, for a test to change something and SIGCONT us. */
 void xlsnap__fault_point(const char *step)
