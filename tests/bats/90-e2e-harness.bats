@@ -13,7 +13,7 @@ setup() {
     export FAKE=$BATS_TEST_TMPDIR/fake
     mkdir -p "$E2E_CONSOLE_DIR" "$FAKE/bin" "$E2E_SHARE/results"
     # fake xl: `create` plays the next scenario word of $FAKE/plan
-    # (ready | reset | dmtimeout | badcfg | silent), one per create
+    # (ready | reset | dmtimeout | badcfg | silent | late), one per create
     cat > "$FAKE/bin/xl" <<'XL'
 #!/bin/bash
 st=$FAKE
@@ -33,8 +33,11 @@ create)
     reset) echo "$name $((n + 100))" > "$st/reset-to"; printf 'Linux version\r\n' > "$log"
            echo "(XEN) d${n}v0 Triple fault - invoking HVM shutdown action 1" >> "$st/dmesg" ;;
     silent) : > "$log" ;;
+    late) printf 'Linux version\r\n' > "$log"
+          (sleep 2.5; printf 'boot disk-counter 0\r\nguest ready disks=xvda\r\n' >> "$log") >/dev/null 2>&1 & ;;
     esac ;;
 domid) # a reset shows after the first look: libxl made a new domain
+    echo x >> "$st/domid-calls"
     if [ -f "$st/reset-to" ] && [ -f "$st/looked" ]; then mv "$st/reset-to" "$st/domain"; rm -f "$st/looked"
     elif [ -f "$st/reset-to" ]; then touch "$st/looked"; fi
     [ -f "$st/domain" ] && read -r nm id < "$st/domain" && [ "$nm" = "$2" ] && echo "$id" ;;
@@ -97,6 +100,55 @@ plan() { printf '%s\n' "$@" > "$FAKE/plan"; }
     [[ $stderr == *"xl create failed: Parsing config"* ]]
     [ "$(cat "$FAKE/creates")" = 1 ]
     [ ! -s "$E2E_SHARE/results/boot-retries.txt" ]
+}
+
+@test "the boot wait reads the console in bash and asks xl about the domain every 10th poll only" {
+    # dom0 has one emulated CPU, shared with the booting guest: an xl call
+    # costs it ~0.5 s, and the old wait made one every 0.2 s
+    plan late
+    run --separate-stderr e2e_start_guest g1 pv 1 3>&-
+    assert_success
+    assert_output 1
+    # ready after ~2.5 s (~12 polls): one look right after create, one
+    # at the 10th poll, one when ready (the old wait: one a poll, ~13)
+    calls=$(wc -l < "$FAKE/domid-calls")
+    echo "xl domid calls: $calls"
+    [ "$calls" -le 4 ]
+}
+
+@test "e2e_wait_counter_above follows the console from bash: the latest tick, a line being written waits for its end" {
+    log=$E2E_CONSOLE_DIR/guest-g1.log
+    printf 'boot disk-counter 0\r\nguest ready\r\ntick 1\r\ntick 2\r\nti' > "$log"
+    [ "$(e2e_guest_counter g1)" = 2 ]
+    run e2e_wait_counter_above g1 1 5
+    assert_success
+    assert_output 2
+    # "tick 15" without its end of line yet is not a tick
+    { sleep 0.5; printf 'ck 3\r\n' >> "$log"; for i in 4 5 6 7 8 9 10 11 12 13 14; do
+          printf 'tick %d\r\n' "$i" >> "$log"; done; printf 'tick 15' >> "$log"; } &
+    run e2e_wait_counter_above g1 9 5
+    assert_success
+    assert_output 14
+    run e2e_wait_counter_above g1 14 1
+    assert_failure
+    assert_output --partial "still at tick 14 (want > 14) after 1s"
+    wait
+    printf '\r\n' >> "$log"
+    run e2e_wait_counter_above g1 14 2
+    assert_output 15
+}
+
+@test "e2e_sleep sleeps without a process (no sleep on PATH)" {
+    t0=${EPOCHREALTIME/./}
+    PATH=/nonexistent e2e_sleep 0.3
+    t1=${EPOCHREALTIME/./}
+    (( t1 - t0 >= 300000 && t1 - t0 < 2000000 ))
+    # in a subshell too (the poll loops run in $(...))
+    t0=${EPOCHREALTIME/./}
+    out=$(PATH=/nonexistent; e2e_sleep 0.2; echo done)
+    t1=${EPOCHREALTIME/./}
+    [ "$out" = done ]
+    (( t1 - t0 >= 200000 ))
 }
 
 # vm_plays LINE...: a stand-in qemu-system-x86_64 that writes LINEs to

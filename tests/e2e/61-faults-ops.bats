@@ -112,7 +112,7 @@ teardown() {
     deadline=$((SECONDS + 30))
     while flock -n "$lock" true; do
         [ $SECONDS -lt $deadline ] || fail "c3 never took the lock"
-        sleep 0.05
+        e2e_sleep 0.05
     done
     XL_SNAPSHOT_LOCK_TIMEOUT=0 run -1 xl-snapshot create --disk-only -n c4 o1
     assert_output --partial "xl-snapshot: cannot create snapshot 'c4': domain $(uuid_of o1) is busy: another xl-snapshot operation holds"
@@ -137,7 +137,7 @@ teardown() {
     both=0
     while kill -0 $p1 2>/dev/null || kill -0 $p2 2>/dev/null; do
         if ! flock -n "$l1" true && ! flock -n "$l2" true; then both=$((both + 1)); fi
-        sleep 0.05
+        e2e_sleep 0.05
     done
     wait $p1 || fail "p1: $(cat "$E2E_WORK/p1.out")"
     wait $p2 || fail "p2: $(cat "$E2E_WORK/p2.out")"

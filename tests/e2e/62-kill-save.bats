@@ -42,7 +42,7 @@ teardown() {
             return 1
         fi
         [ $SECONDS -lt $deadline ] || { echo "the memory image stayed at $size bytes" >&2; return 1; }
-        sleep 0.02
+        e2e_sleep 0.02
     done
     kill -KILL $pid
     rc=0
@@ -52,7 +52,7 @@ teardown() {
     # a save helper the tool left may still be writing: let it end
     for _ in $(seq 1 150); do
         pgrep -x libxl-save-hel >/dev/null 2>&1 || break
-        sleep 0.2
+        e2e_sleep 0.2
     done
     e2e_log "[$SECONDS s] after the kill: image $(stat -c %s "$mem" 2>/dev/null || echo gone) bytes, k1 $(e2e_domain_state k1)"
 

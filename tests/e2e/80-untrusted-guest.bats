@@ -85,7 +85,7 @@ CFG
     local deadline=$((SECONDS + E2E_GUEST_BOOT_TIMEOUT))
     until grep -aq 'guest ready' "$(e2e_guest_log ug1)" 2>/dev/null; do
         [ $SECONDS -lt $deadline ] || { tail -n 20 "$(e2e_guest_log ug1)"; false; }
-        sleep 0.2
+        e2e_sleep 0.2
     done
     run -0 grep -a 'guest copied xvdb to xvda' "$(e2e_guest_log ug1)"
     e2e_wait_counter_above ug1 10 >/dev/null

@@ -36,6 +36,23 @@ if declare -F bats_load_library >/dev/null; then
     bats_load_library bats-file
 fi
 
+# e2e_sleep SECS: sleep without starting a process: read -t on a FIFO that
+# nobody writes (made when this file is loaded; subshells share it).
+# /bin/sleep is a fork and an exec, ~0.1 s of dom0's one emulated CPU, so
+# a poll loop with a "sleep 0.2" in it kept that CPU half busy waiting.
+_e2e_sleep_open() {
+    local f=${TMPDIR:-/tmp}/e2e-sleep.$$.$RANDOM$RANDOM
+    mkfifo -m 0600 "$f" 2>/dev/null || return 1
+    exec {_E2E_SLEEP_FD}<>"$f"
+    rm -f "$f"
+}
+e2e_sleep() {
+    [ -n "${_E2E_SLEEP_FD:-}" ] || _e2e_sleep_open || { sleep "$1"; return 0; }
+    read -r -t "$1" -u "$_E2E_SLEEP_FD" _ || true
+}
+_E2E_SLEEP_FD=''
+_e2e_sleep_open || true
+
 # e2e_log MSG...: a "# MSG" diagnostic line that shows in the TAP output (fd 3).
 e2e_log() {
     if { true >&3; } 2>/dev/null; then echo "# $*" >&3; else echo "# $*" >&2; fi
@@ -165,23 +182,39 @@ _e2e_boot_once() {
         echo "retry:$name vanished right after xl create" > "$dir/boot-failure"; return 1
     fi
     deadline=$((SECONDS + E2E_GUEST_BOOT_TIMEOUT))
-    while ! grep -aq 'guest ready' "$log" 2>/dev/null; do
+    # Each poll reads the console's new lines in bash (_e2e_follow_*: no
+    # process); xl (~0.5 s of dom0's one emulated CPU a call, taken from
+    # the booting guest) runs every 10th poll and once the guest is ready.
+    local polls=0 ready=0
+    _E2E_FOLLOW_FD=''
+    while :; do
+        [ -n "$_E2E_FOLLOW_FD" ] || _e2e_follow_open "$log" || true
+        if [ -n "$_E2E_FOLLOW_FD" ] && _e2e_follow_grep 'guest ready'; then
+            ready=1
+        elif ((++polls % 10)) && [ $SECONDS -lt $deadline ]; then
+            e2e_sleep 0.2; continue
+        fi
         if ! cur=$(e2e_domid "$name"); then
             # libxl restarts a guest that reset (destroy, then create): allow a gap.
             local gap=$((SECONDS + 15))
-            while ! cur=$(e2e_domid "$name") && [ $SECONDS -lt $gap ]; do sleep 0.2; done
+            while ! cur=$(e2e_domid "$name") && [ $SECONDS -lt $gap ]; do e2e_sleep 0.2; done
             if [ -z "$cur" ]; then
+                _e2e_follow_close
                 echo "retry:died while booting (domid $domid)" > "$dir/boot-failure"; return 1
             fi
         fi
         if [ "$cur" != "$domid" ]; then
+            _e2e_follow_close
             echo "retry:reset while booting (domid $domid -> $cur)" > "$dir/boot-failure"; return 1
         fi
+        [ "$ready" = 0 ] || break
         if [ $SECONDS -ge $deadline ]; then
+            _e2e_follow_close
             echo "retry:not ready after ${E2E_GUEST_BOOT_TIMEOUT}s" > "$dir/boot-failure"; return 1
         fi
-        sleep 0.2
+        e2e_sleep 0.2
     done
+    _e2e_follow_close
     echo "$((SECONDS - t0))" > "$dir/boot-secs"
     echo "$domid"
 }
@@ -197,6 +230,47 @@ _e2e_boot_evidence() {
     mkdir -p "$res" 2>/dev/null && printf '%s %s %s\n' "${BATS_TEST_FILENAME##*/}" "$name" "$why" >> "$res/boot-retries.txt"
     # keep Xen's full evidence of every retry
     xl dmesg > "$res/xl-dmesg-retry-$(date +%s)-$name.txt" 2>/dev/null || true
+}
+
+# Following a console log from bash, without a process per look: dom0 has
+# one emulated CPU, shared with the guests, and each process costs it
+# 0.1-0.5 s (tail, awk, grep, xl; measured in dom0 under TCG with two
+# other VMs on the host), so a 0.2 s poll that started three of them kept
+# it busy the whole wait (a PV guest: ready after ~19 s of its own CPU
+# and dom0's, 25-30 s with e2e_start_guest's old poll).
+# _e2e_follow_open FILE [end]: open FILE on _E2E_FOLLOW_FD (status 1 if
+# it does not exist yet); "end": skip what it holds now (one cat).
+_e2e_follow_open() {
+    _E2E_FOLLOW_FD='' _E2E_FOLLOW_PART='' _E2E_FOLLOW_LINE=''
+    [ -e "$1" ] || return 1
+    exec {_E2E_FOLLOW_FD}<"$1" || { _E2E_FOLLOW_FD=''; return 1; }
+    # the fd's offset is shared with cat's copy of it
+    [ "${2:-}" != end ] || cat <&"$_E2E_FOLLOW_FD" >/dev/null
+}
+_e2e_follow_close() {
+    [ -z "${_E2E_FOLLOW_FD:-}" ] || exec {_E2E_FOLLOW_FD}<&-
+    _E2E_FOLLOW_FD=''
+}
+# _e2e_follow_next: the next complete line (CRs removed) in
+# _E2E_FOLLOW_LINE; status 1 if none has been written yet (a line being
+# written is kept for the next call: read consumes what it saw)
+_e2e_follow_next() {
+    local l
+    if IFS= read -r -u "$_E2E_FOLLOW_FD" l; then
+        _E2E_FOLLOW_LINE=$_E2E_FOLLOW_PART$l _E2E_FOLLOW_PART=''
+        _E2E_FOLLOW_LINE=${_E2E_FOLLOW_LINE//$'\r'/}
+        return 0
+    fi
+    _E2E_FOLLOW_PART+=$l
+    return 1
+}
+# _e2e_follow_grep TEXT: a new line containing TEXT? (reads every new line)
+_e2e_follow_grep() {
+    local found=1
+    while _e2e_follow_next; do
+        [[ $_E2E_FOLLOW_LINE != *"$1"* ]] || found=0
+    done
+    return $found
 }
 
 # _e2e_complete_lines FILE: the last 16 KiB of FILE without CRs and without a partial
@@ -221,17 +295,31 @@ e2e_boot_disk_counter() {
 }
 
 # e2e_wait_counter_above NAME N [TIMEOUT=60]: wait until the guest's tick > N; prints it.
+# The log is followed from its end (_e2e_follow_open, then one look at
+# its last lines): no process per poll.
 e2e_wait_counter_above() {
-    local name=$1 min=$2 timeout=${3:-60} c deadline
+    local name=$1 min=$2 timeout=${3:-60} c deadline t
     deadline=$((SECONDS + timeout))
+    _e2e_follow_open "$(e2e_guest_log "$name")" end || true
+    c=$(e2e_guest_counter "$name")
     while :; do
-        c=$(e2e_guest_counter "$name")
-        [ "$c" -le "$min" ] || { echo "$c"; return 0; }
+        [ "$c" -le "$min" ] || { _e2e_follow_close; echo "$c"; return 0; }
         if [ $SECONDS -ge $deadline ]; then
+            _e2e_follow_close
             echo "e2e_wait_counter_above: $name still at tick $c (want > $min) after ${timeout}s" >&2
             return 1
         fi
-        sleep 0.2
+        e2e_sleep 0.2
+        if [ -z "$_E2E_FOLLOW_FD" ]; then
+            # no log yet when the wait began
+            _e2e_follow_open "$(e2e_guest_log "$name")" || true
+            continue
+        fi
+        # the latest tick among the new lines
+        while _e2e_follow_next; do
+            t=${_E2E_FOLLOW_LINE#tick }
+            [[ $_E2E_FOLLOW_LINE == "tick $t" && $t =~ ^[0-9]+$ ]] && c=$((10#$t))
+        done
     done
 }
 
@@ -253,7 +341,7 @@ e2e_wait_new_boot_ticking() {
             echo "e2e_wait_new_boot_ticking: $name did not boot again in ${timeout}s" >&2
             return 1
         fi
-        sleep 0.2
+        e2e_sleep 0.2
     done
     e2e_wait_counter_above "$name" $(( $(e2e_boot_disk_counter "$name") + n )) \
         $(( deadline - SECONDS > 30 ? deadline - SECONDS : 30 ))
@@ -304,7 +392,7 @@ e2e_wait_domain_state() {
             echo "e2e_wait_domain_state: $name is $s, not $want, after ${timeout}s" >&2
             return 1
         fi
-        sleep 0.2
+        e2e_sleep 0.2
     done
 }
 

@@ -24,7 +24,7 @@ _wait_log() {
         t=$(_complete_log "$name" | awk -v m="$mark" "$prog")
         [ -z "$t" ] || { echo "$t"; return 0; }
         [ $SECONDS -lt $deadline ] || { echo "$name: no $what after line $mark" >&2; return 1; }
-        sleep 0.2
+        e2e_sleep 0.2
     done
 }
 
@@ -133,7 +133,7 @@ xls() {
             kill -9 $pid
             hung=1
         fi
-        sleep 0.1
+        e2e_sleep 0.1
     done
     wait $pid
     rc=$?
@@ -307,7 +307,7 @@ delete_ticking() {
     last=$t0
     size=$(stat -c %s "$log")
     while kill -0 $pid 2>/dev/null; do
-        sleep 0.1
+        e2e_sleep 0.1
         now=${EPOCHREALTIME/./}
         sz=$(stat -c %s "$log")
         n=$((n + 1))
