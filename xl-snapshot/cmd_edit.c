@@ -8,7 +8,9 @@
  * editor.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -64,17 +66,25 @@ static int edit_interactive(const xlsnap_domain *dom, const char *name,
                             xlsnap_edit_params *p, char **keep_name,
                             char **keep_desc, bool *changed_r)
 {
-    char path[] = "/tmp/xl-snapshot-edit.XXXXXX.cfg";
+    char path[PATH_MAX];
+    const char *tmp = getenv("TMPDIR");
     xlsnap_snapshot s;
     xlsnap_config cfg;
     const char *ed = getenv("VISUAL");
     FILE *f = NULL;
     int fd = -1, rc = EXIT_FAILURE;
+    bool made = false;
 
     *changed_r = false;
     xlsnap_snapshot_init(&s);
     xlsnap_config_init(&cfg);
     if (!ed || !*ed) ed = getenv("EDITOR");
+    /* in $TMPDIR, as mktemp(1) and sudoedit do; an unset, relative or
+     * too long one means /tmp */
+    if (!tmp || tmp[0] != '/' ||
+        snprintf(path, sizeof(path), "%s/xl-snapshot-edit.XXXXXX.cfg",
+                 tmp) >= (int)sizeof(path))
+        snprintf(path, sizeof(path), "/tmp/xl-snapshot-edit.XXXXXX.cfg");
     if (xlsnap_get(g_ctx, dom, name, &s)) {
         fail("edit '%s'", vis(name));
         goto out;
@@ -87,6 +97,7 @@ static int edit_interactive(const xlsnap_domain *dom, const char *name,
         goto out;
     }
     fd = -1;
+    made = true;
     fprintf(f, "# Snapshot '%s' of domain '%s'.  Change the name and the\n"
                "# description (xl-snapshot.conf(5) syntax), save and quit;\n"
                "# nothing else of a snapshot can be edited.\n",
@@ -139,7 +150,7 @@ static int edit_interactive(const xlsnap_domain *dom, const char *name,
     rc = EXIT_SUCCESS;
  out:
     if (f) fclose(f);
-    unlink(path);
+    if (made) unlink(path);
     xlsnap_config_dispose(&cfg);
     xlsnap_snapshot_dispose(&s);
     return rc;

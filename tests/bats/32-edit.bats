@@ -285,7 +285,6 @@ ed_script() {
     run -0 grep -v '^#' "$BATS_TEST_TMPDIR/seen"
     assert_output 'name = "s1"
 description = "first"'
-    ls /tmp/xl-snapshot-edit.* 2>/dev/null && false
     # rename and describe, quotes and backslashes kept
     ed_script 'sed -i -e "s/^name = .*/name = \"golden\"/" -e "s/^description = .*/description = \"the \\\\\"gold\\\\\" one \\\\\\\\ x\"/" "$1"'
     run -0 xs edit g1 s1
@@ -311,4 +310,21 @@ description = "first"'
     run -1 xs edit g1 golden
     assert_output "xl-snapshot: cannot rename 'golden': domain already has a snapshot 's2'"
     [ "$before" = "$(state_of)" ]
+}
+
+@test "edit: the file given to the editor is in \$TMPDIR (else /tmp), and removed afterwards" {
+    tree3
+    mkdir "$BATS_TEST_TMPDIR/tmp"
+    ed_script 'echo "$1" > '"$BATS_TEST_TMPDIR/path"
+    TMPDIR=$BATS_TEST_TMPDIR/tmp run -0 xs edit g1 s1
+    assert_output "Snapshot 's1' not changed."
+    run -0 cat "$BATS_TEST_TMPDIR/path"
+    assert_output --regexp "^$BATS_TEST_TMPDIR/tmp/xl-snapshot-edit\.[A-Za-z0-9]{6}\.cfg\$"
+    run -0 find "$BATS_TEST_TMPDIR/tmp" -mindepth 1
+    assert_output ''
+    # a relative TMPDIR is not used: /tmp
+    TMPDIR=tmp run -0 xs edit g1 s1
+    run -0 cat "$BATS_TEST_TMPDIR/path"
+    assert_output --regexp '^/tmp/xl-snapshot-edit\.[A-Za-z0-9]{6}\.cfg$'
+    [ ! -e "$(cat "$BATS_TEST_TMPDIR/path")" ]
 }
