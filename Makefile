@@ -10,9 +10,9 @@
 #   make e2e-4.20   the core e2e files on Xen 4.20 + a Debian 13 dom0, the
 #                   tool built in a Debian 13 chroot (E2E_XEN=4.20
 #                   tests/e2e/run.sh $(E2E_FILES_4_20)), not in check
-#   E2E_XEN_ALSO= make check  without the e2e core set on Xen 4.20
-#                   (by default it runs in the same two VMs after 4.17's
-#                   files; tests/e2e/README.md)
+#   E2E_XEN_ALSO=4.20 make check  also the e2e core set on Xen 4.20,
+#                   in the same two VMs after 4.17's files (opt-in;
+#                   tests/e2e/README.md)
 #   CLI_LINK=shared the CLI linked against libxlsnap.so.0 (the .deb does)
 
 VERSION    := 0.1.0

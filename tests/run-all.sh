@@ -21,8 +21,8 @@
 #           to the date, printed; tests/crash/README.md)
 #   e2e     tests/e2e/run.sh: real Xen 4.17 booted in QEMU, bats in dom0
 #           (E2E_JOBS=N: N VMs at once, the files split between them;
-#           the core files also on Xen 4.20 (E2E_XEN_ALSO, default
-#           4.20; empty: none), in the same VMs, prepared from the start)
+#           E2E_XEN_ALSO=4.20: the core files also on Xen 4.20, in the
+#           same VMs, prepared from the start)
 # Set XS_SUITES="unit bats" to run a subset.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -34,12 +34,19 @@ cd "$(dirname "$0")/.." || exit 1
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 REPO=$PWD
 SUITES=${XS_SUITES:-unit man bats lib deb san fuzz valgrind crash e2e}
-# the e2e core set runs on Xen 4.20 too (E2E_XEN_ALSO= turns it off)
-export E2E_XEN_ALSO=${E2E_XEN_ALSO-4.20}
 OUT=$REPO/build/test-results
 passed=0 failed=0 skipped=0
 
-T_ALL=$SECONDS TIMES=''
+T_ALL=$SECONDS TIMES='' STAGE_CPU=0
+
+# cpu_now: CPU=CPU seconds (user + system) of this shell's waited-for
+# children (not in a $(...): that would be another process's)
+HZ=$(getconf CLK_TCK)
+cpu_now() {
+    local st
+    read -r -a st < "/proc/$BASHPID/stat"
+    CPU=$(( (st[15] + st[16]) / HZ ))
+}
 tests/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 TIMES="deps $((SECONDS - T_ALL))s"
 mkdir -p "$OUT"
@@ -51,9 +58,23 @@ run_suite() {
     local name=$1 log=$OUT/$1.tap rc
     shift
     echo "# ---- $name: $*"
-    "$@" 2>&1 | tee "$log"
+    cpu_of "$name" "$@" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
+    cpu_add "$name"
     count_suite "$name" "$rc"
+}
+
+# cpu_of NAME CMD...: run CMD in a subshell that writes the CPU seconds of
+# its children to $OUT/NAME.cpu (the main shell's children also include
+# the background jobs that end meanwhile); cpu_add NAME: add them to
+# STAGE_CPU
+cpu_of() {
+    local name=$1
+    shift
+    ( "$@"; rc=$?; cpu_now; echo "$CPU" > "$OUT/$name.cpu"; exit "$rc" )
+}
+cpu_add() {
+    STAGE_CPU=$((STAGE_CPU + $(cat "$OUT/$1.cpu" 2>/dev/null || echo 0)))
 }
 
 # count_suite NAME RC: count the results in $OUT/NAME.tap (see run_suite)
@@ -167,14 +188,6 @@ bats_files() {
 # would only run the same scripts again (~50 CPU-s, 90 s of a job slot).
 SAN_BATS_SKIP=(08-licence 09-library-rules 90-e2e-harness 91-e2e-rerun)
 
-# cpu_now: CPU=CPU seconds (user + system) of this shell's waited-for
-# children (not in a $(...): that would be another process's)
-HZ=$(getconf CLK_TCK)
-cpu_now() {
-    local st
-    read -r -a st < "/proc/$BASHPID/stat"
-    CPU=$(( (st[15] + st[16]) / HZ ))
-}
 
 t=$SECONDS
 build_ok=1
@@ -200,7 +213,7 @@ kill_tree() {
     kill "$1" 2>/dev/null
 }
 E2E_PID='' BG_PID=''
-trap 'for p in $E2E_PID $BG_PID ${SAN_PID:-}; do kill_tree "$p"; done' EXIT
+trap 'for p in $E2E_PID $BG_PID; do kill_tree "$p"; done' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 e2e_background() {
@@ -266,16 +279,10 @@ esac
 # the other beside the rest (from the deb stage on, at nice 19 like it),
 # so that no single-threaded suite ends the run with a core idle. Their
 # TAP is printed, and counted, when the last foreground suite is done.
-# The sanitizer run (its own build, then unit and bats: ~700 CPU-s) is a
-# second stream beside them, from the same moment: with the plain bats
-# run and it side by side, two cores stay busy to the end of the run
-# once the VMs are done (one after the other, the plain run's last file
-# and the sanitizer build and unit tests each left a core idle).
-BG_SUITES='' SAN_BG=''
-for suite in fuzz valgrind crash san; do
+BG_SUITES=''
+for suite in fuzz valgrind crash; do
     case " $SUITES " in *" $suite "*)
-        if [ "$suite" = san ]; then SAN_BG=san; else BG_SUITES="$BG_SUITES $suite"; fi
-        SUITES=" $SUITES "; SUITES=${SUITES/ $suite / } ;;
+        BG_SUITES="$BG_SUITES $suite"; SUITES=" $SUITES "; SUITES=${SUITES/ $suite / } ;;
     esac
 done
 # bg_one SUITE: run SUITE, TAP to $OUT/SUITE.tap, "RC SECONDS CPU" to .rc
@@ -291,14 +298,6 @@ bg_one() {
         env CRASH_SEED="${CRASH_SEED:-$(date -u +%Y%m%d)}" \
             CRASH_ITERATIONS="${CRASH_ITERATIONS:-5}" \
             CRASH_BUDGET="${CRASH_BUDGET:-70}" tests/crash/run.sh ;;
-    san-build)
-        make -j2 BUILD=build-san SAN=1 all > "$OUT/build-san.log" 2>&1 ||
-            { cat "$OUT/build-san.log"; echo "not ok - sanitizer build failed"; false; } ;;
-    san-unit) unit_tests build-san ;;
-    san-bats)
-        # shellcheck disable=SC2046 # one word per file
-        XL_SNAPSHOT_BIN=$REPO/build-san/xl-snapshot \
-            bats --tap "${PAR[@]}" $(bats_files tests/bats "${SAN_BATS_SKIP[@]}") ;;
     esac > "$OUT/$suite.tap" 2>&1
     local rc=$?
     cpu_now
@@ -308,52 +307,29 @@ bg_suites() {
     local suite
     for suite in $BG_SUITES; do bg_one "$suite"; done
 }
-san_suites() {
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    local rc
-    bg_one san-build
-    read -r rc _ < "$OUT/san-build.rc" && [ "$rc" = 0 ] || return 0
-    bg_one san-unit
-    bg_one san-bats
-}
-SAN_PID=''
 bg_start() {
-    local s
-    if [ -n "$BG_SUITES" ] && [ -z "$BG_PID" ]; then
-        for s in $BG_SUITES; do rm -f "$OUT/$s.rc"; done
-        bg_suites &
-        BG_PID=$!
-    fi
-    if [ -n "$SAN_BG" ] && [ -z "$SAN_PID" ]; then
-        for s in san-build san-unit san-bats; do rm -f "$OUT/$s.rc" "$OUT/$s.tap"; done
-        san_suites &
-        SAN_PID=$!
-    fi
+    [ -n "$BG_SUITES" ] && [ -z "$BG_PID" ] || return 0
+    for s in $BG_SUITES; do rm -f "$OUT/$s.rc"; done
+    bg_suites &
+    BG_PID=$!
 }
 bg_collect() {
     local s rc secs cpu
+    [ -n "$BG_SUITES" ] || return 0
     bg_start
-    [ -z "$BG_PID" ] || wait "$BG_PID"
-    [ -z "$SAN_PID" ] || wait "$SAN_PID"
-    BG_PID='' SAN_PID=''
-    for s in $BG_SUITES ${SAN_BG:+san-build san-unit san-bats}; do
-        [ -e "$OUT/$s.tap" ] || continue
+    wait "$BG_PID"
+    for s in $BG_SUITES; do
         echo "# ---- $s (ran beside the others)"
         cat "$OUT/$s.tap"
         read -r rc secs cpu < "$OUT/$s.rc" 2>/dev/null || { rc=1; secs="?"; cpu="?"; }
-        if [ "$s" = san-build ]; then
-            [ "$rc" = 0 ] || failed=$((failed + 1))
-        else
-            count_suite "$s" "$rc"
-        fi
+        count_suite "$s" "$rc"
         TIMES="$TIMES, $s ${secs}s/${cpu} CPU-s (beside)"
     done
 }
 case " $SUITES " in *" deb "*) ;; *) bg_start ;; esac
 
 for suite in $SUITES; do
-    t=$SECONDS; cpu_now; c=$CPU
+    t=$SECONDS STAGE_CPU=0
     case $suite in
     unit) run_suite unit unit_tests build ;;
     man) run_suite man man_check ;;
@@ -369,6 +345,26 @@ for suite in $SUITES; do
         [ -z "$E2E_PID" ] || renice -n 19 -p $$ >/dev/null
         bg_start
         ;;
+    san)
+        # after the plain run, not beside it: measured beside it (ci20,
+        # tests/e2e/README.md), the e2e VMs were 11-13% slower
+        cpu_of build-san make -j2 BUILD=build-san SAN=1 all > "$OUT/build-san.log" 2>&1
+        rc=$?
+        cpu_add build-san
+        if [ "$rc" = 0 ]; then
+            export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+            export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+            run_suite san-unit unit_tests build-san
+            export XL_SNAPSHOT_BIN=$REPO/build-san/xl-snapshot
+            # shellcheck disable=SC2046 # one word per file
+            run_suite san-bats bats --tap "${PAR[@]}" \
+                $(bats_files tests/bats "${SAN_BATS_SKIP[@]}")
+            unset ASAN_OPTIONS UBSAN_OPTIONS XL_SNAPSHOT_BIN
+        else
+            cat "$OUT/build-san.log"
+            echo "not ok - sanitizer build failed"; failed=$((failed + 1))
+        fi
+        ;;
     e2e)
         bg_collect
         e2e_collect
@@ -377,8 +373,7 @@ for suite in $SUITES; do
         ;;
     *) echo "unknown suite $suite" >&2; failed=$((failed + 1)) ;;
     esac
-    cpu_now
-    TIMES="$TIMES, $suite $((SECONDS - t))s/$((CPU - c)) CPU-s"
+    TIMES="$TIMES, $suite $((SECONDS - t))s/$STAGE_CPU CPU-s"
 done
 
 case " $SUITES " in *" e2e "*) ;; *) bg_collect ;; esac
