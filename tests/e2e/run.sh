@@ -268,13 +268,16 @@ sharded() {
         [ -n "${list[i]:-}${also[i]:-}" ] || continue
         (
           if [ -n "${list[i]:-}" ]; then
+              # (a failed file must not end this subshell under set -e: its
+              # VM's TAP would then never be printed)
+              vrc=0
               # shellcheck disable=SC2086 # a list of file names
               E2E_VM_INDEX=$((i + 1)) E2E_XEN_ALSO='' E2E_JOBS=1 "$E2E_DIR/run.sh" ${list[i]} > "$out/$i.tap" \
-                  2> >(sed -u "s/^/[vm$((i + 1))] /" >&2)
-              echo $? > "$out/$i.rc"
+                  2> >(sed -u "s/^/[vm$((i + 1))] /" >&2) || vrc=$?
+              echo "$vrc" > "$out/$i.rc"
           fi
           [ -n "${also[i]:-}" ] || exit 0
-          local t_wait=$SECONDS st secs
+          local t_wait=$SECONDS st secs vrc=0
           read -r st secs < <(e2e_host_also_wait "$E2E_ALSO_DIR")
           host_log "[vm$((i + 1))] Xen $x: prepared in $secs s (waited $((SECONDS - t_wait)) s for it)"
           if [ "$st" = 0 ]; then
@@ -282,8 +285,8 @@ sharded() {
               E2E_VM_INDEX=$((i + 1)) E2E_XEN=$x E2E_XEN_TOOL_DIR=$E2E_ALSO_DIR/tool E2E_XEN_ALSO='' E2E_JOBS=1 \
                   E2E_BATS_FILTER_TAGS=${E2E_ALSO_FILTER_TAGS-!beyond-core} \
                   "$E2E_DIR/run.sh" ${also[i]} > "$out/$i-also.tap" \
-                  2> >(sed -u "s/^/[vm$((i + 1)) xen-$x] /" >&2)
-              echo $? > "$out/$i-also.rc"
+                  2> >(sed -u "s/^/[vm$((i + 1)) xen-$x] /" >&2) || vrc=$?
+              echo "$vrc" > "$out/$i-also.rc"
           else
               echo "not ok 1 e2e: preparing Xen $x failed (status $st; logs: $E2E_ALSO_DIR/images.log, tool.log)" > "$out/$i-also.tap"
               echo 1 > "$out/$i-also.rc"
@@ -292,8 +295,8 @@ sharded() {
         pids+=($!)
         host_log "vm$((i + 1)):${list[i]//$E2E_DIR\//}${also[i]:+ then on Xen $x:${also[i]//$E2E_DIR\//}}"
     done
-    wait "${pids[@]}"
-    wait  # the preparation of Xen $x, if it was never needed
+    wait "${pids[@]}" || true
+    wait || true  # the preparation of Xen $x, if it was never needed
     local t suf
     for ((i = 0; i < jobs; i++)); do
         for t in "" -also; do
