@@ -151,6 +151,26 @@ plan() { printf '%s\n' "$@" > "$FAKE/plan"; }
     (( t1 - t0 >= 200000 ))
 }
 
+@test "e2e_alive: a child that has exited but is not reaped yet (a zombie) is not alive; kill -0 says it is" {
+    command -v perl >/dev/null || skip "perl missing"
+    # perl forks a child that exits at once and does not reap it for 30 s
+    perl -e '$| = 1; my $c = fork // die; if (!$c) { exit 0 } print "$c\n"; sleep 30' > "$BATS_TEST_TMPDIR/zpid" &
+    holder=$!
+    for _ in $(seq 50); do [ -s "$BATS_TEST_TMPDIR/zpid" ] && break; e2e_sleep 0.1; done
+    z=$(cat "$BATS_TEST_TMPDIR/zpid")
+    for _ in $(seq 50); do [ "$(awk '{print $3}' "/proc/$z/stat")" = Z ] && break; e2e_sleep 0.1; done
+    [ "$(awk '{print $3}' "/proc/$z/stat")" = Z ]
+    kill -0 "$z"
+    run e2e_alive "$z"
+    assert_failure
+    run e2e_alive "$holder"
+    assert_success
+    kill "$holder"
+    wait "$holder" || true
+    run e2e_alive "$holder"
+    assert_failure
+}
+
 # vm_plays LINE...: a stand-in qemu-system-x86_64 that writes LINEs to
 # its -serial file and exits; e2e_host_boot (tests/e2e/lib/host.bash)
 # reads them as it reads the real VM's console

@@ -53,6 +53,20 @@ e2e_sleep() {
 _E2E_SLEEP_FD=''
 _e2e_sleep_open || true
 
+# e2e_alive PID: PID still runs (not gone, not a zombie).  `kill -0` alone
+# also succeeds on a child that has exited and that this shell has not
+# reaped yet, and a poll loop built only of builtins (kill -0, e2e_sleep)
+# gives bash no fork or wait at which to reap it: ci21's 55-lvm test 3
+# "hung" in `xls revert` for the whole 300 s, yet the revert had done all
+# its work and the process was gone the moment the diagnostics forked.
+e2e_alive() {
+    local st
+    kill -0 "$1" 2>/dev/null || return 1
+    { read -r st < "/proc/$1/stat"; } 2>/dev/null || return 1
+    st=${st##*) }
+    [ "${st%% *}" != Z ]
+}
+
 # e2e_log MSG...: a "# MSG" diagnostic line that shows in the TAP output (fd 3).
 e2e_log() {
     if { true >&3; } 2>/dev/null; then echo "# $*" >&3; else echo "# $*" >&2; fi

@@ -122,13 +122,15 @@ xls() {
     local deadline=$((SECONDS + ${XLS_TIMEOUT:-300})) hung=0
     xl-snapshot "$@" > "$out" 2> "$out.err" 3>&- &
     pid=$!
-    while kill -0 $pid 2>/dev/null; do
+    while e2e_alive $pid; do
         if [ $SECONDS -ge $deadline ]; then
             {
-                echo "xl-snapshot $* hangs: wchan $(cat /proc/$pid/wchan 2>/dev/null)"
+                echo "xl-snapshot $* hangs: wchan $(cat /proc/$pid/wchan 2>/dev/null), stat $(cat /proc/$pid/stat 2>/dev/null)"
                 cat /proc/$pid/stack 2>/dev/null
                 ls -l /proc/$pid/fd 2>/dev/null
-                ps -eo pid,ppid,stat,wchan:32,args | grep -E 'xl|qemu' | grep -v grep
+                # its children (lvm, qemu-img, ...) and every xl and qemu
+                ps -eo pid,ppid,stat,etimes,wchan:32,args |
+                    awk -v p=$pid 'NR == 1 || $2 == p || /xl|qemu/' | grep -v -e grep -e awk
             } 2>&1 | while IFS= read -r l; do e2e_log "$l"; done
             kill -9 $pid
             hung=1
