@@ -13,6 +13,9 @@ each tree interleaved, so that the load of the machine weighs on all.
   import-dir    `import` of that bundle from a directory vs `cp` of the
                 disk (same file system: the staging dir and disk dir are
                 beside it)
+  import-stream `import -` of that bundle as one tar stream (what
+                `export ... -` writes) on standard input vs `tar -xf` of
+                the same stream into a directory
   sha256        the library's SHA-256 over a cached 2 GiB file vs
                 `openssl dgst -sha256` (the ratio) and `sha256sum`
   export-zstd   `export --compress zstd` of a 2 GiB disk, half zeros
@@ -29,7 +32,8 @@ each tree interleaved, so that the load of the machine weighs on all.
 Environment: BENCH_REPS (3) pairs per row, BENCH_TMP (/var/tmp) where the
 images go (about 6x the disk), BENCH_MIB (2048) the disk size
 (a multiple of 64), BENCH_ROWS (all) the rows to run, comma-separated
-among export-full, import-dir, export-zstd, sha256, delta.
+among export-full, import-dir, import-stream, export-zstd, sha256,
+delta.
 Rows: guest "bundle-LABEL", metrics <row>.wall, <row>.base (median
 seconds), <row>.ratio (median of the pairs' baseline/tool: >= 1 is as
 fast as the baseline), sha256.rate in B/s and sha256.ratio (tool rate /
@@ -50,18 +54,23 @@ mib = int(os.environ.get("BENCH_MIB", "2048")) // 64 * 64
 uuid = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
 here = os.path.dirname(os.path.abspath(__file__))
 rowset = set(os.environ.get("BENCH_ROWS", "export-full,import-dir,"
-                            "export-zstd,sha256,delta").split(","))
+                            "import-stream,export-zstd,sha256,delta"
+                            ).split(","))
 
 
 def run(args, env=None, **kw):
     subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, **kw)
 
 
-def timed(args, env=None, before=None):
+def timed(args, env=None, before=None, stdin=None):
     if before:
         before()
     t0 = time.perf_counter()
-    run(args, env)
+    if stdin:
+        with open(stdin, "rb") as f:
+            run(args, env, stdin=f)
+    else:
+        run(args, env)
     return time.perf_counter() - t0
 
 
@@ -131,6 +140,12 @@ try:
     if "import-dir" in rowset:
         run([xs0, "export", "grand", "s1", bundle],
             env=dict(os.environ, XL_SNAPSHOT_DIR=imgs["rand"][0]))
+    tarball = os.path.join(tmp, "bundle.tar")
+    if "import-stream" in rowset:
+        with open(tarball, "wb") as f:
+            subprocess.run([xs0, "export", "grand", "s1", "-"], check=True,
+                           stdout=f, env=dict(os.environ,
+                                              XL_SNAPSHOT_DIR=imgs["rand"][0]))
 
     # the deltas: s2 = s1 + 1 MiB at 1 GiB; s3 = s2 + 256 writes of
     # 4 KiB, each in its own 64 KiB cluster (spread over the disk)
@@ -146,8 +161,8 @@ try:
     changed = {"delta-1m": 16 * 65536, "delta-scatter": 256 * 65536}
     dbytes = {(lab, r): [] for lab, _ in trees for r in changed}
     res = {(lab, r): ([], []) for lab, _ in trees
-           for r in ("export-full", "import-dir", "export-zstd",
-                     "delta-1m", "delta-scatter")}
+           for r in ("export-full", "import-dir", "import-stream",
+                     "export-zstd", "delta-1m", "delta-scatter")}
     dfull = {lab: [] for lab, _ in trees}
     sha = {lab: [] for lab, _ in trees}
     sha_ratio = {lab: [] for lab, _ in trees}
@@ -181,6 +196,22 @@ try:
                           None, clean)
                 res[(lab, "import-dir")][0].append(a)
                 res[(lab, "import-dir")][1].append(b)
+                clean()
+            # import of the tar stream on stdin vs tar -xf of it
+            if "import-stream" in rowset:
+                st2, dd = os.path.join(tmp, "st2"), os.path.join(tmp, "disks")
+
+                def clean():
+                    fresh(st2), fresh(dd), fresh(o2)
+                    os.makedirs(dd)
+                    os.makedirs(o2)
+                env = dict(os.environ, XL_SNAPSHOT_DIR=st2)
+                a = timed([xs, "import", "--disk-dir", dd, "-"], env, clean,
+                          stdin=tarball)
+                b = timed(["tar", "-xf", "-", "-C", o2], None, clean,
+                          stdin=tarball)
+                res[(lab, "import-stream")][0].append(a)
+                res[(lab, "import-stream")][1].append(b)
                 clean()
             # export --compress zstd vs zstd -3 -T0 of the same bytes
             if "export-zstd" in rowset:
@@ -242,8 +273,8 @@ try:
                 sha_ratio[lab].append(sha[lab][-1] / sha_base["openssl"][-1])
     for lab, _ in trees:
         g = "bundle-" + lab
-        for r in ("export-full", "import-dir", "export-zstd", "delta-1m",
-                  "delta-scatter"):
+        for r in ("export-full", "import-dir", "import-stream", "export-zstd",
+                  "delta-1m", "delta-scatter"):
             a, b = res[(lab, r)]
             if not a:
                 continue

@@ -246,6 +246,10 @@ if [ "${E2E_BENCH_ROWS:-all}" = floors ]; then
 fi
 bench_guest bpv pv
 bench_guest bpvh pvh
+# and the floors (the same groups as E2E_BENCH_ROWS=floors, with
+# E2E_BENCH_FLOOR_REPS repetitions, 3 by default)
+REPS=${E2E_BENCH_FLOOR_REPS:-3} bench_floors bpv pv
+REPS=${E2E_BENCH_FLOOR_REPS:-3} bench_floors bpvh pvh
 
 # a guest whose memory holds random data: how well does it compress?
 GT=pv

@@ -117,7 +117,8 @@ if labels:
     print("Bundles on the host (median s; ratio: median of the pairs'")
     print("baseline/tool, 1.0 = as fast as the baseline run right after it)")
     base = {"export-full": "qemu-img convert", "import-dir": "cp",
-            "export-zstd": "zstd -3 -T0"}
+            "import-stream": "tar -xf", "export-zstd": "zstd -3 -T0",
+            "delta-1m": "qemu-img convert", "delta-scatter": "qemu-img convert"}
     for lab in labels:
         g = "bundle-" + lab
         for r, b in base.items():
@@ -134,3 +135,65 @@ if labels:
         s = med("bundle-baseline", n + ".rate")
         if s is not None:
             print("  %-7s %-12s %6.0f MB/s" % ("", n, s / 1e6))
+
+# issue 20's lookup rows (bench/lookup-bench.py: guest column = binary)
+lk = sorted({m.rsplit(".", 1)[0] for g, m in vals if g == "now"
+             and m.endswith(".cpu")})
+if lk:
+    print()
+    print("Lookups on the host (median of the runs; CPU = user + sys)")
+    for b in ("before", "now"):
+        for m in lk:
+            c, w, r = (med(b, m + "." + k) for k in ("cpu", "wall", "maxrss"))
+            if c is not None:
+                print("  %-7s %-26s cpu %8s  wall %8s  peak RSS %6.1f MiB" % (
+                    b, m, fmt(c, "ms"), fmt(w, "ms"), (r or 0) / 1024))
+
+# the targets of issue 20, each from the medians above: (what, value,
+# met?) -- a row the run did not measure is left out
+print()
+print("Targets (issue 20)")
+
+
+def target(what, v, ok, unit="x"):
+    if v is None:
+        return
+    print("  %-58s %9s  %s" % (what, ("%.2f x" % v) if unit == "x" else
+                                 fmt(v, unit), "met" if ok(v) else "NOT met"))
+
+
+b = "bundle-now"
+target("export full >= 0.8x qemu-img convert", med(b, "export-full.ratio"),
+       lambda v: v >= 0.8)
+target("import (directory) >= 0.8x cp", med(b, "import-dir.ratio"),
+       lambda v: v >= 0.8)
+target("import (tar stream) vs tar -xf (no target)", med(b, "import-stream.ratio"),
+       lambda v: v >= 0.8)
+fr = med(b, "delta-1m.full-ratio")
+target("delta export, 1 MiB changed: <= 0.2x a full export",
+       1 / fr if fr else None, lambda v: v <= 0.2)
+db, dc = med(b, "delta-1m.bytes"), med(b, "delta-1m.changed")
+target("delta bytes <= 1.05x the changed clusters (1 MiB)",
+       db / dc if db and dc else None, lambda v: v <= 1.05)
+target("export --compress zstd >= 0.8x zstd -3 -T0", med(b, "export-zstd.ratio"),
+       lambda v: v >= 0.8)
+for m in lk:
+    if m.startswith(("list", "info")):
+        target("%s <= 50 ms (CPU)" % m, med("now", m + ".cpu"),
+               lambda v: v <= 0.050, "ms")
+r1, r10 = med("now", "list-json.1000.maxrss"), med("now", "list-json.10000.maxrss")
+target("list --json peak RSS, 10,000 / 1,000 snapshots (independent)",
+       r10 / r1 if r1 and r10 else None, lambda v: v <= 1.2)
+for g in ("pv", "pvh"):
+    fl = vals.get((g, "disk-floor-xc.script-pause"))
+    w = vals.get((g, "create-disk-only.window"))
+    if fl and w and len(fl) == len(w):
+        target("%s disk-only pause <= 1.2x the floor (own windows)" % g,
+               statistics.median([a / b_ for a, b_ in zip(w, fl)]),
+               lambda v: v <= 1.2)
+    target("%s disk-only gap / scripted floor's gap (xl pause/unpause)" % g,
+           med(g, "disk-only-vs-floor.ratio"), lambda v: v <= 1.2)
+    target("%s memory checkpoint downtime <= 1.05x xl save -c" % g,
+           med(g, "memory-vs-save-c.ratio"), lambda v: v <= 1.05)
+target("pvh live checkpoint downtime <= 0.1x xl save -c",
+       med("pvh", "live-vs-save-c.ratio"), lambda v: v <= 0.1)

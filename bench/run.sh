@@ -13,7 +13,9 @@
 # targets of docs/performance.md): stdout, and bench/results/<date>.txt.
 #   BENCH_SKIP_XEN=1   host part only
 #   BENCH_SKIP_HOST=1  real-Xen part only
-#   E2E_BENCH_ROWS=floors  in the VM only the downtime floors: create
+#   E2E_BENCH_ROWS=floors  in the VM only the downtime floors (by default
+#                      they follow the guest rows, E2E_BENCH_FLOOR_REPS
+#                      repetitions, 3): create
 #                      --disk-only / create / create --live, each paired
 #                      with its floor (bench/qmp-floor.py, xl save -c)
 #   BENCH_XEN_BEFORE=BIN  in the floors, create and create --disk-only of
@@ -42,6 +44,7 @@ if [ "${BENCH_SKIP_HOST:-0}" != 1 ]; then
     [ -z "${BENCH_BEFORE:-}" ] || bins+=("before=$BENCH_BEFORE/build/xl-snapshot")
     bins+=("now=build/xl-snapshot")
     python3 bench/lookup-bench.py "$res/$stamp-lookup.csv" "${bins[@]}"
+    files+=("$res/$stamp-lookup.csv")
     if [ "${BENCH_SKIP_BUNDLE:-0}" != 1 ]; then
         echo "# bench: export / import / sha256 / zstd on the host (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
         trees=()
@@ -66,7 +69,7 @@ if [ "${BENCH_SKIP_XEN:-0}" != 1 ]; then
         cp "$BENCH_XEN_BEFORE" build/bench/xl-snapshot-before
         extra+=(build/bench/xl-snapshot-before)
     fi
-    echo "# bench: real Xen in QEMU (a few minutes)" >&2
+    echo "# bench: real Xen in QEMU (20-40 minutes; load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     out=$(E2E_DOM0_RUN=bench/dom0-bench.sh E2E_TIMEOUT=${E2E_TIMEOUT:-2400} \
           tests/e2e/run.sh bench/dom0-bench.sh bench/qmp-snapshot.py bench/qmp-floor.py \
           build/bench/bench-init.cpio.gz "${extra[@]}" | tee /dev/stderr) || true
@@ -78,4 +81,5 @@ if [ "${BENCH_SKIP_XEN:-0}" != 1 ]; then
         echo "bench: no results from the VM (log: $rundir)" >&2
     fi
 fi
-python3 bench/report.py "${files[@]}" | tee "$res/$stamp.txt"
+{ echo "# make bench $stamp, $(git describe --always --dirty 2>/dev/null), load at the end: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
+  python3 bench/report.py "${files[@]}"; } | tee "$res/$stamp.txt"
