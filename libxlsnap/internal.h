@@ -38,6 +38,7 @@
 #define XLSNAP__MEMORY_FILE "memory.save"
 #define XLSNAP__FIFO_FILE ".restore.fifo"
 #define XLSNAP__PARTS_FILE ".parts.json"       /* d1: verify.c */
+#define XLSNAP__UNSYNCED_FILE ".memory-unsynced" /* create.c, check.c */
 #define XLSNAP__REVERT_INTENT "revert"
 #define XLSNAP__MERGE_INTENT "merge"
 #define XLSNAP__CREATE_INTENT "create"
@@ -183,6 +184,10 @@ int xlsnap__unlink(xlsnap_ctx *ctx, const char *path, bool missing_ok);
 /* fsync of the directory holding path (a rename or unlink in it made
  * durable); best effort: nothing to report if it cannot be opened. */
 void xlsnap__fsync_dir_of(const char *path);
+/* This boot's id (the kernel's random boot_id, 36 characters): 0, or
+ * -1 when it cannot be read (buf is then ""). */
+#define XLSNAP__BOOT_ID_MAX 40
+int xlsnap__boot_id(char buf[XLSNAP__BOOT_ID_MAX]);
 /* The bytes a file has allocated (st_blocks; 0 if it is not there). */
 int64_t xlsnap__file_used(const char *path);
 /* Count n bytes freed (a merge: the removed layer's allocation less
@@ -556,6 +561,18 @@ extern const char *const xlsnap__store_snapshot_extras[];
 /* The list of the files snapshot name owns (verify.c). */
 int xlsnap__store_parts_path(xlsnap_ctx *ctx, const char *uuid,
                              const char *name, char **path_r);
+/* The memory image of a snapshot being created is written while the
+ * guest is stopped and synced once it runs again; until then the
+ * snapshot dir holds a mark naming the boot it was written in
+ * (xlsnap__boot_id), or "failed" once its sync failed.  _mark writes
+ * it (durably), _read gives its text (NULL: no mark), _clear removes
+ * it (durably; no mark is not an error). */
+int xlsnap__store_unsynced_mark(xlsnap_ctx *ctx, const char *uuid,
+                                const char *name, const char *what);
+int xlsnap__store_unsynced_read(xlsnap_ctx *ctx, const char *uuid,
+                                const char *name, char **what_r);
+int xlsnap__store_unsynced_clear(xlsnap_ctx *ctx, const char *uuid,
+                                 const char *name);
 /* The half-written intent file of operation op (killed while writing). */
 int xlsnap__store_intent_tmp_path(xlsnap_ctx *ctx, const char *uuid,
                                   const char *op, char **path_r);

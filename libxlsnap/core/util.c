@@ -232,6 +232,21 @@ int xlsnap__unlink(xlsnap_ctx *ctx, const char *path, bool missing_ok)
     return 0;
 }
 
+int xlsnap__boot_id(char buf[XLSNAP__BOOT_ID_MAX])
+{
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : xlsnap__read_upto(fd, buf,
+                                                XLSNAP__BOOT_ID_MAX - 1);
+
+    if (fd >= 0) close(fd);
+    if (n < 36) {
+        buf[0] = 0;
+        return -1;
+    }
+    buf[36] = 0;
+    return 0;
+}
+
 int64_t xlsnap__file_used(const char *path)
 {
     struct stat st;

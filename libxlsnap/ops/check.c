@@ -11,8 +11,9 @@
  *     else completed (disks put back, the snapshot made current);
  *  3. records "deleting": the delete is finished (delete.c);
  *  4. records "preparing": completed when every disk part exists (the
- *     memory image was finished before the disks were taken) and the
- *     data verifies (verify.c: sizes and SHA-256 the parts file records,
+ *     memory image was finished before the disks were taken; one not
+ *     yet synced is synced first, unless the host restarted since, or
+ *     its sync failed: rolled back) and the data verifies (verify.c: sizes and SHA-256 the parts file records,
  *     qemu-img check of imported images, the memory image's header),
  *     else rolled back; a guest left suspended or paused runs again, and an
  *     overlay a running QEMU writes to is never removed;
@@ -194,14 +195,20 @@ static int check_staging(checker *c, const char *uuid, const char *kind)
     return rc;
 }
 
-static void check_files(checker *c, const char *sub, const char *memory)
+static void check_files(checker *c, const char *sub,
+                        const xlsnap_snapshot *sn)
 {
     const char *const *stale = xlsnap__store_snapshot_extras;
+    const char *memory = sn->memory;
 
     for (size_t k = 0; stale[k]; k++) {
         char *p;
-        /* d1: the parts file belongs to the record next to it */
+        /* d1: the parts file belongs to the record next to it; the
+         * unsynced mark to a record still preparing (check_preparing) */
         if (!strcmp(stale[k], XLSNAP__PARTS_FILE)) continue;
+        if (!strcmp(stale[k], XLSNAP__UNSYNCED_FILE) &&
+            sn->state == XLSNAP_STATE_PREPARING)
+            continue;
         p = xlsnap__sprintf("%s/%s", sub, stale[k]);
         if (!p) {
             c->nomem = true;
@@ -264,7 +271,7 @@ static int check_dir(checker *c, xlsnap_snapshot *l, int nr)
                     not_fixed(c, i);
             }
         } else {
-            check_files(c, sub, l[k].memory);
+            check_files(c, sub, &l[k]);
         }
         free(sub);
     }
@@ -676,6 +683,51 @@ static int parts_exist(checker *c, const xlsnap_snapshot *sn, bool *all_r)
     return rc;
 }
 
+/* Whether the memory image of create sn may have been lost (*why_r: a
+ * static reason) or can be trusted: the unsynced mark create leaves
+ * until the image is synced names the boot that wrote it.  In that same
+ * boot the page cache holds all of it (the create was killed, or failed
+ * after the take), and sync_memory makes it durable; after a restart,
+ * or once its sync failed, what reached the disk is unknown. */
+static int memory_lost(checker *c, const xlsnap_snapshot *sn,
+                       const char **why_r)
+{
+    char boot[XLSNAP__BOOT_ID_MAX], *mark = NULL;
+    int rc;
+
+    *why_r = NULL;
+    if (!sn->memory) return 0;
+    if ((rc = xlsnap__store_unsynced_read(c->ctx, sn->domain_uuid, sn->name,
+                                          &mark)) || !mark)
+        return rc;
+    if (!strcmp(mark, "failed"))
+        *why_r = "writing its memory image to disk failed";
+    else if (xlsnap__boot_id(boot) || strcmp(mark, boot))
+        *why_r = "the host restarted before its memory image was synced "
+                 "to disk";
+    free(mark);
+    return 0;
+}
+
+/* The memory image of create sn (still in this boot's page cache, see
+ * memory_lost) made durable, and the unsynced mark removed. */
+static int sync_memory(checker *c, const xlsnap_snapshot *sn)
+{
+    int fd, rc = 0;
+
+    if (!sn->memory) return 0;
+    fd = xlsnap__open_nofollow(c->ctx, AT_FDCWD, sn->memory, O_RDONLY,
+                               sn->memory);
+    if (fd < 0) return fd;
+    if (fsync(fd) < 0)
+        rc = xlsnap__error_errno(c->ctx, errno, "cannot sync %s",
+                                 sn->memory);
+    close(fd);
+    if (!rc)
+        rc = xlsnap__store_unsynced_clear(c->ctx, sn->domain_uuid, sn->name);
+    return rc;
+}
+
 /* A guest create left suspended (memory saved) or paused runs again. */
 static int wake(checker *c, const xlsnap_snapshot *sn, const char **what_r)
 {
@@ -708,6 +760,7 @@ static int complete_create(checker *c, xlsnap_snapshot *l, int nr, int k)
     xlsnap_snapshot *sn = &l[k];
     int rc;
 
+    if ((rc = sync_memory(c, sn))) return rc;
     for (int j = 0; j < sn->num_disks; j++) {
         /* what the create left to do of the disk (qcow2: the domain's
          * config names the overlay QEMU writes to) */
@@ -745,20 +798,26 @@ static int check_preparing(checker *c, xlsnap_snapshot *l, int *nr)
 {
     for (int k = 0; k < *nr; k++) {
         xlsnap_snapshot *sn = &l[k];
-        const char *woke = "";
+        const char *woke = "", *lost = NULL;
         char *bad = NULL;
         bool all;
         int i, rc;
 
         if (sn->state != XLSNAP_STATE_PREPARING) continue;
         if ((rc = parts_exist(c, sn, &all))) return rc;
+        if (all && (rc = memory_lost(c, sn, &lost))) return rc;
+        if (lost) all = false;
         /* d1: complete only data that verifies (verify.c) */
         if (all && (rc = xlsnap__verify_snapshot(c->ctx, sn, &c->live,
                                                  &bad)))
             return rc;
         if (bad) all = false;
         if ((rc = wake(c, sn, &woke))) { free(bad); return rc; }
-        if (bad)
+        if (lost)
+            i = found(c, sn->name, "incomplete-create", "snapshot '%s' is "
+                      "incomplete: its create was interrupted after its "
+                      "data was taken, but %s%s", sn->name, lost, woke);
+        else if (bad)
             i = found(c, sn->name, "incomplete-create", "snapshot '%s' is "
                       "incomplete: its create was interrupted, and its "
                       "data does not verify: %s%s", sn->name, bad, woke);

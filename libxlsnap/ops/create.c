@@ -6,7 +6,10 @@
  * before any data is touched and becomes "ready" (and current) only when
  * every part exists.  Any failure resumes the guest and removes what was
  * made; what cannot be undone leaves the record "preparing" with the
- * reason in the error.
+ * reason in the error.  The memory image is synced after the guest runs
+ * again, outside its downtime (`xl save -c` does not sync at all); until
+ * then the store's unsynced mark says which boot wrote it, so that check
+ * completes the snapshot only if the image cannot have been lost.
  */
 #include "internal.h"
 #include "backend/disk.h"
@@ -134,7 +137,8 @@ static int explain_space(xlsnap_ctx *ctx, int rc, int fd, const char *path)
 /*
  * The memory image into memfd: libxl's stream as it comes, or (zstd)
  * through a pipe to a thread compressing it into memfd.  On success the
- * guest is suspended; on failure hv_save resumed it.
+ * guest is suspended; on failure hv_save resumed it.  Not synced here
+ * (act_sync_memory).
  */
 static int save_memory(xlsnap_ctx *ctx, int64_t domid, int memfd,
                        const xlsnap_create_params *p, xlsnap_snapshot *sn)
@@ -159,9 +163,6 @@ static int save_memory(xlsnap_ctx *ctx, int64_t domid, int memfd,
             rc = zrc;
         }
     }
-    if (!rc && fsync(memfd) < 0)
-        rc = xlsnap__error_errno(ctx, errno, "cannot write memory image "
-                                 "%s", sn->memory);
     return rc;
 }
 
@@ -185,6 +186,8 @@ typedef struct {
     xlsnap__domstate st;
     bool running;               /* running or paused: QEMU serves disks */
     xlsnap__disk_takes takes;   /* the disk drivers' (prepared) */
+    int memfd;                  /* the memory image, saved, not yet
+                                   synced (-1: none) */
     /* done by the act phase, undone on failure: */
     bool recorded;              /* a "preparing" record and no data yet */
     bool suspended;             /* the guest, by the memory save */
@@ -202,11 +205,13 @@ static void create_op_init(create_op *op, const xlsnap_domain *dom,
     op->h = (xlsnap__store_handle)XLSNAP__STORE_HANDLE_INIT;
     xlsnap_snapshot_init(&op->sn);
     op->st = XLSNAP__DOM_GONE;
+    op->memfd = -1;
     xlsnap__qga_init(&op->qga);
 }
 
 static void create_op_dispose(create_op *op)
 {
+    if (op->memfd >= 0) close(op->memfd);
     xlsnap__disk_takes_dispose(&op->takes);
     xlsnap__store_close(&op->h);
     xlsnap_snapshot_dispose(&op->sn);
@@ -430,10 +435,18 @@ static xlsnap__disk_op disk_op(xlsnap_ctx *ctx, const create_op *op)
 static int act_record(xlsnap_ctx *ctx, create_op *op)
 {
     xlsnap__disk_op dop = disk_op(ctx, op);
+    char boot[XLSNAP__BOOT_ID_MAX];
     int rc;
 
     if ((rc = xlsnap__store_write(ctx, &op->sn))) return rc;
     op->recorded = true;
+    /* (an unreadable boot id marks "": check then never trusts the
+     * image's sync, as after a restart) */
+    xlsnap__boot_id(boot);
+    if (op->sn.memory &&
+        (rc = xlsnap__store_unsynced_mark(ctx, op->sn.domain_uuid,
+                                          op->sn.name, boot)))
+        return rc;
     xlsnap__fault_point("create-prepared");
     return xlsnap__disks_prepare(&dop, &op->takes);
 }
@@ -503,9 +516,12 @@ static int act_stop(xlsnap_ctx *ctx, create_op *op)
             return xlsnap__error_errno(ctx, errno, "cannot create memory "
                                        "image %s", sn->memory);
         rc = save_memory(ctx, op->dom->domid, memfd, op->p, sn);
-        if (rc) rc = explain_space(ctx, rc, memfd, sn->memory);
-        close(memfd);
-        if (rc) return rc;           /* hv_save resumed the guest */
+        if (rc) {
+            rc = explain_space(ctx, rc, memfd, sn->memory);
+            close(memfd);
+            return rc;               /* hv_save resumed the guest */
+        }
+        op->memfd = memfd;
         op->suspended = true;
     } else if (op->running && op->st == XLSNAP__DOM_RUNNING) {
         xlsnap__disk_op dop = disk_op(ctx, op);
@@ -568,6 +584,44 @@ static int act_resume(xlsnap_ctx *ctx, create_op *op)
     return 0;
 }
 
+/* Act 7: the memory image reaches the disk, now that the guest runs
+ * again, and the unsynced mark goes.  The disks are taken: a failure
+ * leaves the record "preparing", its mark saying "failed" (a later
+ * sync may succeed on pages the failed one dropped), and check then
+ * rolls the snapshot back. */
+static int act_sync_memory(xlsnap_ctx *ctx, create_op *op)
+{
+    xlsnap_snapshot *sn = &op->sn;
+    int fd = op->memfd, rc = 0;
+
+    if (fd < 0) return 0;
+    op->memfd = -1;
+    xlsnap__fault_point("create-memory-sync");
+    if (fsync(fd) < 0) {
+        int e = errno;
+        if (e == ENOSPC || e == EDQUOT)
+            rc = xlsnap__error(ctx, XLSNAP_ERROR_NOSPACE, "no space left "
+                               "for the memory image %s", sn->memory);
+        else
+            rc = xlsnap__error_errno(ctx, e, "cannot write memory image "
+                                     "%s", sn->memory);
+        xlsnap__errsaved saved;
+        xlsnap__errsave(ctx, &saved);
+        xlsnap__store_unsynced_mark(ctx, sn->domain_uuid, sn->name,
+                                    "failed");
+        xlsnap__errrestore(ctx, &saved);
+    }
+    close(fd);
+    if (!rc)
+        rc = xlsnap__store_unsynced_clear(ctx, sn->domain_uuid, sn->name);
+    if (rc)
+        rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s' was taken and "
+                                  "the guest runs again, but its memory "
+                                  "image is not on disk; the snapshot is "
+                                  "left preparing", sn->name);
+    return rc;
+}
+
 /* The act: the data, through the backends.  Once the disks are taken a
  * failure keeps the "preparing" record (and the memory image) for
  * check --repair instead of leaving unrecorded disk snapshots behind. */
@@ -583,7 +637,7 @@ static int create_act(xlsnap_ctx *ctx, create_op *op)
     if ((rc = act_live_disks(ctx, op)) || (rc = act_resume(ctx, op)))
         return rc;
     act_thaw(ctx, op);
-    return 0;
+    return act_sync_memory(ctx, op);
 }
 
 /* The commit, through the handle: ready and current (old current

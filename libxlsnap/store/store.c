@@ -114,8 +114,59 @@ const char *const xlsnap__store_snapshot_extras[] = {
     XLSNAP__MEMORY_FILE,
     XLSNAP__MEMORY_FILE ".zst",
     XLSNAP__FIFO_FILE,
+    XLSNAP__UNSYNCED_FILE,
+    XLSNAP__TMP_NAME(XLSNAP__UNSYNCED_FILE),
     NULL
 };
+
+int xlsnap__store_unsynced_mark(xlsnap_ctx *ctx, const char *uuid,
+                                const char *name, const char *what)
+{
+    char *sdir = NULL;
+    int rc;
+
+    if (!(rc = xlsnap__store_snapshot_dir(ctx, uuid, name, &sdir)))
+        rc = xlsnap__write_file_atomic(ctx, sdir, XLSNAP__UNSYNCED_FILE,
+                                       what, strlen(what));
+    free(sdir);
+    return rc;
+}
+
+int xlsnap__store_unsynced_read(xlsnap_ctx *ctx, const char *uuid,
+                                const char *name, char **what_r)
+{
+    char *path = NULL, *text = NULL;
+    size_t len;
+    int rc;
+
+    *what_r = NULL;
+    if ((rc = snapshot_file(ctx, uuid, name, XLSNAP__UNSYNCED_FILE, &path)))
+        return rc;
+    if (access(path, F_OK) < 0 && errno == ENOENT) goto out;
+    if ((rc = xlsnap__read_file(ctx, AT_FDCWD, path, 256, &text, &len)))
+        goto out;
+    text[strcspn(text, "\n")] = 0;
+    *what_r = text;
+    text = NULL;
+ out:
+    free(text);
+    free(path);
+    return rc;
+}
+
+int xlsnap__store_unsynced_clear(xlsnap_ctx *ctx, const char *uuid,
+                                 const char *name)
+{
+    char *path = NULL;
+    int rc;
+
+    if ((rc = snapshot_file(ctx, uuid, name, XLSNAP__UNSYNCED_FILE, &path)))
+        return rc;
+    if (!(rc = xlsnap__unlink(ctx, path, true)))
+        xlsnap__fsync_dir_of(path);
+    free(path);
+    return rc;
+}
 
 int xlsnap__store_intent_tmp_path(xlsnap_ctx *ctx, const char *uuid,
                                   const char *op, char **path_r)

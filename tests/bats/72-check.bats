@@ -274,6 +274,69 @@ PY
     assert_output "No problems found."
 }
 
+# taken_unsynced NAME MARK: snapshot NAME of g1 as a create leaves it
+# when it stops after its disks were taken and the guest was resumed,
+# before its memory image was synced: record "preparing", an xl save
+# file as memory image, the unsynced mark holding MARK
+taken_unsynced() {
+    run -0 xs create -n "$1" g1
+    python3 - "$STATE/$UUID/$1/record.json" "$STATE/$UUID/$1/memory.save" <<'PY'
+import json, struct, sys
+rec, mem = sys.argv[1:3]
+r = json.load(open(rec))
+r["state"] = "preparing"
+r["current"] = False
+r["memory"] = mem
+json.dump(r, open(rec, "w"))
+cfg = json.dumps(r["config"]).encode() + b"\0"
+with open(mem, "wb") as f:
+    f.write(b"Xen saved domain, xl format\n \0 \r")
+    f.write(struct.pack("=IIII", 0x01020304, 3, 0, 4 + len(cfg)))
+    f.write(struct.pack("=I", len(cfg)) + cfg + b"\0" * 4096)
+PY
+    printf '%s\n' "$2" > "$STATE/$UUID/$1/.memory-unsynced"
+}
+
+@test "a create stopped after its disks were taken, its memory image not yet synced: in the same boot repair syncs and completes it; after a restart or a failed sync it is rolled back" {
+    setup_images
+    boot=$(cat /proc/sys/kernel/random/boot_id)
+    # the same boot: the page cache holds the image (a killed create)
+    taken_unsynced s1 "$boot"
+    run -1 xs check g1
+    assert_output --partial "snapshot 's1' is incomplete: its create was interrupted after its data was taken"
+    run -0 xs check --repair g1
+    assert_output --partial "completed: 's1' is ready and current"
+    [ ! -e "$STATE/$UUID/s1/.memory-unsynced" ]
+    [ -s "$STATE/$UUID/s1/memory.save" ]
+    run -0 xs check g1
+    assert_output "No problems found."
+    # another boot: what reached the disk is unknown
+    taken_unsynced s2 00000000-1111-2222-3333-444444444444
+    run -1 xs check g1
+    assert_output --partial "snapshot 's2' is incomplete: its create was interrupted after its data was taken, but the host restarted before its memory image was synced to disk"
+    run -0 xs check --repair g1
+    assert_output --partial "rolled back: removed what it had made"
+    [ ! -e "$STATE/$UUID/s2" ]
+    # its sync failed (pages it dropped may read back as if written)
+    taken_unsynced s3 failed
+    run -1 xs check g1
+    assert_output --partial "but writing its memory image to disk failed"
+    run -0 xs check --repair g1
+    assert_output --partial "rolled back: removed what it had made"
+    [ ! -e "$STATE/$UUID/s3" ]
+    for img in "$IMG" "$DATA"; do
+        run -0 qemu-img snapshot -l "$img"
+        assert_output --partial " s1 "
+        refute_output --partial " s2 "
+        refute_output --partial " s3 "
+    done
+    # a mark left next to a ready record is an orphan
+    echo "$boot" > "$STATE/$UUID/s1/.memory-unsynced"
+    check_repairs "$STATE/$UUID/s1/.memory-unsynced is not part of any snapshot"
+    run -0 xs list --names g1
+    assert_output "$(printf 'base\ns1')"
+}
+
 @test "an interrupted import rolled back by check --repair leaves its image when another snapshot names it" {
     setup_images
     img=$BATS_TEST_TMPDIR/g1.imported.qcow2
