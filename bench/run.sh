@@ -69,10 +69,12 @@ if [ "${BENCH_SKIP_XEN:-0}" != 1 ]; then
         cp "$BENCH_XEN_BEFORE" build/bench/xl-snapshot-before
         extra+=(build/bench/xl-snapshot-before)
     fi
+    # (tee -a: a plain `tee /dev/stderr` reopens a stderr redirected to a
+    # file with O_TRUNC, and the host part was cut out of that log)
     echo "# bench: real Xen in QEMU (20-40 minutes; load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     out=$(E2E_DOM0_RUN=bench/dom0-bench.sh E2E_TIMEOUT=${E2E_TIMEOUT:-2400} \
           tests/e2e/run.sh bench/dom0-bench.sh bench/qmp-snapshot.py bench/qmp-floor.py \
-          build/bench/bench-init.cpio.gz "${extra[@]}" | tee /dev/stderr) || true
+          build/bench/bench-init.cpio.gz "${extra[@]}" | tee -a /dev/stderr) || true
     rundir=$(sed -n 's/^# e2e: serial log: \(.*\)\/serial.log$/\1/p' <<<"$out" | head -n 1)
     if [ -f "$rundir/results/bench.csv" ]; then
         cp "$rundir/results/bench.csv" "$res/$stamp-xen.csv"
