@@ -13,10 +13,11 @@
  *  4. records "preparing": completed when every disk part exists (the
  *     memory image was finished before the disks were taken; one not
  *     yet synced is synced first, unless the host restarted since, or
- *     its sync failed: rolled back) and the data verifies (verify.c: sizes and SHA-256 the parts file records,
- *     qemu-img check of imported images, the memory image's header),
- *     else rolled back; a guest left suspended or paused runs again, and an
- *     overlay a running QEMU writes to is never removed;
+ *     its sync failed: rolled back) and the data verifies (verify.c:
+ *     sizes and SHA-256 the parts file records, qemu-img check of
+ *     imported images, the memory image's header), else rolled back;
+ *     a guest left suspended or paused runs again, and an overlay a
+ *     running QEMU writes to is never removed;
  *  5. ready records: memory image, images, internal snapshots (QMP for
  *     images a running QEMU has open, qemu-img otherwise) and external
  *     backing images must exist (cannot be repaired: reported); a

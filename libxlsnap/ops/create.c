@@ -612,13 +612,15 @@ static int act_sync_memory(xlsnap_ctx *ctx, create_op *op)
         xlsnap__errrestore(ctx, &saved);
     }
     close(fd);
-    if (!rc)
-        rc = xlsnap__store_unsynced_clear(ctx, sn->domain_uuid, sn->name);
     if (rc)
+        return xlsnap__error_prefix(ctx, rc, "snapshot '%s' was taken and "
+                                    "the guest runs again, but its memory "
+                                    "image is not on disk; the snapshot is "
+                                    "left preparing", sn->name);
+    if ((rc = xlsnap__store_unsynced_clear(ctx, sn->domain_uuid, sn->name)))
         rc = xlsnap__error_prefix(ctx, rc, "snapshot '%s' was taken and "
-                                  "the guest runs again, but its memory "
-                                  "image is not on disk; the snapshot is "
-                                  "left preparing", sn->name);
+                                  "the guest runs again, but it is left "
+                                  "preparing", sn->name);
     return rc;
 }
 
