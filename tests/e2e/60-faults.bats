@@ -5,7 +5,8 @@
 # running guest; `check` must find what was left (exit 1), `check
 # --repair` must complete or roll it back (exit 0), a second `check` is
 # clean, the guest runs on with its latest writes, and every ready
-# snapshot still reverts to its exact data.  (Delete, revert and
+# snapshot still reverts to its exact data; killed right before its
+# memory image is synced, the guest already runs.  (Delete, revert and
 # concurrency: 61-faults-ops.bats.)
 
 load 'lib/e2e'
