@@ -39,6 +39,7 @@
 #define XLSNAP__FIFO_FILE ".restore.fifo"
 #define XLSNAP__PARTS_FILE ".parts.json"       /* d1: verify.c */
 #define XLSNAP__UNSYNCED_FILE ".memory-unsynced" /* create.c, check.c */
+#define XLSNAP__UNSYNCED_FAILED "failed"  /* its text once the sync failed */
 #define XLSNAP__REVERT_INTENT "revert"
 #define XLSNAP__MERGE_INTENT "merge"
 #define XLSNAP__CREATE_INTENT "create"

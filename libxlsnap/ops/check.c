@@ -701,7 +701,7 @@ static int memory_lost(checker *c, const xlsnap_snapshot *sn,
     if ((rc = xlsnap__store_unsynced_read(c->ctx, sn->domain_uuid, sn->name,
                                           &mark)) || !mark)
         return rc;
-    if (!strcmp(mark, "failed"))
+    if (!strcmp(mark, XLSNAP__UNSYNCED_FAILED))
         *why_r = "writing its memory image to disk failed";
     else if (xlsnap__boot_id(boot) || strcmp(mark, boot))
         *why_r = "the host restarted before its memory image was synced "

@@ -442,11 +442,12 @@ static int act_record(xlsnap_ctx *ctx, create_op *op)
     op->recorded = true;
     /* (an unreadable boot id marks "": check then never trusts the
      * image's sync, as after a restart) */
-    xlsnap__boot_id(boot);
-    if (op->sn.memory &&
-        (rc = xlsnap__store_unsynced_mark(ctx, op->sn.domain_uuid,
-                                          op->sn.name, boot)))
-        return rc;
+    if (op->sn.memory) {
+        xlsnap__boot_id(boot);
+        if ((rc = xlsnap__store_unsynced_mark(ctx, op->sn.domain_uuid,
+                                              op->sn.name, boot)))
+            return rc;
+    }
     xlsnap__fault_point("create-prepared");
     return xlsnap__disks_prepare(&dop, &op->takes);
 }
@@ -608,7 +609,7 @@ static int act_sync_memory(xlsnap_ctx *ctx, create_op *op)
         xlsnap__errsaved saved;
         xlsnap__errsave(ctx, &saved);
         xlsnap__store_unsynced_mark(ctx, sn->domain_uuid, sn->name,
-                                    "failed");
+                                    XLSNAP__UNSYNCED_FAILED);
         xlsnap__errrestore(ctx, &saved);
     }
     close(fd);

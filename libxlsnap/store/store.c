@@ -135,21 +135,15 @@ int xlsnap__store_unsynced_mark(xlsnap_ctx *ctx, const char *uuid,
 int xlsnap__store_unsynced_read(xlsnap_ctx *ctx, const char *uuid,
                                 const char *name, char **what_r)
 {
-    char *path = NULL, *text = NULL;
-    size_t len;
+    char *path = NULL;
     int rc;
 
     *what_r = NULL;
     if ((rc = snapshot_file(ctx, uuid, name, XLSNAP__UNSYNCED_FILE, &path)))
         return rc;
-    if (access(path, F_OK) < 0 && errno == ENOENT) goto out;
-    if ((rc = xlsnap__read_file(ctx, AT_FDCWD, path, 256, &text, &len)))
-        goto out;
-    text[strcspn(text, "\n")] = 0;
-    *what_r = text;
-    text = NULL;
- out:
-    free(text);
+    rc = xlsnap__read_file(ctx, AT_FDCWD, path, 256, what_r, NULL);
+    if (rc == XLSNAP_ERROR_NOTFOUND) rc = 0;
+    if (*what_r) (*what_r)[strcspn(*what_r, "\n")] = 0;
     free(path);
     return rc;
 }
