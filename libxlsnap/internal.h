@@ -410,6 +410,22 @@ bool xlsnap__bundle_name_ok(const char *name);
 int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         const char *what, uint64_t *copied_r,
                         char hex_r[65]);
+/* A file written in one pass from its first byte to its last, hashed
+ * as it is written (a thread hashes a piece while the next is made):
+ * alloc on fd (written from its current offset; 'what' names it in
+ * errors and progress; total: the bytes to come, for progress);
+ * room gives a place for the next n bytes (n <= 1 MiB), commit says
+ * they are made there; put appends n bytes; finish writes what is
+ * left: *size_r and hex_r the file's size and SHA-256.  Not fsynced. */
+typedef struct xlsnap__hwriter xlsnap__hwriter;
+int xlsnap__hwriter_alloc(xlsnap_ctx *ctx, int fd, const char *what,
+                          uint64_t total, xlsnap__hwriter **w_r);
+int xlsnap__hwriter_room(xlsnap__hwriter *w, size_t n, void **p_r);
+void xlsnap__hwriter_commit(xlsnap__hwriter *w, size_t n);
+int xlsnap__hwriter_put(xlsnap__hwriter *w, const void *p, size_t n);
+int xlsnap__hwriter_finish(xlsnap__hwriter *w, uint64_t *size_r,
+                           char hex_r[65]);
+void xlsnap__hwriter_free(xlsnap__hwriter *w);
 /* Copy src into the new file dst (0600, never over an existing file,
  * fsynced): as it is or (de)compressed with zstd.  *size_r, hex_r (may
  * be NULL): size and SHA-256 of what was written.  A failure removes

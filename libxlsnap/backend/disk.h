@@ -83,6 +83,14 @@ typedef struct xlsnap__disk_plan {
 /* An op context with only ctx and uuid. */
 #define XLSNAP__DISK_OP(c, u) ((xlsnap__disk_op){ .ctx = (c), .uuid = (u) })
 
+/* What an export knows of the image it made, from making it: its size,
+ * virtual size and SHA-256 (sha256[0] 0: not known; the caller reads
+ * the image for them). */
+typedef struct {
+    uint64_t size, virtual_size;
+    char sha256[65];
+} xlsnap__export_made;
+
 typedef struct xlsnap__disk_driver {
     const char *name;                  /* record's "driver" */
     /* Probe and plan config disk cd (writable, with an image): fill sd
@@ -180,9 +188,11 @@ typedef struct xlsnap__disk_driver {
      * at out (bd NULL), or a delta: only what differs from base snapshot
      * base's disk bd, on the placeholder backing "xl-snapshot-base:<base>"
      * (import points it at the base's image).  Temporary files go beside
-     * out; on failure nothing is left of out. */
+     * out; on failure nothing is left of out.  *made (zeroed by the
+     * caller): what the driver learnt of out as it wrote it, if it did. */
     int (*export)(const xlsnap__disk_op *op, const xlsnap_disk *sd,
-                  const xlsnap_disk *bd, const char *base, const char *out);
+                  const xlsnap_disk *bd, const char *base, const char *out,
+                  xlsnap__export_made *made);
 } xlsnap__disk_driver;
 
 extern const xlsnap__disk_driver xlsnap__disk_qcow2;
@@ -195,11 +205,11 @@ const xlsnap__disk_driver *xlsnap__disk_driver_at(int i);
 /* backend/qcow2_export.c: the qcow2 driver's export. */
 int xlsnap__qcow2_export(const xlsnap__disk_op *op, const xlsnap_disk *d,
                          const xlsnap_disk *bd, const char *base,
-                         const char *out);
+                         const char *out, xlsnap__export_made *made);
 /* bundle/volume.c: the volume drivers' (lvm, reflink) export. */
 int xlsnap__volume_export_op(const xlsnap__disk_op *op, const xlsnap_disk *d,
                              const xlsnap_disk *bd, const char *base,
-                             const char *out);
+                             const char *out, xlsnap__export_made *made);
 
 /* backend/qcow2_remove.c: the qcow2 driver's remove. */
 int xlsnap__qcow2_remove(const xlsnap__disk_op *op, const xlsnap_disk *d);

@@ -9,7 +9,10 @@
  * clusters; a backing image is never written), so qemu-img reads them
  * with -U (read-only, shared): an image the domain writes is opened
  * read-only, for the snapshot's clusters only.
- *   full:  qemu-img convert of that state into a standalone qcow2;
+ *   full:  an internal snapshot of an image bundle/delta.c covers:
+ *          its clusters, read from the image's tables and written in
+ *          one pass, hashed as they are written; else qemu-img convert
+ *          of that state into a standalone qcow2;
  *   delta: just the clusters that differ from the base snapshot's
  *          state: for two internal snapshots of one image, found in its
  *          L1/L2 tables and written by bundle/delta.c; else an empty
@@ -47,9 +50,37 @@ static int state_file(xlsnap_ctx *ctx, const xlsnap_disk *d,
  * what differs from the base; then the base named in a way that cannot
  * open anything by accident: import points it at the base's image on
  * the new host.  The copies of internal states go beside out. */
+/* bundle/delta.c's writer for an internal snapshot of a qcow2 image
+ * (on internal snapshot bd's, or whole without bd): 0 with *done_r
+ * false when it does not cover the image; *made filled when done. */
+static int from_tables(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                       const xlsnap_disk *bd, const char *bname,
+                       const char *out, bool *done_r,
+                       xlsnap__export_made *made)
+{
+    xlsnap__delta_made dm;
+    int rc;
+
+    *done_r = false;
+    if (d->kind != XLSNAP_DISK_INTERNAL || !d->format ||
+        strcmp(d->format, "qcow2") ||
+        (bd && (bd->kind != XLSNAP_DISK_INTERNAL ||
+                strcmp(d->image, bd->image))))
+        return 0;
+    rc = xlsnap__delta_internal(ctx, d->image, d->internal_name,
+                                bd ? bd->internal_name : NULL, bname, out,
+                                done_r, &dm);
+    if (!rc && *done_r) {
+        made->size = dm.size;
+        made->virtual_size = dm.virtual_size;
+        memcpy(made->sha256, dm.sha256, sizeof(made->sha256));
+    }
+    return rc;
+}
+
 static int make_delta(xlsnap_ctx *ctx, const xlsnap_disk *d,
                       const xlsnap_disk *bd, const char *base,
-                      const char *out)
+                      const char *out, xlsnap__export_made *made)
 {
     const char *slash = strrchr(out, '/');
     int dirlen = slash ? (int)(slash - out) : 1;
@@ -67,13 +98,9 @@ static int make_delta(xlsnap_ctx *ctx, const xlsnap_disk *d,
     /* two internal snapshots of one image: only what differs, found in
      * its tables (delta.c); else, or for an image delta.c leaves to
      * this path, the copies and the compare below */
-    if (d->kind == XLSNAP_DISK_INTERNAL && bd->kind == XLSNAP_DISK_INTERNAL &&
-        !strcmp(d->image, bd->image) && d->format &&
-        !strcmp(d->format, "qcow2")) {
+    {
         bool done;
-        if ((rc = xlsnap__delta_internal(ctx, d->image, d->internal_name,
-                                         bd->internal_name, bname, out,
-                                         &done, NULL)) || done)
+        if ((rc = from_tables(ctx, d, bd, bname, out, &done, made)) || done)
             goto out;
     }
     if (!(rc = state_file(ctx, d, ts, &sf, &sfmt)) &&
@@ -94,10 +121,15 @@ static int make_delta(xlsnap_ctx *ctx, const xlsnap_disk *d,
 
 int xlsnap__qcow2_export(const xlsnap__disk_op *op, const xlsnap_disk *d,
                          const xlsnap_disk *bd, const char *base,
-                         const char *out)
+                         const char *out, xlsnap__export_made *made)
 {
+    bool done;
+    int rc;
+
     if (bd)
-        return make_delta(op->ctx, d, bd, base, out);
+        return make_delta(op->ctx, d, bd, base, out, made);
+    if ((rc = from_tables(op->ctx, d, NULL, NULL, out, &done, made)) || done)
+        return rc;
     return xlsnap__qimg_convert(op->ctx, d->kind == XLSNAP_DISK_INTERNAL ?
                                 d->image : d->backing, d->format,
                                 d->kind == XLSNAP_DISK_INTERNAL ?

@@ -597,6 +597,151 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
     return rc;
 }
 
+/*
+ * The hashed writer: a file made from its first byte to its last in one
+ * pass (bundle/delta.c's qcow2 images), each piece hashed by the hasher
+ * thread while it is written and the next one is made, so that the
+ * file's SHA-256 is known when it is, without reading it again.
+ */
+struct xlsnap__hwriter {
+    xlsnap_ctx *ctx;
+    int fd;
+    char *what;
+    uint64_t total, written;
+    xlsnap__sha256 h;
+    hasher t;
+    pthread_t th;
+    bool threaded;
+    char *bufs;
+    int cur;
+    size_t fill;            /* bytes made in t.buf[cur] */
+};
+
+int xlsnap__hwriter_alloc(xlsnap_ctx *ctx, int fd, const char *what,
+                          uint64_t total, xlsnap__hwriter **w_r)
+{
+    xlsnap__hwriter *w = calloc(1, sizeof(*w));
+    int rc;
+
+    *w_r = NULL;
+    if (!w) return xlsnap__nomem(ctx);
+    w->ctx = ctx;
+    w->fd = fd;
+    w->total = total;
+    w->t.next = -1;
+    w->t.h = &w->h;
+    pthread_mutex_init(&w->t.mu, NULL);
+    pthread_cond_init(&w->t.cv, NULL);
+    if (!(w->what = xlsnap__strdup(what)) ||
+        !(w->bufs = malloc(2 * (size_t)COPY_BUF))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    w->t.buf[0] = w->bufs;
+    w->t.buf[1] = w->bufs + COPY_BUF;
+    if ((rc = xlsnap__sha256_init(&w->h))) {
+        rc = xlsnap__sha256_error(ctx, rc);
+        goto out;
+    }
+    /* no thread (none could be started): hashed in line */
+    if (total > HASH_THREAD_MIN)
+        w->threaded = !pthread_create(&w->th, NULL, hasher_main, &w->t);
+    *w_r = w;
+    w = NULL;
+ out:
+    xlsnap__hwriter_free(w);
+    return rc;
+}
+
+/* The piece made so far: given to the hasher, written, and the other
+ * buffer taken once it is hashed. */
+static int hwriter_flush(xlsnap__hwriter *w)
+{
+    char *buf = w->t.buf[w->cur];
+    int rc;
+
+    if (!w->fill) return 0;
+    if (w->threaded) {
+        hasher_give(&w->t, w->cur, w->fill);
+    } else if ((rc = xlsnap__sha256_update(&w->h, buf, w->fill))) {
+        return xlsnap__sha256_error(w->ctx, rc);
+    }
+    if ((rc = write_all(w->ctx, w->fd, buf, w->fill)))
+        return xlsnap__error_prefix(w->ctx, rc, "%s", w->what);
+    w->written += w->fill;
+    w->fill = 0;
+    if (w->threaded) {
+        w->cur ^= 1;
+        hasher_wait(&w->t, w->cur);
+    }
+    xlsnap__progress(w->ctx, w->what, w->written, w->total);
+    return 0;
+}
+
+int xlsnap__hwriter_room(xlsnap__hwriter *w, size_t n, void **p_r)
+{
+    int rc;
+
+    *p_r = NULL;
+    if (n > COPY_BUF)
+        return xlsnap__error(w->ctx, XLSNAP_ERROR_INVAL, "%s: a piece of "
+                             "%zu bytes is too big", w->what, n);
+    if (w->fill + n > COPY_BUF && (rc = hwriter_flush(w))) return rc;
+    *p_r = w->t.buf[w->cur] + w->fill;
+    return 0;
+}
+
+void xlsnap__hwriter_commit(xlsnap__hwriter *w, size_t n)
+{
+    w->fill += n;
+}
+
+int xlsnap__hwriter_put(xlsnap__hwriter *w, const void *p, size_t n)
+{
+    const char *c = p;
+    int rc;
+
+    while (n) {
+        size_t k;
+        if (w->fill == COPY_BUF && (rc = hwriter_flush(w))) return rc;
+        k = COPY_BUF - w->fill < n ? COPY_BUF - w->fill : n;
+        memcpy(w->t.buf[w->cur] + w->fill, c, k);
+        w->fill += k;
+        c += k;
+        n -= k;
+    }
+    return 0;
+}
+
+int xlsnap__hwriter_finish(xlsnap__hwriter *w, uint64_t *size_r,
+                           char hex_r[65])
+{
+    int rc;
+
+    if ((rc = hwriter_flush(w))) return rc;
+    if (w->threaded) {
+        w->threaded = false;
+        if ((rc = hasher_end(&w->t, w->th)))
+            return xlsnap__sha256_error(w->ctx, rc);
+    }
+    if ((rc = xlsnap__sha256_final(&w->h, hex_r)))
+        return xlsnap__sha256_error(w->ctx, rc);
+    if (size_r) *size_r = w->written;
+    return 0;
+}
+
+void xlsnap__hwriter_free(xlsnap__hwriter *w)
+{
+    if (!w) return;
+    if (w->threaded) hasher_end(&w->t, w->th);
+    xlsnap__sha256_dispose(&w->h);
+    pthread_cond_destroy(&w->t.cv);
+    pthread_mutex_destroy(&w->t.mu);
+    free(w->bufs);
+    free(w->what);
+    free(w);
+}
+
 static int copy_file(xlsnap_ctx *ctx, const char *src, const char *dst,
                      int how, uint64_t max, uint64_t *size_r, char hex_r[65])
 {

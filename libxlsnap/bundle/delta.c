@@ -24,10 +24,18 @@
  * delta's own cluster size (4 KiB up to the image's) is picked to make
  * the smallest file (pick_cbits), after a first pass that only counts.
  *
+ * Without a base, the same writer makes a full image of the snapshot
+ * (every cluster it has, as if compared with an empty snapshot), with
+ * no backing file: export's full image of an internal snapshot.
+ *
  * Output layout: header (cluster 0), then the data clusters of each
  * region with changes followed by its L2 table, then the L1 table, the
  * refcount blocks and the refcount table; every cluster used once
- * (refcount 1, the COPIED flag set), header written last, fsync'd.
+ * (refcount 1, the COPIED flag set).  It is made in that order, in one
+ * pass (the layout is planned from the first pass's counts, so the
+ * header can come first), and hashed as it is written (the hashed
+ * writer, bundle.c): the bundle's checksum of it needs no second read.
+ * fsync'd at the end; a failure removes it.
  */
 #include "internal.h"
 #include "delta.h"
@@ -44,6 +52,7 @@
 #define MAX_SNAPSHOTS 65536                 /* as QEMU */
 #define MAX_SNAP_TABLE (64u << 20)          /* as QEMU */
 #define INCOMPAT_DIRTY 1ULL                 /* refcounts may be stale */
+#define PIECE         (1u << 20)            /* xlsnap__hwriter_room's most */
 
 static void put_be(unsigned char *p, uint64_t v, int n)
 {
@@ -138,7 +147,8 @@ static int read_snapshots(xlsnap_ctx *ctx, int fd, uint64_t fsize,
         for (int k = 0; k < 2; k++) {
             const char *want = k ? bname : sname;
             snapinfo *p = k ? b : s;
-            if (strlen(want) != nlen || memcmp(want, name, nlen)) continue;
+            if (!want || strlen(want) != nlen || memcmp(want, name, nlen))
+                continue;
             if (!p->found++) {
                 p->l1_offset = xlsnap__be(e, 8);
                 p->l1_size = xlsnap__be(e + 8, 4);
@@ -333,38 +343,40 @@ static unsigned pick_cbits(const counter *c, uint64_t size, size_t blen)
     return best;
 }
 
-/* The writer's state: out is written from cluster 1 on (next). */
+/* The writer's state: the output is made in one pass, in file order
+ * (next: its size so far), through the hashed writer (hw). */
 typedef struct {
     xlsnap_ctx *ctx;
     int in, out;
+    xlsnap__hwriter *hw;
     uint64_t scs;                /* the image's cluster size */
-    unsigned cbits;              /* the delta's */
+    unsigned cbits;              /* the output's */
     uint64_t cs, next;
-    unsigned char *buf;          /* a cluster of the image; the header */
+    unsigned char *buf;          /* the header */
     unsigned char *l2;           /* the L2 table being filled */
     uint64_t region;             /* its L1 index + 1; 0: none */
-    unsigned char *l1;
-    uint64_t l1n;
+    unsigned char *l1;           /* whole clusters */
+    uint64_t l1n, l1c;
 } writer;
 
-static int put(writer *w, const void *p, size_t n, uint64_t off)
+/* n bytes at the end of the output */
+static int put(writer *w, const void *p, size_t n)
 {
-    errno = 0;
-    if (pwrite(w->out, p, n, off) != (ssize_t)n)
-        return xlsnap__error_errno(w->ctx, errno ? errno : EIO, "cannot "
-                                   "write the delta");
-    return 0;
+    int rc = xlsnap__hwriter_put(w->hw, p, n);
+
+    if (!rc) w->next += n;
+    return rc;
 }
 
 /* the L2 table being filled, after the data it names */
 static int flush_l2(writer *w)
 {
+    uint64_t at = w->next;
     int rc;
 
     if (!w->region) return 0;
-    if ((rc = put(w, w->l2, w->cs, w->next))) return rc;
-    put_be(w->l1 + 8 * (w->region - 1), w->next | L2_COPIED, 8);
-    w->next += w->cs;
+    if ((rc = put(w, w->l2, w->cs))) return rc;
+    put_be(w->l1 + 8 * (w->region - 1), at | L2_COPIED, 8);
     w->region = 0;
     memset(w->l2, 0, w->cs);
     return 0;
@@ -377,6 +389,7 @@ static int write_change(void *arg, uint64_t gclu, int kind, uint64_t host)
     writer *w = arg;
     uint64_t g = gclu * w->scs, r = (g >> (2 * w->cbits - 3)) + 1;
     uint64_t e = (g >> w->cbits) & (w->cs / 8 - 1), n = w->scs / w->cs;
+    void *room;
     int rc;
 
     if (r != w->region && (rc = flush_l2(w))) return rc;
@@ -386,10 +399,16 @@ static int write_change(void *arg, uint64_t gclu, int kind, uint64_t host)
             put_be(w->l2 + 8 * (e + k), L2_ZERO, 8);
         return 0;
     }
-    if (pread(w->in, w->buf, w->scs, host) != (ssize_t)w->scs)
-        return xlsnap__error(w->ctx, XLSNAP_ERROR_CORRUPT, "a data cluster "
-                             "is unreadable");
-    if ((rc = put(w, w->buf, w->scs, w->next))) return rc;
+    /* read into the writer's buffer, in pieces of at most 1 MiB (a
+     * cluster may be 2 MiB) */
+    for (uint64_t o = 0, k; o < w->scs; o += k) {
+        k = w->scs - o < PIECE ? w->scs - o : PIECE;
+        if ((rc = xlsnap__hwriter_room(w->hw, k, &room))) return rc;
+        if (pread(w->in, room, k, host + o) != (ssize_t)k)
+            return xlsnap__error(w->ctx, XLSNAP_ERROR_CORRUPT, "a data "
+                                 "cluster is unreadable");
+        xlsnap__hwriter_commit(w->hw, k);
+    }
     for (uint64_t k = 0; k < n; k++)
         put_be(w->l2 + 8 * (e + k), (w->next + k * w->cs) | L2_COPIED, 8);
     w->next += w->scs;
@@ -413,30 +432,42 @@ static int put_refcounts(writer *w, uint64_t *rt_r, uint32_t *rtc_r)
         for (uint64_t c = i * per; c < total && c < (i + 1) * per; c++)
             put_be(w->l2 + 2 * (c - i * per), 1, 2);
         put_be(t + 8 * i, w->next, 8);
-        rc = put(w, w->l2, w->cs, w->next);
-        w->next += w->cs;
+        rc = put(w, w->l2, w->cs);
     }
     *rt_r = w->next;
     *rtc_r = rt;
-    if (!rc) rc = put(w, t, rt * w->cs, w->next);
-    w->next += rt * w->cs;
+    if (!rc) rc = put(w, t, rt * w->cs);
     free(t);
     return rc;
 }
 
-/* Cluster 0: a version 3 header, the backing format extension, the
- * backing file name. */
+/* Where the writer will put the L1 table and the refcount table, and
+ * the output's size, for the changes counted by pass 1 (c): the header
+ * comes first, so that the output is made in file order. */
+static void plan(const counter *c, writer *w, uint64_t *l1off_r,
+                 uint64_t *rtoff_r, uint32_t *rtc_r, uint64_t *size_r)
+{
+    uint64_t data = c->ndata * (w->scs / w->cs), rb, rt;
+    uint64_t used = 1 + data + c->regions[w->cbits] + w->l1c;
+
+    refcount_clusters(used, w->cbits, &rb, &rt);
+    *l1off_r = (used - w->l1c) * w->cs;
+    *rtoff_r = (used + rb) * w->cs;
+    *rtc_r = rt;
+    *size_r = (used + rb + rt) * w->cs;
+}
+
+/* Cluster 0: a version 3 header; with a backing file, the backing
+ * format extension and its name. */
 static int put_header(writer *w, uint64_t size, uint64_t l1off,
                       uint64_t rt, uint32_t rtc, const char *backing)
 {
-    size_t blen = strlen(backing);
+    size_t blen = backing ? strlen(backing) : 0;
     unsigned char *h = w->buf;
 
     memset(h, 0, w->cs);
     memcpy(h, "QFI\xfb", 4);
     put_be(h + 4, 3, 4);
-    put_be(h + 8, 128, 8);                 /* backing file offset */
-    put_be(h + 16, blen, 4);
     put_be(h + 20, w->cbits, 4);
     put_be(h + 24, size, 8);
     put_be(h + 36, w->l1n, 4);
@@ -445,17 +476,21 @@ static int put_header(writer *w, uint64_t size, uint64_t l1off,
     put_be(h + 56, rtc, 4);
     put_be(h + 96, 4, 4);                  /* refcount order: 16 bits */
     put_be(h + 100, 104, 4);               /* header length */
-    put_be(h + 104, 0xe2792acaU, 4);       /* backing format */
-    put_be(h + 108, 5, 4);
-    memcpy(h + 112, "qcow2", 5);
-    memcpy(h + 128, backing, blen);        /* (end marker at 120: zeros) */
-    return put(w, h, w->cs, 0);
+    if (blen) {                            /* (end marker: zeros) */
+        put_be(h + 8, 128, 8);             /* backing file offset */
+        put_be(h + 16, blen, 4);
+        put_be(h + 104, 0xe2792acaU, 4);   /* backing format */
+        put_be(h + 108, 5, 4);
+        memcpy(h + 112, "qcow2", 5);
+        memcpy(h + 128, backing, blen);
+    }
+    return put(w, h, w->cs);
 }
 
 int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
                            const char *snap, const char *base,
                            const char *backing, const char *out,
-                           bool *done_r, uint64_t *changed_r)
+                           bool *done_r, xlsnap__delta_made *made)
 {
     xlsnap__qcow2hdr h = { 0 };
     const char *why = NULL;
@@ -464,12 +499,14 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     writer w = { .ctx = ctx, .in = -1, .out = -1 };
     counter c = { 0 };
     struct stat st;
-    uint64_t rt = 0, l1off;
-    uint32_t rtc = 0;
+    uint64_t rt = 0, l1off, prt, total;
+    uint32_t rtc = 0, prtc;
+    size_t blen = backing ? strlen(backing) : 0;
+    char hex[65];
     int rc;
 
     *done_r = false;
-    if (changed_r) *changed_r = 0;
+    if (made) memset(made, 0, sizeof(*made));
     w.in = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (w.in < 0 || fstat(w.in, &st) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot read %s", image);
@@ -484,13 +521,15 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     }
     /* what the general path handles: nothing read further here */
     if (h.backing || h.data_file || h.crypt_method ||
-        (h.incompatible & ~INCOMPAT_DIRTY) || strlen(backing) > 1023 ||
-        128 + strlen(backing) > (1ULL << h.cluster_bits))
+        (h.incompatible & ~INCOMPAT_DIRTY) || blen > 1023 ||
+        128 + blen > (1ULL << h.cluster_bits))
         goto out;
     w.scs = 1ULL << h.cluster_bits;
     if ((rc = read_snapshots(ctx, w.in, fsize, &h, snap, base, &s, &b)))
         goto prefix;
-    if (s.found != 1 || b.found != 1)    /* missing or ambiguous */
+    /* missing or ambiguous; no base: the whole snapshot, as on an
+     * empty one */
+    if (s.found != 1 || (base && b.found != 1))
         goto out;
     size = s.disk_size ? s.disk_size : h.size;
     per = w.scs / 8;
@@ -504,20 +543,24 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     if ((rc = read_l1(ctx, w.in, fsize, h.cluster_bits, &s, l1n, &l1s)) ||
         (rc = read_l1(ctx, w.in, fsize, h.cluster_bits, &b, l1n, &l1b)))
         goto prefix;
-    /* pass 1: what changed, to size the delta's clusters */
+    /* pass 1: what changed, to size the output's clusters and place
+     * its tables */
     c.scbits = h.cluster_bits;
     c.scs = w.scs;
     rc = walk(ctx, w.in, fsize, h.cluster_bits, l1s, l1b, l1n, nclu,
               count_change, &c);
     if (rc == 1) { rc = 0; goto out; }   /* the general path copies it */
     if (rc) goto prefix;
-    /* pass 2: written */
-    w.cbits = pick_cbits(&c, size, strlen(backing));
+    /* a delta: the smallest file; a full image keeps the image's
+     * cluster size (it becomes a disk on import) */
+    w.cbits = base ? pick_cbits(&c, size, blen) : h.cluster_bits;
     w.cs = 1ULL << w.cbits;
     w.l1n = (size + (1ULL << (2 * w.cbits - 3)) - 1) >> (2 * w.cbits - 3);
-    w.buf = malloc(w.scs > w.cs ? w.scs : w.cs);
+    w.l1c = (w.l1n * 8 + w.cs - 1) / w.cs;
+    plan(&c, &w, &l1off, &prt, &prtc, &total);
+    w.buf = malloc(w.cs);
     w.l2 = calloc(1, w.cs);
-    w.l1 = calloc(w.l1n ? w.l1n : 1, 8);
+    w.l1 = calloc(w.l1c ? w.l1c : 1, w.cs);
     if (!w.buf || !w.l2 || !w.l1) { rc = xlsnap__nomem(ctx); goto out; }
     w.out = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                  0600);
@@ -525,30 +568,51 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
         rc = xlsnap__error_errno(ctx, errno, "cannot create %s", out);
         goto out;
     }
-    w.next = w.cs;
+    /* named as the bundle's part in progress and errors */
+    if ((rc = xlsnap__hwriter_alloc(ctx, w.out, strrchr(out, '/') ?
+                                    strrchr(out, '/') + 1 : out, total,
+                                    &w.hw)))
+        goto out;
+    /* pass 2: made in file order: the header, the data clusters of
+     * each region with changes followed by its L2 table, the L1 table,
+     * the refcounts (the layout planned after pass 1) */
+    if ((rc = put_header(&w, size, l1off, prt, prtc, backing))) goto out;
     rc = walk(ctx, w.in, fsize, h.cluster_bits, l1s, l1b, l1n, nclu,
               write_change, &w);
+    if (!rc && !(rc = flush_l2(&w)) && w.next != l1off)
+        rc = 1;
     if (rc == 1)                          /* the tables changed under us */
         rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its tables changed "
                            "while they were read");
-    if (rc || (rc = flush_l2(&w))) goto prefix;
-    /* the L1 table, the refcounts, the header, on disk */
-    l1off = w.next;
-    if (w.l1n && (rc = put(&w, w.l1, w.l1n * 8, l1off))) goto out;
-    w.next += (w.l1n * 8 + w.cs - 1) / w.cs * w.cs;
-    if ((rc = put_refcounts(&w, &rt, &rtc)) ||
-        (rc = put_header(&w, size, l1off, rt, rtc, backing)))
+    if (rc) goto prefix;
+    if ((w.l1c && (rc = put(&w, w.l1, w.l1c * w.cs))) ||
+        (rc = put_refcounts(&w, &rt, &rtc)))
         goto out;
-    if (ftruncate(w.out, w.next) < 0 || fsync(w.out) < 0) {
+    if (rt != prt || rtc != prtc || w.next != total) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_FAIL, "the image written is "
+                           "not the one planned (%llu bytes, not %llu)",
+                           (unsigned long long)w.next,
+                           (unsigned long long)total);
+        goto prefix;
+    }
+    if ((rc = xlsnap__hwriter_finish(w.hw, NULL,
+                                     made ? made->sha256 : hex)))
+        goto out;
+    if (fsync(w.out) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot write %s", out);
         goto out;
     }
     *done_r = true;
-    if (changed_r) *changed_r = c.ndata;
+    if (made) {
+        made->changed = c.ndata;
+        made->size = total;
+        made->virtual_size = size;
+    }
     goto out;
  prefix:
     rc = xlsnap__error_prefix(ctx, rc, "image %s", image);
  out:
+    xlsnap__hwriter_free(w.hw);
     if (w.out >= 0) {
         close(w.out);
         if (rc) unlink(out);

@@ -46,9 +46,9 @@ typedef struct {
 /* Add part f to the bundle: the file src, or when src is NULL the file
  * f->path already made in dir.  Directory bundle: src is copied in and
  * hashed on the way (a part made in dir is hashed where it is, unless
- * f->sha256 is known: compress_part hashed it as it wrote it).  Stream:
- * it is sent, hashed on the way unless known (and a part made in dir
- * removed).  Each byte is hashed once. */
+ * f->sha256 is known: compress_part, or the disk driver, hashed it as
+ * it wrote it).  Stream: it is sent, hashed on the way unless known
+ * (and a part made in dir removed).  Each byte is hashed once. */
 static int add_part(exporter *x, xlsnap__bundle_file *f, const char *src)
 {
     xlsnap_ctx *ctx = x->ctx;
@@ -144,9 +144,10 @@ static int add_data(exporter *x, const char *data, xlsnap__bundle_file *f)
 }
 
 /* The image of disk d at out: the snapshot's state standalone, or a
- * delta on base. */
+ * delta on base; *made: what the driver learnt of it as it wrote it. */
 static int make_image(exporter *x, const xlsnap_disk *d,
-                      const xlsnap_snapshot *base, const char *out)
+                      const xlsnap_snapshot *base, const char *out,
+                      xlsnap__export_made *made)
 {
     xlsnap_ctx *ctx = x->ctx;
     const xlsnap__disk_driver *drv = xlsnap__disk_driver_ops(d);
@@ -162,7 +163,7 @@ static int make_image(exporter *x, const xlsnap_disk *d,
         rc = xlsnap__error(ctx, XLSNAP_ERROR_NOTSUP, "its storage driver "
                            "'%s' cannot export", d->driver ? d->driver : "");
     else
-        rc = drv->export(&op, d, bd, base ? base->name : NULL, out);
+        rc = drv->export(&op, d, bd, base ? base->name : NULL, out, made);
     if (rc) {
         unlink(out);
         rc = xlsnap__error_prefix(ctx, rc, "disk %s", d->vdev);
@@ -176,6 +177,7 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
     xlsnap_ctx *ctx = x->ctx;
     char *part = xlsnap__sprintf("disk-%s.qcow2", d->vdev);
     char *out = xlsnap__sprintf("%s/%s", x->dir, part);
+    xlsnap__export_made made = { 0 };
     xlsnap__bundle_file *f;
     int rc;
 
@@ -188,7 +190,7 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
                            "be exported", d->vdev);
         goto out;
     }
-    if ((rc = make_image(x, d, base, out))) goto out;
+    if ((rc = make_image(x, d, base, out, &made))) goto out;
     if (chmod(out, 0600) < 0) {      /* qemu-img created it per umask */
         rc = xlsnap__error_errno(ctx, errno, "cannot chmod %s", out);
         unlink(out);
@@ -203,14 +205,20 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
         unlink(out);
         goto out;
     }
-    if ((rc = xlsnap__qimg_virtual_size(ctx, out, "qcow2",
-                                        &f->virtual_size))) {
+    if (made.sha256[0]) {               /* hashed as it was written */
+        f->virtual_size = made.virtual_size;
+    } else if ((rc = xlsnap__qimg_virtual_size(ctx, out, "qcow2",
+                                               &f->virtual_size))) {
         unlink(out);
         goto out;
     }
     if (x->zstd && (rc = compress_part(x, NULL, f))) {
         unlink(out);
         goto out;
+    }
+    if (!x->zstd && made.sha256[0]) {
+        f->size = made.size;
+        memcpy(f->sha256, made.sha256, sizeof(f->sha256));
     }
     rc = add_part(x, f, NULL);
  out:

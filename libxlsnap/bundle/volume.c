@@ -78,7 +78,7 @@ static bool same_volume(const xlsnap_disk *d, const xlsnap_disk *bd)
 
 int xlsnap__volume_export_op(const xlsnap__disk_op *op, const xlsnap_disk *d,
                              const xlsnap_disk *bd, const char *base,
-                             const char *out)
+                             const char *out, xlsnap__export_made *made)
 {
     xlsnap_ctx *ctx = op->ctx;
     const char *uuid = op->uuid;
@@ -86,6 +86,7 @@ int xlsnap__volume_export_op(const xlsnap__disk_op *op, const xlsnap_disk *d,
     char *bname = NULL;
     int rc;
 
+    (void)made;                 /* qemu-img writes it: the caller reads it */
     if (bd && !same_volume(d, bd))
         return xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
                                   XLSNAP_HINT_EXPORT_FULL, "a delta of a "

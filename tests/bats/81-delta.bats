@@ -3,7 +3,8 @@
 # export --delta of two internal snapshots of one qcow2 image (bundle/
 # delta.c): the delta holds exactly the clusters that differ, found in
 # the snapshots' L1/L2 tables, and nothing else; hostile tables are
-# refused.  Host only: real qemu-img and qemu-io.
+# refused.  The full export of an internal snapshot by the same writer
+# (hashed as written).  Host only: real qemu-img and qemu-io.
 load helpers
 load images
 
@@ -192,4 +193,86 @@ print(sorted(own - want), sorted(want - own))' "$output"
     run -1 xs export --delta --base s1 g1 s2 "$BATS_TEST_TMPDIR/bx"
     assert_output "xl-snapshot: cannot export 's2': disk xvda: image $IMG: its virtual size is too big"
     [ ! -e "$BATS_TEST_TMPDIR/bx" ]
+}
+
+# made_by_tables IMG: "True" when IMG was made by delta.c's writer, in
+# file order (its refcount table ends the file; qemu-img puts it at
+# cluster 1), "False" otherwise
+made_by_tables() {
+    python3 -c '
+import os, struct, sys
+f = open(sys.argv[1], "rb")
+h = f.read(72)
+cb = struct.unpack(">I", h[20:24])[0]
+rt, rc = struct.unpack(">QI", h[48:60])
+print(rt + rc * (1 << cb) == os.path.getsize(sys.argv[1]))' "$1"
+}
+
+@test "a full export of an internal snapshot is made from the image's tables in one pass and hashed as written: the snapshot's data, no backing file, clean, the manifest's checksum is the file's, in a directory and in a stream" {
+    mkdelta
+    run -0 xs export g1 s2 "$BATS_TEST_TMPDIR/b2"
+    d=$BATS_TEST_TMPDIR/b2/disk-xvda.qcow2
+    run -0 made_by_tables "$d"
+    assert_output True
+    [ "$(stat -c %a "$d")" = 600 ]
+    run -0 qemu-img info --output=json -f qcow2 "$d"
+    run -0 json_get '(d.get("backing-filename"), d["virtual-size"], d["cluster-size"])' <<< "$output"
+    assert_output "(None, 67108864, 65536)"
+    run -0 qemu-img check -f qcow2 "$d"
+    assert_output --partial "No errors were found on the image."
+    qemu-img convert -f qcow2 -l snapshot.name=s2 -O raw "$IMG" "$BATS_TEST_TMPDIR/s2.raw"
+    run -0 qemu-img compare -f qcow2 -F raw "$d" "$BATS_TEST_TMPDIR/s2.raw"
+    # no bigger than qemu-img's copy of the same state
+    qemu-img convert -f qcow2 -l snapshot.name=s2 -O qcow2 "$IMG" "$BATS_TEST_TMPDIR/s2.qcow2"
+    [ "$(stat -c %s "$d")" -le $(( $(stat -c %s "$BATS_TEST_TMPDIR/s2.qcow2") * 105 / 100 )) ]
+    # the manifest's size and checksum are the file's
+    run -0 json_get '[(f["size"], f["sha256"], f["virtual-size"]) for f in d["files"] if f["path"] == "disk-xvda.qcow2"][0]' \
+        < "$BATS_TEST_TMPDIR/b2/manifest.json"
+    assert_output "($(stat -c %s "$d"), '$(sha256sum < "$d" | cut -d' ' -f1)', 67108864)"
+    # the same bytes through a stream
+    xs export g1 s2 - > "$BATS_TEST_TMPDIR/b2.tar"
+    [ "$(tar -xOf "$BATS_TEST_TMPDIR/b2.tar" disk-xvda.qcow2 | sha256sum)" = "$(sha256sum < "$d")" ]
+    # and both import to the snapshot's data
+    export XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/state2
+    mkdir "$BATS_TEST_TMPDIR/disks2"
+    run -0 xs import --disk-dir "$BATS_TEST_TMPDIR/disks2" - < "$BATS_TEST_TMPDIR/b2.tar"
+    run -0 qemu-img compare -f qcow2 -F raw "$BATS_TEST_TMPDIR/disks2/g1.s2.qcow2" "$BATS_TEST_TMPDIR/s2.raw"
+}
+
+@test "a full export of a snapshot with a compressed cluster is qemu-img's copy; an L2 entry outside the image refuses it, and nothing is written" {
+    mkdelta
+    qemu-io -f qcow2 -c "discard -q 48M 64k" -c "write -q -c -P 0x64 48M 64k" "$IMG"
+    xs create -n s3 g1
+    run -0 xs export g1 s3 "$BATS_TEST_TMPDIR/b3"
+    d=$BATS_TEST_TMPDIR/b3/disk-xvda.qcow2
+    run -0 made_by_tables "$d"
+    assert_output False
+    qemu-img convert -f qcow2 -l snapshot.name=s3 -O raw "$IMG" "$BATS_TEST_TMPDIR/s3.raw"
+    run -0 qemu-img compare -f qcow2 -F raw "$d" "$BATS_TEST_TMPDIR/s3.raw"
+    run -0 json_get '[f["sha256"] for f in d["files"] if f["path"] == "disk-xvda.qcow2"][0]' \
+        < "$BATS_TEST_TMPDIR/b3/manifest.json"
+    assert_output "$(sha256sum < "$d" | cut -d' ' -f1)"
+    # hostile tables: refused as for a delta
+    read -r l1o l1e l2e < <(qcow2_l1 "$IMG" s2)
+    poke "$IMG" $(( l1e & 0x00fffffffffffe00 )) $(( (1 << 40) | (1 << 63) ))
+    before=$(md5sum < "$IMG")
+    run -1 xs export g1 s2 "$BATS_TEST_TMPDIR/bx"
+    assert_output "xl-snapshot: cannot export 's2': disk xvda: image $IMG: an L2 table names a cluster outside the image (guest cluster 0 of the table)"
+    [ ! -e "$BATS_TEST_TMPDIR/bx" ]
+    [ "$(md5sum < "$IMG")" = "$before" ]
+}
+
+@test "a full export of an image with 2 MiB clusters (more than one piece of the writer) is the snapshot's data" {
+    domain_one_disk 16
+    qemu-img create -q -f qcow2 -o cluster_size=2M "$IMG" 16M
+    qemu-io -f qcow2 -c "write -q -P 0x35 0 5M" -c "write -q -P 0x36 9M 3M" "$IMG"
+    xs create -n s1 g1
+    qemu-io -f qcow2 -c "write -q -P 0x37 0 16M" "$IMG"
+    run -0 xs export g1 s1 "$BATS_TEST_TMPDIR/b1"
+    d=$BATS_TEST_TMPDIR/b1/disk-xvda.qcow2
+    run -0 made_by_tables "$d"
+    assert_output True
+    run -0 qemu-img check -f qcow2 "$d"
+    qemu-img convert -f qcow2 -l snapshot.name=s1 -O raw "$IMG" "$BATS_TEST_TMPDIR/s1.raw"
+    run -0 qemu-img compare -f qcow2 -F raw "$d" "$BATS_TEST_TMPDIR/s1.raw"
 }
