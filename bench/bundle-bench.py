@@ -65,6 +65,10 @@ def run(args, env=None, **kw):
 def timed(args, env=None, before=None, stdin=None):
     if before:
         before()
+    # the run before may have left gigabytes of dirty pages: written out
+    # now, not while this one runs (neither side of a pair fsyncs its
+    # output; the second paid the first's write-back)
+    os.sync()
     t0 = time.perf_counter()
     if stdin:
         with open(stdin, "rb") as f:
