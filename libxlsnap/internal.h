@@ -414,7 +414,7 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
  * as it is written (a thread hashes a piece while the next is made):
  * alloc on fd (written from its current offset; 'what' names it in
  * errors and progress; total: the bytes to come, for progress);
- * room gives a place for the next n bytes (n <= 1 MiB), commit says
+ * room gives a place for the next n bytes (n <= 4 MiB), commit says
  * they are made there; put appends n bytes; finish writes what is
  * left: *size_r and hex_r the file's size and SHA-256.  Not fsynced. */
 typedef struct xlsnap__hwriter xlsnap__hwriter;

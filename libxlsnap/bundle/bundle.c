@@ -603,6 +603,9 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
  * thread while it is written and the next one is made, so that the
  * file's SHA-256 is known when it is, without reading it again.
  */
+/* its pieces: larger than a copy's, fewer hand-overs to the hasher */
+#define HW_BUF (4u << 20)
+
 struct xlsnap__hwriter {
     xlsnap_ctx *ctx;
     int fd;
@@ -633,12 +636,12 @@ int xlsnap__hwriter_alloc(xlsnap_ctx *ctx, int fd, const char *what,
     pthread_mutex_init(&w->t.mu, NULL);
     pthread_cond_init(&w->t.cv, NULL);
     if (!(w->what = xlsnap__strdup(what)) ||
-        !(w->bufs = malloc(2 * (size_t)COPY_BUF))) {
+        !(w->bufs = malloc(2 * (size_t)HW_BUF))) {
         rc = xlsnap__nomem(ctx);
         goto out;
     }
     w->t.buf[0] = w->bufs;
-    w->t.buf[1] = w->bufs + COPY_BUF;
+    w->t.buf[1] = w->bufs + HW_BUF;
     if ((rc = xlsnap__sha256_init(&w->h))) {
         rc = xlsnap__sha256_error(ctx, rc);
         goto out;
@@ -683,10 +686,10 @@ int xlsnap__hwriter_room(xlsnap__hwriter *w, size_t n, void **p_r)
     int rc;
 
     *p_r = NULL;
-    if (n > COPY_BUF)
+    if (n > HW_BUF)
         return xlsnap__error(w->ctx, XLSNAP_ERROR_INVAL, "%s: a piece of "
                              "%zu bytes is too big", w->what, n);
-    if (w->fill + n > COPY_BUF && (rc = hwriter_flush(w))) return rc;
+    if (w->fill + n > HW_BUF && (rc = hwriter_flush(w))) return rc;
     *p_r = w->t.buf[w->cur] + w->fill;
     return 0;
 }
@@ -703,8 +706,8 @@ int xlsnap__hwriter_put(xlsnap__hwriter *w, const void *p, size_t n)
 
     while (n) {
         size_t k;
-        if (w->fill == COPY_BUF && (rc = hwriter_flush(w))) return rc;
-        k = COPY_BUF - w->fill < n ? COPY_BUF - w->fill : n;
+        if (w->fill == HW_BUF && (rc = hwriter_flush(w))) return rc;
+        k = HW_BUF - w->fill < n ? HW_BUF - w->fill : n;
         memcpy(w->t.buf[w->cur] + w->fill, c, k);
         w->fill += k;
         c += k;

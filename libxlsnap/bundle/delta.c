@@ -35,7 +35,8 @@
  * pass (the layout is planned from the first pass's counts, so the
  * header can come first), and hashed as it is written (the hashed
  * writer, bundle.c): the bundle's checksum of it needs no second read.
- * fsync'd at the end; a failure removes it.
+ * A delta is fsync'd at the end (a full image is not, as qemu-img's
+ * copies are not); a failure removes it.
  */
 #include "internal.h"
 #include "delta.h"
@@ -52,7 +53,7 @@
 #define MAX_SNAPSHOTS 65536                 /* as QEMU */
 #define MAX_SNAP_TABLE (64u << 20)          /* as QEMU */
 #define INCOMPAT_DIRTY 1ULL                 /* refcounts may be stale */
-#define PIECE         (1u << 20)            /* xlsnap__hwriter_room's most */
+#define PIECE         (1u << 20)            /* read at once (<= room's most) */
 
 static void put_be(unsigned char *p, uint64_t v, int n)
 {
@@ -598,7 +599,10 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     if ((rc = xlsnap__hwriter_finish(w.hw, NULL,
                                      made ? made->sha256 : hex)))
         goto out;
-    if (fsync(w.out) < 0) {
+    /* a delta is synced; a full image is left to the page cache, as
+     * qemu-img's full copies are (2 GiB of write-back: 2.3 s against
+     * 1.5 s in bench/bundle-bench.py's export-full) */
+    if (base && fsync(w.out) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot write %s", out);
         goto out;
     }

@@ -20,7 +20,8 @@ static int file_sum(const char *path, char hex[65], uint64_t *size_r)
     struct stat st;
     int rc;
 
-    if (fd < 0 || fstat(fd, &st) < 0 || xlsnap_ctx_alloc(&ctx, "/nonexistent", NULL))
+    if (fd < 0 || fstat(fd, &st) < 0 ||
+        xlsnap_ctx_alloc(&ctx, "/nonexistent", NULL))
         return -1;
     rc = xlsnap__copy_hashed(ctx, fd, -1, st.st_size, path, NULL, hex);
     *size_r = st.st_size;
@@ -92,8 +93,8 @@ int main(void)
     unlink(path);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     rc = xlsnap__hwriter_alloc(ctx, fd, "big.qcow2", 0, &w);
-    ok(!rc && xlsnap__hwriter_room(w, (1u << 20) + 1, &room) ==
-       XLSNAP_ERROR_INVAL && !room, "room for more than 1 MiB is refused");
+    ok(!rc && xlsnap__hwriter_room(w, (4u << 20) + 1, &room) ==
+       XLSNAP_ERROR_INVAL && !room, "room for more than 4 MiB is refused");
     xlsnap__hwriter_free(w);
     close(fd);
 
