@@ -410,6 +410,14 @@ bool xlsnap__bundle_name_ok(const char *name);
 int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         const char *what, uint64_t *copied_r,
                         char hex_r[65]);
+/* What an export knows of the image it made, from making it: its size,
+ * virtual size and SHA-256 (sha256[0] 0: not known; the caller reads
+ * the image for them). */
+typedef struct {
+    uint64_t size, virtual_size;
+    char sha256[65];
+} xlsnap__export_made;
+
 /* A file written in one pass from its first byte to its last, hashed
  * as it is written (a thread hashes a piece while the next is made):
  * alloc on fd (written from its current offset; 'what' names it in

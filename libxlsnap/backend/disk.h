@@ -83,14 +83,6 @@ typedef struct xlsnap__disk_plan {
 /* An op context with only ctx and uuid. */
 #define XLSNAP__DISK_OP(c, u) ((xlsnap__disk_op){ .ctx = (c), .uuid = (u) })
 
-/* What an export knows of the image it made, from making it: its size,
- * virtual size and SHA-256 (sha256[0] 0: not known; the caller reads
- * the image for them). */
-typedef struct {
-    uint64_t size, virtual_size;
-    char sha256[65];
-} xlsnap__export_made;
-
 typedef struct xlsnap__disk_driver {
     const char *name;                  /* record's "driver" */
     /* Probe and plan config disk cd (writable, with an image): fill sd

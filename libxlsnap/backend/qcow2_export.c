@@ -58,24 +58,15 @@ static int from_tables(xlsnap_ctx *ctx, const xlsnap_disk *d,
                        const char *out, bool *done_r,
                        xlsnap__export_made *made)
 {
-    xlsnap__delta_made dm;
-    int rc;
-
     *done_r = false;
     if (d->kind != XLSNAP_DISK_INTERNAL || !d->format ||
         strcmp(d->format, "qcow2") ||
         (bd && (bd->kind != XLSNAP_DISK_INTERNAL ||
                 strcmp(d->image, bd->image))))
         return 0;
-    rc = xlsnap__delta_internal(ctx, d->image, d->internal_name,
-                                bd ? bd->internal_name : NULL, bname, out,
-                                done_r, &dm);
-    if (!rc && *done_r) {
-        made->size = dm.size;
-        made->virtual_size = dm.virtual_size;
-        memcpy(made->sha256, dm.sha256, sizeof(made->sha256));
-    }
-    return rc;
+    return xlsnap__delta_internal(ctx, d->image, d->internal_name,
+                                  bd ? bd->internal_name : NULL, bname, out,
+                                  done_r, made);
 }
 
 static int make_delta(xlsnap_ctx *ctx, const xlsnap_disk *d,

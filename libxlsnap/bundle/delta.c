@@ -491,7 +491,7 @@ static int put_header(writer *w, uint64_t size, uint64_t l1off,
 int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
                            const char *snap, const char *base,
                            const char *backing, const char *out,
-                           bool *done_r, xlsnap__delta_made *made)
+                           bool *done_r, xlsnap__export_made *made)
 {
     xlsnap__qcow2hdr h = { 0 };
     const char *why = NULL;
@@ -608,7 +608,6 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     }
     *done_r = true;
     if (made) {
-        made->changed = c.ndata;
         made->size = total;
         made->virtual_size = size;
     }

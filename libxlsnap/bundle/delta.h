@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "libxlsnap.h"
+#include "internal.h"
 
 enum {
     XLSNAP__DELTA_SAME,         /* the guest reads the same in both */
@@ -23,24 +23,16 @@ enum {
 int xlsnap__delta_entry(uint64_t se, uint64_t be, unsigned cbits,
                         uint64_t fsize, uint64_t *host_r);
 
-/* What xlsnap__delta_internal made: the clusters of the image it
- * copied, the output's size, virtual size and SHA-256 (hashed as it was
- * written). */
-typedef struct {
-    uint64_t changed, size, virtual_size;
-    char sha256[65];
-} xlsnap__delta_made;
-
 /* The delta of internal snapshot snap on base (both in the qcow2 image,
  * which has no backing or data file) written to out (created): a qcow2
  * image, backing file name backing (format qcow2, never opened), with
  * only the clusters that differ.  base and backing NULL: a standalone
  * image of snap (every cluster it has).  0 with *done_r false: this
  * image is not one this covers (out not created); made (may be NULL):
- * what was written. */
+ * the output's size, virtual size and SHA-256 (hashed as written). */
 int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
                            const char *snap, const char *base,
                            const char *backing, const char *out,
-                           bool *done_r, xlsnap__delta_made *made);
+                           bool *done_r, xlsnap__export_made *made);
 
 #endif
