@@ -28,8 +28,11 @@ export BATS_LIB_PATH=/usr/lib/bats
 # shellcheck source=xen-evidence.sh disable=SC1091
 . "$(dirname "${BASH_SOURCE[0]}")/xen-evidence.sh" 2>/dev/null ||
     . "$SHARE/tests/lib/xen-evidence.sh"
-# in dom0: the guest images through their own read-only, cached 9p mount
+# in dom0: the guest images through their own read-only, cached 9p mount;
+# one FIFO that nobody writes, for e2e_sleep in every test (lib/e2e.bash)
 if [ -z "${DOM0_SHARE:-}" ]; then
+    export E2E_SLEEP_FIFO=/run/e2e-sleep.fifo
+    [ -p "$E2E_SLEEP_FIFO" ] || mkfifo -m 0600 "$E2E_SLEEP_FIFO"
     # shellcheck source=e2e.bash disable=SC1091
     . "$SHARE/tests/lib/e2e.bash" && e2e_mount_images
 fi
@@ -52,6 +55,16 @@ cleanup_domains() {
         xl destroy "$d" >/dev/null 2>&1 || true
     done
 }
+
+# E2E_ACCT=1: the kernel's process accounting (acct(2), through perl-base:
+# dom0 has no accton) records every process that ends in dom0, with its
+# CPU time, into results/acct; tests/e2e/acct-summary.py sums it by command.
+# For finding where dom0's CPU goes (it is most of a VM's CPU).
+if [ "${E2E_ACCT:-0}" = 1 ]; then
+    : > /run/e2e-acct
+    perl -e 'my $f = "/run/e2e-acct"; syscall(163, $f) == 0 or die "acct: $!\n"' ||
+        emit "# dom0: process accounting did not start"
+fi
 
 emit "# dom0: $(awk '/^MemAvailable/ {printf "%d MiB available", $2/1024}' /proc/meminfo), /tmp: $(df -m /tmp | awk 'NR==2 {print $4 " MiB free"}')"
 emit "# dom0: Xen $(xl info xen_version 2>/dev/null) $(xl info virt_caps 2>/dev/null | tr '\n' ' ')kernel $(uname -r), xl-snapshot: $(command -v xl-snapshot || echo none)"
@@ -98,11 +111,29 @@ emulator_evidence() {
     done | sort -u
 }
 
+# cpu_split "CPU-LINE-BEFORE" "CPU-LINE-AFTER": where dom0's vCPU time went
+# between two reads of /proc/stat's first line (in 1/100 s): dom0's own
+# user and system time, idle, and steal (its vCPU waiting while Xen ran
+# the guests).  No process: it runs once per file, in the file's time.
+cpu_split() {
+    local -a a b d=()
+    read -r -a a <<< "$1"
+    read -r -a b <<< "$2"
+    local i
+    for i in 0 1 2 3 4 5 6 7; do d[i]=$((${b[i]:-0} - ${a[i]:-0})); done
+    printf 'dom0 user %d.%02d s, sys %d.%02d s, idle %d.%02d s, steal %d.%02d s' \
+        $(((d[0] + d[1]) / 100)) $(((d[0] + d[1]) % 100)) \
+        $(((d[2] + d[5] + d[6]) / 100)) $(((d[2] + d[5] + d[6]) % 100)) \
+        $(((d[3] + d[4]) / 100)) $(((d[3] + d[4]) % 100)) \
+        $((d[7] / 100)) $((d[7] % 100))
+}
+
 while IFS= read -r file; do
     [ -n "$file" ] || continue
     name="e2e/$file"
     base=$TOTAL
     t0=$(date +%s)
+    read -r _ cpu0 < /proc/stat
     attempt=1
     while :; do
         # this attempt's Xen messages only (all of them also went to the
@@ -143,7 +174,8 @@ while IFS= read -r file; do
         fi
     fi
     FAILED=$((FAILED + fails))
-    emit "# $name: $((seen)) results, $fails failed, $(($(date +%s) - t0)) s"
+    read -r _ cpu1 < /proc/stat
+    emit "# $name: $((seen)) results, $fails failed, $(($(date +%s) - t0)) s ($(cpu_split "$cpu0" "$cpu1"))"
     cleanup_domains "$name"
     # each file starts from an empty work dir: memory images of earlier
     # files would otherwise fill dom0's /tmp (a RAM disk)
@@ -153,6 +185,10 @@ done < "$E2E_TESTS/.order"
 
 # Keep Xen's and the guests' logs for debugging (run.sh copies results/ next to the serial log).
 mkdir -p "$RES/xen-logs"
+if [ "${E2E_ACCT:-0}" = 1 ]; then
+    perl -e 'syscall(163, 0)'
+    cp /run/e2e-acct "$RES/acct" 2>/dev/null
+fi
 cp -r /var/log/xen/. "$RES/xen-logs/" 2>/dev/null
 xl dmesg > "$RES/xen-logs/xl-dmesg.txt" 2>&1
 
