@@ -1,10 +1,27 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # helpers.bash - shared set-up for the host bats suite (no hypervisor).
 bats_require_minimum_version 1.5.0
-bats_load_library bats-support
-bats_load_library bats-assert
+# bats sources this once per test: the libraries' files are sourced here
+# directly (their load.bash finds each with a $(dirname ...): ~20
+# processes a test), bats_load_library only where that layout is missing
+_helpers_load_lib() {
+    local d f
+    for d in ${BATS_LIB_PATH//:/ }; do
+        if [ -f "$d/$1/load.bash" ] && [ -d "$d/$1/src" ]; then
+            for f in "$d/$1"/src/*.bash; do
+                # shellcheck disable=SC1090
+                source "$f" || return 1
+            done
+            return 0
+        fi
+    done
+    bats_load_library "$1"
+}
+_helpers_load_lib bats-support
+_helpers_load_lib bats-assert
 
-REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+# (BATS_TEST_DIRNAME is absolute: tests/bats of the tree)
+REPO=${BATS_TEST_DIRNAME%/tests/bats}
 XS=${XL_SNAPSHOT_BIN:-$REPO/build/xl-snapshot}
 UUID=6ba7b810-9dad-11d1-80b4-00c04fd430c8
 

@@ -26,22 +26,113 @@ E2E_GUEST_MEM=${E2E_GUEST_MEM:-96}
 E2E_GUEST_BOOT_TIMEOUT=${E2E_GUEST_BOOT_TIMEOUT:-120}
 E2E_DISK_SIZE=${E2E_DISK_SIZE:-16M}
 E2E_CONSOLE_DIR=${E2E_CONSOLE_DIR:-/var/log/xen/console}
-E2E_TEMPLATES=${E2E_TEMPLATES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../guests" && pwd)}
+# This file is loaded again for every test (bats sources a test file once
+# per test), and every process dom0 starts costs its one emulated CPU
+# 40-100 ms (tests/e2e/README.md, "Where dom0's CPU goes"): loading it
+# starts none.
+_e2e_here=${BASH_SOURCE[0]%/*}
+[[ ${BASH_SOURCE[0]} == */* ]] || _e2e_here=.
+[[ $_e2e_here == /* ]] || _e2e_here=$PWD/$_e2e_here
+E2E_TEMPLATES=${E2E_TEMPLATES:-${_e2e_here%/lib}/guests}
 export BATS_LIB_PATH=${BATS_LIB_PATH:-/usr/lib/bats}
-export PATH="$PATH:/usr/lib/xen-4.17/bin:/usr/lib/xen-4.20/bin"
+[[ :$PATH: == *:/usr/lib/xen-4.17/bin:* ]] || export PATH="$PATH:/usr/lib/xen-4.17/bin:/usr/lib/xen-4.20/bin"
 
+# bats runs every command of a test under a DEBUG trap (bats_debug_trap,
+# which records a stack trace for its failure report), inherited by every
+# function the test calls (bats sets -T).  It makes each simple command
+# ~0.5 ms on the host and 5-10 ms in dom0 under TCG: a loop of 20,000
+# additions took 10.5 s instead of 0.08 s, and _wait_log, reading a console
+# log line by line, ~70 ms a line.  So the functions of these libraries
+# (and of bats-support, -assert and -file) run without it: each is
+# called through a wrapper that clears -T for the call (_e2e_untraced;
+# functrace decides at a function's entry whether it inherits the trap).
+# bats still reports a failure at the test's line that called the helper:
+# these files are in its debug exclude paths, as its own libraries are.
+
+# _e2e_untraced FUNCTION ARGS...: FUNCTION ARGS without bats' DEBUG trap.
+_e2e_untraced() {
+    local -
+    set +T
+    "$@"
+}
+
+# _e2e_fn_list FILE: the names of the functions defined now, one a line,
+# into FILE (a redirection and no process: $(compgen) would be a fork).
+_e2e_fn_list() { compgen -A function > "$1"; }
+
+# e2e_untrace FUNCTION...: from now on each FUNCTION runs through
+# _e2e_untraced (its body moves to _e2e_u_FUNCTION).  Only under bats;
+# no process: declare -f goes through a file, read back with $(<...).
+e2e_untrace() {
+    declare -F bats_debug_trap >/dev/null || return 0
+    local f def tmp=${BATS_TEST_TMPDIR:-${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}}/.e2e-untrace.$BASHPID
+    for f in "$@"; do
+        declare -f "$f" > "$tmp" || return 1
+        def=$(<"$tmp")
+        # "NAME () {...}" becomes "_e2e_u_NAME () {...}"
+        eval "_e2e_u_$def" || return 1
+        eval "$f() { _e2e_untraced _e2e_u_$f \"\$@\"; }"
+    done
+}
+
+# _e2e_untrace_since FILE: e2e_untrace every function defined since
+# _e2e_fn_list FILE (but the machinery above).
+_e2e_untrace_since() {
+    local -A before=()
+    local -a now=() names=()
+    local f
+    declare -F bats_debug_trap >/dev/null || return 0
+    mapfile -t now < "$1"
+    for f in "${now[@]}"; do before[$f]=1; done
+    _e2e_fn_list "$1"
+    mapfile -t now < "$1"
+    for f in "${now[@]}"; do
+        case $f in _e2e_untraced|e2e_untrace|_e2e_fn_list|_e2e_untrace_since|_e2e_u_*) continue ;; esac
+        [ -n "${before[$f]:-}" ] || names+=("$f")
+    done
+    e2e_untrace "${names[@]}"
+    declare -F bats_add_debug_exclude_path >/dev/null &&
+        bats_add_debug_exclude_path "$_e2e_here/"
+}
+
+_E2E_FNS=${BATS_TEST_TMPDIR:-${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}}/.e2e-fns.$BASHPID
+_e2e_fn_list "$_E2E_FNS" 2>/dev/null || true
+
+# _e2e_load_bats_lib NAME: what bats_load_library NAME does, but the
+# files of the library's src/ sourced here: its load.bash finds each of
+# them with a $(dirname ...), ~20 processes per test for the three
+# libraries.  They only define functions, so their order does not matter.
+_e2e_load_bats_lib() {
+    local d f
+    for d in ${BATS_LIB_PATH//:/ }; do
+        if [ ! -f "$d/$1/load.bash" ] || [ ! -d "$d/$1/src" ]; then continue; fi
+        for f in "$d/$1"/src/*.bash; do
+            # shellcheck disable=SC1090
+            source "$f" || return 1
+        done
+        return 0
+    done
+    bats_load_library "$1"
+}
 if declare -F bats_load_library >/dev/null; then
-    bats_load_library bats-support
-    bats_load_library bats-assert
-    bats_load_library bats-file
+    _e2e_load_bats_lib bats-support
+    _e2e_load_bats_lib bats-assert
+    _e2e_load_bats_lib bats-file
 fi
 
 # e2e_sleep SECS: sleep without starting a process: read -t on a FIFO that
 # nobody writes (made when this file is loaded; subshells share it).
 # /bin/sleep is a fork and an exec, ~0.1 s of dom0's one emulated CPU, so
 # a poll loop with a "sleep 0.2" in it kept that CPU half busy waiting.
+# dom0's runner makes one FIFO for all (E2E_SLEEP_FIFO): opening it
+# starts no process, making one takes a mkfifo and an rm.
 _e2e_sleep_open() {
-    local f=${TMPDIR:-/tmp}/e2e-sleep.$$.$RANDOM$RANDOM
+    local f
+    if [ -p "${E2E_SLEEP_FIFO:-}" ]; then
+        exec {_E2E_SLEEP_FD}<>"$E2E_SLEEP_FIFO"
+        return
+    fi
+    f=${TMPDIR:-/tmp}/e2e-sleep.$$.$RANDOM$RANDOM
     mkfifo -m 0600 "$f" 2>/dev/null || return 1
     exec {_E2E_SLEEP_FD}<>"$f"
     rm -f "$f"
@@ -348,16 +439,27 @@ e2e_boots() {
 # disk (the console log still ends with the old boot's ticks until the
 # new one prints: e2e_guest_counter alone would read those); prints it.
 e2e_wait_new_boot_ticking() {
-    local name=$1 boots=$2 n=${3:-10} timeout=${4:-120} deadline
+    local name=$1 boots=$2 n=${3:-10} timeout=${4:-120} deadline seen=0 c=0
+    local log=$E2E_CONSOLE_DIR/guest-$name.log
     deadline=$((SECONDS + timeout))
-    while [ "$(e2e_boots "$name")" -le "$boots" ]; do
+    # the log read in bash from its first line (_e2e_follow_*: no process a look)
+    _e2e_follow_open "$log" || true
+    while :; do
+        [ -n "$_E2E_FOLLOW_FD" ] || _e2e_follow_open "$log" || true
+        while [ -n "$_E2E_FOLLOW_FD" ] && _e2e_follow_next; do
+            [[ $_E2E_FOLLOW_LINE =~ ^boot\ disk-counter\ ([0-9]+)$ ]] || continue
+            seen=$((seen + 1)) c=$((10#${BASH_REMATCH[1]}))
+        done
+        [ "$seen" -le "$boots" ] || break
         if [ $SECONDS -ge $deadline ]; then
+            _e2e_follow_close
             echo "e2e_wait_new_boot_ticking: $name did not boot again in ${timeout}s" >&2
             return 1
         fi
         e2e_sleep 0.2
     done
-    e2e_wait_counter_above "$name" $(( $(e2e_boot_disk_counter "$name") + n )) \
+    _e2e_follow_close
+    e2e_wait_counter_above "$name" $((c + n)) \
         $(( deadline - SECONDS > 30 ? deadline - SECONDS : 30 ))
 }
 
@@ -406,7 +508,8 @@ e2e_wait_domain_state() {
             echo "e2e_wait_domain_state: $name is $s, not $want, after ${timeout}s" >&2
             return 1
         fi
-        e2e_sleep 0.2
+        # (xl list: ~0.2 s of dom0's CPU a look)
+        e2e_sleep 0.5
     done
 }
 
@@ -417,3 +520,7 @@ e2e_destroy_all() {
         xl destroy "$d" >/dev/null 2>&1 || true
     done
 }
+
+# the helpers above (and the bats libraries loaded here) without bats'
+# DEBUG trap (see _e2e_untraced); the loop that wraps them, too
+_e2e_untraced _e2e_untrace_since "$_E2E_FNS" 2>/dev/null || true

@@ -2,9 +2,17 @@
 # snap.bash - helpers for the xl-snapshot e2e tests (inside dom0).
 # Load after lib/e2e:   load 'lib/snap'
 bats_require_minimum_version 1.5.0
+_e2e_fn_list "$_E2E_FNS" 2>/dev/null || true
 
-# log_mark NAME: remember how many lines the guest's console log has.
-log_mark() { tr -d '\r' < "$(e2e_guest_log "$1")" 2>/dev/null | wc -l; }
+# log_mark NAME: how many complete lines the guest's console log has
+# (read in bash: no process).
+log_mark() {
+    local -a lines=()
+    { mapfile lines < "$(e2e_guest_log "$1")"; } 2>/dev/null
+    local n=${#lines[@]}
+    [ "$n" = 0 ] || [[ ${lines[n - 1]} == *$'\n' ]] || n=$((n - 1))
+    echo "$n"
+}
 
 # _complete_log NAME: the console log without CRs and without a last line
 # that the guest is still writing.
@@ -16,34 +24,70 @@ _complete_log() {
     printf '%s' "$data"
 }
 
-# _wait_log NAME MARK TIMEOUT WHAT AWKPROG: poll the guest's console log
-# until AWKPROG (given m = MARK) prints a value; WHAT names it on timeout.
+# _wait_log NAME MARK TIMEOUT WHAT KIND: follow the guest's console log
+# from its first line until a line after line MARK is what KIND looks
+# for, and print its number; WHAT names it on timeout.  KIND: tick (the
+# first "tick N"), rewind (the first "tick N" lower than the tick before
+# it, which may be at or before MARK), boot (the first "boot
+# disk-counter N").  Lines are read in bash (_e2e_follow_*), without a
+# process per look.  Any other KIND is an awk program, given m = MARK,
+# run on the whole log (_complete_log) at each look until it prints.
 _wait_log() {
-    local name=$1 mark=$2 deadline=$((SECONDS + $3)) what=$4 prog=$5 t
+    local name=$1 mark=$2 deadline=$((SECONDS + $3)) what=$4 kind=$5 n=0 prev='' l v
+    case $kind in
+    tick|rewind|boot) ;;
+    *)
+        while :; do
+            v=$(_complete_log "$name" | awk -v m="$mark" "$kind")
+            [ -z "$v" ] || { echo "$v"; return 0; }
+            [ $SECONDS -lt $deadline ] || { echo "$name: no $what after line $mark" >&2; return 1; }
+            e2e_sleep 0.2
+        done ;;
+    esac
+    _e2e_follow_open "$(e2e_guest_log "$name")" || true
     while :; do
-        t=$(_complete_log "$name" | awk -v m="$mark" "$prog")
-        [ -z "$t" ] || { echo "$t"; return 0; }
-        [ $SECONDS -lt $deadline ] || { echo "$name: no $what after line $mark" >&2; return 1; }
+        if [ -z "$_E2E_FOLLOW_FD" ]; then
+            _e2e_follow_open "$(e2e_guest_log "$name")" || true
+        fi
+        while [ -n "$_E2E_FOLLOW_FD" ] && _e2e_follow_next; do
+            n=$((n + 1))
+            l=$_E2E_FOLLOW_LINE
+            case $kind in
+            tick|rewind) [[ $l =~ ^tick\ ([0-9]+)$ ]] || continue ;;
+            boot) [[ $l =~ ^boot\ disk-counter\ ([0-9]+)$ ]] || continue ;;
+            esac
+            v=$((10#${BASH_REMATCH[1]}))
+            if [ "$n" -gt "$mark" ] && { [ "$kind" != rewind ] || { [ -n "$prev" ] && [ "$v" -lt "$prev" ]; }; }; then
+                _e2e_follow_close
+                echo "$v"
+                return 0
+            fi
+            prev=$v
+        done
+        if [ $SECONDS -ge $deadline ]; then
+            _e2e_follow_close
+            echo "$name: no $what after line $mark" >&2
+            return 1
+        fi
         e2e_sleep 0.2
     done
 }
 
 # first_tick_after NAME MARK [TIMEOUT]: the first "tick N" printed after line MARK.
 first_tick_after() {
-    _wait_log "$1" "$2" "${3:-60}" tick 'NR > m && /^tick [0-9]+$/ {print $2; exit}'
+    _wait_log "$1" "$2" "${3:-60}" tick tick
 }
 
 # rewind_tick NAME MARK [TIMEOUT]: after a revert of a running guest, the
 # first tick printed after line MARK that is lower than the tick before it
 # (the old guest may print a few more ticks before it is destroyed).
 rewind_tick() {
-    _wait_log "$1" "$2" "${3:-60}" rewind '
-        /^tick [0-9]+$/ { if (NR > m && prev != "" && $2 + 0 < prev + 0) { print $2; exit } prev = $2 }'
+    _wait_log "$1" "$2" "${3:-60}" rewind rewind
 }
 
 # boot_counter_after NAME MARK [TIMEOUT]: the "boot disk-counter N" printed after MARK.
 boot_counter_after() {
-    _wait_log "$1" "$2" "${3:-90}" boot 'NR > m && /^boot disk-counter [0-9]+$/ {print $3; exit}'
+    _wait_log "$1" "$2" "${3:-90}" boot boot
 }
 
 # near A B [SLACK]: A is within SLACK (3) of B; says so when not.
@@ -140,8 +184,13 @@ xls() {
     wait $pid
     rc=$?
     [ $hung = 0 ] || rc=124
-    cat "$out"
-    cat "$out.err" >&2
+    # its output as it was, read in bash (one process for the two files)
+    local text=''
+    IFS= read -r -d '' text < "$out"
+    printf '%s' "$text"
+    text=''
+    IFS= read -r -d '' text < "$out.err"
+    printf '%s' "$text" >&2
     rm -f "$out" "$out.err"
     return $rc
 }
@@ -335,3 +384,6 @@ delete_ticking() {
         return 1
     fi
 }
+
+# these helpers without bats' DEBUG trap (lib/e2e.bash, _e2e_untraced)
+_e2e_untraced _e2e_untrace_since "$_E2E_FNS" 2>/dev/null || true
