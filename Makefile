@@ -2,6 +2,8 @@
 # xl-snapshot: plain GNU make.
 #   make            build/xl-snapshot, build/libxlsnap.{a,so}
 #   make check      install test deps, run unit + bats + sanitizer + e2e
+#                   (e2e: every file on Xen 4.17, then the core set on Xen
+#                   4.20 in the same two VMs; E2E_XEN_ALSO= for 4.17 only)
 #   make demo       install deps, boot Xen in QEMU, show xl-snapshot at work
 #   make bench      performance numbers (host + real Xen in QEMU), bench/
 #   make install    DESTDIR/PREFIX honoured
@@ -9,10 +11,7 @@
 #                   chroot (Xen 4.20): tests/deb/trixie-build.sh, not in check
 #   make e2e-4.20   the core e2e files on Xen 4.20 + a Debian 13 dom0, the
 #                   tool built in a Debian 13 chroot (E2E_XEN=4.20
-#                   tests/e2e/run.sh $(E2E_FILES_4_20)), not in check
-#   E2E_XEN_ALSO=4.20 make check  also the e2e core set on Xen 4.20,
-#                   in the same two VMs after 4.17's files (opt-in;
-#                   tests/e2e/README.md)
+#                   tests/e2e/run.sh $(E2E_FILES_4_20)), alone
 #   CLI_LINK=shared the CLI linked against libxlsnap.so.0 (the .deb does)
 
 VERSION    := 0.1.0

@@ -21,8 +21,9 @@
 #           to the date, printed; tests/crash/README.md)
 #   e2e     tests/e2e/run.sh: real Xen 4.17 booted in QEMU, bats in dom0
 #           (E2E_JOBS=N: N VMs at once, the files split between them;
-#           E2E_XEN_ALSO=4.20: the core files also on Xen 4.20, in the
-#           same VMs, prepared from the start)
+#           then the core files also on Xen 4.20 with a Debian 13 dom0,
+#           in the same VMs, prepared from the start: E2E_XEN_ALSO,
+#           default 4.20 unless E2E_FILES picks files; empty: 4.17 only)
 # Set XS_SUITES="unit bats" to run a subset.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -34,6 +35,13 @@ cd "$(dirname "$0")/.." || exit 1
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 REPO=$PWD
 SUITES=${XS_SUITES:-unit man bats lib deb san fuzz valgrind crash e2e}
+# Both hypervisors by default (issue 16): Debian 12's Xen 4.17 for every
+# e2e file, then Debian 13's Xen 4.20 for the core set (tests/e2e/README.md,
+# "Both hypervisors in one run"); E2E_XEN_ALSO= (empty) leaves 4.20 out,
+# and so does a run of chosen files (E2E_FILES)
+# (set for the e2e stage only, not for the host suites)
+XEN_ALSO=${E2E_XEN_ALSO-4.20}
+[ -z "${E2E_FILES:-}" ] || XEN_ALSO=${E2E_XEN_ALSO:-}
 OUT=$REPO/build/test-results
 passed=0 failed=0 skipped=0
 
@@ -218,7 +226,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 e2e_background() {
     (
-        if [ -n "${E2E_XEN_ALSO:-}" ]; then
+        export E2E_XEN_ALSO=$XEN_ALSO
+        if [ -n "$E2E_XEN_ALSO" ]; then
             # a second Xen (tests/e2e/README.md, "Both hypervisors in one
             # run"): its images and xl-snapshot built for it from now on,
             # beside the first's images; the run then queues its core
