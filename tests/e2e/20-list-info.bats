@@ -79,3 +79,6 @@ teardown_file() {
     run -1 xl-snapshot list "$LI_DOMID"
     assert_output --partial "no domain with id $LI_DOMID"
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

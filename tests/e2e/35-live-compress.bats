@@ -92,3 +92,6 @@ teardown() {
     revert_rewinds lc2 v1
     xl destroy lc2
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

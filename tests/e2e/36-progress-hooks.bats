@@ -90,3 +90,6 @@ H
     run -0 cat "$HOOK_LOG"
     assert_output --regexp "^post pg1 [0-9a-f-]{36} hk1 failed state=[^p ]+ exists=yes$"
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

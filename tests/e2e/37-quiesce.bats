@@ -216,3 +216,6 @@ H
     t2=$(first_tick_after qg2 "$(log_mark qg2)" 30)
     [ "$t2" -gt "$t1" ]
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

@@ -185,3 +185,6 @@ first_from_config() {
     export XL_SNAPSHOT_DIR=$E2E_WORK/state-45-pvh
     first_from_config id5 pvh
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

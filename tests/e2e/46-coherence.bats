@@ -146,3 +146,6 @@ after_shutdown() {
 @test "PVH: xl shutdown from inside the guest (on_poweroff=destroy) instead of xl destroy" {
     after_shutdown co2
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

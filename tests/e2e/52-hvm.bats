@@ -132,3 +132,6 @@ qemu_blocks() {
     [ "$status" -eq 0 ]
     runs_on hv1
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

@@ -361,3 +361,6 @@ old_lvs() { lvs --noheadings -o lv_name,lv_tags "$VG" 2>/dev/null | grep 'thin4-
     [ -z "$(image_snapshots "$(e2e_guest_disk lm)")" ]
     xl destroy lm
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

@@ -126,3 +126,6 @@ copies() { ls -A "$E2E_WORK/xfs" | grep -v '^disk\.img$' || true; }
     assert_output ""
     [ "$(md5sum < "$disk")" = "$sum" ]
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

@@ -247,3 +247,6 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     refute_output --partial "web-xs-m2"
     assert_output --partial "web"
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

@@ -213,3 +213,6 @@ c3"
     xl destroy bx2
     rm -rf "$out" "$c"
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

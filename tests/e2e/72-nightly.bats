@@ -146,3 +146,6 @@ nightly-20261203"
     [ "$(image_sum "$(active_disk nb1)")" = "$(cat "$DEST/sum.20261201")" ]
     xl destroy nb1
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

@@ -183,3 +183,6 @@ xvdc_counter() { e2e_disk_counter "$G/xvdc.qcow2"; }
     [ -f "$G/payload.img" ]
     secret_untouched
 }
+
+# this file's helpers without bats' DEBUG trap (lib/e2e.bash)
+e2e_untrace_helpers

@@ -87,13 +87,23 @@ _e2e_untrace_since() {
     _e2e_fn_list "$1"
     mapfile -t now < "$1"
     for f in "${now[@]}"; do
-        case $f in _e2e_untraced|e2e_untrace|_e2e_fn_list|_e2e_untrace_since|_e2e_u_*) continue ;; esac
+        case $f in
+        _e2e_untraced|e2e_untrace|_e2e_fn_list|_e2e_untrace_since|_e2e_u_*) continue ;;
+        # a test file's tests, setup and teardown stay traced: bats
+        # reports the line of their failing command
+        test_*|setup|teardown|setup_file|teardown_file|bats_*) continue ;;
+        esac
         [ -n "${before[$f]:-}" ] || names+=("$f")
     done
     e2e_untrace "${names[@]}"
     declare -F bats_add_debug_exclude_path >/dev/null &&
         bats_add_debug_exclude_path "$_e2e_here/"
 }
+
+# e2e_untrace_helpers: the last line of a test file with helpers of its
+# own: they run without bats' DEBUG trap too (its tests, setup and
+# teardown keep it).
+e2e_untrace_helpers() { _e2e_untraced _e2e_untrace_since "$_E2E_FNS" 2>/dev/null || true; }
 
 _E2E_FNS=${BATS_TEST_TMPDIR:-${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}}/.e2e-fns.$BASHPID
 _e2e_fn_list "$_E2E_FNS" 2>/dev/null || true
