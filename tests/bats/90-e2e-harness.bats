@@ -439,3 +439,45 @@ B
     run -1 env E2E_XEN=4.19 "$REPO/tests/e2e/build-images.sh"
     assert_output --partial "E2E_XEN must be 4.17 or 4.20"
 }
+
+# bats runs a test under a DEBUG trap inherited by every function (-T):
+# in dom0, under TCG, 5-10 ms a command of a helper.  The e2e helpers,
+# the bats libraries and a test file's own helpers run without it; the
+# tests keep it, so that bats reports a failure at the test's line.
+@test "e2e helpers run without bats' DEBUG trap, the tests keep it, a failing helper is reported at the test's line" {
+    local d=$BATS_TEST_TMPDIR/untraced
+    mkdir -p "$d"
+    cat > "$d/probe.bats" <<PROBE
+load '$REPO/tests/e2e/lib/e2e'
+load '$REPO/tests/e2e/lib/snap'
+own_helper() { echo "# own helper: \$-" >&3; }
+TEST "flags" {
+    echo "# test: \$-" >&3
+    own_helper
+    declare -F _e2e_u_e2e_start_guest _e2e_u_near _e2e_u_xls _e2e_u_assert_output _e2e_u_own_helper | sed 's/^/# /' >&3
+}
+TEST "a failing helper" {
+    true
+    near 1 10
+}
+e2e_untrace_helpers
+PROBE
+    # (written TEST: bats would take an @test line here for one of this file)
+    sed -i 's/^TEST /@test /' "$d/probe.bats"
+    # (a bats of its own: nothing of this run's BATS_* environment)
+    run env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$HOME" TMPDIR="$BATS_TEST_TMPDIR" bats --tap "$d/probe.bats"
+    # the test body has -T (functrace), its own helper not
+    assert_line --regexp '^# test: [a-zA-Z]*T'
+    assert_line --regexp '^# own helper: [^T]*$'
+    # the libraries' functions, bats-assert's and the file's own are wrapped
+    assert_line '# _e2e_u_e2e_start_guest'
+    assert_line '# _e2e_u_near'
+    assert_line '# _e2e_u_xls'
+    assert_line '# _e2e_u_assert_output'
+    assert_line '# _e2e_u_own_helper'
+    assert_line 'ok 1 flags'
+    # near fails on the file's line 11, and bats says so
+    assert_line 'not ok 2 a failing helper'
+    assert_line --partial '/untraced/probe.bats, line 11)'
+    assert_line '# 1 is not within 3 of 10'
+}
