@@ -20,8 +20,9 @@ _helpers_load_lib() {
 _helpers_load_lib bats-support
 _helpers_load_lib bats-assert
 
-# (BATS_TEST_DIRNAME is absolute: tests/bats of the tree)
-REPO=${BATS_TEST_DIRNAME%/tests/bats}
+# the tree: two levels above the test file's directory (tests/bats,
+# tests/deb, tests/lib, tests/valgrind), which bats gives as an absolute path
+REPO=${BATS_TEST_DIRNAME%/*/*}
 XS=${XL_SNAPSHOT_BIN:-$REPO/build/xl-snapshot}
 UUID=6ba7b810-9dad-11d1-80b4-00c04fd430c8
 
