@@ -1,28 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # helpers.bash - shared set-up for the host bats suite (no hypervisor).
 bats_require_minimum_version 1.5.0
-# bats sources this once per test: the libraries' files are sourced here
-# directly (their load.bash finds each with a $(dirname ...): ~20
-# processes a test), bats_load_library only where that layout is missing
-_helpers_load_lib() {
-    local d f
-    for d in ${BATS_LIB_PATH//:/ }; do
-        if [ -f "$d/$1/load.bash" ] && [ -d "$d/$1/src" ]; then
-            for f in "$d/$1"/src/*.bash; do
-                # shellcheck disable=SC1090
-                source "$f" || return 1
-            done
-            return 0
-        fi
-    done
-    bats_load_library "$1"
-}
-_helpers_load_lib bats-support
-_helpers_load_lib bats-assert
-
 # the tree: two levels above the test file's directory (tests/bats,
 # tests/deb, tests/lib, tests/valgrind), which bats gives as an absolute path
 REPO=${BATS_TEST_DIRNAME%/*/*}
+# bats-support and -assert without a process per file (bats sources this
+# once per test)
+# shellcheck source=../e2e/lib/bats-libs.bash
+. "$REPO/tests/e2e/lib/bats-libs.bash"
+xlsnap_load_bats_lib bats-support
+xlsnap_load_bats_lib bats-assert
 XS=${XL_SNAPSHOT_BIN:-$REPO/build/xl-snapshot}
 UUID=6ba7b810-9dad-11d1-80b4-00c04fd430c8
 

@@ -108,26 +108,12 @@ e2e_untrace_helpers() { _e2e_untraced _e2e_untrace_since "$_E2E_FNS" 2>/dev/null
 _E2E_FNS=${BATS_TEST_TMPDIR:-${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}}/.e2e-fns.$BASHPID
 _e2e_fn_list "$_E2E_FNS" 2>/dev/null || true
 
-# _e2e_load_bats_lib NAME: what bats_load_library NAME does, but the
-# files of the library's src/ sourced here: its load.bash finds each of
-# them with a $(dirname ...), ~20 processes per test for the three
-# libraries.  They only define functions, so their order does not matter.
-_e2e_load_bats_lib() {
-    local d f
-    for d in ${BATS_LIB_PATH//:/ }; do
-        if [ ! -f "$d/$1/load.bash" ] || [ ! -d "$d/$1/src" ]; then continue; fi
-        for f in "$d/$1"/src/*.bash; do
-            # shellcheck disable=SC1090
-            source "$f" || return 1
-        done
-        return 0
-    done
-    bats_load_library "$1"
-}
+# shellcheck source=bats-libs.bash disable=SC1091
+. "$_e2e_here/bats-libs.bash"
 if declare -F bats_load_library >/dev/null; then
-    _e2e_load_bats_lib bats-support
-    _e2e_load_bats_lib bats-assert
-    _e2e_load_bats_lib bats-file
+    xlsnap_load_bats_lib bats-support
+    xlsnap_load_bats_lib bats-assert
+    xlsnap_load_bats_lib bats-file
 fi
 
 # e2e_sleep SECS: sleep without starting a process: read -t on a FIFO that
