@@ -65,7 +65,7 @@ _e2e_fn_list() { compgen -A function > "$1"; }
 # no process: declare -f goes through a file, read back with $(<...).
 e2e_untrace() {
     declare -F bats_debug_trap >/dev/null || return 0
-    local f def tmp=${BATS_TEST_TMPDIR:-${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}}/.e2e-untrace.$BASHPID
+    local f def tmp=$_E2E_FNS.def
     for f in "$@"; do
         declare -f "$f" > "$tmp" || return 1
         def=$(<"$tmp")
@@ -96,8 +96,6 @@ _e2e_untrace_since() {
         [ -n "${before[$f]:-}" ] || names+=("$f")
     done
     e2e_untrace "${names[@]}"
-    declare -F bats_add_debug_exclude_path >/dev/null &&
-        bats_add_debug_exclude_path "$_e2e_here/"
 }
 
 # e2e_untrace_helpers: the last line of a test file with helpers of its
@@ -518,5 +516,9 @@ e2e_destroy_all() {
 }
 
 # the helpers above (and the bats libraries loaded here) without bats'
-# DEBUG trap (see _e2e_untraced); the loop that wraps them, too
+# DEBUG trap (see _e2e_untraced); the loop that wraps them, too.  This
+# directory once in bats' debug exclude paths: the trap walks that list
+# for every traced command.
 _e2e_untraced _e2e_untrace_since "$_E2E_FNS" 2>/dev/null || true
+! declare -F bats_add_debug_exclude_path >/dev/null ||
+    bats_add_debug_exclude_path "$_e2e_here/"
