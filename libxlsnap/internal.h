@@ -412,22 +412,29 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
                         char hex_r[65]);
 /* What an export knows of the image it made, from making it: its size,
  * virtual size and SHA-256 (sha256[0] 0: not known; the caller reads
- * the image for them). */
+ * the image for them).  zstd, set by the caller: compress the image as
+ * it is written where the driver can; compressed says it did (the file
+ * is then one zstd frame: size and sha256 are its, plain_size the
+ * image's). */
 typedef struct {
-    uint64_t size, virtual_size;
+    bool zstd;
+    bool compressed;
+    uint64_t size, virtual_size, plain_size;
     char sha256[65];
 } xlsnap__export_made;
 
 /* A file written in one pass from its first byte to its last, hashed
  * as it is written (a thread hashes a piece while the next is made):
  * alloc on fd (written from its current offset; 'what' names it in
- * errors and progress; total: the bytes to come, for progress);
- * room gives a place for the next n bytes (n <= 4 MiB), commit says
- * they are made there; put appends n bytes; finish writes what is
- * left: *size_r and hex_r the file's size and SHA-256.  Not fsynced. */
+ * errors and progress; total: the bytes to come, for progress; zstd:
+ * what is made is compressed on its way to fd, one zstd frame, and
+ * the file is the compressed one); room gives a place for the next n
+ * bytes (n <= 4 MiB), commit says they are made there; put appends n
+ * bytes; finish writes what is left: *size_r and hex_r the file's size
+ * and SHA-256.  Not fsynced. */
 typedef struct xlsnap__hwriter xlsnap__hwriter;
 int xlsnap__hwriter_alloc(xlsnap_ctx *ctx, int fd, const char *what,
-                          uint64_t total, xlsnap__hwriter **w_r);
+                          uint64_t total, bool zstd, xlsnap__hwriter **w_r);
 int xlsnap__hwriter_room(xlsnap__hwriter *w, size_t n, void **p_r);
 void xlsnap__hwriter_commit(xlsnap__hwriter *w, size_t n);
 int xlsnap__hwriter_put(xlsnap__hwriter *w, const void *p, size_t n);
@@ -498,6 +505,23 @@ int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out);
 int xlsnap__zstd_workers(void);
 /* The level export (and xlsnap__zstd) compresses at. */
 #define XLSNAP__ZSTD_LEVEL 3
+/* A compressor fed in pieces, for a writer that makes its input itself
+ * (the hashed writer): level XLSNAP__ZSTD_LEVEL, libzstd's worker
+ * threads (xlsnap__zstd_workers), one frame.  feed compresses n bytes
+ * at in (end: the last piece, the frame is closed); the output is made
+ * in o->buf (o->size bytes), and each time it holds some, o->emit(o,
+ * len) takes them and may point o->buf elsewhere.  0, emit's failure
+ * (< 0), or XLSNAP__Z_CODEC with *zerr_r zstd's name for it. */
+typedef struct xlsnap__zenc xlsnap__zenc;
+typedef struct xlsnap__zenc_out {
+    char *buf;
+    size_t size;
+    int (*emit)(struct xlsnap__zenc_out *o, size_t len);
+} xlsnap__zenc_out;
+xlsnap__zenc *xlsnap__zenc_alloc(void);         /* NULL: no memory */
+int xlsnap__zenc_feed(xlsnap__zenc *z, const void *in, size_t n, bool end,
+                      xlsnap__zenc_out *o, const char **zerr_r);
+void xlsnap__zenc_free(xlsnap__zenc *z);
 
 /* config.c: parse a snapshot config from memory; text[len] must be
  * '\0'.  path names it in messages. */

@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -602,6 +603,9 @@ int xlsnap__copy_hashed(xlsnap_ctx *ctx, int in, int out, uint64_t size,
  * pass (bundle/delta.c's qcow2 images), each piece hashed by the hasher
  * thread while it is written and the next one is made, so that the
  * file's SHA-256 is known when it is, without reading it again.
+ * Compressed (a bundle's zstd part), the pieces are made in a buffer of
+ * their own and fed to the compressor, whose output is what is hashed
+ * and written: the uncompressed file never exists.
  */
 /* its pieces: larger than a copy's, fewer hand-overs to the hasher */
 #define HW_BUF (4u << 20)
@@ -610,18 +614,21 @@ struct xlsnap__hwriter {
     xlsnap_ctx *ctx;
     int fd;
     char *what;
-    uint64_t total, written;
+    uint64_t total, made, written;
     xlsnap__sha256 h;
     hasher t;
     pthread_t th;
     bool threaded;
     char *bufs;
     int cur;
-    size_t fill;            /* bytes made in t.buf[cur] */
+    size_t fill;            /* bytes made in the piece (in()) */
+    xlsnap__zenc *z;        /* compressing: the piece is zin */
+    char *zin;
+    xlsnap__zenc_out zo;    /* the compressor's output: t.buf[cur] */
 };
 
 int xlsnap__hwriter_alloc(xlsnap_ctx *ctx, int fd, const char *what,
-                          uint64_t total, xlsnap__hwriter **w_r)
+                          uint64_t total, bool zstd, xlsnap__hwriter **w_r)
 {
     xlsnap__hwriter *w = calloc(1, sizeof(*w));
     int rc;
@@ -636,7 +643,9 @@ int xlsnap__hwriter_alloc(xlsnap_ctx *ctx, int fd, const char *what,
     pthread_mutex_init(&w->t.mu, NULL);
     pthread_cond_init(&w->t.cv, NULL);
     if (!(w->what = xlsnap__strdup(what)) ||
-        !(w->bufs = malloc(2 * (size_t)HW_BUF))) {
+        !(w->bufs = malloc(2 * (size_t)HW_BUF)) ||
+        (zstd && (!(w->zin = malloc(HW_BUF)) ||
+                  !(w->z = xlsnap__zenc_alloc())))) {
         rc = xlsnap__nomem(ctx);
         goto out;
     }
@@ -656,28 +665,65 @@ int xlsnap__hwriter_alloc(xlsnap_ctx *ctx, int fd, const char *what,
     return rc;
 }
 
-/* The piece made so far: given to the hasher, written, and the other
- * buffer taken once it is hashed. */
-static int hwriter_flush(xlsnap__hwriter *w)
+/* where the piece is made */
+static char *in(xlsnap__hwriter *w)
+{
+    return w->z ? w->zin : w->t.buf[w->cur];
+}
+
+/* len bytes of the file in t.buf[cur]: given to the hasher, written,
+ * and the other buffer taken once it is hashed. */
+static int hwriter_emit(xlsnap__hwriter *w, size_t len)
 {
     char *buf = w->t.buf[w->cur];
     int rc;
 
-    if (!w->fill) return 0;
     if (w->threaded) {
-        hasher_give(&w->t, w->cur, w->fill);
-    } else if ((rc = xlsnap__sha256_update(&w->h, buf, w->fill))) {
+        hasher_give(&w->t, w->cur, len);
+    } else if ((rc = xlsnap__sha256_update(&w->h, buf, len))) {
         return xlsnap__sha256_error(w->ctx, rc);
     }
-    if ((rc = write_all(w->ctx, w->fd, buf, w->fill)))
+    if ((rc = write_all(w->ctx, w->fd, buf, len)))
         return xlsnap__error_prefix(w->ctx, rc, "%s", w->what);
-    w->written += w->fill;
-    w->fill = 0;
+    w->written += len;
     if (w->threaded) {
         w->cur ^= 1;
         hasher_wait(&w->t, w->cur);
     }
-    xlsnap__progress(w->ctx, w->what, w->written, w->total);
+    return 0;
+}
+
+/* the compressor's output, o in the writer */
+static int zo_emit(xlsnap__zenc_out *o, size_t len)
+{
+    xlsnap__hwriter *w = (void *)((char *)o -
+                                  offsetof(xlsnap__hwriter, zo));
+    int rc = hwriter_emit(w, len);
+
+    o->buf = w->t.buf[w->cur];
+    return rc;
+}
+
+/* The piece made so far, compressed or as it is; end: the last one
+ * (the compressed frame is closed). */
+static int hwriter_flush(xlsnap__hwriter *w, bool end)
+{
+    const char *zerr;
+    int rc;
+
+    if (!w->z) {
+        if (w->fill && (rc = hwriter_emit(w, w->fill))) return rc;
+    } else if (w->fill || end) {
+        w->zo = (xlsnap__zenc_out){ w->t.buf[w->cur], HW_BUF, zo_emit };
+        rc = xlsnap__zenc_feed(w->z, w->zin, w->fill, end, &w->zo, &zerr);
+        if (rc > 0)
+            return xlsnap__error(w->ctx, XLSNAP_ERROR_FAIL, "%s: zstd: %s",
+                                 w->what, zerr);
+        if (rc) return rc;
+    }
+    w->made += w->fill;
+    w->fill = 0;
+    xlsnap__progress(w->ctx, w->what, w->made, w->total);
     return 0;
 }
 
@@ -689,8 +735,8 @@ int xlsnap__hwriter_room(xlsnap__hwriter *w, size_t n, void **p_r)
     if (n > HW_BUF)
         return xlsnap__error(w->ctx, XLSNAP_ERROR_INVAL, "%s: a piece of "
                              "%zu bytes is too big", w->what, n);
-    if (w->fill + n > HW_BUF && (rc = hwriter_flush(w))) return rc;
-    *p_r = w->t.buf[w->cur] + w->fill;
+    if (w->fill + n > HW_BUF && (rc = hwriter_flush(w, false))) return rc;
+    *p_r = in(w) + w->fill;
     return 0;
 }
 
@@ -706,9 +752,9 @@ int xlsnap__hwriter_put(xlsnap__hwriter *w, const void *p, size_t n)
 
     while (n) {
         size_t k;
-        if (w->fill == HW_BUF && (rc = hwriter_flush(w))) return rc;
+        if (w->fill == HW_BUF && (rc = hwriter_flush(w, false))) return rc;
         k = HW_BUF - w->fill < n ? HW_BUF - w->fill : n;
-        memcpy(w->t.buf[w->cur] + w->fill, c, k);
+        memcpy(in(w) + w->fill, c, k);
         w->fill += k;
         c += k;
         n -= k;
@@ -721,7 +767,7 @@ int xlsnap__hwriter_finish(xlsnap__hwriter *w, uint64_t *size_r,
 {
     int rc;
 
-    if ((rc = hwriter_flush(w))) return rc;
+    if ((rc = hwriter_flush(w, true))) return rc;
     if (w->threaded) {
         w->threaded = false;
         if ((rc = hasher_end(&w->t, w->th)))
@@ -740,6 +786,8 @@ void xlsnap__hwriter_free(xlsnap__hwriter *w)
     xlsnap__sha256_dispose(&w->h);
     pthread_cond_destroy(&w->t.cv);
     pthread_mutex_destroy(&w->t.mu);
+    xlsnap__zenc_free(w->z);
+    free(w->zin);
     free(w->bufs);
     free(w->what);
     free(w);

@@ -35,8 +35,10 @@
  * pass (the layout is planned from the first pass's counts, so the
  * header can come first), and hashed as it is written (the hashed
  * writer, bundle.c): the bundle's checksum of it needs no second read.
- * A delta is fsync'd at the end (a full image is not, as qemu-img's
- * copies are not); a failure removes it.
+ * For a compressed bundle (made->zstd) the writer compresses it on its
+ * way to the file: the uncompressed image is never written.  A delta
+ * is fsync'd at the end (a full image is not, as qemu-img's copies are
+ * not); a failure removes it.
  */
 #include "internal.h"
 #include "delta.h"
@@ -500,14 +502,18 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     writer w = { .ctx = ctx, .in = -1, .out = -1 };
     counter c = { 0 };
     struct stat st;
-    uint64_t rt = 0, l1off, prt, total;
+    uint64_t rt = 0, l1off, prt, total, written;
     uint32_t rtc = 0, prtc;
     size_t blen = backing ? strlen(backing) : 0;
     char hex[65];
     int rc;
 
     *done_r = false;
-    if (made) memset(made, 0, sizeof(*made));
+    if (made) {
+        bool zstd = made->zstd;
+        memset(made, 0, sizeof(*made));
+        made->zstd = zstd;
+    }
     w.in = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (w.in < 0 || fstat(w.in, &st) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot read %s", image);
@@ -572,7 +578,7 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     /* named as the bundle's part in progress and errors */
     if ((rc = xlsnap__hwriter_alloc(ctx, w.out, strrchr(out, '/') ?
                                     strrchr(out, '/') + 1 : out, total,
-                                    &w.hw)))
+                                    made && made->zstd, &w.hw)))
         goto out;
     /* pass 2: made in file order: the header, the data clusters of
      * each region with changes followed by its L2 table, the L1 table,
@@ -596,7 +602,7 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
                            (unsigned long long)total);
         goto prefix;
     }
-    if ((rc = xlsnap__hwriter_finish(w.hw, NULL,
+    if ((rc = xlsnap__hwriter_finish(w.hw, &written,
                                      made ? made->sha256 : hex)))
         goto out;
     /* a delta is synced; a full image is left to the page cache, as
@@ -608,8 +614,10 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     }
     *done_r = true;
     if (made) {
-        made->size = total;
+        made->size = written;
         made->virtual_size = size;
+        made->compressed = made->zstd;
+        made->plain_size = total;
     }
     goto out;
  prefix:

@@ -29,7 +29,9 @@ int xlsnap__delta_entry(uint64_t se, uint64_t be, unsigned cbits,
  * only the clusters that differ.  base and backing NULL: a standalone
  * image of snap (every cluster it has).  0 with *done_r false: this
  * image is not one this covers (out not created); made (may be NULL):
- * the output's size, virtual size and SHA-256 (hashed as written). */
+ * the output's size, virtual size and SHA-256 (hashed as written); with
+ * made->zstd the output is compressed as it is written (made->compressed,
+ * plain_size the image's size). */
 int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
                            const char *snap, const char *base,
                            const char *backing, const char *out,

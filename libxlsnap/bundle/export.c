@@ -10,7 +10,9 @@
  * A directory bundle is written in place, manifest last; a stream is
  * staged one part at a time in the domain's state dir.  With zstd, the
  * memory image and the disks are stored compressed (".zst", encoding
- * "zstd" in the manifest; checksums are of the stored bytes).
+ * "zstd" in the manifest; checksums are of the stored bytes): a disk
+ * the driver writes itself is compressed as it is written (made.zstd),
+ * any other in a pass after (compress_part).
  * In the code: open the domain's store handle and find the snapshots
  * (open_plan), the destination (open_dest), then the manifest's head,
  * the parts (add_contents) and the manifest (add_manifest).
@@ -128,6 +130,38 @@ static int compress_part(exporter *x, const char *src,
     return rc;
 }
 
+/* The driver compressed part f (f->path in dir) as it wrote it: it
+ * becomes f->path + ".zst", with what the driver learnt of it. */
+static int compressed_part(exporter *x, xlsnap__bundle_file *f,
+                           const xlsnap__export_made *made)
+{
+    char *plain = xlsnap__sprintf("%s/%s", x->dir, f->path);
+    char *zname = xlsnap__sprintf("%s.zst", f->path);
+    char *zpath = xlsnap__sprintf("%s/%s", x->dir, zname);
+    int rc = 0;
+
+    if (!plain || !zname || !zpath || !(f->encoding =
+                                          xlsnap__strdup("zstd"))) {
+        rc = xlsnap__nomem(x->ctx);
+        goto out;
+    }
+    if (rename(plain, zpath) < 0) {
+        rc = xlsnap__error_errno(x->ctx, errno, "cannot rename %s", plain);
+        goto out;
+    }
+    f->plain_size = made->plain_size;
+    f->size = made->size;
+    memcpy(f->sha256, made->sha256, sizeof(f->sha256));
+    free(f->path);
+    f->path = zname;
+    zname = NULL;
+ out:
+    free(plain);
+    free(zname);
+    free(zpath);
+    return rc;
+}
+
 static int add_data(exporter *x, const char *data, xlsnap__bundle_file *f)
 {
     int rc;
@@ -190,6 +224,7 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
                            "be exported", d->vdev);
         goto out;
     }
+    made.zstd = x->zstd;
     if ((rc = make_image(x, d, base, out, &made))) goto out;
     if (chmod(out, 0600) < 0) {      /* qemu-img created it per umask */
         rc = xlsnap__error_errno(ctx, errno, "cannot chmod %s", out);
@@ -212,13 +247,17 @@ static int export_disk(exporter *x, const xlsnap_disk *d,
         unlink(out);
         goto out;
     }
-    if (x->zstd && (rc = compress_part(x, NULL, f))) {
-        unlink(out);
-        goto out;
-    }
-    if (!x->zstd && made.sha256[0]) {
+    if (made.compressed) {
+        rc = compressed_part(x, f, &made);
+    } else if (x->zstd) {
+        rc = compress_part(x, NULL, f);
+    } else if (made.sha256[0]) {
         f->size = made.size;
         memcpy(f->sha256, made.sha256, sizeof(f->sha256));
+    }
+    if (rc) {
+        unlink(out);
+        goto out;
     }
     rc = add_part(x, f, NULL);
  out:

@@ -7,6 +7,8 @@
  * xlsnap__zstd_workers); it never touches a ctx (zpipe.c runs it in a thread) and
  * says where it failed (XLSNAP__Z_*), so each user words its own
  * message.  xlsnap__zstd() is the ctx flavour for bundle members.
+ * xlsnap__zenc_*: a compressor fed in pieces by a writer that makes its
+ * own input (the hashed writer's compressed parts, bundle.c).
  */
 #include "internal.h"
 
@@ -112,6 +114,58 @@ int xlsnap__zstream_run(xlsnap__zstream *z, int in, int out)
     free(ib);
     free(ob);
     return stage;
+}
+
+/* the compressor fed in pieces: a ZSTD_CCtx set up as zstream_run's */
+struct xlsnap__zenc {
+    ZSTD_CCtx *cc;
+};
+
+xlsnap__zenc *xlsnap__zenc_alloc(void)
+{
+    xlsnap__zenc *z = calloc(1, sizeof(*z));
+    int workers = xlsnap__zstd_workers();
+
+    if (!z || !(z->cc = ZSTD_createCCtx())) {
+        free(z);
+        return NULL;
+    }
+    ZSTD_CCtx_setParameter(z->cc, ZSTD_c_compressionLevel,
+                           XLSNAP__ZSTD_LEVEL);
+    if (workers > 0)
+        ZSTD_CCtx_setParameter(z->cc, ZSTD_c_nbWorkers, workers);
+    return z;
+}
+
+int xlsnap__zenc_feed(xlsnap__zenc *z, const void *in, size_t n, bool end,
+                      xlsnap__zenc_out *o, const char **zerr_r)
+{
+    ZSTD_inBuffer zin = { in, n, 0 };
+    size_t zr;
+    int rc;
+
+    *zerr_r = NULL;
+    do {
+        ZSTD_outBuffer zout = { o->buf, o->size, 0 };
+
+        /* with workers, this waits for one when it cannot take more
+         * input (no spinning) and hands back what is compressed */
+        zr = ZSTD_compressStream2(z->cc, &zout, &zin,
+                                  end ? ZSTD_e_end : ZSTD_e_continue);
+        if (ZSTD_isError(zr)) {
+            *zerr_r = ZSTD_getErrorName(zr);
+            return XLSNAP__Z_CODEC;
+        }
+        if (zout.pos && (rc = o->emit(o, zout.pos))) return rc;
+    } while (zin.pos < zin.size || (end && zr));
+    return 0;
+}
+
+void xlsnap__zenc_free(xlsnap__zenc *z)
+{
+    if (!z) return;
+    ZSTD_freeCCtx(z->cc);
+    free(z);
 }
 
 typedef struct {

@@ -276,3 +276,28 @@ print(rt + rc * (1 << cb) == os.path.getsize(sys.argv[1]))' "$1"
     qemu-img convert -f qcow2 -l snapshot.name=s1 -O raw "$IMG" "$BATS_TEST_TMPDIR/s1.raw"
     run -0 qemu-img compare -f qcow2 -F raw "$d" "$BATS_TEST_TMPDIR/s1.raw"
 }
+
+@test "export --compress zstd of an internal snapshot compresses the image as it is written: the uncompressed image never exists, the member is the writer's image compressed, its checksum the stored bytes'; a compressed delta too" {
+    mkdelta
+    run -0 xs export g1 s2 "$BATS_TEST_TMPDIR/plain"
+    # a file may not grow past 8 MiB: the 64 MiB image could not be
+    # written (then compressed) as a file, only compressed on its way
+    run -0 bash -c "trap '' XFSZ; ulimit -f 8192; exec '$XS' export --compress zstd g1 s2 '$BATS_TEST_TMPDIR/z'"
+    assert_output --partial "(full, zstd)"
+    z=$BATS_TEST_TMPDIR/z/disk-xvda.qcow2.zst
+    [ ! -e "$BATS_TEST_TMPDIR/z/disk-xvda.qcow2" ]
+    [ "$(stat -c %a "$z")" = 600 ]
+    [ "$(zstd -dc < "$z" | sha256sum)" = "$(sha256sum < "$BATS_TEST_TMPDIR/plain/disk-xvda.qcow2")" ]
+    run -0 json_get '[(f["size"], f["sha256"], f["encoding"], f["plain-size"], f["virtual-size"]) for f in d["files"] if f["path"] == "disk-xvda.qcow2.zst"][0]' \
+        < "$BATS_TEST_TMPDIR/z/manifest.json"
+    assert_output "($(stat -c %s "$z"), '$(sha256sum < "$z" | cut -d' ' -f1)', 'zstd', $(stat -c %s "$BATS_TEST_TMPDIR/plain/disk-xvda.qcow2"), 67108864)"
+    # a delta, compressed the same way; both import to the snapshots
+    run -0 bash -c "trap '' XFSZ; ulimit -f 8192; exec '$XS' export --compress zstd --delta --base s1 g1 s2 '$BATS_TEST_TMPDIR/zd'"
+    run -0 xs export --compress zstd g1 s1 "$BATS_TEST_TMPDIR/z1"
+    export XL_SNAPSHOT_DIR=$BATS_TEST_TMPDIR/state2
+    mkdir "$BATS_TEST_TMPDIR/disks2"
+    run -0 xs import --disk-dir "$BATS_TEST_TMPDIR/disks2" "$BATS_TEST_TMPDIR/z1"
+    run -0 xs import --disk-dir "$BATS_TEST_TMPDIR/disks2" "$BATS_TEST_TMPDIR/zd"
+    qemu-img convert -f qcow2 -l snapshot.name=s2 -O raw "$IMG" "$BATS_TEST_TMPDIR/s2.raw"
+    run -0 qemu-img compare -f qcow2 -F raw "$BATS_TEST_TMPDIR/disks2/g1.s2.qcow2" "$BATS_TEST_TMPDIR/s2.raw"
+}
