@@ -203,8 +203,8 @@ const struct cmd_spec cmd_table[] = {
             "  --base NAME     the snapshot a delta builds on\n"
             "  --compress zstd store memory and disks compressed (zstd\n"
             "                  level 3, threads on every CPU, like\n"
-            "                  zstd -3 -T0; it adds a pass over the\n"
-            "                  data)\n"
+            "                  zstd -3 -T0; as they are written, or\n"
+            "                  in a pass after qemu-img's copy)\n"
             "  DIR             a new directory for the bundle\n"
             "  -               one tar stream on standard output\n",
     },
