@@ -156,22 +156,21 @@ vm_froze() {
     return 0
 }
 
-# Seconds each file took on one of the two one-vCPU VMs of the clean-clone
-# make check of 2026-12-06 (09:00, main 7923551):
+# Seconds each file took on one of the two one-vCPU VMs of a clean-clone
+# make check (ci26, 2026-12-07, main 184f36e, beside the host suites):
 # only used to balance the files between parallel VMs (E2E_JOBS).
 declare -A FILE_SECS=(
-    [00-harness.bats]=103 [05-deb.bats]=57 [10-smoke-xl-snapshot.bats]=11
-    [20-list-info.bats]=41 [30-create-revert.bats]=255 [35-live-compress.bats]=130
-    [36-progress-hooks.bats]=82 [37-quiesce.bats]=139 [38-seed-004.bats]=66
-    [40-external.bats]=380 [45-identity.bats]=420 [46-coherence.bats]=318 [47-live-merge.bats]=451
-    [50-pvh.bats]=212 [52-hvm.bats]=332 [55-lvm.bats]=472 [56-reflink.bats]=88
-    [57-lvm-export.bats]=201 [60-faults.bats]=568 [61-faults-ops.bats]=403
-    [62-kill-save.bats]=44 [70-export.bats]=138 [71-import-faults.bats]=146
-    [72-nightly.bats]=120 [80-untrusted-guest.bats]=115
-    # on Xen 4.20 (E2E_XEN_ALSO), without the beyond-core tests: two
-    # one-vCPU VMs, 2026-12-06 11:42, main 53bfebf + the tags
-    [also:05-deb.bats]=57 [also:20-list-info.bats]=67 [also:30-create-revert.bats]=216
-    [also:40-external.bats]=269 [also:52-hvm.bats]=361 [also:70-export.bats]=135
+    [00-harness.bats]=102 [05-deb.bats]=44 [10-smoke-xl-snapshot.bats]=12
+    [20-list-info.bats]=51 [30-create-revert.bats]=243 [35-live-compress.bats]=120
+    [36-progress-hooks.bats]=45 [37-quiesce.bats]=96 [38-seed-004.bats]=58
+    [40-external.bats]=262 [45-identity.bats]=249 [46-coherence.bats]=227 [47-live-merge.bats]=297
+    [50-pvh.bats]=145 [52-hvm.bats]=163 [55-lvm.bats]=296 [56-reflink.bats]=91
+    [57-lvm-export.bats]=127 [60-faults.bats]=457 [61-faults-ops.bats]=338
+    [62-kill-save.bats]=30 [70-export.bats]=129 [71-import-faults.bats]=120
+    [72-nightly.bats]=106 [80-untrusted-guest.bats]=85
+    # on Xen 4.20 (E2E_XEN_ALSO), without the beyond-core tests, same run
+    [also:05-deb.bats]=53 [also:20-list-info.bats]=58 [also:30-create-revert.bats]=156
+    [also:40-external.bats]=192 [also:52-hvm.bats]=209 [also:70-export.bats]=101
 )
 
 # shard_plan JOBS FILE...: which VM (0..JOBS-1) runs each file, one
