@@ -28,6 +28,12 @@
  * (every cluster it has, as if compared with an empty snapshot), with
  * no backing file: export's full image of an internal snapshot.
  *
+ * The same writer makes the delta of a raw volume from the ranges that
+ * differ, found elsewhere (xlsnap__delta_ranges: LVM thin snapshots,
+ * whose pool's metadata says which blocks differ, bundle/volume.c):
+ * the volume is read in clusters of 64 KiB, only in those ranges, each
+ * at its own offset; a range mapped in the base only is zeros.
+ *
  * Output layout: header (cluster 0), then the data clusters of each
  * region with changes followed by its L2 table, then the L1 table, the
  * refcount blocks and the refcount table; every cluster used once
@@ -56,6 +62,7 @@
 #define MAX_SNAP_TABLE (64u << 20)          /* as QEMU */
 #define INCOMPAT_DIRTY 1ULL                 /* refcounts may be stale */
 #define PIECE         (1u << 20)            /* read at once (<= room's most) */
+#define RANGE_CBITS   16                    /* a raw source's cluster */
 
 static void put_be(unsigned char *p, uint64_t v, int n)
 {
@@ -226,32 +233,44 @@ static int read_l2(xlsnap_ctx *ctx, int fd, uint64_t off, unsigned char *t,
     return 0;
 }
 
-/* The changes, in guest order, as found by walk() */
+/* The changes, in guest order, as found by a walker: fn(arg, ...) for
+ * each guest cluster (of the source's cluster size) that differs. */
 typedef int change_fn(void *arg, uint64_t gclu, int kind, uint64_t host);
+typedef int walk_fn(const void *src, change_fn *fn, void *arg);
 
-/* Compare the two snapshots' tables (l1s, l1b: n entries, nclu guest
- * clusters) and call fn for each guest cluster that differs.  1: a
- * changed cluster is compressed (nothing more done). */
-static int walk(xlsnap_ctx *ctx, int fd, uint64_t fsize, unsigned cbits,
-                const uint64_t *l1s, const uint64_t *l1b, uint64_t n,
-                uint64_t nclu, change_fn *fn, void *arg)
+/* Two internal snapshots' tables, as walk_tables compares them. */
+typedef struct {
+    xlsnap_ctx *ctx;
+    int fd;
+    uint64_t fsize;
+    unsigned cbits;
+    const uint64_t *l1s, *l1b;   /* n entries, nclu guest clusters */
+    uint64_t n, nclu;
+} tables;
+
+/* Compare the two snapshots' tables and call fn for each guest cluster
+ * that differs.  1: a changed cluster is compressed (nothing more
+ * done). */
+static int walk_tables(const void *src, change_fn *fn, void *arg)
 {
-    size_t cs = (size_t)1 << cbits, per = cs / 8;
+    const tables *t = src;
+    xlsnap_ctx *ctx = t->ctx;
+    size_t cs = (size_t)1 << t->cbits, per = cs / 8;
     unsigned char *ts = malloc(cs), *tb = malloc(cs);
     int rc = 0;
 
     if (!ts || !tb) { rc = xlsnap__nomem(ctx); goto out; }
-    for (uint64_t i = 0; i < n && !rc; i++) {
-        uint64_t m = nclu - i * per < per ? nclu - i * per : per;
-        if (l1s[i] == l1b[i]) continue;   /* the same L2 table: unchanged */
-        if ((rc = read_l2(ctx, fd, l1s[i], ts, cs)) ||
-            (rc = read_l2(ctx, fd, l1b[i], tb, cs)))
+    for (uint64_t i = 0; i < t->n && !rc; i++) {
+        uint64_t m = t->nclu - i * per < per ? t->nclu - i * per : per;
+        if (t->l1s[i] == t->l1b[i]) continue;   /* the same L2 table */
+        if ((rc = read_l2(ctx, t->fd, t->l1s[i], ts, cs)) ||
+            (rc = read_l2(ctx, t->fd, t->l1b[i], tb, cs)))
             goto out;
         for (uint64_t j = 0; j < m && !rc; j++) {
             uint64_t host;
             int k = xlsnap__delta_entry(xlsnap__be(ts + 8 * j, 8),
-                                        xlsnap__be(tb + 8 * j, 8), cbits,
-                                        fsize, &host);
+                                        xlsnap__be(tb + 8 * j, 8), t->cbits,
+                                        t->fsize, &host);
             if (k == XLSNAP__DELTA_SAME) continue;
             if (k == XLSNAP__DELTA_COMPRESSED) { rc = 1; goto out; }
             if (k == XLSNAP__DELTA_BAD) {
@@ -267,6 +286,29 @@ static int walk(xlsnap_ctx *ctx, int fd, uint64_t fsize, unsigned cbits,
  out:
     free(ts);
     free(tb);
+    return rc;
+}
+
+/* Ranges of a raw source, as walk_ranges gives them: each cluster of
+ * 2^cbits bytes of a range, the host offset the guest's. */
+typedef struct {
+    unsigned cbits;
+    const xlsnap__delta_range *r;
+    size_t n;
+} rangeset;
+
+static int walk_ranges(const void *src, change_fn *fn, void *arg)
+{
+    const rangeset *rs = src;
+    int rc = 0;
+
+    for (size_t i = 0; i < rs->n && !rc; i++) {
+        uint64_t g = rs->r[i].offset >> rs->cbits;
+        uint64_t end = (rs->r[i].offset + rs->r[i].length +
+                        (1ULL << rs->cbits) - 1) >> rs->cbits;
+        for (; g < end && !rc; g++)
+            rc = fn(arg, g, rs->r[i].kind, g << rs->cbits);
+    }
     return rc;
 }
 
@@ -351,8 +393,9 @@ static unsigned pick_cbits(const counter *c, uint64_t size, size_t blen)
 typedef struct {
     xlsnap_ctx *ctx;
     int in, out;
+    uint64_t in_size;            /* the source's bytes (zeros beyond) */
     xlsnap__hwriter *hw;
-    uint64_t scs;                /* the image's cluster size */
+    uint64_t scs;                /* the source's cluster size */
     unsigned cbits;              /* the output's */
     uint64_t cs, next;
     unsigned char *buf;          /* the header */
@@ -404,12 +447,15 @@ static int write_change(void *arg, uint64_t gclu, int kind, uint64_t host)
     }
     /* read into the writer's buffer, in pieces of at most 1 MiB (a
      * cluster may be 2 MiB) */
-    for (uint64_t o = 0, k; o < w->scs; o += k) {
+    for (uint64_t o = 0, k, have; o < w->scs; o += k) {
         k = w->scs - o < PIECE ? w->scs - o : PIECE;
+        have = host + o >= w->in_size ? 0 : w->in_size - host - o;
+        have = have < k ? have : k;        /* a raw source's last cluster */
         if ((rc = xlsnap__hwriter_room(w->hw, k, &room))) return rc;
-        if (pread(w->in, room, k, host + o) != (ssize_t)k)
+        if (have && pread(w->in, room, have, host + o) != (ssize_t)have)
             return xlsnap__error(w->ctx, XLSNAP_ERROR_CORRUPT, "a data "
                                  "cluster is unreadable");
+        memset((char *)room + have, 0, k - have);
         xlsnap__hwriter_commit(w->hw, k);
     }
     for (uint64_t k = 0; k < n; k++)
@@ -490,77 +536,48 @@ static int put_header(writer *w, uint64_t size, uint64_t l1off,
     return put(w, h, w->cs);
 }
 
-int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
-                           const char *snap, const char *base,
-                           const char *backing, const char *out,
-                           bool *done_r, xlsnap__export_made *made)
+/* made emptied for a new export, the caller's zstd kept */
+static void made_reset(xlsnap__export_made *made)
 {
-    xlsnap__qcow2hdr h = { 0 };
-    const char *why = NULL;
-    snapinfo s = { 0 }, b = { 0 };
-    uint64_t *l1s = NULL, *l1b = NULL, fsize, size, nclu, l1n, per;
-    writer w = { .ctx = ctx, .in = -1, .out = -1 };
+    bool zstd;
+
+    if (!made) return;
+    zstd = made->zstd;
+    memset(made, 0, sizeof(*made));
+    made->zstd = zstd;
+}
+
+/* The image of the changes walk finds in src (clusters of 2^scbits
+ * bytes, read from in, of in_size bytes; the guest's size bytes),
+ * written to out (created), on backing (NULL: none): a delta (the
+ * smallest file, fsync'd) or a full image (the source's cluster size).  0:
+ * made (made filled, may be NULL); 1: walk met a change it cannot give
+ * (nothing made); errors about the source prefixed "image <name>". */
+static int write_image(xlsnap_ctx *ctx, int in, uint64_t in_size,
+                       unsigned scbits, uint64_t size, walk_fn *walk,
+                       const void *src, bool delta, const char *backing,
+                       const char *out, const char *name,
+                       xlsnap__export_made *made)
+{
+    writer w = { .ctx = ctx, .in = in, .in_size = in_size, .out = -1 };
     counter c = { 0 };
-    struct stat st;
     uint64_t rt = 0, l1off, prt, total, written;
     uint32_t rtc = 0, prtc;
     size_t blen = backing ? strlen(backing) : 0;
     char hex[65];
     int rc;
 
-    *done_r = false;
-    if (made) {
-        bool zstd = made->zstd;
-        memset(made, 0, sizeof(*made));
-        made->zstd = zstd;
-    }
-    w.in = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (w.in < 0 || fstat(w.in, &st) < 0) {
-        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", image);
-        goto out;
-    }
-    fsize = st.st_size;
-    if ((rc = xlsnap__qcow2_header(ctx, w.in, &h, &why))) goto out;
-    if (why) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "image %s: %s", image,
-                           why);
-        goto out;
-    }
-    /* what the general path handles: nothing read further here */
-    if (h.backing || h.data_file || h.crypt_method ||
-        (h.incompatible & ~INCOMPAT_DIRTY) || blen > 1023 ||
-        128 + blen > (1ULL << h.cluster_bits))
-        goto out;
-    w.scs = 1ULL << h.cluster_bits;
-    if ((rc = read_snapshots(ctx, w.in, fsize, &h, snap, base, &s, &b)))
-        goto prefix;
-    /* missing or ambiguous; no base: the whole snapshot, as on an
-     * empty one */
-    if (s.found != 1 || (base && b.found != 1))
-        goto out;
-    size = s.disk_size ? s.disk_size : h.size;
-    per = w.scs / 8;
-    nclu = (size + w.scs - 1) / w.scs;
-    l1n = (nclu + per - 1) / per;
-    if (size > (1ULL << 56) || l1n * 8 > MAX_L1_BYTES) {
-        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its virtual size is "
-                           "too big");
-        goto prefix;
-    }
-    if ((rc = read_l1(ctx, w.in, fsize, h.cluster_bits, &s, l1n, &l1s)) ||
-        (rc = read_l1(ctx, w.in, fsize, h.cluster_bits, &b, l1n, &l1b)))
-        goto prefix;
+    w.scs = 1ULL << scbits;
     /* pass 1: what changed, to size the output's clusters and place
      * its tables */
-    c.scbits = h.cluster_bits;
+    c.scbits = scbits;
     c.scs = w.scs;
-    rc = walk(ctx, w.in, fsize, h.cluster_bits, l1s, l1b, l1n, nclu,
-              count_change, &c);
-    if (rc == 1) { rc = 0; goto out; }   /* the general path copies it */
+    rc = walk(src, count_change, &c);
+    if (rc == 1) goto out;               /* the general path copies it */
     if (rc) goto prefix;
-    /* a delta: the smallest file; a full image keeps the image's
+    /* a delta: the smallest file; a full image keeps the source's
      * cluster size (it becomes a disk on import) */
-    w.cbits = base ? pick_cbits(&c, size, blen) : h.cluster_bits;
+    w.cbits = delta ? pick_cbits(&c, size, blen) : scbits;
     w.cs = 1ULL << w.cbits;
     w.l1n = (size + (1ULL << (2 * w.cbits - 3)) - 1) >> (2 * w.cbits - 3);
     w.l1c = (w.l1n * 8 + w.cs - 1) / w.cs;
@@ -584,8 +601,7 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
      * each region with changes followed by its L2 table, the L1 table,
      * the refcounts (the layout planned after pass 1) */
     if ((rc = put_header(&w, size, l1off, prt, prtc, backing))) goto out;
-    rc = walk(ctx, w.in, fsize, h.cluster_bits, l1s, l1b, l1n, nclu,
-              write_change, &w);
+    rc = walk(src, write_change, &w);
     if (!rc && !(rc = flush_l2(&w)) && w.next != l1off)
         rc = 1;
     if (rc == 1)                          /* the tables changed under us */
@@ -608,11 +624,10 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     /* a delta is synced; a full image is left to the page cache, as
      * qemu-img's full copies are (2 GiB of write-back: 2.3 s against
      * 1.5 s in bench/bundle-bench.py's export-full) */
-    if (base && fsync(w.out) < 0) {
+    if (delta && fsync(w.out) < 0) {
         rc = xlsnap__error_errno(ctx, errno, "cannot write %s", out);
         goto out;
     }
-    *done_r = true;
     if (made) {
         made->size = written;
         made->virtual_size = size;
@@ -621,20 +636,133 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
     }
     goto out;
  prefix:
-    rc = xlsnap__error_prefix(ctx, rc, "image %s", image);
+    rc = xlsnap__error_prefix(ctx, rc, "image %s", name);
  out:
     xlsnap__hwriter_free(w.hw);
     if (w.out >= 0) {
         close(w.out);
         if (rc) unlink(out);
     }
-    if (w.in >= 0) close(w.in);
-    xlsnap__qcow2hdr_dispose(&h);
-    free(l1s);
-    free(l1b);
     free(w.buf);
     free(w.l2);
     free(w.l1);
+    return rc;
+}
+
+int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
+                           const char *snap, const char *base,
+                           const char *backing, const char *out,
+                           bool *done_r, xlsnap__export_made *made)
+{
+    xlsnap__qcow2hdr h = { 0 };
+    const char *why = NULL;
+    snapinfo s = { 0 }, b = { 0 };
+    uint64_t *l1s = NULL, *l1b = NULL, fsize, size, nclu, l1n, per, scs;
+    size_t blen = backing ? strlen(backing) : 0;
+    struct stat st;
+    tables t;
+    int in, rc;
+
+    *done_r = false;
+    made_reset(made);
+    in = open(image, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0 || fstat(in, &st) < 0) {
+        rc = xlsnap__error_errno(ctx, errno, "cannot read %s", image);
+        goto out;
+    }
+    fsize = st.st_size;
+    if ((rc = xlsnap__qcow2_header(ctx, in, &h, &why))) goto out;
+    if (why) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "image %s: %s", image,
+                           why);
+        goto out;
+    }
+    /* what the general path handles: nothing read further here */
+    if (h.backing || h.data_file || h.crypt_method ||
+        (h.incompatible & ~INCOMPAT_DIRTY) || blen > 1023 ||
+        128 + blen > (1ULL << h.cluster_bits))
+        goto out;
+    scs = 1ULL << h.cluster_bits;
+    if ((rc = read_snapshots(ctx, in, fsize, &h, snap, base, &s, &b)))
+        goto prefix;
+    /* missing or ambiguous; no base: the whole snapshot, as on an
+     * empty one */
+    if (s.found != 1 || (base && b.found != 1))
+        goto out;
+    size = s.disk_size ? s.disk_size : h.size;
+    per = scs / 8;
+    nclu = (size + scs - 1) / scs;
+    l1n = (nclu + per - 1) / per;
+    if (size > (1ULL << 56) || l1n * 8 > MAX_L1_BYTES) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "its virtual size is "
+                           "too big");
+        goto prefix;
+    }
+    if ((rc = read_l1(ctx, in, fsize, h.cluster_bits, &s, l1n, &l1s)) ||
+        (rc = read_l1(ctx, in, fsize, h.cluster_bits, &b, l1n, &l1b)))
+        goto prefix;
+    t = (tables){ .ctx = ctx, .fd = in, .fsize = fsize,
+                  .cbits = h.cluster_bits, .l1s = l1s, .l1b = l1b,
+                  .n = l1n, .nclu = nclu };
+    rc = write_image(ctx, in, fsize, h.cluster_bits, size, walk_tables, &t,
+                     base != NULL, backing, out, image, made);
+    if (rc == 1) rc = 0;                 /* the general path copies it */
+    else if (!rc) *done_r = true;
+    goto out;
+ prefix:
+    rc = xlsnap__error_prefix(ctx, rc, "image %s", image);
+ out:
+    if (in >= 0) close(in);
+    xlsnap__qcow2hdr_dispose(&h);
+    free(l1s);
+    free(l1b);
+    return rc;
+}
+
+int xlsnap__delta_ranges(xlsnap_ctx *ctx, const char *raw, uint64_t size,
+                         const xlsnap__delta_range *r, size_t n,
+                         const char *backing, const char *out,
+                         xlsnap__export_made *made)
+{
+    rangeset rs = { .cbits = RANGE_CBITS, .r = r, .n = n };
+    uint64_t have, end = 0, cs = 1ULL << RANGE_CBITS;
+    int in, rc;
+
+    made_reset(made);
+    if (!backing || strlen(backing) > 1023 || size > (1ULL << 56))
+        return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "a delta of %s "
+                             "needs a backing name of at most 1023 bytes "
+                             "and a size of at most 2^56 bytes", raw);
+    /* the ranges in guest order, whole clusters (or to the end) */
+    for (size_t i = 0; i < n; i++) {
+        if ((r[i].kind != XLSNAP__DELTA_DATA &&
+             r[i].kind != XLSNAP__DELTA_ZERO) || !r[i].length ||
+            r[i].offset & (cs - 1) || r[i].offset < end ||
+            r[i].offset > size || size - r[i].offset < r[i].length ||
+            (r[i].length & (cs - 1) && r[i].offset + r[i].length != size))
+            return xlsnap__error(ctx, XLSNAP_ERROR_INVAL, "a delta of %s: "
+                                 "change %zu (%llu bytes at %llu) is not "
+                                 "in order, whole clusters of the volume",
+                                 raw, i, (unsigned long long)r[i].length,
+                                 (unsigned long long)r[i].offset);
+        end = r[i].offset + r[i].length;
+    }
+    /* a block device: its size from its end */
+    in = open(raw, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return xlsnap__error_errno(ctx, errno, "cannot read %s", raw);
+    have = lseek(in, 0, SEEK_END);
+    if (have == (uint64_t)-1 || have < size) {
+        rc = xlsnap__error(ctx, XLSNAP_ERROR_CORRUPT, "%s is smaller (%llu "
+                           "bytes) than the volume's %llu bytes", raw,
+                           (unsigned long long)have,
+                           (unsigned long long)size);
+        goto out;
+    }
+    rc = write_image(ctx, in, size, RANGE_CBITS, size, walk_ranges, &rs,
+                     true, backing, out, raw, made);
+ out:
+    close(in);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /* delta.h - bundle/delta.c: a delta's disk from two internal snapshots'
- * L1/L2 tables (only the clusters that differ). */
+ * L1/L2 tables, or from the ranges that differ in a raw volume (only
+ * the clusters that differ). */
 #ifndef XLSNAP_DELTA_H
 #define XLSNAP_DELTA_H
 
@@ -36,5 +37,23 @@ int xlsnap__delta_internal(xlsnap_ctx *ctx, const char *image,
                            const char *snap, const char *base,
                            const char *backing, const char *out,
                            bool *done_r, xlsnap__export_made *made);
+
+/* A change of a raw volume: length bytes at offset that read as the
+ * volume's (XLSNAP__DELTA_DATA) or as zeros (XLSNAP__DELTA_ZERO). */
+typedef struct {
+    uint64_t offset, length;
+    int kind;
+} xlsnap__delta_range;
+
+/* The delta of raw volume raw (a block device or file, size bytes of
+ * it) on a base it differs from only in the n ranges r (in order, not
+ * overlapping, whole clusters of 64 KiB or to size): written to out
+ * (created) as delta_internal writes it, backing file name backing,
+ * reading only the DATA ranges of raw; made (may be NULL) as there.
+ * Ranges that are not so: INVAL, nothing read. */
+int xlsnap__delta_ranges(xlsnap_ctx *ctx, const char *raw, uint64_t size,
+                         const xlsnap__delta_range *r, size_t n,
+                         const char *backing, const char *out,
+                         xlsnap__export_made *made);
 
 #endif
