@@ -43,11 +43,13 @@
 
 typedef struct {
     char *name, *vg, *pool, *attr, *origin, *data_percent, *tags;
+    char *thin_id;               /* a thin LV's id in its pool, else "" */
     uint64_t size;
 } lvinfo;
 
 static void lvinfo_dispose(lvinfo *v)
 {
+    free(v->thin_id);
     free(v->name);
     free(v->vg);
     free(v->pool);
@@ -111,7 +113,8 @@ static int lvs_one(xlsnap_ctx *ctx, const char *lv, lvinfo *v)
     const char *argv[] = { "lvs", "--reportformat", "json", "--units", "b",
                            "--nosuffix", "-o",
                            "lv_name,vg_name,pool_lv,lv_attr,origin,"
-                           "data_percent,lv_tags,lv_size", lv, NULL };
+                           "data_percent,lv_tags,lv_size,thin_id", lv,
+                           NULL };
     char *out = NULL, *size = NULL, err[128];
     yajl_val root = NULL, rep, lvs, o;
     const char *path[] = { "report", NULL };
@@ -135,7 +138,8 @@ static int lvs_one(xlsnap_ctx *ctx, const char *lv, lvinfo *v)
         str_of(o, "pool_lv", &v->pool) || str_of(o, "lv_attr", &v->attr) ||
         str_of(o, "origin", &v->origin) ||
         str_of(o, "data_percent", &v->data_percent) ||
-        str_of(o, "lv_tags", &v->tags) || str_of(o, "lv_size", &size)) {
+        str_of(o, "lv_tags", &v->tags) || str_of(o, "lv_size", &size) ||
+        str_of(o, "thin_id", &v->thin_id)) {
         rc = xlsnap__nomem(ctx);
         goto out;
     }
@@ -1037,6 +1041,254 @@ void xlsnap__lvm_snapshot_release(xlsnap_ctx *ctx, const xlsnap_disk *d,
     }
     xlsnap__errrestore(ctx, &saved);
     free(lv);
+}
+
+/* ---- thin_delta: the blocks two thin snapshots differ in ---- */
+
+/* The device-mapper name of LV lv of vg, suffix appended: each '-' of
+ * the two names doubled ("vg-a-tpool" is VG vg, LV a, suffix -tpool). */
+static char *dm_name(const char *vg, const char *lv, const char *suffix)
+{
+    size_t n = 2 * strlen(vg) + 2 * strlen(lv) + strlen(suffix) + 2;
+    char *r = malloc(n), *p = r;
+
+    if (!r) return NULL;
+    for (const char *q = vg; *q; q++) {
+        if (*q == '-') *p++ = '-';
+        *p++ = *q;
+    }
+    *p++ = '-';
+    for (const char *q = lv; *q; q++) {
+        if (*q == '-') *p++ = '-';
+        *p++ = *q;
+    }
+    strcpy(p, suffix);
+    return r;
+}
+
+/* p past the literal lit, or NULL */
+static const char *lit(const char *p, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    return p && !strncmp(p, lit, n) ? p + n : NULL;
+}
+
+/* p past a decimal number (digits only, no sign or space, below 2^63)
+ * in *v, or NULL */
+static const char *dec(const char *p, uint64_t *v)
+{
+    const char *b = p;
+
+    if (!p) return NULL;
+    for (*v = 0; *p >= '0' && *p <= '9'; p++) {
+        if (*v > (UINT64_MAX >> 1) / 10) return NULL;
+        *v = *v * 10 + (*p - '0');
+    }
+    return p > b ? p : NULL;
+}
+
+/*
+ * The whole of thin_delta's output, line by line, in the one form it
+ * writes (volume.h):
+ *   <superblock ... data_block_size="SECTORS" ...>
+ *     <diff left="L" right="R">
+ *       <same|different|left_only|right_only begin="B" length="N"/>
+ *     </diff>
+ *   </superblock>
+ */
+int xlsnap__lvm_thin_delta_parse(xlsnap_ctx *ctx, const char *out,
+                                 uint64_t left, uint64_t right,
+                                 uint64_t size, xlsnap__delta_range **r_r,
+                                 size_t *n_r)
+{
+    static const char *const kinds[] = { "<same ", "<different ",
+                                         "<left_only ", "<right_only " };
+    xlsnap__delta_range *r = NULL, *t;
+    uint64_t bs = 0, nblocks = 0, next = 0, a, b;
+    size_t n = 0, room = 0;
+    int state = 0;              /* superblock, diff, ranges, end, done */
+    int rc = 1;
+
+    *r_r = NULL;
+    *n_r = 0;
+    for (const char *line = out; *line; ) {
+        const char *e = strchr(line, '\n'), *p = line, *q, *t2;
+        size_t len;
+        if (!e) e = line + strlen(line);   /* the last line's end */
+        while (*p == ' ') p++;
+        len = e - p;
+        line = *e ? e + 1 : e;
+        if (!len && state == 4) continue;
+        if (state == 0) {
+            /* its attributes are the tool's; the block size once */
+            q = strstr(p, " data_block_size=\"");
+            if (!lit(p, "<superblock ") || p[len - 1] != '>' || !q ||
+                q > e || ((t2 = strstr(q + 1, " data_block_size=\"")) &&
+                          t2 < e))
+                goto out;
+            q = dec(q + 18, &bs);
+            /* 64 KiB to 1 GiB, in 64 KiB steps (dm-thin's) */
+            if (!q || *q != '"' || !bs || bs % 128 || bs > (1u << 21))
+                goto out;
+            bs *= 512;
+            nblocks = size / bs + (size % bs != 0);
+            state = 1;
+        } else if (state == 1) {
+            q = dec(lit(p, "<diff left=\""), &a);
+            q = dec(lit(q, "\" right=\""), &b);
+            if (!(q = lit(q, "\">")) || a != left || b != right)
+                goto out;
+            if (q == e)
+                state = 2;
+            else if ((q = lit(q, "</diff>")) && q == e)
+                state = 3;      /* no change at all, on one line */
+            else
+                goto out;
+        } else if (state == 2 && (q = lit(p, "</diff>")) && q == e) {
+            state = 3;
+        } else if (state == 3 && (q = lit(p, "</superblock>")) && q == e) {
+            state = 4;
+        } else if (state == 2) {
+            int k = -1;
+            for (int i = 0; i < 4 && k < 0; i++)
+                if (lit(p, kinds[i])) k = i;
+            if (k < 0) goto out;
+            q = dec(lit(p + strlen(kinds[k]), "begin=\""), &a);
+            q = dec(lit(q, "\" length=\""), &b);
+            if (!(q = lit(q, "\"/>")) || q != e || !b || a < next ||
+                a > nblocks || b > nblocks - a)
+                goto out;
+            next = a + b;
+            if (!k) continue;                           /* same */
+            if (n == room) {
+                room = room ? 2 * room : 64;
+                if (!(t = realloc(r, room * sizeof(*r)))) {
+                    rc = xlsnap__nomem(ctx);
+                    goto out;
+                }
+                r = t;
+            }
+            r[n].offset = a * bs;
+            r[n].length = b * bs < size - a * bs ? b * bs : size - a * bs;
+            r[n].kind = k == 2 ? XLSNAP__DELTA_ZERO : XLSNAP__DELTA_DATA;
+            n++;
+        } else {
+            goto out;
+        }
+    }
+    if (state == 4) {
+        *r_r = r;
+        *n_r = n;
+        r = NULL;
+        rc = 0;
+    }
+ out:
+    free(r);
+    return rc;
+}
+
+/* Run dmsetup, thin_delta (argv[0]): its exit status, or -1 when it
+ * could not run; its output in *out_r (may be NULL). */
+static int tool_status(xlsnap_ctx *ctx, const char *const *argv,
+                       char **out_r, int *status_r)
+{
+    int rc = lvm_run(ctx, argv, out_r, NULL, status_r);
+
+    if (rc == XLSNAP_ERROR_NOMEM) return rc;
+    if (rc) *status_r = -1;
+    return 0;
+}
+
+int xlsnap__lvm_thin_changes(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                             const xlsnap_disk *bd, const char *uuid,
+                             xlsnap__delta_range **r_r, size_t *n_r,
+                             uint64_t *size_r)
+{
+    lvinfo v, bv;
+    char *tpool = NULL, *tmeta = NULL, *thin = NULL, *out = NULL;
+    uint64_t left, right;
+    int rc, status, fields = 0;
+
+    *r_r = NULL;
+    *n_r = 0;
+    *size_r = 0;
+    memset(&v, 0, sizeof(v));
+    memset(&bv, 0, sizeof(bv));
+    /* both the tool's (tags), thin, in one pool of one volume group */
+    if ((rc = own_snapshot(ctx, d, uuid, &v)) <= 0 ||
+        (rc = own_snapshot(ctx, bd, uuid, &bv)) <= 0) {
+        if (!rc) rc = 1;                  /* gone: as the general path says */
+        goto out;
+    }
+    rc = 1;
+    if (v.attr[0] != 'V' || bv.attr[0] != 'V' || !*v.pool ||
+        strcmp(v.pool, bv.pool) || strcmp(v.vg, bv.vg) || !v.size ||
+        !dec(v.thin_id, &right) || *dec(v.thin_id, &right) ||
+        !dec(bv.thin_id, &left) || *dec(bv.thin_id, &left))
+        goto out;
+    if (!(tpool = dm_name(v.vg, v.pool, "-tpool")) ||
+        !(thin = dm_name(v.vg, v.name, "")) ||
+        !(tmeta = dm_name(v.vg, v.pool, "_tmeta"))) {
+        rc = xlsnap__nomem(ctx);
+        goto out;
+    }
+    /* a thin volume reads zeros where it has no block only without an
+     * external origin: its table is "thin <pool> <id>", nothing more */
+    {
+        const char *argv[] = { "dmsetup", "table", thin, NULL };
+        if ((rc = tool_status(ctx, argv, &out, &status))) goto out;
+        rc = 1;
+        if (status || !out) goto out;
+        for (char *p = strtok(out, " \n"); p; p = strtok(NULL, " \n"))
+            fields++;
+        free(out);
+        out = NULL;
+        if (fields != 5) goto out;
+    }
+    {
+        const char *argv[] = { "dmsetup", "message", tpool, "0",
+                               "reserve_metadata_snap", NULL };
+        if ((rc = tool_status(ctx, argv, NULL, &status))) goto out;
+        rc = 1;
+        if (status) goto out;             /* taken, or no such pool */
+    }
+    {
+        char sl[24], sr[24], *dev = xlsnap__sprintf("/dev/mapper/%s", tmeta);
+        const char *argv[] = { "thin_delta", "-m", "--snap1", sl, "--snap2",
+                               sr, dev, NULL };
+        const char *rel[] = { "dmsetup", "message", tpool, "0",
+                              "release_metadata_snap", NULL };
+        xlsnap__errsaved saved;
+        int rst;
+        snprintf(sl, sizeof(sl), "%llu", (unsigned long long)left);
+        snprintf(sr, sizeof(sr), "%llu", (unsigned long long)right);
+        rc = dev ? tool_status(ctx, argv, &out, &status)
+                 : xlsnap__nomem(ctx);
+        free(dev);
+        /* always given back: a metadata snapshot held stops the next */
+        xlsnap__errsave(ctx, &saved);
+        if (tool_status(ctx, rel, NULL, &rst) || rst)
+            xlsnap__warn(ctx, "the metadata snapshot of thin pool %s/%s "
+                         "may still be held: 'dmsetup message %s 0 "
+                         "release_metadata_snap' gives it back", v.vg,
+                         v.pool, tpool);
+        xlsnap__errrestore(ctx, &saved);
+        if (rc) goto out;
+        rc = 1;
+        if (status || !out) goto out;
+    }
+    rc = xlsnap__lvm_thin_delta_parse(ctx, out, left, right, v.size, r_r,
+                                      n_r);
+    if (!rc) *size_r = v.size;
+ out:
+    lvinfo_dispose(&v);
+    lvinfo_dispose(&bv);
+    free(tpool);
+    free(tmeta);
+    free(thin);
+    free(out);
+    return rc;
 }
 
 char *xlsnap__lvm_name(const char *s, size_t max)

@@ -8,12 +8,17 @@
  * again; nothing this export activated stays active) or the reflink
  * copy.  Only a volume proven the tool's (tags, mark) is read.
  *   full:  qemu-img convert -f raw -O qcow2 of the source;
- *   delta: an empty qcow2 on the snapshot's source, rebased (safe mode:
+ *   delta of two thin snapshots in one pool: the blocks that differ, as
+ *          thin_delta finds them in a metadata snapshot of the pool
+ *          (backend/lvm.c), and only those read from the snapshot's
+ *          volume into the qcow2 delta.c writes (the base's volume is not
+ *          read; a block mapped in the base only is zeros);
+ *   delta otherwise, or when the pool cannot say (lvm.c's reasons): an
+ *          empty qcow2 on the snapshot's source, rebased (safe mode:
  *          content compared) onto the base's source, so it holds only
- *          the clusters that differ, then pointed at the placeholder
- *          "xl-snapshot-base:<base>" as every delta (export.c).  Both
- *          volumes are read in full (a content comparison; thin_delta
- *          is not used).
+ *          the clusters that differ; both volumes are read in full.
+ * Every delta's backing name is the placeholder "xl-snapshot-base:<base>"
+ * (export.c).
  */
 #include "bundle/volume.h"
 
@@ -83,10 +88,12 @@ int xlsnap__volume_export_op(const xlsnap__disk_op *op, const xlsnap_disk *d,
     xlsnap_ctx *ctx = op->ctx;
     const char *uuid = op->uuid;
     source s = { 0 }, b = { 0 };
+    xlsnap__delta_range *r = NULL;
     char *bname = NULL;
+    uint64_t size;
+    size_t n;
     int rc;
 
-    (void)made;                 /* qemu-img writes it: the caller reads it */
     if (bd && !same_volume(d, bd))
         return xlsnap__error_hint(ctx, XLSNAP_ERROR_NOTSUP,
                                   XLSNAP_HINT_EXPORT_FULL, "a delta of a "
@@ -102,6 +109,17 @@ int xlsnap__volume_export_op(const xlsnap__disk_op *op, const xlsnap_disk *d,
         rc = xlsnap__nomem(ctx);
         goto out;
     }
+    /* thin snapshots in one pool: the blocks that differ, from the
+     * pool's metadata */
+    rc = is_lvm(d) ? xlsnap__lvm_thin_changes(ctx, d, bd, uuid, &r, &n,
+                                              &size) : 1;
+    if (rc <= 0) {
+        if (!rc)
+            rc = xlsnap__delta_ranges(ctx, s.path, size, r, n, bname, out,
+                                      made);
+        goto out;
+    }
+    /* qemu-img writes it: the caller reads made's values from it */
     if (!(rc = source_open(ctx, bd, uuid, &b)) &&
         !(rc = xlsnap__qimg_create_overlay(ctx, out, s.path, "raw")) &&
         !(rc = xlsnap__qimg_rebase(ctx, out, "qcow2", b.path, "raw",
@@ -112,6 +130,7 @@ int xlsnap__volume_export_op(const xlsnap__disk_op *op, const xlsnap_disk *d,
     source_close(ctx, &b);
     source_close(ctx, &s);
     free(bname);
+    free(r);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #define XLSNAP_BUNDLE_VOLUME_H
 
 #include "backend/disk.h"
+#include "bundle/delta.h"
 
 /* backend/lvm.c.  The snapshot LV of d (proven ours, not overflowed)
  * active: its device in *dev_r; *activated_r when this call activated
@@ -43,6 +44,29 @@ int xlsnap__lvm_delta_base(xlsnap_ctx *ctx, const xlsnap_disk *bd,
 int xlsnap__lvm_snapshot_of(xlsnap_ctx *ctx, const xlsnap_disk *bd,
                             const xlsnap_disk *d, const char *snap,
                             const char *uuid);
+
+/* The ranges of bytes in which thin snapshot volume d differs from
+ * bd's, a thin snapshot of the same volume in the same pool (both
+ * proven ours), from thin_delta on a metadata snapshot of the pool
+ * (the data is not read): 0 with *r_r (*n_r of them, in order; free
+ * it) and d's size in *size_r; 1 when it cannot say (not thin, other
+ * pools, an external origin, the pool's metadata snapshot taken, no
+ * thin_delta, output not understood): compare the contents. */
+int xlsnap__lvm_thin_changes(xlsnap_ctx *ctx, const xlsnap_disk *d,
+                             const xlsnap_disk *bd, const char *uuid,
+                             xlsnap__delta_range **r_r, size_t *n_r,
+                             uint64_t *size_r);
+
+/* thin_delta's output (out) for --snap1 left --snap2 right on a volume
+ * of size bytes, as the ranges that differ (left_only: zeros, mapped in
+ * the base only; different, right_only: the volume's data): 0 with
+ * *r_r, *n_r; 1 if it is not wholly in thin_delta's form, with a block
+ * size of 64 KiB to 1 GiB and ranges in order inside the volume
+ * (nothing kept); <0 error. */
+int xlsnap__lvm_thin_delta_parse(xlsnap_ctx *ctx, const char *out,
+                                 uint64_t left, uint64_t right,
+                                 uint64_t size, xlsnap__delta_range **r_r,
+                                 size_t *n_r);
 
 /* backend/reflink.c: the copy d names is there and marked ours. */
 int xlsnap__reflink_snapshot_ok(xlsnap_ctx *ctx, const xlsnap_disk *d,
