@@ -10,7 +10,9 @@
 # guest from the snapshot's data.  A delta onto a volume group builds
 # on its base's thin snapshot volume there (only its clusters written)
 # and is refused on a classic one; the same bundles import onto a disk
-# directory as qcow2 files.
+# directory as qcow2 files.  The delta of two thin snapshots reads only
+# the blocks the pool's metadata (thin_delta) says differ: the pool's
+# data device is read for about the change, not for both volumes.
 
 load 'lib/e2e'
 load 'lib/snap'
@@ -32,6 +34,10 @@ setup_file() {
     pvcreate -q "$l"; vgcreate -q "$VGB" "$l"
     lvcreate -q -L 64M -T "$VGA/pool"
     lvcreate -q -V 32M -T "$VGA/pool" -n web
+    # 16 MiB of data the snapshots share (the first MiB, where the guest
+    # keeps its counter, left zero): a delta that compared the volumes
+    # would read it twice
+    dd if=/dev/urandom of="/dev/$VGA/web" bs=1M seek=1 count=16 conv=fsync status=none
     lvcreate -q -L 48M -T "$VGB/pool"
     e2e_log "volume groups $VGA, $VGB: $((SECONDS - t0)) s"
 }
@@ -67,6 +73,28 @@ file_counter() {
 }
 
 lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
+
+# tdata_read VG: sectors read so far from the data device of VG's pool
+# (the page cache dropped first)
+tdata_read() {
+    local mm
+    sync
+    echo 3 > /proc/sys/vm/drop_caches
+    mm=$(dmsetup info -c --noheadings -o major,minor "$1-pool_tdata" | tr -d ' ')
+    awk '{ print $3 }' "/sys/dev/block/$mm/stat"
+}
+
+# delta_sum DIR: the MD5 of what m1's full image and DIR's delta make,
+# the delta checked clean by qemu-img
+delta_sum() {
+    qemu-img convert -f qcow2 -O raw "$B57/m1/disk-xvda.qcow2" "$B57/r.raw"
+    cp "$1/disk-xvda.qcow2" "$B57/d.qcow2"
+    qemu-img rebase -u -f qcow2 -b "$B57/r.raw" -F raw "$B57/d.qcow2"
+    qemu-img check -q -f qcow2 "$B57/d.qcow2"
+    qemu-img commit -q -f qcow2 "$B57/d.qcow2"
+    md5sum < "$B57/r.raw"
+    rm -f "$B57/r.raw" "$B57/d.qcow2"
+}
 
 @test "export of a thin snapshot (with memory) and of a delta; the snapshot volume is left inactive" {
     local t0=$SECONDS
@@ -104,10 +132,16 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     run -0 xls create --disk-only -n m2 le
     lvchange -q -ay -K "$VGA/web-xs-m2"
     dev_counter "/dev/$VGA/web-xs-m2" > "$B57/counter.m2"
+    md5sum < "/dev/$VGA/web-xs-m2" > "$B57/sum.m2"
     lvchange -q -an "$VGA/web-xs-m2"
+    r0=$(tdata_read "$VGA")
     t0=$SECONDS
     run -0 xls export --delta --base m1 le m2 "$B57/m2"
-    e2e_log "delta export m2 on m1 (content comparison of two 32 MiB volumes): $((SECONDS - t0)) s"
+    r1=$(tdata_read "$VGA")
+    e2e_log "delta export m2 on m1 (thin_delta on the pool's metadata): $((SECONDS - t0)) s, $((r1 - r0)) sectors read from $VGA/pool's data"
+    # the pool's metadata snapshot given back (status: held root '-')
+    run -0 dmsetup status "$VGA-pool-tpool"
+    [ "$(awk '{ print $7 }' <<< "$output")" = - ]
     [ "$(lv_active "$VGA/web-xs-m2")" != a ]
     [ "$(lv_active "$VGA/web-xs-m1")" != a ]
     # the data clusters each image holds itself (a copy of the delta
@@ -123,6 +157,22 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     [ "$delta" -le 131072 ]
     run -0 qemu-img info -f qcow2 --output=json "$B57/m2/disk-xvda.qcow2"
     assert_output --partial '"backing-filename": "xl-snapshot-base:m1"'
+    # read: about the change (the guest's writes to shared blocks copy a
+    # block or two meanwhile), not the 2 x 16 MiB the volumes share
+    [ $(( (r1 - r0) * 512 )) -lt $(( 4 * delta + (1 << 20) )) ]
+    # the full image and the delta make m2, to the byte
+    [ "$(delta_sum "$B57/m2")" = "$(cat "$B57/sum.m2")" ]
+    # the pool's metadata snapshot held by another program: the volumes'
+    # contents compared instead, the same m2
+    dmsetup message "$VGA-pool-tpool" 0 reserve_metadata_snap
+    r0=$(tdata_read "$VGA")
+    run xls export --delta --base m1 le m2 "$B57/m2-cmp"
+    r1=$(tdata_read "$VGA")
+    dmsetup message "$VGA-pool-tpool" 0 release_metadata_snap
+    [ "$status" -eq 0 ]
+    e2e_log "the same delta with the pool's metadata snapshot held: $((r1 - r0)) sectors read"
+    [ "$(delta_sum "$B57/m2-cmp")" = "$(cat "$B57/sum.m2")" ]
+    rm -rf "$B57/m2-cmp"
 }
 
 @test "import onto another volume group (the original gone), revert there: the guest resumes from the snapshot's data" {
@@ -230,6 +280,7 @@ lv_active() { lvs --noheadings -o lv_attr "$1" | tr -d ' ' | cut -c5; }
     lvchange -q -an "$VGB/web-xs-m2"
     e2e_log "m2 on $VGB: counter $c (exported $(cat "$B57/counter.m2"), m1 $(cat "$B57/counter.m1"))"
     [ "$c" = "$(cat "$B57/counter.m2")" ]
+    [ "$sum" = "$(cat "$B57/sum.m2")" ]
     # the whole volume is what the base and the delta make
     qemu-img convert -f qcow2 -O raw "$B57/m1/disk-xvda.qcow2" "$B57/m2.raw"
     cp "$B57/m2/disk-xvda.qcow2" "$B57/d.qcow2"
