@@ -1100,7 +1100,7 @@ static const char *dec(const char *p, uint64_t *v)
 int xlsnap__lvm_thin_delta_parse(xlsnap_ctx *ctx, const char *out,
                                  uint64_t left, uint64_t right,
                                  uint64_t size, xlsnap__delta_range **r_r,
-                                 size_t *n_r)
+                                 size_t *n_r, uint64_t mapped_r[2])
 {
     static const char *const kinds[] = { "<same ", "<different ",
                                          "<left_only ", "<right_only " };
@@ -1112,6 +1112,7 @@ int xlsnap__lvm_thin_delta_parse(xlsnap_ctx *ctx, const char *out,
 
     *r_r = NULL;
     *n_r = 0;
+    mapped_r[0] = mapped_r[1] = 0;
     for (const char *line = out; *line; ) {
         const char *e = strchr(line, '\n'), *p = line, *q, *t2;
         size_t len;
@@ -1160,6 +1161,8 @@ int xlsnap__lvm_thin_delta_parse(xlsnap_ctx *ctx, const char *out,
                 a > nblocks || b > nblocks - a)
                 goto out;
             next = a + b;
+            mapped_r[0] += k == 3 ? 0 : b;      /* all but right_only */
+            mapped_r[1] += k == 2 ? 0 : b;      /* all but left_only */
             if (!k) continue;                           /* same */
             if (n == room) {
                 room = room ? 2 * room : 64;
@@ -1188,6 +1191,28 @@ int xlsnap__lvm_thin_delta_parse(xlsnap_ctx *ctx, const char *out,
     return rc;
 }
 
+/* thin_ls -o DEV,MAPPED_BLOCKS --no-headers's output (out): the blocks
+ * thin device id maps, in *mapped_r.  1: not one line "ID N" for it, or
+ * a line not of that form. */
+static int thin_ls_mapped(const char *out, uint64_t id, uint64_t *mapped_r)
+{
+    uint64_t a, b;
+    int found = 0;
+
+    for (const char *p = out; *p; ) {
+        while (*p == ' ' || *p == '\n') p++;
+        if (!*p) break;
+        if (!(p = dec(p, &a)) || *p != ' ') return 1;
+        while (*p == ' ') p++;
+        if (!(p = dec(p, &b))) return 1;
+        while (*p == ' ') p++;
+        if (*p && *p != '\n') return 1;
+        if (a == id && found++) return 1;
+        if (a == id) *mapped_r = b;
+    }
+    return found == 1 ? 0 : 1;
+}
+
 /* Run dmsetup, thin_delta (argv[0]): its exit status, or -1 when it
  * could not run; its output in *out_r (may be NULL). */
 static int tool_status(xlsnap_ctx *ctx, const char *const *argv,
@@ -1207,8 +1232,9 @@ int xlsnap__lvm_thin_changes(xlsnap_ctx *ctx, const xlsnap_disk *d,
 {
     lvinfo v, bv;
     char *tpool = NULL, *tmeta = NULL, *thin = NULL, *out = NULL;
-    uint64_t left, right;
-    int rc, status, fields = 0;
+    char *lsout = NULL;
+    uint64_t left, right, counted[2], mapped[2];
+    int rc, status, lsstatus = -1, fields = 0;
 
     *r_r = NULL;
     *n_r = 0;
@@ -1257,6 +1283,8 @@ int xlsnap__lvm_thin_changes(xlsnap_ctx *ctx, const xlsnap_disk *d,
         char sl[24], sr[24], *dev = xlsnap__sprintf("/dev/mapper/%s", tmeta);
         const char *argv[] = { "thin_delta", "-m", "--snap1", sl, "--snap2",
                                sr, dev, NULL };
+        const char *ls[] = { "thin_ls", "-m", "--no-headers", "-o",
+                             "DEV,MAPPED_BLOCKS", dev, NULL };
         const char *rel[] = { "dmsetup", "message", tpool, "0",
                               "release_metadata_snap", NULL };
         xlsnap__errsaved saved;
@@ -1265,6 +1293,10 @@ int xlsnap__lvm_thin_changes(xlsnap_ctx *ctx, const xlsnap_disk *d,
         snprintf(sr, sizeof(sr), "%llu", (unsigned long long)right);
         rc = dev ? tool_status(ctx, argv, &out, &status)
                  : xlsnap__nomem(ctx);
+        /* what each device maps, from the same metadata snapshot: the
+         * check of thin_delta's ranges (none of a mapping left out) */
+        if (!rc && !status && out)
+            rc = tool_status(ctx, ls, &lsout, &lsstatus);
         free(dev);
         /* always given back: a metadata snapshot held stops the next */
         xlsnap__errsave(ctx, &saved);
@@ -1276,10 +1308,19 @@ int xlsnap__lvm_thin_changes(xlsnap_ctx *ctx, const xlsnap_disk *d,
         xlsnap__errrestore(ctx, &saved);
         if (rc) goto out;
         rc = 1;
-        if (status || !out) goto out;
+        if (status || !out || lsstatus || !lsout) goto out;
     }
     rc = xlsnap__lvm_thin_delta_parse(ctx, out, left, right, v.size, r_r,
-                                      n_r);
+                                      n_r, counted);
+    /* the ranges cover every block each maps, as thin_ls counts them */
+    if (!rc && (thin_ls_mapped(lsout, left, &mapped[0]) ||
+                thin_ls_mapped(lsout, right, &mapped[1]) ||
+                mapped[0] != counted[0] || mapped[1] != counted[1])) {
+        free(*r_r);
+        *r_r = NULL;
+        *n_r = 0;
+        rc = 1;
+    }
     if (!rc) *size_r = v.size;
  out:
     lvinfo_dispose(&v);
@@ -1288,6 +1329,7 @@ int xlsnap__lvm_thin_changes(xlsnap_ctx *ctx, const xlsnap_disk *d,
     free(tmeta);
     free(thin);
     free(out);
+    free(lsout);
     return rc;
 }
 

@@ -51,7 +51,8 @@ int xlsnap__lvm_snapshot_of(xlsnap_ctx *ctx, const xlsnap_disk *bd,
  * (the data is not read): 0 with *r_r (*n_r of them, in order; free
  * it) and d's size in *size_r; 1 when it cannot say (not thin, other
  * pools, an external origin, the pool's metadata snapshot taken, no
- * thin_delta, output not understood): compare the contents. */
+ * thin_delta or thin_ls, output not understood, ranges that do not
+ * cover every block thin_ls says each maps): compare the contents. */
 int xlsnap__lvm_thin_changes(xlsnap_ctx *ctx, const xlsnap_disk *d,
                              const xlsnap_disk *bd, const char *uuid,
                              xlsnap__delta_range **r_r, size_t *n_r,
@@ -60,13 +61,14 @@ int xlsnap__lvm_thin_changes(xlsnap_ctx *ctx, const xlsnap_disk *d,
 /* thin_delta's output (out) for --snap1 left --snap2 right on a volume
  * of size bytes, as the ranges that differ (left_only: zeros, mapped in
  * the base only; different, right_only: the volume's data): 0 with
- * *r_r, *n_r; 1 if it is not wholly in thin_delta's form, with a block
+ * *r_r, *n_r and the blocks the output says left and right map in
+ * mapped_r; 1 if it is not wholly in thin_delta's form, with a block
  * size of 64 KiB to 1 GiB and ranges in order inside the volume
  * (nothing kept); <0 error. */
 int xlsnap__lvm_thin_delta_parse(xlsnap_ctx *ctx, const char *out,
                                  uint64_t left, uint64_t right,
                                  uint64_t size, xlsnap__delta_range **r_r,
-                                 size_t *n_r);
+                                 size_t *n_r, uint64_t mapped_r[2]);
 
 /* backend/reflink.c: the copy d names is there and marked ours. */
 int xlsnap__reflink_snapshot_ok(xlsnap_ctx *ctx, const xlsnap_disk *d,

@@ -4,7 +4,8 @@
  * writes it: the ranges that differ, in bytes (left_only: zeros); any
  * line out of its form, a block size dm-thin does not have, ranges out
  * of order or outside the volume, other thin ids or a cut output are
- * not taken (1, nothing kept). */
+ * not taken (1, nothing kept); the blocks each device maps by the
+ * output, for the check against thin_ls. */
 #include "internal.h"
 #include "bundle/volume.h"
 #include "tap.h"
@@ -15,10 +16,12 @@
 #define DIFF "  <diff left=\"1\" right=\"2\">\n"
 #define END "  </diff>\n</superblock>\n"
 
+static uint64_t mapped[2];
+
 static int parse(xlsnap_ctx *ctx, const char *out, uint64_t size,
                  xlsnap__delta_range **r, size_t *n)
 {
-    return xlsnap__lvm_thin_delta_parse(ctx, out, 1, 2, size, r, n);
+    return xlsnap__lvm_thin_delta_parse(ctx, out, 1, 2, size, r, n, mapped);
 }
 
 int main(void)
@@ -76,6 +79,8 @@ int main(void)
        r[3].kind == XLSNAP__DELTA_DATA, "right_only: data");
     ok(n == 5 && r[4].offset + r[4].length == 32 << 20,
        "the last block ends the volume");
+    ok(mapped[0] == 21 && mapped[1] == 20,
+       "blocks mapped: 21 in the base, 20 in the snapshot");
     free(r);
     rc = parse(ctx, SB DIFF END, 32 << 20, &r, &n);
     ok(!rc && n == 0, "no change: no ranges");
