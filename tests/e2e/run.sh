@@ -165,7 +165,7 @@ declare -A FILE_SECS=(
     [36-progress-hooks.bats]=45 [37-quiesce.bats]=96 [38-seed-004.bats]=58
     [40-external.bats]=262 [45-identity.bats]=249 [46-coherence.bats]=227 [47-live-merge.bats]=297
     [50-pvh.bats]=145 [52-hvm.bats]=163 [55-lvm.bats]=296 [56-reflink.bats]=91
-    [57-lvm-export.bats]=127 [60-faults.bats]=457 [61-faults-ops.bats]=338
+    [57-lvm-export.bats]=160 [60-faults.bats]=457 [61-faults-ops.bats]=338
     [62-kill-save.bats]=30 [70-export.bats]=129 [71-import-faults.bats]=120
     [72-nightly.bats]=106 [80-untrusted-guest.bats]=85
     # on Xen 4.20 (E2E_XEN_ALSO), without the beyond-core tests, same run
