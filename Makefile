@@ -58,7 +58,7 @@ endif
 # make fuzz: libFuzzer targets tests/fuzz/<target>.c in $(FUZZ_BUILD)/fuzz/,
 # the library built by clang with coverage, ASan and UBSan.  Adding a
 # target is adding its name here (tests/fuzz/README.md).
-FUZZ_TARGETS := fuzz_config fuzz_record fuzz_manifest
+FUZZ_TARGETS := fuzz_config fuzz_record fuzz_manifest fuzz_thin_delta
 FUZZ_BUILD   := build-fuzz
 FUZZ_CC      ?= clang
 ifeq ($(FUZZ),1)
