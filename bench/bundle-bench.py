@@ -9,10 +9,14 @@ each tree interleaved, so that the load of the machine weighs on all.
 
   export-full   `export` of a 2 GiB incompressible disk (internal
                 snapshot) to a directory, hash included, vs
-                `qemu-img convert -U -l snapshot.name=s1 -O qcow2`
+                `qemu-img convert -U -l snapshot.name=s1 -O qcow2`;
+                export-full-sha: the same tool runs vs what a user would
+                script for a checksummed copy (that convert, then
+                `sha256sum` of it)
   import-dir    `import` of that bundle from a directory vs `cp` of the
                 disk (same file system: the staging dir and disk dir are
-                beside it)
+                beside it); import-dir-sha: vs `sha256sum` of the disk,
+                then `cp` (a checked copy)
   import-stream `import -` of that bundle as one tar stream (what
                 `export ... -` writes) on standard input vs `tar -xf` of
                 the same stream into a directory
@@ -174,7 +178,8 @@ try:
     changed = {"delta-1m": 16 * 65536, "delta-scatter": 256 * 65536}
     dbytes = {(lab, r): [] for lab, _ in trees for r in changed}
     res = {(lab, r): ([], []) for lab, _ in trees
-           for r in ("export-full", "import-dir", "import-stream",
+           for r in ("export-full", "export-full-sha", "import-dir",
+                     "import-dir-sha", "import-stream",
                      "export-zstd", "export-zstd-same",
                      "export-zstd-script", "delta-1m", "delta-scatter")}
     dfull = {lab: [] for lab, _ in trees}
@@ -196,6 +201,14 @@ try:
                            o2], None, lambda: fresh(o2))
                 res[(lab, "export-full")][0].append(a)
                 res[(lab, "export-full")][1].append(b)
+                fresh(o2)
+                # what a user would script for a checksummed copy
+                b = timed(["sh", "-c", 'qemu-img convert -U -f qcow2 -l '
+                           'snapshot.name=s1 -O qcow2 "$1" "$2" && '
+                           'sha256sum "$2" > /dev/null', "-",
+                           imgs["rand"][1], o2], None, lambda: fresh(o2))
+                res[(lab, "export-full-sha")][0].append(a)
+                res[(lab, "export-full-sha")][1].append(b)
                 fresh(o1), fresh(o2)
             # import from a directory vs cp of the disk
             if "import-dir" in rowset:
@@ -210,6 +223,13 @@ try:
                           None, clean)
                 res[(lab, "import-dir")][0].append(a)
                 res[(lab, "import-dir")][1].append(b)
+                # the user's checked copy: the checksum, then cp
+                b = timed(["sh", "-c", 'sha256sum "$1" > /dev/null && '
+                           'cp "$1" "$2"', "-",
+                           os.path.join(bundle, "disk-xvda.qcow2"), o2],
+                          None, clean)
+                res[(lab, "import-dir-sha")][0].append(a)
+                res[(lab, "import-dir-sha")][1].append(b)
                 clean()
             # import of the tar stream on stdin vs tar -xf of it
             if "import-stream" in rowset:
@@ -302,7 +322,8 @@ try:
                 sha_ratio[lab].append(sha[lab][-1] / sha_base["openssl"][-1])
     for lab, _ in trees:
         g = "bundle-" + lab
-        for r in ("export-full", "import-dir", "import-stream", "export-zstd",
+        for r in ("export-full", "export-full-sha", "import-dir",
+                  "import-dir-sha", "import-stream", "export-zstd",
                   "export-zstd-same", "export-zstd-script", "delta-1m",
                   "delta-scatter"):
             a, b = res[(lab, r)]

@@ -116,7 +116,9 @@ labels = sorted({g[len("bundle-"):] for g, _ in vals
 if labels:
     print("Bundles on the host (median s; ratio: median of the pairs'")
     print("baseline/tool, 1.0 = as fast as the baseline run right after it)")
-    base = {"export-full": "qemu-img convert", "import-dir": "cp",
+    base = {"export-full": "qemu-img convert",
+            "export-full-sha": "convert+sha256sum", "import-dir": "cp",
+            "import-dir-sha": "sha256sum+cp",
             "import-stream": "tar -xf", "export-zstd": "zstd -3 -T0",
             "export-zstd-same": "zstd of its bytes",
             "export-zstd-script": "convert+zstd+sha",
@@ -170,6 +172,10 @@ target("export full >= 0.8x qemu-img convert", med(b, "export-full.ratio"),
        lambda v: v >= 0.8)
 target("import (directory) >= 0.8x cp", med(b, "import-dir.ratio"),
        lambda v: v >= 0.8)
+target("  export full vs qemu-img convert + sha256sum (hash in both)",
+       med(b, "export-full-sha.ratio"), lambda v: v >= 0.8)
+target("  import (directory) vs sha256sum + cp (hash in both)",
+       med(b, "import-dir-sha.ratio"), lambda v: v >= 0.8)
 target("import (tar stream) vs tar -xf (no target)", med(b, "import-stream.ratio"),
        None)
 fr = med(b, "delta-1m.full-ratio")
